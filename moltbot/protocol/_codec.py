@@ -1,0 +1,334 @@
+"""JSON text ⇄ frames and payloads: the one cattrs converter of the wire format.
+
+Rules the converter enforces on input, so handlers only ever see valid objects:
+- unknown keys are rejected (every object is strict, as in the reference's TypeBox schemas);
+- no coercion: a string is a ``str``, an integer an ``int`` (not a bool, not a float), a boolean a ``bool``;
+- ``Annotated`` constraints (``MinLen``, ``Ge``) are checked: ids and names are non-empty, counters ≥ 0;
+- snake_case attributes are camelCase keys.
+Errors name the path of every bad field, in the reference's summary style:
+``at /client/id: must be one of 'cli', …; at root: unexpected property 'foo'``.
+
+On output, optional fields left at their default (``None`` or ``UNSET``) are omitted, like
+``JSON.stringify`` drops ``undefined``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
+
+import attrs
+import cattrs
+from annotated_types import Ge, MinLen
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from ._errors import INVALID_REQUEST, RemoteProtocolError
+from ._frames import FRAME_TAGS, UNSET, Frame
+from ._payloads.system import ShutdownEvent
+
+__all__ = [
+    "camel",
+    "configure_converter",
+    "converter",
+    "decode_frame",
+    "dumps",
+    "encode_frame",
+    "format_validation_error",
+    "make_converter",
+    "structure",
+    "structure_frame",
+    "unstructure",
+]
+
+T = TypeVar("T")
+_TAG_TO_FRAME = {tag: cls for cls, tag in FRAME_TAGS.items()}
+# Fields that are always written, even at their default (the original sends ``null`` there).
+_ALWAYS_WRITTEN: dict[type, tuple[str, ...]] = {ShutdownEvent: ("restart_expected_ms",)}
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _json_type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _strict(kind: type, name: str):
+    def hook(value: Any, _: Any) -> Any:
+        if type(value) is not kind:
+            raise TypeError(f"must be {name} (got {_json_type_name(value)})")
+        return value
+
+    return hook
+
+
+def _number(value: Any, _: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"must be number (got {_json_type_name(value)})")
+    return value
+
+
+def _any(value: Any, _: Any) -> Any:
+    return value
+
+
+def _annotated_hook(converter: cattrs.Converter, tp: Any):
+    base, *constraints = get_args(tp)
+    base_hook = converter.get_structure_hook(base)
+
+    def hook(value: Any, _: Any) -> Any:
+        value = base_hook(value, base)
+        for constraint in constraints:
+            if isinstance(constraint, MinLen) and len(value) < constraint.min_length:
+                if isinstance(value, str):
+                    raise ValueError(f"must NOT have fewer than {constraint.min_length} characters")
+                raise ValueError(f"must NOT have fewer than {constraint.min_length} items")
+            if isinstance(constraint, Ge) and value < constraint.ge:
+                raise ValueError(f"must be >= {constraint.ge}")
+        return value
+
+    return hook
+
+
+def _literal_hook(tp: Any):
+    allowed = get_args(tp)
+    shown = ", ".join(json.dumps(a) for a in allowed)
+
+    def hook(value: Any, _: Any) -> Any:
+        # ``True == 1`` in Python; compare types too so that 1 is not accepted for true.
+        for option in allowed:
+            if value == option and type(value) is type(option):
+                return value
+        raise ValueError(f"must be one of {shown}" if len(allowed) > 1 else f"must be {shown}")
+
+    return hook
+
+
+def _dict_hook(converter: cattrs.Converter, tp: Any):
+    key_type, value_type = get_args(tp) or (Any, Any)
+    key_hook = converter.get_structure_hook(key_type)
+    value_hook = converter.get_structure_hook(value_type)
+
+    def hook(value: Any, _: Any) -> dict:
+        if type(value) is not dict:
+            raise TypeError(f"must be object (got {_json_type_name(value)})")
+        result, errors = {}, []
+        for key, item in value.items():
+            try:
+                result[key_hook(key, key_type)] = value_hook(item, value_type)
+            except Exception as exc:
+                exc.__notes__ = [*getattr(exc, "__notes__", []), IterableValidationNote(f"@key {key}", key, value_type)]
+                errors.append(exc)
+        if errors:
+            raise IterableValidationError("invalid object entries", errors, tp)
+        return result
+
+    return hook
+
+
+def _list_hook(converter: cattrs.Converter, tp: Any):
+    (item_type,) = get_args(tp) or (Any,)
+    item_hook = converter.get_structure_hook(item_type)
+
+    def hook(value: Any, _: Any) -> list:
+        if type(value) is not list:
+            raise TypeError(f"must be array (got {_json_type_name(value)})")
+        result, errors = [], []
+        for index, item in enumerate(value):
+            try:
+                result.append(item_hook(item, item_type))
+            except Exception as exc:
+                exc.__notes__ = [*getattr(exc, "__notes__", []), IterableValidationNote(f"@index {index}", index, item_type)]
+                errors.append(exc)
+        if errors:
+            raise IterableValidationError("invalid array items", errors, tp)
+        return result
+
+    return hook
+
+
+def _optional_hook(converter: cattrs.Converter, tp: Any):
+    (inner,) = [arg for arg in get_args(tp) if arg is not type(None)]
+    inner_hook = converter.get_structure_hook(inner)
+
+    def hook(value: Any, _: Any) -> Any:
+        return None if value is None else inner_hook(value, inner)
+
+    return hook
+
+
+def _is_optional(tp: Any) -> bool:
+    args = get_args(tp)
+    return type(None) in args and len(args) == 2 and get_origin(tp) is not Annotated
+
+
+def _attrs_structure_hook(converter: cattrs.Converter, cls: type):
+    overrides = {field.name: override(rename=camel(field.name)) for field in attrs.fields(cls)}
+    inner = make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True, **overrides)
+
+    def hook(value: Any, _: Any) -> Any:
+        if type(value) is not dict:
+            raise TypeError(f"must be object (got {_json_type_name(value)})")
+        return inner(value, cls)
+
+    return hook
+
+
+def _attrs_unstructure_hook(converter: cattrs.Converter, cls: type):
+    always = _ALWAYS_WRITTEN.get(cls, ())
+    overrides = {
+        field.name: override(rename=camel(field.name), omit_if_default=field.name not in always)
+        for field in attrs.fields(cls)
+    }
+    return make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=True, **overrides)
+
+
+def configure_converter(converter: cattrs.Converter) -> None:
+    """Install the wire rules (strict scalars, constraints, camelCase, omitted defaults) on a converter."""
+    converter.register_structure_hook(str, _strict(str, "string"))
+    converter.register_structure_hook(bool, _strict(bool, "boolean"))
+    converter.register_structure_hook(int, _strict(int, "integer"))
+    converter.register_structure_hook(float, _number)
+    converter.register_structure_hook(Any, _any)
+    converter.register_structure_hook_factory(
+        lambda t: get_origin(t) is Annotated, lambda t: _annotated_hook(converter, t)
+    )
+    converter.register_structure_hook_factory(lambda t: get_origin(t) is Literal, _literal_hook)
+    converter.register_structure_hook_factory(_is_optional, lambda t: _optional_hook(converter, t))
+    converter.register_structure_hook_factory(
+        lambda t: get_origin(t) is list, lambda t: _list_hook(converter, t)
+    )
+    converter.register_structure_hook_factory(
+        lambda t: get_origin(t) is dict, lambda t: _dict_hook(converter, t)
+    )
+    converter.register_structure_hook_factory(attrs.has, lambda c: _attrs_structure_hook(converter, c))
+    converter.register_unstructure_hook_factory(attrs.has, lambda c: _attrs_unstructure_hook(converter, c))
+
+
+def make_converter() -> cattrs.Converter:
+    """A fresh converter with the wire rules installed."""
+    converter = cattrs.Converter(detailed_validation=True)
+    configure_converter(converter)
+    return converter
+
+
+converter = make_converter()
+
+
+# --- error summaries -------------------------------------------------------------------------------
+
+
+def _path_from_notes(exc: BaseException) -> list[str]:
+    parts = []
+    for note in getattr(exc, "__notes__", []):
+        if isinstance(note, AttributeValidationNote):
+            parts.append(camel(note.name))
+        elif isinstance(note, IterableValidationNote):
+            parts.append(str(note.index))
+    return parts
+
+
+def _collect(exc: BaseException, path: list[str], out: list[str]) -> None:
+    if isinstance(exc, ForbiddenExtraKeysError):
+        where = "/" + "/".join(path) if path else "root"
+        for key in sorted(exc.extra_fields):
+            out.append(f"at {where}: unexpected property '{key}'")
+        return
+    if isinstance(exc, (ClassValidationError, IterableValidationError)):
+        for sub in exc.exceptions:
+            _collect(sub, path + _path_from_notes(sub), out)
+        return
+    where = "/" + "/".join(path) if path else "root"
+    if isinstance(exc, KeyError):
+        out.append(f"at {where}: must be present")
+    elif isinstance(exc, (TypeError, ValueError)):
+        out.append(f"at {where}: {exc}")
+    else:
+        out.append(f"at {where}: invalid value")
+
+
+def format_validation_error(exc: BaseException) -> str:
+    """Summarise a structuring failure as ``at <path>: <problem>`` parts joined by ``"; "``."""
+    out: list[str] = []
+    _collect(exc, [], out)
+    return "; ".join(dict.fromkeys(out)) or "invalid value"
+
+
+# --- the edge: structure / unstructure / JSON ------------------------------------------------------
+
+
+def structure(value: Any, cls: type[T], *, what: str) -> T:
+    """Structure ``value`` as ``cls`` or raise ``RemoteProtocolError("invalid <what>: <summary>")``."""
+    if value is UNSET:
+        value = {}
+    try:
+        return converter.structure(value, cls)
+    except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
+        raise RemoteProtocolError(INVALID_REQUEST, f"invalid {what}: {format_validation_error(exc)}") from None
+
+
+def unstructure(value: Any) -> Any:
+    """Attrs objects to JSON-ready values (camelCase, omitted defaults)."""
+    return converter.unstructure(value)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def encode_frame(frame: Frame) -> str:
+    """One frame as JSON text, tagged with its ``type``."""
+    data = {"type": FRAME_TAGS[type(frame)]}
+    data.update(converter.unstructure(frame))
+    return dumps(data)
+
+
+def decode_frame(text: str | bytes) -> Frame:
+    """Parse JSON text into a frame.
+
+    Raises:
+        RemoteProtocolError: with message ``"invalid JSON"`` when the text does not parse, or
+            ``"invalid frame: <summary>"`` when it is not a valid frame.
+    """
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        raise RemoteProtocolError(INVALID_REQUEST, "invalid JSON") from None
+    return structure_frame(data)
+
+
+def structure_frame(data: Any) -> Frame:
+    if type(data) is not dict:
+        raise RemoteProtocolError(INVALID_REQUEST, f"invalid frame: at root: must be object (got {_json_type_name(data)})")
+    tag = data.get("type")
+    cls = _TAG_TO_FRAME.get(tag) if isinstance(tag, str) else None
+    if cls is None:
+        raise RemoteProtocolError(INVALID_REQUEST, "invalid frame: at /type: must be one of \"req\", \"res\", \"event\"")
+    body = dict(data)
+    del body["type"]
+    return structure(body, cls, what="frame")
+
+

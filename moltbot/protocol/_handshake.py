@@ -1,0 +1,204 @@
+"""The ``connect`` handshake as a pure state machine (no I/O, no clock of its own).
+
+Theory of operation, server side. On open the server sends ``connect.challenge {nonce, ts}``. Then:
+
+Rule 1. The first frame must be valid JSON, else the connection closes 1000 with no reply.
+Rule 2. It must be a request frame, else close 1008 "invalid request frame" with no reply (no id).
+Rule 3. Its method must be ``connect``, else reply INVALID_REQUEST "invalid handshake: first request
+        must be connect" and close 1008 with that text.
+Rule 4. Its params must be valid ``ConnectParams``, else reply "invalid connect params: …", close 1008.
+Rule 5. The protocol ranges must overlap (ours is 3..7): else reply "protocol mismatch" with
+        ``details.expectedProtocol``/``supportedProtocols`` and close 1002. The highest common version wins.
+Rule 6. ``role`` must be ``operator`` or ``node`` (default operator), else "invalid role", close 1008.
+Then the handshake is *accepted* as far as the protocol goes: the caller authenticates (which may still
+reject through ``reject()``) and answers ``hello-ok``. A timeout (no valid connect in time) is the
+caller's clock: it closes 1000.
+
+Every rejection is a ``Reject`` that carries the response to send (or none) and the close to perform, so
+the connection task applies outcomes and never decides them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from ._codec import decode_frame, structure, structure_frame, unstructure
+from ._errors import (
+    CLOSE_NORMAL,
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_PROTOCOL_ERROR,
+    INVALID_REQUEST,
+    ProtocolError,
+    RemoteProtocolError,
+)
+from ._frames import UNSET, ErrorShape, EventFrame, RequestFrame, ResponseFrame
+from ._methods import ROLES, default_scopes
+from ._payloads.connect import ConnectChallenge, ConnectParams, HelloOk
+
+__all__ = [
+    "MAX_PROTOCOL",
+    "MIN_PROTOCOL",
+    "PROTOCOL_VERSION",
+    "Accept",
+    "ClientHandshake",
+    "Reject",
+    "ServerHandshake",
+    "error_response",
+    "negotiate_protocol",
+]
+
+PROTOCOL_VERSION = 7
+MIN_PROTOCOL = 3
+MAX_PROTOCOL = PROTOCOL_VERSION
+
+
+def negotiate_protocol(client_min: int, client_max: int, server_min: int = MIN_PROTOCOL,
+                       server_max: int = MAX_PROTOCOL) -> int | None:
+    """The highest version inside both ranges, or ``None`` when they do not overlap."""
+    best = min(client_max, server_max)
+    return best if best >= max(client_min, server_min) else None
+
+
+def error_response(request_id: str, error: ProtocolError) -> ResponseFrame:
+    """The ``res`` frame for a failed request."""
+    return ResponseFrame(
+        id=request_id,
+        ok=False,
+        error=ErrorShape(
+            code=error.code,
+            message=error.message,
+            details=UNSET if error.details is None else error.details,
+            retryable=True if error.retry_after_ms is not None else None,
+            retry_after_ms=error.retry_after_ms,
+        ),
+    )
+
+
+@attrs.frozen
+class Reject:
+    """Send ``response`` (if any), then close with ``close_code``/``close_reason``."""
+
+    response: ResponseFrame | None
+    close_code: int
+    close_reason: str
+
+
+@attrs.frozen
+class Accept:
+    """A protocol-valid ``connect``: authenticate it, then answer ``hello-ok`` to ``request_id``."""
+
+    request_id: str
+    params: ConnectParams
+    protocol: int
+    role: str
+    scopes: tuple[str, ...]
+
+
+class ServerHandshake:
+    """Server side of the handshake for one connection.
+
+    Args:
+        nonce: the challenge nonce (a fresh UUID per connection).
+        now_ms: wall-clock milliseconds when the socket opened (the challenge's ``ts``).
+    """
+
+    def __init__(self, *, nonce: str, now_ms: int, min_protocol: int = MIN_PROTOCOL,
+                 max_protocol: int = MAX_PROTOCOL) -> None:
+        self.nonce = nonce
+        self._now_ms = now_ms
+        self._range = (min_protocol, max_protocol)
+        self.done = False
+
+    def challenge(self) -> EventFrame:
+        return EventFrame(event="connect.challenge", payload=ConnectChallenge(nonce=self.nonce, ts=self._now_ms))
+
+    def receive(self, text: str | bytes) -> Reject | Accept:
+        """Feed the first frame; return what to do."""
+        if self.done:
+            raise RuntimeError("handshake already finished")
+        self.done = True
+        try:
+            frame = decode_frame(text)
+        except RemoteProtocolError as exc:
+            if exc.message == "invalid JSON":
+                return Reject(None, CLOSE_NORMAL, "")
+            return Reject(None, CLOSE_POLICY_VIOLATION, "invalid request frame")
+        if not isinstance(frame, RequestFrame):
+            return Reject(None, CLOSE_POLICY_VIOLATION, "invalid request frame")
+        if frame.method != "connect":
+            return self.reject(frame.id, RemoteProtocolError(
+                INVALID_REQUEST, "invalid handshake: first request must be connect",
+                close_code=CLOSE_POLICY_VIOLATION))
+        try:
+            params = structure(frame.params, ConnectParams, what="connect params")
+        except RemoteProtocolError as exc:
+            exc.close_code = CLOSE_POLICY_VIOLATION
+            return self.reject(frame.id, exc)
+        low, high = self._range
+        protocol = negotiate_protocol(params.min_protocol, params.max_protocol, low, high)
+        if protocol is None:
+            return self.reject(frame.id, RemoteProtocolError(
+                INVALID_REQUEST, "protocol mismatch",
+                details={"expectedProtocol": high, "supportedProtocols": list(range(low, high + 1))},
+                close_code=CLOSE_PROTOCOL_ERROR))
+        role = params.role or "operator"
+        if role not in ROLES:
+            return self.reject(frame.id, RemoteProtocolError(
+                INVALID_REQUEST, "invalid role", close_code=CLOSE_POLICY_VIOLATION))
+        return Accept(frame.id, params, protocol, role, default_scopes(role, params.scopes))
+
+    def reject(self, request_id: str, error: ProtocolError) -> Reject:
+        """Turn a rejection (the protocol's, or the caller's auth decision) into a ``Reject``."""
+        code = error.close_code if error.close_code is not None else CLOSE_POLICY_VIOLATION
+        return Reject(error_response(request_id, error), code, error.close_reason)
+
+
+class ClientHandshake:
+    """Client side: wait for the challenge, send ``connect``, read ``hello-ok``.
+
+    ``connect_params`` is the JSON object to send as params (built by the caller, so that any client
+    library, including a deliberately wrong one in the conformance harness, can use this).
+    """
+
+    def __init__(self, connect_params: dict[str, Any], *, request_id: str = "connect") -> None:
+        self._params = connect_params
+        self.request_id = request_id
+        self.nonce: str | None = None
+        self.sent = False
+        self.hello: HelloOk | None = None
+
+    def connect_frame(self) -> RequestFrame:
+        """The ``connect`` request to send now (after the challenge, or on the fallback timer)."""
+        if self.sent:
+            raise RuntimeError("connect already sent")
+        self.sent = True
+        return RequestFrame(id=self.request_id, method="connect", params=self._params)
+
+    def receive(self, data: Any) -> RequestFrame | HelloOk | None:
+        """Feed one decoded JSON frame (a dict).
+
+        Returns the connect request to send once the challenge arrives, ``HelloOk`` when accepted,
+        ``None`` for anything that needs no action.
+
+        Raises:
+            RemoteProtocolError: the server refused the connect (its code, message and details).
+        """
+        frame = structure_frame(data)
+        if isinstance(frame, EventFrame) and frame.event == "connect.challenge" and not self.sent:
+            if isinstance(frame.payload, dict) and isinstance(frame.payload.get("nonce"), str):
+                self.nonce = frame.payload["nonce"]
+            return self.connect_frame()
+        if isinstance(frame, ResponseFrame) and frame.id == self.request_id:
+            if frame.ok:
+                self.hello = structure(frame.payload, HelloOk, what="hello-ok")
+                return self.hello
+            error = frame.error or ErrorShape(code=INVALID_REQUEST, message="connect refused")
+            raise RemoteProtocolError(error.code, error.message,
+                                      details=None if error.details is UNSET else error.details)
+        return None
+
+
+def hello_payload(hello: HelloOk) -> Any:
+    return unstructure(hello)

@@ -1,0 +1,167 @@
+"""The method table: name → params type, result type, required scope, first protocol version.
+
+Authorization follows the reference (§3.1) for every method name, implemented here or not, so that an
+unimplemented method answers the same scope error as the original before "unknown method":
+
+- node-only methods are allowed iff role is ``node``; a node may call nothing else;
+- an operator with ``operator.admin`` may call everything;
+- otherwise the method's bucket decides: READ needs ``operator.read`` or ``operator.write``, WRITE needs
+  ``operator.write``, APPROVALS ``operator.approvals``, PAIRING ``operator.pairing``, and everything else
+  (ADMIN, including unknown names) needs ``operator.admin``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+import attrs
+
+from ._errors import INVALID_REQUEST, RemoteProtocolError
+from ._payloads.presence import PresenceEntry
+from ._payloads.system import (
+    EmptyParams,
+    HealthParams,
+    HealthSummary,
+    HeartbeatEvent,
+    OkResult,
+    StatusSummary,
+    SystemEventParams,
+)
+
+__all__ = [
+    "EVENTS",
+    "EVENT_PAYLOADS",
+    "METHODS",
+    "MethodSpec",
+    "ROLES",
+    "SCOPES",
+    "authorize_method",
+    "default_scopes",
+    "scope_of",
+]
+
+Scope = Literal["read", "write", "admin", "approvals", "pairing", "node"]
+
+SCOPE_ADMIN = "operator.admin"
+SCOPE_READ = "operator.read"
+SCOPE_WRITE = "operator.write"
+SCOPE_APPROVALS = "operator.approvals"
+SCOPE_PAIRING = "operator.pairing"
+SCOPES: Final = (SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE, SCOPE_APPROVALS, SCOPE_PAIRING)
+ROLES: Final = ("operator", "node")
+
+_NODE_ONLY = frozenset({"node.invoke.result", "node.event", "skills.bins"})
+_READ = frozenset(
+    "health logs.tail channels.status status usage.status usage.cost tts.status tts.providers models.list "
+    "agents.list agent.identity.get skills.status voicewake.get sessions.list sessions.preview cron.list "
+    "cron.status cron.runs system-presence last-heartbeat node.list node.describe chat.history".split()
+)
+_WRITE = frozenset(
+    "send agent agent.wait wake talk.mode tts.enable tts.disable tts.convert tts.setProvider voicewake.set "
+    "node.invoke chat.send chat.abort browser.request".split()
+)
+_APPROVALS = frozenset({"exec.approval.request", "exec.approval.resolve"})
+_PAIRING = frozenset(
+    "node.pair.request node.pair.list node.pair.approve node.pair.reject node.pair.verify device.pair.list "
+    "device.pair.approve device.pair.reject device.token.rotate device.token.revoke node.rename".split()
+)
+
+
+def scope_of(method: str) -> Scope:
+    """The authorization bucket of any method name (unknown names fall into ``admin``)."""
+    if method in _NODE_ONLY:
+        return "node"
+    if method in _READ:
+        return "read"
+    if method in _WRITE:
+        return "write"
+    if method in _APPROVALS:
+        return "approvals"
+    if method in _PAIRING:
+        return "pairing"
+    return "admin"
+
+
+def default_scopes(role: str, requested: list[str] | None) -> tuple[str, ...]:
+    """Scopes granted at connect: the requested ones, or ``operator.admin`` for an operator asking none."""
+    if requested:
+        return tuple(requested)
+    return (SCOPE_ADMIN,) if role == "operator" else ()
+
+
+def authorize_method(role: str, scopes: frozenset[str] | tuple[str, ...], method: str) -> None:
+    """Raise ``RemoteProtocolError`` unless ``role`` with ``scopes`` may call ``method``."""
+    bucket = scope_of(method)
+    if bucket == "node":
+        if role != "node":
+            raise RemoteProtocolError(INVALID_REQUEST, f"unauthorized role: {role}")
+        return
+    if role != "operator":
+        raise RemoteProtocolError(INVALID_REQUEST, f"unauthorized role: {role}")
+    if SCOPE_ADMIN in scopes:
+        return
+    if bucket == "read":
+        if SCOPE_READ in scopes or SCOPE_WRITE in scopes:
+            return
+        raise RemoteProtocolError(INVALID_REQUEST, f"missing scope: {SCOPE_READ}")
+    if bucket == "write":
+        if SCOPE_WRITE in scopes:
+            return
+        raise RemoteProtocolError(INVALID_REQUEST, f"missing scope: {SCOPE_WRITE}")
+    if bucket == "approvals":
+        if SCOPE_APPROVALS in scopes:
+            return
+        raise RemoteProtocolError(INVALID_REQUEST, f"missing scope: {SCOPE_APPROVALS}")
+    if bucket == "pairing":
+        if SCOPE_PAIRING in scopes:
+            return
+        raise RemoteProtocolError(INVALID_REQUEST, f"missing scope: {SCOPE_PAIRING}")
+    raise RemoteProtocolError(INVALID_REQUEST, f"missing scope: {SCOPE_ADMIN}")
+
+
+@attrs.frozen
+class MethodSpec:
+    """One method: its params type (strict), its result type, and since which protocol version."""
+
+    name: str
+    params: type
+    result: Any
+    since: int = 3
+
+    @property
+    def scope(self) -> Scope:
+        return scope_of(self.name)
+
+
+def _table(*specs: MethodSpec) -> dict[str, MethodSpec]:
+    return {spec.name: spec for spec in specs}
+
+
+# Methods this gateway implements, in the reference's BASE_METHODS order (the order of features.methods).
+METHODS: Final[dict[str, MethodSpec]] = _table(
+    MethodSpec("health", HealthParams, HealthSummary),
+    MethodSpec("status", EmptyParams, StatusSummary),
+    MethodSpec("last-heartbeat", EmptyParams, HeartbeatEvent | None),
+    MethodSpec("system-presence", EmptyParams, list[PresenceEntry]),
+    MethodSpec("system-event", SystemEventParams, OkResult),
+)
+
+# Events this gateway emits (``features.events``), in the reference's GATEWAY_EVENTS order.
+EVENTS: Final[tuple[str, ...]] = ("connect.challenge", "presence", "tick", "shutdown", "health")
+
+
+def _event_payloads() -> dict[str, Any]:
+    from ._payloads.connect import ConnectChallenge
+    from ._payloads.system import PresenceEvent, ShutdownEvent, TickEvent
+
+    return {
+        "connect.challenge": ConnectChallenge,
+        "presence": PresenceEvent,
+        "tick": TickEvent,
+        "shutdown": ShutdownEvent,
+        "health": HealthSummary,
+    }
+
+
+# Event name → payload type, for every name in EVENTS.
+EVENT_PAYLOADS: Final[dict[str, Any]] = _event_payloads()

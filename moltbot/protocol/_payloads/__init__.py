@@ -1,0 +1,1 @@
+"""Params, results and event payloads, grouped by namespace."""

@@ -1,0 +1,132 @@
+"""The handshake payloads: ``connect.challenge``, ``connect`` params and ``hello-ok``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+
+from .._frames import NonEmptyStr, NonNegativeInt, PositiveInt, StateVersion
+from .presence import PresenceEntry
+
+ClientId = Literal[
+    "webchat-ui", "moltbot-control-ui", "webchat", "cli", "gateway-client", "moltbot-macos",
+    "moltbot-ios", "moltbot-android", "node-host", "test", "fingerprint", "moltbot-probe",
+]
+ClientMode = Literal["webchat", "cli", "ui", "backend", "node", "probe", "test"]
+
+
+@attrs.frozen
+class ConnectChallenge:
+    """Sent on socket open, before any client frame: the nonce a device signs."""
+
+    nonce: NonEmptyStr
+    ts: NonNegativeInt
+
+
+@attrs.frozen
+class ClientInfo:
+    id: ClientId
+    version: NonEmptyStr
+    platform: NonEmptyStr
+    mode: ClientMode
+    display_name: NonEmptyStr | None = None
+    device_family: NonEmptyStr | None = None
+    model_identifier: NonEmptyStr | None = None
+    instance_id: NonEmptyStr | None = None
+
+
+@attrs.frozen
+class DeviceIdentity:
+    """A device's Ed25519 identity, signed over the challenge nonce (verified with the devices issue)."""
+
+    id: NonEmptyStr
+    public_key: NonEmptyStr
+    signature: NonEmptyStr
+    signed_at: NonNegativeInt
+    nonce: NonEmptyStr | None = None
+
+
+@attrs.frozen
+class ConnectAuth:
+    token: str | None = None
+    password: str | None = None
+
+
+@attrs.frozen
+class ConnectParams:
+    min_protocol: PositiveInt
+    max_protocol: PositiveInt
+    client: ClientInfo
+    caps: list[NonEmptyStr] | None = None
+    commands: list[NonEmptyStr] | None = None
+    permissions: dict[NonEmptyStr, bool] | None = None
+    path_env: str | None = None
+    role: NonEmptyStr | None = None
+    scopes: list[NonEmptyStr] | None = None
+    device: DeviceIdentity | None = None
+    auth: ConnectAuth | None = None
+    locale: str | None = None
+    user_agent: str | None = None
+
+
+@attrs.frozen
+class ServerInfo:
+    version: NonEmptyStr
+    conn_id: NonEmptyStr
+    commit: NonEmptyStr | None = None
+    host: NonEmptyStr | None = None
+
+
+@attrs.frozen
+class Features:
+    methods: list[NonEmptyStr]
+    events: list[NonEmptyStr]
+
+
+@attrs.frozen
+class SessionDefaults:
+    default_agent_id: NonEmptyStr
+    main_key: NonEmptyStr
+    main_session_key: NonEmptyStr
+    scope: NonEmptyStr | None = None
+
+
+@attrs.frozen
+class Snapshot:
+    presence: list[PresenceEntry]
+    health: Any
+    state_version: StateVersion
+    uptime_ms: NonNegativeInt
+    config_path: NonEmptyStr | None = None
+    state_dir: NonEmptyStr | None = None
+    session_defaults: SessionDefaults | None = None
+
+
+@attrs.frozen
+class HelloAuth:
+    device_token: NonEmptyStr
+    role: NonEmptyStr
+    scopes: list[NonEmptyStr]
+    issued_at_ms: NonNegativeInt | None = None
+
+
+@attrs.frozen
+class Policy:
+    max_payload: PositiveInt
+    max_buffered_bytes: PositiveInt
+    tick_interval_ms: PositiveInt
+
+
+@attrs.frozen
+class HelloOk:
+    """The payload of the successful ``connect`` response."""
+
+    type: Literal["hello-ok"]
+    protocol: PositiveInt
+    server: ServerInfo
+    features: Features
+    snapshot: Snapshot
+    policy: Policy
+    canvas_host_url: NonEmptyStr | None = None
+    auth: HelloAuth | None = None

@@ -1,0 +1,205 @@
+"""``health``, ``status``, ``system-presence``, ``system-event``, ``last-heartbeat`` and their events."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+
+from .._frames import NonEmptyStr, NonNegativeInt
+from .presence import PresenceEntry
+
+
+@attrs.frozen
+class EmptyParams:
+    """Params of a method that takes none: ``{}`` or absent; any key is rejected."""
+
+
+@attrs.frozen
+class OkResult:
+    ok: Literal[True]
+
+
+@attrs.frozen
+class HealthParams:
+    probe: bool | None = None
+
+
+@attrs.frozen
+class RecentSession:
+    key: NonEmptyStr
+    updated_at: NonNegativeInt | None = None
+    age: NonNegativeInt | None = None
+
+
+@attrs.frozen
+class SessionsHealth:
+    path: str
+    count: NonNegativeInt
+    recent: list[RecentSession]
+
+
+@attrs.frozen
+class AgentHeartbeat:
+    enabled: bool
+    every: str
+    every_ms: NonNegativeInt | None = None
+
+
+@attrs.frozen
+class AgentHealth:
+    agent_id: NonEmptyStr
+    is_default: bool
+    heartbeat: AgentHeartbeat
+    sessions: SessionsHealth
+    name: NonEmptyStr | None = None
+
+
+@attrs.frozen
+class HealthSummary:
+    """The ``health`` result and the ``health`` event payload."""
+
+    ok: bool
+    ts: NonNegativeInt
+    duration_ms: NonNegativeInt
+    channels: dict[str, Any]
+    channel_order: list[str]
+    channel_labels: dict[str, str]
+    heartbeat_seconds: NonNegativeInt
+    default_agent_id: NonEmptyStr
+    agents: list[AgentHealth]
+    sessions: SessionsHealth
+
+
+@attrs.frozen
+class HeartbeatAgentStatus:
+    agent_id: NonEmptyStr
+    enabled: bool
+    every: str
+    every_ms: NonNegativeInt | None = None
+
+
+@attrs.frozen
+class HeartbeatStatus:
+    default_agent_id: NonEmptyStr
+    agents: list[HeartbeatAgentStatus]
+
+
+@attrs.frozen
+class SessionModelDefaults:
+    model: str | None = None
+    context_tokens: NonNegativeInt | None = None
+
+
+@attrs.frozen
+class AgentSessionsStatus:
+    agent_id: NonEmptyStr
+    path: str
+    count: NonNegativeInt
+    recent: list[Any]
+
+
+@attrs.frozen
+class SessionsStatus:
+    paths: list[str]
+    count: NonNegativeInt
+    defaults: SessionModelDefaults
+    recent: list[Any]
+    by_agent: list[AgentSessionsStatus]
+
+
+@attrs.frozen
+class LaneStatus:
+    """One agent run lane: how much is waiting, running, done and failed since start."""
+
+    lane: NonEmptyStr
+    queued: NonNegativeInt
+    active: NonNegativeInt
+    max_concurrent: NonNegativeInt
+    completed: NonNegativeInt
+    errors: NonNegativeInt
+
+
+@attrs.frozen
+class ErrorCounts:
+    """Errors since the gateway started, by where they arose."""
+
+    handler: NonNegativeInt
+    protocol: NonNegativeInt
+    auth: NonNegativeInt
+    slow_consumer: NonNegativeInt
+
+
+@attrs.frozen
+class GatewayStatus:
+    version: NonEmptyStr
+    pid: NonNegativeInt
+    uptime_ms: NonNegativeInt
+    connections: NonNegativeInt
+    errors: ErrorCounts
+
+
+@attrs.frozen
+class StatusSummary:
+    """The ``status`` result: the reference's StatusSummary plus ``gateway`` and ``lanes``."""
+
+    heartbeat: HeartbeatStatus
+    channel_summary: list[str]
+    queued_system_events: list[str]
+    sessions: SessionsStatus
+    gateway: GatewayStatus
+    lanes: list[LaneStatus]
+
+
+@attrs.frozen
+class SystemEventParams:
+    text: NonEmptyStr
+    device_id: NonEmptyStr | None = None
+    instance_id: NonEmptyStr | None = None
+    host: NonEmptyStr | None = None
+    ip: NonEmptyStr | None = None
+    mode: NonEmptyStr | None = None
+    version: NonEmptyStr | None = None
+    platform: NonEmptyStr | None = None
+    device_family: NonEmptyStr | None = None
+    model_identifier: NonEmptyStr | None = None
+    last_input_seconds: NonNegativeInt | None = None
+    reason: NonEmptyStr | None = None
+    roles: list[NonEmptyStr] | None = None
+    scopes: list[NonEmptyStr] | None = None
+    tags: list[NonEmptyStr] | None = None
+
+
+HeartbeatOutcome = Literal["sent", "ok-empty", "ok-token", "skipped", "failed"]
+
+
+@attrs.frozen
+class HeartbeatEvent:
+    ts: NonNegativeInt
+    status: HeartbeatOutcome
+    to: str | None = None
+    preview: str | None = None
+    duration_ms: NonNegativeInt | None = None
+    has_media: bool | None = None
+    reason: str | None = None
+    channel: str | None = None
+    silent: bool | None = None
+    indicator_type: Literal["ok", "alert", "error"] | None = None
+
+
+@attrs.frozen
+class TickEvent:
+    ts: NonNegativeInt
+
+
+@attrs.frozen
+class PresenceEvent:
+    presence: list[PresenceEntry]
+
+
+@attrs.frozen
+class ShutdownEvent:
+    """``restartExpectedMs`` is always on the wire: ``null`` for a stop, as the original sends."""
+
+    reason: NonEmptyStr
+    restart_expected_ms: NonNegativeInt | None

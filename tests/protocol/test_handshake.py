@@ -1,0 +1,93 @@
+"""Every branch of the server handshake table (protocol-spec/handshake.md), synchronously."""
+
+import json
+
+import pytest
+
+from moltbot.protocol import (
+    CLOSE_NORMAL,
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_PROTOCOL_ERROR,
+    Accept,
+    Reject,
+    ServerHandshake,
+    encode_frame,
+    negotiate_protocol,
+)
+
+CLIENT = {"id": "cli", "version": "1.0", "platform": "linux", "mode": "cli"}
+
+
+def connect(params=None, **extra):
+    body = {"minProtocol": 3, "maxProtocol": 7, "client": CLIENT, "auth": {"token": "t"}}
+    body.update(params or {})
+    return json.dumps({"type": "req", "id": "c1", "method": "connect", "params": body, **extra})
+
+
+def receive(text):
+    return ServerHandshake(nonce="n-1", now_ms=5).receive(text)
+
+
+def response(outcome):
+    return json.loads(encode_frame(outcome.response))
+
+
+def test_challenge_carries_nonce_and_ts():
+    frame = json.loads(encode_frame(ServerHandshake(nonce="n-1", now_ms=5).challenge()))
+    assert frame == {"type": "event", "event": "connect.challenge", "payload": {"nonce": "n-1", "ts": 5}}
+
+
+def test_valid_connect_is_accepted_with_highest_common_version():
+    outcome = receive(connect())
+    assert isinstance(outcome, Accept)
+    assert (outcome.protocol, outcome.role, outcome.scopes) == (7, "operator", ("operator.admin",))
+
+
+def test_protocol_3_client_gets_protocol_3():
+    outcome = receive(connect({"minProtocol": 3, "maxProtocol": 3}))
+    assert isinstance(outcome, Accept) and outcome.protocol == 3
+
+
+def test_unparseable_first_frame_closes_1000_without_reply():
+    assert receive("{nope") == Reject(None, CLOSE_NORMAL, "")
+
+
+@pytest.mark.parametrize("text", ['{"type":"event","event":"x"}', "[]", '{"type":"req","id":"","method":"connect"}'])
+def test_first_frame_not_a_request_closes_1008_without_reply(text):
+    assert receive(text) == Reject(None, CLOSE_POLICY_VIOLATION, "invalid request frame")
+
+
+def test_first_request_not_connect_is_answered_then_closed_1008():
+    outcome = receive('{"type":"req","id":"h","method":"health"}')
+    assert outcome.close_code == CLOSE_POLICY_VIOLATION
+    assert outcome.close_reason == "invalid handshake: first request must be connect"
+    assert response(outcome)["error"]["message"] == "invalid handshake: first request must be connect"
+    assert response(outcome)["id"] == "h"
+
+
+def test_invalid_connect_params_name_the_field():
+    outcome = receive(connect({"client": {**CLIENT, "id": "nope"}}))
+    assert outcome.close_code == CLOSE_POLICY_VIOLATION
+    message = response(outcome)["error"]["message"]
+    assert message.startswith("invalid connect params: at /client/id: must be one of")
+
+
+def test_protocol_mismatch_closes_1002_with_supported_versions():
+    outcome = receive(connect({"minProtocol": 8, "maxProtocol": 9}))
+    assert outcome.close_code == CLOSE_PROTOCOL_ERROR
+    error = response(outcome)["error"]
+    assert error == {"code": "INVALID_REQUEST", "message": "protocol mismatch",
+                     "details": {"expectedProtocol": 7, "supportedProtocols": [3, 4, 5, 6, 7]}}
+
+
+def test_invalid_role_closes_1008():
+    outcome = receive(connect({"role": "admin"}))
+    assert (outcome.close_code, response(outcome)["error"]["message"]) == (CLOSE_POLICY_VIOLATION, "invalid role")
+
+
+@pytest.mark.parametrize(
+    ("client", "server", "expected"),
+    [((3, 3), (3, 7), 3), ((1, 9), (3, 7), 7), ((5, 6), (3, 7), 6), ((8, 9), (3, 7), None), ((1, 2), (3, 7), None)],
+)
+def test_negotiation_picks_highest_common_version(client, server, expected):
+    assert negotiate_protocol(*client, *server) == expected

@@ -1,0 +1,51 @@
+"""Event fan-out: one global ``seq``, the presence/health state versions, and the tick.
+
+Each broadcast is encoded once and queued on every connection; droppable events are skipped for a slow
+client, others close it (``Connection.send``). ``seq`` increments on every broadcast, even one that
+reaches nobody, as in the reference.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ..protocol import EventFrame, StateVersion, TickEvent, encode_frame
+from .presence import wall_ms
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+
+class Broadcaster:
+    def __init__(self) -> None:
+        self.seq = 0
+        self.presence_version = 1
+        self.health_version = 1
+        self.connections: set[Connection] = set()
+
+    def state_version(self) -> StateVersion:
+        return StateVersion(presence=self.presence_version, health=self.health_version)
+
+    def broadcast(self, event: str, payload: Any, *, droppable: bool, with_state_version: bool = False) -> int:
+        """Send ``event`` to every connected client; return its ``seq``."""
+        self.seq += 1
+        frame = EventFrame(
+            event=event, payload=payload, seq=self.seq,
+            state_version=self.state_version() if with_state_version else None,
+        )
+        text = encode_frame(frame)
+        for connection in list(self.connections):
+            connection.send(text, droppable=droppable)
+        return self.seq
+
+    async def serve_ticks(self, interval_ms: int, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Broadcast ``tick {ts}`` every ``interval_ms`` on the trio clock, without drift."""
+        interval = interval_ms / 1000
+        deadline = trio.current_time() + interval
+        task_status.started()
+        while True:
+            await trio.sleep_until(deadline)
+            self.broadcast("tick", TickEvent(ts=wall_ms()), droppable=True)
+            deadline += interval

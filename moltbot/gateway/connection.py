@@ -1,0 +1,181 @@
+"""One client connection: the handshake, then a nursery holding its reader, writer and request handlers.
+
+Theory of operation. ``serve_connection`` sends ``connect.challenge``, waits (bounded by the handshake
+timeout) for the first frame and applies the ``ServerHandshake``'s outcome; auth is checked on an
+``Accept``. Once ``hello-ok`` is sent the connection is registered with the gateway (so it receives
+broadcasts) and its nursery runs:
+- the reader, which feeds text to the ``ServerSession`` and starts one handler task per ``Call``;
+- the writer, the only task that writes to the transport, draining the byte-bounded ``OutboundQueue``.
+When either side ends (peer closed, close requested, slow consumer) the nursery is cancelled, and the
+connection is unregistered. Handlers raise ``ProtocolError``; this module is the one place where
+exceptions become error frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import trio
+
+from ..protocol import (
+    CLOSE_NORMAL,
+    CLOSE_POLICY_VIOLATION,
+    UNAVAILABLE,
+    Accept,
+    Call,
+    ConnectParams,
+    ProtocolError,
+    Reject,
+    Reply,
+    ResponseFrame,
+    ServerHandshake,
+    ServerSession,
+    encode_frame,
+    error_response,
+)
+from .outbound import CloseRequest, OutboundQueue, SlowConsumer
+from .presence import wall_ms
+from .transport import Transport, TransportClosed
+
+if TYPE_CHECKING:
+    from .app import Gateway
+
+log = logging.getLogger("moltbot.gateway")
+
+
+@attrs.define(eq=False)
+class Connection:
+    """A connected, authenticated client as the rest of the gateway sees it."""
+
+    conn_id: str
+    transport: Transport
+    queue: OutboundQueue
+    params: ConnectParams
+    session: ServerSession
+    nursery: trio.Nursery | None = None
+    presence_key: str | None = None
+    closing: bool = False
+
+    @property
+    def tracked(self) -> bool:
+        """CLI clients are not in the presence list (reference §1.3)."""
+        return self.params.client.mode != "cli"
+
+    def send(self, text: str, *, droppable: bool = False) -> None:
+        """Queue one encoded frame; a client too slow for a non-droppable frame is closed 1008."""
+        if self.closing:
+            return
+        try:
+            self.queue.put_nowait(text, droppable=droppable)
+        except SlowConsumer:
+            self.abort(CLOSE_POLICY_VIOLATION, "slow consumer")
+
+    def close(self, code: int, reason: str) -> None:
+        """Close after the frames already queued have been written."""
+        if not self.closing:
+            self.closing = True
+            self.queue.close_nowait(code, reason)
+
+    def abort(self, code: int, reason: str) -> None:
+        """Close now, dropping what is queued (the writer may be stuck on a full socket)."""
+        if self.closing or self.nursery is None:
+            return
+        self.closing = True
+        self.nursery.start_soon(self._close_now, code, reason)
+
+    async def _close_now(self, code: int, reason: str) -> None:
+        assert self.nursery is not None
+        self.nursery.cancel_scope.cancel()
+        with trio.CancelScope(shield=True), trio.move_on_after(1):
+            await self.transport.close(code, reason)
+
+
+async def serve_connection(gateway: Gateway, transport: Transport) -> None:
+    """Run one client from socket open to close. Returns when the connection is over."""
+    handshake = ServerHandshake(nonce=str(uuid.uuid4()), now_ms=wall_ms())
+    try:
+        await transport.send_text(encode_frame(handshake.challenge()))
+        with trio.move_on_after(gateway.config.gateway.handshake_timeout_ms / 1000) as timeout:
+            text = await transport.receive_text()
+        if timeout.cancelled_caught:
+            log.info("handshake timeout from %s", transport.peer)
+            await transport.close(CLOSE_NORMAL, "handshake timeout")
+            return
+        outcome = handshake.receive(text)
+        if isinstance(outcome, Accept):
+            outcome = gateway.authenticate(handshake, outcome, transport)
+        if isinstance(outcome, Reject):
+            gateway.stats.handshake_rejected(outcome)
+            if outcome.response is not None:
+                await transport.send_text(encode_frame(outcome.response))
+            await transport.close(outcome.close_code, outcome.close_reason)
+            return
+        connection = Connection(
+            conn_id=str(uuid.uuid4()), transport=transport,
+            queue=OutboundQueue(gateway.config.gateway.max_buffered_bytes), params=outcome.params,
+            session=ServerSession(role=outcome.role, scopes=outcome.scopes, protocol=outcome.protocol),
+        )
+        hello = gateway.hello_ok(connection, outcome.protocol)
+        await transport.send_text(encode_frame(ResponseFrame(id=outcome.request_id, ok=True, payload=hello)))
+    except TransportClosed:
+        return
+    try:
+        async with trio.open_nursery() as nursery:
+            connection.nursery = nursery
+            gateway.register(connection)
+            nursery.start_soon(_write, connection)
+            await _read(gateway, connection)
+            nursery.cancel_scope.cancel()
+    finally:
+        gateway.unregister(connection)
+
+
+async def _read(gateway: Gateway, connection: Connection) -> None:
+    assert connection.nursery is not None
+    while True:
+        try:
+            text = await connection.transport.receive_text()
+        except TransportClosed:
+            return
+        outcome = connection.session.receive(text)
+        if outcome is None:
+            gateway.stats.protocol_errors += 1
+            log.debug("ignored non-JSON frame from %s", connection.conn_id)
+        elif isinstance(outcome, Reply):
+            gateway.stats.protocol_errors += 1
+            connection.send(encode_frame(outcome.frame))
+        else:
+            connection.nursery.start_soon(_run_call, gateway, connection, outcome)
+
+
+async def _run_call(gateway: Gateway, connection: Connection, call: Call) -> None:
+    handler = gateway.handlers[call.spec.name]
+    try:
+        result: Any = await handler(gateway, connection, call.params)
+    except ProtocolError as exc:
+        frame = error_response(call.request_id, exc)
+    except Exception as exc:  # a handler bug must not take the connection down
+        gateway.stats.handler_errors += 1
+        log.exception("handler %s failed", call.spec.name)
+        frame = error_response(call.request_id, ProtocolError(UNAVAILABLE, str(exc) or type(exc).__name__))
+    else:
+        frame = ResponseFrame(id=call.request_id, ok=True, payload=result)
+    connection.send(encode_frame(frame))
+
+
+async def _write(connection: Connection) -> None:
+    assert connection.nursery is not None
+    try:
+        while True:
+            item = await connection.queue.get()
+            if isinstance(item, CloseRequest):
+                with trio.move_on_after(1):
+                    await connection.transport.close(item.code, item.reason)
+                break
+            await connection.transport.send_text(item)
+    except TransportClosed:
+        pass
+    connection.nursery.cancel_scope.cancel()

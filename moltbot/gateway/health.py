@@ -1,0 +1,74 @@
+"""The health summary: built on demand, cached, refreshed periodically and after connects (coalesced).
+
+Every refresh bumps ``stateVersion.health`` and broadcasts a ``health`` event. Refresh requests that
+arrive while one is pending are merged, and refreshes are at least ``min_interval`` apart, so a burst of
+connects costs one broadcast, not one per connect.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import trio
+
+from ..protocol._payloads.system import AgentHealth, AgentHeartbeat, HealthSummary, SessionsHealth
+from .broadcast import Broadcaster
+from .presence import wall_ms
+
+DEFAULT_AGENT_ID = "main"
+
+
+class HealthMonitor:
+    def __init__(self, broadcaster: Broadcaster, *, sessions_path: Path | None,
+                 interval_ms: int, min_interval: float = 1.0) -> None:
+        self._broadcaster = broadcaster
+        self._sessions_path = str(sessions_path or "")
+        self._interval = interval_ms / 1000
+        self._min_interval = min_interval
+        self._requested = trio.Event()
+        self.summary: HealthSummary | None = None
+        self.refreshed_at: float | None = None
+        self.providers: list[Callable[[], dict]] = []
+
+    def build(self) -> HealthSummary:
+        started = time.perf_counter()
+        sessions = SessionsHealth(path=self._sessions_path, count=0, recent=[])
+        heartbeat = AgentHeartbeat(enabled=False, every="30m", every_ms=30 * 60 * 1000)
+        return HealthSummary(
+            ok=True, ts=wall_ms(), duration_ms=int((time.perf_counter() - started) * 1000),
+            channels={}, channel_order=[], channel_labels={}, heartbeat_seconds=0,
+            default_agent_id=DEFAULT_AGENT_ID,
+            agents=[AgentHealth(agent_id=DEFAULT_AGENT_ID, is_default=True, heartbeat=heartbeat, sessions=sessions)],
+            sessions=sessions,
+        )
+
+    def refresh(self) -> HealthSummary:
+        """Rebuild now, bump the health version and broadcast the ``health`` event."""
+        self.summary = self.build()
+        self.refreshed_at = trio.current_time()
+        self._broadcaster.health_version += 1
+        self._broadcaster.broadcast("health", self.summary, droppable=False, with_state_version=True)
+        return self.summary
+
+    def current(self, *, probe: bool = False) -> HealthSummary:
+        """The cached summary, refreshed first when asked to probe or when older than the interval."""
+        stale = self.refreshed_at is None or trio.current_time() - self.refreshed_at >= self._interval
+        if probe or stale or self.summary is None:
+            return self.refresh()
+        return self.summary
+
+    def request_refresh(self) -> None:
+        self._requested.set()
+
+    async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Refresh at start, every interval, and (coalesced) when requested."""
+        self.refresh()
+        task_status.started()
+        while True:
+            with trio.move_on_after(self._interval):
+                await self._requested.wait()
+            self._requested = trio.Event()
+            self.refresh()
+            await trio.sleep(self._min_interval)

@@ -1,0 +1,49 @@
+"""The one listening port: hypercorn's trio worker serving the ASGI app (WebSocket at ``/`` plus HTTP)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve
+
+from ..config.model import GatewayConfig
+
+
+class BindError(Exception):
+    """The configured bind cannot be used."""
+
+
+def resolve_bind_host(config: GatewayConfig) -> str:
+    """The address to listen on for ``gateway.bind`` (reference §7.4; no tailnet discovery here)."""
+    if config.bind in ("loopback", "auto", "tailnet"):
+        return "127.0.0.1"
+    if config.bind == "lan":
+        return "0.0.0.0"
+    host = config.custom_bind_host
+    if not host:
+        raise BindError("gateway.bind is custom but gateway.customBindHost is not set")
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        raise BindError(f"gateway.customBindHost is not an IPv4 address: {host!r}") from None
+    return host
+
+
+async def serve_listener(app: Any, host: str, port: int, max_payload: int,
+                         shutdown_trigger: Callable[[], Awaitable[None]], *,
+                         task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Serve ``app`` on ``host:port`` until ``shutdown_trigger`` returns; started with the bound URLs."""
+    config = HypercornConfig()
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    config.websocket_max_message_size = max_payload
+    config.accesslog = None
+    config.errorlog = logging.getLogger("moltbot.http")
+    config.graceful_timeout = 1.0
+    config.keep_alive_timeout = 30.0
+    config.websocket_ping_interval = None
+    await serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)

@@ -1,0 +1,72 @@
+"""Who is connected: the presence list (the gateway's own entry first), with TTL and a size cap."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import time
+from collections.abc import Callable
+
+import attrs
+
+from ..protocol import PresenceEntry
+
+TTL_MS = 5 * 60 * 1000
+MAX_ENTRIES = 200
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def self_entry(version: str, now_ms: int) -> PresenceEntry:
+    host = socket.gethostname() or "localhost"
+    system = platform.system().lower() or "unknown"
+    family = {"darwin": "Mac", "windows": "Windows", "linux": "Linux"}.get(system, platform.system() or "Unknown")
+    return PresenceEntry(
+        ts=now_ms, host=host, version=version, platform=f"{system} {platform.release()}".strip(),
+        device_family=family, model_identifier=platform.machine() or None, mode="gateway", reason="self",
+        text=f"Gateway: {host} · app {version} · mode gateway · reason self",
+    )
+
+
+class PresenceRegistry:
+    """Presence entries keyed by device id / instance id / connection id, plus the gateway's own.
+
+    Entries older than five minutes are dropped when the list is read; past 200 the oldest go first.
+    """
+
+    def __init__(self, version: str, clock_ms: Callable[[], int] = wall_ms) -> None:
+        self._version = version
+        self._clock_ms = clock_ms
+        self._self_key = (socket.gethostname() or "gateway").lower()
+        self._entries: dict[str, PresenceEntry] = {}
+        self.pid = os.getpid()
+
+    def upsert(self, key: str, entry: PresenceEntry) -> None:
+        self._entries.pop(key, None)
+        self._entries[key] = entry
+        while len(self._entries) > MAX_ENTRIES:
+            oldest = min(self._entries, key=lambda k: self._entries[k].ts)
+            del self._entries[oldest]
+
+    def merge(self, key: str, **changes) -> PresenceEntry:
+        """Update fields of an entry (creating it), stamping ``ts`` now."""
+        current = self._entries.get(key) or PresenceEntry(ts=0)
+        entry = attrs.evolve(current, ts=self._clock_ms(), **changes)
+        self.upsert(key, entry)
+        return entry
+
+    def remove(self, key: str) -> bool:
+        return self._entries.pop(key, None) is not None
+
+    def entries(self) -> list[PresenceEntry]:
+        now = self._clock_ms()
+        for key in [k for k, e in self._entries.items() if now - e.ts > TTL_MS]:
+            del self._entries[key]
+        listed = sorted(self._entries.values(), key=lambda e: e.ts, reverse=True)
+        return [self_entry(self._version, now), *listed]
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,136 @@
+"""The small interface a connection speaks to, and its two implementations.
+
+``gateway.connection`` never sees quart, hypercorn or ASGI messages: it reads and writes text and closes
+with a code. ``AsgiWebSocket`` adapts hypercorn's ASGI WebSocket; ``MemoryTransport`` pairs two ends in
+memory for tests and embedders.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Protocol
+
+import trio
+
+
+class TransportClosed(Exception):
+    """The peer went away (or the socket was closed); ``code`` is the close code when known."""
+
+    def __init__(self, code: int | None = None, reason: str = "") -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+
+class Transport(Protocol):
+    peer: str
+    local: bool
+
+    async def receive_text(self) -> str | bytes: ...
+
+    async def send_text(self, text: str) -> None: ...
+
+    async def close(self, code: int, reason: str = "") -> None: ...
+
+
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+_PROXY_HEADERS = {b"x-forwarded-for", b"x-real-ip", b"x-forwarded-host"}
+
+
+def _host_name(host: str) -> str:
+    if host.startswith("["):
+        return host[: host.find("]") + 1]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class AsgiWebSocket:
+    """One ASGI ``websocket`` connection (hypercorn's) behind the ``Transport`` interface."""
+
+    def __init__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        from .auth import is_loopback
+
+        self._receive = receive
+        self._send = send
+        self._closed = False
+        client = scope.get("client") or ("", 0)
+        self.peer = str(client[0])
+        headers = dict(scope.get("headers") or [])
+        host = _host_name(headers.get(b"host", b"").decode("latin-1").lower())
+        proxied = any(name in headers for name in _PROXY_HEADERS)
+        self.local = is_loopback(self.peer) and host in _LOCAL_HOSTS and not proxied
+
+    async def accept(self) -> None:
+        message = await self._receive()
+        if message["type"] != "websocket.connect":
+            raise TransportClosed(None, "no websocket.connect")
+        await self._send({"type": "websocket.accept"})
+
+    async def receive_text(self) -> str | bytes:
+        message = await self._receive()
+        if message["type"] == "websocket.receive":
+            text = message.get("text")
+            return text if text is not None else message.get("bytes") or b""
+        self._closed = True
+        raise TransportClosed(message.get("code"), message.get("reason") or "")
+
+    async def send_text(self, text: str) -> None:
+        if self._closed:
+            raise TransportClosed()
+        try:
+            await self._send({"type": "websocket.send", "text": text})
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            self._closed = True
+            raise TransportClosed() from exc
+
+    async def close(self, code: int, reason: str = "") -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._send({"type": "websocket.close", "code": code, "reason": reason})
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+
+
+class MemoryTransport:
+    """One end of an in-memory text transport; ``memory_transport_pair()`` makes two."""
+
+    def __init__(self, send: trio.MemorySendChannel, receive: trio.MemoryReceiveChannel,
+                 peer: str = "127.0.0.1", local: bool = True) -> None:
+        self._send_channel = send
+        self._receive_channel = receive
+        self.peer = peer
+        self.local = local
+        self.close_code: int | None = None
+        self.close_reason = ""
+
+    async def receive_text(self) -> str | bytes:
+        try:
+            item = await self._receive_channel.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise TransportClosed(self.close_code) from None
+        if isinstance(item, TransportClosed):
+            self.close_code, self.close_reason = item.code, item.reason
+            raise item
+        return item
+
+    async def send_text(self, text: str) -> None:
+        try:
+            await self._send_channel.send(text)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise TransportClosed() from None
+
+    async def close(self, code: int, reason: str = "") -> None:
+        self.close_code, self.close_reason = code, reason
+        try:
+            self._send_channel.send_nowait(TransportClosed(code, reason))
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        await self._send_channel.aclose()
+
+
+def memory_transport_pair(buffer: float = math.inf) -> tuple[MemoryTransport, MemoryTransport]:
+    """Two connected transports (client end, server end)."""
+    a_send, b_receive = trio.open_memory_channel(buffer)
+    b_send, a_receive = trio.open_memory_channel(buffer)
+    return MemoryTransport(a_send, a_receive), MemoryTransport(b_send, b_receive)

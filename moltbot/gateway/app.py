@@ -22,6 +22,7 @@ import attrs
 import trio
 
 from .. import __version__
+from .._util import collapse_single_exception_group
 from ..config.model import Config
 from ..protocol import (
     CLOSE_SERVICE_RESTART,
@@ -267,15 +268,16 @@ async def open_gateway(config: Config, *, port: int | None = None,
 
     Leaving the block stops it gracefully (shutdown event, clients closed 1012).
     """
-    async with trio.open_nursery() as nursery:
-        gateway: Gateway = await nursery.start(lambda task_status: serve_gateway(
-            config, port=port, env=env, task_status=task_status))
-        try:
-            yield gateway
-        finally:
-            with trio.CancelScope(shield=True), trio.move_on_after(STOP_GRACE_SECONDS + 3):
-                await gateway.stop()
-            nursery.cancel_scope.cancel()
+    with collapse_single_exception_group():
+        async with trio.open_nursery() as nursery:
+            gateway: Gateway = await nursery.start(lambda task_status: serve_gateway(
+                config, port=port, env=env, task_status=task_status))
+            try:
+                yield gateway
+            finally:
+                with trio.CancelScope(shield=True), trio.move_on_after(STOP_GRACE_SECONDS + 3):
+                    await gateway.stop()
+                nursery.cancel_scope.cancel()
 
 
 __all__ += ["AuthSetupError"]

@@ -33,6 +33,10 @@ class Transport(Protocol):
     async def close(self, code: int, reason: str = "") -> None: ...
 
 
+# hypercorn's TCP server half-closes (send_eof) outside its send lock when the peer goes away, so a send
+# racing with that raises BusyResourceError: for us it means the same as a closed socket.
+_SEND_FAILURES = (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError, OSError)
+
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 _PROXY_HEADERS = {b"x-forwarded-for", b"x-real-ip", b"x-forwarded-host"}
 
@@ -78,7 +82,7 @@ class AsgiWebSocket:
             raise TransportClosed()
         try:
             await self._send({"type": "websocket.send", "text": text})
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+        except _SEND_FAILURES as exc:
             self._closed = True
             raise TransportClosed() from exc
 
@@ -88,7 +92,7 @@ class AsgiWebSocket:
         self._closed = True
         try:
             await self._send({"type": "websocket.close", "code": code, "reason": reason})
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        except _SEND_FAILURES:
             pass
 
 

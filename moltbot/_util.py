@@ -1,0 +1,23 @@
+"""Small helpers shared by the public context managers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def collapse_single_exception_group() -> Iterator[None]:
+    """Re-raise a nursery's group of exactly one exception as that exception.
+
+    The context managers ``open_gateway``/``open_gateway_client`` own a nursery; without this, a refused
+    connect or an error raised in the caller's ``async with`` body would reach the caller wrapped in an
+    ``ExceptionGroup`` they did not ask for (trio-websocket does the same for ``open_websocket``).
+    """
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1:
+            inner = group.exceptions[0]
+            raise inner from inner.__cause__
+        raise

@@ -1,0 +1,129 @@
+"""``moltbot gateway``: run the gateway in the foreground; ``moltbot gateway call``: one RPC."""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import sys
+
+import attrs
+import click
+import trio
+
+from ..config.load import ConfigError, generate_token, load_config, store_gateway_token
+from ..config.model import Config
+from ..gateway.auth import ResolvedAuth, is_loopback
+from ..gateway.listener import BindError, resolve_bind_host
+from ..gateway.signals import run_gateway
+from .status import connection_options, run_client_command
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        logging.getLogger("moltbot.http").setLevel(logging.WARNING)
+
+
+def prepare_config(config: Config, *, port: int | None, bind: str | None, token: str | None,
+                   password: str | None, auth_mode: str | None, env: dict[str, str]) -> tuple[Config, int]:
+    """Apply command-line overrides; make sure a secret exists (generating and storing a token if none).
+
+    Raises:
+        click.ClickException: a non-loopback bind without a configured secret, or a bad bind.
+    """
+    gateway = config.gateway
+    auth = gateway.auth
+    if token:
+        env["CLAWDBOT_GATEWAY_TOKEN"] = token
+        auth = attrs.evolve(auth, token=token)
+    if password:
+        auth = attrs.evolve(auth, password=password)
+    if auth_mode:
+        auth = attrs.evolve(auth, mode=auth_mode)
+    gateway = attrs.evolve(gateway, auth=auth, bind=bind or gateway.bind)
+    config = attrs.evolve(config, gateway=gateway)
+    env_port = env.get("CLAWDBOT_GATEWAY_PORT")
+    if port is None and env_port:
+        if not env_port.isdigit():
+            raise click.ClickException(f"CLAWDBOT_GATEWAY_PORT is not a port number: {env_port!r}")
+        port = int(env_port)
+    port = gateway.port if port is None else port
+    try:
+        host = resolve_bind_host(gateway)
+    except BindError as exc:
+        raise click.ClickException(str(exc)) from None
+    resolved = ResolvedAuth.resolve(gateway.auth, env)
+    if not resolved.secret:
+        if not is_loopback(host):
+            raise click.ClickException(
+                f"refusing to bind gateway to {host}:{port} without auth "
+                "(set gateway.auth.token or gateway.auth.password, or pass --token)")
+        if resolved.mode == "password":
+            raise click.ClickException("gateway auth mode is password, but no password was configured "
+                                       "(set gateway.auth.password or CLAWDBOT_GATEWAY_PASSWORD)")
+        if config.path is None:
+            raise click.ClickException("no gateway token configured and no config file to store one in")
+        config = store_gateway_token(config, generate_token())
+        config = attrs.evolve(config, gateway=attrs.evolve(config.gateway, bind=gateway.bind))
+        click.echo(f"Generated a gateway token and stored it in {config.path} (gateway.auth.token, mode 0600).\n"
+                   "Clients on this machine find it there; print it with: moltbot config get gateway.auth.token",
+                   err=True)
+    return config, port
+
+
+@click.group("gateway", invoke_without_command=True)
+@click.option("--port", type=click.IntRange(0, 65535), help="Port (default: CLAWDBOT_GATEWAY_PORT, gateway.port, 18789).")
+@click.option("--bind", type=click.Choice(["loopback", "lan", "tailnet", "auto", "custom"]), help="Bind mode.")
+@click.option("--token", help="Shared token (also sets CLAWDBOT_GATEWAY_TOKEN for this process).")
+@click.option("--password", help="Shared password.")
+@click.option("--auth", "auth_mode", type=click.Choice(["token", "password"]), help="Auth mode.")
+@click.option("--allow-unconfigured", is_flag=True, help="Start even without gateway.mode=local.")
+@click.option("--verbose", is_flag=True, help="Log every event to the console.")
+@click.pass_context
+def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token: str | None, password: str | None,
+                  auth_mode: str | None, allow_unconfigured: bool, verbose: bool) -> None:
+    """Run the gateway in the foreground (Ctrl-C or SIGTERM stops it)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    _configure_logging(verbose)
+    env = dict(os.environ)
+    try:
+        config = load_config(env=env)
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    config, port = prepare_config(config, port=port, bind=bind, token=token, password=password,
+                                  auth_mode=auth_mode, env=env)
+
+    def announce(gateway) -> None:
+        click.echo(f"moltbot gateway listening on {gateway.url} (pid {os.getpid()}); Ctrl-C stops it", err=True)
+
+    try:
+        trio.run(lambda: run_gateway(config, port=port, env=env, on_started=announce))
+    except (OSError, BaseExceptionGroup) as exc:
+        if not _address_in_use(exc):
+            raise
+        click.echo(f"port {port} is already in use: is another gateway running? (try --port)", err=True)
+        sys.exit(1)
+
+
+def _address_in_use(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_address_in_use(inner) for inner in exc.exceptions)
+    return isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE
+
+
+@gateway_group.command("call")
+@click.argument("method")
+@click.option("--params", default="{}", help="Params as JSON (default {}).")
+@connection_options
+def gateway_call(method: str, params: str, **options) -> None:
+    """Call one gateway METHOD and print its JSON result."""
+    try:
+        value = json.loads(params)
+    except ValueError as exc:
+        raise click.ClickException(f"--params is not valid JSON: {exc}") from None
+    run_client_command(method, value, options, lambda payload: json.dumps(payload, indent=2), force_json=True)

@@ -1,0 +1,40 @@
+"""Run the gateway as the process's main program: SIGINT/SIGTERM stop it gracefully.
+
+SIGUSR1 (in-process restart) is acknowledged and ignored here; the restart machinery lands with the config
+and reload issue.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable, Mapping
+
+import trio
+
+from ..config.model import Config
+from .app import Gateway, serve_gateway
+
+log = logging.getLogger("moltbot.gateway")
+
+STOP_DEADLINE_SECONDS = 5.0
+
+
+async def run_gateway(config: Config, *, port: int | None = None, env: Mapping[str, str] | None = None,
+                      on_started: Callable[[Gateway], None] | None = None) -> None:
+    """Serve until SIGINT or SIGTERM, then stop gracefully within five seconds (then cancel)."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGUSR1) as signals:
+        async with trio.open_nursery() as nursery:
+            gateway: Gateway = await nursery.start(
+                lambda task_status: serve_gateway(config, port=port, env=env, task_status=task_status))
+            if on_started is not None:
+                on_started(gateway)
+            async for signum in signals:
+                if signum == signal.SIGUSR1:
+                    log.warning("SIGUSR1 restart ignored: in-process restart is not available yet")
+                    continue
+                log.info("received %s: stopping", signal.Signals(signum).name)
+                break
+            with trio.move_on_after(STOP_DEADLINE_SECONDS):
+                await gateway.stop()
+            nursery.cancel_scope.cancel()

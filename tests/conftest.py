@@ -1,0 +1,117 @@
+"""Fixtures: a real gateway on a loopback port (port 0), raw WebSocket access and the client library."""
+
+from __future__ import annotations
+
+import json
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+import pytest
+import trio
+from trio_websocket import open_websocket_url
+
+from moltbot.client import open_gateway_client
+from moltbot.config.model import AuthConfig, Config, GatewayConfig
+from moltbot.gateway.app import open_gateway
+
+TOKEN = "test-token-0123456789"
+
+
+@pytest.fixture
+def make_config(tmp_path):
+    def make(**gateway: Any) -> Config:
+        auth = gateway.pop("auth", AuthConfig(token=TOKEN))
+        return Config(gateway=GatewayConfig(auth=auth, **gateway), path=tmp_path / "moltbot.json",
+                      state_dir=tmp_path)
+
+    return make
+
+
+@pytest.fixture
+def config(make_config):
+    return make_config()
+
+
+@pytest.fixture
+async def gateway(config):
+    with trio.fail_after(10):
+        async with open_gateway(config, port=0, env={}) as gw:
+            yield gw
+
+
+def connect_frame(request_id: str = "c1", **params: Any) -> str:
+    body: dict[str, Any] = {
+        "minProtocol": 3, "maxProtocol": 7,
+        "client": {"id": "test", "version": "1.0", "platform": "linux", "mode": "test"},
+        "auth": {"token": TOKEN},
+    }
+    body.update(params)
+    body = {key: value for key, value in body.items() if value is not None}
+    return json.dumps({"type": "req", "id": request_id, "method": "connect", "params": body})
+
+
+@attrs.define
+class RawClient:
+    """A bare WebSocket speaking JSON, for driving the protocol by hand (including malformed input)."""
+
+    ws: Any
+    challenge: dict
+
+    async def send(self, value: Any) -> None:
+        await self.ws.send_message(value if isinstance(value, (str, bytes)) else json.dumps(value))
+
+    async def receive(self) -> dict:
+        return json.loads(await self.ws.get_message())
+
+    async def response(self, request_id: str) -> dict:
+        """The next ``res`` with ``request_id``, skipping events."""
+        while True:
+            frame = await self.receive()
+            if frame.get("type") == "res" and frame.get("id") == request_id:
+                return frame
+
+    async def event(self, name: str) -> dict:
+        while True:
+            frame = await self.receive()
+            if frame.get("type") == "event" and frame.get("event") == name:
+                return frame
+
+    async def closed(self) -> tuple[int, str]:
+        """Read until the server closes; return (code, reason)."""
+        from trio_websocket import ConnectionClosed
+
+        try:
+            while True:
+                await self.ws.get_message()
+        except ConnectionClosed as exc:
+            return exc.reason.code, exc.reason.reason or ""
+
+    async def call(self, method: str, params: Any = None, request_id: str = "r1") -> dict:
+        frame: dict[str, Any] = {"type": "req", "id": request_id, "method": method}
+        if params is not None:
+            frame["params"] = params
+        await self.send(frame)
+        return await self.response(request_id)
+
+
+@asynccontextmanager
+async def open_raw(url: str, *, handshake: bool = False, **params: Any):
+    """A raw client; with ``handshake=True`` it has sent ``connect`` and read ``hello-ok``."""
+    async with open_websocket_url(url, max_message_size=16 * 1024 * 1024) as ws:
+        client = RawClient(ws, json.loads(await ws.get_message()))
+        if handshake:
+            await client.send(connect_frame(**params))
+            hello = await client.response("c1")
+            assert hello["ok"], hello
+        yield client
+
+
+@pytest.fixture
+def raw(gateway):
+    return lambda **kwargs: open_raw(gateway.url, **kwargs)
+
+
+@pytest.fixture
+def client(gateway):
+    return lambda **kwargs: open_gateway_client(gateway.url, **{"token": TOKEN, **kwargs})

@@ -49,8 +49,10 @@ class DeviceIdentity:
 
 @attrs.frozen
 class ConnectAuth:
-    token: str | None = None
-    password: str | None = None
+    """Shared secrets: kept out of ``repr`` so they never reach a log line."""
+
+    token: str | None = attrs.field(default=None, repr=False)
+    password: str | None = attrs.field(default=None, repr=False)
 
 
 @attrs.frozen

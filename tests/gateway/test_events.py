@@ -1,0 +1,109 @@
+"""Events: tick, presence with state versions, one global seq, shutdown, and the slow-consumer policy."""
+
+import json
+
+import trio
+
+from moltbot.gateway.app import Gateway, open_gateway
+from moltbot.gateway.connection import serve_connection
+from moltbot.gateway.transport import TransportClosed, memory_transport_pair
+from tests.conftest import connect_frame, open_raw
+
+
+async def test_tick_is_broadcast_every_interval_with_increasing_seq(make_config):
+    async with open_gateway(make_config(tick_interval_ms=50), port=0, env={}) as gateway:
+        async with open_raw(gateway.url, handshake=True) as ws:
+            with trio.fail_after(5):
+                first = await ws.event("tick")
+                second = await ws.event("tick")
+    assert second["seq"] > first["seq"] >= 1
+    assert second["payload"]["ts"] >= first["payload"]["ts"]
+    assert "stateVersion" not in first
+
+
+CLI = {"id": "cli", "version": "1", "platform": "linux", "mode": "cli"}
+
+
+async def test_presence_event_on_connect_and_disconnect_of_tracked_client(raw):
+    async with raw(handshake=True, client=CLI) as watcher:
+        async with raw(handshake=True, client={"id": "test", "version": "1", "platform": "linux",
+                                                "mode": "ui", "instanceId": "tab-9"}):
+            joined = await watcher.event("presence")
+        left = await watcher.event("presence")
+    assert any(entry.get("instanceId") == "tab-9" for entry in joined["payload"]["presence"])
+    assert not any(entry.get("instanceId") == "tab-9" for entry in left["payload"]["presence"])
+    assert left["stateVersion"]["presence"] > joined["stateVersion"]["presence"]
+    assert left["seq"] > joined["seq"]
+
+
+async def test_cli_clients_do_not_cause_presence_events(raw, client):
+    async with raw(handshake=True, client=CLI) as watcher:
+        async with client(client_id="cli", mode="cli") as cli:
+            await cli.call("health")
+        # Ask for something that broadcasts, then check no presence event came before it.
+        await watcher.send({"type": "req", "id": "p", "method": "health", "params": {"probe": True}})
+        frames = []
+        while not (frames and frames[-1].get("id") == "p"):
+            frames.append(await watcher.receive())
+    assert not [f for f in frames if f.get("event") == "presence"]
+
+
+async def test_stop_sends_shutdown_then_closes_1012(make_config):
+    async with open_gateway(make_config(), port=0, env={}) as gateway:
+        async with open_raw(gateway.url, handshake=True) as ws:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(gateway.stop)
+                with trio.fail_after(5):
+                    shutdown = await ws.event("shutdown")
+                    closed = await ws.closed()
+    assert shutdown["payload"] == {"reason": "gateway stopping", "restartExpectedMs": None}
+    assert closed == (1012, "service restart")
+
+
+async def _handshake_over_memory(gateway, nursery):
+    client_end, server_end = memory_transport_pair(buffer=0)
+    nursery.start_soon(serve_connection, gateway, server_end)
+    await client_end.receive_text()  # connect.challenge
+    await client_end.send_text(connect_frame())
+    hello = json.loads(await client_end.receive_text())
+    assert hello["ok"]
+    await trio.testing.wait_all_tasks_blocked()  # registered, and blocked writing its presence event
+    return client_end, server_end
+
+
+async def test_slow_consumer_is_closed_1008_for_non_droppable_events(make_config, nursery, autojump_clock):
+    gateway = Gateway(make_config(max_buffered_bytes=4096), env={})
+    client_end, server_end = await _handshake_over_memory(gateway, nursery)
+    # The client stops reading: the writer blocks on the first frame and the queue fills up.
+    for _ in range(10):
+        gateway.broadcaster.broadcast("health", {"padding": "x" * 1000}, droppable=False)
+    await trio.testing.wait_all_tasks_blocked()
+    assert (server_end.close_code, server_end.close_reason) == (1008, "slow consumer")
+    assert not gateway.broadcaster.connections
+
+
+async def test_slow_consumer_only_loses_droppable_events(make_config, nursery, autojump_clock):
+    gateway = Gateway(make_config(max_buffered_bytes=4096), env={})
+    client_end, server_end = await _handshake_over_memory(gateway, nursery)
+    assert json.loads(await client_end.receive_text())["event"] == "presence"  # its own connect
+    for _ in range(10):
+        gateway.broadcaster.broadcast("tick", {"padding": "x" * 1000}, droppable=True)
+    await trio.testing.wait_all_tasks_blocked()
+    (connection,) = gateway.broadcaster.connections
+    assert connection.queue.dropped > 0 and server_end.close_code is None
+    received = [json.loads(await client_end.receive_text()) for _ in range(10 - connection.queue.dropped)]
+    assert [frame["event"] for frame in received] == ["tick"] * len(received)
+
+
+async def test_handshake_times_out_after_exactly_ten_seconds(make_config, nursery, autojump_clock):
+    gateway = Gateway(make_config(), env={})
+    client_end, server_end = memory_transport_pair()
+    start = trio.current_time()
+    nursery.start_soon(serve_connection, gateway, server_end)
+    await client_end.receive_text()
+    try:
+        await client_end.receive_text()
+    except TransportClosed:
+        pass
+    assert trio.current_time() - start == 10.0
+    assert (server_end.close_code, server_end.close_reason) == (1000, "handshake timeout")

@@ -1,5 +1,53 @@
-"""moltbot: a Trio gateway for messaging channels and agents, wire-compatible with the Moltbot gateway."""
+"""moltbot: a Trio gateway for messaging channels and agents, wire-compatible with the Moltbot gateway.
+
+The embedding API::
+
+    async with open_gateway(config, port=0) as gateway:      # inside your own Trio program
+        async with open_gateway_client(gateway.url, token=...) as client:
+            await client.call("health")
+
+Names are imported lazily so that ``import moltbot.protocol`` (sans-IO) does not import trio.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+_EXPORTS = {
+    "Config": "moltbot.config.model",
+    "ConfigError": "moltbot.config.load",
+    "load_config": "moltbot.config.load",
+    "Gateway": "moltbot.gateway.app",
+    "open_gateway": "moltbot.gateway.app",
+    "serve_gateway": "moltbot.gateway.app",
+    "run_gateway": "moltbot.gateway.signals",
+    "GatewayClient": "moltbot.client",
+    "GatewayClosed": "moltbot.client",
+    "connect_gateway_client": "moltbot.client",
+    "open_gateway_client": "moltbot.client",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+if TYPE_CHECKING:
+    from .client import GatewayClient, GatewayClosed, connect_gateway_client, open_gateway_client
+    from .config.load import ConfigError, load_config
+    from .config.model import Config
+    from .gateway.app import Gateway, open_gateway, serve_gateway
+    from .gateway.signals import run_gateway
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'moltbot' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

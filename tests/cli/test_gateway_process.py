@@ -1,0 +1,145 @@
+"""`moltbot gateway` as a real process: first start on defaults, signals, refusals; `moltbot health/status`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+
+import pytest
+import trio
+
+from moltbot.client import open_gateway_client
+from tests.conftest import open_raw
+
+MOLTBOT = [sys.executable, "-m", "moltbot"]
+
+
+@pytest.fixture
+def home(tmp_path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("CLAWDBOT_", "MOLTBOT_"))}
+    env["HOME"] = str(tmp_path)
+    return tmp_path, env
+
+
+async def _start(env: dict, *args: str) -> tuple[trio.Process, str, bytearray]:
+    """Start `moltbot gateway --port 0 ...`; return the process, its URL and what it printed so far."""
+    process = await trio.lowlevel.open_process([*MOLTBOT, "gateway", "--port", "0", *args], env=env,
+                                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    seen = bytearray()
+    with trio.fail_after(15):
+        while not (match := re.search(rb"listening on (ws://127\.0\.0\.1:\d+)", seen)):
+            chunk = await process.stderr.receive_some()
+            assert chunk, f"gateway exited early: {seen.decode()}"
+            seen += chunk
+    return process, match.group(1).decode(), seen
+
+
+def _run(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*MOLTBOT, *args], env=env, capture_output=True, text=True, timeout=30)
+
+
+async def test_first_start_generates_token_then_sigterm_stops_gracefully(home):
+    tmp_path, env = home
+    process, url, seen = await _start(env)
+    try:
+        config_path = tmp_path / ".clawdbot" / "moltbot.json"
+        assert stat.S_IMODE(config_path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(config_path.parent.stat().st_mode) == 0o700
+        token = json.loads(config_path.read_text())["gateway"]["auth"]["token"]
+        assert len(token) >= 32 and token.encode() not in seen  # stored, never printed
+        assert b"moltbot config get gateway.auth.token" in seen
+
+        health = _run(env, "health", "--url", url)
+        assert health.returncode == 0 and "Gateway health: ok" in health.stdout
+        status = json.loads(_run(env, "status", "--url", url, "--json").stdout)
+        assert status["gateway"]["pid"] == process.pid
+
+        async with open_raw(url, handshake=True, auth={"token": token}) as ws:
+            start = trio.current_time()
+            process.send_signal(signal.SIGTERM)
+            with trio.fail_after(5):
+                shutdown = await ws.event("shutdown")
+                assert await ws.closed() == (1012, "service restart")
+                assert await process.wait() == 0
+        assert trio.current_time() - start < 5
+        assert shutdown["payload"] == {"reason": "gateway stopping", "restartExpectedMs": None}
+    finally:
+        process.kill()
+
+
+async def test_second_start_reuses_the_stored_token(home):
+    tmp_path, env = home
+    for _ in range(2):
+        process, url, _ = await _start(env)
+        token = json.loads((tmp_path / ".clawdbot" / "moltbot.json").read_text())["gateway"]["auth"]["token"]
+        async with open_gateway_client(url, token=token) as client:
+            assert (await client.call("health"))["ok"]
+        process.send_signal(signal.SIGINT)
+        with trio.fail_after(5):
+            assert await process.wait() == 0
+
+
+async def test_token_flag_and_env_token(home):
+    _, env = home
+    process, url, _ = await _start({**env, "CLAWDBOT_GATEWAY_TOKEN": "from-env-token"})
+    try:
+        result = _run({**env, "CLAWDBOT_GATEWAY_TOKEN": "from-env-token"}, "gateway", "call", "health", "--url", url)
+        assert result.returncode == 0 and json.loads(result.stdout)["ok"] is True
+        wrong = _run(env, "health", "--url", url, "--token", "wrong")
+        assert wrong.returncode == 1 and "unauthorized: gateway token mismatch" in wrong.stderr
+    finally:
+        process.kill()
+
+
+def test_non_loopback_bind_without_auth_is_refused(home):
+    tmp_path, env = home
+    result = _run(env, "gateway", "--bind", "lan", "--port", "0")
+    assert result.returncode == 1 and "refusing to bind gateway to 0.0.0.0" in result.stderr
+    assert not (tmp_path / ".clawdbot" / "moltbot.json").exists()
+
+
+def test_invalid_config_lists_every_problem_and_exits_1(home):
+    tmp_path, env = home
+    (tmp_path / ".clawdbot").mkdir()
+    (tmp_path / ".clawdbot" / "moltbot.json").write_text('{gateway: {port: "x", bind: "moon"}}')
+    result = _run(env, "gateway")
+    assert result.returncode == 1
+    assert "gateway.port" in result.stderr and "gateway.bind" in result.stderr
+
+
+async def test_port_in_use_is_reported(home):
+    _, env = home
+    with trio.socket.socket() as sock:
+        await sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = await trio.to_thread.run_sync(
+            lambda: _run({**env, "CLAWDBOT_GATEWAY_TOKEN": "t"}, "gateway", "--port", str(port)))
+    assert result.returncode == 1 and f"port {port} is already in use" in result.stderr
+
+
+def test_health_reports_unreachable_gateway(home):
+    _, env = home
+    result = _run(env, "health", "--url", "ws://127.0.0.1:9", "--token", "t", "--timeout", "2000")
+    assert result.returncode == 1 and "unreachable" in result.stderr
+
+
+def test_module_entry_point_shows_help():
+    result = subprocess.run([*MOLTBOT, "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "gateway" in result.stdout
+
+
+def test_config_get_reads_a_value(home):
+    tmp_path, env = home
+    (tmp_path / ".clawdbot").mkdir()
+    (tmp_path / ".clawdbot" / "moltbot.json").write_text('{gateway: {auth: {token: "abc"}}} // json5')
+    assert _run(env, "config", "get", "gateway.auth.token").stdout.strip() == "abc"
+    missing = _run(env, "config", "get", "gateway.nope")
+    assert missing.returncode == 1 and "not set" in missing.stderr
+
+

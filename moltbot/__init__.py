@@ -30,7 +30,10 @@ _EXPORTS = {
     "open_gateway_client": "moltbot.client",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "__version__", "Config", "ConfigError", "Gateway", "GatewayClient", "GatewayClosed", "connect_gateway_client",
+    "load_config", "open_gateway", "open_gateway_client", "run_gateway", "serve_gateway",
+]
 
 if TYPE_CHECKING:
     from .client import GatewayClient, GatewayClosed, connect_gateway_client, open_gateway_client

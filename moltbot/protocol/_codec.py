@@ -188,10 +188,21 @@ def _is_optional(tp: Any) -> bool:
 def _attrs_structure_hook(converter: cattrs.Converter, cls: type):
     overrides = {field.name: override(rename=camel(field.name)) for field in attrs.fields(cls)}
     inner = make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True, **overrides)
+    # An optional key is omitted, never null (as with the reference's schemas); required nullable
+    # fields (no default) still take null.
+    optional = {camel(f.name): f for f in attrs.fields(cls) if f.default is None}
 
     def hook(value: Any, _: Any) -> Any:
         if type(value) is not dict:
             raise TypeError(f"must be object (got {_json_type_name(value)})")
+        nulls = [field for key, field in optional.items() if key in value and value[key] is None]
+        if nulls:
+            errors = []
+            for field in nulls:
+                error = TypeError("must not be null (omit the key instead)")
+                error.__notes__ = [AttributeValidationNote(f"@ attribute {field.name}", field.name, field.type)]
+                errors.append(error)
+            raise ClassValidationError(f"While structuring {cls.__name__}", errors, cls)
         return inner(value, cls)
 
     return hook

@@ -1,125 +1,316 @@
-"""Read the JSON5 config file into a ``Config``; write the generated gateway token back.
+"""Read the JSON5 config file into a ``Config`` (reference §7.1–§7.3).
 
-Errors name every problem by dotted path, so a user can fix the file in one pass.
+Order: parse JSON5 → resolve ``$include`` (string or list of paths relative to the including file, deep
+merged, depth ≤ 10) → apply the top-level ``env`` block to the environment without overriding what is set
+→ substitute ``${VAR}`` in string values (``$${VAR}`` is a literal) → structure the typed tree. Every
+problem is collected, named by dotted path and line, and raised together as one ``ConfigError``; unknown
+keys are kept in ``Config.raw`` and listed in ``Config.warnings``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
-from types import UnionType
+from types import NoneType, UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 
 import attrs
 import json5
 
 from ..store.atomic import write_atomic
-from .model import Config, GatewayConfig
+from .model import ORIGINAL_SECTIONS, Config
 from .paths import resolve_config_path, resolve_state_dir
+from .positions import key_lines, line_of
+
+MAX_INCLUDE_DEPTH = 10
+_VAR = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class ConfigError(Exception):
-    """The config file cannot be used; ``problems`` lists each one as ``path: message``."""
+    """The config cannot be used; ``problems`` lists each one as ``path (line N): message``."""
 
     def __init__(self, path: Path | None, problems: list[str]) -> None:
         self.path = path
         self.problems = problems
         where = f" at {path}" if path else ""
-        super().__init__(f"Invalid config{where}:\n" + "\n".join(f"  - {p}" for p in problems))
+        super().__init__(f"Invalid config{where}:\n" + "\n".join(f"  - {p}" for p in problems)
+                         + "\nFix the file (or run `moltbot setup`), then start again.")
 
 
-def _camel(name: str) -> str:
+def camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
 
 
-def _check_scalar(tp: Any, value: Any) -> bool:
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number" if isinstance(value, float) else "integer"
+    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+
+
+def _describe(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin in (Union, UnionType):
+        return " or ".join(_describe(arg) for arg in get_args(tp) if arg is not NoneType)
+    if origin is Literal:
+        return "one of " + ", ".join(json.dumps(arg) for arg in get_args(tp))
+    if attrs.has(tp) or origin is dict:
+        return "an object"
+    if origin is list:
+        return "an array"
+    return {bool: "a boolean", int: "a non-negative integer", str: "a string", float: "a number"}.get(tp, str(tp))
+
+
+def _matches(tp: Any, value: Any) -> bool:
+    origin = get_origin(tp)
+    if tp is Any:
+        return True
+    if origin is Literal:
+        return any(value == arg and type(value) is type(arg) for arg in get_args(tp))
+    if attrs.has(tp) or origin is dict:
+        return isinstance(value, dict)
+    if origin is list:
+        return isinstance(value, list)
     if tp is bool:
         return isinstance(value, bool)
     if tp is int:
         return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
     if tp is str:
         return isinstance(value, str)
-    if get_origin(tp) is Literal:
-        return any(value == option and type(value) is type(option) for option in get_args(tp))
-    return True
+    return False
 
 
-def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
-    """Structure ``data`` into attrs ``cls``, collecting problems; unknown keys are kept in ``raw``."""
-    if not isinstance(data, dict):
-        problems.append(f"{path}: must be an object")
-        return cls()
-    kwargs = {}
-    hints = attrs.resolve_types(cls)
-    for field in attrs.fields(hints):
-        key = _camel(field.name)
-        if key not in data:
+@attrs.define
+class _Context:
+    lines: dict[str, int]
+    problems: list[str] = attrs.field(factory=list)
+    warnings: list[str] = attrs.field(factory=list)
+
+    def where(self, path: str) -> str:
+        line = line_of(self.lines, path)
+        return f"{path} (line {line})" if line else path
+
+    def problem(self, path: str, message: str) -> None:
+        self.problems.append(f"{self.where(path)}: {message}")
+
+
+_INVALID = object()
+
+
+def _structure(tp: Any, value: Any, path: str, ctx: _Context) -> Any:
+    origin = get_origin(tp)
+    if origin in (Union, UnionType):
+        if value is None and NoneType in get_args(tp):
+            return None
+        for arg in get_args(tp):
+            if arg is not NoneType and _matches(arg, value):
+                return _structure(arg, value, path, ctx)
+    elif _matches(tp, value):
+        if attrs.has(tp):
+            return _build(tp, value, path, ctx)
+        if origin is list:
+            (item_tp,) = get_args(tp)
+            items = [_structure(item_tp, item, f"{path}[{i}]", ctx) for i, item in enumerate(value)]
+            return [item for item in items if item is not _INVALID]
+        if origin is dict:
+            _, value_tp = get_args(tp)
+            entries = {key: _structure(value_tp, item, f"{path}.{key}", ctx) for key, item in value.items()}
+            return {key: item for key, item in entries.items() if item is not _INVALID}
+        return value
+    ctx.problem(path, f"must be {_describe(tp)} (got {_json_type(value)} {json.dumps(value)[:60]})")
+    return _INVALID
+
+
+def _build(cls: type, data: dict[str, Any], path: str, ctx: _Context) -> Any:
+    kwargs: dict[str, Any] = {}
+    known = set()
+    for field in attrs.fields(attrs.resolve_types(cls)):
+        if field.metadata.get("file") is False:
             continue
-        value, where = data[key], f"{path}.{key}"
-        tp = field.type
-        options = [tp]
-        if get_origin(tp) in (Union, UnionType):
-            options = [a for a in get_args(tp) if a is not type(None)]
-        if value is None and type(None) in get_args(tp):
-            kwargs[field.name] = None
-        elif attrs.has(options[0]):
-            kwargs[field.name] = _build(options[0], value, where, problems)
-        elif any(_check_scalar(opt, value) for opt in options):
+        key = field.metadata.get("key") or camel(field.name)
+        known.add(key)
+        if key not in data:
+            if field.default is attrs.NOTHING:
+                ctx.problem(f"{path}.{key}" if path else key, "is required")
+                return _INVALID
+            continue
+        value = _structure(field.type, data[key], f"{path}.{key}" if path else key, ctx)
+        if value is not _INVALID:
             kwargs[field.name] = value
-        else:
-            problems.append(f"{where}: invalid value {json.dumps(value)}")
+    for key in data:
+        if key not in known and not key.startswith("$") and not (cls is Config and key in ORIGINAL_SECTIONS):
+            ctx.warnings.append(f"{ctx.where(f'{path}.{key}' if path else key)}: unknown key (kept, not used)")
     return cls(**kwargs)
 
 
-def parse_config(raw: Mapping[str, Any], *, path: Path | None = None, state_dir: Path | None = None) -> Config:
-    problems: list[str] = []
-    gateway = _build(GatewayConfig, raw.get("gateway", {}), "gateway", problems)
-    if problems:
-        raise ConfigError(path, problems)
-    return Config(gateway=gateway, path=path, state_dir=state_dir, raw=dict(raw))
+# --- includes, env block, substitution ---------------------------------------------------------------
+
+def deep_merge(base: Any, overlay: Any) -> Any:
+    if isinstance(base, dict) and isinstance(overlay, dict):
+        merged = dict(base)
+        for key, value in overlay.items():
+            merged[key] = deep_merge(merged[key], value) if key in merged else value
+        return merged
+    return overlay
 
 
-def load_config(path: Path | None = None, *, env: Mapping[str, str] = os.environ) -> Config:
-    """Load the config file (a missing file is an empty config with every default).
+def _read_json5(path: Path) -> Any:
+    text = path.read_text("utf-8")
+    return json5.loads(text) if text.strip() else {}
 
-    Raises:
-        ConfigError: the file does not parse or has invalid values.
-    """
-    path = Path(path) if path else resolve_config_path(env)
-    state_dir = resolve_state_dir(env)
-    try:
-        text = path.read_text("utf-8")
-    except FileNotFoundError:
-        return Config(path=path, state_dir=state_dir)
+
+def _resolve_includes(value: Any, base_dir: Path, depth: int, problems: list[str], where: str) -> Any:
+    if isinstance(value, list):
+        return [_resolve_includes(item, base_dir, depth, problems, where) for item in value]
+    if not isinstance(value, dict):
+        return value
+    merged: Any = {}
+    if "$include" in value:
+        targets = value["$include"]
+        targets = [targets] if isinstance(targets, str) else targets
+        if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+            problems.append(f"{where or '<root>'}.$include: must be a path or a list of paths")
+            targets = []
+        for target in targets:
+            included = (base_dir / os.path.expanduser(target)).resolve()
+            if depth >= MAX_INCLUDE_DEPTH:
+                problems.append(f"{where or '<root>'}.$include: nested deeper than {MAX_INCLUDE_DEPTH} ({included})")
+                continue
+            try:
+                content = _read_json5(included)
+            except FileNotFoundError:
+                problems.append(f"{where or '<root>'}.$include: file not found: {included}")
+                continue
+            except ValueError as exc:
+                problems.append(f"{where or '<root>'}.$include: {included}: JSON5 parse error: {exc}")
+                continue
+            merged = deep_merge(merged, _resolve_includes(content, included.parent, depth + 1, problems, where))
+    rest = {key: _resolve_includes(item, base_dir, depth, problems, f"{where}.{key}" if where else key)
+            for key, item in value.items() if key != "$include"}
+    return deep_merge(merged, rest)
+
+
+def apply_env_block(raw: Mapping[str, Any], env: MutableMapping[str, str]) -> None:
+    """Top-level ``env`` (``{KEY: "v"}`` or ``{vars: {KEY: "v"}}``) fills variables that are not set."""
+    block = raw.get("env")
+    if not isinstance(block, dict):
+        return
+    entries = dict(block.get("vars") or {}) if isinstance(block.get("vars"), dict) else {}
+    entries.update({k: v for k, v in block.items() if isinstance(v, str)})
+    for key, item in entries.items():
+        if isinstance(item, (str, int, float)) and not isinstance(item, bool):
+            env.setdefault(key, str(item))
+
+
+def substitute_env(value: Any, env: Mapping[str, str], path: str, problems: list[str]) -> Any:
+    if isinstance(value, str):
+        def replace(match: re.Match) -> str:
+            if match.group(1):
+                return "${" + match.group(2) + "}"
+            name = match.group(2)
+            if name not in env:
+                problems.append(f"{path or '<root>'}: environment variable {name} is not set")
+                return match.group(0)
+            return env[name]
+
+        return _VAR.sub(replace, value)
+    if isinstance(value, list):
+        return [substitute_env(item, env, f"{path}[{i}]", problems) for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        return {key: item if (not path and key == "env") else
+                substitute_env(item, env, f"{path}.{key}" if path else key, problems)
+                for key, item in value.items()}
+    return value
+
+
+# --- entry points ------------------------------------------------------------------------------------
+
+def parse_config(raw: Mapping[str, Any], *, path: Path | None = None, state_dir: Path | None = None,
+                 text: str = "") -> Config:
+    """Structure an already-resolved raw config. Raises ``ConfigError`` listing every problem."""
+    ctx = _Context(lines=key_lines(text) if text else {})
+    config = _build(Config, dict(raw), "", ctx)
+    if config is not _INVALID:
+        port = config.gateway.port
+        if not 0 <= port <= 65535:
+            ctx.problem("gateway.port", f"must be a port number 0..65535 (got {port})")
+    if ctx.problems or config is _INVALID:
+        raise ConfigError(path, ctx.problems)
+    return attrs.evolve(config, path=path, state_dir=state_dir, raw=dict(raw), warnings=tuple(ctx.warnings))
+
+
+def read_config_file(path: Path, env: MutableMapping[str, str]) -> tuple[dict[str, Any], str]:
+    """Parse, include, apply ``env``, substitute. Returns (raw, main file text). Raises ``ConfigError``."""
+    text = path.read_text("utf-8")
     try:
         raw = json5.loads(text) if text.strip() else {}
     except ValueError as exc:
         raise ConfigError(path, [f"<root>: JSON5 parse error: {exc}"]) from None
     if not isinstance(raw, dict):
-        raise ConfigError(path, ["<root>: must be an object"])
-    return parse_config(raw, path=path, state_dir=state_dir)
+        raise ConfigError(path, [f"<root>: must be an object (got {_json_type(raw)})"])
+    problems: list[str] = []
+    raw = _resolve_includes(raw, path.parent, 0, problems, "")
+    apply_env_block(raw, env)
+    raw = substitute_env(raw, env, "", problems)
+    if problems:
+        raise ConfigError(path, problems)
+    return raw, text
+
+
+def load_config(path: Path | None = None, *, env: MutableMapping[str, str] | None = None) -> Config:
+    """Load the config file (a missing file is an empty config with every default).
+
+    Args:
+        path: the file; default resolved from the environment (``MOLTBOT_CONFIG_PATH`` …).
+        env: the environment to read and to fill from the file's ``env`` block (default ``os.environ``).
+
+    Raises:
+        ConfigError: the file does not parse or has invalid values (every problem listed).
+    """
+    env = os.environ if env is None else env
+    path = Path(path) if path else resolve_config_path(env)
+    state_dir = resolve_state_dir(env)
+    try:
+        raw, text = read_config_file(path, env)
+    except FileNotFoundError:
+        return Config(path=path, state_dir=state_dir)
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, [f"<root>: cannot read the file: {exc}"]) from None
+    return parse_config(raw, path=path, state_dir=state_dir, text=text)
 
 
 def generate_token() -> str:
     return secrets.token_hex(24)
 
 
-def store_gateway_token(config: Config, token: str) -> Config:
-    """Write ``gateway.auth.token`` into the config file (0600, atomic) and return the updated config.
+def update_config_file(path: Path, change: Any) -> dict[str, Any]:
+    """Re-read the file, apply ``change(raw)`` to its own (unincluded) content, write it back atomically.
 
-    The file is re-read just before writing so concurrent edits are kept; JSON5 comments are not
-    preserved (the original's writer also writes plain JSON).
+    JSON5 comments are not preserved (the original's writer also writes plain JSON). Mode 0600, dir 0700.
     """
+    raw: dict[str, Any] = {}
+    if path.exists():
+        loaded = _read_json5(path)
+        raw = loaded if isinstance(loaded, dict) else {}
+    change(raw)
+    write_atomic(path, json.dumps(raw, indent=2) + "\n", mode=0o600)
+    return raw
+
+
+def store_gateway_token(config: Config, token: str, *, env: MutableMapping[str, str] | None = None) -> Config:
+    """Write ``gateway.auth.token`` into the config file and return the reloaded config."""
     if config.path is None:
         raise ValueError("config has no file path")
-    raw: dict[str, Any] = {}
-    if config.path.exists():
-        text = config.path.read_text("utf-8")
-        raw = json5.loads(text) if text.strip() else {}
-    raw.setdefault("gateway", {}).setdefault("auth", {})["token"] = token
-    write_atomic(config.path, json.dumps(raw, indent=2) + "\n", mode=0o600)
-    return parse_config(raw, path=config.path, state_dir=config.state_dir)
+    update_config_file(config.path, lambda raw: raw.setdefault("gateway", {}).setdefault("auth", {})
+                       .__setitem__("token", token))
+    return load_config(config.path, env={} if env is None else env)

@@ -1,7 +1,8 @@
-"""The typed config tree (frozen attrs, camelCase on disk), with the reference's defaults.
+"""The typed config tree (frozen attrs; camelCase keys on disk) with the reference's defaults.
 
-Only the sections the gateway reads so far are typed; the whole parsed file is kept in ``Config.raw`` so
-nothing a user wrote is lost when the gateway writes the file back.
+Every ``gateway.*`` key of reference §7.4 is typed, plus the sections later subsystems read. Keys the tree
+does not know are kept (``Config.raw`` holds the whole parsed file) and reported as warnings, so a file
+written for the original gateway loads unchanged and is never rewritten without them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ import attrs
 from .paths import DEFAULT_PORT
 
 BindMode = Literal["loopback", "lan", "tailnet", "auto", "custom"]
+ReloadMode = Literal["off", "restart", "hot", "hybrid"]
+DmPolicy = Literal["pairing", "allowlist", "open", "disabled"]
+GroupPolicy = Literal["open", "disabled", "allowlist"]
 
+
+# --- gateway ----------------------------------------------------------------------------------------
 
 @attrs.frozen
 class AuthRateLimit:
@@ -28,9 +34,114 @@ class AuthRateLimit:
 @attrs.frozen
 class AuthConfig:
     mode: Literal["token", "password"] | None = None
-    token: str | None = None
-    password: str | None = None
+    token: str | None = attrs.field(default=None, repr=False)
+    password: str | None = attrs.field(default=None, repr=False)
+    allow_tailscale: bool | None = None
     rate_limit: AuthRateLimit = AuthRateLimit()
+
+
+@attrs.frozen
+class ControlUiConfig:
+    enabled: bool = True
+    base_path: str = ""
+    allow_insecure_auth: bool = False
+    dangerously_disable_device_auth: bool = False
+
+
+@attrs.frozen
+class EndpointToggle:
+    enabled: bool = False
+
+
+@attrs.frozen
+class ResponsesFilesPdf:
+    max_pages: int = 4
+    max_pixels: int = 4_000_000
+    min_text_chars: int = 200
+
+
+@attrs.frozen
+class ResponsesFiles:
+    allow_url: bool = True
+    allowed_mimes: list[str] | None = None
+    max_bytes: int = 5 * 1024 * 1024
+    max_chars: int = 200_000
+    max_redirects: int = 3
+    timeout_ms: int = 10_000
+    pdf: ResponsesFilesPdf = ResponsesFilesPdf()
+
+
+@attrs.frozen
+class ResponsesImages:
+    allow_url: bool = True
+    allowed_mimes: list[str] | None = None
+    max_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 3
+    timeout_ms: int = 10_000
+
+
+@attrs.frozen
+class ResponsesEndpoint:
+    enabled: bool = False
+    max_body_bytes: int = 20 * 1024 * 1024
+    files: ResponsesFiles = ResponsesFiles()
+    images: ResponsesImages = ResponsesImages()
+
+
+@attrs.frozen
+class HttpEndpoints:
+    chat_completions: EndpointToggle = EndpointToggle()
+    responses: ResponsesEndpoint = ResponsesEndpoint()
+
+
+@attrs.frozen
+class HttpConfig:
+    endpoints: HttpEndpoints = HttpEndpoints()
+
+
+@attrs.frozen
+class TailscaleConfig:
+    mode: Literal["off", "serve", "funnel"] = "off"
+    reset_on_exit: bool = False
+
+
+@attrs.frozen
+class RemoteConfig:
+    url: str | None = None
+    transport: Literal["ssh", "direct"] | None = None
+    token: str | None = attrs.field(default=None, repr=False)
+    password: str | None = attrs.field(default=None, repr=False)
+    tls_fingerprint: str | None = None
+    ssh_target: str | None = None
+    ssh_identity: str | None = None
+
+
+@attrs.frozen
+class ReloadConfig:
+    mode: ReloadMode = "hybrid"
+    debounce_ms: int = 300
+
+
+@attrs.frozen
+class TlsConfig:
+    enabled: bool = False
+    auto_generate: bool = True
+    cert_path: str | None = None
+    key_path: str | None = None
+    ca_path: str | None = None
+
+
+@attrs.frozen
+class BrowserNodesConfig:
+    mode: Literal["auto", "manual", "off"] = "auto"
+    node: str | None = None
+
+
+@attrs.frozen
+class NodesConfig:
+    browser: BrowserNodesConfig = BrowserNodesConfig()
+    allow_commands: list[str] = attrs.field(factory=list)
+    deny_commands: list[str] = attrs.field(factory=list)
 
 
 @attrs.frozen
@@ -40,11 +151,221 @@ class GatewayConfig:
     bind: BindMode = "loopback"
     custom_bind_host: str | None = None
     auth: AuthConfig = AuthConfig()
+    control_ui: ControlUiConfig = ControlUiConfig()
+    http: HttpConfig = HttpConfig()
+    tailscale: TailscaleConfig = TailscaleConfig()
+    trusted_proxies: list[str] = attrs.field(factory=list)
+    remote: RemoteConfig = RemoteConfig()
+    reload: ReloadConfig = ReloadConfig()
+    tls: TlsConfig = TlsConfig()
+    nodes: NodesConfig = NodesConfig()
+    # Ours (not in the original): protocol timings and limits, defaulting to the reference's constants.
     handshake_timeout_ms: int = 10_000
     tick_interval_ms: int = 30_000
     health_refresh_interval_ms: int = 60_000
     max_payload: int = 524_288
     max_buffered_bytes: int = 1_572_864
+    restart_drain_ms: int = 30_000
+
+
+# --- agents, models, session, messages ----------------------------------------------------------------
+
+@attrs.frozen
+class ModelRef:
+    primary: str | None = None
+    fallbacks: list[str] = attrs.field(factory=list)
+
+
+@attrs.frozen
+class HeartbeatConfig:
+    every: str = "30m"
+    active_hours: dict[str, Any] | None = None
+    model: str | None = None
+    session: str | None = None
+    target: str | None = None
+    to: str | None = None
+    prompt: str | None = None
+    ack_max_chars: int = 300
+    include_reasoning: bool = False
+
+
+@attrs.frozen
+class SubagentsConfig:
+    max_concurrent: int = 8
+
+
+@attrs.frozen
+class AgentDefaults:
+    model: ModelRef | str | None = None
+    workspace: str | None = None
+    skip_bootstrap: bool = False
+    max_concurrent: int = 4
+    timeout_seconds: int = 600
+    heartbeat: HeartbeatConfig = HeartbeatConfig()
+    subagents: SubagentsConfig = SubagentsConfig()
+    verbose_default: str | None = None
+    thinking_default: str | None = None
+
+
+@attrs.frozen
+class AgentIdentity:
+    name: str | None = None
+    theme: str | None = None
+    emoji: str | None = None
+    avatar: str | None = None
+
+
+@attrs.frozen
+class AgentEntry:
+    id: str
+    default: bool = False
+    name: str | None = None
+    workspace: str | None = None
+    model: ModelRef | str | None = None
+    identity: AgentIdentity | None = None
+
+
+@attrs.frozen
+class AgentsConfig:
+    defaults: AgentDefaults = AgentDefaults()
+    entries: list[AgentEntry] = attrs.field(factory=list, metadata={"key": "list"})
+
+
+@attrs.frozen
+class ModelProviderConfig:
+    base_url: str | None = None
+    api_key: str | None = attrs.field(default=None, repr=False)
+    api: str | None = None
+    models: list[Any] = attrs.field(factory=list)
+    headers: dict[str, str] | None = attrs.field(default=None, repr=False)
+
+
+@attrs.frozen
+class ModelsConfig:
+    providers: dict[str, ModelProviderConfig] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class SessionConfig:
+    scope: Literal["per-sender", "global"] = "per-sender"
+    dm_scope: Literal["main", "per-peer", "per-channel-peer", "per-account-channel-peer"] = "main"
+    main_key: str = "main"
+    store: str | None = None
+    identity_links: dict[str, Any] = attrs.field(factory=dict)
+    send_policy: Any = None
+
+
+@attrs.frozen
+class QueueConfig:
+    mode: str = "collect"
+    debounce_ms: int = 1000
+    cap: int = 20
+    drop: Literal["old", "new", "summarize"] = "summarize"
+    by_channel: dict[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class MessagesConfig:
+    queue: QueueConfig = QueueConfig()
+    response_prefix: str | None = None
+
+
+# --- channels, cron, hooks, canvas, commands, logging -------------------------------------------------
+
+@attrs.frozen
+class TelegramAccount:
+    enabled: bool = True
+    bot_token: str | None = attrs.field(default=None, repr=False)
+    token_file: str | None = None
+    name: str | None = None
+    dm_policy: DmPolicy = "pairing"
+    allow_from: list[str | int] = attrs.field(factory=list)
+    group_allow_from: list[str | int] = attrs.field(factory=list)
+    group_policy: GroupPolicy = "allowlist"
+    groups: dict[str, Any] = attrs.field(factory=dict)
+    reply_to_mode: Literal["off", "first", "all"] = "first"
+    text_chunk_limit: int = 4000
+    stream_mode: Literal["off", "partial", "block"] = "partial"
+    timeout_seconds: int | None = None
+    proxy: str | None = None
+    api_root: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = attrs.field(default=None, repr=False)
+    webhook_path: str | None = None
+
+
+@attrs.frozen
+class TelegramConfig(TelegramAccount):
+    accounts: dict[str, TelegramAccount] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class WhatsAppAccount:
+    enabled: bool = True
+    name: str | None = None
+    auth_dir: str | None = None
+    dm_policy: DmPolicy = "pairing"
+    allow_from: list[str] = attrs.field(factory=list)
+    group_policy: GroupPolicy = "allowlist"
+    groups: dict[str, Any] = attrs.field(factory=dict)
+    text_chunk_limit: int = 4000
+
+
+@attrs.frozen
+class WhatsAppConfig(WhatsAppAccount):
+    accounts: dict[str, WhatsAppAccount] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class ChannelsConfig:
+    telegram: TelegramConfig | None = None
+    whatsapp: WhatsAppConfig | None = None
+    defaults: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class CronConfig:
+    enabled: bool = True
+    store: str | None = None
+    max_concurrent_runs: int = 1
+
+
+@attrs.frozen
+class HooksConfig:
+    enabled: bool = False
+    path: str = "/hooks"
+    token: str | None = attrs.field(default=None, repr=False)
+    mappings: list[Any] = attrs.field(factory=list)
+    presets: list[str] = attrs.field(factory=list)
+    gmail: dict[str, Any] | None = None
+
+
+@attrs.frozen
+class CanvasHostConfig:
+    enabled: bool = True
+    root: str | None = None
+    port: int | None = None
+    live_reload: bool = True
+
+
+@attrs.frozen
+class CommandsConfig:
+    restart: bool = False
+
+
+@attrs.frozen
+class LoggingConfig:
+    file: str | None = None
+    level: Literal["debug", "info", "warn", "warning", "error"] = "info"
+    max_bytes: int = 10 * 1024 * 1024
+    backups: int = 5
+
+
+# Top-level sections of the original's config that this gateway keeps but does not read (yet): no warning.
+ORIGINAL_SECTIONS = frozenset(
+    "wizard identity tools bindings audio agent routing talk skills plugins ui discovery broadcast update "
+    "nodeHost diagnostics approvals browser web auth $schema".split()
+)
 
 
 @attrs.frozen
@@ -52,6 +373,22 @@ class Config:
     """A loaded config: the typed sections, where it came from, and the raw parsed file."""
 
     gateway: GatewayConfig = GatewayConfig()
-    path: Path | None = None
-    state_dir: Path | None = None
-    raw: dict[str, Any] = attrs.field(factory=dict)
+    agents: AgentsConfig = AgentsConfig()
+    models: ModelsConfig = ModelsConfig()
+    session: SessionConfig = SessionConfig()
+    messages: MessagesConfig = MessagesConfig()
+    channels: ChannelsConfig = ChannelsConfig()
+    cron: CronConfig = CronConfig()
+    hooks: HooksConfig = HooksConfig()
+    canvas_host: CanvasHostConfig = CanvasHostConfig()
+    commands: CommandsConfig = CommandsConfig()
+    logging: LoggingConfig = LoggingConfig()
+    env: dict[str, Any] = attrs.field(factory=dict)
+    meta: dict[str, Any] = attrs.field(factory=dict)
+    path: Path | None = attrs.field(default=None, metadata={"file": False})
+    state_dir: Path | None = attrs.field(default=None, metadata={"file": False})
+    raw: dict[str, Any] = attrs.field(factory=dict, metadata={"file": False}, repr=False)
+    warnings: tuple[str, ...] = attrs.field(default=(), metadata={"file": False})
+
+    def with_gateway(self, **changes: Any) -> Config:
+        return attrs.evolve(self, gateway=attrs.evolve(self.gateway, **changes))

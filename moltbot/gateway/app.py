@@ -1,111 +1,112 @@
-"""The Gateway: the root nursery and everything that lives for the whole process.
+"""The Gateway: the root nursery, alive for the whole process, and the in-process restart.
+
+Theory of operation. ``Gateway.serve`` opens the root nursery and starts, in order:
+- the Runtime (``runtime.py``), in a cancel scope of its own: everything built from the config;
+- the listener: hypercorn serving the ASGI app on one port; every new WebSocket is served by whichever
+  Runtime is current (``current_runtime()`` waits while one is being replaced), so a client that
+  reconnects during a restart is accepted as soon as the new Runtime is up;
+- the config watcher, when the config has a file (hot reload).
+Then it serves *requests* one at a time: restarts (SIGUSR1, a restart-needing reload, ``schedule_restart``)
+and the stop. A restart drains the Runtime (``shutdown`` event, clients closed 1012, bounded wait), cancels
+its scope, rebinds the listener only if bind/port changed, and starts a new Runtime from the new config,
+in the same process. Restart requests that arrive while one runs are merged into the next one, so a
+reload and a SIGUSR1 landing together restart once (known failure: two pollers after a double restart).
 
 ``serve_gateway`` is the service form (``await nursery.start(serve_gateway, config)`` returns the running
-``Gateway``); ``open_gateway`` is the context-manager form for programs that embed the gateway in their
-own nursery. Children of the root nursery: the health monitor, the tick broadcaster and the listener
-(hypercorn serving one port, WebSocket at ``/`` and HTTP). Each client connection runs in its own nursery
-under hypercorn's connection task (``gateway.connection``).
-
-Stopping is graceful and bounded: broadcast ``shutdown {reason, restartExpectedMs}``, close every client
-with 1012 after its queued frames, wait for them (≤ 2 s), then stop the listener and cancel the rest.
+Gateway); ``open_gateway`` is the context-manager form for programs that embed the gateway.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 import attrs
 import trio
 
 from .. import __version__
 from .._util import collapse_single_exception_group
+from ..config.load import ConfigError, load_config
 from ..config.model import Config
-from ..protocol import (
-    CLOSE_SERVICE_RESTART,
-    EVENTS,
-    METHODS,
-    Accept,
-    Features,
-    HelloOk,
-    Policy,
-    PresenceEntry,
-    PresenceEvent,
-    ProtocolError,
-    Reject,
-    ServerHandshake,
-    ServerInfo,
-    SessionDefaults,
-    ShutdownEvent,
-    Snapshot,
-)
-from ..protocol._payloads.system import ErrorCounts, GatewayStatus, HeartbeatEvent, LaneStatus
-from .auth import Authenticator, AuthSetupError, ResolvedAuth, is_loopback
-from .broadcast import Broadcaster
-from .connection import Connection
-from .health import DEFAULT_AGENT_ID, HealthMonitor
+from ..config.reload import decide, diff_paths, plan_reload
+from ..config.watch import serve_config_watch
+from ..protocol._payloads.system import HeartbeatEvent
+from .auth import AuthSetupError, ResolvedAuth
 from .listener import resolve_bind_host, serve_listener
-from .methods import HANDLERS
-from .presence import PresenceRegistry, wall_ms
-from .transport import Transport
+from .runtime import Runtime
+from .sentinel import consume_restart_sentinel
 
 log = logging.getLogger("moltbot.gateway")
 
-__all__ = ["Gateway", "GatewayStats", "open_gateway", "serve_gateway"]
+__all__ = ["AuthSetupError", "Gateway", "GatewayStats", "open_gateway", "serve_gateway"]
 
 STOP_GRACE_SECONDS = 2.0
+RESTART_EXPECTED_MS = 1500
+MAX_RESTART_DELAY_MS = 60_000
 
 
 @attrs.define
 class GatewayStats:
-    """Counters since start, reported by ``status``."""
+    """Counters since the process started (they survive in-process restarts), reported by ``status``."""
 
     handler_errors: int = 0
     protocol_errors: int = 0
     auth_failures: int = 0
     slow_consumers: int = 0
     handshakes_rejected: int = 0
+    restarts: int = 0
+    reloads: int = 0
+    reload_failures: int = 0
 
-    def handshake_rejected(self, outcome: Reject) -> None:
+    def handshake_rejected(self, outcome: Any) -> None:
         self.handshakes_rejected += 1
         if outcome.close_reason.startswith("unauthorized"):
             self.auth_failures += 1
-        elif outcome.close_reason == "slow consumer":
-            self.slow_consumers += 1
         else:
             self.protocol_errors += 1
+
+
+@attrs.frozen
+class RestartRequest:
+    reason: str
+    config: Config | None = None  # None: re-read the file
 
 
 class Gateway:
     """The running gateway. Create it with ``serve_gateway``/``open_gateway``, not directly."""
 
-    def __init__(self, config: Config, *, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, config: Config, *, env: Mapping[str, str] | None = None, port: int | None = None,
+                 watch_config: bool = True) -> None:
         self.config = config
         self.env = dict(os.environ if env is None else env)
         self.version = self.env.get("CLAWDBOT_VERSION") or __version__
-        auth = ResolvedAuth.resolve(config.gateway.auth, self.env)
-        self.authenticator = Authenticator(auth, config.gateway.auth.rate_limit,
-                                           lambda: trio.current_time() * 1000)
-        self.broadcaster = Broadcaster()
-        self.presence = PresenceRegistry(self.version)
-        self.sessions_path = (config.state_dir / "agents" / DEFAULT_AGENT_ID / "sessions" / "sessions.json"
-                              if config.state_dir else None)
-        self.health = HealthMonitor(self.broadcaster, sessions_path=self.sessions_path,
-                                    interval_ms=config.gateway.health_refresh_interval_ms)
-        self.handlers = dict(HANDLERS)
+        if not ResolvedAuth.resolve(config.gateway.auth, self.env).secret:
+            mode = ResolvedAuth.resolve(config.gateway.auth, self.env).mode
+            raise AuthSetupError(f"gateway auth mode is {mode}, but no {mode} was configured "
+                                 "(set gateway.auth.token or CLAWDBOT_GATEWAY_TOKEN)")
         self.stats = GatewayStats()
         self.system_events: list[str] = []
         self.last_heartbeat: HeartbeatEvent | None = None
         self.urls: list[str] = []
+        self.runtime: Runtime | None = None
         self.started_at = trio.current_time()
-        self._stop_requested = trio.Event()
+        self.watch_ready = trio.Event()
+        self._port_override = port
+        self._watch_config = watch_config
+        self._runtime_changed = trio.Event()
+        self._wakeup = trio.Event()
+        self._pending_restart: RestartRequest | None = None
+        self._stop_reason: str | None = None
         self._stopped = trio.Event()
-        self._stop_reason = ("gateway stopping", None)
+        self._restart_authorized_until = 0.0
+        self._listener_key: tuple[str, int] | None = None
         self._listener_stop = trio.Event()
-        self._all_closed = trio.Event()
+        self._listener_done = trio.Event()
+        self._nursery: trio.Nursery | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -118,166 +119,256 @@ class Gateway:
     def port(self) -> int:
         return int(self.urls[0].rsplit(":", 1)[1])
 
-    async def serve(self, *, port: int | None = None, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        """Run until ``stop()``; report ``self`` once the port is bound."""
-        from ..http.app import make_asgi_app
+    def uptime_ms(self) -> int:
+        return int((trio.current_time() - self.started_at) * 1000)
 
-        gateway_config = self.config.gateway
-        host = resolve_bind_host(gateway_config)
-        bind_port = gateway_config.port if port is None else port
+    async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Run until ``stop()``; report ``self`` once the port is bound."""
         try:
             async with trio.open_nursery() as nursery:
-                await nursery.start(self.health.serve)
-                nursery.start_soon(self.broadcaster.serve_ticks, gateway_config.tick_interval_ms)
-                self.urls = await nursery.start(
-                    serve_listener, make_asgi_app(self), host, bind_port, gateway_config.max_payload,
-                    self._listener_stop.wait)
-                log.info("gateway listening on %s (auth: %s)", self.url, self.authenticator.mode)
+                self._nursery = nursery
+                await self._start_runtime(self.config)
+                await self._start_listener(self.config)
+                if self._watch_config and self.config.path is not None:
+                    nursery.start_soon(self._serve_config_watch)
+                log.info("gateway listening on %s (auth: %s)", self.url, self.runtime.authenticator.mode)
                 task_status.started(self)
-                await self._stop_requested.wait()
-                await self._drain(*self._stop_reason)
+                await self._serve_requests()
                 nursery.cancel_scope.cancel()
         finally:
             self._stopped.set()
 
-    def request_stop(self, reason: str = "gateway stopping", restart_expected_ms: int | None = None) -> None:
-        if not self._stop_requested.is_set():
-            self._stop_reason = (reason, restart_expected_ms)
-            self._stop_requested.set()
+    def request_stop(self, reason: str = "gateway stopping") -> None:
+        if self._stop_reason is None:
+            self._stop_reason = reason
+            self._wakeup.set()
 
-    async def stop(self, reason: str = "gateway stopping", restart_expected_ms: int | None = None) -> None:
-        """Stop gracefully and wait until everything has ended."""
-        self.request_stop(reason, restart_expected_ms)
+    async def stop(self, reason: str = "gateway stopping") -> None:
+        """Stop gracefully (shutdown event, clients closed 1012) and wait until everything has ended."""
+        self.request_stop(reason)
         await self._stopped.wait()
 
-    async def _drain(self, reason: str, restart_expected_ms: int | None) -> None:
-        with trio.CancelScope(shield=True), trio.move_on_after(STOP_GRACE_SECONDS):
-            self.broadcaster.broadcast("shutdown", ShutdownEvent(reason, restart_expected_ms), droppable=False)
-            for connection in list(self.broadcaster.connections):
-                connection.close(CLOSE_SERVICE_RESTART, "service restart")
-            if self.broadcaster.connections:
-                await self._all_closed.wait()
+    def request_restart(self, reason: str, config: Config | None = None) -> None:
+        """Restart in-process soon: with ``config``, or re-reading the config file. Merged if one is pending."""
+        if self._pending_restart is not None:
+            reason = f"{self._pending_restart.reason}; {reason}"
+            config = config or self._pending_restart.config
+        self._pending_restart = RestartRequest(reason, config)
+        self._wakeup.set()
+
+    def schedule_restart(self, *, delay_ms: int = 2000, reason: str | None = None) -> dict[str, Any]:
+        """Restart after ``delay_ms`` (clamped 0..60000); the ScheduledRestart shape of reference §8.1."""
+        assert self._nursery is not None
+        delay_ms = max(0, min(MAX_RESTART_DELAY_MS, int(delay_ms)))
+        reason = (reason or "").strip()[:200] or None
+        self._restart_authorized_until = trio.current_time() + delay_ms / 1000 + 5
+
+        async def restart_later() -> None:
+            await trio.sleep(delay_ms / 1000)
+            self.request_restart(reason or "scheduled restart")
+
+        self._nursery.start_soon(restart_later)
+        result: dict[str, Any] = {"ok": True, "pid": os.getpid(), "signal": "SIGUSR1", "delayMs": delay_ms,
+                                  "mode": "emit"}
+        if reason:
+            result["reason"] = reason
+        return result
+
+    def handle_sigusr1(self) -> bool:
+        """SIGUSR1: restart if ``commands.restart`` allows external restarts or one was scheduled."""
+        if self.config.commands.restart or trio.current_time() <= self._restart_authorized_until:
+            self.request_restart("SIGUSR1")
+            return True
+        log.warning("SIGUSR1 restart ignored (set commands.restart=true to allow external restarts)")
+        return False
+
+    async def current_runtime(self) -> Runtime:
+        """The Runtime new connections are served by; waits while one is being replaced."""
+        while self.runtime is None or self.runtime.draining:
+            await self._runtime_changed.wait()
+        return self.runtime
+
+    def _runtime_changed_now(self) -> None:
+        self._runtime_changed.set()
+        self._runtime_changed = trio.Event()
+
+    async def _serve_requests(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup = trio.Event()
+            if self._stop_reason is not None:
+                await self._shutdown(self._stop_reason)
+                return
+            request, self._pending_restart = self._pending_restart, None
+            if request is not None:
+                await self._restart(request)
+
+    # --- runtime and listener -------------------------------------------------------------------
+
+    async def _start_runtime(self, config: Config) -> None:
+        assert self._nursery is not None
+        runtime = Runtime(self, config)
+        await self._nursery.start(runtime.serve)
+        self.runtime, self.config = runtime, config
+        self._runtime_changed_now()
+        if config.state_dir is not None:
+            payload = await trio.to_thread.run_sync(consume_restart_sentinel, config.state_dir)
+            if payload is not None:
+                self.system_events.append("GatewayRestart:\n" + json.dumps(payload, indent=2))
+
+    def _listener_address(self, config: Config) -> tuple[str, int]:
+        host = resolve_bind_host(config.gateway)
+        if self._port_override is not None:
+            port = self.port if self._port_override == 0 and self.urls else self._port_override
+        else:
+            port = config.gateway.port
+        return host, port
+
+    async def _start_listener(self, config: Config) -> None:
+        from ..http.app import make_asgi_app
+
+        assert self._nursery is not None
+        self._listener_key = self._listener_address(config)
+        self._listener_stop, self._listener_done = trio.Event(), trio.Event()
+        done = self._listener_done
+
+        async def run_listener(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
+            try:
+                await serve_listener(make_asgi_app(self), *self._listener_key, config.gateway.max_payload,
+                                     self._listener_stop.wait, task_status=task_status)
+            finally:
+                done.set()
+
+        self.urls = await self._nursery.start(run_listener)
+
+    async def _stop_listener(self) -> None:
         self._listener_stop.set()
+        with trio.move_on_after(STOP_GRACE_SECONDS):
+            await self._listener_done.wait()
 
-    # --- connections ----------------------------------------------------------------------------
+    async def _drain_runtime(self, reason: str, restart_expected_ms: int | None) -> None:
+        runtime = self.runtime
+        assert runtime is not None
+        with trio.CancelScope(shield=True):
+            drain = runtime.drain(reason, restart_expected_ms, grace=STOP_GRACE_SECONDS)
+            self._runtime_changed_now()
+            await drain
+            if runtime.scope is not None:
+                runtime.scope.cancel(reason=f"gateway: {reason}")
+            await runtime.stopped.wait()
 
-    def authenticate(self, handshake: ServerHandshake, accept: Accept, transport: Transport) -> Accept | Reject:
+    async def _restart(self, request: RestartRequest) -> None:
+        config = request.config
+        if config is None:
+            try:
+                config = await trio.to_thread.run_sync(self._reload_from_disk)
+            except ConfigError as exc:
+                log.error("restart skipped: %s", exc)
+                return
+        started = trio.current_time()
+        log.info("restarting in-process: %s", request.reason)
+        await self._drain_runtime("gateway restarting", RESTART_EXPECTED_MS)
+        if self._listener_address(config) != self._listener_key:
+            await self._stop_listener()
+            await self._start_listener(config)
+        await self._start_runtime(config)
+        self.stats.restarts += 1
+        log.info("restart done in %.0f ms (%s)", (trio.current_time() - started) * 1000, request.reason)
+
+    async def _shutdown(self, reason: str) -> None:
+        await self._drain_runtime(reason, None)
+        await self._stop_listener()
+
+    # --- hot reload -----------------------------------------------------------------------------
+
+    def _reload_from_disk(self) -> Config:
+        assert self.config.path is not None
+        env = dict(self.env)
+        return load_config(self.config.path, env=env)
+
+    async def _serve_config_watch(self) -> None:
+        assert self.config.path is not None
+        await serve_config_watch(self.config.path, self.reload_config,
+                                 debounce_ms=lambda: self.config.gateway.reload.debounce_ms,
+                                 task_status=_SetOnStart(self.watch_ready))
+
+    async def reload_config(self) -> str:
+        """Re-read the config file and apply it by the reload rules; return the decision taken.
+
+        An invalid file is logged and the gateway keeps its last good config.
+        """
         try:
-            self.authenticator.check(accept.params, transport.peer)
-        except ProtocolError as exc:
-            return handshake.reject(accept.request_id, exc)
-        return accept
+            new = await trio.to_thread.run_sync(self._reload_from_disk)
+        except ConfigError as exc:
+            self.stats.reload_failures += 1
+            log.error("config reload skipped (invalid config): %s", exc)
+            return "invalid"
+        plan = plan_reload(diff_paths(self.config.raw, new.raw))
+        decision = decide(new.gateway.reload.mode, plan)
+        for warning in new.warnings:
+            log.warning("config: %s", warning)
+        if decision == "nothing":
+            self.config = attrs.evolve(self.config, raw=new.raw) if plan.changed else self.config
+        elif decision == "disabled":
+            log.info("config reload disabled (gateway.reload.mode=off): %s changed", ", ".join(plan.changed))
+        elif decision == "ignored":
+            log.warning("hot mode ignoring changes that need a restart: %s", ", ".join(plan.restart_paths))
+        elif decision == "restart":
+            self.request_restart("config change: " + ", ".join(plan.restart_paths or plan.changed), new)
+        else:
+            self._apply_hot(new, plan.hot_actions)
+        self.stats.reloads += 1
+        log.info("config reload: %s (%s)", decision, ", ".join(plan.changed) or "no change")
+        return decision
 
-    def hello_ok(self, connection: Connection, protocol: int) -> HelloOk:
-        if connection.tracked:
-            self._track(connection)
-        return HelloOk(
-            type="hello-ok", protocol=protocol,
-            server=ServerInfo(version=self.version, conn_id=connection.conn_id,
-                              commit=self.env.get("GIT_COMMIT") or None, host=socket.gethostname() or None),
-            features=Features(methods=list(METHODS), events=list(EVENTS)),
-            snapshot=Snapshot(
-                presence=self.presence.entries(),
-                health=self.health.summary if self.health.summary is not None else {},
-                state_version=self.broadcaster.state_version(),
-                uptime_ms=self.uptime_ms(),
-                config_path=str(self.config.path) if self.config.path else None,
-                state_dir=str(self.config.state_dir) if self.config.state_dir else None,
-                session_defaults=SessionDefaults(default_agent_id=DEFAULT_AGENT_ID, main_key="main",
-                                                 main_session_key=f"agent:{DEFAULT_AGENT_ID}:main",
-                                                 scope="per-sender"),
-            ),
-            policy=Policy(max_payload=self.config.gateway.max_payload,
-                          max_buffered_bytes=self.config.gateway.max_buffered_bytes,
-                          tick_interval_ms=self.config.gateway.tick_interval_ms),
-        )
+    def _apply_hot(self, config: Config, actions: tuple[str, ...]) -> None:
+        """Apply a change that needs no restart: the Runtime reads the new config from now on."""
+        assert self.runtime is not None
+        self.config = config
+        self.runtime.apply_config(config, actions)
 
-    def _track(self, connection: Connection) -> None:
-        params, client = connection.params, connection.params.client
-        device_id = params.device.id if params.device else None
-        connection.presence_key = device_id or client.instance_id or connection.conn_id
-        self.presence.upsert(connection.presence_key, PresenceEntry(
-            ts=wall_ms(), host=client.display_name or client.id,
-            ip=None if connection.transport.local or is_loopback(connection.transport.peer) else connection.transport.peer,
-            version=client.version, platform=client.platform, device_family=client.device_family,
-            model_identifier=client.model_identifier, mode=client.mode, device_id=device_id,
-            roles=[connection.session.role], scopes=sorted(connection.session.scopes) or None,
-            instance_id=device_id or client.instance_id, reason="connect",
-        ))
-        self.broadcaster.presence_version += 1
 
-    def register(self, connection: Connection) -> None:
-        self.broadcaster.connections.add(connection)
-        if connection.presence_key is not None:
-            self.broadcast_presence(bump=False)
-        self.health.request_refresh()
+class _SetOnStart:
+    """A task_status that sets an event when the task reports ready (for a start_soon'ed service)."""
 
-    def unregister(self, connection: Connection) -> None:
-        self.broadcaster.connections.discard(connection)
-        if connection.closing and connection.queue.statistics().queued_bytes and not self._stop_requested.is_set():
-            self.stats.slow_consumers += 1
-        if connection.presence_key is not None and self.presence.remove(connection.presence_key):
-            self.broadcast_presence()
-        if self._stop_requested.is_set() and not self.broadcaster.connections:
-            self._all_closed.set()
+    def __init__(self, event: trio.Event) -> None:
+        self._event = event
 
-    def broadcast_presence(self, *, bump: bool = True) -> None:
-        if bump:
-            self.broadcaster.presence_version += 1
-        self.broadcaster.broadcast("presence", PresenceEvent(self.presence.entries()), droppable=True,
-                                   with_state_version=True)
-
-    # --- status ---------------------------------------------------------------------------------
-
-    def uptime_ms(self) -> int:
-        return int((trio.current_time() - self.started_at) * 1000)
-
-    def gateway_status(self) -> GatewayStatus:
-        return GatewayStatus(
-            version=self.version, pid=os.getpid(), uptime_ms=self.uptime_ms(),
-            connections=len(self.broadcaster.connections),
-            errors=ErrorCounts(handler=self.stats.handler_errors, protocol=self.stats.protocol_errors,
-                               auth=self.stats.auth_failures, slow_consumer=self.stats.slow_consumers),
-        )
-
-    def lane_statuses(self) -> list[LaneStatus]:
-        # The agent runtime (its own issue) replaces these idle lanes with live queue statistics.
-        return [LaneStatus(lane="main", queued=0, active=0, max_concurrent=4, completed=0, errors=0),
-                LaneStatus(lane="cron", queued=0, active=0, max_concurrent=1, completed=0, errors=0)]
+    def started(self, value: Any = None) -> None:
+        self._event.set()
 
 
 async def serve_gateway(config: Config, *, port: int | None = None, env: Mapping[str, str] | None = None,
-                        task_status=trio.TASK_STATUS_IGNORED) -> None:
+                        watch_config: bool = True, task_status=trio.TASK_STATUS_IGNORED) -> None:
     """Run a gateway until cancelled or stopped; ``task_status.started(gateway)`` once it listens.
 
     Args:
         config: the loaded config; it must provide a token or password (``gateway.auth``, or
             ``CLAWDBOT_GATEWAY_TOKEN``/``CLAWDBOT_GATEWAY_PASSWORD`` in ``env``).
-        port: overrides ``gateway.port`` (0 picks a free port).
+        port: overrides ``gateway.port`` (0 picks a free port, kept across restarts).
+        watch_config: hot-reload the config file (when the config has a path).
     Raises:
         AuthSetupError: no secret is configured.
     """
-    gateway = Gateway(config, env=env)
-    await gateway.serve(port=port, task_status=task_status)
+    gateway = Gateway(config, env=env, port=port, watch_config=watch_config)
+    await gateway.serve(task_status=task_status)
 
 
 @asynccontextmanager
-async def open_gateway(config: Config, *, port: int | None = None,
-                       env: Mapping[str, str] | None = None) -> AsyncIterator[Gateway]:
+async def open_gateway(config: Config, *, port: int | None = None, env: Mapping[str, str] | None = None,
+                       watch_config: bool = False) -> AsyncIterator[Gateway]:
     """Run a gateway for the duration of an ``async with`` block, inside the caller's task tree.
 
-    Leaving the block stops it gracefully (shutdown event, clients closed 1012).
+    Leaving the block stops it gracefully (shutdown event, clients closed 1012). Embedded gateways do not
+    watch their config file unless asked (``watch_config=True``).
     """
     with collapse_single_exception_group():
         async with trio.open_nursery() as nursery:
             gateway: Gateway = await nursery.start(lambda task_status: serve_gateway(
-                config, port=port, env=env, task_status=task_status))
+                config, port=port, env=env, watch_config=watch_config, task_status=task_status))
             try:
                 yield gateway
             finally:
                 with trio.CancelScope(shield=True), trio.move_on_after(STOP_GRACE_SECONDS + 3):
                     await gateway.stop()
                 nursery.cancel_scope.cancel()
-
-
-__all__ += ["AuthSetupError"]

@@ -41,7 +41,7 @@ from .presence import wall_ms
 from .transport import Transport, TransportClosed
 
 if TYPE_CHECKING:
-    from .app import Gateway
+    from .runtime import Runtime
 
 log = logging.getLogger("moltbot.gateway")
 
@@ -58,6 +58,7 @@ class Connection:
     nursery: trio.Nursery | None = None
     presence_key: str | None = None
     closing: bool = False
+    slow: bool = False
 
     @property
     def tracked(self) -> bool:
@@ -71,6 +72,7 @@ class Connection:
         try:
             self.queue.put_nowait(text, droppable=droppable)
         except SlowConsumer:
+            self.slow = not self.closing
             self.abort(CLOSE_POLICY_VIOLATION, "slow consumer")
 
     def close(self, code: int, reason: str) -> None:
@@ -93,12 +95,12 @@ class Connection:
             await self.transport.close(code, reason)
 
 
-async def serve_connection(gateway: Gateway, transport: Transport) -> None:
-    """Run one client from socket open to close. Returns when the connection is over."""
+async def serve_connection(runtime: Runtime, transport: Transport) -> None:
+    """Run one client from socket open to close on ``runtime``. Returns when the connection is over."""
     handshake = ServerHandshake(nonce=str(uuid.uuid4()), now_ms=wall_ms())
     try:
         await transport.send_text(encode_frame(handshake.challenge()))
-        with trio.move_on_after(gateway.config.gateway.handshake_timeout_ms / 1000) as timeout:
+        with trio.move_on_after(runtime.config.gateway.handshake_timeout_ms / 1000) as timeout:
             text = await transport.receive_text()
         if timeout.cancelled_caught:
             log.info("handshake timeout from %s", transport.peer)
@@ -106,34 +108,34 @@ async def serve_connection(gateway: Gateway, transport: Transport) -> None:
             return
         outcome = handshake.receive(text)
         if isinstance(outcome, Accept):
-            outcome = gateway.authenticate(handshake, outcome, transport)
+            outcome = runtime.authenticate(handshake, outcome, transport)
         if isinstance(outcome, Reject):
-            gateway.stats.handshake_rejected(outcome)
+            runtime.stats.handshake_rejected(outcome)
             if outcome.response is not None:
                 await transport.send_text(encode_frame(outcome.response))
             await transport.close(outcome.close_code, outcome.close_reason)
             return
         connection = Connection(
             conn_id=str(uuid.uuid4()), transport=transport,
-            queue=OutboundQueue(gateway.config.gateway.max_buffered_bytes), params=outcome.params,
+            queue=OutboundQueue(runtime.config.gateway.max_buffered_bytes), params=outcome.params,
             session=ServerSession(role=outcome.role, scopes=outcome.scopes, protocol=outcome.protocol),
         )
-        hello = gateway.hello_ok(connection, outcome.protocol)
+        hello = runtime.hello_ok(connection, outcome.protocol)
         await transport.send_text(encode_frame(ResponseFrame(id=outcome.request_id, ok=True, payload=hello)))
     except TransportClosed:
         return
     try:
         async with trio.open_nursery() as nursery:
             connection.nursery = nursery
-            gateway.register(connection)
+            runtime.register(connection)
             nursery.start_soon(_write, connection)
-            await _read(gateway, connection)
+            await _read(runtime, connection)
             nursery.cancel_scope.cancel()
     finally:
-        gateway.unregister(connection)
+        runtime.unregister(connection)
 
 
-async def _read(gateway: Gateway, connection: Connection) -> None:
+async def _read(runtime: Runtime, connection: Connection) -> None:
     assert connection.nursery is not None
     while True:
         try:
@@ -142,23 +144,23 @@ async def _read(gateway: Gateway, connection: Connection) -> None:
             return
         outcome = connection.session.receive(text)
         if outcome is None:
-            gateway.stats.protocol_errors += 1
+            runtime.stats.protocol_errors += 1
             log.debug("ignored non-JSON frame from %s", connection.conn_id)
         elif isinstance(outcome, Reply):
-            gateway.stats.protocol_errors += 1
+            runtime.stats.protocol_errors += 1
             connection.send(encode_frame(outcome.frame))
         else:
-            connection.nursery.start_soon(_run_call, gateway, connection, outcome)
+            connection.nursery.start_soon(_run_call, runtime, connection, outcome)
 
 
-async def _run_call(gateway: Gateway, connection: Connection, call: Call) -> None:
-    handler = gateway.handlers[call.spec.name]
+async def _run_call(runtime: Runtime, connection: Connection, call: Call) -> None:
+    handler = runtime.handlers[call.spec.name]
     try:
-        result: Any = await handler(gateway, connection, call.params)
+        result: Any = await handler(runtime, connection, call.params)
     except ProtocolError as exc:
         frame = error_response(call.request_id, exc)
     except Exception as exc:  # a handler bug must not take the connection down
-        gateway.stats.handler_errors += 1
+        runtime.stats.handler_errors += 1
         log.exception("handler %s failed", call.spec.name)
         frame = error_response(call.request_id, ProtocolError(UNAVAILABLE, str(exc) or type(exc).__name__))
     else:

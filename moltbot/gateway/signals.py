@@ -1,7 +1,8 @@
-"""Run the gateway as the process's main program: SIGINT/SIGTERM stop it gracefully.
+"""Run the gateway as the process's main program.
 
-SIGUSR1 (in-process restart) is acknowledged and ignored here; the restart machinery lands with the config
-and reload issue.
+SIGINT/SIGTERM stop it gracefully (``shutdown`` event, clients closed 1012, exit within five seconds);
+SIGUSR1 restarts it in-process when ``commands.restart`` allows it or a restart was scheduled. A second
+stop signal during the stop is ignored; the five-second deadline then cancels whatever is left.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ async def run_gateway(config: Config, *, port: int | None = None, env: Mapping[s
                 on_started(gateway)
             async for signum in signals:
                 if signum == signal.SIGUSR1:
-                    log.warning("SIGUSR1 restart ignored: in-process restart is not available yet")
+                    gateway.handle_sigusr1()
                     continue
                 log.info("received %s: stopping", signal.Signals(signum).name)
                 break

@@ -44,7 +44,7 @@ def make_asgi_app(gateway: Gateway) -> Any:
                 await transport.accept()
             except TransportClosed:
                 return
-            await serve_connection(gateway, transport)
+            await serve_connection(await gateway.current_runtime(), transport)
         else:
             await http_app(scope, receive, send)
 

@@ -5,6 +5,7 @@ import json
 import trio
 
 from moltbot.gateway.app import Gateway, open_gateway
+from moltbot.gateway.runtime import Runtime
 from moltbot.gateway.connection import serve_connection
 from moltbot.gateway.transport import TransportClosed, memory_transport_pair
 from tests.conftest import connect_frame, open_raw
@@ -60,6 +61,11 @@ async def test_stop_sends_shutdown_then_closes_1012(make_config):
     assert closed == (1012, "service restart")
 
 
+def _runtime(config):
+    """A Runtime whose services are not started: enough to serve connections over memory transports."""
+    return Runtime(Gateway(config, env={}), config)
+
+
 async def _handshake_over_memory(gateway, nursery):
     client_end, server_end = memory_transport_pair(buffer=0)
     nursery.start_soon(serve_connection, gateway, server_end)
@@ -72,7 +78,7 @@ async def _handshake_over_memory(gateway, nursery):
 
 
 async def test_slow_consumer_is_closed_1008_for_non_droppable_events(make_config, nursery, autojump_clock):
-    gateway = Gateway(make_config(max_buffered_bytes=4096), env={})
+    gateway = _runtime(make_config(max_buffered_bytes=4096))
     client_end, server_end = await _handshake_over_memory(gateway, nursery)
     # The client stops reading: the writer blocks on the first frame and the queue fills up.
     for _ in range(10):
@@ -83,7 +89,7 @@ async def test_slow_consumer_is_closed_1008_for_non_droppable_events(make_config
 
 
 async def test_slow_consumer_only_loses_droppable_events(make_config, nursery, autojump_clock):
-    gateway = Gateway(make_config(max_buffered_bytes=4096), env={})
+    gateway = _runtime(make_config(max_buffered_bytes=4096))
     client_end, server_end = await _handshake_over_memory(gateway, nursery)
     assert json.loads(await client_end.receive_text())["event"] == "presence"  # its own connect
     for _ in range(10):
@@ -96,7 +102,7 @@ async def test_slow_consumer_only_loses_droppable_events(make_config, nursery, a
 
 
 async def test_handshake_times_out_after_exactly_ten_seconds(make_config, nursery, autojump_clock):
-    gateway = Gateway(make_config(), env={})
+    gateway = _runtime(make_config())
     client_end, server_end = memory_transport_pair()
     start = trio.current_time()
     nursery.start_soon(serve_connection, gateway, server_end)

@@ -1,0 +1,200 @@
+"""The Runtime: everything built from one config, in one cancel scope, rebuilt on restart.
+
+It owns the authenticator, the broadcaster (seq, state versions, tick), presence, the health monitor and
+the method handlers, plus the tasks that serve them. Client connections are served by the listener's
+tasks but registered here; ``drain()`` broadcasts ``shutdown``, closes them 1012 after their queued frames
+and waits (bounded) for them to go, then the Gateway cancels the Runtime's scope and starts a new one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import trio
+
+from ..config.model import Config
+from ..protocol import (
+    CLOSE_SERVICE_RESTART,
+    EVENTS,
+    METHODS,
+    Accept,
+    Features,
+    HelloOk,
+    Policy,
+    PresenceEntry,
+    PresenceEvent,
+    ProtocolError,
+    Reject,
+    ServerHandshake,
+    ServerInfo,
+    SessionDefaults,
+    ShutdownEvent,
+    Snapshot,
+)
+from ..protocol._payloads.system import ErrorCounts, GatewayStatus, LaneStatus
+from .auth import Authenticator, ResolvedAuth, is_loopback
+from .broadcast import Broadcaster
+from .connection import Connection
+from .health import DEFAULT_AGENT_ID, HealthMonitor
+from .methods import HANDLERS
+from .presence import PresenceRegistry, wall_ms
+from .transport import Transport
+
+if TYPE_CHECKING:
+    from .app import Gateway
+
+log = logging.getLogger("moltbot.gateway")
+
+
+class Runtime:
+    def __init__(self, gateway: Gateway, config: Config) -> None:
+        self.gateway = gateway
+        self.config = config
+        self.stats = gateway.stats
+        auth = ResolvedAuth.resolve(config.gateway.auth, gateway.env)
+        self.authenticator = Authenticator(auth, config.gateway.auth.rate_limit, lambda: trio.current_time() * 1000)
+        self.broadcaster = Broadcaster()
+        self.presence = PresenceRegistry(gateway.version)
+        self.sessions_path = (config.state_dir / "agents" / DEFAULT_AGENT_ID / "sessions" / "sessions.json"
+                              if config.state_dir else None)
+        self.health = HealthMonitor(self.broadcaster, sessions_path=self.sessions_path,
+                                    interval_ms=config.gateway.health_refresh_interval_ms)
+        self.handlers = dict(HANDLERS)
+        # Hot-reload actions by kind ("restart-channel", "reload-cron", …), registered by subsystems.
+        self.hot_actions: dict[str, Callable[[str], None]] = {}
+        self.draining = False
+        self.scope: trio.CancelScope | None = None
+        self.stopped = trio.Event()
+        self._all_closed = trio.Event()
+
+    async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Run the Runtime's services until its scope is cancelled."""
+        try:
+            with trio.CancelScope() as self.scope:
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(self.health.serve)
+                    nursery.start_soon(self.broadcaster.serve_ticks, self.config.gateway.tick_interval_ms)
+                    task_status.started()
+        finally:
+            self.stopped.set()
+
+    async def drain(self, reason: str, restart_expected_ms: int | None, grace: float) -> None:
+        """Tell every client why, close them 1012, and wait up to ``grace`` seconds for them to go."""
+        self.draining = True
+        self.broadcaster.broadcast("shutdown", ShutdownEvent(reason, restart_expected_ms), droppable=False)
+        for connection in list(self.broadcaster.connections):
+            connection.close(CLOSE_SERVICE_RESTART, "service restart")
+        with trio.move_on_after(grace):
+            if self.broadcaster.connections:
+                await self._all_closed.wait()
+        for connection in list(self.broadcaster.connections):  # stuck writers: close without flushing
+            connection.abort(CLOSE_SERVICE_RESTART, "service restart")
+
+    def apply_config(self, config: Config, actions: tuple[str, ...]) -> None:
+        """Hot-apply ``config``: later reads see it; each action is run by the subsystem that owns it."""
+        self.config = config
+        for action in actions:
+            handler = self.hot_actions.get(action.split(":", 1)[0])
+            if handler is None:
+                log.info("hot reload: %s (nothing running to restart)", action)
+            else:
+                handler(action)
+
+    # --- connections ----------------------------------------------------------------------------
+
+    def authenticate(self, handshake: ServerHandshake, accept: Accept, transport: Transport) -> Accept | Reject:
+        try:
+            self.authenticator.check(accept.params, transport.peer)
+        except ProtocolError as exc:
+            return handshake.reject(accept.request_id, exc)
+        return accept
+
+    def hello_ok(self, connection: Connection, protocol: int) -> HelloOk:
+        if connection.tracked:
+            self._track(connection)
+        gateway_config = self.config.gateway
+        return HelloOk(
+            type="hello-ok", protocol=protocol,
+            server=ServerInfo(version=self.gateway.version, conn_id=connection.conn_id,
+                              commit=self.gateway.env.get("GIT_COMMIT") or None, host=socket.gethostname() or None),
+            features=Features(methods=list(METHODS), events=list(EVENTS)),
+            snapshot=Snapshot(
+                presence=self.presence.entries(),
+                health=self.health.summary if self.health.summary is not None else {},
+                state_version=self.broadcaster.state_version(),
+                uptime_ms=self.gateway.uptime_ms(),
+                config_path=str(self.config.path) if self.config.path else None,
+                state_dir=str(self.config.state_dir) if self.config.state_dir else None,
+                session_defaults=SessionDefaults(
+                    default_agent_id=DEFAULT_AGENT_ID, main_key=self.config.session.main_key,
+                    main_session_key=f"agent:{DEFAULT_AGENT_ID}:{self.config.session.main_key}",
+                    scope=self.config.session.scope),
+            ),
+            policy=Policy(max_payload=gateway_config.max_payload, max_buffered_bytes=gateway_config.max_buffered_bytes,
+                          tick_interval_ms=gateway_config.tick_interval_ms),
+        )
+
+    def _track(self, connection: Connection) -> None:
+        params, client, transport = connection.params, connection.params.client, connection.transport
+        device_id = params.device.id if params.device else None
+        connection.presence_key = device_id or client.instance_id or connection.conn_id
+        self.presence.upsert(connection.presence_key, PresenceEntry(
+            ts=wall_ms(), host=client.display_name or client.id,
+            ip=None if transport.local or is_loopback(transport.peer) else transport.peer,
+            version=client.version, platform=client.platform, device_family=client.device_family,
+            model_identifier=client.model_identifier, mode=client.mode, device_id=device_id,
+            roles=[connection.session.role], scopes=sorted(connection.session.scopes) or None,
+            instance_id=device_id or client.instance_id, reason="connect",
+        ))
+        self.broadcaster.presence_version += 1
+
+    def register(self, connection: Connection) -> None:
+        if self.draining:  # accepted while this Runtime was being replaced: the client reconnects
+            connection.close(CLOSE_SERVICE_RESTART, "service restart")
+            return
+        self.broadcaster.connections.add(connection)
+        if connection.presence_key is not None:
+            self.broadcast_presence(bump=False)
+        self.health.request_refresh()
+
+    def unregister(self, connection: Connection) -> None:
+        self.broadcaster.connections.discard(connection)
+        if connection.slow:
+            self.stats.slow_consumers += 1
+        if connection.presence_key is not None and self.presence.remove(connection.presence_key):
+            if not self.draining:
+                self.broadcast_presence()
+        if self.draining and not self.broadcaster.connections:
+            self._all_closed.set()
+
+    def broadcast_presence(self, *, bump: bool = True) -> None:
+        if bump:
+            self.broadcaster.presence_version += 1
+        self.broadcaster.broadcast("presence", PresenceEvent(self.presence.entries()), droppable=True,
+                                   with_state_version=True)
+
+    # --- status ---------------------------------------------------------------------------------
+
+    def gateway_status(self) -> GatewayStatus:
+        stats = self.stats
+        return GatewayStatus(
+            version=self.gateway.version, pid=os.getpid(), uptime_ms=self.gateway.uptime_ms(),
+            connections=len(self.broadcaster.connections),
+            errors=ErrorCounts(handler=stats.handler_errors, protocol=stats.protocol_errors,
+                               auth=stats.auth_failures, slow_consumer=stats.slow_consumers),
+        )
+
+    def lane_statuses(self) -> list[LaneStatus]:
+        # The agent runtime (its own issue) replaces these idle lanes with live queue statistics.
+        defaults = self.config.agents.defaults
+        return [
+            LaneStatus(lane="main", queued=0, active=0, max_concurrent=defaults.max_concurrent, completed=0, errors=0),
+            LaneStatus(lane="cron", queued=0, active=0, max_concurrent=self.config.cron.max_concurrent_runs,
+                       completed=0, errors=0),
+            LaneStatus(lane="subagent", queued=0, active=0, max_concurrent=defaults.subagents.max_concurrent,
+                       completed=0, errors=0),
+        ]

@@ -95,6 +95,9 @@ class Gateway:
         self.runtime: Runtime | None = None
         self.started_at = trio.current_time()
         self.watch_ready = trio.Event()
+        self._reload_done = trio.Event()
+        self._restart_done = trio.Event()
+        self.last_reload: str | None = None
         self._port_override = port
         self._watch_config = watch_config
         self._runtime_changed = trio.Event()
@@ -240,6 +243,7 @@ class Gateway:
                 done.set()
 
         self.urls = await self._nursery.start(run_listener)
+        self._listener_key = (self._listener_key[0], self.port)  # port 0 resolved: keep it across restarts
 
     async def _stop_listener(self) -> None:
         self._listener_stop.set()
@@ -273,6 +277,8 @@ class Gateway:
             await self._start_listener(config)
         await self._start_runtime(config)
         self.stats.restarts += 1
+        self._restart_done.set()
+        self._restart_done = trio.Event()
         log.info("restart done in %.0f ms (%s)", (trio.current_time() - started) * 1000, request.reason)
 
     async def _shutdown(self, reason: str) -> None:
@@ -284,7 +290,8 @@ class Gateway:
     def _reload_from_disk(self) -> Config:
         assert self.config.path is not None
         env = dict(self.env)
-        return load_config(self.config.path, env=env)
+        # The state dir belongs to the process (its profile), not to the file: keep it across reloads.
+        return attrs.evolve(load_config(self.config.path, env=env), state_dir=self.config.state_dir)
 
     async def _serve_config_watch(self) -> None:
         assert self.config.path is not None
@@ -302,6 +309,7 @@ class Gateway:
         except ConfigError as exc:
             self.stats.reload_failures += 1
             log.error("config reload skipped (invalid config): %s", exc)
+            self._reload_finished("invalid")
             return "invalid"
         plan = plan_reload(diff_paths(self.config.raw, new.raw))
         decision = decide(new.gateway.reload.mode, plan)
@@ -319,7 +327,21 @@ class Gateway:
             self._apply_hot(new, plan.hot_actions)
         self.stats.reloads += 1
         log.info("config reload: %s (%s)", decision, ", ".join(plan.changed) or "no change")
+        self._reload_finished(decision)
         return decision
+
+    def next_restart(self) -> trio.Event:
+        """An event set when the next in-process restart has finished (the new Runtime serves)."""
+        return self._restart_done
+
+    def next_reload(self) -> trio.Event:
+        """An event set when the next config reload has been decided (for tests and tools)."""
+        return self._reload_done
+
+    def _reload_finished(self, decision: str) -> None:
+        self.last_reload = decision
+        self._reload_done.set()
+        self._reload_done = trio.Event()
 
     def _apply_hot(self, config: Config, actions: tuple[str, ...]) -> None:
         """Apply a change that needs no restart: the Runtime reads the new config from now on."""

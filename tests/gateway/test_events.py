@@ -5,8 +5,8 @@ import json
 import trio
 
 from moltbot.gateway.app import Gateway, open_gateway
-from moltbot.gateway.runtime import Runtime
 from moltbot.gateway.connection import serve_connection
+from moltbot.gateway.runtime import Runtime
 from moltbot.gateway.transport import TransportClosed, memory_transport_pair
 from tests.conftest import connect_frame, open_raw
 

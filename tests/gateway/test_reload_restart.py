@@ -1,0 +1,194 @@
+"""Hot reload from real file edits and in-process restart, observed through the WebSocket."""
+
+import json
+import os
+
+import pytest
+import trio
+
+from moltbot.client import open_gateway_client
+from moltbot.config.load import load_config
+from moltbot.gateway.app import open_gateway
+from moltbot.gateway.sentinel import sentinel_path, write_restart_sentinel
+from tests.conftest import TOKEN, open_raw
+
+
+def base_config(**gateway):
+    return {"gateway": {"auth": {"token": TOKEN}, "reload": {"debounceMs": 50}, **gateway}}
+
+
+def write_json(path, data):
+    path.write_text(json.dumps(data))
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    path = tmp_path / "moltbot.json"
+    write_json(path, base_config())
+    return path
+
+
+@pytest.fixture
+async def watched(config_file):
+    config = load_config(config_file, env={})
+    async with open_gateway(config, port=0, env={}, watch_config=True) as gateway:
+        with trio.fail_after(5):
+            await gateway.watch_ready.wait()
+        yield gateway
+
+
+async def edit(gateway, write):
+    """Apply ``write()`` to the file and wait until the gateway has decided what to do with it."""
+    done = gateway.next_reload()
+    write()
+    with trio.fail_after(10):
+        await done.wait()
+    return gateway.last_reload
+
+
+async def test_hot_change_applies_without_disconnecting(watched, config_file):
+    async with open_gateway_client(watched.url, token=TOKEN) as client:
+        data = base_config()
+        data["agents"] = {"defaults": {"maxConcurrent": 7}}
+        assert await edit(watched, lambda: write_json(config_file, data)) == "hot"
+        lanes = {lane["lane"]: lane for lane in (await client.call("status"))["lanes"]}
+    assert lanes["main"]["maxConcurrent"] == 7
+    assert watched.stats.restarts == 0
+
+
+async def test_restart_change_sends_shutdown_closes_1012_and_reconnect_is_accepted(watched, config_file):
+    port, pid = watched.port, os.getpid()
+    async with open_raw(watched.url, handshake=True) as ws:
+        await edit(watched, lambda: write_json(config_file, base_config(tickIntervalMs=20_000)))
+        with trio.fail_after(5):
+            shutdown = await ws.event("shutdown")
+            assert await ws.closed() == (1012, "service restart")
+    assert shutdown["payload"] == {"reason": "gateway restarting", "restartExpectedMs": 1500}
+    with trio.fail_after(5):
+        async with open_gateway_client(watched.url, token=TOKEN) as client:  # right away, same port
+            assert client.hello.policy.tick_interval_ms == 20_000
+            status = await client.call("status")
+    assert watched.port == port and status["gateway"]["pid"] == pid and watched.stats.restarts == 1
+
+
+async def test_invalid_edit_keeps_last_good_config(watched, config_file):
+    assert await edit(watched, lambda: config_file.write_text('{gateway: {port: "nope"')) == "invalid"
+    async with open_gateway_client(watched.url, token=TOKEN) as client:
+        assert (await client.call("health"))["ok"]
+    data = base_config()
+    data["models"] = {"providers": {}}
+    assert await edit(watched, lambda: write_json(config_file, data)) == "hot"
+    assert watched.stats.reload_failures == 1 and watched.stats.restarts == 0
+
+
+async def test_save_by_rename_is_seen(watched, config_file):
+    data = base_config()
+    data["session"] = {"mainKey": "work"}
+
+    def save_by_rename():
+        temp = config_file.with_name(".moltbot.json.swp")
+        write_json(temp, data)
+        os.replace(temp, config_file)
+
+    assert await edit(watched, save_by_rename) == "hot"
+    assert watched.config.session.main_key == "work"
+
+
+async def test_truncate_then_write_and_repeated_saves_reload_once(watched, config_file):
+    data = base_config()
+    data["messages"] = {"queue": {"cap": 5}}
+    done = watched.next_reload()
+    with config_file.open("w") as handle:  # truncate, then write in pieces, then save twice more
+        handle.write('{"gateway": ')
+        handle.flush()
+        handle.write(json.dumps(data["gateway"]) + ', "messages": {"queue": {"cap": 4}}}')
+    write_json(config_file, data)
+    write_json(config_file, data)
+    with trio.fail_after(10):
+        await done.wait()
+    assert watched.last_reload == "hot" and watched.config.messages.queue.cap == 5
+    assert watched.stats.reloads == 1 and watched.stats.reload_failures == 0
+
+
+async def test_our_own_rewrite_of_an_unchanged_config_is_a_no_op(watched, config_file):
+    assert await edit(watched, lambda: config_file.write_text(json.dumps(base_config(), indent=2) + "\n")) == "nothing"
+    assert watched.stats.restarts == 0
+
+
+async def test_reload_mode_off_applies_nothing(config_file):
+    off = {"mode": "off", "debounceMs": 50}
+    write_json(config_file, base_config(reload=off))
+    config = load_config(config_file, env={})
+    async with open_gateway(config, port=0, env={}, watch_config=True) as gateway:
+        await gateway.watch_ready.wait()
+        changed = base_config(reload=off, tickIntervalMs=1000)
+        assert await edit(gateway, lambda: write_json(config_file, changed)) == "disabled"
+        assert gateway.stats.restarts == 0 and gateway.config.gateway.tick_interval_ms == 30_000
+
+
+async def test_sigusr1_is_ignored_unless_allowed(config_file):
+    config = load_config(config_file, env={})
+    async with open_gateway(config, port=0, env={}) as gateway:
+        assert gateway.handle_sigusr1() is False
+    write_json(config_file, {**base_config(), "commands": {"restart": True}})
+    async with open_gateway(load_config(config_file, env={}), port=0, env={}) as gateway:
+        async with open_raw(gateway.url, handshake=True) as ws:
+            assert gateway.handle_sigusr1() is True
+            with trio.fail_after(5):
+                assert (await ws.event("shutdown"))["payload"]["reason"] == "gateway restarting"
+        with trio.fail_after(5):
+            async with open_gateway_client(gateway.url, token=TOKEN) as client:
+                assert (await client.call("health"))["ok"]
+        assert gateway.stats.restarts == 1
+
+
+async def test_concurrent_restart_requests_restart_once(config_file):
+    async with open_gateway(load_config(config_file, env={}), port=0, env={}) as gateway:
+        async with open_raw(gateway.url, handshake=True) as ws:
+            gateway.request_restart("config change")
+            gateway.request_restart("SIGUSR1")
+            with trio.fail_after(5):
+                await ws.closed()
+        with trio.fail_after(5):
+            async with open_gateway_client(gateway.url, token=TOKEN) as client:
+                await client.call("health")
+        assert gateway.stats.restarts == 1
+
+
+async def test_scheduled_restart_reports_and_happens(config_file):
+    async with open_gateway(load_config(config_file, env={}), port=0, env={}) as gateway:
+        async with open_raw(gateway.url, handshake=True) as ws:
+            scheduled = gateway.schedule_restart(delay_ms=30, reason="  tool asked  ")
+            with trio.fail_after(5):
+                await ws.event("shutdown")
+    assert scheduled == {"ok": True, "pid": os.getpid(), "signal": "SIGUSR1", "delayMs": 30, "mode": "emit",
+                         "reason": "tool asked"}
+
+
+async def test_restart_sentinel_is_consumed_into_a_system_event(config_file, tmp_path):
+    config = load_config(config_file, env={"HOME": str(tmp_path), "CLAWDBOT_STATE_DIR": str(tmp_path)})
+    async with open_gateway(config, port=0, env={}) as gateway:
+        write_restart_sentinel(tmp_path, kind="restart", message="after update")
+        async with open_raw(gateway.url, handshake=True) as ws:
+            gateway.request_restart("test")
+            with trio.fail_after(5):
+                await ws.closed()
+        with trio.fail_after(5):
+            async with open_gateway_client(gateway.url, token=TOKEN) as client:
+                events = (await client.call("status"))["queuedSystemEvents"]
+    assert events[0].startswith("GatewayRestart:\n") and '"message": "after update"' in events[0]
+    assert not sentinel_path(tmp_path).exists()
+
+
+async def test_port_change_rebinds_the_listener(config_file):
+    with trio.socket.socket() as probe:
+        await probe.bind(("127.0.0.1", 0))
+        new_port = probe.getsockname()[1]
+    async with open_gateway(load_config(config_file, env={}), env={}) as gateway:
+        restarted = gateway.next_restart()
+        gateway.request_restart("port", config=load_config(config_file, env={}).with_gateway(port=new_port))
+        with trio.fail_after(5):
+            await restarted.wait()
+        assert gateway.port == new_port
+        async with open_gateway_client(f"ws://127.0.0.1:{new_port}", token=TOKEN) as client:
+            assert (await client.call("health"))["ok"]

@@ -1,24 +1,43 @@
-"""The ``moltbot`` command line: ``gateway`` (run it), ``health``/``status`` (ask it), ``config get``."""
+"""The ``moltbot`` command line.
+
+Global options come before the command: ``moltbot [--dev | --profile NAME] <command>``. A profile only
+fills unset environment variables (state dir, config path, and for ``dev`` the port 19001), so every
+command of a profile talks to that profile's gateway and never touches the default one.
+"""
 
 from __future__ import annotations
 
+import os
+
 import click
 
+from ..config.profiles import ProfileError, apply_profile
 from .config import config_group
 from .gateway import gateway_group
+from .setup import setup_command
 from .status import health_command, status_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--dev", is_flag=True, help="Use the isolated dev profile (~/.clawdbot-dev, port 19001).")
+@click.option("--profile", metavar="NAME", help="Use profile NAME (~/.clawdbot-NAME).")
 @click.version_option(package_name="moltbot", prog_name="moltbot")
-def cli() -> None:
+def cli(dev: bool, profile: str | None) -> None:
     """moltbot: a gateway between messaging channels and agents."""
+    if dev and profile:
+        raise click.UsageError("--dev and --profile cannot be combined")
+    if dev or profile:
+        try:
+            apply_profile("dev" if dev else profile, os.environ)
+        except ProfileError as exc:
+            raise click.UsageError(str(exc)) from None
 
 
 cli.add_command(gateway_group)
 cli.add_command(health_command)
 cli.add_command(status_command)
 cli.add_command(config_group)
+cli.add_command(setup_command)
 
 
 def main() -> None:

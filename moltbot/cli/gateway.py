@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import json
-import logging
 import os
 import sys
 
@@ -14,21 +13,19 @@ import trio
 
 from ..config.load import ConfigError, generate_token, load_config, store_gateway_token
 from ..config.model import Config
+from ..config.profiles import apply_profile, dev_config
 from ..gateway.auth import ResolvedAuth, is_loopback
 from ..gateway.listener import BindError, resolve_bind_host
+from ..gateway.logfile import configure_logging
 from ..gateway.signals import run_gateway
+from ..store.atomic import write_atomic
+from ..store.lock import GatewayLockError, acquire_gateway_lock
+from ..store.ports import free_port
 from .status import connection_options, run_client_command
 
 
-def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not verbose:
-        logging.getLogger("moltbot.http").setLevel(logging.WARNING)
-
-
 def prepare_config(config: Config, *, port: int | None, bind: str | None, token: str | None,
-                   password: str | None, auth_mode: str | None, env: dict[str, str]) -> tuple[Config, int]:
+                   password: str | None, auth_mode: str | None, env: dict[str, str] | os._Environ) -> tuple[Config, int]:
     """Apply command-line overrides; make sure a secret exists (generating and storing a token if none).
 
     Raises:
@@ -47,7 +44,7 @@ def prepare_config(config: Config, *, port: int | None, bind: str | None, token:
     config = attrs.evolve(config, gateway=gateway)
     env_port = env.get("CLAWDBOT_GATEWAY_PORT")
     if port is None and env_port:
-        if not env_port.isdigit():
+        if not env_port.isdigit() or int(env_port) > 65535:
             raise click.ClickException(f"CLAWDBOT_GATEWAY_PORT is not a port number: {env_port!r}")
         port = int(env_port)
     port = gateway.port if port is None else port
@@ -66,12 +63,17 @@ def prepare_config(config: Config, *, port: int | None, bind: str | None, token:
                                        "(set gateway.auth.password or CLAWDBOT_GATEWAY_PASSWORD)")
         if config.path is None:
             raise click.ClickException("no gateway token configured and no config file to store one in")
-        config = store_gateway_token(config, generate_token())
-        config = attrs.evolve(config, gateway=attrs.evolve(config.gateway, bind=gateway.bind))
+        stored = store_gateway_token(config, generate_token(), env=dict(env))
+        config = attrs.evolve(stored, gateway=attrs.evolve(stored.gateway, bind=gateway.bind))
         click.echo(f"Generated a gateway token and stored it in {config.path} (gateway.auth.token, mode 0600).\n"
                    "Clients on this machine find it there; print it with: moltbot config get gateway.auth.token",
                    err=True)
     return config, port
+
+
+def _fail(message: str) -> None:
+    click.echo(message, err=True)
+    sys.exit(1)
 
 
 @click.group("gateway", invoke_without_command=True)
@@ -80,34 +82,59 @@ def prepare_config(config: Config, *, port: int | None, bind: str | None, token:
 @click.option("--token", help="Shared token (also sets CLAWDBOT_GATEWAY_TOKEN for this process).")
 @click.option("--password", help="Shared password.")
 @click.option("--auth", "auth_mode", type=click.Choice(["token", "password"]), help="Auth mode.")
-@click.option("--allow-unconfigured", is_flag=True, help="Start even without gateway.mode=local.")
-@click.option("--verbose", is_flag=True, help="Log every event to the console.")
+@click.option("--allow-unconfigured", is_flag=True, help="Start even without gateway.mode=local (on defaults).")
+@click.option("--dev", is_flag=True, help="Use the dev profile (writes a dev config if there is none).")
+@click.option("--force", is_flag=True, help="Terminate whatever listens on the port first.")
+@click.option("--verbose", is_flag=True, help="Mirror every log event to the console.")
 @click.pass_context
 def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token: str | None, password: str | None,
-                  auth_mode: str | None, allow_unconfigured: bool, verbose: bool) -> None:
-    """Run the gateway in the foreground (Ctrl-C or SIGTERM stops it)."""
+                  auth_mode: str | None, allow_unconfigured: bool, dev: bool, force: bool, verbose: bool) -> None:
+    """Run the gateway in the foreground (Ctrl-C or SIGTERM stops it; SIGUSR1 restarts it in-process)."""
     if ctx.invoked_subcommand is not None:
         return
-    _configure_logging(verbose)
-    env = dict(os.environ)
+    env = os.environ
+    if dev:
+        apply_profile("dev", env)
     try:
         config = load_config(env=env)
+        if env.get("CLAWDBOT_PROFILE") == "dev" and not config.path.exists():
+            write_atomic(config.path, json.dumps(dev_config(env), indent=2) + "\n", mode=0o600)
+            click.echo(f"Wrote a dev config to {config.path}", err=True)
+            config = load_config(env=env)
     except ConfigError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(1)
+        _fail(str(exc))
+    for warning in config.warnings:
+        click.echo(f"config warning: {warning}", err=True)
+    if config.gateway.mode != "local" and not allow_unconfigured:
+        _fail(f"gateway.mode is not \"local\" in {config.path}: run `moltbot setup` first, "
+              "or pass --allow-unconfigured to start on defaults")
     config, port = prepare_config(config, port=port, bind=bind, token=token, password=password,
                                   auth_mode=auth_mode, env=env)
+    if force and port:
+        try:
+            for pid, command, how in free_port(port):
+                click.echo(f"--force: sent SIG{how} to pid {pid} ({command}) listening on port {port}", err=True)
+        except RuntimeError as exc:
+            _fail(f"--force: {exc}")
+    try:
+        lock = acquire_gateway_lock(config.path, env=env, wait_seconds=2.0 if force else 0.0)
+    except GatewayLockError as exc:
+        _fail(f"{exc}\nStop it first (or use --force to terminate the process on its port).")
+    log_path = configure_logging(config, verbose=verbose, env=dict(env))
 
     def announce(gateway) -> None:
-        click.echo(f"moltbot gateway listening on {gateway.url} (pid {os.getpid()}); Ctrl-C stops it", err=True)
+        lock.update(port=gateway.port)
+        click.echo(f"moltbot gateway listening on {gateway.url} (pid {os.getpid()}; log {log_path}); "
+                   "Ctrl-C stops it", err=True)
 
     try:
-        trio.run(lambda: run_gateway(config, port=port, env=env, on_started=announce))
+        trio.run(lambda: run_gateway(config, port=port, env=dict(env), on_started=announce))
     except (OSError, BaseExceptionGroup) as exc:
         if not _address_in_use(exc):
             raise
-        click.echo(f"port {port} is already in use: is another gateway running? (try --port)", err=True)
-        sys.exit(1)
+        _fail(f"port {port} is already in use: is another gateway running? (try --port, or --force)")
+    finally:
+        lock.release()
 
 
 def _address_in_use(exc: BaseException) -> bool:

@@ -26,9 +26,10 @@ def home(tmp_path):
     return tmp_path, env
 
 
-async def _start(env: dict, *args: str) -> tuple[trio.Process, str, bytearray]:
+async def _start(env: dict, *args: str, unconfigured: bool = True) -> tuple[trio.Process, str, bytearray]:
     """Start `moltbot gateway --port 0 ...`; return the process, its URL and what it printed so far."""
-    process = await trio.lowlevel.open_process([*MOLTBOT, "gateway", "--port", "0", *args], env=env,
+    flags = ["--allow-unconfigured"] if unconfigured else []
+    process = await trio.lowlevel.open_process([*MOLTBOT, "gateway", "--port", "0", *flags, *args], env=env,
                                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     seen = bytearray()
     with trio.fail_after(15):
@@ -98,7 +99,7 @@ async def test_token_flag_and_env_token(home):
 
 def test_non_loopback_bind_without_auth_is_refused(home):
     tmp_path, env = home
-    result = _run(env, "gateway", "--bind", "lan", "--port", "0")
+    result = _run(env, "gateway", "--bind", "lan", "--port", "0", "--allow-unconfigured")
     assert result.returncode == 1 and "refusing to bind gateway to 0.0.0.0" in result.stderr
     assert not (tmp_path / ".clawdbot" / "moltbot.json").exists()
 
@@ -107,7 +108,7 @@ def test_invalid_config_lists_every_problem_and_exits_1(home):
     tmp_path, env = home
     (tmp_path / ".clawdbot").mkdir()
     (tmp_path / ".clawdbot" / "moltbot.json").write_text('{gateway: {port: "x", bind: "moon"}}')
-    result = _run(env, "gateway")
+    result = _run(env, "gateway", "--allow-unconfigured")
     assert result.returncode == 1
     assert "gateway.port" in result.stderr and "gateway.bind" in result.stderr
 
@@ -119,7 +120,8 @@ async def test_port_in_use_is_reported(home):
         sock.listen()
         port = sock.getsockname()[1]
         result = await trio.to_thread.run_sync(
-            lambda: _run({**env, "CLAWDBOT_GATEWAY_TOKEN": "t"}, "gateway", "--port", str(port)))
+            lambda: _run({**env, "CLAWDBOT_GATEWAY_TOKEN": "t", "CLAWDBOT_ALLOW_MULTI_GATEWAY": "1"},
+                         "gateway", "--port", str(port), "--allow-unconfigured"))
     assert result.returncode == 1 and f"port {port} is already in use" in result.stderr
 
 

@@ -1,0 +1,92 @@
+"""Structured logs: JSON lines to ``<stateDir>/logs/gateway.log`` (rotated), and the console.
+
+Each line is ``{"ts", "level", "logger", "msg"}`` (+ ``"exc"``). ``--verbose`` mirrors every event to the
+console; otherwise the console shows warnings and the few lines a person starting the gateway needs.
+Known secrets (gateway token/password, channel tokens, provider keys) are replaced by ``***`` in every
+line, wherever they appear.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import os
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..config.model import Config
+
+REDACTED = "***"
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "warning": logging.WARNING,
+           "error": logging.ERROR}
+
+
+class RedactSecrets(logging.Filter):
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            for secret in self.secrets:
+                message = message.replace(secret, REDACTED)
+            record.msg, record.args = message, None
+        return True
+
+
+class JsonLines(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+                 "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage()}
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def config_secrets(config: Config, env: dict[str, str]) -> list[str]:
+    found = [config.gateway.auth.token, config.gateway.auth.password, config.gateway.remote.token,
+             config.gateway.remote.password, config.hooks.token, env.get("CLAWDBOT_GATEWAY_TOKEN"),
+             env.get("CLAWDBOT_GATEWAY_PASSWORD"), env.get("TELEGRAM_BOT_TOKEN")]
+    telegram = config.channels.telegram
+    if telegram is not None:
+        found += [telegram.bot_token, telegram.webhook_secret]
+        found += [account.bot_token for account in telegram.accounts.values()]
+    found += [provider.api_key for provider in config.models.providers.values()]
+    return [secret for secret in found if secret]
+
+
+def log_file_path(config: Config) -> Path | None:
+    if config.logging.file:
+        return Path(os.path.expanduser(config.logging.file))
+    return config.state_dir / "logs" / "gateway.log" if config.state_dir else None
+
+
+def configure_logging(config: Config, *, verbose: bool, env: dict[str, str]) -> Path | None:
+    """Install the file and console handlers on the ``moltbot`` logger; return the log file path."""
+    root = logging.getLogger("moltbot")
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.propagate = False
+    redact = RedactSecrets(config_secrets(config, env))
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    console.addFilter(redact)
+    root.addHandler(console)
+    path = log_file_path(config)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        file_handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=config.logging.max_bytes, backupCount=config.logging.backups, encoding="utf-8")
+        os.chmod(path, 0o600)
+        file_handler.setFormatter(JsonLines())
+        file_handler.addFilter(redact)
+        file_handler.setLevel(logging.DEBUG if verbose else _LEVELS[config.logging.level])
+        root.addHandler(file_handler)
+    return path

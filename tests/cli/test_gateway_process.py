@@ -3,45 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import re
 import signal
 import stat
 import subprocess
-import sys
 
-import pytest
 import trio
 
 from moltbot.client import open_gateway_client
+from tests.cli.helpers import MOLTBOT
+from tests.cli.helpers import run_moltbot as _run
+from tests.cli.helpers import start_gateway as _start
 from tests.conftest import open_raw
-
-MOLTBOT = [sys.executable, "-m", "moltbot"]
-
-
-@pytest.fixture
-def home(tmp_path):
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("CLAWDBOT_", "MOLTBOT_"))}
-    env["HOME"] = str(tmp_path)
-    return tmp_path, env
-
-
-async def _start(env: dict, *args: str, unconfigured: bool = True) -> tuple[trio.Process, str, bytearray]:
-    """Start `moltbot gateway --port 0 ...`; return the process, its URL and what it printed so far."""
-    flags = ["--allow-unconfigured"] if unconfigured else []
-    process = await trio.lowlevel.open_process([*MOLTBOT, "gateway", "--port", "0", *flags, *args], env=env,
-                                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    seen = bytearray()
-    with trio.fail_after(15):
-        while not (match := re.search(rb"listening on (ws://127\.0\.0\.1:\d+)", seen)):
-            chunk = await process.stderr.receive_some()
-            assert chunk, f"gateway exited early: {seen.decode()}"
-            seen += chunk
-    return process, match.group(1).decode(), seen
-
-
-def _run(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*MOLTBOT, *args], env=env, capture_output=True, text=True, timeout=30)
 
 
 async def test_first_start_generates_token_then_sigterm_stops_gracefully(home):

@@ -11,7 +11,8 @@ import trio
 
 from moltbot.client import open_gateway_client
 from moltbot.config.profiles import apply_profile
-from tests.cli.test_gateway_process import _run, _start, home  # noqa: F401 (fixture)
+from tests.cli.helpers import run_moltbot as _run
+from tests.cli.helpers import start_gateway as _start
 from tests.conftest import open_raw
 
 

@@ -1,0 +1,31 @@
+"""Run the `moltbot` command line as a real process."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import trio
+
+MOLTBOT = [sys.executable, "-m", "moltbot"]
+
+
+async def start_gateway(env: dict, *args: str, unconfigured: bool = True) -> tuple[trio.Process, str, bytearray]:
+    """Start `moltbot gateway --port 0 ...`; return the process, its URL and what it printed so far."""
+    flags = ["--allow-unconfigured"] if unconfigured else []
+    process = await trio.lowlevel.open_process([*MOLTBOT, "gateway", "--port", "0", *flags, *args], env=env,
+                                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    seen = bytearray()
+    with trio.fail_after(15):
+        while not (match := re.search(rb"listening on (ws://127\.0\.0\.1:\d+)", seen)):
+            chunk = await process.stderr.receive_some()
+            assert chunk, f"gateway exited early: {seen.decode()}"
+            seen += chunk
+    return process, match.group(1).decode(), seen
+
+
+def run_moltbot(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*MOLTBOT, *args], env=env, capture_output=True, text=True, timeout=30)
+
+

@@ -84,6 +84,7 @@ class Server:
     popen: subprocess.Popen | None = None
     started_at: float = 0.0
     children: list[int] = field(default_factory=list)
+    file_logs: list[Path] = field(default_factory=list)  # globs of log files besides the console's
 
     def rss(self) -> int:
         return psutil.Process(self.pid).memory_info().rss
@@ -153,7 +154,7 @@ def _spawn(name: str, argv: list[str], env: dict[str, str], log_path: Path, cwd:
     return Server(name=name, pid=popen.pid, log_path=log_path, popen=popen, started_at=time.perf_counter())
 
 
-_LISTENING = re.compile(r"listening on (ws://127\.0\.0\.1:(\d+)) \(pid (\d+)\)")
+_LISTENING = re.compile(r"listening on (ws://127\.0\.0\.1:(\d+)) \(pid (\d+)")
 
 
 async def start_ours(tmp: Path, registry: list[Server]) -> Server:
@@ -162,8 +163,10 @@ async def start_ours(tmp: Path, registry: list[Server]) -> Server:
     env = {**os.environ, "HOME": str(home), "CLAWDBOT_GATEWAY_TOKEN": OUR_TOKEN}
     for key in ("CLAWDBOT_GATEWAY_PORT", "CLAWDBOT_GATEWAY_PASSWORD", "CLAWDBOT_CONFIG_PATH", "CLAWDBOT_STATE_DIR"):
         env.pop(key, None)
-    server = _spawn("ours", [sys.executable, "-m", "moltbot", "gateway", "--port", "0", "--token", OUR_TOKEN],
+    server = _spawn("ours", [sys.executable, "-m", "moltbot", "gateway", "--allow-unconfigured", "--port", "0",
+                     "--token", OUR_TOKEN],
                     env, tmp / "ours.log", home)
+    server.file_logs = [home / ".clawdbot" / "logs" / "*.log"]
     registry.append(server)
     match = await _wait_for_line(server, _LISTENING, START_TIMEOUT)
     server.url, server.token = match.group(1), OUR_TOKEN
@@ -202,7 +205,8 @@ async def start_original(tmp: Path, registry: list[Server]) -> Server:
         raise BenchError(f"start-clawdbot.sh failed ({result.returncode}): {stdout} "
                          f"{result.stderr.decode(errors='replace')}")
     server = Server(name="original", pid=int(stdout), log_path=state / "gateway.out",
-                    url=f"ws://{HOST}:{port}", token=ORIGINAL_TOKEN, started_at=started)
+                    url=f"ws://{HOST}:{port}", token=ORIGINAL_TOKEN, started_at=started,
+                    file_logs=[state / "gateway.jsonl"])
     registry.append(server)
     return server
 
@@ -667,14 +671,21 @@ async def run_phase(phase: str, run: Any, servers: dict[str, Server], results: d
             results[name]["failed"] = f"{phase}: {type(exc).__name__}: {exc}"
 
 
+_BAD_LINE = re.compile(r"\b(WARNING|ERROR|CRITICAL|Traceback|Exception)\b|\berror\b|"
+                       r"\"(level|logLevelName)\": ?\"(warn|warning|error|fatal|critical)\"", re.IGNORECASE)
+
+
 def log_findings(server: Server, limit: int = 12) -> list[str]:
-    """Warning/error lines and tracebacks from the server's console log."""
-    if not server.log_path.exists():
-        return []
+    """Warning/error lines and tracebacks from the server's console log and its log files."""
+    paths = [server.log_path] + [path for pattern in server.file_logs
+                                 for path in sorted(pattern.parent.glob(pattern.name))]
     found = []
-    for line in server.log_path.read_text(errors="replace").splitlines():
-        if re.search(r"\b(WARNING|ERROR|CRITICAL|Traceback|Exception|error)\b", line):
-            found.append(line[:300])
+    for path in paths:
+        if not path.exists():
+            continue
+        for line in path.read_text(errors="replace").splitlines():
+            if _BAD_LINE.search(line):
+                found.append(f"{path.name}: {line[:300]}")
     if len(found) > limit:
         found = found[:limit] + [f"... and {len(found) - limit} more"]
     return found

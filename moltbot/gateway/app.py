@@ -45,6 +45,7 @@ log = logging.getLogger("moltbot.gateway")
 __all__ = ["AuthSetupError", "Gateway", "GatewayStats", "open_gateway", "serve_gateway"]
 
 STOP_GRACE_SECONDS = 2.0
+STOP_RUNS_GRACE_SECONDS = 1.5  # a stop must end within 5 s (reference watchdog), restarts may wait longer
 RESTART_EXPECTED_MS = 1500
 MAX_RESTART_DELAY_MS = 60_000
 
@@ -212,12 +213,12 @@ class Gateway:
         assert self._nursery is not None
         runtime = Runtime(self, config)
         await self._nursery.start(runtime.serve)
-        self.runtime, self.config = runtime, config
-        self._runtime_changed_now()
-        if config.state_dir is not None:
+        if config.state_dir is not None:  # before clients can see the new Runtime
             payload = await trio.to_thread.run_sync(consume_restart_sentinel, config.state_dir)
             if payload is not None:
                 self.system_events.append("GatewayRestart:\n" + json.dumps(payload, indent=2))
+        self.runtime, self.config = runtime, config
+        self._runtime_changed_now()
 
     def _listener_address(self, config: Config) -> tuple[str, int]:
         host = resolve_bind_host(config.gateway)
@@ -250,13 +251,11 @@ class Gateway:
         with trio.move_on_after(STOP_GRACE_SECONDS):
             await self._listener_done.wait()
 
-    async def _drain_runtime(self, reason: str, restart_expected_ms: int | None) -> None:
+    async def _drain_runtime(self, reason: str, restart_expected_ms: int | None, runs_grace: float) -> None:
         runtime = self.runtime
         assert runtime is not None
         with trio.CancelScope(shield=True):
-            drain = runtime.drain(reason, restart_expected_ms, grace=STOP_GRACE_SECONDS)
-            self._runtime_changed_now()
-            await drain
+            await runtime.drain(reason, restart_expected_ms, runs_grace=runs_grace, grace=STOP_GRACE_SECONDS)
             if runtime.scope is not None:
                 runtime.scope.cancel(reason=f"gateway: {reason}")
             await runtime.stopped.wait()
@@ -271,7 +270,8 @@ class Gateway:
                 return
         started = trio.current_time()
         log.info("restarting in-process: %s", request.reason)
-        await self._drain_runtime("gateway restarting", RESTART_EXPECTED_MS)
+        await self._drain_runtime("gateway restarting", RESTART_EXPECTED_MS,
+                                  runs_grace=self.config.gateway.restart_drain_ms / 1000)
         if self._listener_address(config) != self._listener_key:
             await self._stop_listener()
             await self._start_listener(config)
@@ -282,7 +282,7 @@ class Gateway:
         log.info("restart done in %.0f ms (%s)", (trio.current_time() - started) * 1000, request.reason)
 
     async def _shutdown(self, reason: str) -> None:
-        await self._drain_runtime(reason, None)
+        await self._drain_runtime(reason, None, runs_grace=STOP_RUNS_GRACE_SECONDS)
         await self._stop_listener()
 
     # --- hot reload -----------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from .connection import Connection
 from .health import DEFAULT_AGENT_ID, HealthMonitor
 from .methods import HANDLERS
 from .presence import PresenceRegistry, wall_ms
+from .runs import RunTracker
 from .transport import Transport
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ class Runtime:
         self.handlers = dict(HANDLERS)
         # Hot-reload actions by kind ("restart-channel", "reload-cron", …), registered by subsystems.
         self.hot_actions: dict[str, Callable[[str], None]] = {}
+        self.runs = RunTracker()
         self.draining = False
         self.scope: trio.CancelScope | None = None
         self.stopped = trio.Event()
@@ -82,8 +84,13 @@ class Runtime:
         finally:
             self.stopped.set()
 
-    async def drain(self, reason: str, restart_expected_ms: int | None, grace: float) -> None:
-        """Tell every client why, close them 1012, and wait up to ``grace`` seconds for them to go."""
+    async def drain(self, reason: str, restart_expected_ms: int | None, *, runs_grace: float, grace: float) -> None:
+        """Finish or cancel runs in flight, tell every client why, close them 1012, wait ≤ ``grace`` s.
+
+        Runs get ``runs_grace`` seconds to finish while clients stay connected (so their results still
+        arrive) and new runs are refused; then the rest are cancelled with a clear error.
+        """
+        await self.runs.drain(trio.current_time() + runs_grace, reason)
         self.draining = True
         self.broadcaster.broadcast("shutdown", ShutdownEvent(reason, restart_expected_ms), droppable=False)
         for connection in list(self.broadcaster.connections):

@@ -5,6 +5,7 @@ import os
 
 import pytest
 import trio
+import trio.testing
 
 from moltbot.client import open_gateway_client
 from moltbot.config.load import load_config
@@ -192,3 +193,54 @@ async def test_port_change_rebinds_the_listener(config_file):
         assert gateway.port == new_port
         async with open_gateway_client(f"ws://127.0.0.1:{new_port}", token=TOKEN) as client:
             assert (await client.call("health"))["ok"]
+
+
+async def test_restart_lets_runs_in_flight_finish_and_refuses_new_ones(config_file):
+    async with open_gateway(load_config(config_file, env={}), port=0, env={}) as gateway:
+        runtime = gateway.runtime
+        finished, results = trio.Event(), []
+
+        async def run(seconds):
+            try:
+                async with runtime.runs.open_run("agent"):
+                    await trio.sleep(seconds)
+                results.append("done")
+            except Exception as exc:
+                results.append(str(exc))
+            if len(results) == 2:
+                finished.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run, 0.2)
+            await trio.testing.wait_all_tasks_blocked()
+            restarted = gateway.next_restart()
+            gateway.request_restart("test", config=gateway.config)
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(run, 0)  # arrives while draining: refused
+            with trio.fail_after(5):
+                await finished.wait()
+                await restarted.wait()
+    assert sorted(results) == ["done", "gateway is restarting; retry agent shortly"]
+
+
+async def test_runs_past_the_drain_deadline_are_cancelled_with_a_clear_error(tmp_path):
+    path = tmp_path / "moltbot.json"
+    write_json(path, base_config(restartDrainMs=50))
+    async with open_gateway(load_config(path, env={}), port=0, env={}) as gateway:
+        runtime, outcome = gateway.runtime, []
+
+        async def long_run():
+            try:
+                async with runtime.runs.open_run("agent"):
+                    await trio.sleep_forever()
+            except Exception as exc:
+                outcome.append(exc)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(long_run)
+            await trio.testing.wait_all_tasks_blocked()
+            restarted = gateway.next_restart()
+            gateway.request_restart("test")
+            with trio.fail_after(5):
+                await restarted.wait()
+    assert [(e.code, e.message) for e in outcome] == [("UNAVAILABLE", "run cancelled: gateway restarting")]

@@ -24,6 +24,7 @@ class Broadcaster:
         self.presence_version = 1
         self.health_version = 1
         self.connections: set[Connection] = set()
+        self.last_frame_bytes = 0
 
     def state_version(self) -> StateVersion:
         return StateVersion(presence=self.presence_version, health=self.health_version)
@@ -36,6 +37,7 @@ class Broadcaster:
             state_version=self.state_version() if with_state_version else None,
         )
         text = encode_frame(frame)
+        self.last_frame_bytes = len(text)
         for connection in list(self.connections):
             connection.send(text, droppable=droppable)
         return self.seq

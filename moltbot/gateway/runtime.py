@@ -40,7 +40,7 @@ from .auth import Authenticator, ResolvedAuth, is_loopback
 from .broadcast import Broadcaster
 from .connection import Connection
 from .health import DEFAULT_AGENT_ID, HealthMonitor
-from .methods import HANDLERS
+from .methods import HANDLERS, INLINE
 from .presence import PresenceRegistry, wall_ms
 from .runs import RunTracker
 from .transport import Transport
@@ -49,6 +49,10 @@ if TYPE_CHECKING:
     from .app import Gateway
 
 log = logging.getLogger("moltbot.gateway")
+
+PRESENCE_MIN_INTERVAL = 0.5
+# Presence events carry the whole list to every client; past this rate they are merged over longer spans.
+PRESENCE_BYTES_PER_SECOND = 8 * 1024 * 1024
 
 
 class Runtime:
@@ -65,6 +69,7 @@ class Runtime:
         self.health = HealthMonitor(self.broadcaster, sessions_path=self.sessions_path,
                                     interval_ms=config.gateway.health_refresh_interval_ms)
         self.handlers = dict(HANDLERS)
+        self.inline_methods = set(INLINE)
         # Hot-reload actions by kind ("restart-channel", "reload-cron", …), registered by subsystems.
         self.hot_actions: dict[str, Callable[[str], None]] = {}
         self.runs = RunTracker()
@@ -72,6 +77,7 @@ class Runtime:
         self.scope: trio.CancelScope | None = None
         self.stopped = trio.Event()
         self._all_closed = trio.Event()
+        self._presence_dirty = trio.Event()
 
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Run the Runtime's services until its scope is cancelled."""
@@ -80,6 +86,7 @@ class Runtime:
                 async with trio.open_nursery() as nursery:
                     await nursery.start(self.health.serve)
                     nursery.start_soon(self.broadcaster.serve_ticks, self.config.gateway.tick_interval_ms)
+                    nursery.start_soon(self._serve_presence)
                     task_status.started()
         finally:
             self.stopped.set()
@@ -179,10 +186,25 @@ class Runtime:
             self._all_closed.set()
 
     def broadcast_presence(self, *, bump: bool = True) -> None:
+        """Announce a presence change: at once, or merged with the changes that follow within a span.
+
+        Each event carries the whole list (up to 200 entries) to every client, so a burst of connects must
+        not cost one full broadcast per connect (quadratic traffic that ends in slow-consumer closes): the
+        span is ``PRESENCE_MIN_INTERVAL``, longer when the last event cost more than
+        ``PRESENCE_BYTES_PER_SECOND`` would allow. Clients get the full list in ``hello-ok`` anyway.
+        """
         if bump:
             self.broadcaster.presence_version += 1
-        self.broadcaster.broadcast("presence", PresenceEvent(self.presence.entries()), droppable=True,
-                                   with_state_version=True)
+        self._presence_dirty.set()
+
+    async def _serve_presence(self) -> None:
+        while True:
+            await self._presence_dirty.wait()
+            self._presence_dirty = trio.Event()
+            self.broadcaster.broadcast("presence", PresenceEvent(self.presence.entries()), droppable=True,
+                                       with_state_version=True)
+            sent = self.broadcaster.last_frame_bytes * len(self.broadcaster.connections)
+            await trio.sleep(max(PRESENCE_MIN_INTERVAL, sent / PRESENCE_BYTES_PER_SECOND))
 
     # --- status ---------------------------------------------------------------------------------
 

@@ -9,3 +9,6 @@ HANDLERS = {
     "system-presence": system.system_presence,
     "system-event": system.system_event,
 }
+
+# Handlers that only compute (no I/O, no waiting): run in the connection's reader, no task per request.
+INLINE = frozenset({"health", "status", "last-heartbeat", "system-presence", "system-event"})

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-import json5
 
-from ..config.load import ConfigError, generate_token, load_config
+from ..config.load import ConfigError, generate_token, load_config, parse_json5
 from ..store.atomic import write_atomic
 
 
@@ -48,7 +47,7 @@ def ensure_setup(path: Path, state_dir: Path, *, workspace: str | None, mode: st
     raw: dict[str, Any] = {}
     if existed:
         load_config(path, env=dict(os.environ))
-        raw = json5.loads(path.read_text("utf-8") or "{}")
+        raw = parse_json5(path.read_text("utf-8"))
     else:
         done.append(f"created {path} (mode 0600)")
     changes = _complete(raw, workspace=workspace, mode=mode)

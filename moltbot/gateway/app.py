@@ -102,6 +102,7 @@ class Gateway:
         self._port_override = port
         self._watch_config = watch_config
         self._runtime_changed = trio.Event()
+        self._replacing = False
         self._wakeup = trio.Event()
         self._pending_restart: RestartRequest | None = None
         self._stop_reason: str | None = None
@@ -188,7 +189,7 @@ class Gateway:
 
     async def current_runtime(self) -> Runtime:
         """The Runtime new connections are served by; waits while one is being replaced."""
-        while self.runtime is None or self.runtime.draining:
+        while self.runtime is None or self.runtime.draining or self._replacing:
             await self._runtime_changed.wait()
         return self.runtime
 
@@ -218,6 +219,7 @@ class Gateway:
             if payload is not None:
                 self.system_events.append("GatewayRestart:\n" + json.dumps(payload, indent=2))
         self.runtime, self.config = runtime, config
+        self._replacing = False
         self._runtime_changed_now()
 
     def _listener_address(self, config: Config) -> tuple[str, int]:
@@ -261,14 +263,19 @@ class Gateway:
             await runtime.stopped.wait()
 
     async def _restart(self, request: RestartRequest) -> None:
+        started = trio.current_time()
         config = request.config
         if config is None:
+            # New clients wait for the new Runtime instead of joining the old one for a moment.
+            self._replacing = True
             try:
                 config = await trio.to_thread.run_sync(self._reload_from_disk)
             except ConfigError as exc:
                 log.error("restart skipped: %s", exc)
+                self._replacing = False
+                self._runtime_changed_now()
                 return
-        started = trio.current_time()
+        self._replacing = True
         log.info("restarting in-process: %s", request.reason)
         await self._drain_runtime("gateway restarting", RESTART_EXPECTED_MS,
                                   runs_grace=self.config.gateway.restart_drain_ms / 1000)

@@ -6,8 +6,9 @@ timeout) for the first frame and applies the ``ServerHandshake``'s outcome; auth
 broadcasts) and its nursery runs:
 - the reader, which feeds text to the ``ServerSession`` and runs each ``Call``: quick handlers (those
   that never wait on anything but the CPU) inline, others in a task of their own;
-- the writer, draining the byte-bounded ``OutboundQueue`` to the transport. Writes are serialized by
-  ``send_lock``; the reader writes a response itself when nothing is queued or being written, which
+- a writer, started when the byte-bounded ``OutboundQueue`` becomes non-empty and ending when it is
+  drained (an idle connection keeps no writer task: less memory per connection). Writes are serialized
+  by ``transmit``; the reader writes a response itself when nothing is queued or being written, which
   saves a task switch per request without reordering anything already queued.
 When either side ends (peer closed, close requested, slow consumer) the nursery is cancelled, and the
 connection is unregistered. Handlers raise ``ProtocolError``; this module is the one place where
@@ -62,7 +63,9 @@ class Connection:
     presence_key: str | None = None
     closing: bool = False
     slow: bool = False
-    send_lock: trio.Lock = attrs.field(factory=trio.Lock)
+    writing: bool = False
+    sending: bool = False
+    _send_free: trio.Event | None = None
 
     @property
     def tracked(self) -> bool:
@@ -74,24 +77,46 @@ class Connection:
         if self.closing:
             return
         try:
-            self.queue.put_nowait(text, droppable=droppable)
+            if self.queue.put_nowait(text, droppable=droppable):
+                self._start_writer()
         except SlowConsumer:
             self.slow = not self.closing
             self.abort(CLOSE_POLICY_VIOLATION, "slow consumer")
 
+    def _start_writer(self) -> None:
+        if not self.writing and self.nursery is not None:
+            self.writing = True
+            self.nursery.start_soon(_write, self)
+
     async def respond(self, text: str) -> None:
         """Send a response: directly when the line is free, else behind what is queued."""
-        if self.closing or self.queue.statistics().queued_frames or self.send_lock.locked():
+        if self.closing or self.writing or self.sending:
             self.send(text)
             return
-        async with self.send_lock:
+        await self.transmit(text)
+
+    async def transmit(self, text: str) -> None:
+        """Write one frame, one writer at a time (a flag and an event made on contention only, rather
+        than a Lock per connection: idle connections are most of them)."""
+        while self.sending:
+            if self._send_free is None:
+                self._send_free = trio.Event()
+            await self._send_free.wait()
+        self.sending = True
+        try:
             await self.transport.send_text(text)
+        finally:
+            self.sending = False
+            if self._send_free is not None:
+                self._send_free.set()
+                self._send_free = None
 
     def close(self, code: int, reason: str) -> None:
         """Close after the frames already queued have been written."""
         if not self.closing:
             self.closing = True
             self.queue.close_nowait(code, reason)
+            self._start_writer()
 
     def abort(self, code: int, reason: str) -> None:
         """Close now, dropping what is queued (the writer may be stuck on a full socket)."""
@@ -109,46 +134,57 @@ class Connection:
 
 async def serve_connection(runtime: Runtime, transport: Transport) -> None:
     """Run one client from socket open to close on ``runtime``. Returns when the connection is over."""
-    handshake = ServerHandshake(nonce=str(uuid.uuid4()), now_ms=wall_ms())
     try:
-        await transport.send_text(encode_frame(handshake.challenge()))
-        with trio.move_on_after(runtime.config.gateway.handshake_timeout_ms / 1000) as timeout:
-            text = await transport.receive_text()
-        if timeout.cancelled_caught:
-            log.info("handshake timeout from %s", transport.peer)
-            await transport.close(CLOSE_NORMAL, "handshake timeout")
-            return
-        outcome = handshake.receive(text)
-        if isinstance(outcome, Accept):
-            outcome = runtime.authenticate(handshake, outcome, transport)
-        if isinstance(outcome, Reject):
-            runtime.stats.handshake_rejected(outcome)
-            if outcome.response is not None:
-                await transport.send_text(encode_frame(outcome.response))
-            await transport.close(outcome.close_code, outcome.close_reason)
-            return
-        connection = Connection(
-            conn_id=str(uuid.uuid4()), transport=transport,
-            queue=OutboundQueue(runtime.config.gateway.max_buffered_bytes), params=outcome.params,
-            session=ServerSession(role=outcome.role, scopes=outcome.scopes, protocol=outcome.protocol),
-        )
-        hello = runtime.hello_ok(connection, outcome.protocol)
-        await transport.send_text(encode_frame(ResponseFrame(id=outcome.request_id, ok=True, payload=hello)))
+        connection = await _handshake(runtime, transport)
     except TransportClosed:
+        return
+    if connection is None:
         return
     try:
         async with trio.open_nursery() as nursery:
             connection.nursery = nursery
             runtime.register(connection)
-            nursery.start_soon(_write, connection)
-            await _read(runtime, connection)
+            connection._start_writer()  # frames queued before the nursery existed
+            await _read(runtime, connection, nursery)
             nursery.cancel_scope.cancel()
     finally:
         runtime.unregister(connection)
 
 
-async def _read(runtime: Runtime, connection: Connection) -> None:
-    assert connection.nursery is not None
+async def _handshake(runtime: Runtime, transport: Transport) -> Connection | None:
+    """Challenge, first frame, auth, hello-ok. A function of its own so that nothing of the handshake
+    (the frames, the hello-ok snapshot) stays referenced for the life of the connection."""
+    handshake = ServerHandshake(nonce=str(uuid.uuid4()), now_ms=wall_ms())
+    await transport.send_text(encode_frame(handshake.challenge()))
+    with trio.move_on_after(runtime.config.gateway.handshake_timeout_ms / 1000) as timeout:
+        text = await transport.receive_text()
+    if timeout.cancelled_caught:
+        log.info("handshake timeout from %s", transport.peer)
+        await transport.close(CLOSE_NORMAL, "handshake timeout")
+        return None
+    outcome = handshake.receive(text)
+    if isinstance(outcome, Accept):
+        outcome = runtime.authenticate(handshake, outcome, transport)
+    if isinstance(outcome, Reject):
+        runtime.stats.handshake_rejected(outcome)
+        if outcome.response is not None:
+            await transport.send_text(encode_frame(outcome.response))
+        await transport.close(outcome.close_code, outcome.close_reason)
+        return None
+    params = outcome.params
+    if params.auth is not None:  # the secret is checked; do not keep it in memory for the connection's life
+        params = attrs.evolve(params, auth=None)
+    connection = Connection(
+        conn_id=str(uuid.uuid4()), transport=transport,
+        queue=OutboundQueue(runtime.config.gateway.max_buffered_bytes), params=params,
+        session=ServerSession(role=outcome.role, scopes=outcome.scopes, protocol=outcome.protocol),
+    )
+    hello = runtime.hello_ok(connection, outcome.protocol)
+    await transport.send_text(encode_frame(ResponseFrame(id=outcome.request_id, ok=True, payload=hello)))
+    return connection
+
+
+async def _read(runtime: Runtime, connection: Connection, nursery: trio.Nursery) -> None:
     while True:
         try:
             text = await connection.transport.receive_text()
@@ -164,7 +200,7 @@ async def _read(runtime: Runtime, connection: Connection) -> None:
         elif outcome.spec.name in runtime.inline_methods:
             await _run_call(runtime, connection, outcome)
         else:
-            connection.nursery.start_soon(_run_call, runtime, connection, outcome)
+            nursery.start_soon(_run_call, runtime, connection, outcome)
 
 
 async def _run_call(runtime: Runtime, connection: Connection, call: Call) -> None:
@@ -183,16 +219,18 @@ async def _run_call(runtime: Runtime, connection: Connection, call: Call) -> Non
 
 
 async def _write(connection: Connection) -> None:
+    """Drain the queue to the transport, then end (the next ``send`` starts a new writer)."""
     assert connection.nursery is not None
     try:
-        while True:
-            item = await connection.queue.get()
+        while (item := connection.queue.pop_nowait()) is not None:
             if isinstance(item, CloseRequest):
                 with trio.move_on_after(1):
                     await connection.transport.close(item.code, item.reason)
                 break
-            async with connection.send_lock:
-                await connection.transport.send_text(item)
+            await connection.transmit(item)
+        else:
+            connection.writing = False
+            return
     except TransportClosed:
         pass
     connection.nursery.cancel_scope.cancel()

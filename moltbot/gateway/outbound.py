@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import deque
 
 import attrs
-import trio
 
 
 class SlowConsumer(Exception):
@@ -34,14 +33,24 @@ class OutboundStatistics:
     sent: int
 
 
+_EMPTY: deque = deque(maxlen=0)
+
+
 class OutboundQueue:
+    """Frames waiting for the connection's writer (a plain, synchronous queue: the writer task is
+    started by the connection when the queue becomes non-empty, and ends when it is empty again)."""
+
+    __slots__ = ("_bytes", "_items", "_max_bytes", "dropped", "sent")
+
     def __init__(self, max_bytes: int) -> None:
         self._max_bytes = max_bytes
-        self._items: deque[str | CloseRequest] = deque()
+        self._items: deque[str | CloseRequest] = _EMPTY  # a real deque on first use: idle clients cost less
         self._bytes = 0
-        self._lot = trio.lowlevel.ParkingLot()
         self.dropped = 0
         self.sent = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def put_nowait(self, text: str, *, droppable: bool = False) -> bool:
         """Queue ``text``; return False if it was dropped. Raises ``SlowConsumer``."""
@@ -51,19 +60,22 @@ class OutboundQueue:
                 self.dropped += 1
                 return False
             raise SlowConsumer
+        if self._items is _EMPTY:
+            self._items = deque()
         self._items.append(text)
         self._bytes += size
-        self._lot.unpark()
         return True
 
     def close_nowait(self, code: int, reason: str) -> None:
         """Queue a close after everything already queued (never refused)."""
+        if self._items is _EMPTY:
+            self._items = deque()
         self._items.append(CloseRequest(code, reason))
-        self._lot.unpark()
 
-    async def get(self) -> str | CloseRequest:
-        while not self._items:
-            await self._lot.park()
+    def pop_nowait(self) -> str | CloseRequest | None:
+        """The next item, or ``None`` when the queue is empty."""
+        if not self._items:
+            return None
         item = self._items.popleft()
         if isinstance(item, str):
             self._bytes -= len(item)

@@ -50,6 +50,8 @@ def _host_name(host: str) -> str:
 class AsgiWebSocket:
     """One ASGI ``websocket`` connection (hypercorn's) behind the ``Transport`` interface."""
 
+    __slots__ = ("_closed", "_receive", "_send", "local", "peer")
+
     def __init__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         from .auth import is_loopback
 

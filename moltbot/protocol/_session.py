@@ -47,6 +47,8 @@ class Reply:
 class ServerSession:
     """What a connection may do after ``hello-ok``: its role, granted scopes and protocol version."""
 
+    __slots__ = ("_methods", "protocol", "role", "scopes")
+
     def __init__(self, *, role: str, scopes: tuple[str, ...], protocol: int,
                  methods: dict[str, MethodSpec] = METHODS) -> None:
         self.role = role

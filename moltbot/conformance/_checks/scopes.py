@@ -1,0 +1,70 @@
+"""Authorization: scopes and roles decide before the method lookup (handshake.md, rule 3; reference §3.1).
+
+Unknown methods fall into the admin bucket, so they tell an admin ("unknown method") from a non-admin
+("missing scope: operator.admin") without calling anything that has effects. Methods that exist are
+called with deliberately invalid params, so a gateway that wrongly authorizes them still changes nothing.
+"""
+
+from __future__ import annotations
+
+from .._context import CheckContext
+from .._registry import check
+from .session import UNKNOWN_METHOD
+
+# The reference's node-only methods (§3.1): callable by role node only, by nobody else, admins included.
+NODE_ONLY_METHODS = ("node.event", "node.invoke.result", "skills.bins")
+INVALID_PARAMS = {"conformanceUnknownKey": True}
+
+
+def _advertised(ctx: CheckContext, scope: str) -> list[str]:
+    return [name for name in ctx.spec.methods_in_scope(scope) if name in ctx.methods]
+
+
+@check("scopes.default_operator_is_admin")
+async def default_operator_is_admin(ctx: CheckContext) -> None:
+    """An operator that asks for no scopes is granted operator.admin."""
+    async with ctx.session(scopes=None) as peer:
+        await peer.call_error(UNKNOWN_METHOD, message=f"unknown method: {UNKNOWN_METHOD}")
+        for method in _advertised(ctx, "admin")[:3]:
+            response = await peer.call(method, INVALID_PARAMS)
+            message = str((response.get("error") or {}).get("message", ""))
+            ctx.expect(not message.startswith(("missing scope", "unauthorized role")),
+                       f"an operator without requested scopes may not call {method}", response)
+
+
+@check("scopes.read_only_operator")
+async def read_only_operator(ctx: CheckContext) -> str:
+    """operator.read may call read methods, not write or admin ones ("missing scope: …")."""
+    async with ctx.session(scopes=["operator.read"]) as peer:
+        await peer.ping()
+        await peer.call_error(UNKNOWN_METHOD, message="missing scope: operator.admin")
+        refused = [UNKNOWN_METHOD]
+        for scope in ("write", "admin"):
+            for method in _advertised(ctx, scope)[:3]:
+                await peer.call_error(method, INVALID_PARAMS, message=f"missing scope: operator.{scope}")
+                refused.append(method)
+    return "refused: " + ", ".join(refused)
+
+
+@check("scopes.write_implies_read")
+async def write_implies_read(ctx: CheckContext) -> None:
+    """operator.write may also call read methods, but not admin ones."""
+    async with ctx.session(scopes=["operator.write"]) as peer:
+        await peer.ping()
+        await peer.call_error(UNKNOWN_METHOD, message="missing scope: operator.admin")
+
+
+@check("scopes.node_role")
+async def node_role(ctx: CheckContext) -> None:
+    """A node may call node methods only: an operator method answers "unauthorized role: node"."""
+    async with ctx.session(role="node", scopes=None) as peer:
+        await peer.call_error(ctx.ping_method(), message="unauthorized role: node")
+
+
+@check("scopes.node_only_methods")
+async def node_only_methods(ctx: CheckContext) -> None:
+    """Node-only methods refuse operators, admins included: "unauthorized role: operator"."""
+    methods = [*_advertised(ctx, "node"), *NODE_ONLY_METHODS]
+    async with ctx.session(scopes=None) as peer:
+        for method in dict.fromkeys(methods):
+            await peer.call_error(method, INVALID_PARAMS, message="unauthorized role: operator")

@@ -1,0 +1,52 @@
+"""What the harness is pointed at: a URL, credentials, and the optional hooks some checks need."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import attrs
+
+__all__ = ["CAPABILITIES", "Target"]
+
+# Opt-in capabilities: checks a target may support but that the harness cannot detect without harm.
+CAPABILITIES = {
+    "rate-limit": "repeated auth failures are refused with retryAfterMs (locks the harness's address out; "
+                  "runs last)",
+}
+
+
+def _capabilities(value: object) -> frozenset[str]:
+    return frozenset(value or ())  # type: ignore[call-overload]
+
+
+@attrs.frozen
+class Target:
+    """A gateway to test over the wire: ours, an embedded one, or the original Node.js gateway.
+
+    Args:
+        url: the WebSocket URL (``ws://127.0.0.1:18789``).
+        token: the shared gateway token; or
+        password: the shared password (whichever the gateway is configured with).
+        restart: a hook that makes the gateway restart (for ours, ``lambda: gateway.request_restart(…)``;
+            for a process, a function sending it SIGUSR1). It may be sync or async. Without it the
+            shutdown/1012 check is skipped.
+        capabilities: opt-in features to check (see ``CAPABILITIES``), e.g. ``{"rate-limit"}``.
+        handshake_timeout_ms: the target's handshake timeout (the reference's is 10 s); the timeout check
+            waits for it only when it fits within the run's ``max_wait``.
+    """
+
+    url: str
+    token: str | None = attrs.field(default=None, repr=False)
+    password: str | None = attrs.field(default=None, repr=False)
+    restart: Callable[[], Awaitable[None] | None] | None = None
+    capabilities: frozenset[str] = attrs.field(default=frozenset(), converter=_capabilities)
+    handshake_timeout_ms: int = 10_000
+
+    def auth(self) -> dict[str, str]:
+        """The ``auth`` object of ``connect`` params for these credentials."""
+        auth: dict[str, str] = {}
+        if self.token:
+            auth["token"] = self.token
+        if self.password:
+            auth["password"] = self.password
+        return auth

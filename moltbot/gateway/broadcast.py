@@ -7,12 +7,15 @@ reaches nobody, as in the reference.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from ..protocol import EventFrame, StateVersion, TickEvent, encode_frame
 from .presence import wall_ms
+
+log = logging.getLogger("moltbot.gateway")
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -39,7 +42,12 @@ class Broadcaster:
         text = encode_frame(frame)
         self.last_frame_bytes = len(text)
         for connection in list(self.connections):
-            connection.send(text, droppable=droppable)
+            try:
+                connection.send(text, droppable=droppable)
+            except Exception:  # one broken connection must not stop the fan-out (or the Runtime)
+                log.exception("broadcast of %s to %s failed; closing it", event, connection.conn_id)
+                self.connections.discard(connection)
+                connection.abort(1011, "internal error")
         return self.seq
 
     async def serve_ticks(self, interval_ms: int, *, task_status=trio.TASK_STATUS_IGNORED) -> None:

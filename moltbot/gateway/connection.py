@@ -93,7 +93,12 @@ class Connection:
         if self.closing or self.writing or self.sending:
             self.send(text)
             return
-        await self.transmit(text)
+        try:
+            await self.transmit(text)
+        except TransportClosed:  # the peer is gone: end the connection quietly
+            self.closing = True
+            if self.nursery is not None:
+                self.nursery.cancel_scope.cancel()
 
     async def transmit(self, text: str) -> None:
         """Write one frame, one writer at a time (a flag and an event made on contention only, rather
@@ -126,8 +131,8 @@ class Connection:
         self.nursery.start_soon(self._close_now, code, reason)
 
     async def _close_now(self, code: int, reason: str) -> None:
-        assert self.nursery is not None
-        self.nursery.cancel_scope.cancel()
+        if self.nursery is not None:
+            self.nursery.cancel_scope.cancel()
         with trio.CancelScope(shield=True), trio.move_on_after(1):
             await self.transport.close(code, reason)
 
@@ -140,15 +145,17 @@ async def serve_connection(runtime: Runtime, transport: Transport) -> None:
         return
     if connection is None:
         return
-    try:
-        async with trio.open_nursery() as nursery:
-            connection.nursery = nursery
+    async with trio.open_nursery() as nursery:
+        connection.nursery = nursery
+        try:
             runtime.register(connection)
             connection._start_writer()  # frames queued before the nursery existed
             await _read(runtime, connection, nursery)
+        finally:
+            # Still inside the nursery's body, so no broadcast can reach a nursery that is closing.
+            runtime.unregister(connection)
+            connection.nursery = None
             nursery.cancel_scope.cancel()
-    finally:
-        runtime.unregister(connection)
 
 
 async def _handshake(runtime: Runtime, transport: Transport) -> Connection | None:
@@ -207,20 +214,19 @@ async def _run_call(runtime: Runtime, connection: Connection, call: Call) -> Non
     handler = runtime.handlers[call.spec.name]
     try:
         result: Any = await handler(runtime, connection, call.params)
+        text = encode_frame(ResponseFrame(id=call.request_id, ok=True, payload=result))
     except ProtocolError as exc:
-        frame = error_response(call.request_id, exc)
+        text = encode_frame(error_response(call.request_id, exc))
     except Exception as exc:  # a handler bug must not take the connection down
         runtime.stats.handler_errors += 1
         log.exception("handler %s failed", call.spec.name)
-        frame = error_response(call.request_id, ProtocolError(UNAVAILABLE, str(exc) or type(exc).__name__))
-    else:
-        frame = ResponseFrame(id=call.request_id, ok=True, payload=result)
-    await connection.respond(encode_frame(frame))
+        error = ProtocolError(UNAVAILABLE, str(exc) or type(exc).__name__)
+        text = encode_frame(error_response(call.request_id, error))
+    await connection.respond(text)
 
 
 async def _write(connection: Connection) -> None:
     """Drain the queue to the transport, then end (the next ``send`` starts a new writer)."""
-    assert connection.nursery is not None
     try:
         while (item := connection.queue.pop_nowait()) is not None:
             if isinstance(item, CloseRequest):
@@ -233,4 +239,5 @@ async def _write(connection: Connection) -> None:
             return
     except TransportClosed:
         pass
-    connection.nursery.cancel_scope.cancel()
+    if connection.nursery is not None:
+        connection.nursery.cancel_scope.cancel()

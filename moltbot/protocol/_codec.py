@@ -326,7 +326,7 @@ def decode_frame(text: str | bytes) -> Frame:
     """
     try:
         data = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise RemoteProtocolError(INVALID_REQUEST, "invalid JSON") from None
     return structure_frame(data)
 

@@ -59,7 +59,7 @@ class ServerSession:
     def receive(self, text: str | bytes) -> Call | Reply | None:
         try:
             data = json.loads(text)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return None
         request_id = "invalid"
         if isinstance(data, dict) and isinstance(data.get("id"), str) and data["id"]:

@@ -112,3 +112,30 @@ async def test_handshake_times_out_after_exactly_ten_seconds(make_config, nurser
         pass
     assert trio.current_time() - start == 10.0
     assert (server_end.close_code, server_end.close_reason) == (1000, "handshake timeout")
+
+
+async def test_connect_and_disconnect_storm_with_broadcasts_leaves_the_gateway_serving(make_config):
+    """Regression: a broadcast reaching a connection whose nursery was closing crashed the Runtime."""
+    async with open_gateway(make_config(tick_interval_ms=5), port=0, env={}) as gateway:
+        async def churn(i):
+            async with open_raw(gateway.url, handshake=True, client={
+                    "id": "test", "version": "1", "platform": "x", "mode": "ui", "instanceId": f"c{i}"}) as ws:
+                await ws.call("system-event", {"text": f"hello {i}", "instanceId": f"c{i}"})
+
+        with trio.fail_after(30):
+            for _ in range(3):
+                async with trio.open_nursery() as nursery:
+                    for i in range(40):
+                        nursery.start_soon(churn, i)
+            async with open_raw(gateway.url, handshake=True) as ws:
+                assert (await ws.call("health"))["ok"] is True
+
+
+async def test_deeply_nested_json_is_ignored_after_the_handshake_and_closes_before(raw):
+    nested = "[" * 100_000 + "]" * 100_000
+    async with raw(handshake=True) as ws:
+        await ws.send(nested)
+        assert (await ws.call("health"))["ok"] is True
+    async with raw() as ws:
+        await ws.send(nested)
+        assert await ws.closed() == (1000, "")

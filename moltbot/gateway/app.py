@@ -111,6 +111,7 @@ class Gateway:
         self._listener_key: tuple[str, int] | None = None
         self._listener_stop = trio.Event()
         self._listener_done = trio.Event()
+        self._listener_scope = trio.CancelScope()
         self._nursery: trio.Nursery | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -224,24 +225,25 @@ class Gateway:
 
     def _listener_address(self, config: Config) -> tuple[str, int]:
         host = resolve_bind_host(config.gateway)
-        if self._port_override is not None:
-            port = self.port if self._port_override == 0 and self.urls else self._port_override
-        else:
-            port = config.gateway.port
+        port = self._port_override if self._port_override is not None else config.gateway.port
+        if port == 0 and self.urls:  # "any free port" was resolved once: keep it across restarts
+            port = self.port
         return host, port
 
-    async def _start_listener(self, config: Config) -> None:
+    async def _start_listener(self, config: Config, address: tuple[str, int] | None = None) -> None:
         from ..http.app import make_asgi_app
 
         assert self._nursery is not None
-        self._listener_key = self._listener_address(config)
-        self._listener_stop, self._listener_done = trio.Event(), trio.Event()
-        done = self._listener_done
+        self._listener_key = address or self._listener_address(config)
+        self._listener_stop, done = trio.Event(), trio.Event()
+        self._listener_done = done
+        scope = self._listener_scope = trio.CancelScope()
 
         async def run_listener(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
             try:
-                await serve_listener(make_asgi_app(self), *self._listener_key, config.gateway.max_payload,
-                                     self._listener_stop.wait, task_status=task_status)
+                with scope:
+                    await serve_listener(make_asgi_app(self), *self._listener_key, config.gateway.max_payload,
+                                         self._listener_stop.wait, task_status=task_status)
             finally:
                 done.set()
 
@@ -249,9 +251,24 @@ class Gateway:
         self._listener_key = (self._listener_key[0], self.port)  # port 0 resolved: keep it across restarts
 
     async def _stop_listener(self) -> None:
+        """Stop accepting (graceful), and make sure the port is released before returning."""
         self._listener_stop.set()
         with trio.move_on_after(STOP_GRACE_SECONDS):
             await self._listener_done.wait()
+        self._listener_scope.cancel(reason="listener stop deadline")
+        await self._listener_done.wait()
+
+    async def _rebind_listener(self, config: Config) -> None:
+        """Move the listener to the new bind/port; if that fails, stay on the old one (and say why)."""
+        old = self._listener_key
+        await self._stop_listener()
+        try:
+            await self._start_listener(config)
+        except (OSError, ExceptionGroup) as exc:
+            if isinstance(exc, ExceptionGroup) and not exc.subgroup(OSError):
+                raise
+            log.error("cannot listen on %s:%s (%s); staying on %s:%s", *self._listener_key, exc, *old)
+            await self._start_listener(config, address=old)
 
     async def _drain_runtime(self, reason: str, restart_expected_ms: int | None, runs_grace: float) -> None:
         runtime = self.runtime
@@ -280,8 +297,7 @@ class Gateway:
         await self._drain_runtime("gateway restarting", RESTART_EXPECTED_MS,
                                   runs_grace=self.config.gateway.restart_drain_ms / 1000)
         if self._listener_address(config) != self._listener_key:
-            await self._stop_listener()
-            await self._start_listener(config)
+            await self._rebind_listener(config)
         await self._start_runtime(config)
         self.stats.restarts += 1
         self._restart_done.set()

@@ -244,3 +244,25 @@ async def test_runs_past_the_drain_deadline_are_cancelled_with_a_clear_error(tmp
             with trio.fail_after(5):
                 await restarted.wait()
     assert [(e.code, e.message) for e in outcome] == [("UNAVAILABLE", "run cancelled: gateway restarting")]
+
+
+async def test_rebind_to_a_busy_port_stays_on_the_old_one(config_file):
+    write_json(config_file, base_config(port=0))
+    async with open_gateway(load_config(config_file, env={}), env={}) as gateway:
+        old_port = gateway.port
+        unchanged = gateway.next_restart()
+        gateway.request_restart("same config, port 0")
+        with trio.fail_after(10):
+            await unchanged.wait()
+        assert gateway.port == old_port  # port 0 is resolved once, not again on each restart
+        with trio.socket.socket() as squatter:
+            await squatter.bind(("127.0.0.1", 0))
+            squatter.listen()
+            busy = squatter.getsockname()[1]
+            restarted = gateway.next_restart()
+            gateway.request_restart("port", config=load_config(config_file, env={}).with_gateway(port=busy))
+            with trio.fail_after(10):
+                await restarted.wait()
+        assert gateway.port == old_port
+        async with open_gateway_client(gateway.url, token=TOKEN) as client:
+            assert (await client.call("health"))["ok"]

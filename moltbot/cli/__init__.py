@@ -13,6 +13,7 @@ import click
 
 from ..config.profiles import ProfileError, apply_profile
 from .config import config_group
+from .conformance import conformance_command
 from .gateway import gateway_group
 from .setup import setup_command
 from .status import health_command, status_command
@@ -38,6 +39,7 @@ cli.add_command(health_command)
 cli.add_command(status_command)
 cli.add_command(config_group)
 cli.add_command(setup_command)
+cli.add_command(conformance_command)
 
 
 def main() -> None:

@@ -206,6 +206,24 @@ class Peer:
         await self.call_ok(method, {} if method != "health" else _UNSET)
 
 
+async def _close_tcp(ws: Any) -> None:
+    """Close the TCP connection under a trio-websocket client.
+
+    After a close the *server* started, trio-websocket's client reads the server's FIN and stops without
+    closing its socket, which then sits in CLOSE-WAIT until garbage collection. A gateway that waits for
+    its clients' sockets to end before restarting (the original's does, for up to 5 s) would be held up
+    by the harness itself.
+    """
+    stream = getattr(ws, "_stream", None)
+    if stream is None:
+        return
+    with trio.CancelScope(shield=True):
+        try:
+            await stream.aclose()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+
+
 class CheckContext:
     """Everything a check may use: the target, the spec, the negotiated version and what hello-ok said."""
 
@@ -289,6 +307,7 @@ class CheckContext:
         """A bare WebSocket to the target; by default it has read (and checked) ``connect.challenge``."""
         self._peers += 1
         label = f"peer{self._peers}"
+        ws = None
         try:
             async with open_websocket_url(self.target.url, max_message_size=64 * 1024 * 1024,
                                           connect_timeout=self.options.frame_timeout,
@@ -307,6 +326,9 @@ class CheckContext:
                     raise exc.__context__ from None
                 return
             self.fail(f"cannot open a WebSocket to {self.target.url}: {exc!r}")
+        finally:
+            if ws is not None:
+                await _close_tcp(ws)
 
     @asynccontextmanager
     async def session(self, **params: Any) -> AsyncIterator[Peer]:

@@ -87,19 +87,24 @@ class RawWebSocket:
         await stream.send_all(ws.send(Request(host=host, target=parts.path or "/")))
         raw = cls(stream, ws)
         while True:
-            for event in await raw._receive_events():
+            events, eof = await raw._receive_events()
+            if eof and not events:
+                await stream.aclose()
+                raise ConnectionError("the server closed the connection during the upgrade")
+            for index, event in enumerate(events):
                 if isinstance(event, AcceptConnection):
+                    raw._events.extend(events[index + 1:])  # the challenge may share the TCP segment
                     return raw
                 if isinstance(event, RejectConnection):
                     await stream.aclose()
                     raise ConnectionError(f"upgrade rejected: HTTP {event.status_code}")
-                raw._events.append(event)
 
-    async def _receive_events(self) -> list[Event]:
+    async def _receive_events(self) -> tuple[list[Event], bool]:
+        """What the next read brings, and whether it was the end of the stream."""
         data = await self.stream.receive_some(65536)
         try:
             self._ws.receive_data(data or None)
-            return list(self._ws.events())
+            return list(self._ws.events()), not data
         except WsprotoRemoteError as exc:
             raise ConnectionError(f"the server broke the WebSocket protocol: {exc}") from None
 
@@ -116,12 +121,11 @@ class RawWebSocket:
             if self.close_code is not None:
                 return None
             try:
-                events = await self._receive_events()
+                events, eof = await self._receive_events()
             except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError, OSError):
-                events = []
-                self.close_code = self.close_code or ABNORMAL_CLOSURE
-            if not events and self.close_code is None:
-                self.close_code = ABNORMAL_CLOSURE  # EOF without a close frame
+                events, eof = [], True
+            if eof and self.close_code is None and not any(isinstance(e, CloseConnection) for e in events):
+                self.close_code = ABNORMAL_CLOSURE  # the stream ended without a close frame
             for event in events:
                 if isinstance(event, CloseConnection):
                     self.close_code, self.close_reason = event.code, event.reason or ""

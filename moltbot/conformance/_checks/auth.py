@@ -53,10 +53,17 @@ async def wrong_secret(ctx: CheckContext) -> str:
 
 
 @check("auth.missing_secret")
-async def missing_secret(ctx: CheckContext) -> None:
-    """A connect without credentials is refused "unauthorized: …", close 1008 (even on loopback)."""
+async def missing_secret(ctx: CheckContext) -> str:
+    """A connect without credentials is refused, close 1008, even on loopback ("unauthorized: …", or
+    NOT_PAIRED "device identity required" from a gateway that also accepts device identities)."""
     _secret_kind(ctx)
-    _expect_unauthorized(ctx, await _connect_with(ctx, None))
+    closed = await _connect_with(ctx, None)
+    responses = closed.responses()
+    if responses and (responses[0].get("error") or {}).get("code") == "NOT_PAIRED":
+        ctx.expect(closed.code == 1008, f"expected close 1008, got {closed.code} {closed.reason!r}")
+        return "refused: NOT_PAIRED " + str(responses[0]["error"].get("message"))
+    _expect_unauthorized(ctx, closed)
+    return "refused: unauthorized"
 
 
 @check("auth.rate_limit", requires=("capability:rate-limit",), order=ORDER_LAST)

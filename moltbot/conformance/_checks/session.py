@@ -17,15 +17,7 @@ async def invalid_json_ignored(ctx: CheckContext) -> None:
         await peer.ping()  # fails on any other reply in between, or on a close
 
 
-@check("session.invalid_frame_answered")
-async def invalid_frame_answered(ctx: CheckContext) -> str:
-    """An invalid request frame gets INVALID_REQUEST "invalid request frame: …" with its id, or "invalid"."""
-    cases = (
-        ({"type": "req", "id": "x7", "method": "health", "conformanceUnknownKey": True}, "x7"),
-        ({"type": "req", "method": "health"}, "invalid"),
-        ({"type": "req", "id": "", "method": "health"}, "invalid"),
-        ({"type": "event", "event": "conformance"}, "invalid"),
-    )
+async def _expect_invalid_frame_answers(ctx: CheckContext, cases: tuple[tuple[dict, str], ...]) -> None:
     async with ctx.session() as peer:
         for frame, answer_id in cases:
             await peer.send(frame)
@@ -35,7 +27,24 @@ async def invalid_frame_answered(ctx: CheckContext) -> str:
                        and str(error.get("message", "")).startswith("invalid request frame"),
                        'expected INVALID_REQUEST "invalid request frame: …"', response)
         await peer.ping()
+
+
+@check("session.invalid_frame_answered")
+async def invalid_frame_answered(ctx: CheckContext) -> str:
+    """An invalid request frame gets INVALID_REQUEST "invalid request frame: …" with its id, or "invalid"."""
+    cases = (
+        ({"type": "req", "id": "x7", "method": "health", "conformanceUnknownKey": True}, "x7"),
+        ({"type": "req", "method": "health"}, "invalid"),
+        ({"type": "event", "event": "conformance"}, "invalid"),
+    )
+    await _expect_invalid_frame_answers(ctx, cases)
     return f"{len(cases)} invalid frames answered"
+
+
+@check("session.empty_id_answered_as_invalid")
+async def empty_id_answered_as_invalid(ctx: CheckContext) -> None:
+    """A request with an empty id is answered with the id "invalid" (a res id must be non-empty)."""
+    await _expect_invalid_frame_answers(ctx, (({"type": "req", "id": "", "method": "health"}, "invalid"),))
 
 
 @check("session.unknown_method")

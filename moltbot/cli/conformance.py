@@ -1,0 +1,74 @@
+"""``moltbot conformance``: run the protocol-conformance harness against a gateway and print the report."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import click
+import trio
+
+from ..conformance import CAPABILITIES, Options, Target, list_checks, run_conformance
+from .status import resolve_target
+
+
+def _restart_hook(command: str | None) -> Callable[[], Awaitable[None]] | None:
+    if not command:
+        return None
+
+    async def restart() -> None:
+        await trio.run_process(command, shell=True)
+
+    return restart
+
+
+@click.command("conformance")
+@click.option("--url", help="Gateway WebSocket URL (default ws://127.0.0.1:<port> of the local config).")
+@click.option("--token", help="Gateway token (default CLAWDBOT_GATEWAY_TOKEN, then gateway.auth.token).")
+@click.option("--password", help="Gateway password (default CLAWDBOT_GATEWAY_PASSWORD).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a table.")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Also write JUnit XML to FILE.")
+@click.option("--only", multiple=True, metavar="NAME",
+              help="Run only these checks: a name, a glob (auth.*) or an area (handshake). Repeatable; "
+                   "commas also separate names.")
+@click.option("--protocol", "protocols", multiple=True, type=click.IntRange(1), metavar="N",
+              help="Protocol versions to test (default 3 and 7). Repeatable.")
+@click.option("--capability", "capabilities", multiple=True, type=click.Choice(sorted(CAPABILITIES)),
+              help="Opt in to a capability check: " + "; ".join(f"{k}: {v}" for k, v in CAPABILITIES.items()))
+@click.option("--restart-command", metavar="CMD",
+              help="Shell command that restarts the gateway (e.g. 'kill -USR1 <pid>'); enables the 1012 check.")
+@click.option("--handshake-timeout-ms", type=click.IntRange(1), default=10_000, show_default=True,
+              help="The gateway's handshake timeout (checked when it fits in --max-wait).")
+@click.option("--max-wait", type=click.FloatRange(0.1), default=5.0, show_default=True,
+              help="Seconds a check may wait for slow behaviour (tick cadence, handshake timeout).")
+@click.option("--frame-timeout", type=click.FloatRange(0.1), default=5.0, show_default=True,
+              help="Seconds to wait for any one frame.")
+@click.option("--list", "list_only", is_flag=True, help="List the checks and exit.")
+def conformance_command(url: str | None, token: str | None, password: str | None, as_json: bool,
+                        junit: Path | None, only: tuple[str, ...], protocols: tuple[int, ...],
+                        capabilities: tuple[str, ...], restart_command: str | None, handshake_timeout_ms: int,
+                        max_wait: float, frame_timeout: float, list_only: bool) -> None:
+    """Test a gateway over the wire against protocol-spec/ and print pass/fail/skip per check.
+
+    Exits 1 if any check fails. Checks a gateway lacks (an older protocol, an optional feature, a hook
+    not given) are skipped with the reason. The harness calls only methods whose effect is harmless
+    (system-event adds a presence entry); the rate-limit check locks this address out, so it is opt-in.
+    """
+    if list_only:
+        for check in list_checks():
+            suffix = "[vN]" if check.per_version else ""
+            click.echo(f"{check.name + suffix:<40} {check.description}")
+        return
+    url, token, password = resolve_target(url, token, password)
+    target = Target(url, token=token, password=password, restart=_restart_hook(restart_command),
+                    capabilities=frozenset(capabilities), handshake_timeout_ms=handshake_timeout_ms)
+    selected = [name.strip() for value in only for name in value.split(",") if name.strip()] or None
+    options = Options(frame_timeout=frame_timeout, max_wait=max_wait)
+    report = trio.run(lambda: run_conformance(target, checks=selected, protocol_versions=protocols or (3, 7),
+                                              options=options))
+    if junit is not None:
+        junit.write_text(report.to_junit_xml(), encoding="utf-8")
+    click.echo(json.dumps(report.to_json(), indent=2) if as_json else report.table())
+    if not report.ok:
+        raise SystemExit(1)

@@ -52,7 +52,7 @@ log = logging.getLogger("moltbot.gateway")
 
 PRESENCE_MIN_INTERVAL = 0.5
 # Presence events carry the whole list to every client; past this rate they are merged over longer spans.
-PRESENCE_BYTES_PER_SECOND = 8 * 1024 * 1024
+PRESENCE_BYTES_PER_SECOND = 2 * 1024 * 1024
 
 
 class Runtime:

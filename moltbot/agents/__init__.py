@@ -1,0 +1,1 @@
+"""The agent runtime: sessions, lanes, runs, model providers and tools."""

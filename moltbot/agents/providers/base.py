@@ -1,0 +1,111 @@
+"""The provider contract: a conversation in, a stream of chunks out.
+
+A provider turns a ``ModelRequest`` (system prompt, messages, tools) into an async iterator of chunks:
+``TextDelta`` (new assistant text), ``ToolCall`` (a complete tool call the model asks for), ``Usage``
+(token counts, when the provider reports them) and finally ``Finish`` (why it stopped). Providers do their
+own I/O (httpx for the HTTP ones) and take their base URL, key and clock from their constructor, so tests
+point them at loopback fakes. Errors surface as ``ProviderError`` with the provider's own message; whether
+it is worth retrying is decided by the provider (429/5xx/network: ``retryable``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Literal, Protocol
+
+import attrs
+
+
+@attrs.frozen
+class ToolSpec:
+    """A tool the model may call: JSON Schema ``parameters``."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@attrs.frozen
+class ToolCall:
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@attrs.frozen
+class Message:
+    """One conversation message. ``content`` is text; tool traffic uses ``tool_calls`` / ``tool_call_id``."""
+
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
+
+
+@attrs.frozen
+class ModelRequest:
+    model: str
+    messages: tuple[Message, ...]
+    system: str | None = None
+    tools: tuple[ToolSpec, ...] = ()
+    max_tokens: int | None = None
+    temperature: float | None = None
+
+
+@attrs.frozen
+class TextDelta:
+    text: str
+
+
+@attrs.frozen
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@attrs.frozen
+class Finish:
+    reason: Literal["stop", "tool_calls", "length", "error"] = "stop"
+
+
+Chunk = TextDelta | ToolCall | Usage | Finish
+
+
+class ProviderError(Exception):
+    """The provider failed; ``message`` is the provider's own explanation (never contains the API key)."""
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+@attrs.frozen
+class ModelInfo:
+    id: str
+    name: str
+    provider: str
+    context_window: int | None = None
+    reasoning: bool | None = None
+
+
+class Provider(Protocol):
+    """What the agent runtime needs from a model provider."""
+
+    id: str
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
+        """Stream the model's answer. Raises ``ProviderError``. Cancellation closes the connection."""
+        ...
+
+    def models(self) -> list[ModelInfo]:
+        """Models this provider offers (configured or known), for ``models.list``."""
+        ...

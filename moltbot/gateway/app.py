@@ -92,6 +92,7 @@ class Gateway:
         self.stats = GatewayStats()
         self.system_events: list[str] = []
         self.last_heartbeat: HeartbeatEvent | None = None
+        self.heartbeats_enabled = True
         self.urls: list[str] = []
         self.runtime: Runtime | None = None
         self.started_at = trio.current_time()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -210,8 +211,19 @@ async def _read(runtime: Runtime, connection: Connection, nursery: trio.Nursery)
             nursery.start_soon(_run_call, runtime, connection, outcome)
 
 
+CURRENT_REQUEST: ContextVar[str] = ContextVar("moltbot_current_request")
+
+
+async def ack(connection: Connection, payload: Any) -> None:
+    """Send an early ``ok`` response to the request being handled (``agent``'s "accepted" frame); the
+    handler's return value then becomes the second response with the same id."""
+    frame = ResponseFrame(id=CURRENT_REQUEST.get(), ok=True, payload=payload)
+    await connection.respond(encode_frame(frame))
+
+
 async def _run_call(runtime: Runtime, connection: Connection, call: Call) -> None:
     handler = runtime.handlers[call.spec.name]
+    token = CURRENT_REQUEST.set(call.request_id)
     try:
         result: Any = await handler(runtime, connection, call.params)
         text = encode_frame(ResponseFrame(id=call.request_id, ok=True, payload=result))
@@ -222,6 +234,8 @@ async def _run_call(runtime: Runtime, connection: Connection, call: Call) -> Non
         log.exception("handler %s failed", call.spec.name)
         error = ProtocolError(UNAVAILABLE, str(exc) or type(exc).__name__)
         text = encode_frame(error_response(call.request_id, error))
+    finally:
+        CURRENT_REQUEST.reset(token)
     await connection.respond(text)
 
 

@@ -16,6 +16,11 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from ..agents.models import list_models, resolve_model
+from ..agents.providers.base import ModelInfo, Provider
+from ..agents.runtime import AgentRuntime
+from ..agents.tools import ToolRegistry
+from ..agents.tracking import RunTracker
 from ..config.model import Config
 from ..protocol import (
     CLOSE_SERVICE_RESTART,
@@ -42,7 +47,6 @@ from .connection import Connection
 from .health import DEFAULT_AGENT_ID, HealthMonitor
 from .methods import HANDLERS, INLINE
 from .presence import PresenceRegistry, wall_ms
-from .runs import RunTracker
 from .transport import Transport
 
 if TYPE_CHECKING:
@@ -73,6 +77,9 @@ class Runtime:
         # Hot-reload actions by kind ("restart-channel", "reload-cron", …), registered by subsystems.
         self.hot_actions: dict[str, Callable[[str], None]] = {}
         self.runs = RunTracker()
+        self.tools = ToolRegistry()
+        self.agents = AgentRuntime(config, emit=self._emit, resolve_provider=self.resolve_provider,
+                                   state_dir=config.state_dir, tracker=self.runs, tools=self.tools)
         self.draining = False
         self.scope: trio.CancelScope | None = None
         self.stopped = trio.Event()
@@ -87,6 +94,7 @@ class Runtime:
                     await nursery.start(self.health.serve)
                     nursery.start_soon(self.broadcaster.serve_ticks, self.config.gateway.tick_interval_ms)
                     nursery.start_soon(self._serve_presence)
+                    await nursery.start(self.agents.serve)
                     task_status.started()
         finally:
             self.stopped.set()
@@ -108,9 +116,22 @@ class Runtime:
         for connection in list(self.broadcaster.connections):  # stuck writers: close without flushing
             connection.abort(CLOSE_SERVICE_RESTART, "service restart")
 
+    def _emit(self, event: str, payload: object, droppable: bool) -> None:
+        self.broadcaster.broadcast(event, payload, droppable=droppable)
+
+    def resolve_provider(self, agent_id: str) -> tuple[Provider, str]:
+        """The model provider and model name for an agent (per-agent model, else the default)."""
+        entry = next((a for a in self.config.agents.entries if a.id == agent_id), None)
+        model = entry.model if entry is not None and entry.model else self.config.agents.defaults.model
+        return resolve_model(self.config, model, self.gateway.env)
+
+    def list_models(self) -> list[ModelInfo]:
+        return list_models(self.config, self.gateway.env)
+
     def apply_config(self, config: Config, actions: tuple[str, ...]) -> None:
         """Hot-apply ``config``: later reads see it; each action is run by the subsystem that owns it."""
         self.config = config
+        self.agents.apply_config(config)
         for action in actions:
             handler = self.hot_actions.get(action.split(":", 1)[0])
             if handler is None:
@@ -218,12 +239,6 @@ class Runtime:
         )
 
     def lane_statuses(self) -> list[LaneStatus]:
-        # The agent runtime (its own issue) replaces these idle lanes with live queue statistics.
-        defaults = self.config.agents.defaults
-        return [
-            LaneStatus(lane="main", queued=0, active=0, max_concurrent=defaults.max_concurrent, completed=0, errors=0),
-            LaneStatus(lane="cron", queued=0, active=0, max_concurrent=self.config.cron.max_concurrent_runs,
-                       completed=0, errors=0),
-            LaneStatus(lane="subagent", queued=0, active=0, max_concurrent=defaults.subagents.max_concurrent,
-                       completed=0, errors=0),
-        ]
+        return [LaneStatus(lane=lane.lane, queued=lane.queued, active=lane.active,
+                           max_concurrent=lane.max_concurrent, completed=lane.completed, errors=lane.errors)
+                for lane in self.agents.lanes.statistics()]

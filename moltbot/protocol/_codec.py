@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
-from annotated_types import Ge, MinLen
+from annotated_types import Ge, Le, MinLen
 from cattrs.errors import (
     AttributeValidationNote,
     ClassValidationError,
@@ -108,6 +108,8 @@ def _annotated_hook(converter: cattrs.Converter, tp: Any):
                 raise ValueError(f"must NOT have fewer than {constraint.min_length} items")
             if isinstance(constraint, Ge) and value < constraint.ge:
                 raise ValueError(f"must be >= {constraint.ge}")
+            if isinstance(constraint, Le) and value > constraint.le:
+                raise ValueError(f"must be <= {constraint.le}")
         return value
 
     return hook

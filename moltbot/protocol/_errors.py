@@ -67,6 +67,7 @@ class ProtocolError(Exception):
         close_code: when set, the connection is closed with this code after the error is sent.
         close_reason: the close reason; defaults to ``message`` (truncated to 120 bytes).
         retry_after_ms: sent as ``error.retryAfterMs`` (and ``retryable: true``) when set.
+        payload: sent as the response's ``payload`` beside the error (only ``agent`` failures do this).
     """
 
     def __init__(
@@ -78,10 +79,12 @@ class ProtocolError(Exception):
         close_code: int | None = None,
         close_reason: str | None = None,
         retry_after_ms: int | None = None,
+        payload: Any = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.payload = payload
         self.details = details
         self.close_code = close_code
         self.close_reason = truncate_close_reason(close_reason if close_reason is not None else message)

@@ -20,6 +20,8 @@ the connection task applies outcomes and never decides them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -35,7 +37,7 @@ from ._errors import (
 )
 from ._frames import UNSET, ErrorShape, EventFrame, RequestFrame, ResponseFrame
 from ._methods import ROLES, default_scopes
-from ._payloads.connect import ConnectChallenge, ConnectParams, HelloOk
+from ._payloads.connect import ConnectChallenge, ConnectParams, HelloAuth, HelloOk
 
 __all__ = [
     "MAX_PROTOCOL",
@@ -66,6 +68,7 @@ def error_response(request_id: str, error: ProtocolError) -> ResponseFrame:
     return ResponseFrame(
         id=request_id,
         ok=False,
+        payload=UNSET if error.payload is None else error.payload,
         error=ErrorShape(
             code=error.code,
             message=error.message,
@@ -87,13 +90,17 @@ class Reject:
 
 @attrs.frozen
 class Accept:
-    """A protocol-valid ``connect``: authenticate it, then answer ``hello-ok`` to ``request_id``."""
+    """A protocol-valid ``connect``: authenticate it, then answer ``hello-ok`` to ``request_id``.
+
+    ``device_auth`` is filled in by the authenticator when a paired device was issued a token.
+    """
 
     request_id: str
     params: ConnectParams
     protocol: int
     role: str
     scopes: tuple[str, ...]
+    device_auth: HelloAuth | None = None
 
 
 class ServerHandshake:
@@ -159,11 +166,14 @@ class ClientHandshake:
     """Client side: wait for the challenge, send ``connect``, read ``hello-ok``.
 
     ``connect_params`` is the JSON object to send as params (built by the caller, so that any client
-    library, including a deliberately wrong one in the conformance harness, can use this).
+    library, including a deliberately wrong one in the conformance harness, can use this). ``signer``,
+    when given, makes the ``device`` block from the challenge nonce (``None`` when none arrived).
     """
 
-    def __init__(self, connect_params: dict[str, Any], *, request_id: str = "connect") -> None:
+    def __init__(self, connect_params: dict[str, Any], *, request_id: str = "connect",
+                 signer: Callable[[str | None], dict[str, Any]] | None = None) -> None:
         self._params = connect_params
+        self._signer = signer
         self.request_id = request_id
         self.nonce: str | None = None
         self.sent = False
@@ -174,7 +184,10 @@ class ClientHandshake:
         if self.sent:
             raise RuntimeError("connect already sent")
         self.sent = True
-        return RequestFrame(id=self.request_id, method="connect", params=self._params)
+        params = self._params
+        if self._signer is not None:
+            params = {**params, "device": self._signer(self.nonce)}
+        return RequestFrame(id=self.request_id, method="connect", params=params)
 
     def receive(self, data: Any) -> RequestFrame | HelloOk | None:
         """Feed one decoded JSON frame (a dict).

@@ -17,6 +17,9 @@ from typing import Any, Final, Literal
 import attrs
 
 from ._errors import INVALID_REQUEST, RemoteProtocolError
+from ._payloads import devices as _devices
+from ._payloads import nodes as _nodes
+from ._payloads import agent
 from ._payloads.presence import PresenceEntry
 from ._payloads.system import (
     EmptyParams,
@@ -138,16 +141,52 @@ def _table(*specs: MethodSpec) -> dict[str, MethodSpec]:
 
 
 # Methods this gateway implements, in the reference's BASE_METHODS order (the order of features.methods).
+JsonObject = dict[str, Any]
+
 METHODS: Final[dict[str, MethodSpec]] = _table(
     MethodSpec("health", HealthParams, HealthSummary),
     MethodSpec("status", EmptyParams, StatusSummary),
+    MethodSpec("models.list", EmptyParams, JsonObject),
+    MethodSpec("agents.list", EmptyParams, JsonObject),
+    MethodSpec("sessions.list", agent.SessionsListParams, JsonObject),
+    MethodSpec("sessions.preview", agent.SessionsPreviewParams, JsonObject),
+    MethodSpec("sessions.patch", agent.SessionsPatchParams, JsonObject),
+    MethodSpec("sessions.reset", agent.SessionKeyParams, JsonObject),
+    MethodSpec("sessions.delete", agent.SessionsDeleteParams, JsonObject),
     MethodSpec("last-heartbeat", EmptyParams, HeartbeatEvent | None),
+    MethodSpec("set-heartbeats", agent.SetHeartbeatsParams, JsonObject),
+    MethodSpec("wake", agent.WakeParams, JsonObject),
+    # nodes and devices (moltbot/nodes, moltbot/devices)
+    MethodSpec("node.pair.request", _nodes.NodePairRequestParams, _nodes.NodePairRequestResult),
+    MethodSpec("node.pair.list", EmptyParams, _nodes.NodePairListResult),
+    MethodSpec("node.pair.approve", _devices.RequestIdParams, _nodes.NodePairApproveResult),
+    MethodSpec("node.pair.reject", _devices.RequestIdParams, _nodes.NodePairRejectResult),
+    MethodSpec("node.pair.verify", _nodes.NodePairVerifyParams, _nodes.NodePairVerifyResult),
+    MethodSpec("device.pair.list", EmptyParams, _devices.DevicePairListResult),
+    MethodSpec("device.pair.approve", _devices.RequestIdParams, _devices.DevicePairApproveResult),
+    MethodSpec("device.pair.reject", _devices.RequestIdParams, _devices.DevicePairRejectResult),
+    MethodSpec("device.token.rotate", _devices.DeviceTokenRotateParams, _devices.DeviceTokenRotateResult),
+    MethodSpec("device.token.revoke", _devices.DeviceTokenRevokeParams, _devices.DeviceTokenRevokeResult),
+    MethodSpec("node.rename", _nodes.NodeRenameParams, _nodes.NodeRenameResult),
+    MethodSpec("node.list", EmptyParams, _nodes.NodeListResult),
+    MethodSpec("node.describe", _nodes.NodeIdParams, _nodes.NodeDescription),
+    MethodSpec("node.invoke", _nodes.NodeInvokeParams, _nodes.NodeInvokeResult),
+    MethodSpec("node.invoke.result", _nodes.NodeInvokeResultParams, _nodes.NodeInvokeResultAck),
+    MethodSpec("node.event", _nodes.NodeEventParams, OkResult),
     MethodSpec("system-presence", EmptyParams, list[PresenceEntry]),
     MethodSpec("system-event", SystemEventParams, OkResult),
+    MethodSpec("agent", agent.AgentParams, JsonObject),
+    MethodSpec("agent.identity.get", agent.AgentIdentityParams, JsonObject),
+    MethodSpec("agent.wait", agent.AgentWaitParams, JsonObject),
+    MethodSpec("chat.history", agent.ChatHistoryParams, JsonObject),
+    MethodSpec("chat.abort", agent.ChatAbortParams, JsonObject),
+    MethodSpec("chat.send", agent.ChatSendParams, JsonObject),
 )
 
 # Events this gateway emits (``features.events``), in the reference's GATEWAY_EVENTS order.
-EVENTS: Final[tuple[str, ...]] = ("connect.challenge", "presence", "tick", "shutdown", "health")
+EVENTS: Final[tuple[str, ...]] = ("connect.challenge", "agent", "chat", "presence", "tick", "shutdown", "health",
+                                   "node.pair.requested", "node.pair.resolved", "node.invoke.request",
+                                   "device.pair.requested", "device.pair.resolved")
 
 
 def _event_payloads() -> dict[str, Any]:
@@ -156,10 +195,17 @@ def _event_payloads() -> dict[str, Any]:
 
     return {
         "connect.challenge": ConnectChallenge,
+        "agent": agent.AgentEvent,
+        "chat": agent.ChatEvent,
         "presence": PresenceEvent,
         "tick": TickEvent,
         "shutdown": ShutdownEvent,
         "health": HealthSummary,
+        "node.pair.requested": _nodes.NodePairRequest,
+        "node.pair.resolved": _nodes.NodePairResolved,
+        "node.invoke.request": _nodes.NodeInvokeRequest,
+        "device.pair.requested": _devices.DevicePairRequest,
+        "device.pair.resolved": _devices.DevicePairResolved,
     }
 
 

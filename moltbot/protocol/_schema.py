@@ -31,7 +31,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 import attrs
 import jsonschema
-from annotated_types import Ge, MinLen
+from annotated_types import Ge, Le, MinLen
 
 from ._codec import _ALWAYS_WRITTEN, camel
 from ._frames import FRAME_TAGS, ErrorShape, StateVersion
@@ -112,6 +112,8 @@ class _Builder:
                 result[key] = constraint.min_length
             elif isinstance(constraint, Ge):
                 result["minimum"] = constraint.ge
+            elif isinstance(constraint, Le):
+                result["maximum"] = constraint.le
             else:  # the codec would not enforce it either, so the schema must not promise it
                 raise TypeError(f"unsupported constraint {constraint!r} on {base!r}")
         return result

@@ -1,6 +1,6 @@
-"""Method handlers by namespace: ``async def handler(gateway, connection, params) -> result``."""
+"""Method handlers by namespace: ``async def handler(runtime, connection, params) -> result``."""
 
-from . import system
+from . import agent, sessions, system
 
 HANDLERS = {
     "health": system.health,
@@ -8,7 +8,23 @@ HANDLERS = {
     "last-heartbeat": system.last_heartbeat,
     "system-presence": system.system_presence,
     "system-event": system.system_event,
+    "models.list": agent.models_list,
+    "agents.list": agent.agents_list,
+    "agent": agent.agent,
+    "agent.wait": agent.agent_wait,
+    "agent.identity.get": agent.agent_identity,
+    "chat.send": agent.chat_send,
+    "chat.history": agent.chat_history,
+    "chat.abort": agent.chat_abort,
+    "wake": agent.wake,
+    "set-heartbeats": agent.set_heartbeats,
+    "sessions.list": sessions.sessions_list,
+    "sessions.preview": sessions.sessions_preview,
+    "sessions.patch": sessions.sessions_patch,
+    "sessions.reset": sessions.sessions_reset,
+    "sessions.delete": sessions.sessions_delete,
 }
 
 # Handlers that only compute (no I/O, no waiting): run in the connection's reader, no task per request.
-INLINE = frozenset({"health", "status", "last-heartbeat", "system-presence", "system-event"})
+INLINE = frozenset({"health", "status", "last-heartbeat", "system-presence", "system-event", "agents.list",
+                    "models.list", "agent.identity.get", "chat.abort", "chat.send", "wake", "set-heartbeats"})

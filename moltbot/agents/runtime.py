@@ -1,0 +1,276 @@
+"""AgentRuntime: accepts runs, schedules them on lanes, runs them against a model, reports events.
+
+Theory of operation. ``submit()`` registers a ``Run`` (deduplicated by idempotency key for five minutes:
+a repeat returns the same run, running or finished) and starts one task for it in the AgentRuntime's
+nursery, so a run outlives the request and the client that asked for it. The task takes its session's
+slot and a lane slot (``lanes.py``), then ``turns.py`` streams the model's answer, running tools the
+model asks for. Every step is reported through ``emit`` as ``agent`` events (per-run ``seq``) and, for
+runs bound to a session, ``chat`` events (deltas throttled to 150 ms, then final/error/aborted). Abort
+cancels the run's scope. Runs are registered with the gateway's ``RunTracker``, so a restart lets them
+finish (bounded) and refuses new ones meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from ..config.model import Config
+from ..protocol import INVALID_REQUEST, UNAVAILABLE, UNSET, ProtocolError
+from ..protocol._payloads.agent import AgentEvent, ChatEvent
+from .lanes import LaneScheduler
+from .providers.base import Provider, Usage
+from .sessions import DEFAULT_AGENT_ID, SessionStore, canonical_key, normalize_agent_id, now_ms
+from .tools import ToolRegistry
+from .tracking import RunTracker
+
+log = logging.getLogger("moltbot.agents")
+
+DEDUPE_TTL = 300.0
+DEDUPE_MAX = 1000
+FINISHED_RUNS_TTL = 600.0
+CHAT_DELTA_INTERVAL = 0.15
+
+Emit = Callable[[str, Any, bool], None]  # (event name, payload, droppable)
+ResolveProvider = Callable[[str], tuple[Provider, str]]  # agent id → (provider, model name)
+
+
+@attrs.define(eq=False)
+class Run:
+    run_id: str
+    session_key: str
+    agent_id: str
+    message: str
+    lane: str = "main"
+    timeout: float = 600.0
+    status: str = "queued"  # queued → running → ok | error | aborted
+    accepted_at: int = attrs.field(factory=now_ms)
+    started_at: int | None = None
+    ended_at: int | None = None
+    error: str | None = None
+    stop_reason: str | None = None
+    text: str = ""
+    usage: Usage | None = None
+    seq: int = 0
+    scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    done: trio.Event = attrs.field(factory=trio.Event)
+    finished_clock: float | None = None
+    last_delta: float = -math.inf
+    extra_system_prompt: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """The ``agent.wait`` shape."""
+        result: dict[str, Any] = {"runId": self.run_id, "status": "ok" if self.status == "ok" else "error"}
+        if self.started_at is not None:
+            result["startedAt"] = self.started_at
+        if self.ended_at is not None:
+            result["endedAt"] = self.ended_at
+        if self.error:
+            result["error"] = self.error
+        return result
+
+
+class AgentRuntime:
+    def __init__(self, config: Config, *, emit: Emit, resolve_provider: ResolveProvider, state_dir: Path | None,
+                 tracker: RunTracker | None = None, tools: ToolRegistry | None = None) -> None:
+        self.config = config
+        self.tracker = tracker or RunTracker()
+        self.tools = tools or ToolRegistry()
+        self._emit = emit
+        self._resolve_provider = resolve_provider
+        self.state_dir = state_dir
+        defaults = config.agents.defaults
+        self.lanes = LaneScheduler({"main": defaults.max_concurrent, "cron": config.cron.max_concurrent_runs,
+                                    "subagent": defaults.subagents.max_concurrent})
+        self.runs: dict[str, Run] = {}
+        self._dedupe: dict[str, tuple[float, Run]] = {}
+        self._stores: dict[str, SessionStore] = {}
+        self._appeared = trio.Event()
+        self._nursery: trio.Nursery | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            while True:  # forget old dedupe entries and finished runs
+                await trio.sleep(60)
+                self.sweep()
+
+    def sweep(self) -> None:
+        now = trio.current_time()
+        for key in [k for k, (at, run) in self._dedupe.items() if now - at > DEDUPE_TTL and run.done.is_set()]:
+            del self._dedupe[key]
+        for run_id in [r for r, run in self.runs.items()
+                       if run.finished_clock is not None and now - run.finished_clock > FINISHED_RUNS_TTL]:
+            del self.runs[run_id]
+
+    def apply_config(self, config: Config) -> None:
+        self.config = config
+        defaults = config.agents.defaults
+        self.lanes.raise_limits({"main": defaults.max_concurrent, "cron": config.cron.max_concurrent_runs,
+                                 "subagent": defaults.subagents.max_concurrent})
+
+    # --- agents and sessions --------------------------------------------------------------------
+
+    def default_agent_id(self) -> str:
+        entries = self.config.agents.entries
+        chosen = next((entry for entry in entries if entry.default), entries[0] if entries else None)
+        return normalize_agent_id(chosen.id) if chosen else DEFAULT_AGENT_ID
+
+    def agent_ids(self) -> list[str]:
+        ids = [normalize_agent_id(entry.id) for entry in self.config.agents.entries]
+        return ids or [DEFAULT_AGENT_ID]
+
+    def canonical(self, key: str) -> str:
+        session = self.config.session
+        return canonical_key(key, default_agent=self.default_agent_id(), main_key=session.main_key,
+                             scope=session.scope)
+
+    def main_key(self, agent_id: str | None = None) -> str:
+        return self.canonical(f"agent:{agent_id or self.default_agent_id()}:{self.config.session.main_key}")
+
+    def store(self, agent_id: str) -> SessionStore:
+        store = self._stores.get(agent_id)
+        if store is None:
+            template = self.config.session.store
+            if template:
+                path = Path(template.replace("{agentId}", agent_id)).expanduser()
+            else:
+                base = self.state_dir or Path.home() / ".clawdbot"
+                path = base / "agents" / agent_id / "sessions" / "sessions.json"
+            store = self._stores[agent_id] = SessionStore(path)
+        return store
+
+    # --- runs -----------------------------------------------------------------------------------
+
+    def submit(self, *, run_id: str, session_key: str, message: str, dedupe: str, agent_id: str | None = None,
+               lane: str | None = None, timeout: float | None = None,
+               extra_system_prompt: str | None = None) -> tuple[Run, bool]:
+        """Start a run (or find the one with the same idempotency key). Returns (run, created)."""
+        key = f"{dedupe}:{run_id}"
+        cached = self._dedupe.get(key)
+        if cached is not None:
+            return cached[1], False
+        if not self.tracker.accepting:
+            raise ProtocolError(UNAVAILABLE, "gateway is restarting; retry the run shortly")
+        if self._nursery is None:
+            raise ProtocolError(UNAVAILABLE, "agent runtime is not running")
+        session_key = self.canonical(session_key)
+        agent = normalize_agent_id(agent_id) if agent_id else self._agent_for(session_key)
+        if agent_id and agent not in self.agent_ids():
+            raise ProtocolError(INVALID_REQUEST, f"unknown agent id: {agent_id}")
+        timeout = timeout or float(self.config.agents.defaults.timeout_seconds)
+        run = Run(run_id=run_id, session_key=session_key, agent_id=agent, message=message, lane=lane or "main",
+                  timeout=timeout, extra_system_prompt=extra_system_prompt)
+        if len(self._dedupe) >= DEDUPE_MAX:
+            self._dedupe.pop(next(iter(self._dedupe)))
+        self._dedupe[key] = (trio.current_time(), run)
+        self.runs[run_id] = run
+        self._appeared.set()
+        self._appeared = trio.Event()
+        self._nursery.start_soon(self._execute, run, name=f"agent run {run_id}")
+        return run, True
+
+    def _agent_for(self, session_key: str) -> str:
+        if session_key.startswith("agent:"):
+            candidate = normalize_agent_id(session_key.split(":")[1])
+            if candidate in self.agent_ids():
+                return candidate
+        return self.default_agent_id()
+
+    async def wait(self, run_id: str, timeout_ms: int) -> dict[str, Any]:
+        with trio.move_on_after(timeout_ms / 1000):
+            while run_id not in self.runs:
+                await self._appeared.wait()
+            await self.runs[run_id].done.wait()
+            return self.runs[run_id].summary()
+        return {"runId": run_id, "status": "timeout"}
+
+    def abort(self, session_key: str, run_id: str | None = None, *, reason: str = "rpc") -> list[str]:
+        session_key = self.canonical(session_key)
+        if run_id is not None:
+            run = self.runs.get(run_id)
+            if run is not None and run.session_key != session_key:
+                raise ProtocolError(INVALID_REQUEST, "runId does not match sessionKey")
+        aborted = []
+        for run in list(self.runs.values()):
+            if run.session_key == session_key and not run.done.is_set() and run_id in (None, run.run_id):
+                run.stop_reason = reason
+                run.scope.cancel(reason=f"abort: {reason}")
+                aborted.append(run.run_id)
+        return aborted
+
+    async def _execute(self, run: Run) -> None:
+        from .turns import run_turn
+
+        try:
+            async with self.tracker.open_run(f"agent run {run.run_id}"):
+                with run.scope, trio.fail_after(run.timeout):
+                    async with self.lanes.slot(run.session_key, run.lane):
+                        run.status = "running"
+                        run.started_at = now_ms()
+                        self.event(run, "lifecycle", {"phase": "start", "startedAt": run.started_at})
+                        provider, model = self._resolve_provider(run.agent_id)
+                        await run_turn(self, run, provider, model)
+                run.status = "ok"
+        except trio.TooSlowError:
+            run.status, run.error, run.stop_reason = "error", f"agent run timed out after {run.timeout:g} s", "timeout"
+        except ProtocolError as exc:
+            run.status, run.error = "error", exc.message
+        except Exception as exc:
+            log.exception("agent run %s failed", run.run_id)
+            run.status, run.error = "error", getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        if run.scope.cancelled_caught and run.status != "ok":
+            run.status = "aborted"
+        run.ended_at = now_ms()
+        run.finished_clock = trio.current_time()
+        self._finish_events(run)
+        run.done.set()
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def event(self, run: Run, stream: str, data: dict[str, Any]) -> None:
+        run.seq += 1
+        self._emit("agent", AgentEvent(run_id=run.run_id, seq=run.seq, stream=stream, ts=now_ms(), data=data,
+                                       session_key=run.session_key), False)
+
+    def assistant_delta(self, run: Run, delta: str) -> None:
+        run.text += delta
+        self.event(run, "assistant", {"text": run.text, "delta": delta})
+        now = trio.current_time()
+        if now - run.last_delta >= CHAT_DELTA_INTERVAL:  # skipped deltas are not resent: final has it all
+            run.last_delta = now
+            self._emit("chat", ChatEvent(run_id=run.run_id, session_key=run.session_key, seq=run.seq, state="delta",
+                                         message=_assistant_message(run.text)), True)
+
+    def _finish_events(self, run: Run) -> None:
+        usage = ({"input": run.usage.input_tokens, "output": run.usage.output_tokens,
+                  "total": run.usage.total_tokens} if run.usage else UNSET)
+        if run.status == "ok":
+            self.event(run, "lifecycle", {"phase": "end", "startedAt": run.started_at, "endedAt": run.ended_at})
+            self._emit("chat", ChatEvent(run_id=run.run_id, session_key=run.session_key, seq=run.seq, state="final",
+                                         message=_assistant_message(run.text) if run.text else UNSET, usage=usage,
+                                         stop_reason="stop"), False)
+        elif run.status == "aborted":
+            self.event(run, "lifecycle", {"phase": "end", "startedAt": run.started_at, "endedAt": run.ended_at,
+                                          "aborted": True})
+            self._emit("chat", ChatEvent(run_id=run.run_id, session_key=run.session_key, seq=run.seq + 1,
+                                         state="aborted", stop_reason=run.stop_reason or "rpc"), False)
+        else:
+            self.lanes.record_error(run.lane)
+            self.event(run, "lifecycle", {"phase": "error", "startedAt": run.started_at, "endedAt": run.ended_at,
+                                          "error": run.error})
+            self._emit("chat", ChatEvent(run_id=run.run_id, session_key=run.session_key, seq=run.seq, state="error",
+                                         error_message=run.error), False)
+
+
+def _assistant_message(text: str) -> dict[str, Any]:
+    return {"role": "assistant", "content": [{"type": "text", "text": text}], "timestamp": now_ms()}

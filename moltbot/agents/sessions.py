@@ -1,0 +1,164 @@
+"""Session keys, the session store (``sessions.json``) and transcripts (``<sessionId>.jsonl``).
+
+Formats follow reference §9.1–§9.2 so an existing state dir is readable: the store is a JSON object
+``{storeKey: SessionEntry}`` written atomically; a transcript starts with a ``session`` header line and
+has one ``message`` line per message, each line written whole (a crash leaves at most a torn last line,
+which the reader skips).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from ..store.atomic import write_atomic
+
+log = logging.getLogger("moltbot.agents")
+
+DEFAULT_AGENT_ID = "main"
+TRANSCRIPT_VERSION = 3
+_AGENT_ID = re.compile(r"[^a-z0-9_-]")
+
+
+def normalize_agent_id(agent_id: str | None) -> str:
+    value = _AGENT_ID.sub("-", (agent_id or "").strip().lower())[:64].lstrip("-_")
+    return value or DEFAULT_AGENT_ID
+
+
+def main_session_key(agent_id: str, main_key: str = "main", scope: str = "per-sender") -> str:
+    return "global" if scope == "global" else f"agent:{normalize_agent_id(agent_id)}:{main_key}"
+
+
+def canonical_key(key: str, *, default_agent: str = DEFAULT_AGENT_ID, main_key: str = "main",
+                  scope: str = "per-sender") -> str:
+    """Canonicalise a session key the way the reference's RPCs do (§9.1)."""
+    key = key.strip().lower()
+    if key in ("global", "unknown"):
+        return key
+    if key.startswith("agent:"):
+        parts = key.split(":")
+        if len(parts) == 3 and parts[2] in ("main", main_key):
+            return main_session_key(parts[1], main_key, scope)
+        return key
+    if key in ("main", main_key):
+        return main_session_key(default_agent, main_key, scope)
+    return f"agent:{normalize_agent_id(default_agent)}:{key}"
+
+
+def agent_of(key: str, default_agent: str = DEFAULT_AGENT_ID) -> str:
+    return key.split(":")[1] if key.startswith("agent:") and key.count(":") >= 2 else default_agent
+
+
+def now_ms() -> int:
+    return int(datetime.now(UTC).timestamp() * 1000)
+
+
+def iso_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class SessionStore:
+    """One agent's ``sessions.json``: loaded once, kept in memory, written atomically on change."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: dict[str, dict[str, Any]] = {}
+        self._loaded = False
+        self._lock = trio.Lock()
+
+    async def load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+
+        def read() -> dict[str, Any]:
+            try:
+                data = json.loads(self.path.read_text("utf-8"))
+            except FileNotFoundError:
+                return {}
+            except ValueError as exc:
+                backup = self.path.with_suffix(f".corrupt.{int(now_ms())}")
+                self.path.rename(backup)
+                log.error("session store %s did not parse (%s); moved aside to %s", self.path, exc, backup)
+                return {}
+            return data if isinstance(data, dict) else {}
+
+        self.entries = await trio.to_thread.run_sync(read)
+
+    async def save(self) -> None:
+        async with self._lock:
+            text = json.dumps(self.entries, indent=2, ensure_ascii=False) + "\n"
+            await trio.to_thread.run_sync(write_atomic, self.path, text)
+
+    async def ensure(self, key: str, **fields: Any) -> dict[str, Any]:
+        """The entry for ``key``, created (with a fresh ``sessionId``) if missing."""
+        await self.load()
+        entry = self.entries.get(key)
+        if entry is None:
+            entry = {"sessionId": str(uuid.uuid4()), "updatedAt": now_ms(), **fields}
+            self.entries[key] = entry
+            await self.save()
+        return entry
+
+    def transcript_path(self, entry: dict[str, Any]) -> Path:
+        name = entry.get("sessionFile") or f"{entry['sessionId']}.jsonl"
+        return self.path.parent / Path(name).name
+
+
+def message_line(role: str, text: str, **extra: Any) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": role, "content": [{"type": "text", "text": text}], "timestamp": now_ms()}
+    message.update({k: v for k, v in extra.items() if v is not None})
+    return {"type": "message", "id": uuid.uuid4().hex[:8], "timestamp": iso_now(), "message": message}
+
+
+def _append_lines(path: Path, lines: list[dict[str, Any]], session_id: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    new = not path.exists()
+    with open(path, "a", encoding="utf-8") as handle:
+        if new:
+            header = {"type": "session", "version": TRANSCRIPT_VERSION, "id": session_id, "timestamp": iso_now(),
+                      "cwd": str(Path.cwd())}
+            handle.write(json.dumps(header, ensure_ascii=False) + "\n")
+        # One write per line: an interrupted append leaves at most one torn line at the end.
+        for line in lines:
+            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+
+async def append_transcript(path: Path, lines: list[dict[str, Any]], session_id: str) -> None:
+    await trio.to_thread.run_sync(_append_lines, path, lines, session_id)
+
+
+def _read_messages(path: Path, limit: int) -> list[dict[str, Any]]:
+    try:
+        raw = path.read_text("utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    messages = []
+    for line in raw:
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue  # a torn last line after a crash
+        if isinstance(item, dict) and item.get("type") == "message" and isinstance(item.get("message"), dict):
+            messages.append(item["message"])
+    return messages[-limit:] if limit else messages
+
+
+async def read_transcript(path: Path, limit: int = 0) -> list[dict[str, Any]]:
+    return await trio.to_thread.run_sync(_read_messages, path, limit)
+
+
+def message_text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return ""

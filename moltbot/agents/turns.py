@@ -1,0 +1,78 @@
+"""One agent turn: history + the new message → the model → tools → the model … → the reply.
+
+The user's message is appended to the transcript before the model is asked, the reply after it answers,
+each as one whole JSONL line. Tool calls loop back to the model at most ``MAX_TOOL_STEPS`` times.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import aclosing
+from typing import TYPE_CHECKING
+
+from .providers.base import Message, ModelRequest, Provider, TextDelta, ToolCall, Usage
+from .sessions import append_transcript, message_line, message_text, now_ms, read_transcript
+
+if TYPE_CHECKING:
+    from .runtime import AgentRuntime, Run
+
+MAX_TOOL_STEPS = 8
+HISTORY_MESSAGES = 50
+
+
+def system_prompt(runtime: AgentRuntime, run: Run) -> str:
+    agent = next((a for a in runtime.config.agents.entries if a.id == run.agent_id), None)
+    name = (agent.identity.name if agent and agent.identity and agent.identity.name else None) or "Molty"
+    prompt = f"You are {name}, an assistant reached through the moltbot gateway (agent id {run.agent_id})."
+    if run.extra_system_prompt:
+        prompt += "\n\n" + run.extra_system_prompt
+    return prompt
+
+
+async def run_turn(runtime: AgentRuntime, run: Run, provider: Provider, model: str) -> None:
+    store = runtime.store(run.agent_id)
+    entry = await store.ensure(run.session_key)
+    path = store.transcript_path(entry)
+    history = await read_transcript(path, HISTORY_MESSAGES)
+    messages = [Message(role=m["role"], content=message_text(m)) for m in history
+                if m.get("role") in ("user", "assistant") and message_text(m)]
+    messages.append(Message(role="user", content=run.message))
+    await append_transcript(path, [message_line("user", run.message)], entry["sessionId"])
+    tools = runtime.tools.specs() if runtime.tools else ()
+    for _ in range(MAX_TOOL_STEPS):
+        request = ModelRequest(model=model, messages=tuple(messages), system=system_prompt(runtime, run),
+                               tools=tuple(tools))
+        calls: list[ToolCall] = []
+        step_text = ""
+        async with aclosing(provider.stream(request)) as chunks:
+            async for chunk in chunks:
+                if isinstance(chunk, TextDelta):
+                    step_text += chunk.text
+                    runtime.assistant_delta(run, chunk.text)
+                elif isinstance(chunk, ToolCall):
+                    calls.append(chunk)
+                elif isinstance(chunk, Usage):
+                    previous = run.usage or Usage()
+                    run.usage = Usage(previous.input_tokens + chunk.input_tokens,
+                                      previous.output_tokens + chunk.output_tokens)
+        if not calls:
+            break
+        messages.append(Message(role="assistant", content=step_text, tool_calls=tuple(calls)))
+        for call in calls:
+            runtime.event(run, "tool", {"phase": "start", "name": call.name, "toolCallId": call.id,
+                                        "args": call.arguments})
+            result, is_error = await runtime.tools.invoke(call.name, call.arguments, run=run)
+            runtime.event(run, "tool", {"phase": "result", "name": call.name, "toolCallId": call.id,
+                                        "meta": None, "isError": is_error, "result": result})
+            messages.append(Message(role="tool", content=json.dumps(result), tool_call_id=call.id, name=call.name))
+    usage = run.usage
+    extra = {"stopReason": "stop", "model": model, "provider": provider.id}
+    if usage is not None:
+        extra["usage"] = {"input": usage.input_tokens, "output": usage.output_tokens, "total": usage.total_tokens}
+    await append_transcript(path, [message_line("assistant", run.text, **extra)], entry["sessionId"])
+    entry.update({"updatedAt": now_ms(), "model": model, "modelProvider": provider.id, "lastChannel": "webchat"})
+    if usage is not None:
+        entry.update({"inputTokens": entry.get("inputTokens", 0) + usage.input_tokens,
+                      "outputTokens": entry.get("outputTokens", 0) + usage.output_tokens,
+                      "totalTokens": entry.get("totalTokens", 0) + usage.total_tokens})
+    await store.save()

@@ -1,0 +1,163 @@
+"""``agent``, ``agent.wait``, ``agent.identity.get``, ``agents.list``, ``models.list``, ``chat.*``, ``wake``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ...agents.sessions import message_text, read_transcript
+from ...protocol import INVALID_REQUEST, UNAVAILABLE, ProtocolError
+from ...protocol._payloads.agent import (
+    AgentAccepted,
+    AgentIdentityParams,
+    AgentParams,
+    AgentWaitParams,
+    ChatAbortParams,
+    ChatHistoryParams,
+    ChatSendParams,
+    SetHeartbeatsParams,
+    WakeParams,
+)
+from ...protocol._payloads.system import EmptyParams
+from ..connection import ack
+
+if TYPE_CHECKING:
+    from ..connection import Connection
+    from ..runtime import Runtime
+
+HISTORY_BYTES_CAP = 6 * 1024 * 1024
+ABORT_TRIGGERS = {"/stop", "/abort"}
+
+
+async def agent(runtime: Runtime, connection: Connection, params: AgentParams) -> dict[str, Any]:
+    """Two responses on one id: ``accepted`` at once, then the final result when the run ends."""
+    agents = runtime.agents
+    session_key = params.session_key or agents.main_key(params.agent_id)
+    run, _ = agents.submit(run_id=params.idempotency_key, session_key=session_key, message=params.message,
+                           dedupe="agent", agent_id=params.agent_id, lane=params.lane,
+                           timeout=float(params.timeout) if params.timeout else None,
+                           extra_system_prompt=params.extra_system_prompt)
+    await ack(connection, AgentAccepted(run_id=run.run_id, status="accepted", accepted_at=run.accepted_at))
+    await run.done.wait()
+    if run.status == "ok":
+        return {"runId": run.run_id, "status": "ok", "summary": "completed",
+                "result": {"text": run.text, "sessionKey": run.session_key}}
+    summary = "aborted" if run.status == "aborted" else (run.error or "failed")
+    raise ProtocolError(UNAVAILABLE, run.error or f"run {run.status}",
+                        payload={"runId": run.run_id, "status": "error", "summary": summary})
+
+
+async def agent_wait(runtime: Runtime, connection: Connection, params: AgentWaitParams) -> dict[str, Any]:
+    timeout = 30_000 if params.timeout_ms is None else params.timeout_ms
+    return await runtime.agents.wait(params.run_id, timeout)
+
+
+def _agent_entry(runtime: Runtime, agent_id: str) -> dict[str, Any]:
+    entry = next((a for a in runtime.config.agents.entries if a.id == agent_id), None)
+    row: dict[str, Any] = {"id": agent_id}
+    if entry is not None and entry.name:
+        row["name"] = entry.name
+    if entry is not None and entry.identity is not None:
+        identity = {k: v for k, v in (("name", entry.identity.name), ("theme", entry.identity.theme),
+                                      ("emoji", entry.identity.emoji), ("avatar", entry.identity.avatar)) if v}
+        if identity:
+            row["identity"] = identity
+    return row
+
+
+async def agents_list(runtime: Runtime, connection: Connection, params: EmptyParams) -> dict[str, Any]:
+    agents = runtime.agents
+    return {"defaultId": agents.default_agent_id(), "mainKey": runtime.config.session.main_key,
+            "scope": runtime.config.session.scope, "agents": [_agent_entry(runtime, a) for a in agents.agent_ids()]}
+
+
+async def agent_identity(runtime: Runtime, connection: Connection, params: AgentIdentityParams) -> dict[str, Any]:
+    agents = runtime.agents
+    agent_id = params.agent_id or agents.default_agent_id()
+    if params.session_key:
+        session_agent = agents.canonical(params.session_key).split(":")
+        if len(session_agent) > 2 and params.agent_id and session_agent[1] != params.agent_id:
+            raise ProtocolError(INVALID_REQUEST, "agentId does not match the session's agent")
+        if not params.agent_id and len(session_agent) > 2:
+            agent_id = session_agent[1]
+    if agent_id not in agents.agent_ids():
+        raise ProtocolError(INVALID_REQUEST, f"unknown agent id: {agent_id}")
+    row = _agent_entry(runtime, agent_id)
+    result = {"agentId": agent_id}
+    identity = row.get("identity", {})
+    if identity.get("name") or row.get("name"):
+        result["name"] = identity.get("name") or row["name"]
+    if identity.get("avatar"):
+        result["avatar"] = identity["avatar"]
+    return result
+
+
+async def models_list(runtime: Runtime, connection: Connection, params: EmptyParams) -> dict[str, Any]:
+    models = []
+    for info in runtime.list_models():
+        row: dict[str, Any] = {"id": info.id, "name": info.name, "provider": info.provider}
+        if info.context_window:
+            row["contextWindow"] = info.context_window
+        if info.reasoning is not None:
+            row["reasoning"] = info.reasoning
+        models.append(row)
+    return {"models": models}
+
+
+async def chat_send(runtime: Runtime, connection: Connection, params: ChatSendParams) -> dict[str, Any]:
+    agents = runtime.agents
+    text = params.message.strip()
+    if text.lower() in ABORT_TRIGGERS:
+        run_ids = agents.abort(params.session_key, reason="stop")
+        return {"ok": True, "aborted": bool(run_ids), "runIds": run_ids}
+    if not text and not params.attachments:
+        raise ProtocolError(INVALID_REQUEST, "message or attachment required")
+    message = params.message if not params.thinking else f"/think {params.thinking} {params.message}"
+    run, created = agents.submit(run_id=params.idempotency_key, session_key=params.session_key, message=message,
+                                 dedupe="chat", timeout=(params.timeout_ms / 1000) if params.timeout_ms else None)
+    if created:
+        return {"runId": run.run_id, "status": "started"}
+    if not run.done.is_set():
+        return {"runId": run.run_id, "status": "in_flight"}
+    return {"runId": run.run_id, "status": "ok" if run.status == "ok" else "error"}
+
+
+async def chat_history(runtime: Runtime, connection: Connection, params: ChatHistoryParams) -> dict[str, Any]:
+    agents = runtime.agents
+    key = agents.canonical(params.session_key)
+    store = agents.store(agents._agent_for(key))
+    await store.load()
+    entry = store.entries.get(key)
+    result: dict[str, Any] = {"sessionKey": key, "messages": []}
+    if entry is None:
+        return result
+    result["sessionId"] = entry["sessionId"]
+    messages = await read_transcript(store.transcript_path(entry), params.limit or 200)
+    kept, size = [], 0
+    for message in reversed(messages):  # newest first until the byte cap, then back in order
+        size += len(message_text(message)) + 200
+        if size > HISTORY_BYTES_CAP:
+            break
+        kept.append(message)
+    result["messages"] = list(reversed(kept))
+    if entry.get("thinkingLevel"):
+        result["thinkingLevel"] = entry["thinkingLevel"]
+    return result
+
+
+async def chat_abort(runtime: Runtime, connection: Connection, params: ChatAbortParams) -> dict[str, Any]:
+    run_ids = runtime.agents.abort(params.session_key, params.run_id, reason="rpc")
+    return {"ok": True, "aborted": bool(run_ids), "runIds": run_ids}
+
+
+async def wake(runtime: Runtime, connection: Connection, params: WakeParams) -> dict[str, Any]:
+    text = params.text.strip()
+    if not text:
+        return {"ok": False}
+    runtime.gateway.system_events.append(text)
+    del runtime.gateway.system_events[:-20]
+    return {"ok": True}
+
+
+async def set_heartbeats(runtime: Runtime, connection: Connection, params: SetHeartbeatsParams) -> dict[str, Any]:
+    runtime.gateway.heartbeats_enabled = params.enabled
+    return {"ok": True, "enabled": params.enabled}

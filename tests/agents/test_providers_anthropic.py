@@ -1,0 +1,235 @@
+"""The Anthropic Messages provider against a fake Messages server over loopback (real httpx)."""
+
+from __future__ import annotations
+
+from contextlib import aclosing
+
+import pytest
+import trio
+
+from moltbot.agents.providers.anthropic import AnthropicProvider
+from moltbot.agents.providers.base import (
+    Finish,
+    Message,
+    ModelRequest,
+    ProviderError,
+    TextDelta,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
+from moltbot.agents.providers.http import HttpSettings
+from tests.fakes import fail_after
+from tests.fakes.anthropic import (
+    ScriptedToolUse,
+    error_event,
+    error_reply,
+    event,
+    message_end,
+    message_start,
+    open_fake_anthropic,
+    overloaded_reply,
+    rate_limit_reply,
+    stream_reply,
+    text_block,
+    text_reply,
+    tool_use_reply,
+)
+
+KEY = "sk-ant-test-0123456789"
+HELLO = ModelRequest(model="claude-test", messages=(Message("user", "hi"),))
+
+
+class RecordedSleeps:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+        await trio.lowlevel.checkpoint()
+
+
+def make_provider(fake, *, sleep=None, key: str | None = KEY, **settings) -> AnthropicProvider:
+    return AnthropicProvider("anthropic", fake.base_url, key, settings=HttpSettings(**settings),
+                             sleep=sleep or RecordedSleeps(), random=lambda: 1.0)
+
+
+async def collect(provider, request=HELLO) -> list:
+    async with aclosing(provider.stream(request)) as chunks:
+        return [chunk async for chunk in chunks]
+
+
+async def collect_until_error(provider, request=HELLO) -> tuple[list, ProviderError]:
+    received: list = []
+    with pytest.raises(ProviderError) as caught:
+        async with aclosing(provider.stream(request)) as chunks:
+            async for item in chunks:
+                received.append(item)
+    return received, caught.value
+
+
+@fail_after(5)
+async def test_text_stream_yields_deltas_then_usage_then_finish():
+    async with open_fake_anthropic(text_reply("Hel", "lo", input_tokens=10, output_tokens=5)) as fake:
+        assert await collect(make_provider(fake)) == [TextDelta("Hel"), TextDelta("lo"), Usage(10, 5),
+                                                      Finish("stop")]
+
+
+@fail_after(5)
+async def test_request_puts_system_on_top_and_tool_traffic_in_blocks():
+    request = ModelRequest(
+        model="claude-test",
+        system="Be brief.",
+        messages=(
+            Message("system", "Today is Monday."),
+            Message("user", "weather and time in Oslo?"),
+            Message("assistant", "Checking.", tool_calls=(ToolCall("tu_1", "weather", {"city": "Oslo"}),
+                                                          ToolCall("tu_2", "time", {}))),
+            Message("tool", "12°C", tool_call_id="tu_1"),
+            Message("tool", "09:00", tool_call_id="tu_2"),
+        ),
+        tools=(ToolSpec("weather", "Current weather", {"type": "object"}),),
+    )
+    async with open_fake_anthropic(text_reply("Rainy."), api_key=KEY) as fake:
+        await collect(make_provider(fake), request)
+    (sent,) = fake.requests
+    assert (sent.method, sent.path) == ("POST", "/v1/messages")
+    assert sent.headers["x-api-key"] == KEY and sent.headers["anthropic-version"] == "2023-06-01"
+    assert "authorization" not in sent.headers
+    assert sent.json() == {
+        "model": "claude-test",
+        "stream": True,
+        "max_tokens": 4096,
+        "system": "Be brief.\n\nToday is Monday.",
+        "messages": [
+            {"role": "user", "content": "weather and time in Oslo?"},
+            {"role": "assistant", "content": [
+                {"type": "text", "text": "Checking."},
+                {"type": "tool_use", "id": "tu_1", "name": "weather", "input": {"city": "Oslo"}},
+                {"type": "tool_use", "id": "tu_2", "name": "time", "input": {}}]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "tu_1", "content": "12°C"},
+                {"type": "tool_result", "tool_use_id": "tu_2", "content": "09:00"}]},
+        ],
+        "tools": [{"name": "weather", "description": "Current weather", "input_schema": {"type": "object"}}],
+    }
+
+
+@fail_after(5)
+async def test_request_max_tokens_and_temperature_override_the_default():
+    request = ModelRequest(model="claude-test", messages=(Message("user", "hi"),), max_tokens=100,
+                           temperature=0.5)
+    async with open_fake_anthropic(text_reply("ok")) as fake:
+        await collect(make_provider(fake), request)
+    body = fake.requests[0].json()
+    assert (body["max_tokens"], body["temperature"], "system" in body) == (100, 0.5, False)
+
+
+@fail_after(5)
+async def test_tool_use_blocks_stream_as_whole_tool_calls():
+    calls = (ScriptedToolUse("toolu_1", "weather", {"city": "Oslo", "units": "metric"}, pieces=4),
+             ScriptedToolUse("toolu_2", "time", {"zone": "Europe/Oslo"}, pieces=2))
+    async with open_fake_anthropic(tool_use_reply(*calls, text=["Check", "ing."], input_tokens=20,
+                                                  output_tokens=9)) as fake:
+        assert await collect(make_provider(fake)) == [
+            TextDelta("Check"), TextDelta("ing."),
+            ToolCall("toolu_1", "weather", {"city": "Oslo", "units": "metric"}),
+            ToolCall("toolu_2", "time", {"zone": "Europe/Oslo"}),
+            Usage(20, 9), Finish("tool_calls"),
+        ]
+
+
+@fail_after(5)
+async def test_max_tokens_stop_reason_maps_to_length():
+    async with open_fake_anthropic(text_reply("cut", stop_reason="max_tokens")) as fake:
+        assert (await collect(make_provider(fake)))[-1] == Finish("length")
+
+
+@fail_after(5)
+async def test_cache_tokens_count_as_input():
+    start = event("message_start", message={"usage": {"input_tokens": 3, "cache_read_input_tokens": 100,
+                                                      "cache_creation_input_tokens": 20, "output_tokens": 1}})
+    async with open_fake_anthropic(stream_reply(start, *text_block(0, "x"), *message_end())) as fake:
+        assert (await collect(make_provider(fake)))[-2] == Usage(123, 5)
+
+
+@fail_after(5)
+async def test_overloaded_529_is_retried_with_backoff():
+    sleeps = RecordedSleeps()
+    async with open_fake_anthropic(overloaded_reply(), text_reply("ok")) as fake:
+        assert (await collect(make_provider(fake, sleep=sleeps, backoff_base=0.25)))[0] == TextDelta("ok")
+    assert sleeps.delays == [0.25] and len(fake.requests) == 2
+
+
+@fail_after(5)
+async def test_429_waits_the_retry_after_seconds():
+    sleeps = RecordedSleeps()
+    async with open_fake_anthropic(rate_limit_reply("3"), rate_limit_reply("1"), text_reply("ok")) as fake:
+        await collect(make_provider(fake, sleep=sleeps))
+    assert sleeps.delays == [3.0, 1.0] and len(fake.requests) == 3
+
+
+@fail_after(5)
+async def test_json_error_body_is_raised_with_the_providers_message():
+    reply = error_reply(400, "messages: roles must alternate between \"user\" and \"assistant\"")
+    async with open_fake_anthropic(reply) as fake:
+        _, error = await collect_until_error(make_provider(fake))
+    assert error.message == ('anthropic: HTTP 400: messages: roles must alternate between "user" and '
+                             '"assistant" (invalid_request_error)')
+    assert (error.status, error.retryable) == (400, False)
+
+
+@fail_after(5)
+async def test_rejected_key_never_appears_in_the_error():
+    secret = "sk-ant-wrong-secret-99"
+    async with open_fake_anthropic(api_key=KEY) as fake:
+        provider = make_provider(fake, key=secret)
+        _, error = await collect_until_error(provider)
+    assert fake.requests[0].headers["x-api-key"] == secret
+    assert error.message == "anthropic: HTTP 401: invalid x-api-key: *** (authentication_error)"
+    assert secret not in repr(error) and secret not in repr(provider)
+
+
+@fail_after(5)
+async def test_error_event_mid_stream_raises_retryable_with_its_message():
+    events = [message_start(), *text_block(0, "par")[:-1], error_event("overloaded_error", "Overloaded")]
+    async with open_fake_anthropic(stream_reply(*events), text_reply("again")) as fake:
+        received, error = await collect_until_error(make_provider(fake))
+    assert received == [TextDelta("par")]
+    assert error.message == "anthropic: Overloaded (overloaded_error)" and error.retryable
+    assert len(fake.requests) == 1
+
+
+@fail_after(5)
+async def test_mid_stream_disconnect_raises_after_the_partial_text():
+    async with open_fake_anthropic(text_reply("Hel", "lo", then="disconnect")) as fake:
+        received, error = await collect_until_error(make_provider(fake))
+    assert received == [TextDelta("Hel"), TextDelta("lo")]
+    assert error.message.startswith("anthropic: stream ended unexpectedly") and error.retryable
+
+
+@fail_after(5)
+async def test_stream_closed_cleanly_before_message_stop_is_an_unexpected_end():
+    async with open_fake_anthropic(stream_reply(message_start(), *text_block(0, "Hel"))) as fake:
+        received, error = await collect_until_error(make_provider(fake))
+    assert received == [TextDelta("Hel")]
+    assert error.message.startswith("anthropic: stream ended unexpectedly")
+
+
+@fail_after(5)
+async def test_cancelling_the_reader_closes_the_connection():
+    async with open_fake_anthropic(text_reply("Hel", then="hang")) as fake:
+        with trio.CancelScope() as scope:
+            async with aclosing(make_provider(fake).stream(HELLO)) as chunks:
+                async for _ in chunks:
+                    scope.cancel()
+        assert scope.cancelled_caught
+        await fake.requests[0].disconnected.wait()
+
+
+@fail_after(5)
+async def test_base_url_ending_in_v1_is_accepted():
+    async with open_fake_anthropic(text_reply("ok")) as fake:
+        provider = AnthropicProvider("anthropic", fake.base_url + "/v1/", KEY)
+        assert (await collect(provider))[0] == TextDelta("ok")
+    assert fake.requests[0].path == "/v1/messages"

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..config.model import Config, ModelRef
-from ..protocol import INVALID_REQUEST, ProtocolError
 from .providers.base import ModelInfo, Provider
 from .providers.echo import EchoProvider
 
@@ -26,24 +25,20 @@ def resolve_model(config: Config, model: ModelRef | str | None, env: Mapping[str
     """``(provider, model name)`` for a model reference; echo when none is configured.
 
     Raises:
-        ProtocolError: the reference names a provider that is unknown or not usable (the message says why).
+        ProviderError: the reference names a provider that is unknown or not usable (the message says why).
     """
     reference = model_reference(model)
     if not reference or reference in ("echo", "echo/echo"):
         return _ECHO, "echo"
-    try:
-        from .providers import registry
-    except ImportError:
-        raise ProtocolError(INVALID_REQUEST, f"model {reference!r}: HTTP model providers are not available") from None
-    return registry.resolve_model(config, reference, env)
+    from .providers import registry
+
+    return registry.resolve_model(config, reference, env=env)
 
 
 def list_models(config: Config, env: Mapping[str, str]) -> list[ModelInfo]:
+    from .providers import registry
+
     models = list(_ECHO.models())
-    try:
-        from .providers import registry
-    except ImportError:
-        return models
     for provider in registry.build_providers(config, env).values():
         models.extend(info for info in provider.models() if info.provider != "echo")
     return models

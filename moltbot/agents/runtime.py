@@ -220,7 +220,7 @@ class AgentRuntime:
                         self.event(run, "lifecycle", {"phase": "start", "startedAt": run.started_at})
                         provider, model = self._resolve_provider(run.agent_id)
                         await run_turn(self, run, provider, model)
-                run.status = "ok"
+                    run.status = "ok"  # not reached when aborted: the scope absorbs the cancellation
         except trio.TooSlowError:
             run.status, run.error, run.stop_reason = "error", f"agent run timed out after {run.timeout:g} s", "timeout"
         except ProtocolError as exc:
@@ -228,7 +228,7 @@ class AgentRuntime:
         except Exception as exc:
             log.exception("agent run %s failed", run.run_id)
             run.status, run.error = "error", getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        if run.scope.cancelled_caught and run.status != "ok":
+        if run.scope.cancelled_caught:
             run.status = "aborted"
         run.ended_at = now_ms()
         run.finished_clock = trio.current_time()

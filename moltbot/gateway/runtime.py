@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from ..agents.heartbeat import HeartbeatRunner
 from ..agents.models import list_models, resolve_model
 from ..agents.providers.base import ModelInfo, Provider
 from ..agents.runtime import AgentRuntime
@@ -40,7 +41,7 @@ from ..protocol import (
     ShutdownEvent,
     Snapshot,
 )
-from ..protocol._payloads.system import ErrorCounts, GatewayStatus, LaneStatus
+from ..protocol._payloads.system import ErrorCounts, GatewayStatus, HeartbeatEvent, LaneStatus
 from .auth import Authenticator, ResolvedAuth, is_loopback
 from .broadcast import Broadcaster
 from .connection import Connection
@@ -80,6 +81,9 @@ class Runtime:
         self.tools = ToolRegistry()
         self.agents = AgentRuntime(config, emit=self._emit, resolve_provider=self.resolve_provider,
                                    state_dir=config.state_dir, tracker=self.runs, tools=self.tools)
+        self.heartbeat = HeartbeatRunner(self.agents, report=self._report_heartbeat,
+                                         enabled=lambda: self.gateway.heartbeats_enabled)
+        self.hot_actions["reload-heartbeat"] = self.heartbeat.poke
         self.draining = False
         self.scope: trio.CancelScope | None = None
         self.stopped = trio.Event()
@@ -95,6 +99,7 @@ class Runtime:
                     nursery.start_soon(self.broadcaster.serve_ticks, self.config.gateway.tick_interval_ms)
                     nursery.start_soon(self._serve_presence)
                     await nursery.start(self.agents.serve)
+                    await nursery.start(self.heartbeat.serve)
                     task_status.started()
         finally:
             self.stopped.set()
@@ -118,6 +123,10 @@ class Runtime:
 
     def _emit(self, event: str, payload: object, droppable: bool) -> None:
         self.broadcaster.broadcast(event, payload, droppable=droppable)
+
+    def _report_heartbeat(self, event: HeartbeatEvent) -> None:
+        self.gateway.last_heartbeat = event
+        self.broadcaster.broadcast("heartbeat", event, droppable=True)
 
     def resolve_provider(self, agent_id: str) -> tuple[Provider, str]:
         """The model provider and model name for an agent (per-agent model, else the default)."""

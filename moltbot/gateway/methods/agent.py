@@ -155,6 +155,8 @@ async def wake(runtime: Runtime, connection: Connection, params: WakeParams) -> 
         return {"ok": False}
     runtime.gateway.system_events.append(text)
     del runtime.gateway.system_events[:-20]
+    if params.mode == "now":
+        runtime.heartbeat.request_now()
     return {"ok": True}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
+import attrs
 import pytest
 import trio
 
@@ -49,8 +50,11 @@ async def test_our_gateway_passes_every_check_it_can(gateway_target):
     assert not unexpected, report.table()
     assert len(report.passed) >= MIN_PASSES, report.table()
     assert report.protocols == (3, 7)
-    skipped = {result.name: result.reason for result in report.skipped}
-    assert skipped == {"lifecycle.idempotency_dedupe": "no advertised idempotent method"}, report.table()
+    # The only skips are the harness's own limits: methods it has no harmless params for.
+    for result in report.skipped:
+        assert "no side-effect-free sample params" in result.reason or (
+            result.name == "lifecycle.idempotency_dedupe" and "no advertised idempotent method" in result.reason
+        ), report.table()
     ran = {result.name for result in report.results}
     assert {"handshake.hello_ok[v3]", "handshake.hello_ok[v7]", "events.tick_cadence", "handshake.timeout",
             "lifecycle.restart_closes_1012", "auth.rate_limit"} <= ran
@@ -70,6 +74,7 @@ async def test_every_advertised_method_of_the_spec_is_checked(gateway_target):
     names = {result.name for result in report.passed}
     for method in ("health", "status", "last-heartbeat", "system-presence", "system-event"):
         assert {f"methods.{method}", f"methods.{method}.params"} <= names
+    assert not report.failed, report.table()
 
 
 async def test_a_protocol_3_run_skips_protocol_7_checks(gateway_target):
@@ -82,14 +87,15 @@ async def test_a_protocol_3_run_skips_protocol_7_checks(gateway_target):
 
 async def test_reports_render_as_table_json_and_junit(gateway_target):
     _, target = gateway_target
-    report = await run_conformance(target, checks=["handshake.challenge", "lifecycle.idempotency_dedupe"])
+    target = attrs.evolve(target, capabilities=frozenset())
+    report = await run_conformance(target, checks=["handshake.challenge", "auth.rate_limit"])
     table = report.table()
-    assert "PASS    handshake.challenge" in table and "SKIP    lifecycle.idempotency_dedupe" in table
+    assert "PASS    handshake.challenge" in table and "SKIP    auth.rate_limit" in table
     assert json.loads(json.dumps(report.to_json()))["passed"] == 1
     suite = ET.fromstring(report.to_junit_xml()).find("testsuite")
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("2", "0", "1")
     cases = {case.get("name"): case for case in suite.iter("testcase")}
-    assert cases["lifecycle.idempotency_dedupe"].find("skipped").get("message") == "no advertised idempotent method"
+    assert "capability 'rate-limit' not enabled" in cases["auth.rate_limit"].find("skipped").get("message")
     assert cases["handshake.challenge"].get("classname") == "conformance.handshake"
 
 

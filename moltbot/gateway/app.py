@@ -283,6 +283,8 @@ class Gateway:
     async def _restart(self, request: RestartRequest) -> None:
         started = trio.current_time()
         config = request.config
+        if config is None and self.config.path is None:
+            config = self.config  # an in-memory config (embedded gateway): restart on the same one
         if config is None:
             # New clients wait for the new Runtime instead of joining the old one for a moment.
             self._replacing = True

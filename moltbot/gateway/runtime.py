@@ -42,6 +42,7 @@ from ..protocol import (
     Snapshot,
 )
 from ..protocol._payloads.system import ErrorCounts, GatewayStatus, HeartbeatEvent, LaneStatus
+from .agent_tools import register_gateway_tools
 from .auth import Authenticator, ResolvedAuth, is_loopback
 from .broadcast import Broadcaster
 from .connection import Connection
@@ -84,6 +85,7 @@ class Runtime:
         self.heartbeat = HeartbeatRunner(self.agents, report=self._report_heartbeat,
                                          enabled=lambda: self.gateway.heartbeats_enabled)
         self.hot_actions["reload-heartbeat"] = self.heartbeat.poke
+        register_gateway_tools(self)
         self.draining = False
         self.scope: trio.CancelScope | None = None
         self.stopped = trio.Event()

@@ -8,6 +8,7 @@ from moltbot.config.model import (
     AgentDefaults,
     AgentsConfig,
     AuthConfig,
+    CommandsConfig,
     Config,
     GatewayConfig,
     ModelProviderConfig,
@@ -116,3 +117,40 @@ async def test_missing_api_key_is_named(tmp_path):
     assert waited["status"] == "error" and "OPENAI_API_KEY" in waited["error"]
 
 
+
+
+async def test_gateway_tool_restart_writes_the_sentinel_and_restarts(tmp_path):
+    call = ScriptedCall(id="call_r", name="gateway", arguments={"action": "restart", "delayMs": 0,
+                                                                "note": "back soon"})
+    async with open_fake_openai(tool_call_reply(call), text_reply("restarting")) as fake:
+        config = config_for(tmp_path, fake.base_url)
+        config = Config(gateway=config.gateway, agents=config.agents, models=config.models,
+                        commands=CommandsConfig(restart=True), state_dir=tmp_path)
+        async with open_gateway(config, port=0, env={}) as gateway:
+            restarted = gateway.next_restart()
+            async with open_gateway_client(gateway.url, token=TOKEN) as client:
+                await client.call("agent", {"message": "restart please", "idempotencyKey": "r1"})
+                with trio.fail_after(10):
+                    await restarted.wait()
+            async with open_gateway_client(gateway.url, token=TOKEN) as client:
+                events = (await client.call("status"))["queuedSystemEvents"]
+    tool_result = fake.requests[1].json()["messages"][-1]
+    assert '"signal": "SIGUSR1"' in tool_result["content"] and '"delayMs": 0' in tool_result["content"]
+    assert any(e.startswith("GatewayRestart:") and "back soon" in e for e in events)
+
+
+async def test_gateway_tool_refuses_restart_unless_allowed_and_redacts_config(tmp_path):
+    calls = [ScriptedCall(id="c1", name="gateway", arguments={"action": "restart"}),
+             ScriptedCall(id="c2", name="gateway", arguments={"action": "config.get"})]
+    async with open_fake_openai(tool_call_reply(*calls), text_reply("ok")) as fake:
+        config = config_for(tmp_path, fake.base_url)
+        config = Config(gateway=config.gateway, agents=config.agents, models=config.models, state_dir=tmp_path,
+                        raw={"gateway": {"auth": {"token": TOKEN}}})
+        async with open_gateway(config, port=0, env={}) as gateway:
+            async with open_gateway_client(gateway.url, token=TOKEN) as client:
+                await client.call("agent", {"message": "x", "idempotencyKey": "g1"})
+                with trio.fail_after(10):
+                    assert (await client.call("agent.wait", {"runId": "g1"}))["status"] == "ok"
+    results = [m["content"] for m in fake.requests[1].json()["messages"] if m["role"] == "tool"]
+    assert "Gateway restart is disabled. Set commands.restart=true" in results[0]
+    assert TOKEN not in results[1] and '"token": "***"' in results[1]

@@ -1,14 +1,16 @@
 """Lanes: runs of one session are serialized; each lane kind has a global concurrency limit.
 
-A run first takes its session's slot (one run per session at a time, FIFO), then a slot of its lane kind
-(``main`` = ``agents.defaults.maxConcurrent``, ``cron`` = ``cron.maxConcurrentRuns``, ``subagent``;
-unconfigured lanes get 1). Trio's Lock and Semaphore wake waiters in FIFO order. A session's lock exists
-only while runs for it are queued or active (idle lanes leave nothing behind). ``statistics()`` is what
+A run takes a ticket in its session's queue when it is submitted (so runs of a session start in the
+order they were submitted, whatever order their tasks get scheduled in), waits for its turn (one run per
+session at a time), then for a slot of its lane kind (``main`` = ``agents.defaults.maxConcurrent``,
+``cron`` = ``cron.maxConcurrentRuns``, ``subagent``; unconfigured lanes get 1; trio's Semaphore is FIFO).
+A session's queue exists only while runs for it are queued or active (idle lanes leave nothing behind). ``statistics()`` is what
 ``status`` reports: queue depth, active runs, completions and errors per lane kind since start.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -36,10 +38,19 @@ class LaneStatistics:
     errors: int
 
 
+@attrs.define(eq=False)
+class Ticket:
+    """A place in a session's queue, taken when the run is submitted (so order is submission order)."""
+
+    session_key: str
+    lane: str
+    turn: trio.Event = attrs.field(factory=trio.Event)
+
+
 class LaneScheduler:
     def __init__(self, limits: dict[str, int]) -> None:
         self._lanes: dict[str, _Lane] = {}
-        self._sessions: dict[str, tuple[trio.Lock, int]] = {}
+        self._sessions: dict[str, deque[Ticket]] = {}
         for name, limit in limits.items():
             self._lane(name, limit)
 
@@ -61,35 +72,45 @@ class LaneScheduler:
         """Count a run that ended in an error (the run reports it; the slot itself ended normally)."""
         self._lane(lane_name).errors += 1
 
+    def reserve(self, session_key: str, lane_name: str = "main") -> Ticket:
+        """Take the next place in the session's queue, synchronously."""
+        ticket = Ticket(session_key, lane_name)
+        queue = self._sessions.setdefault(session_key, deque())
+        queue.append(ticket)
+        if len(queue) == 1:
+            ticket.turn.set()
+        self._lane(lane_name).queued += 1
+        return ticket
+
     @asynccontextmanager
-    async def slot(self, session_key: str, lane_name: str = "main") -> AsyncIterator[None]:
-        lane = self._lane(lane_name)
-        lock, users = self._sessions.get(session_key, (None, 0))
-        if lock is None:
-            lock = trio.Lock()
-        self._sessions[session_key] = (lock, users + 1)
-        lane.queued += 1
+    async def slot(self, ticket: Ticket) -> AsyncIterator[None]:
+        """Wait for the ticket's turn in its session, then for a slot of its lane kind."""
+        lane = self._lane(ticket.lane)
         queued = True
         try:
-            async with lock:
-                await lane.semaphore.acquire()
-                lane.queued -= 1
-                queued = False
-                lane.active += 1
-                try:
-                    yield
-                    lane.completed += 1
-                finally:
-                    lane.active -= 1
-                    lane.semaphore.release()
+            await ticket.turn.wait()
+            await lane.semaphore.acquire()
+            lane.queued -= 1
+            queued = False
+            lane.active += 1
+            try:
+                yield
+                lane.completed += 1
+            finally:
+                lane.active -= 1
+                lane.semaphore.release()
         finally:
             if queued:
                 lane.queued -= 1
-            lock, users = self._sessions[session_key]
-            if users <= 1:
-                del self._sessions[session_key]
-            else:
-                self._sessions[session_key] = (lock, users - 1)
+            self._release(ticket)
+
+    def _release(self, ticket: Ticket) -> None:
+        queue = self._sessions[ticket.session_key]
+        queue.remove(ticket)
+        if queue:
+            queue[0].turn.set()
+        else:
+            del self._sessions[ticket.session_key]
 
     def session_busy(self, session_key: str) -> bool:
         return session_key in self._sessions

@@ -24,7 +24,8 @@ import trio
 from ..config.model import Config
 from ..protocol import INVALID_REQUEST, UNAVAILABLE, UNSET, ProtocolError
 from ..protocol._payloads.agent import AgentEvent, ChatEvent
-from .lanes import LaneScheduler
+from .inbound import Collected, InboundQueue
+from .lanes import LaneScheduler, Ticket
 from .providers.base import Provider, Usage
 from .sessions import DEFAULT_AGENT_ID, SessionStore, canonical_key, normalize_agent_id, now_ms
 from .tools import ToolRegistry
@@ -63,6 +64,7 @@ class Run:
     finished_clock: float | None = None
     last_delta: float = -math.inf
     extra_system_prompt: str | None = None
+    collected: Collected | None = None  # a collect-mode follow-up: its message is fixed when it starts
 
     def summary(self) -> dict[str, Any]:
         """The ``agent.wait`` shape."""
@@ -93,6 +95,7 @@ class AgentRuntime:
         self._stores: dict[str, SessionStore] = {}
         self._appeared = trio.Event()
         self._nursery: trio.Nursery | None = None
+        self.inbound = InboundQueue(self)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -153,7 +156,7 @@ class AgentRuntime:
 
     def submit(self, *, run_id: str, session_key: str, message: str, dedupe: str, agent_id: str | None = None,
                lane: str | None = None, timeout: float | None = None,
-               extra_system_prompt: str | None = None) -> tuple[Run, bool]:
+               extra_system_prompt: str | None = None, collected: Collected | None = None) -> tuple[Run, bool]:
         """Start a run (or find the one with the same idempotency key). Returns (run, created)."""
         key = f"{dedupe}:{run_id}"
         cached = self._dedupe.get(key)
@@ -169,14 +172,15 @@ class AgentRuntime:
             raise ProtocolError(INVALID_REQUEST, f"unknown agent id: {agent_id}")
         timeout = timeout or float(self.config.agents.defaults.timeout_seconds)
         run = Run(run_id=run_id, session_key=session_key, agent_id=agent, message=message, lane=lane or "main",
-                  timeout=timeout, extra_system_prompt=extra_system_prompt)
+                  timeout=timeout, extra_system_prompt=extra_system_prompt, collected=collected)
         if len(self._dedupe) >= DEDUPE_MAX:
             self._dedupe.pop(next(iter(self._dedupe)))
         self._dedupe[key] = (trio.current_time(), run)
         self.runs[run_id] = run
         self._appeared.set()
         self._appeared = trio.Event()
-        self._nursery.start_soon(self._execute, run, name=f"agent run {run_id}")
+        ticket = self.lanes.reserve(session_key, run.lane)
+        self._nursery.start_soon(self._execute, run, ticket, name=f"agent run {run_id}")
         return run, True
 
     def _agent_for(self, session_key: str) -> str:
@@ -208,19 +212,21 @@ class AgentRuntime:
                 aborted.append(run.run_id)
         return aborted
 
-    async def _execute(self, run: Run) -> None:
+    async def _execute(self, run: Run, ticket: Ticket) -> None:
         from .turns import run_turn
 
         try:
-            async with self.tracker.open_run(f"agent run {run.run_id}"):
-                with run.scope, trio.fail_after(run.timeout):
-                    async with self.lanes.slot(run.session_key, run.lane):
-                        run.status = "running"
-                        run.started_at = now_ms()
-                        self.event(run, "lifecycle", {"phase": "start", "startedAt": run.started_at})
-                        provider, model = self._resolve_provider(run.agent_id)
-                        await run_turn(self, run, provider, model)
-                    run.status = "ok"  # not reached when aborted: the scope absorbs the cancellation
+            with run.scope, trio.fail_after(run.timeout):
+                # The slot first: it is the only place the ticket taken at submit time is given back.
+                async with self.lanes.slot(ticket), self.tracker.open_run(f"agent run {run.run_id}"):
+                    if run.collected is not None:
+                        await self.inbound.settle(run, run.collected)
+                    run.status = "running"
+                    run.started_at = now_ms()
+                    self.event(run, "lifecycle", {"phase": "start", "startedAt": run.started_at})
+                    provider, model = self._resolve_provider(run.agent_id)
+                    await run_turn(self, run, provider, model)
+                run.status = "ok"  # not reached when aborted: the scope absorbs the cancellation
         except trio.TooSlowError:
             run.status, run.error, run.stop_reason = "error", f"agent run timed out after {run.timeout:g} s", "timeout"
         except ProtocolError as exc:

@@ -1,0 +1,97 @@
+"""Inbound queue modes (reference §9.3): what happens to a message that arrives while its session is busy.
+
+- ``collect`` (default): messages are gathered into one follow-up turn that runs after the current one
+  (a queued follow-up keeps taking messages until it starts; it waits ``debounceMs`` of quiet first);
+- ``followup``: one turn per message, in order, after the current one;
+- ``steer``: meant to reach the running turn; our providers take no input mid-turn, so it behaves as
+  ``followup`` (the reference's own fallback);
+- ``interrupt``: the running turn is aborted and the newest message runs.
+At most ``cap`` messages wait in a collected turn; past that ``drop`` decides: ``old`` drops the oldest,
+``new`` refuses the newest, ``summarize`` drops the oldest but keeps a count of what was dropped.
+Channels call ``offer``; the webchat's ``chat.send`` and the ``agent`` method do not queue this way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+import attrs
+import trio
+
+if TYPE_CHECKING:
+    from .runtime import AgentRuntime, Run
+
+MODES = ("collect", "followup", "steer", "steer-backlog", "interrupt", "queue")
+
+
+@attrs.define
+class Collected:
+    """The messages of a follow-up turn that has not started yet."""
+
+    messages: list[str] = attrs.field(factory=list)
+    dropped: int = 0
+    changed: trio.Event = attrs.field(factory=trio.Event)
+
+    def text(self) -> str:
+        if len(self.messages) == 1 and not self.dropped:
+            return self.messages[0]
+        parts = ["[Queued messages while agent was busy]"]
+        if self.dropped:
+            parts.append(f"({self.dropped} earlier message(s) dropped)")
+        parts += [f"---\nQueued #{index}\n{text}" for index, text in enumerate(self.messages, 1)]
+        return "\n".join(parts)
+
+
+class InboundQueue:
+    def __init__(self, agents: AgentRuntime) -> None:
+        self._agents = agents
+        self._collecting: dict[str, tuple[Run, Collected]] = {}
+
+    def offer(self, session_key: str, text: str, *, mode: str | None = None) -> Run | None:
+        """Queue or start a turn for an inbound message; returns the run that will answer it (``None``
+        when ``drop: new`` refused it)."""
+        agents = self._agents
+        settings = agents.config.messages.queue
+        mode = mode or settings.mode
+        key = agents.canonical(session_key)
+        busy = agents.lanes.session_busy(key)
+        if not busy or mode in ("followup", "steer", "steer-backlog", "queue"):
+            return self._start(key, text)
+        if mode == "interrupt":
+            agents.abort(key, reason="interrupt")
+            self._collecting.pop(key, None)
+            return self._start(key, text)
+        pending = self._collecting.get(key)
+        if pending is None or pending[0].status != "queued":
+            collected = Collected()
+            run = self._start(key, "", collected=collected)
+            self._collecting[key] = (run, collected)
+        else:
+            run, collected = pending
+        if len(collected.messages) >= settings.cap:
+            if settings.drop == "new":
+                return None
+            collected.messages.pop(0)
+            collected.dropped += 1
+        collected.messages.append(text)
+        collected.changed.set()
+        return run
+
+    def _start(self, key: str, text: str, *, collected: Collected | None = None) -> Run:
+        run, _ = self._agents.submit(run_id=f"inbound-{uuid.uuid4().hex[:12]}", session_key=key, message=text,
+                                     dedupe="inbound", collected=collected)
+        return run
+
+    async def settle(self, run: Run, collected: Collected) -> None:
+        """Called when a collected turn gets its slot: wait for quiet, then freeze its message."""
+        debounce = self._agents.config.messages.queue.debounce_ms / 1000
+        while True:  # trailing debounce: each new message restarts the quiet window
+            collected.changed = trio.Event()
+            with trio.move_on_after(debounce) as quiet:
+                await collected.changed.wait()
+            if quiet.cancelled_caught:
+                break
+        if self._collecting.get(run.session_key, (None,))[0] is run:
+            del self._collecting[run.session_key]
+        run.message = collected.text()

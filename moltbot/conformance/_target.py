@@ -12,6 +12,8 @@ __all__ = ["CAPABILITIES", "Target"]
 CAPABILITIES = {
     "rate-limit": "repeated auth failures are refused with retryAfterMs (locks the harness's address out; "
                   "runs last)",
+    "agent-runs": "the harness may start agent runs (chat.send, for the idempotency check); a run may call "
+                  "the gateway's model",
 }
 
 
@@ -30,7 +32,7 @@ class Target:
         restart: a hook that makes the gateway restart (for ours, ``lambda: gateway.request_restart(…)``;
             for a process, a function sending it SIGUSR1). It may be sync or async. Without it the
             shutdown/1012 check is skipped.
-        capabilities: opt-in features to check (see ``CAPABILITIES``), e.g. ``{"rate-limit"}``.
+        capabilities: opt-in checks (see ``CAPABILITIES``), e.g. ``{"rate-limit", "agent-runs"}``.
         handshake_timeout_ms: the target's handshake timeout (the reference's is 10 s); the timeout check
             waits for it only when it fits within the run's ``max_wait``.
     """

@@ -39,7 +39,7 @@ async def gateway_target(conformance_config):
         async with open_gateway(conformance_config, port=0, env={}) as gateway:
             yield gateway, Target(gateway.url, token=TOKEN, handshake_timeout_ms=HANDSHAKE_TIMEOUT_MS,
                                   restart=lambda: gateway.request_restart("conformance", gateway.config),
-                                  capabilities={"rate-limit"})
+                                  capabilities={"rate-limit", "agent-runs"})
 
 
 async def test_our_gateway_passes_every_check_it_can(gateway_target):

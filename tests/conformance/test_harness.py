@@ -164,3 +164,14 @@ async def test_double_responses_fail_the_one_response_per_request_check(broken_t
     suite = ET.fromstring(report.to_junit_xml()).find("testsuite")
     failure = suite.find("testcase").find("failure")
     assert failure.get("message") == result.reason and "offending frame" in failure.text
+
+
+def test_public_api_is_pinned():
+    import moltbot.conformance
+
+    assert moltbot.conformance.__all__ == [
+        "CAPABILITIES", "Check", "CheckContext", "CheckFailed", "CheckResult", "CheckSkipped", "Options", "Peer",
+        "Report", "Spec", "Target", "list_checks", "load_spec", "run_conformance",
+    ]
+    for name in moltbot.conformance.__all__:
+        assert getattr(moltbot.conformance, name) is not None

@@ -21,7 +21,6 @@ the connection task applies outcomes and never decides them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from collections.abc import Callable
 from typing import Any
 
 import attrs

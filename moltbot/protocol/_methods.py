@@ -17,9 +17,9 @@ from typing import Any, Final, Literal
 import attrs
 
 from ._errors import INVALID_REQUEST, RemoteProtocolError
+from ._payloads import agent
 from ._payloads import devices as _devices
 from ._payloads import nodes as _nodes
-from ._payloads import agent
 from ._payloads.presence import PresenceEntry
 from ._payloads.system import (
     EmptyParams,

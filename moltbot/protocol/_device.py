@@ -1,0 +1,222 @@
+"""Device identity on the wire (reference §5.5): Ed25519 keys, the signed ``v1``/``v2`` payload, and the
+server's checks, all without I/O.
+
+Theory of operation. A device is an Ed25519 key pair; its id is the lowercase hex SHA-256 of the raw
+32-byte public key. At connect the client signs
+
+    v2|<deviceId>|<clientId>|<clientMode>|<role>|<scopesCSV>|<signedAtMs>|<token>|<nonce>
+
+(``v1`` is the same without ``|<nonce>``) with ``scopesCSV`` the scopes it *asked for* (not the defaulted
+``operator.admin``) and ``token`` its ``auth.token`` or the empty string. The server checks, in order,
+each failing INVALID_REQUEST + close 1008 with the reference's text:
+
+Rule 1. the id derived from ``publicKey`` equals ``device.id``           else "device identity mismatch"
+Rule 2. ``|now − signedAt| ≤ 600 000 ms``                                else "device signature expired"
+Rule 3. a client that is not local-direct sent a nonce                   else "device nonce required"
+Rule 4. a nonce, when sent, is this connection's challenge nonce         else "device nonce mismatch"
+Rule 5. the signature verifies over ``v2`` (nonce sent) or ``v1``        else "device signature invalid"
+Rule 6. the public key is a usable Ed25519 key                           else "device public key invalid"
+
+Public keys travel as base64url raw keys (a PEM SPKI key is accepted too); signatures as base64url (plain
+base64 accepted).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import time
+from typing import Any
+
+import attrs
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from ._errors import CLOSE_POLICY_VIOLATION, INVALID_REQUEST, RemoteProtocolError
+from ._payloads.connect import ConnectParams
+
+__all__ = [
+    "SIGNATURE_SKEW_MS",
+    "DeviceKeyPair",
+    "b64url_decode",
+    "b64url_encode",
+    "check_device_proof",
+    "derive_device_id",
+    "device_auth_payload",
+    "public_key_raw",
+    "sign_connect",
+    "verify_device_signature",
+]
+
+SIGNATURE_SKEW_MS = 10 * 60 * 1000
+_SPKI_ED25519_PREFIX = bytes.fromhex("302a300506032b6570032100")
+
+
+def b64url_encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    """Decode base64url or standard base64, padded or not. Raises ``ValueError``."""
+    cleaned = text.strip().replace("-", "+").replace("_", "/")
+    cleaned += "=" * (-len(cleaned) % 4)
+    try:
+        return base64.b64decode(cleaned, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("not base64") from exc
+
+
+def public_key_raw(public_key: str) -> bytes | None:
+    """The raw key bytes of a wire ``publicKey`` (base64url raw, or PEM SPKI), or ``None``."""
+    text = public_key.strip()
+    if text.startswith("-----BEGIN"):
+        try:
+            key = serialization.load_pem_public_key(text.encode("ascii"))
+        except (ValueError, TypeError, UnicodeEncodeError):
+            return None
+        if not isinstance(key, Ed25519PublicKey):
+            return None
+        return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    try:
+        raw = b64url_decode(text)
+    except ValueError:
+        return None
+    if len(raw) == len(_SPKI_ED25519_PREFIX) + 32 and raw.startswith(_SPKI_ED25519_PREFIX):
+        return raw[len(_SPKI_ED25519_PREFIX):]
+    return raw or None
+
+
+def derive_device_id(public_key: str) -> str | None:
+    """Lowercase hex SHA-256 of the raw public key, or ``None`` if the key does not decode."""
+    raw = public_key_raw(public_key)
+    return hashlib.sha256(raw).hexdigest() if raw is not None else None
+
+
+def device_auth_payload(*, device_id: str, client_id: str, client_mode: str, role: str, scopes: list[str],
+                        signed_at_ms: int, token: str | None, nonce: str | None) -> str:
+    """The exact text a device signs (``v2`` with a nonce, ``v1`` without)."""
+    fields = ["v2" if nonce else "v1", device_id, client_id, client_mode, role, ",".join(scopes),
+              str(signed_at_ms), token or ""]
+    if nonce:
+        fields.append(nonce)
+    return "|".join(fields)
+
+
+def _ed25519_key(public_key: str) -> Ed25519PublicKey | None:
+    raw = public_key_raw(public_key)
+    if raw is None or len(raw) != 32:
+        return None
+    try:
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError:
+        return None
+
+
+def verify_device_signature(public_key: str, payload: str, signature: str) -> bool:
+    """True iff ``signature`` (base64url/base64) is a valid Ed25519 signature of ``payload``."""
+    key = _ed25519_key(public_key)
+    if key is None:
+        return False
+    try:
+        key.verify(b64url_decode(signature), payload.encode("utf-8"))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def _refuse(message: str) -> RemoteProtocolError:
+    return RemoteProtocolError(INVALID_REQUEST, message, close_code=CLOSE_POLICY_VIOLATION)
+
+
+def check_device_proof(params: ConnectParams, *, role: str, challenge_nonce: str, now_ms: int,
+                       local: bool) -> str:
+    """Apply rules 1–6 to ``params.device``; return the normalized (base64url raw) public key.
+
+    Raises:
+        RemoteProtocolError: the first rule that fails, with the reference's message and close 1008.
+    """
+    device = params.device
+    assert device is not None
+    if derive_device_id(device.public_key) != device.id:
+        raise _refuse("device identity mismatch")
+    if abs(now_ms - device.signed_at) > SIGNATURE_SKEW_MS:
+        raise _refuse("device signature expired")
+    nonce = (device.nonce or "").strip()
+    if not local and not nonce:
+        raise _refuse("device nonce required")
+    if nonce and nonce != challenge_nonce:
+        raise _refuse("device nonce mismatch")
+    payload = device_auth_payload(
+        device_id=device.id, client_id=params.client.id, client_mode=params.client.mode, role=role,
+        scopes=list(params.scopes or []), signed_at_ms=device.signed_at,
+        token=params.auth.token if params.auth else None, nonce=nonce or None)
+    if not verify_device_signature(device.public_key, payload, device.signature):
+        raise _refuse("device signature invalid")
+    raw = public_key_raw(device.public_key)
+    if raw is None or len(raw) != 32:
+        raise _refuse("device public key invalid")
+    return b64url_encode(raw)
+
+
+@attrs.frozen(repr=False)
+class DeviceKeyPair:
+    """An Ed25519 identity: ``device_id``, the wire ``public_key``, and ``sign``. Never repr'd (secret)."""
+
+    private_key: Ed25519PrivateKey
+
+    @classmethod
+    def generate(cls) -> DeviceKeyPair:
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_private_pem(cls, pem: str) -> DeviceKeyPair:
+        key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError("not an Ed25519 private key")
+        return cls(key)
+
+    def __repr__(self) -> str:
+        return f"DeviceKeyPair(device_id={self.device_id!r})"
+
+    @property
+    def public_raw(self) -> bytes:
+        return self.private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+    @property
+    def public_key(self) -> str:
+        """The wire form: base64url of the raw 32-byte key."""
+        return b64url_encode(self.public_raw)
+
+    @property
+    def device_id(self) -> str:
+        return hashlib.sha256(self.public_raw).hexdigest()
+
+    def private_pem(self) -> str:
+        return self.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()).decode("ascii")
+
+    def public_pem(self) -> str:
+        return self.private_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
+
+    def sign(self, payload: str) -> str:
+        """Base64url Ed25519 signature of ``payload`` (UTF-8)."""
+        return b64url_encode(self.private_key.sign(payload.encode("utf-8")))
+
+
+def sign_connect(key: DeviceKeyPair, params: dict[str, Any], *, nonce: str | None,
+                 signed_at_ms: int | None = None) -> dict[str, Any]:
+    """The ``device`` block for the JSON connect ``params`` about to be sent (signed over ``nonce``)."""
+    signed_at = int(time.time() * 1000) if signed_at_ms is None else signed_at_ms
+    client = params.get("client") or {}
+    payload = device_auth_payload(
+        device_id=key.device_id, client_id=client.get("id", ""), client_mode=client.get("mode", ""),
+        role=params.get("role") or "operator", scopes=list(params.get("scopes") or []), signed_at_ms=signed_at,
+        token=(params.get("auth") or {}).get("token"), nonce=nonce)
+    block: dict[str, Any] = {"id": key.device_id, "publicKey": key.public_key, "signature": key.sign(payload),
+                             "signedAt": signed_at}
+    if nonce:
+        block["nonce"] = nonce
+    return block

@@ -26,7 +26,7 @@ from ..protocol import INVALID_REQUEST, UNAVAILABLE, UNSET, ProtocolError
 from ..protocol._payloads.agent import AgentEvent, ChatEvent
 from .inbound import Collected, InboundQueue
 from .lanes import LaneScheduler, Ticket
-from .providers.base import Provider, Usage
+from .providers.base import Provider, ToolCall, ToolSpec, Usage
 from .sessions import DEFAULT_AGENT_ID, SessionStore, canonical_key, normalize_agent_id, now_ms
 from .tools import ToolRegistry
 from .tracking import RunTracker
@@ -65,6 +65,20 @@ class Run:
     last_delta: float = -math.inf
     extra_system_prompt: str | None = None
     collected: Collected | None = None  # a collect-mode follow-up: its message is fixed when it starts
+    listeners: list[trio.MemorySendChannel] = attrs.field(factory=list)
+    client_tools: tuple[ToolSpec, ...] = ()  # tools the caller runs itself (OpenResponses function tools)
+    client_tool_calls: list[ToolCall] = attrs.field(factory=list)
+
+    def watch(self) -> trio.MemoryReceiveChannel:
+        """Every later ``(stream, data)`` step of this run; the channel closes when the run ends.
+
+        Unbounded on purpose: a run's output is bounded, and an HTTP stream must not lose deltas."""
+        send, receive = trio.open_memory_channel(math.inf)
+        if self.done.is_set():
+            send.close()
+        else:
+            self.listeners.append(send)
+        return receive
 
     def summary(self) -> dict[str, Any]:
         """The ``agent.wait`` shape."""
@@ -156,7 +170,8 @@ class AgentRuntime:
 
     def submit(self, *, run_id: str, session_key: str, message: str, dedupe: str, agent_id: str | None = None,
                lane: str | None = None, timeout: float | None = None,
-               extra_system_prompt: str | None = None, collected: Collected | None = None) -> tuple[Run, bool]:
+               extra_system_prompt: str | None = None, collected: Collected | None = None,
+               client_tools: list[tuple[str, str, dict[str, Any]]] = ()) -> tuple[Run, bool]:
         """Start a run (or find the one with the same idempotency key). Returns (run, created)."""
         key = f"{dedupe}:{run_id}"
         cached = self._dedupe.get(key)
@@ -172,7 +187,9 @@ class AgentRuntime:
             raise ProtocolError(INVALID_REQUEST, f"unknown agent id: {agent_id}")
         timeout = timeout or float(self.config.agents.defaults.timeout_seconds)
         run = Run(run_id=run_id, session_key=session_key, agent_id=agent, message=message, lane=lane or "main",
-                  timeout=timeout, extra_system_prompt=extra_system_prompt, collected=collected)
+                  timeout=timeout, extra_system_prompt=extra_system_prompt, collected=collected,
+                  client_tools=tuple(ToolSpec(name, description, parameters)
+                                     for name, description, parameters in client_tools))
         if len(self._dedupe) >= DEDUPE_MAX:
             self._dedupe.pop(next(iter(self._dedupe)))
         self._dedupe[key] = (trio.current_time(), run)
@@ -182,6 +199,12 @@ class AgentRuntime:
         ticket = self.lanes.reserve(session_key, run.lane)
         self._nursery.start_soon(self._execute, run, ticket, name=f"agent run {run_id}")
         return run, True
+
+    def spawn(self, fn: Callable[[], Any]) -> None:
+        """Run follow-up work of a run (a summary to post when it ends) in this runtime's nursery."""
+        if self._nursery is None:
+            raise ProtocolError(UNAVAILABLE, "agent runtime is not running")
+        self._nursery.start_soon(fn)
 
     def _agent_for(self, session_key: str) -> str:
         if session_key.startswith("agent:"):
@@ -239,12 +262,19 @@ class AgentRuntime:
         run.ended_at = now_ms()
         run.finished_clock = trio.current_time()
         self._finish_events(run)
+        for listener in run.listeners:
+            listener.close()
         run.done.set()
 
     # --- events ---------------------------------------------------------------------------------
 
     def event(self, run: Run, stream: str, data: dict[str, Any]) -> None:
         run.seq += 1
+        for listener in list(run.listeners):
+            try:
+                listener.send_nowait((stream, data))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):  # the watcher went away
+                run.listeners.remove(listener)
         self._emit("agent", AgentEvent(run_id=run.run_id, seq=run.seq, stream=stream, ts=now_ms(), data=data,
                                        session_key=run.session_key), False)
 

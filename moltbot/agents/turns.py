@@ -38,7 +38,8 @@ async def run_turn(runtime: AgentRuntime, run: Run, provider: Provider, model: s
                 if m.get("role") in ("user", "assistant") and message_text(m)]
     messages.append(Message(role="user", content=run.message))
     await append_transcript(path, [message_line("user", run.message)], entry["sessionId"])
-    tools = runtime.tools.specs() if runtime.tools else ()
+    tools = [*(runtime.tools.specs() if runtime.tools else ()), *run.client_tools]
+    client_names = {spec.name for spec in run.client_tools}
     for _ in range(MAX_TOOL_STEPS):
         request = ModelRequest(model=model, messages=tuple(messages), system=system_prompt(runtime, run),
                                tools=tuple(tools))
@@ -56,6 +57,9 @@ async def run_turn(runtime: AgentRuntime, run: Run, provider: Provider, model: s
                     run.usage = Usage(previous.input_tokens + chunk.input_tokens,
                                       previous.output_tokens + chunk.output_tokens)
         if not calls:
+            break
+        if any(call.name in client_names for call in calls):  # the caller runs these: stop and hand over
+            run.client_tool_calls = [call for call in calls if call.name in client_names]
             break
         messages.append(Message(role="assistant", content=step_text, tool_calls=tuple(calls)))
         for call in calls:

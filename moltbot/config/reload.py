@@ -34,8 +34,10 @@ RULES: tuple[tuple[str, Kind, str | None], ...] = (
         "messages", "session", "talk", "skills")),
     ("plugins", "restart", None),
     ("ui", "none", None),
-    # Ours: metadata stamped by config writers never restarts the gateway (the reference's does).
+    # Ours: metadata stamped by config writers never restarts the gateway (the reference's does), and the
+    # HTTP endpoints are read per request, so enabling or disabling one is a hot change.
     ("meta", "none", None),
+    ("gateway.http", "none", None),
     ("gateway", "restart", None),
     ("discovery", "restart", None),
     ("canvasHost", "restart", None),

@@ -88,6 +88,18 @@ class Authenticator:
 
     def check(self, params: ConnectParams, address: str) -> str:
         """Return the auth method used (``"token"``/``"password"``) or raise ``RemoteProtocolError``."""
+        credentials = params.auth
+        supplied = None
+        if credentials is not None:
+            supplied = credentials.token if self.mode == "token" else credentials.password
+        hint = _hint(params)
+        self.verify(supplied, address, missing=f"unauthorized: gateway {self.mode} missing ({hint})",
+                    mismatch=f"unauthorized: gateway {self.mode} mismatch ({hint})")
+        return self.mode
+
+    def verify(self, supplied: str | None, address: str, *, missing: str = "unauthorized",
+               mismatch: str = "unauthorized") -> None:
+        """Check one presented secret (a connect's token, an HTTP bearer) under the per-address limits."""
         now = self._clock_ms()
         locked_until = self._locked_until.get(address)
         if locked_until is not None:
@@ -95,18 +107,19 @@ class Authenticator:
                 raise _unauthorized("unauthorized: too many failed attempts; retry later",
                                     retry_after_ms=int(locked_until - now) + 1)
             del self._locked_until[address]
-        credentials = params.auth
-        supplied = None
-        if credentials is not None:
-            supplied = credentials.token if self.mode == "token" else credentials.password
         if not supplied:
             self._fail(address, now)
-            raise _unauthorized(f"unauthorized: gateway {self.mode} missing ({_hint(params)})")
+            raise _unauthorized(missing)
         if not hmac.compare_digest(_digest(supplied), self._digest):
             self._fail(address, now)
-            raise _unauthorized(f"unauthorized: gateway {self.mode} mismatch ({_hint(params)})")
+            raise _unauthorized(mismatch)
         self._failures.pop(address, None)
-        return self.mode
+
+    def forgive(self, address: str) -> None:
+        """The attempt just refused succeeded another way (a device's own token): count it a success."""
+        self.failures_total -= 1
+        self._failures.pop(address, None)
+        self._locked_until.pop(address, None)  # set by that very attempt: a lockout already in force refuses first
 
     def _fail(self, address: str, now: float) -> None:
         self.failures_total += 1

@@ -7,29 +7,75 @@ hypercorn → our reader with nothing in between.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
-from quart import Response
+from quart import Response, request
 from quart_trio import QuartTrio
 
 from ..gateway.connection import serve_connection
 from ..gateway.transport import AsgiWebSocket, TransportClosed
+from .common import HttpError, authorize, error_response, method_not_allowed, read_json
+from .hooks import handle_hook
+from .openai import MAX_BODY as CHAT_MAX_BODY
+from .openai import chat_completions
+from .responses import responses
+from .tools import MAX_BODY as TOOLS_MAX_BODY
+from .tools import tools_invoke
 
 if TYPE_CHECKING:
     from ..gateway.app import Gateway
+    from ..gateway.runtime import Runtime
+
+log = logging.getLogger("moltbot.http")
+
+
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+async def dispatch(runtime: Runtime, path: str) -> Response:
+    """The reference's HTTP dispatch order (§6.1); the first match answers."""
+    config = runtime.config
+    hooks = config.hooks
+    hooks_base = "/" + hooks.path.strip("/")
+    if hooks.enabled and hooks.token and (path == hooks_base or path.startswith(hooks_base + "/")):
+        return await handle_hook(runtime, path[len(hooks_base):].strip("/"))
+    if path == "/tools/invoke":
+        if request.method != "POST":
+            raise method_not_allowed()
+        authorize(runtime)
+        return await tools_invoke(runtime, await read_json(TOOLS_MAX_BODY))
+    endpoints = config.gateway.http.endpoints
+    if path == "/v1/responses" and endpoints.responses.enabled:
+        if request.method != "POST":
+            raise method_not_allowed()
+        authorize(runtime)
+        return await responses(runtime, await read_json(endpoints.responses.max_body_bytes))
+    if path == "/v1/chat/completions" and endpoints.chat_completions.enabled:
+        if request.method != "POST":
+            raise method_not_allowed()
+        authorize(runtime)
+        return await chat_completions(runtime, await read_json(CHAT_MAX_BODY))
+    if path == "/" and request.method in ("GET", "HEAD"):
+        return Response(f"moltbot gateway {runtime.gateway.version}: connect a WebSocket client to this URL\n",
+                        content_type="text/plain; charset=utf-8")
+    return Response("Not Found", status=404, content_type="text/plain")
 
 
 def make_http_app(gateway: Gateway) -> QuartTrio:
     app = QuartTrio("moltbot")
+    app.config["MAX_CONTENT_LENGTH"] = None  # each endpoint enforces its own limit while reading
 
-    @app.get("/")
-    async def index() -> Response:
-        return Response(f"moltbot gateway {gateway.version}: connect a WebSocket client to this URL\n",
-                        content_type="text/plain; charset=utf-8")
-
-    @app.errorhandler(404)
-    async def not_found(_: Exception) -> Response:
-        return Response("Not Found", status=404, content_type="text/plain")
+    @app.route("/", defaults={"path": ""}, methods=ALL_METHODS)
+    @app.route("/<path:path>", methods=ALL_METHODS)
+    async def handle(path: str) -> Response:
+        try:
+            return await dispatch(await gateway.current_runtime(), "/" + path)
+        except HttpError as exc:
+            return error_response(exc)
+        except Exception:
+            log.exception("HTTP %s %s failed", request.method, request.path)
+            return Response("Internal Server Error", status=500, content_type="text/plain")
 
     return app
 

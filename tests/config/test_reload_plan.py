@@ -18,6 +18,7 @@ def test_diff_reports_changed_leaves_arrays_whole_and_added_keys():
     ("gateway.remote.url", "none", None),
     ("gateway.reload.debounceMs", "none", None),
     ("gateway.port", "restart", None),
+    ("gateway.http.endpoints.chatCompletions.enabled", "none", None),
     ("gateway.auth.token", "restart", None),
     ("hooks.gmail.account", "hot", "restart-gmail-watcher"),
     ("hooks.path", "hot", "reload-hooks"),

@@ -1,0 +1,88 @@
+"""What the HTTP endpoints share: bearer auth, bounded JSON bodies, the reference's error shapes.
+
+Errors: 401 ``{"error":{"message":"Unauthorized","type":"unauthorized"}}`` (also when an address is rate
+limited, with ``Retry-After``), 400 ``{"error":{"message":…,"type":"invalid_request_error"}}`` for bad JSON,
+a too-large body or invalid fields, 405 ``Method Not Allowed`` with ``Allow: POST``. Handlers raise
+``HttpError``; ``error_response`` renders it. Nothing internal (tracebacks, paths, secrets) is sent.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from quart import Response, request
+
+from ..protocol import ProtocolError
+
+if TYPE_CHECKING:
+    from ..gateway.runtime import Runtime
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False), status=status, headers=headers or {},
+                    content_type="application/json; charset=utf-8")
+
+
+def error_response(error: HttpError) -> Response:
+    if isinstance(error.body, str):
+        return Response(error.body, status=error.status, headers=error.headers, content_type="text/plain")
+    return json_response(error.body, error.status, error.headers)
+
+
+def invalid(message: str) -> HttpError:
+    return HttpError(400, {"error": {"message": message, "type": "invalid_request_error"}})
+
+
+def method_not_allowed() -> HttpError:
+    return HttpError(405, "Method Not Allowed", {"Allow": "POST"})
+
+
+def client_address() -> str:
+    client = request.scope.get("client") or ("", 0)
+    return str(client[0])
+
+
+def bearer() -> str | None:
+    value = request.headers.get("authorization", "")
+    scheme, _, token = value.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def authorize(runtime: Runtime) -> None:
+    """The gateway token (or password) as ``Authorization: Bearer``; failures count toward the limit."""
+    try:
+        runtime.authenticator.verify(bearer(), client_address())
+    except ProtocolError as exc:
+        headers = {}
+        if exc.retry_after_ms:
+            headers["Retry-After"] = str(max(1, exc.retry_after_ms // 1000))
+        raise HttpError(401, {"error": {"message": "Unauthorized", "type": "unauthorized"}}, headers) from None
+
+
+async def read_json(limit: int, *, too_large: HttpError | None = None) -> Any:
+    """The request body as JSON (empty → ``{}``), refusing bodies over ``limit`` bytes."""
+    too_large = too_large or invalid("payload too large")
+    # The rest of the body is not read: the client must not reuse this connection.
+    too_large.headers.setdefault("Connection", "close")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.body:
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    if not body.strip():
+        return {}
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise invalid(f"invalid JSON: {exc}") from None

@@ -1,0 +1,139 @@
+"""Webhooks under ``hooks.path`` (reference §6.5): ``/wake``, ``/agent`` and configured mappings.
+
+Auth is the hooks token (``Authorization: Bearer``, ``X-Moltbot-Token`` or the deprecated ``?token=``),
+checked before anything else. ``/wake`` queues a system event on the main session (and beats now);
+``/agent`` starts an isolated turn in the ``cron`` lane and answers 202 at once, posting a summary to the
+main session when it ends. Mappings route other sub-paths with ``{{…}}`` templates over the payload.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from quart import Response, request
+
+from .common import HttpError, json_response, read_json
+
+if TYPE_CHECKING:
+    from ..gateway.runtime import Runtime
+
+log = logging.getLogger("moltbot.http")
+
+MAX_BODY = 262_144
+_TEMPLATE = re.compile(r"\{\{\s*([^}]+?)\s*\}\}")
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _lookup(root: Any, path: str) -> Any:
+    value = root
+    for name, index in _PATH_PART.findall(path):
+        if name:
+            value = value.get(name) if isinstance(value, dict) else None
+        else:
+            value = value[int(index)] if isinstance(value, list) and int(index) < len(value) else None
+        if value is None:
+            return None
+    return value
+
+
+def render(template: str, context: dict[str, Any]) -> str:
+    """``{{payload.a.b[0]}}``, ``{{headers.x}}``, ``{{query.q}}``, ``{{path}}``, ``{{now}}`` or a bare
+    payload path; missing values render empty."""
+    def replace(match: re.Match) -> str:
+        expr = match.group(1)
+        if expr == "now":
+            return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        head = expr.split(".", 1)[0].split("[", 1)[0]
+        value = _lookup(context, expr) if head in ("payload", "headers", "query", "path") else \
+            _lookup(context["payload"], expr)
+        return "" if value is None else str(value)
+
+    return _TEMPLATE.sub(replace, template)
+
+
+def _token_ok(runtime: Runtime) -> bool:
+    expected = runtime.config.hooks.token
+    if not expected:
+        return False
+    header = request.headers.get("authorization", "")
+    supplied = header[7:].strip() if header.lower().startswith("bearer ") else None
+    supplied = supplied or request.headers.get("x-moltbot-token") or request.args.get("token")
+    if request.args.get("token"):
+        log.warning("hooks: token passed in the query string is deprecated; use Authorization: Bearer")
+    return bool(supplied) and hmac.compare_digest(supplied.encode(), expected.encode())
+
+
+def _wake(runtime: Runtime, text: str, mode: str) -> Response:
+    runtime.gateway.system_events.append(text)
+    del runtime.gateway.system_events[:-20]
+    if mode == "now":
+        runtime.heartbeat.request_now()
+    return json_response({"ok": True, "mode": mode})
+
+
+def _agent(runtime: Runtime, payload: dict[str, Any]) -> Response:
+    message = payload.get("message")
+    if not isinstance(message, str) or not message.strip():
+        raise HttpError(400, {"ok": False, "error": "message required"})
+    name = payload.get("name") if isinstance(payload.get("name"), str) else "Hook"
+    session_key = payload.get("sessionKey") or f"hook:{uuid.uuid4()}"
+    timeout = payload.get("timeoutSeconds")
+    run, _ = runtime.agents.submit(run_id=f"hook-{uuid.uuid4().hex}", session_key=session_key, message=message,
+                                   dedupe="hook", lane="cron",
+                                   timeout=float(timeout) if isinstance(timeout, (int, float)) else None)
+
+    async def post_summary() -> None:
+        await run.done.wait()
+        summary = (run.text or run.error or run.status)[:500]
+        runtime.gateway.system_events.append(f"Hook {name}: {summary}")
+        if payload.get("wakeMode") == "now":
+            runtime.heartbeat.request_now()
+
+    runtime.agents.spawn(post_summary)
+    return json_response({"ok": True, "runId": str(uuid.uuid4())}, 202)
+
+
+async def handle_hook(runtime: Runtime, sub_path: str) -> Response:
+    if not _token_ok(runtime):
+        raise HttpError(401, "Unauthorized")
+    if request.method != "POST":
+        raise HttpError(405, "Method Not Allowed", {"Allow": "POST"})
+    if not sub_path:
+        raise HttpError(404, "Not Found")
+    payload = await read_json(MAX_BODY, too_large=HttpError(413, {"ok": False, "error": "payload too large"}))
+    if not isinstance(payload, dict):
+        raise HttpError(400, {"ok": False, "error": "body must be a JSON object"})
+    if sub_path == "wake":
+        text = payload.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise HttpError(400, {"ok": False, "error": "text required"})
+        mode = payload.get("mode") if payload.get("mode") in ("now", "next-heartbeat") else "now"
+        return _wake(runtime, text.strip(), mode)
+    if sub_path == "agent":
+        return _agent(runtime, payload)
+    context = {"payload": payload, "headers": dict(request.headers), "query": dict(request.args), "path": sub_path}
+    for mapping in runtime.config.hooks.mappings:
+        if not isinstance(mapping, dict):
+            continue
+        match = mapping.get("match") or {}
+        if match.get("path") not in (None, sub_path) or match.get("source") not in (None, payload.get("source")):
+            continue
+        try:
+            if mapping.get("action", "agent") == "wake":
+                return _wake(runtime, render(mapping.get("textTemplate") or "{{path}}", context),
+                             mapping.get("wakeMode", "now"))
+            message = render(mapping.get("messageTemplate") or "{{payload}}", context)
+            return _agent(runtime, {**mapping, "message": message})
+        except HttpError:
+            raise
+        except Exception:
+            log.exception("hook mapping for %s failed", sub_path)
+            raise HttpError(500, {"ok": False, "error": "hook mapping failed"}) from None
+    raise HttpError(404, "Not Found")
+
+

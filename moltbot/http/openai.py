@@ -1,0 +1,162 @@
+"""``POST /v1/chat/completions``: the OpenAI Chat Completions API in front of the agents (reference §6.2).
+
+The agent comes from ``x-moltbot-agent-id`` (or ``model: "moltbot:<id>"``), the session from
+``x-moltbot-session-key`` or ``user``; earlier turns of ``messages`` are folded into one prompt with the
+reference's history markers. Streaming is SSE ``data:`` chunks; unlike the reference, the stream ends
+with a chunk carrying ``finish_reason: "stop"`` (and the run's usage when the provider reported it),
+because OpenAI clients wait for it. A client that disconnects mid-stream aborts its run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from quart import Response, request
+
+from ..agents.sessions import normalize_agent_id
+from .common import HttpError, invalid, json_response
+
+if TYPE_CHECKING:
+    from ..agents.runtime import Run
+    from ..gateway.runtime import Runtime
+
+MAX_BODY = 1024 * 1024
+_MODEL_AGENT = re.compile(r"^(?:moltbot[:/]|agent:)([a-z0-9][a-z0-9_-]{0,63})$", re.I)
+NO_RESPONSE = "No response from Moltbot."
+
+
+def part_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if isinstance(part, dict):
+                texts.append(part.get("text") or part.get("input_text") or "")
+            elif isinstance(part, str):
+                texts.append(part)
+        return "".join(texts)
+    return ""
+
+
+def pick_agent(runtime: Runtime, model: str) -> str:
+    header = request.headers.get("x-moltbot-agent-id") or request.headers.get("x-moltbot-agent")
+    if header:
+        return normalize_agent_id(header)
+    match = _MODEL_AGENT.match(model or "")
+    return match.group(1).lower() if match else runtime.agents.default_agent_id()
+
+
+def session_key_for(agent_id: str, user: Any, prefix: str) -> str:
+    header = request.headers.get("x-moltbot-session-key")
+    if header:
+        return header
+    if isinstance(user, str) and user.strip():
+        return f"agent:{agent_id}:{prefix}-user:{user.strip().lower()}"
+    return f"agent:{agent_id}:{prefix}:{uuid.uuid4()}"
+
+
+def fold_messages(messages: list[Any]) -> tuple[str, str | None]:
+    """``(prompt, extra system prompt)`` from OpenAI-style messages (reference history markers)."""
+    system, turns = [], []
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        role, text = message.get("role"), part_text(message.get("content"))
+        if role in ("system", "developer"):
+            if text:
+                system.append(text)
+        elif role == "user":
+            turns.append(("User", text, True))
+        elif role == "assistant":
+            turns.append(("Assistant", text, False))
+        elif role in ("tool", "function"):
+            turns.append((f"Tool:{message.get('name') or message.get('tool_call_id') or 'tool'}", text, True))
+    current = max((i for i, (_, _, counts) in enumerate(turns) if counts), default=None)
+    if current is None:
+        raise invalid("Missing user message in `messages`.")
+    sender, body, _ = turns[current]
+    earlier = [f"{who}: {text}" for who, text, _ in turns[:current] if text]
+    if earlier:
+        prompt = ("[Chat messages since your last reply - for context]\n" + "\n".join(earlier)
+                  + f"\n\n[Current message - respond to this]\n{sender}: {body}")
+    else:
+        prompt = body
+    return prompt, "\n\n".join(system) or None
+
+
+async def chat_completions(runtime: Runtime, body: Any) -> Response:
+    if not isinstance(body, dict):
+        raise invalid("request body must be a JSON object")
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        raise invalid("`messages` must be an array")
+    model = body.get("model") if isinstance(body.get("model"), str) else "moltbot"
+    agent_id = pick_agent(runtime, model)
+    if agent_id not in runtime.agents.agent_ids():
+        raise invalid(f"unknown agent id: {agent_id}")
+    prompt, system = fold_messages(messages)
+    run_id = f"chatcmpl_{uuid.uuid4().hex}"
+    try:
+        run, _ = runtime.agents.submit(run_id=run_id, session_key=session_key_for(agent_id, body.get("user"), "openai"),
+                                       message=prompt, dedupe="openai", agent_id=agent_id, extra_system_prompt=system)
+    except Exception as exc:
+        raise HttpError(503, {"error": {"message": getattr(exc, "message", str(exc)), "type": "api_error"}}) from None
+    if body.get("stream"):
+        return Response(_stream(runtime, run, model), content_type="text/event-stream; charset=utf-8",
+                        headers={"Cache-Control": "no-cache", "Connection": "keep-alive"})
+    await run.done.wait()
+    if run.status != "ok":
+        return json_response({"error": {"message": run.error or f"run {run.status}", "type": "api_error"}}, 500)
+    usage = run.usage
+    return json_response({
+        "id": run_id, "object": "chat.completion", "created": int(time.time()), "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": run.text or NO_RESPONSE},
+                     "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": usage.input_tokens if usage else 0,
+                  "completion_tokens": usage.output_tokens if usage else 0,
+                  "total_tokens": usage.total_tokens if usage else 0},
+    })
+
+
+def _chunk(run: Run, model: str, created: int, delta: dict[str, Any], finish: str | None = None,
+           usage: Any = None) -> bytes:
+    body: dict[str, Any] = {"id": run.run_id, "object": "chat.completion.chunk", "created": created, "model": model,
+                            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    if usage is not None:
+        body["usage"] = usage
+    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
+
+
+async def _stream(runtime: Runtime, run: Run, model: str) -> AsyncIterator[bytes]:
+    created = int(time.time())
+    steps = run.watch()
+    finished = False
+    try:
+        yield _chunk(run, model, created, {"role": "assistant"})
+        sent_text = False
+        async for stream, data in steps:
+            if stream == "assistant" and data.get("delta"):
+                sent_text = True
+                yield _chunk(run, model, created, {"content": data["delta"]})
+        await run.done.wait()
+        if run.status == "ok":
+            if not sent_text:
+                yield _chunk(run, model, created, {"content": run.text or NO_RESPONSE})
+            usage = run.usage
+            usage_body = ({"prompt_tokens": usage.input_tokens, "completion_tokens": usage.output_tokens,
+                           "total_tokens": usage.total_tokens} if usage else None)
+            yield _chunk(run, model, created, {}, "stop", usage_body)
+        else:
+            yield _chunk(run, model, created, {"content": f"Error: {run.error or run.status}"}, "stop")
+        yield b"data: [DONE]\n\n"
+        finished = True
+    finally:
+        steps.close()
+        if not finished and not run.done.is_set():  # the client went away: stop working for it
+            runtime.agents.abort(run.session_key, run.run_id, reason="disconnect")

@@ -94,6 +94,7 @@ class Gateway:
         self.last_heartbeat: HeartbeatEvent | None = None
         self.heartbeats_enabled = True
         self.urls: list[str] = []
+        self.listening = trio.Event()  # set once the first listener is bound (``urls`` is known)
         self.runtime: Runtime | None = None
         self.started_at = trio.current_time()
         self.watch_ready = trio.Event()
@@ -249,6 +250,7 @@ class Gateway:
                 done.set()
 
         self.urls = await self._nursery.start(run_listener)
+        self.listening.set()
         self._listener_key = (self._listener_key[0], self.port)  # port 0 resolved: keep it across restarts
 
     async def _stop_listener(self) -> None:

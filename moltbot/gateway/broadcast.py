@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from .connection import Connection
 
 
+def _may_see(connection: Connection, scope: str) -> bool:
+    session = connection.session
+    return session.role == "operator" and ("operator.admin" in session.scopes or scope in session.scopes)
+
+
 class Broadcaster:
     def __init__(self) -> None:
         self.seq = 0
@@ -32,8 +37,13 @@ class Broadcaster:
     def state_version(self) -> StateVersion:
         return StateVersion(presence=self.presence_version, health=self.health_version)
 
-    def broadcast(self, event: str, payload: Any, *, droppable: bool, with_state_version: bool = False) -> int:
-        """Send ``event`` to every connected client; return its ``seq``."""
+    def broadcast(self, event: str, payload: Any, *, droppable: bool, with_state_version: bool = False,
+                  scope: str | None = None) -> int:
+        """Send ``event`` to every connected client; return its ``seq``.
+
+        With ``scope`` only operators holding it (or ``operator.admin``) receive the event (reference §4.1:
+        ``*.pair.*`` need ``operator.pairing``, ``exec.approval.*`` ``operator.approvals``); nodes never do.
+        """
         self.seq += 1
         frame = EventFrame(
             event=event, payload=payload, seq=self.seq,
@@ -42,6 +52,8 @@ class Broadcaster:
         text = encode_frame(frame)
         self.last_frame_bytes = len(text)
         for connection in list(self.connections):
+            if scope is not None and not _may_see(connection, scope):
+                continue
             try:
                 connection.send(text, droppable=droppable)
             except Exception:  # one broken connection must not stop the fan-out (or the Runtime)

@@ -172,7 +172,7 @@ async def _handshake(runtime: Runtime, transport: Transport) -> Connection | Non
         return None
     outcome = handshake.receive(text)
     if isinstance(outcome, Accept):
-        outcome = runtime.authenticate(handshake, outcome, transport)
+        outcome = await runtime.authenticate(handshake, outcome, transport)
     if isinstance(outcome, Reject):
         runtime.stats.handshake_rejected(outcome)
         if outcome.response is not None:
@@ -187,7 +187,7 @@ async def _handshake(runtime: Runtime, transport: Transport) -> Connection | Non
         queue=OutboundQueue(runtime.config.gateway.max_buffered_bytes), params=params,
         session=ServerSession(role=outcome.role, scopes=outcome.scopes, protocol=outcome.protocol),
     )
-    hello = runtime.hello_ok(connection, outcome.protocol)
+    hello = runtime.hello_ok(connection, outcome.protocol, device_auth=outcome.device_auth)
     await transport.send_text(encode_frame(ResponseFrame(id=outcome.request_id, ok=True, payload=hello)))
     return connection
 

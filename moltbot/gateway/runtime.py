@@ -23,12 +23,14 @@ from ..agents.runtime import AgentRuntime
 from ..agents.tools import ToolRegistry
 from ..agents.tracking import RunTracker
 from ..config.model import Config
+from ..nodes.service import NodesService
 from ..protocol import (
     CLOSE_SERVICE_RESTART,
     EVENTS,
     METHODS,
     Accept,
     Features,
+    HelloAuth,
     HelloOk,
     Policy,
     PresenceEntry,
@@ -70,6 +72,8 @@ class Runtime:
         self.authenticator = Authenticator(auth, config.gateway.auth.rate_limit, lambda: trio.current_time() * 1000)
         self.broadcaster = Broadcaster()
         self.presence = PresenceRegistry(gateway.version)
+        self.nodes = NodesService(self)  # device/node pairing stores, connected nodes, mDNS advertisement
+        self._presence_holders: dict[str, int] = {}  # connections per presence row: one row per device
         self.sessions_path = (config.state_dir / "agents" / DEFAULT_AGENT_ID / "sessions" / "sessions.json"
                               if config.state_dir else None)
         self.health = HealthMonitor(self.broadcaster, sessions_path=self.sessions_path,
@@ -98,6 +102,7 @@ class Runtime:
             with trio.CancelScope() as self.scope:
                 async with trio.open_nursery() as nursery:
                     await nursery.start(self.health.serve)
+                    await nursery.start(self.nodes.serve)
                     nursery.start_soon(self.broadcaster.serve_ticks, self.config.gateway.tick_interval_ms)
                     nursery.start_soon(self._serve_presence)
                     await nursery.start(self.agents.serve)
@@ -152,14 +157,14 @@ class Runtime:
 
     # --- connections ----------------------------------------------------------------------------
 
-    def authenticate(self, handshake: ServerHandshake, accept: Accept, transport: Transport) -> Accept | Reject:
+    async def authenticate(self, handshake: ServerHandshake, accept: Accept, transport: Transport) -> Accept | Reject:
+        """Shared secret or device token, device identity and pairing (``devices.admission``)."""
         try:
-            self.authenticator.check(accept.params, transport.peer)
+            return await self.nodes.admit(accept, handshake.nonce, transport)
         except ProtocolError as exc:
             return handshake.reject(accept.request_id, exc)
-        return accept
 
-    def hello_ok(self, connection: Connection, protocol: int) -> HelloOk:
+    def hello_ok(self, connection: Connection, protocol: int, *, device_auth: HelloAuth | None = None) -> HelloOk:
         if connection.tracked:
             self._track(connection)
         gateway_config = self.config.gateway
@@ -182,12 +187,14 @@ class Runtime:
             ),
             policy=Policy(max_payload=gateway_config.max_payload, max_buffered_bytes=gateway_config.max_buffered_bytes,
                           tick_interval_ms=gateway_config.tick_interval_ms),
+            auth=device_auth,
         )
 
     def _track(self, connection: Connection) -> None:
         params, client, transport = connection.params, connection.params.client, connection.transport
         device_id = params.device.id if params.device else None
-        connection.presence_key = device_id or client.instance_id or connection.conn_id
+        connection.presence_key = key = device_id or client.instance_id or connection.conn_id
+        self._presence_holders[key] = self._presence_holders.get(key, 0) + 1
         self.presence.upsert(connection.presence_key, PresenceEntry(
             ts=wall_ms(), host=client.display_name or client.id,
             ip=None if transport.local or is_loopback(transport.peer) else transport.peer,
@@ -203,19 +210,30 @@ class Runtime:
             connection.close(CLOSE_SERVICE_RESTART, "service restart")
             return
         self.broadcaster.connections.add(connection)
+        self.nodes.attach(connection)
         if connection.presence_key is not None:
             self.broadcast_presence(bump=False)
         self.health.request_refresh()
 
     def unregister(self, connection: Connection) -> None:
         self.broadcaster.connections.discard(connection)
+        self.nodes.detach(connection)
         if connection.slow:
             self.stats.slow_consumers += 1
-        if connection.presence_key is not None and self.presence.remove(connection.presence_key):
+        if connection.presence_key is not None and self._release_presence(connection.presence_key):
             if not self.draining:
                 self.broadcast_presence()
         if self.draining and not self.broadcaster.connections:
             self._all_closed.set()
+
+    def _release_presence(self, key: str) -> bool:
+        """Drop a presence row when its last connection goes (a device connected twice keeps its row)."""
+        holders = self._presence_holders.get(key, 1) - 1
+        if holders > 0:
+            self._presence_holders[key] = holders
+            return False
+        self._presence_holders.pop(key, None)
+        return self.presence.remove(key)
 
     def broadcast_presence(self, *, bump: bool = True) -> None:
         """Announce a presence change: at once, or merged with the changes that follow within a span.

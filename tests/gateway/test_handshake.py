@@ -92,16 +92,25 @@ async def test_wrong_token_is_refused_with_1008(raw):
 
 
 async def test_missing_token_is_refused_even_on_loopback(raw):
-    async with raw() as ws:
+    async with raw() as ws:  # no token and no device: the reference asks for a device identity first
         await ws.send(connect_frame(auth=None))
-        assert (await ws.receive())["error"]["message"].startswith("unauthorized: gateway token missing")
+        error = (await ws.receive())["error"]
+        assert (error["code"], error["message"]) == ("NOT_PAIRED", "device identity required")
+        assert await ws.closed() == (1008, "device identity required")
 
 
-async def test_password_mode_accepts_the_password(make_config):
+async def test_password_mode_accepts_the_password_with_a_device(make_config):
+    from moltbot.protocol._device import DeviceKeyPair, sign_connect
+
     config = make_config(auth=AuthConfig(password="pw-secret"))
     async with open_gateway(config, port=0, env={}) as gateway, open_raw(gateway.url) as ws:
-        await ws.send(connect_frame(auth={"password": "pw-secret"}))
+        params = json.loads(connect_frame(auth={"password": "pw-secret"}))["params"]
+        params["device"] = sign_connect(DeviceKeyPair.generate(), params, nonce=ws.challenge["payload"]["nonce"])
+        await ws.send({"type": "req", "id": "c1", "method": "connect", "params": params})
         assert (await ws.response("c1"))["ok"]
+        async with open_raw(gateway.url) as bare:  # a password alone is not enough (reference §5.5)
+            await bare.send(connect_frame(auth={"password": "pw-secret"}))
+            assert (await bare.receive())["error"]["message"] == "device identity required"
 
 
 async def test_repeated_failures_from_one_address_are_rate_limited(make_config):

@@ -1,6 +1,6 @@
 """Method handlers by namespace: ``async def handler(runtime, connection, params) -> result``."""
 
-from . import agent, sessions, system
+from . import agent, devices, nodes, sessions, system
 
 HANDLERS = {
     "health": system.health,
@@ -8,6 +8,22 @@ HANDLERS = {
     "last-heartbeat": system.last_heartbeat,
     "system-presence": system.system_presence,
     "system-event": system.system_event,
+    "node.pair.request": nodes.pair_request,
+    "node.pair.list": nodes.pair_list,
+    "node.pair.approve": nodes.pair_approve,
+    "node.pair.reject": nodes.pair_reject,
+    "node.pair.verify": nodes.pair_verify,
+    "node.rename": nodes.rename,
+    "node.list": nodes.node_list,
+    "node.describe": nodes.describe,
+    "node.invoke": nodes.invoke,
+    "node.invoke.result": nodes.invoke_result,
+    "node.event": nodes.node_event,
+    "device.pair.list": devices.pair_list,
+    "device.pair.approve": devices.pair_approve,
+    "device.pair.reject": devices.pair_reject,
+    "device.token.rotate": devices.token_rotate,
+    "device.token.revoke": devices.token_revoke,
     "models.list": agent.models_list,
     "agents.list": agent.agents_list,
     "agent": agent.agent,

@@ -1,0 +1,114 @@
+"""The connect-time decision for device identities, shared secrets and device tokens (reference §5.2–§5.6).
+
+Theory of operation, in the reference's order (after the handshake's schema, protocol and role rules):
+
+Rule 1. Control UI without a device is refused "control ui requires HTTPS or localhost (secure context)"
+        unless ``gateway.controlUi.allowInsecureAuth`` (then a token or password suffices) or
+        ``dangerouslyDisableDeviceAuth`` (then the device is ignored altogether).
+Rule 2. No device: allowed only with ``auth.token`` (a password alone is not enough), else NOT_PAIRED
+        "device identity required". The token is then checked like any shared secret.
+Rule 3. A device's proof is checked (``protocol._device.check_device_proof``: identity, skew, nonce,
+        signature, key).
+Rule 4. The shared secret is checked; if that fails and the client sent ``auth.token``, the token may be
+        the device's own token for this role (live, equal, covering the scopes): a device token.
+Rule 5. A device that is not paired for this role and these scopes (or whose key changed) needs pairing:
+        local-direct clients are approved silently on the spot (``device.pair.resolved``); others get
+        NOT_PAIRED "pairing required" with ``details.requestId`` and close 1008, and operators holding
+        ``operator.pairing`` see ``device.pair.requested`` (once per request).
+Rule 6. A paired device gets its token for this role in ``hello-ok.auth`` (the live one if it covers the
+        scopes, else a new one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import attrs
+
+from ..config.model import GatewayConfig
+from ..protocol import (
+    CLOSE_POLICY_VIOLATION,
+    INVALID_REQUEST,
+    NOT_PAIRED,
+    Accept,
+    HelloAuth,
+    RemoteProtocolError,
+)
+from ..protocol._device import check_device_proof
+from ..protocol._payloads.devices import DevicePairResolved
+from .pairing import DevicePairing, request_view
+from .store import now_ms
+
+CONTROL_UI_CLIENT_ID = "moltbot-control-ui"
+
+Emit = Callable[[str, Any], None]
+
+
+class SharedSecretCheck(Protocol):
+    def check(self, params: Any, address: str) -> str: ...
+
+    def forgive(self, address: str) -> None: ...
+
+
+def _refuse(code: str, message: str, **kwargs: Any) -> RemoteProtocolError:
+    return RemoteProtocolError(code, message, close_code=CLOSE_POLICY_VIOLATION, **kwargs)
+
+
+def _client_meta(accept: Accept, remote_ip: str | None) -> dict[str, Any]:
+    client = accept.params.client
+    return {"displayName": client.display_name, "platform": client.platform, "clientId": client.id,
+            "clientMode": client.mode, "remoteIp": remote_ip}
+
+
+async def admit(accept: Accept, *, challenge_nonce: str, local: bool, peer: str, remote_ip: str | None,
+                gateway: GatewayConfig, secrets: SharedSecretCheck, pairing: DevicePairing, emit: Emit) -> Accept:
+    """Authenticate and pair one ``connect``; return ``accept`` (with ``device_auth`` for a paired device).
+
+    Raises:
+        RemoteProtocolError: the refusal to send, with its close code.
+    """
+    params = accept.params
+    is_control_ui = params.client.id == CONTROL_UI_CLIENT_ID
+    disable_device = is_control_ui and gateway.control_ui.dangerously_disable_device_auth
+    bypass = is_control_ui and (gateway.control_ui.allow_insecure_auth or disable_device)
+    device = None if disable_device else params.device
+    token = params.auth.token if params.auth else None
+    if device is None:
+        if is_control_ui and not bypass:
+            raise _refuse(INVALID_REQUEST, "control ui requires HTTPS or localhost (secure context)")
+        has_secret = bool(token) or (bypass and bool(params.auth and params.auth.password))
+        if not has_secret:
+            raise _refuse(NOT_PAIRED, "device identity required")
+        secrets.check(params, peer)
+        return accept
+    public_key = check_device_proof(params, role=accept.role, challenge_nonce=challenge_nonce, now_ms=now_ms(),
+                                    local=local)
+    try:
+        secrets.check(params, peer)
+    except RemoteProtocolError as exc:
+        locked_out = exc.retry_after_ms is not None
+        if locked_out or not token or not pairing.verify_token(device.id, token, accept.role, accept.scopes):
+            raise
+        secrets.forgive(peer)
+    meta = _client_meta(accept, remote_ip)
+    reason = pairing.upgrade_reason(device.id, public_key, accept.role, accept.scopes)
+    if reason is not None:
+        request, created = pairing.request(device_id=device.id, public_key=public_key, role=accept.role,
+                                           scopes=accept.scopes, meta=meta, silent=local)
+        if not local:
+            await pairing.save()
+            if created:
+                emit("device.pair.requested", request_view(request))
+            raise _refuse(NOT_PAIRED, "pairing required", details={"requestId": request["requestId"]})
+        pairing.approve(request["requestId"])
+        emit("device.pair.resolved", DevicePairResolved(request_id=request["requestId"], device_id=device.id,
+                                                        decision="approved", ts=now_ms()))
+    else:
+        pairing.update_metadata(device.id, meta)
+    entry = pairing.ensure_token(device.id, accept.role, accept.scopes)
+    await pairing.save()
+    issued = entry.get("rotatedAtMs") or entry.get("createdAtMs")
+    return attrs.evolve(accept, device_auth=HelloAuth(device_token=entry["token"], role=accept.role,
+                                                       scopes=list(entry.get("scopes") or []),
+                                                       issued_at_ms=issued))

@@ -1,0 +1,76 @@
+"""``device.pair.list|approve|reject`` and ``device.token.rotate|revoke`` (reference §3.2 devices)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ...devices.pairing import device_view, request_view
+from ...devices.store import now_ms
+from ...protocol import INVALID_REQUEST, RemoteProtocolError
+from ...protocol._payloads.devices import (
+    DevicePairApproveResult,
+    DevicePairListResult,
+    DevicePairRejectResult,
+    DevicePairResolved,
+    DeviceTokenRevokeParams,
+    DeviceTokenRevokeResult,
+    DeviceTokenRotateParams,
+    DeviceTokenRotateResult,
+    RequestIdParams,
+)
+from ...protocol._payloads.system import EmptyParams
+
+if TYPE_CHECKING:
+    from ..connection import Connection
+    from ..runtime import Runtime
+
+
+async def pair_list(runtime: Runtime, connection: Connection, params: EmptyParams) -> DevicePairListResult:
+    devices = runtime.nodes.devices
+    return DevicePairListResult(pending=[request_view(r) for r in devices.pending()],
+                                paired=[device_view(d) for d in devices.devices()])
+
+
+async def pair_approve(runtime: Runtime, connection: Connection, params: RequestIdParams) -> DevicePairApproveResult:
+    devices = runtime.nodes.devices
+    approved = devices.approve(params.request_id)
+    if approved is None:
+        raise RemoteProtocolError(INVALID_REQUEST, "unknown requestId")
+    request, device = approved
+    await devices.save()
+    runtime.nodes.emit_pairing("device.pair.resolved", DevicePairResolved(
+        request_id=params.request_id, device_id=device["deviceId"], decision="approved", ts=now_ms()))
+    return DevicePairApproveResult(request_id=params.request_id, device=device_view(device))
+
+
+async def pair_reject(runtime: Runtime, connection: Connection, params: RequestIdParams) -> DevicePairRejectResult:
+    devices = runtime.nodes.devices
+    request = devices.reject(params.request_id)
+    if request is None:
+        raise RemoteProtocolError(INVALID_REQUEST, "unknown requestId")
+    await devices.save()
+    runtime.nodes.emit_pairing("device.pair.resolved", DevicePairResolved(
+        request_id=params.request_id, device_id=request["deviceId"], decision="rejected", ts=now_ms()))
+    return DevicePairRejectResult(request_id=params.request_id, device_id=request["deviceId"])
+
+
+async def token_rotate(runtime: Runtime, connection: Connection,
+                       params: DeviceTokenRotateParams) -> DeviceTokenRotateResult:
+    devices = runtime.nodes.devices
+    entry = devices.rotate_token(params.device_id, params.role, params.scopes)
+    if entry is None:
+        raise RemoteProtocolError(INVALID_REQUEST, "unknown deviceId/role")
+    await devices.save()
+    return DeviceTokenRotateResult(device_id=params.device_id, role=params.role, token=entry["token"],
+                                   scopes=list(entry.get("scopes") or []),
+                                   rotated_at_ms=entry.get("rotatedAtMs") or entry["createdAtMs"])
+
+
+async def token_revoke(runtime: Runtime, connection: Connection,
+                       params: DeviceTokenRevokeParams) -> DeviceTokenRevokeResult:
+    devices = runtime.nodes.devices
+    entry = devices.revoke_token(params.device_id, params.role)
+    if entry is None:
+        raise RemoteProtocolError(INVALID_REQUEST, "unknown deviceId/role")
+    await devices.save()
+    return DeviceTokenRevokeResult(device_id=params.device_id, role=params.role, revoked_at_ms=entry["revokedAtMs"])

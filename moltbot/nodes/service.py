@@ -1,0 +1,116 @@
+"""What a Runtime holds for devices and nodes: the two pairing stores, the node registry, the connect-time
+admission, pairing-scoped events, and the mDNS advertisement; built afresh with every Runtime.
+
+``serve`` loads the stores (in a thread) before the Runtime reports ready, so no connect is ever decided
+against stores that are still loading, then advertises the gateway over mDNS while the Runtime lives
+(when discovery is enabled and the bind is reachable from the LAN).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ..devices import admission
+from ..devices.pairing import DevicePairing
+from ..protocol import Accept
+from ..protocol._methods import SCOPE_PAIRING
+from ..protocol._payloads.nodes import NodeInfo
+from . import discovery, policy
+from .pairing import NodePairing
+from .registry import NodeRegistry, NodeSession
+
+if TYPE_CHECKING:
+    from ..gateway.connection import Connection
+    from ..gateway.runtime import Runtime
+    from ..gateway.transport import Transport
+
+log = logging.getLogger("moltbot.nodes")
+
+
+def remote_ip_of(transport: Transport) -> str | None:
+    from ..gateway.auth import is_loopback
+
+    return None if transport.local or is_loopback(transport.peer) else transport.peer or None
+
+
+class NodesService:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        state_dir = runtime.config.state_dir
+        self.devices = DevicePairing(state_dir / "devices" if state_dir else None)
+        self.pairing = NodePairing(state_dir / "nodes" if state_dir else None)
+        self.registry = NodeRegistry()
+        # node.event handlers by event name, registered by other subsystems (the agent runtime for
+        # voice.transcript / agent.request); unknown events are accepted and ignored, as in the reference.
+        self.event_handlers: dict[str, Any] = {}
+
+    async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        await self.devices.load()
+        await self.pairing.load()
+        task_status.started()
+        gateway, config = self.runtime.gateway, self.runtime.config
+        if not discovery.advertising_enabled(config, gateway.env):
+            return
+        await gateway.listening.wait()
+        try:
+            await discovery.serve_advertiser(discovery.advertisement(config, gateway.env, gateway.version,
+                                                                     gateway.port))
+        except discovery.DiscoveryUnavailable as exc:
+            log.warning("bonjour: advertise failed: %s", exc)
+
+    def emit_pairing(self, event: str, payload: Any) -> None:
+        """Broadcast a ``*.pair.*`` event to operators holding ``operator.pairing`` (or admin)."""
+        self.runtime.broadcaster.broadcast(event, payload, droppable=True, scope=SCOPE_PAIRING)
+
+    async def admit(self, accept: Accept, challenge_nonce: str, transport: Transport) -> Accept:
+        return await admission.admit(
+            accept, challenge_nonce=challenge_nonce, local=transport.local, peer=transport.peer,
+            remote_ip=remote_ip_of(transport), gateway=self.runtime.config.gateway,
+            secrets=self.runtime.authenticator, pairing=self.devices, emit=self.emit_pairing)
+
+    # --- connected nodes ------------------------------------------------------------------------------
+
+    def allowlist_for(self, connection: Connection) -> frozenset[str]:
+        client = connection.params.client
+        nodes_config = self.runtime.config.gateway.nodes
+        return policy.allowlist(client.platform, client.device_family, allow=nodes_config.allow_commands,
+                                deny=nodes_config.deny_commands)
+
+    def attach(self, connection: Connection) -> NodeSession | None:
+        if connection.session.role != "node":
+            return None
+        allowed = self.allowlist_for(connection)
+        commands = [c for c in connection.params.commands or [] if c in allowed]
+        return self.registry.attach(connection, commands)
+
+    def detach(self, connection: Connection) -> None:
+        if connection.session.role == "node":
+            self.registry.detach(connection)
+
+    def node_infos(self) -> list[NodeInfo]:
+        """``node.list``: paired devices with role ``node`` and connected nodes, connected first, by name."""
+        infos: dict[str, NodeInfo] = {}
+        for device in self.devices.devices():
+            roles = set(device.get("roles") or []) | {device.get("role")}
+            if "node" in roles:
+                infos[device["deviceId"]] = NodeInfo(
+                    node_id=device["deviceId"], caps=[], commands=[], paired=True, connected=False,
+                    display_name=device.get("displayName"), platform=device.get("platform"),
+                    remote_ip=device.get("remoteIp"))
+        for session in self.registry.sessions.values():
+            paired = session.node_id in infos
+            infos[session.node_id] = self._connected_info(session, paired=paired)
+        return sorted(infos.values(), key=lambda n: (not n.connected, (n.display_name or n.node_id).lower()))
+
+    def _connected_info(self, session: NodeSession, *, paired: bool) -> NodeInfo:
+        params = session.connection.params
+        client = params.client
+        return NodeInfo(
+            node_id=session.node_id, caps=list(params.caps or []), commands=list(session.commands), paired=paired,
+            connected=True, display_name=client.display_name, platform=client.platform, version=client.version,
+            device_family=client.device_family, model_identifier=client.model_identifier,
+            remote_ip=remote_ip_of(session.connection.transport), path_env=params.path_env,
+            permissions=params.permissions, connected_at_ms=session.connected_at_ms)

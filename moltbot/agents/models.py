@@ -1,14 +1,18 @@
 """Which provider and model an agent uses: ``"provider/model"`` references, resolved against the config.
 
-Until a provider is configured (``agents.defaults.model``), every agent talks to the offline ``echo``
-model. The HTTP providers are resolved by ``providers.registry`` when it is present.
+``ModelCatalog`` builds the configured providers once per Runtime, all sharing one ``httpx.AsyncClient``
+(a client per call would pay TLS-context creation and a new connection on every turn), and is emptied
+when the config changes. Until a provider is configured, every agent talks to the offline echo model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+import httpx
+
 from ..config.model import Config, ModelRef
+from .providers import registry
 from .providers.base import ModelInfo, Provider
 from .providers.echo import EchoProvider
 
@@ -21,24 +25,35 @@ def model_reference(model: ModelRef | str | None) -> str | None:
     return model
 
 
-def resolve_model(config: Config, model: ModelRef | str | None, env: Mapping[str, str]) -> tuple[Provider, str]:
-    """``(provider, model name)`` for a model reference; echo when none is configured.
+class ModelCatalog:
+    def __init__(self, config: Config, env: Mapping[str, str]) -> None:
+        self.config = config
+        self._env = env
+        self.client: httpx.AsyncClient | None = None  # set by the owner while it runs (and closed by it)
+        self._providers: dict[str, Provider] | None = None
 
-    Raises:
-        ProviderError: the reference names a provider that is unknown or not usable (the message says why).
-    """
-    reference = model_reference(model)
-    if not reference or reference in ("echo", "echo/echo"):
-        return _ECHO, "echo"
-    from .providers import registry
+    def reset(self, config: Config) -> None:
+        self.config = config
+        self._providers = None
 
-    return registry.resolve_model(config, reference, env=env)
+    def providers(self) -> dict[str, Provider]:
+        if self._providers is None:
+            self._providers = registry.build_providers(self.config, self._env, client=self.client)
+        return self._providers
 
+    def resolve(self, model: ModelRef | str | None) -> tuple[Provider, str]:
+        """``(provider, model name)``; echo when none is configured.
 
-def list_models(config: Config, env: Mapping[str, str]) -> list[ModelInfo]:
-    from .providers import registry
+        Raises:
+            ProviderError: the reference names a provider that is unknown or not usable (says why).
+        """
+        reference = model_reference(model)
+        if not reference or reference in ("echo", "echo/echo"):
+            return _ECHO, "echo"
+        return registry.resolve_model(self.config, reference, env=self._env, providers=self.providers())
 
-    models = list(_ECHO.models())
-    for provider in registry.build_providers(config, env).values():
-        models.extend(info for info in provider.models() if info.provider != "echo")
-    return models
+    def models(self) -> list[ModelInfo]:
+        models = list(_ECHO.models())
+        for provider in self.providers().values():
+            models.extend(info for info in provider.models() if info.provider != "echo")
+        return models

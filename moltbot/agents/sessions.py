@@ -98,13 +98,15 @@ class SessionStore:
             await trio.to_thread.run_sync(write_atomic, self.path, text)
 
     async def ensure(self, key: str, **fields: Any) -> dict[str, Any]:
-        """The entry for ``key``, created (with a fresh ``sessionId``) if missing."""
+        """The entry for ``key``, created (with a fresh ``sessionId``) if missing.
+
+        A new entry is written with the run's results at the end of its first turn (one fsync'ed write
+        per turn, not two; a crash before that leaves at most a transcript no entry points to yet)."""
         await self.load()
         entry = self.entries.get(key)
         if entry is None:
             entry = {"sessionId": str(uuid.uuid4()), "updatedAt": now_ms(), **fields}
             self.entries[key] = entry
-            await self.save()
         return entry
 
     def transcript_path(self, entry: dict[str, Any]) -> Path:

@@ -45,6 +45,8 @@ class Broadcaster:
         ``*.pair.*`` need ``operator.pairing``, ``exec.approval.*`` ``operator.approvals``); nodes never do.
         """
         self.seq += 1
+        if not self.connections:  # nobody to tell: skip the encoding (agent runs emit many events)
+            return self.seq
         frame = EventFrame(
             event=event, payload=payload, seq=self.seq,
             state_version=self.state_version() if with_state_version else None,

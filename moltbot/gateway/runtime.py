@@ -14,10 +14,11 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import httpx
 import trio
 
 from ..agents.heartbeat import HeartbeatRunner
-from ..agents.models import list_models, resolve_model
+from ..agents.models import ModelCatalog
 from ..agents.providers.base import ModelInfo, Provider
 from ..agents.runtime import AgentRuntime
 from ..agents.tools import ToolRegistry
@@ -84,6 +85,7 @@ class Runtime:
         self.hot_actions: dict[str, Callable[[str], None]] = {}
         self.runs = RunTracker()
         self.tools = ToolRegistry()
+        self.models = ModelCatalog(config, gateway.env)
         self.agents = AgentRuntime(config, emit=self._emit, resolve_provider=self.resolve_provider,
                                    state_dir=config.state_dir, tracker=self.runs, tools=self.tools)
         self.heartbeat = HeartbeatRunner(self.agents, report=self._report_heartbeat,
@@ -100,7 +102,7 @@ class Runtime:
         """Run the Runtime's services until its scope is cancelled."""
         try:
             with trio.CancelScope() as self.scope:
-                async with trio.open_nursery() as nursery:
+                async with httpx.AsyncClient(timeout=None) as self.models.client, trio.open_nursery() as nursery:
                     await nursery.start(self.health.serve)
                     await nursery.start(self.nodes.serve)
                     nursery.start_soon(self.broadcaster.serve_ticks, self.config.gateway.tick_interval_ms)
@@ -139,14 +141,15 @@ class Runtime:
         """The model provider and model name for an agent (per-agent model, else the default)."""
         entry = next((a for a in self.config.agents.entries if a.id == agent_id), None)
         model = entry.model if entry is not None and entry.model else self.config.agents.defaults.model
-        return resolve_model(self.config, model, self.gateway.env)
+        return self.models.resolve(model)
 
     def list_models(self) -> list[ModelInfo]:
-        return list_models(self.config, self.gateway.env)
+        return self.models.models()
 
     def apply_config(self, config: Config, actions: tuple[str, ...]) -> None:
         """Hot-apply ``config``: later reads see it; each action is run by the subsystem that owns it."""
         self.config = config
+        self.models.reset(config)
         self.agents.apply_config(config)
         for action in actions:
             handler = self.hot_actions.get(action.split(":", 1)[0])

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+import trio
 from quart import Response, request
 
 from ..agents.sessions import normalize_agent_id
@@ -133,6 +134,18 @@ def _chunk(run: Run, model: str, created: int, delta: dict[str, Any], finish: st
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
 
 
+async def batched(steps: trio.MemoryReceiveChannel) -> AsyncIterator[list[Any]]:
+    """Each wait's worth of run steps: one, plus whatever else is already queued."""
+    async for first in steps:
+        batch = [first]
+        while True:
+            try:
+                batch.append(steps.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+        yield batch
+
+
 async def _stream(runtime: Runtime, run: Run, model: str) -> AsyncIterator[bytes]:
     created = int(time.time())
     steps = run.watch()
@@ -140,10 +153,12 @@ async def _stream(runtime: Runtime, run: Run, model: str) -> AsyncIterator[bytes
     try:
         yield _chunk(run, model, created, {"role": "assistant"})
         sent_text = False
-        async for stream, data in steps:
-            if stream == "assistant" and data.get("delta"):
+        async for batch in batched(steps):
+            pieces = [_chunk(run, model, created, {"content": data["delta"]})
+                      for stream, data in batch if stream == "assistant" and data.get("delta")]
+            if pieces:
                 sent_text = True
-                yield _chunk(run, model, created, {"content": data["delta"]})
+                yield b"".join(pieces)  # what queued up while the last write was in flight: one write
         await run.done.wait()
         if run.status == "ok":
             if not sent_text:

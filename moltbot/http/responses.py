@@ -20,7 +20,7 @@ import jsonschema
 from quart import Response
 
 from .common import HttpError, invalid, json_response
-from .openai import pick_agent, session_key_for
+from .openai import batched, pick_agent, session_key_for
 
 if TYPE_CHECKING:
     from ..agents.runtime import Run
@@ -195,10 +195,12 @@ async def _stream(runtime: Runtime, run: Run, model: str, created: int, message_
         yield _event("response.output_item.added", {"output_index": 0, "item": message})
         yield _event("response.content_part.added", {"item_id": message_id, "output_index": 0, "content_index": 0,
                                                      "part": {"type": "output_text", "text": "", "annotations": []}})
-        async for stream, data in steps:
-            if stream == "assistant" and data.get("delta"):
-                yield _event("response.output_text.delta", {"item_id": message_id, "output_index": 0,
+        async for batch in batched(steps):
+            pieces = [_event("response.output_text.delta", {"item_id": message_id, "output_index": 0,
                                                             "content_index": 0, "delta": data["delta"]})
+                      for stream, data in batch if stream == "assistant" and data.get("delta")]
+            if pieces:
+                yield b"".join(pieces)
         await run.done.wait()
         resource = _resource(run, model, created, message_id)
         if resource["status"] == "failed":

@@ -46,7 +46,7 @@ async def test_cli_prints_a_table_writes_junit_and_exits_0(gateway, home, tmp_pa
 async def test_cli_json_output_and_exit_1_on_failure(gateway, home):
     _, env = home
     result = await _run([*MOLTBOT, "conformance", "--url", gateway.url, "--token", "wrong", "--json",
-                         "--only", "handshake.challenge", "--frame-timeout", "2"], env)
+                         "--only", "handshake.challenge", "--frame-timeout", "10"], env)
     assert result.returncode == 1
     report = json.loads(result.stdout)
     assert report["ok"] is False and report["results"][0]["name"] == "connect.probe"

@@ -222,9 +222,11 @@ async def ack(connection: Connection, payload: Any) -> None:
 
 
 async def _run_call(runtime: Runtime, connection: Connection, call: Call) -> None:
-    handler = runtime.handlers[call.spec.name]
     token = CURRENT_REQUEST.set(call.request_id)
     try:
+        handler = runtime.handlers.get(call.spec.name)
+        if handler is None:  # in the method table but not served by this build: say so, keep the connection
+            raise ProtocolError(UNAVAILABLE, f"method not available: {call.spec.name}")
         result: Any = await handler(runtime, connection, call.params)
         text = encode_frame(ResponseFrame(id=call.request_id, ok=True, payload=result))
     except ProtocolError as exc:

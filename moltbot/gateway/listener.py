@@ -44,6 +44,7 @@ async def serve_listener(app: Any, host: str, port: int, max_payload: int,
     config.accesslog = None
     config.errorlog = logging.getLogger("moltbot.http")
     config.graceful_timeout = 1.0
-    config.keep_alive_timeout = 30.0
+    # Also how long hypercorn keeps a connection that closed before finishing its request (two tasks).
+    config.keep_alive_timeout = 5.0
     config.websocket_ping_interval = None
     await serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)

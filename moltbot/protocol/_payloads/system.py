@@ -44,6 +44,10 @@ class AgentHeartbeat:
     enabled: bool
     every: str
     every_ms: NonNegativeInt | None = None
+    # The original also reports these (its health payload); optional here.
+    ack_max_chars: NonNegativeInt | None = None
+    prompt: str | None = None
+    target: str | None = None
 
 
 @attrs.frozen
@@ -147,8 +151,9 @@ class StatusSummary:
     channel_summary: list[str]
     queued_system_events: list[str]
     sessions: SessionsStatus
-    gateway: GatewayStatus
-    lanes: list[LaneStatus]
+    # Ours (the original's StatusSummary has neither): optional so the spec describes both gateways.
+    gateway: GatewayStatus | None = None
+    lanes: list[LaneStatus] | None = None
 
 
 @attrs.frozen

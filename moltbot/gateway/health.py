@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -31,14 +32,17 @@ class HealthMonitor:
         self.summary: HealthSummary | None = None
         self.refreshed_at: float | None = None
         self.providers: list[Callable[[], dict]] = []
+        # (channels, channelOrder, channelLabels), set by the Runtime once channels exist.
+        self.channels: Callable[[], tuple[dict[str, Any], list[str], dict[str, str]]] | None = None
 
     def build(self) -> HealthSummary:
         started = time.perf_counter()
         sessions = SessionsHealth(path=self._sessions_path, count=0, recent=[])
         heartbeat = AgentHeartbeat(enabled=False, every="30m", every_ms=30 * 60 * 1000)
+        channels, order, labels = self.channels() if self.channels is not None else ({}, [], {})
         return HealthSummary(
             ok=True, ts=wall_ms(), duration_ms=int((time.perf_counter() - started) * 1000),
-            channels={}, channel_order=[], channel_labels={}, heartbeat_seconds=0,
+            channels=channels, channel_order=order, channel_labels=labels, heartbeat_seconds=0,
             default_agent_id=DEFAULT_AGENT_ID,
             agents=[AgentHealth(agent_id=DEFAULT_AGENT_ID, is_default=True, heartbeat=heartbeat, sessions=sessions)],
             sessions=sessions,

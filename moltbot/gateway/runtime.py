@@ -23,6 +23,7 @@ from ..agents.providers.base import ModelInfo, Provider
 from ..agents.runtime import AgentRuntime
 from ..agents.tools import ToolRegistry
 from ..agents.tracking import RunTracker
+from ..channels.manager import ChannelManager
 from ..config.model import Config
 from ..nodes.service import NodesService
 from ..protocol import (
@@ -92,6 +93,9 @@ class Runtime:
                                          enabled=lambda: self.gateway.heartbeats_enabled)
         self.hot_actions["reload-heartbeat"] = self.heartbeat.poke
         register_gateway_tools(self)
+        self.channels = ChannelManager(self)  # one supervised task per channel account
+        self.hot_actions["restart-channel"] = self.channels.restart_action
+        self.health.channels = self.channels.health
         self.draining = False
         self.scope: trio.CancelScope | None = None
         self.stopped = trio.Event()
@@ -109,6 +113,7 @@ class Runtime:
                     nursery.start_soon(self._serve_presence)
                     await nursery.start(self.agents.serve)
                     await nursery.start(self.heartbeat.serve)
+                    await nursery.start(self.channels.serve)
                     task_status.started()
         finally:
             self.stopped.set()

@@ -18,6 +18,7 @@ import attrs
 
 from ._errors import INVALID_REQUEST, RemoteProtocolError
 from ._payloads import agent
+from ._payloads import channels as _channels
 from ._payloads import devices as _devices
 from ._payloads import nodes as _nodes
 from ._payloads.presence import PresenceEntry
@@ -146,6 +147,8 @@ JsonObject = dict[str, Any]
 METHODS: Final[dict[str, MethodSpec]] = _table(
     MethodSpec("health", HealthParams, HealthSummary),
     MethodSpec("status", EmptyParams, StatusSummary),
+    MethodSpec("channels.status", _channels.ChannelsStatusParams, JsonObject),
+    MethodSpec("channels.logout", _channels.ChannelsLogoutParams, JsonObject),
     MethodSpec("models.list", EmptyParams, JsonObject),
     MethodSpec("agents.list", EmptyParams, JsonObject),
     MethodSpec("sessions.list", agent.SessionsListParams, JsonObject),
@@ -175,6 +178,7 @@ METHODS: Final[dict[str, MethodSpec]] = _table(
     MethodSpec("node.event", _nodes.NodeEventParams, OkResult),
     MethodSpec("system-presence", EmptyParams, list[PresenceEntry]),
     MethodSpec("system-event", SystemEventParams, OkResult),
+    MethodSpec("send", _channels.SendParams, JsonObject),
     MethodSpec("agent", agent.AgentParams, JsonObject),
     MethodSpec("agent.identity.get", agent.AgentIdentityParams, JsonObject),
     MethodSpec("agent.wait", agent.AgentWaitParams, JsonObject),

@@ -1,6 +1,6 @@
 """Method handlers by namespace: ``async def handler(runtime, connection, params) -> result``."""
 
-from . import agent, devices, nodes, sessions, system
+from . import agent, channels, devices, nodes, sessions, system
 
 HANDLERS = {
     "health": system.health,
@@ -24,6 +24,9 @@ HANDLERS = {
     "device.pair.reject": devices.pair_reject,
     "device.token.rotate": devices.token_rotate,
     "device.token.revoke": devices.token_revoke,
+    "channels.status": channels.channels_status,
+    "channels.logout": channels.channels_logout,
+    "send": channels.send,
     "models.list": agent.models_list,
     "agents.list": agent.agents_list,
     "agent": agent.agent,

@@ -1,0 +1,1 @@
+"""Messaging channels: the contract (``base``), the supervisor (``manager``) and the channel clients."""

@@ -1,0 +1,118 @@
+"""The channel contract: what the manager supervises, and the status it reports.
+
+A channel account is an object with ``serve(inbox, *, task_status)``: it connects, reports readiness with
+``task_status.started()`` once connected, pushes every inbound message into ``inbox`` and runs until
+cancelled (or raises, and the manager restarts it with backoff). ``send(target, text)`` delivers a reply
+through the same account and returns the platform's message id. Status lives in an ``AccountStatus`` the
+manager owns and the channel updates (connected, lastInboundAt …).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any, Protocol
+
+import attrs
+import trio
+
+
+class ChannelError(Exception):
+    """A channel could not start or deliver; the message is safe to show to an operator."""
+
+
+class ChannelUnavailable(ChannelError):
+    """The account cannot run in this build or configuration; the manager does not retry it."""
+
+
+class DeliveryError(ChannelError):
+    """An outbound message was not delivered."""
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@attrs.frozen
+class InboundMessage:
+    """One message from a channel, already normalised for policy checks and routing."""
+
+    channel: str
+    account_id: str
+    sender_id: str
+    chat_id: str
+    text: str
+    chat_type: str = "direct"  # direct | group
+    thread_id: str | None = None
+    message_id: str | None = None
+    mentioned: bool = False
+    sender_name: str | None = None
+
+    @property
+    def reply_target(self) -> str:
+        """Where a reply goes: ``<chatId>`` or ``<chatId>:topic:<threadId>``."""
+        return f"{self.chat_id}:topic:{self.thread_id}" if self.thread_id else self.chat_id
+
+
+@attrs.define
+class AccountStatus:
+    """The runtime snapshot of one channel account (reference ``channels.status`` AccountSnapshot)."""
+
+    account_id: str
+    name: str | None = None
+    enabled: bool = True
+    configured: bool = False
+    running: bool = False
+    connected: bool = False
+    reconnect_attempts: int = 0
+    last_connected_at: int | None = None
+    last_error: str | None = None
+    last_start_at: int | None = None
+    last_stop_at: int | None = None
+    last_inbound_at: int | None = None
+    last_outbound_at: int | None = None
+    mode: str | None = None
+    dm_policy: str | None = None
+    allow_from: list[str] | None = None
+    token_source: str | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        names = {"account_id": "accountId", "reconnect_attempts": "reconnectAttempts",
+                 "last_connected_at": "lastConnectedAt", "last_error": "lastError",
+                 "last_start_at": "lastStartAt", "last_stop_at": "lastStopAt",
+                 "last_inbound_at": "lastInboundAt", "last_outbound_at": "lastOutboundAt",
+                 "dm_policy": "dmPolicy", "allow_from": "allowFrom", "token_source": "tokenSource"}
+        out: dict[str, Any] = {}
+        for field in attrs.fields(AccountStatus):
+            value = getattr(self, field.name)
+            if value is not None:
+                out[names.get(field.name, field.name)] = value
+        return out
+
+
+class ChannelAccount(Protocol):
+    """One running account of one channel (``telegram:default``)."""
+
+    channel: str
+    account_id: str
+    text_chunk_limit: int
+
+    async def serve(self, inbox: trio.MemorySendChannel[InboundMessage], *,
+                    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None: ...
+
+    async def send(self, target: str, text: str, *, reply_to: str | None = None) -> str: ...
+
+
+@attrs.frozen
+class Backoff:
+    """Exponential backoff with jitter: ``initial * factor**attempt`` capped at ``maximum``, ±``jitter``."""
+
+    initial: float = 2.0
+    maximum: float = 300.0
+    factor: float = 2.0
+    jitter: float = 0.2
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        base = min(self.maximum, self.initial * self.factor ** max(0, attempt - 1))
+        spread = base * self.jitter
+        return max(0.0, base + (rng or random).uniform(-spread, spread))

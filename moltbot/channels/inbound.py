@@ -1,0 +1,108 @@
+"""Inbound → agent → reply (reference §10.5): policy, pairing, session routing, the run, the reply.
+
+Each message is handled in its own task in the manager's nursery, so a slow agent run never blocks the
+poller. A collect-mode follow-up answers several messages with one run: only the first handler that sees
+a run replies for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import trio
+
+from .base import DeliveryError, InboundMessage
+from .routing import decide, session_key
+
+if TYPE_CHECKING:
+    from .manager import ChannelManager
+
+log = logging.getLogger("moltbot.channels")
+
+PAIRING_TEXT = ("Moltbot: access not configured.\n\nYour {label} user id: {sender}\n\nPairing code: {code}\n\n"
+                "Ask the bot owner to approve with:\nmoltbot pairing approve {channel} {code}")
+
+
+class Dispatcher:
+    def __init__(self, manager: ChannelManager) -> None:
+        self.manager = manager
+        self._replying: set[str] = set()
+        self.handled = 0
+        self._handled_changed = trio.Event()
+
+    async def wait_handled(self, count: int) -> None:
+        """Wait until ``count`` inbound messages have been handled (answered, paired or ignored)."""
+        while self.handled < count:
+            await self._handled_changed.wait()
+
+    async def serve(self, inbox: trio.MemoryReceiveChannel[InboundMessage]) -> None:
+        async with trio.open_nursery() as nursery:
+            async for message in inbox:
+                nursery.start_soon(self.handle, message)
+
+    async def handle(self, message: InboundMessage) -> None:
+        try:
+            await self._handle(message)
+        except DeliveryError as exc:
+            log.warning("%s:%s reply to %s not delivered: %s", message.channel, message.account_id,
+                        message.reply_target, exc)
+        except Exception:
+            log.exception("%s:%s inbound message failed", message.channel, message.account_id)
+        finally:
+            self.handled += 1
+            self._handled_changed.set()
+            self._handled_changed = trio.Event()
+
+    async def _handle(self, message: InboundMessage) -> None:
+        manager = self.manager
+        slot = manager.slots.get((message.channel, message.account_id))
+        if slot is None or slot.account is None:
+            return
+        account = getattr(slot.account, "account", None)
+        pairing = manager.pairing[message.channel]
+        paired = await trio.to_thread.run_sync(pairing.allowed)
+        decision = decide(message, account, paired)
+        if decision == "ignore":
+            log.info("%s:%s ignored a message from %s (policy)", message.channel, message.account_id,
+                     message.sender_id)
+            return
+        if decision == "pair":
+            code, created = await trio.to_thread.run_sync(
+                pairing.request, message.sender_id, {"username": message.sender_name, "chatId": message.chat_id})
+            if code is not None and created:
+                text = PAIRING_TEXT.format(label=message.channel.capitalize(), sender=message.sender_id,
+                                           code=code, channel=message.channel)
+                await manager.deliver(message.channel, message.account_id, message.reply_target, text)
+            return
+        agents = manager.runtime.agents
+        key = session_key(message, agent_id=agents.default_agent_id(), main_key=agents.main_key(),
+                          dm_scope=manager.runtime.config.session.dm_scope)
+        run = agents.inbound.offer(key, message.text)
+        if run is None or run.run_id in self._replying:
+            return
+        self._replying.add(run.run_id)
+        try:
+            await run.done.wait()
+            if run.status != "ok" or not run.text.strip():
+                log.warning("%s:%s run %s ended %s: %s", message.channel, message.account_id, run.run_id,
+                            run.status, run.error)
+                return
+            reply_to = message.message_id if getattr(account, "reply_to_mode", "first") != "off" else None
+            await manager.deliver(message.channel, message.account_id, message.reply_target, run.text,
+                                  reply_to=reply_to)
+            await self._remember_route(run.session_key, message)
+        finally:
+            self._replying.discard(run.run_id)
+
+    async def _remember_route(self, key: str, message: InboundMessage) -> None:
+        """Record ``lastChannel``/``lastTo`` so heartbeat/cron "last" delivery can route back."""
+        agents = self.manager.runtime.agents
+        from ..agents.sessions import agent_of
+
+        store = agents.store(agent_of(key, agents.default_agent_id()))
+        entry = await store.ensure(key)
+        entry.update(lastChannel=message.channel, lastTo=message.reply_target, lastAccountId=message.account_id,
+                     deliveryContext={"channel": message.channel, "to": message.reply_target,
+                                      "accountId": message.account_id})
+        await store.save()

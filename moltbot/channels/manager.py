@@ -1,0 +1,282 @@
+"""The channel manager: one supervised child per channel account, restart by cancel-and-start.
+
+Theory of operation: every account (``telegram:default``) runs in its own supervisor task, which owns a
+cancel scope and reports it (with a ``stopped`` event) through ``task_status.started``. The supervisor
+runs the account's ``serve``; when it raises, the status gets ``lastError`` and the supervisor waits an
+exponential backoff with jitter before running ``serve`` again, so one crashing account never touches
+the others or the gateway. ``restart(channel)`` holds that channel's lock, cancels each account's scope
+and *waits for its supervisor to finish* before starting the new one: two pollers for one bot (the
+permanent 409 of known failures 1 and 5) cannot exist. Inbound messages from every account go into one
+inbox; ``inbound.dispatch`` answers each in its own task in the manager's nursery.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import trio
+
+from ..protocol import INVALID_REQUEST, UNAVAILABLE, ProtocolError
+from .base import AccountStatus, Backoff, ChannelAccount, ChannelUnavailable, DeliveryError, wall_ms
+from .inbound import Dispatcher
+from .pairing import PairingStore
+from .telegram.channel import TelegramChannel, resolve_token
+from .whatsapp.channel import WhatsAppChannel
+
+if TYPE_CHECKING:
+    from ..gateway.runtime import Runtime
+
+log = logging.getLogger("moltbot.channels")
+
+CHANNEL_ORDER = ("telegram", "whatsapp", "webchat")
+LABELS = {"telegram": "Telegram", "whatsapp": "WhatsApp", "webchat": "WebChat"}
+SUPERVISED = ("telegram", "whatsapp")
+BACKOFF = Backoff(initial=2.0, maximum=300.0)
+STABLE_SECONDS = 60.0  # a run this long resets the backoff
+SEND_DEDUPE_MAX = 1000
+
+
+@attrs.define(eq=False)
+class Slot:
+    """A running supervisor: its scope, the event set when it has finished, the current account."""
+
+    scope: trio.CancelScope
+    status: AccountStatus
+    stopped: trio.Event = attrs.field(factory=trio.Event)
+    account: ChannelAccount | None = None
+
+
+class _Ready:
+    def __init__(self, on_ready: Callable[[], None]) -> None:
+        self._on_ready = on_ready
+
+    def started(self, value: Any = None) -> None:
+        self._on_ready()
+
+
+def account_configs(runtime: Runtime, channel: str) -> dict[str, Any]:
+    """Account id → account config for ``channel`` (the top-level block is the ``default`` account)."""
+    section = getattr(runtime.config.channels, channel, None)
+    if section is None:
+        return {}
+    if section.accounts:
+        return dict(section.accounts)
+    return {"default": section}
+
+
+class ChannelManager:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.backoff = BACKOFF
+        self.slots: dict[tuple[str, str], Slot] = {}
+        self.statuses: dict[str, dict[str, AccountStatus]] = {name: {} for name in SUPERVISED}
+        self.pairing = {name: PairingStore(runtime.config.state_dir, name) for name in SUPERVISED}
+        self._locks = {name: trio.Lock() for name in SUPERVISED}
+        self._inbox_send, self._inbox_receive = trio.open_memory_channel[Any](256)
+        self._nursery: trio.Nursery | None = None
+        self._sends: dict[str, tuple[trio.Event, list[Any]]] = {}
+        self.restarts = 0
+        self.dispatcher = Dispatcher(self)
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Start every configured account (not waiting for them to connect), then dispatch inbound."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            for channel in SUPERVISED:
+                await self._start_channel(channel)
+            nursery.start_soon(self.dispatcher.serve, self._inbox_receive)
+            task_status.started()
+
+    def restart_action(self, action: str) -> None:
+        """Hot-reload hook for ``restart-channel:<name>``."""
+        channel = action.partition(":")[2]
+        if channel in SUPERVISED and self._nursery is not None:
+            self._nursery.start_soon(self.restart, channel, f"config reload: channels.{channel} changed")
+
+    async def restart(self, channel: str, reason: str = "restart") -> None:
+        """Stop every account of ``channel`` (waiting for each to finish), then start them from config."""
+        async with self._locks[channel]:
+            await self._stop_channel(channel, reason)
+            self.restarts += 1
+            await self._start_channel(channel)
+
+    async def stop_account(self, channel: str, account_id: str, reason: str) -> bool:
+        async with self._locks[channel]:
+            slot = self.slots.pop((channel, account_id), None)
+            if slot is None:
+                return False
+            slot.scope.cancel(reason=reason)
+            await slot.stopped.wait()
+            return True
+
+    async def _stop_channel(self, channel: str, reason: str) -> None:
+        for key in [k for k in self.slots if k[0] == channel]:
+            slot = self.slots.pop(key)
+            slot.scope.cancel(reason=reason)
+            await slot.stopped.wait()
+
+    async def _start_channel(self, channel: str) -> None:
+        assert self._nursery is not None
+        configs = account_configs(self.runtime, channel)
+        statuses = self.statuses[channel]
+        for stale in set(statuses) - set(configs):
+            del statuses[stale]
+        for account_id, account in configs.items():
+            status = statuses[account_id] = self._fresh_status(channel, account_id, account,
+                                                              statuses.get(account_id))
+            if not account.enabled:
+                status.last_error = "disabled"
+                continue
+            if not status.configured:
+                status.last_error = "not configured"
+                continue
+            slot = await self._nursery.start(self._supervise, channel, account_id, account, status)
+            self.slots[(channel, account_id)] = slot
+
+    def _fresh_status(self, channel: str, account_id: str, account: Any, old: AccountStatus | None) -> AccountStatus:
+        status = AccountStatus(account_id=account_id, name=account.name, enabled=account.enabled,
+                               dm_policy=account.dm_policy, mode="polling" if channel == "telegram" else None,
+                               allow_from=[str(e) for e in account.allow_from] or None)
+        if old is not None:  # keep history across restarts
+            status.last_start_at, status.last_stop_at = old.last_start_at, old.last_stop_at
+            status.last_inbound_at, status.last_outbound_at = old.last_inbound_at, old.last_outbound_at
+        if channel == "telegram":
+            token, status.token_source = resolve_token(account, account_id, self.runtime.gateway.env)
+            status.configured = bool(token)
+        else:
+            status.configured = True
+        return status
+
+    def _build(self, channel: str, account_id: str, account: Any, status: AccountStatus) -> ChannelAccount:
+        if channel == "telegram":
+            return TelegramChannel(account_id, account, status, env=self.runtime.gateway.env,
+                                   state_dir=self.runtime.config.state_dir)
+        return WhatsAppChannel(account_id, account, status)
+
+    async def _supervise(self, channel: str, account_id: str, account: Any, status: AccountStatus, *,
+                         task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Run one account until cancelled: serve, and after a crash wait the backoff and serve again."""
+        with trio.CancelScope() as scope:
+            slot = Slot(scope, status)
+            task_status.started(slot)
+            try:
+                await self._run_account(slot, channel, account_id, account)
+            finally:
+                status.running = status.connected = False
+                status.last_stop_at = wall_ms()
+                slot.account = None
+                slot.stopped.set()
+
+    async def _run_account(self, slot: Slot, channel: str, account_id: str, account: Any) -> None:
+        status, attempt = slot.status, 0
+        while True:
+            slot.account = self._build(channel, account_id, account, status)
+            status.running, status.last_start_at = True, wall_ms()
+            began = trio.current_time()
+
+            def ready() -> None:
+                status.connected, status.last_error = True, None
+
+            try:
+                await slot.account.serve(self._inbox_send, task_status=_Ready(ready))
+                raise DeliveryError("channel stopped unexpectedly")
+            except ChannelUnavailable as exc:
+                status.last_error = str(exc)
+                log.warning("%s:%s cannot start: %s", channel, account_id, exc)
+                return
+            except Exception as exc:
+                status.last_error = str(exc) or type(exc).__name__
+            status.running = status.connected = False
+            status.last_stop_at = wall_ms()
+            attempt = 1 if trio.current_time() - began >= STABLE_SECONDS else attempt + 1
+            status.reconnect_attempts = attempt
+            delay = self.backoff.delay(attempt)
+            log.warning("%s:%s stopped (%s); restarting in %.1fs (attempt %d)", channel, account_id,
+                        status.last_error, delay, attempt)
+            await trio.sleep(delay)
+
+    # --- outbound -------------------------------------------------------------------------------
+
+    def account(self, channel: str, account_id: str | None) -> ChannelAccount | None:
+        if account_id is None:
+            account_id = "default" if (channel, "default") in self.slots else next(
+                (a for c, a in self.slots if c == channel), "default")
+        slot = self.slots.get((channel, account_id))
+        return slot.account if slot is not None else None
+
+    async def deliver(self, channel: str, account_id: str | None, target: str, text: str,
+                      reply_to: str | None = None) -> str:
+        """Send through a running account; raises ``DeliveryError``."""
+        account = self.account(channel, account_id)
+        if account is None:
+            status = self.statuses.get(channel, {}).get(account_id or "default")
+            why = status.last_error if status is not None and status.last_error else "not running"
+            raise DeliveryError(f"{channel} account {account_id or 'default'} is not available: {why}")
+        return await account.send(target, text, reply_to=reply_to)
+
+    async def send(self, key: str, channel: str, account_id: str | None, target: str, text: str) -> dict[str, Any]:
+        """The ``send`` method: deduplicated by idempotency key (concurrent duplicates share one send)."""
+        if channel not in SUPERVISED:
+            raise ProtocolError(INVALID_REQUEST, f"unsupported channel: {channel}")
+        known = self._sends.get(key)
+        if known is None:
+            known = self._sends[key] = (trio.Event(), [])
+            try:
+                message_id = await self.deliver(channel, account_id, target, text)
+                known[1].append({"runId": key, "messageId": message_id, "channel": channel,
+                                 "chatId": target.partition(":topic:")[0]})
+            except DeliveryError as exc:
+                del self._sends[key]
+                known[1].append(ProtocolError(UNAVAILABLE, str(exc)))
+            finally:
+                known[0].set()
+        await known[0].wait()
+        if not known[1]:  # the first sender was cancelled before it knew
+            self._sends.pop(key, None)
+            raise ProtocolError(UNAVAILABLE, "send cancelled")
+        while len(self._sends) > SEND_DEDUPE_MAX:
+            del self._sends[next(iter(self._sends))]
+        result = known[1][0]
+        if isinstance(result, ProtocolError):
+            raise result
+        return result
+
+    # --- status ---------------------------------------------------------------------------------
+
+    def _webchat(self) -> list[dict[str, Any]]:
+        clients = len(self.runtime.broadcaster.connections)
+        return [{"accountId": "default", "enabled": True, "configured": True, "running": True,
+                 "connected": clients > 0, "clients": clients, "mode": "websocket"}]
+
+    def accounts(self, channel: str) -> list[dict[str, Any]]:
+        if channel == "webchat":
+            return self._webchat()
+        statuses = self.statuses.get(channel) or {}
+        if not statuses:
+            return [AccountStatus(account_id="default", configured=False, enabled=False).snapshot()]
+        return [status.snapshot() for status in statuses.values()]
+
+    def summary(self, channel: str) -> dict[str, Any]:
+        rows = self.accounts(channel)
+        return {"configured": any(r.get("configured") for r in rows), "running": any(r.get("running") for r in rows),
+                "connected": any(r.get("connected") for r in rows),
+                "lastError": next((r["lastError"] for r in rows if r.get("lastError")), None)}
+
+    def status_payload(self) -> dict[str, Any]:
+        order = list(CHANNEL_ORDER)
+        return {
+            "ts": wall_ms(), "channelOrder": order, "channelLabels": {c: LABELS[c] for c in order},
+            "channelMeta": [{"id": c, "label": LABELS[c], "detailLabel": LABELS[c]} for c in order],
+            "channels": {c: self.summary(c) for c in order},
+            "channelAccounts": {c: self.accounts(c) for c in order},
+            "channelDefaultAccountId": {c: "default" for c in order},
+        }
+
+    def health(self) -> tuple[dict[str, Any], list[str], dict[str, str]]:
+        order = list(CHANNEL_ORDER)
+        return {c: self.summary(c) for c in order}, order, {c: LABELS[c] for c in order}

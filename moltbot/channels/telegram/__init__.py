@@ -1,0 +1,1 @@
+"""Telegram Bot API channel: ``api`` (HTTP client), ``poller`` (getUpdates loop), ``channel`` (account)."""

@@ -1,0 +1,130 @@
+"""One Telegram bot account as a channel: token resolution, getMe, polling, inbound mapping, sendMessage."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from ..base import AccountStatus, ChannelUnavailable, DeliveryError, InboundMessage, wall_ms
+from ..chunk import chunk_text
+from .api import TelegramApi, TelegramError
+from .poller import OffsetStore, poll_updates
+
+log = logging.getLogger("moltbot.channels.telegram")
+
+
+def resolve_token(account: Any, account_id: str, env: Mapping[str, str]) -> tuple[str | None, str]:
+    """(token, source): ``botToken`` (config), ``tokenFile`` (file), ``TELEGRAM_BOT_TOKEN`` (env, default
+    account only), else (None, "none")."""
+    if account.bot_token:
+        return account.bot_token.strip(), "config"
+    if account.token_file:
+        try:
+            return Path(account.token_file).expanduser().read_text("utf-8").strip() or None, "tokenFile"
+        except OSError:
+            return None, "tokenFile"
+    if account_id == "default" and env.get("TELEGRAM_BOT_TOKEN"):
+        return env["TELEGRAM_BOT_TOKEN"].strip(), "env"
+    return None, "none"
+
+
+def parse_target(target: str) -> tuple[str, int | None]:
+    """``<chatId>`` or ``<chatId>:topic:<threadId>`` (``telegram:``/``tg:`` prefixes allowed)."""
+    for prefix in ("telegram:", "tg:"):
+        if target.startswith(prefix):
+            target = target[len(prefix):]
+    chat, sep, thread = target.partition(":topic:")
+    if sep and not thread.isdigit():
+        raise DeliveryError(f"invalid telegram target: {target}")
+    if not chat:
+        raise DeliveryError("empty telegram target")
+    return chat, int(thread) if sep else None
+
+
+class TelegramChannel:
+    channel = "telegram"
+
+    def __init__(self, account_id: str, account: Any, status: AccountStatus, *, env: Mapping[str, str],
+                 state_dir: Path | None) -> None:
+        self.account_id = account_id
+        self.account = account
+        self.status = status
+        self.text_chunk_limit = max(1, account.text_chunk_limit or 4000)
+        self.token, self.token_source = resolve_token(account, account_id, env)
+        self.offsets = OffsetStore(state_dir / "credentials" / f"telegram-{account_id}-offset.json"
+                                   if state_dir else None)
+        self.bot_username: str | None = None
+        self.bot_id: int | None = None
+        self._api: TelegramApi | None = None
+
+    async def serve(self, inbox: trio.MemorySendChannel[InboundMessage], *,
+                    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        if not self.token:
+            raise ChannelUnavailable("not configured: no bot token (botToken, tokenFile or TELEGRAM_BOT_TOKEN)")
+        if self.account.webhook_url:
+            raise ChannelUnavailable("webhook mode is not available in this build; remove webhookUrl to poll")
+        async with TelegramApi(self.token, self.account.api_root) as api:
+            me = await api.get_me()
+            self.bot_username, self.bot_id = me.get("username"), me.get("id")
+            self._api = api
+            self.status.connected = True
+            self.status.last_connected_at = wall_ms()
+            task_status.started()
+            try:
+                async def handle(updates: list[dict[str, Any]]) -> None:
+                    for update in updates:
+                        message = self.to_inbound(update)
+                        if message is not None:
+                            self.status.last_inbound_at = wall_ms()
+                            await inbox.send(message)
+
+                await poll_updates(api, self.offsets, handle)
+            finally:
+                self._api = None
+                self.status.connected = False
+
+    def to_inbound(self, update: dict[str, Any]) -> InboundMessage | None:
+        message = update.get("message") or update.get("edited_message")
+        if not isinstance(message, dict) or not isinstance(message.get("text"), str):
+            return None
+        chat, sender = message.get("chat") or {}, message.get("from") or {}
+        if sender.get("is_bot"):
+            return None
+        text: str = message["text"]
+        group = chat.get("type") in ("group", "supergroup")
+        mentioned = False
+        if self.bot_username and f"@{self.bot_username}".lower() in text.lower():
+            mentioned = True
+        replied = message.get("reply_to_message") or {}
+        if self.bot_id is not None and (replied.get("from") or {}).get("id") == self.bot_id:
+            mentioned = True
+        thread = message.get("message_thread_id") if chat.get("is_forum") else None
+        return InboundMessage(
+            channel="telegram", account_id=self.account_id, sender_id=str(sender.get("id", "")),
+            chat_id=str(chat.get("id", "")), text=text, chat_type="group" if group else "direct",
+            thread_id=str(thread) if thread is not None else None,
+            message_id=str(message.get("message_id")) if message.get("message_id") is not None else None,
+            mentioned=mentioned, sender_name=sender.get("username") or sender.get("first_name"))
+
+    async def send(self, target: str, text: str, *, reply_to: str | None = None) -> str:
+        """Send ``text`` chunked to the account's limit; the first chunk replies to ``reply_to``.
+
+        Returns the first message's id."""
+        api = self._api
+        if api is None:
+            raise DeliveryError(f"telegram account {self.account_id} is not connected")
+        chat, thread = parse_target(target)
+        first: str | None = None
+        for piece in chunk_text(text, self.text_chunk_limit) or [text]:
+            reply = int(reply_to) if reply_to and first is None and reply_to.isdigit() else None
+            try:
+                sent = await api.send_message(chat, piece, thread_id=thread, reply_to=reply)
+            except TelegramError as exc:
+                raise DeliveryError(str(exc)) from None
+            first = first or str(sent.get("message_id"))
+            self.status.last_outbound_at = wall_ms()
+        return first or ""

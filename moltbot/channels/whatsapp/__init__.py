@@ -1,0 +1,1 @@
+"""WhatsApp (placeholder): the WhatsApp Web client is not part of this build."""

@@ -1,0 +1,222 @@
+"""Telegram end to end: a real gateway on port 0 polling the fake Bot API, the echo agent answering."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import attrs
+import pytest
+import trio
+
+from moltbot.channels import manager as manager_module
+from moltbot.channels.base import Backoff
+from moltbot.channels.pairing import ALPHABET, PairingStore
+from moltbot.client import open_gateway_client
+from moltbot.config.model import (
+    AuthConfig,
+    ChannelsConfig,
+    Config,
+    GatewayConfig,
+    TelegramAccount,
+    TelegramConfig,
+)
+from moltbot.gateway.app import open_gateway
+from tests.conftest import TOKEN
+from tests.fakes.telegram import CONFLICT, open_fake_telegram
+
+BOT = "111:AAA-test-token"
+OTHER_BOT = "222:BBB-test-token"
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch):
+    monkeypatch.setattr(manager_module, "BACKOFF", Backoff(initial=0.05, maximum=0.2, jitter=0.1))
+
+
+def telegram_config(tmp_path, fake, **account) -> Config:
+    account.setdefault("bot_token", BOT)
+    return Config(gateway=GatewayConfig(auth=AuthConfig(token=TOKEN)), state_dir=tmp_path,
+                  channels=ChannelsConfig(telegram=TelegramConfig(api_root=fake.url, **account)))
+
+
+async def test_dm_from_allowed_user_reaches_the_agent_and_the_reply_is_sent(tmp_path):
+    with trio.fail_after(15):
+        async with open_fake_telegram() as fake:
+            bot = fake.bot(BOT)
+            config = telegram_config(tmp_path, fake, dm_policy="allowlist", allow_from=["tg:42"])
+            async with open_gateway(config, port=0, env={}) as gateway:
+                bot.push_message(chat_id=42, user_id=42, text="hello bot")
+                await bot.wait_sent(1)
+                await gateway.runtime.channels.dispatcher.wait_handled(1)
+                entry = gateway.runtime.agents.store("main").entries["agent:main:main"]
+    sent = bot.sent[0]
+    assert sent["chat_id"] == 42
+    assert sent["text"].endswith("You said: hello bot")
+    assert sent["reply_parameters"]["message_id"] == 1001
+    assert (entry["lastChannel"], entry["lastTo"]) == ("telegram", "42")
+    assert bot.method_calls("getMe")
+    first_poll = bot.method_calls("getUpdates")[0]
+    assert first_poll["timeout"] > 0 and "message" in first_poll["allowed_updates"]
+
+
+async def test_unknown_sender_gets_one_pairing_code_and_is_answered_once_approved(tmp_path):
+    with trio.fail_after(15):
+        async with open_fake_telegram() as fake:
+            bot = fake.bot(BOT)
+            async with open_gateway(telegram_config(tmp_path, fake), port=0, env={}) as gateway:
+                dispatcher = gateway.runtime.channels.dispatcher
+                bot.push_message(chat_id=7, user_id=7, text="who are you")
+                await bot.wait_sent(1)
+                bot.push_message(chat_id=7, user_id=7, text="hello?")
+                await dispatcher.wait_handled(2)
+                assert len(bot.sent) == 1  # the pending code is not sent again
+                code = re.search(r"Pairing code: ([A-Z0-9]{8})", bot.sent[0]["text"]).group(1)
+                assert set(code) <= set(ALPHABET)
+                stored = json.loads((tmp_path / "credentials" / "telegram-pairing.json").read_text())
+                assert [r["code"] for r in stored["requests"]] == [code]
+                assert PairingStore(tmp_path, "telegram").approve(code) == "7"
+                bot.push_message(chat_id=7, user_id=7, text="now?")
+                await bot.wait_sent(2)
+    assert bot.sent[1]["text"].endswith("You said: now?")
+
+
+async def test_allowlist_without_allow_from_answers_nobody(tmp_path):
+    with trio.fail_after(15):
+        async with open_fake_telegram() as fake:
+            bot = fake.bot(BOT)
+            async with open_gateway(telegram_config(tmp_path, fake, dm_policy="allowlist"), port=0,
+                                    env={}) as gateway:
+                bot.push_message(chat_id=5, user_id=5, text="anyone?")
+                await gateway.runtime.channels.dispatcher.wait_handled(1)
+    assert bot.sent == []
+
+
+async def test_group_message_needs_a_mention_and_gets_a_group_session(tmp_path):
+    with trio.fail_after(15):
+        async with open_fake_telegram() as fake:
+            bot = fake.bot(BOT, username="molt_bot")
+            config = telegram_config(tmp_path, fake, group_policy="open")
+            async with open_gateway(config, port=0, env={}) as gateway:
+                bot.push_message(chat_id=-100, user_id=9, text="just chatting", chat_type="supergroup")
+                await gateway.runtime.channels.dispatcher.wait_handled(1)
+                assert bot.sent == []
+                bot.push_message(chat_id=-100, user_id=9, text="@molt_bot hi", chat_type="supergroup",
+                                 is_forum=True, thread_id=5)
+                await bot.wait_sent(1)
+                await gateway.runtime.channels.dispatcher.wait_handled(2)
+                store = gateway.runtime.agents.store("main")
+    assert bot.sent[0]["chat_id"] == -100 and bot.sent[0]["message_thread_id"] == 5
+    assert store.entries["agent:main:telegram:group:-100:topic:5"]["lastTo"] == "-100:topic:5"
+
+
+async def test_offset_is_persisted_so_a_restarted_gateway_handles_nothing_twice(tmp_path):
+    with trio.fail_after(20):
+        async with open_fake_telegram() as fake:
+            bot = fake.bot(BOT)
+            config = telegram_config(tmp_path, fake, dm_policy="open")
+            async with open_gateway(config, port=0, env={}):
+                first = bot.push_message(chat_id=42, user_id=42, text="one")
+                await bot.wait_sent(1)
+            offset_file = tmp_path / "credentials" / "telegram-default-offset.json"
+            assert json.loads(offset_file.read_text())["lastUpdateId"] == first
+            bot.updates.insert(0, {"update_id": first, "message": {  # as if Telegram had not confirmed it
+                "message_id": 1, "date": 0, "chat": {"id": 42, "type": "private"}, "text": "one",
+                "from": {"id": 42, "is_bot": False, "first_name": "U"}}})
+            polls_before = len(bot.method_calls("getUpdates"))
+            bot.push_message(chat_id=42, user_id=42, text="two")
+            async with open_gateway(config, port=0, env={}) as gateway:
+                await bot.wait_sent(2)
+                await gateway.runtime.channels.dispatcher.wait_handled(1)
+    assert bot.method_calls("getUpdates")[polls_before]["offset"] == first + 1
+    assert [s["text"].rsplit(": ", 1)[1] for s in bot.sent] == ["one", "two"]
+
+
+async def test_conflict_409_backs_off_and_recovers_on_a_fresh_connection(tmp_path):
+    with trio.fail_after(15):
+        async with open_fake_telegram() as fake:
+            bot = fake.bot(BOT)
+            bot.fail("getUpdates", 409, CONFLICT)
+            async with open_gateway(telegram_config(tmp_path, fake, dm_policy="open"), port=0, env={}) as gateway:
+                bot.push_message(chat_id=42, user_id=42, text="still there?")
+                await bot.wait_sent(1)
+                async with open_gateway_client(gateway.url, token=TOKEN) as client:
+                    status = await client.call("channels.status", {})
+    account = status["channelAccounts"]["telegram"][0]
+    assert account["reconnectAttempts"] == 1 and account["connected"] is True
+    assert len(bot.method_calls("getMe")) == 2 and fake.connections >= 2
+    assert bot.max_polls_in_flight == 1
+
+
+async def test_rate_limit_429_waits_retry_after_without_restarting(tmp_path):
+    with trio.fail_after(15):
+        async with open_fake_telegram() as fake:
+            bot = fake.bot(BOT)
+            bot.fail("getUpdates", 429, "Too Many Requests: retry after 0.1", retry_after=0.1)
+            async with open_gateway(telegram_config(tmp_path, fake, dm_policy="open"), port=0, env={}):
+                bot.push_message(chat_id=42, user_id=42, text="hi")
+                await bot.wait_sent(1)
+    assert len(bot.method_calls("getMe")) == 1
+
+
+async def test_a_crashing_account_restarts_with_backoff_while_another_keeps_working(tmp_path):
+    with trio.fail_after(15):
+        async with open_fake_telegram() as fake:
+            broken, working = fake.bot(BOT), fake.bot(OTHER_BOT)
+            for _ in range(3):
+                broken.fail("getMe", 500, "Internal Server Error")
+            accounts = {"a": TelegramAccount(bot_token=BOT, api_root=fake.url, dm_policy="open"),
+                        "b": TelegramAccount(bot_token=OTHER_BOT, api_root=fake.url, dm_policy="open")}
+            config = Config(gateway=GatewayConfig(auth=AuthConfig(token=TOKEN)), state_dir=tmp_path,
+                            channels=ChannelsConfig(telegram=TelegramConfig(accounts=accounts)))
+            async with open_gateway(config, port=0, env={}) as gateway:
+                working.push_message(chat_id=1, user_id=1, text="ping")
+                await working.wait_sent(1)
+                await broken.wait_for(lambda: len(broken.method_calls("getUpdates")) >= 1)
+                broken.push_message(chat_id=2, user_id=2, text="back?")
+                await broken.wait_sent(1)
+                status = gateway.runtime.channels.statuses["telegram"]
+    assert len(broken.method_calls("getMe")) == 4
+    assert status["a"].reconnect_attempts == 3 and status["a"].last_error is None
+    assert status["b"].reconnect_attempts == 0
+    assert len(working.method_calls("getMe")) == 1
+
+
+async def test_hot_reload_of_telegram_restarts_only_telegram_and_never_runs_two_pollers(tmp_path):
+    with trio.fail_after(15):
+        async with open_fake_telegram() as fake:
+            bot = fake.bot(BOT)
+            config = telegram_config(tmp_path, fake, dm_policy="open")
+            async with open_gateway(config, port=0, env={}) as gateway:
+                runtime = gateway.runtime
+                async with open_gateway_client(gateway.url, token=TOKEN) as client:
+                    await bot.wait_for(lambda: bot.polls_in_flight == 1)
+                    new = attrs.evolve(config, channels=ChannelsConfig(telegram=TelegramConfig(
+                        bot_token=BOT, api_root=fake.url, dm_policy="open", text_chunk_limit=10)))
+                    runtime.apply_config(new, ("restart-channel:telegram",))
+                    runtime.apply_config(new, ("restart-channel:telegram",))  # a second trigger races it
+                    await bot.wait_for(lambda: runtime.channels.restarts == 2 and bot.polls_in_flight == 1)
+                    bot.push_message(chat_id=42, user_id=42, text="after reload")
+                    await bot.wait_sent(2)  # chunked to 10 characters now
+                    assert (await client.call("health", {}))["channels"]["telegram"]["connected"] is True
+                assert gateway.runtime is runtime
+    assert bot.conflicts == 0 and bot.max_polls_in_flight == 1
+    assert all(len(s["text"]) <= 10 for s in bot.sent)
+
+
+async def test_send_method_delivers_once_per_idempotency_key(tmp_path):
+    with trio.fail_after(15):
+        async with open_fake_telegram() as fake:
+            bot = fake.bot(BOT)
+            async with open_gateway(telegram_config(tmp_path, fake), port=0, env={}) as gateway:
+                await bot.wait_for(lambda: bot.polls_in_flight == 1)
+                async with open_gateway_client(gateway.url, token=TOKEN) as client:
+                    params = {"to": "42:topic:9", "message": "hello", "channel": "telegram", "idempotencyKey": "k1"}
+                    first = await client.call("send", params)
+                    again = await client.call("send", params)
+                    with pytest.raises(Exception, match="unsupported channel: carrier-pigeon"):
+                        await client.call("send", {**params, "channel": "carrier-pigeon", "idempotencyKey": "k2"})
+                    with pytest.raises(Exception, match="WhatsApp|not available"):
+                        await client.call("send", {**params, "channel": "whatsapp", "idempotencyKey": "k3"})
+    assert first == again == {"runId": "send:k1", "messageId": "100", "channel": "telegram", "chatId": "42"}
+    assert len(bot.sent) == 1 and bot.sent[0]["message_thread_id"] == 9

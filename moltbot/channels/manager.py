@@ -24,6 +24,7 @@ from .base import AccountStatus, Backoff, ChannelAccount, ChannelUnavailable, De
 from .inbound import Dispatcher
 from .pairing import PairingStore
 from .telegram.channel import TelegramChannel, resolve_token
+from .webchat import webchat_accounts
 from .whatsapp.channel import WhatsAppChannel
 
 if TYPE_CHECKING:
@@ -248,14 +249,9 @@ class ChannelManager:
 
     # --- status ---------------------------------------------------------------------------------
 
-    def _webchat(self) -> list[dict[str, Any]]:
-        clients = len(self.runtime.broadcaster.connections)
-        return [{"accountId": "default", "enabled": True, "configured": True, "running": True,
-                 "connected": clients > 0, "clients": clients, "mode": "websocket"}]
-
     def accounts(self, channel: str) -> list[dict[str, Any]]:
         if channel == "webchat":
-            return self._webchat()
+            return webchat_accounts(self.runtime)
         statuses = self.statuses.get(channel) or {}
         if not statuses:
             return [AccountStatus(account_id="default", configured=False, enabled=False).snapshot()]

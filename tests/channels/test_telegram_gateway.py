@@ -20,6 +20,7 @@ from moltbot.config.model import (
     GatewayConfig,
     TelegramAccount,
     TelegramConfig,
+    WhatsAppConfig,
 )
 from moltbot.gateway.app import open_gateway
 from tests.conftest import TOKEN
@@ -220,3 +221,47 @@ async def test_send_method_delivers_once_per_idempotency_key(tmp_path):
                         await client.call("send", {**params, "channel": "whatsapp", "idempotencyKey": "k3"})
     assert first == again == {"runId": "send:k1", "messageId": "100", "channel": "telegram", "chatId": "42"}
     assert len(bot.sent) == 1 and bot.sent[0]["message_thread_id"] == 9
+
+
+async def test_channels_status_lists_every_channel_and_logout_stops_the_account(tmp_path, caplog):
+    caplog.set_level("INFO", logger="httpx")
+    with trio.fail_after(15):
+        async with open_fake_telegram() as fake:
+            bot = fake.bot(BOT)
+            config = attrs.evolve(telegram_config(tmp_path, fake), channels=ChannelsConfig(
+                telegram=TelegramConfig(bot_token=BOT, api_root=fake.url), whatsapp=WhatsAppConfig()))
+            async with open_gateway(config, port=0, env={}) as gateway:
+                await bot.wait_for(lambda: bot.polls_in_flight == 1)
+                async with open_gateway_client(gateway.url, token=TOKEN) as client:
+                    status = await client.call("channels.status", {})
+                    logout = await client.call("channels.logout", {"channel": "telegram"})
+                    after = await client.call("channels.status", {})
+    assert status["channelOrder"] == ["telegram", "whatsapp", "webchat"]
+    telegram = status["channelAccounts"]["telegram"][0]
+    assert telegram["accountId"] == "default" and telegram["running"] and telegram["connected"]
+    assert telegram["tokenSource"] == "config" and telegram["mode"] == "polling" and telegram["dmPolicy"] == "pairing"
+    whatsapp = status["channelAccounts"]["whatsapp"][0]
+    assert whatsapp["running"] is False and whatsapp["lastError"] == "WhatsApp Web client not available in this build"
+    assert status["channelAccounts"]["webchat"][0]["connected"] is True
+    assert logout == {"channel": "telegram", "accountId": "default", "cleared": False, "loggedOut": True,
+                      "envToken": False}
+    assert after["channelAccounts"]["telegram"][0]["running"] is False
+    assert "/bot<token>/getMe" in caplog.text
+    assert BOT not in caplog.text and BOT.split(":")[1] not in caplog.text
+
+
+async def test_a_restart_racing_a_hot_reload_never_runs_two_pollers(tmp_path):
+    with trio.fail_after(20):
+        async with open_fake_telegram() as fake:
+            bot = fake.bot(BOT)
+            config = telegram_config(tmp_path, fake, dm_policy="open")
+            async with open_gateway(config, port=0, env={}) as gateway:
+                await bot.wait_for(lambda: bot.polls_in_flight == 1)
+                restarted = gateway.next_restart()
+                gateway.runtime.apply_config(config, ("restart-channel:telegram",))
+                gateway.request_restart("test: restart during a channel reload")
+                await restarted.wait()
+                await bot.wait_for(lambda: bot.polls_in_flight == 1 and bot.calls[-1][0] == "getUpdates")
+                bot.push_message(chat_id=42, user_id=42, text="one poller?")
+                await bot.wait_sent(1)
+    assert bot.conflicts == 0 and bot.max_polls_in_flight == 1

@@ -8,11 +8,27 @@ or shown as they are: messages go through ``redact``.
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 
 import httpx
 
 DEFAULT_API_ROOT = "https://api.telegram.org"
+_TOKEN_IN_URL = re.compile(r"/bot[^/\s]+/")
+
+
+class _RedactBotTokens(logging.Filter):
+    """httpx logs every request URL at INFO; a Bot API URL carries the token, so rewrite it first."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "/bot" in message:
+            record.msg, record.args = _TOKEN_IN_URL.sub("/bot<token>/", message), None
+        return True
+
+
+logging.getLogger("httpx").addFilter(_RedactBotTokens())
 
 
 class TelegramError(Exception):

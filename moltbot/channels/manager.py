@@ -80,6 +80,7 @@ class ChannelManager:
         self._nursery: trio.Nursery | None = None
         self._sends: dict[str, tuple[trio.Event, list[Any]]] = {}
         self.restarts = 0
+        self._restarted = trio.Event()
         self.dispatcher = Dispatcher(self)
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -103,8 +104,15 @@ class ChannelManager:
         """Stop every account of ``channel`` (waiting for each to finish), then start them from config."""
         async with self._locks[channel]:
             await self._stop_channel(channel, reason)
-            self.restarts += 1
             await self._start_channel(channel)
+            self.restarts += 1
+            self._restarted.set()
+            self._restarted = trio.Event()
+
+    async def wait_restarts(self, count: int) -> None:
+        """Wait until ``count`` channel restarts have finished (accounts started again)."""
+        while self.restarts < count:
+            await self._restarted.wait()
 
     async def stop_account(self, channel: str, account_id: str, reason: str) -> bool:
         async with self._locks[channel]:

@@ -13,6 +13,7 @@ from moltbot.channels import manager as manager_module
 from moltbot.channels.base import Backoff
 from moltbot.channels.pairing import ALPHABET, PairingStore
 from moltbot.client import open_gateway_client
+from moltbot.config.load import load_config
 from moltbot.config.model import (
     AuthConfig,
     ChannelsConfig,
@@ -264,4 +265,32 @@ async def test_a_restart_racing_a_hot_reload_never_runs_two_pollers(tmp_path):
                 await bot.wait_for(lambda: bot.polls_in_flight == 1 and bot.calls[-1][0] == "getUpdates")
                 bot.push_message(chat_id=42, user_id=42, text="one poller?")
                 await bot.wait_sent(1)
+    assert bot.conflicts == 0 and bot.max_polls_in_flight == 1
+
+
+async def test_config_file_reload_restarts_telegram_and_logout_clears_the_token(tmp_path):
+    path = tmp_path / "moltbot.json"
+
+    def write(telegram):
+        path.write_text(json.dumps({"gateway": {"auth": {"token": TOKEN}}, "channels": {"telegram": telegram}}))
+
+    with trio.fail_after(20):
+        async with open_fake_telegram() as fake:
+            bot = fake.bot(BOT)
+            write({"botToken": BOT, "apiRoot": fake.url, "dmPolicy": "open"})
+            config = attrs.evolve(load_config(path, env={}), state_dir=tmp_path)
+            async with open_gateway(config, port=0, env={}) as gateway:
+                runtime = gateway.runtime
+                await bot.wait_for(lambda: bot.polls_in_flight == 1)
+                write({"botToken": BOT, "apiRoot": fake.url, "dmPolicy": "open", "textChunkLimit": 5})
+                assert await gateway.reload_config() == "hot"
+                await bot.wait_for(lambda: len(bot.method_calls("getMe")) == 2 and bot.polls_in_flight == 1)
+                assert gateway.runtime is runtime
+                async with open_gateway_client(gateway.url, token=TOKEN) as client:
+                    logout = await client.call("channels.logout", {"channel": "telegram"})
+                assert await gateway.reload_config() == "hot"
+                await runtime.channels.wait_restarts(2)
+                status = runtime.channels.statuses["telegram"]["default"]
+    assert logout["cleared"] is True and "botToken" not in json.loads(path.read_text())["channels"]["telegram"]
+    assert (status.configured, status.running, status.last_error) == (False, False, "not configured")
     assert bot.conflicts == 0 and bot.max_polls_in_flight == 1

@@ -88,7 +88,7 @@ class TelegramChannel:
                 self.status.connected = False
 
     def to_inbound(self, update: dict[str, Any]) -> InboundMessage | None:
-        message = update.get("message") or update.get("edited_message")
+        message = update.get("message")  # edits are not new turns
         if not isinstance(message, dict) or not isinstance(message.get("text"), str):
             return None
         chat, sender = message.get("chat") or {}, message.get("from") or {}

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import trio
+
 from ...channels.manager import CHANNEL_ORDER, SUPERVISED
+from ...config.load import update_config_file
 from ...protocol import INVALID_REQUEST, ProtocolError
 from ...protocol._payloads.channels import ChannelsLogoutParams, ChannelsStatusParams, SendParams
 
@@ -18,8 +22,11 @@ async def channels_status(runtime: Runtime, connection: Connection, params: Chan
 
 
 async def channels_logout(runtime: Runtime, connection: Connection, params: ChannelsLogoutParams) -> dict[str, Any]:
-    """Stop the account and forget its polling state. The bot token stays in the config file (this build
-    does not rewrite config), so ``cleared`` is false; the account stays stopped until the next restart."""
+    """Stop the account, then remove its ``botToken`` from the config file (the reference's logout).
+
+    A token from ``tokenFile`` or ``TELEGRAM_BOT_TOKEN`` is not touched (``envToken`` says so); the next
+    reload or restart starts the account again only if a token is still configured.
+    """
     channel = params.channel.strip().lower()
     if channel not in CHANNEL_ORDER:
         raise ProtocolError(INVALID_REQUEST, f"unsupported channel: {params.channel}")
@@ -27,10 +34,33 @@ async def channels_logout(runtime: Runtime, connection: Connection, params: Chan
     if channel not in SUPERVISED:
         return {"channel": channel, "accountId": account_id, "cleared": False, "loggedOut": False}
     stopped = await runtime.channels.stop_account(channel, account_id, "channels.logout")
-    result: dict[str, Any] = {"channel": channel, "accountId": account_id, "cleared": False, "loggedOut": stopped}
+    cleared = False
+    if channel == "telegram" and runtime.config.path is not None:
+        cleared = await trio.to_thread.run_sync(_clear_bot_token, runtime.config.path, account_id)
+    result: dict[str, Any] = {"channel": channel, "accountId": account_id, "cleared": cleared,
+                              "loggedOut": stopped or cleared}
     if channel == "telegram":
         result["envToken"] = bool(runtime.gateway.env.get("TELEGRAM_BOT_TOKEN"))
     return result
+
+
+def _clear_bot_token(path: Path, account_id: str) -> bool:
+    removed: list[bool] = []
+
+    def change(raw: dict[str, Any]) -> None:
+        telegram = (raw.get("channels") or {}).get("telegram")
+        if not isinstance(telegram, dict):
+            return
+        accounts = telegram.get("accounts")
+        block = accounts.get(account_id) if isinstance(accounts, dict) and accounts else (
+            telegram if account_id == "default" else None)
+        if isinstance(block, dict) and block.pop("botToken", None) is not None:
+            removed.append(True)
+
+    if not path.exists():
+        return False
+    update_config_file(path, change)
+    return bool(removed)
 
 
 async def send(runtime: Runtime, connection: Connection, params: SendParams) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from ..config.profiles import ProfileError, apply_profile
 from .config import config_group
 from .conformance import conformance_command
 from .gateway import gateway_group
+from .pairing import pairing_group
 from .setup import setup_command
 from .status import health_command, status_command
 
@@ -40,6 +41,7 @@ cli.add_command(status_command)
 cli.add_command(config_group)
 cli.add_command(setup_command)
 cli.add_command(conformance_command)
+cli.add_command(pairing_group)
 
 
 def main() -> None:

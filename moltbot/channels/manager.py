@@ -271,13 +271,32 @@ class ChannelManager:
                 "connected": any(r.get("connected") for r in rows),
                 "lastError": next((r["lastError"] for r in rows if r.get("lastError")), None)}
 
-    def status_payload(self) -> dict[str, Any]:
+    async def probe(self, seconds: float) -> dict[tuple[str, str], dict[str, Any]]:
+        """Probe every running account that can (Telegram: ``getMe``), concurrently, each ≤ ``seconds``."""
+        results: dict[tuple[str, str], dict[str, Any]] = {}
+
+        async def one(key: tuple[str, str], probe: Callable[[float], Any]) -> None:
+            results[key] = await probe(seconds)
+
+        async with trio.open_nursery() as nursery:
+            for key, slot in list(self.slots.items()):
+                probe = getattr(slot.account, "probe", None)
+                if probe is not None:
+                    nursery.start_soon(one, key, probe)
+        return results
+
+    def status_payload(self, probes: dict[tuple[str, str], dict[str, Any]] | None = None) -> dict[str, Any]:
         order = list(CHANNEL_ORDER)
+        accounts = {c: self.accounts(c) for c in order}
+        for (channel, account_id), probe in (probes or {}).items():
+            for row in accounts.get(channel, []):
+                if row["accountId"] == account_id:
+                    row["probe"], row["lastProbeAt"] = probe, wall_ms()
         return {
             "ts": wall_ms(), "channelOrder": order, "channelLabels": {c: LABELS[c] for c in order},
             "channelMeta": [{"id": c, "label": LABELS[c], "detailLabel": LABELS[c]} for c in order],
             "channels": {c: self.summary(c) for c in order},
-            "channelAccounts": {c: self.accounts(c) for c in order},
+            "channelAccounts": accounts,
             "channelDefaultAccountId": {c: "default" for c in order},
         }
 

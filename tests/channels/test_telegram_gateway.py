@@ -234,13 +234,14 @@ async def test_channels_status_lists_every_channel_and_logout_stops_the_account(
             async with open_gateway(config, port=0, env={}) as gateway:
                 await bot.wait_for(lambda: bot.polls_in_flight == 1)
                 async with open_gateway_client(gateway.url, token=TOKEN) as client:
-                    status = await client.call("channels.status", {})
+                    status = await client.call("channels.status", {"probe": True, "timeoutMs": 5000})
                     logout = await client.call("channels.logout", {"channel": "telegram"})
                     after = await client.call("channels.status", {})
     assert status["channelOrder"] == ["telegram", "whatsapp", "webchat"]
     telegram = status["channelAccounts"]["telegram"][0]
     assert telegram["accountId"] == "default" and telegram["running"] and telegram["connected"]
     assert telegram["tokenSource"] == "config" and telegram["mode"] == "polling" and telegram["dmPolicy"] == "pairing"
+    assert telegram["probe"]["ok"] is True and telegram["probe"]["bot"]["id"] == 111
     whatsapp = status["channelAccounts"]["whatsapp"][0]
     assert whatsapp["running"] is False and whatsapp["lastError"] == "WhatsApp Web client not available in this build"
     assert status["channelAccounts"]["webchat"][0]["connected"] is True

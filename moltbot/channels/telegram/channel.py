@@ -87,6 +87,19 @@ class TelegramChannel:
                 self._api = None
                 self.status.connected = False
 
+    async def probe(self, seconds: float) -> dict[str, Any]:
+        """``getMe`` on the live connection, for ``channels.status`` with ``probe: true``."""
+        api, started = self._api, trio.current_time()
+        if api is None:
+            return {"ok": False, "error": "not connected"}
+        try:
+            with trio.fail_after(seconds):
+                me = await api.get_me()
+        except (TelegramError, trio.TooSlowError) as exc:
+            return {"ok": False, "error": str(exc) or "timeout"}
+        return {"ok": True, "bot": {"id": me.get("id"), "username": me.get("username")},
+                "elapsedMs": int((trio.current_time() - started) * 1000)}
+
     def to_inbound(self, update: dict[str, Any]) -> InboundMessage | None:
         message = update.get("message")  # edits are not new turns
         if not isinstance(message, dict) or not isinstance(message.get("text"), str):
@@ -111,7 +124,8 @@ class TelegramChannel:
             mentioned=mentioned, sender_name=sender.get("username") or sender.get("first_name"))
 
     async def send(self, target: str, text: str, *, reply_to: str | None = None) -> str:
-        """Send ``text`` chunked to the account's limit; the first chunk replies to ``reply_to``.
+        """Send ``text`` chunked to the account's limit; the first chunk (every chunk with ``replyToMode:
+        all``) replies to ``reply_to``.
 
         Returns the first message's id."""
         api = self._api
@@ -120,7 +134,8 @@ class TelegramChannel:
         chat, thread = parse_target(target)
         first: str | None = None
         for piece in chunk_text(text, self.text_chunk_limit) or [text]:
-            reply = int(reply_to) if reply_to and first is None and reply_to.isdigit() else None
+            replying = first is None or self.account.reply_to_mode == "all"
+            reply = int(reply_to) if reply_to and replying and reply_to.isdigit() else None
             try:
                 sent = await api.send_message(chat, piece, thread_id=thread, reply_to=reply)
             except TelegramError as exc:

@@ -18,7 +18,11 @@ if TYPE_CHECKING:
 
 
 async def channels_status(runtime: Runtime, connection: Connection, params: ChannelsStatusParams) -> dict[str, Any]:
-    return runtime.channels.status_payload()
+    probes = None
+    if params.probe:
+        timeout_ms = max(1000, params.timeout_ms if params.timeout_ms is not None else 10_000)
+        probes = await runtime.channels.probe(timeout_ms / 1000)
+    return runtime.channels.status_payload(probes)
 
 
 async def channels_logout(runtime: Runtime, connection: Connection, params: ChannelsLogoutParams) -> dict[str, Any]:

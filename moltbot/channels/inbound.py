@@ -78,7 +78,8 @@ class Dispatcher:
         agents = manager.runtime.agents
         key = session_key(message, agent_id=agents.default_agent_id(), main_key=agents.main_key(),
                           dm_scope=manager.runtime.config.session.dm_scope)
-        run = agents.inbound.offer(key, message.text)
+        by_channel = manager.runtime.config.messages.queue.by_channel
+        run = agents.inbound.offer(key, message.text, mode=by_channel.get(message.channel))
         if run is None or run.run_id in self._replying:
             return
         self._replying.add(run.run_id)

@@ -38,6 +38,8 @@ SUPERVISED = ("telegram", "whatsapp")
 BACKOFF = Backoff(initial=2.0, maximum=300.0)
 STABLE_SECONDS = 60.0  # a run this long resets the backoff
 SEND_DEDUPE_MAX = 1000
+APPROVAL_CHECK_SECONDS = 5.0  # how often the pairing allowlists are checked for new approvals
+APPROVED_TEXT = "✅ Moltbot access approved. Send a message to start chatting."
 
 
 @attrs.define(eq=False)
@@ -92,7 +94,24 @@ class ChannelManager:
             for channel in SUPERVISED:
                 await self._start_channel(channel)
             nursery.start_soon(self.dispatcher.serve, self._inbox_receive)
+            nursery.start_soon(self._serve_approvals)
             task_status.started()
+
+    async def _serve_approvals(self) -> None:
+        """Tell a sender when the owner approves them (``moltbot pairing approve`` edits the files)."""
+        seen = {name: await trio.to_thread.run_sync(store.allowed) for name, store in self.pairing.items()}
+        next_due = trio.current_time()
+        while True:
+            next_due += APPROVAL_CHECK_SECONDS
+            await trio.sleep_until(next_due)
+            for name, store in self.pairing.items():
+                allowed = await trio.to_thread.run_sync(store.allowed)
+                for sender in sorted(allowed - seen[name]):
+                    try:
+                        await self.deliver(name, None, sender, APPROVED_TEXT)
+                    except DeliveryError as exc:
+                        log.warning("%s: approval notice to %s not delivered: %s", name, sender, exc)
+                seen[name] = allowed
 
     def restart_action(self, action: str) -> None:
         """Hot-reload hook for ``restart-channel:<name>``."""

@@ -34,6 +34,7 @@ OTHER_BOT = "222:BBB-test-token"
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch):
     monkeypatch.setattr(manager_module, "BACKOFF", Backoff(initial=0.05, maximum=0.2, jitter=0.1))
+    monkeypatch.setattr(manager_module, "APPROVAL_CHECK_SECONDS", 0.05)
 
 
 def telegram_config(tmp_path, fake, **account) -> Config:
@@ -78,9 +79,11 @@ async def test_unknown_sender_gets_one_pairing_code_and_is_answered_once_approve
                 stored = json.loads((tmp_path / "credentials" / "telegram-pairing.json").read_text())
                 assert [r["code"] for r in stored["requests"]] == [code]
                 assert PairingStore(tmp_path, "telegram").approve(code) == "7"
-                bot.push_message(chat_id=7, user_id=7, text="now?")
                 await bot.wait_sent(2)
-    assert bot.sent[1]["text"].endswith("You said: now?")
+                assert bot.sent[1]["chat_id"] == 7 and "approved" in bot.sent[1]["text"]
+                bot.push_message(chat_id=7, user_id=7, text="now?")
+                await bot.wait_sent(3)
+    assert bot.sent[2]["text"].endswith("You said: now?")
 
 
 async def test_allowlist_without_allow_from_answers_nobody(tmp_path):

@@ -72,6 +72,7 @@ class AccountStatus:
     last_inbound_at: int | None = None
     last_outbound_at: int | None = None
     mode: str | None = None
+    port: int | None = None
     dm_policy: str | None = None
     allow_from: list[str] | None = None
     token_source: str | None = None

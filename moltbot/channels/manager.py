@@ -60,6 +60,12 @@ class _Ready:
         self._on_ready()
 
 
+def _mode(channel: str, account: Any) -> str | None:
+    if channel != "telegram":
+        return None
+    return "webhook" if account.webhook_url else "polling"
+
+
 def account_configs(runtime: Runtime, channel: str) -> dict[str, Any]:
     """Account id → account config for ``channel`` (the top-level block is the ``default`` account)."""
     section = getattr(runtime.config.channels, channel, None)
@@ -168,7 +174,7 @@ class ChannelManager:
 
     def _fresh_status(self, channel: str, account_id: str, account: Any, old: AccountStatus | None) -> AccountStatus:
         status = AccountStatus(account_id=account_id, name=account.name, enabled=account.enabled,
-                               dm_policy=account.dm_policy, mode="polling" if channel == "telegram" else None,
+                               dm_policy=account.dm_policy, mode=_mode(channel, account),
                                allow_from=[str(e) for e in account.allow_from] or None)
         if old is not None:  # keep history across restarts
             status.last_start_at, status.last_stop_at = old.last_start_at, old.last_stop_at

@@ -6,12 +6,14 @@ import json
 import re
 
 import attrs
+import httpx
 import pytest
 import trio
 
 from moltbot.channels import manager as manager_module
 from moltbot.channels.base import Backoff
 from moltbot.channels.pairing import ALPHABET, PairingStore
+from moltbot.channels.telegram import webhook
 from moltbot.client import open_gateway_client
 from moltbot.config.load import load_config
 from moltbot.config.model import (
@@ -298,3 +300,37 @@ async def test_config_file_reload_restarts_telegram_and_logout_clears_the_token(
     assert logout["cleared"] is True and "botToken" not in json.loads(path.read_text())["channels"]["telegram"]
     assert (status.configured, status.running, status.last_error) == (False, False, "not configured")
     assert bot.conflicts == 0 and bot.max_polls_in_flight == 1
+
+
+async def test_webhook_mode_serves_its_own_port_checks_the_secret_and_handles_each_update_once(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(webhook, "DEFAULT_HOST", "127.0.0.1")
+    monkeypatch.setattr(webhook, "DEFAULT_PORT", 0)
+    update = {"update_id": 5, "message": {"message_id": 9, "date": 0, "chat": {"id": 42, "type": "private"},
+                                          "text": "via webhook", "from": {"id": 42, "is_bot": False, "first_name": "U"}}}
+    with trio.fail_after(15):
+        async with open_fake_telegram() as fake:
+            bot = fake.bot(BOT)
+            config = telegram_config(tmp_path, fake, dm_policy="open", webhook_url="https://example.test/tg",
+                                     webhook_secret="s3cret")
+            async with open_gateway(config, port=0, env={}) as gateway:
+                await bot.wait_for(lambda: bot.method_calls("setWebhook"))
+                status = gateway.runtime.channels.statuses["telegram"]["default"]
+                url = f"http://127.0.0.1:{status.port}"
+                async with httpx.AsyncClient() as http:
+                    assert (await http.get(url + "/healthz")).text == "ok"
+                    wrong = await http.post(url + "/telegram-webhook", json=update,
+                                            headers={"x-telegram-bot-api-secret-token": "nope"})
+                    assert wrong.status_code == 401
+                    for _ in range(2):  # Telegram redelivers when unsure: handled once
+                        ok = await http.post(url + "/telegram-webhook", json=update,
+                                             headers={"x-telegram-bot-api-secret-token": "s3cret"})
+                        assert ok.status_code == 200
+                await bot.wait_sent(1)
+                await gateway.runtime.channels.dispatcher.wait_handled(1)
+                assert status.mode == "webhook" and status.connected
+    assert bot.method_calls("setWebhook")[0] == {"url": "https://example.test/tg", "secret_token": "s3cret",
+                                                 "allowed_updates": bot.method_calls("setWebhook")[0]["allowed_updates"]}
+    assert len(bot.sent) == 1 and bot.sent[0]["text"].endswith("You said: via webhook")
+    assert gateway.runtime.channels.dispatcher.handled == 1
+    assert bot.method_calls("getUpdates") == []

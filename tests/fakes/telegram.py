@@ -108,6 +108,8 @@ class FakeBot:
             self._changed()
             return 200, {"ok": True, "result": {"message_id": message_id, "date": 1700000000,
                                                 "chat": {"id": body.get("chat_id")}, "text": body.get("text")}}
+        if method in ("setWebhook", "deleteWebhook"):
+            return 200, {"ok": True, "result": True, "description": "Webhook was set"}
         return 404, {"ok": False, "error_code": 404, "description": "Not Found: method not found"}
 
     async def _get_updates(self, body: dict[str, Any], disconnected: trio.Event) -> tuple[int, dict]:

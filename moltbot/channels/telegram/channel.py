@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,8 +12,10 @@ import trio
 
 from ..base import AccountStatus, ChannelUnavailable, DeliveryError, InboundMessage, wall_ms
 from ..chunk import chunk_text
+from . import webhook
 from .api import TelegramApi, TelegramError
-from .poller import OffsetStore, poll_updates
+from .poller import ALLOWED_UPDATES, OffsetStore, poll_updates
+from .webhook import serve_webhook
 
 log = logging.getLogger("moltbot.channels.telegram")
 
@@ -65,27 +68,59 @@ class TelegramChannel:
                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         if not self.token:
             raise ChannelUnavailable("not configured: no bot token (botToken, tokenFile or TELEGRAM_BOT_TOKEN)")
-        if self.account.webhook_url:
-            raise ChannelUnavailable("webhook mode is not available in this build; remove webhookUrl to poll")
         async with TelegramApi(self.token, self.account.api_root) as api:
             me = await api.get_me()
             self.bot_username, self.bot_id = me.get("username"), me.get("id")
-            self._api = api
-            self.status.connected = True
-            self.status.last_connected_at = wall_ms()
-            task_status.started()
-            try:
-                async def handle(updates: list[dict[str, Any]]) -> None:
-                    for update in updates:
-                        message = self.to_inbound(update)
-                        if message is not None:
-                            self.status.last_inbound_at = wall_ms()
-                            await inbox.send(message)
 
-                await poll_updates(api, self.offsets, handle)
+            async def handle(updates: list[dict[str, Any]]) -> None:
+                for update in updates:
+                    message = self.to_inbound(update)
+                    if message is not None:
+                        self.status.last_inbound_at = wall_ms()
+                        await inbox.send(message)
+
+            try:
+                if self.account.webhook_url:
+                    await self._serve_webhook(api, handle, task_status)
+                else:
+                    self._connected(api)
+                    task_status.started()
+                    await poll_updates(api, self.offsets, handle)
             finally:
                 self._api = None
                 self.status.connected = False
+
+    def _connected(self, api: TelegramApi) -> None:
+        self._api = api
+        self.status.connected = True
+        self.status.last_connected_at = wall_ms()
+
+    async def _serve_webhook(self, api: TelegramApi, handle: Any, task_status: Any) -> None:
+        """Listen on our own port, then ``setWebhook``; each update is handled once (offset store)."""
+        account, lock = self.account, trio.Lock()
+        last = await trio.to_thread.run_sync(self.offsets.load)
+
+        async def handle_one(update: dict[str, Any]) -> None:
+            nonlocal last
+            update_id = update.get("update_id")
+            async with lock:
+                if not isinstance(update_id, int) or (last is not None and update_id <= last):
+                    return
+                last = update_id
+                await trio.to_thread.run_sync(self.offsets.save, update_id)
+            await handle([update])
+
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(functools.partial(
+                serve_webhook, account.webhook_path or webhook.DEFAULT_PATH, account.webhook_secret, handle_one,
+                host=webhook.DEFAULT_HOST, port=webhook.DEFAULT_PORT))
+            self.status.mode, self.status.port, self._api = "webhook", port, api
+            params: dict[str, Any] = {"url": account.webhook_url, "allowed_updates": ALLOWED_UPDATES}
+            if account.webhook_secret:
+                params["secret_token"] = account.webhook_secret
+            await api.call("setWebhook", params)
+            self._connected(api)
+            task_status.started()
 
     async def probe(self, seconds: float) -> dict[str, Any]:
         """``getMe`` on the live connection, for ``channels.status`` with ``probe: true``."""

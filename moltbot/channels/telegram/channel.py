@@ -83,6 +83,8 @@ class TelegramChannel:
                 if self.account.webhook_url:
                     await self._serve_webhook(api, handle, task_status)
                 else:
+                    # A webhook left from webhook mode makes every getUpdates a 409 (grammY's start does this too).
+                    await api.call("deleteWebhook", {"drop_pending_updates": False})
                     self._connected(api)
                     task_status.started()
                     await poll_updates(api, self.offsets, handle)

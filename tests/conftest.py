@@ -96,9 +96,10 @@ class RawClient:
 
 
 @asynccontextmanager
-async def open_raw(url: str, *, handshake: bool = False, **params: Any):
+async def open_raw(url: str, *, handshake: bool = False, extra_headers: list[tuple[str, str]] | None = None,
+                   **params: Any):
     """A raw client; with ``handshake=True`` it has sent ``connect`` and read ``hello-ok``."""
-    async with open_websocket_url(url, max_message_size=16 * 1024 * 1024) as ws:
+    async with open_websocket_url(url, max_message_size=16 * 1024 * 1024, extra_headers=extra_headers) as ws:
         client = RawClient(ws, json.loads(await ws.get_message()))
         if handshake:
             await client.send(connect_frame(**params))

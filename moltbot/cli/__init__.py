@@ -14,6 +14,7 @@ import click
 from ..config.profiles import ProfileError, apply_profile
 from .config import config_group
 from .conformance import conformance_command
+from .devices import devices_group, discover_command, node_group, nodes_group
 from .gateway import gateway_group
 from .pairing import pairing_group
 from .setup import setup_command
@@ -41,6 +42,10 @@ cli.add_command(status_command)
 cli.add_command(config_group)
 cli.add_command(setup_command)
 cli.add_command(conformance_command)
+cli.add_command(devices_group)
+cli.add_command(nodes_group)
+cli.add_command(node_group)
+gateway_group.add_command(discover_command)
 cli.add_command(pairing_group)
 
 

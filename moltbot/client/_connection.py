@@ -32,6 +32,7 @@ from ..protocol import (
     encode_frame,
     structure_frame,
 )
+from ..protocol._device import DeviceKeyPair, sign_connect
 
 __all__ = ["GatewayClient", "GatewayClosed", "connect_gateway_client", "open_gateway_client"]
 
@@ -57,8 +58,9 @@ class _Pending:
 def connect_params(*, token: str | None = None, password: str | None = None, client_id: str = "gateway-client",
                    mode: str = "backend", role: str = "operator", scopes: list[str] | None = None,
                    min_protocol: int = 3, max_protocol: int = 7, display_name: str | None = None,
-                   instance_id: str | None = None) -> dict[str, Any]:
-    """The ``connect`` params object this client sends."""
+                   instance_id: str | None = None, commands: list[str] | None = None,
+                   caps: list[str] | None = None) -> dict[str, Any]:
+    """The ``connect`` params object this client sends (``commands``/``caps``: what a node offers)."""
     client: dict[str, Any] = {"id": client_id, "version": __version__,
                               "platform": platform.system().lower() or "unknown", "mode": mode,
                               "instanceId": instance_id or str(uuid.uuid4())}
@@ -68,6 +70,10 @@ def connect_params(*, token: str | None = None, password: str | None = None, cli
                               "role": role}
     if scopes:
         params["scopes"] = scopes
+    if commands is not None:
+        params["commands"] = commands
+    if caps is not None:
+        params["caps"] = caps
     auth = {key: value for key, value in (("token", token), ("password", password)) if value}
     if auth:
         params["auth"] = auth
@@ -180,8 +186,12 @@ class GatewayClient:
                     self._subscribers.remove(channel)
 
 
-async def _handshake(ws: WebSocketConnection, params: dict[str, Any]) -> HelloOk:
-    handshake = ClientHandshake(params)
+async def _handshake(ws: WebSocketConnection, params: dict[str, Any], device: DeviceKeyPair | None) -> HelloOk:
+    signer = None
+    if device is not None:
+        def signer(nonce: str | None) -> dict[str, Any]:
+            return sign_connect(device, params, nonce=nonce)
+    handshake = ClientHandshake(params, signer=signer)
     with trio.move_on_after(CHALLENGE_FALLBACK_SECONDS):
         while not handshake.sent:
             reply = handshake.receive(json.loads(await ws.get_message()))
@@ -196,11 +206,14 @@ async def _handshake(ws: WebSocketConnection, params: dict[str, Any]) -> HelloOk
 
 
 async def connect_gateway_client(nursery: trio.Nursery, url: str, *, connect_timeout: float = 10.0,
-                                 **params: Any) -> GatewayClient:
+                                 device: DeviceKeyPair | None = None,
+                                 extra_headers: list[tuple[str, str]] | None = None, **params: Any) -> GatewayClient:
     """Connect and authenticate; the client's reader runs in ``nursery`` until the connection closes.
 
     Keyword arguments are those of ``connect_params`` (``token``, ``password``, ``client_id``, ``mode``,
-    ``role``, ``scopes``, ``min_protocol``, ``max_protocol``, ``display_name``, ``instance_id``).
+    ``role``, ``scopes``, ``min_protocol``, ``max_protocol``, ``display_name``, ``instance_id``, ``commands``,
+    ``caps``). With ``device`` the connect is signed over the challenge nonce (reference §5.5);
+    ``extra_headers`` are sent with the WebSocket upgrade.
 
     Raises:
         RemoteProtocolError: the gateway refused the connect (bad token, protocol mismatch, …).
@@ -209,9 +222,10 @@ async def connect_gateway_client(nursery: trio.Nursery, url: str, *, connect_tim
     """
     try:
         with trio.fail_after(connect_timeout):
-            ws = await connect_websocket_url(nursery, url, max_message_size=MAX_MESSAGE_SIZE)
+            ws = await connect_websocket_url(nursery, url, max_message_size=MAX_MESSAGE_SIZE,
+                                             extra_headers=extra_headers)
             try:
-                hello = await _handshake(ws, connect_params(**params))
+                hello = await _handshake(ws, connect_params(**params), device)
             except BaseException:
                 with trio.CancelScope(shield=True), trio.move_on_after(1):
                     await ws.aclose()

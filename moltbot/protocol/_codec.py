@@ -54,6 +54,9 @@ _ALWAYS_WRITTEN: dict[type, tuple[str, ...]] = {ShutdownEvent: ("restart_expecte
 
 
 def camel(name: str) -> str:
+    """``session_key`` → ``sessionKey``; a ``_json`` suffix is ``JSON`` (``payload_json`` → ``payloadJSON``)."""
+    if name.endswith("_json"):
+        return camel(name[:-5]) + "JSON"
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
 

@@ -35,7 +35,9 @@ def conformance_config(make_config):
 
 @pytest.fixture
 async def gateway_target(conformance_config):
-    with trio.fail_after(10):
+    # Bounds the gateway's whole life, the test's own run included (60 s for run_conformance): with the
+    # node/device methods the full harness takes ~12 s on a loaded 2-core machine.
+    with trio.fail_after(90):
         async with open_gateway(conformance_config, port=0, env={}) as gateway:
             yield gateway, Target(gateway.url, token=TOKEN, handshake_timeout_ms=HANDSHAKE_TIMEOUT_MS,
                                   restart=lambda: gateway.request_restart("conformance", gateway.config),

@@ -52,6 +52,15 @@ class Slot:
     account: ChannelAccount | None = None
 
 
+@attrs.frozen
+class ChannelStatistics:
+    accounts: int
+    running: int
+    connected: int
+    restarts: int
+    inbound_handled: int
+
+
 class _Ready:
     def __init__(self, on_ready: Callable[[], None]) -> None:
         self._on_ready = on_ready
@@ -324,6 +333,12 @@ class ChannelManager:
             "channelAccounts": accounts,
             "channelDefaultAccountId": {c: "default" for c in order},
         }
+
+    def statistics(self) -> ChannelStatistics:
+        statuses = [status for accounts in self.statuses.values() for status in accounts.values()]
+        return ChannelStatistics(accounts=len(statuses), running=sum(s.running for s in statuses),
+                                 connected=sum(s.connected for s in statuses), restarts=self.restarts,
+                                 inbound_handled=self.dispatcher.handled)
 
     def health(self) -> tuple[dict[str, Any], list[str], dict[str, str]]:
         order = list(CHANNEL_ORDER)

@@ -182,7 +182,10 @@ async def test_a_crashing_account_restarts_with_backoff_while_another_keeps_work
                 await broken.wait_for(lambda: len(broken.method_calls("getUpdates")) >= 1)
                 broken.push_message(chat_id=2, user_id=2, text="back?")
                 await broken.wait_sent(1)
+                await gateway.runtime.channels.dispatcher.wait_handled(2)
                 status = gateway.runtime.channels.statuses["telegram"]
+                stats = gateway.runtime.channels.statistics()
+    assert (stats.accounts, stats.running, stats.connected, stats.inbound_handled) == (2, 2, 2, 2)
     assert len(broken.method_calls("getMe")) == 4
     assert status["a"].reconnect_attempts == 3 and status["a"].last_error is None
     assert status["b"].reconnect_attempts == 0

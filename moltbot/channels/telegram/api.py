@@ -54,10 +54,11 @@ class TelegramConflict(TelegramApiError):
 class TelegramApi:
     """One bot's API client. Use as ``async with TelegramApi(token, root) as api``: one connection pool."""
 
-    def __init__(self, token: str, api_root: str | None = None, *, timeout: float = 30.0) -> None:
+    def __init__(self, token: str, api_root: str | None = None, *, timeout: float = 30.0,
+                 proxy: str | None = None) -> None:
         self._token = token
         self._base = f"{(api_root or DEFAULT_API_ROOT).rstrip('/')}/bot{token}/"
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=10.0))
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=10.0), proxy=proxy or None)
 
     async def __aenter__(self) -> TelegramApi:
         return self

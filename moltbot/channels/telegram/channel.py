@@ -68,7 +68,8 @@ class TelegramChannel:
                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         if not self.token:
             raise ChannelUnavailable("not configured: no bot token (botToken, tokenFile or TELEGRAM_BOT_TOKEN)")
-        async with TelegramApi(self.token, self.account.api_root) as api:
+        async with TelegramApi(self.token, self.account.api_root, timeout=float(self.account.timeout_seconds or 30),
+                               proxy=self.account.proxy) as api:
             me = await api.get_me()
             self.bot_username, self.bot_id = me.get("username"), me.get("id")
 

@@ -20,6 +20,7 @@ from ._errors import INVALID_REQUEST, RemoteProtocolError
 from ._payloads import agent
 from ._payloads import channels as _channels
 from ._payloads import devices as _devices
+from ._payloads import logs as _logs
 from ._payloads import nodes as _nodes
 from ._payloads.presence import PresenceEntry
 from ._payloads.system import (
@@ -146,6 +147,7 @@ JsonObject = dict[str, Any]
 
 METHODS: Final[dict[str, MethodSpec]] = _table(
     MethodSpec("health", HealthParams, HealthSummary),
+    MethodSpec("logs.tail", _logs.LogsTailParams, _logs.LogsTailResult),
     MethodSpec("status", EmptyParams, StatusSummary),
     MethodSpec("channels.status", _channels.ChannelsStatusParams, JsonObject),
     MethodSpec("channels.logout", _channels.ChannelsLogoutParams, JsonObject),

@@ -1,9 +1,10 @@
 """Method handlers by namespace: ``async def handler(runtime, connection, params) -> result``."""
 
-from . import agent, channels, devices, nodes, sessions, system
+from . import agent, channels, devices, logs, nodes, sessions, system
 
 HANDLERS = {
     "health": system.health,
+    "logs.tail": logs.logs_tail,
     "status": system.status,
     "last-heartbeat": system.last_heartbeat,
     "system-presence": system.system_presence,

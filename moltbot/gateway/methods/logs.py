@@ -1,0 +1,58 @@
+"""``logs.tail``: complete lines of the gateway's log file after a byte cursor (read on a worker thread)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import trio
+
+from ...protocol._payloads.logs import DEFAULT_LIMIT, DEFAULT_MAX_BYTES, LogsTailParams, LogsTailResult
+from ..logfile import log_file_path
+
+if TYPE_CHECKING:
+    from ..connection import Connection
+    from ..runtime import Runtime
+
+
+async def logs_tail(runtime: Runtime, connection: Connection, params: LogsTailParams) -> LogsTailResult:
+    path = log_file_path(runtime.config)
+    return await trio.to_thread.run_sync(
+        read_log_slice, path, params.cursor, params.limit or DEFAULT_LIMIT, params.max_bytes or DEFAULT_MAX_BYTES)
+
+
+def read_log_slice(path: Path | None, cursor: int | None, limit: int, max_bytes: int) -> LogsTailResult:
+    """The lines after ``cursor`` (or the end of the file), at most ``max_bytes`` and ``limit`` lines.
+
+    Only complete lines are returned and the new cursor is the end of the last one, so a line being
+    written while we read is returned whole by the next call (the reference returns the fragment and
+    moves the cursor to the file size). A cursor past the end (the file was rotated or truncated) or
+    further behind than ``max_bytes`` gives ``reset`` and the end of the file.
+    """
+    if path is None:
+        return LogsTailResult(file="", cursor=0, size=0, lines=[], truncated=False, reset=False)
+    try:
+        handle = open(path, "rb")  # the size is taken from this handle, so a rotation cannot mix two files
+    except FileNotFoundError:
+        return LogsTailResult(file=str(path), cursor=0, size=0, lines=[], truncated=False, reset=cursor not in (None, 0))
+    with handle:
+        size = os.fstat(handle.fileno()).st_size
+        reset = cursor is not None and (cursor > size or size - cursor > max_bytes)
+        start = cursor if cursor is not None and not reset else max(0, size - max_bytes)
+        truncated = start > 0 and (cursor is None or reset)
+        handle.seek(start - 1 if start > 0 else 0)
+        data = handle.read(size - start + (1 if start > 0 else 0))
+    offset = start
+    if start > 0:
+        previous, data = data[:1], data[1:]
+        if previous != b"\n":  # started inside a line: skip to the next one
+            cut = data.find(b"\n")
+            data = data[cut + 1:] if cut >= 0 else b""
+            offset += cut + 1 if cut >= 0 else 0
+    end = data.rfind(b"\n") + 1
+    lines = [line.rstrip("\r") for line in data[:end].decode("utf-8", "replace").split("\n")[:-1]]
+    if len(lines) > limit:
+        lines, truncated = lines[-limit:], True
+    return LogsTailResult(file=str(path), cursor=offset + end, size=size, lines=lines, truncated=truncated,
+                          reset=reset)

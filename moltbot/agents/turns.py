@@ -11,7 +11,7 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 from .providers.base import Message, ModelRequest, Provider, TextDelta, ToolCall, Usage
-from .sessions import append_transcript, message_line, message_text, now_ms, read_transcript
+from .sessions import message_line, message_text, now_ms
 
 if TYPE_CHECKING:
     from .runtime import AgentRuntime, Run
@@ -33,11 +33,11 @@ async def run_turn(runtime: AgentRuntime, run: Run, provider: Provider, model: s
     store = runtime.store(run.agent_id)
     entry = await store.ensure(run.session_key)
     path = store.transcript_path(entry)
-    history = await read_transcript(path, HISTORY_MESSAGES)
+    history = await store.recent_messages(path, HISTORY_MESSAGES)
     messages = [Message(role=m["role"], content=message_text(m)) for m in history
                 if m.get("role") in ("user", "assistant") and message_text(m)]
     messages.append(Message(role="user", content=run.message))
-    await append_transcript(path, [message_line("user", run.message)], entry["sessionId"])
+    await store.append(path, [message_line("user", run.message)], entry["sessionId"])
     tools = [*(runtime.tools.specs() if runtime.tools else ()), *run.client_tools]
     client_names = {spec.name for spec in run.client_tools}
     for _ in range(MAX_TOOL_STEPS):
@@ -73,7 +73,7 @@ async def run_turn(runtime: AgentRuntime, run: Run, provider: Provider, model: s
     extra = {"stopReason": "stop", "model": model, "provider": provider.id}
     if usage is not None:
         extra["usage"] = {"input": usage.input_tokens, "output": usage.output_tokens, "total": usage.total_tokens}
-    await append_transcript(path, [message_line("assistant", run.text, **extra)], entry["sessionId"])
+    await store.append(path, [message_line("assistant", run.text, **extra)], entry["sessionId"])
     entry.update({"updatedAt": now_ms(), "model": model, "modelProvider": provider.id, "lastChannel": "webchat"})
     if usage is not None:
         entry.update({"inputTokens": entry.get("inputTokens", 0) + usage.input_tokens,

@@ -1,5 +1,8 @@
-"""The gateway client library (Trio): connect, call methods, receive events."""
+"""The gateway client library (Trio): connect, call methods, receive events, stay connected."""
 
+from ._connection import (
+    ClientStatistics as ClientStatistics,
+)
 from ._connection import (
     GatewayClient as GatewayClient,
 )
@@ -15,5 +18,28 @@ from ._connection import (
 from ._connection import (
     open_gateway_client as open_gateway_client,
 )
+from ._reconnect import (
+    Backoff as Backoff,
+)
+from ._reconnect import (
+    ReconnectingClient as ReconnectingClient,
+)
+from ._reconnect import (
+    ReconnectStatistics as ReconnectStatistics,
+)
+from ._reconnect import (
+    open_reconnecting_client as open_reconnecting_client,
+)
 
-__all__ = ["GatewayClient", "GatewayClosed", "connect_gateway_client", "connect_params", "open_gateway_client"]
+__all__ = [
+    "Backoff",
+    "ClientStatistics",
+    "GatewayClient",
+    "GatewayClosed",
+    "ReconnectStatistics",
+    "ReconnectingClient",
+    "connect_gateway_client",
+    "connect_params",
+    "open_gateway_client",
+    "open_reconnecting_client",
+]

@@ -2,8 +2,15 @@
 
 ``open_gateway_client(url, token=…)`` is the context-manager form: the client's reader task lives in a
 nursery the context manager owns. ``connect_gateway_client(nursery, url, …)`` is for callers who own the
-nursery. ``call(method, params)`` sends one request and waits for its response; ``subscribe()`` gives a
-bounded channel of events (a subscriber that does not keep up loses events, counted in ``dropped``).
+nursery. ``call(method, params)`` sends one request and waits for its response (with
+``expect_final=True`` an ``{status: "accepted"}`` response is only an acknowledgement and the call waits
+for the second response on the same id, as ``agent`` sends them); ``subscribe()`` gives a bounded channel
+of events (a subscriber that does not keep up loses events, counted in ``dropped``).
+
+With ``watch_ticks=True`` the client closes the connection 4000 "tick timeout" when nothing (no tick, no
+other frame) has arrived for more than twice the gateway's ``policy.tickIntervalMs``: a half-open
+connection is noticed even when the client itself has nothing to send. ``_reconnect.py`` builds the
+long-lived mode on top (reconnect with backoff).
 """
 
 from __future__ import annotations
@@ -34,9 +41,10 @@ from ..protocol import (
 )
 from ..protocol._device import DeviceKeyPair, sign_connect
 
-__all__ = ["GatewayClient", "GatewayClosed", "connect_gateway_client", "open_gateway_client"]
+__all__ = ["ClientStatistics", "GatewayClient", "GatewayClosed", "connect_gateway_client", "open_gateway_client"]
 
 CHALLENGE_FALLBACK_SECONDS = 0.75
+CLOSE_TICK_TIMEOUT = 4000
 MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 
 
@@ -51,8 +59,22 @@ class GatewayClosed(Exception):
 
 @attrs.define
 class _Pending:
+    expect_final: bool = False
     done: trio.Event = attrs.field(factory=trio.Event)
     frame: ResponseFrame | None = None
+    accepted: Any = None  # the first, non-final payload of an expect_final call
+
+
+@attrs.frozen
+class ClientStatistics:
+    """What a ``GatewayClient`` has seen: requests waiting, events lost to slow subscribers, seq gaps."""
+
+    pending_requests: int
+    subscribers: int
+    dropped_events: int
+    seq_gaps: int
+    last_seq: int | None
+    seconds_since_last_frame: float
 
 
 def connect_params(*, token: str | None = None, password: str | None = None, client_id: str = "gateway-client",
@@ -90,27 +112,35 @@ class GatewayClient:
         self._pending: dict[str, _Pending] = {}
         self._subscribers: list[trio.MemorySendChannel] = []
         self.dropped = 0
+        self.seq_gaps = 0
         self.last_seq: int | None = None
         self.closed: GatewayClosed | None = None
+        self._last_frame_at = trio.current_time()
+        self._finished = trio.Event()
 
     @property
     def protocol(self) -> int:
         return self.hello.protocol
 
-    async def call(self, method: str, params: Any = None) -> Any:
+    async def call(self, method: str, params: Any = None, *, expect_final: bool = False) -> Any:
         """Send a request and return its payload (JSON value, ``None`` when absent).
+
+        Args:
+            expect_final: a response whose payload has ``status: "accepted"`` is not the answer; wait for
+                the next response with the same id (``agent``, ``chat.send`` runs).
 
         Raises:
             RemoteProtocolError: the gateway answered ``ok:false`` (its code, message and details).
             GatewayClosed: the connection ended first.
 
-        Cancellation: bound it with ``trio.fail_after``; a cancelled call's late response is discarded.
+        Cancellation: bound it with ``trio.fail_after`` (the call waits as long as the connection lives);
+        a cancelled call's late response is discarded.
         """
         request_id = f"r{next(self._ids)}"
         frame: dict[str, Any] = {"type": "req", "id": request_id, "method": method}
         if params is not None:
             frame["params"] = params
-        pending = self._pending[request_id] = _Pending()
+        pending = self._pending[request_id] = _Pending(expect_final)
         try:
             await self._send(json.dumps(frame, separators=(",", ":")))
             await pending.done.wait()
@@ -134,6 +164,18 @@ class GatewayClient:
         self._subscribers.append(send)
         return receive
 
+    def statistics(self) -> ClientStatistics:
+        return ClientStatistics(
+            pending_requests=len(self._pending), subscribers=len(self._subscribers), dropped_events=self.dropped,
+            seq_gaps=self.seq_gaps, last_seq=self.last_seq,
+            seconds_since_last_frame=trio.current_time() - self._last_frame_at)
+
+    async def wait_closed(self) -> GatewayClosed:
+        """Wait until the connection has ended (and every pending call was failed); return why."""
+        await self._finished.wait()
+        assert self.closed is not None
+        return self.closed
+
     async def send_raw(self, text: str) -> None:
         """Send arbitrary text (for tests and the conformance harness)."""
         await self._send(text)
@@ -153,9 +195,11 @@ class GatewayClient:
         try:
             while True:
                 message = await self._ws.get_message()
+                self._last_frame_at = trio.current_time()
                 self._dispatch(json.loads(message))
         except ConnectionClosed as exc:
-            self.closed = GatewayClosed(exc.reason.code, exc.reason.reason)
+            if self.closed is None:
+                self.closed = GatewayClosed(exc.reason.code, exc.reason.reason)
         finally:
             if self.closed is None:
                 self.closed = GatewayClosed(None, None)
@@ -163,6 +207,20 @@ class GatewayClient:
                 pending.done.set()
             for channel in self._subscribers:
                 channel.close()
+            self._finished.set()
+
+    async def _watch_ticks(self, interval_ms: int) -> None:
+        """Close 4000 "tick timeout" once nothing has arrived for more than ``2 × interval_ms``."""
+        allowance = 2 * interval_ms / 1000
+        while not self._finished.is_set():
+            deadline = self._last_frame_at + allowance
+            if trio.current_time() > deadline:
+                self.closed = GatewayClosed(CLOSE_TICK_TIMEOUT, "tick timeout")
+                with trio.move_on_after(1):
+                    await self._ws.aclose(CLOSE_TICK_TIMEOUT, "tick timeout")
+                return
+            with trio.move_on_after(deadline - trio.current_time() + 0.001):
+                await self._finished.wait()
 
     def _dispatch(self, data: Any) -> None:
         try:
@@ -171,11 +229,18 @@ class GatewayClient:
             return
         if isinstance(frame, ResponseFrame):
             pending = self._pending.get(frame.id)
-            if pending is not None:
-                pending.frame = frame
-                pending.done.set()
+            if pending is None:
+                return
+            if pending.expect_final and frame.ok and isinstance(frame.payload, dict) \
+                    and frame.payload.get("status") == "accepted":
+                pending.accepted = frame.payload
+                return
+            pending.frame = frame
+            pending.done.set()
         elif isinstance(frame, EventFrame):
             if frame.seq is not None:
+                if self.last_seq is not None and frame.seq > self.last_seq + 1:
+                    self.seq_gaps += 1
                 self.last_seq = frame.seq
             for channel in list(self._subscribers):
                 try:
@@ -207,13 +272,15 @@ async def _handshake(ws: WebSocketConnection, params: dict[str, Any], device: De
 
 async def connect_gateway_client(nursery: trio.Nursery, url: str, *, connect_timeout: float = 10.0,
                                  device: DeviceKeyPair | None = None,
-                                 extra_headers: list[tuple[str, str]] | None = None, **params: Any) -> GatewayClient:
+                                 extra_headers: list[tuple[str, str]] | None = None, watch_ticks: bool = False,
+                                 **params: Any) -> GatewayClient:
     """Connect and authenticate; the client's reader runs in ``nursery`` until the connection closes.
 
     Keyword arguments are those of ``connect_params`` (``token``, ``password``, ``client_id``, ``mode``,
     ``role``, ``scopes``, ``min_protocol``, ``max_protocol``, ``display_name``, ``instance_id``, ``commands``,
     ``caps``). With ``device`` the connect is signed over the challenge nonce (reference §5.5);
-    ``extra_headers`` are sent with the WebSocket upgrade.
+    ``extra_headers`` are sent with the WebSocket upgrade. ``watch_ticks`` closes the connection
+    4000 "tick timeout" when the gateway falls silent for more than twice its ``tickIntervalMs``.
 
     Raises:
         RemoteProtocolError: the gateway refused the connect (bad token, protocol mismatch, …).
@@ -236,6 +303,8 @@ async def connect_gateway_client(nursery: trio.Nursery, url: str, *, connect_tim
         raise GatewayClosed(None, f"cannot connect to {url}: {exc}") from None
     client = GatewayClient(ws, hello)
     nursery.start_soon(client._serve_reader)
+    if watch_ticks and hello.policy.tick_interval_ms > 0:
+        nursery.start_soon(client._watch_ticks, hello.policy.tick_interval_ms)
     return client
 
 

@@ -12,21 +12,28 @@ import os
 import click
 
 from ..config.profiles import ProfileError, apply_profile
+from .agent import agent_command
 from .config import config_group
 from .conformance import conformance_command
 from .devices import devices_group, discover_command, node_group, nodes_group
+from .doctor import doctor_command
 from .gateway import gateway_group
+from .logs import logs_command
 from .pairing import pairing_group
+from .service import SERVICE_COMMANDS
 from .setup import setup_command
-from .status import health_command, status_command
+from .status import dashboard_command, health_command, status_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--dev", is_flag=True, help="Use the isolated dev profile (~/.clawdbot-dev, port 19001).")
 @click.option("--profile", metavar="NAME", help="Use profile NAME (~/.clawdbot-NAME).")
+@click.option("--no-color", is_flag=True, help="No colours (as does the NO_COLOR environment variable).")
 @click.version_option(package_name="moltbot", prog_name="moltbot")
-def cli(dev: bool, profile: str | None) -> None:
+def cli(dev: bool, profile: str | None, no_color: bool) -> None:
     """moltbot: a gateway between messaging channels and agents."""
+    if no_color:
+        os.environ["NO_COLOR"] = "1"
     if dev and profile:
         raise click.UsageError("--dev and --profile cannot be combined")
     if dev or profile:
@@ -47,6 +54,10 @@ cli.add_command(nodes_group)
 cli.add_command(node_group)
 gateway_group.add_command(discover_command)
 cli.add_command(pairing_group)
+for command in (logs_command, agent_command, doctor_command, dashboard_command):
+    cli.add_command(command)
+for command in SERVICE_COMMANDS:
+    gateway_group.add_command(command)
 
 
 def main() -> None:

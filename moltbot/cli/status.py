@@ -1,112 +1,130 @@
-"""``moltbot health`` / ``moltbot status``: one request to a running gateway over the client library."""
+"""``moltbot status``, ``moltbot health``, ``moltbot dashboard``: what the running gateway reports.
+
+``status`` works with the original gateway too: its result has no ``gateway``/``lanes`` blocks (ours adds
+them: connections, queue depth per lane, error counts), and those parts are then left out.
+"""
 
 from __future__ import annotations
 
-import functools
-import json
-import os
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
-import trio
 
-from ..client import GatewayClosed, open_gateway_client
-from ..config.load import ConfigError, load_config
-from ..protocol import RemoteProtocolError
+from .doctor import channel_state
+from .output import Output
+from .rpc import CLI_SCOPES, Session, connection_options, load_cli_config, local_url, resolve_target
 
-CLI_SCOPES = ["operator.admin", "operator.approvals", "operator.pairing"]
-
-
-def connection_options(fn: Callable) -> Callable:
-    @click.option("--url", help="Gateway WebSocket URL (default ws://127.0.0.1:<port>).")
-    @click.option("--token", help="Gateway token (default CLAWDBOT_GATEWAY_TOKEN, then gateway.auth.token).")
-    @click.option("--password", help="Gateway password (default CLAWDBOT_GATEWAY_PASSWORD).")
-    @click.option("--timeout", type=click.IntRange(1), default=10_000, show_default=True, help="Milliseconds.")
-    @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON result.")
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return fn(*args, **kwargs)
-
-    return wrapper
-
-
-def resolve_target(url: str | None, token: str | None, password: str | None) -> tuple[str, str | None, str | None]:
-    """URL, token and password the way the reference CLI finds them (flags, environment, config)."""
-    env = os.environ
-    try:
-        config = load_config(env=env)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    if url is None:
-        port = env.get("CLAWDBOT_GATEWAY_PORT") or str(config.gateway.port)
-        url = f"ws://127.0.0.1:{port}"
-    token = token or env.get("CLAWDBOT_GATEWAY_TOKEN") or config.gateway.auth.token
-    password = password or env.get("CLAWDBOT_GATEWAY_PASSWORD") or config.gateway.auth.password
-    return url, token, password
+__all__ = ["CLI_SCOPES", "connection_options", "dashboard_command", "health_command", "resolve_target",
+           "run_client_command", "status_command"]
 
 
 def run_client_command(method: str, params: Any, options: dict[str, Any], render: Callable[[Any], str], *,
                        force_json: bool = False) -> None:
-    url, token, password = resolve_target(options["url"], options["token"], options["password"])
-
-    async def call() -> Any:
-        with trio.fail_after(options["timeout"] / 1000):
-            async with open_gateway_client(url, token=token, password=password, client_id="cli", mode="cli",
-                                           scopes=CLI_SCOPES) as client:
-                return await client.call(method, params)
-
-    try:
-        payload = trio.run(call)
-    except RemoteProtocolError as exc:
-        click.echo(f"gateway error: {exc.code}: {exc.message}", err=True)
-        sys.exit(1)
-    except GatewayClosed as exc:
-        click.echo(f"gateway unreachable at {url}: {exc}", err=True)
-        sys.exit(1)
-    except trio.TooSlowError:
-        click.echo(f"gateway at {url} did not answer within {options['timeout']} ms", err=True)
-        sys.exit(1)
-    click.echo(json.dumps(payload, indent=2) if options["as_json"] or force_json else render(payload))
+    """Call ``method`` once and print ``render(payload)`` (JSON with ``--json``); exit 1 on failure."""
+    session = Session.from_options(options)
+    payload = session.call(method, params)
+    if options.get("as_json") or force_json:
+        session.out.json(payload)
+    else:
+        click.echo(render(payload))
 
 
-def _render_health(payload: dict[str, Any]) -> str:
-    lines = [f"Gateway health: {'ok' if payload.get('ok') else 'NOT OK'} ({payload.get('durationMs', 0)} ms)"]
-    channels = payload.get("channelOrder") or []
-    lines.append("Channels: " + (", ".join(channels) if channels else "none configured"))
-    for agent in payload.get("agents", []):
-        default = " (default)" if agent.get("isDefault") else ""
-        lines.append(f"Agent {agent.get('agentId')}{default}: {agent.get('sessions', {}).get('count', 0)} sessions")
-    return "\n".join(lines)
+def show(method: str, options: dict[str, Any], render: Callable[[Output, Any], None]) -> None:
+    """Call ``method`` once and draw the result with ``render(out, payload)`` (JSON with ``--json``)."""
+    session = Session.from_options(options)
+    payload = session.call(method, None)
+    if options.get("as_json"):
+        session.out.json(payload)
+    else:
+        render(session.out, payload)
 
 
-def _render_status(payload: dict[str, Any]) -> str:
-    gateway = payload.get("gateway", {})
-    errors = gateway.get("errors", {})
-    lines = [
-        f"Gateway {gateway.get('version')} (pid {gateway.get('pid')}), up {gateway.get('uptimeMs', 0) // 1000} s, "
-        f"{gateway.get('connections', 0)} connection(s)",
-        "Errors since start: " + ", ".join(f"{name} {count}" for name, count in errors.items()),
-        "Lanes:",
-    ]
-    for lane in payload.get("lanes", []):
-        lines.append(f"  {lane['lane']}: {lane['queued']} queued, {lane['active']}/{lane['maxConcurrent']} active, "
-                     f"{lane['completed']} done, {lane['errors']} errors")
-    lines.append("Channels: " + ("; ".join(payload.get("channelSummary") or []) or "none configured"))
-    lines.append(f"Sessions: {payload.get('sessions', {}).get('count', 0)}")
-    return "\n".join(lines)
+def _duration(ms: int) -> str:
+    seconds = ms // 1000
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes}m" if hours < 48 else f"{hours // 24}d {hours % 24}h"
+
+
+def render_health(out: Output, payload: dict[str, Any]) -> None:
+    ok = bool(payload.get("ok"))
+    out.line(f"Gateway health: {'ok' if ok else 'NOT OK'} ({payload.get('durationMs', 0)} ms)",
+             style="green" if ok else "bold red")
+    channels = payload.get("channels") or {}
+    order = payload.get("channelOrder") or list(channels)
+    if not order:
+        out.line("Channels: none configured")
+    else:
+        labels = payload.get("channelLabels") or {}
+        rows = []
+        for name in order:
+            state, detail = channel_state(channels.get(name) or {})
+            rows.append([labels.get(name, name), state, detail])
+        out.table(["Channel", "State", "Detail"], rows, status_column=1)
+    agents = payload.get("agents") or []
+    if agents:
+        rows = [[agent.get("agentId"), "yes" if agent.get("isDefault") else "",
+                 (agent.get("sessions") or {}).get("count", 0),
+                 (agent.get("heartbeat") or {}).get("every", "") if (agent.get("heartbeat") or {}).get("enabled")
+                 else "off"] for agent in agents]
+        out.table(["Agent", "Default", "Sessions", "Heartbeat"], rows)
+
+
+def render_status(out: Output, payload: dict[str, Any]) -> None:
+    gateway = payload.get("gateway")
+    if gateway:
+        out.line(f"Gateway {gateway.get('version')} (pid {gateway.get('pid')}), up "
+                 f"{_duration(gateway.get('uptimeMs', 0))}, {gateway.get('connections', 0)} connection(s)")
+        errors = gateway.get("errors") or {}
+        total = sum(errors.values())
+        out.line("Errors since start: " + (", ".join(f"{name} {count}" for name, count in errors.items()) or "none"),
+                 style="yellow" if total else None)
+    lanes = payload.get("lanes")
+    if lanes is not None:
+        rows = [[lane["lane"], lane["queued"], f"{lane['active']}/{lane['maxConcurrent']}", lane["completed"],
+                 lane["errors"]] for lane in lanes]
+        out.table(["Lane", "Queued", "Active", "Done", "Errors"], rows, title="Agent lanes")
+    out.line("Channels: " + ("; ".join(payload.get("channelSummary") or []) or "none configured"))
+    sessions = payload.get("sessions") or {}
+    out.line(f"Sessions: {sessions.get('count', 0)}")
+    queued = payload.get("queuedSystemEvents") or []
+    if queued:
+        out.line(f"Queued system events: {len(queued)}")
 
 
 @click.command("health")
 @connection_options
 def health_command(**options) -> None:
     """Ask the running gateway for its health summary."""
-    run_client_command("health", None, options, _render_health)
+    show("health", options, render_health)
 
 
 @click.command("status")
 @connection_options
 def status_command(**options) -> None:
-    """Ask the running gateway for its status (connections, lanes, errors since start)."""
-    run_client_command("status", None, options, _render_status)
+    """Ask the running gateway for its status (connections, lane queues, errors since start)."""
+    show("status", options, render_status)
+
+
+@click.command("dashboard")
+@click.option("--json", "as_json", is_flag=True, help="Print {url, enabled} as JSON.")
+def dashboard_command(as_json: bool) -> None:
+    """Print the Control UI URL of this profile's gateway (it is never opened for you)."""
+    config = load_cli_config()
+    ui = config.gateway.control_ui
+    base = "/" + ui.base_path.strip("/") if ui.base_path.strip("/") else ""
+    url = local_url(config).replace("ws", "http", 1) + base + "/"
+    out = Output(as_json=as_json)
+    if as_json:
+        out.json({"url": url, "enabled": ui.enabled})
+        return
+    out.line(url)
+    if not ui.enabled:
+        out.note("gateway.controlUi.enabled is false: the gateway does not serve the Control UI", style="yellow")
+    else:
+        out.note("The Control UI asks for the gateway token: print it with `moltbot config get gateway.auth.token`")

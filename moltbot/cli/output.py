@@ -1,0 +1,114 @@
+"""Output for people and for scripts: rich tables and colours on a terminal, plain text when piped.
+
+One ``Output`` per command. On a terminal it uses rich (tables with borders, colours by status); piped, it
+writes aligned plain columns and no escape codes, so ``grep``/``awk`` work; ``--json`` output goes
+through ``json()`` and nothing else is printed to stdout. ``NO_COLOR`` and the global ``--no-color``
+turn colours off. Messages for people (errors, hints, progress) go to stderr. A spinner is shown on
+stderr, and only on a terminal, once something has waited a second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .._util import collapse_single_exception_group
+
+# Statuses used across commands, and their colours on a terminal.
+STYLES = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim", "info": "cyan",
+          "error": "red", "debug": "dim", "warning": "yellow", "fatal": "bold red"}
+SPINNER_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+def _colour_allowed() -> bool:
+    return not os.environ.get("NO_COLOR")
+
+
+class Output:
+    """Where a command prints: ``stdout`` (results) and ``stderr`` (messages), TTY-aware."""
+
+    def __init__(self, *, as_json: bool = False) -> None:
+        self.as_json = as_json
+        self.tty = sys.stdout.isatty()
+        no_color = not _colour_allowed()
+        self.out = Console(highlight=False, markup=False, soft_wrap=True, no_color=no_color)
+        self.err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True, no_color=no_color)
+
+    def json(self, value: Any) -> None:
+        sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+    def line(self, text: str = "", style: str | None = None) -> None:
+        self.out.print(Text(text, style=style or ""))
+
+    def note(self, text: str, style: str | None = None) -> None:
+        """A message for the person at the keyboard (stderr)."""
+        self.err.print(Text(text, style=style or ""))
+
+    def error(self, text: str) -> None:
+        self.err.print(Text.assemble(("error: ", "bold red"), text))
+
+    def status_text(self, status: str) -> Text:
+        return Text(status, style=STYLES.get(status, ""))
+
+    def table(self, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None,
+              status_column: int | None = None) -> None:
+        """Rows under column headings; ``status_column`` is coloured by its value (ok/warn/fail/…)."""
+        cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
+        if not self.tty:
+            self._plain_table(columns, cells, title)
+            return
+        table = Table(title=title, title_justify="left", header_style="bold")
+        for name in columns:
+            table.add_column(name, overflow="fold")
+        for row in cells:
+            table.add_row(*[self.status_text(cell) if index == status_column else Text(cell)
+                            for index, cell in enumerate(row)])
+        self.out.print(table)
+
+    def _plain_table(self, columns: Sequence[str], rows: list[list[str]], title: str | None) -> None:
+        if title:
+            self.line(title)
+        widths = [max([len(name)] + [len(row[i]) for row in rows]) for i, name in enumerate(columns)]
+        for row in [list(columns), *rows]:
+            self.line("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+@asynccontextmanager
+async def spinner(text: str, *, delay: float = 1.0) -> AsyncIterator[None]:
+    """Show ``text`` with a spinner on stderr after ``delay`` seconds, until the block ends (TTY only)."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    shown = False
+
+    async def spin() -> None:
+        nonlocal shown
+        await trio.sleep(delay)
+        shown = True
+        index = 0
+        while True:
+            sys.stderr.write(f"\r{SPINNER_FRAMES[index % len(SPINNER_FRAMES)]} {text}")
+            sys.stderr.flush()
+            index += 1
+            await trio.sleep(0.1)
+
+    with collapse_single_exception_group():
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(spin)
+            try:
+                yield
+            finally:
+                nursery.cancel_scope.cancel()
+                if shown:
+                    sys.stderr.write("\r\x1b[K")
+                    sys.stderr.flush()

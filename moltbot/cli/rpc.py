@@ -170,7 +170,7 @@ def describe_failure(exc: BaseException, target: Target, timeout_ms: int) -> str
     if isinstance(exc, RemoteProtocolError):
         return f"gateway error: {exc.code}: {exc.message}"
     if isinstance(exc, GatewayClosed):
-        return f"gateway unreachable at {target.url}: {exc}"
+        return f"gateway unreachable at {target.url}: {exc.reason if exc.code is None and exc.reason else exc}"
     return f"gateway at {target.url} did not answer within {timeout_ms} ms"
 
 

@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("moltbot.nodes")
 
+# Methods that only read or update memory: run in the connection's reader (no task per request); the
+# invoke result only wakes the invoke waiting for it.
+INLINE_METHODS = frozenset({"node.invoke.result", "node.list", "node.describe", "node.pair.list",
+                            "node.pair.verify", "device.pair.list"})
+
 
 def remote_ip_of(transport: Transport) -> str | None:
     from ..gateway.auth import is_loopback
@@ -50,6 +55,7 @@ class NodesService:
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         await self.devices.load()
         await self.pairing.load()
+        self.runtime.inline_methods |= INLINE_METHODS
         task_status.started()
         gateway, config = self.runtime.gateway, self.runtime.config
         if not discovery.advertising_enabled(config, gateway.env):

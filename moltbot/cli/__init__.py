@@ -15,6 +15,7 @@ from ..config.profiles import ProfileError, apply_profile
 from .agent import agent_command
 from .config import config_group
 from .conformance import conformance_command
+from .cron import cron_group
 from .devices import devices_group, discover_command, node_group, nodes_group
 from .doctor import doctor_command
 from .gateway import gateway_group
@@ -54,6 +55,7 @@ cli.add_command(nodes_group)
 cli.add_command(node_group)
 gateway_group.add_command(discover_command)
 cli.add_command(pairing_group)
+cli.add_command(cron_group)
 for command in (logs_command, agent_command, doctor_command, dashboard_command):
     cli.add_command(command)
 for command in SERVICE_COMMANDS:

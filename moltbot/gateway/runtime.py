@@ -50,6 +50,7 @@ from .agent_tools import register_gateway_tools
 from .auth import Authenticator, ResolvedAuth, is_loopback
 from .broadcast import Broadcaster
 from .connection import Connection
+from .cron import build_cron_service
 from .health import DEFAULT_AGENT_ID, HealthMonitor
 from .methods import HANDLERS, INLINE
 from .presence import PresenceRegistry, wall_ms
@@ -93,6 +94,7 @@ class Runtime:
                                          enabled=lambda: self.gateway.heartbeats_enabled)
         self.hot_actions["reload-heartbeat"] = self.heartbeat.poke
         register_gateway_tools(self)
+        self.cron = build_cron_service(self)  # registers the "reload-cron" hot action
         self.channels = ChannelManager(self)  # one supervised task per channel account
         self.hot_actions["restart-channel"] = self.channels.restart_action
         self.health.channels = self.channels.health
@@ -113,6 +115,7 @@ class Runtime:
                     nursery.start_soon(self._serve_presence)
                     await nursery.start(self.agents.serve)
                     await nursery.start(self.heartbeat.serve)
+                    await nursery.start(self.cron.serve)
                     await nursery.start(self.channels.serve)
                     task_status.started()
         finally:

@@ -4,7 +4,8 @@ Rules the converter enforces on input, so handlers only ever see valid objects:
 - unknown keys are rejected (every object is strict, as in the reference's TypeBox schemas);
 - no coercion: a string is a ``str``, an integer an ``int`` (not a bool, not a float), a boolean a ``bool``;
 - ``Annotated`` constraints (``MinLen``, ``Ge``) are checked: ids and names are non-empty, counters ≥ 0;
-- snake_case attributes are camelCase keys.
+- snake_case attributes are camelCase keys;
+- a union of attrs classes that differ by one ``Literal`` field (``kind``) is told apart by that key.
 Errors name the path of every bad field, in the reference's summary style:
 ``at /client/id: must be one of 'cli', …; at root: unexpected property 'foo'``.
 
@@ -14,7 +15,10 @@ On output, optional fields left at their default (``None`` or ``UNSET``) are omi
 
 from __future__ import annotations
 
+import functools
 import json
+import types
+import typing
 from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 import attrs
@@ -190,6 +194,57 @@ def _is_optional(tp: Any) -> bool:
     return type(None) in args and len(args) == 2 and get_origin(tp) is not Annotated
 
 
+@functools.cache
+def _union_tag(tp: Any) -> tuple[str, dict[Any, type]] | None:
+    """(tag attribute, tag value → class) when ``tp`` is a union of attrs classes told apart by a Literal."""
+    if get_origin(tp) not in (typing.Union, types.UnionType):
+        return None
+    members = [arg for arg in get_args(tp) if arg is not type(None)]
+    if len(members) < 2 or not all(isinstance(m, type) and attrs.has(m) for m in members):
+        return None
+    hints = [typing.get_type_hints(member) for member in members]
+    for field in attrs.fields(members[0]):
+        by_value: dict[Any, type] = {}
+        for member, member_hints in zip(members, hints, strict=True):
+            hint = member_hints.get(field.name)
+            if get_origin(hint) is not Literal or set(get_args(hint)) & set(by_value):
+                break
+            by_value.update(dict.fromkeys(get_args(hint), member))
+        else:
+            return field.name, by_value
+    return None
+
+
+def _is_tagged_union(tp: Any) -> bool:
+    try:
+        return _union_tag(tp) is not None
+    except TypeError:  # an unhashable type: not a union of classes
+        return False
+
+
+def _tagged_union_hook(converter: cattrs.Converter, tp: Any):
+    tag = _union_tag(tp)
+    assert tag is not None
+    name, classes = tag
+    key = camel(name)
+    shown = ", ".join(json.dumps(value) for value in classes)
+    nullable = type(None) in get_args(tp)
+
+    def hook(value: Any, _: Any) -> Any:
+        if value is None and nullable:
+            return None
+        if type(value) is not dict:
+            raise TypeError(f"must be object (got {_json_type_name(value)})")
+        cls = classes.get(value.get(key)) if isinstance(value.get(key), (str, int, bool)) else None
+        if cls is None:
+            error: Exception = KeyError(key) if key not in value else ValueError(f"must be one of {shown}")
+            error.__notes__ = [AttributeValidationNote(f"@ attribute {name}", name, Literal)]
+            raise ClassValidationError("While telling union members apart", [error], object)
+        return converter.get_structure_hook(cls)(value, cls)
+
+    return hook
+
+
 def _attrs_structure_hook(converter: cattrs.Converter, cls: type):
     overrides = {field.name: override(rename=camel(field.name)) for field in attrs.fields(cls)}
     inner = make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True, **overrides)
@@ -241,6 +296,7 @@ def configure_converter(converter: cattrs.Converter) -> None:
         lambda t: get_origin(t) is dict, lambda t: _dict_hook(converter, t)
     )
     converter.register_structure_hook_factory(attrs.has, lambda c: _attrs_structure_hook(converter, c))
+    converter.register_structure_hook_factory(_is_tagged_union, lambda t: _tagged_union_hook(converter, t))
     converter.register_unstructure_hook_factory(attrs.has, lambda c: _attrs_unstructure_hook(converter, c))
 
 

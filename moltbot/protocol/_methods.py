@@ -12,6 +12,7 @@ unimplemented method answers the same scope error as the original before "unknow
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final, Literal
 
 import attrs
@@ -19,6 +20,7 @@ import attrs
 from ._errors import INVALID_REQUEST, RemoteProtocolError
 from ._payloads import agent
 from ._payloads import channels as _channels
+from ._payloads import cron as _cron
 from ._payloads import devices as _devices
 from ._payloads import logs as _logs
 from ._payloads import nodes as _nodes
@@ -126,12 +128,17 @@ def authorize_method(role: str, scopes: frozenset[str] | tuple[str, ...], method
 
 @attrs.frozen
 class MethodSpec:
-    """One method: its params type (strict), its result type, and since which protocol version."""
+    """One method: its params type (strict), its result type, and since which protocol version.
+
+    ``normalize``, when set, rewrites the raw params before they are validated (the original accepts
+    loose input forms for ``cron.add``/``cron.update`` and normalises them first).
+    """
 
     name: str
     params: type
     result: Any
     since: int = 3
+    normalize: Callable[[Any], Any] | None = None
 
     @property
     def scope(self) -> Scope:
@@ -178,6 +185,13 @@ METHODS: Final[dict[str, MethodSpec]] = _table(
     MethodSpec("node.invoke", _nodes.NodeInvokeParams, _nodes.NodeInvokeResult),
     MethodSpec("node.invoke.result", _nodes.NodeInvokeResultParams, _nodes.NodeInvokeResultAck),
     MethodSpec("node.event", _nodes.NodeEventParams, OkResult),
+    MethodSpec("cron.list", _cron.CronListParams, _cron.CronListResult),
+    MethodSpec("cron.status", EmptyParams, _cron.CronStatusResult),
+    MethodSpec("cron.add", _cron.CronAddParams, _cron.CronJob, normalize=_cron.normalize_cron_add),
+    MethodSpec("cron.update", _cron.CronUpdateParams, _cron.CronJob, normalize=_cron.normalize_cron_update),
+    MethodSpec("cron.remove", _cron.CronJobRef, _cron.CronRemoveResult),
+    MethodSpec("cron.run", _cron.CronRunParams, _cron.CronRunResult),
+    MethodSpec("cron.runs", _cron.CronRunsParams, _cron.CronRunsResult),
     MethodSpec("system-presence", EmptyParams, list[PresenceEntry]),
     MethodSpec("system-event", SystemEventParams, OkResult),
     MethodSpec("send", _channels.SendParams, JsonObject),
@@ -191,6 +205,7 @@ METHODS: Final[dict[str, MethodSpec]] = _table(
 
 # Events this gateway emits (``features.events``), in the reference's GATEWAY_EVENTS order.
 EVENTS: Final[tuple[str, ...]] = ("connect.challenge", "agent", "chat", "presence", "tick", "shutdown", "health",
+                                   "heartbeat", "cron",
                                    "node.pair.requested", "node.pair.resolved", "node.invoke.request",
                                    "device.pair.requested", "device.pair.resolved")
 
@@ -207,6 +222,8 @@ def _event_payloads() -> dict[str, Any]:
         "tick": TickEvent,
         "shutdown": ShutdownEvent,
         "health": HealthSummary,
+        "heartbeat": HeartbeatEvent,
+        "cron": _cron.CronEvent,
         "node.pair.requested": _nodes.NodePairRequest,
         "node.pair.resolved": _nodes.NodePairResolved,
         "node.invoke.request": _nodes.NodeInvokeRequest,

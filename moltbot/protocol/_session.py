@@ -7,7 +7,8 @@ Rule 3. The caller's role and scopes must allow the method (checked before looku
         answer the admin-bucket scope error first, as in the reference).
 Rule 4. ``connect`` again: "connect is only valid as the first request"; the connection stays open.
 Rule 5. Unknown method: "unknown method: <name>".
-Rule 6. Params must structure into the method's params type: "invalid <method> params: …".
+Rule 6. Params must structure into the method's params type: "invalid <method> params: …" (after the
+        method's ``normalize``, where it has one).
 Otherwise the outcome is a ``Call`` for the gateway to run.
 """
 
@@ -84,7 +85,8 @@ class ServerSession:
         spec = self._methods.get(frame.method)
         if spec is None or spec.since > self.protocol:
             raise RemoteProtocolError(INVALID_REQUEST, f"unknown method: {frame.method}")
-        params = structure(frame.params, spec.params, what=f"{frame.method} params")
+        raw = spec.normalize(frame.params) if spec.normalize is not None else frame.params
+        params = structure(raw, spec.params, what=f"{frame.method} params")
         return Call(frame.id, spec, params)
 
     @staticmethod

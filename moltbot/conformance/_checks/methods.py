@@ -29,6 +29,7 @@ SAMPLE_PARAMS: dict[str, Any] = {
     "sessions.preview": {"keys": [SESSION_KEY]},
     "chat.history": {"sessionKey": SESSION_KEY},
     "agent.wait": {"runId": "moltbot-conformance-no-such-run", "timeoutMs": 0},
+    "cron.runs": {"id": "moltbot-conformance-no-such-job"},
 }
 
 

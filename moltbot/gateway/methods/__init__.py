@@ -1,6 +1,6 @@
 """Method handlers by namespace: ``async def handler(runtime, connection, params) -> result``."""
 
-from . import agent, channels, devices, logs, nodes, sessions, system
+from . import agent, channels, cron, devices, logs, nodes, sessions, system
 
 HANDLERS = {
     "health": system.health,
@@ -43,8 +43,16 @@ HANDLERS = {
     "sessions.patch": sessions.sessions_patch,
     "sessions.reset": sessions.sessions_reset,
     "sessions.delete": sessions.sessions_delete,
+    "cron.list": cron.cron_list,
+    "cron.status": cron.cron_status,
+    "cron.add": cron.cron_add,
+    "cron.update": cron.cron_update,
+    "cron.remove": cron.cron_remove,
+    "cron.run": cron.cron_run,
+    "cron.runs": cron.cron_runs,
 }
 
 # Handlers that only compute (no I/O, no waiting): run in the connection's reader, no task per request.
 INLINE = frozenset({"health", "status", "last-heartbeat", "system-presence", "system-event", "agents.list",
-                    "models.list", "agent.identity.get", "chat.abort", "chat.send", "wake", "set-heartbeats"})
+                    "models.list", "agent.identity.get", "chat.abort", "chat.send", "wake", "set-heartbeats",
+                    "cron.list", "cron.status"})

@@ -1,0 +1,96 @@
+"""The cron service inside a Runtime: where its store lives, and what a job's run does in the gateway.
+
+A main-session job queues its text as a system event (``gateway.system_events``) and, with
+``wakeMode: "now"``, asks the heartbeat for a beat at once. An isolated job runs an agent turn in the
+session ``agent:<agentId>:cron:<jobId>`` on the ``cron`` lane (``cron.maxConcurrentRuns``); a turn the
+Runtime refuses (it is restarting) is handed back as not started, so the next Runtime runs it. Delivery
+of an isolated job's output is recorded as not delivered, "no channels running", until channel delivery
+is wired here. ``cron`` events go to every client (dropped for slow ones, as in the original).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..agents.sessions import normalize_agent_id
+from ..config.model import Config
+from ..cron.host import TurnRefused, TurnRequest, TurnResult
+from ..cron.service import CronService
+from ..cron.store import FileCronStore
+from ..protocol import ProtocolError
+from ..protocol._payloads.cron import CronAgentTurn, CronEvent, CronJob, DeliveryStatus
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+MAX_QUEUED_SYSTEM_EVENTS = 20
+
+
+def cron_store_path(config: Config) -> Path:
+    """``cron.store``, else ``<stateDir>/cron/jobs.json``."""
+    if config.cron.store:
+        return Path(config.cron.store).expanduser()
+    return (config.state_dir or Path.home() / ".clawdbot") / "cron" / "jobs.json"
+
+
+def cron_enabled(config: Config, env: dict[str, str]) -> bool:
+    return config.cron.enabled and env.get("CLAWDBOT_SKIP_CRON") != "1"
+
+
+class RuntimeCronHost:
+    """``CronHost`` for a Runtime."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def system_event(self, text: str, agent_id: str | None) -> None:
+        events = self._runtime.gateway.system_events
+        events.append(text)
+        del events[:-MAX_QUEUED_SYSTEM_EVENTS]
+
+    def wake(self) -> None:
+        self._runtime.heartbeat.request_now()
+
+    async def agent_turn(self, request: TurnRequest) -> TurnResult:
+        agents, job = self._runtime.agents, request.job
+        payload = job.payload
+        assert isinstance(payload, CronAgentTurn)
+        agent_id = normalize_agent_id(job.agent_id) if job.agent_id else agents.default_agent_id()
+        if agent_id not in agents.agent_ids():  # an agent removed from the config: the default runs it
+            agent_id = agents.default_agent_id()
+        message = f"/think {payload.thinking} {request.message}" if payload.thinking else request.message
+        try:
+            run, _ = agents.submit(run_id=f"cron-{job.id}-{job.state.running_at_ms}",
+                                   session_key=f"agent:{agent_id}:cron:{job.id}", message=message,
+                                   dedupe="cron", agent_id=agent_id, lane="cron",
+                                   timeout=float(payload.timeout_seconds) if payload.timeout_seconds else None)
+        except ProtocolError as exc:
+            raise TurnRefused(exc.message) from None
+        try:
+            await run.done.wait()
+        finally:
+            request.started = run.started_at is not None
+        if not request.started:
+            raise TurnRefused(run.error or run.status)
+        if run.status == "ok":
+            return TurnResult(ok=True, text=run.text)
+        return TurnResult(ok=False, text=run.text, error=run.error or f"run {run.status}")
+
+    async def deliver(self, job: CronJob, text: str) -> tuple[DeliveryStatus, str | None]:
+        return "not-delivered", "no channels running"
+
+    def emit(self, event: CronEvent) -> None:
+        self._runtime.broadcaster.broadcast("cron", event, droppable=True)
+
+
+def build_cron_service(runtime: Runtime) -> CronService:
+    service = CronService(FileCronStore(cron_store_path(runtime.config)), RuntimeCronHost(runtime),
+                          enabled=lambda: cron_enabled(runtime.config, runtime.gateway.env))
+
+    def reload(_action: str = "") -> None:
+        path = cron_store_path(runtime.config)
+        service.reload(None if str(path) == service.store.path else FileCronStore(path))
+
+    runtime.hot_actions["reload-cron"] = reload
+    return service

@@ -14,6 +14,31 @@ from hypercorn.trio import serve
 from ..config.model import GatewayConfig
 
 
+def _patch_hypercorn_send_race() -> None:
+    """hypercorn's TCP server half-closes the socket (``send_eof``) outside its send lock, so a close
+    frame it sends from its reader task can collide with it: ``BusyResourceError`` escapes the
+    connection task and takes the whole listener down (seen in CI). Treat it as what it is, a socket
+    being closed. Applied once, at import; only that exception is caught."""
+    from hypercorn.events import Closed
+    from hypercorn.trio.tcp_server import TCPServer
+
+    if getattr(TCPServer.protocol_send, "_moltbot_patched", False):
+        return
+    original = TCPServer.protocol_send
+
+    async def protocol_send(self, event):  # type: ignore[no-untyped-def]
+        try:
+            await original(self, event)
+        except trio.BusyResourceError:
+            await self.protocol.handle(Closed())
+
+    protocol_send._moltbot_patched = True  # type: ignore[attr-defined]
+    TCPServer.protocol_send = protocol_send
+
+
+_patch_hypercorn_send_race()
+
+
 class BindError(Exception):
     """The configured bind cannot be used."""
 

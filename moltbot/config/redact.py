@@ -24,6 +24,7 @@ from typing import Any
 
 import json5
 
+from .load import parse_json5
 from .positions import Scan, Segment, dotted, scan
 
 REDACTED = "__MOLTBOT_REDACTED__"
@@ -172,6 +173,9 @@ def restore_tree(incoming: Any, current: Any, secrets: set[str], path: tuple[Seg
         RestoreError: a marker where the current value is missing or does not redact to the incoming one.
     """
     if isinstance(incoming, dict):
+        for key in incoming:
+            if REDACTED in key:  # a secret that was also a key name: never write the marker as a key
+                raise RestoreError(dotted((*path, key)))
         return {key: restore_tree(item, current, secrets, (*path, key)) for key, item in incoming.items()}
     if isinstance(incoming, list):
         return [restore_tree(item, current, secrets, (*path, index)) for index, item in enumerate(incoming)]
@@ -207,7 +211,7 @@ def restore_text(text: str, restored: Any, current_text: str, secrets: set[str])
             edits.append((token.start, token.end, originals[token.text]))
     result = _splice(text, edits)
     try:
-        parsed = json5.loads(result) if result.strip() else {}
+        parsed = parse_json5(result)
     except ValueError:
         return None
     return result if _same(parsed, restored) else None

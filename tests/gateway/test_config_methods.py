@@ -271,3 +271,22 @@ async def test_schema_accepts_the_current_config(admin):
     jsonschema.Draft202012Validator(schema).validate(config)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft202012Validator(schema).validate({"gateway": {"bind": "everywhere"}})
+
+
+async def test_agent_gateway_tool_reads_and_patches_the_config(watched, config_file):
+    tools = watched.runtime.tools
+    snap, failed = await tools.invoke("gateway", {"action": "config.get"})
+    assert not failed and snap["hash"] == sha(TEXT)
+    assert_no_secret(snap)
+    schema, failed = await tools.invoke("gateway", {"action": "config.schema"})
+    assert not failed and schema["uiHints"]["gateway.auth.token"]["sensitive"] is True
+    stale, failed = await tools.invoke("gateway", {"action": "config.patch", "raw": "{}", "baseHash": sha("x")})
+    assert failed and stale["error"] == "config changed since last load; re-run config.get and retry"
+    restarted = watched.next_restart()
+    result, failed = await tools.invoke("gateway", {"action": "config.patch", "baseHash": snap["hash"],
+                                                    "raw": '{cron: {enabled: false}}', "restartDelayMs": 0})
+    assert not failed and result["restart"]["ok"] is True
+    assert_no_secret(result)
+    with trio.fail_after(15):
+        await restarted.wait()
+    assert watched.config.cron.enabled is False and watched.config.gateway.auth.token == TOKEN

@@ -46,10 +46,14 @@ def _config_path(gateway: Gateway) -> Path:
     return path
 
 
-async def config_get(runtime: Runtime, connection: Connection, params: EmptyParams) -> dict[str, Any]:
-    gateway = runtime.gateway
+async def read_snapshot(gateway: Gateway) -> dict[str, Any]:
+    """The redacted ConfigFileSnapshot of the gateway's config file."""
     path = _config_path(gateway)
     return await trio.to_thread.run_sync(snapshot, path, gateway.env, gateway.config.state_dir)
+
+
+async def config_get(runtime: Runtime, connection: Connection, params: EmptyParams) -> dict[str, Any]:
+    return await read_snapshot(runtime.gateway)
 
 
 async def config_schema_method(runtime: Runtime, connection: Connection, params: EmptyParams) -> dict[str, Any]:
@@ -80,8 +84,9 @@ async def config_set(runtime: Runtime, connection: Connection, params: ConfigSet
     return {"ok": True, "path": str(path), "config": redacted_config(checked.config, set(checked.secrets))}
 
 
-async def _write_and_restart(runtime: Runtime, prepare: Any, params: ConfigPatchParams, mode: str) -> dict[str, Any]:
-    gateway = runtime.gateway
+async def write_and_restart(gateway: Gateway, params: ConfigPatchParams, mode: str) -> dict[str, Any]:
+    """``config.patch`` (``mode="config.patch"``) or ``config.apply``: write, sentinel, scheduled restart."""
+    prepare = prepare_patch if mode == "config.patch" else prepare_replace
     path, checked = await _write(gateway, prepare, params, restart=True)
     state_dir = gateway.config.state_dir
     payload: dict[str, Any] = {"kind": "config-apply", "status": "ok", "sessionKey": params.session_key,
@@ -100,8 +105,8 @@ async def _write_and_restart(runtime: Runtime, prepare: Any, params: ConfigPatch
 
 
 async def config_patch(runtime: Runtime, connection: Connection, params: ConfigPatchParams) -> dict[str, Any]:
-    return await _write_and_restart(runtime, prepare_patch, params, "config.patch")
+    return await write_and_restart(runtime.gateway, params, "config.patch")
 
 
 async def config_apply(runtime: Runtime, connection: Connection, params: ConfigPatchParams) -> dict[str, Any]:
-    return await _write_and_restart(runtime, prepare_replace, params, "config.apply")
+    return await write_and_restart(runtime.gateway, params, "config.apply")

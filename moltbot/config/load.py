@@ -299,6 +299,12 @@ def read_config_file(path: Path, env: MutableMapping[str, str], *,
         message, line, _ = describe_json5_error(exc)
         where = f"<root> (line {line})" if line else "<root>"
         raise ConfigError(path, [f"{where}: JSON5 parse error at {message}"]) from None
+    return resolve_parsed(path, raw, env), text
+
+
+def resolve_parsed(path: Path, raw: Any, env: MutableMapping[str, str]) -> dict[str, Any]:
+    """The file's parsed content with includes resolved, its ``env`` block applied and ``${VAR}`` substituted
+    (``raw`` itself is not changed). Raises ``ConfigError``."""
     if not isinstance(raw, dict):
         raise ConfigError(path, [f"<root>: must be an object (got {_json_type(raw)})"])
     problems: list[str] = []
@@ -307,7 +313,7 @@ def read_config_file(path: Path, env: MutableMapping[str, str], *,
     raw = substitute_env(raw, env, "", problems)
     if problems:
         raise ConfigError(path, problems)
-    return raw, text
+    return raw
 
 
 def load_config(path: Path | None = None, *, env: MutableMapping[str, str] | None = None,

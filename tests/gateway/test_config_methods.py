@@ -290,3 +290,17 @@ async def test_agent_gateway_tool_reads_and_patches_the_config(watched, config_f
     with trio.fail_after(15):
         await restarted.wait()
     assert watched.config.cron.enabled is False and watched.config.gateway.auth.token == TOKEN
+
+
+async def test_results_match_the_published_protocol_schema(admin, config_file):
+    from moltbot.protocol._payloads import config as payloads
+    from moltbot.protocol._schema import validator_for
+
+    snap = await admin.call("config.get")
+    validator_for(payloads.ConfigFileSnapshot).validate(snap)
+    validator_for(payloads.ConfigSchemaResult).validate(await admin.call("config.schema"))
+    done = await admin.call("config.set", {"raw": snap["raw"], "baseHash": snap["hash"]})
+    validator_for(payloads.ConfigSetResult).validate(done)
+    snap = await admin.call("config.get")
+    applied = await admin.call("config.patch", {"raw": "{}", "baseHash": snap["hash"], "restartDelayMs": 60000})
+    validator_for(payloads.ConfigApplyResult).validate(applied)

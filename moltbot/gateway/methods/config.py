@@ -24,6 +24,7 @@ from ...config.edit import (
     snapshot,
     write_config_text,
 )
+from ...config.load import ConfigError
 from ...config.schema import config_schema
 from ...protocol import INVALID_REQUEST, UNAVAILABLE, ProtocolError
 from ...protocol._payloads.config import ConfigPatchParams, ConfigSetParams
@@ -49,7 +50,10 @@ def _config_path(gateway: Gateway) -> Path:
 async def read_snapshot(gateway: Gateway) -> dict[str, Any]:
     """The redacted ConfigFileSnapshot of the gateway's config file."""
     path = _config_path(gateway)
-    return await trio.to_thread.run_sync(snapshot, path, gateway.env, gateway.config.state_dir)
+    try:
+        return await trio.to_thread.run_sync(snapshot, path, gateway.env, gateway.config.state_dir)
+    except ConfigError as exc:
+        raise ProtocolError(UNAVAILABLE, "; ".join(exc.problems)) from None
 
 
 async def config_get(runtime: Runtime, connection: Connection, params: EmptyParams) -> dict[str, Any]:
@@ -64,7 +68,10 @@ async def _write(gateway: Gateway, prepare: Any, params: ConfigSetParams | Confi
                  *, restart: bool) -> tuple[Path, Any]:
     path = _config_path(gateway)
     async with gateway.config_lock:
-        state = await trio.to_thread.run_sync(read_state, path)
+        try:
+            state = await trio.to_thread.run_sync(read_state, path)
+        except ConfigError as exc:
+            raise ProtocolError(UNAVAILABLE, "; ".join(exc.problems)) from None
         try:
             checked = await trio.to_thread.run_sync(prepare, state, params.raw, params.base_hash, gateway.env,
                                                     gateway.config.state_dir)

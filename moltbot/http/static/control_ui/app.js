@@ -88,7 +88,10 @@ const app = {
       this.connectedOnce = true;
       for (const view of Object.values(views)) view.hello?.(this.context, event.detail);
       this.showView(this.current || viewFromPath(), { focus: false });
-      if (first) metrics.helloMs = performance.now();
+      if (first) {
+        metrics.helloMs = performance.now();
+        metrics.connect = { ...gateway.timings };
+      }
     });
     gateway.addEventListener("event", (event) => {
       const frame = event.detail;
@@ -194,22 +197,26 @@ async function main() {
     if (link.dataset.view === app.current) link.setAttribute("aria-current", "page");
   }
   const token = takeToken();
-  try {
-    app.identity = await loadIdentity();
-  } catch (error) {
-    app.identity = null;
-    const warning = $("crypto-warning");
-    warning.textContent = `Device identity unavailable: ${error.message}.`;
-    warning.hidden = false;
-  }
-  if (app.identity && !app.identity.persisted) {
-    const warning = $("crypto-warning");
-    warning.textContent = "This browser does not let the page keep its device key (IndexedDB unavailable): "
-      + "it is paired again on every visit.";
-    warning.hidden = false;
-  }
+  metrics.scriptStartMs = performance.now();
+  app.identity = loadIdentity().then((identity) => {
+    metrics.identityMs = performance.now();
+    if (!identity.persisted) {
+      warn("This browser does not let the page keep its device key (IndexedDB unavailable): "
+        + "it is paired again on every visit.");
+    }
+    return identity;
+  }, (error) => {
+    warn(`Device identity unavailable: ${error.message}.`);
+    return null;
+  });
   if (token) app.connect(token);
   else app.showLogin("");
+}
+
+function warn(text) {
+  const warning = $("crypto-warning");
+  warning.textContent = text;
+  warning.hidden = false;
 }
 
 main();

@@ -84,6 +84,7 @@ async function signDevice(identity, { token, nonce, role, scopes }) {
 // --- the connection --------------------------------------------------------------------------------
 
 export class Gateway extends EventTarget {
+  /** `identity` may be a promise of the device identity (or of null: connect without one). */
   constructor({ url, token, identity }) {
     super();
     this.url = url;
@@ -125,6 +126,8 @@ export class Gateway extends EventTarget {
     this.setState(this.attempt ? "reconnecting" : "connecting", this.attempt ? "Reconnecting…" : "Connecting…");
     const ws = new WebSocket(this.url);
     this.ws = ws;
+    const timings = (this.timings = { openStart: performance.now() });
+    ws.onopen = () => { timings.open = performance.now(); };
     let connectSent = false;
     let refused = null;
     const sendConnect = async (nonce) => {
@@ -142,13 +145,14 @@ export class Gateway extends EventTarget {
       let frame;
       try { frame = JSON.parse(message.data); } catch { return; }
       if (frame.type === "event" && frame.event === "connect.challenge") {
+        timings.challenge = performance.now();
         clearTimeout(fallback);
         sendConnect(frame.payload?.nonce || null);
       } else if (frame.type === "res" && frame.id === "connect") {
         if (frame.ok) {
           this.attempt = 0;
           this.hello = frame.payload;
-          this.helloAt = performance.now();
+          this.helloAt = this.timings.hello = performance.now();
           this.setState("connected", "Connected");
           this.dispatchEvent(new CustomEvent("hello", { detail: frame.payload }));
         } else {
@@ -197,10 +201,12 @@ export class Gateway extends EventTarget {
       auth: { token: this.token },
       userAgent: navigator.userAgent, locale: navigator.language,
     };
-    if (this.identity) {
-      params.device = await signDevice(this.identity, { token: this.token, nonce, role, scopes: SCOPES });
+    const identity = await this.identity;  // a promise: the socket opens while IndexedDB is read
+    if (identity) {
+      params.device = await signDevice(identity, { token: this.token, nonce, role, scopes: SCOPES });
     }
     if (ws.readyState === WebSocket.OPEN) {
+      if (this.timings) this.timings.connectSent = performance.now();
       ws.send(JSON.stringify({ type: "req", id: "connect", method: "connect", params }));
     }
   }

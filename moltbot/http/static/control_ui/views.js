@@ -8,7 +8,10 @@ const $ = (id) => document.getElementById(id);
 function when(ms) {
   if (!ms) return "–";
   const date = new Date(ms);
-  return h("time", { datetime: date.toISOString(), title: date.toLocaleString() }, ago(ms));
+  // ISO text, not toLocaleString(): the first locale-aware call loads ICU data (tens of ms) on the
+  // path to the first render.
+  const iso = date.toISOString();
+  return h("time", { datetime: iso, title: `${iso.slice(0, 19).replace("T", " ")} UTC` }, ago(ms));
 }
 
 function fillTable(tbody, rows, columns, empty) {

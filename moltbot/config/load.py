@@ -28,6 +28,8 @@ from .positions import key_lines, line_of
 
 MAX_INCLUDE_DEPTH = 10
 _VAR = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_PARSE_ERROR = re.compile(r"^<string>:(\d+) (.*) at column (\d+)$", re.S)
+_PROBLEM = re.compile(r"^(?P<path>.+?)(?: \(line (?P<line>\d+)\))?: (?P<message>.*)$", re.S)
 
 
 class ConfigError(Exception):
@@ -259,13 +261,44 @@ def parse_config(raw: Mapping[str, Any], *, path: Path | None = None, state_dir:
     return attrs.evolve(config, path=path, state_dir=state_dir, raw=dict(raw), warnings=tuple(ctx.warnings))
 
 
-def read_config_file(path: Path, env: MutableMapping[str, str]) -> tuple[dict[str, Any], str]:
-    """Parse, include, apply ``env``, substitute. Returns (raw, main file text). Raises ``ConfigError``."""
-    text = path.read_text("utf-8")
+def describe_json5_error(exc: ValueError) -> tuple[str, int | None, int | None]:
+    """The parser's message as ``line L, column C: what`` (and L, C) instead of ``<string>:L what at column C``."""
+    text = str(exc)
+    match = _PARSE_ERROR.match(text)
+    if match is None:
+        return text, None, None
+    line, column = int(match.group(1)), int(match.group(3))
+    return f"line {line}, column {column}: {match.group(2)}", line, column
+
+
+def issues_from_problems(problems: list[str]) -> list[dict[str, Any]]:
+    """``ConfigError.problems`` (``path (line N): message``) as ``[{path, message, line?}]``."""
+    issues = []
+    for problem in problems:
+        match = _PROBLEM.match(problem)
+        if match is None:
+            issues.append({"path": "<root>", "message": problem})
+            continue
+        issue: dict[str, Any] = {"path": match.group("path"), "message": match.group("message")}
+        if match.group("line"):
+            issue["line"] = int(match.group("line"))
+        issues.append(issue)
+    return issues
+
+
+def read_config_file(path: Path, env: MutableMapping[str, str], *,
+                     text: str | None = None) -> tuple[dict[str, Any], str]:
+    """Parse, include, apply ``env``, substitute. Returns (raw, main file text). Raises ``ConfigError``.
+
+    ``text``, when given, is used instead of the file's content (checking a config before writing it).
+    """
+    text = path.read_text("utf-8") if text is None else text
     try:
         raw = parse_json5(text)
     except ValueError as exc:
-        raise ConfigError(path, [f"<root>: JSON5 parse error: {exc}"]) from None
+        message, line, _ = describe_json5_error(exc)
+        where = f"<root> (line {line})" if line else "<root>"
+        raise ConfigError(path, [f"{where}: JSON5 parse error at {message}"]) from None
     if not isinstance(raw, dict):
         raise ConfigError(path, [f"<root>: must be an object (got {_json_type(raw)})"])
     problems: list[str] = []
@@ -277,12 +310,14 @@ def read_config_file(path: Path, env: MutableMapping[str, str]) -> tuple[dict[st
     return raw, text
 
 
-def load_config(path: Path | None = None, *, env: MutableMapping[str, str] | None = None) -> Config:
+def load_config(path: Path | None = None, *, env: MutableMapping[str, str] | None = None,
+                text: str | None = None) -> Config:
     """Load the config file (a missing file is an empty config with every default).
 
     Args:
         path: the file; default resolved from the environment (``MOLTBOT_CONFIG_PATH`` …).
         env: the environment to read and to fill from the file's ``env`` block (default ``os.environ``).
+        text: the file's content when the caller has read it already (``""`` for a missing file).
 
     Raises:
         ConfigError: the file does not parse or has invalid values (every problem listed).
@@ -291,7 +326,7 @@ def load_config(path: Path | None = None, *, env: MutableMapping[str, str] | Non
     path = Path(path) if path else resolve_config_path(env)
     state_dir = resolve_state_dir(env)
     try:
-        raw, text = read_config_file(path, env)
+        raw, text = read_config_file(path, env, text=text)
     except FileNotFoundError:
         return Config(path=path, state_dir=state_dir)
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:

@@ -1,13 +1,18 @@
-"""Line numbers of keys in JSON5 text, so config errors can say where a problem is.
+"""Where things are in JSON5 text: the line of each key, and the span of each scalar value and comment.
 
-A small tolerant scanner (strings, comments, identifiers, numbers, brackets): it maps each dotted path
-(``gateway.auth.token``, ``agents.list[0].id``) to the line its key or array item starts on. It never
+A small tolerant scanner (strings, comments, identifiers, numbers, brackets) walks the text once. It maps
+each dotted path (``gateway.auth.token``, ``agents.list[0].id``) to the line its key or array item starts
+on, so config errors can say where a problem is; and it records where each scalar value and each comment
+sits, so secrets can be redacted in the text and restored in place without losing the comments. It never
 raises; on text it cannot follow it returns what it found so far.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+
+import attrs
 
 _TOKEN = re.compile(
     r"""(?P<ws>\s+)|(?P<line_comment>//[^\n]*)|(?P<block_comment>/\*.*?\*/)
@@ -16,13 +21,44 @@ _TOKEN = re.compile(
     re.S | re.X,
 )
 
+Segment = str | int
 
-def _tokens(text: str):
+
+@attrs.frozen
+class Token:
+    kind: str
+    text: str
+    line: int
+    start: int
+    end: int
+
+
+@attrs.frozen
+class Scan:
+    """What ``scan`` found: key lines by dotted path, scalar values with their path, and comments."""
+
+    lines: dict[str, int]
+    values: list[tuple[tuple[Segment, ...], Token]]
+    comments: list[Token]
+
+
+def dotted(segments: tuple[Segment, ...]) -> str:
+    """``("agents", "list", 0, "id")`` → ``agents.list[0].id``."""
+    out = ""
+    for segment in segments:
+        out += f"[{segment}]" if isinstance(segment, int) else (f".{segment}" if out else segment)
+    return out
+
+
+def _tokens(text: str, comments: list[Token]) -> Iterator[Token]:
     line = 1
     for match in _TOKEN.finditer(text):
         kind, value = match.lastgroup, match.group()
-        if kind not in ("ws", "line_comment", "block_comment"):
-            yield kind, value, line
+        token = Token(kind or "", value, line, match.start(), match.end())
+        if kind in ("line_comment", "block_comment"):
+            comments.append(token)
+        elif kind != "ws":
+            yield token
         line += value.count("\n")
 
 
@@ -33,55 +69,64 @@ def _unquote(value: str) -> str:
     return value
 
 
-def key_lines(text: str) -> dict[str, int]:
-    """Map dotted paths to 1-based line numbers."""
-    tokens = list(_tokens(text))
+def scan(text: str) -> Scan:
+    """Walk ``text`` once (tolerantly) and report keys, scalar values and comments."""
+    comments: list[Token] = []
+    tokens = list(_tokens(text, comments))
     lines: dict[str, int] = {}
+    values: list[tuple[tuple[Segment, ...], Token]] = []
+    end = Token("", "", 0, len(text), len(text))
     position = 0
 
-    def peek():
-        return tokens[position] if position < len(tokens) else (None, None, 0)
+    def peek() -> Token:
+        return tokens[position] if position < len(tokens) else end
 
-    def value(path: str) -> None:
+    def value(path: tuple[Segment, ...]) -> None:
         nonlocal position
-        kind, text_, line = peek()
-        if text_ == "{":
+        token = peek()
+        if token.text == "{":
             position += 1
-            while position < len(tokens) and peek()[1] != "}":
-                kind, key, key_line = peek()
-                if kind not in ("string", "word"):
+            while position < len(tokens) and peek().text != "}":
+                key = peek()
+                if key.kind not in ("string", "word"):
                     position += 1
                     continue
                 position += 1
-                name = _unquote(key)
-                child = f"{path}.{name}" if path else name
-                lines.setdefault(child, key_line)
-                if peek()[1] == ":":
+                child = (*path, _unquote(key.text))
+                lines.setdefault(dotted(child), key.line)
+                if peek().text == ":":
                     position += 1
                     value(child)
-                if peek()[1] == ",":
+                if peek().text == ",":
                     position += 1
             position += 1
-        elif text_ == "[":
+        elif token.text == "[":
             position += 1
             index = 0
-            while position < len(tokens) and peek()[1] != "]":
-                if peek()[1] == ",":
+            while position < len(tokens) and peek().text != "]":
+                if peek().text == ",":
                     position += 1
                     continue
-                child = f"{path}[{index}]"
-                lines.setdefault(child, peek()[2])
+                child = (*path, index)
+                lines.setdefault(dotted(child), peek().line)
                 value(child)
                 index += 1
             position += 1
         else:
+            if token.kind in ("string", "word"):
+                values.append((path, token))
             position += 1
 
     try:
-        value("")
+        value(())
     except RecursionError:
         pass
-    return lines
+    return Scan(lines, values, comments)
+
+
+def key_lines(text: str) -> dict[str, int]:
+    """Map dotted paths to 1-based line numbers."""
+    return scan(text).lines
 
 
 def line_of(lines: dict[str, int], path: str) -> int | None:

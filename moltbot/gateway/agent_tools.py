@@ -1,33 +1,44 @@
 """Built-in agent tools that reach into the gateway: ``gateway`` (restart, config) and ``sessions_send``.
 
+The ``gateway`` tool's config actions run the control-plane methods in-process (reference §8.4 calls
+them over the WebSocket), so they share their checks: baseHash, redaction, validation, one restart.
+
 Registered on each Runtime's ``ToolRegistry``; channels, cron and nodes register theirs the same way.
 """
 
 from __future__ import annotations
 
-import copy
+import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from ..agents.tools import ToolError
+from ..config.redact import redacted_copy
+from ..config.schema import config_schema
+from ..protocol import ProtocolError
+from ..protocol._payloads.config import ConfigPatchParams
+from .methods.config import read_snapshot, write_and_restart
 from .sentinel import write_restart_sentinel
 
 if TYPE_CHECKING:
     from ..agents.runtime import Run
     from .runtime import Runtime
 
-SECRET_KEYS = {"token", "password", "apiKey", "botToken", "webhookSecret", "secret"}
-
+CONFIG_ACTIONS = ("config.get", "config.schema", "config.patch", "config.apply")
 GATEWAY_TOOL_SCHEMA = {
     "type": "object",
     "properties": {
-        "action": {"type": "string", "enum": ["restart", "config.get"]},
+        "action": {"type": "string", "enum": ["restart", "config.get", "config.schema", "config.patch",
+                                               "config.apply"]},
         "delayMs": {"type": "integer", "minimum": 0},
         "reason": {"type": "string"},
         "note": {"type": "string"},
         "sessionKey": {"type": "string"},
+        "raw": {"type": "string", "description": "config.patch: JSON5 merge patch; config.apply: whole config"},
+        "baseHash": {"type": "string", "description": "hash from config.get"},
+        "restartDelayMs": {"type": "integer", "minimum": 0},
     },
     "required": ["action"],
 }
@@ -38,33 +49,14 @@ SESSIONS_SEND_SCHEMA = {
 }
 
 
-def redact(value: Any) -> Any:
-    """A copy of a config tree with secret values replaced."""
-    value = copy.deepcopy(value)
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for key, item in node.items():
-                if key in SECRET_KEYS and isinstance(item, str) and item:
-                    node[key] = "***"
-                else:
-                    walk(item)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(value)
-    return value
-
-
 def register_gateway_tools(runtime: Runtime) -> None:
     async def gateway_tool(arguments: dict[str, Any], run: Run | None) -> Any:
         action = arguments.get("action")
         config = runtime.config
-        if action == "config.get":
-            return {"path": str(config.path) if config.path else None, "config": redact(config.raw)}
+        if action in CONFIG_ACTIONS:
+            return await config_action(action, arguments, run)
         if action != "restart":
-            raise ToolError(f"unknown action: {action!r} (use restart or config.get)")
+            raise ToolError(f"unknown action: {action!r} (use restart, {', '.join(CONFIG_ACTIONS)})")
         if not config.commands.restart:
             raise ToolError("Gateway restart is disabled. Set commands.restart=true")
         delay = arguments.get("delayMs", 2000)
@@ -79,6 +71,31 @@ def register_gateway_tools(runtime: Runtime) -> None:
         scheduled = runtime.gateway.schedule_restart(delay_ms=delay, reason=arguments.get("reason"))
         return {**scheduled, "sentinel": sentinel}
 
+    async def config_action(action: str, arguments: dict[str, Any], run: Run | None) -> Any:
+        gateway = runtime.gateway
+        if action == "config.schema":
+            return config_schema(gateway.version)
+        if action == "config.get":
+            if gateway.config.path is None:
+                return {"path": None, "config": redacted_copy(gateway.config.raw)}
+            return await read_snapshot(gateway)
+        raw, base_hash = arguments.get("raw"), arguments.get("baseHash")
+        delay, note = arguments.get("restartDelayMs"), arguments.get("note")
+        if not isinstance(raw, str) or not raw.strip():
+            raise ToolError("raw must be a non-empty JSON5 string")
+        if base_hash is not None and not isinstance(base_hash, str):
+            raise ToolError("baseHash must be a string (from config.get)")
+        if delay is not None and (not isinstance(delay, int) or isinstance(delay, bool) or delay < 0):
+            raise ToolError("restartDelayMs must be a non-negative integer")
+        session_key = arguments.get("sessionKey") or (run.session_key if run else None)
+        params = ConfigPatchParams(raw=raw, base_hash=base_hash or None, session_key=session_key,
+                                   note=note if isinstance(note, str) else None, restart_delay_ms=delay)
+        try:
+            return await write_and_restart(gateway, params, action)
+        except ProtocolError as exc:
+            details = f" {json.dumps(exc.details)}" if exc.details else ""
+            raise ToolError(f"{exc.message}{details}") from None
+
     async def sessions_send(arguments: dict[str, Any], run: Run | None) -> Any:
         key, message = arguments.get("sessionKey"), arguments.get("message")
         if not isinstance(key, str) or not key or not isinstance(message, str) or not message.strip():
@@ -90,7 +107,9 @@ def register_gateway_tools(runtime: Runtime) -> None:
                                            message=message, dedupe="tool")
         return {"runId": started.run_id, "sessionKey": target, "status": "started"}
 
-    runtime.tools.register("gateway", "Restart the gateway (delayMs) or read its config (secrets redacted).",
+    runtime.tools.register("gateway", "Restart the gateway (delayMs); read its config (secrets redacted) or "
+                           "schema; change it with config.patch (merge patch) or config.apply (whole file), "
+                           "passing baseHash from config.get; both restart the gateway.",
                            GATEWAY_TOOL_SCHEMA, gateway_tool)
     runtime.tools.register("sessions_send", "Send a message to another session; it runs as a new turn there.",
                            SESSIONS_SEND_SCHEMA, sessions_send)

@@ -30,6 +30,7 @@ import trio
 
 from .. import __version__
 from .._util import collapse_single_exception_group
+from ..config.edit import file_hash, read_state
 from ..config.load import ConfigError, load_config
 from ..config.model import Config
 from ..config.reload import decide, diff_paths, plan_reload
@@ -101,6 +102,12 @@ class Gateway:
         self._reload_done = trio.Event()
         self._restart_done = trio.Event()
         self.last_reload: str | None = None
+        # Config file writes by config.set/patch/apply are serialised (one wins, the other sees its base
+        # hash go stale); reloads are serialised so an older read is never applied after a newer one.
+        self.config_lock = trio.Lock()
+        self._reload_lock = trio.Lock()
+        self._decided_hash: str | None = None  # the file text the last reload decision was made on
+        self._restart_pending_hash: str | None = None  # a write a scheduled restart will apply
         self._port_override = port
         self._watch_config = watch_config
         self._runtime_changed = trio.Event()
@@ -138,6 +145,7 @@ class Gateway:
                 await self._start_runtime(self.config)
                 await self._start_listener(self.config)
                 if self._watch_config and self.config.path is not None:
+                    self._decided_hash = (await trio.to_thread.run_sync(read_state, self.config.path)).hash
                     nursery.start_soon(self._serve_config_watch)
                 log.info("gateway listening on %s (auth: %s)", self.url, self.runtime.authenticator.mode)
                 task_status.started(self)
@@ -291,12 +299,13 @@ class Gateway:
             # New clients wait for the new Runtime instead of joining the old one for a moment.
             self._replacing = True
             try:
-                config = await trio.to_thread.run_sync(self._reload_from_disk)
+                config, digest = await trio.to_thread.run_sync(self._reload_from_disk)
             except ConfigError as exc:
                 log.error("restart skipped: %s", exc)
                 self._replacing = False
                 self._runtime_changed_now()
                 return
+            self._decided_hash, self._restart_pending_hash = digest, None
         self._replacing = True
         log.info("restarting in-process: %s", request.reason)
         await self._drain_runtime("gateway restarting", RESTART_EXPECTED_MS,
@@ -315,11 +324,23 @@ class Gateway:
 
     # --- hot reload -----------------------------------------------------------------------------
 
-    def _reload_from_disk(self) -> Config:
+    def _reload_from_disk(self) -> tuple[Config, str]:
+        """The config from the file and the hash of the text it was read from (one read: they agree)."""
         assert self.config.path is not None
+        state = read_state(self.config.path)
         env = dict(self.env)
+        config = load_config(self.config.path, env=env, text=state.text or "")
         # The state dir belongs to the process (its profile), not to the file: keep it across reloads.
-        return attrs.evolve(load_config(self.config.path, env=env), state_dir=self.config.state_dir)
+        return attrs.evolve(config, state_dir=self.config.state_dir), state.hash
+
+    @property
+    def watching_config(self) -> bool:
+        return self._watch_config and self.config.path is not None
+
+    def expect_restart_for(self, text: str) -> None:
+        """A scheduled restart will apply this file text: the watcher's reload of it is skipped (so a
+        config.patch/apply restarts once, not once for the reload and once for the schedule)."""
+        self._restart_pending_hash = file_hash(text)
 
     async def _serve_config_watch(self) -> None:
         assert self.config.path is not None
@@ -330,15 +351,25 @@ class Gateway:
     async def reload_config(self) -> str:
         """Re-read the config file and apply it by the reload rules; return the decision taken.
 
-        An invalid file is logged and the gateway keeps its last good config.
+        An invalid file is logged and the gateway keeps its last good config. Text already decided on
+        (the same save seen twice) gives ``unchanged``; text a scheduled restart will apply, ``scheduled``.
         """
+        async with self._reload_lock:
+            return await self._reload_config()
+
+    async def _reload_config(self) -> str:
         try:
-            new = await trio.to_thread.run_sync(self._reload_from_disk)
+            new, digest = await trio.to_thread.run_sync(self._reload_from_disk)
         except ConfigError as exc:
             self.stats.reload_failures += 1
             log.error("config reload skipped (invalid config): %s", exc)
             self._reload_finished("invalid")
             return "invalid"
+        if digest in (self._decided_hash, self._restart_pending_hash):
+            decision = "scheduled" if digest == self._restart_pending_hash else "unchanged"
+            self._reload_finished(decision)
+            return decision
+        self._decided_hash = digest
         plan = plan_reload(diff_paths(self.config.raw, new.raw))
         decision = decide(new.gateway.reload.mode, plan)
         for warning in new.warnings:

@@ -20,6 +20,7 @@ import attrs
 from ._errors import INVALID_REQUEST, RemoteProtocolError
 from ._payloads import agent
 from ._payloads import channels as _channels
+from ._payloads import config as _config
 from ._payloads import cron as _cron
 from ._payloads import devices as _devices
 from ._payloads import logs as _logs
@@ -158,6 +159,11 @@ METHODS: Final[dict[str, MethodSpec]] = _table(
     MethodSpec("status", EmptyParams, StatusSummary),
     MethodSpec("channels.status", _channels.ChannelsStatusParams, JsonObject),
     MethodSpec("channels.logout", _channels.ChannelsLogoutParams, JsonObject),
+    MethodSpec("config.get", EmptyParams, _config.ConfigFileSnapshot),
+    MethodSpec("config.set", _config.ConfigSetParams, _config.ConfigSetResult),
+    MethodSpec("config.apply", _config.ConfigPatchParams, _config.ConfigApplyResult),
+    MethodSpec("config.patch", _config.ConfigPatchParams, _config.ConfigApplyResult),
+    MethodSpec("config.schema", EmptyParams, _config.ConfigSchemaResult),
     MethodSpec("models.list", EmptyParams, JsonObject),
     MethodSpec("agents.list", EmptyParams, JsonObject),
     MethodSpec("sessions.list", agent.SessionsListParams, JsonObject),

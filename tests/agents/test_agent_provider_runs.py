@@ -153,4 +153,4 @@ async def test_gateway_tool_refuses_restart_unless_allowed_and_redacts_config(tm
                     assert (await client.call("agent.wait", {"runId": "g1"}))["status"] == "ok"
     results = [m["content"] for m in fake.requests[1].json()["messages"] if m["role"] == "tool"]
     assert "Gateway restart is disabled. Set commands.restart=true" in results[0]
-    assert TOKEN not in results[1] and '"token": "***"' in results[1]
+    assert TOKEN not in results[1] and '"token": "__MOLTBOT_REDACTED__"' in results[1]

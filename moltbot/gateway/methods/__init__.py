@@ -1,6 +1,6 @@
 """Method handlers by namespace: ``async def handler(runtime, connection, params) -> result``."""
 
-from . import agent, channels, cron, devices, logs, nodes, sessions, system
+from . import agent, channels, config, cron, devices, logs, nodes, sessions, system
 
 HANDLERS = {
     "health": system.health,
@@ -27,6 +27,11 @@ HANDLERS = {
     "device.token.revoke": devices.token_revoke,
     "channels.status": channels.channels_status,
     "channels.logout": channels.channels_logout,
+    "config.get": config.config_get,
+    "config.schema": config.config_schema_method,
+    "config.set": config.config_set,
+    "config.patch": config.config_patch,
+    "config.apply": config.config_apply,
     "send": channels.send,
     "models.list": agent.models_list,
     "agents.list": agent.agents_list,
@@ -55,4 +60,4 @@ HANDLERS = {
 # Handlers that only compute (no I/O, no waiting): run in the connection's reader, no task per request.
 INLINE = frozenset({"health", "status", "last-heartbeat", "system-presence", "system-event", "agents.list",
                     "models.list", "agent.identity.get", "chat.abort", "chat.send", "wake", "set-heartbeats",
-                    "cron.list", "cron.status"})
+                    "cron.list", "cron.status", "config.schema"})

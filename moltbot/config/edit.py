@@ -1,0 +1,245 @@
+"""Read the config file for a client, and check a client's new config before it is written.
+
+Theory of operation. A client (the Control UI, the CLI, an agent tool) reads the file with ``snapshot``:
+its text, its parse, the resolved config, what is wrong with it, and ``hash``, the sha256 of the real text
+(of ``""`` when there is none). Secrets are redacted everywhere in the snapshot (``redact.py``). To change
+the file the client sends the new text (``prepare_replace``) or a merge patch (``prepare_patch``) with the
+hash it read as ``baseHash``: if the file changed since, the change is refused, so two editors never
+overwrite each other unseen. Redaction markers the client sends back are replaced by the file's current
+secrets, the result is checked exactly as the loader will read it, and only a config that loads is
+returned for writing. These functions do blocking file I/O: call them through ``trio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ..store.atomic import write_atomic
+from .load import (
+    ConfigError,
+    describe_json5_error,
+    issues_from_problems,
+    parse_config,
+    parse_json5,
+    read_config_file,
+)
+from .model import Config
+from .positions import scan
+from .redact import (
+    RestoreError,
+    collect_secrets,
+    redact_text,
+    redact_tree,
+    restore_text,
+    restore_tree,
+    text_secrets,
+)
+
+BASE_HASH_REQUIRED = "config base hash required; re-run config.get and retry"
+BASE_HASH_STALE = "config changed since last load; re-run config.get and retry"
+
+
+class EditError(Exception):
+    """A change that cannot be made; ``message`` and ``details`` go to the client as INVALID_REQUEST."""
+
+    def __init__(self, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+def file_hash(text: str | None) -> str:
+    return hashlib.sha256((text or "").encode("utf-8")).hexdigest()
+
+
+@attrs.frozen
+class FileState:
+    """The config file's text as read once (``None``: no file), so checks and hash agree."""
+
+    path: Path
+    text: str | None
+
+    @property
+    def exists(self) -> bool:
+        return self.text is not None
+
+    @property
+    def hash(self) -> str:
+        return file_hash(self.text)
+
+    def parsed(self) -> Any:
+        """The file's own parse (before includes); ``{}`` for no file; raises ``ValueError`` if it does not parse."""
+        return parse_json5(self.text) if self.text is not None else {}
+
+    def secrets(self) -> set[str]:
+        if self.text is None:
+            return set()
+        found = text_secrets(scan(self.text))
+        try:
+            return found | collect_secrets(self.parsed())
+        except ValueError:
+            return found
+
+
+def read_state(path: Path) -> FileState:
+    try:
+        return FileState(path, path.read_text("utf-8"))
+    except FileNotFoundError:
+        return FileState(path, None)
+
+
+def write_config_text(path: Path, text: str) -> None:
+    """Replace the file atomically; it holds secrets, so 0600 (directory 0700)."""
+    write_atomic(path, text, mode=0o600)
+
+
+def load_text(path: Path, text: str, env: Mapping[str, str], state_dir: Path | None) -> Config:
+    """Load ``text`` as if it were the file's content (the env is copied, never changed). Raises ``ConfigError``."""
+    raw, _ = read_config_file(path, dict(env), text=text)
+    return parse_config(raw, path=path, state_dir=state_dir, text=text)
+
+
+def redacted_config(config: Config, secrets: set[str]) -> dict[str, Any]:
+    return redact_tree(config.raw, secrets | collect_secrets(config.raw))
+
+
+def _warning_issues(warnings: tuple[str, ...] | list[str]) -> list[dict[str, Any]]:
+    return issues_from_problems(list(warnings))
+
+
+def snapshot(path: Path, env: Mapping[str, str], state_dir: Path | None) -> dict[str, Any]:
+    """The ConfigFileSnapshot of reference §3 (camelCase keys), secrets redacted, ``hash`` of the real text."""
+    state = read_state(path)
+    result: dict[str, Any] = {"path": str(path), "exists": state.exists, "raw": None, "parsed": {}, "valid": True,
+                              "config": {}, "hash": state.hash, "issues": [], "warnings": [], "legacyIssues": []}
+    if state.text is None:
+        return result
+    secrets = state.secrets()
+    try:
+        parsed = state.parsed()
+    except ValueError as exc:
+        message, line, _ = describe_json5_error(exc)
+        issue = {"path": "<root>", "message": f"JSON5 parse error at {message}"}
+        result.update(parsed=None, valid=False, issues=[{**issue, "line": line} if line else issue])
+    else:
+        result["parsed"] = redact_tree(parsed, secrets)
+        try:
+            config = load_text(path, state.text, env, state_dir)
+        except ConfigError as exc:
+            result.update(valid=False, config=result["parsed"], issues=issues_from_problems(exc.problems))
+        else:
+            secrets |= collect_secrets(config.raw)
+            result.update(config=redact_tree(config.raw, secrets), warnings=_warning_issues(config.warnings))
+            result["parsed"] = redact_tree(parsed, secrets)
+    result["raw"] = redact_text(state.text, secrets)
+    return result
+
+
+# --- changes -----------------------------------------------------------------------------------------
+
+@attrs.frozen
+class Checked:
+    """A change that loads: the text to write and the config it gives."""
+
+    text: str
+    config: Config
+    secrets: frozenset[str]
+
+    @property
+    def hash(self) -> str:
+        return file_hash(self.text)
+
+
+def check_base_hash(state: FileState, base_hash: str | None) -> None:
+    """Refuse a change made from a stale read (``baseHash`` is required once the file exists)."""
+    if base_hash is None:
+        if state.exists:
+            raise EditError(BASE_HASH_REQUIRED)
+        return
+    if base_hash.strip() != state.hash:
+        raise EditError(BASE_HASH_STALE)
+
+
+def parse_object(text: str, what: str = "raw") -> dict[str, Any]:
+    try:
+        value = parse_json5(text)
+    except ValueError as exc:
+        message, line, column = describe_json5_error(exc)
+        raise EditError(f"invalid {what}: JSON5 parse error at {message}",
+                        {"line": line, "column": column} if line else None) from None
+    if not isinstance(value, dict):
+        kind = "an array" if isinstance(value, list) else type(value).__name__ if value is not None else "null"
+        raise EditError(f"invalid {what}: must be a JSON5 object (got {kind})")
+    return value
+
+
+def _restore(incoming: dict[str, Any], state: FileState, secrets: set[str]) -> dict[str, Any]:
+    try:
+        current = state.parsed()
+    except ValueError:
+        current = {}
+    try:
+        return restore_tree(incoming, current, secrets)
+    except RestoreError as exc:
+        raise EditError(f"invalid config: {exc}", {"issues": [{"path": exc.path, "message": str(exc)}]}) from None
+
+
+def _check(path: Path, text: str, env: Mapping[str, str], state_dir: Path | None, secrets: set[str]) -> Checked:
+    try:
+        config = load_text(path, text, env, state_dir)
+    except ConfigError as exc:
+        raise EditError("invalid config", {"issues": issues_from_problems(exc.problems)}) from None
+    return Checked(text, config, frozenset(secrets | collect_secrets(config.raw)))
+
+
+def _as_json(tree: Any) -> str:
+    return json.dumps(tree, indent=2, ensure_ascii=False) + "\n"
+
+
+def prepare_replace(state: FileState, raw: str, base_hash: str | None, env: Mapping[str, str],
+                    state_dir: Path | None) -> Checked:
+    """``config.set``/``config.apply``: the new text with secrets restored in place (comments kept)."""
+    check_base_hash(state, base_hash)
+    incoming = parse_object(raw)
+    secrets = state.secrets()
+    restored = _restore(incoming, state, secrets)
+    text = raw
+    if restored != incoming:
+        text = restore_text(raw, restored, state.text or "", secrets) or _as_json(restored)
+    return _check(state.path, text, env, state_dir, secrets)
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386: objects merge key by key, ``null`` deletes a key, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def prepare_patch(state: FileState, raw: str, base_hash: str | None, env: Mapping[str, str],
+                  state_dir: Path | None) -> Checked:
+    """``config.patch``: merge ``raw`` into the file's own content; refused while the current file is invalid."""
+    check_base_hash(state, base_hash)
+    patch = parse_object(raw)
+    if state.text is not None:
+        try:
+            load_text(state.path, state.text, env, state_dir)
+        except ConfigError as exc:
+            raise EditError("invalid config; fix it before patching",
+                            {"issues": issues_from_problems(exc.problems)}) from None
+    secrets = state.secrets()
+    current = state.parsed()
+    merged = merge_patch(current, _restore(patch, state, secrets))
+    return _check(state.path, _as_json(merged), env, state_dir, secrets)

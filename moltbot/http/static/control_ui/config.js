@@ -61,7 +61,7 @@ export const config = {
       }
     } catch (error) {
       $("config-status").textContent = "";
-      if (!error.unsupported) this.setIssues([], error.message);
+      if (!error.unsupported && error.message !== "disconnected") this.setIssues([], error.message);
     }
   },
 
@@ -75,17 +75,21 @@ export const config = {
     if (this.hash) params.baseHash = this.hash;
     try {
       await ctx.call("config.set", params);
-      this.setIssues([], "");
-      await this.load(ctx, {});
-      $("config-status").textContent = "Saved.";
     } catch (error) {
       $("config-status").textContent = "Not saved.";
       const details = error.details || {};
       let issues = Array.isArray(details.issues) ? details.issues : [];
       if (!issues.length && details.line) issues = [{ path: "<root>", message: error.message, line: details.line }];
       this.setIssues(issues, issues.length && error.message === "invalid config" ? "The config is not valid:" : error.message);
+      return;
     }
+    this.setIssues([], "");
+    this.hash = null;
+    this.loadedOnce = false;  // re-read (new hash) now, or on entering the view after a reconnect
+    if (ctx.gateway.state === "connected") await this.load(ctx, {});
+    $("config-status").textContent = "Saved.";
   },
+
 
   setIssues(issues, heading) {
     const text = $("config-raw").value;

@@ -12,7 +12,7 @@ import trio
 from trio_websocket import open_websocket_url
 
 from moltbot.client import open_gateway_client
-from moltbot.config.model import AuthConfig, Config, GatewayConfig
+from moltbot.config.model import AuthConfig, Config, ControlUiConfig, GatewayConfig
 from moltbot.gateway.app import open_gateway
 
 TOKEN = "test-token-0123456789"
@@ -22,6 +22,8 @@ TOKEN = "test-token-0123456789"
 def make_config(tmp_path):
     def make(**gateway: Any) -> Config:
         auth = gateway.pop("auth", AuthConfig(token=TOKEN))
+        # As in the reference's tests, the Control UI is off unless a test turns it on (tests/ui).
+        gateway.setdefault("control_ui", ControlUiConfig(enabled=False))
         return Config(gateway=GatewayConfig(auth=auth, **gateway), path=tmp_path / "moltbot.json",
                       state_dir=tmp_path)
 

@@ -6,14 +6,16 @@ them: connections, queue depth per lane, error counts), and those parts are then
 
 from __future__ import annotations
 
+import webbrowser
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import click
 
 from .doctor import channel_state
 from .output import Output
-from .rpc import CLI_SCOPES, Session, connection_options, load_cli_config, local_url, resolve_target
+from .rpc import CLI_SCOPES, Session, connection_options, local_url, resolve, resolve_target
 
 __all__ = ["CLI_SCOPES", "connection_options", "dashboard_command", "health_command", "resolve_target",
            "run_client_command", "status_command"]
@@ -112,19 +114,30 @@ def status_command(**options) -> None:
 
 
 @click.command("dashboard")
+@click.option("--open", "open_browser", is_flag=True, help="Also open the URL in the default browser.")
+@click.option("--no-token", is_flag=True, help="Leave the token out of the URL (the page then asks for it).")
 @click.option("--json", "as_json", is_flag=True, help="Print {url, enabled} as JSON.")
-def dashboard_command(as_json: bool) -> None:
-    """Print the Control UI URL of this profile's gateway (it is never opened for you)."""
-    config = load_cli_config()
+def dashboard_command(open_browser: bool, no_token: bool, as_json: bool) -> None:
+    """Print the Control UI URL of this profile's gateway, carrying the token once.
+
+    The token rides in the URL's fragment (``#token=…``), which browsers never send to the server, so it
+    cannot end up in an access log; the page stores it and removes it from the address bar.
+    """
+    target = resolve(None, None, None)
+    config = target.config
     ui = config.gateway.control_ui
     base = "/" + ui.base_path.strip("/") if ui.base_path.strip("/") else ""
     url = local_url(config).replace("ws", "http", 1) + base + "/"
+    if target.token and not no_token:
+        url += "#" + urlencode({"token": target.token})
     out = Output(as_json=as_json)
     if as_json:
         out.json({"url": url, "enabled": ui.enabled})
-        return
-    out.line(url)
+    else:
+        out.line(url)
     if not ui.enabled:
         out.note("gateway.controlUi.enabled is false: the gateway does not serve the Control UI", style="yellow")
-    else:
-        out.note("The Control UI asks for the gateway token: print it with `moltbot config get gateway.auth.token`")
+    elif not target.token:
+        out.note("No gateway token found (CLAWDBOT_GATEWAY_TOKEN, gateway.auth.token): the page will ask for it")
+    if open_browser and ui.enabled and not webbrowser.open(url):
+        out.note("No browser could be opened here: open the URL above yourself", style="yellow")

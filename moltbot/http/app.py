@@ -16,6 +16,7 @@ from quart_trio import QuartTrio
 from ..gateway.connection import serve_connection
 from ..gateway.transport import AsgiWebSocket, TransportClosed
 from .common import HttpError, authorize, error_response, method_not_allowed, read_json
+from .control_ui import serve_control_ui
 from .hooks import handle_hook
 from .openai import MAX_BODY as CHAT_MAX_BODY
 from .openai import chat_completions
@@ -56,9 +57,10 @@ async def dispatch(runtime: Runtime, path: str) -> Response:
             raise method_not_allowed()
         authorize(runtime)
         return await chat_completions(runtime, await read_json(CHAT_MAX_BODY))
-    if path == "/" and request.method in ("GET", "HEAD"):
-        return Response(f"moltbot gateway {runtime.gateway.version}: connect a WebSocket client to this URL\n",
-                        content_type="text/plain; charset=utf-8")
+    if config.gateway.control_ui.enabled:
+        answer = await serve_control_ui(config, path)
+        if answer is not None:
+            return answer
     return Response("Not Found", status=404, content_type="text/plain")
 
 

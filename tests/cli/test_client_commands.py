@@ -69,7 +69,11 @@ def test_health_and_dashboard(served):
     health = _run(env, "health")
     assert health.returncode == 0 and "Gateway health: ok" in health.stdout
     dashboard = _run(env, "dashboard")
-    assert dashboard.stdout.strip() == f"http://127.0.0.1:{env['CLAWDBOT_GATEWAY_PORT']}/"
+    # The token rides once in the fragment (never sent to the server, so never in an access log).
+    assert re.fullmatch(rf"http://127\.0\.0\.1:{env['CLAWDBOT_GATEWAY_PORT']}/#token=[A-Za-z0-9_%-]+",
+                        dashboard.stdout.strip()), dashboard.stdout
+    bare = json.loads(_run(env, "dashboard", "--json", "--no-token").stdout)
+    assert bare == {"url": f"http://127.0.0.1:{env['CLAWDBOT_GATEWAY_PORT']}/", "enabled": True}
 
 
 def test_gateway_call_with_params_and_expect_final(served):

@@ -16,6 +16,7 @@ from moltbot.config.model import AuthConfig, CanvasHostConfig, Config, GatewayCo
 from moltbot.gateway.app import open_gateway
 
 TOKEN = "test-token-0123456789"
+CANVAS_OFF = CanvasHostConfig(enabled=False)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -33,7 +34,7 @@ def make_config(tmp_path):
     """A config with a token, its file and state dir in ``tmp_path``; the canvas host is off (canvas tests
     turn it on with ``canvas_host=CanvasHostConfig(root=..., port=0)``)."""
 
-    def make(*, canvas_host: CanvasHostConfig = CanvasHostConfig(enabled=False), **gateway: Any) -> Config:
+    def make(*, canvas_host: CanvasHostConfig = CANVAS_OFF, **gateway: Any) -> Config:
         auth = gateway.pop("auth", AuthConfig(token=TOKEN))
         return Config(gateway=GatewayConfig(auth=auth, **gateway), canvas_host=canvas_host,
                       path=tmp_path / "moltbot.json", state_dir=tmp_path)

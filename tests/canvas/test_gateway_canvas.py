@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 
 import attrs
 import pytest
@@ -18,6 +20,7 @@ from moltbot.config.ports import DEFAULT_CANVAS_HOST_PORT
 from moltbot.gateway.app import open_gateway
 from moltbot.gateway.runtime import Runtime
 from tests.canvas.helpers import raw_request
+from tests.cli.helpers import start_gateway
 from tests.conftest import TOKEN, connect_frame, open_raw
 
 MOUNT = "/__moltbot__/canvas/"
@@ -171,3 +174,20 @@ async def test_canvas_url_host_and_scheme(canvas_config):
         }
         for transport, expected in cases.items():
             assert runtime.canvas_host_url(transport) == expected, transport
+
+
+async def test_the_gateway_command_serves_a_canvas_from_its_home_on_a_free_port(tmp_path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("CLAWDBOT_", "MOLTBOT_"))}
+    env["HOME"] = str(tmp_path)
+    process, _, seen = await start_gateway(env, "--token", "t" * 32)
+    try:
+        match = re.search(rb"canvas (http://127\.0\.0\.1:(\d+))/__moltbot__/canvas/", seen)
+        assert match, seen.decode()
+        assert int(match.group(2)) not in (4, DEFAULT_CANVAS_HOST_PORT)
+        response = await raw_request(match.group(1).decode(), MOUNT)
+        assert response.status == 200 and "Moltbot Canvas" in response.text
+        assert (tmp_path / "clawd" / "canvas" / "index.html").exists()
+    finally:
+        process.terminate()
+        with trio.fail_after(10):
+            await process.wait()

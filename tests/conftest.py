@@ -12,20 +12,34 @@ import trio
 from trio_websocket import open_websocket_url
 
 from moltbot.client import open_gateway_client
-from moltbot.config.model import AuthConfig, Config, ControlUiConfig, GatewayConfig
+from moltbot.config.model import AuthConfig, CanvasHostConfig, Config, ControlUiConfig, GatewayConfig
 from moltbot.gateway.app import open_gateway
 
 TOKEN = "test-token-0123456789"
+CANVAS_OFF = CanvasHostConfig(enabled=False)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def isolated_home(tmp_path_factory):
+    """HOME is a temporary directory for the whole run: no test (nor a gateway or CLI process it starts)
+    writes to the real home, e.g. the canvas root ``~/clawd/canvas`` or the state dir ``~/.clawdbot``."""
+    home = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(home))
+        yield home
 
 
 @pytest.fixture
 def make_config(tmp_path):
-    def make(**gateway: Any) -> Config:
+    """A config with a token, its file and state dir in ``tmp_path``; the canvas host is off (canvas tests
+    turn it on with ``canvas_host=CanvasHostConfig(root=..., port=0)``)."""
+
+    def make(*, canvas_host: CanvasHostConfig = CANVAS_OFF, **gateway: Any) -> Config:
         auth = gateway.pop("auth", AuthConfig(token=TOKEN))
         # As in the reference's tests, the Control UI is off unless a test turns it on (tests/ui).
         gateway.setdefault("control_ui", ControlUiConfig(enabled=False))
-        return Config(gateway=GatewayConfig(auth=auth, **gateway), path=tmp_path / "moltbot.json",
-                      state_dir=tmp_path)
+        return Config(gateway=GatewayConfig(auth=auth, **gateway), canvas_host=canvas_host,
+                      path=tmp_path / "moltbot.json", state_dir=tmp_path)
 
     return make
 

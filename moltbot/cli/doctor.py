@@ -3,7 +3,7 @@ how to fix each thing; ``--fix`` applies the fixes that cannot lose anything.
 
 Checks, in order: the config (loads, local mode, warnings), permissions of the state dir and secret
 files, the gateway token (present, strong, the same for this shell and the config), the port (free, or
-held by this profile's gateway, or by whom), the single-instance lock (free, held by a live gateway, or
+held by this profile's gateway, or by whom), the canvas host's port (§7.5), the single-instance lock (free, held by a live gateway, or
 held by a process that does not serve its port: known failures, item 12), the user service (item 13),
 and, when the gateway answers, its channels' link state.
 
@@ -31,6 +31,7 @@ from ..client import GatewayClosed
 from ..config.load import ConfigError, generate_token, load_config, store_gateway_token
 from ..config.model import Config
 from ..config.paths import resolve_config_path, resolve_state_dir
+from ..config.ports import canvas_host_port
 from ..protocol import RemoteProtocolError
 from ..service import ServiceError, ServiceUnavailable, service_for
 from ..store.lock import lock_path
@@ -217,6 +218,23 @@ def check_port(ctx: Context) -> list[Finding]:
                     "stop it, set another gateway.port, or start with `moltbot gateway --force`")]
 
 
+def check_canvas_port(ctx: Context) -> list[Finding]:
+    """The canvas host's port (gateway + 4, or canvasHost.port): busy, the gateway runs without a canvas."""
+    if ctx.config is None or ctx.port is None:
+        return [Finding("canvas", "skip", "no config")]
+    if not ctx.config.canvas_host.enabled or ctx.env.get("CLAWDBOT_SKIP_CANVAS_HOST") == "1":
+        return [Finding("canvas", "skip", "the canvas host is disabled")]
+    port = canvas_host_port(ctx.port, ctx.config.canvas_host.port)
+    if port == 0:
+        return [Finding("canvas", "ok", "the canvas host takes any free port")]
+    others = {pid: command for pid, command in listeners(port).items() if pid != ctx.gateway_pid}
+    if not others:
+        return [Finding("canvas", "ok", f"canvas port {port} is free or this profile's gateway's")]
+    who = ", ".join(f"pid {pid} ({command[:80]})" for pid, command in others.items())
+    return [Finding("canvas", "warn", f"canvas port {port} is used by {who}: the gateway runs without its canvas host",
+                    "stop it, or set canvasHost.port (or canvasHost.enabled: false)")]
+
+
 def check_service(ctx: Context) -> list[Finding]:
     try:
         manager = service_for(ctx.env)
@@ -287,7 +305,7 @@ def run_checks(env: dict[str, str], *, timeout_ms: int, regenerate: bool) -> lis
     ctx = Context(env)
     findings = check_config(ctx) + check_permissions(ctx) + check_token(ctx, regenerate=regenerate)
     findings += check_lock(ctx)
-    findings += check_port(ctx) + check_service(ctx) + check_gateway(ctx, timeout_ms)
+    findings += check_port(ctx) + check_canvas_port(ctx) + check_service(ctx) + check_gateway(ctx, timeout_ms)
     return findings
 
 

@@ -130,7 +130,8 @@ def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token:
 
     def announce(gateway) -> None:
         lock.update(port=gateway.port)
-        click.echo(f"moltbot gateway listening on {gateway.url} (pid {os.getpid()}; log {log_path}); "
+        canvas = f"; canvas {gateway.canvas.url}/__moltbot__/canvas/" if gateway.canvas.url else ""
+        click.echo(f"moltbot gateway listening on {gateway.url} (pid {os.getpid()}; log {log_path}{canvas}); "
                    "Ctrl-C stops it", err=True)
 
     try:

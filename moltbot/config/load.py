@@ -256,6 +256,9 @@ def parse_config(raw: Mapping[str, Any], *, path: Path | None = None, state_dir:
         port = config.gateway.port
         if not 0 <= port <= 65535:
             ctx.problem("gateway.port", f"must be a port number 0..65535 (got {port})")
+        canvas_port = config.canvas_host.port
+        if canvas_port is not None and not 0 <= canvas_port <= 65535:
+            ctx.problem("canvasHost.port", f"must be a port number 0..65535 (got {canvas_port})")
     if ctx.problems or config is _INVALID:
         raise ConfigError(path, ctx.problems)
     return attrs.evolve(config, path=path, state_dir=state_dir, raw=dict(raw), warnings=tuple(ctx.warnings))

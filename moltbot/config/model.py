@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import attrs
 
-from .paths import DEFAULT_PORT
+from .ports import DEFAULT_GATEWAY_PORT as DEFAULT_PORT
 
 BindMode = Literal["loopback", "lan", "tailnet", "auto", "custom"]
 ReloadMode = Literal["off", "restart", "hot", "hybrid"]

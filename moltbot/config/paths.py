@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-DEFAULT_PORT = 18789
+from .ports import DEFAULT_GATEWAY_PORT as DEFAULT_PORT  # noqa: F401  (re-exported)
 
 
 def _expand(value: str, home: Path) -> Path:

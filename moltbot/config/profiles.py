@@ -11,8 +11,9 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
+from .ports import DEV_GATEWAY_PORT as DEV_PORT
+
 PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-DEV_PORT = 19001
 
 
 class ProfileError(ValueError):

@@ -2,13 +2,14 @@
 
 Theory of operation. ``Gateway.serve`` opens the root nursery and starts, in order:
 - the Runtime (``runtime.py``), in a cancel scope of its own: everything built from the config;
+- the canvas host (``canvas/host.py``), a static file server on a port of its own, when enabled;
 - the listener: hypercorn serving the ASGI app on one port; every new WebSocket is served by whichever
   Runtime is current (``current_runtime()`` waits while one is being replaced), so a client that
   reconnects during a restart is accepted as soon as the new Runtime is up;
 - the config watcher, when the config has a file (hot reload).
 Then it serves *requests* one at a time: restarts (SIGUSR1, a restart-needing reload, ``schedule_restart``)
 and the stop. A restart drains the Runtime (``shutdown`` event, clients closed 1012, bounded wait), cancels
-its scope, rebinds the listener only if bind/port changed, and starts a new Runtime from the new config,
+its scope, rebinds the listener only if bind/port changed (the canvas host only if its settings did), and starts a new Runtime from the new config,
 in the same process. Restart requests that arrive while one runs are merged into the next one, so a
 reload and a SIGUSR1 landing together restart once (known failure: two pollers after a double restart).
 
@@ -30,6 +31,7 @@ import trio
 
 from .. import __version__
 from .._util import collapse_single_exception_group
+from ..canvas.host import CanvasHost, canvas_settings
 from ..config.edit import file_hash, read_state
 from ..config.load import ConfigError, load_config
 from ..config.model import Config
@@ -97,6 +99,7 @@ class Gateway:
         self.urls: list[str] = []
         self.listening = trio.Event()  # set once the first listener is bound (``urls`` is known)
         self.runtime: Runtime | None = None
+        self.canvas = CanvasHost()
         self.started_at = trio.current_time()
         self.watch_ready = trio.Event()
         self._reload_done = trio.Event()
@@ -143,6 +146,7 @@ class Gateway:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 await self._start_runtime(self.config)
+                await self._apply_canvas(self.config)  # before clients can connect: hello-ok names its URL
                 await self._start_listener(self.config)
                 if self._watch_config and self.config.path is not None:
                     self._decided_hash = await trio.to_thread.run_sync(self._file_hash_or_none)
@@ -233,6 +237,13 @@ class Gateway:
         self._replacing = False
         self._runtime_changed_now()
 
+    async def _apply_canvas(self, config: Config) -> None:
+        """Start, keep or rebuild the canvas host for ``config``; a failure is logged, never raised."""
+        assert self._nursery is not None
+        port = self._port_override if self._port_override is not None else config.gateway.port
+        settings = canvas_settings(config, self.env, gateway_port=port, host=resolve_bind_host(config.gateway))
+        await self.canvas.apply(self._nursery, settings)
+
     def _listener_address(self, config: Config) -> tuple[str, int]:
         host = resolve_bind_host(config.gateway)
         port = self._port_override if self._port_override is not None else config.gateway.port
@@ -312,6 +323,7 @@ class Gateway:
                                   runs_grace=self.config.gateway.restart_drain_ms / 1000)
         if self._listener_address(config) != self._listener_key:
             await self._rebind_listener(config)
+        await self._apply_canvas(config)
         await self._start_runtime(config)
         self.stats.restarts += 1
         self._restart_done.set()
@@ -320,6 +332,7 @@ class Gateway:
 
     async def _shutdown(self, reason: str) -> None:
         await self._drain_runtime(reason, None, runs_grace=STOP_RUNS_GRACE_SECONDS)
+        await self.canvas.stop()
         await self._stop_listener()
 
     # --- hot reload -----------------------------------------------------------------------------

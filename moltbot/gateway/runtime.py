@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -61,6 +62,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("moltbot.gateway")
 
+# A host name, an IPv4 address or an IPv6 address (bracketed or not): nothing else goes into a URL.
+_HOST_NAME = re.compile(r"[A-Za-z0-9.-]{1,253}|\[?[0-9A-Fa-f:.]{2,45}\]?")
 PRESENCE_MIN_INTERVAL = 0.5
 # Presence events carry the whole list to every client; past this rate they are merged over longer spans.
 PRESENCE_BYTES_PER_SECOND = 2 * 1024 * 1024
@@ -199,7 +202,22 @@ class Runtime:
             policy=Policy(max_payload=gateway_config.max_payload, max_buffered_bytes=gateway_config.max_buffered_bytes,
                           tick_interval_ms=gateway_config.tick_interval_ms),
             auth=device_auth,
+            canvas_host_url=self.canvas_host_url(connection.transport),
         )
+
+    def canvas_host_url(self, transport: Transport) -> str | None:
+        """``http(s)://<host>:<canvas port>`` while the canvas host runs: the host the client asked for
+        (its Host header), else the address it connected to; https only behind a trusted proxy saying so."""
+        port = self.gateway.canvas.port
+        if port is None:
+            return None
+        host = next((h for h in (getattr(transport, "request_host", None), getattr(transport, "local_host", None),
+                                 self.gateway.canvas.host) if h and _HOST_NAME.fullmatch(h)), "127.0.0.1")
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        trusted = transport.peer in self.config.gateway.trusted_proxies
+        scheme = "https" if trusted and getattr(transport, "forwarded_proto", None) == "https" else "http"
+        return f"{scheme}://{host}:{port}"
 
     def _track(self, connection: Connection) -> None:
         params, client, transport = connection.params, connection.params.client, connection.transport

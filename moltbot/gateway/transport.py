@@ -25,6 +25,9 @@ class TransportClosed(Exception):
 class Transport(Protocol):
     peer: str
     local: bool
+    # Optional (``getattr`` with a default): the upgrade request's Host name, the local address it came
+    # in on, and its X-Forwarded-Proto; they build ``hello-ok.canvasHostUrl``.
+    # request_host: str | None; local_host: str | None; forwarded_proto: str | None
 
     async def receive_text(self) -> str | bytes: ...
 
@@ -50,7 +53,7 @@ def _host_name(host: str) -> str:
 class AsgiWebSocket:
     """One ASGI ``websocket`` connection (hypercorn's) behind the ``Transport`` interface."""
 
-    __slots__ = ("_closed", "_receive", "_send", "local", "peer")
+    __slots__ = ("_closed", "_receive", "_send", "forwarded_proto", "local", "local_host", "peer", "request_host")
 
     def __init__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         from .auth import is_loopback
@@ -64,6 +67,11 @@ class AsgiWebSocket:
         host = _host_name(headers.get(b"host", b"").decode("latin-1").lower())
         proxied = any(name in headers for name in _PROXY_HEADERS)
         self.local = is_loopback(self.peer) and host in _LOCAL_HOSTS and not proxied
+        self.request_host = host or None
+        server = scope.get("server") or (None, None)
+        self.local_host = str(server[0]) if server[0] else None
+        proto = headers.get(b"x-forwarded-proto")
+        self.forwarded_proto = proto.decode("latin-1").strip().lower() if proto else None
 
     async def accept(self) -> None:
         message = await self._receive()

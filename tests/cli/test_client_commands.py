@@ -174,6 +174,24 @@ def test_doctor_reports_a_lock_holder_that_does_not_serve_its_port(home):
         lock.release()
 
 
+def test_doctor_warns_when_the_canvas_port_is_taken(home):
+    tmp_path, env = home
+    env = {**env, "CLAWDBOT_GATEWAY_PORT": str(_free_port())}
+    (tmp_path / ".clawdbot").mkdir(mode=0o700)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        (tmp_path / ".clawdbot" / "moltbot.json").write_text(
+            json.dumps({"gateway": {"mode": "local", "auth": {"token": "0123456789abcdef" * 3}},
+                        "canvasHost": {"port": port}}))
+        result = _run(env, "doctor")
+    assert f"warn  canvas: canvas port {port} is used by pid {os.getpid()}" in result.stdout, result.stdout
+    assert "canvasHost.port" in result.stdout
+    skipped = _run({**env, "CLAWDBOT_SKIP_CANVAS_HOST": "1"}, "doctor")
+    assert "skip  canvas: the canvas host is disabled" in skipped.stdout
+
+
 async def test_logs_follow_survives_a_gateway_restart_and_ctrl_c_exits_130(home):
     tmp_path, env = home
     first, url, _ = await _start(env)

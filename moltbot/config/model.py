@@ -7,6 +7,7 @@ written for the original gateway loads unchanged and is never rewritten without 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -361,9 +362,47 @@ class LoggingConfig:
     backups: int = 5
 
 
+# --- bindings (reference §9.1): which agent answers an inbound message --------------------------------
+
+PeerKind = Literal["dm", "group", "channel"]
+_AGENT_ID_CHARS = re.compile(r"[^a-z0-9_-]")
+
+
+def normalize_agent_id(agent_id: str | None) -> str:
+    """The reference's agent id normalisation: lowercase ``[a-z0-9_-]`` (others → ``-``), ≤ 64, ``main``
+    when empty."""
+    return _AGENT_ID_CHARS.sub("-", (agent_id or "").strip().lower())[:64].lstrip("-_") or "main"
+
+
+@attrs.frozen
+class BindingPeer:
+    """One chat: ``kind`` and the platform's id (Telegram ids are numbers; kept as text)."""
+
+    kind: PeerKind
+    id: Any  # a string or an integer; checked and turned into text by ``load.check_bindings``
+
+
+@attrs.frozen
+class BindingMatch:
+    """What an inbound message must come from. ``accountId`` unset matches the default account only,
+    ``"*"`` any account of the channel."""
+
+    channel: str
+    account_id: str | None = None
+    peer: BindingPeer | None = None
+    guild_id: str | None = None
+    team_id: str | None = None
+
+
+@attrs.frozen
+class Binding:
+    agent_id: str
+    match: BindingMatch
+
+
 # Top-level sections of the original's config that this gateway keeps but does not read (yet): no warning.
 ORIGINAL_SECTIONS = frozenset(
-    "wizard identity tools bindings audio agent routing talk skills plugins ui discovery broadcast update "
+    "wizard identity tools audio agent routing talk skills plugins ui discovery broadcast update "
     "nodeHost diagnostics approvals browser web auth $schema".split()
 )
 
@@ -383,6 +422,7 @@ class Config:
     canvas_host: CanvasHostConfig = CanvasHostConfig()
     commands: CommandsConfig = CommandsConfig()
     logging: LoggingConfig = LoggingConfig()
+    bindings: list[Binding] = attrs.field(factory=list)
     env: dict[str, Any] = attrs.field(factory=dict)
     meta: dict[str, Any] = attrs.field(factory=dict)
     path: Path | None = attrs.field(default=None, metadata={"file": False})

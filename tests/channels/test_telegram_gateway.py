@@ -17,7 +17,12 @@ from moltbot.channels.telegram import webhook
 from moltbot.client import open_gateway_client
 from moltbot.config.load import load_config
 from moltbot.config.model import (
+    AgentEntry,
+    AgentsConfig,
     AuthConfig,
+    Binding,
+    BindingMatch,
+    BindingPeer,
     ChannelsConfig,
     Config,
     GatewayConfig,
@@ -337,3 +342,28 @@ async def test_webhook_mode_serves_its_own_port_checks_the_secret_and_handles_ea
     assert len(bot.sent) == 1 and bot.sent[0]["text"].endswith("You said: via webhook")
     assert gateway.runtime.channels.dispatcher.handled == 1
     assert bot.method_calls("getUpdates") == []
+
+
+async def test_a_binding_routes_one_chat_to_its_agent_and_others_to_the_default(tmp_path):
+    agents = AgentsConfig(entries=[AgentEntry(id="main", default=True), AgentEntry(id="work")])
+    binding = Binding(agent_id="work", match=BindingMatch(channel="telegram", peer=BindingPeer(kind="dm", id="42")))
+    with trio.fail_after(15):
+        async with open_fake_telegram() as fake:
+            bot = fake.bot(BOT)
+            config = attrs.evolve(telegram_config(tmp_path, fake, dm_policy="open"), agents=agents,
+                                  bindings=[binding])
+            async with open_gateway(config, port=0, env={}) as gateway:
+                bot.push_message(chat_id=42, user_id=42, text="for work")
+                bot.push_message(chat_id=7, user_id=7, text="for main")
+                await bot.wait_sent(2)
+                await gateway.runtime.channels.dispatcher.wait_handled(2)
+                runtime = gateway.runtime
+                work, main = runtime.agents.store("work"), runtime.agents.store("main")
+                work_lines = (work.path.parent / f"{work.entries['agent:work:main']['sessionId']}.jsonl").read_text()
+    assert {s["chat_id"]: s["text"].rsplit(": ", 1)[1] for s in bot.sent} == {42: "for work", 7: "for main"}
+    assert (work.entries["agent:work:main"]["lastChannel"], work.entries["agent:work:main"]["lastTo"]) == (
+        "telegram", "42")
+    assert main.entries["agent:main:main"]["lastTo"] == "7" and "agent:main:main" not in work.entries
+    assert "for work" in work_lines and "for main" not in work_lines
+    assert json.loads((tmp_path / "agents" / "work" / "sessions" / "sessions.json").read_text())[
+        "agent:work:main"]["lastChannel"] == "telegram"

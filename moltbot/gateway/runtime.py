@@ -98,6 +98,7 @@ class Runtime:
         self.channels = ChannelManager(self)  # one supervised task per channel account
         self.hot_actions["restart-channel"] = self.channels.restart_action
         self.health.channels = self.channels.health
+        self.health.link_channel = self.channels.link_channel
         self.draining = False
         self.scope: trio.CancelScope | None = None
         self.stopped = trio.Event()
@@ -186,7 +187,7 @@ class Runtime:
             features=Features(methods=list(METHODS), events=list(EVENTS)),
             snapshot=Snapshot(
                 presence=self.presence.entries(),
-                health=self.health.summary if self.health.summary is not None else {},
+                health=self.health.snapshot() or {},
                 state_version=self.broadcaster.state_version(),
                 uptime_ms=self.gateway.uptime_ms(),
                 config_path=str(self.config.path) if self.config.path else None,

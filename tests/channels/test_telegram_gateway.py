@@ -367,3 +367,41 @@ async def test_a_binding_routes_one_chat_to_its_agent_and_others_to_the_default(
     assert "for work" in work_lines and "for main" not in work_lines
     assert json.loads((tmp_path / "agents" / "work" / "sessions" / "sessions.json").read_text())[
         "agent:work:main"]["lastChannel"] == "telegram"
+
+
+async def test_health_status_and_hello_ok_report_channel_summaries_and_the_link_channel(tmp_path):
+    creds = tmp_path / "credentials" / "whatsapp" / "default"
+    creds.mkdir(parents=True)
+    (creds / "creds.json").write_text("{}")
+    with trio.fail_after(15):
+        async with open_fake_telegram() as fake:
+            bot = fake.bot(BOT)
+            config = attrs.evolve(telegram_config(tmp_path, fake), channels=ChannelsConfig(
+                telegram=TelegramConfig(bot_token=BOT, api_root=fake.url), whatsapp=WhatsAppConfig()))
+            async with open_gateway(config, port=0, env={}) as gateway:
+                await bot.wait_for(lambda: bot.polls_in_flight == 1)
+                async with open_gateway_client(gateway.url, token=TOKEN) as client:
+                    snapshot = client.hello.snapshot.health
+                    health = await client.call("health", {})
+                    status = await client.call("status", {})
+    for summary in (snapshot, health):
+        telegram = summary["channels"]["telegram"]
+        assert (telegram["accountId"], telegram["configured"], telegram["connected"]) == ("default", True, True)
+        assert telegram["accounts"]["default"]["tokenSource"] == "config"
+        whatsapp = summary["channels"]["whatsapp"]
+        assert whatsapp["linked"] is True and whatsapp["connected"] is False
+        assert summary["linkChannel"]["id"] == "whatsapp" and summary["linkChannel"]["linked"] is True
+        assert 0 <= summary["linkChannel"]["authAgeMs"] < 60_000
+    assert status["linkChannel"] == {**health["linkChannel"], "authAgeMs": status["linkChannel"]["authAgeMs"]}
+    assert status["channelSummary"][0] == "Telegram: connected"
+    assert status["channelSummary"][1].startswith("WhatsApp: error: ")
+
+
+async def test_the_link_channel_is_unlinked_without_credentials(tmp_path):
+    config = Config(gateway=GatewayConfig(auth=AuthConfig(token=TOKEN)), state_dir=tmp_path)
+    with trio.fail_after(15):
+        async with open_gateway(config, port=0, env={}) as gateway:
+            async with open_gateway_client(gateway.url, token=TOKEN) as client:
+                health = await client.call("health", {})
+    assert health["linkChannel"] == {"id": "whatsapp", "label": "WhatsApp", "linked": False, "authAgeMs": None}
+    assert health["channels"]["telegram"]["configured"] is False

@@ -113,13 +113,21 @@ class Dispatcher:
         return key
 
     async def _remember_route(self, key: str, message: InboundMessage) -> None:
-        """Record ``lastChannel``/``lastTo`` so heartbeat/cron "last" delivery can route back."""
+        """Record ``lastChannel``/``lastTo`` so heartbeat/cron "last" delivery can route back: on the
+        message's session and, for a direct message, on its agent's main session too (whatever the
+        ``dmScope``, as the original does), which is where "last" delivery looks."""
         agents = self.manager.runtime.agents
         from ..agents.sessions import agent_of
 
-        store = agents.store(agent_of(key, agents.default_agent_id()))
-        entry = await store.ensure(key)
-        entry.update(lastChannel=message.channel, lastTo=message.reply_target, lastAccountId=message.account_id,
-                     deliveryContext={"channel": message.channel, "to": message.reply_target,
-                                      "accountId": message.account_id})
+        agent_id = agent_of(key, agents.default_agent_id())
+        store = agents.store(agent_id)
+        keys = {key}
+        if message.chat_type == "direct":
+            keys.add(agents.main_key(agent_id))
+        for each in keys:
+            entry = await store.ensure(each)
+            entry.update(lastChannel=message.channel, lastTo=message.reply_target,
+                         lastAccountId=message.account_id,
+                         deliveryContext={"channel": message.channel, "to": message.reply_target,
+                                          "accountId": message.account_id})
         await store.save()

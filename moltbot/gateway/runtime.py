@@ -146,11 +146,14 @@ class Runtime:
         self.gateway.last_heartbeat = event
         self.broadcaster.broadcast("heartbeat", event, droppable=True)
 
-    def resolve_provider(self, agent_id: str) -> tuple[Provider, str]:
-        """The model provider and model name for an agent (per-agent model, else the default)."""
+    def resolve_provider(self, agent_id: str, model: str | None = None) -> tuple[Provider, str]:
+        """The model provider and model name for an agent: ``model`` (a run's override), else the agent's
+        own, else the default."""
+        if model:
+            return self.models.resolve(model)
         entry = next((a for a in self.config.agents.entries if a.id == agent_id), None)
-        model = entry.model if entry is not None and entry.model else self.config.agents.defaults.model
-        return self.models.resolve(model)
+        configured = entry.model if entry is not None and entry.model else self.config.agents.defaults.model
+        return self.models.resolve(configured)
 
     def list_models(self) -> list[ModelInfo]:
         return self.models.models()

@@ -48,24 +48,27 @@ class InboundQueue:
         self._agents = agents
         self._collecting: dict[str, tuple[Run, Collected]] = {}
 
-    def offer(self, session_key: str, text: str, *, mode: str | None = None) -> Run | None:
+    def offer(self, session_key: str, text: str, *, mode: str | None = None,
+              extra_system_prompt: str | None = None) -> Run | None:
         """Queue or start a turn for an inbound message; returns the run that will answer it (``None``
-        when ``drop: new`` refused it)."""
+        when ``drop: new`` refused it). ``extra_system_prompt`` (a chat's own prompt) goes to a turn
+        started for it; a message collected into a queued turn shares that turn's."""
         agents = self._agents
         settings = agents.config.messages.queue
         mode = mode or settings.mode
         key = agents.canonical(session_key)
         busy = agents.lanes.session_busy(key)
+        prompt = extra_system_prompt
         if not busy or mode in ("followup", "steer", "steer-backlog", "queue"):
-            return self._start(key, text)
+            return self._start(key, text, prompt)
         if mode == "interrupt":
             agents.abort(key, reason="interrupt")
             self._collecting.pop(key, None)
-            return self._start(key, text)
+            return self._start(key, text, prompt)
         pending = self._collecting.get(key)
         if pending is None or pending[0].status != "queued":
             collected = Collected()
-            run = self._start(key, "", collected=collected)
+            run = self._start(key, "", prompt, collected=collected)
             self._collecting[key] = (run, collected)
         else:
             run, collected = pending
@@ -78,9 +81,9 @@ class InboundQueue:
         collected.changed.set()
         return run
 
-    def _start(self, key: str, text: str, *, collected: Collected | None = None) -> Run:
+    def _start(self, key: str, text: str, prompt: str | None, *, collected: Collected | None = None) -> Run:
         run, _ = self._agents.submit(run_id=f"inbound-{uuid.uuid4().hex[:12]}", session_key=key, message=text,
-                                     dedupe="inbound", collected=collected)
+                                     dedupe="inbound", collected=collected, extra_system_prompt=prompt)
         return run
 
     async def settle(self, run: Run, collected: Collected) -> None:

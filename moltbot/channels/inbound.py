@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from .base import DeliveryError, InboundMessage
-from .routing import decide, message_peers, resolve_agent, session_key
+from .routing import decide, group_settings, message_peers, resolve_agent, session_key
 
 if TYPE_CHECKING:
     from .manager import ChannelManager
@@ -79,7 +79,9 @@ class Dispatcher:
             return
         key = self.route(message)
         by_channel = manager.runtime.config.messages.queue.by_channel
-        run = manager.runtime.agents.inbound.offer(key, message.text, mode=by_channel.get(message.channel))
+        prompt = group_settings(message, account).system_prompt if message.chat_type != "direct" else None
+        run = manager.runtime.agents.inbound.offer(key, message.text, mode=by_channel.get(message.channel),
+                                                   extra_system_prompt=prompt)
         if run is None or run.run_id in self._replying:  # refused, or answered by the run of an earlier message
             await self._remember_route(key, message)
             return

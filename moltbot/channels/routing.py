@@ -2,7 +2,10 @@
 
 ``decide(message, account, paired)`` applies dmPolicy / groupPolicy / mention gating and returns what to
 do: ``answer``, ``pair`` (unknown DM sender under the pairing policy) or ``ignore``. With ``allowlist``
-and an empty ``allowFrom`` nobody is answered: an unset allowlist never means "anyone".
+and an empty ``allowFrom`` nobody is answered: an unset allowlist never means "anyone". A group message
+is answered when the policy allows the chat (``groupPolicy: allowlist``: the chat is in ``groups``, by id
+or ``"*"``, or the sender is in ``groupAllowFrom``), the sender passes the group's or forum topic's own
+``allowFrom`` if it has one, and the bot was mentioned unless ``requireMention: false`` (topic over group).
 
 ``resolve_agent(bindings, ...)`` picks the agent from ``bindings[]`` the way the original's
 ``resolveAgentRoute`` does: only bindings for the message's channel and account take part (``accountId``
@@ -40,6 +43,45 @@ def _listed(message: InboundMessage, entries: set[str]) -> bool:
     return "*" in entries or bool(names & entries)
 
 
+@attrs.frozen
+class GroupSettings:
+    """What ``groups.<chatId>`` (or ``"*"``) and its ``topics.<threadId>`` say about one group message."""
+
+    configured: bool  # the chat is in ``groups`` (by id or ``"*"``)
+    require_mention: bool = True
+    allow_from: tuple[str, ...] | None = None  # a group/topic ``allowFrom``: only these senders
+    system_prompt: str | None = None
+
+
+def _field(block: Any, key: str) -> Any:
+    """``key`` (camelCase) of a typed group block or of a plain dict (programmatic configs)."""
+    if block is None:
+        return None
+    if isinstance(block, dict):
+        return block.get(key)
+    return getattr(block, "".join("_" + c.lower() if c.isupper() else c for c in key), None)
+
+
+def group_settings(message: InboundMessage, account: Any) -> GroupSettings:
+    """Resolve ``groups`` for a group message: the chat's own block, else ``"*"``; a forum topic's
+    ``topics.<threadId>`` overrides ``requireMention``/``allowFrom`` and adds its ``systemPrompt``."""
+    groups = getattr(account, "groups", None) or {}
+    group = groups.get(message.chat_id, groups.get("*"))
+    topics = _field(group, "topics") or {}
+    topic = topics.get(message.thread_id) if message.thread_id else None
+    mention = _field(topic, "requireMention")
+    if mention is None:
+        mention = _field(group, "requireMention")
+    allow = _field(topic, "allowFrom")
+    if allow is None:
+        allow = _field(group, "allowFrom")
+    prompts = [p.strip() for p in (_field(group, "systemPrompt"), _field(topic, "systemPrompt"))
+               if isinstance(p, str) and p.strip()]
+    return GroupSettings(configured=group is not None, require_mention=mention is not False,
+                         allow_from=tuple(normalize_entry(e) for e in allow) if allow is not None else None,
+                         system_prompt="\n\n".join(prompts) or None)
+
+
 def decide(message: InboundMessage, account: Any, paired: set[str]) -> Decision:
     allow = {normalize_entry(e) for e in account.allow_from}
     if message.chat_type == "direct":
@@ -53,18 +95,16 @@ def decide(message: InboundMessage, account: Any, paired: set[str]) -> Decision:
         if policy == "pairing":
             return "answer" if _listed(message, {normalize_entry(e) for e in paired}) else "pair"
         return "ignore"  # allowlist, sender not listed (or allowFrom unset)
-    groups: dict[str, Any] = account.groups or {}
-    group = groups.get(message.chat_id, groups.get("*"))
     if account.group_policy == "disabled":
         return "ignore"
+    group = group_settings(message, account)
+    if group.allow_from is not None and not _listed(message, set(group.allow_from)):
+        return "ignore"  # the group's (or topic's) own allowFrom applies under every policy
     if account.group_policy == "allowlist":
         group_allow = {normalize_entry(e) for e in (getattr(account, "group_allow_from", None) or [])}
-        if group is None and not _listed(message, group_allow):
+        if not group.configured and not _listed(message, group_allow):
             return "ignore"
-    require_mention = True
-    if isinstance(group, dict) and group.get("requireMention") is False:
-        require_mention = False
-    if require_mention and not message.mentioned:
+    if group.require_mention and not message.mentioned:
         return "ignore"
     return "answer"
 

@@ -274,6 +274,29 @@ class MessagesConfig:
 # --- channels, cron, hooks, canvas, commands, logging -------------------------------------------------
 
 @attrs.frozen
+class TelegramTopic:
+    """``groups.<chatId>.topics.<threadId>``: a forum topic's own settings over its group's."""
+
+    require_mention: bool | None = None
+    allow_from: list[str | int] | None = None
+    system_prompt: str | None = None
+
+
+@attrs.frozen
+class TelegramGroup:
+    """``groups.<chatId>`` (or ``"*"``): listing a chat allows it under ``groupPolicy: allowlist``.
+
+    ``requireMention`` defaults to true; ``allowFrom`` limits which senders are answered there;
+    ``systemPrompt`` is added to the agent's for that chat. ``skills``/``tools``/``toolsBySender`` are
+    not applied by this build (kept, with a warning)."""
+
+    require_mention: bool | None = None
+    allow_from: list[str | int] | None = None
+    system_prompt: str | None = None
+    topics: dict[str, TelegramTopic] = attrs.field(factory=dict)
+
+
+@attrs.frozen
 class TelegramAccount:
     enabled: bool = True
     bot_token: str | None = attrs.field(default=None, repr=False)
@@ -283,7 +306,7 @@ class TelegramAccount:
     allow_from: list[str | int] = attrs.field(factory=list)
     group_allow_from: list[str | int] = attrs.field(factory=list)
     group_policy: GroupPolicy = "allowlist"
-    groups: dict[str, Any] = attrs.field(factory=dict)
+    groups: dict[str, TelegramGroup] = attrs.field(factory=dict)
     reply_to_mode: Literal["off", "first", "all"] = "first"
     text_chunk_limit: int = 4000
     stream_mode: Literal["off", "partial", "block"] = "partial"

@@ -28,6 +28,8 @@ from moltbot.config.model import (
     GatewayConfig,
     TelegramAccount,
     TelegramConfig,
+    TelegramGroup,
+    TelegramTopic,
     WhatsAppConfig,
 )
 from moltbot.gateway.app import open_gateway
@@ -405,3 +407,24 @@ async def test_the_link_channel_is_unlinked_without_credentials(tmp_path):
                 health = await client.call("health", {})
     assert health["linkChannel"] == {"id": "whatsapp", "label": "WhatsApp", "linked": False, "authAgeMs": None}
     assert health["channels"]["telegram"]["configured"] is False
+
+
+async def test_a_forum_topics_own_config_gates_senders_and_prompts_the_agent(tmp_path):
+    topic = TelegramTopic(require_mention=False, allow_from=["9"], system_prompt="Answer in haiku.")
+    groups = {"-100": TelegramGroup(system_prompt="This is the ops room.", topics={"7": topic})}
+    with trio.fail_after(15):
+        async with open_fake_telegram() as fake:
+            bot = fake.bot(BOT, username="molt_bot")
+            async with open_gateway(telegram_config(tmp_path, fake, groups=groups), port=0, env={}) as gateway:
+                chat = {"chat_id": -100, "chat_type": "supergroup", "is_forum": True}
+                bot.push_message(user_id=8, text="not allowed here", thread_id=7, **chat)
+                bot.push_message(user_id=9, text="no mention needed", thread_id=7, **chat)
+                bot.push_message(user_id=8, text="elsewhere, unmentioned", thread_id=3, **chat)
+                await gateway.runtime.channels.dispatcher.wait_handled(3)
+                await bot.wait_sent(1)
+                runs = [r for r in gateway.runtime.agents.runs.values() if r.run_id.startswith("inbound-")]
+    assert len(bot.sent) == 1 and bot.sent[0]["message_thread_id"] == 7
+    assert bot.sent[0]["text"].endswith("You said: no mention needed")
+    (run,) = runs
+    assert run.session_key == "agent:main:telegram:group:-100:topic:7"
+    assert run.extra_system_prompt == "This is the ops room.\n\nAnswer in haiku."

@@ -80,8 +80,9 @@ class Dispatcher:
         key = self.route(message)
         by_channel = manager.runtime.config.messages.queue.by_channel
         prompt = group_settings(message, account).system_prompt if message.chat_type != "direct" else None
+        origin = f"{message.channel}:{message.account_id}:{message.reply_target}"
         run = manager.runtime.agents.inbound.offer(key, message.text, mode=by_channel.get(message.channel),
-                                                   extra_system_prompt=prompt)
+                                                   extra_system_prompt=prompt, origin=origin)
         if run is None or run.run_id in self._replying:  # refused, or answered by the run of an earlier message
             await self._remember_route(key, message)
             return

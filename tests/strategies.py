@@ -18,6 +18,7 @@ import attrs
 from annotated_types import Ge, Le, MinLen
 from hypothesis import strategies as st
 
+from moltbot.config.model import Binding, BindingMatch, BindingPeer
 from moltbot.protocol import (
     EVENT_PAYLOADS,
     METHODS,
@@ -30,8 +31,12 @@ from moltbot.protocol import (
 from moltbot.protocol._schema import schema_for
 
 __all__ = [
+    "BINDING_AGENTS",
+    "BINDING_PEERS",
     "FRAME_TYPES",
     "WIRE_ROOTS",
+    "binding_peers",
+    "bindings",
     "event_frames",
     "frames",
     "from_json_schema",
@@ -211,3 +216,17 @@ request_frames = from_type(RequestFrame)
 response_frames = from_type(ResponseFrame)
 event_frames = from_type(EventFrame)
 frames = request_frames | response_frames | event_frames
+
+
+# --- bindings (reference §9.1): a small universe, so matches and ties are common ------------------------
+
+BINDING_AGENTS = ("main", "work", "home")
+BINDING_PEERS = (("dm", "42"), ("dm", "7"), ("group", "-100"), ("group", "-100:topic:5"))
+binding_peers = st.sampled_from(BINDING_PEERS).map(lambda peer: BindingPeer(kind=peer[0], id=peer[1]))
+bindings = st.builds(
+    lambda agent, channel, account, peer, guild, team: Binding(agent_id=agent, match=BindingMatch(
+        channel=channel, account_id=account, peer=peer, guild_id=guild, team_id=team)),
+    st.sampled_from(BINDING_AGENTS), st.sampled_from(("telegram", "Telegram", "whatsapp")),
+    st.sampled_from((None, "*", "default", "work")), st.none() | binding_peers,
+    st.sampled_from((None, None, "g1", "g2")), st.sampled_from((None, None, "t1")),
+)

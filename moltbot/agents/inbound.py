@@ -29,6 +29,7 @@ MODES = ("collect", "followup", "steer", "steer-backlog", "interrupt", "queue")
 class Collected:
     """The messages of a follow-up turn that has not started yet."""
 
+    origin: str = ""  # where its messages came from (a chat): only same-origin messages are merged
     messages: list[str] = attrs.field(factory=list)
     dropped: int = 0
     changed: trio.Event = attrs.field(factory=trio.Event)
@@ -46,27 +47,35 @@ class Collected:
 class InboundQueue:
     def __init__(self, agents: AgentRuntime) -> None:
         self._agents = agents
-        self._collecting: dict[str, tuple[Run, Collected]] = {}
+        self._collecting: dict[tuple[str, str], tuple[Run, Collected]] = {}
 
-    def offer(self, session_key: str, text: str, *, mode: str | None = None) -> Run | None:
+    def offer(self, session_key: str, text: str, *, mode: str | None = None,
+              extra_system_prompt: str | None = None, origin: str = "") -> Run | None:
         """Queue or start a turn for an inbound message; returns the run that will answer it (``None``
-        when ``drop: new`` refused it)."""
+        when ``drop: new`` refused it). ``extra_system_prompt`` (a chat's own prompt) goes to a turn
+        started for it; a message collected into a queued turn shares that turn's.
+
+        ``origin`` says where the message came from (channel, account, chat): ``collect`` merges only
+        messages of one origin, since the merged turn's reply goes to one place (the original processes
+        cross-channel items one by one for the same reason); other origins queue their own turn."""
         agents = self._agents
         settings = agents.config.messages.queue
         mode = mode or settings.mode
         key = agents.canonical(session_key)
         busy = agents.lanes.session_busy(key)
+        prompt = extra_system_prompt
         if not busy or mode in ("followup", "steer", "steer-backlog", "queue"):
-            return self._start(key, text)
+            return self._start(key, text, prompt)
         if mode == "interrupt":
             agents.abort(key, reason="interrupt")
-            self._collecting.pop(key, None)
-            return self._start(key, text)
-        pending = self._collecting.get(key)
+            for slot in [slot for slot in self._collecting if slot[0] == key]:
+                del self._collecting[slot]
+            return self._start(key, text, prompt)
+        pending = self._collecting.get((key, origin))
         if pending is None or pending[0].status != "queued":
-            collected = Collected()
-            run = self._start(key, "", collected=collected)
-            self._collecting[key] = (run, collected)
+            collected = Collected(origin=origin)
+            run = self._start(key, "", prompt, collected=collected)
+            self._collecting[(key, origin)] = (run, collected)
         else:
             run, collected = pending
         if len(collected.messages) >= settings.cap:
@@ -78,9 +87,9 @@ class InboundQueue:
         collected.changed.set()
         return run
 
-    def _start(self, key: str, text: str, *, collected: Collected | None = None) -> Run:
+    def _start(self, key: str, text: str, prompt: str | None, *, collected: Collected | None = None) -> Run:
         run, _ = self._agents.submit(run_id=f"inbound-{uuid.uuid4().hex[:12]}", session_key=key, message=text,
-                                     dedupe="inbound", collected=collected)
+                                     dedupe="inbound", collected=collected, extra_system_prompt=prompt)
         return run
 
     async def settle(self, run: Run, collected: Collected) -> None:
@@ -92,6 +101,7 @@ class InboundQueue:
                 await collected.changed.wait()
             if quiet.cancelled_caught:
                 break
-        if self._collecting.get(run.session_key, (None,))[0] is run:
-            del self._collecting[run.session_key]
+        slot = (run.session_key, collected.origin)
+        if self._collecting.get(slot, (None,))[0] is run:
+            del self._collecting[slot]
         run.message = collected.text()

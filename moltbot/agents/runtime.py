@@ -39,7 +39,8 @@ FINISHED_RUNS_TTL = 600.0
 CHAT_DELTA_INTERVAL = 0.15
 
 Emit = Callable[[str, Any, bool], None]  # (event name, payload, droppable)
-ResolveProvider = Callable[[str], tuple[Provider, str]]  # agent id → (provider, model name)
+# (agent id[, "provider/model" override]) → (provider, model name)
+ResolveProvider = Callable[..., tuple[Provider, str]]
 
 
 @attrs.define(eq=False)
@@ -68,6 +69,7 @@ class Run:
     listeners: list[trio.MemorySendChannel] = attrs.field(factory=list)
     client_tools: tuple[ToolSpec, ...] = ()  # tools the caller runs itself (OpenResponses function tools)
     client_tool_calls: list[ToolCall] = attrs.field(factory=list)
+    model: str | None = None  # "provider/model" for this run instead of the agent's (a cron job's override)
 
     def watch(self) -> trio.MemoryReceiveChannel:
         """Every later ``(stream, data)`` step of this run; the channel closes when the run ends.
@@ -171,7 +173,8 @@ class AgentRuntime:
     def submit(self, *, run_id: str, session_key: str, message: str, dedupe: str, agent_id: str | None = None,
                lane: str | None = None, timeout: float | None = None,
                extra_system_prompt: str | None = None, collected: Collected | None = None,
-               client_tools: list[tuple[str, str, dict[str, Any]]] = ()) -> tuple[Run, bool]:
+               client_tools: list[tuple[str, str, dict[str, Any]]] = (),
+               model: str | None = None) -> tuple[Run, bool]:
         """Start a run (or find the one with the same idempotency key). Returns (run, created)."""
         key = f"{dedupe}:{run_id}"
         cached = self._dedupe.get(key)
@@ -187,7 +190,7 @@ class AgentRuntime:
             raise ProtocolError(INVALID_REQUEST, f"unknown agent id: {agent_id}")
         timeout = timeout or float(self.config.agents.defaults.timeout_seconds)
         run = Run(run_id=run_id, session_key=session_key, agent_id=agent, message=message, lane=lane or "main",
-                  timeout=timeout, extra_system_prompt=extra_system_prompt, collected=collected,
+                  timeout=timeout, extra_system_prompt=extra_system_prompt, collected=collected, model=model,
                   client_tools=tuple(ToolSpec(name, description, parameters)
                                      for name, description, parameters in client_tools))
         if len(self._dedupe) >= DEDUPE_MAX:
@@ -247,7 +250,8 @@ class AgentRuntime:
                     run.status = "running"
                     run.started_at = now_ms()
                     self.event(run, "lifecycle", {"phase": "start", "startedAt": run.started_at})
-                    provider, model = self._resolve_provider(run.agent_id)
+                    provider, model = (self._resolve_provider(run.agent_id, run.model) if run.model
+                                       else self._resolve_provider(run.agent_id))
                     await run_turn(self, run, provider, model)
                 run.status = "ok"  # not reached when aborted: the scope absorbs the cancellation
         except trio.TooSlowError:

@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING
 import trio
 
 from .base import DeliveryError, InboundMessage
-from .routing import decide, session_key
+from .routing import decide, group_settings, message_peers, resolve_agent, session_key
 
 if TYPE_CHECKING:
     from .manager import ChannelManager
 
 log = logging.getLogger("moltbot.channels")
+
+ROUTE_SAVE_SECONDS = 5.0  # bound on recording lastChannel/lastTo once a run has ended (shielded)
 
 PAIRING_TEXT = ("Moltbot: access not configured.\n\nYour {label} user id: {sender}\n\nPairing code: {code}\n\n"
                 "Ask the bot owner to approve with:\nmoltbot pairing approve {channel} {code}")
@@ -75,12 +77,14 @@ class Dispatcher:
                                            code=code, channel=message.channel)
                 await manager.deliver(message.channel, message.account_id, message.reply_target, text)
             return
-        agents = manager.runtime.agents
-        key = session_key(message, agent_id=agents.default_agent_id(), main_key=agents.main_key(),
-                          dm_scope=manager.runtime.config.session.dm_scope)
+        key = self.route(message)
         by_channel = manager.runtime.config.messages.queue.by_channel
-        run = agents.inbound.offer(key, message.text, mode=by_channel.get(message.channel))
-        if run is None or run.run_id in self._replying:
+        prompt = group_settings(message, account).system_prompt if message.chat_type != "direct" else None
+        origin = f"{message.channel}:{message.account_id}:{message.reply_target}"
+        run = manager.runtime.agents.inbound.offer(key, message.text, mode=by_channel.get(message.channel),
+                                                   extra_system_prompt=prompt, origin=origin)
+        if run is None or run.run_id in self._replying:  # refused, or answered by the run of an earlier message
+            await self._remember_route(key, message)
             return
         self._replying.add(run.run_id)
         try:
@@ -92,18 +96,41 @@ class Dispatcher:
             reply_to = message.message_id if getattr(account, "reply_to_mode", "first") != "off" else None
             await manager.deliver(message.channel, message.account_id, message.reply_target, run.text,
                                   reply_to=reply_to)
-            await self._remember_route(run.session_key, message)
         finally:
             self._replying.discard(run.run_id)
+            # After the turn, which marks its session as last used from webchat: the reply goes here.
+            with trio.CancelScope(shield=True), trio.move_on_after(ROUTE_SAVE_SECONDS):
+                await self._remember_route(run.session_key, message)
+
+    def route(self, message: InboundMessage) -> str:
+        """The session key for ``message``: its agent from ``bindings[]``, its key from ``session.*``."""
+        config, agents = self.manager.runtime.config, self.manager.runtime.agents
+        agent_id, matched_by = resolve_agent(
+            config.bindings, channel=message.channel, account_id=message.account_id,
+            peers=message_peers(message), default_agent=agents.default_agent_id(),
+            known_agents=agents.agent_ids())
+        key = session_key(message, agent_id=agent_id, main_key=agents.main_key(agent_id),
+                          dm_scope=config.session.dm_scope, identity_links=config.session.identity_links)
+        log.debug("%s:%s message from %s → %s (%s)", message.channel, message.account_id, message.sender_id,
+                  key, matched_by)
+        return key
 
     async def _remember_route(self, key: str, message: InboundMessage) -> None:
-        """Record ``lastChannel``/``lastTo`` so heartbeat/cron "last" delivery can route back."""
+        """Record ``lastChannel``/``lastTo`` so heartbeat/cron "last" delivery can route back: on the
+        message's session and, for a direct message, on its agent's main session too (whatever the
+        ``dmScope``, as the original does), which is where "last" delivery looks."""
         agents = self.manager.runtime.agents
         from ..agents.sessions import agent_of
 
-        store = agents.store(agent_of(key, agents.default_agent_id()))
-        entry = await store.ensure(key)
-        entry.update(lastChannel=message.channel, lastTo=message.reply_target, lastAccountId=message.account_id,
-                     deliveryContext={"channel": message.channel, "to": message.reply_target,
-                                      "accountId": message.account_id})
+        agent_id = agent_of(key, agents.default_agent_id())
+        store = agents.store(agent_id)
+        keys = {key}
+        if message.chat_type == "direct":
+            keys.add(agents.main_key(agent_id))
+        for each in keys:
+            entry = await store.ensure(each)
+            entry.update(lastChannel=message.channel, lastTo=message.reply_target,
+                         lastAccountId=message.account_id,
+                         deliveryContext={"channel": message.channel, "to": message.reply_target,
+                                          "accountId": message.account_id})
         await store.save()

@@ -20,9 +20,12 @@ import attrs
 import trio
 
 from ..protocol import INVALID_REQUEST, UNAVAILABLE, ProtocolError
+from ..protocol._payloads.system import LinkChannel
+from . import summary
 from .base import AccountStatus, Backoff, ChannelAccount, ChannelUnavailable, DeliveryError, wall_ms
 from .inbound import Dispatcher
 from .pairing import PairingStore
+from .summary import CHANNEL_ORDER, LABELS
 from .telegram.channel import TelegramChannel, resolve_token
 from .webchat import webchat_accounts
 from .whatsapp.channel import WhatsAppChannel
@@ -32,8 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("moltbot.channels")
 
-CHANNEL_ORDER = ("telegram", "whatsapp", "webchat")
-LABELS = {"telegram": "Telegram", "whatsapp": "WhatsApp", "webchat": "WebChat"}
 SUPERVISED = ("telegram", "whatsapp")
 BACKOFF = Backoff(initial=2.0, maximum=300.0)
 STABLE_SECONDS = 60.0  # a run this long resets the backoff
@@ -110,6 +111,7 @@ class ChannelManager:
                 await self._start_channel(channel)
             nursery.start_soon(self.dispatcher.serve, self._inbox_receive)
             nursery.start_soon(self._serve_approvals)
+            self._status_changed()
             task_status.started()
 
     async def _serve_approvals(self) -> None:
@@ -127,6 +129,10 @@ class ChannelManager:
                     except DeliveryError as exc:
                         log.warning("%s: approval notice to %s not delivered: %s", name, sender, exc)
                 seen[name] = allowed
+
+    def _status_changed(self) -> None:
+        """An account connected or stopped: the health snapshot (``health`` events, ``hello-ok``) follows."""
+        self.runtime.health.mark_stale()
 
     def restart_action(self, action: str) -> None:
         """Hot-reload hook for ``restart-channel:<name>``."""
@@ -214,6 +220,7 @@ class ChannelManager:
                 status.last_stop_at = wall_ms()
                 slot.account = None
                 slot.stopped.set()
+                self._status_changed()
 
     async def _run_account(self, slot: Slot, channel: str, account_id: str, account: Any) -> None:
         status, attempt = slot.status, 0
@@ -224,6 +231,7 @@ class ChannelManager:
 
             def ready() -> None:
                 status.connected, status.last_error = True, None
+                self._status_changed()
 
             try:
                 await slot.account.serve(self._inbox_send, task_status=_Ready(ready))
@@ -236,6 +244,7 @@ class ChannelManager:
                 status.last_error = str(exc) or type(exc).__name__
             status.running = status.connected = False
             status.last_stop_at = wall_ms()
+            self._status_changed()
             attempt = 1 if trio.current_time() - began >= STABLE_SECONDS else attempt + 1
             status.reconnect_attempts = attempt
             delay = self.backoff.delay(attempt)
@@ -300,10 +309,16 @@ class ChannelManager:
         return [status.snapshot() for status in statuses.values()]
 
     def summary(self, channel: str) -> dict[str, Any]:
-        rows = self.accounts(channel)
-        return {"configured": any(r.get("configured") for r in rows), "running": any(r.get("running") for r in rows),
-                "connected": any(r.get("connected") for r in rows),
-                "lastError": next((r["lastError"] for r in rows if r.get("lastError")), None)}
+        return summary.channel_summary(self, channel)
+
+    def account_configs(self, channel: str) -> dict[str, Any]:
+        return account_configs(self.runtime, channel)
+
+    def link_channel(self) -> LinkChannel | None:
+        return summary.link_channel(self)
+
+    def summary_lines(self) -> list[str]:
+        return summary.summary_lines(self)
 
     async def probe(self, seconds: float) -> dict[tuple[str, str], dict[str, Any]]:
         """Probe every running account that can (Telegram: ``getMe``), concurrently, each ≤ ``seconds``."""

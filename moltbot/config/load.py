@@ -22,7 +22,7 @@ import attrs
 import json5
 
 from ..store.atomic import write_atomic
-from .model import ORIGINAL_SECTIONS, Config
+from .model import ORIGINAL_SECTIONS, Config, normalize_agent_id
 from .paths import resolve_config_path, resolve_state_dir
 from .positions import key_lines, line_of
 
@@ -136,6 +136,7 @@ def _structure(tp: Any, value: Any, path: str, ctx: _Context) -> Any:
 def _build(cls: type, data: dict[str, Any], path: str, ctx: _Context) -> Any:
     kwargs: dict[str, Any] = {}
     known = set()
+    invalid = False
     for field in attrs.fields(attrs.resolve_types(cls)):
         if field.metadata.get("file") is False:
             continue
@@ -149,10 +150,46 @@ def _build(cls: type, data: dict[str, Any], path: str, ctx: _Context) -> Any:
         value = _structure(field.type, data[key], f"{path}.{key}" if path else key, ctx)
         if value is not _INVALID:
             kwargs[field.name] = value
+        elif field.default is attrs.NOTHING:  # already reported; the object cannot be built
+            invalid = True
     for key in data:
         if key not in known and not key.startswith("$") and not (cls is Config and key in ORIGINAL_SECTIONS):
             ctx.warnings.append(f"{ctx.where(f'{path}.{key}' if path else key)}: unknown key (kept, not used)")
-    return cls(**kwargs)
+    return _INVALID if invalid else cls(**kwargs)
+
+
+def check_bindings(config: Config, raw: Mapping[str, Any], ctx: _Context) -> Config:
+    """``bindings[]`` must name configured agents and usable match keys; peer ids become text.
+
+    Checked on the raw items, so a problem names the item's own index even when an earlier one was
+    dropped as malformed."""
+    known = [normalize_agent_id(entry.id) for entry in config.agents.entries] or ["main"]
+    items = raw.get("bindings")
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        if not isinstance(item, dict):
+            continue
+        where = f"bindings[{index}]"
+        agent = item.get("agentId")
+        if isinstance(agent, str) and normalize_agent_id(agent) not in known:
+            ctx.problem(f"{where}.agentId", f"unknown agent {json.dumps(agent)} (agents.list has: {', '.join(known)})")
+        match = item.get("match")
+        if not isinstance(match, dict):
+            continue
+        if isinstance(match.get("channel"), str) and not match["channel"].strip():
+            ctx.problem(f"{where}.match.channel", "must not be empty")
+        peer = match.get("peer")
+        if isinstance(peer, dict) and "id" in peer:
+            value = peer["id"]
+            if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
+                ctx.problem(f"{where}.match.peer.id", f"must be a non-empty string or an integer "
+                            f"(got {_json_type(value)} {json.dumps(value)[:60]})")
+    checked = []
+    for binding in config.bindings:
+        peer = binding.match.peer
+        if peer is not None:
+            peer = attrs.evolve(peer, id=str(peer.id).strip())
+        checked.append(attrs.evolve(binding, match=attrs.evolve(binding.match, peer=peer)))
+    return attrs.evolve(config, bindings=checked)
 
 
 # --- includes, env block, substitution ---------------------------------------------------------------
@@ -259,6 +296,7 @@ def parse_config(raw: Mapping[str, Any], *, path: Path | None = None, state_dir:
         canvas_port = config.canvas_host.port
         if canvas_port is not None and not 0 <= canvas_port <= 65535:
             ctx.problem("canvasHost.port", f"must be a port number 0..65535 (got {canvas_port})")
+        config = check_bindings(config, raw, ctx)
     if ctx.problems or config is _INVALID:
         raise ConfigError(path, ctx.problems)
     return attrs.evolve(config, path=path, state_dir=state_dir, raw=dict(raw), warnings=tuple(ctx.warnings))

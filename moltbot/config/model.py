@@ -7,6 +7,7 @@ written for the original gateway loads unchanged and is never rewritten without 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -273,6 +274,29 @@ class MessagesConfig:
 # --- channels, cron, hooks, canvas, commands, logging -------------------------------------------------
 
 @attrs.frozen
+class TelegramTopic:
+    """``groups.<chatId>.topics.<threadId>``: a forum topic's own settings over its group's."""
+
+    require_mention: bool | None = None
+    allow_from: list[str | int] | None = None
+    system_prompt: str | None = None
+
+
+@attrs.frozen
+class TelegramGroup:
+    """``groups.<chatId>`` (or ``"*"``): listing a chat allows it under ``groupPolicy: allowlist``.
+
+    ``requireMention`` defaults to true; ``allowFrom`` limits which senders are answered there;
+    ``systemPrompt`` is added to the agent's for that chat. ``skills``/``tools``/``toolsBySender`` are
+    not applied by this build (kept, with a warning)."""
+
+    require_mention: bool | None = None
+    allow_from: list[str | int] | None = None
+    system_prompt: str | None = None
+    topics: dict[str, TelegramTopic] = attrs.field(factory=dict)
+
+
+@attrs.frozen
 class TelegramAccount:
     enabled: bool = True
     bot_token: str | None = attrs.field(default=None, repr=False)
@@ -282,7 +306,7 @@ class TelegramAccount:
     allow_from: list[str | int] = attrs.field(factory=list)
     group_allow_from: list[str | int] = attrs.field(factory=list)
     group_policy: GroupPolicy = "allowlist"
-    groups: dict[str, Any] = attrs.field(factory=dict)
+    groups: dict[str, TelegramGroup] = attrs.field(factory=dict)
     reply_to_mode: Literal["off", "first", "all"] = "first"
     text_chunk_limit: int = 4000
     stream_mode: Literal["off", "partial", "block"] = "partial"
@@ -361,9 +385,47 @@ class LoggingConfig:
     backups: int = 5
 
 
+# --- bindings (reference §9.1): which agent answers an inbound message --------------------------------
+
+PeerKind = Literal["dm", "group", "channel"]
+_AGENT_ID_CHARS = re.compile(r"[^a-z0-9_-]")
+
+
+def normalize_agent_id(agent_id: str | None) -> str:
+    """The reference's agent id normalisation: lowercase ``[a-z0-9_-]`` (others → ``-``), ≤ 64, ``main``
+    when empty."""
+    return _AGENT_ID_CHARS.sub("-", (agent_id or "").strip().lower())[:64].lstrip("-_") or "main"
+
+
+@attrs.frozen
+class BindingPeer:
+    """One chat: ``kind`` and the platform's id (Telegram ids are numbers; kept as text)."""
+
+    kind: PeerKind
+    id: Any  # a string or an integer; checked and turned into text by ``load.check_bindings``
+
+
+@attrs.frozen
+class BindingMatch:
+    """What an inbound message must come from. ``accountId`` unset matches the default account only,
+    ``"*"`` any account of the channel."""
+
+    channel: str
+    account_id: str | None = None
+    peer: BindingPeer | None = None
+    guild_id: str | None = None
+    team_id: str | None = None
+
+
+@attrs.frozen
+class Binding:
+    agent_id: str
+    match: BindingMatch
+
+
 # Top-level sections of the original's config that this gateway keeps but does not read (yet): no warning.
 ORIGINAL_SECTIONS = frozenset(
-    "wizard identity tools bindings audio agent routing talk skills plugins ui discovery broadcast update "
+    "wizard identity tools audio agent routing talk skills plugins ui discovery broadcast update "
     "nodeHost diagnostics approvals browser web auth $schema".split()
 )
 
@@ -383,6 +445,7 @@ class Config:
     canvas_host: CanvasHostConfig = CanvasHostConfig()
     commands: CommandsConfig = CommandsConfig()
     logging: LoggingConfig = LoggingConfig()
+    bindings: list[Binding] = attrs.field(factory=list)
     env: dict[str, Any] = attrs.field(factory=dict)
     meta: dict[str, Any] = attrs.field(factory=dict)
     path: Path | None = attrs.field(default=None, metadata={"file": False})

@@ -2,8 +2,8 @@
 
 A main-session job queues its text as a system event and, with ``wakeMode: "now"``, asks for a heartbeat;
 an isolated job runs an agent turn (``[cron:<id> <name>] <message>``) and may have its output delivered
-(``deliver: true``, or a ``to`` without ``deliver: false``). A host failure is the run's error, never the
-scheduler's.
+(``deliver: true``, or a ``to`` without ``deliver: false``); a delivery that fails fails the run unless
+``bestEffortDeliver`` is set. A host failure is the run's error, never the scheduler's.
 """
 
 from __future__ import annotations
@@ -81,10 +81,15 @@ async def execute_job(job: CronJob, host: CronHost, requests: list[TurnRequest])
     summary = pick_summary(result.text)
     wanted = payload.deliver if payload.deliver is not None else bool((payload.to or "").strip())
     delivery: tuple[DeliveryStatus, str | None] = ("not-requested", None)
-    if wanted:
-        delivery = (await host.deliver(job, result.text) if result.ok and summary
-                    else ("not-delivered", "nothing to deliver: the run produced no output"))
-    return RunOutcome(status="ok" if result.ok else "error", error=None if result.ok else result.error,
+    failed = False
+    if wanted and result.ok and summary:
+        delivery = await host.deliver(job, result.text)
+        # A delivery that was asked for and failed fails the run, unless it was best effort (reference §11).
+        failed = delivery[0] == "not-delivered" and not payload.best_effort_deliver
+    elif wanted:
+        delivery = ("not-delivered", "nothing to deliver: the run produced no output")
+    error = result.error if not result.ok else f"delivery failed: {delivery[1]}" if failed else None
+    return RunOutcome(status="ok" if result.ok and not failed else "error", error=error,
                       summary=summary, output=result.text, delivery_status=delivery[0],
                       delivery_error=delivery[1])
 

@@ -3,17 +3,23 @@
 A main-session job queues its text as a system event (``gateway.system_events``) and, with
 ``wakeMode: "now"``, asks the heartbeat for a beat at once. An isolated job runs an agent turn in the
 session ``agent:<agentId>:cron:<jobId>`` on the ``cron`` lane (``cron.maxConcurrentRuns``); a turn the
-Runtime refuses (it is restarting) is handed back as not started, so the next Runtime runs it. Delivery
-of an isolated job's output is recorded as not delivered, "no channels running", until channel delivery
-is wired here. ``cron`` events go to every client (dropped for slow ones, as in the original).
+Runtime refuses (it is restarting) is handed back as not started, so the next Runtime runs it; a job's
+``model`` overrides the agent's for that turn. Its output is delivered through the ChannelManager
+(chunked by the account's ``send``) to ``channel``/``to``; ``channel`` unset or ``"last"`` means where
+the agent's main session last talked (``lastChannel``/``lastTo``/``lastAccountId``), and a ``to`` without
+a channel reuses the last channel. Why a delivery failed goes to the run log. ``cron`` events go to every
+client (dropped for slow ones, as in the original).
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..agents.sessions import normalize_agent_id
+from ..channels.base import DeliveryError
+from ..channels.manager import SUPERVISED
 from ..config.model import Config
 from ..cron.host import TurnRefused, TurnRequest, TurnResult
 from ..cron.service import CronService
@@ -23,6 +29,8 @@ from ..protocol._payloads.cron import CronAgentTurn, CronEvent, CronJob, Deliver
 
 if TYPE_CHECKING:
     from .runtime import Runtime
+
+log = logging.getLogger("moltbot.cron")
 
 MAX_QUEUED_SYSTEM_EVENTS = 20
 
@@ -63,7 +71,7 @@ class RuntimeCronHost:
         try:
             run, _ = agents.submit(run_id=f"cron-{job.id}-{job.state.running_at_ms}",
                                    session_key=f"agent:{agent_id}:cron:{job.id}", message=message,
-                                   dedupe="cron", agent_id=agent_id, lane="cron",
+                                   dedupe="cron", agent_id=agent_id, lane="cron", model=payload.model,
                                    timeout=float(payload.timeout_seconds) if payload.timeout_seconds else None)
         except ProtocolError as exc:
             raise TurnRefused(exc.message) from None
@@ -78,7 +86,42 @@ class RuntimeCronHost:
         return TurnResult(ok=False, text=run.text, error=run.error or f"run {run.status}")
 
     async def deliver(self, job: CronJob, text: str) -> tuple[DeliveryStatus, str | None]:
-        return "not-delivered", "no channels running"
+        payload = job.payload
+        assert isinstance(payload, CronAgentTurn)
+        try:
+            channel, to, account_id = await self._target(job, payload)
+            await self._runtime.channels.deliver(channel, account_id, to, text)
+        except DeliveryError as exc:
+            log.warning("cron: job %s: output not delivered: %s", job.id, exc)
+            return "not-delivered", str(exc)
+        return "delivered", None
+
+    async def _target(self, job: CronJob, payload: CronAgentTurn) -> tuple[str, str, str | None]:
+        """(channel, to, account id) for a job's delivery; raises ``DeliveryError`` saying what is missing."""
+        agents = self._runtime.agents
+        agent_id = normalize_agent_id(job.agent_id) if job.agent_id else agents.default_agent_id()
+        main_key = agents.main_key(agent_id)
+        store = agents.store(agent_id)
+        await store.load()
+        last = store.entries.get(main_key) or {}
+        last_channel = last.get("lastChannel") if last.get("lastChannel") in SUPERVISED else None
+        requested = (payload.channel or "last").strip().lower()
+        to = (payload.to or "").strip() or None
+        if requested == "last":
+            if last_channel is None:
+                raise DeliveryError(f'channel "last": session {main_key} has not talked on a channel yet '
+                                    "(set payload.channel and payload.to)")
+            channel = last_channel
+        elif requested in SUPERVISED:
+            channel = requested
+        else:
+            raise DeliveryError(f"unsupported channel: {payload.channel}")
+        if to is not None:
+            return channel, to, last.get("lastAccountId") if channel == last_channel else None
+        if channel == last_channel and last.get("lastTo"):
+            return channel, last["lastTo"], last.get("lastAccountId")
+        raise DeliveryError(f"no delivery target: payload.to is not set and session {main_key} has no last "
+                            f"{channel} recipient")
 
     def emit(self, event: CronEvent) -> None:
         self._runtime.broadcaster.broadcast("cron", event, droppable=True)

@@ -14,7 +14,13 @@ from typing import Any
 
 import trio
 
-from ..protocol._payloads.system import AgentHealth, AgentHeartbeat, HealthSummary, SessionsHealth
+from ..protocol._payloads.system import (
+    AgentHealth,
+    AgentHeartbeat,
+    HealthSummary,
+    LinkChannel,
+    SessionsHealth,
+)
 from .broadcast import Broadcaster
 from .presence import wall_ms
 
@@ -29,11 +35,13 @@ class HealthMonitor:
         self._interval = interval_ms / 1000
         self._min_interval = min_interval
         self._requested = trio.Event()
+        self._stale = False  # something in the summary changed (a channel connected or stopped)
         self.summary: HealthSummary | None = None
         self.refreshed_at: float | None = None
         self.providers: list[Callable[[], dict]] = []
         # (channels, channelOrder, channelLabels), set by the Runtime once channels exist.
         self.channels: Callable[[], tuple[dict[str, Any], list[str], dict[str, str]]] | None = None
+        self.link_channel: Callable[[], LinkChannel | None] | None = None
 
     def build(self) -> HealthSummary:
         started = time.perf_counter()
@@ -45,12 +53,13 @@ class HealthMonitor:
             channels=channels, channel_order=order, channel_labels=labels, heartbeat_seconds=0,
             default_agent_id=DEFAULT_AGENT_ID,
             agents=[AgentHealth(agent_id=DEFAULT_AGENT_ID, is_default=True, heartbeat=heartbeat, sessions=sessions)],
-            sessions=sessions,
+            sessions=sessions, link_channel=self.link_channel() if self.link_channel is not None else None,
         )
 
     def refresh(self) -> HealthSummary:
         """Rebuild now, bump the health version and broadcast the ``health`` event."""
         self.summary = self.build()
+        self._stale = False
         self.refreshed_at = trio.current_time()
         self._broadcaster.health_version += 1
         self._broadcaster.broadcast("health", self.summary, droppable=False, with_state_version=True)
@@ -59,11 +68,21 @@ class HealthMonitor:
     def current(self, *, probe: bool = False) -> HealthSummary:
         """The cached summary, refreshed first when asked to probe or when older than the interval."""
         stale = self.refreshed_at is None or trio.current_time() - self.refreshed_at >= self._interval
-        if probe or stale or self.summary is None:
+        if probe or stale or self._stale or self.summary is None:
             return self.refresh()
         return self.summary
 
+    def snapshot(self) -> HealthSummary | None:
+        """For ``hello-ok``: the cached summary, rebuilt first only if what it reports has changed (a
+        connect alone does not rebuild it, so a burst of connects costs no extra broadcasts)."""
+        return self.refresh() if self._stale or self.summary is None else self.summary
+
     def request_refresh(self) -> None:
+        self._requested.set()
+
+    def mark_stale(self) -> None:
+        """What the summary reports has changed: the next read rebuilds it, and so does the refresher."""
+        self._stale = True
         self._requested.set()
 
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:

@@ -101,6 +101,7 @@ class Runtime:
         self.channels = ChannelManager(self)  # one supervised task per channel account
         self.hot_actions["restart-channel"] = self.channels.restart_action
         self.health.channels = self.channels.health
+        self.health.link_channel = self.channels.link_channel
         self.draining = False
         self.scope: trio.CancelScope | None = None
         self.stopped = trio.Event()
@@ -148,11 +149,14 @@ class Runtime:
         self.gateway.last_heartbeat = event
         self.broadcaster.broadcast("heartbeat", event, droppable=True)
 
-    def resolve_provider(self, agent_id: str) -> tuple[Provider, str]:
-        """The model provider and model name for an agent (per-agent model, else the default)."""
+    def resolve_provider(self, agent_id: str, model: str | None = None) -> tuple[Provider, str]:
+        """The model provider and model name for an agent: ``model`` (a run's override), else the agent's
+        own, else the default."""
+        if model:
+            return self.models.resolve(model)
         entry = next((a for a in self.config.agents.entries if a.id == agent_id), None)
-        model = entry.model if entry is not None and entry.model else self.config.agents.defaults.model
-        return self.models.resolve(model)
+        configured = entry.model if entry is not None and entry.model else self.config.agents.defaults.model
+        return self.models.resolve(configured)
 
     def list_models(self) -> list[ModelInfo]:
         return self.models.models()
@@ -189,7 +193,7 @@ class Runtime:
             features=Features(methods=list(METHODS), events=list(EVENTS)),
             snapshot=Snapshot(
                 presence=self.presence.entries(),
-                health=self.health.summary if self.health.summary is not None else {},
+                health=self.health.snapshot() or {},
                 state_version=self.broadcaster.state_version(),
                 uptime_ms=self.gateway.uptime_ms(),
                 config_path=str(self.config.path) if self.config.path else None,

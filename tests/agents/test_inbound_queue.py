@@ -65,3 +65,17 @@ async def test_cap_with_drop_new_refuses_the_newest(tmp_path, nursery, mock_cloc
     assert agents.inbound.offer("main", "refused") is None
     await kept.done.wait()
     assert kept.message == "kept"
+
+
+async def test_collect_merges_only_messages_from_the_same_chat(tmp_path, nursery, mock_clock):
+    agents = await make_agents(tmp_path, nursery, mock_clock)
+    agents.inbound.offer("main", "busy", origin="telegram:default:1")
+    await trio.sleep(0.5)
+    a1 = agents.inbound.offer("main", "from a", origin="telegram:default:1")
+    b = agents.inbound.offer("main", "from b", origin="telegram:default:2")
+    a2 = agents.inbound.offer("main", "again a", origin="telegram:default:1")
+    await b.done.wait()
+    await a1.done.wait()
+    assert a1 is a2 and b is not a1
+    assert "from a" in a1.message and "again a" in a1.message and "from b" not in a1.message
+    assert b.message == "from b" and b.text == PREFIX + "from b"

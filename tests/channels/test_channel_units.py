@@ -6,15 +6,17 @@ import random
 from types import SimpleNamespace
 
 import attrs
+import pytest
 import trio
 
 from moltbot.channels.base import AccountStatus, Backoff, InboundMessage, wall_ms
 from moltbot.channels.chunk import chunk_text
 from moltbot.channels.manager import ChannelManager
 from moltbot.channels.pairing import ALPHABET, MAX_PENDING, TTL_MS, PairingStore
-from moltbot.channels.routing import decide, session_key
+from moltbot.channels.routing import decide, group_settings, session_key
 from moltbot.channels.telegram.channel import parse_target
-from moltbot.config.model import Config, TelegramAccount
+from moltbot.config.load import ConfigError, parse_config
+from moltbot.config.model import Config, TelegramAccount, TelegramGroup, TelegramTopic
 
 
 def test_chunks_split_on_paragraph_then_line_then_space():
@@ -100,7 +102,8 @@ class Crashing:
 
 
 async def test_supervisor_restarts_a_crashing_account_with_exponential_backoff(autojump_clock):
-    runtime = SimpleNamespace(config=Config(), gateway=SimpleNamespace(env={}))
+    runtime = SimpleNamespace(config=Config(), gateway=SimpleNamespace(env={}),
+                              health=SimpleNamespace(mark_stale=lambda: None))
     manager = ChannelManager(runtime)
     manager.backoff = Backoff(initial=1.0, maximum=8.0, factor=2.0, jitter=0.0)
     starts: list[float] = []
@@ -114,3 +117,40 @@ async def test_supervisor_restarts_a_crashing_account_with_exponential_backoff(a
         await slot.stopped.wait()
     assert starts[:5] == [0.0, 1.0, 3.0, 7.0, 15.0]
     assert status.running is False
+
+
+def group_message(sender="5", thread=None, mentioned=False):
+    return InboundMessage(channel="telegram", account_id="default", sender_id=sender, chat_id="-100", text="x",
+                          chat_type="group", thread_id=thread, mentioned=mentioned)
+
+
+def test_a_groups_allow_from_limits_its_senders_under_every_policy():
+    groups = {"-100": TelegramGroup(allow_from=["tg:5"], require_mention=False)}
+    for policy in ("open", "allowlist"):
+        account = TelegramAccount(group_policy=policy, groups=groups)
+        assert decide(group_message("5"), account, set()) == "answer"
+        assert decide(group_message("6", mentioned=True), account, set()) == "ignore"
+    assert decide(group_message("5"), TelegramAccount(group_policy="disabled", groups=groups), set()) == "ignore"
+
+
+def test_a_topic_overrides_its_groups_mention_and_senders_and_adds_its_prompt():
+    topic = TelegramTopic(require_mention=False, allow_from=[9], system_prompt="Topic rules.")
+    account = TelegramAccount(groups={"*": TelegramGroup(system_prompt="Be brief.", topics={"7": topic})})
+    assert decide(group_message("9", thread="7"), account, set()) == "answer"
+    assert decide(group_message("8", thread="7", mentioned=True), account, set()) == "ignore"
+    assert decide(group_message("8", thread="3"), account, set()) == "ignore"  # the group still wants a mention
+    assert decide(group_message("8", thread="3", mentioned=True), account, set()) == "answer"
+    assert group_settings(group_message(thread="7"), account).system_prompt == "Be brief.\n\nTopic rules."
+    assert group_settings(group_message(thread="3"), account).system_prompt == "Be brief."
+
+
+def test_group_config_is_typed_with_errors_naming_the_key():
+    config = parse_config({"channels": {"telegram": {"groups": {"-100": {
+        "requireMention": False, "allowFrom": [5, "@alice"], "skills": ["x"],
+        "topics": {"7": {"systemPrompt": "Topic rules."}}}}}}})
+    group = config.channels.telegram.groups["-100"]
+    assert group.require_mention is False and group.topics["7"].system_prompt == "Topic rules."
+    assert any("channels.telegram.groups.-100.skills: unknown key" in w for w in config.warnings)
+    with pytest.raises(ConfigError, match=r"channels\.telegram\.groups\.-100\.topics\.7\.requireMention: must be a "
+                                          r"boolean"):
+        parse_config({"channels": {"telegram": {"groups": {"-100": {"topics": {"7": {"requireMention": "no"}}}}}}})

@@ -17,12 +17,19 @@ from moltbot.channels.telegram import webhook
 from moltbot.client import open_gateway_client
 from moltbot.config.load import load_config
 from moltbot.config.model import (
+    AgentEntry,
+    AgentsConfig,
     AuthConfig,
+    Binding,
+    BindingMatch,
+    BindingPeer,
     ChannelsConfig,
     Config,
     GatewayConfig,
     TelegramAccount,
     TelegramConfig,
+    TelegramGroup,
+    TelegramTopic,
     WhatsAppConfig,
 )
 from moltbot.gateway.app import open_gateway
@@ -337,3 +344,87 @@ async def test_webhook_mode_serves_its_own_port_checks_the_secret_and_handles_ea
     assert len(bot.sent) == 1 and bot.sent[0]["text"].endswith("You said: via webhook")
     assert gateway.runtime.channels.dispatcher.handled == 1
     assert bot.method_calls("getUpdates") == []
+
+
+async def test_a_binding_routes_one_chat_to_its_agent_and_others_to_the_default(tmp_path):
+    agents = AgentsConfig(entries=[AgentEntry(id="main", default=True), AgentEntry(id="work")])
+    binding = Binding(agent_id="work", match=BindingMatch(channel="telegram", peer=BindingPeer(kind="dm", id="42")))
+    with trio.fail_after(15):
+        async with open_fake_telegram() as fake:
+            bot = fake.bot(BOT)
+            config = attrs.evolve(telegram_config(tmp_path, fake, dm_policy="open"), agents=agents,
+                                  bindings=[binding])
+            async with open_gateway(config, port=0, env={}) as gateway:
+                bot.push_message(chat_id=42, user_id=42, text="for work")
+                bot.push_message(chat_id=7, user_id=7, text="for main")
+                await bot.wait_sent(2)
+                await gateway.runtime.channels.dispatcher.wait_handled(2)
+                runtime = gateway.runtime
+                work, main = runtime.agents.store("work"), runtime.agents.store("main")
+                work_lines = (work.path.parent / f"{work.entries['agent:work:main']['sessionId']}.jsonl").read_text()
+    assert {s["chat_id"]: s["text"].rsplit(": ", 1)[1] for s in bot.sent} == {42: "for work", 7: "for main"}
+    assert (work.entries["agent:work:main"]["lastChannel"], work.entries["agent:work:main"]["lastTo"]) == (
+        "telegram", "42")
+    assert main.entries["agent:main:main"]["lastTo"] == "7" and "agent:main:main" not in work.entries
+    assert "for work" in work_lines and "for main" not in work_lines
+    assert json.loads((tmp_path / "agents" / "work" / "sessions" / "sessions.json").read_text())[
+        "agent:work:main"]["lastChannel"] == "telegram"
+
+
+async def test_health_status_and_hello_ok_report_channel_summaries_and_the_link_channel(tmp_path):
+    creds = tmp_path / "credentials" / "whatsapp" / "default"
+    creds.mkdir(parents=True)
+    (creds / "creds.json").write_text("{}")
+    with trio.fail_after(15):
+        async with open_fake_telegram() as fake:
+            bot = fake.bot(BOT)
+            config = attrs.evolve(telegram_config(tmp_path, fake), channels=ChannelsConfig(
+                telegram=TelegramConfig(bot_token=BOT, api_root=fake.url), whatsapp=WhatsAppConfig()))
+            async with open_gateway(config, port=0, env={}) as gateway:
+                await bot.wait_for(lambda: bot.polls_in_flight == 1)
+                async with open_gateway_client(gateway.url, token=TOKEN) as client:
+                    snapshot = client.hello.snapshot.health
+                    health = await client.call("health", {})
+                    status = await client.call("status", {})
+    for summary in (snapshot, health):
+        telegram = summary["channels"]["telegram"]
+        assert (telegram["accountId"], telegram["configured"], telegram["connected"]) == ("default", True, True)
+        assert telegram["accounts"]["default"]["tokenSource"] == "config"
+        whatsapp = summary["channels"]["whatsapp"]
+        assert whatsapp["linked"] is True and whatsapp["connected"] is False
+        assert summary["linkChannel"]["id"] == "whatsapp" and summary["linkChannel"]["linked"] is True
+        assert 0 <= summary["linkChannel"]["authAgeMs"] < 60_000
+    assert status["linkChannel"] == {**health["linkChannel"], "authAgeMs": status["linkChannel"]["authAgeMs"]}
+    assert status["channelSummary"][0] == "Telegram: connected"
+    assert status["channelSummary"][1].startswith("WhatsApp: error: ")
+
+
+async def test_the_link_channel_is_unlinked_without_credentials(tmp_path):
+    config = Config(gateway=GatewayConfig(auth=AuthConfig(token=TOKEN)), state_dir=tmp_path)
+    with trio.fail_after(15):
+        async with open_gateway(config, port=0, env={}) as gateway:
+            async with open_gateway_client(gateway.url, token=TOKEN) as client:
+                health = await client.call("health", {})
+    assert health["linkChannel"] == {"id": "whatsapp", "label": "WhatsApp", "linked": False, "authAgeMs": None}
+    assert health["channels"]["telegram"]["configured"] is False
+
+
+async def test_a_forum_topics_own_config_gates_senders_and_prompts_the_agent(tmp_path):
+    topic = TelegramTopic(require_mention=False, allow_from=["9"], system_prompt="Answer in haiku.")
+    groups = {"-100": TelegramGroup(system_prompt="This is the ops room.", topics={"7": topic})}
+    with trio.fail_after(15):
+        async with open_fake_telegram() as fake:
+            bot = fake.bot(BOT, username="molt_bot")
+            async with open_gateway(telegram_config(tmp_path, fake, groups=groups), port=0, env={}) as gateway:
+                chat = {"chat_id": -100, "chat_type": "supergroup", "is_forum": True}
+                bot.push_message(user_id=8, text="not allowed here", thread_id=7, **chat)
+                bot.push_message(user_id=9, text="no mention needed", thread_id=7, **chat)
+                bot.push_message(user_id=8, text="elsewhere, unmentioned", thread_id=3, **chat)
+                await gateway.runtime.channels.dispatcher.wait_handled(3)
+                await bot.wait_sent(1)
+                runs = [r for r in gateway.runtime.agents.runs.values() if r.run_id.startswith("inbound-")]
+    assert len(bot.sent) == 1 and bot.sent[0]["message_thread_id"] == 7
+    assert bot.sent[0]["text"].endswith("You said: no mention needed")
+    (run,) = runs
+    assert run.session_key == "agent:main:telegram:group:-100:topic:7"
+    assert run.extra_system_prompt == "This is the ops room.\n\nAnswer in haiku."

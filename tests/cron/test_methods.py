@@ -118,14 +118,17 @@ async def test_forced_main_job_queues_a_system_event_and_logs_the_run(client):
 async def test_isolated_job_runs_an_agent_turn_in_its_own_session(client):
     async with client() as c:
         job = await c.call("cron.add", {"name": "digest", "schedule": {"everyMs": 3_600_000},
-                                        "payload": {"message": "summarise", "to": "+15550001"}})
+                                        "payload": {"message": "summarise", "to": "+15550001",
+                                                    "bestEffortDeliver": True}})
         await c.call("cron.run", {"id": job["id"], "mode": "force"})
         (entry,) = (await c.call("cron.runs", {"id": job["id"]}))["entries"]
         sessions = await c.call("sessions.list")
         status = await c.call("status")
     prompt = f"[cron:{job['id']} digest] summarise"
     assert entry["status"] == "ok" and entry["summary"] == PREFIX + prompt
-    assert (entry["deliveryStatus"], entry["deliveryError"]) == ("not-delivered", "no channels running")
+    assert (entry["deliveryStatus"], entry["deliveryError"]) == (
+        "not-delivered", 'channel "last": session agent:main:main has not talked on a channel yet '
+        "(set payload.channel and payload.to)")
     assert f"agent:main:cron:{job['id']}" in [s["key"] for s in sessions["sessions"]]
     assert f"Cron: {PREFIX}{prompt}" in status["queuedSystemEvents"]
 

@@ -347,7 +347,7 @@ async def test_isolated_job_posts_its_summary_to_main_and_records_delivery(autoj
     gateway = process(start)
     service = await gateway.start()
     job = await service.add(add_params(name="digest", schedule={"everyMs": HOUR}, wakeMode="now",
-                                       payload={"message": "summarise", "to": "42"}))
+                                       payload={"message": "summarise", "to": "42", "bestEffortDeliver": True}))
     await service.run(job.id, force=True)
     (turn_at, request), = gateway.host.turns
     assert request.message == f"[cron:{job.id} digest] summarise"
@@ -357,3 +357,16 @@ async def test_isolated_job_posts_its_summary_to_main_and_records_delivery(autoj
     assert (entry.delivery_status, entry.delivery_error) == ("not-delivered", "no channels running")
     finished = [e for e in gateway.host.events if e.action == "finished"][0]
     assert finished.delivery_status == "not-delivered" and finished.next_run_at_ms == start + HOUR
+    assert (entry.status, entry.error) == ("ok", None)
+
+
+async def test_a_failed_delivery_fails_the_run_unless_best_effort(autojump_clock, process):
+    gateway = process(ms("2025-06-01T12:00:00"))
+    service = await gateway.start()
+    job = await service.add(add_params(name="digest", schedule={"everyMs": HOUR},
+                                       payload={"message": "summarise", "to": "42"}))
+    await service.run(job.id, force=True)
+    (entry,) = await service.runs(job.id)
+    assert (entry.status, entry.error) == ("error", "delivery failed: no channels running")
+    assert (entry.summary, entry.delivery_status) == (f"did: [cron:{job.id} digest] summarise", "not-delivered")
+    assert gateway.host.system_events[-1][1].startswith("Cron (error): did: ")

@@ -39,12 +39,13 @@ async def status(runtime: Runtime, connection: Connection, params: EmptyParams) 
             default_agent_id="main",
             agents=[HeartbeatAgentStatus(agent_id="main", enabled=False, every="30m", every_ms=30 * 60 * 1000)],
         ),
-        channel_summary=[],
+        channel_summary=runtime.channels.summary_lines(),
         queued_system_events=list(runtime.gateway.system_events),
         sessions=SessionsStatus(paths=[sessions_path] if sessions_path else [], count=0,
                                 defaults=SessionModelDefaults(), recent=[], by_agent=[]),
         gateway=runtime.gateway_status(),
         lanes=runtime.lane_statuses(),
+        link_channel=runtime.channels.link_channel(),
     )
 
 

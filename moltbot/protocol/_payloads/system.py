@@ -60,6 +60,16 @@ class AgentHealth:
 
 
 @attrs.frozen
+class LinkChannel:
+    """The channel a device is linked to (the first whose summary reports ``linked``: WhatsApp Web)."""
+
+    id: NonEmptyStr
+    label: str
+    linked: bool
+    auth_age_ms: NonNegativeInt | None  # age of the stored credentials; null when there are none
+
+
+@attrs.frozen
 class HealthSummary:
     """The ``health`` result and the ``health`` event payload."""
 
@@ -73,6 +83,8 @@ class HealthSummary:
     default_agent_id: NonEmptyStr
     agents: list[AgentHealth]
     sessions: SessionsHealth
+    # Ours (issue 6: health reports the link channel, as the original's ``status`` does); optional.
+    link_channel: LinkChannel | None = None
 
 
 @attrs.frozen
@@ -151,6 +163,7 @@ class StatusSummary:
     channel_summary: list[str]
     queued_system_events: list[str]
     sessions: SessionsStatus
+    link_channel: LinkChannel | None = None
     # Ours (the original's StatusSummary has neither): optional so the spec describes both gateways.
     gateway: GatewayStatus | None = None
     lanes: list[LaneStatus] | None = None

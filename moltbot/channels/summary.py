@@ -1,0 +1,99 @@
+"""Channel summaries for ``health``, ``status`` and ``channels.status`` (reference §9.5, §3).
+
+A channel's summary is its default account's fields plus every account under ``accounts``; a
+linked-device channel (WhatsApp) adds ``linked``/``authAgeMs``, and the first channel that does is the
+``linkChannel`` (as in the original's ``resolveLinkChannelContext``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..protocol._payloads.system import LinkChannel
+from .base import wall_ms
+
+if TYPE_CHECKING:
+    from .manager import ChannelManager
+
+CHANNEL_ORDER = ("telegram", "whatsapp", "webchat")
+LABELS = {"telegram": "Telegram", "whatsapp": "WhatsApp", "webchat": "WebChat"}
+
+SUMMARY_KEYS = ("accountId", "name", "enabled", "configured", "linked", "authAgeMs", "running", "connected",
+                "lastError", "probe", "lastProbeAt", "mode", "tokenSource")
+
+
+def _state(row: dict[str, Any]) -> str:
+    if row.get("connected"):
+        return "connected"
+    if row.get("enabled") is False and row.get("lastError") in (None, "disabled"):
+        return "disabled"
+    if not row.get("configured"):
+        return "not configured"
+    if row.get("lastError"):
+        return f"error: {row['lastError']}"
+    return "starting" if row.get("running") else "stopped"
+
+
+def channel_summary(manager: ChannelManager, channel: str) -> dict[str, Any]:
+    """One channel's health summary (reference §9.5): its default account's fields, every account
+    under ``accounts``, and ``linked``/``authAgeMs`` for a linked-device channel (WhatsApp)."""
+    rows = manager.accounts(channel)
+    for row in rows:
+        if channel == "whatsapp":  # the channel's own status wins over what the credentials suggest
+            row.update({k: v for k, v in web_auth(manager, row["accountId"]).items() if k not in row})
+            row.setdefault("linked", False)
+    first = next((r for r in rows if r["accountId"] == "default"), rows[0])
+    out: dict[str, Any] = {
+        "accountId": first["accountId"], "configured": any(r.get("configured") for r in rows),
+        "running": any(r.get("running") for r in rows), "connected": any(r.get("connected") for r in rows)}
+    error = next((r["lastError"] for r in rows if r.get("lastError")), None)
+    if error:
+        out["lastError"] = error
+    if channel == "whatsapp":
+        out["linked"] = bool(first.get("linked"))
+        out["authAgeMs"] = first.get("authAgeMs")
+    out["accounts"] = {r["accountId"]: {k: v for k, v in r.items() if k in SUMMARY_KEYS} for r in rows}
+    return out
+
+
+def web_auth(manager: ChannelManager, account_id: str) -> dict[str, Any]:
+    """``linked``/``authAgeMs`` of a WhatsApp account from its credentials directory (the original
+    reads its creds file the same way): linked when the directory holds files, age from the newest."""
+    section = manager.account_configs("whatsapp").get(account_id)
+    state_dir = manager.runtime.config.state_dir
+    auth_dir = getattr(section, "auth_dir", None)
+    if auth_dir:
+        folder = Path(auth_dir).expanduser()
+    elif state_dir is not None:
+        folder = state_dir / "credentials" / "whatsapp" / account_id
+    else:
+        return {}
+    try:
+        newest = max((entry.stat().st_mtime for entry in folder.iterdir() if entry.is_file()), default=None)
+    except OSError:
+        newest = None
+    if newest is None:
+        return {"linked": False, "authAgeMs": None}
+    return {"linked": True, "authAgeMs": max(0, wall_ms() - int(newest * 1000))}
+
+
+def link_channel(manager: ChannelManager) -> LinkChannel | None:
+    """The first channel whose summary says whether it is ``linked`` (the original's linkChannel)."""
+    for channel in CHANNEL_ORDER:
+        state = channel_summary(manager, channel)
+        if isinstance(state.get("linked"), bool):
+            return LinkChannel(id=channel, label=LABELS[channel], linked=state["linked"],
+                               auth_age_ms=state.get("authAgeMs"))
+    return None
+
+
+def summary_lines(manager: ChannelManager) -> list[str]:
+    """``status``'s ``channelSummary``: one line per channel (and per account when there are several)."""
+    lines = []
+    for channel in CHANNEL_ORDER:
+        rows = manager.accounts(channel)
+        for row in rows:
+            label = LABELS[channel] if len(rows) == 1 else f"{LABELS[channel]} ({row['accountId']})"
+            lines.append(f"{label}: {_state(row)}")
+    return lines

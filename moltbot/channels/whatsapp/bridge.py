@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -157,20 +156,20 @@ class Bridge:
         self.events = events
         self.finished = finished  # set once ``connect`` has returned
 
-    async def send_text(self, jid: str, text: str, *, timeout: float) -> str:
-        """Send on a worker thread; raises ``WhatsAppClientError`` (also on timeout)."""
+    async def send_text(self, jid: str, text: str, *, seconds: float) -> str:
+        """Send on a worker thread; raises ``WhatsAppClientError`` (also after ``seconds``)."""
         try:
-            with trio.fail_after(timeout):
+            with trio.fail_after(seconds):
                 return await trio.to_thread.run_sync(self.client.send_text, jid, text, abandon_on_cancel=True)
         except trio.TooSlowError:
-            raise WhatsAppClientError(f"send timed out after {timeout:g}s") from None
+            raise WhatsAppClientError(f"send timed out after {seconds:g}s") from None
 
-    async def logout(self, *, timeout: float) -> None:
+    async def logout(self, *, seconds: float) -> None:
         try:
-            with trio.fail_after(timeout):
+            with trio.fail_after(seconds):
                 await trio.to_thread.run_sync(self.client.logout, abandon_on_cancel=True)
         except trio.TooSlowError:
-            raise WhatsAppClientError(f"logout timed out after {timeout:g}s") from None
+            raise WhatsAppClientError(f"logout timed out after {seconds:g}s") from None
 
 
 @asynccontextmanager
@@ -216,21 +215,27 @@ async def open_bridge(client: WhatsAppClient, *, stop_timeout: float | None = No
     async def connect_task() -> None:
         await trio.to_thread.run_sync(run_connect, abandon_on_cancel=True, limiter=trio.CapacityLimiter(1))
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(connect_task)
-        try:
-            yield Bridge(client, receive, finished)
-        finally:
-            with trio.CancelScope(shield=True):
-                await receive.aclose()
-                timeout = STOP_TIMEOUT if stop_timeout is None else stop_timeout
-                with trio.move_on_after(timeout) as bounded:
-                    if not finished.is_set():
-                        await trio.to_thread.run_sync(client.stop, abandon_on_cancel=True)
-                    await finished.wait()
-                if bounded.cancelled_caught:
-                    log.warning("whatsapp client did not stop within %gs; its thread is abandoned", timeout)
-            nursery.cancel_scope.cancel()
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(connect_task)
+            try:
+                yield Bridge(client, receive, finished)
+            finally:
+                with trio.CancelScope(shield=True):
+                    await receive.aclose()
+                    timeout = STOP_TIMEOUT if stop_timeout is None else stop_timeout
+                    with trio.move_on_after(timeout) as bounded:
+                        if not finished.is_set():
+                            await trio.to_thread.run_sync(client.stop, abandon_on_cancel=True)
+                        await finished.wait()
+                    if bounded.cancelled_caught:
+                        log.warning("whatsapp client did not stop within %gs; its thread is abandoned", timeout)
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # The connect task never raises, so a group holds the body's one exception: hand it on as is.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
 
 
 # --- the backend registry ----------------------------------------------------------------------------------

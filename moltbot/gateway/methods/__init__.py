@@ -28,6 +28,8 @@ HANDLERS = {
     "channels.status": channels.channels_status,
     "channels.logout": channels.channels_logout,
     "send": channels.send,
+    "web.login.start": channels.web_login_start,
+    "web.login.wait": channels.web_login_wait,
     "models.list": agent.models_list,
     "agents.list": agent.agents_list,
     "agent": agent.agent,

@@ -62,6 +62,7 @@ class AccountStatus:
     name: str | None = None
     enabled: bool = True
     configured: bool = False
+    linked: bool | None = None
     running: bool = False
     connected: bool = False
     reconnect_attempts: int = 0
@@ -76,13 +77,14 @@ class AccountStatus:
     dm_policy: str | None = None
     allow_from: list[str] | None = None
     token_source: str | None = None
+    self_id: dict[str, Any] | None = None  # WhatsApp: this linked device's own {e164, jid}
 
     def snapshot(self) -> dict[str, Any]:
         names = {"account_id": "accountId", "reconnect_attempts": "reconnectAttempts",
                  "last_connected_at": "lastConnectedAt", "last_error": "lastError",
                  "last_start_at": "lastStartAt", "last_stop_at": "lastStopAt",
                  "last_inbound_at": "lastInboundAt", "last_outbound_at": "lastOutboundAt",
-                 "dm_policy": "dmPolicy", "allow_from": "allowFrom", "token_source": "tokenSource"}
+                 "dm_policy": "dmPolicy", "allow_from": "allowFrom", "token_source": "tokenSource", "self_id": "self"}
         out: dict[str, Any] = {}
         for field in attrs.fields(AccountStatus):
             value = getattr(self, field.name)

@@ -29,6 +29,7 @@ from .summary import CHANNEL_ORDER, LABELS
 from .telegram.channel import TelegramChannel, resolve_token
 from .webchat import webchat_accounts
 from .whatsapp.channel import WhatsAppChannel
+from .whatsapp.login import WhatsAppLogins
 
 if TYPE_CHECKING:
     from ..gateway.runtime import Runtime
@@ -100,6 +101,7 @@ class ChannelManager:
         self.restarts = 0
         self._restarted = trio.Event()
         self.dispatcher = Dispatcher(self)
+        self.whatsapp_logins = WhatsAppLogins(self)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -170,22 +172,38 @@ class ChannelManager:
             await slot.stopped.wait()
 
     async def _start_channel(self, channel: str) -> None:
-        assert self._nursery is not None
         configs = account_configs(self.runtime, channel)
         statuses = self.statuses[channel]
         for stale in set(statuses) - set(configs):
             del statuses[stale]
         for account_id, account in configs.items():
-            status = statuses[account_id] = self._fresh_status(channel, account_id, account,
-                                                              statuses.get(account_id))
-            if not account.enabled:
-                status.last_error = "disabled"
-                continue
-            if not status.configured:
-                status.last_error = "not configured"
-                continue
-            slot = await self._nursery.start(self._supervise, channel, account_id, account, status)
-            self.slots[(channel, account_id)] = slot
+            await self._start_account(channel, account_id, account)
+
+    async def _start_account(self, channel: str, account_id: str, account: Any) -> bool:
+        assert self._nursery is not None
+        statuses = self.statuses[channel]
+        status = statuses[account_id] = self._fresh_status(channel, account_id, account, statuses.get(account_id))
+        if not account.enabled:
+            status.last_error = "disabled"
+            return False
+        if not status.configured:
+            status.last_error = "not configured"
+            return False
+        slot = await self._nursery.start(self._supervise, channel, account_id, account, status)
+        self.slots[(channel, account_id)] = slot
+        return True
+
+    async def start_account(self, channel: str, account_id: str, reason: str = "start") -> bool:
+        """(Re)start one account from the current config (after a WhatsApp login); False if not configured."""
+        async with self._locks[channel]:
+            slot = self.slots.pop((channel, account_id), None)
+            if slot is not None:
+                slot.scope.cancel(reason=reason)
+                await slot.stopped.wait()
+            account = account_configs(self.runtime, channel).get(account_id)
+            if account is None:
+                return False
+            return await self._start_account(channel, account_id, account)
 
     def _fresh_status(self, channel: str, account_id: str, account: Any, old: AccountStatus | None) -> AccountStatus:
         status = AccountStatus(account_id=account_id, name=account.name, enabled=account.enabled,
@@ -194,6 +212,7 @@ class ChannelManager:
         if old is not None:  # keep history across restarts
             status.last_start_at, status.last_stop_at = old.last_start_at, old.last_stop_at
             status.last_inbound_at, status.last_outbound_at = old.last_inbound_at, old.last_outbound_at
+            status.linked, status.self_id = old.linked, old.self_id
         if channel == "telegram":
             token, status.token_source = resolve_token(account, account_id, self.runtime.gateway.env)
             status.configured = bool(token)
@@ -205,7 +224,7 @@ class ChannelManager:
         if channel == "telegram":
             return TelegramChannel(account_id, account, status, env=self.runtime.gateway.env,
                                    state_dir=self.runtime.config.state_dir)
-        return WhatsAppChannel(account_id, account, status)
+        return WhatsAppChannel(account_id, account, status, state_dir=self.runtime.config.state_dir)
 
     async def _supervise(self, channel: str, account_id: str, account: Any, status: AccountStatus, *,
                          task_status=trio.TASK_STATUS_IGNORED) -> None:

@@ -207,6 +207,9 @@ METHODS: Final[dict[str, MethodSpec]] = _table(
     MethodSpec("chat.history", agent.ChatHistoryParams, JsonObject),
     MethodSpec("chat.abort", agent.ChatAbortParams, JsonObject),
     MethodSpec("chat.send", agent.ChatSendParams, JsonObject),
+    # channel-plugin methods (the WhatsApp plugin's gatewayMethods), after the core methods
+    MethodSpec("web.login.start", _channels.WebLoginStartParams, JsonObject),
+    MethodSpec("web.login.wait", _channels.WebLoginWaitParams, JsonObject),
 )
 
 # Events this gateway emits (``features.events``), in the reference's GATEWAY_EVENTS order.

@@ -14,6 +14,7 @@ from moltbot.channels import manager as manager_module
 from moltbot.channels.base import Backoff
 from moltbot.channels.pairing import ALPHABET, PairingStore
 from moltbot.channels.telegram import webhook
+from moltbot.channels.whatsapp import bridge as whatsapp_bridge
 from moltbot.client import open_gateway_client
 from moltbot.config.load import load_config
 from moltbot.config.model import (
@@ -35,6 +36,7 @@ from moltbot.config.model import (
 from moltbot.gateway.app import open_gateway
 from tests.conftest import TOKEN
 from tests.fakes.telegram import CONFLICT, open_fake_telegram
+from tests.fakes.whatsapp import FakeWhatsApp
 
 BOT = "111:AAA-test-token"
 OTHER_BOT = "222:BBB-test-token"
@@ -239,8 +241,9 @@ async def test_send_method_delivers_once_per_idempotency_key(tmp_path):
     assert len(bot.sent) == 1 and bot.sent[0]["message_thread_id"] == 9
 
 
-async def test_channels_status_lists_every_channel_and_logout_stops_the_account(tmp_path, caplog):
+async def test_channels_status_lists_every_channel_and_logout_stops_the_account(tmp_path, caplog, monkeypatch):
     caplog.set_level("INFO", logger="httpx")
+    monkeypatch.setattr(whatsapp_bridge, "BACKEND", FakeWhatsApp())  # an unlinked WhatsApp account
     with trio.fail_after(15):
         async with open_fake_telegram() as fake:
             bot = fake.bot(BOT)
@@ -248,6 +251,9 @@ async def test_channels_status_lists_every_channel_and_logout_stops_the_account(
                 telegram=TelegramConfig(bot_token=BOT, api_root=fake.url), whatsapp=WhatsAppConfig()))
             async with open_gateway(config, port=0, env={}) as gateway:
                 await bot.wait_for(lambda: bot.polls_in_flight == 1)
+                whatsapp_status = gateway.runtime.channels.statuses["whatsapp"]["default"]
+                while whatsapp_status.last_error is None:  # noqa: ASYNC110 (poll with a deadline)
+                    await trio.sleep(0.01)
                 async with open_gateway_client(gateway.url, token=TOKEN) as client:
                     status = await client.call("channels.status", {"probe": True, "timeoutMs": 5000})
                     logout = await client.call("channels.logout", {"channel": "telegram"})
@@ -258,7 +264,8 @@ async def test_channels_status_lists_every_channel_and_logout_stops_the_account(
     assert telegram["tokenSource"] == "config" and telegram["mode"] == "polling" and telegram["dmPolicy"] == "pairing"
     assert telegram["probe"]["ok"] is True and telegram["probe"]["bot"]["id"] == 111
     whatsapp = status["channelAccounts"]["whatsapp"][0]
-    assert whatsapp["running"] is False and whatsapp["lastError"] == "WhatsApp Web client not available in this build"
+    assert whatsapp["running"] is False and whatsapp["linked"] is False
+    assert whatsapp["lastError"] == "not linked: run web.login.start / moltbot channels login"
     assert status["channelAccounts"]["webchat"][0]["connected"] is True
     assert logout == {"channel": "telegram", "accountId": "default", "cleared": False, "loggedOut": True,
                       "envToken": False}

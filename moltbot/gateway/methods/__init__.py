@@ -33,6 +33,8 @@ HANDLERS = {
     "config.patch": config.config_patch,
     "config.apply": config.config_apply,
     "send": channels.send,
+    "web.login.start": channels.web_login_start,
+    "web.login.wait": channels.web_login_wait,
     "models.list": agent.models_list,
     "agents.list": agent.agents_list,
     "agent": agent.agent,

@@ -1,4 +1,4 @@
-"""``channels.status``, ``channels.logout``, ``send``."""
+"""``channels.status``, ``channels.logout``, ``send``, ``web.login.start``, ``web.login.wait``."""
 
 from __future__ import annotations
 
@@ -8,9 +8,16 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ...channels.manager import CHANNEL_ORDER, SUPERVISED
+from ...channels.whatsapp.login import LoginError
 from ...config.load import update_config_file
-from ...protocol import INVALID_REQUEST, ProtocolError
-from ...protocol._payloads.channels import ChannelsLogoutParams, ChannelsStatusParams, SendParams
+from ...protocol import INVALID_REQUEST, UNAVAILABLE, ProtocolError
+from ...protocol._payloads.channels import (
+    ChannelsLogoutParams,
+    ChannelsStatusParams,
+    SendParams,
+    WebLoginStartParams,
+    WebLoginWaitParams,
+)
 
 if TYPE_CHECKING:
     from ..connection import Connection
@@ -37,6 +44,11 @@ async def channels_logout(runtime: Runtime, connection: Connection, params: Chan
     account_id = params.account_id or "default"
     if channel not in SUPERVISED:
         return {"channel": channel, "accountId": account_id, "cleared": False, "loggedOut": False}
+    if channel == "whatsapp":
+        try:
+            return await runtime.channels.whatsapp_logins.logout(account_id)
+        except LoginError as exc:
+            raise ProtocolError(UNAVAILABLE, str(exc)) from None
     stopped = await runtime.channels.stop_account(channel, account_id, "channels.logout")
     cleared = False
     if channel == "telegram" and runtime.config.path is not None:
@@ -73,3 +85,19 @@ async def send(runtime: Runtime, connection: Connection, params: SendParams) -> 
     channel = (params.channel or "whatsapp").strip().lower()
     return await runtime.channels.send(f"send:{params.idempotency_key}", channel, params.account_id,
                                        params.to.strip(), params.message)
+
+
+async def web_login_start(runtime: Runtime, connection: Connection, params: WebLoginStartParams) -> dict[str, Any]:
+    """Stop the WhatsApp account and show a pairing QR (``{qrDataUrl, message}``; message only if linked)."""
+    try:
+        return await runtime.channels.whatsapp_logins.start(
+            (params.account_id or "default").strip() or "default", force=bool(params.force),
+            timeout_ms=params.timeout_ms)
+    except LoginError as exc:
+        raise ProtocolError(UNAVAILABLE, str(exc)) from None
+
+
+async def web_login_wait(runtime: Runtime, connection: Connection, params: WebLoginWaitParams) -> dict[str, Any]:
+    """Wait for the QR scan; on ``connected: true`` the account has been (re)started."""
+    return await runtime.channels.whatsapp_logins.wait((params.account_id or "default").strip() or "default",
+                                                       timeout_ms=params.timeout_ms)

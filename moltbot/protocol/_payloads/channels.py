@@ -1,4 +1,4 @@
-"""Channel payloads (reference §3 ``channels.status``, ``channels.logout``, ``send`` rows)."""
+"""Channel payloads (reference §3 ``channels.status``, ``channels.logout``, ``send``, ``web.login.*`` rows)."""
 
 from __future__ import annotations
 
@@ -30,3 +30,17 @@ class SendParams:
     channel: str | None = None
     account_id: str | None = None
     session_key: str | None = None
+
+
+@attrs.frozen
+class WebLoginStartParams:
+    force: bool | None = None
+    timeout_ms: NonNegativeInt | None = None
+    verbose: bool | None = None
+    account_id: str | None = None
+
+
+@attrs.frozen
+class WebLoginWaitParams:
+    timeout_ms: NonNegativeInt | None = None
+    account_id: str | None = None

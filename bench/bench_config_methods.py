@@ -53,12 +53,12 @@ def main() -> None:
             for form, text in (("JSON5", "// hand-edited\n" + body), ("JSON", body)):
                 path.write_text(text)
                 shown = snapshot(path, {}, Path(tmp))["raw"]
+                base = read_state(path).hash
                 get = median_ms(lambda: snapshot(path, {}, Path(tmp)), args.repeat)
-                state = read_state(path)
-                with_markers = median_ms(lambda: prepare_replace(read_state(path), shown, state.hash, {}, Path(tmp)),
-                                         args.repeat)
-                plain = median_ms(lambda: prepare_replace(read_state(path), text, state.hash, {}, Path(tmp)),
-                                  args.repeat)
+                with_markers = median_ms(lambda shown=shown, base=base: prepare_replace(
+                    read_state(path), shown, base, {}, Path(tmp)), args.repeat)
+                plain = median_ms(lambda text=text, base=base: prepare_replace(
+                    read_state(path), text, base, {}, Path(tmp)), args.repeat)
                 print(f"| {form} | {len(text)} | {get:.1f} | {with_markers:.1f} | {plain:.1f} |")
 
 

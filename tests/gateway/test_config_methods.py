@@ -323,3 +323,12 @@ async def test_set_creates_a_missing_file_and_applies_it_on_a_gateway_not_watchi
     assert gateway.config.agents.defaults.max_concurrent == 9
     async with client() as c:
         assert (await c.call("config.get"))["hash"] == sha(raw)
+
+
+async def test_config_without_the_gateway_secret_is_refused(admin, config_file):
+    snap = await admin.call("config.get")
+    with pytest.raises(RemoteProtocolError) as info:
+        await admin.call("config.apply", {"raw": "{cron: {enabled: false}}", "baseHash": snap["hash"]})
+    assert info.value.message == "invalid config"
+    assert info.value.details["issues"][0]["path"] == "gateway.auth.token"
+    assert config_file.read_text() == TEXT

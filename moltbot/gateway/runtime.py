@@ -63,7 +63,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("moltbot.gateway")
 
 # A host name, an IPv4 address or an IPv6 address (bracketed or not): nothing else goes into a URL.
-_HOST_NAME = re.compile(r"[A-Za-z0-9.-]{1,253}|\[?[0-9A-Fa-f:.]{2,45}\]?")
+_HOST_NAME = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]|[0-9A-Fa-f:.]{2,45}")
 _ANY_ADDRESS = ("0.0.0.0", "::", "[::]")
 PRESENCE_MIN_INTERVAL = 0.5
 # Presence events carry the whole list to every client; past this rate they are merged over longer spans.

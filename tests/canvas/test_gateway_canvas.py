@@ -169,6 +169,7 @@ async def test_canvas_url_host_and_scheme(canvas_config):
             FakeTransport(local_host="fe80::1"): f"http://[fe80::1]:{port}",
             FakeTransport(): f"http://127.0.0.1:{port}",
             FakeTransport(local_host="0.0.0.0"): f"http://127.0.0.1:{port}",
+            FakeTransport(request_host="[::1", local_host="10.1.2.3"): f"http://10.1.2.3:{port}",
             FakeTransport(request_host="evil/path?x", local_host="127.0.0.1"): f"http://127.0.0.1:{port}",
             FakeTransport(request_host="a.b", forwarded_proto="https"): f"http://a.b:{port}",  # untrusted peer
             FakeTransport(peer="10.0.0.9", request_host="a.b", forwarded_proto="https"): f"https://a.b:{port}",

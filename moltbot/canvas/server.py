@@ -54,6 +54,10 @@ LIVE_RELOAD_SCRIPT = """<script>
 class CanvasStartError(Exception):
     """The canvas host could not start (root unusable, port busy); the message says which and why."""
 
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable  # a busy port may free up; a bad root will not
+
 
 @attrs.frozen
 class CanvasSettings:
@@ -326,8 +330,8 @@ async def _serve_in(nursery: trio.Nursery, settings: CanvasSettings, root: Path,
         error = exc if isinstance(exc, OSError) else _first_os_error(exc)
         if error is None:
             raise
-        raise CanvasStartError(f"cannot listen on {settings.host}:{settings.port}: "
-                               f"{error.strerror or error}") from exc
+        raise CanvasStartError(f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}",
+                               retryable=True) from exc
     task_status.started(binds[0])
 
 

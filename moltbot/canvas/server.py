@@ -247,12 +247,13 @@ class CanvasApp:
 
     async def _push_reloads(self, send: Any) -> None:
         try:
-            while True:
-                await self.hub.next_wake().wait()
-                if self.hub.closed:
-                    await send({"type": "websocket.close", "code": CLOSE_GOING_AWAY, "reason": "canvas host stopping"})
-                    return
-                await send({"type": "websocket.send", "text": "reload"})
+            wake = self.hub.next_wake()
+            while not self.hub.closed:
+                await wake.wait()
+                wake = self.hub.next_wake()  # before sending: a change made meanwhile is not missed
+                if not self.hub.closed:
+                    await send({"type": "websocket.send", "text": "reload"})
+            await send({"type": "websocket.close", "code": CLOSE_GOING_AWAY, "reason": "canvas host stopping"})
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError, OSError):
             return
 

@@ -18,7 +18,7 @@ import os
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import anyio
 import attrs
@@ -34,7 +34,7 @@ log = logging.getLogger("moltbot.canvas")
 
 MOUNT = b"/__moltbot__/canvas"
 WS_PATH = b"/__moltbot/ws"
-CHUNK = 64 * 1024
+CHUNK = 256 * 1024
 DEBOUNCE_MS = 75  # quiet time that ends a burst of changes (an editor's save is several events)
 WATCH_TIMEOUT_MS = 200
 CLOSE_GOING_AWAY = 1001
@@ -53,6 +53,10 @@ LIVE_RELOAD_SCRIPT = """<script>
 
 class CanvasStartError(Exception):
     """The canvas host could not start (root unusable, port busy); the message says which and why."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable  # a busy port may free up; a bad root will not
 
 
 @attrs.frozen
@@ -146,6 +150,8 @@ class LiveReload:
             log.warning("canvas live reload stopped: %s", exc)
         finally:
             watch.ready.set()
+            if self._watch is watch:  # ended by itself: the next page to connect starts a new watcher
+                self._watch = None
 
 
 async def _send_simple(send: Callable[[dict], Awaitable[None]], status: int, body: bytes, *,
@@ -192,26 +198,24 @@ class CanvasApp:
             await _send_simple(send, 404, b"Not Found", head=head)
 
     async def _serve_file(self, raw_path: bytes, send: Any, *, head: bool) -> None:
-        path = await trio.to_thread.run_sync(files.resolve_request_path, self.root, raw_path)
-        if path is None:
-            await _send_simple(send, 404, b"Not Found", head=head)
-            return
-        try:
-            handle = await trio.to_thread.run_sync(files.open_file, path)
-        except FileNotFoundError:  # removed since it was resolved
-            await _send_simple(send, 404, b"Not Found", head=head)
-            return
+        try:  # one thread hop for the lookup and, for a small file or a page, its bytes
+            found = await trio.to_thread.run_sync(_open_small, self.root, raw_path)
         except OSError:
-            log.exception("canvas: cannot open %s", path)
+            log.exception("canvas: cannot read %r", raw_path)
             await _send_simple(send, 500, b"Internal Server Error", head=head)
             return
-        try:
+        if found is None:
+            await _send_simple(send, 404, b"Not Found", head=head)
+            return
+        path, handle, size, data = found
+        if data is not None:
             if files.is_html(path):
-                html = (await trio.to_thread.run_sync(handle.read)).decode("utf-8", errors="replace")
-                body = (inject_live_reload(html) if self.live_reload else html).encode("utf-8")
-                await _send_simple(send, 200, body, content_type=b"text/html; charset=utf-8", head=head)
-                return
-            size = await trio.to_thread.run_sync(lambda: os.fstat(handle.fileno()).st_size)
+                html = data.decode("utf-8", errors="replace")
+                data = (inject_live_reload(html) if self.live_reload else html).encode("utf-8")
+            await _send_simple(send, 200, data, content_type=files.content_type(path).encode(), head=head)
+            return
+        assert handle is not None
+        try:
             await send({"type": "http.response.start", "status": 200, "headers": [
                 (b"content-type", files.content_type(path).encode()), (b"content-length", str(size).encode()),
                 (b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff")]})
@@ -243,12 +247,13 @@ class CanvasApp:
 
     async def _push_reloads(self, send: Any) -> None:
         try:
-            while True:
-                await self.hub.next_wake().wait()
-                if self.hub.closed:
-                    await send({"type": "websocket.close", "code": CLOSE_GOING_AWAY, "reason": "canvas host stopping"})
-                    return
-                await send({"type": "websocket.send", "text": "reload"})
+            wake = self.hub.next_wake()
+            while not self.hub.closed:
+                await wake.wait()
+                wake = self.hub.next_wake()  # before sending: a change made meanwhile is not missed
+                if not self.hub.closed:
+                    await send({"type": "websocket.send", "text": "reload"})
+            await send({"type": "websocket.close", "code": CLOSE_GOING_AWAY, "reason": "canvas host stopping"})
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError, OSError):
             return
 
@@ -257,6 +262,24 @@ class CanvasApp:
         while (await receive())["type"] != "websocket.disconnect":
             pass  # pages have nothing to say
         scope.cancel()
+
+
+def _open_small(root: Path, raw_path: bytes) -> tuple[Path, BinaryIO | None, int, bytes | None] | None:
+    """(path, open handle, size, None) for a large file; (path, None, size, bytes) for a page or a file of
+    at most one chunk; None when there is no such file (→ 404). Blocking: run it in a thread."""
+    path = files.resolve_request_path(root, raw_path)
+    if path is None:
+        return None
+    try:
+        handle = files.open_file(path)
+    except FileNotFoundError:  # removed since it was resolved
+        return None
+    size = os.fstat(handle.fileno()).st_size
+    if size > CHUNK and not files.is_html(path):
+        return path, handle, size, None
+    with handle:
+        data = handle.read()
+    return path, None, len(data), data
 
 
 def _hypercorn_config(host: str, port: int) -> HypercornConfig:
@@ -308,8 +331,8 @@ async def _serve_in(nursery: trio.Nursery, settings: CanvasSettings, root: Path,
         error = exc if isinstance(exc, OSError) else _first_os_error(exc)
         if error is None:
             raise
-        raise CanvasStartError(f"cannot listen on {settings.host}:{settings.port}: "
-                               f"{error.strerror or error}") from exc
+        raise CanvasStartError(f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}",
+                               retryable=True) from exc
     task_status.started(binds[0])
 
 

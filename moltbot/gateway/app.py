@@ -9,9 +9,10 @@ Theory of operation. ``Gateway.serve`` opens the root nursery and starts, in ord
 - the config watcher, when the config has a file (hot reload).
 Then it serves *requests* one at a time: restarts (SIGUSR1, a restart-needing reload, ``schedule_restart``)
 and the stop. A restart drains the Runtime (``shutdown`` event, clients closed 1012, bounded wait), cancels
-its scope, rebinds the listener only if bind/port changed (the canvas host only if its settings did), and starts a new Runtime from the new config,
-in the same process. Restart requests that arrive while one runs are merged into the next one, so a
-reload and a SIGUSR1 landing together restart once (known failure: two pollers after a double restart).
+its scope, rebinds the listener only if bind/port changed (the canvas host only if its settings did), and
+starts a new Runtime from the new config, in the same process. Restart requests that arrive while one
+runs are merged into the next one, so a reload and a SIGUSR1 landing together restart once (known
+failure: two pollers after a double restart).
 
 ``serve_gateway`` is the service form (``await nursery.start(serve_gateway, config)`` returns the running
 Gateway); ``open_gateway`` is the context-manager form for programs that embed the gateway.

@@ -63,7 +63,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("moltbot.gateway")
 
 # A host name, an IPv4 address or an IPv6 address (bracketed or not): nothing else goes into a URL.
-_HOST_NAME = re.compile(r"[A-Za-z0-9.-]{1,253}|\[?[0-9A-Fa-f:.]{2,45}\]?")
+_HOST_NAME = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]|[0-9A-Fa-f:.]{2,45}")
+_ANY_ADDRESS = ("0.0.0.0", "::", "[::]")
 PRESENCE_MIN_INTERVAL = 0.5
 # Presence events carry the whole list to every client; past this rate they are merged over longer spans.
 PRESENCE_BYTES_PER_SECOND = 2 * 1024 * 1024
@@ -216,7 +217,8 @@ class Runtime:
         if port is None:
             return None
         host = next((h for h in (getattr(transport, "request_host", None), getattr(transport, "local_host", None),
-                                 self.gateway.canvas.host) if h and _HOST_NAME.fullmatch(h)), "127.0.0.1")
+                                 self.gateway.canvas.host)
+                     if h and h not in _ANY_ADDRESS and _HOST_NAME.fullmatch(h)), "127.0.0.1")
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
         trusted = transport.peer in self.config.gateway.trusted_proxies

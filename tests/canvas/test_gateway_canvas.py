@@ -102,6 +102,23 @@ async def test_a_busy_canvas_port_leaves_the_gateway_running(make_config, tmp_pa
     assert f"canvas host not started: cannot listen on 127.0.0.1:{port}" in caplog.text
 
 
+async def test_the_canvas_host_starts_once_its_busy_port_is_free(make_config, tmp_path):
+    squatter = trio.socket.socket()
+    await squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    port = squatter.getsockname()[1]
+    config = make_config(canvas_host=CanvasHostConfig(root=str(tmp_path / "canvas"), port=port))
+    async with open_gateway(config, port=0, env={}) as gateway:
+        assert gateway.canvas.url is None and gateway.canvas.retrying
+        started = gateway.canvas.next_start()
+        squatter.close()  # e.g. the previous gateway has finished stopping
+        with trio.fail_after(5):
+            await started.wait()
+        assert gateway.canvas.url == f"http://127.0.0.1:{port}" and gateway.canvas.last_error is None
+        assert (await hello(gateway))["canvasHostUrl"] == gateway.canvas.url
+        assert not gateway.canvas.retrying
+
+
 async def test_a_canvas_host_change_in_the_config_file_restarts_it_on_the_new_port(tmp_path):
     path = tmp_path / "moltbot.json"
     data = {"gateway": {"auth": {"token": TOKEN}, "reload": {"debounceMs": 50}},
@@ -168,6 +185,8 @@ async def test_canvas_url_host_and_scheme(canvas_config):
             FakeTransport(local_host="192.168.1.5"): f"http://192.168.1.5:{port}",
             FakeTransport(local_host="fe80::1"): f"http://[fe80::1]:{port}",
             FakeTransport(): f"http://127.0.0.1:{port}",
+            FakeTransport(local_host="0.0.0.0"): f"http://127.0.0.1:{port}",
+            FakeTransport(request_host="[::1", local_host="10.1.2.3"): f"http://10.1.2.3:{port}",
             FakeTransport(request_host="evil/path?x", local_host="127.0.0.1"): f"http://127.0.0.1:{port}",
             FakeTransport(request_host="a.b", forwarded_proto="https"): f"http://a.b:{port}",  # untrusted peer
             FakeTransport(peer="10.0.0.9", request_host="a.b", forwarded_proto="https"): f"https://a.b:{port}",

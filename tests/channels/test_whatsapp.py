@@ -218,6 +218,22 @@ async def test_a_connection_that_never_opens_fails_within_the_connect_deadline(t
     assert fake.active == 0
 
 
+async def test_a_drop_that_does_not_heal_restarts_the_client(tmp_path, fake, monkeypatch):
+    monkeypatch.setattr(channel_module, "RECONNECT_WATCHDOG", 0.2)
+    link(auth_dir(tmp_path))
+    with trio.fail_after(10):
+        async with open_gateway(whatsapp_config(tmp_path, dm_policy="open"), port=0, env={}) as gateway:
+            await wait_until(lambda: account_status(gateway).connected)
+            fake.drop()
+            await wait_until(lambda: not account_status(gateway).connected)
+            dropped = account_status(gateway).last_error
+            await wait_until(lambda: len(fake.clients) == 2 and account_status(gateway).connected)
+            fake.push_text("still there?")
+            await fake.wait_sent(1)
+    assert dropped == "disconnected; reconnecting"
+    assert account_status(gateway).reconnect_attempts == 1 and fake.active == 0
+
+
 async def test_gateway_stop_leaves_no_client_running(tmp_path, fake):
     link(auth_dir(tmp_path))
     link(auth_dir(tmp_path, "work"), jid="4930123456@s.whatsapp.net")

@@ -5,13 +5,15 @@ The session (whatsmeow's sqlite store) lives in ``<stateDir>/credentials/whatsap
 ready on ``Connected``; without a session it stops at once with ``lastError`` saying how to link (no
 retry, no hang), and a connection that cannot be made within ``CONNECT_TIMEOUT`` fails with the reason,
 so the manager's backoff is the reconnect loop. Short drops while connected are reconnected by the client
-itself (``Disconnected`` … ``Connected``).
+itself (``Disconnected`` … ``Connected``); one not healed within ``RECONNECT_WATCHDOG`` ends the run so
+the manager starts a fresh client.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import re
 import shutil
@@ -46,6 +48,9 @@ NOT_LINKED = "not linked: run web.login.start / moltbot channels login"
 CONNECT_TIMEOUT = 30.0
 SEND_TIMEOUT = 30.0
 LOGOUT_TIMEOUT = 15.0
+# The client reconnects by itself after a drop; if it has not within this time, the manager starts a
+# fresh one (known failures 8-9: a listener left deaf after a disconnect, reconnects that give up).
+RECONNECT_WATCHDOG = 120.0
 
 _SERVERS = {"s.whatsapp.net", "g.us", "lid", "broadcast", "newsletter"}
 _JID_USER = re.compile(r"^[0-9]+(-[0-9]+)?(:[0-9]+)?$")
@@ -111,6 +116,7 @@ class WhatsAppChannel:
         self.self_jid: str | None = None
         self.self_lid: str | None = None
         self._bridge: Bridge | None = None
+        self._reconnect_deadline = math.inf  # while disconnected: when to give up on the client's own reconnect
 
     async def serve(self, inbox: trio.MemorySendChannel[InboundMessage], *,
                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -134,7 +140,15 @@ class WhatsAppChannel:
             try:
                 self._connected(first)
                 task_status.started()
-                async for event in session.events:
+                while True:
+                    with trio.move_on_at(self._reconnect_deadline) as watchdog:
+                        try:
+                            event = await session.events.receive()
+                        except trio.EndOfChannel:
+                            break
+                    if watchdog.cancelled_caught:
+                        raise ChannelError(f"disconnected for {RECONNECT_WATCHDOG:g}s without reconnecting; "
+                                           "restarting the client")
                     await self._handle(event, inbox)
             finally:
                 self._bridge = None
@@ -176,6 +190,7 @@ class WhatsAppChannel:
         self.status.linked = True
         self.status.last_connected_at = wall_ms()
         self.status.last_error = None
+        self._reconnect_deadline = math.inf
 
     async def _handle(self, event: WhatsAppEvent, inbox: trio.MemorySendChannel[InboundMessage]) -> None:
         if isinstance(event, IncomingText):
@@ -188,6 +203,8 @@ class WhatsAppChannel:
         elif isinstance(event, Disconnected):
             self.status.connected = False
             self.status.last_error = f"{event.reason}; reconnecting"
+            if self._reconnect_deadline == math.inf:
+                self._reconnect_deadline = trio.current_time() + RECONNECT_WATCHDOG
         else:
             await self._fatal(event)
 

@@ -158,6 +158,7 @@ class NeonizeClient:
             events.ConnectFailureEv: on_connect_failure,
             events.DisconnectedEv: lambda ev: emit(Disconnected()),
             events.KeepAliveTimeoutEv: lambda ev: emit(Disconnected("keepalive timeout")),
+            events.KeepAliveRestoredEv: lambda ev: emit(Connected()),
             events.StreamReplacedEv: lambda ev: emit(Failure("stream replaced: this session was opened elsewhere")),
             events.TemporaryBanEv: lambda ev: emit(Failure(f"temporary ban (code {ev.Code})")),
             events.ClientOutdatedEv: lambda ev: emit(Failure("client outdated: WhatsApp rejected this client version")),

@@ -301,3 +301,39 @@ async def test_real_neonize_login_without_network_fails_fast_over_the_gateway(tm
                 with pytest.raises(Exception, match="WhatsApp login failed: connection closed: failed to dial"):
                     await client.call("web.login.start", {"timeoutMs": 15000})
             assert account_status(gateway).last_error == NOT_LINKED
+
+
+def test_terminal_qr_reads_the_png_back_into_modules():
+    import segno
+
+    from moltbot.cli.channels import qr_modules, qr_text
+
+    modules = qr_modules(qr_png_data_url(QR_CODE))
+    assert modules == [[bool(v) for v in row] for row in segno.make_qr(QR_CODE, error="l").matrix]
+    lines = qr_text(modules).splitlines()
+    assert len(lines) == (len(modules) + 4 + 1) // 2 and {len(line) for line in lines} == {len(modules) + 4}
+
+
+async def test_cli_channels_login_draws_the_qr_and_waits_for_the_scan(tmp_path, fake):
+    from click.testing import CliRunner
+
+    from moltbot.cli import cli
+
+    env = {"HOME": str(tmp_path / "cli-home"), "CLAWDBOT_STATE_DIR": str(tmp_path / "cli-state"),
+           "CLAWDBOT_CONFIG_PATH": str(tmp_path / "cli-state" / "moltbot.json"), "NO_COLOR": "1"}
+    with trio.fail_after(30):
+        async with open_gateway(whatsapp_config(tmp_path), port=0, env={}) as gateway:
+            args = ["channels", "login", "--url", gateway.url, "--token", TOKEN, "--wait", "20000"]
+            async with trio.open_nursery() as nursery:
+                async def scan_when_shown():
+                    await wait_until(lambda: any(c.running for c in fake.clients)
+                                     and gateway.runtime.channels.whatsapp_logins.sessions.get("default")
+                                     and gateway.runtime.channels.whatsapp_logins.sessions["default"].qr)
+                    fake.scan()
+
+                nursery.start_soon(scan_when_shown)
+                result = await trio.to_thread.run_sync(lambda: CliRunner().invoke(cli, args, env=env))
+            await wait_until(lambda: account_status(gateway).connected)
+    assert result.exit_code == 0, result.output
+    assert "▀" in result.output and "Linked Devices" in result.output
+    assert result.output.rstrip().endswith("✅ Linked! WhatsApp is ready.")

@@ -110,6 +110,21 @@ async def test_qr_login_over_websocket_links_and_starts_the_account(tmp_path, fa
     assert len(fake.clients) == 2  # the login client, then the account's own
 
 
+async def test_login_without_a_whatsapp_config_links_but_says_how_to_start(tmp_path, fake, config):
+    with trio.fail_after(15):
+        async with open_gateway(config, port=0, env={}) as gateway:
+            async with open_gateway_client(gateway.url, token=TOKEN) as client:
+                nothing = await client.call("web.login.wait", {"timeoutMs": 10})
+                await client.call("web.login.start", {"accountId": "phone"})
+                fake.scan()
+                done = await client.call("web.login.wait", {"accountId": "phone"})
+                after = await client.call("web.login.wait", {"accountId": "phone"})
+    assert nothing == {"connected": False, "message": "No active WhatsApp login in progress."}
+    assert done["connected"] is True and "Enable channels.whatsapp" in done["message"]
+    assert after["connected"] is False  # a finished login is reported once
+    assert fake.linked(auth_dir(tmp_path, "phone")) == SELF_JID
+
+
 async def test_login_start_times_out_with_a_clear_error_when_no_qr_comes(tmp_path, fake, monkeypatch):
     from moltbot.channels.whatsapp import login
 

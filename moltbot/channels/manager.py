@@ -320,9 +320,13 @@ class ChannelManager:
 
     def summary(self, channel: str) -> dict[str, Any]:
         rows = self.accounts(channel)
-        return {"configured": any(r.get("configured") for r in rows), "running": any(r.get("running") for r in rows),
-                "connected": any(r.get("connected") for r in rows),
-                "lastError": next((r["lastError"] for r in rows if r.get("lastError")), None)}
+        summary = {"configured": any(r.get("configured") for r in rows), "running": any(r.get("running") for r in rows),
+                   "connected": any(r.get("connected") for r in rows),
+                   "lastError": next((r["lastError"] for r in rows if r.get("lastError")), None)}
+        linked = [r["linked"] for r in rows if "linked" in r]  # WhatsApp: known once an account has started
+        if linked:
+            summary["linked"] = any(linked)
+        return summary
 
     async def probe(self, seconds: float) -> dict[tuple[str, str], dict[str, Any]]:
         """Probe every running account that can (Telegram: ``getMe``), concurrently, each ≤ ``seconds``."""

@@ -72,9 +72,11 @@ async def test_unlinked_account_reports_how_to_link_without_retrying(tmp_path, f
             await wait_until(lambda: account_status(gateway).last_error is not None)
             async with open_gateway_client(gateway.url, token=TOKEN) as client:
                 status = await client.call("channels.status", {})
+                health = await client.call("health", {"probe": True})
     row = status["channelAccounts"]["whatsapp"][0]
     assert row["linked"] is False and row["running"] is False and row["connected"] is False
     assert row["lastError"] == NOT_LINKED
+    assert health["channels"]["whatsapp"]["linked"] is False
     assert fake.clients == []  # nothing tried to connect without a session
 
 

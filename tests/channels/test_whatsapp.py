@@ -354,3 +354,35 @@ async def test_cli_channels_login_draws_the_qr_and_waits_for_the_scan(tmp_path, 
     assert result.exit_code == 0, result.output
     assert "▀" in result.output and "Linked Devices" in result.output
     assert result.output.rstrip().endswith("✅ Linked! WhatsApp is ready.")
+
+
+def test_neonize_messages_become_incoming_text():
+    _neonize_backend()  # skips without neonize
+    from neonize.proto import Neonize_pb2 as proto
+    from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ContextInfo, ExtendedTextMessage, ImageMessage, Message
+
+    from moltbot.channels.whatsapp.neonize_backend import incoming_text
+
+    def event(message, *, chat, sender, group=False, from_me=False, sender_alt=None):
+        source = proto.MessageSource(Chat=chat, Sender=sender, IsGroup=group, IsFromMe=from_me)
+        if sender_alt is not None:
+            source.SenderAlt.CopyFrom(sender_alt)
+        return proto.Message(Info=proto.MessageInfo(MessageSource=source, ID="ABC", Pushname="Alice",
+                                                    Timestamp=1700000000), Message=message)
+
+    peer = proto.JID(User="4917012345678", Server="s.whatsapp.net")
+    group = proto.JID(User="120363012345678901", Server="g.us")
+    lid = proto.JID(User="1122334455", Server="lid")
+    plain = incoming_text(event(Message(conversation="hi"), chat=peer, sender=peer))
+    assert (plain.text, plain.chat, plain.sender, plain.is_group, plain.sender_alt) == (
+        "hi", PEER, PEER, False, None)
+    assert plain.push_name == "Alice" and plain.id == "ABC" and plain.timestamp == 1700000000
+    mention = Message(extendedTextMessage=ExtendedTextMessage(
+        text="@99887766554433 hello", contextInfo=ContextInfo(mentionedJID=[SELF_LID], participant=SELF_JID)))
+    grouped = incoming_text(event(mention, chat=group, sender=lid, group=True, sender_alt=peer))
+    assert grouped.is_group and grouped.chat == GROUP and grouped.sender == "1122334455@lid"
+    assert grouped.sender_alt == PEER and grouped.mentions == (SELF_LID,) and grouped.quoted_sender == SELF_JID
+    caption = incoming_text(event(Message(imageMessage=ImageMessage(caption="look")), chat=peer, sender=peer))
+    assert caption.text == "look"
+    assert incoming_text(event(Message(imageMessage=ImageMessage()), chat=peer, sender=peer)) is None
+    assert incoming_text(event(Message(conversation="me"), chat=peer, sender=peer, from_me=True)).from_me

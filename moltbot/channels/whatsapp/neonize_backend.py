@@ -95,6 +95,22 @@ def _text_of(message: Any) -> tuple[str, Any]:
     return "", None
 
 
+def incoming_text(ev: Any) -> IncomingText | None:
+    """A neonize ``MessageEv`` as ``IncomingText``; None when it carries no text."""
+    text, context = _text_of(ev.Message)
+    if not text:
+        return None
+    source = ev.Info.MessageSource
+    return IncomingText(
+        id=ev.Info.ID, chat=_jid_string(source.Chat) or "", sender=_jid_string(source.Sender) or "",
+        text=text, from_me=source.IsFromMe, is_group=source.IsGroup,
+        push_name=ev.Info.Pushname or None,
+        sender_alt=_jid_string(source.SenderAlt) if source.HasField("SenderAlt") else None,
+        mentions=tuple(context.mentionedJID) if context is not None else (),
+        quoted_sender=(context.participant or None) if context is not None else None,
+        timestamp=ev.Info.Timestamp or None)
+
+
 class NeonizeClient:
     """One neonize ``NewClient`` on the sqlite store in ``auth_dir``."""
 
@@ -138,17 +154,9 @@ class NeonizeClient:
             emit(Failure(f"connect failure: {ev.Message or ev.Reason}"))
 
         def on_message(ev: Any) -> None:
-            text, context = _text_of(ev.Message)
-            if not text:
-                return
-            source = ev.Info.MessageSource
-            emit(IncomingText(
-                id=ev.Info.ID, chat=_jid_string(source.Chat) or "", sender=_jid_string(source.Sender) or "",
-                text=text, from_me=source.IsFromMe, is_group=source.IsGroup,
-                push_name=ev.Info.Pushname or None, sender_alt=_jid_string(source.SenderAlt),
-                mentions=tuple(context.mentionedJID) if context is not None else (),
-                quoted_sender=(context.participant or None) if context is not None else None,
-                timestamp=ev.Info.Timestamp or None))
+            incoming = incoming_text(ev)
+            if incoming is not None:
+                emit(incoming)
 
         client.event.qr(guarded(lambda data: emit(QrCode(data.decode()))))
         handlers = {

@@ -359,7 +359,12 @@ async def test_cli_channels_login_draws_the_qr_and_waits_for_the_scan(tmp_path, 
 def test_neonize_messages_become_incoming_text():
     _neonize_backend()  # skips without neonize
     from neonize.proto import Neonize_pb2 as proto
-    from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ContextInfo, ExtendedTextMessage, ImageMessage, Message
+    from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
+        ContextInfo,
+        ExtendedTextMessage,
+        ImageMessage,
+        Message,
+    )
 
     from moltbot.channels.whatsapp.neonize_backend import incoming_text
 

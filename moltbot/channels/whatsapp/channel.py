@@ -135,11 +135,14 @@ class WhatsAppChannel:
         client = await trio.to_thread.run_sync(functools.partial(
             backend.client, self.auth_dir, name=client_name(self.account_id, "run")))
         async with open_bridge(client) as session:
-            first = await self._until_connected(session)
+            early: list[IncomingText] = []
+            first = await self._until_connected(session, early)
             self._bridge = session
             try:
                 self._connected(first)
                 task_status.started()
+                for event in early:
+                    await self._handle(event, inbox)
                 while True:
                     with trio.move_on_at(self._reconnect_deadline) as watchdog:
                         try:
@@ -155,12 +158,15 @@ class WhatsAppChannel:
                 self.status.connected = False
         raise ChannelError("WhatsApp Web connection closed")
 
-    async def _until_connected(self, session: Bridge) -> Connected:
-        """The first ``Connected``, within ``CONNECT_TIMEOUT``; the reason otherwise."""
+    async def _until_connected(self, session: Bridge, early: list[IncomingText]) -> Connected:
+        """The first ``Connected``, within ``CONNECT_TIMEOUT``; the reason otherwise. Messages that
+        arrive before it are kept in ``early``."""
         with trio.move_on_after(CONNECT_TIMEOUT):
             async for event in session.events:
                 if isinstance(event, Connected):
                     return event
+                if isinstance(event, IncomingText):
+                    early.append(event)
                 await self._fatal(event)
             raise ChannelError("cannot reach WhatsApp Web: connection closed")
         raise ChannelError(f"cannot reach WhatsApp Web: not connected after {CONNECT_TIMEOUT:g}s")

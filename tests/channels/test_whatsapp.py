@@ -142,7 +142,7 @@ async def test_login_start_times_out_with_a_clear_error_when_no_qr_comes(tmp_pat
 
 async def test_dm_reaches_the_echo_agent_and_the_reply_is_sent_in_chunks(tmp_path, fake):
     link(auth_dir(tmp_path))
-    config = whatsapp_config(tmp_path, dm_policy="allowlist", allow_from=["+4917012345678"], text_chunk_limit=12)
+    config = whatsapp_config(tmp_path, dm_policy="allowlist", allow_from=["0049 170 1234 5678"], text_chunk_limit=12)
     with trio.fail_after(15):
         async with open_gateway(config, port=0, env={}) as gateway:
             await wait_until(lambda: account_status(gateway).connected)
@@ -265,6 +265,13 @@ async def test_gateway_stop_leaves_no_client_running(tmp_path, fake):
                 await client.call("web.login.start", {"accountId": "third"})
             assert fake.active == 3
     assert fake.active == 0 and not any(c.running for c in fake.clients)
+
+
+def test_allow_from_entries_normalise_to_e164():
+    from moltbot.channels.whatsapp.channel import normalize_allow_entry
+
+    assert [normalize_allow_entry(e) for e in ("4917012345678", "+49 170 123", "whatsapp:0049170", "*", GROUP)] == [
+        "+4917012345678", "+49170123", "+49170", "*", GROUP]
 
 
 def test_targets_normalise_to_jids():

@@ -20,6 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 
 from ..base import AccountStatus, ChannelError, ChannelUnavailable, DeliveryError, InboundMessage, wall_ms
@@ -104,12 +105,26 @@ def normalize_target(target: str) -> str:
     return f"{digits}@s.whatsapp.net"
 
 
+def normalize_allow_entry(entry: Any) -> str:
+    """An ``allowFrom`` entry as senders are named: ``4917…``/``+49 170 …`` → ``+4917…``; ``*`` and JIDs kept."""
+    text = str(entry).strip()
+    if text.lower().startswith("whatsapp:"):
+        text = text[len("whatsapp:"):].strip()
+    if text == "*" or "@" in text:
+        return text
+    number = _PHONE_NOISE.sub("", text)
+    number = "+" + number[2:] if number.startswith("00") else number
+    digits = number.removeprefix("+")
+    return f"+{digits}" if digits.isdigit() else text
+
+
 class WhatsAppChannel:
     channel = "whatsapp"
 
     def __init__(self, account_id: str, account: Any, status: AccountStatus, *, state_dir: Path | None = None) -> None:
         self.account_id = account_id
-        self.account = account
+        # Policy checks read ``self.account``: its allowFrom in the form senders arrive in (+E.164).
+        self.account = attrs.evolve(account, allow_from=[normalize_allow_entry(e) for e in account.allow_from])
         self.status = status
         self.text_chunk_limit = max(1, account.text_chunk_limit or 4000)
         self.auth_dir = resolve_auth_dir(state_dir, account_id, account)

@@ -77,11 +77,12 @@ def secure_auth_dir(path: Path) -> None:
 
 
 def remove_auth_dir(path: Path) -> bool:
-    """Delete the stored session (blocking); True if there was one."""
+    """Delete the stored session (blocking); True if there was one (an empty dir is not a session)."""
     if not path.exists():
         return False
+    had_files = any(path.iterdir())
     shutil.rmtree(path)
-    return True
+    return had_files
 
 
 def normalize_target(target: str) -> str:

@@ -58,7 +58,8 @@ def _load() -> dict[str, Any]:
             from neonize.proto import Neonize_pb2
             from neonize.utils import ffmpeg, jid
         except Exception as exc:  # ImportError, OSError from the native library, libmagic missing …
-            _import_error = f"WhatsApp Web client (neonize {NEONIZE_VERSION}) not available: {type(exc).__name__}: {exc}"
+            _import_error = (f"WhatsApp Web client (neonize {NEONIZE_VERSION}) not available: {type(exc).__name__}: "
+                             f"{exc} (pip install 'moltbot[whatsapp]')")
             raise WhatsAppClientError(_import_error) from None
         finally:
             root.handlers[:] = handlers

@@ -13,6 +13,7 @@ import click
 
 from ..config.profiles import ProfileError, apply_profile
 from .agent import agent_command
+from .channels import channels_group
 from .config import config_group
 from .conformance import conformance_command
 from .cron import cron_group
@@ -56,6 +57,7 @@ cli.add_command(node_group)
 gateway_group.add_command(discover_command)
 cli.add_command(pairing_group)
 cli.add_command(cron_group)
+cli.add_command(channels_group)
 for command in (logs_command, agent_command, doctor_command, dashboard_command):
     cli.add_command(command)
 for command in SERVICE_COMMANDS:

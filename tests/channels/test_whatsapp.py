@@ -72,9 +72,11 @@ async def test_unlinked_account_reports_how_to_link_without_retrying(tmp_path, f
             await wait_until(lambda: account_status(gateway).last_error is not None)
             async with open_gateway_client(gateway.url, token=TOKEN) as client:
                 status = await client.call("channels.status", {})
+                health = await client.call("health", {"probe": True})
     row = status["channelAccounts"]["whatsapp"][0]
     assert row["linked"] is False and row["running"] is False and row["connected"] is False
     assert row["lastError"] == NOT_LINKED
+    assert health["channels"]["whatsapp"]["linked"] is False
     assert fake.clients == []  # nothing tried to connect without a session
 
 
@@ -110,6 +112,21 @@ async def test_qr_login_over_websocket_links_and_starts_the_account(tmp_path, fa
     assert len(fake.clients) == 2  # the login client, then the account's own
 
 
+async def test_login_without_a_whatsapp_config_links_but_says_how_to_start(tmp_path, fake, config):
+    with trio.fail_after(15):
+        async with open_gateway(config, port=0, env={}) as gateway:
+            async with open_gateway_client(gateway.url, token=TOKEN) as client:
+                nothing = await client.call("web.login.wait", {"timeoutMs": 10})
+                await client.call("web.login.start", {"accountId": "phone"})
+                fake.scan()
+                done = await client.call("web.login.wait", {"accountId": "phone"})
+                after = await client.call("web.login.wait", {"accountId": "phone"})
+    assert nothing == {"connected": False, "message": "No active WhatsApp login in progress."}
+    assert done["connected"] is True and "Enable channels.whatsapp" in done["message"]
+    assert after["connected"] is False  # a finished login is reported once
+    assert fake.linked(auth_dir(tmp_path, "phone")) == SELF_JID
+
+
 async def test_login_start_times_out_with_a_clear_error_when_no_qr_comes(tmp_path, fake, monkeypatch):
     from moltbot.channels.whatsapp import login
 
@@ -125,7 +142,7 @@ async def test_login_start_times_out_with_a_clear_error_when_no_qr_comes(tmp_pat
 
 async def test_dm_reaches_the_echo_agent_and_the_reply_is_sent_in_chunks(tmp_path, fake):
     link(auth_dir(tmp_path))
-    config = whatsapp_config(tmp_path, dm_policy="allowlist", allow_from=["+4917012345678"], text_chunk_limit=12)
+    config = whatsapp_config(tmp_path, dm_policy="allowlist", allow_from=["0049 170 1234 5678"], text_chunk_limit=12)
     with trio.fail_after(15):
         async with open_gateway(config, port=0, env={}) as gateway:
             await wait_until(lambda: account_status(gateway).connected)
@@ -218,6 +235,22 @@ async def test_a_connection_that_never_opens_fails_within_the_connect_deadline(t
     assert fake.active == 0
 
 
+async def test_a_drop_that_does_not_heal_restarts_the_client(tmp_path, fake, monkeypatch):
+    monkeypatch.setattr(channel_module, "RECONNECT_WATCHDOG", 0.2)
+    link(auth_dir(tmp_path))
+    with trio.fail_after(10):
+        async with open_gateway(whatsapp_config(tmp_path, dm_policy="open"), port=0, env={}) as gateway:
+            await wait_until(lambda: account_status(gateway).connected)
+            fake.drop()
+            await wait_until(lambda: not account_status(gateway).connected)
+            dropped = account_status(gateway).last_error
+            await wait_until(lambda: len(fake.clients) == 2 and account_status(gateway).connected)
+            fake.push_text("still there?")
+            await fake.wait_sent(1)
+    assert dropped == "disconnected; reconnecting"
+    assert account_status(gateway).reconnect_attempts == 1 and fake.active == 0
+
+
 async def test_gateway_stop_leaves_no_client_running(tmp_path, fake):
     link(auth_dir(tmp_path))
     link(auth_dir(tmp_path, "work"), jid="4930123456@s.whatsapp.net")
@@ -232,6 +265,13 @@ async def test_gateway_stop_leaves_no_client_running(tmp_path, fake):
                 await client.call("web.login.start", {"accountId": "third"})
             assert fake.active == 3
     assert fake.active == 0 and not any(c.running for c in fake.clients)
+
+
+def test_allow_from_entries_normalise_to_e164():
+    from moltbot.channels.whatsapp.channel import normalize_allow_entry
+
+    assert [normalize_allow_entry(e) for e in ("4917012345678", "+49 170 123", "whatsapp:0049170", "*", GROUP)] == [
+        "+4917012345678", "+49170123", "+49170", "*", GROUP]
 
 
 def test_targets_normalise_to_jids():
@@ -285,3 +325,76 @@ async def test_real_neonize_login_without_network_fails_fast_over_the_gateway(tm
                 with pytest.raises(Exception, match="WhatsApp login failed: connection closed: failed to dial"):
                     await client.call("web.login.start", {"timeoutMs": 15000})
             assert account_status(gateway).last_error == NOT_LINKED
+
+
+def test_terminal_qr_reads_the_png_back_into_modules():
+    import segno
+
+    from moltbot.cli.channels import qr_modules, qr_text
+
+    modules = qr_modules(qr_png_data_url(QR_CODE))
+    assert modules == [[bool(v) for v in row] for row in segno.make_qr(QR_CODE, error="l").matrix]
+    lines = qr_text(modules).splitlines()
+    assert len(lines) == (len(modules) + 4 + 1) // 2 and {len(line) for line in lines} == {len(modules) + 4}
+
+
+async def test_cli_channels_login_draws_the_qr_and_waits_for_the_scan(tmp_path, fake):
+    from click.testing import CliRunner
+
+    from moltbot.cli import cli
+
+    env = {"HOME": str(tmp_path / "cli-home"), "CLAWDBOT_STATE_DIR": str(tmp_path / "cli-state"),
+           "CLAWDBOT_CONFIG_PATH": str(tmp_path / "cli-state" / "moltbot.json"), "NO_COLOR": "1"}
+    with trio.fail_after(30):
+        async with open_gateway(whatsapp_config(tmp_path), port=0, env={}) as gateway:
+            args = ["channels", "login", "--url", gateway.url, "--token", TOKEN, "--wait", "20000"]
+            async with trio.open_nursery() as nursery:
+                async def scan_when_shown():
+                    await wait_until(lambda: any(c.running for c in fake.clients)
+                                     and gateway.runtime.channels.whatsapp_logins.sessions.get("default")
+                                     and gateway.runtime.channels.whatsapp_logins.sessions["default"].qr)
+                    fake.scan()
+
+                nursery.start_soon(scan_when_shown)
+                result = await trio.to_thread.run_sync(lambda: CliRunner().invoke(cli, args, env=env))
+            await wait_until(lambda: account_status(gateway).connected)
+    assert result.exit_code == 0, result.output
+    assert "▀" in result.output and "Linked Devices" in result.output
+    assert result.output.rstrip().endswith("✅ Linked! WhatsApp is ready.")
+
+
+def test_neonize_messages_become_incoming_text():
+    _neonize_backend()  # skips without neonize
+    from neonize.proto import Neonize_pb2 as proto
+    from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
+        ContextInfo,
+        ExtendedTextMessage,
+        ImageMessage,
+        Message,
+    )
+
+    from moltbot.channels.whatsapp.neonize_backend import incoming_text
+
+    def event(message, *, chat, sender, group=False, from_me=False, sender_alt=None):
+        source = proto.MessageSource(Chat=chat, Sender=sender, IsGroup=group, IsFromMe=from_me)
+        if sender_alt is not None:
+            source.SenderAlt.CopyFrom(sender_alt)
+        return proto.Message(Info=proto.MessageInfo(MessageSource=source, ID="ABC", Pushname="Alice",
+                                                    Timestamp=1700000000), Message=message)
+
+    peer = proto.JID(User="4917012345678", Server="s.whatsapp.net")
+    group = proto.JID(User="120363012345678901", Server="g.us")
+    lid = proto.JID(User="1122334455", Server="lid")
+    plain = incoming_text(event(Message(conversation="hi"), chat=peer, sender=peer))
+    assert (plain.text, plain.chat, plain.sender, plain.is_group, plain.sender_alt) == (
+        "hi", PEER, PEER, False, None)
+    assert plain.push_name == "Alice" and plain.id == "ABC" and plain.timestamp == 1700000000
+    mention = Message(extendedTextMessage=ExtendedTextMessage(
+        text="@99887766554433 hello", contextInfo=ContextInfo(mentionedJID=[SELF_LID], participant=SELF_JID)))
+    grouped = incoming_text(event(mention, chat=group, sender=lid, group=True, sender_alt=peer))
+    assert grouped.is_group and grouped.chat == GROUP and grouped.sender == "1122334455@lid"
+    assert grouped.sender_alt == PEER and grouped.mentions == (SELF_LID,) and grouped.quoted_sender == SELF_JID
+    caption = incoming_text(event(Message(imageMessage=ImageMessage(caption="look")), chat=peer, sender=peer))
+    assert caption.text == "look"
+    assert incoming_text(event(Message(imageMessage=ImageMessage()), chat=peer, sender=peer)) is None
+    assert incoming_text(event(Message(conversation="me"), chat=peer, sender=peer, from_me=True)).from_me

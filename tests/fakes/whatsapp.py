@@ -21,6 +21,7 @@ import trio
 from moltbot.channels.whatsapp.bridge import (
     DB_NAME,
     Connected,
+    Disconnected,
     IncomingText,
     PairSuccess,
     QrCode,
@@ -141,6 +142,11 @@ class FakeWhatsApp:
             emit(Connected(jid=jid, lid=SELF_LID))
 
         client.actions.put(paired)
+
+    def drop(self) -> None:
+        """The running client's socket drops and does not come back."""
+        client = self._running(linked=True)
+        client.actions.put(lambda emit: emit(Disconnected()))
 
     def push_text(self, text: str, *, sender: str = "4917012345678@s.whatsapp.net", chat: str | None = None,
                   group: bool = False, mentions: tuple[str, ...] = (), from_me: bool = False,

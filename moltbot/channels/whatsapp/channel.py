@@ -5,19 +5,22 @@ The session (whatsmeow's sqlite store) lives in ``<stateDir>/credentials/whatsap
 ready on ``Connected``; without a session it stops at once with ``lastError`` saying how to link (no
 retry, no hang), and a connection that cannot be made within ``CONNECT_TIMEOUT`` fails with the reason,
 so the manager's backoff is the reconnect loop. Short drops while connected are reconnected by the client
-itself (``Disconnected`` … ``Connected``).
+itself (``Disconnected`` … ``Connected``); one not healed within ``RECONNECT_WATCHDOG`` ends the run so
+the manager starts a fresh client.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import re
 import shutil
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 
 from ..base import AccountStatus, ChannelError, ChannelUnavailable, DeliveryError, InboundMessage, wall_ms
@@ -46,6 +49,9 @@ NOT_LINKED = "not linked: run web.login.start / moltbot channels login"
 CONNECT_TIMEOUT = 30.0
 SEND_TIMEOUT = 30.0
 LOGOUT_TIMEOUT = 15.0
+# The client reconnects by itself after a drop; if it has not within this time, the manager starts a
+# fresh one (known failures 8-9: a listener left deaf after a disconnect, reconnects that give up).
+RECONNECT_WATCHDOG = 120.0
 
 _SERVERS = {"s.whatsapp.net", "g.us", "lid", "broadcast", "newsletter"}
 _JID_USER = re.compile(r"^[0-9]+(-[0-9]+)?(:[0-9]+)?$")
@@ -71,11 +77,12 @@ def secure_auth_dir(path: Path) -> None:
 
 
 def remove_auth_dir(path: Path) -> bool:
-    """Delete the stored session (blocking); True if there was one."""
+    """Delete the stored session (blocking); True if there was one (an empty dir is not a session)."""
     if not path.exists():
         return False
+    had_files = any(path.iterdir())
     shutil.rmtree(path)
-    return True
+    return had_files
 
 
 def normalize_target(target: str) -> str:
@@ -99,18 +106,33 @@ def normalize_target(target: str) -> str:
     return f"{digits}@s.whatsapp.net"
 
 
+def normalize_allow_entry(entry: Any) -> str:
+    """An ``allowFrom`` entry as senders are named: ``4917…``/``+49 170 …`` → ``+4917…``; ``*`` and JIDs kept."""
+    text = str(entry).strip()
+    if text.lower().startswith("whatsapp:"):
+        text = text[len("whatsapp:"):].strip()
+    if text == "*" or "@" in text:
+        return text
+    number = _PHONE_NOISE.sub("", text)
+    number = "+" + number[2:] if number.startswith("00") else number
+    digits = number.removeprefix("+")
+    return f"+{digits}" if digits.isdigit() else text
+
+
 class WhatsAppChannel:
     channel = "whatsapp"
 
     def __init__(self, account_id: str, account: Any, status: AccountStatus, *, state_dir: Path | None = None) -> None:
         self.account_id = account_id
-        self.account = account
+        # Policy checks read ``self.account``: its allowFrom in the form senders arrive in (+E.164).
+        self.account = attrs.evolve(account, allow_from=[normalize_allow_entry(e) for e in account.allow_from])
         self.status = status
         self.text_chunk_limit = max(1, account.text_chunk_limit or 4000)
         self.auth_dir = resolve_auth_dir(state_dir, account_id, account)
         self.self_jid: str | None = None
         self.self_lid: str | None = None
         self._bridge: Bridge | None = None
+        self._reconnect_deadline = math.inf  # while disconnected: when to give up on the client's own reconnect
 
     async def serve(self, inbox: trio.MemorySendChannel[InboundMessage], *,
                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -129,24 +151,38 @@ class WhatsAppChannel:
         client = await trio.to_thread.run_sync(functools.partial(
             backend.client, self.auth_dir, name=client_name(self.account_id, "run")))
         async with open_bridge(client) as session:
-            first = await self._until_connected(session)
+            early: list[IncomingText] = []
+            first = await self._until_connected(session, early)
             self._bridge = session
             try:
                 self._connected(first)
                 task_status.started()
-                async for event in session.events:
+                for event in early:
+                    await self._handle(event, inbox)
+                while True:
+                    with trio.move_on_at(self._reconnect_deadline) as watchdog:
+                        try:
+                            event = await session.events.receive()
+                        except trio.EndOfChannel:
+                            break
+                    if watchdog.cancelled_caught:
+                        raise ChannelError(f"disconnected for {RECONNECT_WATCHDOG:g}s without reconnecting; "
+                                           "restarting the client")
                     await self._handle(event, inbox)
             finally:
                 self._bridge = None
                 self.status.connected = False
         raise ChannelError("WhatsApp Web connection closed")
 
-    async def _until_connected(self, session: Bridge) -> Connected:
-        """The first ``Connected``, within ``CONNECT_TIMEOUT``; the reason otherwise."""
+    async def _until_connected(self, session: Bridge, early: list[IncomingText]) -> Connected:
+        """The first ``Connected``, within ``CONNECT_TIMEOUT``; the reason otherwise. Messages that
+        arrive before it are kept in ``early``."""
         with trio.move_on_after(CONNECT_TIMEOUT):
             async for event in session.events:
                 if isinstance(event, Connected):
                     return event
+                if isinstance(event, IncomingText):
+                    early.append(event)
                 await self._fatal(event)
             raise ChannelError("cannot reach WhatsApp Web: connection closed")
         raise ChannelError(f"cannot reach WhatsApp Web: not connected after {CONNECT_TIMEOUT:g}s")
@@ -176,6 +212,7 @@ class WhatsAppChannel:
         self.status.linked = True
         self.status.last_connected_at = wall_ms()
         self.status.last_error = None
+        self._reconnect_deadline = math.inf
 
     async def _handle(self, event: WhatsAppEvent, inbox: trio.MemorySendChannel[InboundMessage]) -> None:
         if isinstance(event, IncomingText):
@@ -188,6 +225,8 @@ class WhatsAppChannel:
         elif isinstance(event, Disconnected):
             self.status.connected = False
             self.status.last_error = f"{event.reason}; reconnecting"
+            if self._reconnect_deadline == math.inf:
+                self._reconnect_deadline = trio.current_time() + RECONNECT_WATCHDOG
         else:
             await self._fatal(event)
 

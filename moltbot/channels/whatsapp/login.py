@@ -78,6 +78,7 @@ class LoginSession:
     qr_ready: trio.Event = attrs.field(factory=trio.Event)
     done: trio.Event = attrs.field(factory=trio.Event)
     connected: bool = False
+    started: bool = False  # the account was started after linking (False: not in the config)
     jid: str | None = None
     error: str | None = None
 
@@ -153,6 +154,9 @@ class WhatsAppLogins:
             return {"connected": False, "message": "Still waiting for the QR scan. Let me know when you’ve scanned it."}
         if self.sessions.get(account_id) is session:
             del self.sessions[account_id]
+        if session.connected and not session.started:
+            return {"connected": True, "message": "✅ Linked! Enable channels.whatsapp in the config to start "
+                                                  "the channel."}
         if session.connected:
             return {"connected": True, "message": "✅ Linked! WhatsApp is ready."}
         return {"connected": False, "message": f"WhatsApp login failed: {session.error}"}
@@ -184,7 +188,8 @@ class WhatsAppLogins:
         if session.connected:
             try:
                 await trio.to_thread.run_sync(secure_auth_dir, session.auth_dir)
-                await self.manager.start_account("whatsapp", session.account_id, "web.login linked")
+                session.started = await self.manager.start_account("whatsapp", session.account_id,
+                                                                   "web.login linked")
             finally:
                 session.done.set()
 
@@ -231,8 +236,10 @@ class WhatsAppLogins:
         if status is not None:
             status.linked, status.self_id = False, None
             status.last_error = NOT_LINKED_AFTER_LOGOUT
+        log.info("whatsapp:%s logged out (server: %s, account stopped: %s, session deleted: %s)", account_id,
+                 logged_out, stopped, cleared)
         return {"channel": "whatsapp", "accountId": account_id, "cleared": cleared,
-                "loggedOut": logged_out or stopped or cleared}
+                "loggedOut": logged_out or cleared}
 
 
 NOT_LINKED_AFTER_LOGOUT = "logged out; not linked: run web.login.start / moltbot channels login"

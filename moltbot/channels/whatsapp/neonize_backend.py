@@ -58,7 +58,8 @@ def _load() -> dict[str, Any]:
             from neonize.proto import Neonize_pb2
             from neonize.utils import ffmpeg, jid
         except Exception as exc:  # ImportError, OSError from the native library, libmagic missing …
-            _import_error = f"WhatsApp Web client (neonize {NEONIZE_VERSION}) not available: {type(exc).__name__}: {exc}"
+            _import_error = (f"WhatsApp Web client (neonize {NEONIZE_VERSION}) not available: {type(exc).__name__}: "
+                             f"{exc} (pip install 'moltbot[whatsapp]')")
             raise WhatsAppClientError(_import_error) from None
         finally:
             root.handlers[:] = handlers
@@ -93,6 +94,22 @@ def _text_of(message: Any) -> tuple[str, Any]:
             text = part.text if field == "extendedTextMessage" else part.caption
             return text, part.contextInfo if part.HasField("contextInfo") else None
     return "", None
+
+
+def incoming_text(ev: Any) -> IncomingText | None:
+    """A neonize ``MessageEv`` as ``IncomingText``; None when it carries no text."""
+    text, context = _text_of(ev.Message)
+    if not text:
+        return None
+    source = ev.Info.MessageSource
+    return IncomingText(
+        id=ev.Info.ID, chat=_jid_string(source.Chat) or "", sender=_jid_string(source.Sender) or "",
+        text=text, from_me=source.IsFromMe, is_group=source.IsGroup,
+        push_name=ev.Info.Pushname or None,
+        sender_alt=_jid_string(source.SenderAlt) if source.HasField("SenderAlt") else None,
+        mentions=tuple(context.mentionedJID) if context is not None else (),
+        quoted_sender=(context.participant or None) if context is not None else None,
+        timestamp=ev.Info.Timestamp or None)
 
 
 class NeonizeClient:
@@ -138,17 +155,9 @@ class NeonizeClient:
             emit(Failure(f"connect failure: {ev.Message or ev.Reason}"))
 
         def on_message(ev: Any) -> None:
-            text, context = _text_of(ev.Message)
-            if not text:
-                return
-            source = ev.Info.MessageSource
-            emit(IncomingText(
-                id=ev.Info.ID, chat=_jid_string(source.Chat) or "", sender=_jid_string(source.Sender) or "",
-                text=text, from_me=source.IsFromMe, is_group=source.IsGroup,
-                push_name=ev.Info.Pushname or None, sender_alt=_jid_string(source.SenderAlt),
-                mentions=tuple(context.mentionedJID) if context is not None else (),
-                quoted_sender=(context.participant or None) if context is not None else None,
-                timestamp=ev.Info.Timestamp or None))
+            incoming = incoming_text(ev)
+            if incoming is not None:
+                emit(incoming)
 
         client.event.qr(guarded(lambda data: emit(QrCode(data.decode()))))
         handlers = {
@@ -158,6 +167,7 @@ class NeonizeClient:
             events.ConnectFailureEv: on_connect_failure,
             events.DisconnectedEv: lambda ev: emit(Disconnected()),
             events.KeepAliveTimeoutEv: lambda ev: emit(Disconnected("keepalive timeout")),
+            events.KeepAliveRestoredEv: lambda ev: emit(Connected()),
             events.StreamReplacedEv: lambda ev: emit(Failure("stream replaced: this session was opened elsewhere")),
             events.TemporaryBanEv: lambda ev: emit(Failure(f"temporary ban (code {ev.Code})")),
             events.ClientOutdatedEv: lambda ev: emit(Failure("client outdated: WhatsApp rejected this client version")),

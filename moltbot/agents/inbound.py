@@ -14,7 +14,7 @@ Channels call ``offer``; the webchat's ``chat.send`` and the ``agent`` method do
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -33,6 +33,7 @@ class Collected:
     messages: list[str] = attrs.field(factory=list)
     dropped: int = 0
     changed: trio.Event = attrs.field(factory=trio.Event)
+    last_at: float = 0.0  # trio time of the newest message
 
     def text(self) -> str:
         if len(self.messages) == 1 and not self.dropped:
@@ -50,14 +51,16 @@ class InboundQueue:
         self._collecting: dict[tuple[str, str], tuple[Run, Collected]] = {}
 
     def offer(self, session_key: str, text: str, *, mode: str | None = None,
-              extra_system_prompt: str | None = None, origin: str = "") -> Run | None:
+              extra_system_prompt: str | None = None, origin: str = "",
+              route: dict[str, Any] | None = None) -> Run | None:
         """Queue or start a turn for an inbound message; returns the run that will answer it (``None``
         when ``drop: new`` refused it). ``extra_system_prompt`` (a chat's own prompt) goes to a turn
         started for it; a message collected into a queued turn shares that turn's.
 
         ``origin`` says where the message came from (channel, account, chat): ``collect`` merges only
         messages of one origin, since the merged turn's reply goes to one place (the original processes
-        cross-channel items one by one for the same reason); other origins queue their own turn."""
+        cross-channel items one by one for the same reason); other origins queue their own turn.
+        ``route`` (``lastChannel``/``lastTo``/…) is what the turn records on its session."""
         agents = self._agents
         settings = agents.config.messages.queue
         mode = mode or settings.mode
@@ -65,16 +68,16 @@ class InboundQueue:
         busy = agents.lanes.session_busy(key)
         prompt = extra_system_prompt
         if not busy or mode in ("followup", "steer", "steer-backlog", "queue"):
-            return self._start(key, text, prompt)
+            return self._start(key, text, prompt, route)
         if mode == "interrupt":
             agents.abort(key, reason="interrupt")
             for slot in [slot for slot in self._collecting if slot[0] == key]:
                 del self._collecting[slot]
-            return self._start(key, text, prompt)
+            return self._start(key, text, prompt, route)
         pending = self._collecting.get((key, origin))
         if pending is None or pending[0].status != "queued":
             collected = Collected(origin=origin)
-            run = self._start(key, "", prompt, collected=collected)
+            run = self._start(key, "", prompt, route, collected=collected)
             self._collecting[(key, origin)] = (run, collected)
         else:
             run, collected = pending
@@ -84,23 +87,27 @@ class InboundQueue:
             collected.messages.pop(0)
             collected.dropped += 1
         collected.messages.append(text)
+        collected.last_at = trio.current_time()
         collected.changed.set()
         return run
 
-    def _start(self, key: str, text: str, prompt: str | None, *, collected: Collected | None = None) -> Run:
+    def _start(self, key: str, text: str, prompt: str | None, route: dict[str, Any] | None, *,
+               collected: Collected | None = None) -> Run:
         run, _ = self._agents.submit(run_id=f"inbound-{uuid.uuid4().hex[:12]}", session_key=key, message=text,
-                                     dedupe="inbound", collected=collected, extra_system_prompt=prompt)
+                                     dedupe="inbound", collected=collected, extra_system_prompt=prompt,
+                                     route=route)
         return run
 
     async def settle(self, run: Run, collected: Collected) -> None:
         """Called when a collected turn gets its slot: wait for quiet, then freeze its message."""
         debounce = self._agents.config.messages.queue.debounce_ms / 1000
-        while True:  # trailing debounce: each new message restarts the quiet window
+        # Trailing debounce: the turn starts once its newest message is ``debounce`` old. Time spent
+        # queued behind the previous turn counts, so a follow-up whose messages are already old enough
+        # starts at once (a fresh full window per follow-up serialised them a second apart).
+        while (remaining := collected.last_at + debounce - trio.current_time()) > 0:
             collected.changed = trio.Event()
-            with trio.move_on_after(debounce) as quiet:
+            with trio.move_on_after(remaining):
                 await collected.changed.wait()
-            if quiet.cancelled_caught:
-                break
         slot = (run.session_key, collected.origin)
         if self._collecting.get(slot, (None,))[0] is run:
             del self._collecting[slot]

@@ -70,6 +70,7 @@ class Run:
     client_tools: tuple[ToolSpec, ...] = ()  # tools the caller runs itself (OpenResponses function tools)
     client_tool_calls: list[ToolCall] = attrs.field(factory=list)
     model: str | None = None  # "provider/model" for this run instead of the agent's (a cron job's override)
+    route: dict[str, Any] | None = None  # lastChannel/lastTo/… of a channel message (else "webchat")
 
     def watch(self) -> trio.MemoryReceiveChannel:
         """Every later ``(stream, data)`` step of this run; the channel closes when the run ends.
@@ -174,7 +175,7 @@ class AgentRuntime:
                lane: str | None = None, timeout: float | None = None,
                extra_system_prompt: str | None = None, collected: Collected | None = None,
                client_tools: list[tuple[str, str, dict[str, Any]]] = (),
-               model: str | None = None) -> tuple[Run, bool]:
+               model: str | None = None, route: dict[str, Any] | None = None) -> tuple[Run, bool]:
         """Start a run (or find the one with the same idempotency key). Returns (run, created)."""
         key = f"{dedupe}:{run_id}"
         cached = self._dedupe.get(key)
@@ -191,6 +192,7 @@ class AgentRuntime:
         timeout = timeout or float(self.config.agents.defaults.timeout_seconds)
         run = Run(run_id=run_id, session_key=session_key, agent_id=agent, message=message, lane=lane or "main",
                   timeout=timeout, extra_system_prompt=extra_system_prompt, collected=collected, model=model,
+                  route=route,
                   client_tools=tuple(ToolSpec(name, description, parameters)
                                      for name, description, parameters in client_tools))
         if len(self._dedupe) >= DEDUPE_MAX:

@@ -74,7 +74,8 @@ async def run_turn(runtime: AgentRuntime, run: Run, provider: Provider, model: s
     if usage is not None:
         extra["usage"] = {"input": usage.input_tokens, "output": usage.output_tokens, "total": usage.total_tokens}
     await store.append(path, [message_line("assistant", run.text, **extra)], entry["sessionId"])
-    entry.update({"updatedAt": now_ms(), "model": model, "modelProvider": provider.id, "lastChannel": "webchat"})
+    entry.update({"updatedAt": now_ms(), "model": model, "modelProvider": provider.id})
+    entry.update(run.route or {"lastChannel": "webchat"})
     if usage is not None:
         entry.update({"inputTokens": entry.get("inputTokens", 0) + usage.input_tokens,
                       "outputTokens": entry.get("outputTokens", 0) + usage.output_tokens,

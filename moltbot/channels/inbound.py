@@ -8,10 +8,11 @@ a run replies for it.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
+from ..agents.sessions import SessionStore, agent_of
 from .base import DeliveryError, InboundMessage
 from .routing import decide, group_settings, message_peers, resolve_agent, session_key
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("moltbot.channels")
 
-ROUTE_SAVE_SECONDS = 5.0  # bound on recording lastChannel/lastTo once a run has ended (shielded)
+ROUTE_SAVE_SECONDS = 5.0  # bound on writing lastChannel/lastTo after a failed run (shielded)
 
 PAIRING_TEXT = ("Moltbot: access not configured.\n\nYour {label} user id: {sender}\n\nPairing code: {code}\n\n"
                 "Ask the bot owner to approve with:\nmoltbot pairing approve {channel} {code}")
@@ -63,7 +64,9 @@ class Dispatcher:
             return
         account = getattr(slot.account, "account", None)
         pairing = manager.pairing[message.channel]
-        paired = await trio.to_thread.run_sync(pairing.allowed)
+        paired: set[str] = set()
+        if message.chat_type == "direct" and getattr(account, "dm_policy", None) == "pairing":
+            paired = await trio.to_thread.run_sync(pairing.allowed)  # a file read: only when it can matter
         decision = decide(message, account, paired)
         if decision == "ignore":
             log.info("%s:%s ignored a message from %s (policy)", message.channel, message.account_id,
@@ -78,13 +81,14 @@ class Dispatcher:
                 await manager.deliver(message.channel, message.account_id, message.reply_target, text)
             return
         key = self.route(message)
+        store, route = await self._remember_route(key, message)
         by_channel = manager.runtime.config.messages.queue.by_channel
         prompt = group_settings(message, account).system_prompt if message.chat_type != "direct" else None
         origin = f"{message.channel}:{message.account_id}:{message.reply_target}"
         run = manager.runtime.agents.inbound.offer(key, message.text, mode=by_channel.get(message.channel),
-                                                   extra_system_prompt=prompt, origin=origin)
+                                                   extra_system_prompt=prompt, origin=origin, route=route)
         if run is None or run.run_id in self._replying:  # refused, or answered by the run of an earlier message
-            await self._remember_route(key, message)
+            await store.save()
             return
         self._replying.add(run.run_id)
         try:
@@ -98,9 +102,9 @@ class Dispatcher:
                                   reply_to=reply_to)
         finally:
             self._replying.discard(run.run_id)
-            # After the turn, which marks its session as last used from webchat: the reply goes here.
-            with trio.CancelScope(shield=True), trio.move_on_after(ROUTE_SAVE_SECONDS):
-                await self._remember_route(run.session_key, message)
+            if run.status != "ok":  # the turn did not write the session store: write the route now
+                with trio.CancelScope(shield=True), trio.move_on_after(ROUTE_SAVE_SECONDS):
+                    await store.save()
 
     def route(self, message: InboundMessage) -> str:
         """The session key for ``message``: its agent from ``bindings[]``, its key from ``session.*``."""
@@ -111,26 +115,24 @@ class Dispatcher:
             known_agents=agents.agent_ids())
         key = session_key(message, agent_id=agent_id, main_key=agents.main_key(agent_id),
                           dm_scope=config.session.dm_scope, identity_links=config.session.identity_links)
+        key = agents.canonical(key)
         log.debug("%s:%s message from %s → %s (%s)", message.channel, message.account_id, message.sender_id,
                   key, matched_by)
         return key
 
-    async def _remember_route(self, key: str, message: InboundMessage) -> None:
-        """Record ``lastChannel``/``lastTo`` so heartbeat/cron "last" delivery can route back: on the
-        message's session and, for a direct message, on its agent's main session too (whatever the
-        ``dmScope``, as the original does), which is where "last" delivery looks."""
+    async def _remember_route(self, key: str, message: InboundMessage) -> tuple[SessionStore, dict[str, Any]]:
+        """Record ``lastChannel``/``lastTo`` (in memory) so heartbeat/cron "last" delivery can route back:
+        on the message's session and, for a direct message, on its agent's main session too (whatever the
+        ``dmScope``, as the original does), which is where "last" delivery looks. The turn's own write of
+        the store persists it (and records the same route, instead of "webchat"); returns (store, route)."""
         agents = self.manager.runtime.agents
-        from ..agents.sessions import agent_of
-
-        agent_id = agent_of(key, agents.default_agent_id())
-        store = agents.store(agent_id)
+        store = agents.store(agent_of(key, agents.default_agent_id()))
+        route = {"lastChannel": message.channel, "lastTo": message.reply_target, "lastAccountId": message.account_id,
+                 "deliveryContext": {"channel": message.channel, "to": message.reply_target,
+                                     "accountId": message.account_id}}
         keys = {key}
         if message.chat_type == "direct":
-            keys.add(agents.main_key(agent_id))
+            keys.add(agents.main_key(agent_of(key, agents.default_agent_id())))
         for each in keys:
-            entry = await store.ensure(each)
-            entry.update(lastChannel=message.channel, lastTo=message.reply_target,
-                         lastAccountId=message.account_id,
-                         deliveryContext={"channel": message.channel, "to": message.reply_target,
-                                          "accountId": message.account_id})
-        await store.save()
+            (await store.ensure(each)).update(route)
+        return store, route

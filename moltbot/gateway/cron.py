@@ -100,6 +100,8 @@ class RuntimeCronHost:
         """(channel, to, account id) for a job's delivery; raises ``DeliveryError`` saying what is missing."""
         agents = self._runtime.agents
         agent_id = normalize_agent_id(job.agent_id) if job.agent_id else agents.default_agent_id()
+        if agent_id not in agents.agent_ids():  # as for its turn: the default agent stands in
+            agent_id = agents.default_agent_id()
         main_key = agents.main_key(agent_id)
         store = agents.store(agent_id)
         await store.load()

@@ -79,3 +79,16 @@ async def test_collect_merges_only_messages_from_the_same_chat(tmp_path, nursery
     assert a1 is a2 and b is not a1
     assert "from a" in a1.message and "again a" in a1.message and "from b" not in a1.message
     assert b.message == "from b" and b.text == PREFIX + "from b"
+
+
+async def test_a_follow_up_whose_messages_waited_long_enough_starts_at_once(tmp_path, nursery, mock_clock):
+    agents = await make_agents(tmp_path, nursery, mock_clock)  # debounceMs 1000; a turn takes ~9 s here
+    start = trio.current_time()
+    first = agents.inbound.offer("main", "busy")
+    await trio.sleep(0.5)
+    follow = agents.inbound.offer("main", "queued")
+    await first.done.wait()
+    first_took = trio.current_time() - start
+    await follow.done.wait()
+    assert trio.current_time() - start - first_took < first_took + 0.5  # no extra debounce second
+    assert follow.message == "queued"

@@ -435,3 +435,32 @@ async def test_a_forum_topics_own_config_gates_senders_and_prompts_the_agent(tmp
     (run,) = runs
     assert run.session_key == "agent:main:telegram:group:-100:topic:7"
     assert run.extra_system_prompt == "This is the ops room.\n\nAnswer in haiku."
+
+
+async def test_a_bindings_change_in_the_file_routes_the_next_message_without_a_restart(tmp_path):
+    path = tmp_path / "moltbot.json"
+
+    def write(fake, bindings):
+        path.write_text(json.dumps({
+            "gateway": {"auth": {"token": TOKEN}}, "bindings": bindings,
+            "agents": {"list": [{"id": "main", "default": True}, {"id": "work"}]},
+            "channels": {"telegram": {"botToken": BOT, "apiRoot": fake.url, "dmPolicy": "open"}}}))
+
+    with trio.fail_after(20):
+        async with open_fake_telegram() as fake:
+            bot = fake.bot(BOT)
+            write(fake, [])
+            config = attrs.evolve(load_config(path, env={}), state_dir=tmp_path)
+            async with open_gateway(config, port=0, env={}) as gateway:
+                runtime = gateway.runtime
+                bot.push_message(chat_id=42, user_id=42, text="before")
+                await bot.wait_sent(1)
+                write(fake, [{"agentId": "work", "match": {"channel": "telegram", "peer": {"kind": "dm", "id": 42}}}])
+                assert await gateway.reload_config() == "hot"
+                bot.push_message(chat_id=42, user_id=42, text="after")
+                await bot.wait_sent(2)
+                await runtime.channels.dispatcher.wait_handled(2)
+                assert gateway.runtime is runtime
+                main, work = runtime.agents.store("main").entries, runtime.agents.store("work").entries
+    assert "agent:main:main" in main and "agent:work:main" in work
+    assert bot.conflicts == 0 and len(bot.method_calls("getMe")) == 1  # telegram was not restarted

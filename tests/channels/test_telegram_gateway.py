@@ -36,7 +36,7 @@ from moltbot.config.model import (
 from moltbot.gateway.app import open_gateway
 from tests.conftest import TOKEN
 from tests.fakes.telegram import CONFLICT, open_fake_telegram
-from tests.fakes.whatsapp import FakeWhatsApp
+from tests.fakes.whatsapp import FakeWhatsApp, link
 
 BOT = "111:AAA-test-token"
 OTHER_BOT = "222:BBB-test-token"
@@ -378,10 +378,11 @@ async def test_a_binding_routes_one_chat_to_its_agent_and_others_to_the_default(
         "agent:work:main"]["lastChannel"] == "telegram"
 
 
-async def test_health_status_and_hello_ok_report_channel_summaries_and_the_link_channel(tmp_path):
-    creds = tmp_path / "credentials" / "whatsapp" / "default"
-    creds.mkdir(parents=True)
-    (creds / "creds.json").write_text("{}")
+async def test_health_status_and_hello_ok_report_channel_summaries_and_the_link_channel(tmp_path, monkeypatch):
+    whatsapp_backend = FakeWhatsApp()  # a linked account whose network is down: linked, not connected
+    whatsapp_backend.unreachable = "dial tcp: lookup web.whatsapp.com: no such host"
+    monkeypatch.setattr(whatsapp_bridge, "BACKEND", whatsapp_backend)
+    link(tmp_path / "credentials" / "whatsapp" / "default")
     with trio.fail_after(15):
         async with open_fake_telegram() as fake:
             bot = fake.bot(BOT)
@@ -389,6 +390,9 @@ async def test_health_status_and_hello_ok_report_channel_summaries_and_the_link_
                 telegram=TelegramConfig(bot_token=BOT, api_root=fake.url), whatsapp=WhatsAppConfig()))
             async with open_gateway(config, port=0, env={}) as gateway:
                 await bot.wait_for(lambda: bot.polls_in_flight == 1)
+                whatsapp_status = gateway.runtime.channels.statuses["whatsapp"]["default"]
+                while whatsapp_status.last_error is None:  # noqa: ASYNC110 (poll with a deadline)
+                    await trio.sleep(0.01)
                 async with open_gateway_client(gateway.url, token=TOKEN) as client:
                     snapshot = client.hello.snapshot.health
                     health = await client.call("health", {})
@@ -403,7 +407,7 @@ async def test_health_status_and_hello_ok_report_channel_summaries_and_the_link_
         assert 0 <= summary["linkChannel"]["authAgeMs"] < 60_000
     assert status["linkChannel"] == {**health["linkChannel"], "authAgeMs": status["linkChannel"]["authAgeMs"]}
     assert status["channelSummary"][0] == "Telegram: connected"
-    assert status["channelSummary"][1].startswith("WhatsApp: error: ")
+    assert status["channelSummary"][1].startswith("WhatsApp: error: "), status["channelSummary"]
 
 
 async def test_the_link_channel_is_unlinked_without_credentials(tmp_path):

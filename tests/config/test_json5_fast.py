@@ -68,8 +68,8 @@ def test_arbitrary_text_gives_the_same_outcome(text):
 
 def test_typical_config_takes_the_fast_path():
     text = "// c\n{ gateway: { port: 18789, bind: 'loopback', }, /* x */ list: [1, -2.5e3, true, null,], }"
-    assert json5_fast.loads(text) == json5.loads(text) == {
-        "gateway": {"port": 18789, "bind": "loopback"}, "list": [1, -2.5e3, True, None]}
+    assert json5_fast.to_json(text) is not None
+    assert json5_fast.loads(text) == json5.loads(text)
 
 
 def test_non_finite_numbers_agree():

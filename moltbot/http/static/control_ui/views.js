@@ -40,9 +40,22 @@ const overview = {
     $("ov-version").textContent = hello.server?.version || "–";
     this.renderPresence();
     if (snapshot.health && Object.keys(snapshot.health).length) this.renderHealth(ctx, snapshot.health, "snapshot");
+    this.countSessions(ctx);
     clearInterval(this.clock);
     this.clock = setInterval(() => this.renderUptime(), 1000);
     this.renderUptime();
+  },
+
+  /** The session count from sessions.list (the health summary's count is not kept by every gateway). */
+  async countSessions(ctx) {
+    if (!ctx.gateway.has("sessions.list")) return;
+    try {
+      const result = await ctx.gateway.request("sessions.list", { limit: 1 });
+      this.sessionCount = result.count ?? (result.sessions || []).length;
+      $("ov-sessions").textContent = String(this.sessionCount);
+    } catch {
+      // the health summary's count stays
+    }
   },
 
   renderUptime() {
@@ -58,7 +71,7 @@ const overview = {
     cell.dataset.source = source;
     const channels = health.channelOrder || Object.keys(health.channels || {});
     $("ov-channels").textContent = String(channels.length);
-    $("ov-sessions").textContent = String(health.sessions?.count ?? "–");
+    $("ov-sessions").textContent = String(this.sessionCount ?? health.sessions?.count ?? "–");
     $("ov-health-detail").textContent = `Health checked ${ago(health.ts)} in ${health.durationMs ?? 0} ms.`;
     const metrics = ctx.metrics;
     if (metrics.firstHealthRenderMs === undefined) metrics.firstHealthRenderMs = performance.now();
@@ -67,7 +80,7 @@ const overview = {
   },
 
   renderPresence() {
-    const rows = this.presence.filter((entry) => entry.mode !== "gateway" || true).map((entry) => h("tr", {},
+    const rows = this.presence.map((entry) => h("tr", {},
       h("td", {}, entry.host || entry.instanceId || "–"),
       h("td", {}, entry.mode || "–"),
       h("td", {}, entry.platform || "–"),
@@ -80,6 +93,7 @@ const overview = {
 
   event(ctx, frame) {
     const version = frame.stateVersion || {};
+    if (frame.event === "chat" && frame.payload?.state === "final") this.countSessions(ctx);
     if (frame.event === "health") {
       if (version.health !== undefined && version.health < this.versions.health) return;
       this.versions.health = version.health ?? this.versions.health;
@@ -346,6 +360,25 @@ const chat = {
 
 const MAX_LOG_LINES = 2000;
 
+/** One log line: the gateway's JSON lines as "time LEVEL logger message", anything else as it is. */
+function logLine(line) {
+  if (line.startsWith("{")) {
+    try {
+      const record = JSON.parse(line);
+      if (record && typeof record.msg === "string") {
+        const level = String(record.level || "").toUpperCase();
+        const time = typeof record.ts === "string" ? record.ts.replace(/^.*T/, "").replace(/(\.\d{3})\d*/, "$1").replace(/([+-]\d\d:\d\d|Z)$/, "") : "";
+        return h("li", { class: `level-${level.toLowerCase()}` }, h("span", { class: "muted" }, time), " ",
+          h("strong", {}, level.padEnd(5)), " ", h("span", { class: "muted" }, record.logger || ""), " ",
+          record.msg, record.exc ? `\n${record.exc}` : "");
+      }
+    } catch {
+      // not JSON after all: shown as it is
+    }
+  }
+  return h("li", {}, line);
+}
+
 const logs = {
   cursor: undefined, timer: null, busy: false,
 
@@ -378,7 +411,7 @@ const logs = {
       $("logs-file").textContent = result.file ? `· ${result.file}` : "";
       const needle = $("logs-filter").value.toLowerCase();
       list.append(...(result.lines || []).map((line) => {
-        const item = h("li", {}, line);
+        const item = logLine(line);
         if (needle && !line.toLowerCase().includes(needle)) item.hidden = true;
         return item;
       }));
@@ -497,11 +530,11 @@ const pairing = {
   },
 
   actions(ctx, prefix, request, who) {
-    return h("td", { class: "row" },
+    return h("td", {}, h("div", { class: "row" },
       h("button", { type: "button", "aria-label": `Approve ${who}`,
         onclick: (e) => this.decide(ctx, `${prefix}.approve`, request.requestId, e.currentTarget) }, "Approve"),
       h("button", { type: "button", class: "danger", "aria-label": `Reject ${who}`,
-        onclick: (e) => this.decide(ctx, `${prefix}.reject`, request.requestId, e.currentTarget) }, "Reject"));
+        onclick: (e) => this.decide(ctx, `${prefix}.reject`, request.requestId, e.currentTarget) }, "Reject")));
   },
 
   async loadDevices(ctx) {

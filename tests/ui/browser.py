@@ -37,13 +37,13 @@ def browser_missing() -> str | None:
 class Browser:
     """One headless Chromium with its own throwaway profile."""
 
-    def __init__(self, *, width: int = 1280, height: int = 900) -> None:
+    def __init__(self, *, width: int = 1280, height: int = 900, extra_flags: tuple[str, ...] = ()) -> None:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
 
         self.profile = tempfile.mkdtemp(prefix="moltbot-chromium-")
         options = webdriver.ChromeOptions()
-        for flag in FLAGS:
+        for flag in (*FLAGS, *extra_flags):
             options.add_argument(flag)
         options.add_argument(f"--window-size={width},{height}")
         options.add_argument(f"--user-data-dir={self.profile}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import attrs
+import pytest
 import trio
 
 from moltbot.config.model import (
@@ -101,3 +102,32 @@ async def test_page_under_a_base_path_connects_and_routes_beneath_it(browser, ma
             url, same_origin = await in_browser(run)
     assert url == gateway.urls[0] + "/console/cron"
     assert same_origin
+
+
+async def test_a_remote_browser_waits_for_pairing_approval_then_connects_by_itself(ui_gateway):
+    """A page not on localhost is not paired silently: it says it waits, and gets in once approved."""
+    from moltbot.client import open_gateway_client
+    from tests.conftest import TOKEN
+
+    from .browser import Browser, browser_missing
+
+    if (reason := browser_missing()) is not None:
+        pytest.skip(f"browser tests need headless Chromium: {reason}")
+    port = ui_gateway.port
+    origin = f"http://moltbot.test:{port}"
+    # moltbot.test resolves to loopback inside this browser only; the Host header then is not local, and the
+    # origin is declared secure so WebCrypto stays available, as it would be over https.
+    remote = await in_browser(lambda: Browser(extra_flags=(
+        "--host-resolver-rules=MAP moltbot.test 127.0.0.1",
+        f"--unsafely-treat-insecure-origin-as-secure={origin}")))
+    try:
+        status = await in_browser(lambda: (remote.driver.get(f"{origin}/#token={TOKEN}"),
+                                           remote.wait_text("conn-text", "Waiting for approval"))[1])
+        async with open_gateway_client(ui_gateway.url, token=TOKEN) as operator:
+            (pending,) = (await operator.call("device.pair.list", {}))["pending"]
+            assert pending["requestId"] in status and pending["clientId"] == "moltbot-control-ui"
+            await operator.call("device.pair.approve", {"requestId": pending["requestId"]})
+        await in_browser(remote.wait_text, "conn-text", "Connected", 15)
+        assert await in_browser(remote.wait_text, "ov-health", "OK") == "OK"
+    finally:
+        await in_browser(remote.close)

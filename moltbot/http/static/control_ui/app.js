@@ -95,6 +95,10 @@ const app = {
     });
     gateway.addEventListener("event", (event) => {
       const frame = event.detail;
+      if (frame.event === "shutdown") {
+        const restarting = frame.payload?.restartExpectedMs !== null && frame.payload?.restartExpectedMs !== undefined;
+        setConnState({ state: "reconnecting", text: restarting ? "Gateway restarting…" : "Gateway stopping…" });
+      }
       for (const view of Object.values(views)) view.event?.(this.context, frame, view === views[this.current]);
     });
     gateway.start();

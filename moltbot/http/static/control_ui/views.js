@@ -243,6 +243,7 @@ const chat = {
   },
 
   hello(ctx, hello) {
+    this.loaded = null;  // events may have been missed while disconnected: the transcript is read again
     if (!this.sessionKey) this.sessionKey = hello.snapshot?.sessionDefaults?.mainSessionKey || "main";
     $("chat-session").value = this.sessionKey;
   },

@@ -160,7 +160,7 @@ function setupChrome() {
   const avatar = window.__CLAWDBOT_ASSISTANT_AVATAR__ || "A";
   $("assistant-name").textContent = name;
   const slot = $("assistant-avatar");
-  if (/^(https?:|data:image\/|\/)/.test(avatar)) {
+  if (/^(data:image\/|\/)/.test(avatar)) {  // never a remote image: nothing leaves the machine
     const img = document.createElement("img");
     img.src = avatar;
     img.alt = "";

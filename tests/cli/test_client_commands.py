@@ -13,6 +13,7 @@ import selectors
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -74,6 +75,16 @@ def test_health_and_dashboard(served):
                         dashboard.stdout.strip()), dashboard.stdout
     bare = json.loads(_run(env, "dashboard", "--json", "--no-token").stdout)
     assert bare == {"url": f"http://127.0.0.1:{env['CLAWDBOT_GATEWAY_PORT']}/", "enabled": True}
+
+
+def test_dashboard_open_hands_the_url_to_the_browser(served, tmp_path):
+    env, _, _ = served
+    opened = tmp_path / "opened.txt"
+    # $BROWSER is the webbrowser module's override: a command with %s for the URL.
+    browser = f"{sys.executable} -c 'import sys; open(sys.argv[1], \"w\").write(sys.argv[2])' {opened} %s"
+    result = _run({**env, "BROWSER": browser}, "dashboard", "--open")
+    assert result.returncode == 0, result.stderr
+    assert opened.read_text() == result.stdout.strip() and "#token=" in opened.read_text()
 
 
 def test_gateway_call_with_params_and_expect_final(served):

@@ -16,10 +16,13 @@ async def test_dashboard_url_logs_in_and_renders_live_health(browser, ui_gateway
         browser.driver.get(dashboard_url(ui_gateway))
         browser.wait_text("conn-text", "Connected")
         browser.wait_text("ov-health", "OK")
+        origins = browser.script("return [...new Set(performance.getEntriesByType('resource')"
+                                 ".map(r => new URL(r.name).origin))]")
         return (browser.driver.current_url, browser.script("return localStorage.getItem('moltbot.controlUi.token')"),
-                browser.text_of("ov-version"), browser.text_of("presence"), browser.console_errors())
+                browser.text_of("ov-version"), browser.text_of("presence"), browser.console_errors(), origins)
 
-    url, stored, version, presence, errors = await in_browser(run)
+    url, stored, version, presence, errors, origins = await in_browser(run)
+    assert origins == [ui_gateway.urls[0]]  # every request the page made went to the gateway
     assert url == ui_gateway.urls[0] + "/"  # the token left the address bar
     assert stored == TOKEN
     assert version == ui_gateway.version

@@ -69,7 +69,7 @@ async def test_assets_have_their_content_types_and_revalidate_with_etags(ui):
 
 async def test_nothing_in_the_page_points_outside_the_origin(ui):
     async def fetch(http):
-        return [(await http.get(path)).text for path in ("/", "/app.js", "/views.js", "/gateway.js", "/config.js",
+        return [(await http.get(path)).text for path in ("/", "/app.js", "/views.js", "/gateway.js", "/config.js", "/chat.js", "/operations.js",
                                                           "/dom.js", "/app.css")]
 
     for text in await _serve(ui(), fetch):

@@ -95,6 +95,10 @@ const app = {
     });
     gateway.addEventListener("event", (event) => {
       const frame = event.detail;
+      if (frame.event === "shutdown") {
+        const restarting = frame.payload?.restartExpectedMs !== null && frame.payload?.restartExpectedMs !== undefined;
+        setConnState({ state: "reconnecting", text: restarting ? "Gateway restarting…" : "Gateway stopping…" });
+      }
       for (const view of Object.values(views)) view.event?.(this.context, frame, view === views[this.current]);
     });
     gateway.start();
@@ -156,7 +160,7 @@ function setupChrome() {
   const avatar = window.__CLAWDBOT_ASSISTANT_AVATAR__ || "A";
   $("assistant-name").textContent = name;
   const slot = $("assistant-avatar");
-  if (/^(https?:|data:image\/|\/)/.test(avatar)) {
+  if (/^(data:image\/|\/)/.test(avatar)) {  // never a remote image: nothing leaves the machine
     const img = document.createElement("img");
     img.src = avatar;
     img.alt = "";

@@ -1,8 +1,6 @@
 // The Config view: the config file's text (secrets redacted by the gateway), saved with config.set and
 // the hash it was read at; validation issues are marked on their line and listed with their path.
-import { h } from "./dom.js";
-
-const $ = (id) => document.getElementById(id);
+import { $, h } from "./dom.js";
 
 /** The 1-based line of `path` (e.g. "gateway.auth.token", "agents.list[0].id") in JSON5 `text`, or null. */
 export function lineOfPath(text, path) {

@@ -33,3 +33,26 @@ export function duration(ms) {
   const hrs = Math.floor(m / 60);
   return hrs < 48 ? `${hrs}h ${m % 60}m` : `${Math.floor(hrs / 24)}d ${hrs % 24}h`;
 }
+
+export const $ = (id) => document.getElementById(id);
+
+export function when(ms) {
+  if (!ms) return "–";
+  const date = new Date(ms);
+  // ISO text, not toLocaleString(): the first locale-aware call loads ICU data (tens of ms) on the
+  // path to the first render.
+  const iso = date.toISOString();
+  return h("time", { datetime: iso, title: `${iso.slice(0, 19).replace("T", " ")} UTC` }, ago(ms));
+}
+
+export function fillTable(tbody, rows, columns, empty) {
+  tbody.replaceChildren(...(rows.length ? rows : [h("tr", {}, h("td", { class: "empty", colspan: columns }, empty))]));
+}
+
+export function showError(container, error) {
+  container.replaceChildren(h("p", { class: "error", role: "alert" }, error.message || String(error)));
+}
+
+export function feature(el) {
+  return el.closest(".feature");
+}

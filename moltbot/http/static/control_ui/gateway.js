@@ -130,6 +130,7 @@ export class Gateway extends EventTarget {
     ws.onopen = () => { timings.open = performance.now(); };
     let connectSent = false;
     let refused = null;
+    this.refusal = null;
     const sendConnect = async (nonce) => {
       if (connectSent) return;
       connectSent = true;
@@ -177,7 +178,17 @@ export class Gateway extends EventTarget {
       for (const waiter of this.pending.values()) waiter.reject(new GatewayError({ code: "UNAVAILABLE", message: "disconnected" }));
       this.pending.clear();
       if (this.stopped) return;
-      if (refused && this.refusal && /unauthorized|token|password|device identity|secure context|pairing/i.test(refused)) {
+      if (this.refusal?.code === "NOT_PAIRED" && this.refusal.details?.requestId) {
+        // Not local, so not paired silently: wait for an operator to approve, then get in by ourselves.
+        const requestId = this.refusal.details.requestId;
+        this.refusal = null;
+        this.attempt += 1;
+        this.setState("pairing", `Waiting for approval of this browser (request ${requestId}: `
+          + `moltbot devices approve ${requestId}); retrying every 5 s`);
+        this.timer = setTimeout(() => this.open(), 5000);
+        return;
+      }
+      if (refused && this.refusal && /unauthorized|token|password|device identity|secure context/i.test(refused)) {
         this.stopped = true;
         this.setState("failed", refused);
         this.dispatchEvent(new CustomEvent("refused", { detail: this.refusal }));

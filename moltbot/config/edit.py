@@ -28,10 +28,12 @@ from .load import (
     parse_config,
     parse_json5,
     read_config_file,
+    resolve_parsed,
 )
 from .model import Config
 from .positions import scan
 from .redact import (
+    REDACTED,
     RestoreError,
     collect_secrets,
     redact_text,
@@ -58,12 +60,16 @@ def file_hash(text: str | None) -> str:
     return hashlib.sha256((text or "").encode("utf-8")).hexdigest()
 
 
-@attrs.frozen
+_UNPARSED = object()
+
+
+@attrs.define
 class FileState:
-    """The config file's text as read once (``None``: no file), so checks and hash agree."""
+    """The config file's text as read once (``None``: no file), so checks and hash agree; parsed at most once."""
 
     path: Path
     text: str | None
+    _parsed: Any = attrs.field(default=_UNPARSED, init=False, repr=False)
 
     @property
     def exists(self) -> bool:
@@ -75,7 +81,14 @@ class FileState:
 
     def parsed(self) -> Any:
         """The file's own parse (before includes); ``{}`` for no file; raises ``ValueError`` if it does not parse."""
-        return parse_json5(self.text) if self.text is not None else {}
+        if self._parsed is _UNPARSED:
+            try:
+                self._parsed = parse_json5(self.text) if self.text is not None else {}
+            except ValueError as exc:
+                self._parsed = exc
+        if isinstance(self._parsed, ValueError):
+            raise self._parsed
+        return self._parsed
 
     def secrets(self) -> set[str]:
         if self.text is None:
@@ -88,10 +101,13 @@ class FileState:
 
 
 def read_state(path: Path) -> FileState:
+    """Read the file once. Raises ``ConfigError`` when it exists but cannot be read (permissions, not UTF-8)."""
     try:
         return FileState(path, path.read_text("utf-8"))
     except FileNotFoundError:
         return FileState(path, None)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, [f"<root>: cannot read the file: {exc}"]) from None
 
 
 def write_config_text(path: Path, text: str) -> None:
@@ -99,9 +115,14 @@ def write_config_text(path: Path, text: str) -> None:
     write_atomic(path, text, mode=0o600)
 
 
-def load_text(path: Path, text: str, env: Mapping[str, str], state_dir: Path | None) -> Config:
-    """Load ``text`` as if it were the file's content (the env is copied, never changed). Raises ``ConfigError``."""
-    raw, _ = read_config_file(path, dict(env), text=text)
+def load_text(path: Path, text: str, env: Mapping[str, str], state_dir: Path | None, *,
+              parsed: Any = _UNPARSED) -> Config:
+    """Load ``text`` (already ``parsed``, when given) as if it were the file's content. The env is copied,
+    never changed. Raises ``ConfigError``."""
+    if parsed is _UNPARSED:
+        raw, _ = read_config_file(path, dict(env), text=text)
+    else:
+        raw = resolve_parsed(path, parsed, dict(env))
     return parse_config(raw, path=path, state_dir=state_dir, text=text)
 
 
@@ -130,7 +151,7 @@ def snapshot(path: Path, env: Mapping[str, str], state_dir: Path | None) -> dict
     else:
         result["parsed"] = redact_tree(parsed, secrets)
         try:
-            config = load_text(path, state.text, env, state_dir)
+            config = load_text(path, state.text, env, state_dir, parsed=parsed)
         except ConfigError as exc:
             result.update(valid=False, config=result["parsed"], issues=issues_from_problems(exc.problems))
         else:
@@ -190,9 +211,10 @@ def _restore(incoming: dict[str, Any], state: FileState, secrets: set[str]) -> d
         raise EditError(f"invalid config: {exc}", {"issues": [{"path": exc.path, "message": str(exc)}]}) from None
 
 
-def _check(path: Path, text: str, env: Mapping[str, str], state_dir: Path | None, secrets: set[str]) -> Checked:
+def _check(path: Path, text: str, env: Mapping[str, str], state_dir: Path | None, secrets: set[str],
+           parsed: Any) -> Checked:
     try:
-        config = load_text(path, text, env, state_dir)
+        config = load_text(path, text, env, state_dir, parsed=parsed)
     except ConfigError as exc:
         raise EditError("invalid config", {"issues": issues_from_problems(exc.problems)}) from None
     return Checked(text, config, frozenset(secrets | collect_secrets(config.raw)))
@@ -207,12 +229,14 @@ def prepare_replace(state: FileState, raw: str, base_hash: str | None, env: Mapp
     """``config.set``/``config.apply``: the new text with secrets restored in place (comments kept)."""
     check_base_hash(state, base_hash)
     incoming = parse_object(raw)
+    if REDACTED not in raw:  # nothing to restore: spare parsing the current file (JSON5 parsing is slow)
+        return _check(state.path, raw, env, state_dir, text_secrets(scan(raw)), incoming)
     secrets = state.secrets()
     restored = _restore(incoming, state, secrets)
     text = raw
-    if restored != incoming:
+    if restored != incoming:  # restore_text has checked that its text parses to ``restored``
         text = restore_text(raw, restored, state.text or "", secrets) or _as_json(restored)
-    return _check(state.path, text, env, state_dir, secrets)
+    return _check(state.path, text, env, state_dir, secrets, restored)
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -235,11 +259,13 @@ def prepare_patch(state: FileState, raw: str, base_hash: str | None, env: Mappin
     patch = parse_object(raw)
     if state.text is not None:
         try:
-            load_text(state.path, state.text, env, state_dir)
-        except ConfigError as exc:
+            load_text(state.path, state.text, env, state_dir, parsed=state.parsed())
+        except (ConfigError, ValueError) as exc:  # invalid, or the file does not parse
+            problems = exc.problems if isinstance(exc, ConfigError) else [
+                f"<root>: JSON5 parse error at {describe_json5_error(exc)[0]}"]
             raise EditError("invalid config; fix it before patching",
-                            {"issues": issues_from_problems(exc.problems)}) from None
+                            {"issues": issues_from_problems(problems)}) from None
     secrets = state.secrets()
     current = state.parsed()
     merged = merge_patch(current, _restore(patch, state, secrets))
-    return _check(state.path, _as_json(merged), env, state_dir, secrets)
+    return _check(state.path, _as_json(merged), env, state_dir, secrets, merged)

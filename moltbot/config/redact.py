@@ -107,6 +107,11 @@ def redact_tree(tree: Any, secrets: set[str], path: tuple[Segment, ...] = ()) ->
 
 def _decode(token_text: str, kind: str) -> Any:
     if kind == "string":
+        if token_text[0] == '"':
+            try:
+                return json.loads(token_text)
+            except ValueError:
+                pass  # a JSON5-only escape: the slow parser knows it
         try:
             return json5.loads(token_text)
         except ValueError:

@@ -177,8 +177,7 @@ def _build() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     for section in sorted(ORIGINAL_SECTIONS - {"$schema"}):
         schema["properties"].setdefault(section, {"description": "kept as written; not read by this gateway"})
     schema["properties"]["$schema"] = {"type": "string"}
-    schema = {"$schema": DIALECT, "$id": "https://molt.bot/schemas/moltbot-config.json",
-              "title": "Moltbot config (moltbot.json, JSON5)", **schema}
+    schema = {"$schema": DIALECT, "title": "Moltbot config (moltbot.json, JSON5)", **schema}
     return schema, builder.hints
 
 

@@ -145,7 +145,7 @@ class Gateway:
                 await self._start_runtime(self.config)
                 await self._start_listener(self.config)
                 if self._watch_config and self.config.path is not None:
-                    self._decided_hash = (await trio.to_thread.run_sync(read_state, self.config.path)).hash
+                    self._decided_hash = await trio.to_thread.run_sync(self._file_hash_or_none)
                     nursery.start_soon(self._serve_config_watch)
                 log.info("gateway listening on %s (auth: %s)", self.url, self.runtime.authenticator.mode)
                 task_status.started(self)
@@ -332,6 +332,13 @@ class Gateway:
         config = load_config(self.config.path, env=env, text=state.text or "")
         # The state dir belongs to the process (its profile), not to the file: keep it across reloads.
         return attrs.evolve(config, state_dir=self.config.state_dir), state.hash
+
+    def _file_hash_or_none(self) -> str | None:
+        assert self.config.path is not None
+        try:
+            return read_state(self.config.path).hash
+        except ConfigError:
+            return None
 
     @property
     def watching_config(self) -> bool:

@@ -203,6 +203,9 @@ async def test_patch_merges_deletes_with_null_and_schedules_a_restart(admin, wat
     assert watched.stats.restarts == 1
     assert watched.config.agents.defaults.max_concurrent == 2
     assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
+    # The new Runtime consumed the sentinel and reports why it restarted.
+    assert not sentinel_path(tmp_path).exists()
+    assert any(e.startswith("GatewayRestart:") and '"mode": "config.patch"' in e for e in watched.system_events)
 
 
 async def test_patch_keeps_redacted_marker_values(admin, config_file):
@@ -290,3 +293,42 @@ async def test_agent_gateway_tool_reads_and_patches_the_config(watched, config_f
     with trio.fail_after(15):
         await restarted.wait()
     assert watched.config.cron.enabled is False and watched.config.gateway.auth.token == TOKEN
+
+
+async def test_results_match_the_published_protocol_schema(admin, config_file):
+    from moltbot.protocol._payloads import config as payloads
+    from moltbot.protocol._schema import validator_for
+
+    snap = await admin.call("config.get")
+    validator_for(payloads.ConfigFileSnapshot).validate(snap)
+    validator_for(payloads.ConfigSchemaResult).validate(await admin.call("config.schema"))
+    done = await admin.call("config.set", {"raw": snap["raw"], "baseHash": snap["hash"]})
+    validator_for(payloads.ConfigSetResult).validate(done)
+    snap = await admin.call("config.get")
+    applied = await admin.call("config.patch", {"raw": "{}", "baseHash": snap["hash"], "restartDelayMs": 60000})
+    validator_for(payloads.ConfigApplyResult).validate(applied)
+
+
+async def test_set_creates_a_missing_file_and_applies_it_on_a_gateway_not_watching(client, gateway, config):
+    async with client() as c:
+        snap = await c.call("config.get")
+        assert snap["exists"] is False and snap["raw"] is None and snap["hash"] == sha("")
+        raw = json.dumps({"gateway": {"auth": {"token": TOKEN}}, "agents": {"defaults": {"maxConcurrent": 9}}})
+        restarted = gateway.next_restart()
+        await c.call("config.set", {"raw": raw})
+        assert stat.S_IMODE(config.path.stat().st_mode) == 0o600
+        assert gateway.last_reload == "restart"  # gateway.auth is new to the file: a restart-needing change
+    with trio.fail_after(15):
+        await restarted.wait()
+    assert gateway.config.agents.defaults.max_concurrent == 9
+    async with client() as c:
+        assert (await c.call("config.get"))["hash"] == sha(raw)
+
+
+async def test_config_without_the_gateway_secret_is_refused(admin, config_file):
+    snap = await admin.call("config.get")
+    with pytest.raises(RemoteProtocolError) as info:
+        await admin.call("config.apply", {"raw": "{cron: {enabled: false}}", "baseHash": snap["hash"]})
+    assert info.value.message == "invalid config"
+    assert info.value.details["issues"][0]["path"] == "gateway.auth.token"
+    assert config_file.read_text() == TEXT

@@ -40,7 +40,8 @@ async def channels_logout(runtime: Runtime, connection: Connection, params: Chan
     stopped = await runtime.channels.stop_account(channel, account_id, "channels.logout")
     cleared = False
     if channel == "telegram" and runtime.config.path is not None:
-        cleared = await trio.to_thread.run_sync(_clear_bot_token, runtime.config.path, account_id)
+        async with runtime.gateway.config_lock:  # not interleaved with a config.set/patch/apply write
+            cleared = await trio.to_thread.run_sync(_clear_bot_token, runtime.config.path, account_id)
     result: dict[str, Any] = {"channel": channel, "accountId": account_id, "cleared": cleared,
                               "loggedOut": stopped or cleared}
     if channel == "telegram":

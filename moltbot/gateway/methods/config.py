@@ -24,10 +24,13 @@ from ...config.edit import (
     snapshot,
     write_config_text,
 )
+from ...config.load import ConfigError
+from ...config.model import Config
 from ...config.schema import config_schema
 from ...protocol import INVALID_REQUEST, UNAVAILABLE, ProtocolError
 from ...protocol._payloads.config import ConfigPatchParams, ConfigSetParams
 from ...protocol._payloads.system import EmptyParams
+from ..auth import ResolvedAuth
 from ..sentinel import sentinel_path, write_restart_sentinel
 
 if TYPE_CHECKING:
@@ -49,7 +52,10 @@ def _config_path(gateway: Gateway) -> Path:
 async def read_snapshot(gateway: Gateway) -> dict[str, Any]:
     """The redacted ConfigFileSnapshot of the gateway's config file."""
     path = _config_path(gateway)
-    return await trio.to_thread.run_sync(snapshot, path, gateway.env, gateway.config.state_dir)
+    try:
+        return await trio.to_thread.run_sync(snapshot, path, gateway.env, gateway.config.state_dir)
+    except ConfigError as exc:
+        raise ProtocolError(UNAVAILABLE, "; ".join(exc.problems)) from None
 
 
 async def config_get(runtime: Runtime, connection: Connection, params: EmptyParams) -> dict[str, Any]:
@@ -60,16 +66,31 @@ async def config_schema_method(runtime: Runtime, connection: Connection, params:
     return config_schema(runtime.gateway.version)
 
 
+def _require_auth_secret(gateway: Gateway, config: Config) -> None:
+    """A config without the gateway's secret would lock every client out after the next restart."""
+    auth = ResolvedAuth.resolve(config.gateway.auth, gateway.env)
+    if auth.secret:
+        return
+    path = f"gateway.auth.{auth.mode}"
+    variable = "CLAWDBOT_GATEWAY_TOKEN" if auth.mode == "token" else "CLAWDBOT_GATEWAY_PASSWORD"
+    message = f"no {auth.mode} configured: no client could connect (set {path} or {variable})"
+    raise ProtocolError(INVALID_REQUEST, "invalid config", details={"issues": [{"path": path, "message": message}]})
+
+
 async def _write(gateway: Gateway, prepare: Any, params: ConfigSetParams | ConfigPatchParams,
                  *, restart: bool) -> tuple[Path, Any]:
     path = _config_path(gateway)
     async with gateway.config_lock:
-        state = await trio.to_thread.run_sync(read_state, path)
+        try:
+            state = await trio.to_thread.run_sync(read_state, path)
+        except ConfigError as exc:
+            raise ProtocolError(UNAVAILABLE, "; ".join(exc.problems)) from None
         try:
             checked = await trio.to_thread.run_sync(prepare, state, params.raw, params.base_hash, gateway.env,
                                                     gateway.config.state_dir)
         except EditError as exc:
             raise ProtocolError(INVALID_REQUEST, exc.message, details=exc.details) from None
+        _require_auth_secret(gateway, checked.config)
         if restart:
             gateway.expect_restart_for(checked.text)
         await trio.to_thread.run_sync(write_config_text, path, checked.text)

@@ -26,6 +26,7 @@ import hashlib
 import json
 import mimetypes
 from functools import cache
+from html import escape as html_escape
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -129,8 +130,7 @@ def render_index(html: str, *, base_path: str, name: str, avatar: str) -> tuple[
               f"window.__CLAWDBOT_ASSISTANT_NAME__={_script_literal(name)};"
               f"window.__CLAWDBOT_ASSISTANT_AVATAR__={_script_literal(avatar)};")
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
-    href = json.dumps(base_path + "/").replace("<", "&lt;")
-    injected = f"<base href={href}>\n<script>{script}</script>\n"
+    injected = f'<base href="{html_escape(base_path + "/", quote=True)}">\n<script>{script}</script>\n'
     charset = html.find('<meta charset="utf-8">')
     head = html.find("<head>")
     if charset >= 0:
@@ -148,16 +148,20 @@ def is_safe_relative(relative: str) -> bool:
 
 
 @cache
+def _assets() -> dict[str, bytes]:
+    """Every packaged asset by its path relative to the folder, read once (they do not change while we run).
+
+    A table built once, not a cache keyed by request path: unknown paths must not grow anything.
+    """
+    if not STATIC_ROOT.is_dir():
+        return {}
+    return {path.relative_to(STATIC_ROOT).as_posix(): path.read_bytes()
+            for path in sorted(STATIC_ROOT.rglob("*")) if path.is_file() and not path.name.startswith(".")}
+
+
 def read_asset(relative: str) -> bytes | None:
-    """The bytes of a packaged asset (read once: the package's files do not change while it runs)."""
-    candidate = STATIC_ROOT.joinpath(*PurePosixPath(relative).parts)
-    try:
-        resolved = candidate.resolve()
-        if not resolved.is_relative_to(STATIC_ROOT.resolve()) or not resolved.is_file():
-            return None
-        return resolved.read_bytes()
-    except (OSError, ValueError):
-        return None
+    """The bytes of the packaged asset at ``relative`` (``a/b.js``), or ``None``."""
+    return _assets().get(relative)
 
 
 def _index(config: Config, base_path: str) -> Response:

@@ -36,7 +36,9 @@ def ui_config(make_config):
 
 @pytest.fixture
 async def ui_gateway(ui_config):
-    with trio.fail_after(10):
+    # The deadline covers the test too (the fixture yields inside it): browser tests need more than 10 s
+    # on a loaded machine.
+    with trio.fail_after(120):
         async with open_gateway(ui_config, port=0, env={}) as gateway:
             yield gateway
 

@@ -149,6 +149,18 @@ class AgentRuntime:
         ids = [normalize_agent_id(entry.id) for entry in self.config.agents.entries]
         return ids or [DEFAULT_AGENT_ID]
 
+    def agent_name(self, agent_id: str) -> str | None:
+        """The configured display name of an agent (``name``, else ``identity.name``), if any."""
+        for entry in self.config.agents.entries:
+            if normalize_agent_id(entry.id) == agent_id:
+                return entry.name or (entry.identity.name if entry.identity else None) or None
+        return None
+
+    async def load_stores(self) -> None:
+        """Read the session store of every configured agent (each store is read once, then kept)."""
+        for agent_id in self.agent_ids():
+            await self.store(agent_id).load()
+
     def canonical(self, key: str) -> str:
         session = self.config.session
         return canonical_key(key, default_agent=self.default_agent_id(), main_key=session.main_key,

@@ -12,6 +12,7 @@ from moltbot.client import Backoff, open_gateway_client, open_reconnecting_clien
 from tests.conftest import TOKEN
 
 FAST = Backoff(initial=0.05, maximum=0.2)
+SOCKET_DEADLINE = 5.0  # seconds a closed connection's socket may take to go
 
 
 def client_sockets(url: str) -> list[tuple[int, str]]:
@@ -24,10 +25,10 @@ def client_sockets(url: str) -> list[tuple[int, str]]:
     return sorted((c.laddr.port, c.status) for c in connections if c.raddr and c.raddr.port == port)
 
 
-async def wait_for_sockets(url: str, predicate, *, timeout: float = 5.0) -> list[tuple[int, str]]:
+async def wait_for_sockets(url: str, predicate) -> list[tuple[int, str]]:
     """Poll (with a deadline) until ``predicate(client_sockets(url))`` holds; fail with what was left."""
     sockets = client_sockets(url)
-    with trio.move_on_after(timeout):
+    with trio.move_on_after(SOCKET_DEADLINE):
         while not predicate(sockets):
             await trio.sleep(0.02)
             sockets = client_sockets(url)

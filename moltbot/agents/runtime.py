@@ -157,9 +157,15 @@ class AgentRuntime:
         return None
 
     async def load_stores(self) -> None:
-        """Read the session store of every configured agent (each store is read once, then kept)."""
+        """Read the session store of every configured agent (each store is read once, then kept). A store
+        that cannot be read (permissions, a directory in its place) is reported and counted as empty: a
+        summary must not fail, nor take the health monitor down, because of one agent's store."""
         for agent_id in self.agent_ids():
-            await self.store(agent_id).load()
+            store = self.store(agent_id)
+            try:
+                await store.load()
+            except OSError as exc:
+                log.warning("session store of agent %s unreadable (%s): %s", agent_id, store.path, exc)
 
     def canonical(self, key: str) -> str:
         session = self.config.session

@@ -90,3 +90,17 @@ async def test_a_session_created_by_a_run_is_counted(client):
         status = await c.call("status")
     assert after["sessions"]["count"] == 1 and after["sessions"]["recent"][0]["key"] == "agent:main:main"
     assert status["sessions"]["count"] == 1 and status["sessions"]["byAgent"][0]["agentId"] == "main"
+
+
+async def test_an_unreadable_store_counts_as_empty_and_health_keeps_working(make_config, tmp_path):
+    config = make_config()
+    write_store(tmp_path, "work", ["agent:work:main"])
+    broken = tmp_path / "agents" / "home" / "sessions" / "sessions.json"
+    broken.mkdir(parents=True)  # a directory where the store should be: reading it fails with an OSError
+    config = attrs.evolve(config, agents=AgentsConfig(entries=[AgentEntry(id="work"), AgentEntry(id="home")]))
+    with trio.fail_after(10):
+        async with open_gateway(config, port=0, env={}) as gateway, open_raw(gateway.url, handshake=True) as ws:
+            health = (await ws.call("health", {"probe": True}, "h1"))["payload"]
+            status = (await ws.call("status", None, "s1"))["payload"]
+    assert [(a["agentId"], a["sessions"]["count"]) for a in health["agents"]] == [("work", 1), ("home", 0)]
+    assert status["sessions"]["count"] == 1

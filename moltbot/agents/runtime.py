@@ -149,6 +149,24 @@ class AgentRuntime:
         ids = [normalize_agent_id(entry.id) for entry in self.config.agents.entries]
         return ids or [DEFAULT_AGENT_ID]
 
+    def agent_name(self, agent_id: str) -> str | None:
+        """The configured display name of an agent (``name``, else ``identity.name``), if any."""
+        for entry in self.config.agents.entries:
+            if normalize_agent_id(entry.id) == agent_id:
+                return entry.name or (entry.identity.name if entry.identity else None) or None
+        return None
+
+    async def load_stores(self) -> None:
+        """Read the session store of every configured agent (each store is read once, then kept). A store
+        that cannot be read (permissions, a directory in its place) is reported and counted as empty: a
+        summary must not fail, nor take the health monitor down, because of one agent's store."""
+        for agent_id in self.agent_ids():
+            store = self.store(agent_id)
+            try:
+                await store.load()
+            except OSError as exc:
+                log.warning("session store of agent %s unreadable (%s): %s", agent_id, store.path, exc)
+
     def canonical(self, key: str) -> str:
         session = self.config.session
         return canonical_key(key, default_agent=self.default_agent_id(), main_key=session.main_key,

@@ -11,6 +11,11 @@ With ``watch_ticks=True`` the client closes the connection 4000 "tick timeout" w
 other frame) has arrived for more than twice the gateway's ``policy.tickIntervalMs``: a half-open
 connection is noticed even when the client itself has nothing to send. ``_reconnect.py`` builds the
 long-lived mode on top (reconnect with backoff).
+
+The client opens the TCP (or TLS) stream itself and hands it to trio-websocket (``wrap_client_stream``),
+so it can close it: trio-websocket, as an RFC 6455 client, answers a server's close frame and then waits
+for the server to close TCP, but never closes its own socket afterwards (it would sit in CLOSE-WAIT until
+garbage-collected). When the connection ends, whoever ends it, the reader closes the stream.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from __future__ import annotations
 import itertools
 import json
 import platform
+import ssl
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,7 +32,7 @@ from typing import Any
 
 import attrs
 import trio
-from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, connect_websocket_url
+from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, wrap_client_stream
 
 from .. import __version__
 from .._util import collapse_single_exception_group
@@ -46,6 +53,8 @@ __all__ = ["ClientStatistics", "GatewayClient", "GatewayClosed", "connect_gatewa
 CHALLENGE_FALLBACK_SECONDS = 0.75
 CLOSE_TICK_TIMEOUT = 4000
 MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+CLOSE_TIMEOUT = 1.0  # bound on a close handshake (and a TLS close_notify) when the client closes
+Stream = trio.SocketStream | trio.SSLStream
 
 
 class GatewayClosed(Exception):
@@ -105,8 +114,9 @@ def connect_params(*, token: str | None = None, password: str | None = None, cli
 class GatewayClient:
     """A connected, authenticated client. Use ``open_gateway_client``/``connect_gateway_client``."""
 
-    def __init__(self, ws: WebSocketConnection, hello: HelloOk) -> None:
+    def __init__(self, ws: WebSocketConnection, hello: HelloOk, stream: Stream | None = None) -> None:
         self._ws = ws
+        self._stream = stream  # the TCP/TLS stream under ``ws``, closed when the connection ends
         self.hello = hello
         self._ids = itertools.count(1)
         self._pending: dict[str, _Pending] = {}
@@ -181,7 +191,15 @@ class GatewayClient:
         await self._send(text)
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
-        await self._ws.aclose(code, reason)
+        """Close: a close frame and the close handshake (bounded by the caller), then the socket."""
+        try:
+            await self._ws.aclose(code, reason)
+        finally:
+            await self._close_stream()
+
+    async def _close_stream(self) -> None:
+        if self._stream is not None:
+            await _close_stream(self._stream)
 
     async def _send(self, text: str) -> None:
         if self.closed:
@@ -203,6 +221,9 @@ class GatewayClient:
         finally:
             if self.closed is None:
                 self.closed = GatewayClosed(None, None)
+            # The gateway closed (its close frame is answered by now) or the connection broke: close
+            # our side of the socket rather than leave it in CLOSE-WAIT.
+            await self._close_stream()
             for pending in self._pending.values():
                 pending.done.set()
             for channel in self._subscribers:
@@ -216,8 +237,8 @@ class GatewayClient:
             deadline = self._last_frame_at + allowance
             if trio.current_time() > deadline:
                 self.closed = GatewayClosed(CLOSE_TICK_TIMEOUT, "tick timeout")
-                with trio.move_on_after(1):
-                    await self._ws.aclose(CLOSE_TICK_TIMEOUT, "tick timeout")
+                with trio.move_on_after(CLOSE_TIMEOUT):
+                    await self.aclose(CLOSE_TICK_TIMEOUT, "tick timeout")
                 return
             with trio.move_on_after(deadline - trio.current_time() + 0.001):
                 await self._finished.wait()
@@ -249,6 +270,42 @@ class GatewayClient:
                     self.dropped += 1
                 except trio.BrokenResourceError:
                     self._subscribers.remove(channel)
+
+
+async def _close_stream(stream: Stream) -> None:
+    """Close the socket now (idempotent), even in a cancelled scope; a TLS close_notify that cannot be sent
+    within ``CLOSE_TIMEOUT`` does not keep it open."""
+    with trio.CancelScope(shield=True):
+        with trio.move_on_after(CLOSE_TIMEOUT):
+            try:
+                await stream.aclose()
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass  # already dead or closed
+            return
+        await trio.aclose_forcefully(stream)
+
+
+async def _open_stream(url: str) -> tuple[Stream, str, str]:
+    """Open the TCP (``ws://``) or TLS (``wss://``) stream for ``url``; return it, the Host header and the
+    request target."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("ws", "wss"):
+        raise ValueError(f"gateway URL must start with ws:// or wss://, got {url!r}")
+    if not parts.hostname:
+        raise ValueError(f"gateway URL has no host: {url!r}")
+    secure = parts.scheme == "wss"
+    port = parts.port or (443 if secure else 80)
+    host = parts.hostname
+    if secure:
+        stream: Stream = await trio.open_ssl_over_tcp_stream(host, port, ssl_context=ssl.create_default_context(),
+                                                             https_compatible=True)
+    else:
+        stream = await trio.open_tcp_stream(host, port)
+    host_header = f"[{host}]" if ":" in host else host
+    if port != (443 if secure else 80):
+        host_header = f"{host_header}:{port}"
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return stream, host_header, target
 
 
 async def _handshake(ws: WebSocketConnection, params: dict[str, Any], device: DeviceKeyPair | None) -> HelloOk:
@@ -289,19 +346,23 @@ async def connect_gateway_client(nursery: trio.Nursery, url: str, *, connect_tim
     """
     try:
         with trio.fail_after(connect_timeout):
-            ws = await connect_websocket_url(nursery, url, max_message_size=MAX_MESSAGE_SIZE,
-                                             extra_headers=extra_headers)
+            stream, host_header, target = await _open_stream(url)
+            ws = None
             try:
+                ws = await wrap_client_stream(nursery, stream, host_header, target, extra_headers=extra_headers,
+                                              max_message_size=MAX_MESSAGE_SIZE)
                 hello = await _handshake(ws, connect_params(**params), device)
             except BaseException:
-                with trio.CancelScope(shield=True), trio.move_on_after(1):
-                    await ws.aclose()
+                if ws is not None:
+                    with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
+                        await ws.aclose()
+                await _close_stream(stream)
                 raise
     except ConnectionClosed as exc:
         raise GatewayClosed(exc.reason.code, exc.reason.reason) from None
     except (HandshakeError, OSError) as exc:
         raise GatewayClosed(None, f"cannot connect to {url}: {exc}") from None
-    client = GatewayClient(ws, hello)
+    client = GatewayClient(ws, hello, stream)
     nursery.start_soon(client._serve_reader)
     if watch_ticks and hello.policy.tick_interval_ms > 0:
         nursery.start_soon(client._watch_ticks, hello.policy.tick_interval_ms)

@@ -27,7 +27,7 @@ import trio
 
 from .._util import collapse_single_exception_group
 from ..protocol import EventFrame
-from ._connection import GatewayClient, GatewayClosed, connect_gateway_client
+from ._connection import CLOSE_TIMEOUT, GatewayClient, GatewayClosed, connect_gateway_client
 
 __all__ = ["Backoff", "ReconnectStatistics", "ReconnectingClient", "open_reconnecting_client"]
 
@@ -107,6 +107,15 @@ class ReconnectingClient:
             last_close_code=close.code if close else None, last_close_reason=close.reason if close else None,
             dropped_events=self.dropped)
 
+    async def _close_current(self) -> None:
+        """Leaving the client: close the current connection with a close frame (bounded), then its socket
+        (cancelling the reader alone would leave the socket open until garbage-collected)."""
+        current = self.client
+        if current is not None:
+            with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
+                await current.aclose()
+            await current._close_stream()
+
     def _publish(self, client: GatewayClient | None) -> None:
         self.client = client
         self._changed.set()
@@ -169,7 +178,8 @@ async def open_reconnecting_client(url: str, *, backoff: Backoff = Backoff(),
         RemoteProtocolError: the gateway refused a connect (at once for the first one, rule 2 later).
         GatewayClosed, trio.TooSlowError: the first connection could not be made (rule 1).
 
-    Cancellation: leaving the block closes the current connection and ends the reconnect loop.
+    Cancellation: leaving the block closes the current connection (close frame 1000, then its socket)
+    and ends the reconnect loop.
     """
     client = ReconnectingClient(url, backoff, kwargs)
     with collapse_single_exception_group():
@@ -178,4 +188,5 @@ async def open_reconnecting_client(url: str, *, backoff: Backoff = Backoff(),
             try:
                 yield client
             finally:
+                await client._close_current()
                 nursery.cancel_scope.cancel()

@@ -35,7 +35,8 @@ _HELP = {
     "gateway.port": "Port of the WebSocket control plane and HTTP endpoints (restart needed).",
     "gateway.bind": "Which interfaces to listen on: loopback only, LAN, tailnet, auto or a custom host.",
     "gateway.auth.mode": "How clients authenticate: a shared token or a password.",
-    "gateway.auth.token": "Shared secret clients send to connect (CLAWDBOT_GATEWAY_TOKEN overrides it).",
+    "gateway.auth.token": "Shared secret clients send to connect. The gateway uses it first, "
+                          "CLAWDBOT_GATEWAY_TOKEN only as a fallback; a local CLI sends that variable first.",
     "gateway.auth.password": "Password clients send to connect when auth mode is password.",
     "gateway.reload.mode": "What a config file change does: off, restart, hot (no restarts) or hybrid.",
     "gateway.reload.debounceMs": "Quiet time after the last save before the file is reloaded.",

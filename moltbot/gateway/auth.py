@@ -41,7 +41,9 @@ def is_loopback(host: str | None) -> bool:
 
 @attrs.frozen
 class ResolvedAuth:
-    """The auth mode and secret in force (config, then environment)."""
+    """The auth mode and secret in force: config first, the environment as a fallback (reference §5.1:
+    "`token` = `gateway.auth.token` ?? env `CLAWDBOT_GATEWAY_TOKEN`"). CLI clients resolve the other way
+    round in local mode (env, then config: ``moltbot.cli.rpc``), as the reference's ``call.ts`` does."""
 
     mode: Literal["token", "password"]
     secret: str | None

@@ -36,7 +36,42 @@ def _patch_hypercorn_send_race() -> None:
     TCPServer.protocol_send = protocol_send
 
 
+def _patch_hypercorn_parse_failures() -> None:
+    """Answer a WebSocket frame wsproto cannot accept with a close frame, as RFC 6455 §7.1.7 asks.
+
+    wsproto reports a frame it fails to parse (invalid UTF-8 in a text frame: 1007; a protocol error:
+    1002) as a ``CloseConnection`` event but leaves its state ``OPEN``; hypercorn answers a
+    ``CloseConnection`` only in state ``REMOTE_CLOSING``, so it dropped the TCP connection without any
+    close frame (the peer saw 1006). hypercorn's server connections are made through the
+    ``Connection`` name of ``hypercorn.protocol.ws_stream``; this subclass moves such an event to
+    ``REMOTE_CLOSING``, so hypercorn's own code sends the close frame (with the failure's code) and then
+    closes. A received close frame already arrives in that state, so only parse failures are affected.
+    The reason for 1007 is "invalid UTF-8" (not the decoder's message). Applied once, at import.
+    """
+    from hypercorn.protocol import ws_stream
+    from wsproto.connection import Connection, ConnectionState
+    from wsproto.events import CloseConnection
+    from wsproto.frame_protocol import CloseReason
+
+    if getattr(ws_stream.Connection, "_moltbot_patched", False):
+        return
+
+    class FailingConnection(Connection):
+        _moltbot_patched = True
+
+        def events(self):  # type: ignore[no-untyped-def]
+            for event in super().events():
+                if isinstance(event, CloseConnection) and self.state is ConnectionState.OPEN:
+                    self._state = ConnectionState.REMOTE_CLOSING
+                    if event.code == CloseReason.INVALID_FRAME_PAYLOAD_DATA:
+                        event = CloseConnection(code=event.code, reason="invalid UTF-8")
+                yield event
+
+    ws_stream.Connection = FailingConnection  # type: ignore[misc]
+
+
 _patch_hypercorn_send_race()
+_patch_hypercorn_parse_failures()
 
 
 class BindError(Exception):

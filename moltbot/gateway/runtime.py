@@ -52,7 +52,7 @@ from .auth import Authenticator, ResolvedAuth, is_loopback
 from .broadcast import Broadcaster
 from .connection import Connection
 from .cron import build_cron_service
-from .health import DEFAULT_AGENT_ID, HealthMonitor
+from .health import HealthMonitor
 from .methods import HANDLERS, INLINE
 from .presence import PresenceRegistry, wall_ms
 from .transport import Transport
@@ -81,10 +81,7 @@ class Runtime:
         self.presence = PresenceRegistry(gateway.version)
         self.nodes = NodesService(self)  # device/node pairing stores, connected nodes, mDNS advertisement
         self._presence_holders: dict[str, int] = {}  # connections per presence row: one row per device
-        self.sessions_path = (config.state_dir / "agents" / DEFAULT_AGENT_ID / "sessions" / "sessions.json"
-                              if config.state_dir else None)
-        self.health = HealthMonitor(self.broadcaster, sessions_path=self.sessions_path,
-                                    interval_ms=config.gateway.health_refresh_interval_ms)
+        self.health = HealthMonitor(self.broadcaster, agents=None, interval_ms=config.gateway.health_refresh_interval_ms)
         self.handlers = dict(HANDLERS)
         self.inline_methods = set(INLINE)
         # Hot-reload actions by kind ("restart-channel", "reload-cron", …), registered by subsystems.
@@ -94,6 +91,7 @@ class Runtime:
         self.models = ModelCatalog(config, gateway.env)
         self.agents = AgentRuntime(config, emit=self._emit, resolve_provider=self.resolve_provider,
                                    state_dir=config.state_dir, tracker=self.runs, tools=self.tools)
+        self.health.agents = self.agents
         self.heartbeat = HeartbeatRunner(self.agents, report=self._report_heartbeat,
                                          enabled=lambda: self.gateway.heartbeats_enabled)
         self.hot_actions["reload-heartbeat"] = self.heartbeat.poke
@@ -200,9 +198,8 @@ class Runtime:
                 config_path=str(self.config.path) if self.config.path else None,
                 state_dir=str(self.config.state_dir) if self.config.state_dir else None,
                 session_defaults=SessionDefaults(
-                    default_agent_id=DEFAULT_AGENT_ID, main_key=self.config.session.main_key,
-                    main_session_key=f"agent:{DEFAULT_AGENT_ID}:{self.config.session.main_key}",
-                    scope=self.config.session.scope),
+                    default_agent_id=self.agents.default_agent_id(), main_key=self.config.session.main_key,
+                    main_session_key=self.agents.main_key(), scope=self.config.session.scope),
             ),
             policy=Policy(max_payload=gateway_config.max_payload, max_buffered_bytes=gateway_config.max_buffered_bytes,
                           tick_interval_ms=gateway_config.tick_interval_ms),

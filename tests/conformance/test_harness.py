@@ -21,9 +21,8 @@ HANDSHAKE_TIMEOUT_MS = 1000
 MIN_PASSES = 45
 # Checks our gateway fails today, each pinned by an xfail(strict=True) test below: when it is fixed the
 # xfail passes, strict turns that into a failure, and the entry comes out of this table.
-KNOWN_FAILURES = {
-    "robustness.invalid_utf8_text": "hypercorn drops the TCP connection without the 1007 close frame",
-}
+# (Empty now: robustness.invalid_utf8_text passes since listener.py's parse-failure patch.)
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 @pytest.fixture

@@ -150,3 +150,25 @@ async def test_bystander_keeps_working_through_every_bad_client(raw, client):
                 await ws.send(bad)
                 await ws.closed()
         assert (await bystander.call("health"))["ok"] is True
+
+
+@pytest.mark.parametrize("handshake", [False, True], ids=["before-connect", "after-hello"])
+async def test_invalid_utf8_text_frame_closes_1007(gateway, client, handshake):
+    """RFC 6455 §8.1: invalid UTF-8 in a text frame fails the connection with close 1007 — a close frame,
+    not a dropped TCP connection (hypercorn needs ``listener.py``'s patch for it)."""
+    from moltbot.conformance._wire import OPCODE_TEXT, RawWebSocket
+
+    async with client() as bystander:
+        raw = await RawWebSocket.connect(gateway.url)
+        try:
+            with trio.fail_after(5):
+                await raw.receive()  # connect.challenge
+                if handshake:
+                    await raw.send_frame(OPCODE_TEXT, connect_frame().encode())
+                    await raw.receive()  # hello-ok
+                await raw.send_frame(OPCODE_TEXT, b'{"type":"req","id":"\xff\xfe","method":"health"}')
+                code, _ = await raw.wait_closed()
+        finally:
+            await raw.aclose()
+        assert (code, raw.close_reason) == (1007, "invalid UTF-8")
+        assert (await bystander.call("health"))["ok"] is True

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ...agents.models import model_reference
+from ...agents.sessions import now_ms
 from ...protocol import PresenceEntry
 from ...protocol._payloads.system import (
+    AgentSessionsStatus,
     EmptyParams,
     HealthParams,
     HealthSummary,
@@ -20,29 +23,58 @@ from ...protocol._payloads.system import (
     StatusSummary,
     SystemEventParams,
 )
+from ..health import agent_heartbeat, counted_sessions, updated_at
 
 if TYPE_CHECKING:
     from ..connection import Connection
     from ..runtime import Runtime
 
 MAX_QUEUED_SYSTEM_EVENTS = 20
+RECENT_IN_STATUS = 10
+# SessionEntry fields a status row repeats (token usage and model, as the original's SessionStatus).
+_STATUS_FIELDS = ("sessionId", "model", "modelProvider", "contextTokens", "inputTokens", "outputTokens",
+                  "totalTokens", "thinkingLevel", "verboseLevel", "label", "displayName", "channel")
 
 
 async def health(runtime: Runtime, connection: Connection, params: HealthParams) -> HealthSummary:
+    await runtime.health.load()
     return runtime.health.current(probe=bool(params.probe))
 
 
+def _session_row(agent_id: str, key: str, entry: dict[str, Any], now: int) -> dict[str, Any]:
+    kind = key if key in ("global", "unknown") else "group" if ":group:" in key or ":channel:" in key else "direct"
+    updated = updated_at(entry)
+    row: dict[str, Any] = {"agentId": agent_id, "key": key, "kind": kind, "updatedAt": updated,
+                           "age": max(0, now - updated) if updated is not None else None}
+    row.update({field: entry[field] for field in _STATUS_FIELDS if field in entry})
+    return row
+
+
 async def status(runtime: Runtime, connection: Connection, params: EmptyParams) -> StatusSummary:
-    sessions_path = str(runtime.sessions_path or "")
+    agents = runtime.agents
+    await agents.load_stores()
+    default, now = agents.default_agent_id(), now_ms()
+    by_agent, every_row = [], []
+    for agent_id in agents.agent_ids():
+        store = agents.store(agent_id)
+        rows = [_session_row(agent_id, key, entry, now) for key, entry in counted_sessions(store)]
+        by_agent.append(AgentSessionsStatus(agent_id=agent_id, path=str(store.path), count=len(rows),
+                                            recent=rows[:RECENT_IN_STATUS]))
+        every_row += rows
+    every_row.sort(key=lambda row: row["updatedAt"] or 0, reverse=True)
+    heartbeats = []
+    for agent_id in agents.agent_ids():
+        beat = agent_heartbeat(runtime.config, agent_id, default)
+        heartbeats.append(HeartbeatAgentStatus(agent_id=agent_id, enabled=beat.enabled, every=beat.every,
+                                               every_ms=beat.every_ms))
     return StatusSummary(
-        heartbeat=HeartbeatStatus(
-            default_agent_id="main",
-            agents=[HeartbeatAgentStatus(agent_id="main", enabled=False, every="30m", every_ms=30 * 60 * 1000)],
-        ),
+        heartbeat=HeartbeatStatus(default_agent_id=default, agents=heartbeats),
         channel_summary=runtime.channels.summary_lines(),
         queued_system_events=list(runtime.gateway.system_events),
-        sessions=SessionsStatus(paths=[sessions_path] if sessions_path else [], count=0,
-                                defaults=SessionModelDefaults(), recent=[], by_agent=[]),
+        sessions=SessionsStatus(paths=[entry.path for entry in by_agent], count=len(every_row),
+                                defaults=SessionModelDefaults(
+                                    model=model_reference(runtime.config.agents.defaults.model)),
+                                recent=every_row[:RECENT_IN_STATUS], by_agent=by_agent),
         gateway=runtime.gateway_status(),
         lanes=runtime.lane_statuses(),
         link_channel=runtime.channels.link_channel(),

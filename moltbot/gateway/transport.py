@@ -50,6 +50,26 @@ def _host_name(host: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
+def _hypercorn_batchable(stream: Any) -> bool:
+    """Whether ``stream`` is a connected hypercorn ``WSStream`` whose internals ``send_texts`` knows."""
+    global _WS_STREAM
+    if _WS_STREAM is None:
+        try:
+            from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
+        except ImportError:  # pragma: no cover - hypercorn is a dependency
+            _WS_STREAM = ()
+        else:
+            _WS_STREAM = (WSStream, ASGIWebsocketState.CONNECTED)
+    if not _WS_STREAM:  # pragma: no cover
+        return False
+    stream_type, connected = _WS_STREAM
+    return (isinstance(stream, stream_type) and getattr(stream, "state", None) is connected
+            and hasattr(stream, "connection") and hasattr(stream, "send"))
+
+
+_WS_STREAM: tuple[Any, ...] | None = None
+
+
 class AsgiWebSocket:
     """One ASGI ``websocket`` connection (hypercorn's) behind the ``Transport`` interface."""
 
@@ -92,6 +112,37 @@ class AsgiWebSocket:
             raise TransportClosed()
         try:
             await self._send({"type": "websocket.send", "text": text})
+        except _SEND_FAILURES as exc:
+            self._closed = True
+            raise TransportClosed() from exc
+
+    async def send_texts(self, texts: list[str]) -> None:
+        """Several text messages in one socket write when the server is hypercorn (its ``WSStream``
+        encodes each ASGI message and writes it on its own: a syscall, a lock and a cancel scope per
+        frame); each is still its own WebSocket message. Any other server: one ASGI send each."""
+        stream = getattr(self._send, "__self__", None)
+        if len(texts) == 1 or not _hypercorn_batchable(stream):
+            for text in texts:
+                await self.send_text(text)
+            return
+        if self._closed:
+            raise TransportClosed()
+        from hypercorn.protocol.events import Data
+        from wsproto.events import TextMessage
+        from wsproto.utilities import LocalProtocolError
+
+        if stream.closed:  # what hypercorn's app_send does: the app may finish after a close
+            return
+        chunks = []
+        for text in texts:
+            try:
+                chunks.append(stream.connection.send(TextMessage(data=text)))
+            except LocalProtocolError:  # closing: hypercorn drops such frames too
+                break
+        if not chunks:
+            return
+        try:
+            await stream.send(Data(stream_id=stream.stream_id, data=b"".join(chunks)))
         except _SEND_FAILURES as exc:
             self._closed = True
             raise TransportClosed() from exc

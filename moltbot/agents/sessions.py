@@ -151,6 +151,40 @@ class SessionStore:
                 self._recent.pop(next(iter(self._recent)))
         return list(cached)[-limit:]
 
+    async def begin_turn(self, path: Path, line: dict[str, Any], session_id: str, limit: int) -> list[dict[str, Any]]:
+        """The last ``limit`` messages of a transcript (as ``recent_messages``), then ``line`` appended to it.
+        A session not cached yet is read and appended to in one worker-thread hop."""
+        if path in self._recent:
+            history = await self.recent_messages(path, limit)
+            await self.append(path, [line], session_id)
+            return history
+        messages = await trio.to_thread.run_sync(_read_then_append, path, RECENT_KEPT, [line], session_id)
+        cached = self._recent[path] = deque(messages, maxlen=RECENT_KEPT)
+        while len(self._recent) > RECENT_SESSIONS:
+            self._recent.pop(next(iter(self._recent)))
+        history = list(cached)[-limit:]
+        if line.get("type") == "message":
+            cached.append(line["message"])
+        return history
+
+    async def append_and_save(self, path: Path, lines: list[dict[str, Any]], session_id: str) -> None:
+        """``append`` then ``save``: returns once the lines are written and the store holds every change
+        made before the call. In one worker-thread hop when no store write is in flight; otherwise the
+        lines are appended at once and the store write is shared as in ``save``."""
+        if self._lock.locked():
+            await self.append(path, lines, session_id)
+            await self.save()
+            return
+        self._changes += 1
+        async with self._lock:
+            current = self._changes
+            text = encode_store(self.entries)
+            await trio.to_thread.run_sync(_append_then_write, path, lines, session_id, self.path, text)
+            self._saved = current
+        cached = self._recent.get(path)
+        if cached is not None:
+            cached.extend(line["message"] for line in lines if line.get("type") == "message")
+
     async def append(self, path: Path, lines: list[dict[str, Any]], session_id: str) -> None:
         """Append whole lines to a transcript (and to its cached tail)."""
         await append_transcript(path, lines, session_id)
@@ -180,6 +214,18 @@ def _append_lines(path: Path, lines: list[dict[str, Any]], session_id: str) -> N
         # One write per line: an interrupted append leaves at most one torn line at the end.
         for line in lines:
             handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+
+def _read_then_append(path: Path, limit: int, lines: list[dict[str, Any]], session_id: str) -> list[dict[str, Any]]:
+    messages = _read_messages(path, limit)
+    _append_lines(path, lines, session_id)
+    return messages
+
+
+def _append_then_write(path: Path, lines: list[dict[str, Any]], session_id: str, store_path: Path,
+                       text: str) -> None:
+    _append_lines(path, lines, session_id)
+    write_atomic(store_path, text)
 
 
 async def append_transcript(path: Path, lines: list[dict[str, Any]], session_id: str) -> None:

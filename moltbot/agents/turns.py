@@ -33,11 +33,10 @@ async def run_turn(runtime: AgentRuntime, run: Run, provider: Provider, model: s
     store = runtime.store(run.agent_id)
     entry = await store.ensure(run.session_key)
     path = store.transcript_path(entry)
-    history = await store.recent_messages(path, HISTORY_MESSAGES)
+    history = await store.begin_turn(path, message_line("user", run.message), entry["sessionId"], HISTORY_MESSAGES)
     messages = [Message(role=m["role"], content=message_text(m)) for m in history
                 if m.get("role") in ("user", "assistant") and message_text(m)]
     messages.append(Message(role="user", content=run.message))
-    await store.append(path, [message_line("user", run.message)], entry["sessionId"])
     tools = [*(runtime.tools.specs() if runtime.tools else ()), *run.client_tools]
     client_names = {spec.name for spec in run.client_tools}
     for _ in range(MAX_TOOL_STEPS):
@@ -73,11 +72,11 @@ async def run_turn(runtime: AgentRuntime, run: Run, provider: Provider, model: s
     extra = {"stopReason": "stop", "model": model, "provider": provider.id}
     if usage is not None:
         extra["usage"] = {"input": usage.input_tokens, "output": usage.output_tokens, "total": usage.total_tokens}
-    await store.append(path, [message_line("assistant", run.text, **extra)], entry["sessionId"])
     entry.update({"updatedAt": now_ms(), "model": model, "modelProvider": provider.id})
     entry.update(run.route or {"lastChannel": "webchat"})
     if usage is not None:
         entry.update({"inputTokens": entry.get("inputTokens", 0) + usage.input_tokens,
                       "outputTokens": entry.get("outputTokens", 0) + usage.output_tokens,
                       "totalTokens": entry.get("totalTokens", 0) + usage.total_tokens})
-    await store.save()
+    # The reply line, then the store (one thread hop): both on disk before the run reports its end.
+    await store.append_and_save(path, [message_line("assistant", run.text, **extra)], entry["sessionId"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import uuid
 from collections import deque
 from datetime import UTC, datetime
@@ -60,7 +61,7 @@ def agent_of(key: str, default_agent: str = DEFAULT_AGENT_ID) -> str:
 
 
 def now_ms() -> int:
-    return int(datetime.now(UTC).timestamp() * 1000)
+    return time.time_ns() // 1_000_000  # called per streamed delta: no datetime object
 
 
 def iso_now() -> str:

@@ -10,6 +10,8 @@ import json
 from contextlib import aclosing
 from typing import TYPE_CHECKING
 
+import trio
+
 from .providers.base import Message, ModelRequest, Provider, TextDelta, ToolCall, Usage
 from .sessions import message_line, message_text, now_ms
 
@@ -47,8 +49,11 @@ async def run_turn(runtime: AgentRuntime, run: Run, provider: Provider, model: s
         async with aclosing(provider.stream(request)) as chunks:
             async for chunk in chunks:
                 if isinstance(chunk, TextDelta):
+                    first = not run.text
                     step_text += chunk.text
                     runtime.assistant_delta(run, chunk.text)
+                    if first:  # let the first token go out now, not after the rest of this read is decoded
+                        await trio.lowlevel.checkpoint()
                 elif isinstance(chunk, ToolCall):
                     calls.append(chunk)
                 elif isinstance(chunk, Usage):

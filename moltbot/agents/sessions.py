@@ -14,7 +14,9 @@ import re
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +80,14 @@ def encode_store(entries: dict[str, Any]) -> str:
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
+class _Append:
+    __slots__ = ("done", "error")
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.error: Exception | None = None
+
+
 class SessionStore:
     """One agent's ``sessions.json``: loaded once, kept in memory, written atomically on change."""
 
@@ -90,6 +100,7 @@ class SessionStore:
         self._changes = 0  # save() calls so far
         self._saved = 0  # the save() calls whose changes are on disk
         self._recent: dict[Path, deque[dict[str, Any]]] = {}
+        self._appending: dict[Path, _Append] = {}  # background appends in flight (begin_turn's)
 
     async def load(self) -> None:
         """Read the file once. Concurrent first callers wait for that one read (an entry added while it
@@ -152,26 +163,74 @@ class SessionStore:
                 self._recent.pop(next(iter(self._recent)))
         return list(cached)[-limit:]
 
-    async def begin_turn(self, path: Path, line: dict[str, Any], session_id: str, limit: int) -> list[dict[str, Any]]:
+    async def begin_turn(self, path: Path, line: dict[str, Any], session_id: str, limit: int, *,
+                         fresh: bool = False, spawn: Callable[[Callable[[], Any]], None] | None = None,
+                         ) -> list[dict[str, Any]]:
         """The last ``limit`` messages of a transcript (as ``recent_messages``), then ``line`` appended to it.
-        A session not cached yet is read and appended to in one worker-thread hop."""
-        if path in self._recent:
-            history = await self.recent_messages(path, limit)
-            await self.append(path, [line], session_id)
+
+        With ``spawn`` (a task starter) and a session whose tail is known (cached, or ``fresh``: its entry
+        was created for this turn, so it has no transcript yet), the append runs in the background while
+        the model is asked: ``settled(path)`` waits for it (readers of the transcript and every later
+        append do), and the turn must call ``settled(path, owner=True)`` before it ends. A session not
+        cached yet is read and appended to in one worker-thread hop."""
+        cached = self._recent.get(path)
+        if cached is None and fresh:
+            cached = self._cache(path, [])
+        if cached is not None:
+            await self.settled(path)
+            history = list(cached)[-limit:]
+            if spawn is None:
+                await self.append(path, [line], session_id)
+                return history
+            pending = self._appending[path] = _Append()
+            cached.extend(m["message"] for m in [line] if m.get("type") == "message")
+            spawn(partial(self._append_in_background, path, [line], session_id, pending))
             return history
         messages = await trio.to_thread.run_sync(_read_then_append, path, RECENT_KEPT, [line], session_id)
-        cached = self._recent[path] = deque(messages, maxlen=RECENT_KEPT)
-        while len(self._recent) > RECENT_SESSIONS:
-            self._recent.pop(next(iter(self._recent)))
+        cached = self._cache(path, messages)
         history = list(cached)[-limit:]
         if line.get("type") == "message":
             cached.append(line["message"])
         return history
 
+    def _cache(self, path: Path, messages: list[dict[str, Any]]) -> deque[dict[str, Any]]:
+        cached = self._recent[path] = deque(messages, maxlen=RECENT_KEPT)
+        while len(self._recent) > RECENT_SESSIONS:
+            self._recent.pop(next(iter(self._recent)))
+        return cached
+
+    async def _append_in_background(self, path: Path, lines: list[dict[str, Any]], session_id: str,
+                                    pending: _Append) -> None:
+        try:
+            await append_transcript(path, lines, session_id)
+        except Exception as exc:  # handed to the turn (settled(owner=True)); the runtime's nursery goes on
+            pending.error = exc
+        finally:
+            pending.done.set()
+
+    async def settled(self, path: Path, *, owner: bool = False) -> None:
+        """Wait until no background append to ``path`` is in flight. ``owner``: the turn that started it
+        takes its outcome (its failure is raised here)."""
+        pending = self._appending.get(path)
+        if pending is None:
+            return
+        await pending.done.wait()
+        if owner:
+            if self._appending.get(path) is pending:
+                del self._appending[path]
+            if pending.error is not None:
+                raise pending.error
+
+    async def read_transcript(self, path: Path, limit: int = 0) -> list[dict[str, Any]]:
+        """``read_transcript`` once the lines a running turn is appending are on disk."""
+        await self.settled(path)
+        return await read_transcript(path, limit)
+
     async def append_and_save(self, path: Path, lines: list[dict[str, Any]], session_id: str) -> None:
         """``append`` then ``save``: returns once the lines are written and the store holds every change
         made before the call. In one worker-thread hop when no store write is in flight; otherwise the
         lines are appended at once and the store write is shared as in ``save``."""
+        await self.settled(path)
         if self._lock.locked():
             await self.append(path, lines, session_id)
             await self.save()
@@ -188,6 +247,7 @@ class SessionStore:
 
     async def append(self, path: Path, lines: list[dict[str, Any]], session_id: str) -> None:
         """Append whole lines to a transcript (and to its cached tail)."""
+        await self.settled(path)
         await append_transcript(path, lines, session_id)
         cached = self._recent.get(path)
         if cached is not None:

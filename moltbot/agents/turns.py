@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from contextlib import aclosing
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -33,9 +33,35 @@ def system_prompt(runtime: AgentRuntime, run: Run) -> str:
 
 async def run_turn(runtime: AgentRuntime, run: Run, provider: Provider, model: str) -> None:
     store = runtime.store(run.agent_id)
+    await store.load()
+    fresh = run.session_key not in store.entries
     entry = await store.ensure(run.session_key)
     path = store.transcript_path(entry)
-    history = await store.begin_turn(path, message_line("user", run.message), entry["sessionId"], HISTORY_MESSAGES)
+    # The user line is written while the model is asked (readers of the transcript wait for it), and is on
+    # disk before the turn goes on past the model, whatever happened there.
+    history = await store.begin_turn(path, message_line("user", run.message), entry["sessionId"], HISTORY_MESSAGES,
+                                     fresh=fresh, spawn=runtime.spawn)
+    try:
+        await _ask_model(runtime, run, provider, model, history)
+    finally:
+        with trio.CancelScope(shield=True):
+            await store.settled(path, owner=True)
+    usage = run.usage
+    extra = {"stopReason": "stop", "model": model, "provider": provider.id}
+    if usage is not None:
+        extra["usage"] = {"input": usage.input_tokens, "output": usage.output_tokens, "total": usage.total_tokens}
+    entry.update({"updatedAt": now_ms(), "model": model, "modelProvider": provider.id})
+    entry.update(run.route or {"lastChannel": "webchat"})
+    if usage is not None:
+        entry.update({"inputTokens": entry.get("inputTokens", 0) + usage.input_tokens,
+                      "outputTokens": entry.get("outputTokens", 0) + usage.output_tokens,
+                      "totalTokens": entry.get("totalTokens", 0) + usage.total_tokens})
+    # The reply line, then the store (one thread hop): both on disk before the run reports its end.
+    await store.append_and_save(path, [message_line("assistant", run.text, **extra)], entry["sessionId"])
+
+
+async def _ask_model(runtime: AgentRuntime, run: Run, provider: Provider, model: str,
+                     history: list[dict[str, Any]]) -> None:
     messages = [Message(role=m["role"], content=message_text(m)) for m in history
                 if m.get("role") in ("user", "assistant") and message_text(m)]
     messages.append(Message(role="user", content=run.message))
@@ -73,15 +99,3 @@ async def run_turn(runtime: AgentRuntime, run: Run, provider: Provider, model: s
             runtime.event(run, "tool", {"phase": "result", "name": call.name, "toolCallId": call.id,
                                         "meta": None, "isError": is_error, "result": result})
             messages.append(Message(role="tool", content=json.dumps(result), tool_call_id=call.id, name=call.name))
-    usage = run.usage
-    extra = {"stopReason": "stop", "model": model, "provider": provider.id}
-    if usage is not None:
-        extra["usage"] = {"input": usage.input_tokens, "output": usage.output_tokens, "total": usage.total_tokens}
-    entry.update({"updatedAt": now_ms(), "model": model, "modelProvider": provider.id})
-    entry.update(run.route or {"lastChannel": "webchat"})
-    if usage is not None:
-        entry.update({"inputTokens": entry.get("inputTokens", 0) + usage.input_tokens,
-                      "outputTokens": entry.get("outputTokens", 0) + usage.output_tokens,
-                      "totalTokens": entry.get("totalTokens", 0) + usage.total_tokens})
-    # The reply line, then the store (one thread hop): both on disk before the run reports its end.
-    await store.append_and_save(path, [message_line("assistant", run.text, **extra)], entry["sessionId"])

@@ -70,3 +70,46 @@ async def test_turn_writes_keep_lines_in_order_and_every_store_change(tmp_path, 
     assert hops.count("_read_then_append") == 30 and "_read_messages" not in hops
     assert hops.count("_append_then_write") >= 1
     assert len(hops) < 30 * 3 * 3
+
+
+async def test_a_background_user_line_is_seen_by_readers_and_its_failure_by_the_turn(tmp_path, monkeypatch):
+    store = SessionStore(tmp_path / "sessions.json")
+    entry = await store.ensure("agent:main:s")
+    path = store.transcript_path(entry)
+    release = trio.Event()
+    real = sessions.append_transcript
+
+    async def slow(*args):
+        await release.wait()
+        await real(*args)
+
+    monkeypatch.setattr(sessions, "append_transcript", slow)
+    async with trio.open_nursery() as nursery:
+        history = await store.begin_turn(path, sessions.message_line("user", "q0"), entry["sessionId"], 50,
+                                         fresh=True, spawn=nursery.start_soon)
+        assert history == []
+        read = []
+
+        async def reader():
+            read.append([sessions.message_text(m) for m in await store.read_transcript(path)])
+
+        nursery.start_soon(reader)
+        await trio.testing.wait_all_tasks_blocked()
+        assert read == []  # waits for the line in flight
+        release.set()
+    assert read == [["q0"]]
+    await store.settled(path, owner=True)
+
+    async def failing(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(sessions, "append_transcript", failing)
+    async with trio.open_nursery() as nursery:
+        await store.begin_turn(path, sessions.message_line("user", "q1"), entry["sessionId"], 50,
+                               spawn=nursery.start_soon)
+    try:
+        await store.settled(path, owner=True)
+    except OSError as exc:
+        assert str(exc) == "disk full"
+    else:
+        raise AssertionError("the turn did not learn that its user line was not written")

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 MAX_TOOL_STEPS = 8
 HISTORY_MESSAGES = 50
+YIELD_EVERY = 0.001  # seconds of delta decoding between checkpoints
 
 
 def system_prompt(runtime: AgentRuntime, run: Run) -> str:
@@ -67,6 +68,7 @@ async def _ask_model(runtime: AgentRuntime, run: Run, provider: Provider, model:
     messages.append(Message(role="user", content=run.message))
     tools = [*(runtime.tools.specs() if runtime.tools else ()), *run.client_tools]
     client_names = {spec.name for spec in run.client_tools}
+    yielded = trio.current_time()
     for _ in range(MAX_TOOL_STEPS):
         request = ModelRequest(model=model, messages=tuple(messages), system=system_prompt(runtime, run),
                                tools=tuple(tools))
@@ -78,7 +80,11 @@ async def _ask_model(runtime: AgentRuntime, run: Run, provider: Provider, model:
                     first = not run.text
                     step_text += chunk.text
                     runtime.assistant_delta(run, chunk.text)
-                    if first:  # let the first token go out now, not after the rest of this read is decoded
+                    # A provider's read can hold hundreds of deltas, decoded without a checkpoint: let the
+                    # first token, then what came every YIELD_EVERY, go out to the listeners meanwhile.
+                    now = trio.current_time()
+                    if first or now - yielded >= YIELD_EVERY:
+                        yielded = now
                         await trio.lowlevel.checkpoint()
                 elif isinstance(chunk, ToolCall):
                     calls.append(chunk)

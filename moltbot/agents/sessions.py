@@ -219,6 +219,7 @@ class SessionStore:
             if self._appending.get(path) is pending:
                 del self._appending[path]
             if pending.error is not None:
+                self._recent.pop(path, None)  # it holds the line that was not written: read again next time
                 raise pending.error
 
     async def read_transcript(self, path: Path, limit: int = 0) -> list[dict[str, Any]]:

@@ -113,3 +113,6 @@ async def test_a_background_user_line_is_seen_by_readers_and_its_failure_by_the_
         assert str(exc) == "disk full"
     else:
         raise AssertionError("the turn did not learn that its user line was not written")
+    monkeypatch.setattr(sessions, "append_transcript", real)
+    history = await store.begin_turn(path, sessions.message_line("user", "q2"), entry["sessionId"], 50)
+    assert [sessions.message_text(m) for m in history] == ["q0"]  # not the line that failed

@@ -72,7 +72,8 @@ def _hypercorn_batchable(stream: Any) -> bool:
 _WS_STREAM: tuple[Any, ...] | None = None
 _OPEN: Any = None
 _FRAMES: dict[str, bytes] = {}  # text -> its frame, for the connections of one fan-out (a broadcast
-_FRAMES_KEPT = 512              # queues the same str object on each: the lookup is by identity first)
+_FRAMES_KEPT = 256              # queues the same str object on each: the lookup is by identity first)
+_FRAME_CACHED_BYTES = 16 * 1024  # at most ~4 MiB kept
 
 
 def _text_frame(text: str) -> bytes:
@@ -88,9 +89,10 @@ def _text_frame(text: str) -> bytes:
         else:
             header = b"\x81\x7f" + size.to_bytes(8, "big")
         frame = header + payload
-        if len(_FRAMES) >= _FRAMES_KEPT:
-            _FRAMES.clear()
-        _FRAMES[text] = frame
+        if size <= _FRAME_CACHED_BYTES:  # events; not a large one-off response
+            if len(_FRAMES) >= _FRAMES_KEPT:
+                _FRAMES.clear()
+            _FRAMES[text] = frame
     return frame
 
 

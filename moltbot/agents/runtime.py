@@ -97,8 +97,13 @@ class Run:
 
 class AgentRuntime:
     def __init__(self, config: Config, *, emit: Emit, resolve_provider: ResolveProvider, state_dir: Path | None,
-                 tracker: RunTracker | None = None, tools: ToolRegistry | None = None) -> None:
+                 tracker: RunTracker | None = None, tools: ToolRegistry | None = None,
+                 audience: Callable[[], bool] | None = None) -> None:
+        """``audience()`` says whether an event emitted now would reach anyone; when it says no, events are
+        still emitted (the gateway counts every broadcast in its ``seq``) with ``None`` as payload,
+        without building them (a run streams one event per delta, often with no client listening)."""
         self.config = config
+        self._audience = audience
         self.tracker = tracker or RunTracker()
         self.tools = tools or ToolRegistry()
         self._emit = emit
@@ -299,6 +304,9 @@ class AgentRuntime:
                 listener.send_nowait((stream, data))
             except (trio.BrokenResourceError, trio.ClosedResourceError):  # the watcher went away
                 run.listeners.remove(listener)
+        if self._audience is not None and not self._audience():
+            self._emit("agent", None, False)
+            return
         self._emit("agent", AgentEvent(run_id=run.run_id, seq=run.seq, stream=stream, ts=now_ms(), data=data,
                                        session_key=run.session_key), False)
 
@@ -308,6 +316,9 @@ class AgentRuntime:
         now = trio.current_time()
         if now - run.last_delta >= CHAT_DELTA_INTERVAL:  # skipped deltas are not resent: final has it all
             run.last_delta = now
+            if self._audience is not None and not self._audience():
+                self._emit("chat", None, True)
+                return
             self._emit("chat", ChatEvent(run_id=run.run_id, session_key=run.session_key, seq=run.seq, state="delta",
                                          message=_assistant_message(run.text)), True)
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +63,7 @@ def agent_of(key: str, default_agent: str = DEFAULT_AGENT_ID) -> str:
 
 
 def now_ms() -> int:
-    return int(datetime.now(UTC).timestamp() * 1000)
+    return time.time_ns() // 1_000_000  # called per streamed delta: no datetime object
 
 
 def iso_now() -> str:
@@ -77,6 +80,14 @@ def encode_store(entries: dict[str, Any]) -> str:
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
+class _Append:
+    __slots__ = ("done", "error")
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.error: Exception | None = None
+
+
 class SessionStore:
     """One agent's ``sessions.json``: loaded once, kept in memory, written atomically on change."""
 
@@ -89,6 +100,7 @@ class SessionStore:
         self._changes = 0  # save() calls so far
         self._saved = 0  # the save() calls whose changes are on disk
         self._recent: dict[Path, deque[dict[str, Any]]] = {}
+        self._appending: dict[Path, _Append] = {}  # background appends in flight (begin_turn's)
 
     async def load(self) -> None:
         """Read the file once. Concurrent first callers wait for that one read (an entry added while it
@@ -151,8 +163,92 @@ class SessionStore:
                 self._recent.pop(next(iter(self._recent)))
         return list(cached)[-limit:]
 
+    async def begin_turn(self, path: Path, line: dict[str, Any], session_id: str, limit: int, *,
+                         fresh: bool = False, spawn: Callable[[Callable[[], Any]], None] | None = None,
+                         ) -> list[dict[str, Any]]:
+        """The last ``limit`` messages of a transcript (as ``recent_messages``), then ``line`` appended to it.
+
+        With ``spawn`` (a task starter) and a session whose tail is known (cached, or ``fresh``: its entry
+        was created for this turn, so it has no transcript yet), the append runs in the background while
+        the model is asked: ``settled(path)`` waits for it (readers of the transcript and every later
+        append do), and the turn must call ``settled(path, owner=True)`` before it ends. A session not
+        cached yet is read and appended to in one worker-thread hop."""
+        cached = self._recent.get(path)
+        if cached is None and fresh:
+            cached = self._cache(path, [])
+        if cached is not None:
+            await self.settled(path)
+            history = list(cached)[-limit:]
+            if spawn is None:
+                await self.append(path, [line], session_id)
+                return history
+            pending = self._appending[path] = _Append()
+            cached.extend(m["message"] for m in [line] if m.get("type") == "message")
+            spawn(partial(self._append_in_background, path, [line], session_id, pending))
+            return history
+        messages = await trio.to_thread.run_sync(_read_then_append, path, RECENT_KEPT, [line], session_id)
+        cached = self._cache(path, messages)
+        history = list(cached)[-limit:]
+        if line.get("type") == "message":
+            cached.append(line["message"])
+        return history
+
+    def _cache(self, path: Path, messages: list[dict[str, Any]]) -> deque[dict[str, Any]]:
+        cached = self._recent[path] = deque(messages, maxlen=RECENT_KEPT)
+        while len(self._recent) > RECENT_SESSIONS:
+            self._recent.pop(next(iter(self._recent)))
+        return cached
+
+    async def _append_in_background(self, path: Path, lines: list[dict[str, Any]], session_id: str,
+                                    pending: _Append) -> None:
+        try:
+            await append_transcript(path, lines, session_id)
+        except Exception as exc:  # handed to the turn (settled(owner=True)); the runtime's nursery goes on
+            pending.error = exc
+        finally:
+            pending.done.set()
+
+    async def settled(self, path: Path, *, owner: bool = False) -> None:
+        """Wait until no background append to ``path`` is in flight. ``owner``: the turn that started it
+        takes its outcome (its failure is raised here)."""
+        pending = self._appending.get(path)
+        if pending is None:
+            return
+        await pending.done.wait()
+        if owner:
+            if self._appending.get(path) is pending:
+                del self._appending[path]
+            if pending.error is not None:
+                self._recent.pop(path, None)  # it holds the line that was not written: read again next time
+                raise pending.error
+
+    async def read_transcript(self, path: Path, limit: int = 0) -> list[dict[str, Any]]:
+        """``read_transcript`` once the lines a running turn is appending are on disk."""
+        await self.settled(path)
+        return await read_transcript(path, limit)
+
+    async def append_and_save(self, path: Path, lines: list[dict[str, Any]], session_id: str) -> None:
+        """``append`` then ``save``: returns once the lines are written and the store holds every change
+        made before the call. In one worker-thread hop when no store write is in flight; otherwise the
+        lines are appended at once and the store write is shared as in ``save``."""
+        await self.settled(path)
+        if self._lock.locked():
+            await self.append(path, lines, session_id)
+            await self.save()
+            return
+        self._changes += 1
+        async with self._lock:
+            current = self._changes
+            text = encode_store(self.entries)
+            await trio.to_thread.run_sync(_append_then_write, path, lines, session_id, self.path, text)
+            self._saved = current
+        cached = self._recent.get(path)
+        if cached is not None:
+            cached.extend(line["message"] for line in lines if line.get("type") == "message")
+
     async def append(self, path: Path, lines: list[dict[str, Any]], session_id: str) -> None:
         """Append whole lines to a transcript (and to its cached tail)."""
+        await self.settled(path)
         await append_transcript(path, lines, session_id)
         cached = self._recent.get(path)
         if cached is not None:
@@ -180,6 +276,18 @@ def _append_lines(path: Path, lines: list[dict[str, Any]], session_id: str) -> N
         # One write per line: an interrupted append leaves at most one torn line at the end.
         for line in lines:
             handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+
+def _read_then_append(path: Path, limit: int, lines: list[dict[str, Any]], session_id: str) -> list[dict[str, Any]]:
+    messages = _read_messages(path, limit)
+    _append_lines(path, lines, session_id)
+    return messages
+
+
+def _append_then_write(path: Path, lines: list[dict[str, Any]], session_id: str, store_path: Path,
+                       text: str) -> None:
+    _append_lines(path, lines, session_id)
+    write_atomic(store_path, text)
 
 
 async def append_transcript(path: Path, lines: list[dict[str, Any]], session_id: str) -> None:

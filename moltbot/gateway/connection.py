@@ -101,16 +101,25 @@ class Connection:
             if self.nursery is not None:
                 self.nursery.cancel_scope.cancel()
 
-    async def transmit(self, text: str) -> None:
-        """Write one frame, one writer at a time (a flag and an event made on contention only, rather
-        than a Lock per connection: idle connections are most of them)."""
+    async def transmit(self, text: str | list[str]) -> None:
+        """Write one frame (or several, in order: one socket write where the transport can), one writer
+        at a time (a flag and an event made on contention only, rather than a Lock per connection: idle
+        connections are most of them)."""
         while self.sending:
             if self._send_free is None:
                 self._send_free = trio.Event()
             await self._send_free.wait()
         self.sending = True
         try:
-            await self.transport.send_text(text)
+            if isinstance(text, str):
+                await self.transport.send_text(text)
+            else:
+                send_texts = getattr(self.transport, "send_texts", None)
+                if send_texts is not None:
+                    await send_texts(text)
+                else:
+                    for one in text:
+                        await self.transport.send_text(one)
         finally:
             self.sending = False
             if self._send_free is not None:
@@ -242,9 +251,11 @@ async def _run_call(runtime: Runtime, connection: Connection, call: Call) -> Non
 
 
 async def _write(connection: Connection) -> None:
-    """Drain the queue to the transport, then end (the next ``send`` starts a new writer)."""
+    """Drain the queue to the transport, then end (the next ``send`` starts a new writer). Frames queued
+    while a write was in progress go out together in the next write (a fan-out of many events to many
+    connections costs a socket write per connection per wake-up, not per frame)."""
     try:
-        while (item := connection.queue.pop_nowait()) is not None:
+        while (item := connection.queue.pop_texts()) is not None:
             if isinstance(item, CloseRequest):
                 with trio.move_on_after(1):
                     await connection.transport.close(item.code, item.reason)

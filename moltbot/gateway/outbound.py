@@ -82,5 +82,23 @@ class OutboundQueue:
             self.sent += 1
         return item
 
+    def pop_texts(self, max_bytes: int = 256 * 1024) -> list[str] | CloseRequest | None:
+        """The frames queued up to the next close request (at least one, then up to ``max_bytes``), or
+        that close request, or ``None`` when the queue is empty: the writer sends them in one write."""
+        items = self._items
+        if not items:
+            return None
+        if not isinstance(items[0], str):
+            return items.popleft()
+        texts: list[str] = []
+        size = 0
+        while items and isinstance(items[0], str) and (not texts or size + len(items[0]) <= max_bytes):
+            text = items.popleft()
+            size += len(text)
+            texts.append(text)
+        self._bytes -= size
+        self.sent += len(texts)
+        return texts
+
     def statistics(self) -> OutboundStatistics:
         return OutboundStatistics(len(self._items), self._bytes, self.dropped, self.sent)

@@ -90,7 +90,8 @@ class Runtime:
         self.tools = ToolRegistry()
         self.models = ModelCatalog(config, gateway.env)
         self.agents = AgentRuntime(config, emit=self._emit, resolve_provider=self.resolve_provider,
-                                   state_dir=config.state_dir, tracker=self.runs, tools=self.tools)
+                                   state_dir=config.state_dir, tracker=self.runs, tools=self.tools,
+                                   audience=lambda: bool(self.broadcaster.connections))
         self.health.agents = self.agents
         self.heartbeat = HeartbeatRunner(self.agents, report=self._report_heartbeat,
                                          enabled=lambda: self.gateway.heartbeats_enabled)

@@ -13,7 +13,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -134,6 +134,19 @@ def _chunk(run: Run, model: str, created: int, delta: dict[str, Any], finish: st
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
 
 
+_MARK = "\ue000moltbot-content\ue000"
+
+
+def _content_chunker(run: Run, model: str, created: int) -> Callable[[str], bytes]:
+    """``_chunk(run, model, created, {"content": text})`` for many texts: the envelope is encoded once and
+    only the text per delta (the same bytes)."""
+    head, marker, tail = _chunk(run, model, created, {"content": _MARK}).decode().partition(
+        json.dumps(_MARK, ensure_ascii=False))
+    if not marker or _MARK in head or _MARK in tail:  # the model name holds the marker: no shortcut
+        return lambda text: _chunk(run, model, created, {"content": text})
+    return lambda text: (head + json.dumps(text, ensure_ascii=False) + tail).encode()
+
+
 async def batched(steps: trio.MemoryReceiveChannel) -> AsyncIterator[list[Any]]:
     """Each wait's worth of run steps: one, plus whatever else is already queued."""
     async for first in steps:
@@ -153,8 +166,9 @@ async def _stream(runtime: Runtime, run: Run, model: str) -> AsyncIterator[bytes
     try:
         yield _chunk(run, model, created, {"role": "assistant"})
         sent_text = False
+        content = _content_chunker(run, model, created)
         async for batch in batched(steps):
-            pieces = [_chunk(run, model, created, {"content": data["delta"]})
+            pieces = [content(data["delta"])
                       for stream, data in batch if stream == "assistant" and data.get("delta")]
             if pieces:
                 sent_text = True

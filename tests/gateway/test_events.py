@@ -139,3 +139,50 @@ async def test_deeply_nested_json_is_ignored_after_the_handshake_and_closes_befo
     async with raw() as ws:
         await ws.send(nested)
         assert await ws.closed() == (1000, "")
+
+
+async def test_a_burst_of_broadcasts_reaches_every_connection_whole_and_in_order(make_config):
+    """The writer sends what queued up meanwhile in one socket write: still one message per frame."""
+    async with open_gateway(make_config(), port=0, env={}) as gateway:
+        async with open_raw(gateway.url, handshake=True) as first, open_raw(gateway.url, handshake=True) as second:
+            runtime = await gateway.current_runtime()
+            sent = [runtime.broadcaster.broadcast("heartbeat", {"n": n, "pad": "é" * (n % 7) * 300},
+                                                  droppable=False) for n in range(300)]
+            await first.send({"type": "req", "id": "h", "method": "health"})
+            for ws in (first, second):
+                with trio.fail_after(10):
+                    frames = []
+                    while len(frames) < 300:
+                        frame = await ws.receive()
+                        if frame.get("event") == "heartbeat":
+                            frames.append(frame)
+                assert [frame["seq"] for frame in frames] == sent
+                assert [frame["payload"]["n"] for frame in frames] == list(range(300))
+            with trio.fail_after(10):
+                assert (await first.response("h"))["ok"] is True
+
+
+def test_outbound_queue_hands_out_frames_in_batches_up_to_a_close():
+    from moltbot.gateway.outbound import CloseRequest, OutboundQueue
+
+    queue = OutboundQueue(10_000)
+    for text in ("a" * 10, "b" * 10, "c" * 10):
+        queue.put_nowait(text)
+    queue.close_nowait(1012, "service restart")
+    queue.put_nowait("d")
+    assert queue.pop_texts(max_bytes=20) == ["a" * 10, "b" * 10]
+    assert queue.pop_texts(max_bytes=5) == ["c" * 10]  # at least one, however large
+    assert queue.pop_texts() == CloseRequest(1012, "service restart")
+    assert queue.pop_texts() == ["d"]
+    assert queue.pop_texts() is None
+    assert queue.statistics().queued_bytes == 0 and queue.statistics().sent == 4
+
+
+def test_text_frames_encoded_for_the_fan_out_are_wsprotos_bytes():
+    from wsproto.frame_protocol import FrameProtocol
+
+    from moltbot.gateway.transport import _text_frame
+
+    server = FrameProtocol(client=False, extensions=[])
+    for text in ("", "a", "x" * 125, "x" * 126, "é" * 63, "é" * 64, "y" * 65535, "y" * 65536, "✓ \u2028 \x00"):
+        assert _text_frame(text) == bytes(server.send_data(text, True)), len(text)

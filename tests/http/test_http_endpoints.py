@@ -234,3 +234,14 @@ async def test_hooks(http_gateway):
                 await trio.sleep(0.01)
     assert "deploy done" in http_gateway.system_events
     assert "push to molt by ann" in http_gateway.system_events
+
+
+def test_streamed_content_chunks_are_the_bytes_of_the_full_encoding():
+    from moltbot.agents.runtime import Run
+    from moltbot.http import openai
+
+    run = Run(run_id="chatcmpl_1", session_key="agent:main:x", agent_id="main", message="hi")
+    for model in ("moltbot", 'we"ird\\model é', f"x{openai._MARK}y"):
+        content = openai._content_chunker(run, model, 1700000000)
+        for text in ("plain", "", 'quo"te\\ and \n newline', "é ✓ \u2028 \x00", openai._MARK):
+            assert content(text) == openai._chunk(run, model, 1700000000, {"content": text})

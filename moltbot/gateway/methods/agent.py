@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ...agents.sessions import message_text, read_transcript
+from ...agents.sessions import message_text
 from ...protocol import INVALID_REQUEST, UNAVAILABLE, ProtocolError
 from ...protocol._payloads.agent import (
     AgentAccepted,
@@ -131,7 +131,7 @@ async def chat_history(runtime: Runtime, connection: Connection, params: ChatHis
     if entry is None:
         return result
     result["sessionId"] = entry["sessionId"]
-    messages = await read_transcript(store.transcript_path(entry), params.limit or 200)
+    messages = await store.read_transcript(store.transcript_path(entry), params.limit or 200)
     kept, size = [], 0
     for message in reversed(messages):  # newest first until the byte cap, then back in order
         size += len(message_text(message)) + 200

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ...agents.sessions import message_text, now_ms, read_transcript
+from ...agents.sessions import message_text, now_ms
 from ...protocol import INVALID_REQUEST, UNSET, ProtocolError
 from ...protocol._payloads.agent import (
     SessionKeyParams,
@@ -65,7 +65,7 @@ async def sessions_list(runtime: Runtime, connection: Connection, params: Sessio
         row = {"key": key, "kind": kind, "updatedAt": entry.get("updatedAt")}
         row.update({field: entry[field] for field in ROW_FIELDS if field in entry})
         if params.include_last_message or params.include_derived_titles:
-            messages = await read_transcript(store.transcript_path(entry))
+            messages = await store.read_transcript(store.transcript_path(entry))
             texts = [message_text(m) for m in messages if message_text(m)]
             if params.include_last_message and texts:
                 row["lastMessagePreview"] = texts[-1][:240]
@@ -92,7 +92,7 @@ async def sessions_preview(runtime: Runtime, connection: Connection, params: Ses
             previews.append({"key": key, "status": "missing", "items": []})
             continue
         try:
-            messages = await read_transcript(store.transcript_path(entry), limit)
+            messages = await store.read_transcript(store.transcript_path(entry), limit)
         except OSError:
             previews.append({"key": key, "status": "error", "items": []})
             continue
@@ -149,6 +149,7 @@ async def sessions_delete(runtime: Runtime, connection: Connection, params: Sess
         path = store.transcript_path(entry)
         stamp = datetime.now(UTC).isoformat(timespec="seconds").replace(":", "-")
         target = path.with_name(f"{path.name}.deleted.{stamp}")
+        await store.settled(path)  # a running turn's user line: archived with the rest, not written after
         if await trio.Path(path).exists():
             await trio.Path(path).rename(target)
             archived.append(str(target))

@@ -52,16 +52,14 @@ def _host_name(host: str) -> str:
 
 def _hypercorn_batchable(stream: Any) -> bool:
     """Whether ``stream`` is a connected hypercorn ``WSStream`` whose internals ``send_texts`` knows."""
-    global _WS_STREAM, _OPEN
+    global _WS_STREAM
     if _WS_STREAM is None:
         try:
             from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
-            from wsproto.connection import ConnectionState
         except ImportError:  # pragma: no cover - hypercorn is a dependency
             _WS_STREAM = ()
         else:
             _WS_STREAM = (WSStream, ASGIWebsocketState.CONNECTED)
-            _OPEN = ConnectionState.OPEN
     if not _WS_STREAM:  # pragma: no cover
         return False
     stream_type, connected = _WS_STREAM
@@ -70,30 +68,6 @@ def _hypercorn_batchable(stream: Any) -> bool:
 
 
 _WS_STREAM: tuple[Any, ...] | None = None
-_OPEN: Any = None
-_FRAMES: dict[str, bytes] = {}  # text -> its frame, for the connections of one fan-out (a broadcast
-_FRAMES_KEPT = 256              # queues the same str object on each: the lookup is by identity first)
-_FRAME_CACHED_BYTES = 16 * 1024  # at most ~4 MiB kept
-
-
-def _text_frame(text: str) -> bytes:
-    """An unmasked, final, text WebSocket frame holding ``text`` (RFC 6455 §5.2)."""
-    frame = _FRAMES.get(text)
-    if frame is None:
-        payload = text.encode("utf-8")
-        size = len(payload)
-        if size < 126:
-            header = bytes((0x81, size))
-        elif size < 65536:
-            header = b"\x81\x7e" + size.to_bytes(2, "big")
-        else:
-            header = b"\x81\x7f" + size.to_bytes(8, "big")
-        frame = header + payload
-        if size <= _FRAME_CACHED_BYTES:  # events; not a large one-off response
-            if len(_FRAMES) >= _FRAMES_KEPT:
-                _FRAMES.clear()
-            _FRAMES[text] = frame
-    return frame
 
 
 class AsgiWebSocket:
@@ -159,20 +133,12 @@ class AsgiWebSocket:
 
         if stream.closed:  # what hypercorn's app_send does: the app may finish after a close
             return
-        connection = stream.connection
-        proto = getattr(connection, "_proto", None)
-        if (connection.state is _OPEN and not connection.client and proto is not None and not proto.extensions
-                and proto._outbound_opcode is None):
-            # A plain server text frame (no extension, no fragmented message in progress) is a header and
-            # the UTF-8 payload: encoded here, once per broadcast frame for all the connections sending it.
-            chunks = [_text_frame(text) for text in texts]
-        else:
-            chunks = []
-            for text in texts:
-                try:
-                    chunks.append(connection.send(TextMessage(data=text)))
-                except LocalProtocolError:  # closing: hypercorn drops such frames too
-                    break
+        chunks = []
+        for text in texts:
+            try:
+                chunks.append(stream.connection.send(TextMessage(data=text)))
+            except LocalProtocolError:  # closing: hypercorn drops such frames too
+                break
         if not chunks:
             return
         try:

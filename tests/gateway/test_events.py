@@ -176,13 +176,3 @@ def test_outbound_queue_hands_out_frames_in_batches_up_to_a_close():
     assert queue.pop_texts() == ["d"]
     assert queue.pop_texts() is None
     assert queue.statistics().queued_bytes == 0 and queue.statistics().sent == 4
-
-
-def test_text_frames_encoded_for_the_fan_out_are_wsprotos_bytes():
-    from wsproto.frame_protocol import FrameProtocol
-
-    from moltbot.gateway.transport import _text_frame
-
-    server = FrameProtocol(client=False, extensions=[])
-    for text in ("", "a", "x" * 125, "x" * 126, "é" * 63, "é" * 64, "y" * 65535, "y" * 65536, "✓ \u2028 \x00"):
-        assert _text_frame(text) == bytes(server.send_data(text, True)), len(text)

@@ -20,7 +20,6 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import attrs
 
-from ..store.atomic import write_atomic
 from . import json5_fast
 from .model import ORIGINAL_SECTIONS, Config, normalize_agent_id
 from .paths import resolve_config_path, resolve_state_dir
@@ -389,14 +388,17 @@ def generate_token() -> str:
 def update_config_file(path: Path, change: Any) -> dict[str, Any]:
     """Re-read the file, apply ``change(raw)`` to its own (unincluded) content, write it back atomically.
 
-    JSON5 comments are not preserved (the original's writer also writes plain JSON). Mode 0600, dir 0700.
+    JSON5 comments are not preserved (the original's writer also writes plain JSON). Mode 0600, dir 0700; the
+    previous file is kept as ``<path>.bak``.
     """
     raw: dict[str, Any] = {}
     if path.exists():
         loaded = _read_json5(path)
         raw = loaded if isinstance(loaded, dict) else {}
     change(raw)
-    write_atomic(path, json.dumps(raw, indent=2) + "\n", mode=0o600)
+    from .edit import write_config_text  # edit builds on this module
+
+    write_config_text(path, json.dumps(raw, indent=2) + "\n")
     return raw
 
 

@@ -78,6 +78,13 @@ async def test_unlinked_account_reports_how_to_link_without_retrying(tmp_path, f
     assert row["lastError"] == NOT_LINKED
     assert health["channels"]["whatsapp"]["linked"] is False
     assert fake.clients == []  # nothing tried to connect without a session
+    # The catalogue fields as the original's channel registry gives them (its macOS app draws these).
+    assert status["channelDetailLabels"]["whatsapp"] == "WhatsApp Web"
+    assert status["channelSystemImages"] == {"telegram": "paperplane", "whatsapp": "message"}
+    meta = {entry["id"]: entry for entry in status["channelMeta"]}
+    assert meta["whatsapp"] == {"id": "whatsapp", "label": "WhatsApp", "detailLabel": "WhatsApp Web",
+                                "systemImage": "message"}
+    assert meta["telegram"]["detailLabel"] == "Telegram Bot" and "systemImage" not in meta["webchat"]
 
 
 async def test_qr_login_over_websocket_links_and_starts_the_account(tmp_path, fake):

@@ -172,7 +172,7 @@ def snapshot(path: Path, env: Mapping[str, str], state_dir: Path | None) -> dict
         parsed = state.parsed()
     except ValueError as exc:
         message, line, _ = describe_json5_error(exc)
-        issue = {"path": "<root>", "message": f"JSON5 parse error at {message}"}
+        issue = {"path": "", "message": f"JSON5 parse error at {message}"}
         result.update(parsed=None, valid=False, issues=[{**issue, "line": line} if line else issue])
     else:
         result["parsed"] = redact_tree(parsed, secrets)
@@ -225,7 +225,7 @@ def parse_object(text: str, method: str = "config.set") -> dict[str, Any]:
         kind = "an array" if isinstance(value, list) else type(value).__name__ if value is not None else "null"
         if method == "config.patch":
             raise EditError("config.patch raw must be an object")
-        raise EditError("invalid config", {"issues": [{"path": "<root>", "message": f"must be an object (got {kind})"}]})
+        raise EditError("invalid config", {"issues": [{"path": "", "message": f"must be an object (got {kind})"}]})
     return value
 
 
@@ -237,7 +237,8 @@ def _restore(incoming: dict[str, Any], state: FileState, secrets: set[str]) -> d
     try:
         return restore_tree(incoming, current, secrets)
     except RestoreError as exc:
-        raise EditError(f"invalid config: {exc}", {"issues": [{"path": exc.path, "message": str(exc)}]}) from None
+        raise EditError(f"invalid config: {exc}", {"issues": [{"path": "" if exc.path == "<root>" else exc.path,
+                                                           "message": str(exc)}]}) from None
 
 
 def _check(path: Path, text: str, env: Mapping[str, str], state_dir: Path | None, secrets: set[str],

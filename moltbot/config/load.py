@@ -313,14 +313,17 @@ def describe_json5_error(exc: ValueError) -> tuple[str, int | None, int | None]:
 
 
 def issues_from_problems(problems: list[str]) -> list[dict[str, Any]]:
-    """``ConfigError.problems`` (``path (line N): message``) as ``[{path, message, line?}]``."""
+    """``ConfigError.problems`` (``path (line N): message``) as ``[{path, message, line?}]``.
+
+    The whole config's path is ``""`` on the wire, as in the original's issues (``<root>`` only in text)."""
     issues = []
     for problem in problems:
         match = _PROBLEM.match(problem)
         if match is None:
-            issues.append({"path": "<root>", "message": problem})
+            issues.append({"path": "", "message": problem})
             continue
-        issue: dict[str, Any] = {"path": match.group("path"), "message": match.group("message")}
+        path = match.group("path")
+        issue: dict[str, Any] = {"path": "" if path == "<root>" else path, "message": match.group("message")}
         if match.group("line"):
             issue["line"] = int(match.group("line"))
         issues.append(issue)

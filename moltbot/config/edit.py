@@ -172,8 +172,9 @@ def snapshot(path: Path, env: Mapping[str, str], state_dir: Path | None) -> dict
         parsed = state.parsed()
     except ValueError as exc:
         message, line, _ = describe_json5_error(exc)
-        issue = {"path": "", "message": f"JSON5 parse error at {message}"}
-        result.update(parsed=None, valid=False, issues=[{**issue, "line": line} if line else issue])
+        # As the original's snapshot: ``parsed`` and ``config`` stay ``{}``, one issue for the whole file.
+        issue = {"path": "", "message": f"JSON5 parse failed: {message}"}
+        result.update(valid=False, issues=[{**issue, "line": line} if line else issue])
     else:
         result["parsed"] = redact_tree(parsed, secrets)
         try:

@@ -25,7 +25,7 @@ from . import summary
 from .base import AccountStatus, Backoff, ChannelAccount, ChannelUnavailable, DeliveryError, wall_ms
 from .inbound import Dispatcher
 from .pairing import PairingStore
-from .summary import CHANNEL_ORDER, LABELS
+from .summary import CHANNEL_ORDER, DETAIL_LABELS, LABELS, SYSTEM_IMAGES
 from .telegram.channel import TelegramChannel, resolve_token
 from .webchat import webchat_accounts
 from .whatsapp.channel import WhatsAppChannel
@@ -362,7 +362,10 @@ class ChannelManager:
                     row["probe"], row["lastProbeAt"] = probe, wall_ms()
         return {
             "ts": wall_ms(), "channelOrder": order, "channelLabels": {c: LABELS[c] for c in order},
-            "channelMeta": [{"id": c, "label": LABELS[c], "detailLabel": LABELS[c]} for c in order],
+            "channelDetailLabels": {c: DETAIL_LABELS[c] for c in order},
+            "channelSystemImages": {c: SYSTEM_IMAGES[c] for c in order if c in SYSTEM_IMAGES},
+            "channelMeta": [{"id": c, "label": LABELS[c], "detailLabel": DETAIL_LABELS[c],
+                             **({"systemImage": SYSTEM_IMAGES[c]} if c in SYSTEM_IMAGES else {})} for c in order],
             "channels": {c: self.summary(c) for c in order},
             "channelAccounts": accounts,
             "channelDefaultAccountId": {c: "default" for c in order},

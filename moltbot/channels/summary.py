@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 CHANNEL_ORDER = ("telegram", "whatsapp", "webchat")
 LABELS = {"telegram": "Telegram", "whatsapp": "WhatsApp", "webchat": "WebChat"}
+# The original's channel registry (``src/channels/registry.ts``): longer labels and the macOS app's SF Symbols.
+DETAIL_LABELS = {"telegram": "Telegram Bot", "whatsapp": "WhatsApp Web", "webchat": "WebChat"}
+SYSTEM_IMAGES = {"telegram": "paperplane", "whatsapp": "message"}
 
 SUMMARY_KEYS = ("accountId", "name", "enabled", "configured", "linked", "authAgeMs", "running", "connected",
                 "lastError", "probe", "lastProbeAt", "mode", "tokenSource")

@@ -110,8 +110,34 @@ def read_state(path: Path) -> FileState:
         raise ConfigError(path, [f"<root>: cannot read the file: {exc}"]) from None
 
 
+CONFIG_BACKUPS = 5  # <path>.bak, .bak.1 … .bak.4, as the original keeps
+
+
+def backup_config_file(path: Path) -> None:
+    """Keep the file about to be replaced as ``<path>.bak`` (0600: it holds secrets), the older copies shifted to
+    ``.bak.1`` … ``.bak.4`` and the oldest dropped (reference §7.1). Best effort, as in the original: a backup
+    that cannot be made never stops the write."""
+    try:
+        text = path.read_bytes()
+    except OSError:
+        return
+    base = Path(f"{path}.bak")
+    try:
+        Path(f"{base}.{CONFIG_BACKUPS - 1}").unlink(missing_ok=True)
+        for index in range(CONFIG_BACKUPS - 2, 0, -1):
+            older = Path(f"{base}.{index}")
+            if older.exists():
+                older.replace(f"{base}.{index + 1}")
+        if base.exists():
+            base.replace(f"{base}.1")
+        write_atomic(base, text, mode=0o600)
+    except OSError:
+        pass
+
+
 def write_config_text(path: Path, text: str) -> None:
-    """Replace the file atomically; it holds secrets, so 0600 (directory 0700)."""
+    """Replace the file atomically (the previous one kept as a backup); it holds secrets, so 0600 (dir 0700)."""
+    backup_config_file(path)
     write_atomic(path, text, mode=0o600)
 
 
@@ -146,8 +172,9 @@ def snapshot(path: Path, env: Mapping[str, str], state_dir: Path | None) -> dict
         parsed = state.parsed()
     except ValueError as exc:
         message, line, _ = describe_json5_error(exc)
-        issue = {"path": "<root>", "message": f"JSON5 parse error at {message}"}
-        result.update(parsed=None, valid=False, issues=[{**issue, "line": line} if line else issue])
+        # As the original's snapshot: ``parsed`` and ``config`` stay ``{}``, one issue for the whole file.
+        issue = {"path": "", "message": f"JSON5 parse failed: {message}"}
+        result.update(valid=False, issues=[{**issue, "line": line} if line else issue])
     else:
         result["parsed"] = redact_tree(parsed, secrets)
         try:
@@ -187,16 +214,19 @@ def check_base_hash(state: FileState, base_hash: str | None) -> None:
         raise EditError(BASE_HASH_STALE)
 
 
-def parse_object(text: str, what: str = "raw") -> dict[str, Any]:
+def parse_object(text: str, method: str = "config.set") -> dict[str, Any]:
+    """``text`` parsed as a JSON5 object; a non-object is refused in the original's words for ``method``."""
     try:
         value = parse_json5(text)
     except ValueError as exc:
         message, line, column = describe_json5_error(exc)
-        raise EditError(f"invalid {what}: JSON5 parse error at {message}",
+        raise EditError(f"invalid raw: JSON5 parse error at {message}",
                         {"line": line, "column": column} if line else None) from None
     if not isinstance(value, dict):
         kind = "an array" if isinstance(value, list) else type(value).__name__ if value is not None else "null"
-        raise EditError(f"invalid {what}: must be a JSON5 object (got {kind})")
+        if method == "config.patch":
+            raise EditError("config.patch raw must be an object")
+        raise EditError("invalid config", {"issues": [{"path": "", "message": f"must be an object (got {kind})"}]})
     return value
 
 
@@ -208,7 +238,8 @@ def _restore(incoming: dict[str, Any], state: FileState, secrets: set[str]) -> d
     try:
         return restore_tree(incoming, current, secrets)
     except RestoreError as exc:
-        raise EditError(f"invalid config: {exc}", {"issues": [{"path": exc.path, "message": str(exc)}]}) from None
+        raise EditError(f"invalid config: {exc}", {"issues": [{"path": "" if exc.path == "<root>" else exc.path,
+                                                           "message": str(exc)}]}) from None
 
 
 def _check(path: Path, text: str, env: Mapping[str, str], state_dir: Path | None, secrets: set[str],
@@ -256,14 +287,14 @@ def prepare_patch(state: FileState, raw: str, base_hash: str | None, env: Mappin
                   state_dir: Path | None) -> Checked:
     """``config.patch``: merge ``raw`` into the file's own content; refused while the current file is invalid."""
     check_base_hash(state, base_hash)
-    patch = parse_object(raw)
+    patch = parse_object(raw, "config.patch")
     if state.text is not None:
         try:
             load_text(state.path, state.text, env, state_dir, parsed=state.parsed())
         except (ConfigError, ValueError) as exc:  # invalid, or the file does not parse
             problems = exc.problems if isinstance(exc, ConfigError) else [
                 f"<root>: JSON5 parse error at {describe_json5_error(exc)[0]}"]
-            raise EditError("invalid config; fix it before patching",
+            raise EditError("invalid config; fix before patching",
                             {"issues": issues_from_problems(problems)}) from None
     secrets = state.secrets()
     current = state.parsed()

@@ -20,7 +20,6 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import attrs
 
-from ..store.atomic import write_atomic
 from . import json5_fast
 from .model import ORIGINAL_SECTIONS, Config, normalize_agent_id
 from .paths import resolve_config_path, resolve_state_dir
@@ -314,14 +313,17 @@ def describe_json5_error(exc: ValueError) -> tuple[str, int | None, int | None]:
 
 
 def issues_from_problems(problems: list[str]) -> list[dict[str, Any]]:
-    """``ConfigError.problems`` (``path (line N): message``) as ``[{path, message, line?}]``."""
+    """``ConfigError.problems`` (``path (line N): message``) as ``[{path, message, line?}]``.
+
+    The whole config's path is ``""`` on the wire, as in the original's issues (``<root>`` only in text)."""
     issues = []
     for problem in problems:
         match = _PROBLEM.match(problem)
         if match is None:
-            issues.append({"path": "<root>", "message": problem})
+            issues.append({"path": "", "message": problem})
             continue
-        issue: dict[str, Any] = {"path": match.group("path"), "message": match.group("message")}
+        path = match.group("path")
+        issue: dict[str, Any] = {"path": "" if path == "<root>" else path, "message": match.group("message")}
         if match.group("line"):
             issue["line"] = int(match.group("line"))
         issues.append(issue)
@@ -389,14 +391,17 @@ def generate_token() -> str:
 def update_config_file(path: Path, change: Any) -> dict[str, Any]:
     """Re-read the file, apply ``change(raw)`` to its own (unincluded) content, write it back atomically.
 
-    JSON5 comments are not preserved (the original's writer also writes plain JSON). Mode 0600, dir 0700.
+    JSON5 comments are not preserved (the original's writer also writes plain JSON). Mode 0600, dir 0700; the
+    previous file is kept as ``<path>.bak``.
     """
     raw: dict[str, Any] = {}
     if path.exists():
         loaded = _read_json5(path)
         raw = loaded if isinstance(loaded, dict) else {}
     change(raw)
-    write_atomic(path, json.dumps(raw, indent=2) + "\n", mode=0o600)
+    from .edit import write_config_text  # edit builds on this module
+
+    write_config_text(path, json.dumps(raw, indent=2) + "\n")
     return raw
 
 

@@ -23,8 +23,11 @@ def sentinel_path(state_dir: Path) -> Path:
 
 
 def write_restart_sentinel(state_dir: Path, *, kind: str, status: str = "ok", **fields: Any) -> dict[str, Any]:
-    """Write ``{version:1, payload:{kind, status, ts, …}}`` and return the payload."""
-    payload = {"kind": kind, "status": status, "ts": wall_ms(), **{k: v for k, v in fields.items() if v is not None}}
+    """Write ``{version:1, payload:{kind, status, ts, …}}`` and return the payload.
+
+    Fields given as ``None`` are left out, except ``message`` (``string|null`` in the original's payload)."""
+    payload = {"kind": kind, "status": status, "ts": wall_ms(),
+               **{k: v for k, v in fields.items() if v is not None or k == "message"}}
     write_atomic(sentinel_path(state_dir), json.dumps({"version": 1, "payload": payload}, indent=2) + "\n")
     return payload
 

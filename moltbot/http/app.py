@@ -15,7 +15,7 @@ from quart_trio import QuartTrio
 
 from ..gateway.connection import serve_connection
 from ..gateway.transport import AsgiWebSocket, TransportClosed
-from .common import HttpError, authorize, error_response, method_not_allowed, read_json
+from .common import TEXT_PLAIN, HttpError, authorize, error_response, method_not_allowed, read_json
 from .control_ui import serve_control_ui
 from .hooks import handle_hook
 from .openai import MAX_BODY as CHAT_MAX_BODY
@@ -61,7 +61,7 @@ async def dispatch(runtime: Runtime, path: str) -> Response:
         answer = await serve_control_ui(config, path)
         if answer is not None:
             return answer
-    return Response("Not Found", status=404, content_type="text/plain")
+    return Response("Not Found", status=404, content_type=TEXT_PLAIN)
 
 
 def make_http_app(gateway: Gateway) -> QuartTrio:
@@ -77,7 +77,7 @@ def make_http_app(gateway: Gateway) -> QuartTrio:
             return error_response(exc)
         except Exception:
             log.exception("HTTP %s %s failed", request.method, request.path)
-            return Response("Internal Server Error", status=500, content_type="text/plain")
+            return Response("Internal Server Error", status=500, content_type=TEXT_PLAIN)
 
     return app
 

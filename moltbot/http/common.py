@@ -27,14 +27,18 @@ class HttpError(Exception):
         self.headers = headers or {}
 
 
+TEXT_PLAIN = "text/plain; charset=utf-8"  # every text answer of the original carries the charset
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), status=status, headers=headers or {},
-                    content_type="application/json; charset=utf-8")
+    # Compact, as the original's JSON.stringify.
+    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), status=status,
+                    headers=headers or {}, content_type="application/json; charset=utf-8")
 
 
 def error_response(error: HttpError) -> Response:
     if isinstance(error.body, str):
-        return Response(error.body, status=error.status, headers=error.headers, content_type="text/plain")
+        return Response(error.body, status=error.status, headers=error.headers, content_type=TEXT_PLAIN)
     return json_response(error.body, error.status, error.headers)
 
 

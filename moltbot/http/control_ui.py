@@ -191,7 +191,7 @@ async def _avatar(config: Config, base_path: str, agent_id: str) -> Response:
             url = f"{base_path}/avatar/{agent_id}"
         else:
             url = avatar if avatar.startswith(("http:", "https:", "data:image/")) else None
-        return json_response({"avatarUrl": url})
+        return json_response({"avatarUrl": url}, headers={"Cache-Control": "no-cache"})
     if path is None:
         return _text(404, "Not Found")
     content_type = CONTENT_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "image/png"
@@ -208,7 +208,9 @@ async def serve_control_ui(config: Config, path: str) -> Response | None:
     if base_path:
         if path == base_path:
             query = request.query_string.decode("latin-1")
-            return Response("", status=302, headers={"Location": base_path + "/" + (f"?{query}" if query else "")})
+            redirect = Response("", status=302, headers={"Location": base_path + "/" + (f"?{query}" if query else "")})
+            del redirect.headers["Content-Type"]  # an empty redirect has no type (as the original's)
+            return redirect
         if not path.startswith(base_path + "/"):
             return None
         path = path[len(base_path):]

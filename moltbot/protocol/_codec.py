@@ -334,8 +334,12 @@ def _collect(exc: BaseException, path: list[str], out: list[str]) -> None:
             _collect(sub, path + _path_from_notes(sub), out)
         return
     where = "/" + "/".join(path) if path else "root"
-    if isinstance(exc, KeyError):
-        out.append(f"at {where}: must be present")
+    if isinstance(exc, KeyError) and path:  # Ajv's wording, at the object that lacks the property
+        parent, key = path[:-1], path[-1]
+        out.append(f"at /{'/'.join(parent)}: must have required property '{key}'" if parent
+                   else f"must have required property '{key}'")
+    elif isinstance(exc, KeyError):
+        out.append("at root: must be present")
     elif isinstance(exc, (TypeError, ValueError)):
         out.append(f"at {where}: {exc}")
     else:

@@ -90,7 +90,9 @@ def test_snapshot_of_unparsable_file_still_hides_the_token(tmp_path):
     path = tmp_path / "moltbot.json"
     path.write_text('{ gateway: { auth: { token: "tok-unparsable-77" } }, oops }')
     snap = snapshot(path, {}, tmp_path)
-    assert snap["valid"] is False and snap["parsed"] is None and "line" in snap["issues"][0]
+    assert snap["valid"] is False and snap["parsed"] == {} and snap["config"] == {}  # as the original's
+    assert snap["issues"][0]["path"] == "" and snap["issues"][0]["message"].startswith("JSON5 parse failed: line 1")
+    assert "line" in snap["issues"][0]
     assert "tok-unparsable-77" not in json.dumps(snap)
 
 

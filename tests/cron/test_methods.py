@@ -40,7 +40,7 @@ async def test_add_normalises_the_originals_loose_input(client):
 
 @pytest.mark.parametrize(("params", "code", "message"), [
     ({"schedule": {"everyMs": 10}, "payload": {"text": "x"}}, "INVALID_REQUEST",
-     "invalid cron.add params: at /name: must be present"),
+     "invalid cron.add params: must have required property 'name'"),
     ({"name": "x", "schedule": {"kind": "every", "everyMs": 0}, "payload": {"text": "x"}}, "INVALID_REQUEST",
      "invalid cron.add params: at /schedule/everyMs: must be >= 1"),
     ({"name": "x", "schedule": {"kind": "hourly"}, "payload": {"text": "x"}}, "INVALID_REQUEST",

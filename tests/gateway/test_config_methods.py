@@ -220,8 +220,49 @@ async def test_patch_refused_while_current_config_is_invalid(admin, config_file)
     snap = await admin.call("config.get")
     with pytest.raises(RemoteProtocolError) as info:
         await admin.call("config.patch", {"raw": "{}", "baseHash": snap["hash"]})
-    assert info.value.message.startswith("invalid config")
+    assert info.value.message == "invalid config; fix before patching"  # the original's words
     assert info.value.details["issues"][0]["path"] == "agents.defaults.maxConcurrent"
+
+
+@pytest.mark.parametrize("method", ["config.set", "config.apply", "config.patch"])
+async def test_a_raw_that_is_not_an_object_is_refused_in_the_originals_words(admin, config_file, method):
+    snap = await admin.call("config.get")
+    with pytest.raises(RemoteProtocolError) as info:
+        await admin.call(method, {"raw": "[1, 2]", "baseHash": snap["hash"]})
+    assert info.value.code == "INVALID_REQUEST"
+    if method == "config.patch":
+        assert info.value.message == "config.patch raw must be an object" and info.value.details is None
+    else:  # the original validates it as a config: "invalid config" with one issue at the root
+        assert info.value.message == "invalid config"
+        assert info.value.details == {"issues": [{"path": "", "message": "must be an object (got an array)"}]}
+    assert config_file.read_text() == TEXT
+
+
+async def test_writes_keep_the_previous_files_as_five_rotated_backups(admin, config_file):
+    """Reference §7.1: the replaced file is kept as <path>.bak, older ones shift to .bak.1 … .bak.4 (0600)."""
+    for n in range(6):  # maxConcurrent 3 → 4 → … → 9
+        snap = await admin.call("config.get")
+        raw = snap["raw"].replace(f"maxConcurrent: {n + 3}", f"maxConcurrent: {n + 4}")
+        await admin.call("config.set", {"raw": raw, "baseHash": snap["hash"]})  # markers restored from the file
+    current, *previous = [config_file] + [config_file.with_name(f"moltbot.json.bak{s}") for s in
+                                          ("", ".1", ".2", ".3", ".4")]
+    assert f"maxConcurrent: {6 + 3}" in current.read_text()
+    for index, backup in enumerate(previous):  # newest first: .bak is the file the last set replaced
+        assert f"maxConcurrent: {6 + 2 - index}" in backup.read_text()
+        assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+        assert TOKEN in backup.read_text()  # real copies of the file, secrets and all
+    assert not config_file.with_name("moltbot.json.bak.5").exists()
+
+
+async def test_sentinel_message_is_null_without_a_note_and_blank_fields_are_dropped(admin, tmp_path):
+    snap = await admin.call("config.get")
+    result = await admin.call("config.patch", {"raw": "{}", "baseHash": snap["hash"], "note": "  ",
+                                               "sessionKey": " ", "restartDelayMs": 60000})
+    payload = result["sentinel"]["payload"]
+    assert payload["message"] is None and "sessionKey" not in payload  # as the original's payload
+    assert set(payload) == {"kind", "status", "ts", "message", "doctorHint", "stats"}
+    written = json.loads(sentinel_path(tmp_path).read_text())["payload"]
+    assert written["message"] is None and "sessionKey" not in written
 
 
 async def test_apply_replaces_the_whole_file_and_restarts_once(admin, watched, config_file, tmp_path):

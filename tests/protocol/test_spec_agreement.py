@@ -210,9 +210,9 @@ def mutate(document: Any, kind: str, path: tuple[str, ...], field_tp: Any) -> tu
     for part in parents:
         target = target[int(part)] if isinstance(target, list) else target[part]
     where = "at /" + "/".join(path) + ": "
-    if kind == "missing":
+    if kind == "missing":  # Ajv's wording: at the object lacking the property (no "at" at the top level)
         del target[key]
-        return document, where + "must be present"
+        return document, (f"at /{'/'.join(parents)}: " if parents else "") + f"must have required property '{key}'"
     if kind == "empty":
         target[key] = ""
         return document, where + "must NOT have fewer than 1 characters"

@@ -110,6 +110,7 @@ async def test_ui_paths_are_404_at_the_root(ui):
 
     for response in await _serve(ui(), fetch):
         assert (response.status_code, response.text) == (404, "Not Found")
+        assert response.headers["content-type"] == "text/plain; charset=utf-8"
 
 
 async def test_base_path_redirects_and_serves_only_beneath_it(ui):
@@ -125,6 +126,10 @@ async def test_base_path_redirects_and_serves_only_beneath_it(ui):
     assert '<base href="/console/">' in index.text
     assert asset.status_code == 200 and asset.headers["content-type"].startswith("text/javascript")
     assert [r.status_code for r in (root, outside, sibling)] == [404, 404, 404]
+    # As the original's answers: the redirect has no body type, the 404s are text with a charset.
+    assert "content-type" not in bare.headers and bare.content == b""
+    for response in (root, outside, sibling):
+        assert (response.headers["content-type"], response.text) == ("text/plain; charset=utf-8", "Not Found")
 
 
 async def test_disabled_ui_is_404(make_config):
@@ -180,7 +185,8 @@ async def test_avatar_meta_and_file(ui, tmp_path):
         return await http.get("/avatar/main?meta=1"), await http.get("/avatar/main"), await http.get("/")
 
     meta, image, index = await _serve(config, fetch)
-    assert meta.json() == {"avatarUrl": "/avatar/main"}
+    assert meta.content == b'{"avatarUrl":"/avatar/main"}'  # compact, as the original's JSON.stringify
+    assert meta.headers["cache-control"] == "no-cache" and meta.headers["content-type"].startswith("application/json")
     assert image.headers["content-type"] == "image/png" and image.content.startswith(b"\x89PNG")
     assert '__CLAWDBOT_ASSISTANT_AVATAR__="/avatar/main"' in index.text
 

@@ -105,7 +105,10 @@ class WhatsAppLogins:
         return account, auth_dir
 
     async def start(self, account_id: str, *, force: bool = False, timeout_ms: int | None = None) -> dict[str, Any]:
-        """Stop the account, start a login client, wait for its first QR (≥ 5 s)."""
+        """Stop the account, start a login client, wait for its first QR (≥ 5 s).
+
+        No QR in time (the client failed, no network) is ``{message: "Failed to get QR: …"}``, as in the original;
+        ``LoginError`` is for a login that cannot even start (no client in this build)."""
         _, auth_dir = self._account(account_id)
         backend = bridge.backend()
         reason = await trio.to_thread.run_sync(backend.unavailable_reason)
@@ -136,10 +139,10 @@ class WhatsAppLogins:
         seconds = max(timeout_ms if timeout_ms is not None else START_TIMEOUT_MS, MIN_START_TIMEOUT_MS) / 1000
         with trio.move_on_after(seconds):
             await session.qr_ready.wait()
-        if session.qr_data_url is None:
-            error = session.error or f"timed out after {seconds:g}s waiting for a WhatsApp QR"
+        if session.qr_data_url is None:  # as the original: an answer with a message only, not an error
+            error = session.error or "Timed out waiting for WhatsApp QR"
             await self.cancel(account_id)
-            raise LoginError(f"WhatsApp login failed: {error}")
+            return {"message": f"Failed to get QR: Error: {error}"}
         return {"qrDataUrl": session.qr_data_url, "message": "Scan this QR in WhatsApp → Linked Devices."}
 
     async def wait(self, account_id: str, *, timeout_ms: int | None = None) -> dict[str, Any]:

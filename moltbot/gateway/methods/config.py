@@ -31,6 +31,7 @@ from ...protocol import INVALID_REQUEST, UNAVAILABLE, ProtocolError
 from ...protocol._payloads.config import ConfigPatchParams, ConfigSetParams
 from ...protocol._payloads.system import EmptyParams
 from ..auth import ResolvedAuth
+from ..presence import wall_ms
 from ..sentinel import sentinel_path, write_restart_sentinel
 
 if TYPE_CHECKING:
@@ -110,14 +111,16 @@ async def write_and_restart(gateway: Gateway, params: ConfigPatchParams, mode: s
     prepare = prepare_patch if mode == "config.patch" else prepare_replace
     path, checked = await _write(gateway, prepare, params, restart=True)
     state_dir = gateway.config.state_dir
-    payload: dict[str, Any] = {"kind": "config-apply", "status": "ok", "sessionKey": params.session_key,
-                               "message": params.note, "doctorHint": DOCTOR_HINT,
-                               "stats": {"mode": mode, "root": str(path)}}
+    # As the original: a blank sessionKey is left out, a blank or absent note is ``message: null``.
+    session_key = (params.session_key or "").strip() or None
+    note = (params.note or "").strip() or None
+    fields: dict[str, Any] = {"sessionKey": session_key} if session_key else {}
+    fields.update(message=note, doctorHint=DOCTOR_HINT, stats={"mode": mode, "root": str(path)})
+    payload: dict[str, Any] = {"kind": "config-apply", "status": "ok", "ts": wall_ms(), **fields}
     sentinel: dict[str, Any] = {"path": None, "payload": payload}
     if state_dir is not None:
-        written = await trio.to_thread.run_sync(lambda: write_restart_sentinel(
-            state_dir, kind="config-apply", sessionKey=params.session_key, message=params.note,
-            doctorHint=DOCTOR_HINT, stats={"mode": mode, "root": str(path)}))
+        written = await trio.to_thread.run_sync(lambda: write_restart_sentinel(state_dir, kind="config-apply",
+                                                                               **fields))
         sentinel = {"path": str(sentinel_path(state_dir)), "payload": written}
     delay = params.restart_delay_ms if params.restart_delay_ms is not None else DEFAULT_RESTART_DELAY_MS
     scheduled = gateway.schedule_restart(delay_ms=delay, reason=mode)

@@ -111,12 +111,15 @@ DEEP = {"deep arrays": "[" * 10_000 + "]" * 10_000, "deep objects": '{"a":' * 10
 
 @attrs.frozen
 class Message:
-    """One hostile message: ``opcode`` and ``payload`` as sent; ``request_id`` if it is a request with an id."""
+    """One hostile message: ``opcode`` and ``payload`` as sent; ``request_id`` if it is a request with an id;
+    ``frame_id`` if it is a JSON object with a string ``id`` of any ``type`` (after hello-ok, an invalid frame
+    is answered with the frame's own id if present, else "invalid": reference §1.6)."""
 
     label: str
     opcode: int
     payload: bytes
     request_id: str | None = None
+    frame_id: str | None = None
 
     @property
     def oversize(self) -> bool:
@@ -124,8 +127,10 @@ class Message:
 
 
 def _from_frame(frame: dict, binary: bool) -> Message:
-    request_id = frame.get("id") if frame.get("type") == "req" and isinstance(frame.get("id"), str) else None
-    return Message("frame", OPCODE_BINARY if binary else OPCODE_TEXT, json.dumps(frame).encode(), request_id)
+    frame_id = frame.get("id") if isinstance(frame.get("id"), str) else None
+    request_id = frame_id if frame.get("type") == "req" else None
+    return Message("frame", OPCODE_BINARY if binary else OPCODE_TEXT, json.dumps(frame).encode(), request_id,
+                   frame_id)
 
 
 messages = st.one_of(
@@ -283,7 +288,7 @@ class GatewayMachine(RuleBasedStateMachine):
             await client.send(OPCODE_TEXT, json.dumps({"type": "req", "id": ping, "method": "health"}).encode())
             others, response = await client.read_until(ping)
             assert response is not None and response["ok"], (message.label, response)
-            assert len(others) <= 1 and all(f["id"] in ("invalid", message.request_id) for f in others), others
+            assert len(others) <= 1 and all(f["id"] in ("invalid", message.frame_id) for f in others), others
             return True
 
         return client if self.run(go) else multiple()

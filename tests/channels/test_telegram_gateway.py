@@ -241,19 +241,28 @@ async def test_send_method_delivers_once_per_idempotency_key(tmp_path):
     assert len(bot.sent) == 1 and bot.sent[0]["message_thread_id"] == 9
 
 
+def with_whatsapp(tmp_path, fake) -> Config:
+    """The Telegram test config plus a default WhatsApp account (its client is the test's fake backend)."""
+    return attrs.evolve(telegram_config(tmp_path, fake), channels=ChannelsConfig(
+        telegram=TelegramConfig(bot_token=BOT, api_root=fake.url), whatsapp=WhatsAppConfig()))
+
+
+async def both_channels_settled(gateway, bot) -> None:
+    """Telegram is polling and the WhatsApp account has reached its (failed) first outcome."""
+    await bot.wait_for(lambda: bot.polls_in_flight == 1)
+    whatsapp_status = gateway.runtime.channels.statuses["whatsapp"]["default"]
+    while whatsapp_status.last_error is None:  # noqa: ASYNC110 (poll with a deadline)
+        await trio.sleep(0.01)
+
+
 async def test_channels_status_lists_every_channel_and_logout_stops_the_account(tmp_path, caplog, monkeypatch):
     caplog.set_level("INFO", logger="httpx")
     monkeypatch.setattr(whatsapp_bridge, "BACKEND", FakeWhatsApp())  # an unlinked WhatsApp account
     with trio.fail_after(15):
         async with open_fake_telegram() as fake:
             bot = fake.bot(BOT)
-            config = attrs.evolve(telegram_config(tmp_path, fake), channels=ChannelsConfig(
-                telegram=TelegramConfig(bot_token=BOT, api_root=fake.url), whatsapp=WhatsAppConfig()))
-            async with open_gateway(config, port=0, env={}) as gateway:
-                await bot.wait_for(lambda: bot.polls_in_flight == 1)
-                whatsapp_status = gateway.runtime.channels.statuses["whatsapp"]["default"]
-                while whatsapp_status.last_error is None:  # noqa: ASYNC110 (poll with a deadline)
-                    await trio.sleep(0.01)
+            async with open_gateway(with_whatsapp(tmp_path, fake), port=0, env={}) as gateway:
+                await both_channels_settled(gateway, bot)
                 async with open_gateway_client(gateway.url, token=TOKEN) as client:
                     status = await client.call("channels.status", {"probe": True, "timeoutMs": 5000})
                     logout = await client.call("channels.logout", {"channel": "telegram"})
@@ -386,13 +395,8 @@ async def test_health_status_and_hello_ok_report_channel_summaries_and_the_link_
     with trio.fail_after(15):
         async with open_fake_telegram() as fake:
             bot = fake.bot(BOT)
-            config = attrs.evolve(telegram_config(tmp_path, fake), channels=ChannelsConfig(
-                telegram=TelegramConfig(bot_token=BOT, api_root=fake.url), whatsapp=WhatsAppConfig()))
-            async with open_gateway(config, port=0, env={}) as gateway:
-                await bot.wait_for(lambda: bot.polls_in_flight == 1)
-                whatsapp_status = gateway.runtime.channels.statuses["whatsapp"]["default"]
-                while whatsapp_status.last_error is None:  # noqa: ASYNC110 (poll with a deadline)
-                    await trio.sleep(0.01)
+            async with open_gateway(with_whatsapp(tmp_path, fake), port=0, env={}) as gateway:
+                await both_channels_settled(gateway, bot)
                 async with open_gateway_client(gateway.url, token=TOKEN) as client:
                     snapshot = client.hello.snapshot.health
                     health = await client.call("health", {})

@@ -7,11 +7,11 @@ linked-device channel (WhatsApp) adds ``linked``/``authAgeMs``, and the first ch
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..protocol._payloads.system import LinkChannel
 from .base import wall_ms
+from .whatsapp.channel import resolve_auth_dir
 
 if TYPE_CHECKING:
     from .manager import ChannelManager
@@ -64,13 +64,8 @@ def web_auth(manager: ChannelManager, account_id: str) -> dict[str, Any]:
     """``linked``/``authAgeMs`` of a WhatsApp account from its credentials directory (the original
     reads its creds file the same way): linked when the directory holds files, age from the newest."""
     section = manager.account_configs("whatsapp").get(account_id)
-    state_dir = manager.runtime.config.state_dir
-    auth_dir = getattr(section, "auth_dir", None)
-    if auth_dir:
-        folder = Path(auth_dir).expanduser()
-    elif state_dir is not None:
-        folder = state_dir / "credentials" / "whatsapp" / account_id
-    else:
+    folder = resolve_auth_dir(manager.runtime.config.state_dir, account_id, section)
+    if folder is None:
         return {}
     try:
         newest = max((entry.stat().st_mtime for entry in folder.iterdir() if entry.is_file()), default=None)

@@ -22,6 +22,7 @@ from typing import Any
 
 import trio
 
+from ..protocol._codec import dumps
 from ..store.atomic import write_atomic
 
 log = logging.getLogger("moltbot.agents")
@@ -75,7 +76,7 @@ def encode_store(entries: dict[str, Any]) -> str:
     the C encoder (``indent`` would force the pure-Python one: ~10x slower, paid on every turn)."""
     if not entries:
         return "{}\n"
-    lines = (f"  {json.dumps(key, ensure_ascii=False)}: {json.dumps(value, ensure_ascii=False)}"
+    lines = (f"  {dumps(key)}: {dumps(value)}"
              for key, value in entries.items())
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
@@ -272,10 +273,10 @@ def _append_lines(path: Path, lines: list[dict[str, Any]], session_id: str) -> N
         if new:
             header = {"type": "session", "version": TRANSCRIPT_VERSION, "id": session_id, "timestamp": iso_now(),
                       "cwd": str(Path.cwd())}
-            handle.write(json.dumps(header, ensure_ascii=False) + "\n")
+            handle.write(dumps(header) + "\n")
         # One write per line: an interrupted append leaves at most one torn line at the end.
         for line in lines:
-            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+            handle.write(dumps(line) + "\n")
 
 
 def _read_then_append(path: Path, limit: int, lines: list[dict[str, Any]], session_id: str) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ import trio
 
 from ..client import Backoff, GatewayClosed, open_reconnecting_client
 from ..protocol import RemoteProtocolError
+from ..protocol._codec import dumps
 from ..protocol._payloads.logs import MAX_LIMIT
 from .output import STYLES, Output
 from .rpc import Session, connection_options
@@ -75,7 +76,7 @@ class LogPrinter:
             self.out.line(entry["exc"], style="red")
 
     def _json(self, value: dict[str, Any]) -> None:
-        sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+        sys.stdout.write(dumps(value, separators=None) + "\n")
 
 
 DEFAULT_BACKOFF = Backoff()

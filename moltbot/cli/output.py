@@ -9,7 +9,6 @@ stderr, and only on a terminal, once something has waited a second.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -22,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .._util import collapse_single_exception_group
+from ..protocol._codec import dumps
 
 # Statuses used across commands, and their colours on a terminal.
 STYLES = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim", "info": "cyan",
@@ -44,7 +44,7 @@ class Output:
         self.err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True, no_color=no_color)
 
     def json(self, value: Any) -> None:
-        sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(dumps(value, indent=2) + "\n")
         sys.stdout.flush()
 
     def line(self, text: str = "", style: str | None = None) -> None:

@@ -13,13 +13,13 @@ returned for writing. These functions do blocking file I/O: call them through ``
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from ..protocol._codec import dumps
 from ..store.atomic import write_atomic
 from .load import (
     ConfigError,
@@ -252,7 +252,7 @@ def _check(path: Path, text: str, env: Mapping[str, str], state_dir: Path | None
 
 
 def _as_json(tree: Any) -> str:
-    return json.dumps(tree, indent=2, ensure_ascii=False) + "\n"
+    return dumps(tree, indent=2) + "\n"
 
 
 def prepare_replace(state: FileState, raw: str, base_hash: str | None, env: Mapping[str, str],

@@ -24,6 +24,7 @@ from typing import Any
 
 import json5
 
+from ..protocol._codec import escape_surrogates, join_surrogate_pairs
 from .load import parse_json5
 from .positions import Scan, Segment, dotted, scan
 
@@ -144,7 +145,7 @@ def redact_text(text: str, secrets: set[str]) -> str:
         if is_secret_path(path) and _secret_text(value) is not None:
             edits.append((token.start, token.end, json.dumps(REDACTED)))
         elif isinstance(value, str) and token.kind == "string" and redact_string(value, secrets) != value:
-            edits.append((token.start, token.end, json.dumps(redact_string(value, secrets), ensure_ascii=False)))
+            edits.append((token.start, token.end, _literal(redact_string(value, secrets))))
     for token in found.comments:
         if (redacted := redact_string(token.text, secrets)) != token.text:
             edits.append((token.start, token.end, redacted))
@@ -196,6 +197,13 @@ def restore_tree(incoming: Any, current: Any, secrets: set[str], path: tuple[Seg
     raise RestoreError(dotted(path) or "<root>")
 
 
+def _literal(value: Any) -> str:
+    """A value as JSON text for splicing into the file; surrogates (a JSON5 parser may decode an escaped
+    pair as two) are written back as the escapes they came from."""
+    text = json.dumps(value, ensure_ascii=False)
+    return json.dumps(value) if escape_surrogates(text) is not text else text
+
+
 def restore_text(text: str, restored: Any, current_text: str, secrets: set[str]) -> str | None:
     """``text`` with the marker replaced in place by the restored values (comments kept).
 
@@ -209,7 +217,7 @@ def restore_text(text: str, restored: Any, current_text: str, secrets: set[str])
         value = _at(restored, path)
         if value is _MISSING:
             return None
-        edits.append((token.start, token.end, json.dumps(value, ensure_ascii=False)))
+        edits.append((token.start, token.end, _literal(value)))
     originals = {redact_string(token.text, secrets): token.text for token in scan(current_text).comments}
     for token in found.comments:
         if REDACTED in token.text and token.text in originals:
@@ -227,6 +235,8 @@ def _same(a: Any, b: Any) -> bool:
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, str) and isinstance(b, str):  # a pair decoded as two surrogates is still one character
+        return join_surrogate_pairs(a) == join_surrogate_pairs(b)
     return a == b and type(a) is type(b)
 
 

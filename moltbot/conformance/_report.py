@@ -6,12 +6,13 @@ exchanged, so a failure can be read without re-running anything.
 
 from __future__ import annotations
 
-import json
 import textwrap
 import xml.etree.ElementTree as ET
 from typing import Any, Literal
 
 import attrs
+
+from ..protocol._codec import dumps
 
 __all__ = ["PASS", "FAIL", "SKIP", "CheckResult", "Report", "Status"]
 
@@ -25,7 +26,7 @@ _MAX_FRAME_CHARS = 4000
 
 
 def _frame_text(frame: Any, limit: int) -> str:
-    text = frame if isinstance(frame, str) else json.dumps(frame, ensure_ascii=False, default=repr)
+    text = frame if isinstance(frame, str) else dumps(frame, default=repr, separators=None)
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} chars)"
 
 

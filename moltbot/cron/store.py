@@ -24,7 +24,7 @@ import json5
 import trio
 
 from ..protocol import RemoteProtocolError, structure, unstructure
-from ..protocol._codec import camel
+from ..protocol._codec import camel, dumps
 from ..protocol._payloads.cron import CronJob, CronRunLogEntry, normalize_cron_add
 from ..store.atomic import write_atomic
 
@@ -95,8 +95,7 @@ def parse_jobs(text: str, *, where: str = "jobs.json") -> LoadedStore:
 
 
 def dump_jobs(jobs: list[CronJob], kept: list[Any]) -> str:
-    return json.dumps({"version": 1, "jobs": [unstructure(job) for job in jobs] + list(kept)}, indent=2,
-                      ensure_ascii=False) + "\n"
+    return dumps({"version": 1, "jobs": [unstructure(job) for job in jobs] + list(kept)}, indent=2) + "\n"
 
 
 def _named(raw: dict[str, Any]) -> dict[str, Any]:
@@ -163,7 +162,7 @@ class FileCronStore:
     def append_run_sync(self, entry: CronRunLogEntry) -> None:
         path = self.log_path(entry.job_id)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        line = (json.dumps(unstructure(entry), separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+        line = (dumps(unstructure(entry)) + "\n").encode()
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, line)  # one write of the whole line

@@ -8,7 +8,6 @@ line, wherever they appear.
 
 from __future__ import annotations
 
-import json
 import logging
 import logging.handlers
 import os
@@ -18,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..config.model import Config
+from ..protocol._codec import dumps
 
 REDACTED = "***"
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "warning": logging.WARNING,
@@ -44,7 +44,7 @@ class JsonLines(logging.Formatter):
                  "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage()}
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return dumps(entry)
 
 
 def config_secrets(config: Config, env: dict[str, str]) -> list[str]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from quart import Response, request
 
 from ..protocol import ProtocolError
+from ..protocol._codec import dumps
 
 if TYPE_CHECKING:
     from ..gateway.runtime import Runtime
@@ -32,7 +33,7 @@ TEXT_PLAIN = "text/plain; charset=utf-8"  # every text answer of the original ca
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     # Compact, as the original's JSON.stringify.
-    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), status=status,
+    return Response(dumps(body), status=status,
                     headers=headers or {}, content_type="application/json; charset=utf-8")
 
 

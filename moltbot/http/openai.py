@@ -9,7 +9,6 @@ because OpenAI clients wait for it. A client that disconnects mid-stream aborts 
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import uuid
@@ -20,6 +19,7 @@ import trio
 from quart import Response, request
 
 from ..agents.sessions import normalize_agent_id
+from ..protocol._codec import dumps
 from .common import HttpError, invalid, json_response
 
 if TYPE_CHECKING:
@@ -131,7 +131,7 @@ def _chunk(run: Run, model: str, created: int, delta: dict[str, Any], finish: st
                             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
     if usage is not None:
         body["usage"] = usage
-    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
+    return f"data: {dumps(body, separators=None)}\n\n".encode()
 
 
 _MARK = "\ue000moltbot-content\ue000"
@@ -141,10 +141,10 @@ def _content_chunker(run: Run, model: str, created: int) -> Callable[[str], byte
     """``_chunk(run, model, created, {"content": text})`` for many texts: the envelope is encoded once and
     only the text per delta (the same bytes)."""
     head, marker, tail = _chunk(run, model, created, {"content": _MARK}).decode().partition(
-        json.dumps(_MARK, ensure_ascii=False))
+        dumps(_MARK))
     if not marker or _MARK in head or _MARK in tail:  # the model name holds the marker: no shortcut
         return lambda text: _chunk(run, model, created, {"content": text})
-    return lambda text: (head + json.dumps(text, ensure_ascii=False) + tail).encode()
+    return lambda text: (head + dumps(text) + tail).encode()
 
 
 async def batched(steps: trio.MemoryReceiveChannel) -> AsyncIterator[list[Any]]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import jsonschema
 from quart import Response
 
+from ..protocol._codec import dumps
 from .common import HttpError, invalid, json_response
 from .openai import batched, pick_agent, session_key_for
 
@@ -181,7 +182,7 @@ async def responses(runtime: Runtime, body: Any) -> Response:
 
 
 def _event(kind: str, data: dict[str, Any]) -> bytes:
-    return f"event: {kind}\ndata: {json.dumps({'type': kind, **data}, ensure_ascii=False)}\n\n".encode()
+    return f"event: {kind}\ndata: {dumps({'type': kind, **data}, separators=None)}\n\n".encode()
 
 
 async def _stream(runtime: Runtime, run: Run, model: str, created: int, message_id: str) -> AsyncIterator[bytes]:

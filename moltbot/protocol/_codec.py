@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import types
 import typing
 from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
@@ -44,6 +45,8 @@ __all__ = [
     "decode_frame",
     "dumps",
     "encode_frame",
+    "escape_surrogates",
+    "join_surrogate_pairs",
     "format_validation_error",
     "make_converter",
     "structure",
@@ -371,8 +374,35 @@ def unstructure(value: Any) -> Any:
     return converter.unstructure(value)
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+# A lone UTF-16 surrogate ("\ud800" is a valid JSON escape) decodes to a str that cannot be encoded as
+# UTF-8; left raw in the output, it makes every writer downstream (WebSocket, HTTP, files, logs) raise.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def escape_surrogates(text: str) -> str:
+    """JSON text with every lone surrogate written as a ``\\uXXXX`` escape, as Node's ``JSON.stringify``
+    writes them; other text is returned as is. Only valid on JSON text: a surrogate can only occur inside
+    a JSON string there, where the escape means the same character."""
+    if text.isascii() or not _SURROGATE.search(text):
+        return text
+    return _SURROGATE.sub(_escape_surrogate, join_surrogate_pairs(text))
+
+
+def join_surrogate_pairs(text: str) -> str:
+    """``text`` with each high+low surrogate pair (as some JSON5 parsers decode ``"\\ud83d\\ude00"``)
+    made the one character it stands for; lone surrogates stay."""
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+
+
+def dumps(value: Any, **options: Any) -> str:
+    """JSON text as the wire (and every file and log of ours) carries it: UTF-8-safe, compact unless
+    ``options`` (``json.dumps``'s: ``indent``, ``sort_keys``, ``default``) say otherwise."""
+    options.setdefault("separators", None if options.get("indent") is not None else (",", ":"))
+    return escape_surrogates(json.dumps(value, ensure_ascii=False, **options))
 
 
 def encode_frame(frame: Frame) -> str:

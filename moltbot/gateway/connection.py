@@ -109,7 +109,7 @@ class Connection:
             if self._send_free is None:
                 self._send_free = trio.Event()
             await self._send_free.wait()
-        self.sending = True
+        self.sending = self.queue.in_flight = True
         try:
             if isinstance(text, str):
                 await self.transport.send_text(text)
@@ -121,7 +121,7 @@ class Connection:
                     for one in text:
                         await self.transport.send_text(one)
         finally:
-            self.sending = False
+            self.sending = self.queue.in_flight = False
             if self._send_free is not None:
                 self._send_free.set()
                 self._send_free = None

@@ -66,6 +66,7 @@ class Connection:
     slow: bool = False
     writing: bool = False
     sending: bool = False
+    in_flight: int = 0  # requests running in tasks of their own (``gateway.maxInFlightRequests``)
     _send_free: trio.Event | None = None
 
     @property
@@ -216,8 +217,28 @@ async def _read(runtime: Runtime, connection: Connection, nursery: trio.Nursery)
             await connection.respond(encode_frame(outcome.frame))
         elif outcome.spec.name in runtime.inline_methods:
             await _run_call(runtime, connection, outcome)
+        elif connection.in_flight >= runtime.config.gateway.max_in_flight_requests:
+            await connection.respond(encode_frame(error_response(outcome.request_id, _too_many(runtime))))
         else:
-            nursery.start_soon(_run_call, runtime, connection, outcome)
+            connection.in_flight += 1
+            nursery.start_soon(_run_task, runtime, connection, outcome)
+
+
+def _too_many(runtime: Runtime) -> ProtocolError:
+    """The answer past the in-flight cap: each pending request holds a task and its frames, so a client
+    that never waits for its answers (20,000 ``agent.wait``) cannot pin memory. Retryable: the client has
+    only to wait for an answer."""
+    limit = runtime.config.gateway.max_in_flight_requests
+    return ProtocolError(UNAVAILABLE, f"too many requests in flight on this connection (limit {limit})",
+                         details={"limit": limit}, retry_after_ms=1000)
+
+
+async def _run_task(runtime: Runtime, connection: Connection, call: Call) -> None:
+    """``_run_call`` in a task of its own, holding one of the connection's in-flight slots until it ends."""
+    try:
+        await _run_call(runtime, connection, call)
+    finally:
+        connection.in_flight -= 1
 
 
 CURRENT_REQUEST: ContextVar[str] = ContextVar("moltbot_current_request")

@@ -208,7 +208,11 @@ async def _read(runtime: Runtime, connection: Connection, nursery: trio.Nursery)
             text = await connection.transport.receive_text()
         except TransportClosed:
             return
-        outcome = connection.session.receive(text)
+        try:
+            outcome = connection.session.receive(text)
+        except Exception:  # a parser bug: drop the frame, keep the connection (as for non-JSON)
+            log.exception("frame from %s could not be read", connection.conn_id)
+            outcome = None
         if outcome is None:
             runtime.stats.protocol_errors += 1
             log.debug("ignored non-JSON frame from %s", connection.conn_id)
@@ -231,6 +235,12 @@ def _too_many(runtime: Runtime) -> ProtocolError:
     limit = runtime.config.gateway.max_in_flight_requests
     return ProtocolError(UNAVAILABLE, f"too many requests in flight on this connection (limit {limit})",
                          details={"limit": limit}, retry_after_ms=1000)
+
+
+def _internal_error(method: str) -> ProtocolError:
+    """What a client is told of a handler's bug: stable, with no exception text (which can hold paths,
+    ids and internals); the gateway log has the traceback, under the method's name."""
+    return ProtocolError(UNAVAILABLE, f"{method} failed: internal error (see the gateway log)")
 
 
 async def _run_task(runtime: Runtime, connection: Connection, call: Call) -> None:
@@ -261,11 +271,10 @@ async def _run_call(runtime: Runtime, connection: Connection, call: Call) -> Non
         text = encode_frame(ResponseFrame(id=call.request_id, ok=True, payload=result))
     except ProtocolError as exc:
         text = encode_frame(error_response(call.request_id, exc))
-    except Exception as exc:  # a handler bug must not take the connection down
+    except Exception:  # a handler bug must not take the connection down, nor show the client its text
         runtime.stats.handler_errors += 1
         log.exception("handler %s failed", call.spec.name)
-        error = ProtocolError(UNAVAILABLE, str(exc) or type(exc).__name__)
-        text = encode_frame(error_response(call.request_id, error))
+        text = encode_frame(error_response(call.request_id, _internal_error(call.spec.name)))
     finally:
         CURRENT_REQUEST.reset(token)
     await connection.respond(text)

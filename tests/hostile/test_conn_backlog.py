@@ -33,7 +33,7 @@ async def frames_until(ws, event: str) -> list[dict]:
 async def test_one_event_larger_than_the_limit_reaches_every_client_that_reads(raw, gateway):
     runtime = await gateway.current_runtime()
     async with raw(handshake=True) as first, raw(handshake=True) as second:
-        with trio.fail_after(30):
+        with trio.fail_after(9):  # within the gateway fixture's 10 s
             # As at the end of a long agent reply: the big event, then more right behind it, in one go.
             runtime.broadcaster.broadcast("agent", {"text": "x" * BIG}, droppable=False)
             runtime.broadcaster.broadcast("chat", {"state": "final", "text": "y" * 1000}, droppable=False)
@@ -51,7 +51,7 @@ async def test_a_client_that_stops_reading_is_closed_1008_and_a_reading_one_is_n
     async with raw(handshake=True) as reader, raw(handshake=True, client={
             "id": "test", "version": "1.0", "platform": "linux", "mode": "test", "instanceId": "stuck"}) as stuck:
         (stuck_connection,) = [c for c in runtime.broadcaster.connections if c.params.client.instance_id == "stuck"]
-        with trio.fail_after(60):
+        with trio.fail_after(9):
             sent = 0
             # The stuck client reads nothing: its socket buffers fill, then its queue passes the limit.
             while stuck_connection in runtime.broadcaster.connections:

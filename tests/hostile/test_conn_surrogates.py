@@ -140,6 +140,16 @@ async def test_node_pair_request_with_a_lone_surrogate_reaches_operators_escaped
     assert files and all(json.loads(path.read_bytes().decode("utf-8")) is not None for path in files)
 
 
+async def test_node_pair_verify_with_a_lone_surrogate_token_is_a_wrong_token(raw, gateway):
+    async with raw(handshake=True, scopes=["operator.admin"]) as ws:
+        with trio.fail_after(9):
+            created = await ws.call("node.pair.request", {"nodeId": "n1"})
+            approved = await ws.call("node.pair.approve", {"requestId": created["payload"]["request"]["requestId"]})
+            assert approved["ok"], approved
+            verified = await ws.call("node.pair.verify", {"nodeId": "n1", "token": f"x{LONE}"})
+            assert verified == {"type": "res", "id": "r1", "ok": True, "payload": {"ok": False}}
+
+
 def provider_config(tmp_path, base_url) -> Config:
     return Config(
         gateway=GatewayConfig(auth=AuthConfig(token=TOKEN)), state_dir=tmp_path,

@@ -5,14 +5,16 @@ timeout) for the first frame and applies the ``ServerHandshake``'s outcome; auth
 ``Accept``. Once ``hello-ok`` is sent the connection is registered with the gateway (so it receives
 broadcasts) and its nursery runs:
 - the reader, which feeds text to the ``ServerSession`` and runs each ``Call``: quick handlers (those
-  that never wait on anything but the CPU) inline, others in a task of their own;
+  that never wait on anything but the CPU) inline, others in a task of their own, at most
+  ``gateway.maxInFlightRequests`` at once (past it a request is answered UNAVAILABLE at once);
 - a writer, started when the byte-bounded ``OutboundQueue`` becomes non-empty and ending when it is
   drained (an idle connection keeps no writer task: less memory per connection). Writes are serialized
   by ``transmit``; the reader writes a response itself when nothing is queued or being written, which
   saves a task switch per request without reordering anything already queued.
 When either side ends (peer closed, close requested, slow consumer) the nursery is cancelled, and the
 connection is unregistered. Handlers raise ``ProtocolError``; this module is the one place where
-exceptions become error frames.
+exceptions become error frames, and any other exception is logged and answered with a stable message
+(its text, which can hold paths and internals, never reaches the client).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from ..protocol import INVALID_REQUEST, UNAVAILABLE, UNSET, ProtocolError
 from ..protocol._payloads.agent import AgentEvent, ChatEvent
 from .inbound import Collected, InboundQueue
 from .lanes import LaneScheduler, Ticket
-from .providers.base import Provider, ToolCall, ToolSpec, Usage
+from .providers.base import Provider, ProviderError, ToolCall, ToolSpec, Usage
 from .sessions import DEFAULT_AGENT_ID, SessionStore, canonical_key, normalize_agent_id, now_ms
 from .tools import ToolRegistry
 from .tracking import RunTracker
@@ -285,7 +285,10 @@ class AgentRuntime:
             run.status, run.error = "error", exc.message
         except Exception as exc:
             log.exception("agent run %s failed", run.run_id)
-            run.status, run.error = "error", getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            # A provider's error is its own message, written for the user; anything else is our bug or an OS
+            # error, whose text (paths, internals) stays in the log.
+            run.status, run.error = "error", (exc.message if isinstance(exc, ProviderError)
+                                              else "agent run failed: internal error (see the gateway log)")
         if run.scope.cancelled_caught:
             run.status = "aborted"
         run.ended_at = now_ms()

@@ -166,6 +166,7 @@ class GatewayConfig:
     health_refresh_interval_ms: int = 60_000
     max_payload: int = 524_288
     max_buffered_bytes: int = 1_572_864
+    max_in_flight_requests: int = 256  # per connection; past it a request is answered UNAVAILABLE at once
     restart_drain_ms: int = 30_000
 
 

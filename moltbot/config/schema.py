@@ -67,7 +67,7 @@ _PLACEHOLDERS = {
 }
 # Ours (protocol timings and limits) and rarely changed knobs: shown under "advanced" in a form.
 _ADVANCED = re.compile(
-    r"^(gateway\.(handshakeTimeoutMs|tickIntervalMs|healthRefreshIntervalMs|maxPayload|maxBufferedBytes|"
+    r"^(gateway\.(handshakeTimeoutMs|tickIntervalMs|healthRefreshIntervalMs|maxPayload|maxBufferedBytes|maxInFlightRequests|"
     r"restartDrainMs|trustedProxies|tls|tailscale|nodes|http|remote|auth\.rateLimit|customBindHost)|"
     r"meta|env|messages\.queue|session\.(identityLinks|sendPolicy|store))(\.|\[|$)"
 )

@@ -5,14 +5,16 @@ timeout) for the first frame and applies the ``ServerHandshake``'s outcome; auth
 ``Accept``. Once ``hello-ok`` is sent the connection is registered with the gateway (so it receives
 broadcasts) and its nursery runs:
 - the reader, which feeds text to the ``ServerSession`` and runs each ``Call``: quick handlers (those
-  that never wait on anything but the CPU) inline, others in a task of their own;
+  that never wait on anything but the CPU) inline, others in a task of their own, at most
+  ``gateway.maxInFlightRequests`` at once (past it a request is answered UNAVAILABLE at once);
 - a writer, started when the byte-bounded ``OutboundQueue`` becomes non-empty and ending when it is
   drained (an idle connection keeps no writer task: less memory per connection). Writes are serialized
   by ``transmit``; the reader writes a response itself when nothing is queued or being written, which
   saves a task switch per request without reordering anything already queued.
 When either side ends (peer closed, close requested, slow consumer) the nursery is cancelled, and the
 connection is unregistered. Handlers raise ``ProtocolError``; this module is the one place where
-exceptions become error frames.
+exceptions become error frames, and any other exception is logged and answered with a stable message
+(its text, which can hold paths and internals, never reaches the client).
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class Connection:
     slow: bool = False
     writing: bool = False
     sending: bool = False
+    in_flight: int = 0  # requests running in tasks of their own (``gateway.maxInFlightRequests``)
     _send_free: trio.Event | None = None
 
     @property
@@ -109,7 +112,7 @@ class Connection:
             if self._send_free is None:
                 self._send_free = trio.Event()
             await self._send_free.wait()
-        self.sending = True
+        self.sending = self.queue.in_flight = True
         try:
             if isinstance(text, str):
                 await self.transport.send_text(text)
@@ -121,7 +124,7 @@ class Connection:
                     for one in text:
                         await self.transport.send_text(one)
         finally:
-            self.sending = False
+            self.sending = self.queue.in_flight = False
             if self._send_free is not None:
                 self._send_free.set()
                 self._send_free = None
@@ -207,7 +210,11 @@ async def _read(runtime: Runtime, connection: Connection, nursery: trio.Nursery)
             text = await connection.transport.receive_text()
         except TransportClosed:
             return
-        outcome = connection.session.receive(text)
+        try:
+            outcome = connection.session.receive(text)
+        except Exception:  # a parser bug: drop the frame, keep the connection (as for non-JSON)
+            log.exception("frame from %s could not be read", connection.conn_id)
+            outcome = None
         if outcome is None:
             runtime.stats.protocol_errors += 1
             log.debug("ignored non-JSON frame from %s", connection.conn_id)
@@ -216,8 +223,34 @@ async def _read(runtime: Runtime, connection: Connection, nursery: trio.Nursery)
             await connection.respond(encode_frame(outcome.frame))
         elif outcome.spec.name in runtime.inline_methods:
             await _run_call(runtime, connection, outcome)
+        elif connection.in_flight >= runtime.config.gateway.max_in_flight_requests:
+            await connection.respond(encode_frame(error_response(outcome.request_id, _too_many(runtime))))
         else:
-            nursery.start_soon(_run_call, runtime, connection, outcome)
+            connection.in_flight += 1
+            nursery.start_soon(_run_task, runtime, connection, outcome)
+
+
+def _too_many(runtime: Runtime) -> ProtocolError:
+    """The answer past the in-flight cap: each pending request holds a task and its frames, so a client
+    that never waits for its answers (20,000 ``agent.wait``) cannot pin memory. Retryable: the client has
+    only to wait for an answer."""
+    limit = runtime.config.gateway.max_in_flight_requests
+    return ProtocolError(UNAVAILABLE, f"too many requests in flight on this connection (limit {limit})",
+                         details={"limit": limit}, retry_after_ms=1000)
+
+
+def _internal_error(method: str) -> ProtocolError:
+    """What a client is told of a handler's bug: stable, with no exception text (which can hold paths,
+    ids and internals); the gateway log has the traceback, under the method's name."""
+    return ProtocolError(UNAVAILABLE, f"{method} failed: internal error (see the gateway log)")
+
+
+async def _run_task(runtime: Runtime, connection: Connection, call: Call) -> None:
+    """``_run_call`` in a task of its own, holding one of the connection's in-flight slots until it ends."""
+    try:
+        await _run_call(runtime, connection, call)
+    finally:
+        connection.in_flight -= 1
 
 
 CURRENT_REQUEST: ContextVar[str] = ContextVar("moltbot_current_request")
@@ -240,11 +273,10 @@ async def _run_call(runtime: Runtime, connection: Connection, call: Call) -> Non
         text = encode_frame(ResponseFrame(id=call.request_id, ok=True, payload=result))
     except ProtocolError as exc:
         text = encode_frame(error_response(call.request_id, exc))
-    except Exception as exc:  # a handler bug must not take the connection down
+    except Exception:  # a handler bug must not take the connection down, nor show the client its text
         runtime.stats.handler_errors += 1
         log.exception("handler %s failed", call.spec.name)
-        error = ProtocolError(UNAVAILABLE, str(exc) or type(exc).__name__)
-        text = encode_frame(error_response(call.request_id, error))
+        text = encode_frame(error_response(call.request_id, _internal_error(call.spec.name)))
     finally:
         CURRENT_REQUEST.reset(token)
     await connection.respond(text)

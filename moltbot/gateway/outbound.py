@@ -1,9 +1,13 @@
 """A per-connection outbound queue bounded in bytes, with the slow-consumer policy.
 
-Frames wait here until the connection's writer task hands them to the socket. When the queued bytes
-would pass ``max_bytes`` (the reference's ``maxBufferedBytes``, 1.5 MiB), a droppable event is skipped
-for this client and anything else raises ``SlowConsumer``: the connection is then closed 1008. Nothing is
-ever buffered without bound.
+Frames wait here until the connection's writer task hands them to the socket. A client is judged by its
+backlog, not by one frame, as the reference judges ``bufferedAmount`` before each send: the frame in
+front (the one being written, or the next to be, which the socket takes as Node's would) does not count,
+and a new frame is refused only when what waits behind it is already over ``max_bytes`` (the reference's
+``maxBufferedBytes``, 1.5 MiB). Then a droppable event is skipped for this client and anything else
+raises ``SlowConsumer``: the connection is closed 1008 "slow consumer". So one event larger than the limit
+reaches an idle client, and a client that stops reading holds at most the frame in front, ``max_bytes``
+and one frame more.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ class OutboundQueue:
     """Frames waiting for the connection's writer (a plain, synchronous queue: the writer task is
     started by the connection when the queue becomes non-empty, and ends when it is empty again)."""
 
-    __slots__ = ("_bytes", "_items", "_max_bytes", "dropped", "sent")
+    __slots__ = ("_bytes", "_items", "_max_bytes", "dropped", "in_flight", "sent")
 
     def __init__(self, max_bytes: int) -> None:
         self._max_bytes = max_bytes
@@ -48,6 +52,8 @@ class OutboundQueue:
         self._bytes = 0
         self.dropped = 0
         self.sent = 0
+        # Set by the connection while a write is on the socket: that write is then the frame in front.
+        self.in_flight = False
 
     def __len__(self) -> int:
         return len(self._items)
@@ -55,7 +61,7 @@ class OutboundQueue:
     def put_nowait(self, text: str, *, droppable: bool = False) -> bool:
         """Queue ``text``; return False if it was dropped. Raises ``SlowConsumer``."""
         size = len(text)
-        if self._items and self._bytes + size > self._max_bytes:
+        if self.backlog() > self._max_bytes:
             if droppable:
                 self.dropped += 1
                 return False
@@ -65,6 +71,13 @@ class OutboundQueue:
         self._items.append(text)
         self._bytes += size
         return True
+
+    def backlog(self) -> int:
+        """Bytes waiting behind the frame in front (the write in flight, else the first one queued)."""
+        items = self._items
+        if self.in_flight or not items or not isinstance(items[0], str):
+            return self._bytes
+        return self._bytes - len(items[0])
 
     def close_nowait(self, code: int, reason: str) -> None:
         """Queue a close after everything already queued (never refused)."""

@@ -91,7 +91,9 @@ class NodePairing:
 
     def verify(self, node_id: str, token: str) -> dict[str, Any] | None:
         node = self.files.paired.get(node_id)
-        if node is None or not hmac.compare_digest(str(node.get("token", "")).encode(), token.encode()):
+        # surrogatepass: a lone surrogate in the caller's token (a valid JSON escape) is a wrong token, not a crash
+        supplied = token.encode("utf-8", "surrogatepass")
+        if node is None or not hmac.compare_digest(str(node.get("token", "")).encode(), supplied):
             return None
         return node
 

@@ -50,10 +50,9 @@ _CLOSE_REASON_MAX_BYTES = 120
 
 
 def truncate_close_reason(reason: str) -> str:
-    """Cut a close reason to 120 UTF-8 bytes (the reference's limit; RFC 6455 allows 123)."""
-    raw = reason.encode("utf-8")
-    if len(raw) <= _CLOSE_REASON_MAX_BYTES:
-        return reason
+    """Cut a close reason to 120 UTF-8 bytes (the reference's limit; RFC 6455 allows 123). A lone
+    surrogate (from a client's ``"\\ud800"``) becomes the text ``\\ud800``: a close frame must be UTF-8."""
+    raw = reason.encode("utf-8", errors="backslashreplace")
     return raw[:_CLOSE_REASON_MAX_BYTES].decode("utf-8", errors="ignore")
 
 

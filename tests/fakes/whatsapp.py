@@ -81,6 +81,10 @@ class FakeClient:
     def send_text(self, jid: str, text: str) -> str:
         if self.backend.send_error:
             raise WhatsAppClientError(self.backend.send_error)
+        try:  # as neonize's protobuf message does (its error becomes a WhatsAppClientError there too)
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise WhatsAppClientError(str(exc)) from None
         with self.backend.lock:
             self.backend.sent.append((jid, text))
             return f"3EB0{next(self.backend.ids):08d}"

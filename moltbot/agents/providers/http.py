@@ -24,6 +24,7 @@ import attrs
 import httpx
 import trio
 
+from ...protocol._codec import dumps
 from .base import Chunk, ModelInfo, ModelRequest, ProviderError
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 529})
@@ -204,7 +205,8 @@ class HttpProvider:
         Resource handling: use ``async with contextlib.aclosing(provider.stream(request))``; closing
         the generator, or cancelling the task iterating it, closes the HTTP connection.
         """
-        body = self._body(request)
+        # Encoded here, not by httpx (whose ``json=`` raises on a lone surrogate from a client's text).
+        body = dumps(self._body(request)).encode()
         headers = {"content-type": "application/json", "accept": "text/event-stream",
                    **self._headers, **self._request_headers()}
         async with self._open_client() as client:
@@ -244,13 +246,13 @@ class HttpProvider:
             yield client
 
     @asynccontextmanager
-    async def _open_response(self, client: httpx.AsyncClient, body: dict[str, Any],
+    async def _open_response(self, client: httpx.AsyncClient, body: bytes,
                              headers: dict[str, str]) -> AsyncIterator[httpx.Response]:
         """One POST whose response headers said 2xx; failures before that raise ``_RetryableAttempt``."""
         async with AsyncExitStack() as stack:
             with self._map_request_errors():
                 response = await stack.enter_async_context(client.stream(
-                    "POST", self._url(), json=body, headers=headers, timeout=self.settings.timeout()))
+                    "POST", self._url(), content=body, headers=headers, timeout=self.settings.timeout()))
                 if response.status_code >= 400:
                     raise await self._status_error(response)
             yield response

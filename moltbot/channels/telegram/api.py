@@ -14,8 +14,11 @@ from typing import Any
 
 import httpx
 
+from ...protocol._codec import dumps
+
 DEFAULT_API_ROOT = "https://api.telegram.org"
 _TOKEN_IN_URL = re.compile(r"/bot[^/\s]+/")
+_JSON = {"content-type": "application/json"}
 
 
 class _RedactBotTokens(logging.Filter):
@@ -74,7 +77,9 @@ class TelegramApi:
         """Call ``method``; return ``result`` or raise a ``TelegramError``."""
         extra = {} if read_timeout is None else {"timeout": httpx.Timeout(read_timeout, connect=10.0)}
         try:
-            response = await self._client.post(self._base + method, json=params or {}, **extra)
+            # Encoded by ``dumps``: httpx's ``json=`` raises on a lone surrogate in an agent's reply.
+            response = await self._client.post(self._base + method, content=dumps(params or {}).encode(),
+                                               headers=_JSON, **extra)
         except httpx.HTTPError as exc:
             raise TelegramNetworkError(self.redact(f"{method}: {type(exc).__name__}: {exc}")) from None
         try:

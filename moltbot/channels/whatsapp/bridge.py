@@ -157,7 +157,11 @@ class Bridge:
         self.finished = finished  # set once ``connect`` has returned
 
     async def send_text(self, jid: str, text: str, *, seconds: float) -> str:
-        """Send on a worker thread; raises ``WhatsAppClientError`` (also after ``seconds``)."""
+        """Send on a worker thread; raises ``WhatsAppClientError`` (also after ``seconds``).
+
+        A lone UTF-16 surrogate (from a client's ``"\\ud800"``) becomes U+FFFD, as a JavaScript
+        ``TextEncoder`` writes it: WhatsApp messages are UTF-8 protobuf strings, which cannot hold one."""
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
         try:
             with trio.fail_after(seconds):
                 return await trio.to_thread.run_sync(self.client.send_text, jid, text, abandon_on_cancel=True)

@@ -134,3 +134,19 @@ def test_the_limiter_memory_is_bounded_under_address_spraying():
             pass
         now[0] += 1
     assert auth.limiter.tracked() <= 2 * MAX_TRACKED_KEYS  # failures and lockouts, each bounded
+
+
+async def test_http_bearer_guesses_from_a_page_lock_out_only_that_page(make_config):
+    import httpx
+
+    with trio.fail_after(60):
+        async with open_gateway(browser_config(make_config, max_failures=3), port=0, env={}) as gateway, \
+                httpx.AsyncClient(base_url=gateway.url.replace("ws://", "http://", 1)) as http:
+            async def invoke(token: str, page: str | None = None) -> httpx.Response:
+                headers = {"authorization": f"Bearer {token}", **({"origin": page} if page else {})}
+                return await http.post("/tools/invoke", headers=headers, json={"tool": "nope"})
+
+            guesses = [await invoke(f"guess-{n}", PAGE) for n in range(4)]
+            owner = await invoke(TOKEN)
+    assert [g.status_code for g in guesses] == [401] * 4 and "retry-after" in guesses[3].headers
+    assert owner.status_code != 401

@@ -98,7 +98,7 @@ def _unauthorized(message: str, **kwargs) -> RemoteProtocolError:
 class FailureLimiter:
     """Failed attempts per key in a sliding window; at ``max_failures`` the key is locked for ``lockout_ms``.
 
-    At most ``max_keys`` keys are remembered: past that, expired entries go first, then the oldest.
+    At most ``max_keys`` keys of each kind are remembered: past that, the oldest are forgotten.
     """
 
     def __init__(self, limits: AuthRateLimit, clock_ms: Callable[[], float], max_keys: int = MAX_TRACKED_KEYS) -> None:
@@ -132,7 +132,7 @@ class FailureLimiter:
             self._locked_until[key] = now + self.limits.lockout_ms
             del self._failures[key]
             locked = self.limits.lockout_ms
-        self._bound(now)
+        self._bound()
         return locked
 
     def succeed(self, key: object) -> None:
@@ -141,17 +141,12 @@ class FailureLimiter:
     def tracked(self) -> int:
         return len(self._failures) + len(self._locked_until)
 
-    def _bound(self, now: float) -> None:
-        if len(self._failures) > self._max_keys:
-            for key in [k for k, w in self._failures.items() if not w or w[-1] <= now - self.limits.window_ms]:
-                del self._failures[key]
-            while len(self._failures) > self._max_keys:
-                self._failures.popitem(last=False)
-        if len(self._locked_until) > self._max_keys:
-            for key in [k for k, until in self._locked_until.items() if until <= now]:
-                del self._locked_until[key]
-            while len(self._locked_until) > self._max_keys:
-                self._locked_until.popitem(last=False)
+    def _bound(self) -> None:
+        # O(1) per failure: the oldest entries go first (a lockout set earlier also ends earlier).
+        while len(self._failures) > self._max_keys:
+            self._failures.popitem(last=False)
+        while len(self._locked_until) > self._max_keys:
+            self._locked_until.popitem(last=False)
 
 
 class Authenticator:

@@ -230,3 +230,24 @@ bindings = st.builds(
     st.sampled_from((None, "*", "default", "work")), st.none() | binding_peers,
     st.sampled_from((None, None, "g1", "g2")), st.sampled_from((None, None, "t1")),
 )
+
+
+# --- browser origins and Host names a hostile page may send (gateway.origin) -----------------------------
+
+_FOREIGN_NAMES = st.from_regex(r"[a-z][a-z0-9-]{0,15}(\.[a-z][a-z0-9-]{0,10}){0,2}\.[a-z]{2,6}", fullmatch=True)
+# Names a rebinding page or a LAN neighbour may put in Host: never loopback, never ours.
+foreign_hosts = st.one_of(
+    _FOREIGN_NAMES,
+    st.builds("{}:{}".format, _FOREIGN_NAMES, st.integers(1, 65535)),
+    st.sampled_from(["localhost.evil.example", "127.0.0.1.nip.io", "evil.localhost.example", "[fe80::1]",
+                     "10.0.0.8", "192.168.1.20:18789", "0x7f.evil.example"]),
+).filter(lambda host: not host.split(":", 1)[0].endswith("localhost"))
+# Origins that are neither the gateway's own nor allowed; ``own_port`` is the gateway's, avoided for loopback.
+foreign_origins = st.one_of(
+    st.just("null"),
+    st.builds("{}://{}".format, st.sampled_from(["http", "https", "chrome-extension", "moz-extension", "file"]),
+              foreign_hosts),
+    st.builds("http://127.0.0.1:{}".format, st.integers(1, 65535)),  # a loopback page on another port
+    st.builds("http://localhost:{}".format, st.integers(1, 65535)),
+    st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7e), min_size=1, max_size=40),
+)

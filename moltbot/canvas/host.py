@@ -18,6 +18,7 @@ import trio
 
 from ..config.model import Config
 from ..config.ports import canvas_host_port
+from ..gateway.origin import policy_config
 from .files import resolve_root
 from .server import CanvasSettings, CanvasStartError, serve_canvas
 
@@ -35,7 +36,8 @@ def canvas_settings(config: Config, env: Mapping[str, str], *, gateway_port: int
     if not section.enabled or env.get("CLAWDBOT_SKIP_CANVAS_HOST") == "1":
         return None
     return CanvasSettings(host=host, port=canvas_host_port(gateway_port, section.port),
-                          root=resolve_root(section.root, env), live_reload=section.live_reload)
+                          root=resolve_root(section.root, env), live_reload=section.live_reload,
+                          policy=policy_config(config.gateway))
 
 
 class CanvasHost:

@@ -28,6 +28,8 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
 from .._util import collapse_single_exception_group
+from ..config.model import GatewayConfig
+from ..gateway import origin
 from . import files
 
 log = logging.getLogger("moltbot.canvas")
@@ -65,6 +67,8 @@ class CanvasSettings:
     port: int  # 0: any free port
     root: Path
     live_reload: bool = True
+    # The Host/Origin rules' keys (``gateway.origin.policy_config``): the canvas is rebinding-guarded too.
+    policy: GatewayConfig = attrs.field(factory=GatewayConfig)
 
 
 def inject_live_reload(html: str) -> str:
@@ -166,12 +170,16 @@ async def _send_simple(send: Callable[[dict], Awaitable[None]], status: int, bod
 class CanvasApp:
     """The ASGI app of one canvas server."""
 
-    def __init__(self, root: Path, hub: LiveReload, live_reload: bool) -> None:
+    def __init__(self, root: Path, hub: LiveReload, live_reload: bool, policy: GatewayConfig | None = None) -> None:
         self.root = root
         self.hub = hub
         self.live_reload = live_reload
+        self.policy = policy or GatewayConfig()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await origin.guard(scope, receive, send, self.policy, self._serve)
+
+    async def _serve(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             await self._http(scope, send)
         elif scope["type"] == "websocket":
@@ -311,7 +319,7 @@ async def serve_canvas(settings: CanvasSettings, stop: trio.Event, *, task_statu
 async def _serve_in(nursery: trio.Nursery, settings: CanvasSettings, root: Path, stop: trio.Event,
                     task_status: Any) -> None:
     hub = LiveReload(root, nursery)
-    app = CanvasApp(root, hub, settings.live_reload)
+    app = CanvasApp(root, hub, settings.live_reload, settings.policy)
 
     async def shutdown_trigger() -> None:
         await stop.wait()

@@ -297,6 +297,10 @@ def parse_config(raw: Mapping[str, Any], *, path: Path | None = None, state_dir:
         if canvas_port is not None and not 0 <= canvas_port <= 65535:
             ctx.problem("canvasHost.port", f"must be a port number 0..65535 (got {canvas_port})")
         config = check_bindings(config, raw, ctx)
+        auth = config.gateway.auth
+        if config.hooks.token and config.hooks.token in (auth.token, auth.password):
+            ctx.problem("hooks.token", "must differ from the gateway's token and password (whoever sends "
+                        "webhooks would hold full control of the gateway); generate a separate hooks token")
     if ctx.problems or config is _INVALID:
         raise ConfigError(path, ctx.problems)
     return attrs.evolve(config, path=path, state_dir=state_dir, raw=dict(raw), warnings=tuple(ctx.warnings))

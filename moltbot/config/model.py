@@ -25,11 +25,14 @@ GroupPolicy = Literal["open", "disabled", "allowlist"]
 
 @attrs.frozen
 class AuthRateLimit:
-    """Failed connects allowed per client address within ``windowMs`` before ``lockoutMs`` of refusals."""
+    """Failed connects allowed per client address (and browser Origin) and credential class within
+    ``windowMs`` before ``lockoutMs`` of refusals; loopback clients without an Origin are exempt unless
+    ``exemptLoopback`` is false (OpenClaw's defaults: 10 per 60 s, 5 min lockout)."""
 
     max_failures: int = 10
     window_ms: int = 60_000
-    lockout_ms: int = 60_000
+    lockout_ms: int = 300_000
+    exempt_loopback: bool = True
 
 
 @attrs.frozen
@@ -45,6 +48,8 @@ class AuthConfig:
 class ControlUiConfig:
     enabled: bool = True
     base_path: str = ""
+    # Browser origins (``scheme://host[:port]``) besides the gateway's own that may open the WebSocket.
+    allowed_origins: list[str] = attrs.field(factory=list)
     allow_insecure_auth: bool = False
     dangerously_disable_device_auth: bool = False
 
@@ -156,6 +161,9 @@ class GatewayConfig:
     http: HttpConfig = HttpConfig()
     tailscale: TailscaleConfig = TailscaleConfig()
     trusted_proxies: list[str] = attrs.field(factory=list)
+    # Ours: Host names served besides loopback and the bound address (DNS-rebinding defence); a leading
+    # "." or "*." matches subdomains.
+    allowed_hosts: list[str] = attrs.field(factory=list)
     remote: RemoteConfig = RemoteConfig()
     reload: ReloadConfig = ReloadConfig()
     tls: TlsConfig = TlsConfig()

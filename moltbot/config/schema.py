@@ -41,6 +41,10 @@ _HELP = {
     "gateway.reload.mode": "What a config file change does: off, restart, hot (no restarts) or hybrid.",
     "gateway.reload.debounceMs": "Quiet time after the last save before the file is reloaded.",
     "gateway.controlUi.enabled": "Serve the Control UI dashboard.",
+    "gateway.controlUi.allowedOrigins": "Browser origins (https://host:port) besides the gateway's own that may "
+                                        "open its WebSocket and get CORS answers.",
+    "gateway.allowedHosts": "Host names the gateway answers besides loopback and its bound address (behind a "
+                            "DNS name or proxy); \".example.com\" also matches subdomains.",
     "agents.defaults.model": "Default model, as provider/model or {primary, fallbacks}.",
     "agents.defaults.workspace": "Directory the agent works in.",
     "agents.defaults.maxConcurrent": "Agent runs allowed at once across sessions.",
@@ -68,7 +72,7 @@ _PLACEHOLDERS = {
 # Ours (protocol timings and limits) and rarely changed knobs: shown under "advanced" in a form.
 _ADVANCED = re.compile(
     r"^(gateway\.(handshakeTimeoutMs|tickIntervalMs|healthRefreshIntervalMs|maxPayload|maxBufferedBytes|maxInFlightRequests|"
-    r"restartDrainMs|trustedProxies|tls|tailscale|nodes|http|remote|auth\.rateLimit|customBindHost)|"
+    r"restartDrainMs|trustedProxies|tls|tailscale|nodes|http|remote|auth\.rateLimit|customBindHost|allowedHosts)|"
     r"meta|env|messages\.queue|session\.(identityLinks|sendPolicy|store))(\.|\[|$)"
 )
 

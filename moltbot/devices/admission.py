@@ -7,12 +7,19 @@ Rule 1. Control UI without a device is refused "control ui requires HTTPS or loc
         ``dangerouslyDisableDeviceAuth`` (then the device is ignored altogether).
 Rule 2. No device: allowed only with ``auth.token`` (a password alone is not enough), else NOT_PAIRED
         "device identity required". The token is then checked like any shared secret.
+Rule 2b. A device-less connect keeps the scopes it declared only when it is a local client that is no
+        browser (no ``Origin``), or the Control UI under ``allowInsecureAuth``/``dangerouslyDisable
+        DeviceAuth`` from its own origin; any other (remote, or a browser) gets none (GHSA-rqpp-rjj8-7wv8:
+        scopes are bound to what the client may hold). OpenClaw also clears local kinds other than
+        ``cli``/``cli`` and ``gateway-client``/``backend``; a local process holding the token can claim
+        either kind, so that adds nothing here, and our protocol-3 clients and harness rely on it.
 Rule 3. A device's proof is checked (``protocol._device.check_device_proof``: identity, skew, nonce,
         signature, key).
 Rule 4. The shared secret is checked; if that fails and the client sent ``auth.token``, the token may be
-        the device's own token for this role (live, equal, covering the scopes): a device token.
+        the device's own token for this role (live, equal, covering the scopes): a device token. A
+        lockout refuses both, and a failed device token counts like a failed secret (PR #57647).
 Rule 5. A device that is not paired for this role and these scopes (or whose key changed) needs pairing:
-        local-direct clients are approved silently on the spot (``device.pair.resolved``); others get
+        local-direct clients (not browsers, except the own Control UI) are approved silently on the spot (``device.pair.resolved``); others get
         NOT_PAIRED "pairing required" with ``details.requestId`` and close 1008, and operators holding
         ``operator.pairing`` see ``device.pair.requested`` (once per request).
 Rule 6. A paired device gets its token for this role in ``hello-ok.auth`` (the live one if it covers the
@@ -46,9 +53,8 @@ Emit = Callable[[str, Any], None]
 
 
 class SharedSecretCheck(Protocol):
-    def check(self, params: Any, address: str) -> str: ...
-
-    def forgive(self, address: str) -> None: ...
+    def check(self, params: Any, address: str, *, origin: str | None = None,
+              alternative: Callable[[], bool] | None = None) -> str: ...
 
 
 def _refuse(code: str, message: str, **kwargs: Any) -> RemoteProtocolError:
@@ -62,8 +68,13 @@ def _client_meta(accept: Accept, remote_ip: str | None) -> dict[str, Any]:
 
 
 async def admit(accept: Accept, *, challenge_nonce: str, local: bool, peer: str, remote_ip: str | None,
-                gateway: GatewayConfig, secrets: SharedSecretCheck, pairing: DevicePairing, emit: Emit) -> Accept:
+                gateway: GatewayConfig, secrets: SharedSecretCheck, pairing: DevicePairing, emit: Emit,
+                origin: str | None = None, own_origin: bool = False) -> Accept:
     """Authenticate and pair one ``connect``; return ``accept`` (with ``device_auth`` for a paired device).
+
+    ``origin`` is the browser's ``Origin`` (None: not a browser), ``own_origin`` whether it is the
+    gateway's own Control UI origin: only local clients that are not browsers, or are the own Control
+    UI, are paired silently; other browsers are limited per Origin.
 
     Raises:
         RemoteProtocolError: the refusal to send, with its close code.
@@ -80,17 +91,15 @@ async def admit(accept: Accept, *, challenge_nonce: str, local: bool, peer: str,
         has_secret = bool(token) or (bypass and bool(params.auth and params.auth.password))
         if not has_secret:
             raise _refuse(NOT_PAIRED, "device identity required")
-        secrets.check(params, peer)
-        return accept
+        secrets.check(params, peer, origin=origin)
+        if (local and origin is None) or (bypass and (origin is None or own_origin)):
+            return accept
+        return attrs.evolve(accept, scopes=())  # Rule 2b: self-declared scopes need a device here
     public_key = check_device_proof(params, role=accept.role, challenge_nonce=challenge_nonce, now_ms=now_ms(),
                                     local=local)
-    try:
-        secrets.check(params, peer)
-    except RemoteProtocolError as exc:
-        locked_out = exc.retry_after_ms is not None
-        if locked_out or not token or not pairing.verify_token(device.id, token, accept.role, accept.scopes):
-            raise
-        secrets.forgive(peer)
+    secrets.check(params, peer, origin=origin,
+                  alternative=lambda: bool(token) and pairing.verify_token(device.id, token, accept.role, accept.scopes))
+    local = local and (origin is None or own_origin)  # Rule 5: no silent pairing for other browsers
     meta = _client_meta(accept, remote_ip)
     reason = pairing.upgrade_reason(device.id, public_key, accept.role, accept.scopes)
     if reason is not None:

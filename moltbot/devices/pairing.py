@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ..protocol._methods import SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE
 from ..protocol._payloads.devices import DevicePairRequest, DeviceTokenSummary, PairedDevice
 from .store import PairingFiles, now_ms
 
@@ -58,6 +59,22 @@ def device_view(device: dict[str, Any]) -> PairedDevice:
         platform=device.get("platform"), client_id=device.get("clientId"), client_mode=device.get("clientMode"),
         role=device.get("role"), roles=device.get("roles") or None, scopes=device.get("scopes"),
         remote_ip=device.get("remoteIp"), tokens=tokens or None)
+
+
+class ScopeEscalation(Exception):
+    """A token would carry a scope its issuer does not hold."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(scope)
+        self.scope = scope
+
+
+def scopes_beyond(wanted: list[str] | tuple[str, ...], held: frozenset[str] | set[str]) -> list[str]:
+    """The scopes of ``wanted`` that ``held`` does not cover (admin covers every scope, write covers read)."""
+    if SCOPE_ADMIN in held:
+        return []
+    covered = set(held) | ({SCOPE_READ} if SCOPE_WRITE in held else set())
+    return [scope for scope in wanted if scope not in covered]
 
 
 class DevicePairing:
@@ -173,7 +190,15 @@ class DevicePairing:
             return entry
         return self._mint(device, role, list(scopes))
 
-    def rotate_token(self, device_id: str, role: str, scopes: list[str] | None) -> dict[str, Any] | None:
+    def rotate_token(self, device_id: str, role: str, scopes: list[str] | None,
+                     caller_scopes: frozenset[str] | None = None) -> dict[str, Any] | None:
+        """A new token for ``role`` with ``scopes`` (default: the old token's). With ``caller_scopes``,
+        scopes the caller does not hold itself are refused (GHSA-4jpw-hj22-2xmc: a pairing-scoped
+        operator minted an admin token).
+
+        Raises:
+            ScopeEscalation: naming the first scope beyond the caller's.
+        """
         device = self.files.paired.get(device_id)
         if device is None:
             return None
@@ -181,6 +206,10 @@ class DevicePairing:
         if entry is None and role not in _merge(device.get("roles"), device.get("role")):
             return None
         chosen = scopes if scopes is not None else (entry or {}).get("scopes") or device.get("scopes") or []
+        if caller_scopes is not None:
+            beyond = scopes_beyond(chosen, caller_scopes)
+            if beyond:
+                raise ScopeEscalation(beyond[0])
         return self._mint(device, role, list(chosen))
 
     def revoke_token(self, device_id: str, role: str) -> dict[str, Any] | None:

@@ -1,8 +1,12 @@
 """Connect-time authentication: the shared token or password, compared in constant time, rate limited.
 
-Loopback does not bypass the secret (reference §5.2). Failed attempts are counted per client address;
-past ``max_failures`` within ``window_ms`` the address is refused for ``lockout_ms`` without even comparing
-(the refusal says when to retry). Secrets are never logged or echoed.
+Loopback does not bypass the secret (reference §5.2). Failed attempts are counted per normalised client
+address (``::ffff:a.b.c.d`` is ``a.b.c.d``; all of 127/8 and ``::1`` are one "loopback" key), per browser
+``Origin`` and per credential class; past ``max_failures`` within ``window_ms`` that key is refused for
+``lockout_ms`` without even comparing (the refusal says when to retry). As in today's OpenClaw, loopback
+clients without an ``Origin`` (the owner's CLI, apps, nodes) are never locked out
+(``rateLimit.exemptLoopback``), so a web page guessing from the owner's browser only locks out its own
+Origin. Secrets are never logged or echoed.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Literal
 
@@ -18,6 +22,9 @@ import attrs
 
 from ..config.model import AuthConfig, AuthRateLimit
 from ..protocol import CLOSE_POLICY_VIOLATION, INVALID_REQUEST, ConnectParams, RemoteProtocolError
+
+RATE_LIMITED = "unauthorized: too many failed authentication attempts (retry later)"
+MAX_TRACKED_KEYS = 10_000  # bounds the limiter's memory under an address- or origin-spraying attack
 
 
 class AuthSetupError(Exception):
@@ -29,14 +36,28 @@ def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("utf-8")).digest()
 
 
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return None
+    return getattr(address, "ipv4_mapped", None) or address
+
+
 def is_loopback(host: str | None) -> bool:
     if not host:
         return False
-    try:
-        address = ipaddress.ip_address(host.removeprefix("::ffff:"))
-    except ValueError:
-        return host == "localhost"
-    return address.is_loopback
+    address = _address(host)
+    return host == "localhost" if address is None else address.is_loopback
+
+
+def client_key(host: str) -> str:
+    """The limiter's key for a client address: ``::ffff:a.b.c.d`` is ``a.b.c.d``, every loopback address
+    is ``loopback`` (a page cannot spread guesses over 127/8), anything unparsable is kept (bounded)."""
+    address = _address(host)
+    if address is None:
+        return host[:64]
+    return "loopback" if address.is_loopback else address.compressed
 
 
 @attrs.frozen
@@ -56,10 +77,16 @@ class ResolvedAuth:
         return cls(mode=mode, secret=password if mode == "password" else token)
 
 
-def _hint(params: ConnectParams) -> str:
-    if params.client.mode == "cli" or params.client.id == "cli":
+def _hint(params: ConnectParams, mode: str) -> str:
+    cli = params.client.mode == "cli" or params.client.id == "cli"
+    ui = params.client.id in ("moltbot-control-ui", "webchat-ui") or params.client.mode == "webchat"
+    if mode == "password":
+        if cli:
+            return "set CLAWDBOT_GATEWAY_PASSWORD or pass --password"
+        return "enter the password in Control UI settings" if ui else "provide gateway auth password"
+    if cli:
         return "set CLAWDBOT_GATEWAY_TOKEN or pass --token"
-    if params.client.id in ("moltbot-control-ui", "webchat-ui") or params.client.mode == "webchat":
+    if ui:
         return "open a tokenized dashboard URL or paste token in Control UI settings"
     return "provide gateway auth token"
 
@@ -68,8 +95,62 @@ def _unauthorized(message: str, **kwargs) -> RemoteProtocolError:
     return RemoteProtocolError(INVALID_REQUEST, message, close_code=CLOSE_POLICY_VIOLATION, **kwargs)
 
 
+class FailureLimiter:
+    """Failed attempts per key in a sliding window; at ``max_failures`` the key is locked for ``lockout_ms``.
+
+    At most ``max_keys`` keys of each kind are remembered: past that, the oldest are forgotten.
+    """
+
+    def __init__(self, limits: AuthRateLimit, clock_ms: Callable[[], float], max_keys: int = MAX_TRACKED_KEYS) -> None:
+        self.limits = limits
+        self._clock_ms = clock_ms
+        self._max_keys = max_keys
+        self._failures: OrderedDict[object, deque[float]] = OrderedDict()
+        self._locked_until: OrderedDict[object, float] = OrderedDict()
+
+    def retry_after_ms(self, key: object) -> int | None:
+        """Milliseconds until ``key`` may try again, or None when it is not locked out."""
+        locked_until = self._locked_until.get(key)
+        if locked_until is None:
+            return None
+        now = self._clock_ms()
+        if now < locked_until:
+            return int(locked_until - now) + 1
+        del self._locked_until[key]
+        return None
+
+    def fail(self, key: object) -> int | None:
+        """Count one failure; the retry delay when this one locked ``key`` out."""
+        now = self._clock_ms()
+        window = self._failures.pop(key, None) or deque()
+        self._failures[key] = window  # most recently failed last: eviction takes the oldest
+        window.append(now)
+        while window and window[0] <= now - self.limits.window_ms:
+            window.popleft()
+        locked = None
+        if len(window) >= self.limits.max_failures:
+            self._locked_until[key] = now + self.limits.lockout_ms
+            del self._failures[key]
+            locked = self.limits.lockout_ms
+        self._bound()
+        return locked
+
+    def succeed(self, key: object) -> None:
+        self._failures.pop(key, None)
+
+    def tracked(self) -> int:
+        return len(self._failures) + len(self._locked_until)
+
+    def _bound(self) -> None:
+        # O(1) per failure: the oldest entries go first (a lockout set earlier also ends earlier).
+        while len(self._failures) > self._max_keys:
+            self._failures.popitem(last=False)
+        while len(self._locked_until) > self._max_keys:
+            self._locked_until.popitem(last=False)
+
+
 class Authenticator:
-    """Checks ``connect`` credentials; owns the per-address failure counters.
+    """Checks ``connect`` credentials and HTTP bearers; owns the failure limiter.
 
     Args:
         auth: the resolved mode and secret (must have a secret).
@@ -82,55 +163,45 @@ class Authenticator:
             raise AuthSetupError(f"gateway auth mode is {auth.mode}, but no {auth.mode} was configured")
         self.mode = auth.mode
         self._digest = _digest(auth.secret)
-        self._limits = limits
-        self._clock_ms = clock_ms
-        self._failures: dict[str, deque[float]] = {}
-        self._locked_until: dict[str, float] = {}
+        self.limiter = FailureLimiter(limits, clock_ms)
         self.failures_total = 0
 
-    def check(self, params: ConnectParams, address: str) -> str:
-        """Return the auth method used (``"token"``/``"password"``) or raise ``RemoteProtocolError``."""
+    def check(self, params: ConnectParams, address: str, *, origin: str | None = None,
+              alternative: Callable[[], bool] | None = None) -> str:
+        """Return the auth method used (``"token"``/``"password"``/``"device-token"``) or raise
+        ``RemoteProtocolError``. ``alternative`` tries the presented token as a device's own token
+        when it is not the shared secret; either way the attempt counts once against the same key."""
         credentials = params.auth
         supplied = None
         if credentials is not None:
             supplied = credentials.token if self.mode == "token" else credentials.password
-        hint = _hint(params)
-        self.verify(supplied, address, missing=f"unauthorized: gateway {self.mode} missing ({hint})",
-                    mismatch=f"unauthorized: gateway {self.mode} mismatch ({hint})")
-        return self.mode
+        token = credentials.token if credentials is not None else None
+        hint = _hint(params, self.mode)
+        return self.verify(supplied, address, origin=origin,
+                           alternative=(alternative if token else None),
+                           missing=f"unauthorized: gateway {self.mode} missing ({hint})",
+                           mismatch=f"unauthorized: gateway {self.mode} mismatch ({hint})")
 
-    def verify(self, supplied: str | None, address: str, *, missing: str = "unauthorized",
-               mismatch: str = "unauthorized") -> None:
-        """Check one presented secret (a connect's token, an HTTP bearer) under the per-address limits."""
-        now = self._clock_ms()
-        locked_until = self._locked_until.get(address)
-        if locked_until is not None:
-            if now < locked_until:
-                raise _unauthorized("unauthorized: too many failed attempts; retry later",
-                                    retry_after_ms=int(locked_until - now) + 1)
-            del self._locked_until[address]
-        if not supplied:
-            self._fail(address, now)
-            raise _unauthorized(missing)
-        if not hmac.compare_digest(_digest(supplied), self._digest):
-            self._fail(address, now)
-            raise _unauthorized(mismatch)
-        self._failures.pop(address, None)
+    def verify(self, supplied: str | None, address: str, *, origin: str | None = None,
+               alternative: Callable[[], bool] | None = None, missing: str = "unauthorized",
+               mismatch: str = "unauthorized") -> str:
+        """Check one presented secret (a connect's token, an HTTP bearer) under the limits.
 
-    def forgive(self, address: str) -> None:
-        """The attempt just refused succeeded another way (a device's own token): count it a success."""
-        self.failures_total -= 1
-        self._failures.pop(address, None)
-        self._locked_until.pop(address, None)  # set by that very attempt: a lockout already in force refuses first
-
-    def _fail(self, address: str, now: float) -> None:
+        ``origin`` is the browser's ``Origin`` header (None: not a browser); a browser is limited per
+        Origin even on loopback, other loopback clients are never locked out (``exemptLoopback``).
+        """
+        exempt = origin is None and self.limiter.limits.exempt_loopback and is_loopback(address)
+        key = ("shared", client_key(address), origin[:256] if origin else None)
+        if not exempt:
+            retry_after = self.limiter.retry_after_ms(key)
+            if retry_after is not None:
+                raise _unauthorized(RATE_LIMITED, retry_after_ms=retry_after)
+        if supplied and hmac.compare_digest(_digest(supplied), self._digest):
+            self.limiter.succeed(key)
+            return self.mode
+        if alternative is not None and alternative():
+            return "device-token"
         self.failures_total += 1
-        window = self._failures.setdefault(address, deque())
-        window.append(now)
-        while window and window[0] <= now - self._limits.window_ms:
-            window.popleft()
-        if len(window) >= self._limits.max_failures:
-            self._locked_until[address] = now + self._limits.lockout_ms
-            del self._failures[address]
-        if len(self._failures) > 10_000:  # bound memory under an address-spraying attack
-            self._failures.pop(next(iter(self._failures)))
+        if not exempt:
+            self.limiter.fail(key)
+        raise _unauthorized(mismatch if supplied else missing)

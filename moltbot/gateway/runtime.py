@@ -26,6 +26,7 @@ from ..agents.tools import ToolRegistry
 from ..agents.tracking import RunTracker
 from ..channels.manager import ChannelManager
 from ..config.model import Config
+from ..http.hooks import HOOK_RATE_LIMIT
 from ..nodes.service import NodesService
 from ..protocol import (
     CLOSE_SERVICE_RESTART,
@@ -48,7 +49,7 @@ from ..protocol import (
 )
 from ..protocol._payloads.system import ErrorCounts, GatewayStatus, HeartbeatEvent, LaneStatus
 from .agent_tools import register_gateway_tools
-from .auth import Authenticator, ResolvedAuth, is_loopback
+from .auth import Authenticator, FailureLimiter, ResolvedAuth, is_loopback
 from .broadcast import Broadcaster
 from .connection import Connection
 from .cron import build_cron_service
@@ -77,6 +78,7 @@ class Runtime:
         self.stats = gateway.stats
         auth = ResolvedAuth.resolve(config.gateway.auth, gateway.env)
         self.authenticator = Authenticator(auth, config.gateway.auth.rate_limit, lambda: trio.current_time() * 1000)
+        self.hook_limiter = FailureLimiter(HOOK_RATE_LIMIT, lambda: trio.current_time() * 1000)
         self.broadcaster = Broadcaster()
         self.presence = PresenceRegistry(gateway.version)
         self.nodes = NodesService(self)  # device/node pairing stores, connected nodes, mDNS advertisement

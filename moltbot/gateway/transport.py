@@ -28,6 +28,8 @@ class Transport(Protocol):
     # Optional (``getattr`` with a default): the upgrade request's Host name, the local address it came
     # in on, and its X-Forwarded-Proto; they build ``hello-ok.canvasHostUrl``.
     # request_host: str | None; local_host: str | None; forwarded_proto: str | None
+    # And the browser's ``Origin`` (None: not a browser) and whether it is the gateway's own
+    # (``gateway.origin``); a foreign one never gets this far. origin: str | None; own_origin: bool
 
     async def receive_text(self) -> str | bytes: ...
 
@@ -73,10 +75,12 @@ _WS_STREAM: tuple[Any, ...] | None = None
 class AsgiWebSocket:
     """One ASGI ``websocket`` connection (hypercorn's) behind the ``Transport`` interface."""
 
-    __slots__ = ("_closed", "_receive", "_send", "forwarded_proto", "local", "local_host", "peer", "request_host")
+    __slots__ = ("_closed", "_receive", "_send", "forwarded_proto", "local", "local_host", "origin", "own_origin",
+                 "peer", "request_host")
 
     def __init__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         from .auth import is_loopback
+        from .origin import header, is_own_origin
 
         self._receive = receive
         self._send = send
@@ -92,6 +96,8 @@ class AsgiWebSocket:
         self.local_host = str(server[0]) if server[0] else None
         proto = headers.get(b"x-forwarded-proto")
         self.forwarded_proto = proto.decode("latin-1").strip().lower() if proto else None
+        self.origin = header(scope, b"origin")
+        self.own_origin = self.origin is not None and is_own_origin(scope)
 
     async def accept(self) -> None:
         message = await self._receive()

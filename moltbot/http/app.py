@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from quart import Response, request
 from quart_trio import QuartTrio
 
+from ..gateway import origin
 from ..gateway.connection import serve_connection
 from ..gateway.transport import AsgiWebSocket, TransportClosed
 from .common import TEXT_PLAIN, HttpError, authorize, error_response, method_not_allowed, read_json
@@ -86,6 +87,13 @@ def make_asgi_app(gateway: Gateway) -> Any:
     http_app = make_http_app(gateway)
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):  # Host and Origin first (gateway.origin)
+            config = (await gateway.current_runtime()).config.gateway
+            await origin.guard(scope, receive, send, config, serve)
+        else:
+            await serve(scope, receive, send)
+
+    async def serve(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "websocket":
             transport = AsgiWebSocket(scope, receive, send)
             try:

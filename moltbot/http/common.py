@@ -65,7 +65,7 @@ def bearer() -> str | None:
 def authorize(runtime: Runtime) -> None:
     """The gateway token (or password) as ``Authorization: Bearer``; failures count toward the limit."""
     try:
-        runtime.authenticator.verify(bearer(), client_address())
+        runtime.authenticator.verify(bearer(), client_address(), origin=request.headers.get("origin"))
     except ProtocolError as exc:
         headers = {}
         if exc.retry_after_ms:

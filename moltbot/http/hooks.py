@@ -1,7 +1,10 @@
 """Webhooks under ``hooks.path`` (reference §6.5): ``/wake``, ``/agent`` and configured mappings.
 
-Auth is the hooks token (``Authorization: Bearer``, ``X-Moltbot-Token`` or the deprecated ``?token=``),
-checked before anything else. ``/wake`` queues a system event on the main session (and beats now);
+Auth is the hooks token (``Authorization: Bearer``, ``X-Moltbot-Token``, or the deprecated ``?token=`` for
+GET only: in a POST's URL it is refused, since a page can send such a form without any preflight),
+checked before anything else. Failures are limited per normalised client address, loopback included
+(a funnel or proxy delivers from loopback): ``HOOK_RATE_LIMIT`` failures in its window answer 429 with
+``Retry-After`` until the lockout ends, whatever the token. ``/wake`` queues a system event on the main session (and beats now);
 ``/agent`` starts an isolated turn in the ``cron`` lane and answers 202 at once, posting a summary to the
 main session when it ends. Mappings route other sub-paths with ``{{…}}`` templates over the payload.
 """
@@ -17,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from quart import Response, request
 
-from .common import HttpError, json_response, read_json
+from ..config.model import AuthRateLimit
+from ..gateway.auth import client_key
+from .common import HttpError, client_address, json_response, read_json
 
 if TYPE_CHECKING:
     from ..gateway.runtime import Runtime
@@ -25,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("moltbot.http")
 
 MAX_BODY = 262_144
+HOOK_RATE_LIMIT = AuthRateLimit(max_failures=20, window_ms=60_000, lockout_ms=60_000, exempt_loopback=False)
 _TEMPLATE = re.compile(r"\{\{\s*([^}]+?)\s*\}\}")
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
@@ -68,6 +74,27 @@ def _token_ok(runtime: Runtime) -> bool:
     return bool(supplied) and hmac.compare_digest(supplied.encode(), expected.encode())
 
 
+def _rate_limited(retry_after_ms: int) -> HttpError:
+    return HttpError(429, "Too Many Requests", {"Retry-After": str(max(1, -(-retry_after_ms // 1000)))})
+
+
+def _authorize(runtime: Runtime) -> None:
+    """The hooks token, under the per-address failure limit."""
+    limiter = runtime.hook_limiter
+    key = ("hook", client_key(client_address()))
+    retry_after = limiter.retry_after_ms(key)
+    if retry_after is not None:
+        raise _rate_limited(retry_after)
+    if request.method != "GET" and "token" in request.args:
+        raise HttpError(400, {"ok": False, "error": "hook token must be sent in the Authorization or "
+                                                    "X-Moltbot-Token header, not in the URL"})
+    if not _token_ok(runtime):
+        locked = limiter.fail(key)
+        if locked is not None:
+            raise _rate_limited(locked)
+        raise HttpError(401, "Unauthorized")
+
+
 def _wake(runtime: Runtime, text: str, mode: str) -> Response:
     runtime.gateway.system_events.append(text)
     del runtime.gateway.system_events[:-20]
@@ -99,8 +126,7 @@ def _agent(runtime: Runtime, payload: dict[str, Any]) -> Response:
 
 
 async def handle_hook(runtime: Runtime, sub_path: str) -> Response:
-    if not _token_ok(runtime):
-        raise HttpError(401, "Unauthorized")
+    _authorize(runtime)
     if request.method != "POST":
         raise HttpError(405, "Method Not Allowed", {"Allow": "POST"})
     if not sub_path:

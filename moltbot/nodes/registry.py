@@ -81,6 +81,15 @@ def node_id_of(connection: Connection) -> str:
     return params.device.id if params.device is not None else params.client.id
 
 
+def strip_approval_fields(params: Any) -> Any:
+    """``params`` without caller-supplied approval fields (``approved``, ``approvalDecision``, …): only the
+    node's own exec approval may approve a command (CVE-2026-28466: a forwarded ``approved: true`` skipped
+    it)."""
+    if not isinstance(params, dict):
+        return params
+    return {key: value for key, value in params.items() if "approv" not in str(key).lower()}
+
+
 class NodeRegistry:
     """Node sessions by id and the invokes waiting for their results."""
 
@@ -131,6 +140,7 @@ class NodeRegistry:
         try:
             if session.connection.closing or self.sessions.get(session.node_id) is not session:
                 return InvokeOutcome(False, error={"code": "UNAVAILABLE", "message": f"node disconnected ({command})"})
+            params = strip_approval_fields(params)
             request = NodeInvokeRequest(
                 id=invoke_id, node_id=session.node_id, command=command,
                 params_json=None if params is UNSET or params is None else json.dumps(params, separators=(",", ":")),

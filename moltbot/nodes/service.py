@@ -75,7 +75,8 @@ class NodesService:
         return await admission.admit(
             accept, challenge_nonce=challenge_nonce, local=transport.local, peer=transport.peer,
             remote_ip=remote_ip_of(transport), gateway=self.runtime.config.gateway,
-            secrets=self.runtime.authenticator, pairing=self.devices, emit=self.emit_pairing)
+            secrets=self.runtime.authenticator, pairing=self.devices, emit=self.emit_pairing,
+            origin=getattr(transport, "origin", None), own_origin=getattr(transport, "own_origin", False))
 
     # --- connected nodes ------------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ KNOWN_FAILURES: dict[str, str] = {}
 def conformance_config(make_config):
     """Short tick and handshake timeout so cadence and timeout are checked; a small auth lockout."""
     return make_config(tick_interval_ms=500, handshake_timeout_ms=HANDSHAKE_TIMEOUT_MS,
-                       auth=AuthConfig(token=TOKEN, rate_limit=AuthRateLimit(max_failures=5)))
+                       auth=AuthConfig(token=TOKEN, rate_limit=AuthRateLimit(max_failures=5, exempt_loopback=False)))
 
 
 @pytest.fixture

@@ -114,7 +114,8 @@ async def test_password_mode_accepts_the_password_with_a_device(make_config):
 
 
 async def test_repeated_failures_from_one_address_are_rate_limited(make_config):
-    limits = AuthRateLimit(max_failures=3, window_ms=60_000, lockout_ms=30_000)
+    # Loopback is exempt by default (tests/hostile/test_auth_lockout.py); here it stands for a remote address.
+    limits = AuthRateLimit(max_failures=3, window_ms=60_000, lockout_ms=30_000, exempt_loopback=False)
     config = make_config(auth=AuthConfig(token=TOKEN, rate_limit=limits))
     async with open_gateway(config, port=0, env={}) as gateway:
         for _ in range(3):
@@ -124,7 +125,7 @@ async def test_repeated_failures_from_one_address_are_rate_limited(make_config):
         async with open_raw(gateway.url) as ws:
             await ws.send(connect_frame())  # even the right token is refused during the lockout
             error = (await ws.receive())["error"]
-    assert error["message"] == "unauthorized: too many failed attempts; retry later"
+    assert error["message"] == "unauthorized: too many failed authentication attempts (retry later)"
     assert error["retryable"] is True and 0 < error["retryAfterMs"] <= 30_000
 
 

@@ -113,7 +113,7 @@ async def test_disabled_endpoints_are_404(make_config):
 
 
 async def test_bad_bearer_tokens_are_rate_limited(make_config):
-    config = make_config(http=ENABLED, auth=AuthConfig(token=TOKEN, rate_limit=AuthRateLimit(max_failures=2)))
+    config = make_config(http=ENABLED, auth=AuthConfig(token=TOKEN, rate_limit=AuthRateLimit(max_failures=2, exempt_loopback=False)))
     async with open_gateway(config, port=0, env={}) as gateway:
         async with httpx.AsyncClient(base_url=base(gateway)) as http:
             for _ in range(2):

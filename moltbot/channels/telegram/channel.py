@@ -101,6 +101,9 @@ class TelegramChannel:
     async def _serve_webhook(self, api: TelegramApi, handle: Any, task_status: Any) -> None:
         """Listen on our own port, then ``setWebhook``; each update is handled once (offset store)."""
         account, lock = self.account, trio.Lock()
+        if not account.webhook_secret:  # fail closed (CVE-2026-44109): anyone could post forged updates
+            raise ChannelUnavailable("webhook mode needs channels.telegram.webhookSecret (the secret_token "
+                                     "Telegram sends with each update); set it or remove webhookUrl")
         last = await trio.to_thread.run_sync(self.offsets.load)
 
         async def handle_one(update: dict[str, Any]) -> None:

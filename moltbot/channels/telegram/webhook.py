@@ -1,7 +1,8 @@
 """Telegram webhook mode (reference §10.3): a small HTTP server of its own, not on the gateway port.
 
 ``POST <webhookPath>`` (default ``/telegram-webhook``) takes one update as JSON; when ``webhookSecret`` is
-set the ``X-Telegram-Bot-Api-Secret-Token`` header must match it (else 401). ``GET /healthz`` answers
+set the ``X-Telegram-Bot-Api-Secret-Token`` header must match it (else 401; without a secret every
+update is refused: the channel does not start webhook mode without one). ``GET /healthz`` answers
 ``ok``. Updates go through the same offset store as polling, so a redelivered update is handled once.
 """
 
@@ -70,7 +71,7 @@ def make_handler(path: str, secret: str | None, handle: Handler) -> Callable[[tr
                     await _respond(conn, stream, 200, "ok")
                 elif method != "POST" or target != path:
                     await _respond(conn, stream, 404, "not found")
-                elif secret and not hmac.compare_digest(
+                elif not secret or not hmac.compare_digest(
                         dict(request.headers).get(b"x-telegram-bot-api-secret-token", b"").decode(), secret):
                     await _respond(conn, stream, 401, "unauthorized")
                 else:

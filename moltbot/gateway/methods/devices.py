@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...devices.pairing import device_view, request_view
+from ...devices.pairing import ScopeEscalation, device_view, request_view
 from ...devices.store import now_ms
 from ...protocol import INVALID_REQUEST, RemoteProtocolError
 from ...protocol._payloads.devices import (
@@ -57,7 +57,10 @@ async def pair_reject(runtime: Runtime, connection: Connection, params: RequestI
 async def token_rotate(runtime: Runtime, connection: Connection,
                        params: DeviceTokenRotateParams) -> DeviceTokenRotateResult:
     devices = runtime.nodes.devices
-    entry = devices.rotate_token(params.device_id, params.role, params.scopes)
+    try:
+        entry = devices.rotate_token(params.device_id, params.role, params.scopes, connection.session.scopes)
+    except ScopeEscalation as exc:
+        raise RemoteProtocolError(INVALID_REQUEST, f"missing scope: {exc.scope}") from None
     if entry is None:
         raise RemoteProtocolError(INVALID_REQUEST, "unknown deviceId/role")
     await devices.save()

@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 import trio
 
+from ...store.ids import is_account_id
 from ..base import AccountStatus, ChannelError, ChannelUnavailable, DeliveryError, InboundMessage, wall_ms
 from ..chunk import chunk_text
 from . import bridge
@@ -59,10 +60,12 @@ _PHONE_NOISE = re.compile(r"[\s\-().]")
 
 
 def resolve_auth_dir(state_dir: Path | None, account_id: str, account: Any) -> Path | None:
-    """``authDir`` if set, else ``<stateDir>/credentials/whatsapp/<accountId>``; None without either."""
+    """``authDir`` if set, else ``<stateDir>/credentials/whatsapp/<accountId>``; None without either, or when
+    ``accountId`` cannot name a directory there (``store/ids.py``: a ``../`` id would name, and logout
+    delete, a directory outside it)."""
     if getattr(account, "auth_dir", None):
         return Path(account.auth_dir).expanduser()
-    if state_dir is None:
+    if state_dir is None or not is_account_id(account_id):
         return None
     return state_dir / "credentials" / "whatsapp" / account_id
 

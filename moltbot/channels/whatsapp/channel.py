@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 import trio
 
+from ...store.atomic import ensure_dir
 from ...store.ids import is_account_id
 from ..base import AccountStatus, ChannelError, ChannelUnavailable, DeliveryError, InboundMessage, wall_ms
 from ..chunk import chunk_text
@@ -72,7 +73,7 @@ def resolve_auth_dir(state_dir: Path | None, account_id: str, account: Any) -> P
 
 def secure_auth_dir(path: Path) -> None:
     """Create ``path`` 0700 and make every file in it 0600 (blocking)."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ensure_dir(path)  # its parents too (credentials/, a state dir made again) 0700
     os.chmod(path, 0o700)
     for child in path.iterdir():
         if child.is_file():

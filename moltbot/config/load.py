@@ -380,8 +380,16 @@ def load_config(path: Path | None = None, *, env: MutableMapping[str, str] | Non
     except FileNotFoundError:
         return Config(path=path, state_dir=state_dir)
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, [f"<root>: cannot read the file: {exc}"]) from None
+        raise ConfigError(path, [f"<root>: cannot read the file: {read_problem(exc)}"]) from None
     return parse_config(raw, path=path, state_dir=state_dir, text=text)
+
+
+def read_problem(exc: OSError | UnicodeDecodeError) -> str:
+    """Why a file could not be read, in words (``Permission denied``), without Python's exception text:
+    ``config.get`` shows the problems to clients."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "it is not UTF-8 text"
+    return exc.strerror or type(exc).__name__
 
 
 def check_running_config_text(path: Path, text: str | None, *, existed: bool) -> None:

@@ -89,3 +89,17 @@ async def test_an_unreadable_cron_store_is_refused_without_its_path(unreadable_c
     assert reply["error"]["code"] == "UNAVAILABLE"
     assert reply["error"]["message"].startswith("cron store is unreadable (see the gateway log)")
     assert str(tmp_path) not in reply["error"]["message"] and "Errno" not in reply["error"]["message"]
+
+
+@pytest.fixture
+def unreadable_config(tmp_path):
+    path = tmp_path / "moltbot.json"
+    path.mkdir()  # read_text fails with EISDIR: "[Errno 21] Is a directory: '/…/moltbot.json'"
+    return path
+
+
+async def test_config_get_of_an_unreadable_file_says_why_without_python_text(unreadable_config, raw):
+    async with raw(handshake=True) as client:
+        with trio.fail_after(10):
+            reply = await client.call("config.get", {})
+    assert reply["error"] == {"code": "UNAVAILABLE", "message": "<root>: cannot read the file: Is a directory"}

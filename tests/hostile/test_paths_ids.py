@@ -11,6 +11,9 @@ import pytest
 import trio
 
 from moltbot.agents.runtime import STRAY_STORES
+from moltbot.gateway.methods.ids import check_ids
+from moltbot.protocol._payloads.agent import AgentParams
+from moltbot.protocol._payloads.channels import ChannelsLogoutParams
 
 AGENT_RULE = "agentId must match /^[a-z0-9][a-z0-9_-]{0,63}$/i"
 
@@ -112,3 +115,17 @@ async def test_other_id_params_are_checked_naming_the_field(raw, tmp_path, metho
     assert reply["error"]["code"] == "INVALID_REQUEST", reply
     assert reply["error"]["message"].startswith(f"invalid {method} params: {field} must ")
     assert_clean(reply["error"], tmp_path)
+
+
+async def test_cron_update_patch_agent_id_is_checked(raw):
+    async with raw(handshake=True) as client:
+        with trio.fail_after(20):
+            job_id = await add_and_run_job(client)
+            reply = await client.call("cron.update", {"id": job_id, "patch": {"agentId": "../../x"}}, request_id="u")
+    assert reply["error"] == {"code": "INVALID_REQUEST",
+                              "message": f"invalid cron.update params: patch.{AGENT_RULE}"}
+
+
+def test_empty_optional_ids_mean_absent_so_the_handlers_default_applies():
+    check_ids("channels.logout", ChannelsLogoutParams(channel="telegram", account_id=""))
+    check_ids("agent", AgentParams(message="hi", idempotency_key="k", session_key=" ", agent_id=None))

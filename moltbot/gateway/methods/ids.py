@@ -13,12 +13,13 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
 
-from ...protocol import INVALID_REQUEST, UNAVAILABLE, UNSET, ProtocolError
+from ...protocol import INVALID_REQUEST, UNAVAILABLE, ProtocolError
 from ...store.ids import RULES
 
 log = logging.getLogger("moltbot.gateway")
 
-# method -> ((python attribute, wire name, kind), …); a list-valued param is checked item by item.
+# method -> ((python attribute, wire name, kind), …); a list-valued param is checked item by item, a
+# dotted attribute names a field of a nested object.
 ID_PARAMS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "agent": (("agent_id", "agentId", "agent"), ("session_key", "sessionKey", "key"),
               ("session_id", "sessionId", "session"), ("account_id", "accountId", "account"),
@@ -33,7 +34,7 @@ ID_PARAMS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "sessions.reset": (("key", "key", "key"),),
     "sessions.delete": (("key", "key", "key"),),
     "cron.add": (("agent_id", "agentId", "agent"),),
-    "cron.update": (("id", "id", "job"), ("job_id", "jobId", "job")),
+    "cron.update": (("id", "id", "job"), ("job_id", "jobId", "job"), ("patch.agent_id", "patch.agentId", "agent")),
     "cron.remove": (("id", "id", "job"), ("job_id", "jobId", "job")),
     "cron.run": (("id", "id", "job"), ("job_id", "jobId", "job")),
     "cron.runs": (("id", "id", "job"), ("job_id", "jobId", "job")),
@@ -58,18 +59,15 @@ ID_PARAMS: dict[str, tuple[tuple[str, str, str], ...]] = {
 def check_ids(method: str, params: Any) -> None:
     """Raise ``INVALID_REQUEST`` naming the first id param of ``method`` that breaks its rule."""
     for attribute, wire, kind in ID_PARAMS.get(method, ()):
-        value = getattr(params, attribute, None)
-        values = value if isinstance(value, list) else [value]
+        value: Any = params
+        for name in attribute.split("."):
+            value = getattr(value, name, None)
         check, rule = RULES[kind]
-        for item in values:
-            if item is None or item is UNSET or not isinstance(item, str):
+        for item in value if isinstance(value, list) else [value]:
+            if not isinstance(item, str) or not item.strip():  # absent (or UNSET): the handler's default applies
                 continue
             if not check(item):
                 raise ProtocolError(INVALID_REQUEST, f"invalid {method} params: {wire} must {rule}")
-    if method == "cron.update":
-        agent_id = getattr(params.patch, "agent_id", None)
-        if isinstance(agent_id, str) and not RULES["agent"][0](agent_id):
-            raise ProtocolError(INVALID_REQUEST, f"invalid {method} params: patch.agentId must {RULES['agent'][1]}")
 
 
 Handler = Callable[[Any, Any, Any], Awaitable[Any]]

@@ -81,15 +81,17 @@ async def fault(gateway, make_fault):
 
 
 async def assert_serving(gateway, token):
-    """A client with the token gets in; ``health`` answers; a session write and a cron write succeed."""
+    """A client with the token gets in; ``health`` answers; session, cron and pairing writes succeed."""
     with trio.fail_after(20):
         async with open_raw(gateway.url, handshake=True, auth={"token": token}) as client:
             health = await client.call("health", request_id="h")
             patched = await client.call("sessions.patch", {"key": "main", "label": "after"}, request_id="p")
             added = await client.call("cron.add", JOB, request_id="c")
+            paired = await client.call("node.pair.request", {"nodeId": "node-after"}, request_id="n")
     assert health["ok"], health
     assert patched["ok"], patched
     assert added["ok"], added
+    assert paired["ok"], paired
 
 
 def error_lines(caplog):
@@ -131,7 +133,8 @@ async def test_removed_state_dir_is_made_again_0700_and_the_gateway_goes_on(log_
     assert await fault(watched, lambda: shutil.rmtree(state)) == "invalid"
     await assert_serving(watched, token)
     assert mode(state) == 0o700
-    for written in (state / "agents" / "main" / "sessions" / "sessions.json", state / "cron" / "jobs.json"):
+    for written in (state / "agents" / "main" / "sessions" / "sessions.json", state / "cron" / "jobs.json",
+                    state / "nodes" / "pending.json"):
         assert written.is_file()
         for directory in written.relative_to(state).parents:
             assert mode(state / directory) == 0o700, directory

@@ -232,7 +232,11 @@ class Gateway:
         runtime = Runtime(self, config)
         await self._nursery.start(runtime.serve)
         if config.state_dir is not None:  # before clients can see the new Runtime
-            payload = await trio.to_thread.run_sync(consume_restart_sentinel, config.state_dir)
+            try:
+                payload = await trio.to_thread.run_sync(consume_restart_sentinel, config.state_dir)
+            except OSError as exc:  # an unreadable state dir must not stop the Runtime now running
+                log.warning("restart sentinel in %s unreadable: %s", config.state_dir, exc)
+                payload = None
             if payload is not None:
                 self.system_events.append("GatewayRestart:\n" + json.dumps(payload, indent=2))
         self.runtime, self.config = runtime, config

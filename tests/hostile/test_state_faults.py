@@ -18,6 +18,7 @@ from moltbot.cli.setup import ensure_setup
 from moltbot.config.load import load_config
 from moltbot.gateway.app import open_gateway
 from moltbot.gateway.logfile import configure_logging
+from moltbot.gateway.sentinel import sentinel_path
 from tests.conftest import open_raw
 
 JOB = {"name": "after", "schedule": {"kind": "every", "everyMs": 3_600_000}, "sessionTarget": "main",
@@ -157,3 +158,11 @@ async def test_after_the_state_dir_is_removed_a_new_config_file_is_still_seen(wa
             if done.is_set():
                 break
     assert watched.last_reload == "hot"
+
+
+async def test_an_unreadable_restart_sentinel_does_not_stop_the_gateway(make_config, tmp_path):
+    sentinel_path(tmp_path).mkdir()  # reading it fails with EISDIR, and so does removing it
+    async with open_gateway(make_config(), port=0, env={}) as gateway:
+        with trio.fail_after(10):
+            async with open_raw(gateway.url, handshake=True) as client:
+                assert (await client.call("health"))["ok"]

@@ -58,7 +58,7 @@ RULES = {
     "agent": (lambda v: is_agent_id(v.strip()), f"match /{AGENT_ID_PATTERN}/i"),
     "account": (lambda v: is_account_id(v.strip()), f"match /{ACCOUNT_ID_PATTERN}/i"),
     "session": (lambda v: is_session_id(v.strip()), f"match /{SESSION_ID_PATTERN}/i"),
-    "job": (lambda v: is_job_id(v), f"match /{JOB_ID_PATTERN}/i"),
+    "job": (is_job_id, f"match /{JOB_ID_PATTERN}/i"),
     "key": (is_session_key, f"be at most {MAX_SESSION_KEY} characters, without control characters"),
     "name": (is_name, f"be at most {MAX_NAME} characters, without control characters"),
 }

@@ -24,10 +24,18 @@ import trio
 from ..config.model import Config
 from ..protocol import INVALID_REQUEST, UNAVAILABLE, UNSET, ProtocolError
 from ..protocol._payloads.agent import AgentEvent, ChatEvent
+from ..store.ids import is_agent_id
 from .inbound import Collected, InboundQueue
 from .lanes import LaneScheduler, Ticket
 from .providers.base import Provider, ProviderError, ToolCall, ToolSpec, Usage
-from .sessions import DEFAULT_AGENT_ID, SessionStore, canonical_key, normalize_agent_id, now_ms
+from .sessions import (
+    DEFAULT_AGENT_ID,
+    InvalidSessionEntry,
+    SessionStore,
+    canonical_key,
+    normalize_agent_id,
+    now_ms,
+)
 from .tools import ToolRegistry
 from .tracking import RunTracker
 
@@ -35,6 +43,7 @@ log = logging.getLogger("moltbot.agents")
 
 DEDUPE_TTL = 300.0
 DEDUPE_MAX = 1000
+STRAY_STORES = 16  # session stores of agents not in the config, kept for sessions.list (LRU)
 FINISHED_RUNS_TTL = 600.0
 CHAT_DELTA_INTERVAL = 0.15
 
@@ -115,6 +124,7 @@ class AgentRuntime:
         self.runs: dict[str, Run] = {}
         self._dedupe: dict[str, tuple[float, Run]] = {}
         self._stores: dict[str, SessionStore] = {}
+        self._stray_stores: dict[str, SessionStore] = {}
         self._appeared = trio.Event()
         self._nursery: trio.Nursery | None = None
         self.inbound = InboundQueue(self)
@@ -181,16 +191,31 @@ class AgentRuntime:
         return self.canonical(f"agent:{agent_id or self.default_agent_id()}:{self.config.session.main_key}")
 
     def store(self, agent_id: str) -> SessionStore:
+        """The session store of ``agent_id`` (a valid id: ``store/ids.py``; anything else is a ValueError).
+
+        Stores of configured agents are kept for good; others (``sessions.list`` of an agent no longer
+        configured) are kept in a small LRU, so distinct ids asked for cannot grow memory without bound.
+        """
+        agent_id = agent_id.lower()
+        if not is_agent_id(agent_id):
+            raise ValueError("not a valid agent id")
         store = self._stores.get(agent_id)
         if store is None:
-            template = self.config.session.store
-            if template:
-                path = Path(template.replace("{agentId}", agent_id)).expanduser()
+            store = self._stray_stores.pop(agent_id, None) or SessionStore(self._store_path(agent_id))
+            if agent_id in self.agent_ids():
+                self._stores[agent_id] = store
             else:
-                base = self.state_dir or Path.home() / ".clawdbot"
-                path = base / "agents" / agent_id / "sessions" / "sessions.json"
-            store = self._stores[agent_id] = SessionStore(path)
+                self._stray_stores[agent_id] = store  # most recently used last
+                while len(self._stray_stores) > STRAY_STORES:
+                    self._stray_stores.pop(next(iter(self._stray_stores)))
         return store
+
+    def _store_path(self, agent_id: str) -> Path:
+        template = self.config.session.store
+        if template:
+            return Path(template.replace("{agentId}", agent_id)).expanduser()
+        base = self.state_dir or Path.home() / ".clawdbot"
+        return base / "agents" / agent_id / "sessions" / "sessions.json"
 
     # --- runs -----------------------------------------------------------------------------------
 
@@ -283,6 +308,9 @@ class AgentRuntime:
             run.status, run.error, run.stop_reason = "error", f"agent run timed out after {run.timeout:g} s", "timeout"
         except ProtocolError as exc:
             run.status, run.error = "error", exc.message
+        except (OSError, InvalidSessionEntry):  # a session file that cannot be read or written: path in the log only
+            log.exception("agent run %s failed", run.run_id)
+            run.status, run.error = "error", "the session's files could not be read or written (see the gateway log)"
         except Exception as exc:
             log.exception("agent run %s failed", run.run_id)
             # A provider's error is its own message, written for the user; anything else is our bug or an OS

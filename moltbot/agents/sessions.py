@@ -23,7 +23,8 @@ from typing import Any
 import trio
 
 from ..protocol._codec import dumps
-from ..store.atomic import write_atomic
+from ..store.atomic import ensure_dir, write_atomic
+from ..store.ids import is_session_id
 
 log = logging.getLogger("moltbot.agents")
 
@@ -79,6 +80,10 @@ def encode_store(entries: dict[str, Any]) -> str:
     lines = (f"  {dumps(key)}: {dumps(value)}"
              for key, value in entries.items())
     return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+class InvalidSessionEntry(ValueError):
+    """A session entry names no transcript file that can be used (its message names no path)."""
 
 
 class _Append:
@@ -256,8 +261,26 @@ class SessionStore:
             cached.extend(line["message"] for line in lines if line.get("type") == "message")
 
     def transcript_path(self, entry: dict[str, Any]) -> Path:
-        name = entry.get("sessionFile") or f"{entry['sessionId']}.jsonl"
-        return self.path.parent / Path(name).name
+        """``<sessionsDir>/<sessionFile's name>`` or ``<sessionId>.jsonl``; never a path outside the store's
+        directory. Raises ``InvalidSessionEntry`` for an entry (hand-edited, or from another program) whose
+        ``sessionId`` is not a safe file name (``store/ids.py``) and which has no usable ``sessionFile``."""
+        name = entry.get("sessionFile")
+        if isinstance(name, str) and _usable_file_name(Path(name).name):
+            return self.path.parent / Path(name).name
+        session_id = entry.get("sessionId")
+        if not isinstance(session_id, str) or not is_session_id(session_id):
+            raise InvalidSessionEntry("the session's entry has no valid sessionId")
+        return self.path.parent / f"{session_id}.jsonl"
+
+
+def _usable_file_name(name: str) -> bool:
+    """Whether ``name`` can be opened as one file name (no NUL, encodable, at most 255 bytes)."""
+    if name in ("", ".", "..") or "\x00" in name:
+        return False
+    try:
+        return len(name.encode("utf-8")) <= 255
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
 
 
 def message_line(role: str, text: str, **extra: Any) -> dict[str, Any]:
@@ -267,7 +290,7 @@ def message_line(role: str, text: str, **extra: Any) -> dict[str, Any]:
 
 
 def _append_lines(path: Path, lines: list[dict[str, Any]], session_id: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ensure_dir(path.parent)
     new = not path.exists()
     with open(path, "a", encoding="utf-8") as handle:
         if new:

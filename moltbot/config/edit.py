@@ -28,6 +28,7 @@ from .load import (
     parse_config,
     parse_json5,
     read_config_file,
+    read_problem,
     resolve_parsed,
 )
 from .model import Config
@@ -107,7 +108,7 @@ def read_state(path: Path) -> FileState:
     except FileNotFoundError:
         return FileState(path, None)
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, [f"<root>: cannot read the file: {exc}"]) from None
+        raise ConfigError(path, [f"<root>: cannot read the file: {read_problem(exc)}"]) from None
 
 
 CONFIG_BACKUPS = 5  # <path>.bak, .bak.1 … .bak.4, as the original keeps

@@ -384,8 +384,33 @@ def load_config(path: Path | None = None, *, env: MutableMapping[str, str] | Non
     except FileNotFoundError:
         return Config(path=path, state_dir=state_dir)
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, [f"<root>: cannot read the file: {exc}"]) from None
+        raise ConfigError(path, [f"<root>: cannot read the file: {read_problem(exc)}"]) from None
     return parse_config(raw, path=path, state_dir=state_dir, text=text)
+
+
+def read_problem(exc: OSError | UnicodeDecodeError) -> str:
+    """Why a file could not be read, in words (``Permission denied``), without Python's exception text:
+    ``config.get`` shows the problems to clients."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "it is not UTF-8 text"
+    return exc.strerror or type(exc).__name__
+
+
+def check_running_config_text(path: Path, text: str | None, *, existed: bool) -> None:
+    """Raise ``ConfigError`` when a running gateway's config file was removed (``text`` None after it
+    ``existed``) or emptied: that is an edit gone wrong (a failed save, a removed state dir), not a wish
+    for every default, which would drop the token ``moltbot setup`` wrote there. Blocking (it looks for
+    the ``.bak`` copy the gateway keeps, to say where the last version is)."""
+    if text is None and not existed:
+        return
+    if text is not None and text.strip():
+        return
+    backup = Path(f"{path}.bak")
+    restore = f"restore it from {backup}" if backup.exists() else "restore it"
+    what = "was removed" if text is None else "is empty"
+    raise ConfigError(path, [f"<root>: the file {what} while the gateway runs; the gateway keeps its last good "
+                             f"config. To fix: {restore}, or run `moltbot setup` to write a new one "
+                             "(it is reloaded when saved)"])
 
 
 def generate_token() -> str:

@@ -1,20 +1,25 @@
 """Watch the config file and call back once per burst of saves (trailing debounce on the trio clock).
 
 The directory is watched (not the file), so editors that save by rename, or truncate then write, are
-seen; repeated saves within the debounce window cause one reload. watchfiles runs its Rust watcher in a
-worker thread through anyio (which uses ``trio.to_thread`` under trio); the watcher is told to stop
-before the task is cancelled so shutdown does not wait for the thread's timeout.
+seen; repeated saves within the debounce window cause one reload. A directory removed while watched (a
+removed state dir) is made again (0700) and watched afresh: a watch cannot see its directory come back.
+watchfiles runs its Rust watcher in a worker thread through anyio (which uses ``trio.to_thread`` under
+trio); the watcher is told to stop before the task is cancelled so shutdown does not wait for the
+thread's timeout.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import aclosing
 from pathlib import Path
 
 import anyio
 import trio
 import watchfiles
+
+from ..store.atomic import ensure_dir
 
 log = logging.getLogger("moltbot.config")
 
@@ -27,23 +32,46 @@ async def serve_config_watch(path: Path, on_change: Callable[[], Awaitable[None]
 
     ``debounce_ms`` is read at each change, so a new ``gateway.reload.debounceMs`` applies at once.
     """
-    await trio.Path(path.parent).mkdir(parents=True, exist_ok=True, mode=0o700)
+    directory = path.parent
+    await trio.to_thread.run_sync(ensure_dir, directory)
     stop = anyio.Event()
     dirty = trio.Event()
 
     def is_config(_: watchfiles.Change, changed: str) -> bool:
-        return Path(changed).name == path.name
+        return Path(changed).name == path.name or Path(changed) == directory
+
+    async def watch_once(started: Callable[[], None]) -> None:
+        """Watch until ``stop`` is set or the directory is removed (its watch cannot see it come back)."""
+        watcher = watchfiles.awatch(directory, watch_filter=is_config, step=10, rust_timeout=200,
+                                    stop_event=stop, recursive=False, yield_on_timeout=True)
+        async with aclosing(watcher):
+            async for changes in watcher:
+                started()  # the first (timeout) yield means the watcher thread is running
+                if changes:
+                    dirty.set()
+                if any(Path(changed) == directory for _, changed in changes):
+                    return
 
     async def watch(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        watcher = watchfiles.awatch(path.parent, watch_filter=is_config, step=10, rust_timeout=200,
-                                    stop_event=stop, recursive=False, yield_on_timeout=True)
-        first = True
-        async for changes in watcher:
-            if first:  # the first (timeout) yield means the watcher thread is running
-                first = False
+        nonlocal stop
+        ready = False
+
+        def started() -> None:
+            nonlocal ready
+            if not ready:
+                ready = True
                 task_status.started()
-            if changes:
-                dirty.set()
+
+        while True:
+            await watch_once(started)
+            if stop.is_set():
+                return
+            stop.set()  # end the old watcher's thread; a new one watches the directory made again
+            stop = anyio.Event()
+            await trio.to_thread.run_sync(ensure_dir, directory)
+            log.error("config directory %s was removed while the gateway runs; made it again (0700) and "
+                      "watching it; the gateway keeps its last good config until %s is written again",
+                      directory, path.name)
 
     async def settle() -> None:
         nonlocal dirty

@@ -402,7 +402,8 @@ class CronService:
 
     def _check_writable(self) -> None:
         if self.load_error is not None:
-            raise ProtocolError(UNAVAILABLE, f"cron store is unreadable ({self.load_error}); fix or move the "
+            # Why (its path, the OS's words) is in the log; the client gets what to do.
+            raise ProtocolError(UNAVAILABLE, "cron store is unreadable (see the gateway log); fix or move the "
                                              "file, then restart the gateway")
 
 

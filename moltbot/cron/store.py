@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,14 +25,14 @@ import trio
 from ..protocol import RemoteProtocolError, structure, unstructure
 from ..protocol._codec import camel, dumps
 from ..protocol._payloads.cron import CronJob, CronRunLogEntry, normalize_cron_add
-from ..store.atomic import write_atomic
+from ..store.atomic import ensure_dir, write_atomic
+from ..store.ids import is_job_id
 
 __all__ = ["CronStore", "CronStoreError", "FileCronStore", "LoadedStore", "MemoryCronStore", "dump_jobs",
            "parse_jobs"]
 
 MAX_LOG_BYTES = 2_000_000
 KEEP_LOG_LINES = 2000
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _ENTRY_KEYS = frozenset(camel(field.name) for field in attrs.fields(CronRunLogEntry))
 
 
@@ -61,8 +60,9 @@ class CronStore(Protocol):
 
 
 def safe_job_id(job_id: str) -> bool:
-    """Whether ``job_id`` can name a run log file (no separators, no ``..``)."""
-    return bool(_SAFE_ID.match(job_id)) and ".." not in job_id
+    """Whether ``job_id`` can name a run log file (no separators, no ``..``, no NUL, at most 128 characters:
+    a longer name fails with ENAMETOOLONG)."""
+    return is_job_id(job_id) and ".." not in job_id
 
 
 def parse_jobs(text: str, *, where: str = "jobs.json") -> LoadedStore:
@@ -161,7 +161,7 @@ class FileCronStore:
 
     def append_run_sync(self, entry: CronRunLogEntry) -> None:
         path = self.log_path(entry.job_id)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        ensure_dir(path.parent)
         line = (dumps(unstructure(entry)) + "\n").encode()
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:

@@ -34,7 +34,7 @@ from .. import __version__
 from .._util import collapse_single_exception_group
 from ..canvas.host import CanvasHost, canvas_settings
 from ..config.edit import file_hash, read_state
-from ..config.load import ConfigError, load_config
+from ..config.load import ConfigError, check_running_config_text, load_config
 from ..config.model import Config
 from ..config.reload import decide, diff_paths, plan_reload
 from ..config.watch import serve_config_watch
@@ -111,6 +111,7 @@ class Gateway:
         self.config_lock = trio.Lock()
         self._reload_lock = trio.Lock()
         self._decided_hash: str | None = None  # the file text the last reload decision was made on
+        self._config_file_existed = False  # once seen, a missing file is an invalid edit (not "all defaults")
         self._restart_pending_hash: str | None = None  # a write a scheduled restart will apply
         self._port_override = port
         self._watch_config = watch_config
@@ -231,7 +232,11 @@ class Gateway:
         runtime = Runtime(self, config)
         await self._nursery.start(runtime.serve)
         if config.state_dir is not None:  # before clients can see the new Runtime
-            payload = await trio.to_thread.run_sync(consume_restart_sentinel, config.state_dir)
+            try:
+                payload = await trio.to_thread.run_sync(consume_restart_sentinel, config.state_dir)
+            except OSError as exc:  # an unreadable state dir must not stop the Runtime now running
+                log.warning("restart sentinel in %s unreadable: %s", config.state_dir, exc)
+                payload = None
             if payload is not None:
                 self.system_events.append("GatewayRestart:\n" + json.dumps(payload, indent=2))
         self.runtime, self.config = runtime, config
@@ -313,7 +318,8 @@ class Gateway:
             try:
                 config, digest = await trio.to_thread.run_sync(self._reload_from_disk)
             except ConfigError as exc:
-                log.error("restart skipped: %s", exc)
+                log.error("restart skipped: %s has a problem, the gateway keeps its last good config: %s",
+                          exc.path, "; ".join(exc.problems))
                 self._replacing = False
                 self._runtime_changed_now()
                 return
@@ -325,7 +331,11 @@ class Gateway:
         if self._listener_address(config) != self._listener_key:
             await self._rebind_listener(config)
         await self._apply_canvas(config)
-        await self._start_runtime(config)
+        try:
+            await self._start_runtime(config)
+        except (AuthSetupError, OSError) as exc:  # the old Runtime is gone: serve its config again
+            log.error("restart with the new config failed (%s); serving the last good config again", exc)
+            await self._start_runtime(self.config)
         self.stats.restarts += 1
         self._restart_done.set()
         self._restart_done = trio.Event()
@@ -339,20 +349,35 @@ class Gateway:
     # --- hot reload -----------------------------------------------------------------------------
 
     def _reload_from_disk(self) -> tuple[Config, str]:
-        """The config from the file and the hash of the text it was read from (one read: they agree)."""
+        """The config from the file and the hash of the text it was read from (one read: they agree).
+
+        Raises ``ConfigError`` for a file that cannot be used, which the callers treat as an invalid edit
+        (the last good config stays): one that does not parse or validate, one removed or emptied while
+        the gateway runs, and one without the gateway's secret (a Runtime cannot be built without it).
+        """
         assert self.config.path is not None
         state = read_state(self.config.path)
+        check_running_config_text(self.config.path, state.text, existed=self._config_file_existed)
+        self._config_file_existed = self._config_file_existed or state.exists
         env = dict(self.env)
         config = load_config(self.config.path, env=env, text=state.text or "")
+        auth = ResolvedAuth.resolve(config.gateway.auth, self.env)
+        if not auth.secret:
+            raise ConfigError(self.config.path, [
+                f"gateway.auth: mode is {auth.mode}, but no {auth.mode} is configured; the gateway keeps its last "
+                f"good config. To fix: set gateway.auth.{auth.mode} again (or CLAWDBOT_GATEWAY_"
+                f"{auth.mode.upper()} for the gateway's environment)"])
         # The state dir belongs to the process (its profile), not to the file: keep it across reloads.
         return attrs.evolve(config, state_dir=self.config.state_dir), state.hash
 
     def _file_hash_or_none(self) -> str | None:
         assert self.config.path is not None
         try:
-            return read_state(self.config.path).hash
+            state = read_state(self.config.path)
         except ConfigError:
             return None
+        self._config_file_existed = state.exists
+        return state.hash
 
     @property
     def watching_config(self) -> bool:
@@ -383,7 +408,8 @@ class Gateway:
             new, digest = await trio.to_thread.run_sync(self._reload_from_disk)
         except ConfigError as exc:
             self.stats.reload_failures += 1
-            log.error("config reload skipped (invalid config): %s", exc)
+            log.error("config reload skipped: %s has a problem, the gateway keeps its last good config: %s",
+                      exc.path, "; ".join(exc.problems))
             self._reload_finished("invalid")
             return "invalid"
         if digest in (self._decided_hash, self._restart_pending_hash):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..config.model import Config
 from ..protocol._codec import dumps
+from ..store.reopen import ReopeningFileHandler
 
 REDACTED = "***"
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "warning": logging.WARNING,
@@ -81,8 +82,7 @@ def configure_logging(config: Config, *, verbose: bool, env: dict[str, str]) -> 
     root.addHandler(console)
     path = log_file_path(config)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        file_handler = logging.handlers.RotatingFileHandler(
+        file_handler = ReopeningFileHandler(  # made again (dir 0700, file 0600) if the state dir is removed
             path, maxBytes=config.logging.max_bytes, backupCount=config.logging.backups, encoding="utf-8")
         os.chmod(path, 0o600)
         file_handler.setFormatter(JsonLines())

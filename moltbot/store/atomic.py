@@ -10,10 +10,27 @@ import tempfile
 from pathlib import Path
 
 
+def ensure_dir(path: Path, mode: int = 0o700) -> None:
+    """Create ``path`` and every missing parent with ``mode`` (``Path.mkdir(parents=True)`` gives the
+    parents the umask's default instead: a state dir removed while the gateway runs would come back 0755)."""
+    path = Path(path)
+    if path.is_dir():
+        return
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=mode)
+        except FileExistsError:  # created meanwhile by another writer
+            pass
+
+
 def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o600, dir_mode: int = 0o700) -> None:
     """Replace ``path`` with ``data`` atomically, creating parent directories with ``dir_mode``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=dir_mode)
+    ensure_dir(path.parent, dir_mode)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

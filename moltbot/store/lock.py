@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .atomic import ensure_dir
+
 
 class GatewayLockError(Exception):
     """Another gateway holds the lock for this config path."""
@@ -80,7 +82,7 @@ def acquire_gateway_lock(config_path: Path, *, env: Mapping[str, str] = os.envir
     path = lock_path(config_path)
     if env.get("CLAWDBOT_ALLOW_MULTI_GATEWAY") == "1":
         return GatewayLock(path, None, config_path)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ensure_dir(path.parent)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     deadline = time.monotonic() + wait_seconds
     while True:

@@ -10,6 +10,7 @@ from typing import Any
 
 import trio
 
+from ...store.ids import is_account_id
 from ..base import AccountStatus, ChannelUnavailable, DeliveryError, InboundMessage, wall_ms
 from ..chunk import chunk_text
 from . import webhook
@@ -58,8 +59,9 @@ class TelegramChannel:
         self.status = status
         self.text_chunk_limit = max(1, account.text_chunk_limit or 4000)
         self.token, self.token_source = resolve_token(account, account_id, env)
+        # An account id that cannot be part of a file name (``store/ids.py``) keeps its offset in memory only.
         self.offsets = OffsetStore(state_dir / "credentials" / f"telegram-{account_id}-offset.json"
-                                   if state_dir else None)
+                                   if state_dir and is_account_id(account_id) else None)
         self.bot_username: str | None = None
         self.bot_id: int | None = None
         self._api: TelegramApi | None = None

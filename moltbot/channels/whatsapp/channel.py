@@ -23,6 +23,8 @@ from typing import Any
 import attrs
 import trio
 
+from ...store.atomic import ensure_dir
+from ...store.ids import is_account_id
 from ..base import AccountStatus, ChannelError, ChannelUnavailable, DeliveryError, InboundMessage, wall_ms
 from ..chunk import chunk_text
 from . import bridge
@@ -59,17 +61,19 @@ _PHONE_NOISE = re.compile(r"[\s\-().]")
 
 
 def resolve_auth_dir(state_dir: Path | None, account_id: str, account: Any) -> Path | None:
-    """``authDir`` if set, else ``<stateDir>/credentials/whatsapp/<accountId>``; None without either."""
+    """``authDir`` if set, else ``<stateDir>/credentials/whatsapp/<accountId>``; None without either, or when
+    ``accountId`` cannot name a directory there (``store/ids.py``: a ``../`` id would name, and logout
+    delete, a directory outside it)."""
     if getattr(account, "auth_dir", None):
         return Path(account.auth_dir).expanduser()
-    if state_dir is None:
+    if state_dir is None or not is_account_id(account_id):
         return None
     return state_dir / "credentials" / "whatsapp" / account_id
 
 
 def secure_auth_dir(path: Path) -> None:
     """Create ``path`` 0700 and make every file in it 0600 (blocking)."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ensure_dir(path)  # its parents too (credentials/, a state dir made again) 0700
     os.chmod(path, 0o700)
     for child in path.iterdir():
         if child.is_file():

@@ -1,8 +1,9 @@
 """Method handlers by namespace: ``async def handler(runtime, connection, params) -> result``."""
 
 from . import agent, channels, config, cron, devices, logs, nodes, sessions, system
+from .ids import checked
 
-HANDLERS = {
+_HANDLERS = {
     "health": system.health,
     "logs.tail": logs.logs_tail,
     "status": system.status,
@@ -58,6 +59,8 @@ HANDLERS = {
     "cron.run": cron.cron_run,
     "cron.runs": cron.cron_runs,
 }
+# Id params (agent ids, session keys, job and account ids …) are checked before a handler runs (ids.py).
+HANDLERS = {method: checked(method, handler) for method, handler in _HANDLERS.items()}
 
 # Handlers that only compute (no I/O, no waiting): run in the connection's reader, no task per request.
 INLINE = frozenset({"health", "status", "last-heartbeat", "system-presence", "system-event", "agents.list",

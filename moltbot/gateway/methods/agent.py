@@ -19,6 +19,7 @@ from ...protocol._payloads.agent import (
 )
 from ...protocol._payloads.system import EmptyParams
 from ..connection import ack
+from .sessions import load_store, read_messages
 
 if TYPE_CHECKING:
     from ..connection import Connection
@@ -125,13 +126,13 @@ async def chat_history(runtime: Runtime, connection: Connection, params: ChatHis
     agents = runtime.agents
     key = agents.canonical(params.session_key)
     store = agents.store(agents._agent_for(key))
-    await store.load()
+    await load_store(store)
     entry = store.entries.get(key)
     result: dict[str, Any] = {"sessionKey": key, "messages": []}
     if entry is None:
         return result
-    result["sessionId"] = entry["sessionId"]
-    messages = await store.read_transcript(store.transcript_path(entry), params.limit or 200)
+    result["sessionId"] = entry.get("sessionId")
+    messages = await read_messages(store, entry, params.limit or 200)
     kept, size = [], 0
     for message in reversed(messages):  # newest first until the byte cap, then back in order
         size += len(message_text(message)) + 200

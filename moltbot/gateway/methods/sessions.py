@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ...agents.sessions import message_text, now_ms
-from ...protocol import INVALID_REQUEST, UNSET, ProtocolError
+from ...agents.sessions import InvalidSessionEntry, SessionStore, message_text, normalize_agent_id, now_ms
+from ...protocol import INVALID_REQUEST, UNAVAILABLE, UNSET, ProtocolError
 from ...protocol._payloads.agent import (
     SessionKeyParams,
     SessionsDeleteParams,
@@ -21,6 +22,8 @@ from ...protocol._payloads.agent import (
 if TYPE_CHECKING:
     from ..connection import Connection
     from ..runtime import Runtime
+
+log = logging.getLogger("moltbot.gateway")
 
 ROW_FIELDS = ("label", "displayName", "channel", "subject", "chatType", "origin", "sessionId", "systemSent",
               "abortedLastRun", "thinkingLevel", "verboseLevel", "reasoningLevel", "elevatedLevel", "sendPolicy",
@@ -38,11 +41,33 @@ def _kind(key: str) -> str:
     return "group" if ":group:" in key or ":channel:" in key else "direct"
 
 
+async def load_store(store: SessionStore) -> None:
+    """``store.load()``; a store that cannot be read is logged (with its path and why) and answered with a
+    clean ``UNAVAILABLE`` (no path, no OS error text)."""
+    try:
+        await store.load()
+    except OSError as exc:
+        log.error("session store %s cannot be read: %s", store.path, exc)
+        raise ProtocolError(UNAVAILABLE, "session store unreadable (see the gateway log)") from None
+
+
+async def read_messages(store: SessionStore, entry: dict[str, Any], limit: int = 0) -> list[dict[str, Any]]:
+    """The transcript of ``entry``, or ``UNAVAILABLE`` (no path, no OS error text) if it cannot be read."""
+    try:
+        return await store.read_transcript(store.transcript_path(entry), limit)
+    except InvalidSessionEntry as exc:
+        log.warning("session store %s: %s", store.path, exc)
+        raise ProtocolError(UNAVAILABLE, "session transcript unreadable (see the gateway log)") from None
+    except (OSError, ValueError) as exc:
+        log.error("session transcript of %s cannot be read: %s", store.path, exc)
+        raise ProtocolError(UNAVAILABLE, "session transcript unreadable (see the gateway log)") from None
+
+
 async def _entries(runtime: Runtime, agent_id: str | None) -> list[tuple[str, dict[str, Any], Any]]:
     rows = []
     for agent in ([agent_id] if agent_id else runtime.agents.agent_ids()):
         store = runtime.agents.store(agent)
-        await store.load()
+        await load_store(store)
         rows += [(key, entry, store) for key, entry in store.entries.items()]
     return rows
 
@@ -50,7 +75,8 @@ async def _entries(runtime: Runtime, agent_id: str | None) -> list[tuple[str, di
 async def sessions_list(runtime: Runtime, connection: Connection, params: SessionsListParams) -> dict[str, Any]:
     now = now_ms()
     rows = []
-    for key, entry, store in await _entries(runtime, params.agent_id):
+    agent_id = normalize_agent_id(params.agent_id) if params.agent_id else None  # checked by ids.py
+    for key, entry, store in await _entries(runtime, agent_id):
         kind = _kind(key)
         if (kind == "global" and not params.include_global) or (kind == "unknown" and not params.include_unknown):
             continue
@@ -65,7 +91,10 @@ async def sessions_list(runtime: Runtime, connection: Connection, params: Sessio
         row = {"key": key, "kind": kind, "updatedAt": entry.get("updatedAt")}
         row.update({field: entry[field] for field in ROW_FIELDS if field in entry})
         if params.include_last_message or params.include_derived_titles:
-            messages = await store.read_transcript(store.transcript_path(entry))
+            try:
+                messages = await read_messages(store, entry)
+            except ProtocolError:  # logged; the row is listed without its previews
+                messages = []
             texts = [message_text(m) for m in messages if message_text(m)]
             if params.include_last_message and texts:
                 row["lastMessagePreview"] = texts[-1][:240]
@@ -75,7 +104,7 @@ async def sessions_list(runtime: Runtime, connection: Connection, params: Sessio
     rows.sort(key=lambda r: r.get("updatedAt") or 0, reverse=True)
     if params.limit:
         rows = rows[: params.limit]
-    store = runtime.agents.store(params.agent_id or runtime.agents.default_agent_id())
+    store = runtime.agents.store(agent_id or runtime.agents.default_agent_id())
     return {"ts": now, "path": str(store.path), "count": len(rows),
             "defaults": {"modelProvider": None, "model": None, "contextTokens": None}, "sessions": rows}
 
@@ -86,14 +115,14 @@ async def sessions_preview(runtime: Runtime, connection: Connection, params: Ses
     for raw_key in params.keys[:64]:
         key = runtime.agents.canonical(raw_key)
         store = runtime.agents.store(runtime.agents._agent_for(key))
-        await store.load()
+        await load_store(store)
         entry = store.entries.get(key)
         if entry is None:
             previews.append({"key": key, "status": "missing", "items": []})
             continue
         try:
-            messages = await store.read_transcript(store.transcript_path(entry), limit)
-        except OSError:
+            messages = await read_messages(store, entry, limit)
+        except ProtocolError:
             previews.append({"key": key, "status": "error", "items": []})
             continue
         items = [{"role": m.get("role") if m.get("role") in ("user", "assistant", "tool", "system") else "other",
@@ -105,7 +134,7 @@ async def sessions_preview(runtime: Runtime, connection: Connection, params: Ses
 async def _entry(runtime: Runtime, raw_key: str) -> tuple[str, dict[str, Any] | None, Any]:
     key = runtime.agents.canonical(raw_key)
     store = runtime.agents.store(runtime.agents._agent_for(key))
-    await store.load()
+    await load_store(store)
     return key, store.entries.get(key), store
 
 

@@ -1,0 +1,94 @@
+"""Ids in request params that become file names or stored keys are checked before any handler runs.
+
+One table says, per method, which params are ids of which kind (``store/ids.py`` has the rules); a bad
+one is ``INVALID_REQUEST "invalid <method> params: <field> must match …"``, naming the field, never the
+value (it may be huge or a path) nor a file. The stores check again where an id meets the file system,
+so an id from elsewhere (a channel message, a hand-edited file) cannot name a path either.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+from ...protocol import INVALID_REQUEST, UNAVAILABLE, ProtocolError
+from ...store.ids import RULES
+
+log = logging.getLogger("moltbot.gateway")
+
+# method -> ((python attribute, wire name, kind), …); a list-valued param is checked item by item, a
+# dotted attribute names a field of a nested object.
+ID_PARAMS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "agent": (("agent_id", "agentId", "agent"), ("session_key", "sessionKey", "key"),
+              ("session_id", "sessionId", "session"), ("account_id", "accountId", "account"),
+              ("reply_account_id", "replyAccountId", "account")),
+    "agent.identity.get": (("agent_id", "agentId", "agent"), ("session_key", "sessionKey", "key")),
+    "chat.send": (("session_key", "sessionKey", "key"),),
+    "chat.history": (("session_key", "sessionKey", "key"),),
+    "chat.abort": (("session_key", "sessionKey", "key"),),
+    "sessions.list": (("agent_id", "agentId", "agent"),),
+    "sessions.preview": (("keys", "keys", "key"),),
+    "sessions.patch": (("key", "key", "key"),),
+    "sessions.reset": (("key", "key", "key"),),
+    "sessions.delete": (("key", "key", "key"),),
+    "cron.add": (("agent_id", "agentId", "agent"),),
+    "cron.update": (("id", "id", "job"), ("job_id", "jobId", "job"), ("patch.agent_id", "patch.agentId", "agent")),
+    "cron.remove": (("id", "id", "job"), ("job_id", "jobId", "job")),
+    "cron.run": (("id", "id", "job"), ("job_id", "jobId", "job")),
+    "cron.runs": (("id", "id", "job"), ("job_id", "jobId", "job")),
+    "channels.logout": (("account_id", "accountId", "account"),),
+    "send": (("account_id", "accountId", "account"), ("session_key", "sessionKey", "key")),
+    "web.login.start": (("account_id", "accountId", "account"),),
+    "web.login.wait": (("account_id", "accountId", "account"),),
+    "node.pair.request": (("node_id", "nodeId", "name"),),
+    "node.pair.approve": (("request_id", "requestId", "name"),),
+    "node.pair.reject": (("request_id", "requestId", "name"),),
+    "node.pair.verify": (("node_id", "nodeId", "name"),),
+    "node.rename": (("node_id", "nodeId", "name"),),
+    "node.describe": (("node_id", "nodeId", "name"),),
+    "node.invoke": (("node_id", "nodeId", "name"),),
+    "device.pair.approve": (("request_id", "requestId", "name"),),
+    "device.pair.reject": (("request_id", "requestId", "name"),),
+    "device.token.rotate": (("device_id", "deviceId", "name"),),
+    "device.token.revoke": (("device_id", "deviceId", "name"),),
+}
+
+
+def check_ids(method: str, params: Any) -> None:
+    """Raise ``INVALID_REQUEST`` naming the first id param of ``method`` that breaks its rule."""
+    for attribute, wire, kind in ID_PARAMS.get(method, ()):
+        value: Any = params
+        for name in attribute.split("."):
+            value = getattr(value, name, None)
+        check, rule = RULES[kind]
+        for item in value if isinstance(value, list) else [value]:
+            if not isinstance(item, str) or not item.strip():  # absent (or UNSET): the handler's default applies
+                continue
+            if not check(item):
+                raise ProtocolError(INVALID_REQUEST, f"invalid {method} params: {wire} must {rule}")
+
+
+Handler = Callable[[Any, Any, Any], Awaitable[Any]]
+
+
+def checked(method: str, handler: Handler) -> Handler:
+    """``handler`` behind ``check_ids(method, params)``, with the file system's faults made clean.
+
+    An ``OSError`` or ``ValueError`` escaping a handler (a state file that cannot be read or written, a
+    name the OS refuses) is logged with its detail (paths included) and answered ``UNAVAILABLE`` without
+    them: the client learns what failed, the owner reads why in the log.
+    """
+
+    @wraps(handler)
+    async def run(runtime: Any, connection: Any, params: Any) -> Any:
+        check_ids(method, params)
+        try:
+            return await handler(runtime, connection, params)
+        except (OSError, ValueError) as exc:
+            log.error("%s failed: %s: %s", method, type(exc).__name__, exc)
+            raise ProtocolError(UNAVAILABLE, f"{method} failed: the gateway could not read or write its state "
+                                             "(see the gateway log)") from None
+
+    return run

@@ -56,7 +56,7 @@ async def test_a_failed_agent_run_does_not_show_its_exception_text(raw, gateway,
                     break
             assert (await ws.call("health"))["ok"]
     assert frame["ok"] is False
-    assert frame["payload"]["summary"] == "agent run failed: internal error (see the gateway log)"
+    assert frame["payload"]["summary"] == "the session's files could not be read or written (see the gateway log)"
     assert not any(str(tmp_path) in text or "Errno" in text or "too long" in text for text in texts)
     assert any(r.getMessage() == "agent run run-1 failed" for r in caplog.records)
 

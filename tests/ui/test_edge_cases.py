@@ -104,7 +104,17 @@ async def test_page_under_a_base_path_connects_and_routes_beneath_it(browser, ma
     assert same_origin
 
 
-async def test_a_remote_browser_waits_for_pairing_approval_then_connects_by_itself(ui_gateway):
+@pytest.fixture
+async def remote_ui_gateway(make_config):
+    """The Control UI gateway with ``moltbot.test`` among its host names (``gateway.allowedHosts``): any
+    other name is refused 421 (DNS-rebinding defence)."""
+    config = make_config(control_ui=ControlUiConfig(enabled=True), allowed_hosts=["moltbot.test"])
+    with trio.fail_after(120):
+        async with open_gateway(config, port=0, env={}) as gateway:
+            yield gateway
+
+
+async def test_a_remote_browser_waits_for_pairing_approval_then_connects_by_itself(remote_ui_gateway):
     """A page not on localhost is not paired silently: it says it waits, and gets in once approved."""
     from moltbot.client import open_gateway_client
     from tests.conftest import TOKEN
@@ -113,6 +123,7 @@ async def test_a_remote_browser_waits_for_pairing_approval_then_connects_by_itse
 
     if (reason := browser_missing()) is not None:
         pytest.skip(f"browser tests need headless Chromium: {reason}")
+    ui_gateway = remote_ui_gateway
     port = ui_gateway.port
     origin = f"http://moltbot.test:{port}"
     # moltbot.test resolves to loopback inside this browser only; the Host header then is not local, and the

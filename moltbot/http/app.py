@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
@@ -32,6 +33,30 @@ log = logging.getLogger("moltbot.http")
 
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+DRAIN_BYTES = 64 * 1024  # an unread request body up to this size is read and dropped to keep the connection
+DRAIN_SECONDS = 2.0  # how long an answer waits for the rest of such a body before giving the connection up
+
+
+async def settle_body(response: Response) -> Response:
+    """Leave the connection reusable after an answer that did not read the request body, or say it ends.
+
+    An early answer (401, 404, 405, too large) is given before the body is read. HTTP/1.1 clients send
+    the body anyway and may send their next request behind it, so the connection is only reused if the
+    body is read to its end first: a small one (``DRAIN_BYTES``, within ``DRAIN_SECONDS``) is drained and
+    dropped; otherwise the answer carries ``Connection: close`` and the server closes after it.
+    """
+    if response.headers.get("Connection", "").lower() == "close":
+        return response
+    read = 0
+    with trio.move_on_after(DRAIN_SECONDS):
+        async for chunk in request.body:  # ends at once when the body is empty or was read already
+            read += len(chunk)
+            if read > DRAIN_BYTES:
+                break
+        else:
+            return response
+    response.headers["Connection"] = "close"
+    return response
 
 
 async def dispatch(runtime: Runtime, path: str) -> Response:
@@ -67,6 +92,7 @@ async def dispatch(runtime: Runtime, path: str) -> Response:
 def make_http_app(gateway: Gateway) -> QuartTrio:
     app = QuartTrio("moltbot")
     app.config["MAX_CONTENT_LENGTH"] = None  # each endpoint enforces its own limit while reading
+    app.after_request(settle_body)
 
     @app.route("/", defaults={"path": ""}, methods=ALL_METHODS)
     @app.route("/<path:path>", methods=ALL_METHODS)

@@ -75,7 +75,7 @@ def authorize(runtime: Runtime) -> None:
 
 async def read_json(limit: int, *, too_large: HttpError | None = None) -> Any:
     """The request body as JSON (empty → ``{}``), refusing bodies over ``limit`` bytes."""
-    too_large = too_large or invalid("payload too large")
+    too_large = too_large or invalid(f"payload too large: the limit is {limit} bytes")
     # The rest of the body is not read: the client must not reuse this connection.
     too_large.headers.setdefault("Connection", "close")
     if request.content_length is not None and request.content_length > limit:

@@ -8,6 +8,7 @@ hypercorn → our reader with nothing in between.
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -59,8 +60,20 @@ async def settle_body(response: Response) -> Response:
     return response
 
 
+# A percent escape left after the server's one decoding: the path was encoded twice (``%252f``, ``%252e``).
+_STILL_ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
 async def dispatch(runtime: Runtime, path: str) -> Response:
-    """The reference's HTTP dispatch order (§6.1); the first match answers."""
+    """The reference's HTTP dispatch order (§6.1); the first match answers.
+
+    A path still holding a percent escape after the server decoded it once is refused before any handler
+    (GHSA-v865-p3gq-hw6m: a multi-encoded ``%252f`` bypassed auth on a protected prefix when one layer
+    matched the prefix and another decoded again). No handler here decodes twice; this keeps it so for
+    hook mappings, plugins or proxies that might.
+    """
+    if _STILL_ENCODED.search(path):
+        return Response("Bad Request", status=400, content_type=TEXT_PLAIN)
     config = runtime.config
     hooks = config.hooks
     hooks_base = "/" + hooks.path.strip("/")

@@ -103,6 +103,23 @@ async def test_next_request_after_an_early_answer_is_answered(http_gateway, meth
     await wait_no_server_sockets(port_of(http_gateway), KEEP_ALIVE_SECONDS + 5)
 
 
+async def test_early_answers_leave_no_socket_behind_once_the_peers_leave(http_gateway):
+    """Today about half of these stay in CLOSE-WAIT for good (300 cycles: 160 sockets left)."""
+    port = port_of(http_gateway)
+    body = b'{"tool": "x"}'
+    with trio.fail_after(60):
+        for _ in range(30):
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+            await stream.send_all(head("POST", "/tools/invoke", len(body)))
+            await trio.sleep(0.05)  # the body as a second TCP write, the next request as a third
+            await stream.send_all(body)
+            await stream.send_all(b"GET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            response, _ = await read_response(stream, h11.Connection(h11.CLIENT))
+            assert response.status_code == 401
+            await stream.aclose()  # the second answer unread: the peer just leaves
+    await wait_no_server_sockets(port, KEEP_ALIVE_SECONDS + 5)
+
+
 async def test_body_that_never_comes_gets_connection_close(http_gateway):
     with trio.fail_after(20):
         stream = await trio.open_tcp_stream("127.0.0.1", port_of(http_gateway))

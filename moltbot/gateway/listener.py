@@ -44,7 +44,8 @@ def _patch_hypercorn_connection_close() -> None:
     (``h11.PAUSED``) and the socket stayed in CLOSE-WAIT after the peer left; after a normal request the
     idle timer was never restarted, so an idle keep-alive connection was never timed out. Four changes:
 
-    - ``_maybe_recycle`` runs shielded (bounded by ``RECYCLE_SECONDS``; past it the connection is closed);
+    - ``_maybe_recycle`` runs shielded (bounded by ``RECYCLE_SECONDS``; past it the connection is closed),
+      and so does telling the app its connection closed;
     - closing is a lingering close, as nginx and Apache do: half-close (FIN after the answer), then the
       reader keeps reading and discards what the peer still sends until its EOF or ``LINGER_SECONDS``,
       and only then the socket is closed, so a peer still sending a refused body is not answered with
@@ -76,6 +77,8 @@ def _patch_hypercorn_connection_close() -> None:
                     pass  # already gone, a send in progress (closed below anyway) or TLS (no half-close)
                 reader = _reader_scope(self)
                 reader.deadline = min(reader.deadline, trio.current_time() + LINGER_SECONDS)
+            # Tells the app (a send on its queue): bounded, should an app not read its queue.
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + RECYCLE_SECONDS):
                 await self.protocol.handle(Closed())
             return
         try:
@@ -252,7 +255,8 @@ async def serve_listener(app: Any, host: str, port: int, max_payload: int,
     config.accesslog = None
     config.errorlog = log
     config.graceful_timeout = 1.0
-    # Also how long hypercorn keeps a connection that closed before finishing its request (two tasks).
+    # How long an idle keep-alive connection is kept (its timer restarts after each request: see
+    # _patch_hypercorn_connection_close); a connection whose peer left is closed at once.
     config.keep_alive_timeout = 5.0
     config.websocket_ping_interval = None
     await serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)

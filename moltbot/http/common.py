@@ -2,8 +2,10 @@
 
 Errors: 401 ``{"error":{"message":"Unauthorized","type":"unauthorized"}}`` (also when an address is rate
 limited, with ``Retry-After``), 400 ``{"error":{"message":…,"type":"invalid_request_error"}}`` for bad JSON,
-a too-large body or invalid fields, 405 ``Method Not Allowed`` with ``Allow: POST``. Handlers raise
-``HttpError``; ``error_response`` renders it. Nothing internal (tracebacks, paths, secrets) is sent.
+a too-large body (naming the limit; the answer closes the connection) or invalid fields, 405 ``Method Not
+Allowed`` with ``Allow: POST``. Handlers raise ``HttpError``; ``error_response`` renders it. Nothing
+internal (Python's exception texts, tracebacks, paths, secrets) is sent: the reference sends the JSON
+parser's message for bad JSON; ours says where the JSON broke, in our words.
 """
 
 from __future__ import annotations

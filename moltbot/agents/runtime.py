@@ -285,7 +285,9 @@ class AgentRuntime:
             run.status, run.error = "error", exc.message
         except Exception as exc:
             log.exception("agent run %s failed", run.run_id)
-            run.status, run.error = "error", getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            # Our errors carry a ``message`` for clients; anything else is a bug whose text (Python's, with
+            # paths) goes to the log only: the run's error reaches WebSocket and HTTP clients.
+            run.status, run.error = "error", getattr(exc, "message", None) or "agent run failed (see the gateway log)"
         if run.scope.cancelled_caught:
             run.status = "aborted"
         run.ended_at = now_ms()

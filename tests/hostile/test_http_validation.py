@@ -114,3 +114,18 @@ async def test_bad_json_is_answered_in_our_words(http_gateway, path, raw, expect
     assert answer.status == 400 and not any(word in text for word in PYTHON_TEXT), text[:300]
     if expected is not None:
         assert error_of(answer) == expected
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/responses"])
+async def test_a_failed_run_is_reported_without_python_text(http_gateway, monkeypatch, path):
+    from moltbot.agents import turns
+
+    async def broken_turn(*args, **kwargs):
+        open("/nonexistent-dir/secret-file.txt")  # noqa: ASYNC230, SIM115 (the failure is the point)
+
+    monkeypatch.setattr(turns, "run_turn", broken_turn)  # imported at each run
+    body = {"model": "moltbot", "input": "hi", "messages": [{"role": "user", "content": "hi"}]}
+    body = {key: value for key, value in body.items() if key != ("input" if "chat" in path else "messages")}
+    answer = await request(http_gateway, "POST", path, body=body, headers=AUTH)
+    text = answer.body.decode("utf-8")
+    assert answer.status == 500 and "nonexistent-dir" not in text and "Errno" not in text, text

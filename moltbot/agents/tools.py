@@ -55,6 +55,8 @@ class ToolRegistry:
             return await tool.function(arguments, run), False
         except ToolError as exc:
             return {"error": str(exc)}, True
-        except Exception as exc:
+        except Exception:
+            # The traceback goes to the log; the result (seen by the model and by /tools/invoke clients)
+            # never carries Python's exception text or the paths in it.
             log.exception("tool %s failed", name)
-            return {"error": f"tool {name} failed: {exc}"}, True
+            return {"error": f"tool {name} failed (the gateway log has the details)"}, True

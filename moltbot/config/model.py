@@ -106,6 +106,15 @@ class HttpConfig:
 
 
 @attrs.frozen
+class GatewayToolsConfig:
+    """``gateway.tools`` (today's OpenClaw): the deny list of ``POST /tools/invoke``. ``allow`` takes tools off
+    the default deny list, ``deny`` adds to it; neither bypasses the ``tools.allow``/``tools.deny`` policy."""
+
+    allow: list[str] = attrs.field(factory=list)
+    deny: list[str] = attrs.field(factory=list)
+
+
+@attrs.frozen
 class TailscaleConfig:
     mode: Literal["off", "serve", "funnel"] = "off"
     reset_on_exit: bool = False
@@ -159,6 +168,7 @@ class GatewayConfig:
     auth: AuthConfig = AuthConfig()
     control_ui: ControlUiConfig = ControlUiConfig()
     http: HttpConfig = HttpConfig()
+    tools: GatewayToolsConfig = GatewayToolsConfig()
     tailscale: TailscaleConfig = TailscaleConfig()
     trusted_proxies: list[str] = attrs.field(factory=list)
     # Ours: Host names served besides loopback and the bound address (DNS-rebinding defence); a leading

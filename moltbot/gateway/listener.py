@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,27 +14,176 @@ from hypercorn.trio import serve
 
 from ..config.model import GatewayConfig
 
+try:
+    import resource
+except ImportError:  # not on Windows: no descriptor limit to read
+    resource = None  # type: ignore[assignment]
 
-def _patch_hypercorn_send_race() -> None:
-    """hypercorn's TCP server half-closes the socket (``send_eof``) outside its send lock, so a close
-    frame it sends from its reader task can collide with it: ``BusyResourceError`` escapes the
-    connection task and takes the whole listener down (seen in CI). Treat it as what it is, a socket
-    being closed. Applied once, at import; only that exception is caught."""
-    from hypercorn.events import Closed
-    from hypercorn.trio.tcp_server import TCPServer
+log = logging.getLogger("moltbot.http")
+
+
+LINGER_SECONDS = 2.0  # after our half-close, how long what the peer still sends is read and discarded
+RECYCLE_SECONDS = 5.0  # how long hypercorn's end-of-request bookkeeping may wait for the app to take its disconnect
+FD_RESERVE_MIN = 32  # file descriptors kept free for files, pipes and DNS when connections pile up
+
+
+def _reader_scope(server: Any) -> trio.CancelScope:
+    """The cancel scope around one TCPServer's reader loop (made on first use, entered by ``_read_data``)."""
+    return server.__dict__.setdefault("_moltbot_reader", trio.CancelScope())
+
+
+def _patch_hypercorn_connection_close() -> None:
+    """Close every HTTP connection once its answer is out, whatever the app's task is doing.
+
+    hypercorn ends a request from inside the app's own task: the app's last ``send`` runs
+    ``H11Protocol._maybe_recycle``, which first hands the app ``http.disconnect`` and then either
+    recycles the connection for keep-alive (restarting the idle timer) or closes it. quart-trio answers
+    that disconnect by cancelling its nursery, i.e. the very task doing the bookkeeping, so the next
+    checkpoint raised ``Cancelled``: after an early answer (401/404/405/413 sent before the request body
+    arrived) the socket was never closed, the reader waited forever for a recycle that never came
+    (``h11.PAUSED``) and the socket stayed in CLOSE-WAIT after the peer left; after a normal request the
+    idle timer was never restarted, so an idle keep-alive connection was never timed out. Four changes:
+
+    - ``_maybe_recycle`` runs shielded (bounded by ``RECYCLE_SECONDS``; past it the connection is closed),
+      and so does telling the app its connection closed;
+    - closing is a lingering close, as nginx and Apache do: half-close (FIN after the answer), then the
+      reader keeps reading and discards what the peer still sends until its EOF or ``LINGER_SECONDS``,
+      and only then the socket is closed, so a peer still sending a refused body is not answered with
+      an RST that destroys the answer it has not read yet;
+    - when the reader ends (peer EOF, error, linger over) the idle timer is stopped, so the socket is
+      closed at once instead of after ``keep_alive_timeout``;
+    - the final ``_close`` is shielded, so a cancelled connection task still releases its socket.
+
+    It also keeps the earlier fix for hypercorn's half-close outside its send lock: a close frame sent
+    from the reader task could collide with it and ``BusyResourceError`` escaped the connection task and
+    took the whole listener down (seen in CI); that is treated as what it is, a socket being closed.
+    Applied once, at import.
+    """
+    from hypercorn.events import Closed, RawData
+    from hypercorn.protocol.h11 import H11Protocol
+    from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
 
     if getattr(TCPServer.protocol_send, "_moltbot_patched", False):
         return
-    original = TCPServer.protocol_send
+    original_send, original_close, original_recycle = TCPServer.protocol_send, TCPServer._close, H11Protocol._maybe_recycle
 
     async def protocol_send(self, event):  # type: ignore[no-untyped-def]
+        if isinstance(event, Closed):
+            with trio.CancelScope(shield=True):
+                self._moltbot_closing = True
+                try:
+                    await self.stream.send_eof()
+                except (trio.BrokenResourceError, trio.BusyResourceError, trio.ClosedResourceError, AttributeError):
+                    pass  # already gone, a send in progress (closed below anyway) or TLS (no half-close)
+                reader = _reader_scope(self)
+                reader.deadline = min(reader.deadline, trio.current_time() + LINGER_SECONDS)
+            # Tells the app (a send on its queue): bounded, should an app not read its queue.
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + RECYCLE_SECONDS):
+                await self.protocol.handle(Closed())
+            return
         try:
-            await original(self, event)
+            await original_send(self, event)
         except trio.BusyResourceError:
             await self.protocol.handle(Closed())
 
+    async def _read_data(self):  # type: ignore[no-untyped-def]
+        with _reader_scope(self):
+            while True:
+                try:
+                    with trio.fail_after(self.config.read_timeout or math.inf):
+                        data = await self.stream.receive_some(MAX_RECV)
+                except (trio.ClosedResourceError, trio.BrokenResourceError, trio.TooSlowError):
+                    break
+                if getattr(self, "_moltbot_closing", False):
+                    if not data:
+                        break
+                    continue  # lingering: the rest of a refused body, or requests after our close
+                await self.protocol.handle(RawData(bytes(data)))
+                if not data:
+                    break
+        await self.idle_task.stop()
+        await self.protocol.handle(Closed())
+
+    async def _close(self):  # type: ignore[no-untyped-def]
+        with trio.CancelScope(shield=True):
+            await original_close(self)
+
+    async def _maybe_recycle(self):  # type: ignore[no-untyped-def]
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + RECYCLE_SECONDS) as scope:
+            await original_recycle(self)
+        if scope.cancelled_caught:  # the app never took its disconnect: give the connection up
+            with trio.CancelScope(shield=True):
+                await self.send(Closed())
+
     protocol_send._moltbot_patched = True  # type: ignore[attr-defined]
     TCPServer.protocol_send = protocol_send
+    TCPServer._read_data = _read_data
+    TCPServer._close = _close
+    H11Protocol._maybe_recycle = _maybe_recycle
+
+
+class _Admission:
+    """Process-wide count of open connections, capped below the file-descriptor limit.
+
+    At ``RLIMIT_NOFILE`` every ``open()`` fails, not only ``accept()``: a pairing-file read raised EMFILE
+    in a channel task and the gateway exited. trio's accept loop already survives EMFILE (it logs and
+    backs off 100 ms); this cap keeps a reserve (an eighth of the limit, at least ``FD_RESERVE_MIN``)
+    for everything else, by closing a connection accepted beyond it at once (logged, at most every
+    10 s). The limit is read at each accept, so raising it (``ulimit -n``) takes effect without restart.
+    """
+
+    def __init__(self) -> None:
+        self.open = 0
+        self.refused = 0
+        self._logged_at = -math.inf
+
+    def capacity(self) -> float:
+        if resource is None:
+            return math.inf
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft == resource.RLIM_INFINITY:
+            return math.inf
+        return max(soft - max(FD_RESERVE_MIN, soft // 8), soft // 2)
+
+    def admit(self) -> bool:
+        capacity = self.capacity()
+        if self.open < capacity:
+            self.open += 1
+            return True
+        self.refused += 1
+        now = trio.current_time()
+        if now - self._logged_at >= 10:
+            self._logged_at = now
+            log.warning("refusing connections: %d open, the cap is %d (file-descriptor limit %d minus a reserve); "
+                        "%d refused so far; raise the limit with `ulimit -n`", self.open, capacity,
+                        resource.getrlimit(resource.RLIMIT_NOFILE)[0], self.refused)
+        return False
+
+
+ADMISSION = _Admission()
+
+
+def _patch_hypercorn_admission() -> None:
+    """Route hypercorn's accepted connections through ``ADMISSION`` (its worker makes each connection
+    through the ``TCPServer`` name of ``hypercorn.trio.run``). Applied once, at import."""
+    from hypercorn.trio import run as trio_run
+
+    server_class = trio_run.TCPServer
+    if getattr(server_class, "_moltbot_patched", False):
+        return
+
+    async def admitted_connection(app, config, context, state, stream):  # type: ignore[no-untyped-def]
+        if not ADMISSION.admit():
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+            return
+        try:
+            await server_class(app, config, context, state, stream)
+        finally:
+            ADMISSION.open -= 1
+
+    admitted_connection._moltbot_patched = True  # type: ignore[attr-defined]
+    trio_run.TCPServer = admitted_connection
 
 
 def _patch_hypercorn_parse_failures() -> None:
@@ -70,8 +220,9 @@ def _patch_hypercorn_parse_failures() -> None:
     ws_stream.Connection = FailingConnection  # type: ignore[misc]
 
 
-_patch_hypercorn_send_race()
+_patch_hypercorn_connection_close()
 _patch_hypercorn_parse_failures()
+_patch_hypercorn_admission()
 
 
 class BindError(Exception):
@@ -102,9 +253,10 @@ async def serve_listener(app: Any, host: str, port: int, max_payload: int,
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.websocket_max_message_size = max_payload
     config.accesslog = None
-    config.errorlog = logging.getLogger("moltbot.http")
+    config.errorlog = log
     config.graceful_timeout = 1.0
-    # Also how long hypercorn keeps a connection that closed before finishing its request (two tasks).
+    # How long an idle keep-alive connection is kept (its timer restarts after each request: see
+    # _patch_hypercorn_connection_close); a connection whose peer left is closed at once.
     config.keep_alive_timeout = 5.0
     config.websocket_ping_interval = None
     await serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)

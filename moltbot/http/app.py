@@ -8,8 +8,10 @@ hypercorn → our reader with nothing in between.
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
+import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
@@ -33,10 +35,46 @@ log = logging.getLogger("moltbot.http")
 
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+DRAIN_BYTES = 64 * 1024  # an unread request body up to this size is read and dropped to keep the connection
+DRAIN_SECONDS = 2.0  # how long an answer waits for the rest of such a body before giving the connection up
+
+
+async def settle_body(response: Response) -> Response:
+    """Leave the connection reusable after an answer that did not read the request body, or say it ends.
+
+    An early answer (401, 404, 405, too large) is given before the body is read. HTTP/1.1 clients send
+    the body anyway and may send their next request behind it, so the connection is only reused if the
+    body is read to its end first: a small one (``DRAIN_BYTES``, within ``DRAIN_SECONDS``) is drained and
+    dropped; otherwise the answer carries ``Connection: close`` and the server closes after it.
+    """
+    if response.headers.get("Connection", "").lower() == "close":
+        return response
+    read = 0
+    with trio.move_on_after(DRAIN_SECONDS):
+        async for chunk in request.body:  # ends at once when the body is empty or was read already
+            read += len(chunk)
+            if read > DRAIN_BYTES:
+                break
+        else:
+            return response
+    response.headers["Connection"] = "close"
+    return response
+
+
+# A percent escape left after the server's one decoding: the path was encoded twice (``%252f``, ``%252e``).
+_STILL_ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
 async def dispatch(runtime: Runtime, path: str) -> Response:
-    """The reference's HTTP dispatch order (§6.1); the first match answers."""
+    """The reference's HTTP dispatch order (§6.1); the first match answers.
+
+    A path still holding a percent escape after the server decoded it once is refused before any handler
+    (GHSA-v865-p3gq-hw6m: a multi-encoded ``%252f`` bypassed auth on a protected prefix when one layer
+    matched the prefix and another decoded again). No handler here decodes twice; this keeps it so for
+    hook mappings, plugins or proxies that might.
+    """
+    if _STILL_ENCODED.search(path):
+        return Response("Bad Request", status=400, content_type=TEXT_PLAIN)
     config = runtime.config
     hooks = config.hooks
     hooks_base = "/" + hooks.path.strip("/")
@@ -68,6 +106,7 @@ async def dispatch(runtime: Runtime, path: str) -> Response:
 def make_http_app(gateway: Gateway) -> QuartTrio:
     app = QuartTrio("moltbot")
     app.config["MAX_CONTENT_LENGTH"] = None  # each endpoint enforces its own limit while reading
+    app.after_request(settle_body)
 
     @app.route("/", defaults={"path": ""}, methods=ALL_METHODS)
     @app.route("/<path:path>", methods=ALL_METHODS)

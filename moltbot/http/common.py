@@ -2,22 +2,28 @@
 
 Errors: 401 ``{"error":{"message":"Unauthorized","type":"unauthorized"}}`` (also when an address is rate
 limited, with ``Retry-After``), 400 ``{"error":{"message":…,"type":"invalid_request_error"}}`` for bad JSON,
-a too-large body or invalid fields, 405 ``Method Not Allowed`` with ``Allow: POST``. Handlers raise
-``HttpError``; ``error_response`` renders it. Nothing internal (tracebacks, paths, secrets) is sent.
+a too-large body (naming the limit; the answer closes the connection) or invalid fields, 405 ``Method Not
+Allowed`` with ``Allow: POST``. Handlers raise ``HttpError``; ``error_response`` renders it. Nothing
+internal (Python's exception texts, tracebacks, paths, secrets) is sent: the reference sends the JSON
+parser's message for bad JSON; ours says where the JSON broke, in our words.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 from quart import Response, request
 
-from ..protocol import ProtocolError
+from ..protocol import INVALID_REQUEST, ProtocolError
 from ..protocol._codec import dumps
 
 if TYPE_CHECKING:
     from ..gateway.runtime import Runtime
+
+
+log = logging.getLogger("moltbot.http")
 
 
 class HttpError(Exception):
@@ -75,7 +81,7 @@ def authorize(runtime: Runtime) -> None:
 
 async def read_json(limit: int, *, too_large: HttpError | None = None) -> Any:
     """The request body as JSON (empty → ``{}``), refusing bodies over ``limit`` bytes."""
-    too_large = too_large or invalid("payload too large")
+    too_large = too_large or invalid(f"payload too large: the limit is {limit} bytes")
     # The rest of the body is not read: the client must not reuse this connection.
     too_large.headers.setdefault("Connection", "close")
     if request.content_length is not None and request.content_length > limit:
@@ -87,7 +93,28 @@ async def read_json(limit: int, *, too_large: HttpError | None = None) -> Any:
             raise too_large
     if not body.strip():
         return {}
+    return parse_body(body)
+
+
+def parse_body(body: bytes | bytearray) -> Any:
+    """JSON from a request body; errors in our words (where, not Python's parser message), bounded."""
     try:
         return json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise invalid(f"invalid JSON: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise invalid(f"invalid JSON at line {exc.lineno} column {exc.colno}") from None
+    except UnicodeDecodeError:
+        raise invalid("invalid JSON: the body is not UTF-8") from None
+    except RecursionError:
+        raise invalid("invalid JSON: nested too deeply") from None
+    except ValueError:  # what is left: an integer longer than Python converts (sys.get_int_max_str_digits)
+        raise invalid("invalid JSON: a number has too many digits") from None
+
+
+def submit_error(exc: Exception) -> HttpError:
+    """A run that could not start: the gateway's own reason (``ProtocolError``), never Python's text."""
+    if isinstance(exc, ProtocolError):
+        if exc.code == INVALID_REQUEST:
+            return invalid(exc.message)
+        return HttpError(503, {"error": {"message": exc.message, "type": "api_error"}})
+    log.exception("HTTP run could not start")
+    return HttpError(503, {"error": {"message": "the run could not be started", "type": "api_error"}})

@@ -20,15 +20,54 @@ from quart import Response, request
 
 from ..agents.sessions import normalize_agent_id
 from ..protocol._codec import dumps
-from .common import HttpError, invalid, json_response
+from . import fields
+from .common import invalid, json_response, submit_error
 
 if TYPE_CHECKING:
     from ..agents.runtime import Run
     from ..gateway.runtime import Runtime
 
 MAX_BODY = 1024 * 1024
+MAX_MESSAGES = 2000  # entries in ``messages``
+MAX_CONTENT_PARTS = 200  # parts in one message's ``content``
+_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 _MODEL_AGENT = re.compile(r"^(?:moltbot[:/]|agent:)([a-z0-9][a-z0-9_-]{0,63})$", re.I)
 NO_RESPONSE = "No response from Moltbot."
+
+
+def _message(message: Any, path: fields.Path) -> None:
+    fields.obj(message, path, required=("role",))
+    role = fields.one_of(message["role"], (*path, "role"), _ROLES)
+    content = message.get("content")
+    if content is None:
+        if role not in ("assistant", "tool", "function"):  # an assistant turn may be only tool calls
+            raise fields.problem((*path, "content"), "must be a string or an array of content parts")
+    elif not isinstance(content, str):
+        parts = fields.array(content, (*path, "content"), max_items=MAX_CONTENT_PARTS)
+        for index, part in enumerate(parts):
+            part_path = (*path, "content", index)
+            fields.obj(part, part_path, required=() if "input_text" in part else ("type",))
+            kind = part.get("type")
+            if kind is None:  # the reference's bare ``{input_text}`` part
+                fields.string(part["input_text"], (*part_path, "input_text"))
+            elif fields.string(kind, (*part_path, "type")) in ("text", "input_text"):
+                fields.string(part.get("text"), (*part_path, "text"))
+    fields.optional(message, "name", path, fields.string)
+    fields.optional(message, "tool_call_id", path, fields.string)
+
+
+def validate(body: Any) -> None:
+    """The fields this endpoint reads, typed as OpenAI's API types them (first problem, by its path).
+
+    Other OpenAI parameters (``temperature``, ``tools``, ``stream_options``, …) are accepted and ignored,
+    as the reference does, so the official SDKs keep working.
+    """
+    fields.obj(body, (), required=("messages",))
+    for index, message in enumerate(fields.array(body["messages"], ("messages",), max_items=MAX_MESSAGES)):
+        _message(message, ("messages", index))
+    fields.optional(body, "model", (), fields.string)
+    fields.optional(body, "stream", (), fields.boolean)
+    fields.optional(body, "user", (), fields.string)
 
 
 def part_text(content: Any) -> str:
@@ -92,12 +131,9 @@ def fold_messages(messages: list[Any]) -> tuple[str, str | None]:
 
 
 async def chat_completions(runtime: Runtime, body: Any) -> Response:
-    if not isinstance(body, dict):
-        raise invalid("request body must be a JSON object")
-    messages = body.get("messages")
-    if not isinstance(messages, list):
-        raise invalid("`messages` must be an array")
-    model = body.get("model") if isinstance(body.get("model"), str) else "moltbot"
+    validate(body)
+    messages = body["messages"]
+    model = body.get("model") or "moltbot"
     agent_id = pick_agent(runtime, model)
     if agent_id not in runtime.agents.agent_ids():
         raise invalid(f"unknown agent id: {agent_id}")
@@ -107,7 +143,7 @@ async def chat_completions(runtime: Runtime, body: Any) -> Response:
         run, _ = runtime.agents.submit(run_id=run_id, session_key=session_key_for(agent_id, body.get("user"), "openai"),
                                        message=prompt, dedupe="openai", agent_id=agent_id, extra_system_prompt=system)
     except Exception as exc:
-        raise HttpError(503, {"error": {"message": getattr(exc, "message", str(exc)), "type": "api_error"}}) from None
+        raise submit_error(exc) from None
     if body.get("stream"):
         return Response(_stream(runtime, run, model), content_type="text/event-stream; charset=utf-8",
                         headers={"Cache-Control": "no-cache", "Connection": "keep-alive"})

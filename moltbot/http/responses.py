@@ -1,6 +1,7 @@
 """``POST /v1/responses``: the OpenResponses API in front of the agents (reference §6.3).
 
-The request is validated strictly (unknown keys refused with the field path) by a JSON Schema.
+The request is validated strictly (unknown keys refused with the field path) in one pass (``fields``),
+with the number of input items, content parts and tools capped.
 ``input`` is text or items: messages (text, images, files), ``function_call`` and
 ``function_call_output``. Function tools in ``tools`` are the client's: when the model calls one, the
 response ends ``incomplete`` with the ``function_call`` for the client to run and send back. Streaming
@@ -10,74 +11,109 @@ emits the OpenResponses event sequence as ``event:``/``data:`` SSE frames, then 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
 from quart import Response
 
 from ..protocol._codec import dumps
-from .common import HttpError, invalid, json_response
+from . import fields
+from .common import invalid, json_response, submit_error
+from .fields import Path
 from .openai import batched, pick_agent, session_key_for
 
 if TYPE_CHECKING:
     from ..agents.runtime import Run
     from ..gateway.runtime import Runtime
 
-_TEXT_PART = {"type": "object", "additionalProperties": False, "required": ["type", "text"],
-              "properties": {"type": {"enum": ["input_text", "output_text"]}, "text": {"type": "string"}}}
-_SOURCE = {"type": "object", "oneOf": [
-    {"additionalProperties": False, "required": ["type", "url"],
-     "properties": {"type": {"const": "url"}, "url": {"type": "string", "minLength": 1}}},
-    {"additionalProperties": False, "required": ["type", "media_type", "data"],
-     "properties": {"type": {"const": "base64"}, "media_type": {"type": "string"}, "data": {"type": "string"},
-                    "filename": {"type": "string"}}},
-]}
-_MEDIA_PART = {"type": "object", "additionalProperties": False, "required": ["type", "source"],
-               "properties": {"type": {"enum": ["input_image", "input_file"]}, "source": _SOURCE}}
-_ITEM = {"type": "object", "required": ["type"], "oneOf": [
-    {"additionalProperties": False, "required": ["type", "role", "content"], "properties": {
-        "type": {"const": "message"}, "role": {"enum": ["system", "developer", "user", "assistant"]},
-        "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"anyOf": [_TEXT_PART, _MEDIA_PART]}}]}}},
-    {"additionalProperties": False, "required": ["type", "name", "arguments"], "properties": {
-        "type": {"const": "function_call"}, "id": {"type": "string"}, "call_id": {"type": "string"},
-        "name": {"type": "string", "minLength": 1}, "arguments": {"type": "string"}}},
-    {"additionalProperties": False, "required": ["type", "call_id", "output"], "properties": {
-        "type": {"const": "function_call_output"}, "call_id": {"type": "string"}, "output": {"type": "string"}}},
-    {"required": ["type"], "properties": {"type": {"enum": ["reasoning", "item_reference"]}}},
-]}
-REQUEST_SCHEMA = {
-    "type": "object", "additionalProperties": False, "required": ["model", "input"],
-    "properties": {
-        "model": {"type": "string"},
-        "input": {"anyOf": [{"type": "string"}, {"type": "array", "items": _ITEM}]},
-        "instructions": {"type": "string"},
-        "tools": {"type": "array", "items": {"type": "object", "additionalProperties": False,
-                                             "required": ["type", "function"], "properties": {
-            "type": {"const": "function"},
-            "function": {"type": "object", "additionalProperties": False, "required": ["name"], "properties": {
-                "name": {"type": "string", "minLength": 1}, "description": {"type": "string"},
-                "parameters": {"type": "object"}}}}}},
-        "tool_choice": {"anyOf": [{"enum": ["auto", "none", "required"]}, {"type": "object"}]},
-        "stream": {"type": "boolean"},
-        "max_output_tokens": {"type": "integer", "minimum": 1},
-        "max_tool_calls": {"type": "integer", "minimum": 0},
-        "user": {"type": "string"},
-        **{name: {} for name in ("temperature", "top_p", "metadata", "store", "previous_response_id", "reasoning",
-                                 "truncation")},
-    },
-}
-_VALIDATOR = jsonschema.Draft202012Validator(REQUEST_SCHEMA)
+MAX_INPUT_ITEMS = 2000  # items in ``input``
+MAX_CONTENT_PARTS = 200  # parts in one message's ``content``
+MAX_TOOLS = 128  # function tools, as OpenAI's own limit
+
+_TOP_LEVEL = {"model", "input", "instructions", "tools", "tool_choice", "stream", "max_output_tokens",
+              "max_tool_calls", "user", "temperature", "top_p", "metadata", "store", "previous_response_id",
+              "reasoning", "truncation"}
+_ROLES = ("system", "developer", "user", "assistant")
+_ITEM_TYPES = ("message", "function_call", "function_call_output", "reasoning", "item_reference")
+_PART_TYPES = ("input_text", "output_text", "input_image", "input_file")
+
+
+def _source(value: Any, path: Path) -> None:
+    kind = fields.one_of(fields.obj(value, path, required=("type",)).get("type"), (*path, "type"), ("url", "base64"))
+    if kind == "url":
+        fields.obj(value, path, required=("type", "url"), allowed=("type", "url"))
+        fields.string(value["url"], (*path, "url"), non_empty=True)
+    else:
+        fields.obj(value, path, required=("type", "media_type", "data"), allowed=("type", "media_type", "data", "filename"))
+        for key in ("media_type", "data", "filename"):
+            if key in value:
+                fields.string(value[key], (*path, key))
+
+
+def _part(value: Any, path: Path) -> None:
+    kind = fields.one_of(fields.obj(value, path, required=("type",)).get("type"), (*path, "type"), _PART_TYPES)
+    if kind in ("input_text", "output_text"):
+        fields.obj(value, path, required=("type", "text"), allowed=("type", "text"))
+        fields.string(value["text"], (*path, "text"))
+    else:
+        fields.obj(value, path, required=("type", "source"), allowed=("type", "source"))
+        _source(value["source"], (*path, "source"))
+
+
+def _item(value: Any, path: Path) -> None:
+    kind = fields.one_of(fields.obj(value, path, required=("type",)).get("type"), (*path, "type"), _ITEM_TYPES)
+    if kind == "message":
+        fields.obj(value, path, required=("type", "role", "content"), allowed=("type", "role", "content"))
+        fields.one_of(value["role"], (*path, "role"), _ROLES)
+        content = value["content"]
+        if not isinstance(content, str):
+            for index, part in enumerate(fields.array(content, (*path, "content"), max_items=MAX_CONTENT_PARTS)):
+                _part(part, (*path, "content", index))
+    elif kind == "function_call":
+        fields.obj(value, path, required=("type", "name", "arguments"),
+                   allowed=("type", "id", "call_id", "name", "arguments"))
+        fields.string(value["name"], (*path, "name"), non_empty=True)
+        for key in ("id", "call_id", "arguments"):
+            if key in value:
+                fields.string(value[key], (*path, key))
+    elif kind == "function_call_output":
+        fields.obj(value, path, required=("type", "call_id", "output"), allowed=("type", "call_id", "output"))
+        fields.string(value["call_id"], (*path, "call_id"))
+        fields.string(value["output"], (*path, "output"))
+
+
+def _tool(value: Any, path: Path) -> None:
+    fields.obj(value, path, required=("type", "function"), allowed=("type", "function"))
+    fields.one_of(value["type"], (*path, "type"), ("function",))
+    function = fields.obj(value["function"], (*path, "function"), required=("name",),
+                          allowed=("name", "description", "parameters"))
+    fields.string(function["name"], (*path, "function", "name"), non_empty=True)
+    fields.optional(function, "description", (*path, "function"), fields.string)
+    fields.optional(function, "parameters", (*path, "function"), fields.obj)
 
 
 def validate(body: Any) -> None:
-    error = jsonschema.exceptions.best_match(_VALIDATOR.iter_errors(body))
-    if error is not None:
-        where = ".".join(str(part) for part in error.absolute_path) or "<root>"
-        raise invalid(f"{where}: {error.message}")
+    """The OpenResponses request shape; unknown keys are refused with their path (first problem only)."""
+    fields.obj(body, (), required=("model", "input"), allowed=_TOP_LEVEL)
+    fields.string(body["model"], ("model",))
+    if not isinstance(body["input"], str):
+        for index, item in enumerate(fields.array(body["input"], ("input",), max_items=MAX_INPUT_ITEMS)):
+            _item(item, ("input", index))
+    fields.optional(body, "instructions", (), fields.string)
+    if body.get("tools") is not None:
+        for index, tool in enumerate(fields.array(body["tools"], ("tools",), max_items=MAX_TOOLS)):
+            _tool(tool, ("tools", index))
+    choice = body.get("tool_choice")
+    if choice is not None and not isinstance(choice, dict):
+        fields.one_of(choice, ("tool_choice",), ("auto", "none", "required"))
+    fields.optional(body, "stream", (), fields.boolean)
+    fields.optional(body, "max_output_tokens", (), fields.integer, minimum=1)
+    fields.optional(body, "max_tool_calls", (), fields.integer, minimum=0)
+    fields.optional(body, "user", (), fields.string)
 
 
 def _file_text(part: dict[str, Any], runtime: Runtime) -> str:
@@ -85,7 +121,10 @@ def _file_text(part: dict[str, Any], runtime: Runtime) -> str:
     if source["type"] != "base64":
         raise invalid("input_file: url sources are not fetched by this gateway; send the file as base64")
     limits = runtime.config.gateway.http.endpoints.responses.files
-    raw = base64.b64decode(source["data"], validate=False)
+    try:
+        raw = base64.b64decode(source["data"], validate=False)
+    except binascii.Error:
+        raise invalid("input_file: source.data is not valid base64") from None
     if len(raw) > limits.max_bytes:
         raise invalid(f"input_file: {len(raw)} bytes is more than files.maxBytes ({limits.max_bytes})")
     if source.get("media_type") == "application/pdf":
@@ -164,14 +203,14 @@ async def responses(runtime: Runtime, body: Any) -> Response:
     prompt, system = build_prompt(body, runtime)
     client_tools = [(t["function"]["name"], t["function"].get("description", ""),
                      t["function"].get("parameters") or {"type": "object", "properties": {}})
-                    for t in body.get("tools", [])] if body.get("tool_choice") != "none" else []
+                    for t in body.get("tools") or []] if body.get("tool_choice") != "none" else []
     try:
         run, _ = runtime.agents.submit(
             run_id=uuid.uuid4().hex, session_key=session_key_for(agent_id, body.get("user"), "openresponses"),
             message=prompt, dedupe="responses", agent_id=agent_id, extra_system_prompt=system,
             client_tools=client_tools)
     except Exception as exc:
-        raise HttpError(503, {"error": {"message": getattr(exc, "message", str(exc)), "type": "api_error"}}) from None
+        raise submit_error(exc) from None
     created, message_id = int(time.time()), f"msg_{uuid.uuid4().hex}"
     if body.get("stream"):
         return Response(_stream(runtime, run, model, created, message_id),

@@ -1,7 +1,10 @@
 """``POST /tools/invoke``: call one registered agent tool directly (reference §6.4). Always on; 2 MiB body.
 
 Policy: a tool listed in ``tools.deny`` (or missing from ``tools.allow`` when that list is set) is
-reported as not available, exactly like a tool that does not exist.
+reported as not available, exactly like a tool that does not exist. Over HTTP, as in today's OpenClaw
+(GHSA-943q-mwmv-hhvh), a default deny list applies on top: session orchestration (``sessions_spawn``,
+``sessions_send``), the gateway's own control plane and anything that runs commands or writes files.
+``gateway.tools.allow`` takes names off that list, ``gateway.tools.deny`` adds names to it.
 """
 
 from __future__ import annotations
@@ -16,9 +19,40 @@ if TYPE_CHECKING:
     from ..gateway.runtime import Runtime
 
 MAX_BODY = 2 * 1024 * 1024
+MAX_ARGS = 256  # top-level keys of ``args``
+MAX_NAME = 128  # characters of ``tool`` and ``action``
+# Today's OpenClaw's DEFAULT_GATEWAY_HTTP_TOOL_DENY (names of tools this gateway does not have included,
+# so a plugin or a later version that adds one is denied from the start).
+DEFAULT_HTTP_DENY = frozenset({
+    "exec", "spawn", "shell", "fs_write", "fs_delete", "fs_move", "apply_patch", "sessions_spawn",
+    "sessions_send", "cron", "gateway", "nodes", "whatsapp_login"})
+
+
+def _http_denied(runtime: Runtime, name: str) -> bool:
+    tools = runtime.config.gateway.tools
+    return name in tools.deny or (name in DEFAULT_HTTP_DENY and name not in tools.allow)
+
+
+def _validate(body: Any) -> None:
+    if not isinstance(body, dict) or not isinstance(body.get("tool"), str) or not body["tool"]:
+        raise invalid("tools.invoke requires body.tool")
+    if len(body["tool"]) > MAX_NAME:
+        raise invalid(f"tools.invoke: body.tool is longer than {MAX_NAME} characters")
+    action = body.get("action")
+    if action is not None and (not isinstance(action, str) or len(action) > MAX_NAME):
+        raise invalid(f"tools.invoke: body.action must be a string of at most {MAX_NAME} characters")
+    args = body.get("args", {})
+    if not isinstance(args, dict):
+        raise invalid("tools.invoke: body.args must be an object")
+    if len(args) > MAX_ARGS:
+        raise invalid(f"tools.invoke: body.args has {len(args)} keys; the limit is {MAX_ARGS}")
+    if body.get("sessionKey") is not None and not isinstance(body["sessionKey"], str):
+        raise invalid("tools.invoke: body.sessionKey must be a string")
 
 
 def _allowed(runtime: Runtime, name: str) -> bool:
+    if _http_denied(runtime, name):
+        return False
     policy = runtime.config.raw.get("tools")
     if not isinstance(policy, dict):
         return True
@@ -29,12 +63,9 @@ def _allowed(runtime: Runtime, name: str) -> bool:
 
 
 async def tools_invoke(runtime: Runtime, body: Any) -> Response:
-    if not isinstance(body, dict) or not isinstance(body.get("tool"), str) or not body["tool"]:
-        raise invalid("tools.invoke requires body.tool")
+    _validate(body)
     name = body["tool"]
     args = body.get("args", {})
-    if not isinstance(args, dict):
-        raise invalid("tools.invoke: body.args must be an object")
     if name not in runtime.tools.names() or not _allowed(runtime, name):
         raise HttpError(404, {"ok": False, "error": {"type": "not_found", "message": f"Tool not available: {name}"}})
     if isinstance(body.get("action"), str) and "action" not in args:

@@ -14,6 +14,7 @@ from moltbot.config.model import (
     AuthConfig,
     AuthRateLimit,
     EndpointToggle,
+    GatewayToolsConfig,
     HooksConfig,
     HttpConfig,
     HttpEndpoints,
@@ -29,7 +30,8 @@ ENABLED = HttpConfig(endpoints=HttpEndpoints(chat_completions=EndpointToggle(ena
 
 @pytest.fixture
 async def http_gateway(make_config):
-    config = attrs.evolve(make_config(http=ENABLED), hooks=HooksConfig(
+    # The gateway tool is on the HTTP deny list by default (tests/hostile/test_http_tools.py); allowed here.
+    config = attrs.evolve(make_config(http=ENABLED, tools=GatewayToolsConfig(allow=["gateway"])), hooks=HooksConfig(
         enabled=True, token="hook-secret", mappings=[{"match": {"path": "github"}, "action": "wake",
                                                       "textTemplate": "push to {{payload.repo.name}} by {{pusher}}"}]))
     async with open_gateway(config, port=0, env={}) as gateway:

@@ -195,7 +195,6 @@ async def run_bystander(url: str, token: str) -> None:
     it reconnects), ``E <sent> <what>`` when the connection failed or was closed."""
     number = 0
     while True:
-        started = time.monotonic()
         try:
             async with trio.open_nursery() as nursery:
                 ws = await bg.open_client(nursery, url, token, "cli")
@@ -213,8 +212,17 @@ async def run_bystander(url: str, token: str) -> None:
                     await trio.sleep(PACE)
                 nursery.cancel_scope.cancel()
         except Exception as exc:  # noqa: BLE001 - whatever ends the connection is a figure; keep measuring
-            _emit("E", f"{started:.6f}", repr(exc)[:200].replace("\n", " "))
+            _emit("E", f"{time.monotonic():.6f}", _why(exc))
             await trio.sleep(0.2)
+
+
+def _why(exc: BaseException) -> str:
+    """One line for what ended the bystander's connection: a close code and reason when there is one."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    if isinstance(exc, ConnectionClosed):
+        return f"closed {exc.reason.code} {exc.reason.reason or ''}".strip()
+    return repr(exc)[:200].replace("\n", " ")
 
 
 @attrs.define
@@ -621,6 +629,8 @@ def cases_table(report: dict[str, Any]) -> str:
         worst = window["max_ms"]
         stall = None if worst is None or idle["p50_ms"] is None else round(max(0.0, worst - idle["p50_ms"]), 1)
         timeouts = f", {window['timeouts']} timed out" if window["timeouts"] else ""
+        if window.get("errors"):
+            timeouts += f"; bystander {', '.join(window['errors'])}"
         outcome = result["outcome"].replace("|", "/")
         growth = f"{result['rss_peak_growth_mb']} / {result.get('rss_growth_mb', result.get('gateway', ''))}"
         reply_ok = result["reply_bytes"] <= LIMIT_REPLY_BYTES if result["error_reply"] else None
@@ -640,6 +650,9 @@ def held_table(held: dict[str, Any]) -> str:
         opened = step["opened"] if step["opened"] == step["target"] else f"{step['opened']} of {step['target']}"
         lines.append(f"| {opened} | {step['rss_mb']} | {step['kib_per_connection']} | {step['fds']} | {step['ramp_s']} |")
     lines.append(f"| after closing all | {held['rss_after_close_mb']} | | {held['fds_after_close']} | |")
+    window = held.get("bystander") or {}
+    lines.append(f"\nbystander health round trip during the ramps: p50 {window.get('p50_ms')} ms, max "
+                 f"{window.get('max_ms')} ms ({window.get('n')} round trips)")
     if held.get("ramp_error"):
         lines.append(f"\nramp stopped: {held['ramp_error']}")
     if held.get("closed_by_gateway"):

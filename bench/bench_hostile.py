@@ -16,9 +16,10 @@ off, the auth lockout raised so the bench's own failed connects never lock it ou
 2. Held connections: RSS and fds of the gateway with 1,000 / 2,000 / 5,000 authenticated connections
    (trio-websocket, opened in batches by 16 openers, each drained by a reader), then after they close.
 3. Stuck clients: ``--cycles`` times, open a TCP connection, POST /tools/invoke with a wrong bearer with
-   headers and body in two writes, read the 401, close. The gateway's fds and CLOSE-WAIT sockets before,
-   right after, and after ``--keepalive-wait`` s; plus one probe reusing such a connection for a second
-   request.
+   headers and body in two writes, read the 401, close; then as many that also send a second request on
+   that connection (as a keep-alive client does) before closing. The gateway's fds and CLOSE-WAIT sockets
+   before, right after, and after ``--keepalive-wait`` s; last, whether a ``Connection: close`` request's
+   socket is closed after its answer.
 Every wait is bounded. Prints markdown tables (each figure beside issue 15's limit) and writes
 bench/results/hostile.json.
 """
@@ -582,6 +583,22 @@ async def stuck_cycle(target: Target, gap: float, reuse_wait: float | None) -> s
     return f"no answer in {ANSWER_TIMEOUT:.0f} s"
 
 
+async def close_probe(target: Target, path: str = "/") -> str:
+    """A request with ``Connection: close``: how long until the gateway closes the socket after its answer."""
+    host, port = target.http
+    with trio.fail_after(ANSWER_TIMEOUT):
+        stream = await trio.open_tcp_stream(host, port)
+    async with stream:
+        await stream.send_all(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
+        started, status = time.monotonic(), ""
+        with trio.move_on_after(ANSWER_TIMEOUT):
+            status = _status(await read_http(stream))
+            while await stream.receive_some(65536):
+                pass
+            return f"GET {path} {status}, socket closed by the gateway after {1000 * (time.monotonic() - started):.0f} ms"
+        return f"GET {path} {status or 'no answer'}, socket still open after {ANSWER_TIMEOUT:.0f} s"
+
+
 async def stuck_clients(target: Target, args: argparse.Namespace, reuse: bool) -> dict[str, Any]:
     """``args.cycles`` stuck-client cycles one after the other (with several at once the gateway is busier
     and reads body and headers together, so fewer get stuck), the gateway's fds/sockets before, right
@@ -730,6 +747,7 @@ async def run_all(args: argparse.Namespace, target: Target, registry: list[bg.Se
             for name, reuse in (("close", False), ("reuse", True)):
                 print(f"  {args.cycles} stuck-client cycles ({name}) ...", file=sys.stderr)
                 report["stuck"][name] = await stuck_clients(target, args, reuse)
+            report["connection_close"] = await close_probe(target)
         report["bystander_errors"] = [what for _, what in bystander.errors][:20]
         nursery.cancel_scope.cancel()
     if target.server is not None:
@@ -804,6 +822,7 @@ def main() -> int:
         print("\n" + held_table(report["held"]))
     if "stuck" in report:
         print("\n" + stuck_table(report["stuck"], args.keepalive_wait))
+        print(f"\nrequest with Connection: close: {report['connection_close']} (limit: closed at once)")
     for finding in report.get("gateway_log_findings") or []:
         print("gateway log:", finding)
     print(f"\nload average at start {load_start}, at end {report['meta']['loadavg_end']} "

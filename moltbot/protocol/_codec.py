@@ -37,6 +37,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from ._errors import INVALID_REQUEST, RemoteProtocolError
 from ._frames import FRAME_TAGS, UNSET, Frame
+from ._json import parse_json
 from ._payloads.system import ShutdownEvent
 from ._summary import MAX_PROBLEMS, camel, format_validation_error
 
@@ -410,14 +411,11 @@ def decode_frame(text: str | bytes) -> Frame:
     """Parse JSON text into a frame.
 
     Raises:
+        JsonLimitError: valid JSON beyond a limit of ``_json`` (nesting, integer size).
         RemoteProtocolError: with message ``"invalid JSON"`` when the text does not parse, or
             ``"invalid frame: <summary>"`` when it is not a valid frame.
     """
-    try:
-        data = json.loads(text)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise RemoteProtocolError(INVALID_REQUEST, "invalid JSON") from None
-    return structure_frame(data)
+    return structure_frame(parse_json(text))
 
 
 def structure_frame(data: Any) -> Frame:

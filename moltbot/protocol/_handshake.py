@@ -5,7 +5,9 @@ Theory of operation, server side. On open the server sends ``connect.challenge {
 Rule 0. A first frame over 64 KiB (``MAX_PREAUTH_BYTES``) closes 1009 "preauth payload too large" with no
         reply, before it is parsed.
 Rule 1. The first frame must be valid JSON, else the connection closes 1000 with no reply.
-Rule 2. It must be a request frame, else close 1008 "invalid request frame" with no reply (no id).
+Rule 2. It must be a request frame, else close 1008 "invalid request frame" with no reply (no id). JSON
+        beyond the parser's limits (nesting, integer size; ``_json``) whose leading members make a
+        request with an id is answered INVALID_REQUEST "invalid request frame: …" and closed 1008.
 Rule 3. Its method must be ``connect``, else reply INVALID_REQUEST "invalid handshake: first request
         must be connect" and close 1008 with that text.
 Rule 4. Its params must be valid ``ConnectParams``, else reply "invalid connect params: …", close 1008.
@@ -38,6 +40,7 @@ from ._errors import (
     RemoteProtocolError,
 )
 from ._frames import UNSET, ErrorShape, EventFrame, RequestFrame, ResponseFrame
+from ._json import JsonLimitError
 from ._methods import ROLES, default_scopes
 from ._payloads.connect import ConnectChallenge, ConnectParams, HelloAuth, HelloOk
 
@@ -147,6 +150,12 @@ class ServerHandshake:
             return Reject(None, CLOSE_MESSAGE_TOO_BIG, "preauth payload too large")
         try:
             frame = decode_frame(text)
+        except JsonLimitError as exc:
+            request_id = exc.members.get("id")
+            if exc.members.get("type") != "req" or not isinstance(request_id, str) or not request_id:
+                return Reject(None, CLOSE_POLICY_VIOLATION, "invalid request frame")
+            return self.reject(request_id, RemoteProtocolError(
+                INVALID_REQUEST, f"invalid request frame: {exc.message}", close_code=CLOSE_POLICY_VIOLATION))
         except RemoteProtocolError as exc:
             if exc.message == "invalid JSON":
                 return Reject(None, CLOSE_NORMAL, "")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterable, Iterator
 from itertools import chain, compress, repeat
 from json.decoder import scanstring
 from operator import is_
@@ -90,16 +91,33 @@ def _could_be_deeper(text: str | bytes) -> bool:
 def _deeper_than(value: Any, limit: int) -> bool:
     """Whether ``value`` nests more than ``limit`` containers, found level by level (no recursion, no
     Python-level loop over the items of a level)."""
-    level = [value]
-    for _ in range(limit):
-        kinds = list(map(type, level))
-        dicts = compress(level, map(is_, kinds, repeat(dict)))
-        lists = compress(level, map(is_, kinds, repeat(list)))
-        items = list(chain(chain.from_iterable(map(dict.values, dicts)), chain.from_iterable(lists)))
-        level = list(compress(items, map(_CONTAINERS.__contains__, map(type, items))))
+    level = [value] if value else []  # empty containers (scalars too) have no level below them
+    for depth in range(1, limit + 1):
+        items = list(chain.from_iterable(_children(level)))
+        containers = list(compress(items, map(_CONTAINERS.__contains__, map(type, items))))
+        if containers and depth == limit:
+            return True
+        level = list(filter(None, containers))
         if not level:
             return False
     return True
+
+
+def _children(level: list[Any]) -> Iterator[Iterable[Any]]:
+    """The items of each list and the values of each dict in ``level``, all lists first (one
+    ``compress`` pass per kind; none when the level holds one kind, as most do)."""
+    kinds = list(map(type, level))
+    only = set(kinds)
+    if only == _LIST:
+        return iter(level)
+    if only == _DICT:
+        return map(dict.values, level)
+    lists = compress(level, map(is_, kinds, repeat(list)))
+    dicts = compress(level, map(is_, kinds, repeat(dict)))
+    return chain(lists, map(dict.values, dicts))
+
+
+_LIST, _DICT = {list}, {dict}
 
 
 def _leading_members(text: str | bytes) -> dict[str, Any]:

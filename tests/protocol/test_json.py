@@ -1,5 +1,6 @@
 """The parser's limits (``moltbot.protocol._json``): nesting, long integers, what is read of a frame."""
 
+import gc
 import json
 
 import pytest
@@ -74,3 +75,25 @@ def test_text_that_does_not_parse_is_invalid_json(text):
 
 def test_lone_surrogates_are_data():
     assert parse_json('{"s":"\\ud800"}') == {"s": "\ud800"}
+
+
+def test_no_gc_pass_runs_while_a_large_frame_is_parsed():
+    """A frame of 50,000 small containers would trigger dozens of collector passes (JSON has no cycles)."""
+    passes = []
+
+    def record(phase, info):
+        if phase == "start":
+            passes.append(info["generation"])
+
+    gc.callbacks.append(record)
+    try:
+        parse_json("[" + ",".join(["[0]"] * 50_000) + "]")
+    finally:
+        gc.callbacks.remove(record)
+    assert passes == [] and gc.isenabled()
+
+
+def test_the_collector_is_back_on_after_a_large_frame_fails():
+    with pytest.raises(RemoteProtocolError):
+        parse_json("[" * 70_000)
+    assert gc.isenabled()

@@ -51,11 +51,8 @@ _CLOSE_REASON_MAX_BYTES = 120
 
 def truncate_close_reason(reason: str) -> str:
     """Cut a close reason to 120 UTF-8 bytes (the reference's limit; RFC 6455 allows 123). A lone
-    surrogate (from a peer's ``"\\ud800"``, echoed in an error) becomes the text ``\\ud800``: the
-    close frame must be UTF-8."""
+    surrogate (from a client's ``"\\ud800"``) becomes the text ``\\ud800``: a close frame must be UTF-8."""
     raw = reason.encode("utf-8", errors="backslashreplace")
-    if len(raw) <= _CLOSE_REASON_MAX_BYTES:
-        return raw.decode("utf-8")
     return raw[:_CLOSE_REASON_MAX_BYTES].decode("utf-8", errors="ignore")
 
 

@@ -2,8 +2,12 @@
 
 Theory of operation, server side. On open the server sends ``connect.challenge {nonce, ts}``. Then:
 
+Rule 0. A first frame over 64 KiB (``MAX_PREAUTH_BYTES``) closes 1009 "preauth payload too large" with no
+        reply, before it is parsed.
 Rule 1. The first frame must be valid JSON, else the connection closes 1000 with no reply.
-Rule 2. It must be a request frame, else close 1008 "invalid request frame" with no reply (no id).
+Rule 2. It must be a request frame, else close 1008 "invalid request frame" with no reply (no id). JSON
+        beyond the parser's limits (nesting, integer size; ``_json``) whose leading members make a
+        request with an id is answered INVALID_REQUEST "invalid request frame: …" and closed 1008.
 Rule 3. Its method must be ``connect``, else reply INVALID_REQUEST "invalid handshake: first request
         must be connect" and close 1008 with that text.
 Rule 4. Its params must be valid ``ConnectParams``, else reply "invalid connect params: …", close 1008.
@@ -27,6 +31,7 @@ import attrs
 
 from ._codec import decode_frame, structure, structure_frame, unstructure
 from ._errors import (
+    CLOSE_MESSAGE_TOO_BIG,
     CLOSE_NORMAL,
     CLOSE_POLICY_VIOLATION,
     CLOSE_PROTOCOL_ERROR,
@@ -35,10 +40,12 @@ from ._errors import (
     RemoteProtocolError,
 )
 from ._frames import UNSET, ErrorShape, EventFrame, RequestFrame, ResponseFrame
+from ._json import JsonLimitError
 from ._methods import ROLES, default_scopes
 from ._payloads.connect import ConnectChallenge, ConnectParams, HelloAuth, HelloOk
 
 __all__ = [
+    "MAX_PREAUTH_BYTES",
     "MAX_PROTOCOL",
     "MIN_PROTOCOL",
     "PROTOCOL_VERSION",
@@ -53,6 +60,18 @@ __all__ = [
 PROTOCOL_VERSION = 7
 MIN_PROTOCOL = 3
 MAX_PROTOCOL = PROTOCOL_VERSION
+# The reference's MAX_PREAUTH_PAYLOAD_BYTES: before hello-ok nobody has shown a credential, and a valid
+# connect is a few KiB (a device block included), so a stranger's frame is never parsed beyond this.
+MAX_PREAUTH_BYTES = 65536
+
+
+def _size_over(text: str | bytes, limit: int) -> bool:
+    """Whether ``text`` is more than ``limit`` bytes as UTF-8, without encoding it unless it could be."""
+    if isinstance(text, bytes) or len(text) > limit:
+        return len(text) > limit
+    if len(text) * 4 <= limit or text.isascii():
+        return False
+    return len(text.encode("utf-8", "surrogatepass")) > limit
 
 
 def negotiate_protocol(client_min: int, client_max: int, server_min: int = MIN_PROTOCOL,
@@ -108,11 +127,13 @@ class ServerHandshake:
     Args:
         nonce: the challenge nonce (a fresh UUID per connection).
         now_ms: wall-clock milliseconds when the socket opened (the challenge's ``ts``).
+        max_preauth_bytes: the largest first message (UTF-8 bytes) looked at (Rule 0).
     """
 
     def __init__(self, *, nonce: str, now_ms: int, min_protocol: int = MIN_PROTOCOL,
-                 max_protocol: int = MAX_PROTOCOL) -> None:
+                 max_protocol: int = MAX_PROTOCOL, max_preauth_bytes: int = MAX_PREAUTH_BYTES) -> None:
         self.nonce = nonce
+        self._max_preauth_bytes = max_preauth_bytes
         self._now_ms = now_ms
         self._range = (min_protocol, max_protocol)
         self.done = False
@@ -125,8 +146,16 @@ class ServerHandshake:
         if self.done:
             raise RuntimeError("handshake already finished")
         self.done = True
+        if _size_over(text, self._max_preauth_bytes):
+            return Reject(None, CLOSE_MESSAGE_TOO_BIG, "preauth payload too large")
         try:
             frame = decode_frame(text)
+        except JsonLimitError as exc:
+            request_id = exc.members.get("id")
+            if exc.members.get("type") != "req" or not isinstance(request_id, str) or not request_id:
+                return Reject(None, CLOSE_POLICY_VIOLATION, "invalid request frame")
+            return self.reject(request_id, RemoteProtocolError(
+                INVALID_REQUEST, f"invalid request frame: {exc.message}", close_code=CLOSE_POLICY_VIOLATION))
         except RemoteProtocolError as exc:
             if exc.message == "invalid JSON":
                 return Reject(None, CLOSE_NORMAL, "")

@@ -2,7 +2,9 @@
 
 Rule 1. Text that is not JSON is ignored (the reference logs and drops it; the connection stays open).
 Rule 2. JSON that is not a valid request frame is answered INVALID_REQUEST "invalid request frame: …"
-        with the frame's ``id`` when it has a usable one, else the id ``"invalid"``.
+        with the frame's ``id`` when it has a usable one, else the id ``"invalid"``; so is JSON nested
+        too deep or holding too long an integer (``_json``), with its ``id`` when that precedes the
+        offending member.
 Rule 3. The caller's role and scopes must allow the method (checked before lookup, so unknown methods
         answer the admin-bucket scope error first, as in the reference).
 Rule 4. ``connect`` again: "connect is only valid as the first request"; the connection stays open.
@@ -14,7 +16,6 @@ Otherwise the outcome is a ``Call`` for the gateway to run.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import attrs
@@ -23,6 +24,7 @@ from ._codec import structure, structure_frame
 from ._errors import INVALID_REQUEST, RemoteProtocolError
 from ._frames import RequestFrame, ResponseFrame
 from ._handshake import error_response
+from ._json import JsonLimitError, parse_json
 from ._methods import METHODS, MethodSpec, authorize_method
 
 __all__ = ["Call", "Reply", "ServerSession"]
@@ -59,12 +61,13 @@ class ServerSession:
 
     def receive(self, text: str | bytes) -> Call | Reply | None:
         try:
-            data = json.loads(text)
-        except (ValueError, UnicodeDecodeError, RecursionError):
+            data = parse_json(text)
+        except JsonLimitError as exc:
+            error = RemoteProtocolError(INVALID_REQUEST, f"invalid request frame: {exc.message}")
+            return self._fail(_usable_id(exc.members), error)
+        except RemoteProtocolError:
             return None
-        request_id = "invalid"
-        if isinstance(data, dict) and isinstance(data.get("id"), str) and data["id"]:
-            request_id = data["id"]
+        request_id = _usable_id(data) if isinstance(data, dict) else "invalid"
         try:
             frame = structure_frame(data)
             if not isinstance(frame, RequestFrame):
@@ -92,3 +95,9 @@ class ServerSession:
     @staticmethod
     def _fail(request_id: str, error: RemoteProtocolError) -> Reply:
         return Reply(error_response(request_id, error), error)
+
+
+def _usable_id(frame: dict[str, Any]) -> str:
+    """The frame's ``id`` when it is a non-empty string, else ``"invalid"`` (reference §1.6)."""
+    request_id = frame.get("id")
+    return request_id if isinstance(request_id, str) and request_id else "invalid"

@@ -4,11 +4,16 @@ The gateway runs in the test's Trio loop; hypothesis drives the state machine fr
 (``trio.to_thread.run_sync``), and each rule does its socket I/O back in the loop with
 ``trio.from_thread.run``. Clients are raw sockets (``moltbot.conformance._wire``), so a rule can send
 anything: valid and invalid frames, random text and bytes, invalid UTF-8, 10,000-deep nesting, an
-oversize message, floods, or vanish at any step of the handshake.
+oversize message, floods, or vanish at any step of the handshake; and, since issue 15, lone UTF-16
+surrogates in keys and values, arrays of 100,000 items, requests nested 100,000 deep or holding a
+10,000-digit integer (with an id: they must be answered), before and after hello-ok.
 
 Invariants, checked after every step or at the end of every example:
 - every request with an id is answered exactly once, unless the connection is closed with an allowed
   code (1000, 1002, 1008, 1009), and a first message that is not a valid ``connect`` always closes;
+- a request beyond the parser's limits (too deep, too long an integer) is answered INVALID_REQUEST with
+  its id, and as a first message (under 64 KiB) answered, then closed 1008;
+- no frame a client reads carries Python exception text ("maximum recursion depth", "Exceeds the limit");
 - a bystander client stays connected and answers ``health``;
 - no handler raised (``gateway.stats.handler_errors`` stays 0);
 - once the example's clients are gone, the gateway's task tree returns to its idle size.
@@ -45,6 +50,7 @@ from tests.conftest import TOKEN
 
 ALLOWED_CLOSES = {1000, 1002, 1008, 1009}
 MAX_PAYLOAD = 524288
+PREAUTH_MAX = 65536
 STEP_SECONDS = 10
 IDLE_SECONDS = 5
 FUZZ_SETTINGS = settings(max_examples=25, stateful_step_count=10, deadline=None, database=None,
@@ -107,6 +113,8 @@ frame_like = st.fixed_dictionaries(
               "params": json_values, "event": st.text(max_size=8), "ok": st.booleans(), "extra": json_values},
 )
 DEEP = {"deep arrays": "[" * 10_000 + "]" * 10_000, "deep objects": '{"a":' * 10_000 + "1" + "}" * 10_000}
+# Text a client must never read: Python's own exception messages (issue 15, requirement 10).
+PYTHON_TEXT = ("recursion", "Exceeds the limit", "Traceback", "codec can't", "object has no attribute", "Errno")
 
 
 @attrs.frozen
@@ -120,6 +128,7 @@ class Message:
     payload: bytes
     request_id: str | None = None
     frame_id: str | None = None
+    answered: bool = False  # a request refused by the reader itself: its answer precedes any later one
 
     @property
     def oversize(self) -> bool:
@@ -133,6 +142,49 @@ def _from_frame(frame: dict, binary: bool) -> Message:
                    frame_id)
 
 
+# Lone UTF-16 surrogates ("\ud800" is a valid JSON escape) in keys and values: data, never an exception.
+surrogate_text = st.text(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF) | st.sampled_from("a\u00e9"),
+                         min_size=1, max_size=6)
+surrogate_values = st.recursive(
+    surrogate_text | st.integers(),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(surrogate_text, children, max_size=3),
+    max_leaves=6,
+)
+# Values the parser or the validator once choked on: huge arrays (100,000 items: 1.7 s and 4.8 MB of
+# errors before), nesting past the limit (once silence), integers of more than 4300 digits (silence).
+HUGE = {
+    "huge array of ints": "[" + "0," * 99_999 + "0]",
+    "huge array of strings": "[" + '"a",' * 99_999 + '"a"]',
+    "huge object": "{" + ",".join(f'"k{i}":0' for i in range(20_000)) + "}",
+}
+LIMITS = {
+    "deep params": "[" * 100_000 + "]" * 100_000,
+    "deep objects params": '{"a":' * 1_000 + "1" + "}" * 1_000,
+    "huge integer": "9" * 10_000,
+    "huge negative integer": "-" + "1" * 5_000,
+}
+
+
+def _request_with(label: str, params: str, request_id: str, method: str, *, answered: bool) -> Message:
+    payload = f'{{"type":"req","id":{json.dumps(request_id)},"method":{json.dumps(method)},"params":{params}}}'
+    return Message(label, OPCODE_TEXT, payload.encode(), request_id, request_id, answered and bool(request_id))
+
+
+request_ids = st.text(st.characters(codec="ascii", categories=["L", "N"]), min_size=1, max_size=6)
+limit_requests = st.builds(
+    lambda name, request_id, method: _request_with(name, LIMITS[name], request_id, method, answered=True),
+    st.sampled_from(sorted(LIMITS)), request_ids, st.sampled_from(METHODS))
+huge_requests = st.builds(
+    lambda name, request_id, method: _request_with(name, HUGE[name], request_id, method, answered=False),
+    st.sampled_from(sorted(HUGE)), request_ids, st.sampled_from(METHODS))
+surrogate_frames = st.builds(
+    lambda frame, extra: {**extra, **frame},
+    st.fixed_dictionaries({"type": st.just("req"), "id": request_ids,
+                           "method": st.sampled_from(METHODS) | surrogate_text},
+                          optional={"params": surrogate_values}),
+    st.dictionaries(surrogate_text, surrogate_values, max_size=2),
+)
+
 messages = st.one_of(
     st.builds(_from_frame, frame_like, st.booleans()),
     json_values.map(lambda value: Message("json", OPCODE_TEXT, json.dumps(value).encode())),
@@ -141,6 +193,9 @@ messages = st.one_of(
     st.just(Message("invalid utf-8", OPCODE_BINARY, b'{"type":"req","id":"\xff","method":"health"}')),
     st.sampled_from(sorted(DEEP)).map(lambda name: Message(name, OPCODE_TEXT, DEEP[name].encode())),
     st.just(Message("oversize", OPCODE_TEXT, b'"' + b"a" * MAX_PAYLOAD + b'"')),
+    st.builds(_from_frame, surrogate_frames, st.booleans()),
+    limit_requests,
+    huge_requests,
 )
 
 
@@ -167,7 +222,7 @@ class Client:
         """Responses read before the one for ``request_id``, and that one (``None`` if the socket closed)."""
         others: list[dict] = []
         while (message := await self.raw.receive()) is not None:
-            frame = json.loads(message)
+            frame = clean(message)
             if frame.get("type") != "res":
                 continue
             if frame.get("id") == request_id:
@@ -179,7 +234,13 @@ class Client:
     async def wait_closed(self) -> tuple[int | None, list[dict]]:
         code, received = await self.raw.wait_closed()
         self.state = "closed"
-        return code, [json.loads(m) for m in received]
+        return code, [clean(m) for m in received]
+
+
+def clean(message: str | bytes) -> dict:
+    """A received frame, checked to be JSON that carries no Python exception text."""
+    assert not any(marker in str(message) for marker in PYTHON_TEXT), message[:300]
+    return json.loads(message)
 
 
 class GatewayMachine(RuleBasedStateMachine):
@@ -259,6 +320,8 @@ class GatewayMachine(RuleBasedStateMachine):
             assert code == 1009 or not message.oversize
             replies = [f for f in frames if f.get("type") == "res"]
             assert len(replies) <= 1 and all(f["id"] == message.request_id for f in replies), replies
+            if message.answered and len(message.payload) <= PREAUTH_MAX:  # refused with its id, then closed
+                assert code == 1008 and len(replies) == 1, (message.label, code, replies)
 
         self.run(go)
 
@@ -289,6 +352,8 @@ class GatewayMachine(RuleBasedStateMachine):
             others, response = await client.read_until(ping)
             assert response is not None and response["ok"], (message.label, response)
             assert len(others) <= 1 and all(f["id"] in ("invalid", message.frame_id) for f in others), others
+            if message.answered:  # refused by the reader: answered, with its id, before the ping
+                assert [(f["id"], f["error"]["code"]) for f in others] == [(message.request_id, "INVALID_REQUEST")]
             return True
 
         return client if self.run(go) else multiple()

@@ -131,14 +131,15 @@ async def test_connect_and_disconnect_storm_with_broadcasts_leaves_the_gateway_s
                 assert (await ws.call("health"))["ok"] is True
 
 
-async def test_deeply_nested_json_is_ignored_after_the_handshake_and_closes_before(raw):
-    nested = "[" * 100_000 + "]" * 100_000
+async def test_deeply_nested_json_is_answered_after_the_handshake_and_closes_before(raw):
+    nested = "[" * 20_000 + "]" * 20_000  # no id to answer: "invalid" after hello-ok (reference §1.6)
     async with raw(handshake=True) as ws:
         await ws.send(nested)
+        assert (await ws.response("invalid"))["error"]["message"] == "invalid request frame: nesting deeper than 128 levels"
         assert (await ws.call("health"))["ok"] is True
     async with raw() as ws:
         await ws.send(nested)
-        assert await ws.closed() == (1000, "")
+        assert await ws.closed() == (1008, "invalid request frame")
 
 
 async def test_a_burst_of_broadcasts_reaches_every_connection_whole_and_in_order(make_config):

@@ -18,6 +18,8 @@ from moltbot.protocol import (
 )
 from moltbot.protocol._payloads.system import EmptyParams, HealthParams, OkResult
 
+CLIENT = {"id": "cli", "version": "1.0", "platform": "linux", "mode": "cli"}
+
 
 def rejection(value, cls):
     with pytest.raises(RemoteProtocolError) as caught:
@@ -88,3 +90,61 @@ def test_shutdown_restart_expected_ms_is_always_written():
     assert unstructure(ShutdownEvent(reason="stop", restart_expected_ms=None)) == {
         "reason": "stop", "restartExpectedMs": None}
     assert rejection({"reason": "stop"}, ShutdownEvent) == "must have required property 'restartExpectedMs'"
+
+
+# --- bounded summaries (issue 15): a peer's 100,000 problems are named five at a time -------------
+
+
+def test_summary_names_five_problems_and_says_there_were_more():
+    message = rejection({"minProtocol": 3, "maxProtocol": 3, "client": CLIENT, "scopes": [1] * 100_000},
+                        ConnectParams)
+    assert message == "; ".join(f"at /scopes/{i}: must be string (got integer)" for i in range(5)) + "; …"
+
+
+def test_summary_of_many_unexpected_properties_names_the_first_five_sorted():
+    value = {f"k{i:06}": 0 for i in range(100_000, 0, -1)}
+    assert rejection(value, EmptyParams) == "; ".join(
+        f"at root: unexpected property 'k{i:06}'" for i in range(1, 6)) + "; …"
+
+
+def test_summary_of_bad_object_entries_is_bounded():
+    params = {"minProtocol": 3, "maxProtocol": 3, "client": CLIENT,
+              "permissions": {f"p{i}": "yes" for i in range(1000)}}
+    message = rejection(params, ConnectParams)
+    assert message.count("must be boolean (got string)") == 5 and message.endswith("; …")
+
+
+def test_peer_chosen_names_are_cut_to_40_characters():
+    assert rejection({"x" * 5000: 1}, EmptyParams) == f"at root: unexpected property '{'x' * 39}…'"
+    params = {"minProtocol": 3, "maxProtocol": 3, "client": CLIENT, "permissions": {"y" * 5000: 1}}
+    assert rejection(params, ConnectParams) == f"at /permissions/{'y' * 39}…: must be boolean (got integer)"
+
+
+def test_summary_stays_under_800_characters():
+    errors = {"minProtocol": "3", "maxProtocol": "3", "client": {"id": "x", "version": 1, "platform": 1, "mode": 1},
+              "caps": [1] * 10, "role": 1, "scopes": {}, "permissions": [], **{"z" * 40 + str(i): 1 for i in range(9)}}
+    message = rejection(errors, ConnectParams)
+    assert len(message) <= 800 + len("; …") and message.endswith("; …")
+
+
+@pytest.mark.parametrize("items", [["a", "b"], [], ["a", ""], ["a", 1], ["a", None], [True]])
+def test_lists_of_strings_checked_in_bulk_agree_with_item_by_item(items):
+    params = {"minProtocol": 3, "maxProtocol": 3, "client": CLIENT, "caps": items}
+    if all(type(item) is str and item for item in items):
+        assert structure(params, ConnectParams, what="payload").caps == items
+    else:
+        bad = next(i for i, item in enumerate(items) if type(item) is not str or not item)
+        assert rejection(params, ConnectParams).startswith(f"at /caps/{bad}: must ")
+
+
+def test_bulk_checked_lists_are_copies():
+    caps = ["a"]
+    assert structure({"minProtocol": 3, "maxProtocol": 3, "client": CLIENT, "caps": caps}, ConnectParams,
+                     what="payload").caps is not caps
+
+
+def test_objects_of_booleans_checked_in_bulk_keep_keys_and_order():
+    permissions = {"b": True, "a": False}
+    params = {"minProtocol": 3, "maxProtocol": 3, "client": CLIENT, "permissions": permissions}
+    assert list(structure(params, ConnectParams, what="payload").permissions.items()) == [("b", True), ("a", False)]
+    assert rejection({**params, "permissions": {"": True}}, ConnectParams).startswith("at /permissions/: must NOT")

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from moltbot.protocol import (
+    CLOSE_MESSAGE_TOO_BIG,
     CLOSE_NORMAL,
     CLOSE_POLICY_VIOLATION,
     CLOSE_PROTOCOL_ERROR,
@@ -91,3 +92,38 @@ def test_invalid_role_closes_1008():
 )
 def test_negotiation_picks_highest_common_version(client, server, expected):
     assert negotiate_protocol(*client, *server) == expected
+
+
+def test_first_frame_over_64_kib_closes_1009_unparsed():
+    padded = connect({"client": {**CLIENT, "displayName": "a" * 65536}})
+    assert receive(padded) == Reject(None, CLOSE_MESSAGE_TOO_BIG, "preauth payload too large")
+    assert receive(padded.encode()) == Reject(None, CLOSE_MESSAGE_TOO_BIG, "preauth payload too large")
+
+
+def test_first_frame_size_is_counted_in_utf8_bytes():
+    name = "é" * 33_000  # 33,000 characters, 66,000 bytes
+    text = connect({"client": {**CLIENT, "displayName": name}}).replace("\\u00e9", "é")
+    assert len(text) < 65536 < len(text.encode())
+    assert receive(text) == Reject(None, CLOSE_MESSAGE_TOO_BIG, "preauth payload too large")
+    assert isinstance(ServerHandshake(nonce="n", now_ms=5, max_preauth_bytes=70_000).receive(text), Accept)
+
+
+def test_first_connect_too_deep_is_answered_with_its_id_then_closed_1008():
+    text = '{"type":"req","id":"c1","method":"connect","params":' + "[" * 10_000 + "]" * 10_000 + "}"
+    outcome = receive(text)
+    assert response(outcome)["error"] == {"code": "INVALID_REQUEST",
+                                          "message": "invalid request frame: nesting deeper than 128 levels"}
+    assert (outcome.close_code, outcome.close_reason) == (1008, "invalid request frame: nesting deeper than 128 levels")
+
+
+@pytest.mark.parametrize("text", ["[" * 10_000 + "]" * 10_000, '{"type":"event","id":"c1","n":' + "1" * 5000 + "}",
+                                  '{"type":"req","id":"","n":' + "1" * 5000 + "}"])
+def test_first_frame_too_deep_or_long_without_a_request_id_closes_1008_without_reply(text):
+    assert receive(text) == Reject(None, CLOSE_POLICY_VIOLATION, "invalid request frame")
+
+
+def test_close_reason_with_a_lone_surrogate_is_escaped_utf8():
+    outcome = receive(connect({"\ud800": 1}))
+    assert response(outcome)["error"]["message"] == "invalid connect params: at root: unexpected property '\ud800'"
+    assert outcome.close_reason == "invalid connect params: at root: unexpected property '\\ud800'"
+    assert outcome.close_reason.encode("utf-8")

@@ -53,7 +53,7 @@ Emit = Callable[[str, Any], None]
 
 
 class SharedSecretCheck(Protocol):
-    def check(self, params: Any, address: str, *, origin: str | None = None,
+    def check(self, params: Any, address: str, *, origin: str | None = None, direct: bool = False,
               alternative: Callable[[], bool] | None = None) -> str: ...
 
 
@@ -69,12 +69,14 @@ def _client_meta(accept: Accept, remote_ip: str | None) -> dict[str, Any]:
 
 async def admit(accept: Accept, *, challenge_nonce: str, local: bool, peer: str, remote_ip: str | None,
                 gateway: GatewayConfig, secrets: SharedSecretCheck, pairing: DevicePairing, emit: Emit,
-                origin: str | None = None, own_origin: bool = False) -> Accept:
+                origin: str | None = None, own_origin: bool = False, direct: bool = False) -> Accept:
     """Authenticate and pair one ``connect``; return ``accept`` (with ``device_auth`` for a paired device).
 
+    ``peer`` is the address auth failures count against (the forwarded client behind a trusted proxy).
     ``origin`` is the browser's ``Origin`` (None: not a browser), ``own_origin`` whether it is the
-    gateway's own Control UI origin: only local clients that are not browsers, or are the own Control
-    UI, are paired silently; other browsers are limited per Origin.
+    gateway's own Control UI origin, both as the Host/Origin guard judged them (``RequestFacts``): only
+    local clients that are not browsers, or are the own Control UI, are paired silently. ``direct``: local
+    and through no trusted proxy, the only clients the limiter exempts (no Origin) or keys per Origin.
 
     Raises:
         RemoteProtocolError: the refusal to send, with its close code.
@@ -91,13 +93,13 @@ async def admit(accept: Accept, *, challenge_nonce: str, local: bool, peer: str,
         has_secret = bool(token) or (bypass and bool(params.auth and params.auth.password))
         if not has_secret:
             raise _refuse(NOT_PAIRED, "device identity required")
-        secrets.check(params, peer, origin=origin)
+        secrets.check(params, peer, origin=origin, direct=direct)
         if (local and origin is None) or (bypass and (origin is None or own_origin)):
             return accept
         return attrs.evolve(accept, scopes=())  # Rule 2b: self-declared scopes need a device here
     public_key = check_device_proof(params, role=accept.role, challenge_nonce=challenge_nonce, now_ms=now_ms(),
                                     local=local)
-    secrets.check(params, peer, origin=origin,
+    secrets.check(params, peer, origin=origin, direct=direct,
                   alternative=lambda: bool(token) and pairing.verify_token(device.id, token, accept.role, accept.scopes))
     local = local and (origin is None or own_origin)  # Rule 5: no silent pairing for other browsers
     meta = _client_meta(accept, remote_ip)

@@ -1,12 +1,17 @@
 """Connect-time authentication: the shared token or password, compared in constant time, rate limited.
 
-Loopback does not bypass the secret (reference §5.2). Failed attempts are counted per normalised client
-address (``::ffff:a.b.c.d`` is ``a.b.c.d``; all of 127/8 and ``::1`` are one "loopback" key), per browser
-``Origin`` and per credential class; past ``max_failures`` within ``window_ms`` that key is refused for
-``lockout_ms`` without even comparing (the refusal says when to retry). As in today's OpenClaw, loopback
-clients without an ``Origin`` (the owner's CLI, apps, nodes) are never locked out
-(``rateLimit.exemptLoopback``), so a web page guessing from the owner's browser only locks out its own
-Origin. Secrets are never logged or echoed.
+Loopback does not bypass the secret (reference §5.2). Failed attempts are counted per credential class
+and per normalised client address (``::ffff:a.b.c.d`` is ``a.b.c.d``; all of 127/8 and ``::1`` are one
+"loopback" key; behind a trusted proxy, the client it forwarded for: ``gateway.origin.client_address``);
+past ``max_failures`` within ``window_ms`` that key is refused for ``lockout_ms`` without even comparing
+(the refusal says when to retry). As in today's OpenClaw, direct-local clients without an ``Origin`` (the
+owner's CLI, apps, nodes) are never locked out (``rateLimit.exemptLoopback``), and direct-local browsers
+are keyed per ``Origin``, so a web page guessing from the owner's browser only locks out its own Origin.
+
+Only *direct* traffic gets either (``RequestFacts.direct``: loopback peer, loopback ``Host``, no proxy
+headers, no trusted proxy): a request through a local proxy (``tailscale serve``/funnel, nginx) comes
+from loopback on behalf of anyone, and any other client's ``Origin`` is a header it chose, so both are
+keyed by address alone. Secrets are never logged or echoed.
 """
 
 from __future__ import annotations
@@ -34,6 +39,11 @@ class AuthSetupError(Exception):
 def _digest(secret: str) -> bytes:
     # Hash first so that comparing digests of equal length leaks nothing about the secret's length.
     return hashlib.sha256(secret.encode("utf-8")).digest()
+
+
+def secret_matches(supplied: str | None, expected: str) -> bool:
+    """``supplied`` equals ``expected``, in time independent of both (the hooks token uses this too)."""
+    return bool(supplied) and hmac.compare_digest(_digest(supplied), _digest(expected))
 
 
 def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -166,32 +176,36 @@ class Authenticator:
         self.limiter = FailureLimiter(limits, clock_ms)
         self.failures_total = 0
 
-    def check(self, params: ConnectParams, address: str, *, origin: str | None = None,
+    def check(self, params: ConnectParams, address: str, *, origin: str | None = None, direct: bool = False,
               alternative: Callable[[], bool] | None = None) -> str:
         """Return the auth method used (``"token"``/``"password"``/``"device-token"``) or raise
         ``RemoteProtocolError``. ``alternative`` tries the presented token as a device's own token
-        when it is not the shared secret; either way the attempt counts once against the same key."""
+        when it is not the shared secret; either way the attempt counts once against the same key.
+        ``address``, ``origin`` and ``direct`` as for ``verify``."""
         credentials = params.auth
         supplied = None
         if credentials is not None:
             supplied = credentials.token if self.mode == "token" else credentials.password
         token = credentials.token if credentials is not None else None
         hint = _hint(params, self.mode)
-        return self.verify(supplied, address, origin=origin,
+        return self.verify(supplied, address, origin=origin, direct=direct,
                            alternative=(alternative if token else None),
                            missing=f"unauthorized: gateway {self.mode} missing ({hint})",
                            mismatch=f"unauthorized: gateway {self.mode} mismatch ({hint})")
 
-    def verify(self, supplied: str | None, address: str, *, origin: str | None = None,
+    def verify(self, supplied: str | None, address: str, *, origin: str | None = None, direct: bool = False,
                alternative: Callable[[], bool] | None = None, missing: str = "unauthorized",
                mismatch: str = "unauthorized") -> str:
         """Check one presented secret (a connect's token, an HTTP bearer) under the limits.
 
-        ``origin`` is the browser's ``Origin`` header (None: not a browser); a browser is limited per
-        Origin even on loopback, other loopback clients are never locked out (``exemptLoopback``).
+        ``address`` is the client's (``RequestFacts.client``), ``origin`` the browser's ``Origin`` header
+        (None: not a browser), ``direct`` whether the request is direct-local (``RequestFacts.direct``).
+        Direct-local: a browser is limited per Origin, any other client is never locked out
+        (``exemptLoopback``). Anything else is limited per address, whatever its Origin says.
         """
-        exempt = origin is None and self.limiter.limits.exempt_loopback and is_loopback(address)
-        key = ("shared", client_key(address), origin[:256] if origin else None)
+        direct = direct and is_loopback(address)
+        exempt = direct and origin is None and self.limiter.limits.exempt_loopback
+        key = ("shared", client_key(address), origin[:256] if direct and origin else None)
         if not exempt:
             retry_after = self.limiter.retry_after_ms(key)
             if retry_after is not None:

@@ -8,14 +8,24 @@ Rule 1. ``Host`` must name this gateway: a loopback name or address, the address
         ``*.example.com`` also match subdomains), the machine's own host name (``<name>`` and
         ``<name>.local``) when bound beyond loopback, or a tailnet name (``*.ts.net``) when bound there or
         served by Tailscale. Anything else is a page that rebound its own name to our address: 421.
-        A request through a trusted proxy is judged by the proxy (its ``Host`` is the public name).
+        A trusted proxy (``gateway.trustedProxies``) is judged too: its ``Host`` and every name in its
+        ``X-Forwarded-Host`` (the public name, which belongs in ``gateway.allowedHosts``). Being a trusted
+        peer never skips the rule: a rebound page's browser reaches the proxy's address directly.
 Rule 2. A WebSocket whose ``Origin`` is neither the gateway's own (same host and port as ``Host``) nor
         in ``gateway.controlUi.allowedOrigins`` is refused with 403 before the upgrade, so a foreign page
         never sees a frame, a nonce or an auth answer. ``Origin: null`` (sandboxed frames, ``file:``) is
         foreign. Clients without ``Origin`` (CLI, apps, nodes) are not browsers and are not judged here.
+        Any loopback address or port may be "own" when Origin and Host agree: a browser's ``Host`` is the
+        authority it connected through, so only a page served through that same authority can match it.
+        A non-browser can forge both; that is why the auth limiter keys it by address, never by Origin.
 Rule 3. HTTP from a foreign ``Origin`` may only ``GET``/``HEAD`` (whose answers the page cannot read
         without CORS): every other method, the CORS preflight ``OPTIONS`` included, is 403. An allowed
         origin gets its preflight answered (204) and ``Access-Control-Allow-Origin`` on its answers.
+
+The guard judges a request once and hands its ``RequestFacts`` on in the scope (``scope[FACTS]``): the
+Origin verdict, whether the request is direct-local, and the client address failures are counted against
+(the forwarded client's when the peer is a trusted proxy). The WebSocket transport, device admission and
+the auth limiters read them from there, so no two copies of these rules can disagree.
 
 Why 403 on the upgrade rather than OpenClaw's connect error (``CONTROL_UI_ORIGIN_NOT_ALLOWED``, close
 1008): the refusal then happens before the handshake exists, so nothing of it (challenge, timing of
@@ -45,6 +55,10 @@ _SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,31}")
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
 _CORS_METHODS = b"GET, HEAD, POST, OPTIONS"
 _CORS_HEADERS = b"authorization, content-type, x-moltbot-token"
+_LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+_PROXY_HEADERS = frozenset({b"x-real-ip", b"forwarded"})
+_MAX_ADDRESS = 64  # a forwarded address is kept (in keys, pairing metadata) bounded
+FACTS = "moltbot.request"  # the scope key of the guard's RequestFacts
 
 
 @attrs.frozen
@@ -62,6 +76,15 @@ def header(scope: dict[str, Any], name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1").strip()
     return None
+
+
+def header_values(scope: dict[str, Any], name: bytes) -> list[str]:
+    """Every comma-separated entry of every ``name`` header, in order (latin-1, stripped, empties dropped)."""
+    entries = []
+    for key, value in scope.get("headers") or ():
+        if key == name:
+            entries += [entry.strip() for entry in value.decode("latin-1").split(",") if entry.strip()]
+    return entries
 
 
 def split_host(value: str) -> tuple[str, int | None] | None:
@@ -130,10 +153,23 @@ def _is_ip(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return mapped or address
 
 
-def _trusted_peer(scope: dict[str, Any], config: GatewayConfig) -> bool:
+def _normal_ip(text: str) -> str:
+    address = _is_ip(text.strip().strip("[]"))
+    return text.strip() if address is None else address.compressed
+
+
+def _trusted(address: str, config: GatewayConfig) -> bool:
+    # Exact addresses, ``::ffff:a.b.c.d`` being ``a.b.c.d`` (reference §5.3).
+    return bool(address) and _normal_ip(address) in {_normal_ip(p) for p in config.trusted_proxies}
+
+
+def _peer(scope: dict[str, Any]) -> str:
     client = scope.get("client") or ("", 0)
-    peer = str(client[0]).removeprefix("::ffff:")
-    return bool(peer) and peer in {p.removeprefix("::ffff:") for p in config.trusted_proxies}
+    return str(client[0])
+
+
+def _trusted_peer(scope: dict[str, Any], config: GatewayConfig) -> bool:
+    return _trusted(_peer(scope), config)
 
 
 def _name_matches(name: str, pattern: str) -> bool:
@@ -165,20 +201,25 @@ def host_name_allowed(name: str, scope: dict[str, Any], config: GatewayConfig) -
 
 
 def host_allowed(scope: dict[str, Any], config: GatewayConfig) -> bool:
-    """Rule 1: the request's ``Host`` names this gateway (no ``Host`` at all: HTTP/1.0, not a browser)."""
+    """Rule 1: the request's ``Host`` names this gateway (no ``Host`` at all: HTTP/1.0, not a browser), and
+    so does every ``X-Forwarded-Host`` name a trusted proxy sent."""
+    names = [value] if (value := header(scope, b"host")) is not None else []
     if _trusted_peer(scope, config):
-        return True
-    value = header(scope, b"host")
-    if value is None:
-        return True
-    split = split_host(value)
-    return split is not None and host_name_allowed(split[0], scope, config)
+        names += header_values(scope, b"x-forwarded-host")
+    for name in names:
+        split = split_host(name)
+        if split is None or not host_name_allowed(split[0], scope, config):
+            return False
+    return True
 
 
 def origin_verdict(scope: dict[str, Any], config: GatewayConfig) -> Verdict:
     """Rule 2's classes: no ``Origin``; the gateway's own (same host and port as ``Host``); one listed in
     ``gateway.controlUi.allowedOrigins``; or foreign (``null`` and malformed ones included)."""
-    value = header(scope, b"origin")
+    return request_facts(scope, config).verdict
+
+
+def _verdict(value: str | None, own: bool, config: GatewayConfig) -> Verdict:
     if value is None:
         return "none"
     normal = _normal_origin(value)
@@ -186,7 +227,7 @@ def origin_verdict(scope: dict[str, Any], config: GatewayConfig) -> Verdict:
         return "foreign"
     if normal in {_normal_origin(o) for o in config.control_ui.allowed_origins}:
         return "allowed"
-    return "own" if is_own_origin(scope, trusted_proxy=_trusted_peer(scope, config)) else "foreign"
+    return "own" if own else "foreign"
 
 
 def is_own_origin(scope: dict[str, Any], *, trusted_proxy: bool = False) -> bool:
@@ -204,6 +245,72 @@ def is_own_origin(scope: dict[str, Any], *, trusted_proxy: bool = False) -> bool
     return scheme in _DEFAULT_PORTS and name == split[0] and port == host_port
 
 
+@attrs.frozen
+class RequestFacts:
+    """What the guard found out about one request, handed on in its scope (``scope[FACTS]``).
+
+    ``local``: direct-local (loopback peer, a loopback ``Host`` name, no proxy headers), the owner's own
+    machine for pairing and nonces (reference §5.3). ``direct``: local and the peer is no trusted proxy
+    either (a proxy that adds no headers looks local): the only traffic the auth limiters may exempt or
+    key per ``Origin``. ``client``: the address failures are counted against.
+    """
+
+    origin: str | None
+    verdict: Verdict
+    own_origin: bool
+    local: bool
+    trusted_proxy: bool
+    client: str
+
+    @property
+    def direct(self) -> bool:
+        return self.local and not self.trusted_proxy
+
+
+def forwarded(scope: dict[str, Any]) -> bool:
+    """Whether a proxy says it forwarded the request (any ``X-Forwarded-*``, ``X-Real-IP`` or ``Forwarded``)."""
+    return any(key.startswith(b"x-forwarded-") or key in _PROXY_HEADERS for key, _ in scope.get("headers") or ())
+
+
+def _direct_local(scope: dict[str, Any]) -> bool:
+    peer = _is_ip(_peer(scope).split("%", 1)[0])
+    host = header(scope, b"host")
+    split = split_host(host) if host else None
+    return (peer is not None and peer.is_loopback and split is not None and split[0] in _LOCAL_NAMES
+            and not forwarded(scope))
+
+
+def client_address(scope: dict[str, Any], config: GatewayConfig) -> str:
+    """The address auth failures count against: the peer's; behind a trusted proxy, the client it forwarded
+    for (the last ``X-Forwarded-For`` hop that is no trusted proxy, else ``X-Real-IP``), so that clients
+    behind one proxy neither share one budget nor escape it. Only a trusted proxy's headers are read: any
+    other peer could name a fresh address with every guess."""
+    peer = _peer(scope)
+    trusted = {_normal_ip(p) for p in config.trusted_proxies}
+    if not peer or _normal_ip(peer) not in trusted:
+        return peer
+    for hop in reversed(header_values(scope, b"x-forwarded-for")):
+        if _normal_ip(hop) not in trusted:
+            return hop[:_MAX_ADDRESS]
+    return (header(scope, b"x-real-ip") or peer)[:_MAX_ADDRESS]
+
+
+def request_facts(scope: dict[str, Any], config: GatewayConfig) -> RequestFacts:
+    """Judge one request's Origin, locality and client address (what ``guard`` stores as ``scope[FACTS]``)."""
+    trusted = _trusted_peer(scope, config)
+    value = header(scope, b"origin")
+    own = value is not None and is_own_origin(scope, trusted_proxy=trusted)
+    return RequestFacts(origin=value, verdict=_verdict(value, own, config), own_origin=own,
+                        local=_direct_local(scope), trusted_proxy=trusted, client=client_address(scope, config))
+
+
+def facts_of(scope: dict[str, Any], config: GatewayConfig | None = None) -> RequestFacts:
+    """The guard's facts for this request; when no guard ran (an embedder's own ASGI stack), judged now from
+    ``config`` (default: no trusted proxy, no allowed origin)."""
+    facts = scope.get(FACTS)
+    return facts if isinstance(facts, RequestFacts) else request_facts(scope, config or GatewayConfig())
+
+
 def policy_config(config: GatewayConfig) -> GatewayConfig:
     """Only the keys these rules read (for a listener that must not restart when other keys change)."""
     return GatewayConfig(bind=config.bind, custom_bind_host=config.custom_bind_host, tailscale=config.tailscale,
@@ -211,12 +318,12 @@ def policy_config(config: GatewayConfig) -> GatewayConfig:
                          control_ui=ControlUiConfig(allowed_origins=list(config.control_ui.allowed_origins)))
 
 
-def check_request(scope: dict[str, Any], config: GatewayConfig) -> Answer | None:
+def check_request(scope: dict[str, Any], config: GatewayConfig, facts: RequestFacts | None = None) -> Answer | None:
     """Rules 1–3 for one ASGI ``http`` or ``websocket`` scope: the answer to give instead of the
     application's, or None to go on."""
     if not host_allowed(scope, config):
         return Answer(421, HOST_NOT_ALLOWED)
-    verdict = origin_verdict(scope, config)
+    verdict = (facts or request_facts(scope, config)).verdict
     if scope["type"] == "websocket":
         return Answer(403, ORIGIN_NOT_ALLOWED) if verdict == "foreign" else None
     method = scope.get("method", "GET")
@@ -250,9 +357,9 @@ async def send_answer(scope: dict[str, Any], send: Send, answer: Answer) -> None
     await send({"type": f"{prefix}.response.body", "body": body})
 
 
-def with_cors(scope: dict[str, Any], config: GatewayConfig, send: Send) -> Send:
+def with_cors(scope: dict[str, Any], verdict: Verdict, send: Send) -> Send:
     """``send`` adding CORS headers to the answer when the request comes from an allowed origin."""
-    if scope["type"] != "http" or origin_verdict(scope, config) != "allowed":
+    if scope["type"] != "http" or verdict != "allowed":
         return send
     extra = list(cors_headers(scope))
 
@@ -266,13 +373,16 @@ def with_cors(scope: dict[str, Any], config: GatewayConfig, send: Send) -> Send:
 
 async def guard(scope: dict[str, Any], receive: Any, send: Send, config: GatewayConfig,
                 app: Callable[[dict[str, Any], Any, Send], Awaitable[None]]) -> None:
-    """Run ``app`` for this request unless rules 1–3 answer it first (the one call a listener needs)."""
+    """Run ``app`` for this request unless rules 1–3 answer it first (the one call a listener needs); the
+    request's ``RequestFacts`` go on in ``scope[FACTS]``."""
     if scope["type"] in ("http", "websocket"):
-        answer = check_request(scope, config)
+        facts = request_facts(scope, config)
+        answer = check_request(scope, config, facts)
         if answer is not None:
             if scope["type"] == "websocket" and (await receive())["type"] != "websocket.connect":
                 return
             await send_answer(scope, send, answer)
             return
-        send = with_cors(scope, config, send)
+        scope[FACTS] = facts
+        send = with_cors(scope, facts.verdict, send)
     await app(scope, receive, send)

@@ -28,8 +28,10 @@ class Transport(Protocol):
     # Optional (``getattr`` with a default): the upgrade request's Host name, the local address it came
     # in on, and its X-Forwarded-Proto; they build ``hello-ok.canvasHostUrl``.
     # request_host: str | None; local_host: str | None; forwarded_proto: str | None
-    # And the browser's ``Origin`` (None: not a browser) and whether it is the gateway's own
-    # (``gateway.origin``); a foreign one never gets this far. origin: str | None; own_origin: bool
+    # And what the Host/Origin guard found (``gateway.origin.RequestFacts``): the browser's ``Origin`` (None:
+    # not a browser) and whether it is the gateway's own (a foreign one never gets this far), the address
+    # auth failures count against, and whether the client is direct-local through no proxy.
+    # origin: str | None; own_origin: bool; client: str; direct: bool
 
     async def receive_text(self) -> str | bytes: ...
 
@@ -41,9 +43,6 @@ class Transport(Protocol):
 # hypercorn's TCP server half-closes (send_eof) outside its send lock when the peer goes away, so a send
 # racing with that raises BusyResourceError: for us it means the same as a closed socket.
 _SEND_FAILURES = (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError, OSError)
-
-_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
-_PROXY_HEADERS = {b"x-forwarded-for", b"x-real-ip", b"x-forwarded-host"}
 
 
 def _host_name(host: str) -> str:
@@ -75,12 +74,11 @@ _WS_STREAM: tuple[Any, ...] | None = None
 class AsgiWebSocket:
     """One ASGI ``websocket`` connection (hypercorn's) behind the ``Transport`` interface."""
 
-    __slots__ = ("_closed", "_receive", "_send", "forwarded_proto", "local", "local_host", "origin", "own_origin",
-                 "peer", "request_host")
+    __slots__ = ("_closed", "_receive", "_send", "client", "direct", "forwarded_proto", "local", "local_host",
+                 "origin", "own_origin", "peer", "request_host")
 
     def __init__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        from .auth import is_loopback
-        from .origin import header, is_own_origin
+        from .origin import facts_of
 
         self._receive = receive
         self._send = send
@@ -89,15 +87,14 @@ class AsgiWebSocket:
         self.peer = str(client[0])
         headers = dict(scope.get("headers") or [])
         host = _host_name(headers.get(b"host", b"").decode("latin-1").lower())
-        proxied = any(name in headers for name in _PROXY_HEADERS)
-        self.local = is_loopback(self.peer) and host in _LOCAL_HOSTS and not proxied
+        facts = facts_of(scope)  # the guard's verdicts, never a second copy of its rules
+        self.local, self.direct, self.client = facts.local, facts.direct, facts.client
+        self.origin, self.own_origin = facts.origin, facts.own_origin
         self.request_host = host or None
         server = scope.get("server") or (None, None)
         self.local_host = str(server[0]) if server[0] else None
         proto = headers.get(b"x-forwarded-proto")
         self.forwarded_proto = proto.decode("latin-1").strip().lower() if proto else None
-        self.origin = header(scope, b"origin")
-        self.own_origin = self.origin is not None and is_own_origin(scope)
 
     async def accept(self) -> None:
         message = await self._receive()
@@ -170,8 +167,8 @@ class MemoryTransport:
                  peer: str = "127.0.0.1", local: bool = True) -> None:
         self._send_channel = send
         self._receive_channel = receive
-        self.peer = peer
-        self.local = local
+        self.peer = self.client = peer
+        self.local = self.direct = local  # nothing proxies a memory transport
         self.close_code: int | None = None
         self.close_reason = ""
 

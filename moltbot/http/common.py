@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from quart import Response, request
 
+from ..gateway.origin import RequestFacts, facts_of
 from ..protocol import INVALID_REQUEST, ProtocolError
 from ..protocol._codec import dumps
 
@@ -57,9 +58,16 @@ def method_not_allowed() -> HttpError:
     return HttpError(405, "Method Not Allowed", {"Allow": "POST"})
 
 
-def client_address() -> str:
-    client = request.scope.get("client") or ("", 0)
-    return str(client[0])
+def request_facts(runtime: Runtime) -> RequestFacts:
+    """What the Host/Origin guard found out about this request (``gateway.origin.RequestFacts``): among
+    them the address auth failures count against (``.client``: the forwarded client's behind a trusted
+    proxy) and whether it is direct-local (``.direct``)."""
+    return facts_of(request.scope, runtime.config.gateway)
+
+
+def retry_after(retry_after_ms: int) -> dict[str, str]:
+    """``Retry-After`` in whole seconds, rounded up: a client that waits that long is let in again."""
+    return {"Retry-After": str(max(1, -(-int(retry_after_ms) // 1000)))}
 
 
 def bearer() -> str | None:
@@ -69,13 +77,13 @@ def bearer() -> str | None:
 
 
 def authorize(runtime: Runtime) -> None:
-    """The gateway token (or password) as ``Authorization: Bearer``; failures count toward the limit."""
+    """The gateway token (or password) as ``Authorization: Bearer``; failures count toward the limit, as
+    the WebSocket's do (per address; per Origin only for direct-local browsers)."""
+    facts = request_facts(runtime)
     try:
-        runtime.authenticator.verify(bearer(), client_address(), origin=request.headers.get("origin"))
+        runtime.authenticator.verify(bearer(), facts.client, origin=facts.origin, direct=facts.direct)
     except ProtocolError as exc:
-        headers = {}
-        if exc.retry_after_ms:
-            headers["Retry-After"] = str(max(1, exc.retry_after_ms // 1000))
+        headers = retry_after(exc.retry_after_ms) if exc.retry_after_ms else {}
         raise HttpError(401, {"error": {"message": "Unauthorized", "type": "unauthorized"}}, headers) from None
 
 

@@ -1,17 +1,23 @@
 """Webhooks under ``hooks.path`` (reference §6.5): ``/wake``, ``/agent`` and configured mappings.
 
-Auth is the hooks token (``Authorization: Bearer``, ``X-Moltbot-Token``, or the deprecated ``?token=`` for
-GET only: in a POST's URL it is refused, since a page can send such a form without any preflight),
-checked before anything else. Failures are limited per normalised client address, loopback included
-(a funnel or proxy delivers from loopback): ``HOOK_RATE_LIMIT`` failures in its window answer 429 with
-``Retry-After`` until the lockout ends, whatever the token. ``/wake`` queues a system event on the main session (and beats now);
+Auth is the hooks token (``Authorization: Bearer`` or ``X-Moltbot-Token``), checked before anything else
+(the method included, as the reference does: 401, then 405 for non-POST). A token in the URL (the
+reference's deprecated ``?token=``) is refused with 400 in any method and never compared or counted: a
+page can make the owner's browser send such a URL (``<img src=…>``, a form) without any preflight.
+Wrong tokens are limited per normalised client address (``RequestFacts.client``), loopback included (a
+funnel or proxy delivers from loopback): ``HOOK_RATE_LIMIT`` failures in its window answer 429 with
+``Retry-After`` until the lockout ends. A request without any token is no guess and is not counted. While
+an address is locked out, a correct token from a direct-local client (the owner's own scripts; no proxy
+headers) still gets in, as ``exemptLoopback`` lets the owner in on the WebSocket; from anywhere else the
+lockout holds whatever the token, or the answer would tell a guesser when it hit.
+
+``/wake`` queues a system event on the main session (and beats now);
 ``/agent`` starts an isolated turn in the ``cron`` lane and answers 202 at once, posting a summary to the
 main session when it ends. Mappings route other sub-paths with ``{{…}}`` templates over the payload.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 import time
@@ -21,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 from quart import Response, request
 
 from ..config.model import AuthRateLimit
-from ..gateway.auth import client_key
-from .common import HttpError, client_address, json_response, read_json
+from ..gateway.auth import client_key, secret_matches
+from .common import HttpError, json_response, read_json, request_facts, retry_after
 
 if TYPE_CHECKING:
     from ..gateway.runtime import Runtime
@@ -62,37 +68,38 @@ def render(template: str, context: dict[str, Any]) -> str:
     return _TEMPLATE.sub(replace, template)
 
 
-def _token_ok(runtime: Runtime) -> bool:
-    expected = runtime.config.hooks.token
-    if not expected:
-        return False
+def _supplied_token() -> str | None:
     header = request.headers.get("authorization", "")
     supplied = header[7:].strip() if header.lower().startswith("bearer ") else None
-    supplied = supplied or request.headers.get("x-moltbot-token") or request.args.get("token")
-    if request.args.get("token"):
-        log.warning("hooks: token passed in the query string is deprecated; use Authorization: Bearer")
-    return bool(supplied) and hmac.compare_digest(supplied.encode(), expected.encode())
+    return supplied or request.headers.get("x-moltbot-token") or None
 
 
 def _rate_limited(retry_after_ms: int) -> HttpError:
-    return HttpError(429, "Too Many Requests", {"Retry-After": str(max(1, -(-retry_after_ms // 1000)))})
+    return HttpError(429, "Too Many Requests", retry_after(retry_after_ms))
 
 
 def _authorize(runtime: Runtime) -> None:
-    """The hooks token, under the per-address failure limit."""
-    limiter = runtime.hook_limiter
-    key = ("hook", client_key(client_address()))
-    retry_after = limiter.retry_after_ms(key)
-    if retry_after is not None:
-        raise _rate_limited(retry_after)
-    if request.method != "GET" and "token" in request.args:
+    """The hooks token, under the per-address failure limit (see the module docstring for who is let in
+    during a lockout)."""
+    if "token" in request.args:
         raise HttpError(400, {"ok": False, "error": "hook token must be sent in the Authorization or "
                                                     "X-Moltbot-Token header, not in the URL"})
-    if not _token_ok(runtime):
+    facts = request_facts(runtime)
+    limiter = runtime.hook_limiter
+    key = ("hook", client_key(facts.client))
+    supplied = _supplied_token()
+    expected = runtime.config.hooks.token
+    ok = bool(expected) and secret_matches(supplied, expected)
+    locked = limiter.retry_after_ms(key)
+    if ok and (locked is None or facts.direct):
+        return
+    if locked is not None:
+        raise _rate_limited(locked)
+    if supplied:  # a request without a token guesses nothing: counting it would only let pages lock us out
         locked = limiter.fail(key)
         if locked is not None:
             raise _rate_limited(locked)
-        raise HttpError(401, "Unauthorized")
+    raise HttpError(401, "Unauthorized")
 
 
 def _wake(runtime: Runtime, text: str, mode: str) -> Response:

@@ -36,9 +36,12 @@ INLINE_METHODS = frozenset({"node.invoke.result", "node.list", "node.describe", 
 
 
 def remote_ip_of(transport: Transport) -> str | None:
+    """The client's address for pairing and ``node.list``: the forwarded client's behind a trusted proxy
+    (reference §5.3); None for local and loopback clients."""
     from ..gateway.auth import is_loopback
 
-    return None if transport.local or is_loopback(transport.peer) else transport.peer or None
+    client = getattr(transport, "client", transport.peer)
+    return None if transport.local or is_loopback(client) else client or None
 
 
 class NodesService:
@@ -73,10 +76,11 @@ class NodesService:
 
     async def admit(self, accept: Accept, challenge_nonce: str, transport: Transport) -> Accept:
         return await admission.admit(
-            accept, challenge_nonce=challenge_nonce, local=transport.local, peer=transport.peer,
-            remote_ip=remote_ip_of(transport), gateway=self.runtime.config.gateway,
-            secrets=self.runtime.authenticator, pairing=self.devices, emit=self.emit_pairing,
-            origin=getattr(transport, "origin", None), own_origin=getattr(transport, "own_origin", False))
+            accept, challenge_nonce=challenge_nonce, local=transport.local,
+            peer=getattr(transport, "client", transport.peer), remote_ip=remote_ip_of(transport),
+            gateway=self.runtime.config.gateway, secrets=self.runtime.authenticator, pairing=self.devices,
+            emit=self.emit_pairing, origin=getattr(transport, "origin", None),
+            own_origin=getattr(transport, "own_origin", False), direct=getattr(transport, "direct", False))
 
     # --- connected nodes ------------------------------------------------------------------------------
 

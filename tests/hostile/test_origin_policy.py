@@ -42,13 +42,31 @@ def test_origins_are_compared_by_scheme_host_and_port():
 
 
 def test_a_trusted_proxy_is_judged_by_its_forwarded_host():
-    config = GatewayConfig(trusted_proxies=["10.0.0.2"])
+    config = GatewayConfig(trusted_proxies=["10.0.0.2"], allowed_hosts=["gw.example"])
     proxied = scope(host="127.0.0.1:18789", page="https://gw.example", peer="::ffff:10.0.0.2",
                     x_forwarded_host="gw.example")
     assert origin.check_request(proxied, config) is None
     assert origin.origin_verdict(proxied, config) == "own"
     spoofed = scope(host="evil.example", page="https://gw.example", peer="10.0.0.3", x_forwarded_host="gw.example")
     assert origin.check_request(spoofed, config).status == 421
+    unlisted = GatewayConfig(trusted_proxies=["10.0.0.2"])  # the public name belongs in allowedHosts
+    assert origin.check_request(proxied, unlisted).status == 421
+    rebound = scope(host="evil.example:18789", peer="10.0.0.2")  # straight to the proxy's address
+    assert origin.check_request(rebound, config).status == 421
+
+
+def test_the_limiter_address_is_the_forwarded_client_only_behind_a_trusted_proxy():
+    config = GatewayConfig(trusted_proxies=["10.0.0.2", "::ffff:10.0.0.3"])
+    behind = scope(peer="10.0.0.2", x_forwarded_for="1.1.1.1, 203.0.113.7, 10.0.0.3")
+    facts = origin.request_facts(behind, config)
+    assert facts.client == "203.0.113.7" and facts.trusted_proxy and not facts.local and not facts.direct
+    assert origin.request_facts(scope(peer="10.0.0.9", x_forwarded_for="203.0.113.7"), config).client == "10.0.0.9"
+    assert origin.request_facts(scope(peer="10.0.0.2", x_real_ip="203.0.113.8"), config).client == "203.0.113.8"
+    assert origin.request_facts(scope(peer="10.0.0.2"), config).client == "10.0.0.2"
+    direct = origin.request_facts(scope(), GatewayConfig())
+    assert direct.local and direct.direct and direct.client == "127.0.0.1"
+    for proxied in (scope(x_forwarded_proto="https"), scope(forwarded="for=1.2.3.4"), scope(host="127.0.0.2:18789")):
+        assert not origin.request_facts(proxied, GatewayConfig()).local
 
 
 def test_beyond_loopback_the_local_address_and_host_name_are_served(monkeypatch):

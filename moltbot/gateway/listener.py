@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import inspect
 import ipaddress
 import logging
 import math
@@ -24,12 +27,81 @@ log = logging.getLogger("moltbot.http")
 
 LINGER_SECONDS = 2.0  # after our half-close, how long what the peer still sends is read and discarded
 RECYCLE_SECONDS = 5.0  # how long hypercorn's end-of-request bookkeeping may wait for the app to take its disconnect
+CLOSE_SECONDS = 1.0  # how long a shielded close step (half-close, closing the socket) may take
 FD_RESERVE_MIN = 32  # file descriptors kept free for files, pipes and DNS when connections pile up
 
 
 def _reader_scope(server: Any) -> trio.CancelScope:
     """The cancel scope around one TCPServer's reader loop (made on first use, entered by ``_read_data``)."""
     return server.__dict__.setdefault("_moltbot_reader", trio.CancelScope())
+
+
+# What the patches below replace or rely on, fingerprinted as hypercorn 0.18.0 and wsproto 1.3 wrote it
+# (sha256 of the source, first 16 hex digits). ``_read_data`` is replaced wholesale, ``protocol_send``,
+# ``_close`` and ``_maybe_recycle`` are wrapped, ``run`` must still hand ``protocol_send`` to the protocol
+# and call ``_read_data`` then ``_close``; ``worker_serve`` and ``Handshake.accept`` must still look up
+# ``TCPServer`` and ``Connection`` in their module at call time; ``FailingConnection`` sets wsproto's
+# ``_state``. After an upgrade any of these may have changed and a patch would fail silently (a stuck
+# socket, a lost close frame): the import fails instead, naming what changed.
+_FINGERPRINTS = {
+    "hypercorn.trio.tcp_server.TCPServer.run": "fd34b021d1a86c98",
+    "hypercorn.trio.tcp_server.TCPServer.protocol_send": "225856426bff7be0",
+    "hypercorn.trio.tcp_server.TCPServer._read_data": "7ca747d922c65cf1",
+    "hypercorn.trio.tcp_server.TCPServer._close": "bc73c4ae25a1ceec",
+    "hypercorn.protocol.h11.H11Protocol._maybe_recycle": "3ac53f52bc4e65de",
+    "hypercorn.trio.run.worker_serve": "8dc8347a9fc357ca",
+    "hypercorn.protocol.ws_stream.Handshake.accept": "e163533bf7919793",
+    "wsproto.connection.Connection.state": "0e2424b8f32a078f",
+}
+TESTED_HYPERCORN = "0.18."  # the series pyproject.toml pins (hypercorn>=0.18,<0.19)
+
+
+def patch_targets() -> dict[str, Any]:
+    """The functions named in ``_FINGERPRINTS``, as hypercorn and wsproto currently define them."""
+    from hypercorn.protocol import ws_stream
+    from hypercorn.protocol.h11 import H11Protocol
+    from hypercorn.trio import run as trio_run
+    from hypercorn.trio.tcp_server import TCPServer
+    from wsproto.connection import Connection
+
+    return {
+        "hypercorn.trio.tcp_server.TCPServer.run": TCPServer.run,
+        "hypercorn.trio.tcp_server.TCPServer.protocol_send": TCPServer.protocol_send,
+        "hypercorn.trio.tcp_server.TCPServer._read_data": TCPServer._read_data,
+        "hypercorn.trio.tcp_server.TCPServer._close": TCPServer._close,
+        "hypercorn.protocol.h11.H11Protocol._maybe_recycle": H11Protocol._maybe_recycle,
+        "hypercorn.trio.run.worker_serve": trio_run.worker_serve,
+        "hypercorn.protocol.ws_stream.Handshake.accept": ws_stream.Handshake.accept,
+        "wsproto.connection.Connection.state": Connection.state.fget,
+    }
+
+
+def _fingerprint(function: Any) -> str | None:
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):  # installed without sources: only the version can be checked
+        return None
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def check_patch_targets(targets: dict[str, Any]) -> None:
+    """Raise ``RuntimeError`` naming each target whose code is not what the patches were written for
+    (targets already patched by us are skipped: the module was imported again)."""
+    version = importlib.metadata.version("hypercorn")
+    changed = []
+    for name, expected in _FINGERPRINTS.items():
+        target = targets.get(name)
+        if getattr(target, "_moltbot_patched", False):
+            continue
+        found = _fingerprint(target) if target is not None else "missing"
+        if found != expected and not (found is None and version.startswith(TESTED_HYPERCORN)):
+            changed.append(name)
+    if changed:
+        raise RuntimeError(
+            f"moltbot's patches to hypercorn (moltbot/gateway/listener.py) were written for hypercorn "
+            f"{TESTED_HYPERCORN}x and wsproto 1.3, but with hypercorn {version} these are not the code they "
+            f"patch: {', '.join(changed)}. Install hypercorn>=0.18,<0.19, or review the patches against "
+            f"the new code and update _FINGERPRINTS.")
 
 
 def _patch_hypercorn_connection_close() -> None:
@@ -52,7 +124,9 @@ def _patch_hypercorn_connection_close() -> None:
       an RST that destroys the answer it has not read yet;
     - when the reader ends (peer EOF, error, linger over) the idle timer is stopped, so the socket is
       closed at once instead of after ``keep_alive_timeout``;
-    - the final ``_close`` is shielded, so a cancelled connection task still releases its socket.
+    - the final ``_close`` is shielded, so a cancelled connection task still releases its socket; like
+      every shielded step here it has its own bound (``CLOSE_SECONDS``; past it the socket is closed
+      forcefully), and telling the app its connection closed is bounded by ``RECYCLE_SECONDS``.
 
     It also keeps the earlier fix for hypercorn's half-close outside its send lock: a close frame sent
     from the reader task could collide with it and ``BusyResourceError`` escaped the connection task and
@@ -69,14 +143,14 @@ def _patch_hypercorn_connection_close() -> None:
 
     async def protocol_send(self, event):  # type: ignore[no-untyped-def]
         if isinstance(event, Closed):
-            with trio.CancelScope(shield=True):
-                self._moltbot_closing = True
+            self._moltbot_closing = True
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + CLOSE_SECONDS):
                 try:
                     await self.stream.send_eof()
                 except (trio.BrokenResourceError, trio.BusyResourceError, trio.ClosedResourceError, AttributeError):
                     pass  # already gone, a send in progress (closed below anyway) or TLS (no half-close)
-                reader = _reader_scope(self)
-                reader.deadline = min(reader.deadline, trio.current_time() + LINGER_SECONDS)
+            reader = _reader_scope(self)
+            reader.deadline = min(reader.deadline, trio.current_time() + LINGER_SECONDS)
             # Tells the app (a send on its queue): bounded, should an app not read its queue.
             with trio.CancelScope(shield=True, deadline=trio.current_time() + RECYCLE_SECONDS):
                 await self.protocol.handle(Closed())
@@ -84,7 +158,8 @@ def _patch_hypercorn_connection_close() -> None:
         try:
             await original_send(self, event)
         except trio.BusyResourceError:
-            await self.protocol.handle(Closed())
+            with trio.move_on_after(RECYCLE_SECONDS):
+                await self.protocol.handle(Closed())
 
     async def _read_data(self):  # type: ignore[no-untyped-def]
         with _reader_scope(self):
@@ -101,18 +176,22 @@ def _patch_hypercorn_connection_close() -> None:
                 await self.protocol.handle(RawData(bytes(data)))
                 if not data:
                     break
-        await self.idle_task.stop()
-        await self.protocol.handle(Closed())
+        with trio.move_on_after(RECYCLE_SECONDS):  # as in protocol_send: an app that does not read its queue
+            await self.idle_task.stop()
+            await self.protocol.handle(Closed())
 
     async def _close(self):  # type: ignore[no-untyped-def]
-        with trio.CancelScope(shield=True):
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + CLOSE_SECONDS) as scope:
             await original_close(self)
+        if scope.cancelled_caught:  # e.g. a TLS peer that does not read our close_notify: drop the socket
+            await trio.aclose_forcefully(self.stream)
 
     async def _maybe_recycle(self):  # type: ignore[no-untyped-def]
         with trio.CancelScope(shield=True, deadline=trio.current_time() + RECYCLE_SECONDS) as scope:
             await original_recycle(self)
         if scope.cancelled_caught:  # the app never took its disconnect: give the connection up
-            with trio.CancelScope(shield=True):
+            # protocol_send's Closed: a half-close and telling the app, each bounded.
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + CLOSE_SECONDS + RECYCLE_SECONDS):
                 await self.send(Closed())
 
     protocol_send._moltbot_patched = True  # type: ignore[attr-defined]
@@ -174,8 +253,7 @@ def _patch_hypercorn_admission() -> None:
 
     async def admitted_connection(app, config, context, state, stream):  # type: ignore[no-untyped-def]
         if not ADMISSION.admit():
-            with trio.CancelScope(shield=True):
-                await stream.aclose()
+            await trio.aclose_forcefully(stream)  # closes at once, cancelled or not
             return
         try:
             await server_class(app, config, context, state, stream)
@@ -220,6 +298,8 @@ def _patch_hypercorn_parse_failures() -> None:
     ws_stream.Connection = FailingConnection  # type: ignore[misc]
 
 
+ORIGINALS = patch_targets()  # as found at import, before the patches below replace some of them
+check_patch_targets(ORIGINALS)
 _patch_hypercorn_connection_close()
 _patch_hypercorn_parse_failures()
 _patch_hypercorn_admission()

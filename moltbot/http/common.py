@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 from quart import Response, request
 
 from ..gateway.origin import RequestFacts, facts_of
-from ..protocol import INVALID_REQUEST, ProtocolError
+from ..protocol import INVALID_REQUEST, ProtocolError, RemoteProtocolError
 from ..protocol._codec import dumps
+from ..protocol._json import JsonLimitError, parse_json
 
 if TYPE_CHECKING:
     from ..gateway.runtime import Runtime
@@ -105,17 +106,35 @@ async def read_json(limit: int, *, too_large: HttpError | None = None) -> Any:
 
 
 def parse_body(body: bytes | bytearray) -> Any:
-    """JSON from a request body; errors in our words (where, not Python's parser message), bounded."""
+    """JSON from a request body, within the WebSocket's limits (``protocol._json``: nesting, integer
+    digits, numbers beyond a double; no ``NaN``/``Infinity``); errors in our words (where the JSON broke,
+    not Python's parser message), bounded."""
+    data = bytes(body)
     try:
-        return json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise invalid(f"invalid JSON at line {exc.lineno} column {exc.colno}") from None
+        return parse_json(data)
+    except JsonLimitError as exc:
+        raise invalid(f"invalid JSON: {exc.message}") from None
+    except RemoteProtocolError:
+        raise invalid(_why_invalid(data)) from None
+
+
+def _why_invalid(data: bytes) -> str:
+    """Where ``data`` (which ``parse_json`` refused as not JSON) breaks: parsed again, on this path only."""
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise invalid("invalid JSON: the body is not UTF-8") from None
-    except RecursionError:
-        raise invalid("invalid JSON: nested too deeply") from None
-    except ValueError:  # what is left: an integer longer than Python converts (sys.get_int_max_str_digits)
-        raise invalid("invalid JSON: a number has too many digits") from None
+        return "invalid JSON: the body is not UTF-8"
+    try:
+        json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        return f"invalid JSON at line {exc.lineno} column {exc.colno}"
+    except (ValueError, RecursionError):
+        pass
+    return "invalid JSON: NaN and Infinity are not JSON"
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(name)
 
 
 def submit_error(exc: Exception) -> HttpError:

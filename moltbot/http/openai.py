@@ -46,6 +46,7 @@ def _message(message: Any, path: fields.Path) -> None:
         parts = fields.array(content, (*path, "content"), max_items=MAX_CONTENT_PARTS)
         for index, part in enumerate(parts):
             part_path = (*path, "content", index)
+            fields.obj(part, part_path)  # before looking inside: ``1 in part`` would raise on a number
             fields.obj(part, part_path, required=() if "input_text" in part else ("type",))
             kind = part.get("type")
             if kind is None:  # the reference's bare ``{input_text}`` part

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import heapq
 import json
+import math
 import re
 import types
 import typing
@@ -395,9 +396,34 @@ def join_surrogate_pairs(text: str) -> str:
 
 def dumps(value: Any, **options: Any) -> str:
     """JSON text as the wire (and every file and log of ours) carries it: UTF-8-safe, compact unless
-    ``options`` (``json.dumps``'s: ``indent``, ``sort_keys``, ``default``) say otherwise."""
+    ``options`` (``json.dumps``'s: ``indent``, ``sort_keys``, ``default``) say otherwise.
+
+    A NaN or infinite float (a tool's arithmetic, a provider's answer) is written ``null``, as
+    ``JSON.stringify`` writes it: Python would write ``NaN``/``Infinity``, which no JSON parser reads,
+    and raising instead would turn one bad number into a failed broadcast or handshake. The encoder
+    refuses such floats (C speed); only a value that holds one is copied with them made ``None``.
+    """
     options.setdefault("separators", None if options.get("indent") is not None else (",", ":"))
-    return escape_surrogates(json.dumps(value, ensure_ascii=False, **options))
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, **options)
+    except ValueError as exc:
+        if "Out of range float" not in str(exc):
+            raise
+        if (default := options.get("default")) is not None:
+            options["default"] = lambda item: _finite(default(item))
+        text = json.dumps(_finite(value), ensure_ascii=False, allow_nan=False, **options)
+    return escape_surrogates(text)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by ``None`` (dicts, lists and tuples copied)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def encode_frame(frame: Frame) -> str:

@@ -78,6 +78,9 @@ async def test_item_counts_are_capped_with_the_limit_named(http_gateway, path, b
     ({"messages": ["x"]}, "messages.0"),
     ({"messages": [{"role": "user", "content": [{"type": "text", "text": 1}]}]}, "messages.0.content.0.text"),
     ({"messages": [{"role": "user", "content": ["x"]}]}, "messages.0.content.0"),
+    ({"messages": [{"role": "user", "content": [1]}]}, "messages.0.content.0"),
+    ({"messages": [{"role": "user", "content": [None]}]}, "messages.0.content.0"),
+    ({"messages": [{"role": "user", "content": [True]}]}, "messages.0.content.0"),
     ({"messages": [{"role": "user", "content": "x"}], "stream": "yes"}, "stream"),
     ({"messages": [{"role": "user", "content": "x"}], "user": 7}, "user"),
 ])
@@ -98,8 +101,12 @@ async def test_chat_completions_still_accepts_what_openai_clients_send(http_gate
 
 BAD_BODIES = [
     pytest.param(b"{nope", "invalid JSON at line 1 column 2", id="syntax"),
-    pytest.param(b"[" * 100_000 + b"]" * 100_000, "invalid JSON: nested too deeply", id="deep"),
-    pytest.param(b'{"tool": ' + b"9" * 5000 + b"}", "invalid JSON: a number has too many digits", id="huge-int"),
+    pytest.param(b"[" * 100_000 + b"]" * 100_000, "invalid JSON: nesting deeper than 128 levels", id="deep"),
+    pytest.param(b"[" * 129 + b"]" * 129, "invalid JSON: nesting deeper than 128 levels", id="deeper-than-ws"),
+    pytest.param(b'{"tool": ' + b"9" * 5000 + b"}", "invalid JSON: integer of more than 4300 digits", id="huge-int"),
+    pytest.param(b'{"tool": 1e999}', "invalid JSON: number out of range", id="out-of-range"),
+    pytest.param(b'{"tool": NaN}', "invalid JSON: NaN and Infinity are not JSON", id="nan"),
+    pytest.param(b'{"tool": [-Infinity]}', "invalid JSON: NaN and Infinity are not JSON", id="infinity"),
     pytest.param(b'{"tool": "\xff"}', "invalid JSON: the body is not UTF-8", id="not-utf8"),
 ]
 PYTHON_TEXT = ("Expecting", "char ", "recursion", "Exceeds the limit", "codec", "Traceback", "Errno", "/work",

@@ -85,3 +85,13 @@ async def test_100000_unexpected_properties_get_a_short_error(raw):
         response = await ws.call("sessions.preview", params, request_id="extra")
     assert response["error"]["message"] == ("invalid sessions.preview params: " + "; ".join(
         f"at root: unexpected property 'x{i:06}'" for i in range(5)) + "; …")
+
+
+async def test_request_with_a_number_beyond_a_double_is_answered_with_its_id(raw):
+    """``1e999`` was read as ``inf`` and would have gone back out as ``Infinity``, which no client parses."""
+    async with raw(handshake=True) as ws:
+        await ws.send(_request("huge", "sessions.preview", '{"keys":["a"],"limit":1e999}'))
+        with trio.fail_after(10):
+            response = await ws.response("huge")
+        assert (await ws.call("health"))["ok"] is True
+    assert response["error"] == {"code": "INVALID_REQUEST", "message": "invalid request frame: number out of range"}

@@ -16,6 +16,7 @@ from moltbot.protocol import (
     structure,
     unstructure,
 )
+from moltbot.protocol._codec import dumps
 from moltbot.protocol._payloads.system import EmptyParams, HealthParams, OkResult
 
 CLIENT = {"id": "cli", "version": "1.0", "platform": "linux", "mode": "cli"}
@@ -148,3 +149,10 @@ def test_objects_of_booleans_checked_in_bulk_keep_keys_and_order():
     params = {"minProtocol": 3, "maxProtocol": 3, "client": CLIENT, "permissions": permissions}
     assert list(structure(params, ConnectParams, what="payload").permissions.items()) == [("b", True), ("a", False)]
     assert rejection({**params, "permissions": {"": True}}, ConnectParams).startswith("at /permissions/: must NOT")
+
+
+def test_dumps_writes_nan_and_infinity_as_null_as_json_stringify_does():
+    """``NaN``/``Infinity`` are not JSON: every client's parser would fail on the frame."""
+    value = {"a": float("nan"), "b": [float("inf"), (1, -float("inf"))], "c": 1.5}
+    assert dumps(value) == '{"a":null,"b":[null,[1,null]],"c":1.5}'
+    assert dumps({"x": object()}, default=lambda o: float("inf")) == '{"x":null}'

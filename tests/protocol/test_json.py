@@ -97,3 +97,20 @@ def test_the_collector_is_back_on_after_a_large_frame_fails():
     with pytest.raises(RemoteProtocolError):
         parse_json("[" * 70_000)
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize("literal", ["1e999", "-1e400", "1" * 400 + ".5", "0.5E+99999"])
+def test_a_number_beyond_a_double_is_refused_not_read_as_infinity(literal):
+    """Python reads ``1e999`` as ``inf``, which ``dumps`` could only write back as ``Infinity`` (not JSON)."""
+    text = '{"type":"req","id":"x","method":"health","params":{"n":' + literal + "}}"
+    error = limit_error(text)
+    assert error.message == "number out of range"
+    assert error.members == {"type": "req", "id": "x", "method": "health"}
+
+
+def test_the_largest_double_and_tiny_numbers_parse():
+    assert parse_json("[1.7976931348623157e308, -1e308, 1e-400, 0.5]") == [1.7976931348623157e308, -1e308, 0.0, 0.5]
+
+
+def test_an_out_of_range_member_is_not_read_as_a_member():
+    assert limit_error('{"id":1e999,"n":[1e999]}').members == {}

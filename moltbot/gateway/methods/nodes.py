@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +12,7 @@ from ...nodes import policy
 from ...nodes.pairing import node_view, request_view
 from ...nodes.registry import DEFAULT_INVOKE_TIMEOUT_MS, node_id_of
 from ...protocol import INVALID_REQUEST, UNAVAILABLE, UNSET, ProtocolError, RemoteProtocolError
+from ...protocol._json import JsonLimitError, parse_json
 from ...protocol._payloads.devices import RequestIdParams
 from ...protocol._payloads.nodes import (
     NodeDescription,
@@ -135,8 +135,9 @@ async def invoke(runtime: Runtime, connection: Connection, params: NodeInvokePar
     payload = outcome.payload
     if outcome.payload_json is not None:
         try:
-            payload = json.loads(outcome.payload_json)
-        except ValueError:
+            payload = parse_json(outcome.payload_json)
+        except RemoteProtocolError as exc:  # the node's answer, not the caller's request: raw text only
+            log.debug("node.invoke %s: payloadJSON of %s not used: %s", params.command, params.node_id, exc.message)
             payload = None
     return NodeInvokeResult(ok=True, node_id=params.node_id, command=params.command, payload=payload,
                             payload_json=outcome.payload_json)
@@ -157,8 +158,10 @@ async def node_event(runtime: Runtime, connection: Connection, params: NodeEvent
     payload: Any = params.payload if params.payload is not UNSET else None
     if isinstance(params.payload_json, str):
         try:
-            payload = json.loads(params.payload_json)
-        except ValueError:
+            payload = parse_json(params.payload_json)
+        except JsonLimitError as exc:  # valid JSON beyond the frame's own limits: the node is told
+            raise RemoteProtocolError(INVALID_REQUEST, f"invalid node.event params: payloadJSON: {exc.message}") from None
+        except RemoteProtocolError:
             payload = None
     session = runtime.nodes.registry.get(node_id_of(connection))
     key = payload.get("sessionKey") if isinstance(payload, dict) else None

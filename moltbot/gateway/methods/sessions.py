@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("moltbot.gateway")
 
+PREVIEW_KEYS = 64  # keys of one sessions.preview that are read (the rest are ignored, and not checked)
+
 ROW_FIELDS = ("label", "displayName", "channel", "subject", "chatType", "origin", "sessionId", "systemSent",
               "abortedLastRun", "thinkingLevel", "verboseLevel", "reasoningLevel", "elevatedLevel", "sendPolicy",
               "inputTokens", "outputTokens", "totalTokens", "responseUsage", "modelProvider", "model",
@@ -112,7 +114,7 @@ async def sessions_list(runtime: Runtime, connection: Connection, params: Sessio
 async def sessions_preview(runtime: Runtime, connection: Connection, params: SessionsPreviewParams) -> dict[str, Any]:
     limit, max_chars = params.limit or 12, params.max_chars or 240
     previews = []
-    for raw_key in params.keys[:64]:
+    for raw_key in params.keys[:PREVIEW_KEYS]:
         key = runtime.agents.canonical(raw_key)
         store = runtime.agents.store(runtime.agents._agent_for(key))
         await load_store(store)

@@ -24,8 +24,9 @@ READ_DATA = "hypercorn.trio.tcp_server.TCPServer._read_data"
 
 @pytest.mark.parametrize("patched", [
     TCPServer.protocol_send, TCPServer._read_data, TCPServer._close, H11Protocol._maybe_recycle,
-    trio_run.TCPServer, ws_stream.Connection,
-], ids=["protocol_send", "_read_data", "_close", "_maybe_recycle", "run.TCPServer", "ws_stream.Connection"])
+    trio_run.TCPServer, ws_stream.Connection, ws_stream.WSStream._handle_events,
+], ids=["protocol_send", "_read_data", "_close", "_maybe_recycle", "run.TCPServer", "ws_stream.Connection",
+        "WSStream._handle_events"])
 def test_each_patch_is_in_effect(patched):
     assert patched.__module__ == "moltbot.gateway.listener"
 
@@ -102,3 +103,38 @@ async def test_a_refused_connection_is_closed_without_waiting(autojump_clock, mo
     stall = Stall()
     await trio_run.TCPServer(None, None, None, None, types.SimpleNamespace(aclose=stall))
     assert stall.cancelled
+
+
+async def test_a_close_reply_read_with_the_tail_of_an_oversized_message_ends_the_stream():
+    """The peer's close reply arriving in the same read as the rest of a refused message is still seen:
+    the stream ends (hypercorn's own loop dropped it, and both sides waited for each other)."""
+    from hypercorn.protocol.events import Data, StreamClosed
+    from wsproto import ConnectionType
+    from wsproto.connection import Connection
+    from wsproto.events import CloseConnection, TextMessage
+
+    sent = []
+
+    async def send(event):
+        sent.append(event)
+
+    stream = ws_stream.WSStream.__new__(ws_stream.WSStream)
+    stream.connection = Connection(ConnectionType.SERVER)
+    stream.buffer = ws_stream.WebsocketBuffer(10)
+    stream.send = send
+    stream.stream_id = 1
+    client = Connection(ConnectionType.CLIENT)
+
+    async def app_put(message):
+        raise AssertionError(f"the refused message reached the app: {message}")
+
+    stream.app_put = app_put
+    stream.connection.receive_data(client.send(TextMessage(data="a" * 20, message_finished=False)))
+    await stream._handle_events()
+    assert stream.connection.state.name == "LOCAL_CLOSING"  # 1009 sent
+    # The message's tail and the peer's close reply, in one read.
+    tail = client.send(TextMessage(data="b" * 20, message_finished=True))
+    stream.connection.receive_data(tail + client.send(CloseConnection(code=1009)))
+    await stream._handle_events()
+    assert any(isinstance(event, StreamClosed) for event in sent)
+    assert sum(isinstance(event, Data) for event in sent) == 1  # the close frame, once

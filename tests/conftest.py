@@ -12,11 +12,24 @@ import trio
 from trio_websocket import open_websocket_url
 
 from moltbot.client import open_gateway_client
-from moltbot.config.model import AuthConfig, CanvasHostConfig, Config, ControlUiConfig, GatewayConfig
+from moltbot.config.model import (
+    AuthConfig,
+    CanvasHostConfig,
+    Config,
+    ControlUiConfig,
+    EndpointToggle,
+    GatewayConfig,
+    HttpConfig,
+    HttpEndpoints,
+    ResponsesEndpoint,
+)
 from moltbot.gateway.app import open_gateway
 
 TOKEN = "test-token-0123456789"
 CANVAS_OFF = CanvasHostConfig(enabled=False)
+# The OpenAI-compatible endpoints on (they are off by default), for the HTTP tests.
+HTTP_APIS = HttpConfig(endpoints=HttpEndpoints(chat_completions=EndpointToggle(enabled=True),
+                                               responses=ResponsesEndpoint(enabled=True)))
 
 
 @pytest.fixture(autouse=True, scope="session")

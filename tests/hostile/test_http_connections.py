@@ -18,18 +18,15 @@ import psutil
 import pytest
 import trio
 
-from moltbot.config.model import EndpointToggle, HttpConfig, HttpEndpoints, ResponsesEndpoint
 from moltbot.gateway.app import open_gateway
-from tests.conftest import TOKEN
+from tests.conftest import HTTP_APIS, TOKEN
 
-ENABLED = HttpConfig(endpoints=HttpEndpoints(chat_completions=EndpointToggle(enabled=True),
-                                             responses=ResponsesEndpoint(enabled=True)))
 KEEP_ALIVE_SECONDS = 5.0  # the listener's keep_alive_timeout
 
 
 @pytest.fixture
 async def http_gateway(make_config):
-    async with open_gateway(make_config(http=ENABLED), port=0, env={}) as gateway:
+    async with open_gateway(make_config(http=HTTP_APIS), port=0, env={}) as gateway:
         yield gateway
 
 

@@ -8,17 +8,12 @@ import pytest
 
 from moltbot.config.model import (
     ControlUiConfig,
-    EndpointToggle,
     HooksConfig,
-    HttpConfig,
-    HttpEndpoints,
-    ResponsesEndpoint,
 )
 from moltbot.gateway.app import open_gateway
+from tests.conftest import HTTP_APIS
 from tests.hostile.http_raw import AUTH, request
 
-ENABLED = HttpConfig(endpoints=HttpEndpoints(chat_completions=EndpointToggle(enabled=True),
-                                             responses=ResponsesEndpoint(enabled=True)))
 BODY = {"tool": "gateway", "action": "config.get", "text": "wake", "model": "m", "input": "x",
         "messages": [{"role": "user", "content": "x"}]}
 
@@ -36,7 +31,7 @@ SINGLE_ENCODED = ["/tools%2finvoke", "/tools%2Finvoke", "/%74ools/invoke", "/v1%
 
 @pytest.fixture(params=[False, True], ids=["no-ui", "control-ui"])
 async def http_gateway(request, make_config):
-    config = attrs.evolve(make_config(http=ENABLED, control_ui=ControlUiConfig(enabled=request.param)),
+    config = attrs.evolve(make_config(http=HTTP_APIS, control_ui=ControlUiConfig(enabled=request.param)),
                           hooks=HooksConfig(enabled=True, token="hook-secret"))
     async with open_gateway(config, port=0, env={}) as gateway:
         yield gateway

@@ -7,18 +7,12 @@ from __future__ import annotations
 import pytest
 
 from moltbot.config.model import (
-    EndpointToggle,
     GatewayToolsConfig,
-    HttpConfig,
-    HttpEndpoints,
-    ResponsesEndpoint,
 )
 from moltbot.gateway.app import open_gateway
-from tests.conftest import open_raw
+from tests.conftest import HTTP_APIS, open_raw
 from tests.hostile.http_raw import AUTH, request
 
-ENABLED = HttpConfig(endpoints=HttpEndpoints(chat_completions=EndpointToggle(enabled=True),
-                                             responses=ResponsesEndpoint(enabled=True)))
 LONE = '"x\\ud800y"'  # as written in the request body: JSON's escape for a lone high surrogate
 
 
@@ -47,7 +41,7 @@ CASES = [
 
 @pytest.mark.parametrize(("path", "body"), CASES)
 async def test_lone_surrogates_are_answered_escaped(make_config, path, body):
-    config = make_config(http=ENABLED, tools=GatewayToolsConfig(allow=["gateway"]))
+    config = make_config(http=HTTP_APIS, tools=GatewayToolsConfig(allow=["gateway"]))
     async with open_gateway(config, port=0, env={}) as gateway:
         async with open_raw(gateway.url, handshake=True) as bystander:
             answer = await request(gateway, "POST", path, body=body, headers=AUTH)

@@ -8,24 +8,18 @@ import tracemalloc
 import pytest
 
 from moltbot.config.model import (
-    EndpointToggle,
     GatewayToolsConfig,
-    HttpConfig,
-    HttpEndpoints,
-    ResponsesEndpoint,
 )
 from moltbot.gateway.app import open_gateway
 from moltbot.http.common import HttpError
 from moltbot.http.responses import validate
+from tests.conftest import HTTP_APIS
 from tests.hostile.http_raw import AUTH, request
-
-ENABLED = HttpConfig(endpoints=HttpEndpoints(chat_completions=EndpointToggle(enabled=True),
-                                             responses=ResponsesEndpoint(enabled=True)))
 
 
 @pytest.fixture
 async def http_gateway(make_config):
-    config = make_config(http=ENABLED, tools=GatewayToolsConfig(allow=["gateway"]))
+    config = make_config(http=HTTP_APIS, tools=GatewayToolsConfig(allow=["gateway"]))
     async with open_gateway(config, port=0, env={}) as gateway:
         yield gateway
 

@@ -13,25 +13,18 @@ from moltbot.agents.providers.echo import PREFIX
 from moltbot.config.model import (
     AuthConfig,
     AuthRateLimit,
-    EndpointToggle,
     GatewayToolsConfig,
     HooksConfig,
-    HttpConfig,
-    HttpEndpoints,
-    ResponsesEndpoint,
 )
 from moltbot.gateway.app import open_gateway
-from tests.conftest import TOKEN
+from tests.conftest import HTTP_APIS, TOKEN
 from tests.fakes.openai import ScriptedCall, open_fake_openai, text_reply, tool_call_reply
-
-ENABLED = HttpConfig(endpoints=HttpEndpoints(chat_completions=EndpointToggle(enabled=True),
-                                             responses=ResponsesEndpoint(enabled=True)))
 
 
 @pytest.fixture
 async def http_gateway(make_config):
     # The gateway tool is on the HTTP deny list by default (tests/hostile/test_http_tools.py); allowed here.
-    config = attrs.evolve(make_config(http=ENABLED, tools=GatewayToolsConfig(allow=["gateway"])), hooks=HooksConfig(
+    config = attrs.evolve(make_config(http=HTTP_APIS, tools=GatewayToolsConfig(allow=["gateway"])), hooks=HooksConfig(
         enabled=True, token="hook-secret", mappings=[{"match": {"path": "github"}, "action": "wake",
                                                       "textTemplate": "push to {{payload.repo.name}} by {{pusher}}"}]))
     async with open_gateway(config, port=0, env={}) as gateway:
@@ -115,7 +108,7 @@ async def test_disabled_endpoints_are_404(make_config):
 
 
 async def test_bad_bearer_tokens_are_rate_limited(make_config):
-    config = make_config(http=ENABLED, auth=AuthConfig(token=TOKEN, rate_limit=AuthRateLimit(max_failures=2, exempt_loopback=False)))
+    config = make_config(http=HTTP_APIS, auth=AuthConfig(token=TOKEN, rate_limit=AuthRateLimit(max_failures=2, exempt_loopback=False)))
     async with open_gateway(config, port=0, env={}) as gateway:
         async with httpx.AsyncClient(base_url=base(gateway)) as http:
             for _ in range(2):
@@ -134,7 +127,7 @@ async def test_client_disconnect_mid_stream_aborts_the_run(make_config):
             ModelProviderConfig,
             ModelsConfig,
         )
-        config = make_config(http=ENABLED)
+        config = make_config(http=HTTP_APIS)
         config = type(config)(gateway=config.gateway, state_dir=config.state_dir,
                               agents=AgentsConfig(defaults=AgentDefaults(model="local/m")),
                               models=ModelsConfig(providers={"local": ModelProviderConfig(
@@ -185,7 +178,7 @@ async def test_responses_client_function_tools_end_incomplete(make_config):
     call = ScriptedCall(id="call_w", name="get_weather", arguments={"city": "Oslo"})
     async with open_fake_openai(tool_call_reply(call)) as fake:
         from moltbot.config.model import AgentDefaults, AgentsConfig, ModelProviderConfig, ModelsConfig
-        config = make_config(http=ENABLED)
+        config = make_config(http=HTTP_APIS)
         config = type(config)(gateway=config.gateway, state_dir=config.state_dir,
                               agents=AgentsConfig(defaults=AgentDefaults(model="local/m")),
                               models=ModelsConfig(providers={"local": ModelProviderConfig(

@@ -191,6 +191,9 @@ async def _handshake(runtime: Runtime, transport: Transport) -> Connection | Non
             await transport.send_text(encode_frame(outcome.response))
         await transport.close(outcome.close_code, outcome.close_reason)
         return None
+    lift = getattr(transport, "lift_preauth_limit", None)
+    if lift is not None:  # authenticated: messages up to maxPayload from now on
+        lift(runtime.config.gateway.max_payload)
     params = outcome.params
     if params.auth is not None:  # the secret is checked; do not keep it in memory for the connection's life
         params = attrs.evolve(params, auth=None)

@@ -309,7 +309,8 @@ def _patch_hypercorn_too_large() -> None:
     each read failing the same way, and when the peer's close reply arrives in the same read as the
     message's tail, it is dropped with it: both sides then wait for the other for good (seen as a flaky
     test, about 1 run in 30). This ``_handle_events`` is hypercorn 0.18's but for that branch: the buffer
-    is emptied, the message's remaining data is discarded, the close is sent once, and the loop goes on.
+    is emptied, the message's remaining data is discarded, the close is sent once (with the reason the
+    transport set: "preauth payload too large" before hello-ok), and the loop goes on.
     Applied once, at import.
     """
     from hypercorn.protocol import ws_stream
@@ -331,7 +332,9 @@ def _patch_hypercorn_too_large() -> None:
                 except ws_stream.FrameTooLargeError:
                     self._moltbot_too_large = True
                     self.buffer.clear()
-                    await self._send_wsproto_event(CloseConnection(code=CloseReason.MESSAGE_TOO_BIG))
+                    reason = self.__dict__.get("_moltbot_too_large_reason") or None  # transport.py sets it
+                    await self._send_wsproto_event(CloseConnection(code=CloseReason.MESSAGE_TOO_BIG,
+                                                                   reason=reason))
                     continue
                 if event.message_finished:
                     await self.app_put(self.buffer.to_message())

@@ -12,6 +12,10 @@ from typing import Any, Protocol
 
 import trio
 
+from ..protocol._handshake import MAX_PREAUTH_BYTES
+
+PREAUTH_TOO_LARGE = "preauth payload too large"  # today's OpenClaw's close reason
+
 
 class TransportClosed(Exception):
     """The peer went away (or the socket was closed); ``code`` is the close code when known."""
@@ -101,6 +105,22 @@ class AsgiWebSocket:
         if message["type"] != "websocket.connect":
             raise TransportClosed(None, "no websocket.connect")
         await self._send({"type": "websocket.accept"})
+        self._limit_message_size(MAX_PREAUTH_BYTES, PREAUTH_TOO_LARGE)
+
+    def lift_preauth_limit(self, max_payload: int) -> None:
+        """Authenticated: messages up to ``max_payload`` are read from now on (``gateway.maxPayload``)."""
+        self._limit_message_size(max_payload, "")
+
+    def _limit_message_size(self, limit: int, reason: str) -> None:
+        """Set how large a message hypercorn buffers before it closes 1009 with ``reason``: until hello-ok
+        a stranger may make it hold 64 KiB (characters), not ``maxPayload`` (listener.py's
+        ``_handle_events`` patch reads the reason). Any other server: the handshake's own check is
+        the only one."""
+        stream = getattr(self._send, "__self__", None)
+        buffer = getattr(stream, "buffer", None)
+        if buffer is not None and hasattr(buffer, "max_length"):
+            buffer.max_length = limit
+            stream._moltbot_too_large_reason = reason  # type: ignore[union-attr]
 
     async def receive_text(self) -> str | bytes:
         message = await self._receive()

@@ -39,6 +39,30 @@ async def test_first_frame_over_64_kib_closes_1009_before_it_is_parsed(raw):
             assert (await ws.response("c1"))["ok"] is True
 
 
+async def test_a_stranger_cannot_make_the_gateway_buffer_more_than_64_kib(raw, gateway):
+    """hypercorn itself stops buffering a first message at 64 KiB (not ``maxPayload``: 512 KiB), with the
+    same close; once authenticated, messages up to ``maxPayload`` are read."""
+    from moltbot.conformance._wire import OPCODE_TEXT, RawWebSocket
+
+    stranger = await RawWebSocket.connect(gateway.url)
+    try:
+        with trio.fail_after(10):
+            await stranger.receive()  # connect.challenge
+            # Half a message of 100 KiB: before, hypercorn kept it and waited for the rest (up to 512 KiB).
+            await stranger.send_frame(OPCODE_TEXT, b"x" * 100_000, fin=False)
+            assert (await stranger.wait_closed())[0] == 1009
+        assert stranger.close_reason == "preauth payload too large"
+    finally:
+        stranger.abort()
+    async with raw(handshake=True) as ws:
+        reply = await ws.call("health", {"x": "a" * 400_000})
+        assert reply["ok"] is False and "x" in reply["error"]["message"]  # read whole, then refused by name
+    async with raw() as ws:  # the limit is per connection: the one above did not lift it for strangers
+        await ws.send("x" * 400_000)
+        with trio.fail_after(10):
+            assert await ws.closed() == (1009, "preauth payload too large")
+
+
 async def test_first_connect_with_10000_invalid_scopes_gets_a_short_error(raw, client):
     async with client() as bystander:
         async with raw() as ws:

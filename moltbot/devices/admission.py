@@ -94,7 +94,7 @@ async def admit(accept: Accept, *, challenge_nonce: str, local: bool, peer: str,
         if not has_secret:
             raise _refuse(NOT_PAIRED, "device identity required")
         secrets.check(params, peer, origin=origin, direct=direct)
-        if (local and origin is None) or (bypass and (origin is None or own_origin)):
+        if (local and origin is None) or (bypass and own_origin):  # a remote non-browser is no Control UI
             return accept
         return attrs.evolve(accept, scopes=())  # Rule 2b: self-declared scopes need a device here
     public_key = check_device_proof(params, role=accept.role, challenge_nonce=challenge_nonce, now_ms=now_ms(),

@@ -63,6 +63,19 @@ async def test_a_device_less_connect_cannot_keep_self_declared_admin(make_config
     assert local["ok"]
 
 
+async def test_a_remote_client_claiming_the_control_ui_under_insecure_auth_gets_no_scopes(make_config):
+    """``allowInsecureAuth`` lets the Control UI in without a device from its own origin; a remote client
+    that only claims the Control UI's id (no browser Origin) keeps none of the scopes it declared."""
+    ui = {"id": "moltbot-control-ui", "version": "1", "platform": "web", "mode": "ui"}
+    config = make_config(control_ui=ControlUiConfig(enabled=False, allow_insecure_auth=True))
+    with trio.fail_after(10):
+        async with open_gateway(config, port=0, env={}) as gateway:
+            async with open_raw(gateway.url, handshake=True, extra_headers=REMOTE, client=ui,
+                                scopes=["operator.admin"]) as ws:
+                refused = await ws.call("config.get", {})
+    assert refused["error"]["message"].startswith("missing scope")
+
+
 async def test_device_token_rotate_never_mints_scopes_beyond_the_callers(gateway):
     """GHSA-4jpw-hj22-2xmc: a pairing-scoped operator asked for an admin token for a device."""
     key = DeviceKeyPair.generate()

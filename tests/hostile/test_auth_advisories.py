@@ -143,6 +143,31 @@ async def test_telegram_webhook_mode_without_a_secret_fails_closed(tmp_path, mon
     assert bot.method_calls("setWebhook") == [] and answer.status_code == 401 and handled == []
 
 
+async def test_telegram_webhook_survives_a_non_ascii_secret_and_a_too_deep_body():
+    """A secret header that is not ASCII is a wrong secret (compare_digest raised on it), a body nested
+    past the frames' limit is bad JSON (json.loads raised RecursionError): 401 and 400, and the handler
+    keeps serving."""
+    handled = []
+
+    async def handle(update):
+        handled.append(update)
+
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/tg"
+    good = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+    with trio.fail_after(15):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.serve_listeners, webhook.make_handler("/tg", "s3cret", handle), listeners)
+            async with httpx.AsyncClient() as http:
+                odd = await http.post(url, content=b"{}", headers={"X-Telegram-Bot-Api-Secret-Token": b"s\xe9cret"})
+                deep = await http.post(url, content=b"[" * 100_000 + b"]" * 100_000, headers=good)
+                fine = await http.post(url, json={"update_id": 1}, headers=good)
+            nursery.cancel_scope.cancel()
+    assert (odd.status_code, deep.status_code, fine.status_code) == (401, 400, 200)
+    assert handled == [{"update_id": 1}]
+
+
 async def test_a_rotated_token_stops_working_without_a_restart_of_the_process(tmp_path):
     """GHSA-xmxx-7p24-h892: the old bearer was still accepted after rotation."""
     path = tmp_path / "moltbot.json"

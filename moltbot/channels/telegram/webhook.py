@@ -8,14 +8,17 @@ update is refused: the channel does not start webhook mode without one). ``GET /
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import h11
 import trio
+
+from ...protocol import RemoteProtocolError
+from ...protocol._json import parse_json
 
 log = logging.getLogger("moltbot.channels.telegram")
 
@@ -47,6 +50,13 @@ async def _read_request(conn: h11.Connection, stream: trio.SocketStream) -> tupl
             return None
 
 
+def _secret_matches(supplied: bytes, secret: str) -> bool:
+    """The header's bytes against the secret, as digests: constant time whatever either holds (a header
+    that is not ASCII cannot make ``compare_digest`` raise)."""
+    return bool(supplied) and hmac.compare_digest(hashlib.sha256(supplied).digest(),
+                                                  hashlib.sha256(secret.encode()).digest())
+
+
 async def _respond(conn: h11.Connection, stream: trio.SocketStream, status: int, text: str) -> None:
     data = text.encode()
     await stream.send_all(conn.send(h11.Response(status_code=status, headers=[
@@ -71,13 +81,13 @@ def make_handler(path: str, secret: str | None, handle: Handler) -> Callable[[tr
                     await _respond(conn, stream, 200, "ok")
                 elif method != "POST" or target != path:
                     await _respond(conn, stream, 404, "not found")
-                elif not secret or not hmac.compare_digest(
-                        dict(request.headers).get(b"x-telegram-bot-api-secret-token", b"").decode(), secret):
+                elif not secret or not _secret_matches(
+                        dict(request.headers).get(b"x-telegram-bot-api-secret-token", b""), secret):
                     await _respond(conn, stream, 401, "unauthorized")
                 else:
                     try:
-                        update = json.loads(body)
-                    except ValueError:
+                        update = parse_json(body)
+                    except RemoteProtocolError:  # not JSON, or past the frames' nesting/number limits
                         await _respond(conn, stream, 400, "bad json")
                         return
                     if isinstance(update, dict):

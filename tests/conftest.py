@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from contextlib import asynccontextmanager
+import logging
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import attrs
@@ -24,6 +25,7 @@ from moltbot.config.model import (
     ResponsesEndpoint,
 )
 from moltbot.gateway.app import open_gateway
+from moltbot.gateway.logfile import configure_logging
 
 TOKEN = "test-token-0123456789"
 CANVAS_OFF = CanvasHostConfig(enabled=False)
@@ -67,6 +69,22 @@ async def gateway(config):
     with trio.fail_after(10):
         async with open_gateway(config, port=0, env={}) as gw:
             yield gw
+
+
+@contextmanager
+def installed_gateway_log(config: Config, *, verbose: bool, env: dict[str, str]):
+    """The gateway's JSON-lines log file installed as ``moltbot gateway`` installs it (yields its path),
+    then the handlers removed and the ``moltbot`` logger as it was, so later tests log as before."""
+    path = configure_logging(config, verbose=verbose, env=env)
+    try:
+        yield path
+    finally:
+        root = logging.getLogger("moltbot")
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+            handler.close()
+        root.propagate = True
+        root.setLevel(logging.NOTSET)
 
 
 def connect_frame(request_id: str = "c1", **params: Any) -> str:

@@ -9,7 +9,6 @@ file the gateway writes (session store, transcript, node pairing, the gateway lo
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import pytest
@@ -29,8 +28,7 @@ from moltbot.config.model import (
     WhatsAppConfig,
 )
 from moltbot.gateway.app import open_gateway
-from moltbot.gateway.logfile import configure_logging
-from tests.conftest import TOKEN, open_raw
+from tests.conftest import TOKEN, installed_gateway_log, open_raw
 from tests.fakes.openai import error_reply, open_fake_openai, text_reply
 from tests.fakes.telegram import open_fake_telegram
 from tests.fakes.whatsapp import FakeWhatsApp, link
@@ -207,14 +205,8 @@ async def test_whatsapp_send_of_a_lone_surrogate_sends_a_replacement_character(t
 @pytest.fixture
 def gateway_log(tmp_path):
     """The gateway's JSON-lines log file, installed as ``moltbot gateway --verbose`` does, then removed."""
-    path = configure_logging(Config(state_dir=tmp_path), verbose=True, env={})
-    yield path
-    root = logging.getLogger("moltbot")
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
-    root.propagate = True
-    root.setLevel(logging.NOTSET)
+    with installed_gateway_log(Config(state_dir=tmp_path), verbose=True, env={}) as path:
+        yield path
 
 
 async def test_gateway_log_stays_valid_utf8_when_a_logged_value_holds_a_lone_surrogate(gateway_log, tmp_path):

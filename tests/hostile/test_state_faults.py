@@ -17,9 +17,8 @@ import trio
 from moltbot.cli.setup import ensure_setup
 from moltbot.config.load import load_config
 from moltbot.gateway.app import open_gateway
-from moltbot.gateway.logfile import configure_logging
 from moltbot.gateway.sentinel import sentinel_path
-from tests.conftest import open_raw
+from tests.conftest import installed_gateway_log, open_raw
 
 JOB = {"name": "after", "schedule": {"kind": "every", "everyMs": 3_600_000}, "sessionTarget": "main",
        "wakeMode": "next-heartbeat", "payload": {"kind": "systemEvent", "text": "hi"}}
@@ -62,14 +61,8 @@ async def watched(state, env):
 def log_file(state, env):
     """The gateway's own log file (``<state>/logs/gateway.log``), as ``moltbot gateway`` installs it."""
     config = load_config(state / "moltbot.json", env=dict(env))
-    path = configure_logging(config, verbose=False, env=env)
-    yield path
-    root = logging.getLogger("moltbot")
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
-    root.propagate = True
-    root.setLevel(logging.NOTSET)
+    with installed_gateway_log(config, verbose=False, env=env) as path:
+        yield path
 
 
 async def fault(gateway, make_fault):

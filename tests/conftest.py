@@ -71,6 +71,16 @@ async def gateway(config):
             yield gw
 
 
+async def reload_after(gateway, change) -> str:
+    """Apply ``change()`` (a config-file edit or fault) and wait until the gateway has decided what to do
+    with it; return the decision (``gateway.last_reload``)."""
+    done = gateway.next_reload()
+    change()
+    with trio.fail_after(10):
+        await done.wait()
+    return gateway.last_reload
+
+
 @contextmanager
 def installed_gateway_log(config: Config, *, verbose: bool, env: dict[str, str]):
     """The gateway's JSON-lines log file installed as ``moltbot gateway`` installs it (yields its path),

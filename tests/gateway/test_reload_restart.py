@@ -12,6 +12,7 @@ from moltbot.config.load import load_config
 from moltbot.gateway.app import open_gateway
 from moltbot.gateway.sentinel import sentinel_path, write_restart_sentinel
 from tests.conftest import TOKEN, open_raw
+from tests.conftest import reload_after as edit
 
 
 def base_config(**gateway):
@@ -38,15 +39,6 @@ async def watched(config_file):
         with trio.fail_after(5):
             await gateway.watch_ready.wait()
         yield gateway
-
-
-async def edit(gateway, write):
-    """Apply ``write()`` to the file and wait until the gateway has decided what to do with it."""
-    done = gateway.next_reload()
-    write()
-    with trio.fail_after(10):
-        await done.wait()
-    return gateway.last_reload
 
 
 async def test_hot_change_applies_without_disconnecting(watched, config_file):

@@ -19,6 +19,7 @@ from moltbot.config.load import load_config
 from moltbot.gateway.app import open_gateway
 from moltbot.gateway.sentinel import sentinel_path
 from tests.conftest import installed_gateway_log, open_raw
+from tests.conftest import reload_after as fault
 
 JOB = {"name": "after", "schedule": {"kind": "every", "everyMs": 3_600_000}, "sessionTarget": "main",
        "wakeMode": "next-heartbeat", "payload": {"kind": "systemEvent", "text": "hi"}}
@@ -63,15 +64,6 @@ def log_file(state, env):
     config = load_config(state / "moltbot.json", env=dict(env))
     with installed_gateway_log(config, verbose=False, env=env) as path:
         yield path
-
-
-async def fault(gateway, make_fault):
-    """Apply ``make_fault()`` and wait until the gateway has decided what to do about it."""
-    done = gateway.next_reload()
-    make_fault()
-    with trio.fail_after(10):
-        await done.wait()
-    return gateway.last_reload
 
 
 async def assert_serving(gateway, token):

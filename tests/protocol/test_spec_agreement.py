@@ -245,8 +245,8 @@ def test_empty_client_id_names_the_nested_path():
 
 def test_literal_values_are_enums_in_the_schema():
     client = validator_for(ConnectParams).schema["$defs"]["ClientInfo"]["properties"]
-    assert client["id"]["enum"][:3] == ["webchat-ui", "moltbot-control-ui", "webchat"]
-    assert client["mode"]["enum"] == ["webchat", "cli", "ui", "backend", "node", "probe", "test"]
+    assert client["id"]["enum"][:3] == ["webchat-ui", "webchat", "cli"]
+    assert client["mode"]["enum"] == ["webchat", "cli", "ui", "backend", "node", "worker", "probe", "test"]
 
 
 # --- (d) the committed spec is today's generator output ------------------------------------------------

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -28,6 +30,26 @@ from moltbot.gateway.app import open_gateway
 from moltbot.gateway.logfile import configure_logging
 
 TOKEN = "test-token-0123456789"
+
+# The official protocol-4 contract (OpenClaw's protocol.schema.json, MIT), the oracle of the v4 tests. It lives in
+# the shared reference folder beside the checkout (``../shared``); MOLTBOT_SHARED_DIR names another place.
+_SHARED_CANDIDATES = [os.environ.get("MOLTBOT_SHARED_DIR", ""),
+                      str(Path(__file__).resolve().parents[1].parent / "shared"), "/work/shared"]
+
+
+def shared_reference(*parts: str) -> Path:
+    """A file under the shared reference folder; the test is skipped (with the paths tried) when it is absent."""
+    for root in filter(None, _SHARED_CANDIDATES):
+        path = Path(root, "reference", *parts)
+        if path.exists():
+            return path
+    pytest.skip(f"shared reference {'/'.join(parts)} not found (tried {_SHARED_CANDIDATES}; set MOLTBOT_SHARED_DIR)")
+
+
+@pytest.fixture(scope="session")
+def openclaw_schema() -> dict[str, Any]:
+    """OpenClaw's protocol.schema.json (2026.9.1): ``methods`` (scope, since) and ``definitions``."""
+    return json.loads(shared_reference("openclaw-protocol", "protocol.schema.json").read_text())
 CANVAS_OFF = CanvasHostConfig(enabled=False)
 # The OpenAI-compatible endpoints on (they are off by default), for the HTTP tests.
 HTTP_APIS = HttpConfig(endpoints=HttpEndpoints(chat_completions=EndpointToggle(enabled=True),

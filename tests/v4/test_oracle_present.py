@@ -3,4 +3,4 @@
 
 def test_the_official_schema_is_loaded(openclaw_schema):
     assert "ConnectParams" in openclaw_schema["definitions"]
-    assert openclaw_schema["methods"]["config.get"]["scope"] == "read"
+    assert openclaw_schema["methods"]["config.get"]["scope"] == "operator.read"

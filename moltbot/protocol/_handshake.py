@@ -182,7 +182,7 @@ class ServerHandshake:
         if role not in ROLES:
             return self.reject(frame.id, RemoteProtocolError(
                 INVALID_REQUEST, "invalid role", close_code=CLOSE_POLICY_VIOLATION))
-        return Accept(frame.id, params, protocol, role, default_scopes(role, params.scopes))
+        return Accept(frame.id, params, protocol, role, default_scopes(role, params.scopes, protocol))
 
     def reject(self, request_id: str, error: ProtocolError) -> Reject:
         """Turn a rejection (the protocol's, or the caller's auth decision) into a ``Reject``."""

@@ -1,23 +1,20 @@
 """The method table: name → params type, result type, required scope, first protocol version.
 
-Authorization follows the reference (§3.1) for every method name, implemented here or not, so that an
-unimplemented method answers the same scope error as the original before "unknown method":
-
-- node-only methods are allowed iff role is ``node``; a node may call nothing else;
-- an operator with ``operator.admin`` may call everything;
-- otherwise the method's bucket decides: READ needs ``operator.read`` or ``operator.write``, WRITE needs
-  ``operator.write``, APPROVALS ``operator.approvals``, PAIRING ``operator.pairing``, and everything else
-  (ADMIN, including unknown names) needs ``operator.admin``.
+Authorization is ``_scopes``' (protocol 4's scope model, one table for every version): it runs for every
+method name, implemented here or not, so that an unimplemented method answers the same scope error as the
+original before "unknown method". ``MethodSpec.scope`` is the method's bucket: the table's scope without
+its ``operator.`` prefix (``read``, ``write``, ``admin``, ``approvals``, ``questions``, ``pairing``,
+``talk``), or ``node`` (role node only) or ``dynamic`` (decided from the params).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 import attrs
 
-from ._errors import INVALID_REQUEST, RemoteProtocolError
+from . import _scopes
 from ._payloads import agent
 from ._payloads import channels as _channels
 from ._payloads import config as _config
@@ -48,83 +45,34 @@ __all__ = [
     "scope_of",
 ]
 
-Scope = Literal["read", "write", "admin", "approvals", "pairing", "node"]
+Scope = Literal["read", "write", "admin", "approvals", "questions", "pairing", "talk", "node", "dynamic"]
 
-SCOPE_ADMIN = "operator.admin"
-SCOPE_READ = "operator.read"
-SCOPE_WRITE = "operator.write"
-SCOPE_APPROVALS = "operator.approvals"
-SCOPE_PAIRING = "operator.pairing"
-SCOPES: Final = (SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE, SCOPE_APPROVALS, SCOPE_PAIRING)
+SCOPE_ADMIN = _scopes.ADMIN
+SCOPE_READ = _scopes.READ
+SCOPE_WRITE = _scopes.WRITE
+SCOPE_APPROVALS = _scopes.APPROVALS
+SCOPE_PAIRING = _scopes.PAIRING
+# The scopes a client may ask for at protocol 4 (3 and 7 take any strings).
+SCOPES: Final = _scopes.REQUESTABLE_SCOPES
 ROLES: Final = ("operator", "node")
-
-_NODE_ONLY = frozenset({"node.invoke.result", "node.event", "skills.bins"})
-_READ = frozenset(
-    "health logs.tail channels.status status usage.status usage.cost tts.status tts.providers models.list "
-    "agents.list agent.identity.get skills.status voicewake.get sessions.list sessions.preview cron.list "
-    "cron.status cron.runs system-presence last-heartbeat node.list node.describe chat.history".split()
-)
-_WRITE = frozenset(
-    "send agent agent.wait wake talk.mode tts.enable tts.disable tts.convert tts.setProvider voicewake.set "
-    "node.invoke chat.send chat.abort browser.request".split()
-)
-_APPROVALS = frozenset({"exec.approval.request", "exec.approval.resolve"})
-_PAIRING = frozenset(
-    "node.pair.request node.pair.list node.pair.approve node.pair.reject node.pair.verify device.pair.list "
-    "device.pair.approve device.pair.reject device.token.rotate device.token.revoke node.rename".split()
-)
 
 
 def scope_of(method: str) -> Scope:
     """The authorization bucket of any method name (unknown names fall into ``admin``)."""
-    if method in _NODE_ONLY:
-        return "node"
-    if method in _READ:
-        return "read"
-    if method in _WRITE:
-        return "write"
-    if method in _APPROVALS:
-        return "approvals"
-    if method in _PAIRING:
-        return "pairing"
-    return "admin"
+    return cast(Scope, _scopes.method_scope(method).removeprefix("operator."))
 
 
-def default_scopes(role: str, requested: list[str] | None) -> tuple[str, ...]:
-    """Scopes granted at connect: the requested ones, or ``operator.admin`` for an operator asking none."""
-    if requested:
-        return tuple(requested)
-    return (SCOPE_ADMIN,) if role == "operator" else ()
+def default_scopes(role: str, requested: list[str] | None, protocol: int = 7) -> tuple[str, ...]:
+    """Scopes granted at connect before the device-less binding: at 4 the known ones asked for (none asked,
+    none granted); at 3 and 7 the ones asked for, or ``operator.admin`` for an operator asking none."""
+    return _scopes.default_scopes(role, requested, protocol)
 
 
-def authorize_method(role: str, scopes: frozenset[str] | tuple[str, ...], method: str) -> None:
-    """Raise ``RemoteProtocolError`` unless ``role`` with ``scopes`` may call ``method``."""
-    bucket = scope_of(method)
-    if bucket == "node":
-        if role != "node":
-            raise RemoteProtocolError(INVALID_REQUEST, f"unauthorized role: {role}")
-        return
-    if role != "operator":
-        raise RemoteProtocolError(INVALID_REQUEST, f"unauthorized role: {role}")
-    if SCOPE_ADMIN in scopes:
-        return
-    if bucket == "read":
-        if SCOPE_READ in scopes or SCOPE_WRITE in scopes:
-            return
-        raise RemoteProtocolError(INVALID_REQUEST, f"missing scope: {SCOPE_READ}")
-    if bucket == "write":
-        if SCOPE_WRITE in scopes:
-            return
-        raise RemoteProtocolError(INVALID_REQUEST, f"missing scope: {SCOPE_WRITE}")
-    if bucket == "approvals":
-        if SCOPE_APPROVALS in scopes:
-            return
-        raise RemoteProtocolError(INVALID_REQUEST, f"missing scope: {SCOPE_APPROVALS}")
-    if bucket == "pairing":
-        if SCOPE_PAIRING in scopes:
-            return
-        raise RemoteProtocolError(INVALID_REQUEST, f"missing scope: {SCOPE_PAIRING}")
-    raise RemoteProtocolError(INVALID_REQUEST, f"missing scope: {SCOPE_ADMIN}")
+def authorize_method(role: str, scopes: frozenset[str] | tuple[str, ...], method: str, params: Any = None, *,
+                     protocol: int = 7) -> None:
+    """Raise ``RemoteProtocolError`` unless ``role`` with ``scopes`` may call ``method`` with ``params`` (raw
+    JSON: dynamic methods decide from it) on a ``protocol`` connection (4: FORBIDDEN; 3/7: INVALID_REQUEST)."""
+    _scopes.authorize(role, scopes, method, params, protocol=protocol)
 
 
 @attrs.frozen

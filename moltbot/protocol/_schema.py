@@ -194,7 +194,8 @@ def methods_document() -> dict[str, Any]:
     return _document(
         "moltbot gateway methods",
         "methods.<name>.params is the req frame's params, methods.<name>.result the ok res frame's payload; "
-        "scope is the authorization bucket (read, write, admin, approvals, pairing, node); since is the "
+        "scope is the authorization bucket (read, write, admin, approvals, questions, pairing, talk: the "
+        "operator.* scope needed; node: role node only; dynamic: decided from the params); since is the "
         "first protocol version that has the method.",
         builder,
         methods=methods,

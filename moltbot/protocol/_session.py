@@ -82,7 +82,7 @@ class ServerSession:
 
     def call_for(self, frame: RequestFrame) -> Call:
         """Authorize and type-check one request frame (raises ``RemoteProtocolError``)."""
-        authorize_method(self.role, self.scopes, frame.method)
+        authorize_method(self.role, self.scopes, frame.method, frame.params, protocol=self.protocol)
         if frame.method == "connect":
             raise RemoteProtocolError(INVALID_REQUEST, "connect is only valid as the first request")
         spec = self._methods.get(frame.method)

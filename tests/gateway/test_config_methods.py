@@ -283,12 +283,15 @@ async def test_apply_replaces_the_whole_file_and_restarts_once(admin, watched, c
     assert watched.stats.restarts == 1
 
 
-async def test_config_methods_need_admin_scope(watched):
+async def test_config_writes_need_admin_scope_and_reads_need_read(watched):
+    """Protocol 4's table, at every version: config.get and config.schema are reads (secrets redacted)."""
     async with open_gateway_client(watched.url, token=TOKEN, scopes=["operator.read", "operator.write"]) as client:
-        for method, params in (("config.get", None), ("config.schema", None), ("config.set", {"raw": "{}"}),
-                               ("config.patch", {"raw": "{}"}), ("config.apply", {"raw": "{}"})):
+        for method, params in (("config.set", {"raw": "{}"}), ("config.patch", {"raw": "{}"}),
+                               ("config.apply", {"raw": "{}"})):
             with pytest.raises(RemoteProtocolError, match="missing scope: operator.admin"):
                 await client.call(method, params)
+        assert_no_secret(await client.call("config.get"))
+        assert (await client.call("config.schema"))["schema"]
 
 
 async def test_schema_describes_the_config_and_marks_secrets(admin):

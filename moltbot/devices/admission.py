@@ -10,9 +10,8 @@ Rule 2. No device: allowed only with ``auth.token`` (a password alone is not eno
 Rule 2b. A device-less connect keeps the scopes it declared only when it is a local client that is no
         browser (no ``Origin``), or the Control UI under ``allowInsecureAuth``/``dangerouslyDisable
         DeviceAuth`` from its own origin; any other (remote, or a browser) gets none (GHSA-rqpp-rjj8-7wv8:
-        scopes are bound to what the client may hold). OpenClaw also clears local kinds other than
-        ``cli``/``cli`` and ``gateway-client``/``backend``; a local process holding the token can claim
-        either kind, so that adds nothing here, and our protocol-3 clients and harness rely on it.
+        scopes are bound to what the client may hold). At protocol 4, as OpenClaw, local kinds other
+        than ``cli``/``cli`` and ``gateway-client``/``backend`` are cleared too (``_scopes.grant_scopes``).
 Rule 3. A device's proof is checked (``protocol._device.check_device_proof``: identity, skew, nonce,
         signature, key).
 Rule 4. The shared secret is checked; if that fails and the client sent ``auth.token``, the token may be
@@ -44,6 +43,7 @@ from ..protocol import (
 )
 from ..protocol._device import check_device_proof
 from ..protocol._payloads.devices import DevicePairResolved
+from ..protocol._scopes import grant_scopes
 from .pairing import DevicePairing, request_view
 from .store import now_ms
 
@@ -94,9 +94,9 @@ async def admit(accept: Accept, *, challenge_nonce: str, local: bool, peer: str,
         if not has_secret:
             raise _refuse(NOT_PAIRED, "device identity required")
         secrets.check(params, peer, origin=origin, direct=direct)
-        if (local and origin is None) or (bypass and own_origin):  # a remote non-browser is no Control UI
-            return accept
-        return attrs.evolve(accept, scopes=())  # Rule 2b: self-declared scopes need a device here
+        return attrs.evolve(accept, scopes=grant_scopes(  # Rule 2b: self-declared scopes need a device here
+            accept.protocol, accept.role, params.scopes, client_id=params.client.id, client_mode=params.client.mode,
+            device_less=True, local=local, has_origin=origin is not None, ui_bypass=bypass and own_origin))
     public_key = check_device_proof(params, role=accept.role, challenge_nonce=challenge_nonce, now_ms=now_ms(),
                                     local=local)
     secrets.check(params, peer, origin=origin, direct=direct,

@@ -1,8 +1,9 @@
 """Event fan-out: one global ``seq``, the presence/health state versions, and the tick.
 
-Each broadcast is encoded once and queued on every connection; droppable events are skipped for a slow
-client, others close it (``Connection.send``). ``seq`` increments on every broadcast, even one that
-reaches nobody, as in the reference.
+Each broadcast is encoded once and queued on every connection allowed to see it (``_scopes.event_guard``:
+chat/agent/presence/cron need read, pairing events pairing, …; tick/health/heartbeat/shutdown go to
+everyone); droppable events are skipped for a slow client, others close it (``Connection.send``). ``seq``
+increments on every broadcast, even one that reaches nobody, as in the reference.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ..protocol import EventFrame, StateVersion, TickEvent, encode_frame
+from ..protocol._scopes import event_guard, guard_admits
 from .presence import wall_ms
 
 log = logging.getLogger("moltbot.gateway")
@@ -21,9 +23,9 @@ if TYPE_CHECKING:
     from .connection import Connection
 
 
-def _may_see(connection: Connection, scope: str) -> bool:
+def _may_see(connection: Connection, guard: tuple[str, ...]) -> bool:
     session = connection.session
-    return session.role == "operator" and ("operator.admin" in session.scopes or scope in session.scopes)
+    return guard_admits(guard, session.role, session.scopes, session.protocol)
 
 
 class Broadcaster:
@@ -41,8 +43,8 @@ class Broadcaster:
                   scope: str | None = None) -> int:
         """Send ``event`` to every connected client; return its ``seq``.
 
-        With ``scope`` only operators holding it (or ``operator.admin``) receive the event (reference §4.1:
-        ``*.pair.*`` need ``operator.pairing``, ``exec.approval.*`` ``operator.approvals``); nodes never do.
+        Only connections the event's guard admits receive it; ``scope``, when given, is the guard instead
+        (only operators holding it, or a scope implying it, receive the event).
         """
         self.seq += 1
         if not self.connections:  # nobody to tell: skip the encoding (agent runs emit many events)
@@ -53,8 +55,9 @@ class Broadcaster:
         )
         text = encode_frame(frame)
         self.last_frame_bytes = len(text)
+        guard = (scope,) if scope is not None else event_guard(event)
         for connection in list(self.connections):
-            if scope is not None and not _may_see(connection, scope):
+            if guard and not _may_see(connection, guard):
                 continue
             try:
                 connection.send(text, droppable=droppable)

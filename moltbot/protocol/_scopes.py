@@ -242,4 +242,6 @@ def guard_admits(guard: tuple[str, ...], role: str, scopes: Collection[str], pro
         return True
     if role != "operator":
         return protocol != 4 and role == "node" and _JANUARY_NODE_HIDDEN.isdisjoint(guard)
+    if ADMIN in scopes or guard[0] in scopes:  # the common cases, once per connection per event
+        return True
     return any(satisfies(scope, scopes) for scope in guard)

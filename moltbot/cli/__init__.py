@@ -2,7 +2,9 @@
 
 Global options come before the command: ``moltbot [--dev | --profile NAME] <command>``. A profile only
 fills unset environment variables (state dir, config path, and for ``dev`` the port 19001), so every
-command of a profile talks to that profile's gateway and never touches the default one.
+command of a profile talks to that profile's gateway and never touches the default one. Before that, the
+``OPENCLAW_*`` and ``MOLTBOT_*`` names of each variable are resolved (``config/env.py``), and a profile the
+environment names (``OPENCLAW_PROFILE``) is applied as ``--profile`` would be.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import os
 
 import click
 
-from ..config.profiles import ProfileError, apply_profile
+from ..config.env import apply_aliases
+from ..config.profiles import ProfileError, apply_profile, profile_from_env
 from .agent import agent_command
 from .channels import channels_group
 from .config import config_group
@@ -38,9 +41,11 @@ def cli(dev: bool, profile: str | None, no_color: bool) -> None:
         os.environ["NO_COLOR"] = "1"
     if dev and profile:
         raise click.UsageError("--dev and --profile cannot be combined")
-    if dev or profile:
+    apply_aliases(os.environ)  # OPENCLAW_* and MOLTBOT_* beside CLAWDBOT_* (config/env.py)
+    name = "dev" if dev else profile or profile_from_env(os.environ)
+    if name:
         try:
-            apply_profile("dev" if dev else profile, os.environ)
+            apply_profile(name, os.environ)
         except ProfileError as exc:
             raise click.UsageError(str(exc)) from None
 

@@ -24,6 +24,7 @@ from .devices import devices_group, discover_command, node_group, nodes_group
 from .doctor import doctor_command
 from .gateway import gateway_group
 from .logs import logs_command
+from .migrate import migrate_command
 from .pairing import pairing_group
 from .service import SERVICE_COMMANDS
 from .setup import setup_command
@@ -63,7 +64,7 @@ gateway_group.add_command(discover_command)
 cli.add_command(pairing_group)
 cli.add_command(cron_group)
 cli.add_command(channels_group)
-for command in (logs_command, agent_command, doctor_command, dashboard_command):
+for command in (logs_command, agent_command, doctor_command, dashboard_command, migrate_command):
     cli.add_command(command)
 for command in SERVICE_COMMANDS:
     gateway_group.add_command(command)

@@ -219,6 +219,12 @@ def _read_json5(path: Path) -> Any:
     return parse_json5(path.read_text("utf-8"))
 
 
+def resolve_includes(raw: Any, base_dir: Path) -> tuple[Any, list[str]]:
+    """``raw`` with every ``$include`` merged in (paths relative to ``base_dir``), and the problems met."""
+    problems: list[str] = []
+    return _resolve_includes(raw, base_dir, 0, problems, ""), problems
+
+
 def _resolve_includes(value: Any, base_dir: Path, depth: int, problems: list[str], where: str) -> Any:
     if isinstance(value, list):
         return [_resolve_includes(item, base_dir, depth, problems, where) for item in value]

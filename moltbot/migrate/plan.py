@@ -101,12 +101,22 @@ def _common_root(actions: list[Action]) -> Path:
 def apply_plan(plan: Plan, *, force: bool) -> list[Outcome]:
     """Write every action of ``plan`` (module docstring for existing files). Blocking file I/O.
 
+    Every merge is computed before the first file is written, so an existing store that cannot be merged
+    stops the import with nothing changed.
+
     Raises:
         MigrateError: an existing store cannot be merged (not valid JSON of the expected shape).
         OSError: a target cannot be written (disk full, permissions).
     """
+    merged: dict[int, bytes] = {}
+    for index, action in enumerate(plan.actions):
+        if force and action.merge is not None and action.target.exists():
+            try:
+                merged[index] = action.merge(_read_text(action.target), action.data or b"")
+            except MigrateError as exc:
+                raise MigrateError(f"{action.target}: {exc}") from None
     outcomes = []
-    for action in plan.actions:
+    for index, action in enumerate(plan.actions):
         exists = action.target.exists()
         if exists and not force:
             outcomes.append(Outcome(action, "skipped (exists)"))
@@ -114,13 +124,10 @@ def apply_plan(plan: Plan, *, force: bool) -> list[Outcome]:
         if action.copy_from is not None:
             copy_atomic(action.copy_from, action.target)
         else:
-            data = action.data or b""
-            if exists and action.merge is not None:
-                data = action.merge(_read_text(action.target), data)
             if exists and action.config:
                 backup_config_file(action.target)
-            write_atomic(action.target, data)
-        outcomes.append(Outcome(action, ("merged" if action.merge else "replaced") if exists else "written"))
+            write_atomic(action.target, merged.get(index, action.data or b""))
+        outcomes.append(Outcome(action, ("merged" if index in merged else "replaced") if exists else "written"))
     return outcomes
 
 
@@ -142,7 +149,7 @@ def _read_text(path: Path) -> str:
     try:
         return path.read_text("utf-8")
     except (OSError, UnicodeDecodeError):
-        raise MigrateError(f"{path} exists but cannot be read: it is left as it is") from None
+        raise MigrateError("it exists but cannot be read: it is left as it is") from None
 
 
 def copy_atomic(source: Path, target: Path) -> None:

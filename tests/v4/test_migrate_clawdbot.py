@@ -132,3 +132,12 @@ def test_the_default_state_dir_is_not_imported_into_itself(tmp_path):
 def test_nothing_to_import_is_a_clear_error(tmp_path):
     with pytest.raises(MigrateError, match=r"no OpenClaw \(~/.openclaw\) or Clawdbot \(~/.clawdbot\) folder"):
         build_plan({"HOME": str(tmp_path), "MOLTBOT_STATE_DIR": str(tmp_path / "ours")})
+
+
+def test_an_existing_store_that_cannot_be_merged_stops_before_any_write(setup):
+    _, ours, env = setup
+    (ours / "devices").mkdir(parents=True)
+    (ours / "devices" / "paired.json").write_text("[not an object")
+    with pytest.raises(MigrateError, match=r"devices/paired.json: an existing store is not a JSON object"):
+        apply_plan(build_plan(env), force=True)
+    assert not (ours / "moltbot.json").exists() and not (ours / "cron").exists()

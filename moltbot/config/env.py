@@ -70,13 +70,14 @@ ALIASES: tuple[Alias, ...] = (
 )
 BY_NAME = {alias.name: alias for alias in ALIASES}
 
-_reported: set[tuple[str, ...]] = set()
+_reported: set[str] = set()  # variables (``Alias.name``) whose conflict this process has logged
 
 
 @attrs.frozen
 class Conflict:
     """Two or more names of one variable set to different values; ``used`` is the winner's name."""
 
+    name: str
     names: tuple[str, ...]
     used: str
 
@@ -100,7 +101,7 @@ def conflicts(env: Mapping[str, str]) -> list[Conflict]:
     for alias in ALIASES:
         named = [(full, env[full]) for full in alias.names if env.get(full)]
         if len({value for _, value in named}) > 1:
-            found.append(Conflict(tuple(full for full, _ in named), named[0][0]))
+            found.append(Conflict(alias.name, tuple(full for full, _ in named), named[0][0]))
     return found
 
 
@@ -115,8 +116,10 @@ def apply_aliases(env: MutableMapping[str, str]) -> list[Conflict]:
         if value is not None:
             env[alias.canonical] = value
     for conflict in found:
-        if conflict.names not in _reported:
-            _reported.add(conflict.names)
+        # Once per variable: after the first pass the canonical name holds the winner, which a later pass
+        # (the gateway the CLI starts) would see as a second, different conflict.
+        if conflict.name not in _reported:
+            _reported.add(conflict.name)
             log.warning("%s", conflict.message())
     return found
 

@@ -64,6 +64,18 @@ def test_conflict_is_logged_once_naming_the_variables_not_the_values(caplog):
     assert env["CLAWDBOT_GATEWAY_PASSWORD"] == "secret-one-1234"
 
 
+def test_a_conflict_whose_loser_is_the_canonical_name_is_logged_once_too(caplog):
+    env = {"MOLTBOT_GATEWAY_TOKEN": "tok-one-1234", "OPENCLAW_GATEWAY_TOKEN": "tok-two-5678"}
+    with caplog.at_level(logging.WARNING, logger="moltbot.config"):
+        apply_aliases(env)  # writes CLAWDBOT_GATEWAY_TOKEN: now three names are set
+        apply_aliases(env)
+        with_aliases(env)
+    assert [r.getMessage() for r in caplog.records if "GATEWAY_TOKEN" in r.getMessage()] == [
+        "environment: MOLTBOT_GATEWAY_TOKEN and OPENCLAW_GATEWAY_TOKEN are set to different values; using "
+        "MOLTBOT_GATEWAY_TOKEN (MOLTBOT_* > OPENCLAW_* > CLAWDBOT_*)"]
+    assert env["CLAWDBOT_GATEWAY_TOKEN"] == "tok-one-1234" and "tok-" not in caplog.text
+
+
 def test_equal_values_are_no_conflict():
     assert conflicts({"OPENCLAW_GATEWAY_PORT": "1", "CLAWDBOT_GATEWAY_PORT": "1"}) == []
 

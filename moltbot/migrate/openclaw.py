@@ -68,7 +68,8 @@ def plan_openclaw(plan: Plan, home: Path) -> None:
                                       data=json_bytes(kept), config=True))
         plan.notes.extend(f"config: left out {line}" for line in left_out)
     else:
-        plan.note("config: no openclaw.json, nothing imported")
+        plan.note("config: no openclaw.json, nothing imported"
+                  + (f"; set agents.defaults.workspace to {workspace}" if workspace is not None else ""))
     if shared.is_file():
         with open_db(shared, source) as db:
             _plan_cron(plan, db)

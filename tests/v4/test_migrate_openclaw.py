@@ -245,3 +245,10 @@ def test_a_secret_ref_is_left_out_and_named_without_its_value(setup):
     plan = build_plan(env)
     assert "config: left out gateway.auth.token: must be a string" in plan.notes
     assert not any("OC_TOKEN_SECRET_NAME" in note for note in plan.notes)
+
+
+def test_a_folder_without_config_still_imports_its_state(tmp_path):
+    make_openclaw(tmp_path, config=None)
+    plan = build_plan({"HOME": str(tmp_path), "MOLTBOT_STATE_DIR": str(tmp_path / "ours")})
+    assert sorted({action.kind for action in plan.actions}) == ["cron", "devices", "sessions", "transcript", "workspace"]
+    assert f"config: no openclaw.json, nothing imported; set agents.defaults.workspace to {tmp_path / 'clawd'}" in plan.notes

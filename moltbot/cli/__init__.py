@@ -2,7 +2,9 @@
 
 Global options come before the command: ``moltbot [--dev | --profile NAME] <command>``. A profile only
 fills unset environment variables (state dir, config path, and for ``dev`` the port 19001), so every
-command of a profile talks to that profile's gateway and never touches the default one.
+command of a profile talks to that profile's gateway and never touches the default one. Before that, the
+``OPENCLAW_*`` and ``MOLTBOT_*`` names of each variable are resolved (``config/env.py``), and a profile the
+environment names (``OPENCLAW_PROFILE``) is applied as ``--profile`` would be.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import os
 
 import click
 
-from ..config.profiles import ProfileError, apply_profile
+from ..config.env import apply_aliases
+from ..config.profiles import ProfileError, apply_profile, profile_from_env
 from .agent import agent_command
 from .channels import channels_group
 from .config import config_group
@@ -21,6 +24,7 @@ from .devices import devices_group, discover_command, node_group, nodes_group
 from .doctor import doctor_command
 from .gateway import gateway_group
 from .logs import logs_command
+from .migrate import migrate_command
 from .pairing import pairing_group
 from .service import SERVICE_COMMANDS
 from .setup import setup_command
@@ -38,9 +42,11 @@ def cli(dev: bool, profile: str | None, no_color: bool) -> None:
         os.environ["NO_COLOR"] = "1"
     if dev and profile:
         raise click.UsageError("--dev and --profile cannot be combined")
-    if dev or profile:
+    apply_aliases(os.environ)  # OPENCLAW_* and MOLTBOT_* beside CLAWDBOT_* (config/env.py)
+    name = "dev" if dev else profile or profile_from_env(os.environ)
+    if name:
         try:
-            apply_profile("dev" if dev else profile, os.environ)
+            apply_profile(name, os.environ)
         except ProfileError as exc:
             raise click.UsageError(str(exc)) from None
 
@@ -58,7 +64,7 @@ gateway_group.add_command(discover_command)
 cli.add_command(pairing_group)
 cli.add_command(cron_group)
 cli.add_command(channels_group)
-for command in (logs_command, agent_command, doctor_command, dashboard_command):
+for command in (logs_command, agent_command, doctor_command, dashboard_command, migrate_command):
     cli.add_command(command)
 for command in SERVICE_COMMANDS:
     gateway_group.add_command(command)

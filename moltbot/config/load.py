@@ -21,6 +21,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 import attrs
 
 from . import json5_fast
+from .env import apply_overrides, override_problems
 from .model import ORIGINAL_SECTIONS, Config, normalize_agent_id
 from .paths import resolve_config_path, resolve_state_dir
 from .positions import key_lines, line_of
@@ -218,6 +219,12 @@ def _read_json5(path: Path) -> Any:
     return parse_json5(path.read_text("utf-8"))
 
 
+def resolve_includes(raw: Any, base_dir: Path) -> tuple[Any, list[str]]:
+    """``raw`` with every ``$include`` merged in (paths relative to ``base_dir``), and the problems met."""
+    problems: list[str] = []
+    return _resolve_includes(raw, base_dir, 0, problems, ""), problems
+
+
 def _resolve_includes(value: Any, base_dir: Path, depth: int, problems: list[str], where: str) -> Any:
     if isinstance(value, list):
         return [_resolve_includes(item, base_dir, depth, problems, where) for item in value]
@@ -370,7 +377,8 @@ def load_config(path: Path | None = None, *, env: MutableMapping[str, str] | Non
 
     Args:
         path: the file; default resolved from the environment (``MOLTBOT_CONFIG_PATH`` …).
-        env: the environment to read and to fill from the file's ``env`` block (default ``os.environ``).
+        env: the environment to read and to fill from the file's ``env`` block (default ``os.environ``);
+            ``*_LOG_LEVEL`` and ``*_HANDSHAKE_TIMEOUT_MS`` in it override their keys (``config/env.py``).
         text: the file's content when the caller has read it already (``""`` for a missing file).
 
     Raises:
@@ -382,10 +390,18 @@ def load_config(path: Path | None = None, *, env: MutableMapping[str, str] | Non
     try:
         raw, text = read_config_file(path, env, text=text)
     except FileNotFoundError:
-        return Config(path=path, state_dir=state_dir)
+        return _with_env_overrides(Config(path=path, state_dir=state_dir), env)
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise ConfigError(path, [f"<root>: cannot read the file: {read_problem(exc)}"]) from None
-    return parse_config(raw, path=path, state_dir=state_dir, text=text)
+    return _with_env_overrides(parse_config(raw, path=path, state_dir=state_dir, text=text), env)
+
+
+def _with_env_overrides(config: Config, env: Mapping[str, str]) -> Config:
+    """Checked after the file's ``env`` block has been applied: it may set the variables too."""
+    problems = override_problems(env)
+    if problems:
+        raise ConfigError(config.path, problems)
+    return apply_overrides(config, env)
 
 
 def read_problem(exc: OSError | UnicodeDecodeError) -> str:

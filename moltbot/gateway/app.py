@@ -34,6 +34,7 @@ from .. import __version__
 from .._util import collapse_single_exception_group
 from ..canvas.host import CanvasHost, canvas_settings
 from ..config.edit import file_hash, read_state
+from ..config.env import with_aliases
 from ..config.load import ConfigError, check_running_config_text, load_config
 from ..config.model import Config
 from ..config.reload import decide, diff_paths, plan_reload
@@ -87,7 +88,7 @@ class Gateway:
     def __init__(self, config: Config, *, env: Mapping[str, str] | None = None, port: int | None = None,
                  watch_config: bool = True) -> None:
         self.config = config
-        self.env = dict(os.environ if env is None else env)
+        self.env = with_aliases(os.environ if env is None else env)  # OPENCLAW_*/MOLTBOT_* names too
         self.version = self.env.get("CLAWDBOT_VERSION") or __version__
         if not ResolvedAuth.resolve(config.gateway.auth, self.env).secret:
             mode = ResolvedAuth.resolve(config.gateway.auth, self.env).mode

@@ -1,7 +1,8 @@
 """Run the gateway as the process's main program.
 
 SIGINT/SIGTERM stop it gracefully (``shutdown`` event, clients closed 1012, exit within five seconds);
-SIGUSR1 restarts it in-process when ``commands.restart`` allows it or a restart was scheduled. A second
+SIGUSR1 restarts it in-process when ``commands.restart`` allows it or a restart was scheduled; SIGUSR2 does
+the same (today's OpenClaw restarts on SIGUSR2, so its service files and scripts send that one). A second
 stop signal during the stop is ignored; the five-second deadline then cancels whatever is left.
 """
 
@@ -19,19 +20,20 @@ from .app import Gateway, serve_gateway
 log = logging.getLogger("moltbot.gateway")
 
 STOP_DEADLINE_SECONDS = 5.0
+RESTART_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)
 
 
 async def run_gateway(config: Config, *, port: int | None = None, env: Mapping[str, str] | None = None,
                       on_started: Callable[[Gateway], None] | None = None) -> None:
     """Serve until SIGINT or SIGTERM, then stop gracefully within five seconds (then cancel)."""
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGUSR1) as signals:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, *RESTART_SIGNALS) as signals:
         async with trio.open_nursery() as nursery:
             gateway: Gateway = await nursery.start(
                 lambda task_status: serve_gateway(config, port=port, env=env, task_status=task_status))
             if on_started is not None:
                 on_started(gateway)
             async for signum in signals:
-                if signum == signal.SIGUSR1:
+                if signum in RESTART_SIGNALS:
                     gateway.handle_sigusr1()
                     continue
                 log.info("received %s: stopping", signal.Signals(signum).name)

@@ -65,7 +65,7 @@ def conformance_command(url: str | None, token: str | None, password: str | None
                     capabilities=frozenset(capabilities), handshake_timeout_ms=handshake_timeout_ms)
     selected = [name.strip() for value in only for name in value.split(",") if name.strip()] or None
     options = Options(frame_timeout=frame_timeout, max_wait=max_wait)
-    report = trio.run(lambda: run_conformance(target, checks=selected, protocol_versions=protocols or (3, 7),
+    report = trio.run(lambda: run_conformance(target, checks=selected, protocol_versions=protocols or None,
                                               options=options))
     if junit is not None:
         junit.write_text(report.to_junit_xml(), encoding="utf-8")

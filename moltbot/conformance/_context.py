@@ -181,7 +181,7 @@ class Peer:
         response = await self.call(method, params)
         error = response.get("error") or {}
         if response.get("ok") is not False or error.get("code") != code:
-            self.ctx.fail(f"{method}: expected an {code} error", response)
+            self.ctx.fail(f"{method}: expected {'an' if code[:1] in 'AEIOU' else 'a'} {code} error", response)
         text = error.get("message", "")
         if message is not None and text != message:
             self.ctx.fail(f"{method}: expected error message {message!r}", response)

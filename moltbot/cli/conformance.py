@@ -60,7 +60,7 @@ def conformance_command(url: str | None, token: str | None, password: str | None
                         schema_path: Path | None, disposable: str | None, capabilities: tuple[str, ...],
                         restart_command: str | None, handshake_timeout_ms: int, max_wait: float,
                         frame_timeout: float, list_only: bool) -> None:
-    """Test a gateway over the wire against protocol-spec/ and print pass/fail/skip per check.
+    """Test a gateway over the wire (protocol-spec/; OpenClaw's schema at 4) and print pass/fail/skip per check.
 
     Exits 1 if any check fails. Checks a gateway lacks (an older protocol, an optional feature, a hook
     not given) are skipped with the reason. The harness calls only methods whose effect is harmless

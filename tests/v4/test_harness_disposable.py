@@ -43,9 +43,10 @@ def _env(tmp_path) -> dict:
 
 async def test_cli_disposable_must_repeat_the_target_url(gateway, tmp_path):
     base = [*MOLTBOT, "conformance", "--url", gateway.url, "--token", TOKEN, "--protocol", "7"]
-    with trio.fail_after(60):
+    with trio.fail_after(120):  # two processes on a busy 2-core machine
         refused = await trio.run_process([*base, "--disposable", "ws://127.0.0.1:1"], env=_env(tmp_path),
                                          check=False, capture_stdout=True, capture_stderr=True)
+    with trio.fail_after(120):
         ran = await trio.run_process([*base, "--disposable", gateway.url, "--only", "methods.wake"],
                                      env=_env(tmp_path), check=False, capture_stdout=True, capture_stderr=True)
     assert refused.returncode == 2

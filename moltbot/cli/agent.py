@@ -15,6 +15,7 @@ from typing import Any
 import click
 import trio
 
+from .._util import collapse_single_exception_group
 from ..client import GatewayClient
 from .output import spinner
 from .rpc import Session
@@ -77,20 +78,31 @@ async def run_turn(client: GatewayClient, params: dict[str, Any], stream: ReplyS
             await stream.first_output.wait()
 
     try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(pump)
-            nursery.start_soon(spin_until_output)
-            final = await client.call("agent", params, expect_final=True)
-            stream.first_output.set()
-            nursery.cancel_scope.cancel()
+        # A refused run must reach Session.run as the RemoteProtocolError it is, not inside a group.
+        with collapse_single_exception_group():
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(pump)
+                nursery.start_soon(spin_until_output)
+                final = await client.call("agent", params, expect_final=True)
+                stream.first_output.set()
+                nursery.cancel_scope.cancel()
     except BaseException:
         session_key = stream.session_key or params.get("sessionKey")
         if session_key:
             with trio.CancelScope(shield=True), trio.move_on_after(2):
                 await client.call("chat.abort", {"sessionKey": session_key, "runId": stream.run_id})
         raise
-    stream.finish(((final or {}).get("result") or {}).get("text") or "")
+    stream.finish(result_text((final or {}).get("result") or {}))
     return final
+
+
+def result_text(result: dict[str, Any]) -> str:
+    """The reply of an ``agent`` result: ours has ``text``; protocol 4 (today's OpenClaw) has
+    ``payloads[].text``."""
+    if isinstance(result.get("text"), str) and result["text"]:
+        return result["text"]
+    payloads = result.get("payloads") if isinstance(result.get("payloads"), list) else []
+    return "\n".join(p["text"] for p in payloads if isinstance(p, dict) and isinstance(p.get("text"), str))
 
 
 @click.command("agent")

@@ -10,6 +10,7 @@ import click
 import trio
 
 from ..conformance import CAPABILITIES, Options, Target, list_checks, run_conformance
+from ..conformance._spec4 import SchemaUnavailable, load_spec4
 from .status import resolve_target
 
 
@@ -33,7 +34,16 @@ def _restart_hook(command: str | None) -> Callable[[], Awaitable[None]] | None:
               help="Run only these checks: a name, a glob (auth.*) or an area (handshake). Repeatable; "
                    "commas also separate names.")
 @click.option("--protocol", "protocols", multiple=True, type=click.IntRange(1), metavar="N",
-              help="Protocol versions to test (default 3 and 7). Repeatable.")
+              help="Protocol versions to test, e.g. --protocol 4. Repeatable. Default: offer 3..7 as a client "
+                   "does and run at the version the gateway picks (4 for today's OpenClaw, 7 for ours), with "
+                   "the per-version checks at each of 3, 4 and 7 it speaks.")
+@click.option("--schema", "schema_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="OpenClaw's protocol.schema.json (plain or .gz) to check protocol 4 against, instead of the "
+                   "bundled 2026.9.1 one.")
+@click.option("--disposable", "disposable", metavar="URL",
+              help="Also call the methods that change the target (send, sessions.patch/reset/delete, "
+                   "node.pair.*, device.pair.approve/reject, cron.add/update/run/remove, wake, chat.abort). "
+                   "Give the target's URL again as the value, to confirm that this gateway may be changed.")
 @click.option("--capability", "capabilities", multiple=True, type=click.Choice(sorted(CAPABILITIES)),
               help="Opt in to a capability check: " + "; ".join(f"{k}: {v}" for k, v in CAPABILITIES.items()))
 @click.option("--restart-command", metavar="CMD",
@@ -47,13 +57,16 @@ def _restart_hook(command: str | None) -> Callable[[], Awaitable[None]] | None:
 @click.option("--list", "list_only", is_flag=True, help="List the checks and exit.")
 def conformance_command(url: str | None, token: str | None, password: str | None, as_json: bool,
                         junit: Path | None, only: tuple[str, ...], protocols: tuple[int, ...],
-                        capabilities: tuple[str, ...], restart_command: str | None, handshake_timeout_ms: int,
-                        max_wait: float, frame_timeout: float, list_only: bool) -> None:
-    """Test a gateway over the wire against protocol-spec/ and print pass/fail/skip per check.
+                        schema_path: Path | None, disposable: str | None, capabilities: tuple[str, ...],
+                        restart_command: str | None, handshake_timeout_ms: int, max_wait: float,
+                        frame_timeout: float, list_only: bool) -> None:
+    """Test a gateway over the wire (protocol-spec/; OpenClaw's schema at 4) and print pass/fail/skip per check.
 
     Exits 1 if any check fails. Checks a gateway lacks (an older protocol, an optional feature, a hook
     not given) are skipped with the reason. The harness calls only methods whose effect is harmless
-    (system-event adds a presence entry); the rate-limit check locks this address out, so it is opt-in.
+    (system-event adds a presence entry) unless --disposable says the target may be changed; the
+    rate-limit check locks this address out, so it is opt-in. Failures that are documented bugs of the
+    target's release are listed as KNOWN (with the evidence) and do not fail the run.
     """
     if list_only:
         for check in list_checks():
@@ -61,12 +74,20 @@ def conformance_command(url: str | None, token: str | None, password: str | None
             click.echo(f"{check.name + suffix:<40} {check.description}")
         return
     url, token, password = resolve_target(url, token, password)
+    if disposable is not None and disposable.rstrip("/") != url.rstrip("/"):
+        raise click.UsageError(f"--disposable must repeat the target URL ({url}) to confirm that this gateway "
+                               f"may be changed; got {disposable!r}")
+    try:
+        spec4 = load_spec4(schema_path)
+    except SchemaUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
     target = Target(url, token=token, password=password, restart=_restart_hook(restart_command),
-                    capabilities=frozenset(capabilities), handshake_timeout_ms=handshake_timeout_ms)
+                    capabilities=frozenset(capabilities), handshake_timeout_ms=handshake_timeout_ms,
+                    disposable=disposable is not None)
     selected = [name.strip() for value in only for name in value.split(",") if name.strip()] or None
     options = Options(frame_timeout=frame_timeout, max_wait=max_wait)
-    report = trio.run(lambda: run_conformance(target, checks=selected, protocol_versions=protocols or (3, 7),
-                                              options=options))
+    report = trio.run(lambda: run_conformance(target, checks=selected, protocol_versions=protocols or None,
+                                              options=options, spec4=spec4))
     if junit is not None:
         junit.write_text(report.to_junit_xml(), encoding="utf-8")
     click.echo(json.dumps(report.to_json(), indent=2) if as_json else report.table())

@@ -193,6 +193,12 @@ def failure_hints(exc: BaseException, target: Target) -> list[str]:
         return hints
     if "password" in message:
         return ["pass --password or set CLAWDBOT_GATEWAY_PASSWORD"]
+    if exc.code == "FORBIDDEN" or message.startswith("missing scope"):
+        details = exc.details if isinstance(exc.details, dict) else {}
+        scope = details.get("missingScope") or message.removeprefix("missing scope:").strip()
+        return [f"the gateway did not grant this connection {scope}: the CLI asks for "
+                f"{', '.join(CLI_SCOPES)}; a paired device is held to its approved scopes (approve the "
+                "upgrade on the gateway's machine), and a device-less client keeps them only as cli on loopback"]
     if message == "pairing required":
         request_id = (exc.details or {}).get("requestId") if isinstance(exc.details, dict) else None
         return [f"approve this device on the gateway's machine: moltbot devices approve {request_id or '<requestId>'}"]

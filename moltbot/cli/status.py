@@ -1,7 +1,8 @@
 """``moltbot status``, ``moltbot health``, ``moltbot dashboard``: what the running gateway reports.
 
-``status`` works with the original gateway too: its result has no ``gateway``/``lanes`` blocks (ours adds
-them: connections, queue depth per lane, error counts), and those parts are then left out.
+``status`` works with the original gateway and today's OpenClaw too: their result has no ``gateway``/``lanes``
+blocks (ours adds them: connections, queue depth per lane, error counts), and those parts are then left out
+(OpenClaw's ``runtimeVersion`` and ``pid`` are shown instead).
 """
 
 from __future__ import annotations
@@ -86,6 +87,8 @@ def render_status(out: Output, payload: dict[str, Any]) -> None:
         total = sum(errors.values())
         out.line("Errors since start: " + (", ".join(f"{name} {count}" for name, count in errors.items()) or "none"),
                  style="yellow" if total else None)
+    elif payload.get("runtimeVersion"):  # today's OpenClaw: no gateway block, its version and pid at the top
+        out.line(f"Gateway {payload['runtimeVersion']} (pid {payload.get('pid', '?')})")
     lanes = payload.get("lanes")
     if lanes is not None:
         rows = [[lane["lane"], lane["queued"], f"{lane['active']}/{lane['maxConcurrent']}", lane["completed"],

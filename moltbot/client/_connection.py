@@ -47,6 +47,7 @@ from ..protocol import (
     structure_frame,
 )
 from ..protocol._device import DeviceKeyPair, sign_connect
+from ._hello import parse_hello
 
 __all__ = ["ClientStatistics", "GatewayClient", "GatewayClosed", "connect_gateway_client", "open_gateway_client"]
 
@@ -118,6 +119,7 @@ class GatewayClient:
         self._ws = ws
         self._stream = stream  # the TCP/TLS stream under ``ws``, closed when the connection ends
         self.hello = hello
+        self.hello_payload: Any = None  # the hello-ok JSON as received, new fields included
         self._ids = itertools.count(1)
         self._pending: dict[str, _Pending] = {}
         self._subscribers: list[trio.MemorySendChannel] = []
@@ -245,7 +247,7 @@ class GatewayClient:
 
     def _dispatch(self, data: Any) -> None:
         try:
-            frame = structure_frame(data)
+            frame = structure_frame(_envelope(data))
         except RemoteProtocolError:
             return
         if isinstance(frame, ResponseFrame):
@@ -308,7 +310,8 @@ async def _open_stream(url: str) -> tuple[Stream, str, str]:
     return stream, host_header, target
 
 
-async def _handshake(ws: WebSocketConnection, params: dict[str, Any], device: DeviceKeyPair | None) -> HelloOk:
+async def _handshake(ws: WebSocketConnection, params: dict[str, Any],
+                     device: DeviceKeyPair | None) -> tuple[HelloOk, Any]:
     signer = None
     if device is not None:
         def signer(nonce: str | None) -> dict[str, Any]:
@@ -316,15 +319,38 @@ async def _handshake(ws: WebSocketConnection, params: dict[str, Any], device: De
     handshake = ClientHandshake(params, signer=signer)
     with trio.move_on_after(CHALLENGE_FALLBACK_SECONDS):
         while not handshake.sent:
-            reply = handshake.receive(json.loads(await ws.get_message()))
+            reply = handshake.receive(_envelope(json.loads(await ws.get_message())))
             if reply is not None:
                 await ws.send_message(encode_frame(reply))
     if not handshake.sent:
         await ws.send_message(encode_frame(handshake.connect_frame()))
     while True:
-        reply = handshake.receive(json.loads(await ws.get_message()))
+        data = _envelope(json.loads(await ws.get_message()))
+        if isinstance(data, dict) and data.get("type") == "res" and data.get("id") == handshake.request_id \
+                and data.get("ok") is True:
+            # Read hello-ok ourselves, tolerant of a newer server's additions (``_hello``); the raw
+            # payload stays available as ``GatewayClient.hello_payload``.
+            return parse_hello(data.get("payload")), data.get("payload")
+        reply = handshake.receive(data)
         if isinstance(reply, HelloOk):
-            return reply
+            return reply, data.get("payload")
+
+
+def _envelope(data: Any) -> Any:
+    """A frame without the envelope keys a newer server added (protocol 4.x: ``recipientProfileId``,
+    …): they carry nothing this client acts on, and the strict frame classes would refuse them."""
+    if not isinstance(data, dict):
+        return data
+    kind = data.get("type")
+    known = _ENVELOPE_KEYS.get(kind) if isinstance(kind, str) else None
+    return data if known is None or data.keys() <= known else {k: v for k, v in data.items() if k in known}
+
+
+_ENVELOPE_KEYS = {
+    "req": frozenset({"type", "id", "method", "params", "traceparent"}),
+    "res": frozenset({"type", "id", "ok", "payload", "error"}),
+    "event": frozenset({"type", "event", "payload", "seq", "stateVersion"}),
+}
 
 
 async def connect_gateway_client(nursery: trio.Nursery, url: str, *, connect_timeout: float = 10.0,
@@ -351,7 +377,7 @@ async def connect_gateway_client(nursery: trio.Nursery, url: str, *, connect_tim
             try:
                 ws = await wrap_client_stream(nursery, stream, host_header, target, extra_headers=extra_headers,
                                               max_message_size=MAX_MESSAGE_SIZE)
-                hello = await _handshake(ws, connect_params(**params), device)
+                hello, hello_payload = await _handshake(ws, connect_params(**params), device)
             except BaseException:
                 if ws is not None:
                     with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
@@ -363,6 +389,7 @@ async def connect_gateway_client(nursery: trio.Nursery, url: str, *, connect_tim
     except (HandshakeError, OSError) as exc:
         raise GatewayClosed(None, f"cannot connect to {url}: {exc}") from None
     client = GatewayClient(ws, hello, stream)
+    client.hello_payload = hello_payload
     nursery.start_soon(client._serve_reader)
     if watch_ticks and hello.policy.tick_interval_ms > 0:
         nursery.start_soon(client._watch_ticks, hello.policy.tick_interval_ms)

@@ -6,9 +6,15 @@
     print(report.table())
     assert report.ok, report.table()
 
-The same checks run against our gateway in-process, over loopback, or against the original Node.js
-gateway (protocol 3): checks are tagged by protocol version and by capability, so what a target does
-not offer is reported as skipped, not failed. ``moltbot conformance --url …`` is the command-line form.
+The same checks run against our gateway in-process, over loopback, against the January original
+(protocol 3) or against today's OpenClaw gateway (protocol 4): checks are tagged by protocol version and
+by capability, so what a target does not offer is reported as skipped, not failed. By default the harness
+offers 3..7 as a client does, connects as ``cli``/``cli`` with explicit scopes, and runs at the version
+the target picks. At 4 every frame is validated against OpenClaw's ``protocol.schema.json`` (bundled, MIT;
+``_spec4``); fields a newer server added are reported as "newer", not failures (``_shapes``); failures
+that are documented bugs of the target's release are KNOWN, with their evidence (``_known``). Methods
+that change the target run only with ``Target(disposable=True)``. ``moltbot conformance --url …`` is the
+command-line form.
 """
 
 from ._context import CheckContext as CheckContext

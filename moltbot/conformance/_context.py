@@ -22,11 +22,14 @@ import trio
 from trio_websocket import ConnectionClosed, DisconnectionTimeout, HandshakeError, open_websocket_url
 
 from .. import __version__
+from ..protocol._device import DeviceKeyPair, sign_connect
 from ._spec import Spec
 from ._target import Target
 
 __all__ = ["CheckContext", "CheckFailed", "CheckSkipped", "Options", "Peer", "PeerClosed"]
 
+# Every operator scope both protocols know; at 4 operator.admin implies the rest (digest §7.1).
+HARNESS_SCOPES = ("operator.admin", "operator.read", "operator.write", "operator.approvals", "operator.pairing")
 _TRANSCRIPT_FRAMES = 30
 _TRANSCRIPT_CHARS = 400
 _UNSET: Any = object()
@@ -128,7 +131,7 @@ class Peer:
             self.ctx.fail("the gateway sent a message that is not JSON", message)
         problem = self.ctx.spec.frame_problem(frame)
         if problem is not None:
-            self.ctx.fail(f"frame does not match frames.schema.json: {problem}", frame)
+            self.ctx.fail(f"frame does not match {self.ctx.spec.label}: {problem}", frame)
         return frame
 
     async def response(self, request_id: str, within: float | None = None) -> dict:
@@ -178,7 +181,7 @@ class Peer:
         response = await self.call(method, params)
         error = response.get("error") or {}
         if response.get("ok") is not False or error.get("code") != code:
-            self.ctx.fail(f"{method}: expected an {code} error", response)
+            self.ctx.fail(f"{method}: expected {'an' if code[:1] in 'AEIOU' else 'a'} {code} error", response)
         text = error.get("message", "")
         if message is not None and text != message:
             self.ctx.fail(f"{method}: expected error message {message!r}", response)
@@ -261,6 +264,32 @@ class CheckContext:
                 return name
         self.skip("the target advertises no read method the harness can call to check a connection")
 
+    @property
+    def protocol4(self) -> bool:
+        """This check validates against OpenClaw's protocol-4 contract (``Spec4``)."""
+        return bool(getattr(self.spec, "protocol4", False))
+
+    def node_session_params(self) -> dict[str, Any]:
+        """``session()`` params of a node. At 4 a node needs a device identity (a device-less node is
+        refused NOT_PAIRED "device identity required"; loopback pairs a new device automatically), so a
+        fresh key is made for it; at 3 and 7 a node connects with the shared secret alone."""
+        client = {**self.connect_params()["client"], "id": "node-host", "mode": "node"}
+        params: dict[str, Any] = {"role": "node", "scopes": None, "client": client}
+        if self.protocol4:
+            params["device"] = DeviceKeyPair.generate()
+        return params
+
+    def scope_probe_method(self) -> str:
+        """A read method whose refusal shows a scope or role decision. At 4 not ``health``: OpenClaw
+        answers ``health`` to every connected client, whatever its role and scopes (code:
+        ``authorizeGatewayMethod`` returns early for it), although its schema lists it as read."""
+        if not self.protocol4:
+            return self.ping_method()
+        for name in ("status", *self.spec.methods_in_scope("read")):
+            if name != "health" and name in self.methods and not self.spec.required_params(name):
+                return name
+        self.skip("the target advertises no read method besides health to check a scope decision with")
+
     # --- outcomes -------------------------------------------------------------------------------
 
     def fail(self, reason: str, frame: Any = None) -> NoReturn:
@@ -292,9 +321,13 @@ class CheckContext:
         low, high = protocol or (self.protocol, self.protocol)
         params: dict[str, Any] = {
             "minProtocol": low, "maxProtocol": high,
-            # "test" is a client id every version of the enum has; mode "cli" keeps it out of presence.
-            "client": {"id": "test", "displayName": "moltbot-conformance", "version": __version__,
+            # "cli"/"cli": an id every version of the enum has, a mode that keeps it out of presence, and
+            # the client kind OpenClaw lets keep its scopes without a device identity on direct loopback
+            # (digest §7.4; "test"/"test" gets its scopes cleared there).
+            "client": {"id": "cli", "displayName": "moltbot-conformance", "version": __version__,
                        "platform": "conformance", "mode": "cli", "instanceId": f"moltbot-conformance-{uuid.uuid4()}"},
+            # Explicit scopes at every version: protocol 4 grants none when none are asked for.
+            "role": "operator", "scopes": list(HARNESS_SCOPES),
         }
         credentials = self.target.auth() if auth is _UNSET else auth
         if credentials:
@@ -334,10 +367,16 @@ class CheckContext:
     async def session(self, **params: Any) -> AsyncIterator[Peer]:
         """A peer that completed the handshake (``peer.hello`` is the hello-ok payload).
 
-        ``params`` go to ``connect_params`` (``protocol=``, ``role=``, ``scopes=``, ``client=``, …).
+        ``params`` go to ``connect_params`` (``protocol=``, ``role=``, ``scopes=``, ``client=``, …);
+        ``device=`` a ``DeviceKeyPair`` signs the connect over the challenge nonce (``node_identity``).
         """
+        device = params.pop("device", None)
         async with self.open() as peer:
-            response = await peer.call("connect", self.connect_params(**params), request_id="connect")
+            connect = self.connect_params(**params)
+            if device is not None:
+                nonce = ((peer.challenge or {}).get("payload") or {}).get("nonce")
+                connect["device"] = sign_connect(device, connect, nonce=nonce if isinstance(nonce, str) else None)
+            response = await peer.call("connect", connect, request_id="connect")
             if response.get("ok") is not True:
                 self.fail("connect was refused", response)
             peer.hello = response.get("payload") or {}

@@ -46,6 +46,8 @@ class Check:
     requires: tuple[str, ...] = ()
     order: int = 0
     version_gate: bool = True
+    method: str | None = None  # for the generated per-method checks: the method they are about
+    params_check: bool = False  # … and whether it is the ``.params`` check
 
     @property
     def area(self) -> str:

@@ -14,12 +14,15 @@ import attrs
 
 from ..protocol._codec import dumps
 
-__all__ = ["PASS", "FAIL", "SKIP", "CheckResult", "Report", "Status"]
+__all__ = ["PASS", "FAIL", "KNOWN", "SKIP", "CheckResult", "Report", "Status"]
 
-Status = Literal["pass", "fail", "skip"]
+Status = Literal["pass", "fail", "skip", "known"]
 PASS: Status = "pass"
 FAIL: Status = "fail"
 SKIP: Status = "skip"
+# A failure that matches a documented bug of the target's release (``_known.py``): reported with its
+# evidence, not counted as a failure of the run.
+KNOWN: Status = "known"
 
 _TABLE_FRAME_CHARS = 300
 _MAX_FRAME_CHARS = 4000
@@ -47,6 +50,8 @@ class CheckResult:
     duration: float = 0.0
     description: str = ""
     transcript: tuple[str, ...] = ()
+    newer: tuple[str, ...] = ()  # fields the target sent that the spec does not have (``_shapes``)
+    known: str = ""  # for KNOWN: the documented upstream bug this failure is
 
     def to_json(self) -> dict[str, Any]:
         result: dict[str, Any] = {"name": self.name, "area": self.area, "status": self.status,
@@ -56,7 +61,11 @@ class CheckResult:
         if self.frame is not None:
             result["frame"] = self.frame if not isinstance(self.frame, str) else _frame_text(self.frame,
                                                                                                _MAX_FRAME_CHARS)
-        if self.status == FAIL and self.transcript:
+        if self.newer:
+            result["newer"] = list(self.newer)
+        if self.known:
+            result["known"] = self.known
+        if self.status in (FAIL, KNOWN) and self.transcript:
             result["transcript"] = list(self.transcript)
         return result
 
@@ -70,6 +79,8 @@ class Report:
     server: dict[str, Any] = attrs.field(factory=dict)
     protocols: tuple[int, ...] = ()
     duration: float = 0.0
+    main_protocol: int | None = None  # the version the checks that are not per-version ran at
+    schema: str | None = None  # the protocol-4 schema the run validated against, when the target speaks 4
 
     @property
     def passed(self) -> list[CheckResult]:
@@ -84,8 +95,17 @@ class Report:
         return [result for result in self.results if result.status == SKIP]
 
     @property
+    def known(self) -> list[CheckResult]:
+        return [result for result in self.results if result.status == KNOWN]
+
+    @property
+    def newer(self) -> list[CheckResult]:
+        return [result for result in self.results if result.newer]
+
+    @property
     def ok(self) -> bool:
-        """No check failed (skips are fine: the target lacks an optional feature)."""
+        """No check failed (skips are fine: the target lacks an optional feature; documented upstream
+        bugs are reported as KNOWN, not failures)."""
         return not self.failed
 
     def __getitem__(self, name: str) -> CheckResult:
@@ -95,14 +115,24 @@ class Report:
         raise KeyError(name)
 
     def summary(self) -> str:
-        return f"{len(self.passed)} pass, {len(self.failed)} fail, {len(self.skipped)} skip"
+        text = f"{len(self.passed)} pass, {len(self.failed)} fail, {len(self.skipped)} skip"
+        if self.known:
+            text += f", {len(self.known)} known upstream bug{'s' if len(self.known) != 1 else ''}"
+        if self.newer:
+            text += f"; {len(self.newer)} with fields newer than the spec"
+        return text
 
     def table(self, *, width: int = 110) -> str:
         """A plain-text table: status, check name, reason; a failure's offending frame under it."""
         name_width = max([len(result.name) for result in self.results] + [5])
         version = self.server.get("version", "?")
         speaks = ", ".join(str(v) for v in self.protocols) or "none"
-        lines = [f"conformance of {self.url} (server {version}; protocols {speaks})", ""]
+        head = f"conformance of {self.url} (server {version}; protocols {speaks}"
+        if self.main_protocol is not None and len(self.protocols) > 1:
+            head += f"; checks at {self.main_protocol}"
+        if self.schema:
+            head += f"; protocol 4 checked against {self.schema}"
+        lines = [head + ")", ""]
         lines.append(f"{'STATUS':<6}  {'CHECK':<{name_width}}  DETAIL")
         indent = " " * (8 + name_width + 2)
         for result in self.results:
@@ -110,23 +140,31 @@ class Report:
             wrapped = textwrap.wrap(detail, max(30, width - len(indent))) or [""]
             lines.append(f"{result.status.upper():<6}  {result.name:<{name_width}}  {wrapped[0]}")
             lines.extend(indent + more for more in wrapped[1:])
-            if result.status == FAIL and result.frame is not None:
+            if result.known:
+                lines.extend(indent + more for more in textwrap.wrap(f"known: {result.known}",
+                                                                     max(30, width - len(indent))))
+            if result.newer:
+                newer = "newer: " + "; ".join(result.newer)
+                lines.append(indent + (newer if len(newer) <= _TABLE_FRAME_CHARS
+                                       else newer[:_TABLE_FRAME_CHARS] + "…"))
+            if result.status in (FAIL, KNOWN) and result.frame is not None:
                 lines.append(f"{indent}frame: {_frame_text(result.frame, _TABLE_FRAME_CHARS)}")
         lines += ["", f"{self.summary()} in {self.duration:.1f} s"]
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
         return {"url": self.url, "server": self.server, "protocols": list(self.protocols),
+                "mainProtocol": self.main_protocol, "schema": self.schema,
                 "ok": self.ok, "passed": len(self.passed), "failed": len(self.failed),
-                "skipped": len(self.skipped), "durationMs": round(self.duration * 1000, 1),
+                "skipped": len(self.skipped), "known": len(self.known), "durationMs": round(self.duration * 1000, 1),
                 "results": [result.to_json() for result in self.results]}
 
     def to_junit_xml(self, suite: str = "moltbot-conformance") -> str:
         """JUnit XML (one ``testcase`` per check, classname ``conformance.<area>``) for CI dashboards."""
         root = ET.Element("testsuites", name=suite, tests=str(len(self.results)), failures=str(len(self.failed)),
-                          skipped=str(len(self.skipped)), errors="0", time=f"{self.duration:.3f}")
+                          skipped=str(len(self.skipped) + len(self.known)), errors="0", time=f"{self.duration:.3f}")
         testsuite = ET.SubElement(root, "testsuite", name=suite, tests=str(len(self.results)),
-                                  failures=str(len(self.failed)), skipped=str(len(self.skipped)), errors="0",
+                                  failures=str(len(self.failed)), skipped=str(len(self.skipped) + len(self.known)), errors="0",
                                   time=f"{self.duration:.3f}")
         properties = ET.SubElement(testsuite, "properties")
         ET.SubElement(properties, "property", name="url", value=self.url)
@@ -144,5 +182,7 @@ class Report:
                 failure.text = "\n".join(body)
             elif result.status == SKIP:
                 ET.SubElement(case, "skipped", message=result.reason)
+            elif result.status == KNOWN:
+                ET.SubElement(case, "skipped", message=f"known upstream bug: {result.known} ({result.reason})")
         ET.indent(root)
         return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

@@ -15,22 +15,29 @@ import trio
 from trio_websocket import ConnectionClosed, HandshakeError
 
 from ._context import CheckContext, CheckFailed, CheckSkipped, Options
+from ._known import known_bug
 from ._registry import Check, all_checks, select
 from ._report import FAIL, PASS, SKIP, CheckResult, Report
 from ._spec import Spec, load_spec
+from ._spec4 import Spec4, load_spec4
 from ._target import Target
 
-__all__ = ["run_conformance"]
+__all__ = ["AUTO_VERSIONS", "OFFER", "run_conformance"]
+
+PROTOCOL_4 = 4
+AUTO_VERSIONS = (3, 4, 7)  # the versions served by this project's gateway (3 January, 4 OpenClaw, 7 ours)
+OFFER = (3, 7)  # what a client of this project offers; today's OpenClaw answers 4, ours 7
 
 
-async def _probe(target: Target, spec: Spec, options: Options, version: int) -> dict | str:
-    """hello-ok of a connect offering exactly ``version``, or why there was none."""
-    ctx = CheckContext(target, spec, options, protocol=version)
+async def _probe(target: Target, spec: Spec | Spec4, options: Options, version: int, *,
+                 offer: tuple[int, int] | None = None) -> dict | str:
+    """hello-ok of a connect offering exactly ``version`` (or the range ``offer``), or why there was none."""
+    ctx = CheckContext(target, spec.fresh(), options, protocol=version)
     try:
         with trio.move_on_after(options.frame_timeout * 2):
             async with ctx.open() as peer:
                 await peer.send({"type": "req", "id": "probe", "method": "connect",
-                                 "params": ctx.connect_params()})
+                                 "params": ctx.connect_params(protocol=offer)})
                 while True:
                     frame = await peer.receive(waiting_for="the connect response")
                     if frame.get("type") == "res" and frame.get("id") == "probe":
@@ -63,7 +70,12 @@ def _unwrap(exc: BaseException) -> BaseException:
 
 def _unmet(check: Check, ctx: CheckContext) -> str | None:
     """Why ``check`` does not apply to this target, or ``None``."""
-    if check.since > ctx.protocol:
+    if check.method is not None and ctx.protocol4:
+        # Protocol 4 is OpenClaw's: a method exists there when advertised (below); strict params are
+        # checked where its schema defines a params object for the method.
+        if check.params_check and not ctx.spec.has_params_schema(check.method):  # type: ignore[union-attr]
+            return f"OpenClaw's schema defines no params for {check.method}"
+    elif check.since > ctx.protocol:
         return f"needs protocol {check.since} or later (this run: protocol {ctx.protocol})"
     for requirement in check.requires:
         kind, _, what = requirement.partition(":")
@@ -98,37 +110,59 @@ async def _run_check(check: Check, name: str, ctx: CheckContext) -> CheckResult:
         status, reason = FAIL, f"the check did not finish within {ctx.options.check_timeout:g} s"
     return CheckResult(name=name, area=check.area, status=status, reason=reason, frame=frame,
                        protocol=ctx.protocol, duration=trio.current_time() - started,
-                       description=check.description, transcript=tuple(ctx.transcript))
+                       description=check.description, transcript=tuple(ctx.transcript),
+                       newer=tuple(dict.fromkeys(ctx.spec.newer_all)))
+
+
+def _spec_for(version: int, spec: Spec, spec4: Spec4 | None) -> Spec | Spec4:
+    return spec4 if version == PROTOCOL_4 and spec4 is not None else spec
+
+
+async def _probes(target: Target, spec: Spec, spec4: Spec4 | None, options: Options,
+                  versions: tuple[int, ...]) -> dict[int, dict | str]:
+    return {version: await _probe(target, _spec_for(version, spec, spec4), options, version) for version in versions}
 
 
 async def run_conformance(target: Target, *, checks: Iterable[str] | None = None,
-                          protocol_versions: Iterable[int] = (3, 7), options: Options | None = None,
-                          spec: Spec | None = None) -> Report:
+                          protocol_versions: Iterable[int] | None = None, options: Options | None = None,
+                          spec: Spec | None = None, spec4: Spec4 | None = None) -> Report:
     """Run the conformance checks against ``target`` over the wire and report every outcome.
 
     Args:
         target: URL, credentials and hooks of the gateway under test.
         checks: names or glob patterns of the checks to run (``"auth.*"``, ``"handshake"``); all when
             ``None``.
-        protocol_versions: the versions to test; per-version checks run once for each. The other checks
-            run at the highest of these that the target speaks.
+        protocol_versions: the versions to test; per-version checks run once for each, the other checks
+            at the highest of these the target speaks. ``None`` (the default): offer 3..7 as a client
+            would, run the other checks at the version the target picks (4 for today's OpenClaw), and
+            the per-version checks at each of 3, 4 and 7 (skipped where the target does not speak it).
         options: timing (``Options(frame_timeout=5, max_wait=5, check_timeout=30)``).
-        spec: the spec to check against (default: this package's ``protocol-spec``).
+        spec: our spec, for protocols 3 and 7 (default: this package's ``protocol-spec``).
+        spec4: OpenClaw's protocol-4 contract, for protocol 4 (default: the bundled schema).
 
     Returns:
-        A ``Report``; ``report.ok`` is false when any check failed. Nothing is raised for a failing
-        target, including one that cannot be reached (that is a failed ``connect.probe``).
+        A ``Report``; ``report.ok`` is false when any check failed (documented upstream bugs are KNOWN,
+        not failures). Nothing is raised for a failing target, including one that cannot be reached (that
+        is a failed ``connect.probe``).
 
     Cancellation: every wait is bounded on the real clock; cancelling the caller's scope stops the run.
     """
     options = options or Options()
     spec = spec or load_spec()
     patterns = None if checks is None else list(checks)
-    versions = tuple(sorted(set(protocol_versions)))
+    auto = protocol_versions is None
+    versions = AUTO_VERSIONS if auto else tuple(sorted(set(protocol_versions)))  # type: ignore[arg-type]
+    if spec4 is None and PROTOCOL_4 in versions + ((OFFER[1],) if auto else ()):
+        spec4 = load_spec4()
     started = trio.current_time()
 
-    probes = {version: await _probe(target, spec, options, version) for version in versions}
+    probes = await _probes(target, spec, spec4, options, versions)
     hellos = {version: hello for version, hello in probes.items() if isinstance(hello, dict)}
+    main = max(hellos) if hellos else None
+    if auto:
+        negotiated = await _probe(target, spec, options, OFFER[0], offer=OFFER)
+        if isinstance(negotiated, dict) and negotiated.get("protocol") in hellos:
+            main = negotiated["protocol"]
     spoken = tuple(hellos)
     results: list[CheckResult] = []
     table = all_checks(spec)
@@ -141,15 +175,15 @@ async def run_conformance(target: Target, *, checks: Iterable[str] | None = None
             name = f"{check.name}[v{version}]" if check.per_version else check.name
             if not select(name, patterns):
                 continue
-            if not hellos:
+            if main is None:
                 results.append(CheckResult(name=name, area=check.area, status=SKIP,
                                            reason="no handshake with the target succeeded",
                                            description=check.description))
                 continue
             if not check.per_version:
-                version = max(spoken)
-            ctx = CheckContext(target, spec, options, protocol=version,
-                               hello=hellos.get(version) or hellos[max(spoken)], versions=spoken)
+                version = main
+            ctx = CheckContext(target, _spec_for(version, spec, spec4).fresh(), options, protocol=version,
+                               hello=hellos.get(version) or hellos[main], versions=spoken)
             unmet = _unmet(check, ctx)
             if unmet is None and check.version_gate and version not in hellos:
                 unmet = f"the target does not speak protocol {version} ({probes[version]})"
@@ -158,6 +192,8 @@ async def run_conformance(target: Target, *, checks: Iterable[str] | None = None
                                            protocol=version, description=check.description))
                 continue
             results.append(await _run_check(check, name, ctx))
-    server = dict(hellos[max(spoken)].get("server") or {}) if hellos else {}
+    server = dict(hellos[main].get("server") or {}) if main is not None else {}
+    results = [known_bug(result, server, spoken) for result in results]
     return Report(url=target.url, results=tuple(results), server=server, protocols=spoken,
-                  duration=trio.current_time() - started)
+                  duration=trio.current_time() - started, main_protocol=main,
+                  schema=spec4.version if spec4 is not None and PROTOCOL_4 in spoken else None)

@@ -14,17 +14,21 @@ from typing import Any
 import jsonschema
 
 from ..protocol import _schema
+from ._shapes import Validating
 
 __all__ = ["Spec", "load_spec"]
 
 
-def _where(error: jsonschema.ValidationError) -> str:
-    path = "/".join(str(part) for part in error.absolute_path)
-    return f"at /{path}" if path else "at root"
+class Spec(Validating):
+    """The three spec documents and validators built from them; ``problem()`` explains a mismatch.
 
+    A payload that is valid apart from fields the spec does not have passes; the fields are listed in
+    ``newer`` (``_shapes``).
+    """
 
-class Spec:
-    """The three spec documents and validators built from them; ``problem()`` explains a mismatch."""
+    version = "protocol-spec"
+    label = "protocol-spec"
+    protocol4 = False
 
     def __init__(self, frames: dict[str, Any], methods: dict[str, Any], events: dict[str, Any]) -> None:
         self.frames_document = frames
@@ -33,26 +37,10 @@ class Spec:
         defs: dict[str, Any] = {}
         for document in (frames, methods, events):
             defs.update(document.get("$defs", {}))
-        self._defs = defs
-        self._validators: dict[str, jsonschema.Draft202012Validator] = {}
-
-    def _validator(self, key: str, schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
-        validator = self._validators.get(key)
-        if validator is None:
-            document = {"$schema": _schema.DIALECT, **schema, "$defs": self._defs}
-            validator = self._validators[key] = jsonschema.Draft202012Validator(document)
-        return validator
-
-    @staticmethod
-    def _first_problem(validator: jsonschema.Draft202012Validator, instance: Any) -> str | None:
-        error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
-        return None if error is None else f"{_where(error)}: {error.message}"
+        super().__init__(jsonschema.Draft202012Validator, "$defs", defs, _schema.DIALECT)
 
     def frame_problem(self, frame: Any) -> str | None:
         """Why ``frame`` is not a valid ``req``/``res``/``event`` envelope (``None`` when it is)."""
-        validator = self._validator("frame", {"oneOf": self.frames_document["oneOf"]})
-        if validator.is_valid(frame):
-            return None
         if isinstance(frame, dict) and frame.get("type") in ("req", "res", "event"):
             name = {"req": "RequestFrame", "res": "ResponseFrame", "event": "EventFrame"}[frame["type"]]
             return self.problem(frame, name)
@@ -60,18 +48,17 @@ class Spec:
 
     def problem(self, instance: Any, definition: str) -> str | None:
         """Why ``instance`` does not match ``$defs/<definition>`` (``HelloOk``, ``ConnectChallenge``, ...)."""
-        return self._first_problem(self._validator(f"def:{definition}", {"$ref": f"#/$defs/{definition}"}),
-                                   instance)
+        return self._problem(f"def:{definition}", {"$ref": f"#/$defs/{definition}"}, instance, definition)
 
     def result_problem(self, method: str, payload: Any) -> str | None:
         """Why ``payload`` is not a valid result of ``method``."""
-        return self._first_problem(self._validator(f"result:{method}", self.methods[method]["result"]), payload)
+        return self._problem(f"result:{method}", self.methods[method]["result"], payload, f"{method} result")
 
     def event_problem(self, event: str, payload: Any) -> str | None:
         """Why ``payload`` is not a valid payload of ``event`` (``None`` for events the spec does not know)."""
         if event not in self.events:
             return None
-        return self._first_problem(self._validator(f"event:{event}", self.events[event]), payload)
+        return self._problem(f"event:{event}", self.events[event], payload, f"{event} event")
 
     def params_schema(self, method: str) -> dict[str, Any]:
         """The params schema of ``method`` with its ``$ref`` resolved (one level)."""

@@ -35,6 +35,11 @@ class Target:
         capabilities: opt-in checks (see ``CAPABILITIES``), e.g. ``{"rate-limit", "agent-runs"}``.
         handshake_timeout_ms: the target's handshake timeout (the reference's is 10 s); the timeout check
             waits for it only when it fits within the run's ``max_wait``.
+        disposable: the user declared that the target may be changed: the side-effect methods
+            (``send``, ``sessions.patch|reset|delete``, ``node.pair.*``, ``device.pair.approve|reject``,
+            ``cron.add|update|run|remove``, ``wake``, ``chat.abort``) are called too. It leaves a disabled
+            cron job "moltbot conformance probe" and a session key ``agent:main:moltbot-conformance``
+            behind, and may leave a pending node pairing request.
     """
 
     url: str
@@ -43,6 +48,7 @@ class Target:
     restart: Callable[[], Awaitable[None] | None] | None = None
     capabilities: frozenset[str] = attrs.field(default=frozenset(), converter=_capabilities)
     handshake_timeout_ms: int = 10_000
+    disposable: bool = False
 
     def auth(self) -> dict[str, str]:
         """The ``auth`` object of ``connect`` params for these credentials."""

@@ -34,7 +34,7 @@ async def test_cli_prints_a_table_writes_junit_and_exits_0(gateway, home, tmp_pa
     _, env = home
     junit = tmp_path / "conformance.xml"
     result = await _run([*MOLTBOT, "conformance", "--url", gateway.url, "--token", TOKEN, "--only", "handshake",
-                         "--only", "auth.wrong_secret", "--junit", str(junit)], env)
+                         "--only", "auth.wrong_secret", "--junit", str(junit), "--protocol", "3", "--protocol", "7"], env)
     out = result.stdout.decode()
     assert result.returncode == 0, out + result.stderr.decode()
     assert "PASS    handshake.challenge" in out and "PASS    auth.wrong_secret" in out

@@ -46,16 +46,17 @@ async def gateway_target(conformance_config):
 async def test_our_gateway_passes_every_check_it_can(gateway_target):
     _, target = gateway_target
     with trio.fail_after(60):
-        report = await run_conformance(target)
+        # 3 and 7: our protocol 4 is checked against OpenClaw's contract in tests/v4/test_harness_*.py.
+        report = await run_conformance(target, protocol_versions=(3, 7))
     unexpected = [result for result in report.failed if result.name not in KNOWN_FAILURES]
     assert not unexpected, report.table()
     assert len(report.passed) >= MIN_PASSES, report.table()
     assert report.protocols == (3, 7)
     # The only skips are the harness's own limits: methods it has no harmless params for.
     for result in report.skipped:
-        assert "no side-effect-free sample params" in result.reason or (
+        assert "no side-effect-free sample params" in result.reason or "run with --disposable" in result.reason or (
             result.name == "lifecycle.idempotency_dedupe" and "no advertised idempotent method" in result.reason
-        ), report.table()
+        ) or (result.name == "scopes.none_asked_none_granted" and "protocol 4's rule" in result.reason), report.table()
     ran = {result.name for result in report.results}
     assert {"handshake.hello_ok[v3]", "handshake.hello_ok[v7]", "events.tick_cadence", "handshake.timeout",
             "lifecycle.restart_closes_1012", "auth.rate_limit"} <= ran
@@ -65,13 +66,13 @@ async def test_our_gateway_passes_every_check_it_can(gateway_target):
                                    for name, why in sorted(KNOWN_FAILURES.items())])
 async def test_known_gateway_failures(gateway_target, check):
     _, target = gateway_target
-    report = await run_conformance(target, checks=[check])
+    report = await run_conformance(target, checks=[check], protocol_versions=(3, 7))
     assert report.ok, report.table()
 
 
 async def test_every_advertised_method_of_the_spec_is_checked(gateway_target):
     _, target = gateway_target
-    report = await run_conformance(target, checks=["methods"])
+    report = await run_conformance(target, checks=["methods"], protocol_versions=(3, 7))
     names = {result.name for result in report.passed}
     for method in ("health", "status", "last-heartbeat", "system-presence", "system-event"):
         assert {f"methods.{method}", f"methods.{method}.params"} <= names
@@ -89,7 +90,7 @@ async def test_a_protocol_3_run_skips_protocol_7_checks(gateway_target):
 async def test_reports_render_as_table_json_and_junit(gateway_target):
     _, target = gateway_target
     target = attrs.evolve(target, capabilities=frozenset())
-    report = await run_conformance(target, checks=["handshake.challenge", "auth.rate_limit"])
+    report = await run_conformance(target, checks=["handshake.challenge", "auth.rate_limit"], protocol_versions=(3, 7))
     table = report.table()
     assert "PASS    handshake.challenge" in table and "SKIP    auth.rate_limit" in table
     assert json.loads(json.dumps(report.to_json()))["passed"] == 1

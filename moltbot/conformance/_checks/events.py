@@ -64,7 +64,7 @@ async def payloads_match_spec(ctx: CheckContext) -> str:
         name = frame.get("event")
         ctx.expect(name in ctx.events, f"event {name!r} is not in hello-ok features.events", frame)
         problem = ctx.spec.event_problem(name, frame.get("payload"))
-        ctx.expect(problem is None, f"{name} payload does not match events.json: {problem}", frame)
+        ctx.expect(problem is None, f"{name} payload does not match {ctx.spec.label}: {problem}", frame)
     counts = Counter(frame["event"] for frame in events)
     return ", ".join(f"{name} ×{count}" for name, count in sorted(counts.items()))
 
@@ -151,7 +151,7 @@ async def tick_cadence(ctx: CheckContext) -> str:
         gap = trio.current_time() - first_at
     for frame in (first, second):
         problem = ctx.spec.event_problem("tick", frame.get("payload"))
-        ctx.expect(problem is None, f"tick payload does not match events.json: {problem}", frame)
+        ctx.expect(problem is None, f"tick payload does not match {ctx.spec.label}: {problem}", frame)
         ctx.expect(isinstance(frame.get("seq"), int), "tick must carry a seq", frame)
     ctx.expect(second["seq"] > first["seq"], "tick seq did not increase", second)
     ctx.expect(interval * 0.5 <= gap <= interval * 2,

@@ -7,7 +7,8 @@ import trio
 from .._context import CheckContext
 from .._registry import check
 
-BASELINE_PROTOCOL = 3  # the original's version: every gateway of this protocol family accepts it
+BASELINE_PROTOCOL = 3  # the January original's version: every gateway of this family before 4 accepts it
+PROTOCOL_4 = 4
 MISMATCH_OFFERS = ((1000, 1001), (1, 2))
 
 
@@ -35,6 +36,9 @@ async def hello_ok(ctx: CheckContext) -> str | None:
     if response.get("ok") is not True:
         if error.get("message") == "protocol mismatch" and ctx.protocol != BASELINE_PROTOCOL:
             ctx.skip(f"the target does not speak protocol {ctx.protocol}")
+        if error.get("message") == "protocol mismatch" and PROTOCOL_4 in ctx.versions:
+            # Today's OpenClaw serves 4, and 3 only to probes and node hosts (digest §1).
+            ctx.skip(f"the target speaks 4 and refuses protocol {ctx.protocol} from a cli client")
         ctx.fail(f"connect offering protocol {ctx.protocol} was refused", response)
     payload = response.get("payload")
     problem = ctx.spec.problem(payload, "HelloOk")
@@ -81,6 +85,10 @@ async def protocol_mismatch(ctx: CheckContext) -> None:
         details = error.get("details")
         ctx.expect(isinstance(details, dict) and isinstance(details.get("expectedProtocol"), int),
                    "error.details.expectedProtocol must be the gateway's protocol", response)
+        if ctx.protocol4:  # digest §1: 4's mismatch details
+            ctx.expect(details.get("code") == "PROTOCOL_MISMATCH"
+                       and (details.get("clientMinProtocol"), details.get("clientMaxProtocol")) == (low, high),
+                       "protocol 4: details must carry code PROTOCOL_MISMATCH and the client's min/max", response)
         ctx.expect(closed.code == 1002, f"expected close 1002, got {closed.code} {closed.reason!r}")
 
 

@@ -73,7 +73,7 @@ async def restart_closes_1012(ctx: CheckContext) -> str:
             shutdown = [frame for frame in peer.events + closed.frames if frame.get("event") == "shutdown"]
             ctx.expect(shutdown, "no shutdown event before the close", closed.frames[-1] if closed.frames else None)
             problem = ctx.spec.event_problem("shutdown", shutdown[0].get("payload"))
-            ctx.expect(problem is None, f"shutdown payload does not match events.json: {problem}", shutdown[0])
+            ctx.expect(problem is None, f"shutdown payload does not match {ctx.spec.label}: {problem}", shutdown[0])
             ctx.expect(closed.code == 1012, f"expected close 1012, got {closed.code} {closed.reason!r}")
             outcomes.append(shutdown[0]["payload"])
     started = trio.current_time()

@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
-from annotated_types import Ge, Le, MinLen
+from annotated_types import Ge, Le, MaxLen, MinLen
 from cattrs.errors import (
     AttributeValidationNote,
     ClassValidationError,
@@ -112,6 +112,9 @@ def _annotated_hook(converter: cattrs.Converter, tp: Any):
                 if isinstance(value, str):
                     raise ValueError(f"must NOT have fewer than {constraint.min_length} characters")
                 raise ValueError(f"must NOT have fewer than {constraint.min_length} items")
+            if isinstance(constraint, MaxLen) and len(value) > constraint.max_length:
+                noun = "characters" if isinstance(value, str) else "items"
+                raise ValueError(f"must NOT have more than {constraint.max_length} {noun}")
             if isinstance(constraint, Ge) and value < constraint.ge:
                 raise ValueError(f"must be >= {constraint.ge}")
             if isinstance(constraint, Le) and value > constraint.le:

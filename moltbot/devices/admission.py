@@ -56,6 +56,8 @@ from .pairing import DevicePairing, request_view
 from .store import now_ms
 
 CONTROL_UI_CLIENT_ID = "moltbot-control-ui"
+# Ours, today's OpenClaw's and the January original's Control UI: one kind, whichever build it is.
+CONTROL_UI_CLIENT_IDS = frozenset({CONTROL_UI_CLIENT_ID, "openclaw-control-ui", "clawdbot-control-ui"})
 
 Emit = Callable[[str, Any], None]
 
@@ -94,7 +96,7 @@ async def admit(accept: Accept, *, challenge_nonce: str, local: bool, peer: str,
         RemoteProtocolError: the refusal to send, with its close code.
     """
     params = accept.params
-    is_control_ui = params.client.id == CONTROL_UI_CLIENT_ID
+    is_control_ui = params.client.id in CONTROL_UI_CLIENT_IDS
     disable_device = is_control_ui and gateway.control_ui.dangerously_disable_device_auth
     bypass = is_control_ui and (gateway.control_ui.allow_insecure_auth or disable_device)
     device = None if disable_device else params.device

@@ -108,7 +108,8 @@ class ResolvedAuth:
 
 def _hint(params: ConnectParams, mode: str) -> str:
     cli = params.client.mode == "cli" or params.client.id == "cli"
-    ui = params.client.id in ("moltbot-control-ui", "webchat-ui") or params.client.mode == "webchat"
+    ui = params.client.id in ("moltbot-control-ui", "openclaw-control-ui", "clawdbot-control-ui", "webchat-ui") \
+        or params.client.mode == "webchat"
     if mode == "password":
         if cli:
             return "set CLAWDBOT_GATEWAY_PASSWORD or pass --password"

@@ -33,7 +33,7 @@ from typing import Any, Final
 
 import attrs
 
-from ._codec import decode_frame, structure, structure_frame, unstructure
+from ._codec import decode_frame, structure, structure_frame, structure_lenient, unstructure
 from ._errors import (
     CLOSE_MESSAGE_TOO_BIG,
     CLOSE_NORMAL,
@@ -263,7 +263,8 @@ class ClientHandshake:
             return self.connect_frame()
         if isinstance(frame, ResponseFrame) and frame.id == self.request_id:
             if frame.ok:
-                self.hello = structure(frame.payload, HelloOk, what="hello-ok")
+                # A newer server's additions (protocol 4's controlUi*, suspension, …) are not errors.
+                self.hello = structure_lenient(frame.payload, HelloOk, what="hello-ok")
                 return self.hello
             error = frame.error or ErrorShape(code=INVALID_REQUEST, message="connect refused")
             raise RemoteProtocolError(error.code, error.message,

@@ -9,7 +9,7 @@ import trio
 
 from moltbot.config.model import CanvasHostConfig, GatewayConfig
 from moltbot.gateway.app import open_gateway
-from moltbot.protocol import CHALLENGE_CAPABILITIES, SUPPORTED_PROTOCOLS
+from moltbot.protocol import CHALLENGE_CAPABILITIES, SUPPORTED_PROTOCOLS, ClientHandshake
 from tests.conftest import open_raw
 from tests.v4.handshake_support import CLIENT_KINDS, connect_params, request
 
@@ -125,3 +125,25 @@ async def test_canvas_url_is_plugin_surface_urls_at_4_and_canvas_host_url_at_3_a
             url = gateway.canvas.url
     assert url
     assert seen == {3: (url, None), 4: (None, {"canvas": url}), 7: (url, None)}
+
+
+def test_the_client_reads_a_newer_servers_hello_ok():
+    """OpenClaw 2026.9.6's hello-ok has fields we lack (controlUi*, suspension, recoveryScope, a null
+    appliedConfigHash): the client handshake reads what it knows instead of refusing the server."""
+    handshake = ClientHandshake({"minProtocol": 4, "maxProtocol": 4})
+    handshake.receive({"type": "event", "event": "connect.challenge", "payload": {"nonce": "n", "ts": 1,
+                                                                                  "capabilities": ["x"]}})
+    hello = {"type": "hello-ok", "protocol": 4,
+             "server": {"version": "2026.9.6", "connId": "c", "buildId": "b", "bootId": "u",
+                        "controlUiBuildSource": "bundled"},
+             "features": {"methods": ["health"], "events": ["tick"], "capabilities": ["profile-binding-v1"]},
+             "snapshot": {"presence": [{"ts": 1, "clientId": "cli"}], "health": {}, "uptimeMs": 5,
+                          "stateVersion": {"presence": 1, "health": 1}, "appliedConfigHash": None,
+                          "suspension": {"phase": "accepting"}},
+             "policy": {"maxPayload": 1, "maxBufferedBytes": 1, "tickIntervalMs": 1,
+                        "allowedSessionVisibilities": ["shared"]},
+             "auth": {"role": "operator", "scopes": [], "method": "token", "recoveryScope": "opaque"},
+             "controlUiWidgetKinds": [], "pluginSurfaceUrls": {"canvas": "http://127.0.0.1:1/x"}}
+    result = handshake.receive({"type": "res", "id": "connect", "ok": True, "payload": hello})
+    assert result.protocol == 4 and result.auth.method == "token"
+    assert result.plugin_surface_urls == {"canvas": "http://127.0.0.1:1/x"}

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import attrs
-from annotated_types import Ge, Le, MinLen
+from annotated_types import Ge, Le, MaxLen, MinLen
 from hypothesis import strategies as st
 
 from moltbot.config.model import Binding, BindingMatch, BindingPeer
@@ -108,8 +108,9 @@ def _constrained(base: Any, constraints: tuple[Any, ...]) -> st.SearchStrategy[A
     min_length = max((c.min_length for c in constraints if isinstance(c, MinLen)), default=0)
     minimum = max((c.ge for c in constraints if isinstance(c, Ge)), default=None)
     maximum = min((c.le for c in constraints if isinstance(c, Le)), default=MAX_SAFE_INT)
+    max_length = min((c.max_length for c in constraints if isinstance(c, MaxLen)), default=None)
     if base is str:
-        return st.text(min_size=min_length, max_size=max(12, min_length))
+        return st.text(min_size=min_length, max_size=max_length if max_length is not None else max(12, min_length))
     if base is int:
         return st.integers(min_value=minimum if minimum is not None else -MAX_SAFE_INT, max_value=maximum)
     if get_origin(base) is list:
@@ -163,7 +164,8 @@ def json_for(tp: Any) -> st.SearchStrategy[Any]:
 # loudly on any other, so a new keyword in the generator cannot go untested.
 _ANNOTATIONS = {"$schema", "$defs", "title", "description"}
 _KEYWORDS = {
-    "$ref", "anyOf", "oneOf", "const", "enum", "type", "minLength", "minimum", "maximum", "items", "minItems",
+    "$ref", "anyOf", "oneOf", "const", "enum", "type", "minLength", "maxLength", "minimum", "maximum", "items",
+    "minItems",
     "properties", "required", "additionalProperties", "propertyNames",
 }
 
@@ -192,7 +194,8 @@ def from_json_schema(schema: dict[str, Any], defs: dict[str, Any]) -> st.SearchS
         items = from_json_schema(schema.get("items", {}), defs)
         return st.lists(items, min_size=schema.get("minItems", 0), max_size=schema.get("minItems", 0) + 3)
     if kind == "string":
-        return st.text(min_size=schema.get("minLength", 0), max_size=schema.get("minLength", 0) + 12)
+        low = schema.get("minLength", 0)
+        return st.text(min_size=low, max_size=min(low + 12, schema.get("maxLength", low + 12)))
     if kind == "integer":
         return st.integers(min_value=schema.get("minimum", -MAX_SAFE_INT), max_value=schema.get("maximum", MAX_SAFE_INT))
     scalars = {"boolean": st.booleans(), "null": st.none(), "number": st.floats(allow_nan=False, allow_infinity=False)}

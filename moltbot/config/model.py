@@ -179,7 +179,10 @@ class GatewayConfig:
     tls: TlsConfig = TlsConfig()
     nodes: NodesConfig = NodesConfig()
     # Ours (not in the original): protocol timings and limits, defaulting to the reference's constants.
-    handshake_timeout_ms: int = 10_000
+    # Open → valid connect, else close 1000. One value for every version (the version is only known from
+    # the connect itself): protocol 4's 15 s (OpenClaw's default; January's was 10 s). A client that
+    # connects in time never notices the difference; a silent one is held 5 s longer.
+    handshake_timeout_ms: int = 15_000
     tick_interval_ms: int = 30_000
     health_refresh_interval_ms: int = 60_000
     max_payload: int = 524_288

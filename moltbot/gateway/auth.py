@@ -12,6 +12,12 @@ Only *direct* traffic gets either (``RequestFacts.direct``: loopback peer, loopb
 headers, no trusted proxy): a request through a local proxy (``tailscale serve``/funnel, nginx) comes
 from loopback on behalf of anyone, and any other client's ``Origin`` is a header it chose, so both are
 keyed by address alone. Secrets are never logged or echoed.
+
+Every refusal carries protocol 4's connect ``details`` (at every version: ``details`` is free-form, so a
+protocol 3 or 7 client that ignores it loses nothing): ``code`` (``AUTH_TOKEN_MISSING``, …, from
+``authReason`` as OpenClaw maps it), ``authReason``, ``canRetryWithDeviceToken`` and
+``recommendedNextStep`` (one of ``NEXT_STEPS``). ``AUTH_*_NOT_CONFIGURED`` never happens here: a gateway
+without its secret does not start (``AuthSetupError``).
 """
 
 from __future__ import annotations
@@ -29,6 +35,19 @@ from ..config.model import AuthConfig, AuthRateLimit
 from ..protocol import CLOSE_POLICY_VIOLATION, INVALID_REQUEST, ConnectParams, RemoteProtocolError
 
 RATE_LIMITED = "unauthorized: too many failed authentication attempts (retry later)"
+DEVICE_TOKEN_MISMATCH = "unauthorized: device token mismatch (rotate/reissue device token)"
+# Protocol 4's ``recommendedNextStep`` values, all five.
+NEXT_STEPS = ("retry_with_device_token", "update_auth_configuration", "update_auth_credentials",
+              "wait_then_retry", "review_auth_configuration")
+_AUTH_CODES = {"token_missing_config": "AUTH_TOKEN_NOT_CONFIGURED",
+               "password_missing_config": "AUTH_PASSWORD_NOT_CONFIGURED"}
+_NEXT_STEP = {"token_missing": "update_auth_configuration", "password_missing": "update_auth_configuration",
+              "token_missing_config": "update_auth_configuration",
+              "password_missing_config": "update_auth_configuration",
+              "token_mismatch": "update_auth_credentials", "password_mismatch": "update_auth_credentials",
+              "device_token_mismatch": "update_auth_credentials", "rate_limited": "wait_then_retry"}
+_KNOWN_REASONS = frozenset({"token_missing", "token_mismatch", "password_missing", "password_mismatch",
+                            "rate_limited", "device_token_mismatch", "scope_mismatch", "bootstrap_token_invalid"})
 MAX_TRACKED_KEYS = 10_000  # bounds the limiter's memory under an address- or origin-spraying attack
 
 
@@ -89,7 +108,8 @@ class ResolvedAuth:
 
 def _hint(params: ConnectParams, mode: str) -> str:
     cli = params.client.mode == "cli" or params.client.id == "cli"
-    ui = params.client.id in ("moltbot-control-ui", "webchat-ui") or params.client.mode == "webchat"
+    ui = params.client.id in ("moltbot-control-ui", "openclaw-control-ui", "clawdbot-control-ui", "webchat-ui") \
+        or params.client.mode == "webchat"
     if mode == "password":
         if cli:
             return "set CLAWDBOT_GATEWAY_PASSWORD or pass --password"
@@ -101,8 +121,28 @@ def _hint(params: ConnectParams, mode: str) -> str:
     return "provide gateway auth token"
 
 
-def _unauthorized(message: str, **kwargs) -> RemoteProtocolError:
-    return RemoteProtocolError(INVALID_REQUEST, message, close_code=CLOSE_POLICY_VIOLATION, **kwargs)
+def auth_details(reason: str | None, *, can_retry_with_device_token: bool = False) -> dict[str, object]:
+    """Protocol 4's connect ``details`` for an auth refusal with ``authReason`` ``reason`` (None: no reason)."""
+    if reason is None:
+        code = "AUTH_REQUIRED"
+    elif reason in _AUTH_CODES:
+        code = _AUTH_CODES[reason]
+    else:
+        code = f"AUTH_{reason.upper()}" if reason in _KNOWN_REASONS else "AUTH_UNAUTHORIZED"
+    retry = can_retry_with_device_token and reason == "token_mismatch"
+    step = "retry_with_device_token" if retry else _NEXT_STEP.get(reason or "", "review_auth_configuration")
+    details: dict[str, object] = {"code": code}
+    if reason is not None:
+        details["authReason"] = reason
+    details.update(canRetryWithDeviceToken=retry, recommendedNextStep=step)
+    return details
+
+
+def _unauthorized(message: str, reason: str | None, *, can_retry_with_device_token: bool = False,
+                  **kwargs) -> RemoteProtocolError:
+    return RemoteProtocolError(INVALID_REQUEST, message, close_code=CLOSE_POLICY_VIOLATION,
+                               details=auth_details(reason, can_retry_with_device_token=can_retry_with_device_token),
+                               **kwargs)
 
 
 class FailureLimiter:
@@ -188,20 +228,33 @@ class Authenticator:
             supplied = credentials.token if self.mode == "token" else credentials.password
         token = credentials.token if credentials is not None else None
         hint = _hint(params, self.mode)
+        # A device holding no device token yet may have one stored from an earlier pairing: say so.
+        retry = params.device is not None and not (credentials is not None and credentials.device_token)
         return self.verify(supplied, address, origin=origin, direct=direct,
                            alternative=(alternative if token else None),
                            missing=f"unauthorized: gateway {self.mode} missing ({hint})",
-                           mismatch=f"unauthorized: gateway {self.mode} mismatch ({hint})")
+                           mismatch=f"unauthorized: gateway {self.mode} mismatch ({hint})",
+                           reason=self.mode, can_retry_with_device_token=retry)
+
+    def check_device_token(self, valid: Callable[[], bool], address: str, *, origin: str | None = None,
+                           direct: bool = False) -> str:
+        """A device's ``auth.deviceToken`` (sent instead of the shared secret): ``"device-token"`` when
+        ``valid()``, else DEVICE_TOKEN_MISMATCH; limited and counted like a shared secret."""
+        return self.verify(None, address, origin=origin, direct=direct, alternative=valid,
+                           missing=DEVICE_TOKEN_MISMATCH, mismatch=DEVICE_TOKEN_MISMATCH, reason="device_token",
+                           missing_is_mismatch=True)
 
     def verify(self, supplied: str | None, address: str, *, origin: str | None = None, direct: bool = False,
                alternative: Callable[[], bool] | None = None, missing: str = "unauthorized",
-               mismatch: str = "unauthorized") -> str:
+               mismatch: str = "unauthorized", reason: str = "token", can_retry_with_device_token: bool = False,
+               missing_is_mismatch: bool = False) -> str:
         """Check one presented secret (a connect's token, an HTTP bearer) under the limits.
 
         ``address`` is the client's (``RequestFacts.client``), ``origin`` the browser's ``Origin`` header
         (None: not a browser), ``direct`` whether the request is direct-local (``RequestFacts.direct``).
         Direct-local: a browser is limited per Origin, any other client is never locked out
         (``exemptLoopback``). Anything else is limited per address, whatever its Origin says.
+        ``reason`` names the credential (``token``, ``password``, ``device_token``) for ``authReason``.
         """
         direct = direct and is_loopback(address)
         exempt = direct and origin is None and self.limiter.limits.exempt_loopback
@@ -209,7 +262,7 @@ class Authenticator:
         if not exempt:
             retry_after = self.limiter.retry_after_ms(key)
             if retry_after is not None:
-                raise _unauthorized(RATE_LIMITED, retry_after_ms=retry_after)
+                raise _unauthorized(RATE_LIMITED, "rate_limited", retry_after_ms=retry_after)
         if supplied and hmac.compare_digest(_digest(supplied), self._digest):
             self.limiter.succeed(key)
             return self.mode
@@ -218,4 +271,6 @@ class Authenticator:
         self.failures_total += 1
         if not exempt:
             self.limiter.fail(key)
-        raise _unauthorized(mismatch if supplied else missing)
+        if supplied or missing_is_mismatch:
+            raise _unauthorized(mismatch, f"{reason}_mismatch", can_retry_with_device_token=can_retry_with_device_token)
+        raise _unauthorized(missing, f"{reason}_missing")

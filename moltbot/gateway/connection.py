@@ -202,7 +202,7 @@ async def _handshake(runtime: Runtime, transport: Transport) -> Connection | Non
         queue=OutboundQueue(runtime.config.gateway.max_buffered_bytes), params=params,
         session=ServerSession(role=outcome.role, scopes=outcome.scopes, protocol=outcome.protocol),
     )
-    hello = runtime.hello_ok(connection, outcome.protocol, device_auth=outcome.device_auth)
+    hello = runtime.hello_ok(connection, outcome)
     await transport.send_text(encode_frame(ResponseFrame(id=outcome.request_id, ok=True, payload=hello)))
     return connection
 

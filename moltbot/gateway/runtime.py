@@ -12,13 +12,15 @@ import logging
 import os
 import re
 import socket
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import attrs
 import httpx
 import trio
 
-from ..agents.heartbeat import HeartbeatRunner
+from ..agents.heartbeat import DEFAULT_PROMPT, HeartbeatRunner
 from ..agents.models import ModelCatalog
 from ..agents.providers.base import ModelInfo, Provider
 from ..agents.runtime import AgentRuntime
@@ -32,6 +34,7 @@ from ..protocol import (
     CLOSE_SERVICE_RESTART,
     EVENTS,
     METHODS,
+    SERVER_CAPABILITIES,
     Accept,
     Features,
     HelloAuth,
@@ -47,7 +50,8 @@ from ..protocol import (
     ShutdownEvent,
     Snapshot,
 )
-from ..protocol._payloads.system import ErrorCounts, GatewayStatus, HeartbeatEvent, LaneStatus
+from ..protocol._payloads.connect import AttachmentLimits
+from ..protocol._payloads.system import ErrorCounts, GatewayStatus, HealthSummary, HeartbeatEvent, LaneStatus
 from .agent_tools import register_gateway_tools
 from .auth import Authenticator, FailureLimiter, ResolvedAuth, is_loopback
 from .broadcast import Broadcaster
@@ -69,6 +73,15 @@ _ANY_ADDRESS = ("0.0.0.0", "::", "[::]")
 PRESENCE_MIN_INTERVAL = 0.5
 # Presence events carry the whole list to every client; past this rate they are merged over longer spans.
 PRESENCE_BYTES_PER_SECOND = 2 * 1024 * 1024
+# ``hello-ok.server.bootId`` at protocol 4: one per process start (an in-process restart keeps it), so a
+# client can tell "the gateway restarted" from "my socket dropped".
+BOOT_ID = str(uuid.uuid4())
+
+
+def build_id(version: str, commit: str | None) -> str:
+    """``hello-ok.server.buildId`` at protocol 4: the version, with the commit when the build knows it
+    (``GIT_COMMIT``), at most 96 characters."""
+    return (f"{version}-{commit[:12]}" if commit else version)[:96]
 
 
 class Runtime:
@@ -184,18 +197,35 @@ class Runtime:
         except ProtocolError as exc:
             return handshake.reject(accept.request_id, exc)
 
-    def hello_ok(self, connection: Connection, protocol: int, *, device_auth: HelloAuth | None = None) -> HelloOk:
+    def hello_ok(self, connection: Connection, accept: Accept) -> HelloOk:
+        """The ``hello-ok`` for ``accept``'s protocol: at 3 and 7 the shape those clients have always had;
+        at 4 protocol 4's (its ``HelloOk`` is closed: ``server.commit/host`` and ``canvasHostUrl`` are
+        left out, ``auth`` is always there, ``pluginSurfaceUrls`` replaces ``canvasHostUrl``)."""
         if connection.tracked:
             self._track(connection)
         gateway_config = self.config.gateway
+        v4 = accept.protocol == 4
+        commit = self.gateway.env.get("GIT_COMMIT") or None
+        health = self.health.snapshot()
+        canvas_url = self.canvas_host_url(connection.transport)
+        policy = Policy(max_payload=gateway_config.max_payload, max_buffered_bytes=gateway_config.max_buffered_bytes,
+                        tick_interval_ms=gateway_config.tick_interval_ms)
+        if v4:
+            server = ServerInfo(version=self.gateway.version, conn_id=connection.conn_id,
+                                build_id=build_id(self.gateway.version, commit), boot_id=BOOT_ID)
+            # Attachments travel base64 inside one frame: decoded, none can exceed 3/4 of maxPayload.
+            ceiling = gateway_config.max_payload * 3 // 4
+            policy = attrs.evolve(policy, attachments=AttachmentLimits(max_bytes=ceiling, max_image_bytes=ceiling))
+        else:
+            server = ServerInfo(version=self.gateway.version, conn_id=connection.conn_id, commit=commit,
+                                host=socket.gethostname() or None)
         return HelloOk(
-            type="hello-ok", protocol=protocol,
-            server=ServerInfo(version=self.gateway.version, conn_id=connection.conn_id,
-                              commit=self.gateway.env.get("GIT_COMMIT") or None, host=socket.gethostname() or None),
-            features=Features(methods=list(METHODS), events=list(EVENTS)),
+            type="hello-ok", protocol=accept.protocol, server=server,
+            features=Features(methods=list(METHODS), events=list(EVENTS),
+                              capabilities=list(SERVER_CAPABILITIES) if v4 else None),
             snapshot=Snapshot(
                 presence=self.presence.entries(),
-                health=self.health.snapshot() or {},
+                health=(self._health_v4(health) if v4 else health) or {},
                 state_version=self.broadcaster.state_version(),
                 uptime_ms=self.gateway.uptime_ms(),
                 config_path=str(self.config.path) if self.config.path else None,
@@ -203,12 +233,33 @@ class Runtime:
                 session_defaults=SessionDefaults(
                     default_agent_id=self.agents.default_agent_id(), main_key=self.config.session.main_key,
                     main_session_key=self.agents.main_key(), scope=self.config.session.scope),
+                auth_mode=self.authenticator.mode if v4 else None,
             ),
-            policy=Policy(max_payload=gateway_config.max_payload, max_buffered_bytes=gateway_config.max_buffered_bytes,
-                          tick_interval_ms=gateway_config.tick_interval_ms),
-            auth=device_auth,
-            canvas_host_url=self.canvas_host_url(connection.transport),
+            policy=policy,
+            auth=self._hello_auth_v4(accept) if v4 else accept.device_auth,
+            canvas_host_url=None if v4 else canvas_url,
+            plugin_surface_urls={"canvas": canvas_url} if v4 and canvas_url else None,
         )
+
+    @staticmethod
+    def _hello_auth_v4(accept: Accept) -> HelloAuth:
+        """Protocol 4's ``auth``: the socket's effective scopes always, the device token when one was issued."""
+        device = accept.device_auth
+        return HelloAuth(role=accept.role, scopes=list(accept.scopes),
+                         device_token=device.device_token if device else None,
+                         issued_at_ms=device.issued_at_ms if device else None,
+                         method=accept.auth_method)  # type: ignore[arg-type]
+
+    def _health_v4(self, health: HealthSummary | None) -> HealthSummary | None:
+        """The health summary in protocol 4's closed ``snapshot.health``: without our ``linkChannel``, and
+        each agent's heartbeat with the prompt and target it really uses (4 requires both)."""
+        if health is None:
+            return None
+        beat = self.config.agents.defaults.heartbeat
+        agents = [attrs.evolve(agent, heartbeat=attrs.evolve(
+            agent.heartbeat, prompt=agent.heartbeat.prompt or beat.prompt or DEFAULT_PROMPT,
+            target=agent.heartbeat.target or beat.target or "none")) for agent in health.agents]
+        return attrs.evolve(health, link_channel=None, agents=agents)
 
     def canvas_host_url(self, transport: Transport) -> str | None:
         """``http(s)://<host>:<canvas port>`` while the canvas host runs: the host the client asked for

@@ -95,6 +95,9 @@ from ._frames import (
     StateVersion as StateVersion,
 )
 from ._handshake import (
+    CHALLENGE_CAPABILITIES as CHALLENGE_CAPABILITIES,
+)
+from ._handshake import (
     MAX_PROTOCOL as MAX_PROTOCOL,
 )
 from ._handshake import (
@@ -102,6 +105,15 @@ from ._handshake import (
 )
 from ._handshake import (
     PROTOCOL_VERSION as PROTOCOL_VERSION,
+)
+from ._handshake import (
+    RECOMMENDED_PROTOCOL as RECOMMENDED_PROTOCOL,
+)
+from ._handshake import (
+    SERVER_CAPABILITIES as SERVER_CAPABILITIES,
+)
+from ._handshake import (
+    SUPPORTED_PROTOCOLS as SUPPORTED_PROTOCOLS,
 )
 from ._handshake import (
     Accept as Accept,
@@ -199,7 +211,7 @@ from ._session import Reply as Reply
 from ._session import ServerSession as ServerSession
 
 __all__ = [
-    "AGENT_TIMEOUT", "CLOSE_MESSAGE_TOO_BIG", "CLOSE_NORMAL", "CLOSE_POLICY_VIOLATION", "CLOSE_PROTOCOL_ERROR",
+    "AGENT_TIMEOUT", "CHALLENGE_CAPABILITIES", "RECOMMENDED_PROTOCOL", "SERVER_CAPABILITIES", "SUPPORTED_PROTOCOLS", "CLOSE_MESSAGE_TOO_BIG", "CLOSE_NORMAL", "CLOSE_POLICY_VIOLATION", "CLOSE_PROTOCOL_ERROR",
     "CLOSE_SERVICE_RESTART", "CLOSE_TICK_TIMEOUT", "EVENT_PAYLOADS", "EVENTS", "INVALID_REQUEST", "MAX_PROTOCOL", "METHODS",
     "MIN_PROTOCOL", "NOT_LINKED", "NOT_PAIRED", "PROTOCOL_VERSION", "UNAVAILABLE", "UNSET", "Accept", "Call",
     "ClientHandshake", "ClientInfo", "ConnectAuth", "ConnectChallenge", "ConnectParams", "DeviceIdentity",

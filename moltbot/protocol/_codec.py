@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
-from annotated_types import Ge, Le, MinLen
+from annotated_types import Ge, Le, MaxLen, MinLen
 from cattrs.errors import (
     AttributeValidationNote,
     ClassValidationError,
@@ -55,6 +55,7 @@ __all__ = [
     "make_converter",
     "structure",
     "structure_frame",
+    "structure_lenient",
     "unstructure",
 ]
 
@@ -112,6 +113,9 @@ def _annotated_hook(converter: cattrs.Converter, tp: Any):
                 if isinstance(value, str):
                     raise ValueError(f"must NOT have fewer than {constraint.min_length} characters")
                 raise ValueError(f"must NOT have fewer than {constraint.min_length} items")
+            if isinstance(constraint, MaxLen) and len(value) > constraint.max_length:
+                noun = "characters" if isinstance(value, str) else "items"
+                raise ValueError(f"must NOT have more than {constraint.max_length} {noun}")
             if isinstance(constraint, Ge) and value < constraint.ge:
                 raise ValueError(f"must be >= {constraint.ge}")
             if isinstance(constraint, Le) and value > constraint.le:
@@ -274,9 +278,9 @@ def _tagged_union_hook(converter: cattrs.Converter, tp: Any):
     return hook
 
 
-def _attrs_structure_hook(converter: cattrs.Converter, cls: type):
+def _attrs_structure_hook(converter: cattrs.Converter, cls: type, strict: bool = True):
     overrides = {field.name: override(rename=camel(field.name)) for field in attrs.fields(cls)}
-    inner = make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True, **overrides)
+    inner = make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=strict, **overrides)
     # An optional key is omitted, never null (as with the reference's schemas); required nullable
     # fields (no default) still take null.
     optional = {camel(f.name): f for f in attrs.fields(cls) if f.default is None}
@@ -285,6 +289,9 @@ def _attrs_structure_hook(converter: cattrs.Converter, cls: type):
     def hook(value: Any, _: Any) -> Any:
         if type(value) is not dict:
             raise TypeError(f"must be object (got {_json_type_name(value)})")
+        if not strict:  # a newer peer's additions: unknown keys and null optionals are left out
+            value = {key: item for key, item in value.items()
+                     if key in known and not (item is None and key in optional)}
         if len(value) > len(known) + MAX_PROBLEMS:
             value = _without_most_unknown_keys(value, known)
         nulls = [field for key, field in optional.items() if key in value and value[key] is None]
@@ -319,8 +326,11 @@ def _attrs_unstructure_hook(converter: cattrs.Converter, cls: type):
     return make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=True, **overrides)
 
 
-def configure_converter(converter: cattrs.Converter) -> None:
-    """Install the wire rules (strict scalars, constraints, camelCase, omitted defaults) on a converter."""
+def configure_converter(converter: cattrs.Converter, *, strict: bool = True) -> None:
+    """Install the wire rules (strict scalars, constraints, camelCase, omitted defaults) on a converter.
+
+    ``strict=False`` leaves out unknown keys and ``null`` optional fields instead of refusing them (every
+    other rule stays): how a client reads what a newer server sends (``structure_lenient``)."""
     converter.register_structure_hook(str, _strict(str, "string"))
     converter.register_structure_hook(bool, _strict(bool, "boolean"))
     converter.register_structure_hook(int, _strict(int, "integer"))
@@ -337,7 +347,7 @@ def configure_converter(converter: cattrs.Converter) -> None:
     converter.register_structure_hook_factory(
         lambda t: get_origin(t) is dict, lambda t: _dict_hook(converter, t)
     )
-    converter.register_structure_hook_factory(attrs.has, lambda c: _attrs_structure_hook(converter, c))
+    converter.register_structure_hook_factory(attrs.has, lambda c: _attrs_structure_hook(converter, c, strict))
     converter.register_structure_hook_factory(_is_tagged_union, lambda t: _tagged_union_hook(converter, t))
     converter.register_unstructure_hook_factory(attrs.has, lambda c: _attrs_unstructure_hook(converter, c))
 
@@ -350,6 +360,8 @@ def make_converter() -> cattrs.Converter:
 
 
 converter = make_converter()
+_lenient = cattrs.Converter(detailed_validation=True)
+configure_converter(_lenient, strict=False)
 
 
 # --- the edge: structure / unstructure / JSON ------------------------------------------------------
@@ -361,6 +373,17 @@ def structure(value: Any, cls: type[T], *, what: str) -> T:
         value = {}
     try:
         return converter.structure(value, cls)
+    except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
+        raise RemoteProtocolError(INVALID_REQUEST, f"invalid {what}: {format_validation_error(exc)}") from None
+
+
+def structure_lenient(value: Any, cls: type[T], *, what: str) -> T:
+    """As ``structure``, but unknown keys (and ``null`` where a field is optional) are left out: for a
+    client reading a server's payload, where a newer server's additive fields are not errors."""
+    if value is UNSET:
+        value = {}
+    try:
+        return _lenient.structure(value, cls)
     except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
         raise RemoteProtocolError(INVALID_REQUEST, f"invalid {what}: {format_validation_error(exc)}") from None
 

@@ -1,21 +1,31 @@
-"""Device identity on the wire (reference §5.5): Ed25519 keys, the signed ``v1``/``v2`` payload, and the
-server's checks, all without I/O.
+"""Device identity on the wire (reference §5.5, protocol 4 digest §6.3): Ed25519 keys, the signed
+``v1``/``v2``/``v3`` payloads, and the server's checks, all without I/O.
 
 Theory of operation. A device is an Ed25519 key pair; its id is the lowercase hex SHA-256 of the raw
-32-byte public key. At connect the client signs
+32-byte public key. At connect the client signs one of
 
     v2|<deviceId>|<clientId>|<clientMode>|<role>|<scopesCSV>|<signedAtMs>|<token>|<nonce>
+    v3|<deviceId>|<clientId>|<clientMode>|<role>|<scopesCSV>|<signedAtMs>|<token>|<nonce>|<platform>|<deviceFamily>
 
-(``v1`` is the same without ``|<nonce>``) with ``scopesCSV`` the scopes it *asked for* (not the defaulted
-``operator.admin``) and ``token`` its ``auth.token`` or the empty string. The server checks, in order,
-each failing INVALID_REQUEST + close 1008 with the reference's text:
+(``v1`` is ``v2`` without ``|<nonce>``, protocol 3 and 7 only) with ``scopesCSV`` the scopes it *asked for*
+(not what was granted), ``token`` its ``auth.token`` ?? ``auth.deviceToken`` ?? ``auth.bootstrapToken`` ??
+the empty string, and in ``v3`` the ``client.platform``/``client.deviceFamily`` trimmed with ASCII A–Z
+lower-cased (empty when absent). ``v3`` is what OpenClaw's own gateway client signs; ``v2`` what its
+Control UI and our client sign. Every version accepts both. The server checks, in order, each failing
+INVALID_REQUEST + close 1008 with ``details {code, reason}`` as protocol 4 has them:
 
-Rule 1. the id derived from ``publicKey`` equals ``device.id``           else "device identity mismatch"
-Rule 2. ``|now − signedAt| ≤ 600 000 ms``                                else "device signature expired"
-Rule 3. a client that is not local-direct sent a nonce                   else "device nonce required"
-Rule 4. a nonce, when sent, is this connection's challenge nonce         else "device nonce mismatch"
-Rule 5. the signature verifies over ``v2`` (nonce sent) or ``v1``        else "device signature invalid"
-Rule 6. the public key is a usable Ed25519 key                           else "device public key invalid"
+Rule 1. the id derived from ``publicKey`` equals ``device.id``      "device identity mismatch"
+        DEVICE_AUTH_DEVICE_ID_MISMATCH / device-id-mismatch
+Rule 2. ``|now − signedAt|`` within the skew: 120 000 ms at protocol 4, 600 000 ms at 3 and 7
+        "device signature expired"  DEVICE_AUTH_SIGNATURE_EXPIRED / device-signature-stale
+Rule 3. a nonce was sent: always at protocol 4; at 3 and 7 unless the client is local-direct
+        "device nonce required"     DEVICE_AUTH_NONCE_REQUIRED / device-nonce-missing
+Rule 4. a nonce, when sent, is this connection's challenge nonce
+        "device nonce mismatch"     DEVICE_AUTH_NONCE_MISMATCH / device-nonce-mismatch
+Rule 5. the signature verifies over ``v3``, else ``v2`` (nonce sent) or ``v1`` (none)
+        "device signature invalid"  DEVICE_AUTH_SIGNATURE_INVALID / device-signature
+Rule 6. the public key is a usable Ed25519 key
+        "device public key invalid" DEVICE_AUTH_PUBLIC_KEY_INVALID / device-public-key
 
 Public keys travel as base64url raw keys (a PEM SPKI key is accepted too); signatures as base64url (plain
 base64 accepted).
@@ -39,18 +49,25 @@ from ._payloads.connect import ConnectParams
 
 __all__ = [
     "SIGNATURE_SKEW_MS",
+    "SIGNATURE_SKEW_MS_V4",
     "DeviceKeyPair",
     "b64url_decode",
     "b64url_encode",
     "check_device_proof",
     "derive_device_id",
     "device_auth_payload",
+    "device_auth_payload_v3",
+    "normalize_device_field",
+    "signature_skew_ms",
     "public_key_raw",
     "sign_connect",
+    "signed_token",
     "verify_device_signature",
 ]
 
-SIGNATURE_SKEW_MS = 10 * 60 * 1000
+SIGNATURE_SKEW_MS = 10 * 60 * 1000  # protocol 3 and 7 (the January original's)
+SIGNATURE_SKEW_MS_V4 = 2 * 60 * 1000  # protocol 4 (OpenClaw's DEVICE_SIGNATURE_SKEW_MS)
+_ASCII_UPPER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _SPKI_ED25519_PREFIX = bytes.fromhex("302a300506032b6570032100")
 
 
@@ -94,6 +111,11 @@ def derive_device_id(public_key: str) -> str | None:
     return hashlib.sha256(raw).hexdigest() if raw is not None else None
 
 
+def signature_skew_ms(protocol: int) -> int:
+    """Rule 2's bound for a connection at ``protocol``."""
+    return SIGNATURE_SKEW_MS_V4 if protocol == 4 else SIGNATURE_SKEW_MS
+
+
 def device_auth_payload(*, device_id: str, client_id: str, client_mode: str, role: str, scopes: list[str],
                         signed_at_ms: int, token: str | None, nonce: str | None) -> str:
     """The exact text a device signs (``v2`` with a nonce, ``v1`` without)."""
@@ -102,6 +124,20 @@ def device_auth_payload(*, device_id: str, client_id: str, client_mode: str, rol
     if nonce:
         fields.append(nonce)
     return "|".join(fields)
+
+
+def normalize_device_field(value: str | None) -> str:
+    """``client.platform``/``deviceFamily`` as ``v3`` signs them: trimmed, ASCII A–Z lower-cased (only
+    ASCII, as OpenClaw does: a locale-dependent lower-casing would make signatures differ by machine)."""
+    return (value or "").strip().translate(_ASCII_UPPER)
+
+
+def device_auth_payload_v3(*, device_id: str, client_id: str, client_mode: str, role: str, scopes: list[str],
+                           signed_at_ms: int, token: str | None, nonce: str, platform: str | None,
+                           device_family: str | None) -> str:
+    """The ``v3`` text (protocol 4's, accepted at every version): ``v2`` plus platform and device family."""
+    return "|".join(["v3", device_id, client_id, client_mode, role, ",".join(scopes), str(signed_at_ms),
+                     token or "", nonce, normalize_device_field(platform), normalize_device_field(device_family)])
 
 
 def _ed25519_key(public_key: str) -> Ed25519PublicKey | None:
@@ -126,37 +162,59 @@ def verify_device_signature(public_key: str, payload: str, signature: str) -> bo
     return True
 
 
-def _refuse(message: str) -> RemoteProtocolError:
-    return RemoteProtocolError(INVALID_REQUEST, message, close_code=CLOSE_POLICY_VIOLATION)
+def _refuse(message: str, code: str, reason: str) -> RemoteProtocolError:
+    return RemoteProtocolError(INVALID_REQUEST, message, details={"code": code, "reason": reason},
+                               close_code=CLOSE_POLICY_VIOLATION)
+
+
+def signed_token(params: ConnectParams) -> str | None:
+    """The credential a device signs over: ``auth.token`` ?? ``auth.deviceToken`` ?? ``auth.bootstrapToken``."""
+    auth = params.auth
+    if auth is None:
+        return None
+    return auth.token or auth.device_token or auth.bootstrap_token or None
+
+
+def _signature_valid(params: ConnectParams, role: str, nonce: str) -> bool:
+    """Rule 5: ``v3`` first (with a nonce), then ``v2``/``v1``."""
+    device = params.device
+    assert device is not None
+    common = {"device_id": device.id, "client_id": params.client.id, "client_mode": params.client.mode,
+              "role": role, "scopes": list(params.scopes or []), "signed_at_ms": device.signed_at,
+              "token": signed_token(params)}
+    if nonce:
+        v3 = device_auth_payload_v3(**common, nonce=nonce, platform=params.client.platform,
+                                    device_family=params.client.device_family)
+        if verify_device_signature(device.public_key, v3, device.signature):
+            return True
+    return verify_device_signature(device.public_key, device_auth_payload(**common, nonce=nonce or None),
+                                   device.signature)
 
 
 def check_device_proof(params: ConnectParams, *, role: str, challenge_nonce: str, now_ms: int,
-                       local: bool) -> str:
-    """Apply rules 1–6 to ``params.device``; return the normalized (base64url raw) public key.
+                       local: bool, protocol: int = 7) -> str:
+    """Apply rules 1–6 to ``params.device`` at ``protocol``; return the normalized (base64url raw) public key.
 
     Raises:
-        RemoteProtocolError: the first rule that fails, with the reference's message and close 1008.
+        RemoteProtocolError: the first rule that fails, with the reference's message, protocol 4's
+            ``details {code, reason}`` and close 1008.
     """
     device = params.device
     assert device is not None
     if derive_device_id(device.public_key) != device.id:
-        raise _refuse("device identity mismatch")
-    if abs(now_ms - device.signed_at) > SIGNATURE_SKEW_MS:
-        raise _refuse("device signature expired")
+        raise _refuse("device identity mismatch", "DEVICE_AUTH_DEVICE_ID_MISMATCH", "device-id-mismatch")
+    if abs(now_ms - device.signed_at) > signature_skew_ms(protocol):
+        raise _refuse("device signature expired", "DEVICE_AUTH_SIGNATURE_EXPIRED", "device-signature-stale")
     nonce = (device.nonce or "").strip()
-    if not local and not nonce:
-        raise _refuse("device nonce required")
+    if not nonce and (protocol == 4 or not local):
+        raise _refuse("device nonce required", "DEVICE_AUTH_NONCE_REQUIRED", "device-nonce-missing")
     if nonce and nonce != challenge_nonce:
-        raise _refuse("device nonce mismatch")
-    payload = device_auth_payload(
-        device_id=device.id, client_id=params.client.id, client_mode=params.client.mode, role=role,
-        scopes=list(params.scopes or []), signed_at_ms=device.signed_at,
-        token=params.auth.token if params.auth else None, nonce=nonce or None)
-    if not verify_device_signature(device.public_key, payload, device.signature):
-        raise _refuse("device signature invalid")
+        raise _refuse("device nonce mismatch", "DEVICE_AUTH_NONCE_MISMATCH", "device-nonce-mismatch")
+    if not _signature_valid(params, role, nonce):
+        raise _refuse("device signature invalid", "DEVICE_AUTH_SIGNATURE_INVALID", "device-signature")
     raw = public_key_raw(device.public_key)
     if raw is None or len(raw) != 32:
-        raise _refuse("device public key invalid")
+        raise _refuse("device public key invalid", "DEVICE_AUTH_PUBLIC_KEY_INVALID", "device-public-key")
     return b64url_encode(raw)
 
 
@@ -207,14 +265,26 @@ class DeviceKeyPair:
 
 
 def sign_connect(key: DeviceKeyPair, params: dict[str, Any], *, nonce: str | None,
-                 signed_at_ms: int | None = None) -> dict[str, Any]:
-    """The ``device`` block for the JSON connect ``params`` about to be sent (signed over ``nonce``)."""
+                 signed_at_ms: int | None = None, payload_version: str = "v2") -> dict[str, Any]:
+    """The ``device`` block for the JSON connect ``params`` about to be sent (signed over ``nonce``).
+
+    ``payload_version`` ``"v3"`` signs the protocol 4 payload (it needs a nonce); ``"v2"`` (``v1``
+    without a nonce) is what every gateway version accepts.
+    """
     signed_at = int(time.time() * 1000) if signed_at_ms is None else signed_at_ms
     client = params.get("client") or {}
-    payload = device_auth_payload(
-        device_id=key.device_id, client_id=client.get("id", ""), client_mode=client.get("mode", ""),
-        role=params.get("role") or "operator", scopes=list(params.get("scopes") or []), signed_at_ms=signed_at,
-        token=(params.get("auth") or {}).get("token"), nonce=nonce)
+    auth = params.get("auth") or {}
+    common = {"device_id": key.device_id, "client_id": client.get("id", ""), "client_mode": client.get("mode", ""),
+              "role": params.get("role") or "operator", "scopes": list(params.get("scopes") or []),
+              "signed_at_ms": signed_at,
+              "token": auth.get("token") or auth.get("deviceToken") or auth.get("bootstrapToken")}
+    if payload_version == "v3":
+        if not nonce:
+            raise ValueError("a v3 device signature needs the challenge nonce")
+        payload = device_auth_payload_v3(**common, nonce=nonce, platform=client.get("platform"),
+                                         device_family=client.get("deviceFamily"))
+    else:
+        payload = device_auth_payload(**common, nonce=nonce)
     block: dict[str, Any] = {"id": key.device_id, "publicKey": key.public_key, "signature": key.sign(payload),
                              "signedAt": signed_at}
     if nonce:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Final
 
 import attrs
-from annotated_types import Ge, MinLen
+from annotated_types import Ge, MaxLen, MinLen
 
 __all__ = [
     "UNSET",
@@ -27,6 +27,7 @@ __all__ = [
     "RequestFrame",
     "ResponseFrame",
     "StateVersion",
+    "TraceParent",
 ]
 
 NonEmptyStr = Annotated[str, MinLen(1)]
@@ -76,13 +77,23 @@ class StateVersion:
     health: NonNegativeInt
 
 
+# A W3C trace context header value (protocol 4's ``RequestFrame.traceparent``): accepted at every version,
+# bounded so that a frame cannot carry an unbounded string under it; its content is not interpreted here.
+TraceParent = Annotated[str, MaxLen(128)]
+
+
 @attrs.frozen
 class RequestFrame:
-    """``{type:"req", id, method, params?}``."""
+    """``{type:"req", id, method, params?, traceparent?}``.
+
+    ``traceparent`` (≤ 128 characters, longer makes the frame invalid) continues a caller's trace; this
+    gateway records no traces, so it is accepted and otherwise ignored, as OpenClaw ignores a malformed one.
+    """
 
     id: NonEmptyStr
     method: NonEmptyStr
     params: Any = UNSET
+    traceparent: TraceParent | None = None
 
 
 @attrs.frozen

@@ -1,6 +1,8 @@
 """The ``connect`` handshake as a pure state machine (no I/O, no clock of its own).
 
-Theory of operation, server side. On open the server sends ``connect.challenge {nonce, ts}``. Then:
+Theory of operation, server side. On open the server sends ``connect.challenge {nonce, ts, capabilities}``
+(``CHALLENGE_CAPABILITIES``; the version is not known yet, so the challenge is the same for every version:
+protocol 3 clients ignore the extra key). Then:
 
 Rule 0. A first frame over 64 KiB (``MAX_PREAUTH_BYTES``) closes 1009 "preauth payload too large" with no
         reply, before it is parsed.
@@ -11,8 +13,10 @@ Rule 2. It must be a request frame, else close 1008 "invalid request frame" with
 Rule 3. Its method must be ``connect``, else reply INVALID_REQUEST "invalid handshake: first request
         must be connect" and close 1008 with that text.
 Rule 4. Its params must be valid ``ConnectParams``, else reply "invalid connect params: …", close 1008.
-Rule 5. The protocol ranges must overlap (ours is 3..7): else reply "protocol mismatch" with
-        ``details.expectedProtocol``/``supportedProtocols`` and close 1002. The highest common version wins.
+Rule 5. The client's ``[minProtocol, maxProtocol]`` must hold one of ``SUPPORTED_PROTOCOLS`` (3, 4, 7; 5
+        and 6 are not versions): the highest one inside wins. Else reply "protocol mismatch" with
+        ``details {code: "PROTOCOL_MISMATCH", clientMinProtocol, clientMaxProtocol, expectedProtocol: 4,
+        minimumProbeProtocol: 3, supportedProtocols}`` (protocol 4's details plus our list) and close 1002.
 Rule 6. ``role`` must be ``operator`` or ``node`` (default operator), else "invalid role", close 1008.
 Then the handshake is *accepted* as far as the protocol goes: the caller authenticates (which may still
 reject through ``reject()``) and answers ``hello-ok``. A timeout (no valid connect in time) is the
@@ -25,11 +29,11 @@ the connection task applies outcomes and never decides them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
-from ._codec import decode_frame, structure, structure_frame, unstructure
+from ._codec import decode_frame, structure, structure_frame, structure_lenient, unstructure
 from ._errors import (
     CLOSE_MESSAGE_TOO_BIG,
     CLOSE_NORMAL,
@@ -45,21 +49,39 @@ from ._methods import ROLES, default_scopes
 from ._payloads.connect import ConnectChallenge, ConnectParams, HelloAuth, HelloOk
 
 __all__ = [
+    "CHALLENGE_CAPABILITIES",
     "MAX_PREAUTH_BYTES",
     "MAX_PROTOCOL",
+    "MIN_PROBE_PROTOCOL",
     "MIN_PROTOCOL",
     "PROTOCOL_VERSION",
+    "RECOMMENDED_PROTOCOL",
+    "SERVER_CAPABILITIES",
+    "SUPPORTED_PROTOCOLS",
     "Accept",
     "ClientHandshake",
     "Reject",
     "ServerHandshake",
     "error_response",
     "negotiate_protocol",
+    "protocol_mismatch",
 ]
 
-PROTOCOL_VERSION = 7
+# The versions served (protocol-spec/README.md, "Versions"): 3 = the January original's clients (node hosts,
+# probes), 4 = today's OpenClaw (the one a client should use), 7 = the seed's number, kept for our own older
+# clients and behaving exactly as before 4 existed. 5 and 6 were never versions of ours.
+SUPPORTED_PROTOCOLS: Final[tuple[int, ...]] = (3, 4, 7)
+PROTOCOL_VERSION = 7  # the highest served (the seed's constant; a client offering 3..7 gets 7)
 MIN_PROTOCOL = 3
 MAX_PROTOCOL = PROTOCOL_VERSION
+RECOMMENDED_PROTOCOL = 4  # a mismatch's ``expectedProtocol``: what today's clients should retry with
+MIN_PROBE_PROTOCOL = 3  # a mismatch's ``minimumProbeProtocol``, as protocol 4 words it
+# ``connect.challenge.capabilities``: connect-time features the client may use before it knows the version
+# (protocol 4 has ``model-catalog-snapshot``: "connect may carry modelCatalog"). Only features this gateway
+# really has go here; empty today.
+CHALLENGE_CAPABILITIES: Final[tuple[str, ...]] = ()
+# ``hello-ok.features.capabilities`` at protocol 4 (the 21 of OpenClaw 2026.9.6 name features we lack).
+SERVER_CAPABILITIES: Final[tuple[str, ...]] = ()
 # The reference's MAX_PREAUTH_PAYLOAD_BYTES: before hello-ok nobody has shown a credential, and a valid
 # connect is a few KiB (a device block included), so a stranger's frame is never parsed beyond this.
 MAX_PREAUTH_BYTES = 65536
@@ -74,11 +96,19 @@ def _size_over(text: str | bytes, limit: int) -> bool:
     return len(text.encode("utf-8", "surrogatepass")) > limit
 
 
-def negotiate_protocol(client_min: int, client_max: int, server_min: int = MIN_PROTOCOL,
-                       server_max: int = MAX_PROTOCOL) -> int | None:
-    """The highest version inside both ranges, or ``None`` when they do not overlap."""
-    best = min(client_max, server_max)
-    return best if best >= max(client_min, server_min) else None
+def negotiate_protocol(client_min: int, client_max: int,
+                       supported: tuple[int, ...] = SUPPORTED_PROTOCOLS) -> int | None:
+    """The highest of ``supported`` inside the client's ``[client_min, client_max]``, or ``None``."""
+    return max((version for version in supported if client_min <= version <= client_max), default=None)
+
+
+def protocol_mismatch(params: ConnectParams, supported: tuple[int, ...] = SUPPORTED_PROTOCOLS) -> RemoteProtocolError:
+    """Rule 5's refusal: protocol 4's details (so its clients retry with ``expectedProtocol``) plus ours."""
+    return RemoteProtocolError(INVALID_REQUEST, "protocol mismatch", details={
+        "code": "PROTOCOL_MISMATCH", "clientMinProtocol": params.min_protocol,
+        "clientMaxProtocol": params.max_protocol, "expectedProtocol": RECOMMENDED_PROTOCOL,
+        "minimumProbeProtocol": MIN_PROBE_PROTOCOL, "supportedProtocols": list(supported),
+    }, close_code=CLOSE_PROTOCOL_ERROR)
 
 
 def error_response(request_id: str, error: ProtocolError) -> ResponseFrame:
@@ -110,7 +140,9 @@ class Reject:
 class Accept:
     """A protocol-valid ``connect``: authenticate it, then answer ``hello-ok`` to ``request_id``.
 
-    ``device_auth`` is filled in by the authenticator when a paired device was issued a token.
+    ``device_auth`` is filled in by the authenticator when a paired device was issued a token, and
+    ``auth_method`` with how the client proved itself (``token``, ``password``, ``device-token``: protocol
+    4's ``hello-ok.auth.method``).
     """
 
     request_id: str
@@ -119,6 +151,7 @@ class Accept:
     role: str
     scopes: tuple[str, ...]
     device_auth: HelloAuth | None = None
+    auth_method: str | None = None
 
 
 class ServerHandshake:
@@ -130,16 +163,17 @@ class ServerHandshake:
         max_preauth_bytes: the largest first message (UTF-8 bytes) looked at (Rule 0).
     """
 
-    def __init__(self, *, nonce: str, now_ms: int, min_protocol: int = MIN_PROTOCOL,
-                 max_protocol: int = MAX_PROTOCOL, max_preauth_bytes: int = MAX_PREAUTH_BYTES) -> None:
+    def __init__(self, *, nonce: str, now_ms: int, supported: tuple[int, ...] = SUPPORTED_PROTOCOLS,
+                 max_preauth_bytes: int = MAX_PREAUTH_BYTES) -> None:
         self.nonce = nonce
         self._max_preauth_bytes = max_preauth_bytes
         self._now_ms = now_ms
-        self._range = (min_protocol, max_protocol)
+        self._supported = supported
         self.done = False
 
     def challenge(self) -> EventFrame:
-        return EventFrame(event="connect.challenge", payload=ConnectChallenge(nonce=self.nonce, ts=self._now_ms))
+        return EventFrame(event="connect.challenge", payload=ConnectChallenge(
+            nonce=self.nonce, ts=self._now_ms, capabilities=list(CHALLENGE_CAPABILITIES)))
 
     def receive(self, text: str | bytes) -> Reject | Accept:
         """Feed the first frame; return what to do."""
@@ -171,13 +205,9 @@ class ServerHandshake:
         except RemoteProtocolError as exc:
             exc.close_code = CLOSE_POLICY_VIOLATION
             return self.reject(frame.id, exc)
-        low, high = self._range
-        protocol = negotiate_protocol(params.min_protocol, params.max_protocol, low, high)
+        protocol = negotiate_protocol(params.min_protocol, params.max_protocol, self._supported)
         if protocol is None:
-            return self.reject(frame.id, RemoteProtocolError(
-                INVALID_REQUEST, "protocol mismatch",
-                details={"expectedProtocol": high, "supportedProtocols": list(range(low, high + 1))},
-                close_code=CLOSE_PROTOCOL_ERROR))
+            return self.reject(frame.id, protocol_mismatch(params, self._supported))
         role = params.role or "operator"
         if role not in ROLES:
             return self.reject(frame.id, RemoteProtocolError(
@@ -233,7 +263,8 @@ class ClientHandshake:
             return self.connect_frame()
         if isinstance(frame, ResponseFrame) and frame.id == self.request_id:
             if frame.ok:
-                self.hello = structure(frame.payload, HelloOk, what="hello-ok")
+                # A newer server's additions (protocol 4's controlUi*, suspension, …) are not errors.
+                self.hello = structure_lenient(frame.payload, HelloOk, what="hello-ok")
                 return self.hello
             error = frame.error or ErrorShape(code=INVALID_REQUEST, message="connect refused")
             raise RemoteProtocolError(error.code, error.message,

@@ -31,7 +31,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 import attrs
 import jsonschema
-from annotated_types import Ge, Le, MinLen
+from annotated_types import Ge, Le, MaxLen, MinLen
 
 from ._codec import _ALWAYS_WRITTEN, camel
 from ._frames import FRAME_TAGS, ErrorShape, StateVersion
@@ -110,6 +110,9 @@ class _Builder:
             if isinstance(constraint, MinLen):
                 key = "minLength" if result.get("type") == "string" else "minItems"
                 result[key] = constraint.min_length
+            elif isinstance(constraint, MaxLen):
+                key = "maxLength" if result.get("type") == "string" else "maxItems"
+                result[key] = constraint.max_length
             elif isinstance(constraint, Ge):
                 result["minimum"] = constraint.ge
             elif isinstance(constraint, Le):

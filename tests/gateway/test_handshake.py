@@ -15,10 +15,11 @@ pytestmark = pytest.mark.usefixtures("gateway")
 async def test_challenge_is_sent_on_open(raw):
     async with raw() as ws:
         assert ws.challenge["event"] == "connect.challenge"
-        assert set(ws.challenge["payload"]) == {"nonce", "ts"} and "seq" not in ws.challenge
+        assert set(ws.challenge["payload"]) == {"nonce", "ts", "capabilities"} and "seq" not in ws.challenge
 
 
-@pytest.mark.parametrize(("offered", "expected"), [((3, 3), 3), ((7, 7), 7), ((1, 99), 7), ((3, 5), 5)])
+@pytest.mark.parametrize(("offered", "expected"), [((3, 3), 3), ((7, 7), 7), ((1, 99), 7), ((3, 5), 4),
+                                                          ((4, 4), 4)])
 async def test_hello_ok_answers_highest_common_protocol(raw, offered, expected):
     async with raw() as ws:
         await ws.send(connect_frame(minProtocol=offered[0], maxProtocol=offered[1]))
@@ -77,7 +78,8 @@ async def test_protocol_mismatch_closes_1002(raw):
         await ws.send(connect_frame(minProtocol=8, maxProtocol=9))
         error = (await ws.receive())["error"]
         assert error["message"] == "protocol mismatch"
-        assert error["details"] == {"expectedProtocol": 7, "supportedProtocols": [3, 4, 5, 6, 7]}
+        assert error["details"] == {"code": "PROTOCOL_MISMATCH", "clientMinProtocol": 8, "clientMaxProtocol": 9,
+                                    "expectedProtocol": 4, "minimumProbeProtocol": 3, "supportedProtocols": [3, 4, 7]}
         assert await ws.closed() == (1002, "protocol mismatch")
 
 

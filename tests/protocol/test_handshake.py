@@ -33,9 +33,10 @@ def response(outcome):
     return json.loads(encode_frame(outcome.response))
 
 
-def test_challenge_carries_nonce_and_ts():
+def test_challenge_carries_nonce_ts_and_capabilities():
     frame = json.loads(encode_frame(ServerHandshake(nonce="n-1", now_ms=5).challenge()))
-    assert frame == {"type": "event", "event": "connect.challenge", "payload": {"nonce": "n-1", "ts": 5}}
+    assert frame == {"type": "event", "event": "connect.challenge",
+                     "payload": {"nonce": "n-1", "ts": 5, "capabilities": []}}
 
 
 def test_valid_connect_is_accepted_with_highest_common_version():
@@ -78,7 +79,8 @@ def test_protocol_mismatch_closes_1002_with_supported_versions():
     assert outcome.close_code == CLOSE_PROTOCOL_ERROR
     error = response(outcome)["error"]
     assert error == {"code": "INVALID_REQUEST", "message": "protocol mismatch",
-                     "details": {"expectedProtocol": 7, "supportedProtocols": [3, 4, 5, 6, 7]}}
+                     "details": {"code": "PROTOCOL_MISMATCH", "clientMinProtocol": 8, "clientMaxProtocol": 9,
+                                 "expectedProtocol": 4, "minimumProbeProtocol": 3, "supportedProtocols": [3, 4, 7]}}
 
 
 def test_invalid_role_closes_1008():
@@ -87,11 +89,12 @@ def test_invalid_role_closes_1008():
 
 
 @pytest.mark.parametrize(
-    ("client", "server", "expected"),
-    [((3, 3), (3, 7), 3), ((1, 9), (3, 7), 7), ((5, 6), (3, 7), 6), ((8, 9), (3, 7), None), ((1, 2), (3, 7), None)],
+    ("client", "expected"),
+    [((3, 3), 3), ((1, 9), 7), ((5, 6), None), ((3, 6), 4), ((4, 4), 4), ((4, 6), 4), ((8, 9), None),
+     ((1, 2), None), ((7, 7), 7), ((5, 7), 7)],
 )
-def test_negotiation_picks_highest_common_version(client, server, expected):
-    assert negotiate_protocol(*client, *server) == expected
+def test_negotiation_picks_highest_served_version_inside_the_range(client, expected):
+    assert negotiate_protocol(*client) == expected
 
 
 def test_first_frame_over_64_kib_closes_1009_unparsed():

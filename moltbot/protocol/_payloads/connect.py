@@ -1,10 +1,19 @@
-"""The handshake payloads: ``connect.challenge``, ``connect`` params and ``hello-ok``."""
+"""The handshake payloads: ``connect.challenge``, ``connect`` params and ``hello-ok``.
+
+One set of types serves every version. The fields protocol 4 added (``ConnectChallenge.capabilities``,
+``ServerInfo.buildId/bootId``, ``Features.capabilities``, ``HelloAuth.method``, ``Policy.attachments``,
+``Snapshot.authMode``/``appliedConfigHash``, ``HelloOk.pluginSurfaceUrls``) are optional, so a protocol 3 or
+7 ``hello-ok`` (which sets none of them) is the same JSON as before 4 existed; ``gateway.runtime.hello_ok``
+decides per version which ones are filled, and which of ours (``server.commit``/``host``,
+``canvasHostUrl``) are left out at 4, whose ``HelloOk`` is closed.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import attrs
+from annotated_types import MaxLen, MinLen
 
 from .._frames import UNSET, NonEmptyStr, NonNegativeInt, PositiveInt, StateVersion
 from .presence import PresenceEntry
@@ -24,10 +33,12 @@ ClientMode = Literal["webchat", "cli", "ui", "backend", "node", "worker", "probe
 
 @attrs.frozen
 class ConnectChallenge:
-    """Sent on socket open, before any client frame: the nonce a device signs."""
+    """Sent on socket open, before any client frame: the nonce a device signs, and (protocol 4) the
+    connect-time capabilities the client may use (always written by this gateway, often ``[]``)."""
 
     nonce: NonEmptyStr
     ts: NonNegativeInt
+    capabilities: list[NonEmptyStr] | None = None
 
 
 @attrs.frozen
@@ -111,18 +122,27 @@ class ConnectParams:
     model_catalog: ModelCatalogRequest | None = None
 
 
+BuildText = Annotated[str, MinLen(1), MaxLen(96)]
+
+
 @attrs.frozen
 class ServerInfo:
+    """``commit``/``host`` are ours (protocol 3 and 7); ``build_id``/``boot_id`` protocol 4's (``bootId``
+    changes with every process start, so a client can tell a restart from a reconnect)."""
+
     version: NonEmptyStr
     conn_id: NonEmptyStr
     commit: NonEmptyStr | None = None
     host: NonEmptyStr | None = None
+    build_id: BuildText | None = None
+    boot_id: BuildText | None = None
 
 
 @attrs.frozen
 class Features:
     methods: list[NonEmptyStr]
     events: list[NonEmptyStr]
+    capabilities: list[NonEmptyStr] | None = None
 
 
 @attrs.frozen
@@ -142,14 +162,32 @@ class Snapshot:
     config_path: NonEmptyStr | None = None
     state_dir: NonEmptyStr | None = None
     session_defaults: SessionDefaults | None = None
+    auth_mode: Literal["none", "token", "password", "trusted-proxy"] | None = None
+    applied_config_hash: NonEmptyStr | None = None
+
+
+AuthMethod = Literal["none", "token", "password", "tailscale", "device-token", "bootstrap-token", "trusted-proxy"]
 
 
 @attrs.frozen
 class HelloAuth:
-    device_token: NonEmptyStr
+    """At protocol 3 and 7: present only for a paired device, with its token. At 4: always present, with
+    the connection's effective ``scopes`` and ``method`` (which OpenClaw 2026.9.6 sends beyond its 2026.9.1
+    schema)."""
+
     role: NonEmptyStr
     scopes: list[NonEmptyStr]
+    device_token: NonEmptyStr | None = None
     issued_at_ms: NonNegativeInt | None = None
+    method: AuthMethod | None = None
+
+
+@attrs.frozen
+class AttachmentLimits:
+    """Protocol 4's per-attachment decoded ceilings (``policy.attachments``)."""
+
+    max_bytes: PositiveInt
+    max_image_bytes: PositiveInt
 
 
 @attrs.frozen
@@ -157,6 +195,7 @@ class Policy:
     max_payload: PositiveInt
     max_buffered_bytes: PositiveInt
     tick_interval_ms: PositiveInt
+    attachments: AttachmentLimits | None = None
 
 
 @attrs.frozen
@@ -171,3 +210,4 @@ class HelloOk:
     policy: Policy
     canvas_host_url: NonEmptyStr | None = None
     auth: HelloAuth | None = None
+    plugin_surface_urls: dict[str, NonEmptyStr] | None = None

@@ -61,10 +61,11 @@ def test_default_connect_offers_3_to_7():
     assert params["client"]["id"] == "cli" and params["scopes"] == ["operator.admin"]
 
 
-def test_an_auth_block_without_a_device_token_is_left_out_not_fatal():
+def test_an_auth_block_without_a_device_token_is_not_fatal():
     hello = FakeGateway4().hello_ok({"client": {"id": "cli", "mode": "cli"}, "scopes": ["operator.read"]})
     parsed = parse_hello(hello)
-    assert parsed.protocol == 4 and parsed.auth is None and parsed.features.methods == ["health", "status"]
+    assert parsed.protocol == 4 and parsed.auth is not None and parsed.auth.device_token is None
+    assert parsed.auth.scopes == ["operator.read"] and parsed.features.methods == ["health", "status"]
     with pytest.raises(RemoteProtocolError):
         parse_hello({**hello, "protocol": "4"})  # a real mistake still fails
 

@@ -2,8 +2,8 @@
 
 Rule 1. Text that is not JSON is ignored (the reference logs and drops it; the connection stays open).
 Rule 2. JSON that is not a valid request frame is answered INVALID_REQUEST "invalid request frame: …"
-        with the frame's ``id`` when it has a usable one, else the id ``"invalid"`` (at protocol 4 an empty
-        string ``id`` is echoed as ``""``, as OpenClaw answers it); so is JSON nested
+        with the frame's ``id`` when it has a usable one, else the id ``"invalid"`` (also for an empty ``id`` at
+        protocol 4: OpenClaw echoes ``""``, which its own ResponseFrame schema refuses); so is JSON nested
         too deep or holding too long an integer (``_json``), with its ``id`` when that precedes the
         offending member.
 Rule 3. The caller's role and scopes must allow the method (checked before lookup, so unknown methods
@@ -65,10 +65,10 @@ class ServerSession:
             data = parse_json(text)
         except JsonLimitError as exc:
             error = RemoteProtocolError(INVALID_REQUEST, f"invalid request frame: {exc.message}")
-            return self._fail(_usable_id(exc.members, self.protocol), error)
+            return self._fail(_usable_id(exc.members), error)
         except RemoteProtocolError:
             return None
-        request_id = _usable_id(data, self.protocol) if isinstance(data, dict) else "invalid"
+        request_id = _usable_id(data) if isinstance(data, dict) else "invalid"
         try:
             frame = structure_frame(data)
             if not isinstance(frame, RequestFrame):
@@ -98,10 +98,13 @@ class ServerSession:
         return Reply(error_response(request_id, error), error)
 
 
-def _usable_id(frame: dict[str, Any], protocol: int) -> str:
-    """The frame's ``id`` when it is a non-empty string, else ``"invalid"`` (reference §1.6); at protocol 4
-    an empty string stays ``""`` (digest §2)."""
+def _usable_id(frame: dict[str, Any]) -> str:
+    """The frame's ``id`` when it is a non-empty string, else ``"invalid"`` (reference §1.6), at every version.
+
+    OpenClaw 2026.9.6 answers an empty id with ``id: ""`` (digest §2), which its own protocol.schema.json
+    (``ResponseFrame.id`` minLength 1) refuses; we keep the schema-valid answer.
+    """
     request_id = frame.get("id")
-    if isinstance(request_id, str) and (request_id or protocol == 4):
+    if isinstance(request_id, str) and request_id:
         return request_id
     return "invalid"

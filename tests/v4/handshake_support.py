@@ -5,9 +5,10 @@ The schema (2026.9.1) lags the 2026.9.6 gateway; the exceptions the tests allow 
 (digest §13 and §2), so no test quietly allows more:
 
 - ``HelloOk.auth.method`` is sent by 2026.9.6 (and by us) but is not in the schema's closed ``auth``;
-- ``connect.challenge`` has no schema definition (its payload is checked field by field instead);
-- a response to a request with an empty ``id`` carries ``id: ""`` (observed from 2026.9.6), which the
-  schema's ``ResponseFrame.id`` (``minLength: 1``) refuses.
+- ``connect.challenge`` has no schema definition (its payload is checked field by field instead).
+
+(OpenClaw 2026.9.6 answers a request with an empty ``id`` with ``id: ""``, which the schema's
+``ResponseFrame.id`` (``minLength: 1``) refuses; ours answers ``"invalid"``, so that is no exception here.)
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Our protocol-4 handshake frames validate against OpenClaw's protocol.schema.json (the oracle), for
 connects drawn by hypothesis: the challenge, hello-ok, every connect refusal and post-connect error
 ``res``. The schema's known gaps are stated once in ``handshake_support`` (digest §13 and §2): hello-ok's
-``auth.method``, the challenge (no definition) and the ``id: ""`` answer to an empty id.
+``auth.method`` and the challenge (no definition).
 
 Each example runs a gateway of its own on a real loopback port (``trio.run`` per example: ~50 ms)."""
 
@@ -48,6 +48,7 @@ BAD_REQUESTS = [
     {"type": "req", "id": "b3", "method": "connect", "params": {}},
     {"type": "req", "id": "b4", "method": "health", "extra": 1},
     {"type": "req", "method": "health"},
+    {"type": "req", "id": "", "method": "health"},
 ]
 
 
@@ -81,7 +82,7 @@ async def _exchange(config, schema: dict, case: dict) -> list[str]:
                 problems += [f"hello-ok {e}" for e in hello_ok_errors(schema, response)]
                 for frame in BAD_REQUESTS:
                     await ws.send(json.dumps(frame))
-                    answer = await ws.response(frame.get("id", "invalid"))
+                    answer = await ws.response(frame.get("id") or "invalid")
                     problems += _response_errors(schema, answer)
     return problems
 
@@ -97,8 +98,8 @@ def test_v4_handshake_frames_validate_against_the_official_schema(openclaw_schem
     assert problems == []
 
 
-def test_the_empty_id_answer_is_the_one_stated_exception(openclaw_schema):
-    """``{"id": ""}`` (OpenClaw 2026.9.6's answer, and ours at 4) is refused by the 2026.9.1 schema."""
+def test_the_empty_id_answer_openclaw_sends_is_schema_invalid(openclaw_schema):
+    """``{"id": ""}`` (OpenClaw 2026.9.6's answer) is refused by the 2026.9.1 schema: why ours answers "invalid"."""
     frame = {"type": "res", "id": "", "ok": False, "error": {"code": "INVALID_REQUEST", "message": "x"}}
     assert schema_errors(openclaw_schema, "ResponseFrame", frame)
     assert not schema_errors(openclaw_schema, "ResponseFrame", {**frame, "id": "x"})

@@ -37,13 +37,14 @@ def _reader_scope(server: Any) -> trio.CancelScope:
     return server.__dict__.setdefault("_moltbot_reader", trio.CancelScope())
 
 
-# What the patches below (and wsclose.py's) replace or rely on, fingerprinted as hypercorn 0.18.0 and wsproto 1.3 wrote it
-# (sha256 of the source, first 16 hex digits). ``_read_data`` is replaced wholesale, ``protocol_send``,
-# ``_close`` and ``_maybe_recycle`` are wrapped, ``run`` must still hand ``protocol_send`` to the protocol
-# and call ``_read_data`` then ``_close``; ``worker_serve`` and ``Handshake.accept`` must still look up
-# ``TCPServer`` and ``Connection`` in their module at call time; ``FailingConnection`` sets wsproto's
-# ``_state``. After an upgrade any of these may have changed and a patch would fail silently (a stuck
-# socket, a lost close frame): the import fails instead, naming what changed.
+# What the patches below (and wsclose.py's) replace or rely on, fingerprinted as hypercorn 0.18.0 and wsproto
+# 1.3 wrote it (sha256 of the source, first 16 hex digits). ``_read_data`` and ``WSStream._handle_events`` are
+# replaced wholesale, ``protocol_send``, ``_close``, ``_maybe_recycle``, ``WSStream.app_send`` and
+# ``WSStream.handle`` are wrapped, ``run`` must still hand ``protocol_send`` to the protocol and call
+# ``_read_data`` then ``_close``; ``worker_serve`` and ``Handshake.accept`` must still look up ``TCPServer``
+# and ``Connection`` in their module at call time; ``FailingConnection`` sets wsproto's ``_state``. After an
+# upgrade any of these may have changed and a patch would fail silently (a stuck socket, a lost close frame):
+# the import fails instead, naming what changed.
 _FINGERPRINTS = {
     "hypercorn.trio.tcp_server.TCPServer.run": "fd34b021d1a86c98",
     "hypercorn.trio.tcp_server.TCPServer.protocol_send": "225856426bff7be0",
@@ -53,6 +54,8 @@ _FINGERPRINTS = {
     "hypercorn.trio.run.worker_serve": "8dc8347a9fc357ca",
     "hypercorn.protocol.ws_stream.Handshake.accept": "e163533bf7919793",
     "hypercorn.protocol.ws_stream.WSStream._handle_events": "b90f3f595ff9fd47",
+    "hypercorn.protocol.ws_stream.WSStream.app_send": "a6dd1160bfc416e7",
+    "hypercorn.protocol.ws_stream.WSStream.handle": "743209f49012b8c7",
     "wsproto.connection.Connection.state": "0e2424b8f32a078f",
 }
 TESTED_HYPERCORN = "0.18."  # the series pyproject.toml pins (hypercorn>=0.18,<0.19)
@@ -75,6 +78,8 @@ def patch_targets() -> dict[str, Any]:
         "hypercorn.trio.run.worker_serve": trio_run.worker_serve,
         "hypercorn.protocol.ws_stream.Handshake.accept": ws_stream.Handshake.accept,
         "hypercorn.protocol.ws_stream.WSStream._handle_events": ws_stream.WSStream._handle_events,
+        "hypercorn.protocol.ws_stream.WSStream.app_send": ws_stream.WSStream.app_send,
+        "hypercorn.protocol.ws_stream.WSStream.handle": ws_stream.WSStream.handle,
         "wsproto.connection.Connection.state": Connection.state.fget,
     }
 
@@ -271,7 +276,8 @@ ORIGINALS = patch_targets()  # as found at import, before the patches below repl
 check_patch_targets(ORIGINALS)
 _patch_hypercorn_connection_close()
 wsclose.patch_parse_failures()
-wsclose.patch_too_large()
+wsclose.patch_events()
+wsclose.patch_close_handshake()
 _patch_hypercorn_admission()
 
 

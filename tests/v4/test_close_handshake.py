@@ -32,6 +32,7 @@ class Peer:
     messages: list[dict] = attrs.Factory(list)
     close: CloseConnection | None = None
     _reply: bytes = b""
+    _partial: str = ""
 
     @classmethod
     async def connect(cls, url: str) -> Peer:
@@ -51,7 +52,10 @@ class Peer:
             self.ws.receive_data(data)
             for event in self.ws.events():
                 if isinstance(event, TextMessage):
-                    self.messages.append(json.loads(event.data))
+                    self._partial += event.data
+                    if event.message_finished:
+                        self.messages.append(json.loads(self._partial))
+                        self._partial = ""
                 elif isinstance(event, CloseConnection):
                     self.close = event
                     self._reply = self.ws.send(event.response())  # sent only by ``reply``
@@ -94,6 +98,17 @@ async def handshake_refused(peer: Peer, frame: str) -> list[dict]:
     return await peer.until_close()
 
 
+async def hello(peer: Peer) -> None:
+    """Connect with the right token, then wait for a ``health`` answer: the connection is registered
+    (hello-ok is sent just before), so broadcasts and a drain reach it."""
+    assert (await peer.next_message())["event"] == "connect.challenge"
+    await peer.send(connect_frame())
+    assert (await peer.next_message())["ok"] is True
+    await peer.send(json.dumps({"type": "req", "id": "h1", "method": "health"}))
+    while (await peer.next_message()).get("id") != "h1":
+        pass
+
+
 async def assert_close_handshake_completes(peer: Peer) -> None:
     """No TCP end while our close reply is due; once it is sent, the server ends the connection."""
     assert not await peer.tcp_ended_within(PREMATURE_WINDOW), "TCP ended before the close reply"
@@ -117,6 +132,8 @@ async def test_a_refused_connect_sends_the_error_and_the_close_then_waits_for_th
 
 
 async def test_a_first_message_over_64_kib_closes_1009_then_waits_for_the_close_reply(gateway, patient):
+    """hypercorn's own 1009 already waited; the app is now told of it and returns at once, which must not
+    end the TCP connection before the peer's answer."""
     peer = await Peer.connect(gateway.url)
     with trio.fail_after(10):
         assert await handshake_refused(peer, "x" * 70_000) == []
@@ -138,9 +155,7 @@ async def test_a_handshake_timeout_closes_1000_then_waits_for_the_close_reply(ma
 async def test_a_restart_sends_shutdown_and_1012_then_waits_for_the_close_reply(gateway, patient):
     peer = await Peer.connect(gateway.url)
     with trio.fail_after(10):
-        assert (await peer.next_message())["event"] == "connect.challenge"
-        await peer.send(connect_frame())
-        assert (await peer.next_message())["ok"] is True
+        await hello(peer)
         gateway.request_restart("test restart", gateway.config)
         frames = await peer.until_close()
     assert "shutdown" in [frame.get("event") for frame in frames]
@@ -166,6 +181,7 @@ async def dropped(peer: Peer) -> None:
 
 
 async def test_a_peer_that_never_answers_a_refusal_is_dropped_after_the_bound(gateway, impatient):
+    """The wait for the close reply is bounded (before the fix there was no wait to bound)."""
     peer = await Peer.connect(gateway.url)
     with trio.fail_after(10):
         await handshake_refused(peer, connect_frame(auth={"token": "wrong"}))
@@ -177,11 +193,29 @@ async def test_a_peer_that_never_answers_a_1009_after_hello_is_dropped_and_unreg
     runtime = await gateway.current_runtime()
     peer = await Peer.connect(gateway.url)
     with trio.fail_after(10):
-        assert (await peer.next_message())["event"] == "connect.challenge"
-        await peer.send(connect_frame())
-        assert (await peer.next_message())["ok"] is True
+        await hello(peer)
         await peer.send("x" * (runtime.config.gateway.max_payload + 1))
         await peer.until_close()
     assert peer.close.code == 1009
     await dropped(peer)
     assert not runtime.broadcaster.connections  # the socket is closed only once the app has returned
+
+
+async def test_a_slow_consumer_gets_its_1008_then_the_gateway_waits_for_the_close_reply(make_config, patient):
+    from moltbot.gateway.app import open_gateway
+
+    async with open_gateway(make_config(max_buffered_bytes=64 * 1024), port=0, env={}) as gateway:
+        runtime = await gateway.current_runtime()
+        peer = await Peer.connect(gateway.url)
+        with trio.fail_after(20):
+            await hello(peer)
+            for sent in range(5000):  # the peer reads nothing: its socket fills, then its queue
+                if not runtime.broadcaster.connections:
+                    break
+                runtime.broadcaster.broadcast("agent", {"n": sent, "text": "z" * 32 * 1024}, droppable=False)
+                await trio.lowlevel.checkpoint()
+            else:
+                raise AssertionError("never judged slow")
+            await peer.until_close()
+        assert (peer.close.code, peer.close.reason) == (1008, "slow consumer")
+        await assert_close_handshake_completes(peer)

@@ -16,6 +16,7 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
 from ..config.model import GatewayConfig
+from . import wsclose
 
 try:
     import resource
@@ -36,13 +37,14 @@ def _reader_scope(server: Any) -> trio.CancelScope:
     return server.__dict__.setdefault("_moltbot_reader", trio.CancelScope())
 
 
-# What the patches below replace or rely on, fingerprinted as hypercorn 0.18.0 and wsproto 1.3 wrote it
-# (sha256 of the source, first 16 hex digits). ``_read_data`` is replaced wholesale, ``protocol_send``,
-# ``_close`` and ``_maybe_recycle`` are wrapped, ``run`` must still hand ``protocol_send`` to the protocol
-# and call ``_read_data`` then ``_close``; ``worker_serve`` and ``Handshake.accept`` must still look up
-# ``TCPServer`` and ``Connection`` in their module at call time; ``FailingConnection`` sets wsproto's
-# ``_state``. After an upgrade any of these may have changed and a patch would fail silently (a stuck
-# socket, a lost close frame): the import fails instead, naming what changed.
+# What the patches below (and wsclose.py's) replace or rely on, fingerprinted as hypercorn 0.18.0 and wsproto
+# 1.3 wrote it (sha256 of the source, first 16 hex digits). ``_read_data`` and ``WSStream._handle_events`` are
+# replaced wholesale, ``protocol_send``, ``_close``, ``_maybe_recycle``, ``WSStream.app_send`` and
+# ``WSStream.handle`` are wrapped, ``run`` must still hand ``protocol_send`` to the protocol and call
+# ``_read_data`` then ``_close``; ``worker_serve`` and ``Handshake.accept`` must still look up ``TCPServer``
+# and ``Connection`` in their module at call time; ``FailingConnection`` sets wsproto's ``_state``. After an
+# upgrade any of these may have changed and a patch would fail silently (a stuck socket, a lost close frame):
+# the import fails instead, naming what changed.
 _FINGERPRINTS = {
     "hypercorn.trio.tcp_server.TCPServer.run": "fd34b021d1a86c98",
     "hypercorn.trio.tcp_server.TCPServer.protocol_send": "225856426bff7be0",
@@ -52,6 +54,8 @@ _FINGERPRINTS = {
     "hypercorn.trio.run.worker_serve": "8dc8347a9fc357ca",
     "hypercorn.protocol.ws_stream.Handshake.accept": "e163533bf7919793",
     "hypercorn.protocol.ws_stream.WSStream._handle_events": "b90f3f595ff9fd47",
+    "hypercorn.protocol.ws_stream.WSStream.app_send": "a6dd1160bfc416e7",
+    "hypercorn.protocol.ws_stream.WSStream.handle": "743209f49012b8c7",
     "wsproto.connection.Connection.state": "0e2424b8f32a078f",
 }
 TESTED_HYPERCORN = "0.18."  # the series pyproject.toml pins (hypercorn>=0.18,<0.19)
@@ -74,6 +78,8 @@ def patch_targets() -> dict[str, Any]:
         "hypercorn.trio.run.worker_serve": trio_run.worker_serve,
         "hypercorn.protocol.ws_stream.Handshake.accept": ws_stream.Handshake.accept,
         "hypercorn.protocol.ws_stream.WSStream._handle_events": ws_stream.WSStream._handle_events,
+        "hypercorn.protocol.ws_stream.WSStream.app_send": ws_stream.WSStream.app_send,
+        "hypercorn.protocol.ws_stream.WSStream.handle": ws_stream.WSStream.handle,
         "wsproto.connection.Connection.state": Connection.state.fget,
     }
 
@@ -266,95 +272,12 @@ def _patch_hypercorn_admission() -> None:
     trio_run.TCPServer = admitted_connection
 
 
-def _patch_hypercorn_parse_failures() -> None:
-    """Answer a WebSocket frame wsproto cannot accept with a close frame, as RFC 6455 §7.1.7 asks.
-
-    wsproto reports a frame it fails to parse (invalid UTF-8 in a text frame: 1007; a protocol error:
-    1002) as a ``CloseConnection`` event but leaves its state ``OPEN``; hypercorn answers a
-    ``CloseConnection`` only in state ``REMOTE_CLOSING``, so it dropped the TCP connection without any
-    close frame (the peer saw 1006). hypercorn's server connections are made through the
-    ``Connection`` name of ``hypercorn.protocol.ws_stream``; this subclass moves such an event to
-    ``REMOTE_CLOSING``, so hypercorn's own code sends the close frame (with the failure's code) and then
-    closes. A received close frame already arrives in that state, so only parse failures are affected.
-    The reason for 1007 is "invalid UTF-8" (not the decoder's message). Applied once, at import.
-    """
-    from hypercorn.protocol import ws_stream
-    from wsproto.connection import Connection, ConnectionState
-    from wsproto.events import CloseConnection
-    from wsproto.frame_protocol import CloseReason
-
-    if getattr(ws_stream.Connection, "_moltbot_patched", False):
-        return
-
-    class FailingConnection(Connection):
-        _moltbot_patched = True
-
-        def events(self):  # type: ignore[no-untyped-def]
-            for event in super().events():
-                if isinstance(event, CloseConnection) and self.state is ConnectionState.OPEN:
-                    self._state = ConnectionState.REMOTE_CLOSING
-                    if event.code == CloseReason.INVALID_FRAME_PAYLOAD_DATA:
-                        event = CloseConnection(code=event.code, reason="invalid UTF-8")
-                yield event
-
-    ws_stream.Connection = FailingConnection  # type: ignore[misc]
-
-
-def _patch_hypercorn_too_large() -> None:
-    """After a message over ``websocket_max_message_size``, keep reading the peer's events, so its close
-    reply is seen and the connection ends.
-
-    hypercorn answers the oversized message with close 1009 and leaves its event loop (``break``): every
-    event wsproto already parsed from that read is dropped. The rest of the big message keeps arriving,
-    each read failing the same way, and when the peer's close reply arrives in the same read as the
-    message's tail, it is dropped with it: both sides then wait for the other for good (seen as a flaky
-    test, about 1 run in 30). This ``_handle_events`` is hypercorn 0.18's but for that branch: the buffer
-    is emptied, the message's remaining data is discarded, the close is sent once (with the reason the
-    transport set: "preauth payload too large" before hello-ok), and the loop goes on.
-    Applied once, at import.
-    """
-    from hypercorn.protocol import ws_stream
-    from hypercorn.protocol.events import StreamClosed
-    from wsproto.connection import ConnectionState
-    from wsproto.events import CloseConnection, Message, Ping
-    from wsproto.frame_protocol import CloseReason
-
-    if getattr(ws_stream.WSStream._handle_events, "_moltbot_patched", False):
-        return
-
-    async def _handle_events(self):  # type: ignore[no-untyped-def]
-        for event in self.connection.events():
-            if isinstance(event, Message):
-                if self.__dict__.get("_moltbot_too_large"):
-                    continue  # the tail of a message already refused
-                try:
-                    self.buffer.extend(event)
-                except ws_stream.FrameTooLargeError:
-                    self._moltbot_too_large = True
-                    self.buffer.clear()
-                    reason = self.__dict__.get("_moltbot_too_large_reason") or None  # transport.py sets it
-                    await self._send_wsproto_event(CloseConnection(code=CloseReason.MESSAGE_TOO_BIG,
-                                                                   reason=reason))
-                    continue
-                if event.message_finished:
-                    await self.app_put(self.buffer.to_message())
-                    self.buffer.clear()
-            elif isinstance(event, Ping):
-                await self._send_wsproto_event(event.response())
-            elif isinstance(event, CloseConnection):
-                if self.connection.state == ConnectionState.REMOTE_CLOSING:
-                    await self._send_wsproto_event(event.response())
-                await self.send(StreamClosed(stream_id=self.stream_id))
-
-    _handle_events._moltbot_patched = True  # type: ignore[attr-defined]
-    ws_stream.WSStream._handle_events = _handle_events  # type: ignore[method-assign]
-
-
 ORIGINALS = patch_targets()  # as found at import, before the patches below replace some of them
 check_patch_targets(ORIGINALS)
 _patch_hypercorn_connection_close()
-_patch_hypercorn_parse_failures()
-_patch_hypercorn_too_large()
+wsclose.patch_parse_failures()
+wsclose.patch_events()
+wsclose.patch_close_handshake()
 _patch_hypercorn_admission()
 
 

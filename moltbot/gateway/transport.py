@@ -113,7 +113,7 @@ class AsgiWebSocket:
 
     def _limit_message_size(self, limit: int, reason: str) -> None:
         """Set how large a message hypercorn buffers before it closes 1009 with ``reason``: until hello-ok
-        a stranger may make it hold 64 KiB (characters), not ``maxPayload`` (listener.py's
+        a stranger may make it hold 64 KiB (characters), not ``maxPayload`` (wsclose.py's
         ``_handle_events`` patch reads the reason). Any other server: the handshake's own check is
         the only one."""
         stream = getattr(self._send, "__self__", None)

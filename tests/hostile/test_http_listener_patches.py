@@ -24,11 +24,12 @@ READ_DATA = "hypercorn.trio.tcp_server.TCPServer._read_data"
 
 @pytest.mark.parametrize("patched", [
     TCPServer.protocol_send, TCPServer._read_data, TCPServer._close, H11Protocol._maybe_recycle,
-    trio_run.TCPServer, ws_stream.Connection, ws_stream.WSStream._handle_events,
+    trio_run.TCPServer, ws_stream.Connection, ws_stream.WSStream._handle_events, ws_stream.WSStream.app_send,
+    ws_stream.WSStream.handle,
 ], ids=["protocol_send", "_read_data", "_close", "_maybe_recycle", "run.TCPServer", "ws_stream.Connection",
-        "WSStream._handle_events"])
+        "WSStream._handle_events", "WSStream.app_send", "WSStream.handle"])
 def test_each_patch_is_in_effect(patched):
-    assert patched.__module__ == "moltbot.gateway.listener"
+    assert patched.__module__ in ("moltbot.gateway.listener", "moltbot.gateway.wsclose")
 
 
 def test_the_installed_hypercorn_is_the_code_the_patches_were_written_for():
@@ -125,8 +126,8 @@ async def test_a_close_reply_read_with_the_tail_of_an_oversized_message_ends_the
     stream.stream_id = 1
     client = Connection(ConnectionType.CLIENT)
 
-    async def app_put(message):
-        raise AssertionError(f"the refused message reached the app: {message}")
+    async def app_put(message):  # the app is told its connection ended; the message never reaches it
+        assert message == {"type": "websocket.disconnect", "code": 1009}, message
 
     stream.app_put = app_put
     stream.connection.receive_data(client.send(TextMessage(data="a" * 20, message_finished=False)))

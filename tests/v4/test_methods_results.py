@@ -14,7 +14,9 @@ import trio
 
 from moltbot.agents.providers.echo import PREFIX
 from moltbot.agents.runtime import chat_delta
-from tests.conftest import installed_gateway_log
+from moltbot.client import open_gateway_client
+from moltbot.protocol._device import DeviceKeyPair
+from tests.conftest import TOKEN, installed_gateway_log
 from tests.v4.test_methods_cron import call, check, operator
 
 
@@ -94,3 +96,14 @@ async def test_sessions_delete_result_validates(gateway, openclaw_schema):
             await ws.response("a1")
             deleted = await call(ws, "sessions.delete", {"key": "agent:main:gone"})
     check(openclaw_schema, "SessionsDeleteResult", deleted)
+
+
+async def test_node_event_result_validates(gateway, openclaw_schema):
+    params = {"event": "something.else", "payload": {"x": 1}}
+    check(openclaw_schema, "NodeEventParams", params)
+    with trio.fail_after(30):
+        async with open_gateway_client(gateway.url, token=TOKEN, device=DeviceKeyPair.generate(), role="node",
+                                       client_id="node-host", mode="node", commands=[]) as node:
+            result = await node.call("node.event", params)
+    check(openclaw_schema, "NodeEventResult", result)
+    assert result == {"ok": True, "event": "something.else", "handled": False}

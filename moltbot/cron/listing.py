@@ -23,10 +23,10 @@ from ..protocol._payloads.cron import (
     CronRunsResult,
 )
 
-__all__ = ["DEFAULT_LIST_LIMIT", "DEFAULT_RUNS_LIMIT", "list_page", "runs_page"]
+__all__ = ["DEFAULT_RUNS_LIMIT", "list_page", "runs_page"]
 
-DEFAULT_LIST_LIMIT = 200  # protocol 4's maximum; January returned every job, so the default is the most
 DEFAULT_RUNS_LIMIT = 200
+EMPTY_LIST_LIMIT = 50  # the ``limit`` an empty list without one reports (OpenClaw's)
 _LAST = float("inf")
 
 T = TypeVar("T")
@@ -73,7 +73,8 @@ def snapshot_revision(jobs: Sequence[CronJob]) -> str:
 
 
 def list_page(jobs: Sequence[CronJob], params: CronListParams, *, default_agent: str) -> CronListResult:
-    """The page of ``jobs`` that ``params`` asks for (default: enabled jobs by next run, the first 200).
+    """The page of ``jobs`` that ``params`` asks for (default: every enabled job, by next run, as January
+    answered; OpenClaw's CLI always asks for pages of 200).
 
     A job without a next run sorts last in either direction, as in OpenClaw."""
     matching = [job for job in jobs if _job_matches(job, params, default_agent)]
@@ -82,7 +83,7 @@ def list_page(jobs: Sequence[CronJob], params: CronListParams, *, default_agent:
     matching.sort(key=lambda job: _job_key(job, sort_by), reverse=descending)
     if sort_by == "nextRunAtMs" and descending:
         matching.sort(key=lambda job: job.state.next_run_at_ms is None)  # stable: keeps the order otherwise
-    page, paging = _page(matching, params.offset or 0, params.limit or DEFAULT_LIST_LIMIT)
+    page, paging = _page(matching, params.offset or 0, params.limit or len(matching) or EMPTY_LIST_LIMIT)
     return CronListResult(jobs=page, snapshot_revision=snapshot_revision(matching), **paging)
 
 

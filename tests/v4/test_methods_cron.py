@@ -129,3 +129,12 @@ async def test_cron_status_has_the_storage_fields(gateway):
         async with operator(gateway) as ws:
             status = await call(ws, "cron.status", {})
     assert status["storage"] == "json" and status["triggersEnabled"] is False and status["jobs"] == 0
+
+
+async def test_cron_list_without_limit_returns_every_job_as_january_did(gateway):
+    with trio.fail_after(60):
+        async with operator(gateway, protocol=7) as ws:
+            for index in range(205):
+                await call(ws, "cron.add", {**CLI_ADD, "name": f"job {index}"})
+            listed = await call(ws, "cron.list", {})
+    assert len(listed["jobs"]) == 205 and listed["hasMore"] is False and listed["nextOffset"] is None

@@ -174,7 +174,8 @@ class CronJob:
 
 @attrs.frozen
 class CronListParams:
-    """Protocol 4's ``cron.list`` filters (all optional; without any: the enabled jobs by next run).
+    """Protocol 4's ``cron.list`` filters and paging (all optional; without any: every enabled job by next
+    run, as January answered; ``limit`` is at most 200).
 
     ``enabled`` overrides ``includeDisabled``; ``query`` matches id, name, description and agent id
     (case-insensitive); ``trigger: "conditional"`` matches nothing here (no trigger scripts);

@@ -67,7 +67,8 @@ async def execute_job(job: CronJob, host: CronHost, requests: list[TurnRequest])
         host.system_event(text, job.agent_id)
         if job.wake_mode == "now":
             host.wake()
-        return RunOutcome(status="ok", summary=text)
+        # Nothing is delivered for a main-session job; saying so lets OpenClaw's CLI call the run succeeded.
+        return RunOutcome(status="ok", summary=text, delivery_status="not-requested")
     if not isinstance(payload, CronAgentTurn):
         return RunOutcome(status="skipped", error='isolated job requires payload.kind="agentTurn"')
     requests.append(TurnRequest(job=job, message=f"[cron:{job.id} {job.name}] {payload.message}"))

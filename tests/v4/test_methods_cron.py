@@ -98,6 +98,7 @@ async def test_cron_run_force_then_runs_page_names_the_run(gateway, openclaw_sch
     (entry,) = runs["entries"]
     check(openclaw_schema, "CronRunLogEntry", entry)
     assert entry["runId"] == ran["runId"] and entry["status"] == "ok"
+    assert entry["deliveryStatus"] == "not-requested"  # `openclaw cron run --wait` then says "succeeded"
     assert by_run["entries"] == [entry] and none["entries"] == [] and none["total"] == 0
     assert removed == {"ok": True, "removed": True}
 

@@ -73,6 +73,7 @@ class Run:
     done: trio.Event = attrs.field(factory=trio.Event)
     finished_clock: float | None = None
     last_delta: float = -math.inf
+    chat_text: str = ""  # the text as the last ``chat`` delta sent it (``deltaText`` is what came since)
     extra_system_prompt: str | None = None
     collected: Collected | None = None  # a collect-mode follow-up: its message is fixed when it starts
     listeners: list[trio.MemorySendChannel] = attrs.field(factory=list)
@@ -350,8 +351,11 @@ class AgentRuntime:
             if self._audience is not None and not self._audience():
                 self._emit("chat", None, True)
                 return
+            delta_text, replace = chat_delta(run.chat_text, run.text)
+            run.chat_text = run.text
             self._emit("chat", ChatEvent(run_id=run.run_id, session_key=run.session_key, seq=run.seq, state="delta",
-                                         message=_assistant_message(run.text)), True)
+                                         message=_assistant_message(run.text), delta_text=delta_text,
+                                         replace=replace), True)
 
     def _finish_events(self, run: Run) -> None:
         usage = ({"input": run.usage.input_tokens, "output": run.usage.output_tokens,
@@ -372,6 +376,15 @@ class AgentRuntime:
                                           "error": run.error})
             self._emit("chat", ChatEvent(run_id=run.run_id, session_key=run.session_key, seq=run.seq, state="error",
                                          error_message=run.error), False)
+
+
+def chat_delta(sent: str, text: str) -> tuple[str, bool | None]:
+    """``(deltaText, replace)`` for a ``chat`` delta: what was appended since the last delta sent, or, when
+    ``text`` no longer starts with what was sent (a rewrite), all of it with ``replace: true``. Deltas are
+    sent at most every 0.15 s, so ``deltaText`` covers every provider chunk since the last one."""
+    if text.startswith(sent):
+        return text[len(sent):], None
+    return text, True
 
 
 def _assistant_message(text: str) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 A main-session job queues its text as a system event and, with ``wakeMode: "now"``, asks for a heartbeat;
 an isolated job runs an agent turn (``[cron:<id> <name>] <message>``) and may have its output delivered
-(``deliver: true``, or a ``to`` without ``deliver: false``); a delivery that fails fails the run unless
-``bestEffortDeliver`` is set. A host failure is the run's error, never the scheduler's.
+(its ``delivery``, else January's payload ``deliver: true`` or a ``to`` without ``deliver: false``); a
+delivery that fails fails the run unless it is best effort. A host failure is the run's error, never the scheduler's.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Protocol
 import attrs
 
 from ..protocol._payloads.cron import CronAgentTurn, CronEvent, CronJob, CronSystemEvent, DeliveryStatus
-from .jobs import RunOutcome, pick_summary
+from .jobs import RunOutcome, delivery_plan, pick_summary
 
 __all__ = ["CronHost", "TurnRefused", "TurnRequest", "TurnResult", "execute_job"]
 
@@ -67,7 +67,8 @@ async def execute_job(job: CronJob, host: CronHost, requests: list[TurnRequest])
         host.system_event(text, job.agent_id)
         if job.wake_mode == "now":
             host.wake()
-        return RunOutcome(status="ok", summary=text)
+        # Nothing is delivered for a main-session job; saying so lets OpenClaw's CLI call the run succeeded.
+        return RunOutcome(status="ok", summary=text, delivery_status="not-requested")
     if not isinstance(payload, CronAgentTurn):
         return RunOutcome(status="skipped", error='isolated job requires payload.kind="agentTurn"')
     requests.append(TurnRequest(job=job, message=f"[cron:{job.id} {job.name}] {payload.message}"))
@@ -79,14 +80,14 @@ async def execute_job(job: CronJob, host: CronHost, requests: list[TurnRequest])
         log.exception("cron: job %s: agent turn failed", job.id)
         return RunOutcome(status="error", error=str(exc) or type(exc).__name__)
     summary = pick_summary(result.text)
-    wanted = payload.deliver if payload.deliver is not None else bool((payload.to or "").strip())
+    plan = delivery_plan(job)
     delivery: tuple[DeliveryStatus, str | None] = ("not-requested", None)
     failed = False
-    if wanted and result.ok and summary:
+    if plan.wanted and result.ok and summary:
         delivery = await host.deliver(job, result.text)
         # A delivery that was asked for and failed fails the run, unless it was best effort (reference §11).
-        failed = delivery[0] == "not-delivered" and not payload.best_effort_deliver
-    elif wanted:
+        failed = delivery[0] == "not-delivered" and not plan.best_effort
+    elif plan.wanted:
         delivery = ("not-delivered", "nothing to deliver: the run produced no output")
     error = result.error if not result.ok else f"delivery failed: {delivery[1]}" if failed else None
     return RunOutcome(status="ok" if result.ok and not failed else "error", error=error,

@@ -61,6 +61,29 @@ def with_state(job: CronJob, **changes: Any) -> CronJob:
     return attrs.evolve(job, state=attrs.evolve(job.state, **changes))
 
 
+@attrs.frozen
+class DeliveryPlan:
+    """Whether and where an isolated job's output goes: its ``delivery``, else its payload's January fields."""
+
+    wanted: bool
+    channel: str | None = None
+    to: str | None = None
+    account_id: str | None = None
+    best_effort: bool = False
+
+
+def delivery_plan(job: CronJob) -> DeliveryPlan:
+    delivery, payload = job.delivery, job.payload
+    if delivery is not None:
+        return DeliveryPlan(wanted=delivery.mode == "announce", channel=delivery.channel, to=delivery.to,
+                            account_id=delivery.account_id, best_effort=bool(delivery.best_effort))
+    if not isinstance(payload, CronAgentTurn):
+        return DeliveryPlan(wanted=False)
+    wanted = payload.deliver if payload.deliver is not None else bool((payload.to or "").strip())
+    return DeliveryPlan(wanted=wanted, channel=payload.channel, to=payload.to,
+                        best_effort=bool(payload.best_effort_deliver))
+
+
 def check_job(job: CronJob) -> None:
     """Raise ``JobError`` unless the session target and payload agree and the schedule can run."""
     if job.session_target == "main" and not isinstance(job.payload, CronSystemEvent):
@@ -95,6 +118,7 @@ def create_job(params: CronAddParams, *, job_id: str, now_ms: int) -> CronJob:
         session_target=params.session_target, wake_mode=params.wake_mode, payload=params.payload,
         state=CronJobState(), agent_id=params.agent_id or None, description=_text(params.description),
         delete_after_run=params.delete_after_run, isolation=params.isolation, catch_up=params.catch_up,
+        delivery=params.delivery,
     )
     check_job(job)
     return with_state(job, next_run_at_ms=first_run(job, now_ms))
@@ -103,7 +127,7 @@ def create_job(params: CronAddParams, *, job_id: str, now_ms: int) -> CronJob:
 def apply_patch(job: CronJob, patch: CronJobPatch, *, now_ms: int) -> CronJob:
     changes: dict[str, Any] = {
         name: value for name in ("name", "enabled", "delete_after_run", "schedule", "session_target",
-                                 "wake_mode", "isolation", "catch_up")
+                                 "wake_mode", "isolation", "catch_up", "delivery")
         if (value := getattr(patch, name)) is not None
     }
     if patch.description is not None:
@@ -182,11 +206,11 @@ def finish(job: CronJob, outcome: RunOutcome, *, started_ms: int, ended_ms: int)
 
 
 def run_entry(job_id: str, outcome: RunOutcome, *, ts: int, run_at_ms: int, duration_ms: int | None,
-              next_run_at_ms: int | None) -> CronRunLogEntry:
+              next_run_at_ms: int | None, run_id: str | None = None) -> CronRunLogEntry:
     return CronRunLogEntry(ts=ts, job_id=job_id, action="finished", status=outcome.status, error=outcome.error,
                            summary=outcome.summary, run_at_ms=run_at_ms, duration_ms=duration_ms,
                            next_run_at_ms=next_run_at_ms, delivery_status=outcome.delivery_status,
-                           delivery_error=outcome.delivery_error)
+                           delivery_error=outcome.delivery_error, run_id=run_id)
 
 
 def recover(job: CronJob, *, now_ms: int) -> tuple[CronJob, list[CronRunLogEntry], list[str]]:

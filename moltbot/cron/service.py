@@ -59,6 +59,7 @@ log = logging.getLogger("moltbot.cron")
 
 RECHECK_SECONDS = 60.0
 SAVE_GRACE_SECONDS = 10.0  # a shielded save gets this long before we give up on it
+ALL_RUNS = 1 << 62  # "every entry" for ``read_runs``
 REFUSED_RETRY_MS = 5_000  # a run refused (gateway restarting) is not retried sooner than this
 
 
@@ -216,22 +217,25 @@ class CronService:
 
     # --- a run --------------------------------------------------------------------------------
 
-    def _start(self, job_id: str, *, scheduled: bool) -> trio.Event:
+    def _start(self, job_id: str, *, scheduled: bool) -> tuple[trio.Event, str]:
+        """Start a run of ``job_id``; return the event set when it has finished, and the run's id (the
+        ``runId`` of its run-log entry)."""
         assert self._nursery is not None
         done = self._running[job_id] = trio.Event()
-        self._nursery.start_soon(self._run, job_id, scheduled, done, name=f"cron job {job_id}")
-        return done
+        run_id = f"{'scheduled' if scheduled else 'manual'}:{job_id}:{uuid.uuid4().hex[:12]}"
+        self._nursery.start_soon(self._run, job_id, scheduled, done, run_id, name=f"cron job {job_id}")
+        return done, run_id
 
-    async def _run(self, job_id: str, scheduled: bool, done: trio.Event) -> None:
+    async def _run(self, job_id: str, scheduled: bool, done: trio.Event, run_id: str) -> None:
         try:
-            await self._run_once(job_id, scheduled)
+            await self._run_once(job_id, scheduled, run_id)
         finally:
             del self._running[job_id]
             if job_id in self.jobs:  # its heap entry may have been dropped while it ran
                 self._put(self.jobs[job_id])
             done.set()
 
-    async def _run_once(self, job_id: str, scheduled: bool) -> None:
+    async def _run_once(self, job_id: str, scheduled: bool, run_id: str) -> None:
         job = self.jobs.get(job_id)
         if job is None:
             return
@@ -257,10 +261,10 @@ class CronService:
                     await self._give_back(job_id, previous_next, retry=False)
                 else:
                     outcome = RunOutcome(status="error", error="interrupted: the gateway stopped during this run")
-                    await self._finish(job, outcome, started)
+                    await self._finish(job, outcome, started, run_id)
             raise
         with trio.CancelScope(shield=True), trio.move_on_after(SAVE_GRACE_SECONDS):
-            await self._finish(job, outcome, started)
+            await self._finish(job, outcome, started, run_id)
 
     async def _give_back(self, job_id: str, previous_next: int | None, *, retry: bool) -> None:
         job = self.jobs.get(job_id)
@@ -277,7 +281,7 @@ class CronService:
             self._counts["store_errors"] += 1
             log.error("cron: job %s: cannot save %s (%s); running on from memory", job_id, self.store.path, exc)
 
-    async def _finish(self, job: CronJob, outcome: RunOutcome, started: int) -> None:
+    async def _finish(self, job: CronJob, outcome: RunOutcome, started: int, run_id: str) -> None:
         ended = self._now_ms()
         current = self.jobs.get(job.id)  # it may have been changed or removed while it ran
         removed, next_run = False, None
@@ -293,7 +297,7 @@ class CronService:
         if outcome.status != "ok":
             self._counts["errors" if outcome.status == "error" else "skipped"] += 1
         entry = run_entry(job.id, outcome, ts=ended, run_at_ms=started, duration_ms=max(0, ended - started),
-                          next_run_at_ms=next_run)
+                          next_run_at_ms=next_run, run_id=run_id)
         try:
             await self.store.append_run(entry)
         except OSError as exc:
@@ -330,7 +334,8 @@ class CronService:
         upcoming = [job.state.next_run_at_ms for job in self.jobs.values()
                     if job.enabled and job.state.next_run_at_ms is not None]
         return CronStatusResult(enabled=enabled, store_path=self.store.path, jobs=len(self.jobs),
-                                next_wake_at_ms=min(upcoming) if enabled and upcoming else None)
+                                next_wake_at_ms=min(upcoming) if enabled and upcoming else None, storage="json",
+                                triggers_enabled=False)
 
     async def add(self, params: CronAddParams) -> CronJob:
         self._check_writable()
@@ -380,15 +385,21 @@ class CronService:
         """Run a job now if it is due (or regardless, with ``force``) and wait until it has finished."""
         job = self._job(job_id)
         if job_id in self._running:
-            return CronRunResult(ok=True, ran=False, reason="already-running")
+            return CronRunResult(ok=True, ran=False, enqueued=False, reason="already-running")
         due = job.enabled and job.state.next_run_at_ms is not None and self._now_ms() >= job.state.next_run_at_ms
         if not (force or due):
-            return CronRunResult(ok=True, ran=False, reason="not-due")
-        await self._start(job_id, scheduled=not force).wait()
-        return CronRunResult(ok=True, ran=True)
+            return CronRunResult(ok=True, ran=False, enqueued=False, reason="not-due")
+        done, run_id = self._start(job_id, scheduled=not force)
+        await done.wait()
+        return CronRunResult(ok=True, ran=True, enqueued=True, run_id=run_id)
 
-    async def runs(self, job_id: str, limit: int = 200) -> list[CronRunLogEntry]:
+    async def runs(self, job_id: str, limit: int = ALL_RUNS) -> list[CronRunLogEntry]:
+        """The newest ``limit`` run-log entries of ``job_id``, oldest first (default: all; a log is pruned
+        to its last 2,000 lines past 2 MB)."""
         return await self.store.read_runs(job_id, limit)
+
+    def has_job(self, job_id: str) -> bool:
+        return job_id in self.jobs
 
     def statistics(self) -> CronStatistics:
         return CronStatistics(jobs=len(self.jobs), enabled=sum(job.enabled for job in self.jobs.values()),

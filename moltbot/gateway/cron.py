@@ -22,6 +22,7 @@ from ..channels.base import DeliveryError
 from ..channels.manager import SUPERVISED
 from ..config.model import Config
 from ..cron.host import TurnRefused, TurnRequest, TurnResult
+from ..cron.jobs import DeliveryPlan, delivery_plan
 from ..cron.service import CronService
 from ..cron.store import FileCronStore
 from ..protocol import ProtocolError
@@ -86,17 +87,15 @@ class RuntimeCronHost:
         return TurnResult(ok=False, text=run.text, error=run.error or f"run {run.status}")
 
     async def deliver(self, job: CronJob, text: str) -> tuple[DeliveryStatus, str | None]:
-        payload = job.payload
-        assert isinstance(payload, CronAgentTurn)
         try:
-            channel, to, account_id = await self._target(job, payload)
+            channel, to, account_id = await self._target(job, delivery_plan(job))
             await self._runtime.channels.deliver(channel, account_id, to, text)
         except DeliveryError as exc:
             log.warning("cron: job %s: output not delivered: %s", job.id, exc)
             return "not-delivered", str(exc)
         return "delivered", None
 
-    async def _target(self, job: CronJob, payload: CronAgentTurn) -> tuple[str, str, str | None]:
+    async def _target(self, job: CronJob, plan: DeliveryPlan) -> tuple[str, str, str | None]:
         """(channel, to, account id) for a job's delivery; raises ``DeliveryError`` saying what is missing."""
         agents = self._runtime.agents
         agent_id = normalize_agent_id(job.agent_id) if job.agent_id else agents.default_agent_id()
@@ -107,8 +106,8 @@ class RuntimeCronHost:
         await store.load()
         last = store.entries.get(main_key) or {}
         last_channel = last.get("lastChannel") if last.get("lastChannel") in SUPERVISED else None
-        requested = (payload.channel or "last").strip().lower()
-        to = (payload.to or "").strip() or None
+        requested = (plan.channel or "last").strip().lower()
+        to = (plan.to or "").strip() or None
         if requested == "last":
             if last_channel is None:
                 raise DeliveryError(f'channel "last": session {main_key} has not talked on a channel yet '
@@ -117,9 +116,9 @@ class RuntimeCronHost:
         elif requested in SUPERVISED:
             channel = requested
         else:
-            raise DeliveryError(f"unsupported channel: {payload.channel}")
+            raise DeliveryError(f"unsupported channel: {plan.channel}")
         if to is not None:
-            return channel, to, last.get("lastAccountId") if channel == last_channel else None
+            return channel, to, plan.account_id or (last.get("lastAccountId") if channel == last_channel else None)
         if channel == last_channel and last.get("lastTo"):
             return channel, last["lastTo"], last.get("lastAccountId")
         raise DeliveryError(f"no delivery target: payload.to is not set and session {main_key} has no last "

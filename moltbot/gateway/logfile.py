@@ -1,6 +1,7 @@
 """Structured logs: JSON lines to ``<stateDir>/logs/gateway.log`` (rotated), and the console.
 
-Each line is ``{"ts", "level", "logger", "msg"}`` (+ ``"exc"``). ``--verbose`` mirrors every event to the
+Each line is ``{"ts", "level", "logger", "msg"}`` (+ ``"exc"``); ``logs.tail`` adds OpenClaw's ``time``/
+``subsystem``/``message`` to the lines it returns, the file keeps this format. ``--verbose`` mirrors every event to the
 console; otherwise the console shows warnings and the few lines a person starting the gateway needs.
 Known secrets (gateway token/password, channel tokens, provider keys) are replaced by ``***`` in every
 line, wherever they appear.

@@ -138,7 +138,7 @@ METHODS: Final[dict[str, MethodSpec]] = _table(
     MethodSpec("node.describe", _nodes.NodeIdParams, _nodes.NodeDescription),
     MethodSpec("node.invoke", _nodes.NodeInvokeParams, _nodes.NodeInvokeResult),
     MethodSpec("node.invoke.result", _nodes.NodeInvokeResultParams, _nodes.NodeInvokeResultAck),
-    MethodSpec("node.event", _nodes.NodeEventParams, OkResult),
+    MethodSpec("node.event", _nodes.NodeEventParams, _nodes.NodeEventResult),
     MethodSpec("cron.list", _cron.CronListParams, _cron.CronListResult),
     MethodSpec("cron.status", EmptyParams, _cron.CronStatusResult),
     MethodSpec("cron.add", _cron.CronAddParams, _cron.CronJob, normalize=_cron.normalize_cron_add),

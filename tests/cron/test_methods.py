@@ -77,7 +77,7 @@ async def test_list_status_update_remove_and_their_events(client, gateway, tmp_p
     assert [job["name"] for job in listed["jobs"]] == ["soon", "later"]  # by next run, enabled only
     assert len(everything["jobs"]) == 3
     assert status == {"enabled": True, "storePath": str(tmp_path / "cron" / "jobs.json"), "jobs": 3,
-                      "nextWakeAtMs": soon["state"]["nextRunAtMs"]}
+                      "nextWakeAtMs": soon["state"]["nextRunAtMs"], "storage": "json", "triggersEnabled": False}
     assert (updated["name"], updated["agentId"], updated["payload"]["text"]) == ("renamed", "main", "changed")
     assert "agentId" not in cleared
     assert removed == {"ok": True, "removed": True} and again == {"ok": True, "removed": False}
@@ -96,15 +96,17 @@ async def test_unknown_and_missing_ids(client):
         runs = await c.call("cron.runs", {"id": "nope"})
     assert (unknown.value.code, unknown.value.message) == ("UNAVAILABLE", "unknown cron job id: nope")
     assert (missing.value.code, missing.value.message) == ("INVALID_REQUEST", "invalid cron.update params: missing id")
-    assert runs == {"entries": []}
+    assert runs["entries"] == [] and runs["total"] == 0
 
 
 async def test_forced_main_job_queues_a_system_event_and_logs_the_run(client):
     async with client() as c:
         events = c.subscribe()
         job = await c.call("cron.add", systemevent_job())
-        assert await c.call("cron.run", {"id": job["id"]}) == {"ok": True, "ran": False, "reason": "not-due"}
-        assert await c.call("cron.run", {"id": job["id"], "mode": "force"}) == {"ok": True, "ran": True}
+        assert await c.call("cron.run", {"id": job["id"]}) == {"ok": True, "ran": False, "enqueued": False,
+                                                                "reason": "not-due"}
+        forced = await c.call("cron.run", {"id": job["id"], "mode": "force"})
+        assert forced.items() >= {"ok": True, "ran": True, "enqueued": True}.items()
         seen = await cron_events(events, 3)
         runs = await c.call("cron.runs", {"id": job["id"], "limit": 5})
         status = await c.call("status")
@@ -112,6 +114,7 @@ async def test_forced_main_job_queues_a_system_event_and_logs_the_run(client):
     assert seen[2]["status"] == "ok" and seen[2]["nextRunAtMs"] == job["state"]["nextRunAtMs"]
     (entry,) = runs["entries"]
     assert (entry["jobId"], entry["status"], entry["summary"]) == (job["id"], "ok", "Standup in 5")
+    assert entry["runId"] == forced["runId"]
     assert "Standup in 5" in status["queuedSystemEvents"]
 
 
@@ -145,6 +148,6 @@ async def test_a_due_job_runs_on_schedule_by_itself(client):
 
 async def test_read_scope_may_list_but_not_add(client):
     async with client(scopes=["operator.read"]) as c:
-        assert await c.call("cron.list") == {"jobs": []}
+        assert (await c.call("cron.list"))["jobs"] == []
         with pytest.raises(RemoteProtocolError, match="missing scope: operator.admin"):
             await c.call("cron.add", systemevent_job())

@@ -229,9 +229,10 @@ async def test_node_event_subscriptions_and_unknown_events(gateway, client):
     key = DeviceKeyPair.generate()
     with trio.fail_after(10):
         async with await _open_node(gateway.url, key, []) as node:
-            assert await node.call("node.event", {"event": "chat.subscribe",
-                                                  "payloadJSON": '{"sessionKey":"agent:main:main"}'}) == {"ok": True}
-            assert await node.call("node.event", {"event": "something.else", "payload": {"x": 1}}) == {"ok": True}
+            assert await node.call("node.event", {"event": "chat.subscribe", "payloadJSON": '{"sessionKey":"agent:main:main"}'}
+                                   ) == {"ok": True, "event": "chat.subscribe", "handled": True}
+            assert await node.call("node.event", {"event": "something.else", "payload": {"x": 1}}) == {
+                "ok": True, "event": "something.else", "handled": False}
             session = gateway.runtime.nodes.registry.get(key.device_id)
             assert session.subscriptions == {"agent:main:main"}
             await node.call("node.event", {"event": "chat.unsubscribe", "payload": {"sessionKey": "agent:main:main"}})

@@ -22,6 +22,7 @@ from ..connection import ack
 from .sessions import load_store, read_messages
 
 if TYPE_CHECKING:
+    from ...agents.runtime import Run
     from ..connection import Connection
     from ..runtime import Runtime
 
@@ -40,11 +41,20 @@ async def agent(runtime: Runtime, connection: Connection, params: AgentParams) -
     await ack(connection, AgentAccepted(run_id=run.run_id, status="accepted", accepted_at=run.accepted_at))
     await run.done.wait()
     if run.status == "ok":
-        return {"runId": run.run_id, "status": "ok", "summary": "completed",
-                "result": {"text": run.text, "sessionKey": run.session_key}}
+        return {"runId": run.run_id, "status": "ok", "summary": "completed", "result": agent_result(run)}
     summary = "aborted" if run.status == "aborted" else (run.error or "failed")
     raise ProtocolError(UNAVAILABLE, run.error or f"run {run.status}",
                         payload={"runId": run.run_id, "status": "error", "summary": summary})
+
+
+def agent_result(run: Run) -> dict[str, Any]:
+    """A finished run's ``result``: ours (``text``, ``sessionKey``) and today's OpenClaw's (``payloads``, the
+    replies its CLI prints, and ``meta.durationMs``)."""
+    result: dict[str, Any] = {"text": run.text, "sessionKey": run.session_key,
+                              "payloads": [{"text": run.text}] if run.text else []}
+    if run.started_at is not None and run.ended_at is not None:
+        result["meta"] = {"durationMs": max(0, run.ended_at - run.started_at)}
+    return result
 
 
 async def agent_wait(runtime: Runtime, connection: Connection, params: AgentWaitParams) -> dict[str, Any]:

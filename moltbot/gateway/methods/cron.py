@@ -1,4 +1,10 @@
-"""``cron.list``, ``cron.status``, ``cron.add``, ``cron.update``, ``cron.remove``, ``cron.run``, ``cron.runs``."""
+"""``cron.list``, ``cron.status``, ``cron.add``, ``cron.update``, ``cron.remove``, ``cron.run``, ``cron.runs``.
+
+An unknown job id is answered as each version has it: at protocol 4, ``INVALID_REQUEST "Automation not
+found: <id>. …"`` with ``details {code: "CRON_JOB_NOT_FOUND", jobId}`` (OpenClaw, observed, for update,
+remove, run and runs); at 3 and 7, January's ``UNAVAILABLE "unknown cron job id: <id>"`` for update and
+run, ``{ok: true, removed: false}`` for remove and no entries for runs.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ...agents.sessions import normalize_agent_id
+from ...cron.listing import list_page, runs_page
 from ...protocol import INVALID_REQUEST, UNSET, ProtocolError
 from ...protocol._payloads.cron import (
     CronAddParams,
@@ -28,6 +35,8 @@ if TYPE_CHECKING:
     from ..connection import Connection
     from ..runtime import Runtime
 
+OPENCLAW_PROTOCOL = 4
+
 
 def _job_id(method: str, params: CronJobRef | CronUpdateParams | CronRunParams | CronRunsParams) -> str:
     job_id = params.id or params.job_id
@@ -40,8 +49,17 @@ def _agent(agent_id: str | None) -> str | None:
     return normalize_agent_id(agent_id) if agent_id else agent_id
 
 
+def _check_known(runtime: Runtime, connection: Connection, job_id: str) -> None:
+    """At protocol 4, refuse an unknown job id as OpenClaw does (3 and 7 keep January's answers)."""
+    if connection.session.protocol == OPENCLAW_PROTOCOL and not runtime.cron.has_job(job_id):
+        raise ProtocolError(INVALID_REQUEST, f"Automation not found: {job_id}. List automations and retry with a "
+                                             "current job id.", details={"code": "CRON_JOB_NOT_FOUND", "jobId": job_id})
+
+
 async def cron_list(runtime: Runtime, connection: Connection, params: CronListParams) -> CronListResult:
-    return CronListResult(jobs=runtime.cron.list_jobs(include_disabled=bool(params.include_disabled)))
+    if params.agent_id:
+        params = attrs.evolve(params, agent_id=_agent(params.agent_id))
+    return list_page(list(runtime.cron.jobs.values()), params, default_agent=runtime.agents.default_agent_id())
 
 
 async def cron_status(runtime: Runtime, connection: Connection, params: EmptyParams) -> CronStatusResult:
@@ -58,17 +76,24 @@ async def cron_update(runtime: Runtime, connection: Connection, params: CronUpda
     patch = params.patch
     if patch.agent_id is not UNSET and patch.agent_id:
         patch = attrs.evolve(patch, agent_id=_agent(patch.agent_id))
-    return await runtime.cron.update(_job_id("cron.update", params), patch)
+    job_id = _job_id("cron.update", params)
+    _check_known(runtime, connection, job_id)
+    return await runtime.cron.update(job_id, patch)
 
 
 async def cron_remove(runtime: Runtime, connection: Connection, params: CronJobRef) -> CronRemoveResult:
-    return CronRemoveResult(ok=True, removed=await runtime.cron.remove(_job_id("cron.remove", params)))
+    job_id = _job_id("cron.remove", params)
+    _check_known(runtime, connection, job_id)
+    return CronRemoveResult(ok=True, removed=await runtime.cron.remove(job_id))
 
 
 async def cron_run(runtime: Runtime, connection: Connection, params: CronRunParams) -> CronRunResult:
-    return await runtime.cron.run(_job_id("cron.run", params), force=params.mode == "force")
+    job_id = _job_id("cron.run", params)
+    _check_known(runtime, connection, job_id)
+    return await runtime.cron.run(job_id, force=params.mode == "force")
 
 
 async def cron_runs(runtime: Runtime, connection: Connection, params: CronRunsParams) -> CronRunsResult:
     job_id = _job_id("cron.runs", params)
-    return CronRunsResult(entries=await runtime.cron.runs(job_id, params.limit or 200))
+    _check_known(runtime, connection, job_id)
+    return runs_page(await runtime.cron.runs(job_id), params)

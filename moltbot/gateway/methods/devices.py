@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import attrs
+
 from ...devices.pairing import ScopeEscalation, device_view, request_view
 from ...devices.store import now_ms
 from ...protocol import INVALID_REQUEST, RemoteProtocolError
@@ -16,6 +18,7 @@ from ...protocol._payloads.devices import (
     DeviceTokenRevokeResult,
     DeviceTokenRotateParams,
     DeviceTokenRotateResult,
+    PairedDevice,
     RequestIdParams,
 )
 from ...protocol._payloads.system import EmptyParams
@@ -26,9 +29,18 @@ if TYPE_CHECKING:
 
 
 async def pair_list(runtime: Runtime, connection: Connection, params: EmptyParams) -> DevicePairListResult:
+    """Pending requests and paired devices; each paired row also says whether the device is connected now
+    and when it last connected (protocol 4's ``connected``/``lastSeenAtMs``; OpenClaw's ``approvedVia`` is
+    not recorded here, so it is absent)."""
     devices = runtime.nodes.devices
+    online = {c.params.device.id for c in runtime.broadcaster.connections if c.params.device is not None}
     return DevicePairListResult(pending=[request_view(r) for r in devices.pending()],
-                                paired=[device_view(d) for d in devices.devices()])
+                                paired=[_with_presence(device_view(d), online) for d in devices.devices()])
+
+
+def _with_presence(device: PairedDevice, online: set[str]) -> PairedDevice:
+    used = [token.last_used_at_ms for token in device.tokens or () if token.last_used_at_ms is not None]
+    return attrs.evolve(device, connected=device.device_id in online, last_seen_at_ms=max(used, default=None))
 
 
 async def pair_approve(runtime: Runtime, connection: Connection, params: RequestIdParams) -> DevicePairApproveResult:

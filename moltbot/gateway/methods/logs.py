@@ -1,13 +1,21 @@
-"""``logs.tail``: complete lines of the gateway's log file after a byte cursor (read on a worker thread)."""
+"""``logs.tail``: complete lines of the gateway's log file after a byte cursor (read on a worker thread).
+
+Our lines (``{"ts", "level", "logger", "msg"}``, see ``logfile``) are returned with OpenClaw's keys added:
+``time`` (= ``ts``), ``subsystem`` (the logger without ``moltbot.``, dots as ``/``: ``gateway/connection``)
+and ``message`` (= ``msg``), which is what today's ``openclaw logs`` reads; the file itself keeps our
+format. Other lines (not JSON, or not ours) are returned as they are in the file.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import trio
 
+from ...protocol._codec import dumps
 from ...protocol._payloads.logs import DEFAULT_LIMIT, DEFAULT_MAX_BYTES, LogsTailParams, LogsTailResult
 from ..logfile import log_file_path
 
@@ -54,5 +62,29 @@ def read_log_slice(path: Path | None, cursor: int | None, limit: int, max_bytes:
     lines = [line.rstrip("\r") for line in data[:end].decode("utf-8", "replace").split("\n")[:-1]]
     if len(lines) > limit:
         lines, truncated = lines[-limit:], True
+    lines = [with_openclaw_keys(line) for line in lines]
     return LogsTailResult(file=str(path), cursor=offset + end, size=size, lines=lines, truncated=truncated,
                           reset=reset)
+
+
+_OURS = ("ts", "level", "logger", "msg")
+
+
+def subsystem(logger: str) -> str:
+    name = logger.removeprefix("moltbot.") if logger != "moltbot" else logger
+    return name.replace(".", "/")
+
+
+def with_openclaw_keys(line: str) -> str:
+    """One of our log lines with ``time``, ``subsystem`` and ``message`` added (our keys kept, first);
+    any other line unchanged."""
+    if not line.startswith("{"):
+        return line
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(entry, dict) or not all(isinstance(entry.get(key), str) for key in _OURS):
+        return line
+    added = {"time": entry["ts"], "subsystem": subsystem(entry["logger"]), "message": entry["msg"]}
+    return dumps({**entry, **{key: value for key, value in added.items() if key not in entry}})

@@ -17,6 +17,7 @@ from ...protocol._payloads.devices import RequestIdParams
 from ...protocol._payloads.nodes import (
     NodeDescription,
     NodeEventParams,
+    NodeEventResult,
     NodeIdParams,
     NodeInvokeParams,
     NodeInvokeResult,
@@ -34,7 +35,7 @@ from ...protocol._payloads.nodes import (
     NodeRenameParams,
     NodeRenameResult,
 )
-from ...protocol._payloads.system import EmptyParams, OkResult
+from ...protocol._payloads.system import EmptyParams
 
 if TYPE_CHECKING:
     from ..connection import Connection
@@ -153,7 +154,7 @@ async def invoke_result(runtime: Runtime, connection: Connection,
     return NodeInvokeResultAck(ok=True)
 
 
-async def node_event(runtime: Runtime, connection: Connection, params: NodeEventParams) -> OkResult:
+async def node_event(runtime: Runtime, connection: Connection, params: NodeEventParams) -> NodeEventResult:
     """Subscriptions and exec notices are handled here; other events go to a registered handler."""
     payload: Any = params.payload if params.payload is not UNSET else None
     if isinstance(params.payload_json, str):
@@ -165,6 +166,7 @@ async def node_event(runtime: Runtime, connection: Connection, params: NodeEvent
             payload = None
     session = runtime.nodes.registry.get(node_id_of(connection))
     key = payload.get("sessionKey") if isinstance(payload, dict) else None
+    handled = True
     if params.event in ("chat.subscribe", "chat.unsubscribe") and session is not None and isinstance(key, str):
         (session.subscriptions.add if params.event == "chat.subscribe" else session.subscriptions.discard)(key)
     elif params.event in ("exec.started", "exec.finished", "exec.denied"):
@@ -174,5 +176,6 @@ async def node_event(runtime: Runtime, connection: Connection, params: NodeEvent
     elif (handler := runtime.nodes.event_handlers.get(params.event)) is not None:
         await handler(node_id_of(connection), payload)
     else:
+        handled = False
         log.debug("node.event %s from %s ignored", params.event, node_id_of(connection))
-    return OkResult(ok=True)
+    return NodeEventResult(ok=True, event=params.event, handled=handled)

@@ -136,7 +136,10 @@ class AgentEvent:
 
 @attrs.frozen
 class ChatEvent:
-    """``chat`` event payload: the webchat view of a run bound to a session."""
+    """``chat`` event payload: the webchat view of a run bound to a session.
+
+    A ``delta`` carries the cumulative ``message`` (January) and, as protocol 4 has it, ``deltaText``: the
+    text appended since the previous delta, or with ``replace: true`` the whole rewritten text."""
 
     run_id: NonEmptyStr
     session_key: NonEmptyStr
@@ -146,6 +149,8 @@ class ChatEvent:
     error_message: str | None = None
     usage: Any = UNSET
     stop_reason: str | None = None
+    delta_text: str | None = None
+    replace: Literal[True] | None = None
 
 
 @attrs.frozen

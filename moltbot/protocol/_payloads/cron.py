@@ -8,6 +8,12 @@ any letter case, the legacy ``provider`` key for ``channel``, top-level ``messag
 payload, and, for ``cron.add``, the defaults ``wakeMode: "next-heartbeat"`` and ``sessionTarget`` from
 the payload kind. Anything still wrong after that is refused by the strict types, naming the field.
 
+Protocol 4 (today's OpenClaw) added, and every version now accepts or returns: the job-level
+``delivery`` (``announce``/``none``, in place of the payload's January delivery fields), ``cron.list``
+filters and paging (``CronListParams``, ``total``/``offset``/``limit``/``hasMore``/``nextOffset``/
+``snapshotRevision``), ``cron.runs`` paging and filters, a run's ``runId``, and ``cron.run``'s
+``enqueued``/``runId``. The input normalisation is in ``cron_input``.
+
 Ours beyond the reference: ``catchUp`` (runs missed while the gateway was down are caught up with one
 run, the default, or skipped and logged), and the delivery outcome of a run (``deliveryStatus``,
 ``deliveryError``, the names the original's later versions use).
@@ -15,20 +21,21 @@ run, the default, or skipped and logged), and the delivery outcome of a run (``d
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import attrs
-from annotated_types import Ge, Le
+from annotated_types import Ge, Le, MinLen
 
 from .._frames import UNSET, NonEmptyStr, NonNegativeInt, PositiveInt
+from .cron_input import normalize_cron_add, normalize_cron_update, parse_absolute_ms  # noqa: F401 (the add/update input)
 
 SessionTarget = Literal["main", "isolated"]
 WakeMode = Literal["next-heartbeat", "now"]
 RunStatus = Literal["ok", "error", "skipped"]
 DeliveryStatus = Literal["delivered", "not-delivered", "not-requested"]
+DeliveryFilter = Literal["delivered", "not-delivered", "unknown", "not-requested"]
 RunsLimit = Annotated[int, Ge(1), Le(5000)]
+ListLimit = Annotated[int, Ge(1), Le(200)]
 
 
 @attrs.frozen
@@ -118,6 +125,22 @@ class CronIsolation:
 
 
 @attrs.frozen
+class CronDelivery:
+    """Where an isolated job's output goes (protocol 4's job-level ``delivery``).
+
+    ``announce``: to ``channel`` (unset or ``"last"``: where the agent's main session last talked) and
+    ``to``; ``none``: nowhere. When set it replaces the payload's ``deliver``/``channel``/``to``/
+    ``bestEffortDeliver`` (January's place for them). Webhook delivery is not supported here.
+    """
+
+    mode: Literal["announce", "none"]
+    channel: NonEmptyStr | None = None
+    to: NonEmptyStr | None = None
+    account_id: NonEmptyStr | None = None
+    best_effort: bool | None = None
+
+
+@attrs.frozen
 class CronJobState:
     next_run_at_ms: NonNegativeInt | None = None
     running_at_ms: NonNegativeInt | None = None
@@ -146,24 +169,59 @@ class CronJob:
     delete_after_run: bool | None = None
     isolation: CronIsolation | None = None
     catch_up: bool | None = None
+    delivery: CronDelivery | None = None
 
 
 @attrs.frozen
 class CronListParams:
+    """Protocol 4's ``cron.list`` filters and paging (all optional; without any: every enabled job by next
+    run, as January answered; ``limit`` is at most 200).
+
+    ``enabled`` overrides ``includeDisabled``; ``query`` matches id, name, description and agent id
+    (case-insensitive); ``trigger: "conditional"`` matches nothing here (no trigger scripts);
+    ``lastRunStatus: "unknown"`` is a job that has not run. ``compact`` and ``includeDeliveryPreviews``
+    are accepted and change nothing (full rows, no previews).
+    """
+
     include_disabled: bool | None = None
+    limit: ListLimit | None = None
+    offset: NonNegativeInt | None = None
+    query: str | None = None
+    enabled: Literal["all", "enabled", "disabled"] | None = None
+    schedule_kind: Literal["all", "at", "every", "cron", "on-exit", "stream"] | None = None
+    last_run_status: Literal["all", "ok", "error", "skipped", "unknown"] | None = None
+    trigger: Literal["all", "conditional", "unconditional"] | None = None
+    sort_by: Literal["nextRunAtMs", "updatedAtMs", "name"] | None = None
+    sort_dir: Literal["asc", "desc"] | None = None
+    agent_id: NonEmptyStr | None = None
+    compact: bool | None = None
+    include_delivery_previews: bool | None = None
 
 
 @attrs.frozen
 class CronListResult:
+    """One page: ``nextOffset`` is ``null`` on the last; ``snapshotRevision`` names the filtered list, so a
+    client paging through it sees when it changed between pages."""
+
     jobs: list[CronJob]
+    total: NonNegativeInt
+    offset: NonNegativeInt
+    limit: PositiveInt
+    has_more: bool
+    next_offset: NonNegativeInt | None
+    snapshot_revision: NonEmptyStr
 
 
 @attrs.frozen
 class CronStatusResult:
+    """``storage: "json"`` (``jobs.json`` at ``storePath``); ``triggersEnabled`` is false: no trigger scripts."""
+
     enabled: bool
     store_path: str
     jobs: NonNegativeInt
     next_wake_at_ms: NonNegativeInt | None
+    storage: Literal["json"]
+    triggers_enabled: bool
 
 
 @attrs.frozen
@@ -181,6 +239,7 @@ class CronAddParams:
     delete_after_run: bool | None = None
     isolation: CronIsolation | None = None
     catch_up: bool | None = None
+    delivery: CronDelivery | None = None
 
 
 @attrs.frozen
@@ -199,6 +258,7 @@ class CronJobPatch:
     isolation: CronIsolation | None = None
     state: CronJobState | None = None
     catch_up: bool | None = None
+    delivery: CronDelivery | None = None
 
 
 @attrs.frozen
@@ -235,18 +295,35 @@ class CronRunParams:
 
 @attrs.frozen
 class CronRunResult:
+    """``ran``/``reason`` (January) beside ``enqueued``/``runId`` (protocol 4): the call returns once the run
+    has finished, so ``enqueued`` is ``ran`` and ``runId`` names the run's entry in ``cron.runs``."""
+
     ok: Literal[True]
     ran: bool
+    enqueued: bool
     reason: Literal["not-due", "already-running"] | None = None
+    run_id: NonEmptyStr | None = None
 
 
 @attrs.frozen
 class CronRunsParams:
-    """``{id | jobId, limit?}`` (limit 1..5000, default 200)."""
+    """``{id | jobId, limit?}`` (limit 1..5000, default 200) and protocol 4's ``offset``, ``runId``,
+    ``status``/``statuses``, ``deliveryStatus``/``deliveryStatuses`` (an entry without one counts as
+    ``not-requested``, as in OpenClaw), ``query`` (summary and error text) and ``sortDir``. Without
+    ``sortDir`` the order is January's: the newest ``limit`` (``offset`` counted from the newest), oldest
+    first; ``desc`` is newest first, ``asc`` oldest first with ``offset`` counted from the oldest."""
 
     id: NonEmptyStr | None = None
     job_id: NonEmptyStr | None = None
     limit: RunsLimit | None = None
+    offset: NonNegativeInt | None = None
+    run_id: NonEmptyStr | None = None
+    status: Literal["all", "ok", "error", "skipped"] | None = None
+    statuses: Annotated[list[RunStatus], MinLen(1)] | None = None
+    delivery_status: DeliveryFilter | None = None
+    delivery_statuses: Annotated[list[DeliveryFilter], MinLen(1)] | None = None
+    query: str | None = None
+    sort_dir: Literal["asc", "desc"] | None = None
 
 
 @attrs.frozen
@@ -264,13 +341,20 @@ class CronRunLogEntry:
     next_run_at_ms: NonNegativeInt | None = None
     delivery_status: DeliveryStatus | None = None
     delivery_error: str | None = None
+    run_id: NonEmptyStr | None = None
 
 
 @attrs.frozen
 class CronRunsResult:
-    """The newest ``limit`` entries, oldest first (as the original's code returns them)."""
+    """One page of the matching entries; without ``offset``/``sortDir``, the newest ``limit``, oldest first
+    (as the original's code returns them). ``nextOffset`` is ``null`` on the last page."""
 
     entries: list[CronRunLogEntry]
+    total: NonNegativeInt
+    offset: NonNegativeInt
+    limit: PositiveInt
+    has_more: bool
+    next_offset: NonNegativeInt | None
 
 
 @attrs.frozen
@@ -287,121 +371,3 @@ class CronEvent:
     next_run_at_ms: NonNegativeInt | None = None
     delivery_status: DeliveryStatus | None = None
     delivery_error: str | None = None
-
-
-# --- input normalisation (before validation) ------------------------------------------------------
-
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_HAS_ZONE = re.compile(r"(Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
-_PAYLOAD_KINDS = {"systemevent": "systemEvent", "agentturn": "agentTurn"}
-
-
-def parse_absolute_ms(text: str) -> int | None:
-    """Epoch ms from digits or an ISO 8601 time (no zone: UTC; a date alone: midnight UTC), else None."""
-    raw = text.strip()
-    if raw.isdigit():
-        return int(raw) if int(raw) > 0 else None
-    if _ISO_DATE.match(raw):
-        raw += "T00:00:00Z"
-    elif "T" in raw and not _HAS_ZONE.search(raw):
-        raw += "Z"
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
-
-
-def _coerce_schedule(schedule: dict[str, Any]) -> dict[str, Any]:
-    result = dict(schedule)
-    kind = result.get("kind")
-    if isinstance(kind, str) and kind.strip().lower() in ("at", "every", "cron"):
-        result["kind"] = kind = kind.strip().lower()
-    if isinstance(result.get("cron"), str) and "expr" not in result:  # later versions' legacy key
-        result["expr"] = result.pop("cron")
-    if not isinstance(kind, str):
-        if isinstance(result.get("atMs"), (int, str)) or isinstance(result.get("at"), str):
-            result["kind"] = "at"
-        elif isinstance(result.get("everyMs"), int):
-            result["kind"] = "every"
-        elif isinstance(result.get("expr"), str):
-            result["kind"] = "cron"
-    for key in ("atMs", "at"):
-        if isinstance(result.get(key), str) and not isinstance(result.get("atMs"), int):
-            parsed = parse_absolute_ms(result[key])
-            if parsed is not None:
-                result.pop("at", None)
-                result["atMs"] = parsed
-    if isinstance(result.get("expr"), str):
-        result["expr"] = result["expr"].strip()
-    return result
-
-
-def _coerce_payload(payload: dict[str, Any]) -> dict[str, Any]:
-    result = dict(payload)
-    kind = result.get("kind")
-    if isinstance(kind, str):
-        result["kind"] = _PAYLOAD_KINDS.get(kind.strip().lower(), kind)
-    elif isinstance(result.get("message"), str) and result["message"].strip():
-        result["kind"] = "agentTurn"
-    elif isinstance(result.get("text"), str) and result["text"].strip():
-        result["kind"] = "systemEvent"
-    provider = result.pop("provider", None)  # the original's legacy name for the delivery channel
-    channel = result.get("channel")
-    if not (isinstance(channel, str) and channel.strip()) and isinstance(provider, str) and provider.strip():
-        channel = provider
-    if isinstance(channel, str) and channel.strip():
-        result["channel"] = channel.strip().lower()
-    for key in ("message", "text", "model", "thinking"):
-        if isinstance(result.get(key), str) and result[key].strip():
-            result[key] = result[key].strip()
-    return result
-
-
-def _coerce_job(raw: dict[str, Any]) -> dict[str, Any]:
-    job = raw.get("data") if isinstance(raw.get("data"), dict) else raw.get("job")
-    result = dict(job if isinstance(job, dict) else raw)
-    for key in ("agentId", "name", "description"):
-        if isinstance(result.get(key), str):
-            result[key] = result[key].strip()
-            if not result[key] and key == "agentId":
-                del result[key]
-    if isinstance(result.get("enabled"), str) and result["enabled"].strip().lower() in ("true", "false"):
-        result["enabled"] = result["enabled"].strip().lower() == "true"
-    for key in ("sessionTarget", "wakeMode"):
-        if isinstance(result.get(key), str):
-            result[key] = result[key].strip().lower()
-    if isinstance(result.get("schedule"), dict):
-        result["schedule"] = _coerce_schedule(result["schedule"])
-    if not isinstance(result.get("payload"), dict):
-        message, text = result.get("message"), result.get("text")
-        if isinstance(message, str) and message.strip():
-            result["payload"] = {"kind": "agentTurn", "message": result.pop("message")}
-        elif isinstance(text, str) and text.strip():
-            result["payload"] = {"kind": "systemEvent", "text": result.pop("text")}
-    if isinstance(result.get("payload"), dict):
-        result["payload"] = _coerce_payload(result["payload"])
-    return result
-
-
-def normalize_cron_add(params: Any) -> Any:
-    """The ``cron.add`` params the strict types validate, from what a client sent (never raises)."""
-    if not isinstance(params, dict):
-        return params
-    job = _coerce_job(params)
-    job.setdefault("wakeMode", "next-heartbeat")
-    payload = job.get("payload")
-    if "sessionTarget" not in job and isinstance(payload, dict):
-        target = {"systemEvent": "main", "agentTurn": "isolated"}.get(payload.get("kind"))
-        if target:
-            job["sessionTarget"] = target
-    return job
-
-
-def normalize_cron_update(params: Any) -> Any:
-    """The ``cron.update`` params with the patch normalised like ``cron.add`` input (no defaults)."""
-    if not isinstance(params, dict) or not isinstance(params.get("patch"), dict):
-        return params
-    return {**params, "patch": _coerce_job(params["patch"])}

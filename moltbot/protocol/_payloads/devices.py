@@ -58,6 +58,8 @@ class PairedDevice:
     scopes: list[NonEmptyStr] | None = None
     remote_ip: NonEmptyStr | None = None
     tokens: list[DeviceTokenSummary] | None = None
+    connected: bool | None = None  # device.pair.list: a connection signed by this device is open now
+    last_seen_at_ms: NonNegativeInt | None = None  # device.pair.list: its token's last use (its last connect)
 
 
 @attrs.frozen

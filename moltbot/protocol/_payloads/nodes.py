@@ -245,3 +245,12 @@ class NodeEventParams:
     event: NonEmptyStr
     payload: Any = UNSET
     payload_json: str | None = UNSET
+
+
+@attrs.frozen
+class NodeEventResult:
+    """``{ok}`` (January) with protocol 4's ``event`` (echoed) and ``handled`` (false: nothing here acts on it)."""
+
+    ok: Literal[True]
+    event: NonEmptyStr
+    handled: bool

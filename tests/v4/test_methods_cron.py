@@ -13,7 +13,9 @@ import trio
 
 from tests.conftest import TOKEN, open_raw
 
-OPERATOR = {"role": "operator", "scopes": ["operator.admin", "operator.read", "operator.write", "operator.pairing"]}
+# The CLI's own kind: a local ``cli``/``cli`` keeps its scopes without a device at protocol 4 (digest §7.4).
+CLI = {"id": "cli", "version": "2026.9.6", "platform": "linux", "mode": "cli"}
+OPERATOR = {"client": CLI, "role": "operator", "scopes": ["operator.admin", "operator.read", "operator.write", "operator.pairing"]}
 CLI_ADD = {"name": "hourly", "enabled": True, "schedule": {"kind": "every", "everyMs": 3_600_000},
            "sessionTarget": "isolated", "wakeMode": "now", "payload": {"kind": "agentTurn", "message": "hello"},
            "delivery": {"mode": "announce", "channel": "last"}}

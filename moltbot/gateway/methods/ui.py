@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 STARTUP_MESSAGES = 80  # chat.startup's default page (the UI asks for 80)
 STARTUP_BYTES = 256 * 1024  # and for at most 256 KiB of it
+VIEWER_KEYS = 32  # sessions.viewers.set keys read (the schema's maxItems)
 _STARTED = time.monotonic()
 
 
@@ -171,7 +172,7 @@ async def sessions_observer_visibility(runtime: Runtime, connection: Connection,
 async def sessions_viewers_set(runtime: Runtime, connection: Connection,
                                params: SessionsViewersSetParams) -> dict[str, Any]:
     """Viewer presence is not shared with other clients here: the keys are acknowledged as given."""
-    return {"sessionKeys": [runtime.agents.canonical(key) for key in params.session_keys]}
+    return {"sessionKeys": [runtime.agents.canonical(key) for key in params.session_keys[:VIEWER_KEYS]]}
 
 
 async def plugin_surface_refresh(runtime: Runtime, connection: Connection,

@@ -11,12 +11,11 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import attrs
-from annotated_types import Ge, Le, MaxLen, MinLen
+from annotated_types import Ge, Le
 
 from .._frames import NonEmptyStr, PositiveInt
 
 TaskStatus = Literal["queued", "running", "completed", "failed", "cancelled", "timed_out"]
-SessionKey = Annotated[str, MinLen(1), MaxLen(512)]
 
 
 @attrs.frozen
@@ -73,7 +72,7 @@ class SessionsMessagesSubscribeParams:
 class SessionsViewersSetParams:
     """Schema ``SessionsViewerPresenceSetParams``."""
 
-    session_keys: Annotated[list[SessionKey], MaxLen(32)]
+    session_keys: list[NonEmptyStr]  # the schema allows 32; the handler reads that many
     agent_id: NonEmptyStr | None = None
 
 
@@ -84,8 +83,8 @@ class SessionsObserverVisibilityParams:
 
 @attrs.frozen
 class TaskSuggestionsListParams:
-    session_key: Annotated[str, MinLen(1), MaxLen(512)] | None = None
-    agent_id: Annotated[str, MinLen(1), MaxLen(128)] | None = None
+    session_key: NonEmptyStr | None = None
+    agent_id: NonEmptyStr | None = None
 
 
 @attrs.frozen
@@ -110,7 +109,7 @@ class UpdateStatusParams:
 
 @attrs.frozen
 class UsersPrefsGetParams:
-    keys: Annotated[list[Annotated[str, MinLen(1), MaxLen(256)]], MaxLen(32)] | None = None
+    keys: list[NonEmptyStr] | None = None
 
 
 @attrs.frozen
@@ -137,7 +136,7 @@ class SessionsCatalogListParams:
     catalog_id: NonEmptyStr | None = None
     cursors: dict[str, str] | None = None
     agent_id: NonEmptyStr | None = None
-    progress_id: Annotated[str, MinLen(1), MaxLen(128)] | None = None
+    progress_id: NonEmptyStr | None = None
     search: str | None = None
     limit_per_host: PositiveInt | None = None
     host_ids: list[NonEmptyStr] | None = None

@@ -232,7 +232,7 @@ METHODS: Final[dict[str, MethodSpec]] = _table(
     MethodSpec("talk.catalog", EmptyParams, JsonObject, since=4),
     MethodSpec("progressCard.get", _ui.ProgressCardGetParams, JsonObject, since=4),
     MethodSpec("taskSuggestions.list", _ui.TaskSuggestionsListParams, JsonObject, since=4),
-    MethodSpec("tasks.list", _ui.TasksListParams, JsonObject, since=4),
+    MethodSpec("tasks.list", _ui.TasksListParams, JsonObject, since=4, normalize=_ui.normalize_tasks_list),
     MethodSpec("sessions.branches.list", _ui.SessionKeyOnlyParams, JsonObject, since=4),
     MethodSpec("session.discussion.info", _ui.SessionKeyOnlyParams, JsonObject, since=4),
     MethodSpec("sessions.companion.state", _ui.SessionKeyOnlyParams, JsonObject, since=4),

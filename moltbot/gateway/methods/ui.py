@@ -120,11 +120,11 @@ async def chat_metadata(runtime: Runtime, connection: Connection, params: ChatMe
 
 async def models_auth_status(runtime: Runtime, connection: Connection,
                              params: ModelsAuthStatusParams) -> dict[str, Any]:
-    """Each usable provider: built-in echo needs no credentials (``ok``), the others have their key
-    (``static``, the status OpenClaw gives an API key). No OAuth or auth profiles exist here."""
+    """Each usable provider: with an API key ``static`` (OpenClaw's status for a key), without one (echo, a
+    local server) ``ok``. No OAuth or auth profiles exist here."""
     providers = []
-    for provider_id in runtime.models.providers():
-        status = "ok" if provider_id == "echo" else "static"
+    for provider_id, provider in runtime.models.providers().items():
+        status = "static" if getattr(provider, "_api_key", None) else "ok"
         providers.append({"provider": provider_id, "authProvider": provider_id, "displayName": provider_id,
                           "status": status, "profiles": []})
     return {"ts": now_ms(), "providers": providers, "providerCapabilities": []}

@@ -8,7 +8,7 @@ the ones the UI sends and OpenClaw 2026.9.6 accepts. Results are plain JSON buil
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import attrs
 from annotated_types import Ge, Le
@@ -89,7 +89,7 @@ class TaskSuggestionsListParams:
 
 @attrs.frozen
 class TasksListParams:
-    status: TaskStatus | list[TaskStatus] | None = None
+    status: list[TaskStatus] | None = None  # one status is accepted too (normalize_tasks_list)
     agent_id: NonEmptyStr | None = None
     session_key: NonEmptyStr | None = None
     sort_by: NonEmptyStr | None = None  # sent by the UI, not in the 2026.9.1 schema
@@ -141,3 +141,10 @@ class SessionsCatalogListParams:
     limit_per_host: PositiveInt | None = None
     host_ids: list[NonEmptyStr] | None = None
     allow_partial_results: bool | None = None  # sent by the UI, not in the 2026.9.1 schema
+
+
+def normalize_tasks_list(raw: Any) -> Any:
+    """``tasks.list``'s ``status`` may be one status or a list (the schema's ``anyOf``): always a list."""
+    if isinstance(raw, dict) and isinstance(raw.get("status"), str):
+        return {**raw, "status": [raw["status"]]}
+    return raw

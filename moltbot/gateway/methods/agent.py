@@ -66,7 +66,8 @@ def _agent_entry(runtime: Runtime, agent_id: str) -> dict[str, Any]:
             row["identity"] = identity
     # The model runs use (primary of the agent's, else the default, else built-in echo): today's Control UI
     # asks for a model setup unless the agent names one.
-    row["model"] = {"primary": model_refs(runtime.config, entry.model if entry is not None else None)[0]}
+    primary, *fallbacks = model_refs(runtime.config, entry.model if entry is not None else None)
+    row["model"] = {"primary": primary, **({"fallbacks": fallbacks} if fallbacks else {})}
     return row
 
 

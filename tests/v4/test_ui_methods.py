@@ -50,9 +50,10 @@ UI_CALLS = {
     "sessions.groups.defaults": ({}, "SessionsGroupsDefaultsParams", "SessionsGroupsDefaultsResult"),
     "sessions.catalog.list": ({}, "SessionsCatalogListParams", "SessionsCatalogListResult"),
 }
+# A device-less CLI client at protocol 4 (a Control UI id would need a signed device identity: the real UI
+# itself is driven in test_ui_openclaw_build.py); the methods answer the same whoever calls them.
 UI_CONNECT = {"minProtocol": 4, "maxProtocol": 4,
-              "client": {"id": "openclaw-control-ui", "version": "2026.9.6", "platform": "Linux x86_64",
-                         "mode": "webchat", "timeZone": "UTC"},
+              "client": {"id": "cli", "version": "2026.9.6", "platform": "linux", "mode": "cli"},
               "role": "operator", "scopes": ["operator.admin", "operator.read", "operator.write",
                                              "operator.approvals", "operator.pairing"]}
 

@@ -155,6 +155,19 @@ async def test_bad_params_are_refused_naming_the_field(gateway, method, params, 
     assert wrong in answer["error"]["message"] and "Traceback" not in answer["error"]["message"]
 
 
+@pytest.mark.parametrize(("method", "params", "field"), [
+    ("sessions.describe", {"key": "agent:main:\u0007"}, "key"),
+    ("chat.startup", {"sessionKey": "agent:main:main", "agentId": "../x"}, "agentId"),
+    ("sessions.viewers.set", {"sessionKeys": ["agent:main:" + "k" * 5000]}, "sessionKeys"),
+])
+async def test_bad_ids_are_refused_by_the_id_rules_before_any_store_is_read(gateway, method, params, field):
+    with trio.fail_after(10):
+        async with ui_client(gateway) as ui:
+            answer = await ui.call(method, params)
+    assert answer["ok"] is False and answer["error"]["code"] == "INVALID_REQUEST"
+    assert answer["error"]["message"].startswith(f"invalid {method} params: {field} must")
+
+
 async def test_plugin_surface_refresh_without_a_canvas_host_is_refused(gateway):
     with trio.fail_after(10):
         async with ui_client(gateway) as ui:

@@ -52,6 +52,8 @@ class ControlUiConfig:
     allowed_origins: list[str] = attrs.field(factory=list)
     allow_insecure_auth: bool = False
     dangerously_disable_device_auth: bool = False
+    # A folder holding another Control UI build to serve instead of ours (OpenClaw's ``dist/control-ui``).
+    root: str | None = None
 
 
 @attrs.frozen

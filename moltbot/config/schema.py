@@ -41,6 +41,8 @@ _HELP = {
     "gateway.reload.mode": "What a config file change does: off, restart, hot (no restarts) or hybrid.",
     "gateway.reload.debounceMs": "Quiet time after the last save before the file is reloaded.",
     "gateway.controlUi.enabled": "Serve the Control UI dashboard.",
+    "gateway.controlUi.root": "A folder with another Control UI build to serve instead of the bundled dashboard "
+                              "(e.g. OpenClaw's dist/control-ui); hashed assets under assets/ are cached for a year.",
     "gateway.controlUi.allowedOrigins": "Browser origins (https://host:port) besides the gateway's own that may "
                                         "open its WebSocket and get CORS answers.",
     "gateway.allowedHosts": "Host names the gateway answers besides loopback and its bound address (behind a "

@@ -97,7 +97,7 @@ async def dispatch(runtime: Runtime, path: str) -> Response:
         authorize(runtime)
         return await chat_completions(runtime, await read_json(CHAT_MAX_BODY))
     if config.gateway.control_ui.enabled:
-        answer = await serve_control_ui(config, path)
+        answer = await serve_control_ui(config, path, lambda: authorize(runtime))
         if answer is not None:
             return answer
     return Response("Not Found", status=404, content_type=TEXT_PLAIN)

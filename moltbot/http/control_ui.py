@@ -25,6 +25,7 @@ import base64
 import hashlib
 import json
 import mimetypes
+from collections.abc import Callable
 from functools import cache
 from html import escape as html_escape
 from pathlib import Path, PurePosixPath
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING
 import trio
 from quart import Response, request
 
-from .common import json_response
+from .common import HttpError, json_response
 
 if TYPE_CHECKING:
     from ..config.model import Config
@@ -175,6 +176,10 @@ def _index(config: Config, base_path: str) -> Response:
     return _respond(html.encode("utf-8"), CONTENT_TYPES[".html"], csp=content_security_policy((digest,)))
 
 
+def _refuse() -> None:
+    raise HttpError(401, {"error": {"message": "Unauthorized", "type": "unauthorized"}})
+
+
 def _avatar_file(avatar: str) -> Path | None:
     if avatar.startswith(("http:", "https:", "data:")) or len(avatar) < 3:
         return None
@@ -198,8 +203,13 @@ async def _avatar(config: Config, base_path: str, agent_id: str) -> Response:
     return _respond(await trio.Path(path).read_bytes(), content_type, csp=content_security_policy())
 
 
-async def serve_control_ui(config: Config, path: str) -> Response | None:
-    """Answer ``path`` if it belongs to the Control UI; ``None`` lets the caller answer 404."""
+async def serve_control_ui(config: Config, path: str,
+                           authorize: Callable[[], None] | None = None) -> Response | None:
+    """Answer ``path`` if it belongs to the Control UI; ``None`` lets the caller answer 404.
+
+    With ``gateway.controlUi.root`` set, the files come from that build (``control_ui_build``);
+    ``authorize`` (raising the HTTP 401) guards its bootstrap JSON, and without it that JSON is refused.
+    """
     if request.method not in ("GET", "HEAD"):
         return _text(405, "Method Not Allowed")
     base_path = normalize_base_path(config.gateway.control_ui.base_path)
@@ -219,6 +229,10 @@ async def serve_control_ui(config: Config, path: str) -> Response | None:
         return _text(404, "Not Found")
     if relative.startswith("avatar/") and relative.count("/") == 1:
         return await _avatar(config, base_path, relative.split("/", 1)[1])
+    if config.gateway.control_ui.root:
+        from .control_ui_build import serve_build
+
+        return await serve_build(config, base_path, path, authorize or _refuse)
     if relative in ("", "index.html") or relative.endswith("/"):
         return _index(config, base_path)
     body = read_asset(relative)

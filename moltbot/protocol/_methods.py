@@ -22,6 +22,7 @@ from ._payloads import cron as _cron
 from ._payloads import devices as _devices
 from ._payloads import logs as _logs
 from ._payloads import nodes as _nodes
+from ._payloads import ui as _ui
 from ._payloads.presence import PresenceEntry
 from ._payloads.system import (
     EmptyParams,
@@ -112,7 +113,7 @@ METHODS: Final[dict[str, MethodSpec]] = _table(
     MethodSpec("config.apply", _config.ConfigPatchParams, _config.ConfigApplyResult),
     MethodSpec("config.patch", _config.ConfigPatchParams, _config.ConfigApplyResult),
     MethodSpec("config.schema", EmptyParams, _config.ConfigSchemaResult),
-    MethodSpec("models.list", EmptyParams, JsonObject),
+    MethodSpec("models.list", _ui.ModelsListParams, JsonObject),
     MethodSpec("agents.list", EmptyParams, JsonObject),
     MethodSpec("sessions.list", agent.SessionsListParams, JsonObject),
     MethodSpec("sessions.preview", agent.SessionsPreviewParams, JsonObject),
@@ -158,6 +159,35 @@ METHODS: Final[dict[str, MethodSpec]] = _table(
     # channel-plugin methods (the WhatsApp plugin's gatewayMethods), after the core methods
     MethodSpec("web.login.start", _channels.WebLoginStartParams, JsonObject),
     MethodSpec("web.login.wait", _channels.WebLoginWaitParams, JsonObject),
+    # what today's OpenClaw Control UI (2026.9.6) calls at start (gateway/methods/ui.py, ui_none.py)
+    MethodSpec("sessions.subscribe", EmptyParams, JsonObject, since=4),
+    MethodSpec("sessions.messages.subscribe", _ui.SessionsMessagesSubscribeParams, JsonObject, since=4),
+    MethodSpec("sessions.describe", _ui.SessionsDescribeParams, JsonObject, since=4),
+    MethodSpec("chat.startup", _ui.ChatStartupParams, JsonObject, since=4),
+    MethodSpec("chat.metadata", _ui.ChatMetadataParams, JsonObject, since=4),
+    MethodSpec("models.authStatus", _ui.ModelsAuthStatusParams, JsonObject, since=4),
+    MethodSpec("system.info", EmptyParams, JsonObject, since=4),
+    MethodSpec("sessions.observer.visibility", _ui.SessionsObserverVisibilityParams, JsonObject, since=4),
+    MethodSpec("sessions.viewers.set", _ui.SessionsViewersSetParams, JsonObject, since=4),
+    MethodSpec("plugin.surface.refresh", _ui.PluginSurfaceRefreshParams, JsonObject, since=4),
+    MethodSpec("update.status", _ui.UpdateStatusParams, JsonObject, since=4),
+    MethodSpec("plugins.controlUi.list", EmptyParams, JsonObject, since=4),
+    MethodSpec("projects.list", _ui.ProjectsListParams, JsonObject, since=4),
+    MethodSpec("question.list", EmptyParams, JsonObject, since=4),
+    MethodSpec("exec.approval.list", EmptyParams, list[Any], since=4),
+    MethodSpec("plugin.approval.list", EmptyParams, list[Any], since=4),
+    MethodSpec("openclaw.approval.list", EmptyParams, list[Any], since=4),
+    MethodSpec("talk.catalog", EmptyParams, JsonObject, since=4),
+    MethodSpec("progressCard.get", _ui.ProgressCardGetParams, JsonObject, since=4),
+    MethodSpec("taskSuggestions.list", _ui.TaskSuggestionsListParams, JsonObject, since=4),
+    MethodSpec("tasks.list", _ui.TasksListParams, JsonObject, since=4, normalize=_ui.normalize_tasks_list),
+    MethodSpec("sessions.branches.list", _ui.SessionKeyOnlyParams, JsonObject, since=4),
+    MethodSpec("session.discussion.info", _ui.SessionKeyOnlyParams, JsonObject, since=4),
+    MethodSpec("sessions.companion.state", _ui.SessionKeyOnlyParams, JsonObject, since=4),
+    MethodSpec("users.prefs.get", _ui.UsersPrefsGetParams, JsonObject, since=4),
+    MethodSpec("sessions.groups.list", EmptyParams, JsonObject, since=4),
+    MethodSpec("sessions.groups.defaults", EmptyParams, JsonObject, since=4),
+    MethodSpec("sessions.catalog.list", _ui.SessionsCatalogListParams, JsonObject, since=4),
 )
 
 # Events this gateway emits (``features.events``), in the reference's GATEWAY_EVENTS order.

@@ -96,7 +96,7 @@ async def test_agents_and_models_are_listed(client):
         agents = await c.call("agents.list")
         models = await c.call("models.list")
         identity = await c.call("agent.identity.get", {})
-    assert agents["defaultId"] == "main" and agents["agents"] == [{"id": "main"}]
+    assert agents["defaultId"] == "main" and agents["agents"] == [{"id": "main", "model": {"primary": "echo/echo"}}]
     assert {"id": "echo", "name": "Echo (offline test model)", "provider": "echo"} in models["models"]
     assert identity == {"agentId": "main"}
 

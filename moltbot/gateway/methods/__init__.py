@@ -1,6 +1,6 @@
 """Method handlers by namespace: ``async def handler(runtime, connection, params) -> result``."""
 
-from . import agent, channels, config, cron, devices, logs, nodes, sessions, system
+from . import agent, channels, config, cron, devices, logs, nodes, sessions, system, ui, ui_none
 from .ids import checked
 
 _HANDLERS = {
@@ -58,6 +58,35 @@ _HANDLERS = {
     "cron.remove": cron.cron_remove,
     "cron.run": cron.cron_run,
     "cron.runs": cron.cron_runs,
+    # what today's OpenClaw Control UI calls at start: the features we have (ui), "none here" (ui_none)
+    "sessions.subscribe": ui.sessions_subscribe,
+    "sessions.messages.subscribe": ui.sessions_messages_subscribe,
+    "sessions.describe": ui.sessions_describe,
+    "chat.startup": ui.chat_startup,
+    "chat.metadata": ui.chat_metadata,
+    "models.authStatus": ui.models_auth_status,
+    "system.info": ui.system_info,
+    "sessions.observer.visibility": ui.sessions_observer_visibility,
+    "sessions.viewers.set": ui.sessions_viewers_set,
+    "plugin.surface.refresh": ui.plugin_surface_refresh,
+    "update.status": ui_none.update_status,
+    "plugins.controlUi.list": ui_none.plugins_control_ui_list,
+    "projects.list": ui_none.projects_list,
+    "question.list": ui_none.question_list,
+    "exec.approval.list": ui_none.approval_list,
+    "plugin.approval.list": ui_none.approval_list,
+    "openclaw.approval.list": ui_none.approval_list,
+    "talk.catalog": ui_none.talk_catalog,
+    "progressCard.get": ui_none.progress_card_get,
+    "taskSuggestions.list": ui_none.task_suggestions_list,
+    "tasks.list": ui_none.tasks_list,
+    "sessions.branches.list": ui_none.sessions_branches_list,
+    "session.discussion.info": ui_none.session_discussion_info,
+    "sessions.companion.state": ui_none.sessions_companion_state,
+    "users.prefs.get": ui_none.users_prefs_get,
+    "sessions.groups.list": ui_none.sessions_groups_list,
+    "sessions.groups.defaults": ui_none.sessions_groups_defaults,
+    "sessions.catalog.list": ui_none.sessions_catalog_list,
 }
 # Id params (agent ids, session keys, job and account ids …) are checked before a handler runs (ids.py).
 HANDLERS = {method: checked(method, handler) for method, handler in _HANDLERS.items()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ...agents.providers.registry import model_refs
 from ...agents.sessions import message_text
 from ...protocol import INVALID_REQUEST, UNAVAILABLE, ProtocolError
 from ...protocol._payloads.agent import (
@@ -18,6 +19,7 @@ from ...protocol._payloads.agent import (
     WakeParams,
 )
 from ...protocol._payloads.system import EmptyParams
+from ...protocol._payloads.ui import ModelsListParams
 from ..connection import ack
 from .sessions import load_store, read_messages
 
@@ -72,6 +74,10 @@ def _agent_entry(runtime: Runtime, agent_id: str) -> dict[str, Any]:
                                       ("emoji", entry.identity.emoji), ("avatar", entry.identity.avatar)) if v}
         if identity:
             row["identity"] = identity
+    # The model runs use (primary of the agent's, else the default, else built-in echo): today's Control UI
+    # asks for a model setup unless the agent names one.
+    primary, *fallbacks = model_refs(runtime.config, entry.model if entry is not None else None)
+    row["model"] = {"primary": primary, **({"fallbacks": fallbacks} if fallbacks else {})}
     return row
 
 
@@ -102,7 +108,7 @@ async def agent_identity(runtime: Runtime, connection: Connection, params: Agent
     return result
 
 
-async def models_list(runtime: Runtime, connection: Connection, params: EmptyParams) -> dict[str, Any]:
+async def models_list(runtime: Runtime, connection: Connection, params: ModelsListParams) -> dict[str, Any]:
     models = []
     for info in runtime.list_models():
         row: dict[str, Any] = {"id": info.id, "name": info.name, "provider": info.provider}

@@ -18,6 +18,7 @@ from ...agents.sessions import InvalidSessionEntry
 from ...protocol import INVALID_REQUEST, UNAVAILABLE, ProtocolError
 from ...store.ids import RULES
 from .sessions import PREVIEW_KEYS
+from .ui import VIEWER_KEYS
 
 log = logging.getLogger("moltbot.gateway")
 
@@ -56,12 +57,18 @@ ID_PARAMS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "device.pair.reject": (("request_id", "requestId", "name"),),
     "device.token.rotate": (("device_id", "deviceId", "name"),),
     "device.token.revoke": (("device_id", "deviceId", "name"),),
+    # what today's OpenClaw Control UI calls at start (ui.py)
+    "sessions.describe": (("key", "key", "key"),),
+    "sessions.messages.subscribe": (("key", "key", "key"), ("agent_id", "agentId", "agent")),
+    "sessions.viewers.set": (("session_keys", "sessionKeys", "key"), ("agent_id", "agentId", "agent")),
+    "chat.startup": (("session_key", "sessionKey", "key"), ("agent_id", "agentId", "agent")),
+    "chat.metadata": (("session_key", "sessionKey", "key"), ("agent_id", "agentId", "agent")),
 }
 
 
 # A list param of which the handler uses only the first items: only those are checked (100,000 keys
 # cost 21 ms to check, of which 64 are read).
-ITEMS_USED = {("sessions.preview", "keys"): PREVIEW_KEYS}
+ITEMS_USED = {("sessions.preview", "keys"): PREVIEW_KEYS, ("sessions.viewers.set", "session_keys"): VIEWER_KEYS}
 
 
 def check_ids(method: str, params: Any) -> None:

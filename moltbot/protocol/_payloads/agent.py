@@ -91,6 +91,9 @@ class SessionsListParams:
     spawned_by: NonEmptyStr | None = None
     agent_id: NonEmptyStr | None = None
     search: str | None = None
+    # Sent by today's OpenClaw Control UI: only configured agents are listed here anyway; no owners exist.
+    configured_agents_only: bool | None = None
+    owner_first: bool | None = None
 
 
 @attrs.frozen

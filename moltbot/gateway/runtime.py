@@ -212,7 +212,8 @@ class Runtime:
                         tick_interval_ms=gateway_config.tick_interval_ms)
         if v4:
             server = ServerInfo(version=self.gateway.version, conn_id=connection.conn_id,
-                                build_id=build_id(self.gateway.version, commit), boot_id=BOOT_ID)
+                                build_id=build_id(self.gateway.version, commit), boot_id=BOOT_ID,
+                                control_ui_build_source="configured" if self.config.gateway.control_ui.root else None)
             # Attachments travel base64 inside one frame: decoded, none can exceed 3/4 of maxPayload.
             ceiling = gateway_config.max_payload * 3 // 4
             policy = attrs.evolve(policy, attachments=AttachmentLimits(max_bytes=ceiling, max_image_bytes=ceiling))

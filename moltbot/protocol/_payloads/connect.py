@@ -136,6 +136,7 @@ class ServerInfo:
     host: NonEmptyStr | None = None
     build_id: BuildText | None = None
     boot_id: BuildText | None = None
+    control_ui_build_source: Literal["bundled", "configured"] | None = None
 
 
 @attrs.frozen

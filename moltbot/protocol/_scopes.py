@@ -64,7 +64,9 @@ _REQUESTABLE = frozenset(REQUESTABLE_SCOPES)
 _IMPLIED_BY_WRITE = frozenset({READ, TALK, SESSIONS_READ, SESSIONS_WRITE})
 
 # Methods of ours the schema does not have (removed upstream, or never there): their January bucket.
-_OWN = {"node.pair.request": PAIRING, "node.pair.verify": PAIRING, "browser.request": WRITE}
+_OWN = {"node.pair.request": PAIRING, "node.pair.verify": PAIRING, "browser.request": WRITE,
+        # newer than the 2026.9.1 schema: OpenClaw 2026.9.6's own method table (dist/method-scopes-*.mjs)
+        "plugins.controlUi.list": READ}
 # At 4, callable by any operator whatever its scopes (the scope-upgrade flow itself).
 _ANY_OPERATOR = frozenset({"device.scopes.requestUpgrade", "device.scopes.waitUpgrade"})
 _CLIENTS_KEEPING_SCOPES = frozenset({("cli", "cli"), ("gateway-client", "backend")})

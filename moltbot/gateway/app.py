@@ -197,12 +197,12 @@ class Gateway:
             result["reason"] = reason
         return result
 
-    def handle_sigusr1(self) -> bool:
-        """SIGUSR1: restart if ``commands.restart`` allows external restarts or one was scheduled."""
+    def handle_sigusr1(self, name: str = "SIGUSR1") -> bool:
+        """SIGUSR1 (or SIGUSR2): restart if ``commands.restart`` allows external restarts or one was scheduled."""
         if self.config.commands.restart or trio.current_time() <= self._restart_authorized_until:
-            self.request_restart("SIGUSR1")
+            self.request_restart(name)
             return True
-        log.warning("SIGUSR1 restart ignored (set commands.restart=true to allow external restarts)")
+        log.warning("%s restart ignored (set commands.restart=true to allow external restarts)", name)
         return False
 
     async def current_runtime(self) -> Runtime:

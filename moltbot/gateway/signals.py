@@ -34,7 +34,7 @@ async def run_gateway(config: Config, *, port: int | None = None, env: Mapping[s
                 on_started(gateway)
             async for signum in signals:
                 if signum in RESTART_SIGNALS:
-                    gateway.handle_sigusr1()
+                    gateway.handle_sigusr1(signal.Signals(signum).name)
                     continue
                 log.info("received %s: stopping", signal.Signals(signum).name)
                 break

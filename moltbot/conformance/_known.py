@@ -37,6 +37,10 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         "2026.9.*", "methods.channels.status", "/eventLoop/intervalMs", (4,),
         "OpenClaw 2026.9.6 sends channels.status eventLoop.intervalMs as a fraction of milliseconds "
         "(observed 1009.198…), where its schema's ChannelsStatusResult says integer"),
+    KnownBug(
+        "2026.9.*", "methods.models.authStatus.params", "expected an INVALID_REQUEST error", (4,),
+        "OpenClaw 2026.9.6 answers models.authStatus with an unknown params key ok (observed: the provider "
+        "list), where its schema's ModelsAuthStatusParams is closed (additionalProperties false)"),
 )
 
 

@@ -83,17 +83,20 @@ EXPIRED = _refusal("device signature expired", "DEVICE_AUTH_SIGNATURE_EXPIRED", 
 NONCE_REQUIRED = _refusal("device nonce required", "DEVICE_AUTH_NONCE_REQUIRED", "device-nonce-missing")
 NONCE_MISMATCH = _refusal("device nonce mismatch", "DEVICE_AUTH_NONCE_MISMATCH", "device-nonce-mismatch")
 SIGNATURE_INVALID = _refusal("device signature invalid", "DEVICE_AUTH_SIGNATURE_INVALID", "device-signature")
-STALE_MS = int(time.time() * 1000) - 200_000  # past protocol 4's 2 minutes, within 3/7's 10 minutes
+def stale_ms() -> int:
+    """A signing time past protocol 4's 2 minutes and within 3/7's 10, taken when the connect is built (not at
+    import: a long test run would otherwise push it past 10 minutes)."""
+    return int(time.time() * 1000) - 200_000
 
 
 def _cases():
     """(name, protocol, build(key, other, nonce), expected error or None for accepted). Each case breaks
     its rule and every later one, so the order of the checks is what decides the answer."""
     def id_mismatch(key, other, nonce):
-        return signed(_params(4), key, "other", signed_at_ms=STALE_MS, id=other.device_id)
+        return signed(_params(4), key, "other", signed_at_ms=stale_ms(), id=other.device_id)
 
     def stale(key, other, nonce):
-        return signed(_params(4), key, "other", signed_at_ms=STALE_MS, signature=other.sign("x"))
+        return signed(_params(4), key, "other", signed_at_ms=stale_ms(), signature=other.sign("x"))
 
     def no_nonce(key, other, nonce):
         return signed(_params(4), key, None, signature=other.sign("x"))
@@ -124,7 +127,7 @@ async def test_device_proof_refusals_in_order_at_4(gateway, name, build, expecte
 @pytest.mark.parametrize("protocol", [3, 7])
 async def test_3_and_7_keep_the_10_minute_skew_and_the_local_nonce_less_v1(gateway, protocol):
     key = DeviceKeyPair.generate()
-    stale, _ = await _connect(gateway.url, lambda nonce: signed(_params(protocol), key, nonce, signed_at_ms=STALE_MS))
+    stale, _ = await _connect(gateway.url, lambda nonce: signed(_params(protocol), key, nonce, signed_at_ms=stale_ms()))
     assert stale["ok"], stale
     v1, _ = await _connect(gateway.url, lambda nonce: signed(_params(protocol), key, None))
     assert v1["ok"], v1

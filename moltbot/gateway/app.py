@@ -205,6 +205,12 @@ class Gateway:
         log.warning("%s restart ignored (set commands.restart=true to allow external restarts)", name)
         return False
 
+    @property
+    def accepting(self) -> bool:
+        """Whether new requests are served now (a Runtime that is neither draining nor being replaced)."""
+        return self.runtime is not None and not self.runtime.draining and not self._replacing \
+            and self._stop_reason is None
+
     async def current_runtime(self) -> Runtime:
         """The Runtime new connections are served by; waits while one is being replaced."""
         while self.runtime is None or self.runtime.draining or self._replacing:

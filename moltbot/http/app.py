@@ -18,11 +18,21 @@ from quart_trio import QuartTrio
 from ..gateway import origin
 from ..gateway.connection import serve_connection
 from ..gateway.transport import AsgiWebSocket, TransportClosed
-from .common import TEXT_PLAIN, HttpError, authorize, error_response, method_not_allowed, read_json
+from .common import (
+    TEXT_PLAIN,
+    HttpError,
+    authorize,
+    disabled,
+    error_response,
+    method_not_allowed,
+    not_found,
+    read_json,
+)
 from .control_ui import serve_control_ui
 from .hooks import handle_hook
 from .openai import MAX_BODY as CHAT_MAX_BODY
-from .openai import chat_completions
+from .openai import chat_completions, models
+from .probes import answer_probe, probe_kind
 from .responses import responses
 from .tools import MAX_BODY as TOOLS_MAX_BODY
 from .tools import tools_invoke
@@ -65,6 +75,15 @@ async def settle_body(response: Response) -> Response:
 _STILL_ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
+API_PREFIXES = ("/v1", "/tools", "/hooks", "/api")  # API clients there expect JSON, never the dashboard
+CHAT_KEY = "gateway.http.endpoints.chatCompletions.enabled"
+RESPONSES_KEY = "gateway.http.endpoints.responses.enabled"
+
+
+def under(path: str, base: str) -> bool:
+    return path == base or path.startswith(base + "/")
+
+
 async def dispatch(runtime: Runtime, path: str) -> Response:
     """The reference's HTTP dispatch order (§6.1); the first match answers.
 
@@ -72,35 +91,56 @@ async def dispatch(runtime: Runtime, path: str) -> Response:
     (GHSA-v865-p3gq-hw6m: a multi-encoded ``%252f`` bypassed auth on a protected prefix when one layer
     matched the prefix and another decoded again). No handler here decodes twice; this keeps it so for
     hook mappings, plugins or proxies that might.
+
+    Unlike the reference, nothing under an API prefix reaches the Control UI: a disabled endpoint is a
+    404 naming its config key, any other unknown API path a JSON 404.
     """
     if _STILL_ENCODED.search(path):
         return Response("Bad Request", status=400, content_type=TEXT_PLAIN)
     config = runtime.config
     hooks = config.hooks
     hooks_base = "/" + hooks.path.strip("/")
-    if hooks.enabled and hooks.token and (path == hooks_base or path.startswith(hooks_base + "/")):
-        return await handle_hook(runtime, path[len(hooks_base):].strip("/"))
+    if under(path, hooks_base):
+        if hooks.enabled and hooks.token:
+            return await handle_hook(runtime, path[len(hooks_base):].strip("/"))
+        raise disabled("webhooks", f"set hooks.enabled to true and hooks.token (served under {hooks_base})")
     if path == "/tools/invoke":
         if request.method != "POST":
             raise method_not_allowed()
         authorize(runtime)
         return await tools_invoke(runtime, await read_json(TOOLS_MAX_BODY))
     endpoints = config.gateway.http.endpoints
-    if path == "/v1/responses" and endpoints.responses.enabled:
+    if path == "/v1/responses":
+        if not endpoints.responses.enabled:
+            raise disabled("/v1/responses", f"set {RESPONSES_KEY} to true")
         if request.method != "POST":
             raise method_not_allowed()
         authorize(runtime)
         return await responses(runtime, await read_json(endpoints.responses.max_body_bytes))
-    if path == "/v1/chat/completions" and endpoints.chat_completions.enabled:
-        if request.method != "POST":
-            raise method_not_allowed()
-        authorize(runtime)
-        return await chat_completions(runtime, await read_json(CHAT_MAX_BODY))
+    if path == "/v1/chat/completions" or under(path, "/v1/models"):
+        if not endpoints.chat_completions.enabled:
+            raise disabled("/v1/models" if path != "/v1/chat/completions" else path, f"set {CHAT_KEY} to true")
+        return await _chat_or_models(runtime, path)
+    if any(under(path, prefix) for prefix in API_PREFIXES):
+        raise not_found(path)
     if config.gateway.control_ui.enabled:
         answer = await serve_control_ui(config, path, lambda: authorize(runtime))
         if answer is not None:
             return answer
     return Response("Not Found", status=404, content_type=TEXT_PLAIN)
+
+
+async def _chat_or_models(runtime: Runtime, path: str) -> Response:
+    """The two endpoints ``gateway.http.endpoints.chatCompletions`` turns on (the reference's OpenAI pair)."""
+    if path == "/v1/chat/completions":
+        if request.method != "POST":
+            raise method_not_allowed()
+        authorize(runtime)
+        return await chat_completions(runtime, await read_json(CHAT_MAX_BODY))
+    if request.method != "GET":
+        raise method_not_allowed("GET")
+    authorize(runtime)
+    return models(runtime, path)
 
 
 def make_http_app(gateway: Gateway) -> QuartTrio:
@@ -112,6 +152,9 @@ def make_http_app(gateway: Gateway) -> QuartTrio:
     @app.route("/<path:path>", methods=ALL_METHODS)
     async def handle(path: str) -> Response:
         try:
+            kind = probe_kind("/" + path)
+            if kind is not None:  # answered now, also while the Runtime is being replaced
+                return answer_probe(gateway, kind)
             return await dispatch(await gateway.current_runtime(), "/" + path)
         except HttpError as exc:
             return error_response(exc)
@@ -126,7 +169,9 @@ def make_asgi_app(gateway: Gateway) -> Any:
     http_app = make_http_app(gateway)
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] in ("http", "websocket"):  # Host and Origin first (gateway.origin)
+        if scope["type"] == "http" and probe_kind(scope.get("path", "")) is not None:
+            await http_app(scope, receive, send)  # probes skip the Host guard: see http.probes
+        elif scope["type"] in ("http", "websocket"):  # Host and Origin first (gateway.origin)
             config = (await gateway.current_runtime()).config.gateway
             await origin.guard(scope, receive, send, config, serve)
         else:

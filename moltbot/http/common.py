@@ -3,7 +3,8 @@
 Errors: 401 ``{"error":{"message":"Unauthorized","type":"unauthorized"}}`` (also when an address is rate
 limited, with ``Retry-After``), 400 ``{"error":{"message":…,"type":"invalid_request_error"}}`` for bad JSON,
 a too-large body (naming the limit; the answer closes the connection) or invalid fields, 405 ``Method Not
-Allowed`` with ``Allow: POST``. Handlers raise ``HttpError``; ``error_response`` renders it. Nothing
+Allowed`` with ``Allow: POST``, 404 ``{"error":{"message":…,"type":"not_found"}}`` for an unknown API path or
+a disabled endpoint (naming the config key that enables it: a 405 there sent users looking for the wrong fix). Handlers raise ``HttpError``; ``error_response`` renders it. Nothing
 internal (Python's exception texts, tracebacks, paths, secrets) is sent: the reference sends the JSON
 parser's message for bad JSON; ours says where the JSON broke, in our words.
 """
@@ -55,8 +56,23 @@ def invalid(message: str) -> HttpError:
     return HttpError(400, {"error": {"message": message, "type": "invalid_request_error"}})
 
 
-def method_not_allowed() -> HttpError:
-    return HttpError(405, "Method Not Allowed", {"Allow": "POST"})
+def method_not_allowed(allow: str = "POST") -> HttpError:
+    return HttpError(405, "Method Not Allowed", {"Allow": allow})
+
+
+MAX_PATH_IN_ERROR = 120  # an unknown path is echoed up to this many characters
+
+
+def not_found(path: str) -> HttpError:
+    """An API path (``/v1/…``, ``/api/…``) nothing serves: JSON, as the API clients there expect."""
+    shown = path if len(path) <= MAX_PATH_IN_ERROR else path[:MAX_PATH_IN_ERROR] + "…"
+    return HttpError(404, {"error": {"message": f"Not Found: no endpoint at {request.method} {shown}",
+                                     "type": "not_found"}})
+
+
+def disabled(what: str, fix: str) -> HttpError:
+    """An endpoint that exists but is off in the config: the 404 says which key turns it on."""
+    return HttpError(404, {"error": {"message": f"{what} is disabled: {fix}", "type": "not_found"}})
 
 
 def request_facts(runtime: Runtime) -> RequestFacts:

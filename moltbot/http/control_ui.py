@@ -2,16 +2,23 @@
 
 Theory of operation, in the reference's order (``control-ui.ts``), reached only after every API endpoint:
 
-Rule 1. Only GET and HEAD: anything else is 405 "Method Not Allowed" (checked before the base path, so a
-        POST to a disabled ``/v1/*`` endpoint lands here too).
-Rule 2. At the root base path, ``/ui`` and ``/ui/*`` are 404. With base path ``/x``, ``GET /x`` is a 302 to
-        ``/x/`` (query kept) and only paths under ``/x/`` are served; anything else falls through to 404.
-Rule 3. ``<base>/avatar/<agentId>`` answers the assistant's avatar (``?meta=1`` → ``{"avatarUrl"}``).
-Rule 4. A file that exists is served with its content type; ``index.html`` gets an injected script setting
+Rule 1. At the root base path, ``/ui`` and ``/ui/*`` are 404. With base path ``/x``, ``GET /x`` is a 302 to
+        ``/x/`` (query kept) and only paths under ``/x/`` are the UI's; anything else falls through to 404.
+Rule 2. The UI's own paths below the base path: ``/``, ``index.html``, its packaged files, its views
+        (``VIEWS``: ``/chat``, ``/logs/…``, the first segment names the view) and ``avatar/<agentId>``.
+        Any other path falls through to 404, so a mistyped URL or an API client is never handed the
+        page. With ``gateway.controlUi.root`` every path below the base path is the build's
+        (``control_ui_build``: its client routes are its own).
+Rule 3. Only GET and HEAD on the UI's paths: anything else is 405 "Method Not Allowed".
+Rule 4. ``<base>/avatar/<agentId>`` answers the assistant's avatar (``?meta=1`` → ``{"avatarUrl"}``).
+Rule 5. A file that exists is served with its content type; ``index.html`` gets an injected script setting
         ``window.__CLAWDBOT_CONTROL_UI_BASE_PATH__``, ``__CLAWDBOT_ASSISTANT_NAME__`` and
         ``__CLAWDBOT_ASSISTANT_AVATAR__`` (plus a ``<base href>`` so relative asset URLs work at any depth).
-Rule 5. Any other path (``/x/chat``, ``/x/logs/…``) is the SPA fallback: ``index.html``. Paths that try to
+Rule 6. A view's path (``/x/chat``, ``/x/logs/…``) is the SPA fallback: ``index.html``. Paths that try to
         leave the asset folder are 404.
+
+The reference (``control-ui.ts``) checks the method first and serves ``index.html`` for every unknown
+path; with that, ``GET /v1/models`` or ``/health`` answered 200 with the page (issue 19).
 
 Every answer carries a strict Content-Security-Policy: the page may talk only to its own origin (HTTP and
 WebSocket), loads no fonts, scripts or styles from anywhere else, and cannot be framed. The one inline
@@ -56,6 +63,10 @@ CONTENT_TYPES = {
     ".txt": "text/plain; charset=utf-8",
 }
 AVATAR_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg"}
+
+# The dashboard's client-side routes: the keys of ``views`` in static/control_ui/views.js (a test keeps
+# the two lists equal).
+VIEWS = ("overview", "channels", "sessions", "chat", "logs", "cron", "pairing", "config")
 
 DEFAULT_ASSISTANT_NAME = "Assistant"
 DEFAULT_ASSISTANT_AVATAR = "A"
@@ -203,6 +214,14 @@ async def _avatar(config: Config, base_path: str, agent_id: str) -> Response:
     return _respond(await trio.Path(path).read_bytes(), content_type, csp=content_security_policy())
 
 
+def is_dashboard_path(relative: str) -> bool:
+    """Rule 2 for the packaged dashboard: the page, one of its files, a view or an avatar."""
+    if relative in ("", "index.html") or read_asset(relative) is not None:
+        return True
+    first = relative.split("/", 1)[0]
+    return first in VIEWS or (first == "avatar" and relative.count("/") == 1)
+
+
 async def serve_control_ui(config: Config, path: str,
                            authorize: Callable[[], None] | None = None) -> Response | None:
     """Answer ``path`` if it belongs to the Control UI; ``None`` lets the caller answer 404.
@@ -210,13 +229,13 @@ async def serve_control_ui(config: Config, path: str,
     With ``gateway.controlUi.root`` set, the files come from that build (``control_ui_build``);
     ``authorize`` (raising the HTTP 401) guards its bootstrap JSON, and without it that JSON is refused.
     """
-    if request.method not in ("GET", "HEAD"):
-        return _text(405, "Method Not Allowed")
     base_path = normalize_base_path(config.gateway.control_ui.base_path)
     if not base_path and (path == "/ui" or path.startswith("/ui/")):
         return _text(404, "Not Found")
     if base_path:
         if path == base_path:
+            if request.method not in ("GET", "HEAD"):
+                return _text(405, "Method Not Allowed")
             query = request.query_string.decode("latin-1")
             redirect = Response("", status=302, headers={"Location": base_path + "/" + (f"?{query}" if query else "")})
             del redirect.headers["Content-Type"]  # an empty redirect has no type (as the original's)
@@ -227,16 +246,18 @@ async def serve_control_ui(config: Config, path: str,
     relative = path.lstrip("/")
     if not is_safe_relative(relative):
         return _text(404, "Not Found")
+    if not config.gateway.control_ui.root and not is_dashboard_path(relative):
+        return None
+    if request.method not in ("GET", "HEAD"):
+        return _text(405, "Method Not Allowed")
     if relative.startswith("avatar/") and relative.count("/") == 1:
         return await _avatar(config, base_path, relative.split("/", 1)[1])
     if config.gateway.control_ui.root:
         from .control_ui_build import serve_build
 
         return await serve_build(config, base_path, path, authorize or _refuse)
-    if relative in ("", "index.html") or relative.endswith("/"):
-        return _index(config, base_path)
-    body = read_asset(relative)
+    body = read_asset(relative) if relative not in ("", "index.html") else None
     if body is None:
-        return _index(config, base_path)  # SPA fallback: a client-side route such as /chat
+        return _index(config, base_path)  # the page itself, or the SPA fallback for a view (/chat)
     suffix = PurePosixPath(relative).suffix.lower()
     return _respond(body, CONTENT_TYPES.get(suffix) or "application/octet-stream", csp=content_security_policy())

@@ -21,7 +21,7 @@ from quart import Response, request
 from ..agents.sessions import normalize_agent_id
 from ..protocol._codec import dumps
 from . import fields
-from .common import invalid, json_response, submit_error
+from .common import HttpError, invalid, json_response, submit_error
 
 if TYPE_CHECKING:
     from ..agents.runtime import Run
@@ -226,3 +226,36 @@ async def _stream(runtime: Runtime, run: Run, model: str) -> AsyncIterator[bytes
         steps.close()
         if not finished and not run.done.is_set():  # the client went away: stop working for it
             runtime.agents.abort(run.session_key, run.run_id, reason="disconnect")
+
+
+# --- GET /v1/models ---------------------------------------------------------------------------------
+
+MODEL_ID = "moltbot"  # the default agent; ``moltbot/<agentId>`` names one agent (as OpenClaw's ``openclaw/…``)
+
+
+def model_ids(runtime: Runtime) -> list[str]:
+    return [MODEL_ID, *(f"{MODEL_ID}/{agent_id}" for agent_id in runtime.agents.agent_ids())]
+
+
+def _model(model_id: str) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": 0, "owned_by": MODEL_ID, "permission": []}
+
+
+def _not_found(model_id: str) -> HttpError:
+    return HttpError(404, {"error": {"message": f"Model '{model_id}' not found.", "type": "invalid_request_error"}})
+
+
+def models(runtime: Runtime, path: str) -> Response:
+    """``/v1/models`` (the list) or ``/v1/models/{id}`` (one), in the OpenAI shape, with OpenClaw's errors:
+    an id that cannot name an agent is 400, one that could but does not is 404."""
+    ids = model_ids(runtime)
+    if path == "/v1/models":
+        return json_response({"object": "list", "data": [_model(model_id) for model_id in ids]})
+    model_id = path[len("/v1/models/"):]
+    if not model_id:
+        raise invalid("Missing model id.")
+    if model_id.lower() != MODEL_ID and not _MODEL_AGENT.match(model_id):
+        raise invalid("Invalid model id.")
+    if model_id not in ids:
+        raise _not_found(model_id)
+    return json_response(_model(model_id))

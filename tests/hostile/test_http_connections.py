@@ -161,10 +161,10 @@ async def test_idle_keep_alive_connection_is_closed_after_the_keep_alive_timeout
 
 
 async def probe(port: int) -> bytes:
-    """The start of the answer to ``GET /nope`` (the Control UI's page); empty if the gateway refused the connection (EOF or reset)."""
+    """The start of the answer to ``GET /healthz``; empty if the gateway refused the connection (EOF or reset)."""
     stream = await trio.open_tcp_stream("127.0.0.1", port)
     try:
-        await stream.send_all(b"GET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         return await stream.receive_some(65536)
     except trio.BrokenResourceError:
         return b""

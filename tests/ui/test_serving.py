@@ -81,27 +81,30 @@ async def test_spa_fallback_serves_index_for_client_routes(ui):
     async def fetch(http):
         return await http.get("/chat"), await http.get("/logs/deep/link"), await http.get("/no-such.js")
 
-    for response in await _serve(ui(), fetch):
+    chat, deep, missing = await _serve(ui(), fetch)
+    for response in (chat, deep):
         assert response.status_code == 200 and "__CLAWDBOT_CONTROL_UI_BASE_PATH__" in response.text
+    assert (missing.status_code, missing.text) == (404, "Not Found")  # only the views fall back (issue 19)
 
 
 async def test_only_get_and_head(ui):
     async def fetch(http):
         head = await http.head("/app.js")
         posts = [await http.request(method, path) for method, path in
-                 (("POST", "/"), ("PUT", "/app.js"), ("DELETE", "/chat"), ("POST", "/v1/chat/completions"))]
+                 (("POST", "/"), ("PUT", "/app.js"), ("DELETE", "/chat"))]
         return head, posts
 
     head, posts = await _serve(ui(), fetch)
     assert head.status_code == 200 and head.content == b"" and int(head.headers["content-length"]) > 0
-    for response in posts:  # a POST to a disabled /v1 endpoint lands in the Control UI too (§6.1)
+    for response in posts:
         assert (response.status_code, response.text) == (405, "Method Not Allowed")
         assert "allow" not in response.headers
 
 
-async def test_method_is_checked_before_the_base_path(ui):
+async def test_paths_outside_the_base_path_are_404_for_any_method(ui):
+    # The reference checks the method first (405 here); a path that is not the UI's is now 404 (issue 19).
     response = await _serve(ui(base_path="/x"), lambda http: http.post("/elsewhere"))
-    assert response.status_code == 405
+    assert response.status_code == 404
 
 
 async def test_ui_paths_are_404_at_the_root(ui):

@@ -18,6 +18,7 @@ from quart_trio import QuartTrio
 from ..gateway import origin
 from ..gateway.connection import serve_connection
 from ..gateway.transport import AsgiWebSocket, TransportClosed
+from .access import access_logged
 from .common import TEXT_PLAIN, HttpError, authorize, error_response, method_not_allowed, read_json
 from .control_ui import serve_control_ui
 from .hooks import handle_hook
@@ -143,4 +144,4 @@ def make_asgi_app(gateway: Gateway) -> Any:
         else:
             await http_app(scope, receive, send)
 
-    return app
+    return access_logged(app)

@@ -1,9 +1,10 @@
 """HTTP access lines: ``GET /v1/models 200 3.1 ms remote=…`` at info, one per request, on ``moltbot.http``.
 
 An ASGI wrapper around the whole app, so every HTTP answer is seen, those of the Host/Origin guard
-included. The path is logged without its query string (tokens travel there: ``?token=``), bounded and on one
-line; WebSocket upgrades are not HTTP requests here (the connection log has them). The wrapper costs a
-clock read and one closure per request, and nothing when ``moltbot.http`` is above info.
+included. The path is logged without its query string (tokens travel there: ``?token=``), bounded and on
+one line; probes (``/healthz`` and the like, asked every few seconds) are logged at debug. WebSocket
+upgrades are not HTTP requests here (the connection log has them). The wrapper costs a clock read and one
+closure per request, and nothing when ``moltbot.http`` is above info.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from ..gateway.connlog import field
 log = logging.getLogger("moltbot.http")
 
 PATH_MAX = 200
+# Uptime checks and container probes ask every few seconds: their lines go to debug, not info.
+PROBE_PATHS = frozenset({"/healthz", "/health", "/readyz", "/ready", "/startupz", "/startup"})
 
 
 def access_logged(app: Any) -> Any:
@@ -38,7 +41,8 @@ def access_logged(app: Any) -> Any:
             await app(scope, receive, send_and_note)
         finally:
             client = scope.get("client")
-            log.info("%s %s %s %.1f ms remote=%s", field(scope.get("method", "?"), 16),
+            level = logging.DEBUG if scope.get("path") in PROBE_PATHS else logging.INFO
+            log.log(level, "%s %s %s %.1f ms remote=%s", field(scope.get("method", "?"), 16),
                      field(scope.get("path", "") or "/", PATH_MAX), status[0] if status else "none",
                      (time.perf_counter() - started) * 1000, field(client[0]) if client else "?")
 

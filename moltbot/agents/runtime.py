@@ -41,6 +41,16 @@ from .tracking import RunTracker
 
 log = logging.getLogger("moltbot.agents")
 
+
+def log_run_end(run: Run) -> None:
+    """The run's end at info: status, time, tokens when the provider said, and why it failed or stopped."""
+    took = f"{(run.ended_at - run.started_at) / 1000:.1f}s" if run.started_at and run.ended_at else "never started"
+    usage = run.usage
+    tokens = (f" tokens={usage.input_tokens}in/{usage.output_tokens}out" if usage is not None else "")
+    why = f" error={run.error}" if run.error else ""
+    stop = f" stop={run.stop_reason}" if run.stop_reason else ""
+    log.info("agent run %s ended: status=%s duration=%s%s%s%s", run.run_id, run.status, took, tokens, stop, why)
+
 DEDUPE_TTL = 300.0
 DEDUPE_MAX = 1000
 STRAY_STORES = 16  # session stores of agents not in the config, kept for sessions.list (LRU)
@@ -303,6 +313,8 @@ class AgentRuntime:
                     self.event(run, "lifecycle", {"phase": "start", "startedAt": run.started_at})
                     provider, model = (self._resolve_provider(run.agent_id, run.model) if run.model
                                        else self._resolve_provider(run.agent_id))
+                    log.info("agent run %s started: agent=%s session=%s model=%s", run.run_id, run.agent_id,
+                             run.session_key, model)
                     await run_turn(self, run, provider, model)
                 run.status = "ok"  # not reached when aborted: the scope absorbs the cancellation
         except trio.TooSlowError:
@@ -322,6 +334,7 @@ class AgentRuntime:
             run.status = "aborted"
         run.ended_at = now_ms()
         run.finished_clock = trio.current_time()
+        log_run_end(run)
         self._finish_events(run)
         for listener in run.listeners:
             listener.close()

@@ -1,5 +1,9 @@
 """``moltbot logs``: the gateway's log file through ``logs.tail``, once or followed with a cursor.
 
+When the gateway cannot be reached at a loopback URL (it crashed, or was never started), the command
+says so and reads the local log file itself (``logging.file``, default ``<stateDir>/logs/gateway.log``),
+naming it; ``--follow`` then tails that file, across rotation (``locallog.py``).
+
 Following polls ``logs.tail`` every ``--interval`` ms with the cursor of the previous answer, on a
 reconnecting client: when the gateway restarts (in-process or as a new process on the same port) the
 poll waits for the next connection and goes on from the same cursor, so no line is shown twice and none is
@@ -21,6 +25,7 @@ from ..client import Backoff, GatewayClosed, open_reconnecting_client
 from ..protocol import RemoteProtocolError
 from ..protocol._codec import dumps
 from ..protocol._payloads.logs import MAX_LIMIT
+from .locallog import follow_file, local_log_path, read_tail
 from .output import STYLES, Output
 from .rpc import Session, connection_options
 
@@ -52,7 +57,7 @@ class LogPrinter:
         if self.as_json:
             self._json({"type": "meta", "file": result.get("file"), "cursor": result.get("cursor"),
                         "size": result.get("size"), "truncated": bool(result.get("truncated")),
-                        "reset": bool(result.get("reset"))})
+                        "reset": bool(result.get("reset")), "source": result.get("source", "gateway")})
 
     def lines(self, lines: list[str]) -> None:
         for line in lines:
@@ -141,8 +146,18 @@ def logs_command(follow: bool, limit: int, max_bytes: int, interval: int, plain:
     session = Session.from_options(options)
     printer = LogPrinter(session.out, as_json=bool(options["as_json"]))
     try:
+        try:
+            result = session.attempt(lambda client: client.call("logs.tail", _params(None, limit, max_bytes)))
+        except GatewayClosed as exc:
+            path = local_log_path(session.target)
+            if exc.code is not None or path is None:
+                session.fail(exc)
+            _read_local(session, printer, path, exc, follow=follow, limit=limit, max_bytes=max_bytes,
+                        interval=interval / 1000)
+            return
+        except (RemoteProtocolError, trio.TooSlowError) as exc:
+            session.fail(exc)
         if not follow:
-            result = session.call("logs.tail", _params(None, limit, max_bytes))
             printer.meta(result)
             printer.lines(result.get("lines") or [])
             return
@@ -152,6 +167,26 @@ def logs_command(follow: bool, limit: int, max_bytes: int, interval: int, plain:
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away (`| head`): nothing left to say
         raise SystemExit(0) from None
+
+
+def _read_local(session: Session, printer: LogPrinter, path: Any, exc: GatewayClosed, *, follow: bool,
+                limit: int, max_bytes: int, interval: float) -> None:
+    """The gateway is down: its log file, read here (and followed with ``--follow``)."""
+    why = exc.reason or "not running"
+    session.out.note(f"gateway unreachable at {session.target.url} ({why}); reading the local log file {path}",
+                     style="yellow")
+    try:
+        lines, size = read_tail(path, limit, max_bytes)
+    except FileNotFoundError:
+        if not follow:
+            session.out.error(f"no log file at {path} (has the gateway run with this profile?)")
+            raise SystemExit(1) from None
+        lines, size = [], 0
+    printer.meta({"file": str(path), "cursor": size, "size": size, "source": "file"})
+    printer.lines(lines)
+    if follow:
+        follow_file(path, size, printer.lines, interval,
+                    rotated=lambda: session.out.note("the log file was rotated; reading the new one", style="yellow"))
 
 
 async def _follow(session: Session, printer: LogPrinter, limit: int, max_bytes: int, interval: float) -> None:

@@ -301,3 +301,69 @@ def prepare_patch(state: FileState, raw: str, base_hash: str | None, env: Mappin
     current = state.parsed()
     merged = merge_patch(current, _restore(patch, state, secrets))
     return _check(state.path, _as_json(merged), env, state_dir, secrets, merged)
+
+
+# --- one path (``moltbot config set|unset``) ----------------------------------------------------------
+
+@attrs.frozen
+class PathChange:
+    """A checked ``config set|unset``: what to write, whether the comments were kept, and the values before
+    and after (for the message; the caller redacts them)."""
+
+    checked: Checked
+    comments_kept: bool
+    before: Any
+    after: Any
+    old_raw: dict[str, Any] | None  # the resolved config before (None: the file did not load)
+
+
+def prepare_path_change(state: FileState, path: str, value: Any, env: Mapping[str, str],
+                        state_dir: Path | None) -> PathChange:
+    """Set ``path`` to ``value`` (``textedit.MISSING``: remove it) in the file's own content, in place in its
+    text when possible. The file may be invalid (that is how one fixes it) but must parse. Raises
+    ``EditError`` (a bad path, a file that does not parse, a result that does not load)."""
+    from . import textedit
+
+    try:
+        segments = textedit.parse_path(path)
+    except ValueError as exc:
+        raise EditError(str(exc)) from None
+    try:
+        current = state.parsed()
+    except ValueError as exc:
+        message, line, _ = describe_json5_error(exc)
+        where = f" (line {line})" if line else ""
+        raise EditError(f"{state.path} does not parse{where}: {message}; fix it in an editor first") from None
+    if not isinstance(current, dict):
+        raise EditError(f"{state.path} is not a JSON5 object; fix it in an editor first")
+    try:
+        old_raw: dict[str, Any] | None = load_text(state.path, state.text or "{}", env, state_dir, parsed=current).raw
+    except ConfigError:
+        old_raw = None
+    before = textedit.get_in(current, segments)
+    if value is textedit.MISSING:
+        if before is textedit.MISSING:
+            raise EditError(f"{path} is not set in {state.path}")
+        tree = textedit.unset_in_tree(current, segments)
+        text = textedit.unset_in_text(state.text or "", segments)
+    else:
+        try:
+            tree = textedit.set_in_tree(current, segments, value)
+        except ValueError as exc:
+            raise EditError(f"cannot set {path}: {exc}") from None
+        text = textedit.set_in_text(state.text, segments, value) if state.text and state.text.strip() else None
+    comments_kept = text is not None and _parses_to(text, tree)
+    if not comments_kept:
+        text = _as_json(tree)
+    secrets = state.secrets()
+    checked = _check(state.path, text, env, state_dir, secrets, tree)
+    return PathChange(checked, comments_kept or not scan(state.text or "").comments, before, value, old_raw)
+
+
+def _parses_to(text: str, tree: Any) -> bool:
+    from .redact import _same
+
+    try:
+        return _same(parse_json5(text), tree)
+    except ValueError:
+        return False

@@ -40,7 +40,9 @@ class ConfigError(Exception):
         self.problems = problems
         where = f" at {path}" if path else ""
         super().__init__(f"Invalid config{where}:\n" + "\n".join(f"  - {p}" for p in problems)
-                         + "\nFix the file (or run `moltbot setup`), then start again.")
+                         + "\nTo fix: `moltbot config set PATH VALUE` or `moltbot config unset PATH` (each change is "
+                         "checked before it is written), or edit the file. A running gateway keeps its last good "
+                         "config and reloads the file once it is valid; a stopped one starts with it.")
 
 
 def camel(name: str) -> str:

@@ -173,8 +173,9 @@ class CronService:
             self._counts["interrupted" if entry.status == "error" else "skipped"] += 1
             await self.store.append_run(entry)
             self._host.emit(_event(entry))
-        log.info("cron: %d job(s) loaded from %s, next wake %s", len(self.jobs), self.store.path,
-                 self._next_wake())
+        wake = self._next_wake()
+        log.info("cron: %d job(s) loaded from %s%s", len(self.jobs), self.store.path,
+                 f", next wake {wake}" if wake is not None else "")
 
     def _put(self, job: CronJob, *, not_before: int | None = None) -> None:
         """Store ``job`` and (re)schedule it, not before ``not_before`` (a hold that lasts until the job's

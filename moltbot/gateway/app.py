@@ -415,10 +415,14 @@ class Gateway:
             new, digest = await trio.to_thread.run_sync(self._reload_from_disk)
         except ConfigError as exc:
             self.stats.reload_failures += 1
-            log.error("config reload skipped: %s has a problem, the gateway keeps its last good config: %s",
-                      exc.path, "; ".join(exc.problems))
+            log.error("config reload skipped: %s has a problem, the gateway keeps its last good config: %s. "
+                      "To fix while it runs: `moltbot config set|unset PATH`, or edit the file (it is reloaded "
+                      "when saved)", exc.path, "; ".join(exc.problems))
+            self._decided_hash = None  # the fixed file is decided on (and logged) even if it is the old text
             self._reload_finished("invalid")
             return "invalid"
+        if self.stats.reload_failures and self.last_reload == "invalid":
+            log.info("config file %s loads again", self.config.path)
         if digest in (self._decided_hash, self._restart_pending_hash):
             decision = "scheduled" if digest == self._restart_pending_hash else "unchanged"
             self._reload_finished(decision)

@@ -56,15 +56,20 @@ class Broadcaster:
         text = encode_frame(frame)
         self.last_frame_bytes = len(text)
         guard = (scope,) if scope is not None else event_guard(event)
+        sent = 0
         for connection in list(self.connections):
             if guard and not _may_see(connection, guard):
                 continue
+            sent += 1
             try:
                 connection.send(text, droppable=droppable)
             except Exception:  # one broken connection must not stop the fan-out (or the Runtime)
                 log.exception("broadcast of %s to %s failed; closing it", event, connection.conn_id)
                 self.connections.discard(connection)
                 connection.abort(1011, "internal error")
+        if event != "tick" and log.isEnabledFor(logging.DEBUG):  # the event's name and size, never its payload
+            log.debug("event %s seq=%d to %d of %d connection(s) (%d bytes)", event, self.seq, sent,
+                      len(self.connections), len(text))
         return self.seq
 
     async def serve_ticks(self, interval_ms: int, *, task_status=trio.TASK_STATUS_IGNORED) -> None:

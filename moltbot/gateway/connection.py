@@ -43,6 +43,7 @@ from ..protocol import (
     encode_frame,
     error_response,
 )
+from .connlog import log_call, log_connect, log_connect_frame, log_disconnect, log_rejected
 from .outbound import CloseRequest, OutboundQueue, SlowConsumer
 from .presence import wall_ms
 from .transport import Transport, TransportClosed
@@ -69,6 +70,8 @@ class Connection:
     writing: bool = False
     sending: bool = False
     in_flight: int = 0  # requests running in tasks of their own (``gateway.maxInFlightRequests``)
+    close_code: int | None = None  # ours when we closed, else the peer's (for the disconnect log line)
+    opened_at: float = attrs.field(factory=trio.current_time)
     _send_free: trio.Event | None = None
 
     @property
@@ -133,6 +136,7 @@ class Connection:
         """Close after the frames already queued have been written."""
         if not self.closing:
             self.closing = True
+            self.close_code = code
             self.queue.close_nowait(code, reason)
             self._start_writer()
 
@@ -141,6 +145,7 @@ class Connection:
         if self.closing or self.nursery is None:
             return
         self.closing = True
+        self.close_code = code
         self.nursery.start_soon(self._close_now, code, reason)
 
     async def _close_now(self, code: int, reason: str) -> None:
@@ -162,11 +167,13 @@ async def serve_connection(runtime: Runtime, transport: Transport) -> None:
         connection.nursery = nursery
         try:
             runtime.register(connection)
+            log_connect(connection)
             connection._start_writer()  # frames queued before the nursery existed
             await _read(runtime, connection, nursery)
         finally:
             # Still inside the nursery's body, so no broadcast can reach a nursery that is closing.
             runtime.unregister(connection)
+            log_disconnect(connection)
             connection.nursery = None
             nursery.cancel_scope.cancel()
 
@@ -184,9 +191,11 @@ async def _handshake(runtime: Runtime, transport: Transport) -> Connection | Non
         return None
     outcome = handshake.receive(text)
     if isinstance(outcome, Accept):
+        log_connect_frame(outcome, transport.peer)
         outcome = await runtime.authenticate(handshake, outcome, transport)
     if isinstance(outcome, Reject):
         runtime.stats.handshake_rejected(outcome)
+        log_rejected(outcome, transport.peer)
         if outcome.response is not None:
             await transport.send_text(encode_frame(outcome.response))
         await transport.close(outcome.close_code, outcome.close_reason)
@@ -211,7 +220,9 @@ async def _read(runtime: Runtime, connection: Connection, nursery: trio.Nursery)
     while True:
         try:
             text = await connection.transport.receive_text()
-        except TransportClosed:
+        except TransportClosed as exc:
+            if connection.close_code is None:
+                connection.close_code = exc.code
             return
         try:
             outcome = connection.session.receive(text)
@@ -268,6 +279,8 @@ async def ack(connection: Connection, payload: Any) -> None:
 
 async def _run_call(runtime: Runtime, connection: Connection, call: Call) -> None:
     token = CURRENT_REQUEST.set(call.request_id)
+    started = trio.current_time() if log.isEnabledFor(logging.DEBUG) else None
+    error: str | None = None
     try:
         handler = runtime.handlers.get(call.spec.name)
         if handler is None:  # in the method table but not served by this build: say so, keep the connection
@@ -275,13 +288,17 @@ async def _run_call(runtime: Runtime, connection: Connection, call: Call) -> Non
         result: Any = await handler(runtime, connection, call.params)
         text = encode_frame(ResponseFrame(id=call.request_id, ok=True, payload=result))
     except ProtocolError as exc:
+        error = exc.code
         text = encode_frame(error_response(call.request_id, exc))
     except Exception:  # a handler bug must not take the connection down, nor show the client its text
         runtime.stats.handler_errors += 1
         log.exception("handler %s failed", call.spec.name)
+        error = "internal"
         text = encode_frame(error_response(call.request_id, _internal_error(call.spec.name)))
     finally:
         CURRENT_REQUEST.reset(token)
+    if started is not None:
+        log_call(connection, call, error, len(text), trio.current_time() - started)
     await connection.respond(text)
 
 

@@ -40,6 +40,15 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class DropNoise(logging.Filter):
+    """Drops hypercorn's "Running on http://… (CTRL + C to quit)": the gateway says where it listens itself
+    (``gateway listening on …``), and the hint is wrong for a service."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str)
+                    and record.msg.startswith("Running on ") and record.msg.endswith("(CTRL + C to quit)"))
+
+
 class JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {"ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -75,10 +84,11 @@ def configure_logging(config: Config, *, verbose: bool, env: dict[str, str]) -> 
         handler.close()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
-    redact = RedactSecrets(config_secrets(config, env))
+    redact, noise = RedactSecrets(config_secrets(config, env)), DropNoise()
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.DEBUG if verbose else logging.WARNING)
     console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    console.addFilter(noise)
     console.addFilter(redact)
     root.addHandler(console)
     path = log_file_path(config)
@@ -87,6 +97,7 @@ def configure_logging(config: Config, *, verbose: bool, env: dict[str, str]) -> 
             path, maxBytes=config.logging.max_bytes, backupCount=config.logging.backups, encoding="utf-8")
         os.chmod(path, 0o600)
         file_handler.setFormatter(JsonLines())
+        file_handler.addFilter(noise)
         file_handler.addFilter(redact)
         file_handler.setLevel(logging.DEBUG if verbose else _LEVELS[config.logging.level])
         root.addHandler(file_handler)

@@ -56,6 +56,11 @@ def patch_close_handshake() -> None:
     async def handle(self, event):  # type: ignore[no-untyped-def]
         if isinstance(event, StreamClosed) and (ended := self.__dict__.get("_moltbot_ended")) is not None:
             ended.set()  # before the app is told: that may wait on the app's queue
+        peer_code = self.__dict__.get("_moltbot_peer_close")
+        if isinstance(event, StreamClosed) and peer_code is not None and self.app_put is not None:
+            self.closed = True  # as hypercorn's own branch, but the app is told the peer's code, not 1006
+            await self.app_put({"type": "websocket.disconnect", "code": peer_code})
+            return
         await original_handle(self, event)
 
     app_send._moltbot_patched = handle._moltbot_patched = True  # type: ignore[attr-defined]
@@ -143,6 +148,7 @@ def patch_events() -> None:
             elif isinstance(event, Ping):
                 await self._send_wsproto_event(event.response())
             elif isinstance(event, CloseConnection):
+                self._moltbot_peer_close = int(event.code)  # the disconnect the app gets carries it (handle)
                 if self.connection.state == ConnectionState.REMOTE_CLOSING:
                     await self._send_wsproto_event(event.response())
                 await self.send(StreamClosed(stream_id=self.stream_id))

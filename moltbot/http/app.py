@@ -18,6 +18,7 @@ from quart_trio import QuartTrio
 from ..gateway import origin
 from ..gateway.connection import serve_connection
 from ..gateway.transport import AsgiWebSocket, TransportClosed
+from .access import access_logged
 from .common import (
     TEXT_PLAIN,
     HttpError,
@@ -188,4 +189,4 @@ def make_asgi_app(gateway: Gateway) -> Any:
         else:
             await http_app(scope, receive, send)
 
-    return app
+    return access_logged(app)

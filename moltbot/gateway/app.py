@@ -198,11 +198,13 @@ class Gateway:
         return result
 
     def handle_sigusr1(self, name: str = "SIGUSR1") -> bool:
-        """SIGUSR1 (or SIGUSR2): restart if ``commands.restart`` allows external restarts or one was scheduled."""
-        if self.config.commands.restart or trio.current_time() <= self._restart_authorized_until:
+        """SIGUSR1 (or SIGUSR2): restart in-process, as the README and the seed promise, unless
+        ``commands.restart`` is ``false`` (external restarts off) and no restart was scheduled."""
+        if self.config.commands.restart is not False or trio.current_time() <= self._restart_authorized_until:
             self.request_restart(name)
             return True
-        log.warning("%s restart ignored (set commands.restart=true to allow external restarts)", name)
+        log.warning("%s restart ignored: commands.restart is false (external restarts are off; unset it or "
+                    "set it to true to allow them)", name)
         return False
 
     async def current_runtime(self) -> Runtime:

@@ -1,7 +1,7 @@
 """Run the gateway as the process's main program.
 
 SIGINT/SIGTERM stop it gracefully (``shutdown`` event, clients closed 1012, exit within five seconds);
-SIGUSR1 restarts it in-process when ``commands.restart`` allows it or a restart was scheduled; SIGUSR2 does
+SIGUSR1 restarts it in-process unless ``commands.restart`` is ``false`` (then only a scheduled restart); SIGUSR2 does
 the same (today's OpenClaw restarts on SIGUSR2, so its service files and scripts send that one). A second
 stop signal during the stop is ignored; the five-second deadline then cancels whatever is left.
 """

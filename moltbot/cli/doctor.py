@@ -15,8 +15,6 @@ permissions, generate a token when there is none, remove a stale lock record. Re
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import stat
 from collections.abc import Callable
@@ -34,7 +32,7 @@ from ..config.paths import resolve_config_path, resolve_state_dir
 from ..config.ports import canvas_host_port
 from ..protocol import RemoteProtocolError
 from ..service import ServiceError, ServiceUnavailable, service_for
-from ..store.lock import lock_path
+from ..store.lock import lock_holder, lock_path
 from ..store.ports import listeners
 from .output import Output
 from .rpc import Session, failure_hints
@@ -161,33 +159,11 @@ def check_token(ctx: Context, *, regenerate: bool) -> list[Finding]:
     return findings
 
 
-def _lock_holder(path: Path) -> tuple[bool, dict]:
-    """(held, the holder's record). A shared lock is taken for an instant only to see whether it is held."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return False, {}
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            held = False
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        except BlockingIOError:
-            held = True
-        try:
-            record = json.loads(os.pread(fd, 65536, 0) or b"{}")
-        except ValueError:
-            record = {}
-        return held, record if isinstance(record, dict) else {}
-    finally:
-        os.close(fd)
-
-
 def check_lock(ctx: Context) -> list[Finding]:
     if ctx.config is None or ctx.config.path is None:
         return [Finding("lock", "skip", "no config")]
     path = lock_path(ctx.config.path)
-    held, record = _lock_holder(path)
+    held, record = lock_holder(path)
     pid, port = record.get("pid"), record.get("port") or ctx.port
     if not held:
         if pid:

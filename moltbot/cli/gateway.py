@@ -17,11 +17,10 @@ import trio
 
 from ..config.load import ConfigError, generate_token, load_config, store_gateway_token
 from ..config.model import Config
-from ..config.profiles import apply_profile, dev_config
+from ..config.profiles import apply_profile, dev_config, profile_from_env
 from ..gateway.auth import ResolvedAuth, is_loopback
 from ..store.atomic import write_atomic
 from ..store.lock import GatewayLockError, acquire_gateway_lock
-from ..store.ports import free_port
 from .rpc import Session, connection_options
 
 
@@ -87,7 +86,8 @@ def _fail(message: str) -> None:
 @click.option("--auth", "auth_mode", type=click.Choice(["token", "password"]), help="Auth mode.")
 @click.option("--allow-unconfigured", is_flag=True, help="Start even without gateway.mode=local (on defaults).")
 @click.option("--dev", is_flag=True, help="Use the dev profile (writes a dev config if there is none).")
-@click.option("--force", is_flag=True, help="Terminate whatever listens on the port first.")
+@click.option("--force", is_flag=True,
+              help="Replace this profile's running gateway (never another profile's or another program).")
 @click.option("--verbose", is_flag=True, help="Mirror every log event to the console.")
 @click.pass_context
 def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token: str | None, password: str | None,
@@ -116,16 +116,15 @@ def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token:
               "or pass --allow-unconfigured to start on defaults")
     config, port = prepare_config(config, port=port, bind=bind, token=token, password=password,
                                   auth_mode=auth_mode, env=env)
-    if force and port:
-        try:
-            for pid, command, how in free_port(port):
-                click.echo(f"--force: sent SIG{how} to pid {pid} ({command}) listening on port {port}", err=True)
-        except RuntimeError as exc:
-            _fail(f"--force: {exc}")
+    profile = profile_from_env(env) or "default"
+    if force:
+        _force(port, config, profile)
     try:
         lock = acquire_gateway_lock(config.path, env=env, wait_seconds=2.0 if force else 0.0)
     except GatewayLockError as exc:
-        _fail(f"{exc}\nStop it first (or use --force to terminate the process on its port).")
+        _fail(f"{exc}\nStop it first" + (" (it outlived --force)." if force else
+                                         " (or use --force to replace this profile's gateway)."))
+    lock.update(profile=profile)
     log_path = configure_logging(config, verbose=verbose, env=dict(env))
 
     def announce(gateway) -> None:
@@ -139,9 +138,27 @@ def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token:
     except (OSError, BaseExceptionGroup) as exc:
         if not _address_in_use(exc):
             raise
-        _fail(f"port {port} is already in use: is another gateway running? (try --port, or --force)")
+        _fail(f"port {port} is already in use: is another gateway running? (try --port; --force replaces "
+              "only this profile's own gateway)")
     finally:
         lock.release()
+
+
+def _force(port: int, config: Config, profile: str) -> None:
+    """Stop this profile's running gateway (and only it); refuse, stopping nothing, if another process
+    serves ``port``."""
+    from ..gateway.force import ForceRefused, plan_force, stop_gateway, wait_port_free
+
+    try:
+        own = plan_force(port, config.path, profile)
+        if own is not None:
+            how = stop_gateway(own, config.path)
+            where = f" on port {own['port']}" if own.get("port") else ""
+            click.echo(f"--force: stopped this profile's gateway (pid {own['pid']}{where}) with SIG{how}", err=True)
+    except ForceRefused as exc:
+        _fail(str(exc))
+    if port and not wait_port_free(port):
+        _fail(f"--force: port {port} is still in use after this profile's gateway stopped")
 
 
 def _address_in_use(exc: BaseException) -> bool:

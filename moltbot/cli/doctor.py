@@ -4,7 +4,8 @@ how to fix each thing; ``--fix`` applies the fixes that cannot lose anything.
 Checks, in order: the config (loads, local mode, warnings), permissions of the state dir and secret
 files, the gateway token (present, strong, the same for this shell and the config), the port (free, or
 held by this profile's gateway, or by whom), the canvas host's port (§7.5), the single-instance lock (free, held by a live gateway, or
-held by a process that does not serve its port: known failures, item 12), the user service (item 13),
+held by a process that does not serve its port: known failures, item 12; and the port the gateway serves is
+the configured one, issue 19), the user service (item 13),
 and, when the gateway answers, its channels' link state.
 
 Safe fixes (``--fix``): create the config with a token and local mode (``moltbot setup``), tighten
@@ -176,7 +177,17 @@ def check_lock(ctx: Context) -> list[Finding]:
     if port and pid not in listeners(port):
         return [Finding("lock", "fail", f"gateway pid {pid} holds the lock but does not listen on port {port} "
                         "(hung, or still starting)", f"kill {pid} (or `moltbot gateway --force`)")]
+    if port and ctx.port and port != ctx.port:
+        return [_port_mismatch(pid, port, ctx.port, record.get("portSource"))]
     return [Finding("lock", "ok", f"held by the running gateway, pid {pid} (port {port})")]
+
+
+def _port_mismatch(pid: int, served: int, configured: int, source: str | None) -> Finding:
+    """The gateway serves another port than the one clients look for (``status``, ``dashboard``)."""
+    why = f" (pinned by {source} at its start)" if source in ("--port", "CLAWDBOT_GATEWAY_PORT") else ""
+    return Finding("port", "fail", f"this profile's gateway (pid {pid}) serves port {served}{why}, but the "
+                   f"configured port is {configured}: status, dashboard and the CLI look for it there",
+                   f"restart it without --port (`moltbot gateway --force`), or set gateway.port to {served}")
 
 
 def check_port(ctx: Context) -> list[Finding]:

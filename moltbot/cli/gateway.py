@@ -25,8 +25,12 @@ from .rpc import Session, connection_options
 
 
 def prepare_config(config: Config, *, port: int | None, bind: str | None, token: str | None,
-                   password: str | None, auth_mode: str | None, env: dict[str, str] | os._Environ) -> tuple[Config, int]:
+                   password: str | None, auth_mode: str | None,
+                   env: dict[str, str] | os._Environ) -> tuple[Config, int, str]:
     """Apply command-line overrides; make sure a secret exists (generating and storing a token if none).
+
+    Returns the config, the port and where the port came from (``--port``, ``CLAWDBOT_GATEWAY_PORT`` or
+    ``gateway.port``): only the first two pin the listener; ``gateway.port`` is followed across reloads.
 
     Raises:
         click.ClickException: a non-loopback bind without a configured secret, or a bad bind.
@@ -45,11 +49,13 @@ def prepare_config(config: Config, *, port: int | None, bind: str | None, token:
     gateway = attrs.evolve(gateway, auth=auth, bind=bind or gateway.bind)
     config = attrs.evolve(config, gateway=gateway)
     env_port = env.get("CLAWDBOT_GATEWAY_PORT")
+    source = "--port"
     if port is None and env_port:
         if not env_port.isdigit() or int(env_port) > 65535:
             raise click.ClickException(f"CLAWDBOT_GATEWAY_PORT is not a port number: {env_port!r}")
-        port = int(env_port)
-    port = gateway.port if port is None else port
+        port, source = int(env_port), "CLAWDBOT_GATEWAY_PORT"
+    if port is None:
+        port, source = gateway.port, "gateway.port"
     try:
         host = resolve_bind_host(gateway)
     except BindError as exc:
@@ -70,7 +76,7 @@ def prepare_config(config: Config, *, port: int | None, bind: str | None, token:
         click.echo(f"Generated a gateway token and stored it in {config.path} (gateway.auth.token, mode 0600).\n"
                    "Clients on this machine find it there; print it with: moltbot config get gateway.auth.token",
                    err=True)
-    return config, port
+    return config, port, source
 
 
 def _fail(message: str) -> None:
@@ -79,7 +85,8 @@ def _fail(message: str) -> None:
 
 
 @click.group("gateway", invoke_without_command=True)
-@click.option("--port", type=click.IntRange(0, 65535), help="Port (default: CLAWDBOT_GATEWAY_PORT, gateway.port, 18789).")
+@click.option("--port", type=click.IntRange(0, 65535),
+              help="Port, pinned for this run (default: CLAWDBOT_GATEWAY_PORT, gateway.port, 18789).")
 @click.option("--bind", type=click.Choice(["loopback", "lan", "tailnet", "auto", "custom"]), help="Bind mode.")
 @click.option("--token", help="Shared token (also sets CLAWDBOT_GATEWAY_TOKEN for this process).")
 @click.option("--password", help="Shared password.")
@@ -92,7 +99,12 @@ def _fail(message: str) -> None:
 @click.pass_context
 def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token: str | None, password: str | None,
                   auth_mode: str | None, allow_unconfigured: bool, dev: bool, force: bool, verbose: bool) -> None:
-    """Run the gateway in the foreground (Ctrl-C or SIGTERM stops it; SIGUSR1 restarts it in-process)."""
+    """Run the gateway in the foreground (Ctrl-C or SIGTERM stops it; SIGUSR1 or SIGUSR2 restarts it
+    in-process unless commands.restart is false).
+
+    The port: --port, else CLAWDBOT_GATEWAY_PORT, else gateway.port; only gateway.port is followed when
+    the file changes (the other two pin it).
+    """
     if ctx.invoked_subcommand is not None:
         return
     from ..gateway.logfile import configure_logging
@@ -114,8 +126,8 @@ def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token:
     if config.gateway.mode != "local" and not allow_unconfigured:
         _fail(f"gateway.mode is not \"local\" in {config.path}: run `moltbot setup` first, "
               "or pass --allow-unconfigured to start on defaults")
-    config, port = prepare_config(config, port=port, bind=bind, token=token, password=password,
-                                  auth_mode=auth_mode, env=env)
+    config, port, port_source = prepare_config(config, port=port, bind=bind, token=token, password=password,
+                                               auth_mode=auth_mode, env=env)
     profile = profile_from_env(env) or "default"
     if force:
         _force(port, config, profile)
@@ -124,7 +136,7 @@ def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token:
     except GatewayLockError as exc:
         _fail(f"{exc}\nStop it first" + (" (it outlived --force)." if force else
                                          " (or use --force to replace this profile's gateway)."))
-    lock.update(profile=profile)
+    lock.update(profile=profile, portSource=port_source)
     log_path = configure_logging(config, verbose=verbose, env=dict(env))
 
     def announce(gateway) -> None:
@@ -133,8 +145,10 @@ def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token:
         click.echo(f"moltbot gateway listening on {gateway.url} (pid {os.getpid()}; log {log_path}{canvas}); "
                    "Ctrl-C stops it", err=True)
 
+    pinned = None if port_source == "gateway.port" else port
     try:
-        trio.run(lambda: run_gateway(config, port=port, env=dict(env), on_started=announce))
+        trio.run(lambda: run_gateway(config, port=pinned, port_source=port_source, env=dict(env),
+                                     on_started=announce))
     except (OSError, BaseExceptionGroup) as exc:
         if not _address_in_use(exc):
             raise

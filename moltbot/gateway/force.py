@@ -38,8 +38,13 @@ def describe_listener(pid: int, command: str, records: list[dict[str, Any]]) -> 
     """``pid N, the gateway of profile "dev" (config …)``, or ``pid N (command)`` for anything else."""
     for record in records:
         if record.get("pid") == pid:
-            return (f"pid {pid}, the gateway of profile \"{record.get('profile') or 'default'}\" "
-                    f"(config {record.get('configPath', '?')})")
+            config = f"config {record.get('configPath', '?')}"
+            if record.get("profile"):  # records written before issue 19 name only the config
+                return f"pid {pid}, the gateway of profile \"{record['profile']}\" ({config})"
+            return f"pid {pid}, the gateway of {config}"
+    if "moltbot" in command and "gateway" in command:
+        return (f"pid {pid} ({command[:120]}), a moltbot gateway without a lock record (started with "
+                "CLAWDBOT_ALLOW_MULTI_GATEWAY=1?), so not known to be this profile's")
     return f"pid {pid} ({command[:120]}), not a moltbot gateway"
 
 

@@ -103,3 +103,17 @@ async def test_without_force_a_second_start_of_a_profile_suggests_force_for_this
         assert "--force to replace this profile's gateway" in second.stderr
     finally:
         await first.stop()
+
+
+async def test_force_does_not_stop_a_gateway_it_cannot_identify_by_a_lock_record(home):
+    tmp_path, env = home
+    write_profile_config(tmp_path)
+    port = pick_free_port()
+    unlocked, _ = await start_gateway({**env, "CLAWDBOT_ALLOW_MULTI_GATEWAY": "1"}, "--port", str(port))
+    try:
+        forced = await trio.to_thread.run_sync(lambda: run_moltbot(env, "gateway", "--port", str(port), "--force"))
+        assert forced.returncode == 1
+        assert f"pid {unlocked.pid} (" in forced.stderr and "a moltbot gateway without a lock record" in forced.stderr
+        assert unlocked.process.returncode is None and await _answers(port)
+    finally:
+        assert await unlocked.stop() == 0

@@ -4,7 +4,8 @@ how to fix each thing; ``--fix`` applies the fixes that cannot lose anything.
 Checks, in order: the config (loads, local mode, warnings), permissions of the state dir and secret
 files, the gateway token (present, strong, the same for this shell and the config), the port (free, or
 held by this profile's gateway, or by whom), the canvas host's port (§7.5), the single-instance lock (free, held by a live gateway, or
-held by a process that does not serve its port: known failures, item 12), the user service (item 13),
+held by a process that does not serve its port: known failures, item 12; and the port the gateway serves is
+the configured one, issue 19), the user service (item 13),
 and, when the gateway answers, its channels' link state.
 
 Safe fixes (``--fix``): create the config with a token and local mode (``moltbot setup``), tighten
@@ -15,8 +16,6 @@ permissions, generate a token when there is none, remove a stale lock record. Re
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import stat
 from collections.abc import Callable
@@ -34,7 +33,7 @@ from ..config.paths import resolve_config_path, resolve_state_dir
 from ..config.ports import canvas_host_port
 from ..protocol import RemoteProtocolError
 from ..service import ServiceError, ServiceUnavailable, service_for
-from ..store.lock import lock_path
+from ..store.lock import lock_holder, lock_path
 from ..store.ports import listeners
 from .output import Output
 from .rpc import Session, failure_hints
@@ -161,33 +160,11 @@ def check_token(ctx: Context, *, regenerate: bool) -> list[Finding]:
     return findings
 
 
-def _lock_holder(path: Path) -> tuple[bool, dict]:
-    """(held, the holder's record). A shared lock is taken for an instant only to see whether it is held."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return False, {}
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            held = False
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        except BlockingIOError:
-            held = True
-        try:
-            record = json.loads(os.pread(fd, 65536, 0) or b"{}")
-        except ValueError:
-            record = {}
-        return held, record if isinstance(record, dict) else {}
-    finally:
-        os.close(fd)
-
-
 def check_lock(ctx: Context) -> list[Finding]:
     if ctx.config is None or ctx.config.path is None:
         return [Finding("lock", "skip", "no config")]
     path = lock_path(ctx.config.path)
-    held, record = _lock_holder(path)
+    held, record = lock_holder(path)
     pid, port = record.get("pid"), record.get("port") or ctx.port
     if not held:
         if pid:
@@ -200,7 +177,17 @@ def check_lock(ctx: Context) -> list[Finding]:
     if port and pid not in listeners(port):
         return [Finding("lock", "fail", f"gateway pid {pid} holds the lock but does not listen on port {port} "
                         "(hung, or still starting)", f"kill {pid} (or `moltbot gateway --force`)")]
+    if port and ctx.port and port != ctx.port:
+        return [_port_mismatch(pid, port, ctx.port, record.get("portSource"))]
     return [Finding("lock", "ok", f"held by the running gateway, pid {pid} (port {port})")]
+
+
+def _port_mismatch(pid: int, served: int, configured: int, source: str | None) -> Finding:
+    """The gateway serves another port than the one clients look for (``status``, ``dashboard``)."""
+    why = f" (pinned by {source} at its start)" if source in ("--port", "CLAWDBOT_GATEWAY_PORT") else ""
+    return Finding("port", "fail", f"this profile's gateway (pid {pid}) serves port {served}{why}, but the "
+                   f"configured port is {configured}: status, dashboard and the CLI look for it there",
+                   f"restart it without --port (`moltbot gateway --force`), or set gateway.port to {served}")
 
 
 def check_port(ctx: Context) -> list[Finding]:

@@ -17,17 +17,20 @@ import trio
 
 from ..config.load import ConfigError, generate_token, load_config, store_gateway_token
 from ..config.model import Config
-from ..config.profiles import apply_profile, dev_config
+from ..config.profiles import apply_profile, dev_config, profile_from_env
 from ..gateway.auth import ResolvedAuth, is_loopback
 from ..store.atomic import write_atomic
 from ..store.lock import GatewayLockError, acquire_gateway_lock
-from ..store.ports import free_port
 from .rpc import Session, connection_options
 
 
 def prepare_config(config: Config, *, port: int | None, bind: str | None, token: str | None,
-                   password: str | None, auth_mode: str | None, env: dict[str, str] | os._Environ) -> tuple[Config, int]:
+                   password: str | None, auth_mode: str | None,
+                   env: dict[str, str] | os._Environ) -> tuple[Config, int, str]:
     """Apply command-line overrides; make sure a secret exists (generating and storing a token if none).
+
+    Returns the config, the port and where the port came from (``--port``, ``CLAWDBOT_GATEWAY_PORT`` or
+    ``gateway.port``): only the first two pin the listener; ``gateway.port`` is followed across reloads.
 
     Raises:
         click.ClickException: a non-loopback bind without a configured secret, or a bad bind.
@@ -46,11 +49,13 @@ def prepare_config(config: Config, *, port: int | None, bind: str | None, token:
     gateway = attrs.evolve(gateway, auth=auth, bind=bind or gateway.bind)
     config = attrs.evolve(config, gateway=gateway)
     env_port = env.get("CLAWDBOT_GATEWAY_PORT")
+    source = "--port"
     if port is None and env_port:
         if not env_port.isdigit() or int(env_port) > 65535:
             raise click.ClickException(f"CLAWDBOT_GATEWAY_PORT is not a port number: {env_port!r}")
-        port = int(env_port)
-    port = gateway.port if port is None else port
+        port, source = int(env_port), "CLAWDBOT_GATEWAY_PORT"
+    if port is None:
+        port, source = gateway.port, "gateway.port"
     try:
         host = resolve_bind_host(gateway)
     except BindError as exc:
@@ -71,7 +76,7 @@ def prepare_config(config: Config, *, port: int | None, bind: str | None, token:
         click.echo(f"Generated a gateway token and stored it in {config.path} (gateway.auth.token, mode 0600).\n"
                    "Clients on this machine find it there; print it with: moltbot config get gateway.auth.token",
                    err=True)
-    return config, port
+    return config, port, source
 
 
 def _fail(message: str) -> None:
@@ -80,19 +85,26 @@ def _fail(message: str) -> None:
 
 
 @click.group("gateway", invoke_without_command=True)
-@click.option("--port", type=click.IntRange(0, 65535), help="Port (default: CLAWDBOT_GATEWAY_PORT, gateway.port, 18789).")
+@click.option("--port", type=click.IntRange(0, 65535),
+              help="Port, pinned for this run (default: CLAWDBOT_GATEWAY_PORT, gateway.port, 18789).")
 @click.option("--bind", type=click.Choice(["loopback", "lan", "tailnet", "auto", "custom"]), help="Bind mode.")
 @click.option("--token", help="Shared token (also sets CLAWDBOT_GATEWAY_TOKEN for this process).")
 @click.option("--password", help="Shared password.")
 @click.option("--auth", "auth_mode", type=click.Choice(["token", "password"]), help="Auth mode.")
 @click.option("--allow-unconfigured", is_flag=True, help="Start even without gateway.mode=local (on defaults).")
 @click.option("--dev", is_flag=True, help="Use the dev profile (writes a dev config if there is none).")
-@click.option("--force", is_flag=True, help="Terminate whatever listens on the port first.")
+@click.option("--force", is_flag=True,
+              help="Replace this profile's running gateway (never another profile's or another program).")
 @click.option("--verbose", is_flag=True, help="Mirror every log event to the console.")
 @click.pass_context
 def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token: str | None, password: str | None,
                   auth_mode: str | None, allow_unconfigured: bool, dev: bool, force: bool, verbose: bool) -> None:
-    """Run the gateway in the foreground (Ctrl-C or SIGTERM stops it; SIGUSR1 restarts it in-process)."""
+    """Run the gateway in the foreground (Ctrl-C or SIGTERM stops it; SIGUSR1 or SIGUSR2 restarts it
+    in-process unless commands.restart is false).
+
+    The port: --port, else CLAWDBOT_GATEWAY_PORT, else gateway.port; only gateway.port is followed when
+    the file changes (the other two pin it).
+    """
     if ctx.invoked_subcommand is not None:
         return
     from ..gateway.logfile import configure_logging
@@ -114,18 +126,17 @@ def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token:
     if config.gateway.mode != "local" and not allow_unconfigured:
         _fail(f"gateway.mode is not \"local\" in {config.path}: run `moltbot setup` first, "
               "or pass --allow-unconfigured to start on defaults")
-    config, port = prepare_config(config, port=port, bind=bind, token=token, password=password,
-                                  auth_mode=auth_mode, env=env)
-    if force and port:
-        try:
-            for pid, command, how in free_port(port):
-                click.echo(f"--force: sent SIG{how} to pid {pid} ({command}) listening on port {port}", err=True)
-        except RuntimeError as exc:
-            _fail(f"--force: {exc}")
+    config, port, port_source = prepare_config(config, port=port, bind=bind, token=token, password=password,
+                                               auth_mode=auth_mode, env=env)
+    profile = profile_from_env(env) or "default"
+    if force:
+        _force(port, config, profile)
     try:
         lock = acquire_gateway_lock(config.path, env=env, wait_seconds=2.0 if force else 0.0)
     except GatewayLockError as exc:
-        _fail(f"{exc}\nStop it first (or use --force to terminate the process on its port).")
+        _fail(f"{exc}\nStop it first" + (" (it outlived --force)." if force else
+                                         " (or use --force to replace this profile's gateway)."))
+    lock.update(profile=profile, portSource=port_source)
     log_path = configure_logging(config, verbose=verbose, env=dict(env))
 
     def announce(gateway) -> None:
@@ -134,14 +145,34 @@ def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token:
         click.echo(f"moltbot gateway listening on {gateway.url} (pid {os.getpid()}; log {log_path}{canvas}); "
                    "Ctrl-C stops it", err=True)
 
+    pinned = None if port_source == "gateway.port" else port
     try:
-        trio.run(lambda: run_gateway(config, port=port, env=dict(env), on_started=announce))
+        trio.run(lambda: run_gateway(config, port=pinned, port_source=port_source, env=dict(env),
+                                     on_started=announce))
     except (OSError, BaseExceptionGroup) as exc:
         if not _address_in_use(exc):
             raise
-        _fail(f"port {port} is already in use: is another gateway running? (try --port, or --force)")
+        _fail(f"port {port} is already in use: is another gateway running? (try --port; --force replaces "
+              "only this profile's own gateway)")
     finally:
         lock.release()
+
+
+def _force(port: int, config: Config, profile: str) -> None:
+    """Stop this profile's running gateway (and only it); refuse, stopping nothing, if another process
+    serves ``port``."""
+    from ..gateway.force import ForceRefused, plan_force, stop_gateway, wait_port_free
+
+    try:
+        own = plan_force(port, config.path, profile)
+        if own is not None:
+            how = stop_gateway(own, config.path)
+            where = f" on port {own['port']}" if own.get("port") else ""
+            click.echo(f"--force: stopped this profile's gateway (pid {own['pid']}{where}) with SIG{how}", err=True)
+    except ForceRefused as exc:
+        _fail(str(exc))
+    if port and not wait_port_free(port):
+        _fail(f"--force: port {port} is still in use after this profile's gateway stopped")
 
 
 def _address_in_use(exc: BaseException) -> bool:

@@ -182,12 +182,14 @@ def restart_command(as_json: bool) -> None:
 def service_status_command(no_probe: bool, **options) -> None:
     """The service manager's view of the gateway service, and a live probe of the gateway.
 
-    Exits 0 when the service is installed, running and (unless --no-probe) answering.
+    Exits 0 when the service is installed, running and (unless --no-probe) answering; where there is no
+    service manager (a container), when the gateway answers.
     """
     session = Session.from_options(options)
     out = session.out
     report = Report(out)
     ok = True
+    no_manager = False
     try:
         manager = service_for(os.environ)
         report.fields.update({"manager": manager.manager, "name": manager.name, "path": str(manager.path)})
@@ -196,12 +198,20 @@ def service_status_command(no_probe: bool, **options) -> None:
         report.fields["service"] = state.to_json()
         ok = state.installed and state.running
         _describe_service(report, state)
-    except (ServiceUnavailable, ServiceError) as exc:
+    except ServiceUnavailable as exc:  # no manager at all (a container): the gateway's answer decides
+        ok, no_manager = False, True
+        report.fields["service"] = {"available": False, "error": str(exc)}
+        report.say(f"Service: unavailable: {exc}")
+    except ServiceError as exc:
         ok = False
         report.fields["service"] = {"available": False, "error": str(exc)}
         report.say(f"Service: unavailable: {exc}")
     if not no_probe:
-        ok = _probe(session, report) and ok
+        answering = _probe(session, report)
+        if no_manager and answering:
+            report.say("No service manager here: the gateway runs outside a service (started by hand or "
+                       "by the container), which is fine")
+        ok = answering and (ok or no_manager)
     report.finish(ok)
 
 

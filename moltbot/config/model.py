@@ -398,7 +398,9 @@ class CanvasHostConfig:
 
 @attrs.frozen
 class CommandsConfig:
-    restart: bool = False
+    # None (unset): SIGUSR1/SIGUSR2 restart (the seed's promise), the agent's gateway tool may not;
+    # True: both may; False: neither (external restarts off). See config/schema.py's description.
+    restart: bool | None = None
 
 
 @attrs.frozen

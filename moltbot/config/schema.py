@@ -61,7 +61,9 @@ _HELP = {
     "hooks.token": "Secret callers of the webhook endpoint must send.",
     "logging.level": "Least severe log level written.",
     "logging.file": "Log file path (default: a dated file under /tmp/moltbot).",
-    "commands.restart": "Allow restarts by SIGUSR1 from outside and by the agent's gateway tool.",
+    "commands.restart": ("Restarts from outside the gateway. Unset (the default): SIGUSR1/SIGUSR2 restart it "
+                         "in-process, the agent's gateway tool may not. true: both may. false: neither "
+                         "(signals are logged and ignored)."),
 }
 _PLACEHOLDERS = {
     "gateway.port": "18789",

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -86,7 +86,7 @@ class Gateway:
     """The running gateway. Create it with ``serve_gateway``/``open_gateway``, not directly."""
 
     def __init__(self, config: Config, *, env: Mapping[str, str] | None = None, port: int | None = None,
-                 watch_config: bool = True) -> None:
+                 port_source: str | None = None, watch_config: bool = True) -> None:
         self.config = config
         self.env = with_aliases(os.environ if env is None else env)  # OPENCLAW_*/MOLTBOT_* names too
         self.version = self.env.get("CLAWDBOT_VERSION") or __version__
@@ -114,7 +114,11 @@ class Gateway:
         self._decided_hash: str | None = None  # the file text the last reload decision was made on
         self._config_file_existed = False  # once seen, a missing file is an invalid edit (not "all defaults")
         self._restart_pending_hash: str | None = None  # a write a scheduled restart will apply
+        # A port given at start (``--port``, ``CLAWDBOT_GATEWAY_PORT``) pins the listener; without one,
+        # ``gateway.port`` is followed: a restart for a changed port rebinds (and the log says so).
         self._port_override = port
+        self._port_source = port_source or ("the port argument" if port is not None else "gateway.port")
+        self.on_listener_moved: Callable[[Gateway], None] | None = None  # run_gateway: lock record, console
         self._watch_config = watch_config
         self._runtime_changed = trio.Event()
         self._replacing = False
@@ -140,6 +144,14 @@ class Gateway:
     def port(self) -> int:
         return int(self.urls[0].rsplit(":", 1)[1])
 
+    def port_reason(self) -> str:
+        """Which port is served and why, for the log: ``port 18789 from gateway.port``, or pinned."""
+        if self._port_override is None:
+            return f"port {self.port} from gateway.port"
+        configured = self.config.gateway.port
+        pinned = f"port {self.port} from {self._port_source}, which pins it"
+        return pinned if configured == self.port else f"{pinned} (gateway.port in the file is {configured})"
+
     def uptime_ms(self) -> int:
         return int((trio.current_time() - self.started_at) * 1000)
 
@@ -154,7 +166,8 @@ class Gateway:
                 if self._watch_config and self.config.path is not None:
                     self._decided_hash = await trio.to_thread.run_sync(self._file_hash_or_none)
                     nursery.start_soon(self._serve_config_watch)
-                log.info("gateway listening on %s (auth: %s)", self.url, self.runtime.authenticator.mode)
+                log.info("gateway listening on %s (auth: %s; %s)", self.url, self.runtime.authenticator.mode,
+                         self.port_reason())
                 task_status.started(self)
                 await self._serve_requests()
                 nursery.cancel_scope.cancel()
@@ -198,11 +211,13 @@ class Gateway:
         return result
 
     def handle_sigusr1(self, name: str = "SIGUSR1") -> bool:
-        """SIGUSR1 (or SIGUSR2): restart if ``commands.restart`` allows external restarts or one was scheduled."""
-        if self.config.commands.restart or trio.current_time() <= self._restart_authorized_until:
+        """SIGUSR1 (or SIGUSR2): restart in-process, as the README and the seed promise, unless
+        ``commands.restart`` is ``false`` (external restarts off) and no restart was scheduled."""
+        if self.config.commands.restart is not False or trio.current_time() <= self._restart_authorized_until:
             self.request_restart(name)
             return True
-        log.warning("%s restart ignored (set commands.restart=true to allow external restarts)", name)
+        log.warning("%s restart ignored: commands.restart is false (external restarts are off; unset it or "
+                    "set it to true to allow them)", name)
         return False
 
     @property
@@ -304,6 +319,11 @@ class Gateway:
                 raise
             log.error("cannot listen on %s:%s (%s); staying on %s:%s", *self._listener_key, exc, *old)
             await self._start_listener(config, address=old)
+            return
+        log.info("listener moved from %s:%s to %s:%s (gateway.bind/gateway.port changed)", *old,
+                 *self._listener_key)
+        if self.on_listener_moved is not None:
+            self.on_listener_moved(self)
 
     async def _drain_runtime(self, reason: str, restart_expected_ms: int | None, runs_grace: float) -> None:
         runtime = self.runtime
@@ -337,6 +357,10 @@ class Gateway:
                                   runs_grace=self.config.gateway.restart_drain_ms / 1000)
         if self._listener_address(config) != self._listener_key:
             await self._rebind_listener(config)
+        elif self._port_override is not None and config.gateway.port != self.config.gateway.port:
+            log.warning("gateway.port is now %s in the file, but %s pins the listener: still serving port %s "
+                        "(start without it to follow the file)", config.gateway.port, self._port_source,
+                        self.port)
         await self._apply_canvas(config)
         try:
             await self._start_runtime(config)
@@ -346,7 +370,8 @@ class Gateway:
         self.stats.restarts += 1
         self._restart_done.set()
         self._restart_done = trio.Event()
-        log.info("restart done in %.0f ms (%s)", (trio.current_time() - started) * 1000, request.reason)
+        log.info("restart done in %.0f ms (%s); serving %s", (trio.current_time() - started) * 1000,
+                 request.reason, self.port_reason())
 
     async def _shutdown(self, reason: str) -> None:
         await self._drain_runtime(reason, None, runs_grace=STOP_RUNS_GRACE_SECONDS)
@@ -397,9 +422,15 @@ class Gateway:
 
     async def _serve_config_watch(self) -> None:
         assert self.config.path is not None
+
+        def ready() -> None:  # a line an operator (or a test driving a process) can wait for
+            log.info("watching %s for changes (gateway.reload.mode: %s)", self.config.path,
+                     self.config.gateway.reload.mode)
+            self.watch_ready.set()
+
         await serve_config_watch(self.config.path, self.reload_config,
                                  debounce_ms=lambda: self.config.gateway.reload.debounce_ms,
-                                 task_status=_SetOnStart(self.watch_ready))
+                                 task_status=_SetOnStart(ready))
 
     async def reload_config(self) -> str:
         """Re-read the config file and apply it by the reload rules; return the decision taken.
@@ -468,28 +499,31 @@ class Gateway:
 
 
 class _SetOnStart:
-    """A task_status that sets an event when the task reports ready (for a start_soon'ed service)."""
+    """A task_status that calls back when the task reports ready (for a start_soon'ed service)."""
 
-    def __init__(self, event: trio.Event) -> None:
-        self._event = event
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self._callback = callback
 
     def started(self, value: Any = None) -> None:
-        self._event.set()
+        self._callback()
 
 
-async def serve_gateway(config: Config, *, port: int | None = None, env: Mapping[str, str] | None = None,
-                        watch_config: bool = True, task_status=trio.TASK_STATUS_IGNORED) -> None:
+async def serve_gateway(config: Config, *, port: int | None = None, port_source: str | None = None,
+                        env: Mapping[str, str] | None = None, watch_config: bool = True,
+                        task_status=trio.TASK_STATUS_IGNORED) -> None:
     """Run a gateway until cancelled or stopped; ``task_status.started(gateway)`` once it listens.
 
     Args:
         config: the loaded config; it must provide a token or password (``gateway.auth``, or
             ``CLAWDBOT_GATEWAY_TOKEN``/``CLAWDBOT_GATEWAY_PASSWORD`` in ``env``).
-        port: overrides ``gateway.port`` (0 picks a free port, kept across restarts).
+        port: overrides ``gateway.port`` and pins the listener to it (0 picks a free port, kept across
+            restarts); without it a changed ``gateway.port`` moves the listener at the restart.
+        port_source: where ``port`` came from, for the log (``--port``, ``CLAWDBOT_GATEWAY_PORT``).
         watch_config: hot-reload the config file (when the config has a path).
     Raises:
         AuthSetupError: no secret is configured.
     """
-    gateway = Gateway(config, env=env, port=port, watch_config=watch_config)
+    gateway = Gateway(config, env=env, port=port, port_source=port_source, watch_config=watch_config)
     await gateway.serve(task_status=task_status)
 
 

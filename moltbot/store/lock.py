@@ -101,6 +101,52 @@ def acquire_gateway_lock(config_path: Path, *, env: Mapping[str, str] = os.envir
     raise GatewayLockError(path, holder if isinstance(holder, dict) else {})
 
 
+def lock_holder(path: Path) -> tuple[bool, dict[str, Any]]:
+    """(held, the holder's record). A shared lock is taken for an instant only to see whether it is held."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False, {}
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            held = False
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except BlockingIOError:
+            held = True
+        try:
+            record = json.loads(os.pread(fd, 65536, 0) or b"{}")
+        except ValueError:
+            record = {}
+        return held, record if isinstance(record, dict) else {}
+    finally:
+        os.close(fd)
+
+
+def is_live_record(record: Mapping[str, Any]) -> bool:
+    """Whether the process a lock record names still runs (the same process: its start time matches)."""
+    pid = record.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    started = _process_start_time(pid)
+    return started is not None and (record.get("startTime") in (None, started))
+
+
+def live_lock_records() -> list[dict[str, Any]]:
+    """The records of every gateway of this user that runs now (any profile), read without locking:
+    a record is emptied when its gateway stops, and one left by a crash names a process that is gone."""
+    directory = Path(tempfile.gettempdir()) / f"moltbot-{os.getuid()}"
+    records = []
+    for path in sorted(directory.glob("gateway.*.lock")):
+        try:
+            record = json.loads(path.read_bytes() or b"{}")
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and is_live_record(record):
+            records.append(record)
+    return records
+
+
 @contextlib.contextmanager
 def gateway_lock(config_path: Path, **kwargs: Any) -> Iterator[GatewayLock]:
     lock = acquire_gateway_lock(config_path, **kwargs)

@@ -121,11 +121,11 @@ async def test_reload_mode_off_applies_nothing(config_file):
         assert gateway.stats.restarts == 0 and gateway.config.gateway.tick_interval_ms == 30_000
 
 
-async def test_sigusr1_is_ignored_unless_allowed(config_file):
-    config = load_config(config_file, env={})
-    async with open_gateway(config, port=0, env={}) as gateway:
+async def test_sigusr1_restarts_unless_commands_restart_is_false(config_file):
+    write_json(config_file, {**base_config(), "commands": {"restart": False}})
+    async with open_gateway(load_config(config_file, env={}), port=0, env={}) as gateway:
         assert gateway.handle_sigusr1() is False
-    write_json(config_file, {**base_config(), "commands": {"restart": True}})
+    write_json(config_file, base_config())  # unset: external restarts allowed (issue 19)
     async with open_gateway(load_config(config_file, env={}), port=0, env={}) as gateway:
         async with open_raw(gateway.url, handshake=True) as ws:
             assert gateway.handle_sigusr1() is True

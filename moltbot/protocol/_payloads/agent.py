@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import attrs
-from annotated_types import Ge, Le, MinLen
+from annotated_types import Ge, Le, MaxLen, MinLen
 
 from .._frames import UNSET, NonEmptyStr, NonNegativeInt, PositiveInt
 
@@ -69,8 +69,13 @@ class ChatSendParams:
 
 @attrs.frozen
 class ChatHistoryParams:
+    """``inputRunIds`` (protocol 4): the run ids of inputs the client queued; the result's ``inputReceipts``
+    says which of them are still waiting in this session (``pending``). Runs here are queued whole, never
+    merged into another run, so no receipt is ever ``consumed`` (``inputConsumptions`` stays empty)."""
+
     session_key: NonEmptyStr
     limit: Annotated[int, Ge(1), Le(1000)] | None = None
+    input_run_ids: Annotated[list[Annotated[str, MinLen(1), MaxLen(256)]], MinLen(1), MaxLen(50)] | None = None
 
 
 @attrs.frozen

@@ -165,7 +165,7 @@ def json_for(tp: Any) -> st.SearchStrategy[Any]:
 _ANNOTATIONS = {"$schema", "$defs", "title", "description"}
 _KEYWORDS = {
     "$ref", "anyOf", "oneOf", "const", "enum", "type", "minLength", "maxLength", "minimum", "maximum", "items",
-    "minItems",
+    "minItems", "maxItems",
     "properties", "required", "additionalProperties", "propertyNames",
 }
 
@@ -192,7 +192,8 @@ def from_json_schema(schema: dict[str, Any], defs: dict[str, Any]) -> st.SearchS
         return _json_objects(schema, defs)
     if kind == "array":
         items = from_json_schema(schema.get("items", {}), defs)
-        return st.lists(items, min_size=schema.get("minItems", 0), max_size=schema.get("minItems", 0) + 3)
+        low = schema.get("minItems", 0)
+        return st.lists(items, min_size=low, max_size=min(low + 3, schema.get("maxItems", low + 3)))
     if kind == "string":
         low = schema.get("minLength", 0)
         return st.text(min_size=low, max_size=min(low + 12, schema.get("maxLength", low + 12)))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -212,7 +213,8 @@ class AgentRuntime:
             raise ValueError("not a valid agent id")
         store = self._stores.get(agent_id)
         if store is None:
-            store = self._stray_stores.pop(agent_id, None) or SessionStore(self._store_path(agent_id))
+            store = self._stray_stores.pop(agent_id, None) or SessionStore(
+                self._store_path(agent_id), on_change=partial(self._emit, "sessions.changed"))
             if agent_id in self.agent_ids():
                 self._stores[agent_id] = store
             else:

@@ -97,9 +97,12 @@ class _Append:
 class SessionStore:
     """One agent's ``sessions.json``: loaded once, kept in memory, written atomically on change."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, on_change: Callable[[dict[str, Any], bool], None] | None = None) -> None:
         self.path = path
         self.entries: dict[str, dict[str, Any]] = {}
+        # ``sessions.changed`` payloads go to on_change(payload, droppable) as the store is written
+        self.on_change = on_change
+        self._seen: dict[str, dict[str, Any]] = {}  # each entry as last written (what changed is told apart)
         self._loaded = False
         self._lock = trio.Lock()
         self._load_lock = trio.Lock()
@@ -116,6 +119,7 @@ class SessionStore:
         async with self._load_lock:
             if not self._loaded:
                 self.entries = await trio.to_thread.run_sync(self._read)
+                self._seen = {key: dict(entry) for key, entry in self.entries.items() if isinstance(entry, dict)}
                 self._loaded = True
 
     def _read(self) -> dict[str, Any]:
@@ -136,6 +140,7 @@ class SessionStore:
         Concurrent callers share writes: whoever gets the lock writes everything changed so far, and the
         callers whose changes that write already holds return without writing again (100 turns ending
         together cost a few fsyncs, not 100)."""
+        self._announce()
         self._changes += 1
         wanted = self._changes
         async with self._lock:
@@ -157,6 +162,30 @@ class SessionStore:
             entry = {"sessionId": str(uuid.uuid4()), "updatedAt": now_ms(), **fields}
             self.entries[key] = entry
         return entry
+
+    def _announce(self) -> None:
+        """Tell ``on_change`` which rows were created, changed or deleted since the last write: one
+        ``sessions.changed`` payload each (OpenClaw's reasons ``create``/``update``/``reset``/``delete``;
+        ``reset`` is a new ``sessionId`` under the same key). Found by comparing each entry with its copy
+        as last written, so every writer (turns, sessions.patch/reset/delete, cron) is covered."""
+        if self.on_change is None:
+            return
+        seen, changes = self._seen, []
+        for key, entry in self.entries.items():
+            before = seen.get(key)
+            if before == entry:
+                continue
+            reason = "create" if before is None else (
+                "reset" if before.get("sessionId") != entry.get("sessionId") else "update")
+            changes.append((key, reason, entry.get("sessionId")))
+            seen[key] = dict(entry)
+        for key in [key for key in seen if key not in self.entries]:
+            changes.append((key, "delete", seen.pop(key).get("sessionId")))
+        for key, reason, session_id in changes:
+            payload = {"sessionKey": key, "reason": reason, "ts": now_ms()}
+            if isinstance(session_id, str):
+                payload["sessionId"] = session_id
+            self.on_change(payload, True)
 
     async def recent_messages(self, path: Path, limit: int) -> list[dict[str, Any]]:
         """The last ``limit`` messages of a transcript, read from disk once per session and then kept
@@ -242,6 +271,7 @@ class SessionStore:
             await self.append(path, lines, session_id)
             await self.save()
             return
+        self._announce()
         self._changes += 1
         async with self._lock:
             current = self._changes

@@ -13,6 +13,7 @@ import os
 import re
 import socket
 import uuid
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,7 @@ from ..protocol import (
     METHODS,
     SERVER_CAPABILITIES,
     Accept,
+    EventFrame,
     Features,
     HelloAuth,
     HelloOk,
@@ -49,9 +51,11 @@ from ..protocol import (
     SessionDefaults,
     ShutdownEvent,
     Snapshot,
+    encode_frame,
 )
 from ..protocol._payloads.connect import AttachmentLimits
 from ..protocol._payloads.system import ErrorCounts, GatewayStatus, HealthSummary, HeartbeatEvent, LaneStatus
+from ..protocol._scopes import event_guard, guard_admits
 from .agent_tools import register_gateway_tools
 from .auth import Authenticator, FailureLimiter, ResolvedAuth, is_loopback
 from .broadcast import Broadcaster
@@ -93,6 +97,7 @@ class Runtime:
         self.authenticator = Authenticator(auth, config.gateway.auth.rate_limit, lambda: trio.current_time() * 1000)
         self.hook_limiter = FailureLimiter(HOOK_RATE_LIMIT, lambda: trio.current_time() * 1000)
         self.broadcaster = Broadcaster()
+        self.session_subscribers: weakref.WeakSet[Connection] = weakref.WeakSet()  # sessions.subscribe
         self.presence = PresenceRegistry(gateway.version)
         self.nodes = NodesService(self)  # device/node pairing stores, connected nodes, mDNS advertisement
         self._presence_holders: dict[str, int] = {}  # connections per presence row: one row per device
@@ -158,7 +163,24 @@ class Runtime:
             connection.abort(CLOSE_SERVICE_RESTART, "service restart")
 
     def _emit(self, event: str, payload: object, droppable: bool) -> None:
+        if event == "sessions.changed":
+            self.sessions_changed(payload)
+            return
         self.broadcaster.broadcast(event, payload, droppable=droppable)
+
+    def sessions_changed(self, payload: object) -> None:
+        """``sessions.changed`` to the connections that called ``sessions.subscribe`` (OpenClaw's
+        subscribers) and still hold read. Targeted, so without a ``seq``: the global one counts what every
+        client receives, and a gap there would make the others refetch."""
+        targets = [connection for connection in self.session_subscribers
+                   if connection in self.broadcaster.connections
+                   and guard_admits(event_guard("sessions.changed"), connection.session.role,
+                                    connection.session.scopes, connection.session.protocol)]
+        if not targets:
+            return
+        text = encode_frame(EventFrame(event="sessions.changed", payload=payload))
+        for connection in targets:
+            connection.send(text, droppable=True)
 
     def _report_heartbeat(self, event: HeartbeatEvent) -> None:
         self.gateway.last_heartbeat = event
@@ -304,6 +326,7 @@ class Runtime:
 
     def unregister(self, connection: Connection) -> None:
         self.broadcaster.connections.discard(connection)
+        self.session_subscribers.discard(connection)
         self.nodes.detach(connection)
         if connection.slow:
             self.stats.slow_consumers += 1

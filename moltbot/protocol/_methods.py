@@ -188,13 +188,15 @@ METHODS: Final[dict[str, MethodSpec]] = _table(
     MethodSpec("sessions.groups.list", EmptyParams, JsonObject, since=4),
     MethodSpec("sessions.groups.defaults", EmptyParams, JsonObject, since=4),
     MethodSpec("sessions.catalog.list", _ui.SessionsCatalogListParams, JsonObject, since=4),
+    MethodSpec("plugins.list", EmptyParams, JsonObject, since=4),
 )
 
 # Events this gateway emits (``features.events``), in the reference's GATEWAY_EVENTS order.
 EVENTS: Final[tuple[str, ...]] = ("connect.challenge", "agent", "chat", "presence", "tick", "shutdown", "health",
                                    "heartbeat", "cron",
                                    "node.pair.requested", "node.pair.resolved", "node.invoke.request",
-                                   "device.pair.requested", "device.pair.resolved")
+                                   "device.pair.requested", "device.pair.resolved",
+                                   "sessions.changed")  # protocol 4: to sessions.subscribe's callers only
 
 
 def _event_payloads() -> dict[str, Any]:
@@ -216,6 +218,7 @@ def _event_payloads() -> dict[str, Any]:
         "node.invoke.request": _nodes.NodeInvokeRequest,
         "device.pair.requested": _devices.DevicePairRequest,
         "device.pair.resolved": _devices.DevicePairResolved,
+        "sessions.changed": _ui.SessionsChangedEvent,
     }
 
 

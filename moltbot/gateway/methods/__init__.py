@@ -87,6 +87,7 @@ _HANDLERS = {
     "sessions.groups.list": ui_none.sessions_groups_list,
     "sessions.groups.defaults": ui_none.sessions_groups_defaults,
     "sessions.catalog.list": ui_none.sessions_catalog_list,
+    "plugins.list": ui_none.plugins_list,
 }
 # Id params (agent ids, session keys, job and account ids …) are checked before a handler runs (ids.py).
 HANDLERS = {method: checked(method, handler) for method, handler in _HANDLERS.items()}

@@ -22,6 +22,7 @@ from ...protocol._payloads.system import EmptyParams
 from ...protocol._payloads.ui import ModelsListParams
 from ..connection import ack
 from .sessions import load_store, read_messages
+from .ui import input_receipts
 
 if TYPE_CHECKING:
     from ...agents.runtime import Run
@@ -145,6 +146,8 @@ async def chat_history(runtime: Runtime, connection: Connection, params: ChatHis
     await load_store(store)
     entry = store.entries.get(key)
     result: dict[str, Any] = {"sessionKey": key, "messages": []}
+    if params.input_run_ids is not None:  # protocol 4's queued-input receipts (ui.py)
+        result.update(input_receipts(runtime, key, params.input_run_ids))
     if entry is None:
         return result
     result["sessionId"] = entry.get("sessionId")

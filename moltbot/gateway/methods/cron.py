@@ -49,9 +49,10 @@ def _agent(agent_id: str | None) -> str | None:
     return normalize_agent_id(agent_id) if agent_id else agent_id
 
 
-def _check_known(runtime: Runtime, connection: Connection, job_id: str) -> None:
-    """At protocol 4, refuse an unknown job id as OpenClaw does (3 and 7 keep January's answers)."""
-    if connection.session.protocol == OPENCLAW_PROTOCOL and not runtime.cron.has_job(job_id):
+def _check_known(runtime: Runtime, connection: Connection, job_id: str, *, known: bool = True) -> None:
+    """At protocol 4, refuse an unknown job id as OpenClaw does (3 and 7 keep January's answers).
+    ``known=False``: treat ``job_id`` as unknown whatever the jobs hold (another agent's job)."""
+    if connection.session.protocol == OPENCLAW_PROTOCOL and not (known and runtime.cron.has_job(job_id)):
         raise ProtocolError(INVALID_REQUEST, f"Automation not found: {job_id}. List automations and retry with a "
                                              "current job id.", details={"code": "CRON_JOB_NOT_FOUND", "jobId": job_id})
 
@@ -94,6 +95,20 @@ async def cron_run(runtime: Runtime, connection: Connection, params: CronRunPara
 
 
 async def cron_runs(runtime: Runtime, connection: Connection, params: CronRunsParams) -> CronRunsResult:
+    """One job's runs, or with ``scope: "all"`` (protocol 4's default when no id is given, as OpenClaw's)
+    every current job's, merged by time; ``agentId`` keeps the jobs of that agent (a job of another agent
+    is "not found" at protocol 4, as OpenClaw answers)."""
+    agent_id, default_agent = _agent(params.agent_id), runtime.agents.default_agent_id()
+    has_id = bool(params.id or params.job_id)
+    if params.scope == "all" or (params.scope is None and not has_id and connection.session.protocol == OPENCLAW_PROTOCOL):
+        jobs = [job for job in runtime.cron.jobs.values()
+                if not agent_id or (job.agent_id or default_agent) == agent_id]
+        entries = [entry for job in jobs for entry in await runtime.cron.runs(job.id)]
+        entries.sort(key=lambda entry: entry.ts)
+        return runs_page(entries, params)
     job_id = _job_id("cron.runs", params)
-    _check_known(runtime, connection, job_id)
-    return runs_page(await runtime.cron.runs(job_id), params)
+    job = runtime.cron.jobs.get(job_id)
+    if agent_id and job is not None and (job.agent_id or default_agent) != agent_id:
+        job_id = ""  # another agent's job: as an unknown one (no entries at 3 and 7)
+    _check_known(runtime, connection, job_id or (params.id or params.job_id or ""), known=bool(job_id))
+    return runs_page(await runtime.cron.runs(job_id) if job_id else [], params)

@@ -74,41 +74,76 @@ async def _entries(runtime: Runtime, agent_id: str | None) -> list[tuple[str, di
     return rows
 
 
+def _selects_nothing(params: SessionsListParams) -> bool:
+    """Filters on what no session here has (archives, boards, pins, groups, projects, owners, creators,
+    profiles, Control UI faces): asking for it selects no row, which is true of this store."""
+    return (params.archived is True or params.has_board is True or params.pinned is True
+            or params.involving_me is True or bool(params.group)
+            or any(value is not None for value in (params.board_face, params.project_id, params.workspace_dir,
+                                                   params.creator_id, params.owner_id, params.involving_profile_id)))
+
+
+def _keeps(params: SessionsListParams, key: str, entry: dict[str, Any], now: int, active: set[str]) -> bool:
+    kind = _kind(key)
+    if (kind == "global" and not params.include_global) or (kind == "unknown" and not params.include_unknown):
+        return False
+    if params.active_minutes and now - entry.get("updatedAt", 0) > params.active_minutes * 60_000:
+        return False
+    if params.active_only and key not in active:
+        return False
+    if params.exclude_subagents and ":subagent:" in key:
+        return False
+    if params.exclude_cron and ":cron:" in key:
+        return False
+    if params.label and entry.get("label") != params.label:
+        return False
+    if params.spawned_by and entry.get("spawnedBy") != params.spawned_by:
+        return False
+    return not (params.search and params.search.lower() not in (key + " " + str(entry.get("label", ""))).lower())
+
+
+async def _row(params: SessionsListParams, key: str, entry: dict[str, Any], store: SessionStore) -> dict[str, Any]:
+    row = {"key": key, "kind": _kind(key), "updatedAt": entry.get("updatedAt")}
+    row.update({field: entry[field] for field in ROW_FIELDS if field in entry})
+    if params.include_last_message or params.include_derived_titles:
+        try:
+            messages = await read_messages(store, entry)
+        except ProtocolError:  # logged; the row is listed without its previews
+            messages = []
+        texts = [message_text(m) for m in messages if message_text(m)]
+        if params.include_last_message and texts:
+            row["lastMessagePreview"] = texts[-1][:240]
+        if params.include_derived_titles and texts:
+            row["derivedTitle"] = texts[0][:60]
+    return row
+
+
 async def sessions_list(runtime: Runtime, connection: Connection, params: SessionsListParams) -> dict[str, Any]:
+    """The store's sessions, newest first, filtered then paged (``offset``/``limit``, protocol 4's
+    ``totalCount``/``hasMore``/``nextOffset`` beside January's ``count``). Every sort order is by
+    ``updatedAt``: the time this gateway records for a session's last turn or change (it keeps no
+    separate interaction or activity time)."""
     now = now_ms()
-    rows = []
     agent_id = normalize_agent_id(params.agent_id) if params.agent_id else None  # checked by ids.py
-    for key, entry, store in await _entries(runtime, agent_id):
-        kind = _kind(key)
-        if (kind == "global" and not params.include_global) or (kind == "unknown" and not params.include_unknown):
-            continue
-        if params.active_minutes and now - entry.get("updatedAt", 0) > params.active_minutes * 60_000:
-            continue
-        if params.label and entry.get("label") != params.label:
-            continue
-        if params.spawned_by and entry.get("spawnedBy") != params.spawned_by:
-            continue
-        if params.search and params.search.lower() not in (key + " " + str(entry.get("label", ""))).lower():
-            continue
-        row = {"key": key, "kind": kind, "updatedAt": entry.get("updatedAt")}
-        row.update({field: entry[field] for field in ROW_FIELDS if field in entry})
-        if params.include_last_message or params.include_derived_titles:
-            try:
-                messages = await read_messages(store, entry)
-            except ProtocolError:  # logged; the row is listed without its previews
-                messages = []
-            texts = [message_text(m) for m in messages if message_text(m)]
-            if params.include_last_message and texts:
-                row["lastMessagePreview"] = texts[-1][:240]
-            if params.include_derived_titles and texts:
-                row["derivedTitle"] = texts[0][:60]
-        rows.append(row)
-    rows.sort(key=lambda r: r.get("updatedAt") or 0, reverse=True)
-    if params.limit:
-        rows = rows[: params.limit]
+    active = {run.session_key for run in runtime.agents.runs.values() if not run.done.is_set()}
+    matches = [] if _selects_nothing(params) else [
+        (key, entry, store) for key, entry, store in await _entries(runtime, agent_id)
+        if _keeps(params, key, entry, now, active)]
+    matches.sort(key=lambda match: match[1].get("updatedAt") or 0, reverse=True)
+    offset = params.offset or 0
+    page = matches[offset: offset + params.limit] if params.limit else matches[offset:]
+    rows = [await _row(params, key, entry, store) for key, entry, store in page]
+    following = offset + len(page)
     store = runtime.agents.store(agent_id or runtime.agents.default_agent_id())
-    return {"ts": now, "path": str(store.path), "count": len(rows),
-            "defaults": {"modelProvider": None, "model": None, "contextTokens": None}, "sessions": rows}
+    result = {"ts": now, "path": str(store.path), "count": len(rows),
+              "defaults": {"modelProvider": None, "model": None, "contextTokens": None}, "sessions": rows,
+              "totalCount": len(matches), "hasMore": following < len(matches),
+              "nextOffset": following if following < len(matches) else None}
+    if params.limit:
+        result["limitApplied"] = params.limit
+    if offset:
+        result["offset"] = offset
+    return result
 
 
 async def sessions_preview(runtime: Runtime, connection: Connection, params: SessionsPreviewParams) -> dict[str, Any]:

@@ -43,8 +43,22 @@ _STARTED = time.monotonic()
 
 
 async def sessions_subscribe(runtime: Runtime, connection: Connection, params: EmptyParams) -> dict[str, Any]:
-    """Session events reach every operator here (``chat``/``agent`` are broadcast): nothing to register."""
+    """From now until it disconnects, this connection receives ``sessions.changed`` (as OpenClaw's
+    subscription, which ends with the connection; ``Runtime.sessions_changed``)."""
+    runtime.session_subscribers.add(connection)
     return {"subscribed": True}
+
+
+def input_receipts(runtime: Runtime, key: str, run_ids: list[str]) -> dict[str, Any]:
+    """``chat.history``'s ``inputReceipts``: of the asked run ids, those of this session still queued
+    (``pending``). A run here never takes another's input, so none is ``consumed``; ids of runs that
+    started, ended, or that this gateway never saw are left out (as OpenClaw leaves out ids it holds no
+    pending input for)."""
+    wanted = dict.fromkeys(run_ids)
+    receipts = [{"runId": run_id, "state": "pending"} for run_id in wanted
+                if (run := runtime.agents.runs.get(run_id)) is not None
+                and run.session_key == key and run.status == "queued"]
+    return {"inputReceipts": receipts, "inputConsumptions": []}
 
 
 async def sessions_messages_subscribe(runtime: Runtime, connection: Connection,
@@ -92,6 +106,8 @@ async def chat_startup(runtime: Runtime, connection: Connection, params: ChatSta
     agent_id = runtime.agents._agent_for(key)
     result: dict[str, Any] = {"sessionKey": key, "messages": [], "pendingInputs": {"items": [], "total": 0},
                               "hasMore": False, "totalMessages": 0}
+    if params.input_run_ids is not None:
+        result.update(input_receipts(runtime, key, params.input_run_ids))
     if entry is None:
         return result
     messages = await read_messages(store, entry)

@@ -37,6 +37,11 @@ async def plugins_control_ui_list(runtime: Runtime, connection: Connection, para
     return {"revision": "none", "plugins": [], "diagnostics": []}
 
 
+async def plugins_list(runtime: Runtime, connection: Connection, params: EmptyParams) -> dict[str, Any]:
+    """No plugins exist here (channels are built in) and none can be installed (``mutationAllowed``)."""
+    return {"plugins": [], "diagnostics": [], "mutationAllowed": False}
+
+
 async def projects_list(runtime: Runtime, connection: Connection, params: ProjectsListParams) -> dict[str, Any]:
     return {"projects": []}
 

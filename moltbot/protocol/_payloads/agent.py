@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import attrs
-from annotated_types import Ge, Le, MinLen
+from annotated_types import Ge, Le, MaxLen, MinLen
 
 from .._frames import UNSET, NonEmptyStr, NonNegativeInt, PositiveInt
 
@@ -69,8 +69,13 @@ class ChatSendParams:
 
 @attrs.frozen
 class ChatHistoryParams:
+    """``inputRunIds`` (protocol 4): the run ids of inputs the client queued; the result's ``inputReceipts``
+    says which of them are still waiting in this session (``pending``). Runs here are queued whole, never
+    merged into another run, so no receipt is ever ``consumed`` (``inputConsumptions`` stays empty)."""
+
     session_key: NonEmptyStr
     limit: Annotated[int, Ge(1), Le(1000)] | None = None
+    input_run_ids: Annotated[list[Annotated[str, MinLen(1), MaxLen(256)]], MinLen(1), MaxLen(50)] | None = None
 
 
 @attrs.frozen
@@ -91,9 +96,31 @@ class SessionsListParams:
     spawned_by: NonEmptyStr | None = None
     agent_id: NonEmptyStr | None = None
     search: str | None = None
-    # Sent by today's OpenClaw Control UI: only configured agents are listed here anyway; no owners exist.
+    # Protocol 4 (OpenClaw 2026.9.x's SessionsListParams; gateway/methods/sessions.py says what each does
+    # here). Only configured agents are listed anyway; no owners, boards, pins, groups, projects or
+    # archived sessions exist here, so asking for them selects nothing and asking to exclude them is a no-op.
     configured_agents_only: bool | None = None
     owner_first: bool | None = None
+    offset: NonNegativeInt | None = None
+    active_only: bool | None = None
+    require_last_interaction: bool | None = None
+    sort_by: Literal["updatedAt", "lastInteractionAt", "activity"] | None = None
+    exclude_subagents: bool | None = None
+    exclude_cron: bool | None = None
+    exclude_system: bool | None = None
+    include_activity_summary: bool | None = None
+    include_people: bool | None = None
+    involving_me: bool | None = None
+    archived: Literal[True, False, "all"] | None = None
+    pinned: bool | None = None
+    has_board: bool | None = None
+    board_face: Literal["chat", "dashboard"] | None = None
+    group: str | None = None
+    project_id: NonEmptyStr | None = None
+    workspace_dir: NonEmptyStr | None = None
+    creator_id: NonEmptyStr | None = None
+    owner_id: NonEmptyStr | None = None
+    involving_profile_id: NonEmptyStr | None = None
 
 
 @attrs.frozen

@@ -311,8 +311,12 @@ class CronRunsParams:
     ``status``/``statuses``, ``deliveryStatus``/``deliveryStatuses`` (an entry without one counts as
     ``not-requested``, as in OpenClaw), ``query`` (summary and error text) and ``sortDir``. Without
     ``sortDir`` the order is January's: the newest ``limit`` (``offset`` counted from the newest), oldest
-    first; ``desc`` is newest first, ``asc`` oldest first with ``offset`` counted from the oldest."""
+    first; ``desc`` is newest first, ``asc`` oldest first with ``offset`` counted from the oldest.
+    ``scope: "all"`` (protocol 4's default without an id) pages the runs of every job, ``agentId`` keeps
+    the jobs of one agent (OpenClaw's Automations view sends both)."""
 
+    agent_id: NonEmptyStr | None = None
+    scope: Literal["job", "all"] | None = None
     id: NonEmptyStr | None = None
     job_id: NonEmptyStr | None = None
     limit: RunsLimit | None = None

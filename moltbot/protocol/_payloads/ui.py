@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import attrs
-from annotated_types import Ge, Le
+from annotated_types import Ge, Le, MaxLen, MinLen
 
-from .._frames import NonEmptyStr, PositiveInt
+from .._frames import NonEmptyStr, NonNegativeInt, PositiveInt
 
 TaskStatus = Literal["queued", "running", "completed", "failed", "cancelled", "timed_out"]
 
@@ -47,6 +47,8 @@ class ChatStartupParams:
     agent_id: NonEmptyStr | None = None
     limit: Annotated[int, Ge(1), Le(1000)] | None = None
     max_bytes: PositiveInt | None = None
+    # as chat.history's (the UI sends the ids of the inputs it queued): answered with inputReceipts
+    input_run_ids: Annotated[list[Annotated[str, MinLen(1), MaxLen(256)]], MinLen(1), MaxLen(50)] | None = None
 
 
 @attrs.frozen
@@ -148,3 +150,15 @@ def normalize_tasks_list(raw: Any) -> Any:
     if isinstance(raw, dict) and isinstance(raw.get("status"), str):
         return {**raw, "status": [raw["status"]]}
     return raw
+
+
+@attrs.frozen
+class SessionsChangedEvent:
+    """``sessions.changed`` (protocol 4; the schema has no payload for it, this is OpenClaw 2026.9.6's key-only
+    form): which session row was created, updated, reset (new ``sessionId``) or deleted. No ``session`` row
+    rides along, so the Control UI refetches ``sessions.list`` (what OpenClaw's clients do for a row they miss)."""
+
+    session_key: NonEmptyStr
+    reason: Literal["create", "update", "reset", "delete"]
+    ts: NonNegativeInt
+    session_id: NonEmptyStr | None = None

@@ -14,8 +14,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ..protocol._methods import SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE
 from ..protocol._payloads.devices import DevicePairRequest, DeviceTokenSummary, PairedDevice
+from ..protocol._scopes import satisfies
 from .store import PairingFiles, now_ms
 
 
@@ -69,12 +69,12 @@ class ScopeEscalation(Exception):
         self.scope = scope
 
 
-def scopes_beyond(wanted: list[str] | tuple[str, ...], held: frozenset[str] | set[str]) -> list[str]:
-    """The scopes of ``wanted`` that ``held`` does not cover (admin covers every scope, write covers read)."""
-    if SCOPE_ADMIN in held:
-        return []
-    covered = set(held) | ({SCOPE_READ} if SCOPE_WRITE in held else set())
-    return [scope for scope in wanted if scope not in covered]
+def scopes_beyond(wanted: Any, held: Any) -> list[str]:
+    """The scopes of ``wanted`` that ``held`` does not cover, by protocol 4's implication
+    (``_scopes.satisfies``: admin covers every ``operator.*``, write covers read, talk and sessions.*),
+    as OpenClaw's ``resolveMissingRequestedScope`` compares pairing grants, tokens and callers."""
+    held = list(held or ())
+    return [scope for scope in wanted or () if scope not in held and not satisfies(scope, held)]
 
 
 class DevicePairing:
@@ -107,7 +107,7 @@ class DevicePairing:
             return "not-paired"
         if role not in _merge(device.get("roles"), device.get("role")):
             return "role-upgrade"
-        if not set(scopes) <= set(device.get("scopes") or []):
+        if scopes_beyond(scopes, device.get("scopes")):
             return "scope-upgrade"
         return None
 
@@ -176,7 +176,7 @@ class DevicePairing:
             return False
         if not hmac.compare_digest(str(entry.get("token", "")).encode(), token.encode()):
             return False
-        if not set(scopes) <= set(entry.get("scopes") or []):
+        if scopes_beyond(scopes, entry.get("scopes")):
             return False
         entry["lastUsedAtMs"] = now_ms()
         return True
@@ -186,7 +186,7 @@ class DevicePairing:
         device = self.files.paired[device_id]
         tokens = device.setdefault("tokens", {})
         entry = tokens.get(role)
-        if entry is not None and entry.get("revokedAtMs") is None and set(scopes) <= set(entry.get("scopes") or []):
+        if entry is not None and entry.get("revokedAtMs") is None and not scopes_beyond(scopes, entry.get("scopes")):
             return entry
         return self._mint(device, role, list(scopes))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import attrs
@@ -26,6 +27,8 @@ from ...protocol._payloads.system import EmptyParams
 if TYPE_CHECKING:
     from ..connection import Connection
     from ..runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 async def pair_list(runtime: Runtime, connection: Connection, params: EmptyParams) -> DevicePairListResult:
@@ -68,10 +71,18 @@ async def pair_reject(runtime: Runtime, connection: Connection, params: RequestI
 
 async def token_rotate(runtime: Runtime, connection: Connection,
                        params: DeviceTokenRotateParams) -> DeviceTokenRotateResult:
+    """A new token for a paired device's role. A scope beyond the caller's own is refused: at protocol 4
+    as OpenClaw 2026.9.6 refuses it (INVALID_REQUEST "device token rotation denied", no details: its
+    ``respondDeviceTokenRotationDenied`` answers every denial so and logs the reason), at 3 and 7 with
+    the January "missing scope: <scope>"."""
     devices = runtime.nodes.devices
     try:
         entry = devices.rotate_token(params.device_id, params.role, params.scopes, connection.session.scopes)
     except ScopeEscalation as exc:
+        if connection.session.protocol == 4:
+            log.warning("device token rotation denied device=%s role=%s reason=caller-missing-scope scope=%s",
+                        params.device_id, params.role, exc.scope)
+            raise RemoteProtocolError(INVALID_REQUEST, "device token rotation denied") from None
         raise RemoteProtocolError(INVALID_REQUEST, f"missing scope: {exc.scope}") from None
     if entry is None:
         raise RemoteProtocolError(INVALID_REQUEST, "unknown deviceId/role")

@@ -134,7 +134,7 @@ async def admit(accept: Accept, *, challenge_nonce: str, local: bool, peer: str,
             raise _refuse(NOT_PAIRED, "pairing required", "PAIRING_REQUIRED", reason=reason,
                           requestId=request["requestId"], deviceId=device.id, requestedRole=accept.role,
                           requestedScopes=list(accept.scopes))
-        pairing.approve(request["requestId"])
+        pairing.approve(request["requestId"], via="silent")
         emit("device.pair.resolved", DevicePairResolved(request_id=request["requestId"], device_id=device.id,
                                                         decision="approved", ts=now_ms()))
     else:

@@ -58,7 +58,16 @@ def device_view(device: dict[str, Any]) -> PairedDevice:
         approved_at_ms=device.get("approvedAtMs", 0), display_name=device.get("displayName"),
         platform=device.get("platform"), client_id=device.get("clientId"), client_mode=device.get("clientMode"),
         role=device.get("role"), roles=device.get("roles") or None, scopes=device.get("scopes"),
-        remote_ip=device.get("remoteIp"), tokens=tokens or None)
+        remote_ip=device.get("remoteIp"), tokens=tokens or None, approved_via=device.get("approvedVia"))
+
+
+def _approval_kind(existing: dict[str, Any] | None, via: str) -> str | None:
+    """OpenClaw's ``mergeApprovalKind`` (without its bootstrap kind, which this gateway has not)."""
+    if via == "owner" or existing is None:
+        return via
+    if existing.get("approvedVia") is None:
+        return None
+    return "owner" if existing["approvedVia"] == "owner" else via
 
 
 class ScopeEscalation(Exception):
@@ -129,8 +138,13 @@ class DevicePairing:
         self.files.pending[request["requestId"]] = request
         return request, True
 
-    def approve(self, request_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        """Pair the requesting device: roles and scopes merged, a fresh token for the requested role."""
+    def approve(self, request_id: str, via: str = "owner") -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """Pair the requesting device: roles and scopes merged, a fresh token for the requested role.
+
+        ``via`` is how (OpenClaw's ``approvedVia``: ``owner`` by an operator's ``device.pair.approve``,
+        ``silent`` on the spot for a local client), recorded as OpenClaw merges it: an owner's approval
+        stands over a later silent one, and a device paired before the field existed keeps none unless
+        an owner approves it again."""
         request = self.files.pending.pop(request_id, None)
         if request is None:
             return None
@@ -154,7 +168,8 @@ class DevicePairing:
             "role": role, "roles": _merge((existing or {}).get("roles"), (existing or {}).get("role"),
                                           request.get("roles"), role),
             "scopes": _merge((existing or {}).get("scopes"), request.get("scopes")),
-            "tokens": tokens, "createdAtMs": (existing or {}).get("createdAtMs", now), "approvedAtMs": now})
+            "tokens": tokens, "createdAtMs": (existing or {}).get("createdAtMs", now), "approvedAtMs": now,
+            "approvedVia": _approval_kind(existing, via)})
         self.files.paired[device["deviceId"]] = device
         return request, device
 

@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 
 async def pair_list(runtime: Runtime, connection: Connection, params: EmptyParams) -> DevicePairListResult:
     """Pending requests and paired devices; each paired row also says whether the device is connected now
-    and when it last connected (protocol 4's ``connected``/``lastSeenAtMs``; OpenClaw's ``approvedVia`` is
-    not recorded here, so it is absent)."""
+    and when it last connected (protocol 4's ``connected``/``lastSeenAtMs``) and how it was approved
+    (OpenClaw's ``approvedVia``; absent for a device paired before it was recorded)."""
     devices = runtime.nodes.devices
     online = {c.params.device.id for c in runtime.broadcaster.connections if c.params.device is not None}
     return DevicePairListResult(pending=[request_view(r) for r in devices.pending()],

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ...devices.pairing import ScopeEscalation, device_view, request_view
+from ...devices.pairing import ScopeEscalation, device_view, request_view, scopes_beyond
 from ...devices.store import now_ms
 from ...protocol import INVALID_REQUEST, RemoteProtocolError
 from ...protocol._payloads.devices import (
@@ -47,7 +47,17 @@ def _with_presence(device: PairedDevice, online: set[str]) -> PairedDevice:
 
 
 async def pair_approve(runtime: Runtime, connection: Connection, params: RequestIdParams) -> DevicePairApproveResult:
+    """Approve a pending request. The caller must itself hold the operator scopes the device asked for
+    (by protocol 4's implication), as OpenClaw's ``approveDevicePairing`` requires of ``callerScopes``:
+    else INVALID_REQUEST "missing scope: <scope>" at every version (OpenClaw's answer), so a
+    pairing-scoped operator cannot pair an admin device."""
     devices = runtime.nodes.devices
+    pending = devices.files.pending.get(params.request_id)
+    if pending is not None and "operator" in {pending.get("role"), *(pending.get("roles") or ())}:
+        wanted = [scope for scope in pending.get("scopes") or () if scope.startswith("operator.")]
+        beyond = scopes_beyond(wanted, connection.session.scopes)
+        if beyond:
+            raise RemoteProtocolError(INVALID_REQUEST, f"missing scope: {beyond[0]}")
     approved = devices.approve(params.request_id)
     if approved is None:
         raise RemoteProtocolError(INVALID_REQUEST, "unknown requestId")

@@ -67,3 +67,27 @@ async def test_rotate_beyond_the_callers_scopes_at_4_is_denied_as_openclaw(gatew
 async def test_rotate_beyond_the_callers_scopes_at_3_and_7_names_the_scope(gateway, protocol):
     rotated = await _rotate(gateway, protocol, ["operator.pairing"], ["operator.admin"])
     assert rotated["error"]["message"] == "missing scope: operator.admin"
+
+
+async def _revoke(gateway, protocol: int, caller: list[str]) -> tuple[dict, DeviceKeyPair]:
+    key = DeviceKeyPair.generate()
+    assert (await _device_connect(gateway.url, key, ["operator.admin"]))["ok"]
+    cli = {"id": "cli", "version": "1", "platform": "linux", "mode": "cli"}
+    with trio.fail_after(10):
+        async with open_raw(gateway.url, handshake=True, minProtocol=protocol, maxProtocol=protocol, client=cli,
+                            scopes=caller) as ws:
+            return await ws.call("device.token.revoke", {"deviceId": key.device_id, "role": "operator"}), key
+
+
+@pytest.mark.parametrize(("protocol", "message"), [(4, "device token revocation denied"),
+                                                   (7, "missing scope: operator.admin")])
+async def test_revoking_a_token_beyond_the_callers_scopes_is_denied(gateway, protocol, message):
+    revoked, key = await _revoke(gateway, protocol, ["operator.pairing"])
+    assert revoked["error"] == {"code": "INVALID_REQUEST", "message": message}
+    token = gateway.runtime.nodes.devices.paired(key.device_id)["tokens"]["operator"]
+    assert "revokedAtMs" not in token
+
+
+async def test_an_admin_caller_may_revoke_it(gateway):
+    revoked, _ = await _revoke(gateway, 4, ["operator.pairing", "operator.admin"])
+    assert revoked["ok"], revoked

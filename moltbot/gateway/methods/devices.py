@@ -104,7 +104,19 @@ async def token_rotate(runtime: Runtime, connection: Connection,
 
 async def token_revoke(runtime: Runtime, connection: Connection,
                        params: DeviceTokenRevokeParams) -> DeviceTokenRevokeResult:
+    """Revoke a device's token for a role. An operator token carrying a scope the caller does not hold is
+    not the caller's to revoke (OpenClaw checks ``callerScopes`` the same way): INVALID_REQUEST "device
+    token revocation denied" at protocol 4 (OpenClaw's answer), "missing scope: <scope>" at 3 and 7."""
     devices = runtime.nodes.devices
+    current = ((devices.paired(params.device_id) or {}).get("tokens") or {}).get(params.role)
+    if current is not None and params.role == "operator":
+        beyond = scopes_beyond(current.get("scopes") or [], connection.session.scopes)
+        if beyond:
+            if connection.session.protocol == 4:
+                log.warning("device token revocation denied device=%s role=%s reason=caller-missing-scope "
+                            "scope=%s", params.device_id, params.role, beyond[0])
+                raise RemoteProtocolError(INVALID_REQUEST, "device token revocation denied")
+            raise RemoteProtocolError(INVALID_REQUEST, f"missing scope: {beyond[0]}")
     entry = devices.revoke_token(params.device_id, params.role)
     if entry is None:
         raise RemoteProtocolError(INVALID_REQUEST, "unknown deviceId/role")

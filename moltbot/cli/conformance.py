@@ -48,8 +48,9 @@ def _restart_hook(command: str | None) -> Callable[[], Awaitable[None]] | None:
               help="Opt in to a capability check: " + "; ".join(f"{k}: {v}" for k, v in CAPABILITIES.items()))
 @click.option("--restart-command", metavar="CMD",
               help="Shell command that restarts the gateway (e.g. 'kill -USR1 <pid>'); enables the 1012 check.")
-@click.option("--handshake-timeout-ms", type=click.IntRange(1), default=10_000, show_default=True,
-              help="The gateway's handshake timeout (checked when it fits in --max-wait).")
+@click.option("--handshake-timeout-ms", type=click.IntRange(1), default=15_000, show_default=True,
+              help="The gateway's handshake timeout (ours and OpenClaw's: 15 s; checked when it fits in "
+                   "--max-wait, e.g. --max-wait 20).")
 @click.option("--max-wait", type=click.FloatRange(0.1), default=5.0, show_default=True,
               help="Seconds a check may wait for slow behaviour (tick cadence, handshake timeout).")
 @click.option("--frame-timeout", type=click.FloatRange(0.1), default=5.0, show_default=True,

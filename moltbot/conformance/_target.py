@@ -33,8 +33,9 @@ class Target:
             for a process, a function sending it SIGUSR1). It may be sync or async. Without it the
             shutdown/1012 check is skipped.
         capabilities: opt-in checks (see ``CAPABILITIES``), e.g. ``{"rate-limit", "agent-runs"}``.
-        handshake_timeout_ms: the target's handshake timeout (the reference's is 10 s); the timeout check
-            waits for it only when it fits within the run's ``max_wait``.
+        handshake_timeout_ms: the target's handshake timeout: 15 s by default, ours and today's OpenClaw's
+            (``gateway.handshakeTimeoutMs``; January's was 10 s). The timeout check waits for it only when
+            it fits within the run's ``max_wait``, so a default run skips it rather than taking 15 s.
         disposable: the user declared that the target may be changed: the side-effect methods
             (``send``, ``sessions.patch|reset|delete``, ``node.pair.*``, ``device.pair.approve|reject``,
             ``cron.add|update|run|remove``, ``wake``, ``chat.abort``) are called too. It leaves a disabled
@@ -47,7 +48,7 @@ class Target:
     password: str | None = attrs.field(default=None, repr=False)
     restart: Callable[[], Awaitable[None] | None] | None = None
     capabilities: frozenset[str] = attrs.field(default=frozenset(), converter=_capabilities)
-    handshake_timeout_ms: int = 10_000
+    handshake_timeout_ms: int = 15_000
     disposable: bool = False
 
     def auth(self) -> dict[str, str]:

@@ -12,7 +12,10 @@ Rule 1. Control UI without a device is refused "control ui requires HTTPS or loc
         unless ``gateway.controlUi.allowInsecureAuth`` (then a token or password suffices) or
         ``dangerouslyDisableDeviceAuth`` (then the device is ignored altogether).
 Rule 2. No device: allowed only with ``auth.token`` (a password alone is not enough), else NOT_PAIRED
-        "device identity required". The token is then checked like any shared secret.
+        "device identity required". The token is then checked like any shared secret. At protocol 4 a
+        ``node`` needs a device even with the right token (OpenClaw's ``roleCanSkipDeviceIdentity``: only
+        an operator may skip it): a wrong token is still "unauthorized", a right one NOT_PAIRED "device
+        identity required". 3 and 7 keep admitting a device-less node with the token.
 Rule 2b. A device-less connect keeps the scopes it declared only when it is a local client that is no
         browser (no ``Origin``), or the Control UI under ``allowInsecureAuth``/``dangerouslyDisable
         DeviceAuth`` from its own origin; any other (remote, or a browser) gets none (GHSA-rqpp-rjj8-7wv8:
@@ -109,6 +112,8 @@ async def admit(accept: Accept, *, challenge_nonce: str, local: bool, peer: str,
         if not has_secret:
             raise _refuse(NOT_PAIRED, "device identity required", "DEVICE_IDENTITY_REQUIRED")
         method = secrets.check(params, peer, origin=origin, direct=direct)
+        if accept.role == "node" and accept.protocol == 4:
+            raise _refuse(NOT_PAIRED, "device identity required", "DEVICE_IDENTITY_REQUIRED")
         # Rule 2b: self-declared scopes need a device here
         return attrs.evolve(accept, auth_method=method, scopes=grant_scopes(
             accept.protocol, accept.role, params.scopes, client_id=params.client.id, client_mode=params.client.mode,
@@ -129,7 +134,7 @@ async def admit(accept: Accept, *, challenge_nonce: str, local: bool, peer: str,
             raise _refuse(NOT_PAIRED, "pairing required", "PAIRING_REQUIRED", reason=reason,
                           requestId=request["requestId"], deviceId=device.id, requestedRole=accept.role,
                           requestedScopes=list(accept.scopes))
-        pairing.approve(request["requestId"])
+        pairing.approve(request["requestId"], via="silent")
         emit("device.pair.resolved", DevicePairResolved(request_id=request["requestId"], device_id=device.id,
                                                         decision="approved", ts=now_ms()))
     else:

@@ -14,8 +14,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ..protocol._methods import SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE
 from ..protocol._payloads.devices import DevicePairRequest, DeviceTokenSummary, PairedDevice
+from ..protocol._scopes import satisfies
 from .store import PairingFiles, now_ms
 
 
@@ -58,7 +58,16 @@ def device_view(device: dict[str, Any]) -> PairedDevice:
         approved_at_ms=device.get("approvedAtMs", 0), display_name=device.get("displayName"),
         platform=device.get("platform"), client_id=device.get("clientId"), client_mode=device.get("clientMode"),
         role=device.get("role"), roles=device.get("roles") or None, scopes=device.get("scopes"),
-        remote_ip=device.get("remoteIp"), tokens=tokens or None)
+        remote_ip=device.get("remoteIp"), tokens=tokens or None, approved_via=device.get("approvedVia"))
+
+
+def _approval_kind(existing: dict[str, Any] | None, via: str) -> str | None:
+    """OpenClaw's ``mergeApprovalKind`` (without its bootstrap kind, which this gateway has not)."""
+    if via == "owner" or existing is None:
+        return via
+    if existing.get("approvedVia") is None:
+        return None
+    return "owner" if existing["approvedVia"] == "owner" else via
 
 
 class ScopeEscalation(Exception):
@@ -69,12 +78,12 @@ class ScopeEscalation(Exception):
         self.scope = scope
 
 
-def scopes_beyond(wanted: list[str] | tuple[str, ...], held: frozenset[str] | set[str]) -> list[str]:
-    """The scopes of ``wanted`` that ``held`` does not cover (admin covers every scope, write covers read)."""
-    if SCOPE_ADMIN in held:
-        return []
-    covered = set(held) | ({SCOPE_READ} if SCOPE_WRITE in held else set())
-    return [scope for scope in wanted if scope not in covered]
+def scopes_beyond(wanted: Any, held: Any) -> list[str]:
+    """The scopes of ``wanted`` that ``held`` does not cover, by protocol 4's implication
+    (``_scopes.satisfies``: admin covers every ``operator.*``, write covers read, talk and sessions.*),
+    as OpenClaw's ``resolveMissingRequestedScope`` compares pairing grants, tokens and callers."""
+    held = list(held or ())
+    return [scope for scope in wanted or () if scope not in held and not satisfies(scope, held)]
 
 
 class DevicePairing:
@@ -107,7 +116,7 @@ class DevicePairing:
             return "not-paired"
         if role not in _merge(device.get("roles"), device.get("role")):
             return "role-upgrade"
-        if not set(scopes) <= set(device.get("scopes") or []):
+        if scopes_beyond(scopes, device.get("scopes")):
             return "scope-upgrade"
         return None
 
@@ -129,8 +138,13 @@ class DevicePairing:
         self.files.pending[request["requestId"]] = request
         return request, True
 
-    def approve(self, request_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        """Pair the requesting device: roles and scopes merged, a fresh token for the requested role."""
+    def approve(self, request_id: str, via: str = "owner") -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """Pair the requesting device: roles and scopes merged, a fresh token for the requested role.
+
+        ``via`` is how (OpenClaw's ``approvedVia``: ``owner`` by an operator's ``device.pair.approve``,
+        ``silent`` on the spot for a local client), recorded as OpenClaw merges it: an owner's approval
+        stands over a later silent one, and a device paired before the field existed keeps none unless
+        an owner approves it again."""
         request = self.files.pending.pop(request_id, None)
         if request is None:
             return None
@@ -154,7 +168,8 @@ class DevicePairing:
             "role": role, "roles": _merge((existing or {}).get("roles"), (existing or {}).get("role"),
                                           request.get("roles"), role),
             "scopes": _merge((existing or {}).get("scopes"), request.get("scopes")),
-            "tokens": tokens, "createdAtMs": (existing or {}).get("createdAtMs", now), "approvedAtMs": now})
+            "tokens": tokens, "createdAtMs": (existing or {}).get("createdAtMs", now), "approvedAtMs": now,
+            "approvedVia": _approval_kind(existing, via)})
         self.files.paired[device["deviceId"]] = device
         return request, device
 
@@ -176,7 +191,7 @@ class DevicePairing:
             return False
         if not hmac.compare_digest(str(entry.get("token", "")).encode(), token.encode()):
             return False
-        if not set(scopes) <= set(entry.get("scopes") or []):
+        if scopes_beyond(scopes, entry.get("scopes")):
             return False
         entry["lastUsedAtMs"] = now_ms()
         return True
@@ -186,7 +201,7 @@ class DevicePairing:
         device = self.files.paired[device_id]
         tokens = device.setdefault("tokens", {})
         entry = tokens.get(role)
-        if entry is not None and entry.get("revokedAtMs") is None and set(scopes) <= set(entry.get("scopes") or []):
+        if entry is not None and entry.get("revokedAtMs") is None and not scopes_beyond(scopes, entry.get("scopes")):
             return entry
         return self._mint(device, role, list(scopes))
 

@@ -2,7 +2,7 @@
 
 Each broadcast is encoded once and queued on every connection allowed to see it (``_scopes.event_guard``:
 chat/agent/presence/cron need read, pairing events pairing, …; tick/health/heartbeat/shutdown go to
-everyone); droppable events are skipped for a slow client, others close it (``Connection.send``). ``seq``
+everyone; worker-mode connections get none); droppable events are skipped for a slow client, others close it (``Connection.send``). ``seq``
 increments on every broadcast, even one that reaches nobody, as in the reference.
 """
 
@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 def _may_see(connection: Connection, guard: tuple[str, ...]) -> bool:
     session = connection.session
     return guard_admits(guard, session.role, session.scopes, session.protocol)
+
+
+def _is_worker(connection: Connection) -> bool:
+    """A ``client.mode: "worker"`` connection: OpenClaw sends workers no broadcast event at all, not even
+    ``tick`` (``hasEventScope``: ``connectionKind === "worker"`` → false); they only call methods."""
+    return connection.params.client.mode == "worker"
 
 
 class Broadcaster:
@@ -58,7 +64,7 @@ class Broadcaster:
         guard = (scope,) if scope is not None else event_guard(event)
         sent = 0
         for connection in list(self.connections):
-            if guard and not _may_see(connection, guard):
+            if (guard and not _may_see(connection, guard)) or _is_worker(connection):
                 continue
             sent += 1
             try:

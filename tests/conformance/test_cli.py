@@ -38,7 +38,7 @@ async def test_cli_prints_a_table_writes_junit_and_exits_0(gateway, home, tmp_pa
     out = result.stdout.decode()
     assert result.returncode == 0, out + result.stderr.decode()
     assert "PASS    handshake.challenge" in out and "PASS    auth.wrong_secret" in out
-    assert "SKIP    handshake.timeout" in out  # 10 s default timeout > 5 s max wait
+    assert "SKIP    handshake.timeout" in out  # 15 s default timeout > 5 s max wait
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite.get("failures") == "0" and int(suite.get("tests")) == len(list(suite.iter("testcase")))
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from contextlib import asynccontextmanager
 from typing import Any
 
 import jsonschema
 
 from moltbot.protocol._device import DeviceKeyPair, sign_connect
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, open_raw
 
 # Protocol 4's hello-ok.auth.method values (digest §5: 9.6≠schema).
 AUTH_METHODS = ("none", "token", "password", "tailscale", "device-token", "bootstrap-token", "trusted-proxy")
@@ -67,6 +68,19 @@ def signed(params: dict[str, Any], key: DeviceKeyPair, nonce: str | None, *, ver
     block = sign_connect(key, params, nonce=nonce, signed_at_ms=signed_at_ms, payload_version=version)
     block.update(device)
     return {**params, "device": {k: v for k, v in block.items() if v is not None}}
+
+
+@asynccontextmanager
+async def open_device_node(url: str, protocol: int = 4, client_id: str = "node-host"):
+    """A ``node`` connection with a fresh signed device identity (protocol 4 refuses a device-less node,
+    digest §6.2 item 3), accepted and registered (a first call has been answered)."""
+    async with open_raw(url) as ws:
+        params = connect_params((protocol, protocol), client_id=client_id, mode="node", role="node", scopes=[])
+        await ws.send(request(signed(params, DeviceKeyPair.generate(), ws.challenge["payload"]["nonce"])))
+        hello = await ws.response("c1")
+        assert hello["ok"], hello
+        await ws.call("no.such.method", request_id="registered")
+        yield ws
 
 
 def validator(schema: dict[str, Any], definition: str) -> jsonschema.Draft7Validator:

@@ -42,6 +42,13 @@ async def test_agent_result_has_payloads_text(gateway, openclaw_schema):
     check(openclaw_schema, "AgentParams", params)
     with trio.fail_after(30):
         async with operator(gateway) as ws:
+            # the id must be a session's (an unknown one is refused: test_left16_agent_session_id.py)
+            await ws.send({"type": "req", "id": "a0", "method": "agent",
+                           "params": {"message": "first", "idempotencyKey": "cli-run-0"}})
+            await ws.response("a0")
+            await ws.response("a0")
+            sessions = (await call(ws, "sessions.list", {}))["sessions"]
+            params["sessionId"] = next(row["sessionId"] for row in sessions if row["key"] == "agent:main:main")
             await ws.send({"type": "req", "id": "a1", "method": "agent", "params": params})
             accepted = await ws.response("a1")
             final = await ws.response("a1")

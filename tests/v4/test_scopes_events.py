@@ -14,6 +14,7 @@ import trio
 
 from moltbot.protocol import TickEvent
 from tests.conftest import open_raw
+from tests.v4.handshake_support import open_device_node
 
 CLI = {"id": "cli", "version": "1", "platform": "linux", "mode": "cli"}
 NODE = {"id": "node-host", "version": "1", "platform": "linux", "mode": "node"}
@@ -23,6 +24,10 @@ AGENT = {"runId": "r1", "seq": 1, "stream": "lifecycle", "ts": 1, "data": {"phas
 
 @asynccontextmanager
 async def listener(gateway, protocol: int, scopes: list[str] | None, *, client=CLI, role: str | None = None):
+    if role == "node" and protocol == 4:  # a node needs a device identity at 4 (digest §6.2 item 3)
+        async with open_device_node(gateway.url, client_id=client["id"]) as ws:
+            yield ws
+        return
     async with open_raw(gateway.url, handshake=True, minProtocol=protocol, maxProtocol=protocol, client=client,
                         scopes=scopes, role=role) as ws:
         await ws.call("no.such.method")  # answered once the reader runs: the connection is registered

@@ -14,6 +14,7 @@ import pytest
 import trio
 
 from tests.conftest import open_raw
+from tests.v4.handshake_support import open_device_node
 
 CLI = {"id": "cli", "version": "1", "platform": "linux", "mode": "cli"}
 NODE = {"id": "node-host", "version": "1", "platform": "linux", "mode": "node"}
@@ -116,7 +117,7 @@ async def test_write_implies_talk_but_not_questions(gateway, openclaw_schema):
 async def test_wrong_role_is_unauthorized_at_4(gateway):
     async with session(gateway, 4, ["operator.admin"]) as ws:
         operator = error_of(await ws.call("node.event", {"event": "x"}))
-    async with session(gateway, 4, None, client=NODE, role="node") as ws:
+    async with open_device_node(gateway.url) as ws:  # a node needs a device identity at 4
         node = error_of(await ws.call("status", {}))
         health = await ws.call("health", request_id="r2")
     assert (operator["code"], operator["message"]) == ("INVALID_REQUEST", "unauthorized role: operator")

@@ -94,13 +94,18 @@ async def protocol_mismatch(ctx: CheckContext) -> None:
 
 @check("handshake.timeout")
 async def handshake_timeout(ctx: CheckContext) -> str:
-    """A client that never sends connect is closed 1000 after the handshake timeout, with no reply."""
+    """A client that never sends connect is closed 1000 after the handshake timeout, with no reply.
+
+    The timeout is the target's as the user gives it (``Target.handshake_timeout_ms``: 15 s, ours and
+    OpenClaw's default); the check runs only when that fits in ``max_wait``."""
     timeout = ctx.target.handshake_timeout_ms / 1000
     if timeout > ctx.options.max_wait:
-        ctx.skip(f"the handshake timeout ({timeout:g} s) is longer than max wait ({ctx.options.max_wait:g} s)")
+        ctx.skip(f"the handshake timeout ({timeout:g} s) is longer than max wait ({ctx.options.max_wait:g} s; "
+                 f"--max-wait {timeout + 5:g} checks it)")
     async with ctx.open() as peer:
         started = trio.current_time()
-        closed = await peer.closed(timeout + 3, waiting_for="the handshake timeout")
+        closed = await peer.closed(timeout + 3, waiting_for=f"the {timeout:g} s handshake timeout; is the "
+                                                            "target's longer (--handshake-timeout-ms)?")
         elapsed = trio.current_time() - started
     ctx.expect(not closed.frames, "nothing may be sent after the challenge before a timeout close",
                closed.frames[0] if closed.frames else None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ...agents.providers.registry import model_refs
-from ...agents.sessions import message_text
+from ...agents.sessions import message_text, normalize_agent_id
 from ...protocol import INVALID_REQUEST, UNAVAILABLE, ProtocolError
 from ...protocol._payloads.agent import (
     AgentAccepted,
@@ -36,7 +36,7 @@ ABORT_TRIGGERS = {"/stop", "/abort"}
 async def agent(runtime: Runtime, connection: Connection, params: AgentParams) -> dict[str, Any]:
     """Two responses on one id: ``accepted`` at once, then the final result when the run ends."""
     agents = runtime.agents
-    session_key = params.session_key or agents.main_key(params.agent_id)
+    session_key = await _session_key_of(runtime, params)
     run, _ = agents.submit(run_id=params.idempotency_key, session_key=session_key, message=params.message,
                            dedupe="agent", agent_id=params.agent_id, lane=params.lane,
                            timeout=float(params.timeout) if params.timeout else None,
@@ -48,6 +48,40 @@ async def agent(runtime: Runtime, connection: Connection, params: AgentParams) -
     summary = "aborted" if run.status == "aborted" else (run.error or "failed")
     raise ProtocolError(UNAVAILABLE, run.error or f"run {run.status}",
                         payload={"runId": run.run_id, "status": "error", "summary": summary})
+
+
+async def _session_key_of(runtime: Runtime, params: AgentParams) -> str:
+    """The session an ``agent`` call runs in: ``sessionKey``, else the session whose entry has ``sessionId``
+    (what ``openclaw agent --session-id S`` sends; OpenClaw looks the id up in the stores of ``agentId``,
+    or of every agent), else the agent's main session.
+
+    OpenClaw runs an id no session has in the main session, restarted under that id; this gateway does
+    not let a client choose session ids, so such an id is refused rather than silently ignored, and so is
+    a ``sessionId`` that is not the id of the given ``sessionKey``'s session.
+    """
+    agents = runtime.agents
+    session_id = (params.session_id or "").strip()
+    if not session_id:
+        return params.session_key or agents.main_key(params.agent_id)
+    if params.session_key:
+        key = agents.canonical(params.session_key)
+        store = agents.store(agents._agent_for(key))
+        await load_store(store)
+        if (store.entries.get(key) or {}).get("sessionId") != session_id:
+            raise ProtocolError(INVALID_REQUEST, "sessionId is not the id of the sessionKey's session "
+                                                 "(pass one of them)")
+        return params.session_key
+    known = agents.agent_ids()
+    for agent_id in ([normalize_agent_id(params.agent_id)] if params.agent_id else known):
+        if agent_id not in known:
+            break
+        store = agents.store(agent_id)
+        await load_store(store)
+        key = next((k for k, entry in store.entries.items() if entry.get("sessionId") == session_id), None)
+        if key is not None:
+            return key
+    raise ProtocolError(INVALID_REQUEST, "unknown sessionId: no session of this gateway has it (choose the "
+                                         "session by sessionKey, or leave both out for the main session)")
 
 
 def agent_result(run: Run) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from ...protocol import UNAVAILABLE, RemoteProtocolError
 from ...protocol._codec import dumps
 from ...protocol._payloads.logs import DEFAULT_LIMIT, DEFAULT_MAX_BYTES, LogsTailParams, LogsTailResult
 from ..logfile import log_file_path
@@ -25,12 +26,18 @@ if TYPE_CHECKING:
 
 
 async def logs_tail(runtime: Runtime, connection: Connection, params: LogsTailParams) -> LogsTailResult:
+    """Raises UNAVAILABLE "log read failed: …" (OpenClaw's code and prefix for an unreadable log) when
+    this gateway writes no log file at all (embedded without a state dir or ``logging.file``): protocol 4's
+    ``LogsTailResult.file`` is a non-empty path, and an empty one would claim a file that does not exist."""
     path = log_file_path(runtime.config)
+    if path is None:
+        raise RemoteProtocolError(UNAVAILABLE, "log read failed: this gateway writes no log file "
+                                               "(no state directory and no logging.file)")
     return await trio.to_thread.run_sync(
         read_log_slice, path, params.cursor, params.limit or DEFAULT_LIMIT, params.max_bytes or DEFAULT_MAX_BYTES)
 
 
-def read_log_slice(path: Path | None, cursor: int | None, limit: int, max_bytes: int) -> LogsTailResult:
+def read_log_slice(path: Path, cursor: int | None, limit: int, max_bytes: int) -> LogsTailResult:
     """The lines after ``cursor`` (or the end of the file), at most ``max_bytes`` and ``limit`` lines.
 
     Only complete lines are returned and the new cursor is the end of the last one, so a line being
@@ -38,8 +45,6 @@ def read_log_slice(path: Path | None, cursor: int | None, limit: int, max_bytes:
     moves the cursor to the file size). A cursor past the end (the file was rotated or truncated) or
     further behind than ``max_bytes`` gives ``reset`` and the end of the file.
     """
-    if path is None:
-        return LogsTailResult(file="", cursor=0, size=0, lines=[], truncated=False, reset=False)
     try:
         handle = open(path, "rb")  # the size is taken from this handle, so a rotation cannot mix two files
     except FileNotFoundError:

@@ -60,6 +60,7 @@ class PairedDevice:
     tokens: list[DeviceTokenSummary] | None = None
     connected: bool | None = None  # device.pair.list: a connection signed by this device is open now
     last_seen_at_ms: NonNegativeInt | None = None  # device.pair.list: its token's last use (its last connect)
+    approved_via: NonEmptyStr | None = None  # OpenClaw's: "owner" (device.pair.approve) or "silent" (local)
 
 
 @attrs.frozen

@@ -74,8 +74,8 @@ def settle_profile(ctx: click.Context) -> None:
         given.append(("--dev", "dev"))
     names = {name for _flag, name in given}
     if len(names) > 1:
-        raise click.UsageError(f"{' and '.join(sorted({flag for flag, _ in given}))} name different profiles: "
-                               "give one")
+        raise click.UsageError(f"{' and '.join(sorted({flag for flag, _ in given}))} cannot be combined: "
+                               "give one profile")
     name = next(iter(names), None) or profile_from_env(os.environ)
     if name:
         apply_profile(name, os.environ)

@@ -133,7 +133,7 @@ def agent_command(message: str, session_key: str | None, agent_id: str | None, t
             raise
         if stream.text:
             sys.stdout.write("\n")
-        session.out.note("aborted (the run was cancelled on the gateway)")
+        session.out.note("aborted")
         raise SystemExit(130) from None
     if options["as_json"]:
         session.out.json(final)

@@ -1,6 +1,8 @@
 """The ``moltbot`` command line.
 
-Global options come before the command: ``moltbot [--dev | --profile NAME] <command>``. A profile only
+Global options go before or after the command: ``moltbot [--dev | --profile NAME] <command>`` or
+``moltbot <command> --dev`` (``base.py`` settles them once, and turns failures into short messages with
+the right exit code; ``--debug`` shows the traceback). A profile only
 fills unset environment variables (state dir, config path, and for ``dev`` the port 19001), so every
 command of a profile talks to that profile's gateway and never touches the default one. Before that, the
 ``OPENCLAW_*`` and ``MOLTBOT_*`` names of each variable are resolved (``config/env.py``), and a profile the
@@ -14,8 +16,8 @@ import os
 import click
 
 from ..config.env import apply_aliases
-from ..config.profiles import ProfileError, apply_profile, profile_from_env
 from .agent import agent_command
+from .base import MoltbotGroup, install, profile_options
 from .channels import channels_group
 from .config import config_group
 from .conformance import conformance_command
@@ -31,24 +33,15 @@ from .setup import setup_command
 from .status import dashboard_command, health_command, status_command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--dev", is_flag=True, help="Use the isolated dev profile (~/.clawdbot-dev, port 19001).")
-@click.option("--profile", metavar="NAME", help="Use profile NAME (~/.clawdbot-NAME).")
+@click.group(cls=MoltbotGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             params=profile_options())
 @click.option("--no-color", is_flag=True, help="No colours (as does the NO_COLOR environment variable).")
 @click.version_option(package_name="moltbot", prog_name="moltbot")
-def cli(dev: bool, profile: str | None, no_color: bool) -> None:
+def cli(no_color: bool) -> None:
     """moltbot: a gateway between messaging channels and agents."""
     if no_color:
         os.environ["NO_COLOR"] = "1"
-    if dev and profile:
-        raise click.UsageError("--dev and --profile cannot be combined")
     apply_aliases(os.environ)  # OPENCLAW_* and MOLTBOT_* beside CLAWDBOT_* (config/env.py)
-    name = "dev" if dev else profile or profile_from_env(os.environ)
-    if name:
-        try:
-            apply_profile(name, os.environ)
-        except ProfileError as exc:
-            raise click.UsageError(str(exc)) from None
 
 
 cli.add_command(gateway_group)
@@ -68,6 +61,7 @@ for command in (logs_command, agent_command, doctor_command, dashboard_command, 
     cli.add_command(command)
 for command in SERVICE_COMMANDS:
     gateway_group.add_command(command)
+install(cli)  # --dev/--profile/--debug on every command, and the profile settled before it runs
 
 
 def main() -> None:

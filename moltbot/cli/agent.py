@@ -17,6 +17,7 @@ import trio
 
 from .._util import collapse_single_exception_group
 from ..client import GatewayClient
+from .errors import interrupted
 from .output import spinner
 from .rpc import Session
 
@@ -127,7 +128,9 @@ def agent_command(message: str, session_key: str | None, agent_id: str | None, t
     stream = ReplyStream(run_id, echo=not options["as_json"])
     try:
         final = session.run(lambda client: run_turn(client, params, stream), waiting=None)
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        if not interrupted(exc):
+            raise
         if stream.text:
             sys.stdout.write("\n")
         session.out.note("aborted")

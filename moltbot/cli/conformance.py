@@ -5,13 +5,35 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 import trio
 
 from ..conformance import CAPABILITIES, Options, Target, list_checks, run_conformance
 from ..conformance._spec4 import SchemaUnavailable, load_spec4
+from .errors import command
+from .rpc import websocket_url
 from .status import resolve_target
+
+
+def check_reachable(url: str, timeout: float) -> None:
+    """Fail in one line when nothing accepts a TCP connection at ``url``: every check would be skipped
+    with the same connect error, which the report alone does not make plain."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "wss" else 80)
+
+    async def probe() -> None:
+        with trio.fail_after(timeout):
+            stream = await trio.open_tcp_stream(parts.hostname or "127.0.0.1", port)
+        await stream.aclose()
+
+    try:
+        trio.run(probe)
+    except (OSError, trio.TooSlowError) as exc:
+        why = "timed out" if isinstance(exc, trio.TooSlowError) else exc.strerror or "refused"
+        raise click.ClickException(f"cannot connect to {url} ({why}): is the gateway running? "
+                                   f"(`{command('gateway status')}` checks)") from None
 
 
 def _restart_hook(command: str | None) -> Callable[[], Awaitable[None]] | None:
@@ -75,7 +97,7 @@ def conformance_command(url: str | None, token: str | None, password: str | None
             click.echo(f"{check.name + suffix:<40} {check.description}")
         return
     url, token, password = resolve_target(url, token, password)
-    if disposable is not None and disposable.rstrip("/") != url.rstrip("/"):
+    if disposable is not None and websocket_url(disposable, note=False)[0].rstrip("/") != url.rstrip("/"):
         raise click.UsageError(f"--disposable must repeat the target URL ({url}) to confirm that this gateway "
                                f"may be changed; got {disposable!r}")
     try:
@@ -85,6 +107,7 @@ def conformance_command(url: str | None, token: str | None, password: str | None
     target = Target(url, token=token, password=password, restart=_restart_hook(restart_command),
                     capabilities=frozenset(capabilities), handshake_timeout_ms=handshake_timeout_ms,
                     disposable=disposable is not None)
+    check_reachable(url, frame_timeout)
     selected = [name.strip() for value in only for name in value.split(",") if name.strip()] or None
     options = Options(frame_timeout=frame_timeout, max_wait=max_wait)
     report = trio.run(lambda: run_conformance(target, checks=selected, protocol_versions=protocols or None,

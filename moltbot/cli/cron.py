@@ -6,7 +6,6 @@ such as ``20m``), ``--every`` (``10m``, ``1h``, ``1d``), ``--cron`` (expression)
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from datetime import datetime
@@ -15,6 +14,7 @@ from typing import Any
 import click
 
 from ..protocol._payloads.cron import parse_absolute_ms
+from .rpc import Session
 from .status import connection_options, run_client_command
 
 _DURATION = re.compile(r"^\+?\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$", re.IGNORECASE)
@@ -130,26 +130,53 @@ def _when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S") if ms else "-"
 
 
+def format_duration_ms(ms: Any) -> str:
+    """``3600000`` → ``1h``, ``5400000`` → ``90m``: the largest unit that divides it, as ``--every`` takes."""
+    if not isinstance(ms, int) or ms <= 0:
+        return f"{ms} ms"
+    for unit in ("d", "h", "m", "s"):
+        if ms % _UNIT_MS[unit] == 0:
+            return f"{ms // _UNIT_MS[unit]}{unit}"
+    return f"{ms} ms"
+
+
 def _describe(schedule: dict[str, Any]) -> str:
     if schedule.get("kind") == "at":
         return f"at {_when(schedule.get('atMs'))}"
     if schedule.get("kind") == "every":
-        return f"every {schedule.get('everyMs')} ms"
+        return f"every {format_duration_ms(schedule.get('everyMs'))}"
     return f"cron {schedule.get('expr')}" + (f" ({schedule['tz']})" if schedule.get("tz") else "")
+
+
+def render_job(job: dict[str, Any]) -> str:
+    state = job.get("state") or {}
+    flag = "" if job.get("enabled", True) else " [disabled]"
+    return (f"{job.get('id')}  {job.get('name')}{flag}\n    {_describe(job.get('schedule') or {})} → "
+            f"{job.get('sessionTarget')}; next {_when(state.get('nextRunAtMs'))}; "
+            f"last {state.get('lastStatus', '-')} {_when(state.get('lastRunAtMs'))}")
 
 
 def render_jobs(payload: dict[str, Any]) -> str:
     jobs = payload.get("jobs") or []
     if not jobs:
         return "No cron jobs."
-    lines = []
-    for job in jobs:
-        state = job.get("state", {})
-        flag = "" if job.get("enabled") else " [disabled]"
-        lines.append(f"{job['id']}  {job['name']}{flag}\n    {_describe(job.get('schedule', {}))} → "
-                     f"{job.get('sessionTarget')}; next {_when(state.get('nextRunAtMs'))}; "
-                     f"last {state.get('lastStatus', '-')} {_when(state.get('lastRunAtMs'))}")
-    return "\n".join(lines)
+    return "\n".join(render_job(job) for job in jobs)
+
+
+def render_status(payload: dict[str, Any]) -> str:
+    return (f"Scheduler: {'enabled' if payload.get('enabled') else 'disabled'}; {payload.get('jobs', 0)} job(s); "
+            f"next wake {_when(payload.get('nextWakeAtMs'))}\nStore: {payload.get('storePath', '-')}")
+
+
+def _done(verb: str, job_id: str) -> Any:
+    """A renderer for the methods that answer a job (or ``{ok, removed}``): one line saying what happened."""
+    def render(payload: Any) -> str:
+        if isinstance(payload, dict) and payload.get("removed") is False:
+            return f"No job {job_id}: nothing removed."
+        if isinstance(payload, dict) and payload.get("id"):
+            return f"{verb} job:\n" + render_job(payload)
+        return f"{verb} job {job_id}."
+    return render
 
 
 def render_runs(payload: dict[str, Any]) -> str:
@@ -161,10 +188,6 @@ def render_runs(payload: dict[str, Any]) -> str:
                      for entry in entries)
 
 
-def _json(payload: Any) -> str:
-    return json.dumps(payload, indent=2)
-
-
 @click.group("cron")
 def cron_group() -> None:
     """Scheduled jobs on the running gateway."""
@@ -174,7 +197,7 @@ def cron_group() -> None:
 @connection_options
 def status_command(**options) -> None:
     """Show the scheduler's status (enabled, store, job count, next wake)."""
-    run_client_command("cron.status", {}, options, _json)
+    run_client_command("cron.status", {}, options, render_status)
 
 
 @cron_group.command("list")
@@ -223,7 +246,7 @@ def _payload_options(fn):
 def add_command(**options) -> None:
     """Add a job."""
     params = add_params(options)
-    run_client_command("cron.add", params, options, _json, force_json=True)
+    run_client_command("cron.add", params, options, _done("Added", ""))
 
 
 @cron_group.command("edit")
@@ -241,8 +264,8 @@ def add_command(**options) -> None:
 @connection_options
 def edit_command(job_id: str, **options) -> None:
     """Change fields of a job."""
-    run_client_command("cron.update", {"id": job_id, "patch": edit_patch(options)}, options, _json,
-                       force_json=True)
+    run_client_command("cron.update", {"id": job_id, "patch": edit_patch(options)}, options,
+                       _done("Updated", job_id))
 
 
 @cron_group.command("rm")
@@ -250,7 +273,7 @@ def edit_command(job_id: str, **options) -> None:
 @connection_options
 def remove_command(job_id: str, **options) -> None:
     """Remove a job."""
-    run_client_command("cron.remove", {"id": job_id}, options, _json)
+    run_client_command("cron.remove", {"id": job_id}, options, _done("Removed", job_id))
 
 
 @cron_group.command("enable")
@@ -258,7 +281,7 @@ def remove_command(job_id: str, **options) -> None:
 @connection_options
 def enable_command(job_id: str, **options) -> None:
     """Enable a job."""
-    run_client_command("cron.update", {"id": job_id, "patch": {"enabled": True}}, options, _json)
+    run_client_command("cron.update", {"id": job_id, "patch": {"enabled": True}}, options, _done("Enabled", job_id))
 
 
 @cron_group.command("disable")
@@ -266,7 +289,8 @@ def enable_command(job_id: str, **options) -> None:
 @connection_options
 def disable_command(job_id: str, **options) -> None:
     """Disable a job."""
-    run_client_command("cron.update", {"id": job_id, "patch": {"enabled": False}}, options, _json)
+    run_client_command("cron.update", {"id": job_id, "patch": {"enabled": False}}, options,
+                       _done("Disabled", job_id))
 
 
 @cron_group.command("runs")
@@ -280,8 +304,27 @@ def runs_command(job_id: str, limit: int, **options) -> None:
 
 @cron_group.command("run")
 @click.argument("job_id")
-@click.option("--force", is_flag=True, help="Run even if not due (or disabled).")
+@click.option("--due", is_flag=True, help="Only if the job is due now (cron.run mode \"due\"); else it runs at once.")
+@click.option("--force", is_flag=True, hidden=True, help="Accepted for the original's CLI: running now is the default.")
 @connection_options
-def run_command(job_id: str, force: bool, **options) -> None:
-    """Run a job now and wait for it to finish."""
-    run_client_command("cron.run", {"id": job_id, "mode": "force" if force else "due"}, options, _json)
+def run_command(job_id: str, due: bool, force: bool, **options) -> None:
+    """Run a job now (even if disabled or not due) and wait for it to finish.
+
+    The gateway's cron.run has two modes: "force" runs the job at once, "due" only if its time has come
+    (what the scheduler itself does); --due asks for the latter. Exits 1 if the job did not run.
+    """
+    if due and force:
+        raise click.UsageError("--due and --force contradict each other: give one")
+    session = Session.from_options(options)
+    payload = session.call("cron.run", {"id": job_id, "mode": "due" if due else "force"})
+    if options.get("as_json"):
+        session.out.json(payload)
+    elif isinstance(payload, dict) and payload.get("ran") is False:
+        reason = payload.get("reason") or "not run"
+        if due and reason == "not-due":
+            session.out.line(f"Job {job_id} is not due: not run (drop --due to run it now).")
+            return
+        session.out.error(f"job {job_id} did not run: {reason}")
+        raise SystemExit(1)
+    else:
+        session.out.line(f"Ran job {job_id}.")

@@ -21,6 +21,7 @@ from ..config.paths import resolve_state_dir
 from ..devices.identity import DeviceAuthStore, identity_path, load_or_create_identity
 from ..protocol import RemoteProtocolError
 from ..protocol._device import DeviceKeyPair
+from .errors import command
 
 try:  # the CLI's shared connection helpers (moving from status.py to rpc.py)
     from .rpc import CLI_SCOPES, connection_options, resolve_target
@@ -161,7 +162,11 @@ def _resolve_node(ref: str, options: dict[str, Any]) -> str:
         matches = [n["nodeId"] for n in nodes if test(n)]
         if len(matches) == 1:
             return matches[0]
-    return ref
+        if len(matches) > 1:
+            raise click.ClickException(f"--node {ref!r} matches {len(matches)} nodes: give more of the id "
+                                       f"(`{command('nodes list')}` shows them)")
+    raise click.ClickException(f"no node {ref!r} is known to the gateway (neither paired nor connected): "
+                               f"`{command('nodes list')}` shows the nodes")
 
 
 @nodes_group.command("list")
@@ -228,10 +233,7 @@ def node_run(url: str | None, token: str | None, display_name: str | None) -> No
             hello = await nursery.start(host.serve)
             click.echo(f"node {identity.device_id} connected to {url} (protocol {hello.protocol})", err=True)
 
-    try:
-        trio.run(run)
-    except KeyboardInterrupt:
-        pass
+    trio.run(run)  # Ctrl-C: MoltbotGroup prints "interrupted" and exits 130
 
 
 # --- discovery -----------------------------------------------------------------------------------------

@@ -191,6 +191,6 @@ def gateway_call(method: str, params: str, expect_final: bool, **options) -> Non
     try:
         value = json.loads(params)
     except ValueError as exc:
-        raise click.ClickException(f"--params is not valid JSON: {exc}") from None
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--params") from None
     session = Session.from_options(options)
     session.out.json(session.run(lambda client: client.call(method, value, expect_final=expect_final)))

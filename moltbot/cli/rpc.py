@@ -19,6 +19,7 @@ import os
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from typing import Any, NoReturn, TypeVar
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import attrs
 import click
@@ -28,6 +29,7 @@ from ..client import GatewayClient, GatewayClosed, open_gateway_client
 from ..config.load import ConfigError, load_config
 from ..config.model import Config
 from ..protocol import RemoteProtocolError
+from .errors import command
 from .output import Output, spinner
 
 CLI_SCOPES = ["operator.admin", "operator.approvals", "operator.pairing"]
@@ -60,12 +62,33 @@ def load_cli_config() -> Config:
     try:
         return load_config(env=os.environ)
     except ConfigError as exc:
-        raise click.ClickException(f"{exc}\n(run `moltbot doctor` to check the config)") from None
+        raise click.ClickException(f"{exc}\n(run `{command('doctor')}` to check the config)") from None
 
 
 def local_url(config: Config, env: Any = os.environ) -> str:
     port = env.get("CLAWDBOT_GATEWAY_PORT") or str(config.gateway.port)
     return f"{'wss' if config.gateway.tls.enabled else 'ws'}://127.0.0.1:{port}"
+
+
+def websocket_url(url: str, *, note: bool = True) -> tuple[str, str | None]:
+    """``url`` as a WebSocket URL, and the token its fragment carried (``#token=…``), if any.
+
+    The dashboard's address is what users have at hand (``moltbot dashboard`` prints it): the gateway serves
+    HTTP and WebSocket on one port, so ``http(s)://`` maps to ``ws(s)://`` with a note. Anything else that
+    is not ``ws(s)://`` is a usage error.
+    """
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme in ("ws", "wss") and parts.netloc:
+        return url.strip(), None
+    if scheme not in ("http", "https") or not parts.netloc:
+        raise click.BadParameter(f"{url!r} is not a gateway URL: use ws://HOST:PORT (or wss://)",
+                                 param_hint="--url")
+    mapped = urlunsplit(("ws" if scheme == "http" else "wss", parts.netloc, parts.path, "", ""))
+    if note:
+        click.echo(f"note: --url {scheme}://… is the dashboard's address; connecting to {mapped}", err=True)
+    fragment_token = parse_qs(parts.fragment).get("token", [None])[0]
+    return mapped, fragment_token
 
 
 def resolve(url: str | None, token: str | None, password: str | None) -> Target:
@@ -74,9 +97,13 @@ def resolve(url: str | None, token: str | None, password: str | None) -> Target:
     config = load_cli_config()
     gateway = config.gateway
     remote = gateway.mode == "remote"
+    source: str | None = "--token" if token else None
     if url is None:
         url = gateway.remote.url if remote and gateway.remote.url else local_url(config, env)
-    source: str | None = "--token" if token else None
+    else:
+        url, fragment_token = websocket_url(url)
+        if fragment_token and not token:
+            token, source = fragment_token, "the #token= of --url"
     if not token:
         if remote:
             token, source = gateway.remote.token, "gateway.remote.token"
@@ -176,12 +203,13 @@ def describe_failure(exc: BaseException, target: Target, timeout_ms: int) -> str
 
 def failure_hints(exc: BaseException, target: Target) -> list[str]:
     if isinstance(exc, GatewayClosed) and exc.code is None:
-        return ["is the gateway running? Start it with `moltbot gateway` (or check `moltbot gateway status`)"]
+        return [f"is the gateway running? Start it with `{command('gateway')}` (or check `{command('gateway status')}`)"]
     if not isinstance(exc, RemoteProtocolError):
         return []
     message = exc.message
     if "token missing" in message:
-        return ["no gateway token was found: pass --token, set CLAWDBOT_GATEWAY_TOKEN, or run `moltbot setup`"]
+        return ["no gateway token was found: pass --token, set CLAWDBOT_GATEWAY_TOKEN, or run "
+                f"`{command('setup')}`"]
     if "token mismatch" in message:
         hints = [f"the token sent came from {target.token_source}; the gateway uses its own config's "
                  "gateway.auth.token (or the CLAWDBOT_GATEWAY_TOKEN of its own environment)"]
@@ -189,7 +217,7 @@ def failure_hints(exc: BaseException, target: Target) -> list[str]:
         if target.token_source == "CLAWDBOT_GATEWAY_TOKEN" and config_token and config_token != target.token:
             hints.append(f"CLAWDBOT_GATEWAY_TOKEN in this shell differs from gateway.auth.token in "
                          f"{target.config.path}: unset it, or make them equal")
-        hints.append("`moltbot doctor` compares the tokens it can see")
+        hints.append(f"`{command('doctor')}` compares the tokens it can see")
         return hints
     if "password" in message:
         return ["pass --password or set CLAWDBOT_GATEWAY_PASSWORD"]
@@ -201,5 +229,6 @@ def failure_hints(exc: BaseException, target: Target) -> list[str]:
                 "upgrade on the gateway's machine), and a device-less client keeps them only as cli on loopback"]
     if message == "pairing required":
         request_id = (exc.details or {}).get("requestId") if isinstance(exc.details, dict) else None
-        return [f"approve this device on the gateway's machine: moltbot devices approve {request_id or '<requestId>'}"]
+        return ["approve this device on the gateway's machine: "
+                + command(f"devices approve {request_id or '<requestId>'}")]
     return []

@@ -23,6 +23,7 @@ from ..config.model import Config
 from ..protocol import RemoteProtocolError
 from ..service import ServiceError, ServiceSpec, ServiceUnavailable, service_for
 from ..store.ports import listeners
+from .errors import command as moltbot_command
 from .output import Output
 from .rpc import Session, connection_options, describe_failure, failure_hints, load_cli_config
 
@@ -82,7 +83,7 @@ def install_command(port: int | None, force: bool, no_start: bool, as_json: bool
     report = Report(Output(as_json=as_json))
     config = load_cli_config()
     if config.gateway.mode != "local":
-        report.finish(False, f"gateway.mode is not \"local\" in {config.path}: run `moltbot setup` first "
+        report.finish(False, f"gateway.mode is not \"local\" in {config.path}: run `{moltbot_command('setup')}` first "
                              "(the service would exit at every start)")
     manager = _manager(report)
     content = manager.render(ServiceSpec.for_this_installation(os.environ, port=port))
@@ -94,7 +95,7 @@ def install_command(port: int | None, force: bool, no_start: bool, as_json: bool
     report.say(f"Wrote {manager.path}")
     report.fields["started"] = False
     if no_start:
-        report.say("Not started (--no-start): start it with `moltbot gateway start`")
+        report.say(f"Not started (--no-start): start it with `{moltbot_command('gateway start')}`")
         report.finish(True)
     try:
         manager.check_available()
@@ -139,7 +140,7 @@ def _control(action: str, do: Callable[[Any], None], as_json: bool) -> None:
     try:
         manager.check_available()
         if manager.read() is None:
-            report.finish(False, f"{manager.name} is not installed: run `moltbot gateway install` first")
+            report.finish(False, f"{manager.name} is not installed: run `{moltbot_command('gateway install')}` first")
         do(manager)
     except (ServiceUnavailable, ServiceError) as exc:
         report.finish(False, f"cannot {action} {manager.name}: {exc}")
@@ -151,7 +152,7 @@ def _control(action: str, do: Callable[[Any], None], as_json: bool) -> None:
         if still:
             pids = ", ".join(f"pid {pid} ({command})" for pid, command in still.items())
             report.finish(False, f"the service is stopped, but port {port} is still served by {pids}: a gateway "
-                                 "started outside the service? Stop it, or start with `moltbot gateway --force`")
+                                 f"started outside the service? Stop it, or start with `{moltbot_command('gateway --force')}`")
     report.finish(True)
 
 
@@ -217,7 +218,7 @@ def service_status_command(no_probe: bool, **options) -> None:
 
 def _describe_service(report: Report, state) -> None:
     if not state.installed:
-        report.say(f"Service: {state.name} is not installed (`moltbot gateway install`)")
+        report.say(f"Service: {state.name} is not installed (`{moltbot_command('gateway install')}`)")
         return
     detail = f"{state.active or 'unknown'}{f' ({state.sub_state})' if state.sub_state else ''}"
     if state.pid:

@@ -12,6 +12,7 @@ import click
 
 from ..config.load import ConfigError, generate_token, load_config, parse_json5
 from ..store.atomic import write_atomic
+from .errors import command
 
 
 def _complete(raw: dict[str, Any], *, workspace: str | None, mode: str) -> list[str]:
@@ -80,7 +81,7 @@ def setup_command(non_interactive: bool, mode: str, workspace: str | None) -> No
     if not done:
         click.echo("Already set up; nothing changed.")
     click.echo(f"Config: {path}\nState:  {state_dir}\n"
-               "The gateway token is in gateway.auth.token. Local clients (moltbot status/health) read it from\n"
+               f"The gateway token is in gateway.auth.token. Local clients ({command('status')}) read it from\n"
                "there; remote clients pass --token or set CLAWDBOT_GATEWAY_TOKEN. Print it with:\n"
-               "  moltbot config get gateway.auth.token\n"
-               "Start the gateway with: moltbot gateway")
+               f"  {command('config get gateway.auth.token')}\n"
+               f"Start the gateway with: {command('gateway')}")

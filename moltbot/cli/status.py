@@ -7,6 +7,7 @@ blocks (ours adds them: connections, queue depth per lane, error counts), and th
 
 from __future__ import annotations
 
+import os
 import webbrowser
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,7 @@ from urllib.parse import urlencode
 
 import click
 
+from ..config.env import lookup
 from .doctor import channel_state
 from .output import Output
 from .rpc import CLI_SCOPES, Session, connection_options, local_url, resolve, resolve_target
@@ -113,7 +115,14 @@ def health_command(**options) -> None:
 @connection_options
 def status_command(**options) -> None:
     """Ask the running gateway for its status (connections, lane queues, errors since start)."""
-    show("status", options, render_status)
+    session = Session.from_options(options)
+    payload = session.call("status", None)
+    if options.get("as_json"):
+        session.out.json(payload)
+        return
+    profile = lookup(os.environ, "PROFILE") or "default"
+    session.out.line(f"Reached {session.target.url} (profile {profile}; config {session.target.config.path})")
+    render_status(session.out, payload)
 
 
 @click.command("dashboard")
@@ -123,7 +132,7 @@ def status_command(**options) -> None:
 def dashboard_command(open_browser: bool, no_token: bool, as_json: bool) -> None:
     """Print the Control UI URL of this profile's gateway, carrying the token once.
 
-    The token rides in the URL's fragment (``#token=…``), which browsers never send to the server, so it
+    The token rides in the URL's fragment (#token=…), which browsers never send to the server, so it
     cannot end up in an access log; the page stores it and removes it from the address bar.
     """
     target = resolve(None, None, None)

@@ -22,19 +22,48 @@ class ProfileError(ValueError):
     pass
 
 
+class ProfileMissing(ProfileError):
+    """A client command named a profile whose state dir does not exist (a typo, or no setup yet)."""
+
+
 def apply_profile(name: str, env: MutableMapping[str, str]) -> None:
     """Fill the profile's state dir, config path (and for ``dev`` the port) where no variable of that name
     is set under any prefix (``config/env.py``): an explicit ``OPENCLAW_STATE_DIR`` still wins."""
     name = name.lower()
     if not PROFILE_NAME.match(name):
         raise ProfileError(f"invalid profile name {name!r}: use letters, digits, '-' and '_' (max 64)")
-    home = home_dir(env)
-    state_dir = home / ".clawdbot" if name == "default" else home / f".clawdbot-{name}"
+    state_dir = profile_state_dir(name, env)
     _fill(env, "PROFILE", name)
     _fill(env, "STATE_DIR", str(state_dir))
     _fill(env, "CONFIG_PATH", str(Path(lookup(env, "STATE_DIR") or state_dir) / "moltbot.json"))
     if name == "dev":
         _fill(env, "GATEWAY_PORT", str(DEV_PORT))
+
+
+def profile_state_dir(name: str, env: Mapping[str, str]) -> Path:
+    """Where profile ``name`` keeps its state when no state-dir variable says otherwise."""
+    home = home_dir(env)
+    return home / ".clawdbot" if name == "default" else home / f".clawdbot-{name}"
+
+
+def require_profile(env: Mapping[str, str]) -> None:
+    """Raise ``ProfileMissing`` when the applied profile's state dir does not exist.
+
+    Only ``setup`` (and the gateway, which writes a dev config) create a profile: a client command on a
+    mistyped ``--profile`` would otherwise create ``~/.clawdbot-<typo>`` and talk to the default port.
+    An explicit state-dir variable is the user's own choice and is not checked.
+    """
+    name = lookup(env, "PROFILE")
+    if not name or name == "default":
+        return
+    expected = profile_state_dir(name, env)
+    state_dir = lookup(env, "STATE_DIR")
+    if state_dir is not None and Path(state_dir) != expected:
+        return
+    if not expected.is_dir():
+        flag = "--dev" if name == "dev" else f"--profile {name}"
+        raise ProfileMissing(f"profile {name!r} does not exist (no {expected}): create it with "
+                             f"`moltbot {flag} setup`, or check the spelling")
 
 
 def profile_from_env(env: Mapping[str, str]) -> str | None:

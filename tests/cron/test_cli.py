@@ -63,9 +63,10 @@ async def run_cli(url: str, *args: str) -> subprocess.CompletedProcess:
 
 async def test_add_list_run_and_runs_against_a_gateway(gateway):
     with trio.fail_after(60):
-        added = await run_cli(gateway.url, "add", "--name", "hello", "--every", "1h", "--system-event", "hi")
+        added = await run_cli(gateway.url, "add", "--name", "hello", "--every", "1h", "--system-event", "hi",
+                              "--json")
         job = json.loads(added.stdout)
-        ran = await run_cli(gateway.url, "run", job["id"], "--force")
+        ran = await run_cli(gateway.url, "run", job["id"], "--json")
         runs = await run_cli(gateway.url, "runs", "--id", job["id"], "--json")
     assert added.returncode == 0 and job["schedule"] == {"kind": "every", "everyMs": 3_600_000}
     assert json.loads(ran.stdout).items() >= {"ok": True, "ran": True, "enqueued": True}.items()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import attrs
 
 from ..config.edit import backup_config_file
-from ..store.atomic import ensure_dir, write_atomic
+from ..store.atomic import copy_atomic, write_atomic
 
 MAX_COPY_BYTES = 64 * 1024 * 1024   # one workspace or credentials file
 MAX_COPY_FILES = 10_000             # files copied from one folder tree
@@ -150,26 +149,6 @@ def _read_text(path: Path) -> str:
         return path.read_text("utf-8")
     except (OSError, UnicodeDecodeError):
         raise MigrateError("it exists but cannot be read: it is left as it is") from None
-
-
-def copy_atomic(source: Path, target: Path) -> None:
-    """Copy ``source`` to ``target`` as ``write_atomic`` writes (0600, directories 0700), streaming."""
-    ensure_dir(target.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-            while chunk := src.read(1024 * 1024):
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def json_bytes(value: Any) -> bytes:

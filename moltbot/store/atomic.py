@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 
 def ensure_dir(path: Path, mode: int = 0o700) -> None:
@@ -29,14 +31,29 @@ def ensure_dir(path: Path, mode: int = 0o700) -> None:
 
 def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o600, dir_mode: int = 0o700) -> None:
     """Replace ``path`` with ``data`` atomically, creating parent directories with ``dir_mode``."""
-    path = Path(path)
-    ensure_dir(path.parent, dir_mode)
     raw = data.encode("utf-8") if isinstance(data, str) else data
+    _replace(Path(path), lambda handle: handle.write(raw), mode=mode, dir_mode=dir_mode)
+
+
+def copy_atomic(source: Path, target: Path, *, mode: int = 0o600, dir_mode: int = 0o700) -> None:
+    """Replace ``target`` with a copy of ``source`` as ``write_atomic`` writes, streamed in 1 MiB chunks."""
+
+    def fill(handle: BinaryIO) -> None:
+        with open(source, "rb") as src:
+            while chunk := src.read(1024 * 1024):
+                handle.write(chunk)
+
+    _replace(Path(target), fill, mode=mode, dir_mode=dir_mode)
+
+
+def _replace(path: Path, fill: Callable[[BinaryIO], object], *, mode: int, dir_mode: int) -> None:
+    """Temp file beside ``path`` filled by ``fill``, fsync, rename over ``path``, fsync the directory."""
+    ensure_dir(path.parent, dir_mode)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(raw)
+            fill(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

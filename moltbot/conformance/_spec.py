@@ -19,7 +19,27 @@ from ._shapes import Validating
 __all__ = ["Spec", "load_spec"]
 
 
-class Spec(Validating):
+class MethodQueries:
+    """Questions about a method table (``methods``: name → entry with ``scope``), answered from ``params_schema``;
+    shared by our spec and OpenClaw's."""
+
+    methods: dict[str, Any]
+
+    def params_schema(self, method: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def required_params(self, method: str) -> list[str]:
+        return list(self.params_schema(method).get("required", []))
+
+    def idempotent_methods(self) -> list[str]:
+        """Methods whose params require an ``idempotencyKey`` (the gateway dedupes retries of them)."""
+        return [name for name in self.methods if "idempotencyKey" in self.required_params(name)]
+
+    def methods_in_scope(self, scope: str) -> list[str]:
+        return [name for name, method in self.methods.items() if method["scope"] == scope]
+
+
+class Spec(MethodQueries, Validating):
     """The three spec documents and validators built from them; ``problem()`` explains a mismatch.
 
     A payload that is valid apart from fields the spec does not have passes; the fields are listed in
@@ -66,15 +86,6 @@ class Spec(Validating):
         ref = schema.get("$ref", "")
         return self._defs[ref.rsplit("/", 1)[-1]] if ref.startswith("#/$defs/") else schema
 
-    def required_params(self, method: str) -> list[str]:
-        return list(self.params_schema(method).get("required", []))
-
-    def idempotent_methods(self) -> list[str]:
-        """Methods whose params require an ``idempotencyKey`` (the gateway dedupes retries of them)."""
-        return [name for name in self.methods if "idempotencyKey" in self.required_params(name)]
-
-    def methods_in_scope(self, scope: str) -> list[str]:
-        return [name for name, method in self.methods.items() if method["scope"] == scope]
 
 
 @functools.cache

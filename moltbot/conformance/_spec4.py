@@ -21,7 +21,7 @@ from typing import Any
 import jsonschema
 
 from ._shapes import Validating
-from ._spec import Spec, load_spec
+from ._spec import MethodQueries, Spec, load_spec
 
 __all__ = ["BUNDLED_SCHEMA_VERSION", "SchemaUnavailable", "Spec4", "load_spec4"]
 
@@ -41,7 +41,7 @@ def _camel(method: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in parts if part)
 
 
-class Spec4(Validating):
+class Spec4(MethodQueries, Validating):
     """OpenClaw's schema with the ``Spec`` interface (module docstring); ``ours`` is the fallback."""
 
     protocol4 = True
@@ -109,14 +109,6 @@ class Spec4(Validating):
     def has_params_schema(self, method: str) -> bool:
         return f"{_camel(method)}Params" in self.definitions
 
-    def required_params(self, method: str) -> list[str]:
-        return list(self.params_schema(method).get("required", []))
-
-    def idempotent_methods(self) -> list[str]:
-        return [name for name in self.methods if "idempotencyKey" in self.required_params(name)]
-
-    def methods_in_scope(self, scope: str) -> list[str]:
-        return [name for name, method in self.methods.items() if method["scope"] == scope]
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -98,6 +98,7 @@ class ChannelManager:
         self._nursery: trio.Nursery | None = None
         self.delivery = Deliveries(self)
         self.inbox: InboundGate | None = None
+        self._resumed: dict[tuple[str, str], list[Any]] = {}  # received before a stop, not yet handled
         self.restarts = 0
         self._restarted = trio.Event()
         self.dispatcher = Dispatcher(self)
@@ -115,8 +116,8 @@ class ChannelManager:
             self.inbox = InboundGate(self.delivery.receipts, self._inbox_send)
             self.delivery.started()
             nursery.start_soon(self.dispatcher.serve, self._inbox_receive)
-            for message in await self.delivery.receipts.resume():
-                await self._inbox_send.send(message)
+            for message in await self.delivery.receipts.resume():  # handled again once their account is up
+                self._resumed.setdefault((message.channel, message.account_id), []).append(message)
             for channel in SUPERVISED:
                 await self._start_channel(channel)
             nursery.start_soon(self._serve_approvals)
@@ -260,6 +261,9 @@ class ChannelManager:
                 self._status_changed()
                 if self.delivery.outbox is not None:  # what waited for this account goes out now
                     self.delivery.outbox.poke(channel, account_id)
+                resumed = self._resumed.pop((channel, account_id), None)
+                if resumed and self._nursery is not None:
+                    self._nursery.start_soon(self._redispatch, resumed)
 
             try:  # the inbox exists once ``serve`` runs (a unit test may run one supervisor without it)
                 await slot.account.serve(self.inbox, task_status=_Ready(ready))  # type: ignore[arg-type]
@@ -279,6 +283,10 @@ class ChannelManager:
             log.warning("%s:%s stopped (%s); restarting in %.1fs (attempt %d)", channel, account_id,
                         status.last_error, delay, attempt)
             await trio.sleep(delay)
+
+    async def _redispatch(self, messages: list[Any]) -> None:
+        for message in messages:
+            await self._inbox_send.send(message)
 
     # --- outbound -------------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ MAX_ATTEMPTS = 3
 
 
 def encode_message(message: InboundMessage) -> str:
-    return json.dumps(attrs.asdict(message), ensure_ascii=False)
+    return json.dumps(attrs.asdict(message))  # ASCII: a lone surrogate in a message survives as an escape
 
 
 def decode_message(payload: str | None) -> InboundMessage | None:
@@ -65,7 +65,14 @@ class Receipts:
             await self._settle(message.channel, message.account_id, key, reason)
 
     async def reject(self, channel: str, account_id: str, message_key: str, reason: str) -> None:
-        """Dead-letter a message that could not be parsed (named by the platform's id for it)."""
+        """Dead-letter a message that could not be parsed (named by the platform's id for it); one seen
+        before is dropped, so a redelivered bad update is neither logged nor counted twice."""
+        if not await self.store.run(self.store.db.claim, channel, account_id, message_key, None, wall_ms()):
+            self.duplicates += 1
+            return
+        await self._dead_letter(channel, account_id, message_key, reason)
+
+    async def _dead_letter(self, channel: str, account_id: str, message_key: str, reason: str) -> None:
         log.warning("%s:%s inbound %s dead-lettered: %s", channel, account_id, message_key, reason)
         await self._settle(channel, account_id, message_key, reason)
 
@@ -88,7 +95,7 @@ class Receipts:
             else:
                 again.append(message)
                 continue
-            await self.reject(receipt.channel, receipt.account_id, receipt.message_key, reason)
+            await self._dead_letter(receipt.channel, receipt.account_id, receipt.message_key, reason)
         if again:
             log.info("inbound: %d message(s) received before the restart handled again", len(again))
         return again

@@ -50,7 +50,7 @@ CREATE TABLE outbox (
     channel TEXT NOT NULL,
     account_id TEXT NOT NULL,
     target TEXT NOT NULL,
-    text TEXT NOT NULL,
+    text BLOB NOT NULL,  -- UTF-8 with lone surrogates kept (an agent's reply can hold one)
     reply_to TEXT,
     state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -131,12 +131,32 @@ class Receipt:
 def store_key(key: str) -> str:
     """The idempotency key as stored: bounded (a long one becomes its digest)."""
     if len(key) <= MAX_KEY:
-        return key
-    return key[:40] + "#sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        return _plain(key)
+    return _plain(key[:40]) + "#sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _bounded(text: str | None, limit: int = MAX_REASON) -> str | None:
-    return None if text is None else text[:limit]
+    return None if text is None else _plain(text[:limit])
+
+
+def _plain(text: str) -> str:
+    """``text`` as SQLite can store it: a lone surrogate (which UTF-8 cannot carry) as ``\\udXXX``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _blob(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _row(values: tuple[Any, ...]) -> OutboxRow:
+    row = OutboxRow(*values)
+    if isinstance(row.text, bytes):
+        row.text = row.text.decode("utf-8", "surrogatepass")
+    return row
 
 
 class DeliveryDB:
@@ -192,7 +212,7 @@ class DeliveryDB:
             cursor = self._db.execute(
                 "INSERT INTO outbox (key, kind, channel, account_id, target, text, reply_to, state, created_at,"
                 " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (key) DO NOTHING",
-                (key, kind, channel, account_id, target, text, reply_to, now_ms, now_ms))
+                (key, kind, channel, account_id, _plain(target), _blob(text), _bounded(reply_to), now_ms, now_ms))
             created = cursor.rowcount == 1
             row = self._row("WHERE key = ?", (key,))
         assert row is not None
@@ -200,7 +220,7 @@ class DeliveryDB:
 
     def _row(self, where: str, args: tuple[Any, ...]) -> OutboxRow | None:
         found = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM outbox {where}", args).fetchone()
-        return OutboxRow(*found) if found is not None else None
+        return _row(found) if found is not None else None
 
     def outbox_row(self, key: str) -> OutboxRow | None:
         return self._row("WHERE key = ?", (store_key(key),))
@@ -222,7 +242,7 @@ class DeliveryDB:
 
     def pending(self) -> list[OutboxRow]:
         """Every pending row, oldest first (what a starting outbox resumes)."""
-        return [OutboxRow(*r) for r in self._db.execute(
+        return [_row(r) for r in self._db.execute(
             f"SELECT {', '.join(_COLUMNS)} FROM outbox WHERE state = 'pending' ORDER BY id").fetchall()]
 
     def rows(self, *, state: str | None = None, channel: str | None = None, limit: int = 50) -> list[OutboxRow]:
@@ -233,7 +253,7 @@ class DeliveryDB:
                 where.append(f"{column} = ?")
                 args.append(value)
         clause = f"WHERE {' AND '.join(where)} " if where else ""
-        return [OutboxRow(*r) for r in self._db.execute(
+        return [_row(r) for r in self._db.execute(
             f"SELECT {', '.join(_COLUMNS)} FROM outbox {clause}ORDER BY id DESC LIMIT ?",
             (*args, max(1, min(limit, 1000)))).fetchall()]
 
@@ -263,7 +283,7 @@ class DeliveryDB:
             return self._db.execute(
                 "INSERT INTO inbound (channel, account_id, message_key, state, payload, received_at, updated_at)"
                 " VALUES (?, ?, ?, 'received', ?, ?, ?) ON CONFLICT DO NOTHING",
-                (channel, account_id, message_key, payload, now_ms, now_ms)).rowcount == 1
+                (channel, account_id, _plain(message_key), payload, now_ms, now_ms)).rowcount == 1
 
     def settle(self, channel: str, account_id: str, message_key: str, *, state: str, now_ms: int,
                reason: str | None = None) -> None:
@@ -274,7 +294,7 @@ class DeliveryDB:
                 " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET state = excluded.state,"
                 " reason = excluded.reason, updated_at = excluded.updated_at,"
                 " payload = CASE WHEN excluded.state = 'done' THEN NULL ELSE payload END",
-                (channel, account_id, message_key, state, _bounded(reason), now_ms, now_ms))
+                (channel, account_id, _plain(message_key), state, _bounded(reason), now_ms, now_ms))
 
     def unfinished(self) -> list[Receipt]:
         """Receipts still ``received`` (their turn was cut short), each counted as one more attempt."""

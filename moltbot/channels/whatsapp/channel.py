@@ -270,18 +270,14 @@ class WhatsAppChannel:
 
     async def send(self, target: str, text: str, *, reply_to: str | None = None) -> str:
         """Send one message (chunked by the outbox) to an E.164 number or JID; its message id. A bad
-        target or text WhatsApp cannot carry is a permanent ``DeliveryError``, a client error is not."""
+        target is a permanent ``DeliveryError``, a client error is not."""
         session = self._bridge
         if session is None or not self.status.connected:
             raise DeliveryError(f"whatsapp account {self.account_id} is not connected")
         try:
             jid = normalize_target(target)
-            text.encode("utf-8")
         except DeliveryError as exc:
             raise DeliveryError(str(exc), permanent=True) from None
-        except UnicodeEncodeError as exc:
-            raise DeliveryError(f"whatsapp send to {target}: text is not valid Unicode ({exc.reason})",
-                                permanent=True) from None
         try:
             message_id = await session.send_text(jid, text, seconds=SEND_TIMEOUT)
         except WhatsAppClientError as exc:

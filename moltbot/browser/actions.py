@@ -23,12 +23,38 @@ from .pages import PageError, PageSession, Tab
 
 MAX_TEXT = 100_000
 MAX_WAIT_SECONDS = 120.0
-KINDS = ("click", "type", "press", "hover", "scrollIntoView", "scroll", "drag", "select", "fill", "wait",
-         "resize", "close")
+KINDS = (
+    "click",
+    "type",
+    "press",
+    "hover",
+    "scrollIntoView",
+    "scroll",
+    "drag",
+    "select",
+    "fill",
+    "wait",
+    "resize",
+    "close",
+)
 _MODIFIERS = {"Alt": 1, "Control": 2, "Ctrl": 2, "Meta": 4, "Shift": 8}
-_KEY_CODES = {"Enter": 13, "Tab": 9, "Escape": 27, "Backspace": 8, "Delete": 46, "ArrowUp": 38, "ArrowDown": 40,
-              "ArrowLeft": 37, "ArrowRight": 39, "Home": 36, "End": 35, "PageUp": 33, "PageDown": 34, "Space": 32,
-              "Insert": 45}
+_KEY_CODES = {
+    "Enter": 13,
+    "Tab": 9,
+    "Escape": 27,
+    "Backspace": 8,
+    "Delete": 46,
+    "ArrowUp": 38,
+    "ArrowDown": 40,
+    "ArrowLeft": 37,
+    "ArrowRight": 39,
+    "Home": 36,
+    "End": 35,
+    "PageUp": 33,
+    "PageDown": 34,
+    "Space": 32,
+    "Insert": 45,
+}
 _KEY_TEXT = {"Enter": "\r", "Space": " ", "Tab": ""}
 
 _CENTER = """function(){ this.scrollIntoView({block:'center', inline:'center', behavior:'instant'});
@@ -49,9 +75,11 @@ _SET_VALUE = """function(value){ this.focus();
   this.dispatchEvent(new Event('input', {bubbles: true}));
   this.dispatchEvent(new Event('change', {bubbles: true})); return String(value); }"""
 _SELECT = """function(values){ if (!(this instanceof HTMLSelectElement)) throw new Error('not a <select>');
-  const chosen = [];
-  for (const o of this.options) { o.selected = values.includes(o.value) || values.includes(o.label);
-    if (o.selected) chosen.push(o.value); }
+  const wanted = o => values.includes(o.value) || values.includes(o.label);
+  if (this.multiple) { for (const o of this.options) o.selected = wanted(o); }
+  else { const o = Array.from(this.options).find(wanted); if (!o) throw new Error('no such option');
+    this.value = o.value; }
+  const chosen = Array.from(this.selectedOptions).map(o => o.value);
   this.dispatchEvent(new Event('input', {bubbles: true}));
   this.dispatchEvent(new Event('change', {bubbles: true})); return chosen; }"""
 
@@ -77,14 +105,24 @@ async def _element(session: PageSession, tab: Tab, ref: str) -> str:
     try:
         result = await session.send(tab, "DOM.resolveNode", {"backendNodeId": backend})
     except CdpError:
-        raise PageError(f"stale ref {ref[:32]}: the element left the page; take a new snapshot", 409) from None
+        raise PageError(
+            f"stale ref {ref[:32]}: the element left the page; take a new snapshot", 409
+        ) from None
     return str(result["object"]["objectId"])
 
 
 async def _call(session: PageSession, tab: Tab, object_id: str, function: str, *args: Any) -> Any:
-    result = await session.send(tab, "Runtime.callFunctionOn", {
-        "functionDeclaration": function, "objectId": object_id, "arguments": [{"value": a} for a in args],
-        "returnByValue": True, "awaitPromise": True})
+    result = await session.send(
+        tab,
+        "Runtime.callFunctionOn",
+        {
+            "functionDeclaration": function,
+            "objectId": object_id,
+            "arguments": [{"value": a} for a in args],
+            "returnByValue": True,
+            "awaitPromise": True,
+        },
+    )
     if result.get("exceptionDetails"):
         details = result["exceptionDetails"]
         text = (details.get("exception") or {}).get("description") or details.get("text") or "failed"
@@ -99,12 +137,30 @@ async def _center(session: PageSession, tab: Tab, ref: str) -> tuple[float, floa
     return x, y
 
 
-async def _mouse(session: PageSession, tab: Tab, kind: str, x: float, y: float, *, button: str = "left",
-                 clicks: int = 1, modifiers: int = 0) -> None:
-    await session.send(tab, "Input.dispatchMouseEvent", {
-        "type": kind, "x": x, "y": y, "button": button if kind != "mouseMoved" else "none",
-        "buttons": 1 if kind == "mousePressed" or button == "drag" else 0, "clickCount": clicks,
-        "modifiers": modifiers})
+async def _mouse(
+    session: PageSession,
+    tab: Tab,
+    kind: str,
+    x: float,
+    y: float,
+    *,
+    button: str = "left",
+    clicks: int = 1,
+    modifiers: int = 0,
+) -> None:
+    await session.send(
+        tab,
+        "Input.dispatchMouseEvent",
+        {
+            "type": kind,
+            "x": x,
+            "y": y,
+            "button": button if kind != "mouseMoved" else "none",
+            "buttons": 1 if kind == "mousePressed" or button == "drag" else 0,
+            "clickCount": clicks,
+            "modifiers": modifiers,
+        },
+    )
 
 
 def _modifier_mask(names: list[Any]) -> int:
@@ -127,13 +183,20 @@ async def press_key(session: PageSession, tab: Tab, combo: str) -> None:
     else:
         raise PageError(f"unknown key {key[:32]}")
     name = " " if key == "Space" else key
-    down: dict[str, Any] = {"type": "keyDown" if text and not mask & 6 else "rawKeyDown", "key": name,
-                            "windowsVirtualKeyCode": code, "modifiers": mask}
+    down: dict[str, Any] = {
+        "type": "keyDown" if text and not mask & 6 else "rawKeyDown",
+        "key": name,
+        "windowsVirtualKeyCode": code,
+        "modifiers": mask,
+    }
     if text and not mask & 6:
         down["text"] = text
     await session.send(tab, "Input.dispatchKeyEvent", down)
-    await session.send(tab, "Input.dispatchKeyEvent", {"type": "keyUp", "key": name, "windowsVirtualKeyCode": code,
-                                                       "modifiers": mask})
+    await session.send(
+        tab,
+        "Input.dispatchKeyEvent",
+        {"type": "keyUp", "key": name, "windowsVirtualKeyCode": code, "modifiers": mask},
+    )
 
 
 async def act(session: PageSession, tab: Tab, body: dict[str, Any]) -> dict[str, Any]:
@@ -197,8 +260,9 @@ async def _scroll(session: PageSession, tab: Tab, body: dict[str, Any]) -> None:
     dx, dy = body.get("deltaX", 0), body.get("deltaY", 0)
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (dx, dy)):
         raise PageError("scroll needs a ref, or deltaX/deltaY numbers")
-    await session.send(tab, "Input.dispatchMouseEvent", {"type": "mouseWheel", "x": 10, "y": 10,
-                                                         "deltaX": dx, "deltaY": dy})
+    await session.send(
+        tab, "Input.dispatchMouseEvent", {"type": "mouseWheel", "x": 10, "y": 10, "deltaX": dx, "deltaY": dy}
+    )
 
 
 async def _drag(session: PageSession, tab: Tab, body: dict[str, Any]) -> None:
@@ -209,7 +273,9 @@ async def _drag(session: PageSession, tab: Tab, body: dict[str, Any]) -> None:
     await _mouse(session, tab, "mouseMoved", x1, y1)
     await _mouse(session, tab, "mousePressed", x1, y1)
     for step in range(1, 6):
-        await _mouse(session, tab, "mouseMoved", x1 + (x2 - x1) * step / 5, y1 + (y2 - y1) * step / 5, button="drag")
+        await _mouse(
+            session, tab, "mouseMoved", x1 + (x2 - x1) * step / 5, y1 + (y2 - y1) * step / 5, button="drag"
+        )
     await _mouse(session, tab, "mouseReleased", x2, y2)
 
 
@@ -239,8 +305,9 @@ async def _wait(session: PageSession, tab: Tab, body: dict[str, Any]) -> dict[st
     """Wait for ``timeMs``, or until ``text`` appears / ``textGone`` goes / ``url`` is reached /
     ``selector`` matches / ``loadState`` is reached; bounded by ``timeoutMs`` (default 20 s, ≤ 120 s)."""
     timeout = min(float(body.get("timeoutMs") or 20_000) / 1000, MAX_WAIT_SECONDS)
-    if isinstance(body.get("timeMs"), (int, float)) and not any(body.get(k) for k in
-                                                                ("text", "textGone", "url", "selector", "loadState")):
+    if isinstance(body.get("timeMs"), (int, float)) and not any(
+        body.get(k) for k in ("text", "textGone", "url", "selector", "loadState")
+    ):
         await trio.sleep(min(float(body["timeMs"]) / 1000, MAX_WAIT_SECONDS))
         return {"waited": "time"}
     checks = {
@@ -250,14 +317,20 @@ async def _wait(session: PageSession, tab: Tab, body: dict[str, Any]) -> dict[st
         "selector": "!!document.querySelector(%s)",
         "loadState": "(%s === 'domcontentloaded' ? document.readyState !== 'loading' : document.readyState === 'complete')",
     }
-    wanted = [(key, checks[key] % json.dumps(body[key])) for key in checks if isinstance(body.get(key), str) and body[key]]
+    wanted = [
+        (key, checks[key] % json.dumps(body[key]))
+        for key in checks
+        if isinstance(body.get(key), str) and body[key]
+    ]
     if not wanted:
         raise PageError("wait needs timeMs, text, textGone, url, selector or loadState")
     condition = " && ".join(f"({check})" for _, check in wanted)
     # Polled in the page (every 100 ms) so one CDP call waits; it gives up by itself just after our deadline.
-    expression = (f"new Promise(done => {{ const end = Date.now() + {int(timeout * 1000) + 500};"
-                  f" const poll = () => {{ if ({condition}) done(true); else if (Date.now() > end) done(false);"
-                  f" else setTimeout(poll, 100); }}; poll(); }})")
+    expression = (
+        f"new Promise(done => {{ const end = Date.now() + {int(timeout * 1000) + 500};"
+        f" const poll = () => {{ if ({condition}) done(true); else if (Date.now() > end) done(false);"
+        f" else setTimeout(poll, 100); }}; poll(); }})"
+    )
     try:
         reached = await session.evaluate(tab, expression, within=timeout)
     except CdpError:
@@ -271,14 +344,28 @@ async def _resize(session: PageSession, tab: Tab, body: dict[str, Any]) -> None:
     width, height = body.get("width"), body.get("height")
     if not all(isinstance(v, int) and 100 <= v <= 8000 for v in (width, height)):
         raise PageError("width and height are required (100..8000)")
-    await session.send(tab, "Emulation.setDeviceMetricsOverride", {"width": width, "height": height,
-                                                                   "deviceScaleFactor": 1, "mobile": False})
+    await session.send(
+        tab,
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )
 
 
 async def _close(session: PageSession, tab: Tab, body: dict[str, Any]) -> None:
     await session.close(tab.target_id)
 
 
-_ACTIONS = {"click": _click, "type": _type, "press": _press, "hover": _hover, "scrollIntoView": _scroll_into_view,
-            "scroll": _scroll, "drag": _drag, "select": _select, "fill": _fill, "wait": _wait, "resize": _resize,
-            "close": _close}
+_ACTIONS = {
+    "click": _click,
+    "type": _type,
+    "press": _press,
+    "hover": _hover,
+    "scrollIntoView": _scroll_into_view,
+    "scroll": _scroll,
+    "drag": _drag,
+    "select": _select,
+    "fill": _fill,
+    "wait": _wait,
+    "resize": _resize,
+    "close": _close,
+}

@@ -59,8 +59,14 @@ class CdpConnection:
     def forget_session(self, session_id: str) -> None:
         self._listeners.pop(session_id, None)
 
-    async def send(self, method: str, params: dict[str, Any] | None = None, *, session_id: str | None = None,
-                   within: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+    async def send(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        session_id: str | None = None,
+        within: float = DEFAULT_TIMEOUT,
+    ) -> dict[str, Any]:
         """Run one command and return its ``result``.
 
         Raises:
@@ -134,8 +140,9 @@ class CdpConnection:
 
 
 @asynccontextmanager
-async def open_cdp(ws_url: str, *, connect_timeout_s: float = 10.0,
-                   headers: dict[str, str] | None = None) -> AsyncIterator[CdpConnection]:
+async def open_cdp(
+    ws_url: str, *, connect_timeout_s: float = 10.0, headers: dict[str, str] | None = None
+) -> AsyncIterator[CdpConnection]:
     """A CDP connection to ``ws_url`` with its reader running; closed when the block ends.
 
     Raises:
@@ -143,8 +150,13 @@ async def open_cdp(ws_url: str, *, connect_timeout_s: float = 10.0,
     """
     entered = False
     try:
-        async with open_websocket_url(ws_url, max_message_size=MAX_MESSAGE_BYTES, connect_timeout=connect_timeout_s,
-                                      disconnect_timeout=2, extra_headers=list((headers or {}).items())) as ws:
+        async with open_websocket_url(
+            ws_url,
+            max_message_size=MAX_MESSAGE_BYTES,
+            connect_timeout=connect_timeout_s,
+            disconnect_timeout=2,
+            extra_headers=list((headers or {}).items()),
+        ) as ws:
             entered = True
             async with trio.open_nursery() as nursery:
                 connection = CdpConnection(ws)
@@ -159,8 +171,9 @@ async def open_cdp(ws_url: str, *, connect_timeout_s: float = 10.0,
         raise CdpError(f"cannot open the DevTools socket: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
-async def fetch_version(client: httpx.AsyncClient, base_url: str, *, within: float = 2.0,
-                        headers: dict[str, str] | None = None) -> dict[str, Any]:
+async def fetch_version(
+    client: httpx.AsyncClient, base_url: str, *, within: float = 2.0, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     """``GET <base_url>/json/version``: the browser's product and ``webSocketDebuggerUrl``.
 
     Raises:

@@ -77,18 +77,34 @@ class ProfileState:
         self.changed = trio.Event()
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.spec.name, "driver": self.spec.driver, "status": self.status,
-                "running": self.status == "running", "pid": self.pid, "cdpPort": self.cdp_port,
-                "cdpUrl": self.spec.cdp_url or (f"http://127.0.0.1:{self.cdp_port}" if self.cdp_port else None),
-                "color": self.spec.color, "headless": self.spec.headless, "restarts": self.restarts,
-                "lastError": self.last_error,
-                "userDataDir": str(self.spec.user_data_dir) if self.spec.user_data_dir else None,
-                "tabCount": self.session.tab_count() if self.session else 0}
+        return {
+            "name": self.spec.name,
+            "driver": self.spec.driver,
+            "status": self.status,
+            "running": self.status == "running",
+            "pid": self.pid,
+            "cdpPort": self.cdp_port,
+            "cdpUrl": self.spec.cdp_url or (f"http://127.0.0.1:{self.cdp_port}" if self.cdp_port else None),
+            "color": self.spec.color,
+            "headless": self.spec.headless,
+            "restarts": self.restarts,
+            "lastError": self.last_error,
+            "userDataDir": str(self.spec.user_data_dir) if self.spec.user_data_dir else None,
+            "tabCount": self.session.tab_count() if self.session else 0,
+        }
 
 
 class BrowserManager:
-    def __init__(self, config: BrowserConfig, specs: dict[str, ProfileSpec], ports: PortBook, *,
-                 client: httpx.AsyncClient, no_sandbox: bool, relay_headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config: BrowserConfig,
+        specs: dict[str, ProfileSpec],
+        ports: PortBook,
+        *,
+        client: httpx.AsyncClient,
+        no_sandbox: bool,
+        relay_headers: dict[str, str] | None = None,
+    ) -> None:
         self.config = config
         self.profiles = {name: ProfileState(spec) for name, spec in specs.items()}
         self.ports = ports
@@ -114,7 +130,9 @@ class BrowserManager:
     def profile(self, name: str | None) -> ProfileState:
         state = self.profiles.get(name or self.default_profile)
         if state is None:
-            raise BrowserError(f"unknown browser profile {str(name)[:64]!r} (known: {', '.join(self.profiles)})", 404)
+            raise BrowserError(
+                f"unknown browser profile {str(name)[:64]!r} (known: {', '.join(self.profiles)})", 404
+            )
         return state
 
     async def ensure(self, name: str | None) -> PageSession:
@@ -141,8 +159,10 @@ class BrowserManager:
                 if state.status == "failed" or state.done is None:
                     raise BrowserError(f"browser profile {state.spec.name} did not start: {state.last_error}")
                 await state.changed.wait()
-        raise BrowserError(f"browser profile {state.spec.name} did not start within {LAUNCH_TIMEOUT:g} s"
-                           f" ({state.last_error or 'no answer on its CDP port'})")
+        raise BrowserError(
+            f"browser profile {state.spec.name} did not start within {LAUNCH_TIMEOUT:g} s"
+            f" ({state.last_error or 'no answer on its CDP port'})"
+        )
 
     async def stop(self, name: str | None) -> bool:
         """Stop the profile's browser; False when it was not running."""
@@ -184,7 +204,9 @@ class BrowserManager:
                     state.restarts += 1
                     state.started_at = None
                     state.notify("restarting", reason)
-                    log.warning("browser profile %s: %s; restarting in %.1f s", state.spec.name, reason, delay)
+                    log.warning(
+                        "browser profile %s: %s; restarting in %.1f s", state.spec.name, reason, delay
+                    )
                     await trio.sleep(delay)
         finally:
             state.session, state.pid, state.scope, state.started_at = None, None, None, None
@@ -205,21 +227,44 @@ class BrowserManager:
             return
         executable = find_executable(spec.executable_path)
         if executable is None:
-            raise ProfileError(f"no Chromium found (browser.executablePath: {spec.executable_path or 'unset'})")
+            raise ProfileError(
+                f"no Chromium found (browser.executablePath: {spec.executable_path or 'unset'})"
+            )
         assert spec.user_data_dir is not None
         async with trio.open_nursery() as nursery:
             async with self._launch_lock:
-                in_use = {s.cdp_port for s in self.profiles.values() if s is not state and s.pid and s.cdp_port}
-                port = await trio.to_thread.run_sync(partial(self.ports.port_for, spec,
-                                                             {s.spec.name: s.spec for s in self.profiles.values()},
-                                                             in_use=in_use))
+                in_use = {
+                    s.cdp_port for s in self.profiles.values() if s is not state and s.pid and s.cdp_port
+                }
+                port = await trio.to_thread.run_sync(
+                    partial(
+                        self.ports.port_for,
+                        spec,
+                        {s.spec.name: s.spec for s in self.profiles.values()},
+                        in_use=in_use,
+                    )
+                )
                 log_file = await trio.to_thread.run_sync(_prepare_dirs, spec.user_data_dir)
-                argv = chromium_argv(spec, port, executable=executable, no_sandbox=self.no_sandbox,
-                                     extra=list(self.config.extra_args))
+                argv = chromium_argv(
+                    spec,
+                    port,
+                    executable=executable,
+                    no_sandbox=self.no_sandbox,
+                    extra=list(self.config.extra_args),
+                )
                 try:
-                    process = await nursery.start(partial(
-                        trio.run_process, argv, check=False, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                        stderr=log_file, start_new_session=True, deliver_cancel=_kill_group))
+                    process = await nursery.start(
+                        partial(
+                            trio.run_process,
+                            argv,
+                            check=False,
+                            stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL,
+                            stderr=log_file,
+                            start_new_session=True,
+                            deliver_cancel=_kill_group,
+                        )
+                    )
                 finally:
                     log_file.close()
                 state.pid, state.cdp_port = process.pid, port
@@ -237,16 +282,29 @@ class BrowserManager:
                     return (await fetch_version(self.client, base, within=1.0))["webSocketDebuggerUrl"]
                 except CdpError:
                     await trio.sleep(0.05)
-            raise ProfileError(f"Chromium exited with status {process.returncode} while starting (see chromium.log)")
+            raise ProfileError(
+                f"Chromium exited with status {process.returncode} while starting (see chromium.log)"
+            )
         raise ProfileError(f"Chromium did not open its CDP port within {LAUNCH_TIMEOUT:g} s")
 
-    async def _serve_connection(self, state: ProfileState, ws_url: str, process: trio.Process | None = None, *,
-                                headers: dict[str, str] | None = None) -> None:
+    async def _serve_connection(
+        self,
+        state: ProfileState,
+        ws_url: str,
+        process: trio.Process | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         async with open_cdp(ws_url, headers=headers) as cdp:
             state.session = await PageSession.open(cdp, state.spec)
             state.started_at = state.last_used = trio.current_time()
             state.notify("running")
-            log.info("browser profile %s: running (pid %s, CDP port %s)", state.spec.name, state.pid, state.cdp_port)
+            log.info(
+                "browser profile %s: running (pid %s, CDP port %s)",
+                state.spec.name,
+                state.pid,
+                state.cdp_port,
+            )
             await _first_of(cdp, process)
 
     async def _serve_idle(self) -> None:
@@ -258,7 +316,11 @@ class BrowserManager:
             now = trio.current_time()
             for state in list(self.profiles.values()):
                 if state.status == "running" and now - state.last_used >= idle:
-                    log.info("browser profile %s: idle for %.0f s, stopping", state.spec.name, now - state.last_used)
+                    log.info(
+                        "browser profile %s: idle for %.0f s, stopping",
+                        state.spec.name,
+                        now - state.last_used,
+                    )
                     self._nursery.start_soon(self.stop, state.spec.name)  # type: ignore[union-attr]
                     state.last_used = now
 
@@ -266,9 +328,11 @@ class BrowserManager:
 async def _first_of(cdp: CdpConnection, process: trio.Process | None) -> None:
     """Return when the CDP socket closes or the browser process exits, whichever comes first."""
     async with trio.open_nursery() as nursery:
+
         async def wait_then_cancel(fn: Any) -> None:
             await fn()
             nursery.cancel_scope.cancel()
+
         nursery.start_soon(wait_then_cancel, cdp.closed.wait)
         if process is not None:
             nursery.start_soon(wait_then_cancel, process.wait)

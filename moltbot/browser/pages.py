@@ -45,7 +45,9 @@ class Tab:
     url: str = ""
     title: str = ""
     refs: RefTable = attrs.field(factory=RefTable)
-    console: collections.deque[dict[str, Any]] = attrs.field(factory=lambda: collections.deque(maxlen=CONSOLE_LIMIT))
+    console: collections.deque[dict[str, Any]] = attrs.field(
+        factory=lambda: collections.deque(maxlen=CONSOLE_LIMIT)
+    )
     lifecycle: dict[str, set[str]] = attrs.field(factory=dict)
     changed: trio.Event = attrs.field(factory=trio.Event)
     ax_enabled: bool = False
@@ -57,13 +59,19 @@ class Tab:
     def on_event(self, method: str, params: dict[str, Any]) -> None:
         if method == "Runtime.consoleAPICalled":
             text = " ".join(_remote_text(arg) for arg in params.get("args", ()))
-            self.console.append({"type": str(params.get("type", "log")), "text": text[:MAX_CONSOLE_TEXT],
-                                 "timestamp": params.get("timestamp")})
+            self.console.append(
+                {
+                    "type": str(params.get("type", "log")),
+                    "text": text[:MAX_CONSOLE_TEXT],
+                    "timestamp": params.get("timestamp"),
+                }
+            )
         elif method == "Runtime.exceptionThrown":
             details = params.get("exceptionDetails") or {}
             text = (details.get("exception") or {}).get("description") or details.get("text") or "exception"
-            self.console.append({"type": "error", "text": str(text)[:MAX_CONSOLE_TEXT],
-                                 "timestamp": params.get("timestamp")})
+            self.console.append(
+                {"type": "error", "text": str(text)[:MAX_CONSOLE_TEXT], "timestamp": params.get("timestamp")}
+            )
         elif method == "Page.lifecycleEvent" and params.get("frameId") == self.target_id:
             loader = str(params.get("loaderId", ""))
             if params.get("name") == "init":
@@ -131,8 +139,16 @@ class PageSession:
         pages = [info for info in result.get("targetInfos", ()) if info.get("type") == "page"]
         for info in pages:
             self._targets[info["targetId"]] = info
-        return [{"targetId": i["targetId"], "title": i.get("title", ""), "url": i.get("url", ""),
-                 "type": "page", "current": i["targetId"] == self.current} for i in pages]
+        return [
+            {
+                "targetId": i["targetId"],
+                "title": i.get("title", ""),
+                "url": i.get("url", ""),
+                "type": "page",
+                "current": i["targetId"] == self.current,
+            }
+            for i in pages
+        ]
 
     async def open_tab(self, url: str, *, wait_until: str = "load") -> dict[str, Any]:
         """A new tab showing ``url``, answered once it loaded (blank first, then navigated: only an
@@ -180,8 +196,11 @@ class PageSession:
             full = self.current
         else:
             tabs = await self.list_tabs()
-            full = self.current if any(t["targetId"] == self.current for t in tabs) else \
-                (tabs[0]["targetId"] if tabs else "")
+            full = (
+                self.current
+                if any(t["targetId"] == self.current for t in tabs)
+                else (tabs[0]["targetId"] if tabs else "")
+            )
             if not full:
                 return await self.tab((await self.open_tab("about:blank"))["targetId"])
         async with self._attach_lock:
@@ -200,26 +219,36 @@ class PageSession:
         tab = Tab(target_id, session_id, url=str(info.get("url", "")), title=str(info.get("title", "")))
         self.cdp.on_event(session_id, tab.on_event)
         self.tabs[target_id] = tab
-        for method, params in (("Page.enable", {}), ("Page.setLifecycleEventsEnabled", {"enabled": True}),
-                               ("Runtime.enable", {})):
+        for method, params in (
+            ("Page.enable", {}),
+            ("Page.setLifecycleEventsEnabled", {"enabled": True}),
+            ("Runtime.enable", {}),
+        ):
             await self.send(tab, method, params)
         return tab
 
     # --- page operations ----------------------------------------------------------------------------
 
-    async def send(self, tab: Tab, method: str, params: dict[str, Any] | None = None, *,
-                   within: float = 30.0) -> dict[str, Any]:
+    async def send(
+        self, tab: Tab, method: str, params: dict[str, Any] | None = None, *, within: float = 30.0
+    ) -> dict[str, Any]:
         return await self.cdp.send(method, params, session_id=tab.session_id, within=within)
 
     async def evaluate(self, tab: Tab, expression: str, *, within: float = 30.0) -> Any:
-        result = await self.send(tab, "Runtime.evaluate", {"expression": expression, "returnByValue": True,
-                                                          "awaitPromise": True}, within=within)
+        result = await self.send(
+            tab,
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True, "awaitPromise": True},
+            within=within,
+        )
         if result.get("exceptionDetails"):
             details = result["exceptionDetails"]
             raise PageError(f"script failed: {str(details.get('text', 'exception'))[:200]}", 500)
         return (result.get("result") or {}).get("value")
 
-    async def navigate(self, tab: Tab, url: str, *, wait_until: str = "load", within: float = 30.0) -> dict[str, Any]:
+    async def navigate(
+        self, tab: Tab, url: str, *, wait_until: str = "load", within: float = 30.0
+    ) -> dict[str, Any]:
         if wait_until not in (*WAIT_EVENTS, "none", "commit"):
             raise PageError("waitUntil must be load, domcontentloaded, networkidle, commit or none")
         result = await self.send(tab, "Page.navigate", {"url": url}, within=within)
@@ -236,25 +265,40 @@ class PageSession:
         tab.url = str(await self.evaluate(tab, "location.href") or url)
         return {"ok": True, "targetId": tab.target_id, "url": tab.url}
 
-    async def snapshot(self, tab: Tab, *, interactive: bool = False, max_chars: int | None = None,
-                       depth: int | None = None) -> Snapshot:
+    async def snapshot(
+        self, tab: Tab, *, interactive: bool = False, max_chars: int | None = None, depth: int | None = None
+    ) -> Snapshot:
         if not tab.ax_enabled:
             await self.send(tab, "Accessibility.enable")
             tab.ax_enabled = True
         result = await self.send(tab, "Accessibility.getFullAXTree")
-        return render(result.get("nodes", []), tab.refs, interactive=interactive,
-                      max_chars=max_chars or 80_000, max_depth=depth)
+        return render(
+            result.get("nodes", []),
+            tab.refs,
+            interactive=interactive,
+            max_chars=max_chars or 80_000,
+            max_depth=depth,
+        )
 
-    async def screenshot(self, tab: Tab, *, full_page: bool, clip: dict[str, float] | None,
-                         image_type: str) -> bytes:
-        params: dict[str, Any] = {"format": image_type, "captureBeyondViewport": full_page or clip is not None}
+    async def screenshot(
+        self, tab: Tab, *, full_page: bool, clip: dict[str, float] | None, image_type: str
+    ) -> bytes:
+        params: dict[str, Any] = {
+            "format": image_type,
+            "captureBeyondViewport": full_page or clip is not None,
+        }
         if clip is not None:
             params["clip"] = {**clip, "scale": 1}
         elif full_page:
             metrics = await self.send(tab, "Page.getLayoutMetrics")
             size = metrics.get("cssContentSize") or metrics.get("contentSize") or {}
-            params["clip"] = {"x": 0, "y": 0, "width": min(float(size.get("width", 800)), 16_384),
-                              "height": min(float(size.get("height", 600)), 16_384), "scale": 1}
+            params["clip"] = {
+                "x": 0,
+                "y": 0,
+                "width": min(float(size.get("width", 800)), 16_384),
+                "height": min(float(size.get("height", 600)), 16_384),
+                "scale": 1,
+            }
         result = await self.send(tab, "Page.captureScreenshot", params, within=60.0)
         return base64.b64decode(result.get("data", ""))
 

@@ -75,8 +75,9 @@ def default_headless(config: BrowserConfig, env: dict[str, str]) -> bool:
     return not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
 
 
-def resolve_profiles(config: BrowserConfig, *, state_dir: Path | None, relay_port: int,
-                     env: dict[str, str]) -> dict[str, ProfileSpec]:
+def resolve_profiles(
+    config: BrowserConfig, *, state_dir: Path | None, relay_port: int, env: dict[str, str]
+) -> dict[str, ProfileSpec]:
     """Every profile the config names, plus ``moltbot`` and ``chrome``; invalid entries are skipped
     with a warning (one bad profile must not take the others down)."""
     headless = default_headless(config, env)
@@ -85,7 +86,9 @@ def resolve_profiles(config: BrowserConfig, *, state_dir: Path | None, relay_por
         if name in ALIASES:
             name = DEFAULT_PROFILE
         if not is_valid_name(name):
-            log.warning("browser.profiles.%s: invalid name (lowercase letters, digits and '-'); skipped", name[:64])
+            log.warning(
+                "browser.profiles.%s: invalid name (lowercase letters, digits and '-'); skipped", name[:64]
+            )
             continue
         entries[name] = entry
     entries.setdefault(DEFAULT_PROFILE, BrowserProfileConfig())
@@ -94,36 +97,63 @@ def resolve_profiles(config: BrowserConfig, *, state_dir: Path | None, relay_por
     specs = {}
     for name, entry in entries.items():
         try:
-            specs[name] = _spec(name, entry, config, state_dir=state_dir, relay_port=relay_port, headless=headless)
+            specs[name] = _spec(
+                name, entry, config, state_dir=state_dir, relay_port=relay_port, headless=headless
+            )
         except ProfileError as exc:
             log.warning("browser.profiles.%s: %s; skipped", name, exc)
     return specs
 
 
-def _spec(name: str, entry: BrowserProfileConfig, config: BrowserConfig, *, state_dir: Path | None,
-          relay_port: int, headless: bool) -> ProfileSpec:
+def _spec(
+    name: str,
+    entry: BrowserProfileConfig,
+    config: BrowserConfig,
+    *,
+    state_dir: Path | None,
+    relay_port: int,
+    headless: bool,
+) -> ProfileSpec:
     color = entry.color or config.color or DEFAULT_COLOR
-    common = {"name": name, "color": color, "headless": headless if entry.headless is None else entry.headless,
-              "executable_path": entry.executable_path or config.executable_path}
+    common = {
+        "name": name,
+        "color": color,
+        "headless": headless if entry.headless is None else entry.headless,
+        "executable_path": entry.executable_path or config.executable_path,
+    }
     if entry.driver == "extension":
-        url = _cdp_base(entry.cdp_url, f"browser.profiles.{name}.cdpUrl") if entry.cdp_url else \
-            f"http://127.0.0.1:{relay_port}"
+        url = (
+            _cdp_base(entry.cdp_url, f"browser.profiles.{name}.cdpUrl")
+            if entry.cdp_url
+            else f"http://127.0.0.1:{relay_port}"
+        )
         return ProfileSpec(driver="extension", cdp_url=url, cdp_port=None, user_data_dir=None, **common)
     if entry.cdp_url:
-        return ProfileSpec(driver="remote", cdp_url=_cdp_base(entry.cdp_url, f"browser.profiles.{name}.cdpUrl"),
-                           cdp_port=None, user_data_dir=None, **common)
+        return ProfileSpec(
+            driver="remote",
+            cdp_url=_cdp_base(entry.cdp_url, f"browser.profiles.{name}.cdpUrl"),
+            cdp_port=None,
+            user_data_dir=None,
+            **common,
+        )
     if config.attach_only:
         port = entry.cdp_port
         if not port:
             raise ProfileError("browser.attachOnly needs a cdpPort or cdpUrl")
-        return ProfileSpec(driver="remote", cdp_url=f"http://127.0.0.1:{port}", cdp_port=port,
-                           user_data_dir=None, **common)
+        return ProfileSpec(
+            driver="remote", cdp_url=f"http://127.0.0.1:{port}", cdp_port=port, user_data_dir=None, **common
+        )
     if state_dir is None:
         raise ProfileError("a managed profile needs a state directory for its user data")
     if entry.cdp_port is not None and not 1 <= entry.cdp_port <= 65535:
         raise ProfileError(f"cdpPort {entry.cdp_port} is not a port")
-    return ProfileSpec(driver="managed", cdp_url=None, cdp_port=entry.cdp_port,
-                       user_data_dir=Path(state_dir) / "browser" / name / "user-data", **common)
+    return ProfileSpec(
+        driver="managed",
+        cdp_url=None,
+        cdp_port=entry.cdp_port,
+        user_data_dir=Path(state_dir) / "browser" / name / "user-data",
+        **common,
+    )
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -147,8 +177,11 @@ class PortBook:
         if path is not None:
             try:
                 data = json.loads(path.read_text())
-                self.ports = {k: v for k, v in data.get("ports", {}).items()
-                              if isinstance(k, str) and isinstance(v, int)}
+                self.ports = {
+                    k: v
+                    for k, v in data.get("ports", {}).items()
+                    if isinstance(k, str) and isinstance(v, int)
+                }
             except (OSError, ValueError, AttributeError):
                 self.ports = {}
 
@@ -161,17 +194,25 @@ class PortBook:
         """
         if spec.cdp_port is not None:
             if spec.cdp_port not in in_use and not port_free(spec.cdp_port):
-                raise ProfileError(f"cdpPort {spec.cdp_port} of profile {spec.name} is in use by another process")
+                raise ProfileError(
+                    f"cdpPort {spec.cdp_port} of profile {spec.name} is in use by another process"
+                )
             return spec.cdp_port
         start, end = self.range
-        held = {p.cdp_port for p in specs.values() if p.cdp_port} | \
-            {port for name, port in self.ports.items() if name != spec.name} | in_use
+        held = (
+            {p.cdp_port for p in specs.values() if p.cdp_port}
+            | {port for name, port in self.ports.items() if name != spec.name}
+            | in_use
+        )
         booked = self.ports.get(spec.name)
         if booked is not None and start <= booked <= end and booked not in held:
             if port_free(booked):
                 return booked
-            log.warning("browser profile %s: CDP port %d is taken by another process; using another for this run",
-                        spec.name, booked)
+            log.warning(
+                "browser profile %s: CDP port %d is taken by another process; using another for this run",
+                spec.name,
+                booked,
+            )
         for port in range(start, end + 1):
             if port in held or port == booked or not port_free(port):
                 continue
@@ -186,16 +227,29 @@ class PortBook:
             write_atomic(self.path, json.dumps({"ports": self.ports}, indent=2) + "\n")
 
 
-def chromium_argv(spec: ProfileSpec, port: int, *, executable: str, no_sandbox: bool,
-                  extra: list[str]) -> list[str]:
+def chromium_argv(
+    spec: ProfileSpec, port: int, *, executable: str, no_sandbox: bool, extra: list[str]
+) -> list[str]:
     """The command line of a managed profile's Chromium: its own data dir and CDP port on loopback, and
     everything that would reach the network by itself (sync, updates, field trials, QUIC) off."""
     assert spec.user_data_dir is not None
-    argv = [executable, f"--remote-debugging-port={port}", "--remote-debugging-address=127.0.0.1",
-            f"--user-data-dir={spec.user_data_dir}", "--no-first-run", "--no-default-browser-check",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--disable-quic", "--disable-default-apps", "--disable-features=Translate,MediaRouter",
-            "--metrics-recording-only", "--password-store=basic", "--use-mock-keychain"]
+    argv = [
+        executable,
+        f"--remote-debugging-port={port}",
+        "--remote-debugging-address=127.0.0.1",
+        f"--user-data-dir={spec.user_data_dir}",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--disable-default-apps",
+        "--disable-features=Translate,MediaRouter",
+        "--metrics-recording-only",
+        "--password-store=basic",
+        "--use-mock-keychain",
+    ]
     if spec.headless:
         argv += ["--headless", "--disable-gpu"]
     if no_sandbox:
@@ -208,8 +262,13 @@ def find_executable(configured: str | None) -> str | None:
     system's Chromium or Chrome."""
     if configured:
         return configured if os.access(configured, os.X_OK) else None
-    for candidate in ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome",
-                      "/usr/bin/google-chrome-stable", "/snap/bin/chromium"):
+    for candidate in (
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+        "/usr/bin/google-chrome-stable",
+        "/snap/bin/chromium",
+    ):
         if os.access(candidate, os.X_OK):
             return candidate
     return None

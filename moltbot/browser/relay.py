@@ -90,6 +90,7 @@ class ExtensionRelay:
         self._pending: dict[int, tuple[trio.Event, list[Any]]] = {}
         self._ids = itertools.count(1)
         self.connected = trio.Event()  # set while an extension is attached (tests wait on it)
+        self.tabs_changed = trio.Event()  # set (and replaced) whenever a tab is lent or taken back
 
     async def serve(self, port: int, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         config = HypercornConfig()
@@ -120,8 +121,13 @@ class ExtensionRelay:
             status, body = (403, {"error": "loopback only"}) if not is_loopback(peer) else self._http(scope)
             data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
             kind = b"text/plain; charset=utf-8" if isinstance(body, str) else b"application/json"
-            await send({"type": "http.response.start", "status": status,
-                        "headers": [(b"content-type", kind), (b"content-length", str(len(data)).encode())]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [(b"content-type", kind), (b"content-length", str(len(data)).encode())],
+                }
+            )
             await send({"type": "http.response.body", "body": data})
             return
         if scope["type"] != "websocket":
@@ -153,9 +159,16 @@ class ExtensionRelay:
                 payload["webSocketDebuggerUrl"] = cdp_url
             return 200, payload
         if path.rstrip("/") in ("/json", "/json/list"):
-            return 200, [{"id": t["targetId"], "type": "page", "title": t["targetInfo"].get("title", ""),
-                          "url": t["targetInfo"].get("url", ""), "webSocketDebuggerUrl": cdp_url}
-                         for t in self._targets.values()]
+            return 200, [
+                {
+                    "id": t["targetId"],
+                    "type": "page",
+                    "title": t["targetInfo"].get("title", ""),
+                    "url": t["targetInfo"].get("url", ""),
+                    "webSocketDebuggerUrl": cdp_url,
+                }
+                for t in self._targets.values()
+            ]
         return 404, "not found"
 
     # --- the extension --------------------------------------------------------------------------------
@@ -165,7 +178,9 @@ class ExtensionRelay:
             with trio.move_on_after(AUTH_TIMEOUT):
                 first = await socket.receive()
                 if first and first.get("method") == "auth" and isinstance(first.get("params"), dict):
-                    token = first["params"].get("token") if isinstance(first["params"].get("token"), str) else ""
+                    token = (
+                        first["params"].get("token") if isinstance(first["params"].get("token"), str) else ""
+                    )
         try:
             self.authenticator.verify(token, peer, direct=True)
         except ProtocolError:
@@ -209,19 +224,36 @@ class ExtensionRelay:
             info = event.get("targetInfo") or {}
             if info.get("type", "page") != "page" or not event.get("sessionId") or not info.get("targetId"):
                 return
-            self._targets[event["sessionId"]] = {"sessionId": event["sessionId"], "targetId": info["targetId"],
-                                                 "targetInfo": info}
-            self._broadcast({"method": "Target.targetCreated", "params": {"targetInfo": {**info, "attached": True}}})
+            self._targets[event["sessionId"]] = {
+                "sessionId": event["sessionId"],
+                "targetId": info["targetId"],
+                "targetInfo": info,
+            }
+            self._broadcast(
+                {"method": "Target.targetCreated", "params": {"targetInfo": {**info, "attached": True}}}
+            )
+            self._tabs_changed()
         elif method == "Target.detachedFromTarget":
             gone = self._targets.pop(str(event.get("sessionId")), None)
             if gone is not None:
-                self._broadcast({"method": "Target.targetDestroyed", "params": {"targetId": gone["targetId"]}})
+                self._broadcast(
+                    {"method": "Target.targetDestroyed", "params": {"targetId": gone["targetId"]}}
+                )
+                self._tabs_changed()
         elif method == "Target.targetInfoChanged":
             info = event.get("targetInfo") or {}
             for target in self._targets.values():
                 if target["targetId"] == info.get("targetId"):
                     target["targetInfo"] = {**target["targetInfo"], **info}
         self._broadcast({"method": method, "params": event, **({"sessionId": session} if session else {})})
+
+    @property
+    def tab_count(self) -> int:
+        return len(self._targets)
+
+    def _tabs_changed(self) -> None:
+        self.tabs_changed.set()
+        self.tabs_changed = trio.Event()
 
     def _broadcast(self, message: dict[str, Any]) -> None:
         text = json.dumps(message)
@@ -306,8 +338,13 @@ class ExtensionRelay:
     async def _route(self, method: str, params: dict[str, Any], session: str | None) -> dict[str, Any]:
         pages = list(self._targets.values())
         if method == "Browser.getVersion":
-            return {"protocolVersion": "1.3", "product": "Chrome/Moltbot-Extension-Relay", "revision": "0",
-                    "userAgent": "Moltbot-Extension-Relay", "jsVersion": "V8"}
+            return {
+                "protocolVersion": "1.3",
+                "product": "Chrome/Moltbot-Extension-Relay",
+                "revision": "0",
+                "userAgent": "Moltbot-Extension-Relay",
+                "jsVersion": "V8",
+            }
         if method in ("Target.setAutoAttach", "Target.setDiscoverTargets", "Browser.setDownloadBehavior"):
             return {}
         if method == "Target.getTargets":

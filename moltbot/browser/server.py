@@ -85,6 +85,11 @@ class BrowserService:
         self._scope: trio.CancelScope | None = None
         self._reload = trio.Event()
         self._started = trio.Event()
+        self.changed = trio.Event()  # set (and replaced) whenever a pass starts or ends
+
+    def _changed(self) -> None:
+        self.changed.set()
+        self.changed = trio.Event()
 
     def next_start(self) -> trio.Event:
         """Set the next time a pass is ready (for tests and tools)."""
@@ -111,7 +116,9 @@ class BrowserService:
         delays = iter(RETRY_DELAYS)
         while True:
             self._reload = trio.Event()
-            self.settings = service_settings(self.runtime.config, self.runtime.gateway.env, self._gateway_port())
+            self.settings = service_settings(
+                self.runtime.config, self.runtime.gateway.env, self._gateway_port()
+            )
             if self.settings is None:
                 await self._reload.wait()
                 continue
@@ -124,6 +131,8 @@ class BrowserService:
                     self.last_error = f"browser control service failed: {exc}"
                     log.warning("%s", self.last_error)
             self._scope, self.control, self.url, self.relay = None, None, None, None
+            self.settings = None
+            self._changed()
             if failed and not self._reload.is_set():
                 with trio.move_on_after(next(delays, RETRY_DELAYS[-1])):
                     await self._reload.wait()
@@ -134,29 +143,49 @@ class BrowserService:
         config = self.runtime.config
         state_dir = config.state_dir
         env = dict(self.runtime.gateway.env)
-        specs = resolve_profiles(config.browser, state_dir=state_dir, relay_port=settings.relay_port or 1, env=env)
+        specs = resolve_profiles(
+            config.browser, state_dir=state_dir, relay_port=settings.relay_port or 1, env=env
+        )
         book = await trio.to_thread.run_sync(
-            PortBook, state_dir / "browser" / "ports.json" if state_dir else None, settings.cdp_range)
+            PortBook, state_dir / "browser" / "ports.json" if state_dir else None, settings.cdp_range
+        )
         no_sandbox = config.browser.no_sandbox if config.browser.no_sandbox is not None else os.geteuid() == 0
         async with httpx.AsyncClient(timeout=5.0) as client, trio.open_nursery() as nursery:
             relay = ExtensionRelay(self.runtime.authenticator)
             relay_url = await nursery.start(relay.serve, settings.relay_port)
             self.relay = relay
             specs = _point_extension_profiles(specs, relay_url, settings.relay_port)
-            manager = BrowserManager(config.browser, specs, book, client=client, no_sandbox=no_sandbox,
-                                     relay_headers={"Authorization": f"Bearer {relay.local_token}"})
+            manager = BrowserManager(
+                config.browser,
+                specs,
+                book,
+                client=client,
+                no_sandbox=no_sandbox,
+                relay_headers={"Authorization": f"Bearer {relay.local_token}"},
+            )
             await nursery.start(manager.serve)
-            self.control = BrowserControl(manager, Guard(config.browser.ssrf_policy, self._canvas_origins),
-                                          media_dir=state_dir / "browser" / "media" if state_dir else None,
-                                          info={"noSandbox": no_sandbox, "attachOnly": config.browser.attach_only,
-                                                "executablePath": config.browser.executable_path})
+            self.control = BrowserControl(
+                manager,
+                Guard(config.browser.ssrf_policy, self._canvas_origins),
+                media_dir=state_dir / "browser" / "media" if state_dir else None,
+                info={
+                    "noSandbox": no_sandbox,
+                    "attachOnly": config.browser.attach_only,
+                    "executablePath": config.browser.executable_path,
+                },
+            )
             self.url = (await nursery.start(self._serve_http, settings.control_port))[0]
             self.control.info["controlUrl"] = self.url
             self.last_error = None
-            log.info("browser control listening on %s (relay %s, CDP ports %d-%d)", self.url, relay_url,
-                     *settings.cdp_range)
+            log.info(
+                "browser control listening on %s (relay %s, CDP ports %d-%d)",
+                self.url,
+                relay_url,
+                *settings.cdp_range,
+            )
             self._started.set()
             self._started = trio.Event()
+            self._changed()
 
     async def _serve_http(self, port: int, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         config = HypercornConfig()
@@ -175,9 +204,17 @@ class BrowserService:
             return
         status, body = await self._answer(scope, receive)
         data = json.dumps(body, separators=(",", ":")).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json; charset=utf-8"),
-                                (b"content-length", str(len(data)).encode()), (b"cache-control", b"no-store")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json; charset=utf-8"),
+                    (b"content-length", str(len(data)).encode()),
+                    (b"cache-control", b"no-store"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": data})
 
     async def _answer(self, scope: dict[str, Any], receive: Any) -> tuple[int, Any]:
@@ -193,7 +230,9 @@ class BrowserService:
         try:
             self.runtime.authenticator.verify(token, peer, direct=True)
         except ProtocolError:
-            return 401, {"error": "Unauthorized: send the gateway token (or password) as Authorization: Bearer"}
+            return 401, {
+                "error": "Unauthorized: send the gateway token (or password) as Authorization: Bearer"
+            }
         body = bytearray()
         while True:
             message = await receive()
@@ -216,5 +255,9 @@ class BrowserService:
 def _point_extension_profiles(specs: dict, relay_url: str, relay_port: int) -> dict:
     """Extension profiles without their own ``cdpUrl`` reach the relay where it really listens (port 0)."""
     base = relay_url.rstrip("/")
-    return {name: attrs.evolve(spec, cdp_url=base) if spec.driver == "extension"
-            and spec.cdp_url == f"http://127.0.0.1:{relay_port or 1}" else spec for name, spec in specs.items()}
+    return {
+        name: attrs.evolve(spec, cdp_url=base)
+        if spec.driver == "extension" and spec.cdp_url == f"http://127.0.0.1:{relay_port or 1}"
+        else spec
+        for name, spec in specs.items()
+    }

@@ -57,19 +57,28 @@ def _int(value: Any) -> int | None:
 
 
 class BrowserControl:
-    def __init__(self, manager: BrowserManager, guard: Guard, *, media_dir: Path | None,
-                 info: dict[str, Any]) -> None:
+    def __init__(
+        self, manager: BrowserManager, guard: Guard, *, media_dir: Path | None, info: dict[str, Any]
+    ) -> None:
         self.manager = manager
         self.guard = guard
         self.media_dir = media_dir
         self.info = info  # static status fields: controlUrl, noSandbox, executablePath, attachOnly
         self._routes: dict[tuple[str, str], Handler] = {
-            ("GET", "/"): self._status, ("POST", "/start"): self._start, ("POST", "/stop"): self._stop,
-            ("GET", "/profiles"): self._profiles, ("GET", "/tabs"): self._tabs,
-            ("POST", "/tabs/open"): self._open, ("POST", "/tabs/focus"): self._focus,
-            ("POST", "/navigate"): self._navigate, ("GET", "/snapshot"): self._snapshot,
-            ("POST", "/act"): self._act, ("POST", "/wait"): self._wait, ("POST", "/screenshot"): self._screenshot,
-            ("POST", "/pdf"): self._pdf, ("GET", "/console"): self._console,
+            ("GET", "/"): self._status,
+            ("POST", "/start"): self._start,
+            ("POST", "/stop"): self._stop,
+            ("GET", "/profiles"): self._profiles,
+            ("GET", "/tabs"): self._tabs,
+            ("POST", "/tabs/open"): self._open,
+            ("POST", "/tabs/focus"): self._focus,
+            ("POST", "/navigate"): self._navigate,
+            ("GET", "/snapshot"): self._snapshot,
+            ("POST", "/act"): self._act,
+            ("POST", "/wait"): self._wait,
+            ("POST", "/screenshot"): self._screenshot,
+            ("POST", "/pdf"): self._pdf,
+            ("GET", "/console"): self._console,
         }
 
     async def handle(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
@@ -79,16 +88,20 @@ class BrowserControl:
             body = {}
         if not isinstance(body, dict):
             return 400, {"error": "the body must be a JSON object"}
-        profile = (query.get("profile") or (body.get("profile") if isinstance(body.get("profile"), str) else "")
-                   or "").strip() or None
+        profile = (
+            query.get("profile")
+            or (body.get("profile") if isinstance(body.get("profile"), str) else "")
+            or ""
+        ).strip() or None
         handler = self._routes.get((method, path))
         if handler is None and method == "DELETE" and path.startswith("/tabs/") and path.count("/") == 2:
             body = {**body, "targetId": path.removeprefix("/tabs/")}
             handler = self._close
         if handler is None:
             known = any(p == path for _, p in self._routes)
-            return (405 if known else 404), {"error": f"{'method not allowed' if known else 'not found'}: "
-                                                      f"{method} {path[:120]}"}
+            return (405 if known else 404), {
+                "error": f"{'method not allowed' if known else 'not found'}: {method} {path[:120]}"
+            }
         try:
             return 200, await handler(profile, query, body)
         except (BrowserError, PageError) as exc:
@@ -106,13 +119,26 @@ class BrowserControl:
         state = self.manager.profile(profile)
         executable = find_executable(state.spec.executable_path)
         described = state.describe()
-        return {"enabled": True, **self.info, "profile": state.spec.name, "running": described["running"],
-                "cdpReady": described["running"], "status": state.status, "pid": state.pid,
-                "cdpPort": state.cdp_port, "cdpUrl": described["cdpUrl"], "driver": state.spec.driver,
-                "chosenBrowser": "chromium" if state.pid else None,
-                "detectedBrowser": "chromium" if executable else None, "detectedExecutablePath": executable,
-                "userDataDir": described["userDataDir"], "color": state.spec.color,
-                "headless": state.spec.headless, "restarts": state.restarts, "lastError": state.last_error}
+        return {
+            "enabled": True,
+            **self.info,
+            "profile": state.spec.name,
+            "running": described["running"],
+            "cdpReady": described["running"],
+            "status": state.status,
+            "pid": state.pid,
+            "cdpPort": state.cdp_port,
+            "cdpUrl": described["cdpUrl"],
+            "driver": state.spec.driver,
+            "chosenBrowser": "chromium" if state.pid else None,
+            "detectedBrowser": "chromium" if executable else None,
+            "detectedExecutablePath": executable,
+            "userDataDir": described["userDataDir"],
+            "color": state.spec.color,
+            "headless": state.spec.headless,
+            "restarts": state.restarts,
+            "lastError": state.last_error,
+        }
 
     async def _start(self, profile: str | None, query: dict[str, str], body: dict[str, Any]) -> Any:
         await self.manager.ensure(profile)
@@ -123,8 +149,12 @@ class BrowserControl:
         return {"ok": True, "stopped": stopped, "profile": self.manager.profile(profile).spec.name}
 
     async def _profiles(self, profile: str | None, query: dict[str, str], body: dict[str, Any]) -> Any:
-        return {"profiles": [{**state.describe(), "isDefault": name == self.manager.default_profile}
-                             for name, state in self.manager.profiles.items()]}
+        return {
+            "profiles": [
+                {**state.describe(), "isDefault": name == self.manager.default_profile}
+                for name, state in self.manager.profiles.items()
+            ]
+        }
 
     # --- tabs -------------------------------------------------------------------------------------
 
@@ -167,7 +197,9 @@ class BrowserControl:
 
     async def _tab(self, profile: str | None, target: Any):  # type: ignore[no-untyped-def]
         session = await self.manager.ensure(profile)
-        return session, await session.tab(str(target).strip() if isinstance(target, str) and target.strip() else None)
+        return session, await session.tab(
+            str(target).strip() if isinstance(target, str) and target.strip() else None
+        )
 
     async def _navigate(self, profile: str | None, query: dict[str, str], body: dict[str, Any]) -> Any:
         url = str(body.get("url") or "").strip()
@@ -176,19 +208,30 @@ class BrowserControl:
         await check_url(url, self.guard)
         session, tab = await self._tab(profile, body.get("targetId"))
         timeout = min(max(_int(body.get("timeoutMs")) or 30_000, 100), 120_000) / 1000
-        return await session.navigate(tab, url, wait_until=str(body.get("waitUntil") or "load"), within=timeout)
+        return await session.navigate(
+            tab, url, wait_until=str(body.get("waitUntil") or "load"), within=timeout
+        )
 
     async def _snapshot(self, profile: str | None, query: dict[str, str], body: dict[str, Any]) -> Any:
         if query.get("format", "ai") not in ("ai", "aria"):
             raise PageError("format must be ai or aria")
         session, tab = await self._tab(profile, query.get("targetId"))
         max_chars = _int(query.get("maxChars"))
-        snapshot = await session.snapshot(tab, interactive=_flag(query.get("interactive")) is True,
-                                          max_chars=min(max_chars, 500_000) if max_chars and max_chars > 0 else None,
-                                          depth=_int(query.get("depth")))
-        return {"ok": True, "format": "ai", "targetId": tab.target_id, "url": tab.url, "snapshot": snapshot.text,
-                "truncated": snapshot.truncated,
-                "stats": {"lines": snapshot.nodes, "refs": snapshot.refs, "chars": len(snapshot.text)}}
+        snapshot = await session.snapshot(
+            tab,
+            interactive=_flag(query.get("interactive")) is True,
+            max_chars=min(max_chars, 500_000) if max_chars and max_chars > 0 else None,
+            depth=_int(query.get("depth")),
+        )
+        return {
+            "ok": True,
+            "format": "ai",
+            "targetId": tab.target_id,
+            "url": tab.url,
+            "snapshot": snapshot.text,
+            "truncated": snapshot.truncated,
+            "stats": {"lines": snapshot.nodes, "refs": snapshot.refs, "chars": len(snapshot.text)},
+        }
 
     async def _act(self, profile: str | None, query: dict[str, str], body: dict[str, Any]) -> Any:
         session, tab = await self._tab(profile, body.get("targetId"))
@@ -207,15 +250,22 @@ class BrowserControl:
         if ref:
             from .actions import _call, _element
 
-            box = await _call(session, tab, await _element(session, tab, ref),
-                              "function(){ this.scrollIntoView({block:'center'}); const r = this.getBoundingClientRect();"
-                              " return [r.left + scrollX, r.top + scrollY, r.width, r.height]; }")
+            box = await _call(
+                session,
+                tab,
+                await _element(session, tab, ref),
+                "function(){ this.scrollIntoView({block:'center'}); const r = this.getBoundingClientRect();"
+                " return [r.left + scrollX, r.top + scrollY, r.width, r.height]; }",
+            )
             if box[2] <= 0 or box[3] <= 0:
                 raise PageError(f"element {ref[:32]} is not visible (empty box)", 409)
             clip = {"x": box[0], "y": box[1], "width": box[2], "height": box[3]}
-        data = await session.screenshot(tab, full_page=_flag(body.get("fullPage")) is True, clip=clip,
-                                        image_type=image_type)
-        return await self._media(tab, data, "png" if image_type == "png" else "jpg", _flag(body.get("inline")))
+        data = await session.screenshot(
+            tab, full_page=_flag(body.get("fullPage")) is True, clip=clip, image_type=image_type
+        )
+        return await self._media(
+            tab, data, "png" if image_type == "png" else "jpg", _flag(body.get("inline"))
+        )
 
     async def _pdf(self, profile: str | None, query: dict[str, str], body: dict[str, Any]) -> Any:
         session, tab = await self._tab(profile, body.get("targetId"))
@@ -235,7 +285,9 @@ class BrowserControl:
             answer["path"] = str(path)
         if inline or self.media_dir is None:
             if len(data) > MAX_INLINE_BYTES:
-                raise PageError(f"the capture is {len(data)} bytes, over the inline limit of {MAX_INLINE_BYTES}", 413)
+                raise PageError(
+                    f"the capture is {len(data)} bytes, over the inline limit of {MAX_INLINE_BYTES}", 413
+                )
             answer["data"] = base64.b64encode(data).decode("ascii")
         return answer
 

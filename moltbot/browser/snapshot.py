@@ -27,11 +27,30 @@ import attrs
 MAX_REFS = 20_000
 MAX_NAME = 200
 DEFAULT_MAX_CHARS = 80_000
-INTERACTIVE = frozenset({
-    "button", "link", "textbox", "searchbox", "checkbox", "radio", "combobox", "listbox", "option",
-    "menuitem", "menuitemcheckbox", "menuitemradio", "tab", "switch", "slider", "spinbutton", "treeitem",
-})
-_TRANSPARENT = frozenset({"none", "generic", "InlineTextBox", "LineBreak", "presentation", "LabelText", "MenuListPopup"})
+INTERACTIVE = frozenset(
+    {
+        "button",
+        "link",
+        "textbox",
+        "searchbox",
+        "checkbox",
+        "radio",
+        "combobox",
+        "listbox",
+        "option",
+        "menuitem",
+        "menuitemcheckbox",
+        "menuitemradio",
+        "tab",
+        "switch",
+        "slider",
+        "spinbutton",
+        "treeitem",
+    }
+)
+_TRANSPARENT = frozenset(
+    {"none", "generic", "InlineTextBox", "LineBreak", "presentation", "LabelText", "MenuListPopup"}
+)
 _TEXT = frozenset({"StaticText", "text"})
 _STATES = ("checked", "pressed", "selected", "expanded", "disabled", "required", "level", "focused")
 
@@ -84,8 +103,14 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def render(nodes: list[dict[str, Any]], refs: RefTable, *, interactive: bool = False,
-           max_chars: int = DEFAULT_MAX_CHARS, max_depth: int | None = None) -> Snapshot:
+def render(
+    nodes: list[dict[str, Any]],
+    refs: RefTable,
+    *,
+    interactive: bool = False,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    max_depth: int | None = None,
+) -> Snapshot:
     """The compact text of ``nodes`` (``interactive``: only elements an agent can act on, flat)."""
     by_id = {node.get("nodeId"): node for node in nodes}
     roots = [node for node in nodes if not node.get("parentId") or node.get("parentId") not in by_id]
@@ -108,7 +133,9 @@ def render(nodes: list[dict[str, Any]], refs: RefTable, *, interactive: bool = F
         role = str(_value(node.get("role")) or "")
         name = str(_value(node.get("name")) or "")
         children = [by_id[c] for c in node.get("childIds", ()) if c in by_id]
-        shown = not node.get("ignored") and not (role in _TRANSPARENT and not name) and role != "InlineTextBox"
+        shown = (
+            not node.get("ignored") and not (role in _TRANSPARENT and not name) and role != "InlineTextBox"
+        )
         if shown and role in _TEXT:
             shown = bool(name.strip()) and name.strip() != parent_name.strip() and not interactive
             if shown and not emit("  " * depth + f"- text {_quote(name)}"):

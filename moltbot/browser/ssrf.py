@@ -87,6 +87,8 @@ async def check_url(url: str, guard: Guard) -> str:
         addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
     for address in addresses:
         if _blocked(address):
-            raise NavigationRefused(f"{host[:200]} is a private or local address ({address}); "
-                                    "set browser.ssrfPolicy.allowPrivateNetwork or allowedHosts to allow it")
+            raise NavigationRefused(
+                f"{host[:200]} is a private or local address ({address}); "
+                "set browser.ssrfPolicy.allowPrivateNetwork or allowedHosts to allow it"
+            )
     return url

@@ -55,9 +55,17 @@ def canvas_with_page(tmp_path: Path, html: str = COUNTER_PAGE) -> CanvasHostConf
 
 
 @asynccontextmanager
-async def browser_gateway(make_config, tmp_path: Path, *, browser: BrowserConfig | None = None,
-                          canvas: bool = True, env: dict[str, str] | None = None):
-    config = make_config(canvas_host=canvas_with_page(tmp_path) if canvas else CanvasHostConfig(enabled=False))
+async def browser_gateway(
+    make_config,
+    tmp_path: Path,
+    *,
+    browser: BrowserConfig | None = None,
+    canvas: bool = True,
+    env: dict[str, str] | None = None,
+):
+    config = make_config(
+        canvas_host=canvas_with_page(tmp_path) if canvas else CanvasHostConfig(enabled=False)
+    )
     config = attrs.evolve(config, browser=browser or browser_config())
     async with open_gateway(config, port=0, env=env or {}) as gw:
         service = gw.runtime.browser

@@ -35,7 +35,7 @@ from .store import DAY_MS, DeliveryStore, OutboxRow
 
 log = logging.getLogger("moltbot.delivery")
 
-BACKOFF = Backoff(initial=1.0, maximum=300.0)
+BACKOFF = Backoff(initial=1.0, maximum=300.0, jitter=0.2)
 MAX_AGE_MS = DAY_MS  # a message not delivered within a day is dead-lettered ("expired")
 CONCURRENT_SENDS = 64
 SEND_SHIELD = 15.0

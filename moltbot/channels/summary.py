@@ -30,10 +30,10 @@ SUMMARY_KEYS = ("accountId", "name", "enabled", "configured", "linked", "authAge
 def _state(row: dict[str, Any]) -> str:
     if row.get("connected"):
         return "connected"
-    if row.get("healthState") == "stalled":  # the health warning: still retried, slowly
-        return f"stalled after {row.get('reconnectAttempts')} attempts, retrying: {row.get('lastError')}"
-    if row.get("healthState") == "reconnecting":
-        return f"reconnecting (attempt {row.get('reconnectAttempts')}): {row.get('lastError')}"
+    if row.get("healthState") == "stalled" and row.get("lastError"):  # the health warning (still retried)
+        return f"error: {row['lastError']} (stalled after {row.get('reconnectAttempts')} attempts; retrying)"
+    if row.get("healthState") == "reconnecting" and row.get("lastError"):
+        return f"error: {row['lastError']} (reconnecting, attempt {row.get('reconnectAttempts')})"
     if row.get("enabled") is False and row.get("lastError") in (None, "disabled"):
         return "disabled"
     if not row.get("configured"):

@@ -37,6 +37,7 @@ from .profiles import PortBook, resolve_profiles
 from .relay import ExtensionRelay, serve_lifespan
 from .service import BrowserControl
 from .ssrf import Guard
+from .tool import register_browser_tool
 
 if TYPE_CHECKING:
     from ..config.model import Config
@@ -85,6 +86,7 @@ class BrowserService:
         self._scope: trio.CancelScope | None = None
         self._reload = trio.Event()
         self._started = trio.Event()
+        register_browser_tool(runtime.tools, self)
         self.changed = trio.Event()  # set (and replaced) whenever a pass starts or ends
 
     def _changed(self) -> None:

@@ -128,10 +128,10 @@ class BrowserService:
             with trio.CancelScope() as self._scope:
                 try:
                     await self._serve_pass(self.settings)
-                except (OSError, ProtocolError) as exc:
+                except Exception as exc:  # supervised: a failed pass is retried, never takes the Runtime down
                     failed = True
-                    self.last_error = f"browser control service failed: {exc}"
-                    log.warning("%s", self.last_error)
+                    self.last_error = f"browser control service failed: {_reason(exc)}"
+                    log.warning("%s", self.last_error, exc_info=not isinstance(_first(exc), OSError))
             self._scope, self.control, self.url, self.relay = None, None, None, None
             self.settings = None
             self._changed()
@@ -252,6 +252,19 @@ class BrowserService:
         if control is None:
             return 503, {"error": "browser control service is restarting"}
         return await control.handle(scope["method"], scope["path"], query, parsed)
+
+
+def _first(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _reason(exc: BaseException) -> str:
+    inner = _first(exc)
+    if isinstance(inner, OSError):
+        return f"cannot listen: {inner.strerror or inner}"
+    return f"{type(inner).__name__}: {str(inner)[:200]}"
 
 
 def _point_extension_profiles(specs: dict, relay_url: str, relay_port: int) -> dict:

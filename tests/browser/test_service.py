@@ -77,3 +77,25 @@ async def test_the_browser_tool_maps_to_the_service_and_is_off_in_groups(make_co
             )
             result, is_error = await tools.invoke("browser", {"action": "status"}, run=group)
             assert is_error and "off in group chats" in result["error"]
+
+
+async def test_a_busy_control_port_is_reported_and_the_gateway_runs_on(make_config, tmp_path):
+    import socket
+
+    from .helpers import browser_config
+
+    with socket.socket() as squatter, trio.fail_after(30):
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        busy = squatter.getsockname()[1]
+        config = attrs.evolve(make_config(), browser=browser_config(control_port=busy))
+        from moltbot.gateway.app import open_gateway
+
+        async with open_gateway(config, port=0, env={}) as gw:
+            service = gw.runtime.browser
+            while service.last_error is None:
+                await service.changed.wait()
+            assert "cannot listen" in service.last_error and service.url is None
+            async with open_raw(gw.url, handshake=True) as client:
+                answer = await client.call("browser.request", {"method": "GET", "path": "/"})
+                assert "cannot listen" in answer["error"]["message"]

@@ -46,6 +46,7 @@ EXPECTED = {"gateway": [
         {"channels": [
             "moltbot.channels.inbound.Dispatcher.serve",
             "moltbot.channels.manager.ChannelManager._serve_approvals",
+            "moltbot.delivery.outbox.Outbox.serve",
         ]},
         {"connections": ["connection"]},
         "cron",

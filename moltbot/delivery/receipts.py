@@ -58,6 +58,11 @@ class Receipts:
             log.info("%s:%s message %s seen before; not handled again", message.channel, message.account_id, key)
         return fresh
 
+    async def claim_key(self, channel: str, account_id: str, key: str) -> bool:
+        """``claim`` for a caller without an ``InboundMessage`` (a ``chat.send`` idempotency key, say):
+        False when ``key`` was claimed before, in this run or an earlier one."""
+        return await self.store.run(self.store.db.claim, channel, account_id, key, None, wall_ms(), state="done")
+
     async def settle(self, message: InboundMessage, *, reason: str | None = None) -> None:
         """The turn of ``message`` ended: done, or (with ``reason``) dead-lettered."""
         key = message.dedupe_key

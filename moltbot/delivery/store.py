@@ -292,14 +292,15 @@ class DeliveryDB:
 
     # --- inbound receipts -----------------------------------------------------------------------
 
-    def claim(self, channel: str, account_id: str, message_key: str, payload: str | None, now_ms: int) -> bool:
+    def claim(self, channel: str, account_id: str, message_key: str, payload: str | None, now_ms: int, *,
+              state: str = "received") -> bool:
         """Record a receipt for a new inbound message; False when its id was seen before."""
         payload = payload if payload is None or len(payload) <= MAX_PAYLOAD else None
         with self._transaction():
             return self._db.execute(
                 "INSERT INTO inbound (channel, account_id, message_key, state, payload, received_at, updated_at)"
-                " VALUES (?, ?, ?, 'received', ?, ?, ?) ON CONFLICT DO NOTHING",
-                (channel, account_id, _plain(message_key), payload, now_ms, now_ms)).rowcount == 1
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (channel, account_id, _plain(message_key), state, payload, now_ms, now_ms)).rowcount == 1
 
     def settle(self, channel: str, account_id: str, message_key: str, *, state: str, now_ms: int,
                reason: str | None = None) -> None:

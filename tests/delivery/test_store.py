@@ -97,3 +97,17 @@ def test_a_dead_letter_can_be_queued_again(tmp_path):
     db.finish(row.id, state="dead", attempts=3, now_ms=NOW, error="bot was blocked")
     assert db.requeue(row.id, NOW) is True and db.requeue(row.id, NOW) is False
     assert [(r.key, r.attempts) for r in db.pending()] == [("send:k", 0)]
+
+
+async def test_a_key_claimed_by_a_caller_without_a_message_is_never_resumed(tmp_path):
+    from moltbot.delivery.receipts import Receipts
+    from moltbot.delivery.store import DeliveryStore
+
+    store = await DeliveryStore.open(tmp_path)
+    receipts = Receipts(store)
+    try:
+        assert await receipts.claim_key("webchat", "default", "chat.send:k1") is True
+        assert await receipts.claim_key("webchat", "default", "chat.send:k1") is False
+        assert await receipts.resume() == [] and receipts.dead == 0
+    finally:
+        await store.aclose()

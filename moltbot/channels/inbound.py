@@ -59,10 +59,14 @@ class Dispatcher:
                 log.warning("%s:%s reply to %s not delivered: %s", message.channel, message.account_id,
                             message.reply_target, exc)
             except Exception as exc:
-                finished = True
-                log.exception("%s:%s inbound message %s failed", message.channel, message.account_id,
-                              message.dedupe_key)
-                reason = f"handler failed: {type(exc).__name__}: {exc}"[:300]
+                finished = self.manager.runtime.runs.accepting  # refused by a stopping gateway: handled again
+                if finished:
+                    log.exception("%s:%s inbound message %s failed", message.channel, message.account_id,
+                                  message.dedupe_key)
+                    reason = f"handler failed: {type(exc).__name__}: {exc}"[:300]
+                else:
+                    log.info("%s:%s inbound message %s left for the next start: %s", message.channel,
+                             message.account_id, message.dedupe_key, exc)
             if finished and self.manager.delivery.receipts is not None:
                 with trio.CancelScope(shield=True), trio.move_on_after(ROUTE_SAVE_SECONDS):
                     await self.manager.delivery.receipts.settle(message, reason=reason)

@@ -275,6 +275,8 @@ class ChannelManager:
 
     async def _redispatch(self, messages: list[Any]) -> None:
         for message in messages:
+            if self.delivery.receipts is not None:
+                await self.delivery.receipts.count_attempt(message)
             await self._inbox_send.send(message)
 
     # --- outbound -------------------------------------------------------------------------------

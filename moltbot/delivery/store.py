@@ -314,12 +314,16 @@ class DeliveryDB:
                 (channel, account_id, _plain(message_key), state, _bounded(reason), now_ms, now_ms))
 
     def unfinished(self) -> list[Receipt]:
-        """Receipts still ``received`` (their turn was cut short), each counted as one more attempt."""
+        """Receipts still ``received`` (their turn was cut short), with the times they were handled again."""
+        return [Receipt(*r) for r in self._db.execute(
+            "SELECT channel, account_id, message_key, payload, attempts FROM inbound"
+            " WHERE state = 'received' ORDER BY received_at").fetchall()]
+
+    def count_attempt(self, channel: str, account_id: str, message_key: str, now_ms: int) -> None:
+        """A received message is handled again (counted only when it is, not at every start)."""
         with self._transaction():
-            self._db.execute("UPDATE inbound SET attempts = attempts + 1 WHERE state = 'received'")
-            return [Receipt(*r) for r in self._db.execute(
-                "SELECT channel, account_id, message_key, payload, attempts FROM inbound"
-                " WHERE state = 'received' ORDER BY received_at").fetchall()]
+            self._db.execute("UPDATE inbound SET attempts = attempts + 1, updated_at = ? WHERE channel = ? AND"
+                             " account_id = ? AND message_key = ?", (now_ms, channel, account_id, _plain(message_key)))
 
     def dead_receipts(self, limit: int = 50) -> list[dict[str, Any]]:
         return [{"channel": c, "accountId": a, "messageKey": k, "reason": r, "attempts": n, "receivedAt": t}

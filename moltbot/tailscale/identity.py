@@ -120,8 +120,12 @@ def serve_claim(scope: dict[str, Any]) -> ServeClaim | None:
     login = _one(headers, b"tailscale-user-login")
     if client is None or client.is_loopback or client.is_unspecified or not login:
         return None
-    return ServeClaim(address=client.compressed, login=login, name=_one(headers, b"tailscale-user-name"),
-                      profile_pic=_one(headers, b"tailscale-user-profile-pic"))
+    return ServeClaim(
+        address=client.compressed,
+        login=login,
+        name=_one(headers, b"tailscale-user-name"),
+        profile_pic=_one(headers, b"tailscale-user-profile-pic"),
+    )
 
 
 def identity_from_whois(answer: dict[str, Any], claim: ServeClaim) -> TailscaleIdentity | None:
@@ -140,9 +144,12 @@ def identity_from_whois(answer: dict[str, Any], claim: ServeClaim) -> TailscaleI
     picture = profile.get("ProfilePicURL")
     node_name = node.get("ComputedName") or node.get("Name")
     return TailscaleIdentity(
-        login=login[:MAX_FIELD], name=(name if isinstance(name, str) and name else login)[:MAX_FIELD],
-        address=claim.address, profile_pic=picture[:MAX_FIELD] if isinstance(picture, str) and picture else None,
-        node=node_name[:MAX_FIELD] if isinstance(node_name, str) and node_name else None)
+        login=login[:MAX_FIELD],
+        name=(name if isinstance(name, str) and name else login)[:MAX_FIELD],
+        address=claim.address,
+        profile_pic=picture[:MAX_FIELD] if isinstance(picture, str) and picture else None,
+        node=node_name[:MAX_FIELD] if isinstance(node_name, str) and node_name else None,
+    )
 
 
 @attrs.define

@@ -78,8 +78,9 @@ class LocalApi:
         try:
             with trio.fail_after(self.timeout):
                 async with httpx.AsyncClient(transport=transport, timeout=None) as client:
-                    request = client.build_request("GET", f"http://{HOST}{path}",
-                                                   headers={"Sec-Tailscale": "localapi"})
+                    request = client.build_request(
+                        "GET", f"http://{HOST}{path}", headers={"Sec-Tailscale": "localapi"}
+                    )
                     response = await client.send(request, stream=True)
                     try:
                         async for chunk in response.aiter_bytes():
@@ -89,14 +90,18 @@ class LocalApi:
                     finally:
                         await response.aclose()
         except trio.TooSlowError:
-            raise LocalApiError(f"tailscaled did not answer within {self.timeout:g} s "
-                                f"(socket {self.socket_path})") from None
+            raise LocalApiError(
+                f"tailscaled did not answer within {self.timeout:g} s (socket {self.socket_path})"
+            ) from None
         except (httpx.HTTPError, OSError) as exc:
             if _caused_by(exc, FileNotFoundError):
-                raise LocalApiError(f"no tailscaled socket at {self.socket_path} (is tailscaled running? "
-                                    "set gateway.tailscale.socket if it listens elsewhere)") from None
-            raise LocalApiError(f"tailscaled at {self.socket_path} unreachable: "
-                                f"{type(exc).__name__}: {str(exc)[:200]}") from None
+                raise LocalApiError(
+                    f"no tailscaled socket at {self.socket_path} (is tailscaled running? "
+                    "set gateway.tailscale.socket if it listens elsewhere)"
+                ) from None
+            raise LocalApiError(
+                f"tailscaled at {self.socket_path} unreachable: {type(exc).__name__}: {str(exc)[:200]}"
+            ) from None
         if response.status_code == 404:
             raise NotFound(_first_line(body) or "not found")
         if response.status_code != 200:

@@ -38,13 +38,28 @@ class FakeTailscaled(FakeHttpServer):
         self.hang = False
         self.broken = False
 
-    def add_peer(self, ip: str, *, login: str, name: str | None = None, tags: list[str] | None = None,
-                 picture: str | None = None) -> None:
-        node: dict[str, Any] = {"ID": len(self.peers) + 1, "Name": f"device{len(self.peers) + 1}.example-tailnet.ts.net.",
-                                "ComputedName": f"device{len(self.peers) + 1}", "Addresses": [f"{ip}/32"]}
+    def add_peer(
+        self,
+        ip: str,
+        *,
+        login: str,
+        name: str | None = None,
+        tags: list[str] | None = None,
+        picture: str | None = None,
+    ) -> None:
+        node: dict[str, Any] = {
+            "ID": len(self.peers) + 1,
+            "Name": f"device{len(self.peers) + 1}.example-tailnet.ts.net.",
+            "ComputedName": f"device{len(self.peers) + 1}",
+            "Addresses": [f"{ip}/32"],
+        }
         if tags:
             node["Tags"] = tags
-        profile: dict[str, Any] = {"ID": 1000 + len(self.peers), "LoginName": login, "DisplayName": name or login}
+        profile: dict[str, Any] = {
+            "ID": 1000 + len(self.peers),
+            "LoginName": login,
+            "DisplayName": name or login,
+        }
         if picture:
             profile["ProfilePicURL"] = picture
         self.peers[ip] = {"Node": node, "UserProfile": profile, "CapMap": {}}
@@ -67,10 +82,15 @@ class FakeTailscaled(FakeHttpServer):
                 return Reply(404, (("content-length", str(len(body))),), (body,))
             return json_reply(200, answer)
         if url.path == "/localapi/v0/status":
-            return json_reply(200, {"Version": "1.76.0", "BackendState": self.backend_state,
-                                    "TailscaleIPs": list(self.self_ips),
-                                    "Self": {"DNSName": self.dns_name, "TailscaleIPs": list(self.self_ips),
-                                             "Online": True}})
+            return json_reply(
+                200,
+                {
+                    "Version": "1.76.0",
+                    "BackendState": self.backend_state,
+                    "TailscaleIPs": list(self.self_ips),
+                    "Self": {"DNSName": self.dns_name, "TailscaleIPs": list(self.self_ips), "Online": True},
+                },
+            )
         return Reply(404, (("content-length", "10"),), (b"not found\n",))
 
 

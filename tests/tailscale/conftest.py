@@ -29,16 +29,19 @@ def socket_dir():
 @pytest.fixture
 async def tailscaled(socket_dir):
     async with open_fake_tailscaled(socket_dir / "tailscaled.sock") as fake:
-        fake.add_peer(ALICE_IP, login="alice@example.com", name="Alice Example",
-                      picture="https://example.com/alice.png")
+        fake.add_peer(
+            ALICE_IP, login="alice@example.com", name="Alice Example", picture="https://example.com/alice.png"
+        )
         yield fake
 
 
 @pytest.fixture
 def ts_config(make_config, tailscaled):
-    return make_config(auth=AuthConfig(token=TOKEN, allow_tailscale=True),
-                       tailscale=TailscaleConfig(socket=tailscaled.socket_path),
-                       http=HttpConfig(endpoints=HttpEndpoints(chat_completions=EndpointToggle(enabled=True))))
+    return make_config(
+        auth=AuthConfig(token=TOKEN, allow_tailscale=True),
+        tailscale=TailscaleConfig(socket=tailscaled.socket_path),
+        http=HttpConfig(endpoints=HttpEndpoints(chat_completions=EndpointToggle(enabled=True))),
+    )
 
 
 @pytest.fixture
@@ -48,9 +51,16 @@ async def ts_gateway(ts_config):
             yield gw
 
 
-def serve_headers(*, ip: str = ALICE_IP, login: str = "alice@example.com", **extra: str) -> list[tuple[str, str]]:
+def serve_headers(
+    *, ip: str = ALICE_IP, login: str = "alice@example.com", **extra: str
+) -> list[tuple[str, str]]:
     """The headers Tailscale Serve adds when it proxies a tailnet client's request to the gateway."""
-    headers = [("X-Forwarded-For", ip), ("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", SERVE_HOST),
-               ("Tailscale-User-Login", login), ("Tailscale-User-Name", "Alice Example"),
-               ("Tailscale-User-Profile-Pic", "https://example.com/alice.png")]
+    headers = [
+        ("X-Forwarded-For", ip),
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Host", SERVE_HOST),
+        ("Tailscale-User-Login", login),
+        ("Tailscale-User-Name", "Alice Example"),
+        ("Tailscale-User-Profile-Pic", "https://example.com/alice.png"),
+    ]
     return headers + list(extra.items())

@@ -16,21 +16,31 @@ from tests.conftest import TOKEN, connect_frame, open_raw
 
 from .conftest import ALICE_IP, serve_headers
 
-V4 = {"minProtocol": 4, "maxProtocol": 4,
-      "client": {"id": "cli", "version": "1.0", "platform": "linux", "mode": "cli"}}
+V4 = {
+    "minProtocol": 4,
+    "maxProtocol": 4,
+    "client": {"id": "cli", "version": "1.0", "platform": "linux", "mode": "cli"},
+}
 
 
 def scope(peer: str = "127.0.0.1", headers: list[tuple[str, str]] | None = None) -> dict:
-    return {"type": "websocket", "client": (peer, 50000),
-            "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or serve_headers())]}
+    return {
+        "type": "websocket",
+        "client": (peer, 50000),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or serve_headers())],
+    }
 
 
 # --- the claim (Rules 1 and 2) -----------------------------------------------------------------------
 
 
 def test_serve_request_from_loopback_claims_the_forwarded_user():
-    assert serve_claim(scope()) == ServeClaim(address=ALICE_IP, login="alice@example.com", name="Alice Example",
-                                              profile_pic="https://example.com/alice.png")
+    assert serve_claim(scope()) == ServeClaim(
+        address=ALICE_IP,
+        login="alice@example.com",
+        name="Alice Example",
+        profile_pic="https://example.com/alice.png",
+    )
 
 
 def test_identity_headers_from_a_non_loopback_peer_claim_nothing():
@@ -38,8 +48,9 @@ def test_identity_headers_from_a_non_loopback_peer_claim_nothing():
     assert serve_claim(scope(peer=ALICE_IP)) is None
 
 
-@pytest.mark.parametrize("dropped", ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
-                                     "tailscale-user-login"])
+@pytest.mark.parametrize(
+    "dropped", ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "tailscale-user-login"]
+)
 def test_a_request_without_every_serve_header_claims_nothing(dropped):
     headers = [(k, v) for k, v in serve_headers() if k.lower() != dropped]
     assert serve_claim(scope(headers=headers)) is None
@@ -65,11 +76,14 @@ def test_allow_tailscale_defaults_as_the_original():
     assert not allow_tailscale(gateway(), {})
     assert allow_tailscale(gateway(tailscale=TailscaleConfig(mode="serve")), {})
     assert not allow_tailscale(gateway(tailscale=TailscaleConfig(mode="funnel")), {})
-    assert not allow_tailscale(gateway(tailscale=TailscaleConfig(mode="serve"),
-                                       auth=AuthConfig(password="p")), {})
+    assert not allow_tailscale(
+        gateway(tailscale=TailscaleConfig(mode="serve"), auth=AuthConfig(password="p")), {}
+    )
     assert allow_tailscale(gateway(auth=AuthConfig(token="t", allow_tailscale=True)), {})
-    assert not allow_tailscale(gateway(tailscale=TailscaleConfig(mode="serve"),
-                                       auth=AuthConfig(token="t", allow_tailscale=False)), {})
+    assert not allow_tailscale(
+        gateway(tailscale=TailscaleConfig(mode="serve"), auth=AuthConfig(token="t", allow_tailscale=False)),
+        {},
+    )
 
 
 # --- the verification (Rule 3) against the fake tailscaled ---------------------------------------------
@@ -90,14 +104,18 @@ async def test_whois_confirms_the_claim_and_is_cached(tailscaled):
 async def test_whois_for_another_user_is_a_mismatch(tailscaled):
     verifier = IdentityVerifier(LocalApi(tailscaled.socket_path))
     with trio.fail_after(5):
-        identity, reason = await verifier.verify(serve_claim(scope(headers=serve_headers(login="bob@example.com"))))
+        identity, reason = await verifier.verify(
+            serve_claim(scope(headers=serve_headers(login="bob@example.com")))
+        )
     assert identity is None and reason.startswith("mismatch")
 
 
 async def test_login_comparison_ignores_case(tailscaled):
     verifier = IdentityVerifier(LocalApi(tailscaled.socket_path))
     with trio.fail_after(5):
-        identity, _ = await verifier.verify(serve_claim(scope(headers=serve_headers(login="Alice@Example.COM"))))
+        identity, _ = await verifier.verify(
+            serve_claim(scope(headers=serve_headers(login="Alice@Example.COM")))
+        )
     assert identity is not None and identity.login == "alice@example.com"
 
 
@@ -105,8 +123,9 @@ async def test_a_tagged_device_is_never_a_user(tailscaled):
     tailscaled.add_peer("100.70.0.7", login="tagged-devices", tags=["tag:server"])
     verifier = IdentityVerifier(LocalApi(tailscaled.socket_path))
     with trio.fail_after(5):
-        identity, _ = await verifier.verify(serve_claim(scope(headers=serve_headers(ip="100.70.0.7",
-                                                                                   login="tagged-devices"))))
+        identity, _ = await verifier.verify(
+            serve_claim(scope(headers=serve_headers(ip="100.70.0.7", login="tagged-devices")))
+        )
     assert identity is None
 
 
@@ -141,7 +160,9 @@ async def test_a_broken_daemon_answer_is_an_error(tailscaled):
 # --- end to end: the WebSocket handshake ---------------------------------------------------------------
 
 
-async def test_serve_request_with_a_confirmed_identity_is_admitted_as_tailscale(ts_gateway, tailscaled, caplog):
+async def test_serve_request_with_a_confirmed_identity_is_admitted_as_tailscale(
+    ts_gateway, tailscaled, caplog
+):
     caplog.set_level(logging.INFO, logger="moltbot")
     async with open_raw(ts_gateway.url, extra_headers=serve_headers()) as client:
         # Device-less, so a token must be there (as in the original), but it is not the gateway's.
@@ -159,8 +180,9 @@ async def test_presence_names_the_tailscale_user(ts_gateway):
         hello = await client.response("c1")
     assert hello["ok"], hello
     users = [entry.get("user") for entry in hello["payload"]["snapshot"]["presence"] if entry.get("user")]
-    assert users == [{"id": "alice@example.com", "name": "Alice Example",
-                      "avatarUrl": "https://example.com/alice.png"}]
+    assert users == [
+        {"id": "alice@example.com", "name": "Alice Example", "avatarUrl": "https://example.com/alice.png"}
+    ]
 
 
 async def test_spoofed_identity_headers_without_serve_headers_are_refused(ts_gateway, tailscaled):

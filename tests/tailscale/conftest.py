@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -64,3 +65,11 @@ def serve_headers(
         ("Tailscale-User-Profile-Pic", "https://example.com/alice.png"),
     ]
     return headers + list(extra.items())
+
+
+@pytest.fixture
+def home(tmp_path):
+    """An environment for a real ``moltbot`` process: HOME in ``tmp_path``, no CLAWDBOT_/MOLTBOT_ variables."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("CLAWDBOT_", "MOLTBOT_"))}
+    env["HOME"] = str(tmp_path)
+    return tmp_path, env

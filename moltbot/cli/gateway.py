@@ -144,6 +144,8 @@ def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token:
     discover_tailnet(config, bind, env)
     config, port, port_source = prepare_config(config, port=port, bind=bind, token=token, password=password,
                                                auth_mode=auth_mode, env=env)
+    # Again: a first start re-reads the file it stored the new token in.
+    config = apply_tailscale_flags(config, tailscale_mode, tailscale_reset_on_exit)
     profile = profile_from_env(env) or "default"
     if force:
         _force(port, config, profile)

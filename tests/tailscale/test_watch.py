@@ -29,7 +29,7 @@ class Output:
 
     async def until(self, pattern: re.Pattern[bytes], count: int) -> list[re.Match[bytes]]:
         """Read until ``pattern`` matched ``count`` times in the whole output; the matches."""
-        with trio.fail_after(30):
+        with trio.fail_after(60):
             while len(found := list(pattern.finditer(self.seen))) < count:
                 chunk = await self.stream.receive_some()
                 assert chunk, f"watch exited early: {self.seen.decode(errors='replace')}"

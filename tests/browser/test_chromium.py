@@ -3,6 +3,7 @@ changed text, screenshot, console; a crashed browser restarted; auth refused wit
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 
@@ -38,6 +39,11 @@ async def test_snapshot_click_by_ref_reads_changed_text_and_screenshots(make_con
             with open(path, "rb") as handle:  # noqa: ASYNC230 (a small file in a test)
                 assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
             assert os.stat(path).st_mode & 0o777 == 0o600
+            element = (await http.post("/screenshot", json={"ref": ref, "inline": True})).json()
+            full = (await http.post("/screenshot", json={"fullPage": True, "inline": True})).json()
+            assert 0 < element["bytes"] < full["bytes"]
+            pdf = (await http.post("/pdf", json={"inline": True})).json()
+            assert base64.b64decode(pdf["data"]).startswith(b"%PDF") and pdf["path"].endswith(".pdf")
             console = (await http.get("/console")).json()
             assert any(m["text"] == "page ready" for m in console["messages"])
 

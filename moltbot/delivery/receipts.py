@@ -89,11 +89,12 @@ class Receipts:
             self.dead += 1
             self._on_dead(channel, account_id)
 
-    async def count_attempt(self, message: InboundMessage) -> None:
-        """``message`` (from ``resume``) is handed to the dispatcher again now."""
+    async def count_attempt(self, message: InboundMessage, delta: int = 1) -> None:
+        """``message`` (from ``resume``) is handed to the dispatcher again now; ``delta=-1`` takes that
+        back (a graceful stop cut it short, which is no fault of the message)."""
         if message.dedupe_key is not None:
             await self.store.run(self.store.db.count_attempt, message.channel, message.account_id,
-                                 message.dedupe_key, wall_ms())
+                                 message.dedupe_key, wall_ms(), delta)
 
     async def resume(self) -> list[InboundMessage]:
         """The messages a stopped gateway had received but not finished, to handle again."""

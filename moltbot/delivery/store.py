@@ -319,11 +319,13 @@ class DeliveryDB:
             "SELECT channel, account_id, message_key, payload, attempts FROM inbound"
             " WHERE state = 'received' ORDER BY received_at").fetchall()]
 
-    def count_attempt(self, channel: str, account_id: str, message_key: str, now_ms: int) -> None:
-        """A received message is handled again (counted only when it is, not at every start)."""
+    def count_attempt(self, channel: str, account_id: str, message_key: str, now_ms: int, delta: int = 1) -> None:
+        """A received message is handled again (counted only when it is, not at every start); ``delta``
+        -1 takes one back (never below 0)."""
         with self._transaction():
-            self._db.execute("UPDATE inbound SET attempts = attempts + 1, updated_at = ? WHERE channel = ? AND"
-                             " account_id = ? AND message_key = ?", (now_ms, channel, account_id, _plain(message_key)))
+            self._db.execute("UPDATE inbound SET attempts = MAX(0, attempts + ?), updated_at = ? WHERE channel = ?"
+                             " AND account_id = ? AND message_key = ? AND state = 'received'",
+                             (delta, now_ms, channel, account_id, _plain(message_key)))
 
     def dead_receipts(self, limit: int = 50) -> list[dict[str, Any]]:
         return [{"channel": c, "accountId": a, "messageKey": k, "reason": r, "attempts": n, "receivedAt": t}

@@ -54,7 +54,14 @@ from ..protocol import (
     encode_frame,
 )
 from ..protocol._payloads.connect import AttachmentLimits
-from ..protocol._payloads.system import ErrorCounts, GatewayStatus, HealthSummary, HeartbeatEvent, LaneStatus
+from ..protocol._payloads.system import (
+    ConfigReloadStatus,
+    ErrorCounts,
+    GatewayStatus,
+    HealthSummary,
+    HeartbeatEvent,
+    LaneStatus,
+)
 from ..protocol._scopes import event_guard, guard_admits
 from .agent_tools import register_gateway_tools
 from .auth import Authenticator, FailureLimiter, ResolvedAuth, is_loopback
@@ -375,6 +382,9 @@ class Runtime:
             connections=len(self.broadcaster.connections),
             errors=ErrorCounts(handler=stats.handler_errors, protocol=stats.protocol_errors,
                                auth=stats.auth_failures, slow_consumer=stats.slow_consumers),
+            config=None if self.config.path is None else ConfigReloadStatus(
+                path=str(self.config.path), reloads=stats.reloads, last_reload_at_ms=stats.last_reload_at_ms,
+                last_reload=stats.last_reload, error=stats.reload_error, error_at_ms=stats.reload_error_at_ms),
         )
 
     def lane_statuses(self) -> list[LaneStatus]:

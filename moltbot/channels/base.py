@@ -9,12 +9,13 @@ manager owns and the channel updates (connected, lastInboundAt …).
 
 from __future__ import annotations
 
-import random
 import time
 from typing import Any, Protocol
 
 import attrs
 import trio
+
+from .._backoff import Backoff as Backoff  # the one Backoff (moltbot/_backoff.py), still importable here
 
 
 class ChannelError(Exception):
@@ -106,16 +107,3 @@ class ChannelAccount(Protocol):
     async def send(self, target: str, text: str, *, reply_to: str | None = None) -> str: ...
 
 
-@attrs.frozen
-class Backoff:
-    """Exponential backoff with jitter: ``initial * factor**attempt`` capped at ``maximum``, ±``jitter``."""
-
-    initial: float = 2.0
-    maximum: float = 300.0
-    factor: float = 2.0
-    jitter: float = 0.2
-
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        base = min(self.maximum, self.initial * self.factor ** max(0, attempt - 1))
-        spread = base * self.jitter
-        return max(0.0, base + (rng or random).uniform(-spread, spread))

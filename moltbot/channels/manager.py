@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("moltbot.channels")
 
 SUPERVISED = ("telegram", "whatsapp")
-BACKOFF = Backoff(initial=2.0, maximum=300.0)
+BACKOFF = Backoff(initial=2.0, maximum=300.0, jitter=0.2)
 STABLE_SECONDS = 60.0  # a run this long resets the backoff
 SEND_DEDUPE_MAX = 1000
 APPROVAL_CHECK_SECONDS = 5.0  # how often the pairing allowlists are checked for new approvals

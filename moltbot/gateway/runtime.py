@@ -27,6 +27,7 @@ from ..agents.providers.base import ModelInfo, Provider
 from ..agents.runtime import AgentRuntime
 from ..agents.tools import ToolRegistry
 from ..agents.tracking import RunTracker
+from ..browser.server import BrowserService
 from ..channels.manager import ChannelManager
 from ..config.model import Config
 from ..http.hooks import HOOK_RATE_LIMIT
@@ -127,6 +128,8 @@ class Runtime:
         self.cron = build_cron_service(self)  # registers the "reload-cron" hot action
         self.channels = ChannelManager(self)  # one supervised task per channel account
         self.hot_actions["restart-channel"] = self.channels.restart_action
+        self.browser = BrowserService(self)  # off in embedded/test gateways on port 0 unless configured
+        self.hot_actions["restart-browser-control"] = self.browser.restart_action
         self.health.channels = self.channels.health
         self.health.link_channel = self.channels.link_channel
         self.draining = False
@@ -148,6 +151,7 @@ class Runtime:
                     await nursery.start(self.heartbeat.serve)
                     await nursery.start(self.cron.serve)
                     await nursery.start(self.channels.serve)
+                    await nursery.start(self.browser.serve)
                     task_status.started()
         finally:
             self.stopped.set()

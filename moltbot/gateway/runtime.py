@@ -21,6 +21,7 @@ import attrs
 import httpx
 import trio
 
+from .._tls import client_ssl_context
 from ..agents.heartbeat import DEFAULT_PROMPT, HeartbeatRunner
 from ..agents.models import ModelCatalog
 from ..agents.providers.base import ModelInfo, Provider
@@ -142,7 +143,7 @@ class Runtime:
         """Run the Runtime's services until its scope is cancelled."""
         try:
             with trio.CancelScope() as self.scope:
-                async with httpx.AsyncClient(timeout=None) as self.models.client, trio.open_nursery() as nursery:
+                async with httpx.AsyncClient(timeout=None, verify=client_ssl_context()) as self.models.client, trio.open_nursery() as nursery:
                     await nursery.start(self.health.serve)
                     await nursery.start(self.nodes.serve)
                     nursery.start_soon(self.broadcaster.serve_ticks, self.config.gateway.tick_interval_ms)

@@ -24,7 +24,13 @@ from typing import Any
 import attrs
 import click
 
-from ..agents.providers.registry import BUILTINS, _env_key_name
+
+def _builtins() -> dict:
+    """The built-in providers (imported when setup needs them: the registry pulls in httpx, which every
+    other command would pay at start-up)."""
+    from ..agents.providers.registry import BUILTINS
+
+    return BUILTINS
 
 SKIP = "skip"
 OTHER = "other"
@@ -61,7 +67,9 @@ class ProviderChoice:
     key_env: str | None = None
 
     def default_env(self) -> str:
-        builtin = BUILTINS.get(self.provider)
+        from ..agents.providers.registry import _env_key_name
+
+        builtin = _builtins().get(self.provider)
         return builtin.env_key if builtin and builtin.env_key else _env_key_name(self.provider)
 
 
@@ -72,7 +80,7 @@ def provider_settings(choice: ProviderChoice) -> list[Setting]:
     settings = []
     if choice.base_url:
         settings.append(Setting(f"{base}.baseUrl", choice.base_url))
-        if choice.provider not in BUILTINS:
+        if choice.provider not in _builtins():
             settings.append(Setting(f"{base}.api", "openai-completions"))
     if choice.key:
         settings.append(Setting(f"{base}.apiKey", choice.key, secret=True))
@@ -92,8 +100,8 @@ def check_provider(provider: str, base_url: str | None) -> str:
     if not PROVIDER_ID.match(provider):
         raise click.BadParameter("a provider id is letters, digits, '-' or '_' (e.g. openai, vllm)",
                                  param_hint="--provider")
-    if provider not in BUILTINS and not base_url:
-        raise click.BadParameter(f"{provider!r} is not built in ({', '.join(BUILTINS)}): give its OpenAI-compatible "
+    if provider not in _builtins() and not base_url:
+        raise click.BadParameter(f"{provider!r} is not built in ({', '.join(_builtins())}): give its OpenAI-compatible "
                                  "--base-url (e.g. http://127.0.0.1:8000/v1)", param_hint="--provider")
     return provider
 
@@ -135,7 +143,8 @@ def read_secret_stdin(what: str) -> str:
 
 def ask_provider(current: str | None) -> ProviderChoice | None:
     """Ask for a provider, its model and key on the terminal; ``None`` keeps what is configured (or echo)."""
-    names = [*BUILTINS, OTHER, SKIP]
+    builtins = _builtins()
+    names = [*builtins, OTHER, SKIP]
     now = f" (now {current})" if current else " (none yet: agents answer with echo)"
     provider = click.prompt(f"Model provider{now}", type=click.Choice(names, case_sensitive=False), default=SKIP)
     if provider == SKIP:
@@ -145,9 +154,9 @@ def ask_provider(current: str | None) -> ProviderChoice | None:
         provider = click.prompt("Provider id (a name of your choice, e.g. vllm)", value_proc=_value(check_provider_id))
         base_url = click.prompt("Its OpenAI-compatible base URL", value_proc=_value(check_base_url))
     elif provider == "ollama":
-        base_url = click.prompt("Ollama's base URL", default=BUILTINS["ollama"].base_url,
+        base_url = click.prompt("Ollama's base URL", default=builtins["ollama"].base_url,
                                 value_proc=_value(check_base_url))
-        base_url = None if base_url == BUILTINS["ollama"].base_url else base_url
+        base_url = None if base_url == builtins["ollama"].base_url else base_url
     model = click.prompt("Model", default=DEFAULT_MODELS.get(provider), value_proc=_value(_check_model))
     choice = ProviderChoice(provider, model, base_url=base_url)
     env_name = choice.default_env()

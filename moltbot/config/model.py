@@ -452,6 +452,7 @@ class BrowserConfig:
     cdp_port_range: list[int] | None = None
     idle_timeout_ms: int = 15 * 60_000
     ssrf_policy: BrowserSsrfPolicy = BrowserSsrfPolicy()
+    allow_in_groups: bool = False  # ours: the agent's browser tool in group/channel sessions
 
 
 # --- bindings (reference §9.1): which agent answers an inbound message --------------------------------

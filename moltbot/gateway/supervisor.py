@@ -115,6 +115,7 @@ class Child:
         self._done: trio.Event | None = None  # set when the child's task has ended
         self._lock = trio.Lock()
         self._changed = trio.Event()  # set (and replaced) at every state change
+        self._stopping = False  # stop() asked: a return now is the end, not a crash
 
     def __repr__(self) -> str:
         return f"<Child {self.name} {self.state}>"
@@ -159,6 +160,7 @@ class Child:
         done, scope = self._done, self._scope
         if done is None or scope is None:
             return
+        self._stopping = True
         if self.graceful is not None and self.state == "running" and self.grace > 0:
             self.graceful()
             with trio.move_on_after(self.grace):
@@ -200,6 +202,7 @@ class Child:
             self.fn = fn
         self._nursery = nursery
         self._scope, self._done = trio.CancelScope(), trio.Event()
+        self._stopping = False
 
     async def _start(self, nursery: trio.Nursery, fn: Callable[..., Awaitable[Any]] | None, *, later: bool) -> Any:
         self._prepare(nursery, fn)
@@ -262,7 +265,7 @@ class Child:
                 self._set_state("failed")
                 return True
         else:
-            if self.backoff is None:
+            if self.backoff is None or self._stopping:
                 self._set_state("stopped")
                 return True
             error = "stopped unexpectedly"

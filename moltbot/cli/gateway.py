@@ -136,7 +136,7 @@ def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token:
         lock = acquire_gateway_lock(config.path, env=env, wait_seconds=2.0 if force else 0.0)
     except GatewayLockError as exc:
         _fail(f"{exc}\nStop it first" + (" (it outlived --force)." if force else
-                                         f" (or `{command('gateway --force')}` replaces this profile's gateway)."))
+                                         f" (or use --force to replace this profile's gateway: `{command('gateway --force')}`)."))
     lock.update(profile=profile, portSource=port_source)
     log_path = configure_logging(config, verbose=verbose, env=dict(env))
 

@@ -2,7 +2,7 @@
 how to fix each thing; ``--fix`` applies the fixes that cannot lose anything.
 
 Checks, in order: the config (loads, local mode, warnings), permissions of the state dir and secret
-files, the gateway token (present, strong, the same for this shell and the config), the model (none
+files, the exposure of the bind (who can reach the gateway; Tailscale's daemon and CLI when used), the gateway token (present, strong, the same for this shell and the config), the model (none
 configured: agents answer with echo; a provider without its key or base URL), the port (free, or
 held by this profile's gateway, or by whom), the canvas host's port (§7.5), the single-instance lock (free, held by a live gateway, or
 held by a process that does not serve its port: known failures, item 12; and the port the gateway serves is
@@ -36,6 +36,7 @@ from ..protocol import RemoteProtocolError
 from ..service import ServiceError, ServiceUnavailable, service_for
 from ..store.lock import lock_holder, lock_path
 from ..store.ports import listeners
+from .doctor_exposure import check_exposure
 from .errors import command
 from .output import Output, Steps, progress
 from .rpc import Session, failure_hints
@@ -319,8 +320,9 @@ def run_checks(env: dict[str, str], *, timeout_ms: int, regenerate: bool, steps:
     checks: list[tuple[str, Callable[[Context], list[Finding]]]] = [
         ("the config", check_config), ("permissions", check_permissions),
         ("the gateway token", lambda ctx: check_token(ctx, regenerate=regenerate)), ("the model", check_model),
-        ("the lock", check_lock), ("the port", check_port), ("the canvas port", check_canvas_port),
-        ("the service", check_service), ("the gateway", lambda ctx: check_gateway(ctx, timeout_ms))]
+        ("the lock", check_lock), ("the exposure", check_exposure), ("the port", check_port),
+        ("the canvas port", check_canvas_port), ("the service", check_service),
+        ("the gateway", lambda ctx: check_gateway(ctx, timeout_ms))]
     findings: list[Finding] = []
     for label, check in checks:
         if steps is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import attrs
 import httpx
 import trio
@@ -99,3 +101,90 @@ async def test_a_busy_control_port_is_reported_and_the_gateway_runs_on(make_conf
             async with open_raw(gw.url, handshake=True) as client:
                 answer = await client.call("browser.request", {"method": "GET", "path": "/"})
                 assert "cannot listen" in answer["error"]["message"]
+
+
+async def test_browser_request_is_routed_to_the_configured_browser_node(make_config):
+    from moltbot.client import open_gateway_client
+    from moltbot.config.model import BrowserNodesConfig, NodesConfig
+    from moltbot.gateway.app import open_gateway
+    from moltbot.protocol._device import DeviceKeyPair
+    from tests.nodes.helpers import next_event
+
+    key = DeviceKeyPair.generate()
+    nodes = NodesConfig(allow_commands=["browser.proxy"], browser=BrowserNodesConfig(node=key.device_id))
+    config = make_config(nodes=nodes)
+    with trio.fail_after(20):
+        async with (
+            open_gateway(config, port=0, env={}) as gw,
+            open_gateway_client(
+                gw.url,
+                token=TOKEN,
+                device=key,
+                role="node",
+                client_id="node-host",
+                mode="node",
+                commands=["browser.proxy"],
+            ) as node,
+            open_raw(gw.url, handshake=True) as operator,
+        ):
+            requests = node.subscribe()
+            async with trio.open_nursery() as nursery:
+                answers = []
+
+                async def ask():
+                    answers.append(await operator.call("browser.request", {"method": "GET", "path": "/tabs"}))
+
+                nursery.start_soon(ask)
+                request = (await next_event(requests, "node.invoke.request")).payload
+                assert request["command"] == "browser.proxy"
+                assert json.loads(request["paramsJSON"])["path"] == "/tabs"
+                await node.call(
+                    "node.invoke.result",
+                    {
+                        "id": request["id"],
+                        "nodeId": key.device_id,
+                        "ok": True,
+                        "payloadJSON": json.dumps(
+                            {"result": {"running": True, "tabs": [{"targetId": "N1"}]}}
+                        ),
+                    },
+                )
+            assert answers[0]["ok"] and answers[0]["payload"]["tabs"] == [{"targetId": "N1"}]
+            gone = make_config(nodes=NodesConfig(browser=BrowserNodesConfig(node="no-such-node")))
+            gw.runtime.apply_config(gone, ())
+            missing = await operator.call("browser.request", {"method": "GET", "path": "/tabs"}, "r2")
+            assert (
+                missing["error"]["code"] == "UNAVAILABLE"
+                and "is not connected" in missing["error"]["message"]
+            )
+
+
+async def test_a_browser_edit_in_the_config_file_is_a_hot_reload_of_the_service_only(tmp_path):
+    from moltbot.client import open_gateway_client
+    from moltbot.config.load import load_config
+    from moltbot.gateway.app import open_gateway
+
+    from ..conftest import reload_after
+    from .helpers import free_port_block
+
+    start, end = free_port_block()
+    data = {
+        "gateway": {"auth": {"token": TOKEN}, "reload": {"debounceMs": 50}},
+        "canvasHost": {"enabled": False},
+        "browser": {"controlPort": 0, "cdpPortRange": [start, end]},
+    }
+    path = tmp_path / "moltbot.json"
+    path.write_text(json.dumps(data))
+    with trio.fail_after(30):
+        async with open_gateway(load_config(path, env={}), port=0, env={}, watch_config=True) as gw:
+            await gw.watch_ready.wait()
+            service = gw.runtime.browser
+            if service.url is None:
+                await service.next_start().wait()
+            first = service.control
+            async with open_gateway_client(gw.url, token=TOKEN) as client:
+                started = service.next_start()
+                data["browser"]["color"] = "#123456"
+                assert await reload_after(gw, lambda: path.write_text(json.dumps(data))) == "hot"
+                await started.wait()
+                assert service.control is not first and (await client.call("health")) is not None

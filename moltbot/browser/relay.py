@@ -4,7 +4,8 @@ Wire contract (docs/browser.md has it in full):
 
 * ``GET /`` → ``OK``; ``GET /extension/status`` → ``{"connected": bool}``; ``GET /json/version`` and
   ``GET /json/list`` as Chromium's DevTools endpoint answers them (the debugger URL is this relay's
-  ``/cdp``, present only while an extension is connected). Loopback peers only.
+  ``/cdp``, present only while an extension is connected), for holders of the relay's local token only.
+  Loopback peers and a loopback ``Host`` only.
 * ``WS /extension``: one extension at a time. It authenticates with the gateway token, as
   ``Authorization: Bearer`` or as its first message ``{"method":"auth","params":{"token":…}}`` (answered
   ``{"method":"auth.ok"}``; a browser extension cannot set headers). Then the relay sends
@@ -93,11 +94,7 @@ class ExtensionRelay:
         self.tabs_changed = trio.Event()  # set (and replaced) whenever a tab is lent or taken back
 
     async def serve(self, port: int, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        config = HypercornConfig()
-        config.bind = [f"127.0.0.1:{port}"]
-        config.accesslog = None
-        config.errorlog = logging.getLogger("moltbot.browser.relay.http")
-        config.graceful_timeout = 1.0
+        config = loopback_server_config(port, "moltbot.browser.relay.http")
         config.websocket_max_message_size = MAX_MESSAGE
         config.websocket_ping_interval = None
 
@@ -118,7 +115,8 @@ class ExtensionRelay:
             return
         peer = (scope.get("client") or ("", 0))[0]
         if scope["type"] == "http":
-            status, body = (403, {"error": "loopback only"}) if not is_loopback(peer) else self._http(scope)
+            foreign = not is_loopback(peer) or not is_loopback(host_of(scope))  # DNS rebinding: a page's Host
+            status, body = (403, {"error": "loopback only"}) if foreign else self._http(scope)
             data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
             kind = b"text/plain; charset=utf-8" if isinstance(body, str) else b"application/json"
             await send(
@@ -139,7 +137,7 @@ class ExtensionRelay:
             return
         await send({"type": "websocket.accept"})
         socket = _Socket(receive, send)
-        token = _bearer(scope)
+        token = bearer_of(scope)
         if path == "/cdp":
             await self._serve_cdp_client(socket, token)
         else:
@@ -151,8 +149,9 @@ class ExtensionRelay:
             return 200, "OK"
         if path == "/extension/status":
             return 200, {"connected": self._extension is not None}
-        host = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"), "127.0.0.1")
-        cdp_url = f"ws://{host}/cdp"
+        if not self._local_client(bearer_of(scope)):
+            return 401, {"error": "unauthorized: the DevTools endpoints need the relay's token"}
+        cdp_url = f"ws://{self.url.removeprefix('http://') if self.url else '127.0.0.1'}/cdp"
         if path.rstrip("/") == "/json/version":
             payload = {"Browser": "Moltbot/extension-relay", "Protocol-Version": "1.3"}
             if self._extension is not None:
@@ -170,6 +169,9 @@ class ExtensionRelay:
                 for t in self._targets.values()
             ]
         return 404, "not found"
+
+    def _local_client(self, token: str | None) -> bool:
+        return token is not None and secrets.compare_digest(token.encode(), self.local_token.encode())
 
     # --- the extension --------------------------------------------------------------------------------
 
@@ -299,7 +301,7 @@ class ExtensionRelay:
     # --- CDP clients -------------------------------------------------------------------------------------
 
     async def _serve_cdp_client(self, socket: _Socket, token: str | None) -> None:
-        if token is None or not secrets.compare_digest(token.encode(), self.local_token.encode()):
+        if not self._local_client(token):
             await socket.close(4401, "unauthorized")
             return
         if self._extension is None:
@@ -361,6 +363,17 @@ class ExtensionRelay:
         return await self.forward(method, params, session)
 
 
+def loopback_server_config(port: int, log_name: str) -> HypercornConfig:
+    """hypercorn on 127.0.0.1:``port`` (0: any free port), no access log, a quick graceful stop."""
+    config = HypercornConfig()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.accesslog = None
+    config.errorlog = logging.getLogger(log_name)
+    config.graceful_timeout = 1.0
+    config.keep_alive_timeout = 5.0
+    return config
+
+
 async def serve_lifespan(receive: Any, send: Any) -> None:
     """ASGI lifespan with nothing to set up: startup and shutdown are acknowledged at once."""
     while True:
@@ -372,7 +385,14 @@ async def serve_lifespan(receive: Any, send: Any) -> None:
             return
 
 
-def _bearer(scope: dict[str, Any]) -> str | None:
+def host_of(scope: dict[str, Any]) -> str:
+    host = next(
+        (v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"), "127.0.0.1"
+    ).strip()
+    return host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0]
+
+
+def bearer_of(scope: dict[str, Any]) -> str | None:
     for key, value in scope.get("headers", []):
         if key == b"authorization":
             scheme, _, rest = value.decode("latin-1").partition(" ")

@@ -118,8 +118,14 @@ class GatewayToolsConfig:
 
 @attrs.frozen
 class TailscaleConfig:
+    """``gateway.tailscale``: Serve/Funnel run for the gateway port at start (``mode``), undone at exit
+    (``resetOnExit``); ``socket`` (ours) is tailscaled's LocalAPI socket, used to verify Tailscale
+    identities and find the tailnet address (default: the platform's, ``/var/run/tailscale/tailscaled.sock``
+    on Linux)."""
+
     mode: Literal["off", "serve", "funnel"] = "off"
     reset_on_exit: bool = False
+    socket: str | None = None
 
 
 @attrs.frozen
@@ -452,6 +458,7 @@ class BrowserConfig:
     cdp_port_range: list[int] | None = None
     idle_timeout_ms: int = 15 * 60_000
     ssrf_policy: BrowserSsrfPolicy = BrowserSsrfPolicy()
+    allow_in_groups: bool = False  # ours: the agent's browser tool in group/channel sessions
 
 
 # --- bindings (reference §9.1): which agent answers an inbound message --------------------------------

@@ -3,6 +3,7 @@ changed text, screenshot, console; a crashed browser restarted; auth refused wit
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 
@@ -38,6 +39,11 @@ async def test_snapshot_click_by_ref_reads_changed_text_and_screenshots(make_con
             with open(path, "rb") as handle:  # noqa: ASYNC230 (a small file in a test)
                 assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
             assert os.stat(path).st_mode & 0o777 == 0o600
+            element = (await http.post("/screenshot", json={"ref": ref, "inline": True})).json()
+            full = (await http.post("/screenshot", json={"fullPage": True, "inline": True})).json()
+            assert 0 < element["bytes"] < full["bytes"]
+            pdf = (await http.post("/pdf", json={"inline": True})).json()
+            assert base64.b64decode(pdf["data"]).startswith(b"%PDF") and pdf["path"].endswith(".pdf")
             console = (await http.get("/console")).json()
             assert any(m["text"] == "page ready" for m in console["messages"])
 
@@ -108,3 +114,109 @@ async def test_a_foreign_host_header_is_refused(make_config, tmp_path):
         async with browser_gateway(make_config, tmp_path, canvas=False) as gw, api(gw) as http:
             answer = await http.get("/", headers={"Host": "evil.example:80"})
             assert answer.status_code == 403
+
+
+async def test_an_idle_profile_is_stopped_and_started_again_on_use(make_config, tmp_path):
+    from .helpers import browser_config
+
+    with trio.fail_after(60):
+        async with (
+            browser_gateway(
+                make_config, tmp_path, canvas=False, browser=browser_config(idle_timeout_ms=1500)
+            ) as gw,
+            api(gw) as http,
+        ):
+            assert (await http.post("/start")).status_code == 200
+            state = gw.runtime.browser.control.manager.profile(None)
+            pid = state.pid
+            while state.status != "stopped":
+                await state.changed.wait()
+            assert state.pid is None and not alive(pid)
+            assert (await http.post("/start")).status_code == 200 and state.pid not in (None, pid)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_a_cdp_url_profile_attaches_to_a_browser_someone_else_runs(make_config, tmp_path):
+    import subprocess
+    from functools import partial
+
+    from moltbot.browser.profiles import ProfileSpec, chromium_argv
+
+    from .helpers import CHROMIUM, BrowserProfileConfig, browser_config, free_port_block
+
+    port = free_port_block(1)[0]
+    spec = ProfileSpec(
+        name="outside",
+        driver="managed",
+        cdp_url=None,
+        cdp_port=port,
+        color="",
+        headless=True,
+        executable_path=None,
+        user_data_dir=tmp_path / "outside",
+    )
+    argv = chromium_argv(spec, port, executable=CHROMIUM, no_sandbox=os.geteuid() == 0, extra=[])
+    browser = browser_config(profiles={"outside": BrowserProfileConfig(cdp_url=f"http://127.0.0.1:{port}")})
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            outside = await nursery.start(
+                partial(
+                    trio.run_process, argv, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+            )
+            async with browser_gateway(make_config, tmp_path, browser=browser) as gw, api(gw) as http:
+                while (await http.post("/start", json={"profile": "outside"})).status_code != 200:  # noqa: ASYNC110
+                    await trio.sleep(
+                        0.1
+                    )  # the outside browser is still opening its port: polled under the deadline
+                opened = await http.post("/tabs/open", json={"url": canvas_url(gw), "profile": "outside"})
+                assert opened.status_code == 200, opened.text
+                status = (await http.get("/", params={"profile": "outside"})).json()
+                assert status["driver"] == "remote" and status["pid"] is None and status["running"] is True
+                assert (await http.post("/stop", json={"profile": "outside"})).json()["stopped"] is True
+                assert outside.returncode is None  # detaching never kills a browser we did not start
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_chromium_left_on_the_profile_by_a_dead_gateway_is_replaced(make_config, tmp_path):
+    import subprocess
+    from functools import partial
+
+    from moltbot.browser.profiles import resolve_profiles
+
+    from .helpers import CHROMIUM, browser_config, free_port_block
+
+    browser = browser_config()
+    spec = resolve_profiles(browser, state_dir=tmp_path, relay_port=1, env={})["moltbot"]
+    spec.user_data_dir.mkdir(parents=True)
+    port = free_port_block(1)[0]
+    from moltbot.browser.profiles import chromium_argv
+
+    argv = chromium_argv(spec, port, executable=CHROMIUM, no_sandbox=os.geteuid() == 0, extra=[])
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            orphan = await nursery.start(
+                partial(
+                    trio.run_process,
+                    argv,
+                    check=False,
+                    start_new_session=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            lock = spec.user_data_dir / "SingletonLock"
+            while not lock.is_symlink():  # noqa: ASYNC110 (the orphan takes its lock when it takes it)
+                await trio.sleep(0.05)
+            async with browser_gateway(make_config, tmp_path, browser=browser) as gw, api(gw) as http:
+                started = await http.post("/start")
+                assert started.status_code == 200, started.text
+                await orphan.wait()
+                assert (await http.get("/")).json()["pid"] != orphan.pid

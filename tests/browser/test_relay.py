@@ -110,3 +110,16 @@ async def test_relay_sockets_without_the_token_are_closed(make_config, tmp_path,
                 with pytest.raises(ConnectionClosed) as closed:
                     await ws.get_message()
                 assert closed.value.reason.code == 4401
+
+
+async def test_the_devtools_endpoints_need_the_relay_token(make_config, tmp_path):
+    with trio.fail_after(30):
+        async with browser_gateway(make_config, tmp_path, canvas=False) as gw, httpx.AsyncClient() as plain:
+            relay = gw.runtime.browser.relay
+            assert (await plain.get(relay.url + "/json/list")).status_code == 401
+            own = await plain.get(
+                relay.url + "/json/version", headers={"Authorization": f"Bearer {relay.local_token}"}
+            )
+            assert own.status_code == 200 and "webSocketDebuggerUrl" not in own.json()  # no extension yet
+            rebound = await plain.get(relay.url + "/extension/status", headers={"Host": "evil.example"})
+            assert rebound.status_code == 403

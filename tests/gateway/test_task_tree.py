@@ -45,6 +45,7 @@ EXPECTED = {"gateway": [
         "browser",
         {"channels": [
             "moltbot.channels.inbound.Dispatcher.serve",
+            "moltbot.channels.liveness.serve_liveness",
             "moltbot.channels.manager.ChannelManager._serve_approvals",
             "moltbot.delivery.outbox.Outbox.serve",
         ]},

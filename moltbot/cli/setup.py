@@ -58,6 +58,13 @@ def ensure_setup(path: Path, state_dir: Path, *, workspace: str | None, mode: st
     return done + changes
 
 
+def _workspaces(path: Path) -> list[str]:
+    """The agents' workspaces with their starter files (``agents/workspace.py``), from the config just set up."""
+    from ..agents.workspace import setup_workspaces
+
+    return setup_workspaces(load_config(path, env=dict(os.environ)))
+
+
 @click.command("setup")
 @click.option("--non-interactive", is_flag=True, help="Never prompt.")
 @click.option("--mode", type=click.Choice(["local", "remote"]), default="local", show_default=True)
@@ -76,6 +83,7 @@ def setup_command(non_interactive: bool, mode: str, workspace: str | None) -> No
         done = ensure_setup(path, state_dir, workspace=workspace or str(default_workspace), mode=mode)
     except ConfigError as exc:
         raise click.ClickException(f"{exc}\n(setup changes nothing until the file loads)") from None
+    done += _workspaces(path)
     for line in done:
         click.echo(f"- {line}")
     if not done:

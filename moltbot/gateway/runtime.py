@@ -15,6 +15,7 @@ import socket
 import uuid
 import weakref
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import attrs
@@ -55,8 +56,9 @@ from ..protocol import (
 )
 from ..protocol._payloads.connect import AttachmentLimits
 from ..protocol._payloads.system import ErrorCounts, GatewayStatus, HealthSummary, HeartbeatEvent, LaneStatus
-from ..protocol._scopes import event_guard, guard_admits
+from ..protocol._scopes import APPROVALS, event_guard, guard_admits
 from .agent_tools import register_gateway_tools
+from .approvals import ApprovalBroker
 from .auth import Authenticator, FailureLimiter, ResolvedAuth, is_loopback
 from .broadcast import Broadcaster
 from .connection import Connection
@@ -108,6 +110,8 @@ class Runtime:
         self.hot_actions: dict[str, Callable[[str], None]] = {}
         self.runs = RunTracker()
         self.tools = ToolRegistry()
+        self.approvals = ApprovalBroker(partial(self.broadcaster.broadcast, droppable=False, scope=APPROVALS),
+                                        config.state_dir)
         self.models = ModelCatalog(config, gateway.env)
         self.agents = AgentRuntime(config, emit=self._emit, resolve_provider=self.resolve_provider,
                                    state_dir=config.state_dir, tracker=self.runs, tools=self.tools,

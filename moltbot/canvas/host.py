@@ -3,29 +3,32 @@
 The Gateway calls ``apply`` at start and on every in-process restart (with the new config) and ``stop``
 when it stops. A canvas host that cannot start is logged and kept in ``last_error``; the gateway itself
 runs on. A busy port is retried in the background (1, 2, 4 … 30 s: the other process may be a gateway
-that is still stopping); an unusable root waits for the next restart. ``url`` is the bound URL
-while it runs (``hello-ok.canvasHostUrl`` is built from its port).
+that is still stopping), and so is a crash after start; an unusable root waits for the next restart.
+``url`` is the bound URL while it runs (``hello-ok.canvasHostUrl`` is built from its port). The server
+runs as the supervised child ``canvas`` (``gateway/supervisor.py``), in the nursery the Gateway passes.
 """
 
 from __future__ import annotations
 
-import itertools
+import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import attrs
 import trio
 
+from .._backoff import Backoff
 from ..config.model import Config
 from ..config.ports import canvas_host_port
 from ..gateway.origin import policy_config
+from ..gateway.supervisor import Child
 from .files import resolve_root
 from .server import CanvasSettings, CanvasStartError, serve_canvas
 
 log = logging.getLogger("moltbot.canvas")
 
 STOP_GRACE_SECONDS = 2.0
-RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # then every 30 s
+RETRY = Backoff(initial=1.0, maximum=30.0)  # 1, 2, 4 … 30 s, then every 30 s
 MOUNT_PATH = "/__moltbot__/canvas/"
 
 
@@ -44,18 +47,19 @@ class CanvasHost:
     def __init__(self) -> None:
         self.settings: CanvasSettings | None = None  # as requested (port 0 stays 0)
         self.url: str | None = None
-        self.last_error: str | None = None
         self._bound_port: int | None = None
         self._stop = trio.Event()
-        self._done: trio.Event | None = None
-        self._scope = trio.CancelScope()
-        self._retry_scope = trio.CancelScope()
-        self._retry_done: trio.Event | None = None
         self._started = trio.Event()
+        self.child = Child("canvas", self._serve, backoff=RETRY, graceful=lambda: self._stop.set(),
+                           grace=STOP_GRACE_SECONDS, on_change=self._changed)
+
+    @property
+    def last_error(self) -> str | None:
+        return None if self.child.running else self.child.last_error
 
     @property
     def retrying(self) -> bool:
-        return self._retry_done is not None
+        return self.child.active and not self.child.running
 
     def next_start(self) -> trio.Event:
         """An event set the next time the canvas server starts (for tests and tools)."""
@@ -70,12 +74,14 @@ class CanvasHost:
         return self.settings.host if self.settings is not None and self.url is not None else None
 
     async def apply(self, nursery: trio.Nursery, settings: CanvasSettings | None) -> None:
-        """Run with ``settings`` (None: not at all); a running host with the same settings is kept."""
+        """Run with ``settings`` (None: not at all) in ``nursery``; a running host with the same settings
+        is kept."""
         if settings == self.settings and (self.url is not None or settings is None or self.retrying):
             return
         previous_port = self._bound_port if self.settings is not None and self.settings.port == 0 else None
         await self.stop()
-        self.settings, self.last_error = settings, None
+        self.settings = settings
+        self.child.last_error = None
         if settings is None:
             return
         # "Any free port" is resolved once: a rebuild tries the port it had, like the gateway's listener.
@@ -83,98 +89,36 @@ class CanvasHost:
         for port in dict.fromkeys(p for p in (previous_port if settings.port == 0 else None, settings.port)
                                   if p is not None):
             try:
-                await self._start(nursery, attrs.evolve(settings, port=port))
+                await self.child.start(nursery, functools.partial(self._serve, attrs.evolve(settings, port=port)))
                 return
             except CanvasStartError as exc:
-                error, self.last_error = exc, str(exc)
+                error = exc
         assert error is not None
         log.error("canvas host not started: %s (the gateway runs without it; %s)", error,
                   "retrying in the background" if error.retryable else "fix canvasHost and restart")
         if error.retryable:
-            self._start_retry(nursery, settings)
+            self.child.start_later(nursery, str(error), functools.partial(self._serve, settings))
 
-    def _start_retry(self, nursery: trio.Nursery, settings: CanvasSettings) -> None:
-        scope, done = trio.CancelScope(), trio.Event()
-        self._retry_scope, self._retry_done = scope, done
+    async def _serve(self, settings: CanvasSettings, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        self._stop = stop = trio.Event()
+        await serve_canvas(settings, stop, task_status=task_status)
 
-        async def retry() -> None:
-            try:
-                with scope:
-                    for delay in itertools.chain(RETRY_DELAYS, itertools.repeat(RETRY_DELAYS[-1])):
-                        await trio.sleep(delay)
-                        try:
-                            await self._start(nursery, settings)
-                        except CanvasStartError as exc:
-                            self.last_error = str(exc)
-                            continue
-                        self.last_error = None
-                        return
-            finally:
-                if self._retry_done is done:
-                    self._retry_done = None
-                done.set()
-
-        nursery.start_soon(retry)
-
-    async def _cancel_retry(self) -> None:
-        done = self._retry_done
-        if done is not None:
-            self._retry_scope.cancel()
-            await done.wait()
-
-    async def _start(self, nursery: trio.Nursery, settings: CanvasSettings) -> None:
-        stop, done, scope = trio.Event(), trio.Event(), trio.CancelScope()
-        started = False
-
-        def mark_started() -> None:
-            nonlocal started
-            started = True
-
-        async def run(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
-            try:
-                with scope:
-                    await serve_canvas(settings, stop, task_status=_Reported(task_status, mark_started))
-            except Exception as exc:
-                if not started:
-                    raise
-                # A crash after start must not take the gateway down: say so, serve on without it.
-                self.last_error = f"canvas host failed: {exc!r}"
-                log.exception("canvas host failed; the gateway runs without it until the next restart")
-            finally:
-                if started and self._done is done:
-                    self.url = None
-                done.set()
-
-        url = await nursery.start(run)
-        self._stop, self._done, self._scope = stop, done, scope
-        self.url = url
-        self._bound_port = int(url.rsplit(":", 1)[1])
+    def _changed(self, child: Child) -> None:
+        """The child's state changed: ``url`` follows it, and a start is announced."""
+        if not child.running:
+            self.url = None
+            return
+        if self.url == child.value:
+            return
+        self.url = child.value
+        self._bound_port = int(self.url.rsplit(":", 1)[1])
         self._started.set()
         self._started = trio.Event()
-        log.info("canvas host on %s%s (root %s%s)", url, MOUNT_PATH, settings.root,
-                 "" if settings.live_reload else ", live reload off")
+        assert self.settings is not None
+        log.info("canvas host on %s%s (root %s%s)", self.url, MOUNT_PATH, self.settings.root,
+                 "" if self.settings.live_reload else ", live reload off")
 
     async def stop(self) -> None:
         """Stop serving (live-reload pages are closed 1001) and wait until the port is released."""
-        await self._cancel_retry()
-        done = self._done
-        if done is None:
-            return
-        self._stop.set()
-        with trio.move_on_after(STOP_GRACE_SECONDS):
-            await done.wait()
-        self._scope.cancel(reason="canvas host stop deadline")
-        await done.wait()
-        self._done, self.url = None, None
-
-
-class _Reported:
-    """A task_status that runs a callback just before reporting (so the flag is set before ``start`` returns)."""
-
-    def __init__(self, task_status: trio.TaskStatus, before: Callable[[], None]) -> None:
-        self._task_status = task_status
-        self._before = before
-
-    def started(self, value: object = None) -> None:
-        self._before()
-        self._task_status.started(value)
+        await self.child.stop("canvas host stop")
+        self.url = None

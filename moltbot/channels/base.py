@@ -9,12 +9,13 @@ manager owns and the channel updates (connected, lastInboundAt …).
 
 from __future__ import annotations
 
-import random
 import time
 from typing import Any, Protocol
 
 import attrs
 import trio
+
+from .._backoff import Backoff as Backoff  # the one Backoff (moltbot/_backoff.py), still importable here
 
 
 class ChannelError(Exception):
@@ -26,7 +27,15 @@ class ChannelUnavailable(ChannelError):
 
 
 class DeliveryError(ChannelError):
-    """An outbound message was not delivered."""
+    """An outbound message was not delivered.
+
+    ``permanent``: retrying cannot help (no such chat, bot blocked, bad target, account not configured),
+    so the outbox dead-letters the message; otherwise it retries, not before ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after
 
 
 def wall_ms() -> int:
@@ -47,6 +56,11 @@ class InboundMessage:
     message_id: str | None = None
     mentioned: bool = False
     sender_name: str | None = None
+
+    @property
+    def dedupe_key(self) -> str | None:
+        """What identifies this message on its account (message ids are per chat on Telegram)."""
+        return f"{self.chat_id}/{self.message_id}" if self.message_id else None
 
     @property
     def reply_target(self) -> str:
@@ -93,29 +107,30 @@ class AccountStatus:
         return out
 
 
+class Inbox(Protocol):
+    """Where a channel hands inbound messages (the manager's ``InboundGate``).
+
+    ``send`` returns once the message is durably received (or known as a duplicate): only then may the
+    channel acknowledge it to the platform (Telegram's offset). ``reject`` dead-letters one that could not
+    be parsed, under the platform's id for it, so the channel acknowledges it and goes on."""
+
+    async def send(self, message: InboundMessage) -> None: ...
+
+    async def reject(self, channel: str, account_id: str, message_key: str, reason: str) -> None: ...
+
+
 class ChannelAccount(Protocol):
-    """One running account of one channel (``telegram:default``)."""
+    """One running account of one channel (``telegram:default``).
+
+    ``send`` delivers one piece of at most ``text_chunk_limit`` characters (the outbox chunks) and returns
+    the platform's message id; it raises ``DeliveryError`` (``permanent`` when a retry cannot help)."""
 
     channel: str
     account_id: str
     text_chunk_limit: int
 
-    async def serve(self, inbox: trio.MemorySendChannel[InboundMessage], *,
-                    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None: ...
+    async def serve(self, inbox: Inbox, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None: ...
 
     async def send(self, target: str, text: str, *, reply_to: str | None = None) -> str: ...
 
 
-@attrs.frozen
-class Backoff:
-    """Exponential backoff with jitter: ``initial * factor**attempt`` capped at ``maximum``, ±``jitter``."""
-
-    initial: float = 2.0
-    maximum: float = 300.0
-    factor: float = 2.0
-    jitter: float = 0.2
-
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        base = min(self.maximum, self.initial * self.factor ** max(0, attempt - 1))
-        spread = base * self.jitter
-        return max(0.0, base + (rng or random).uniform(-spread, spread))

@@ -14,6 +14,7 @@ import trio
 
 from ..agents.inbound import Sender, is_owner
 from ..agents.sessions import SessionStore, agent_of
+from ..delivery.outbox import Entry
 from .base import DeliveryError, InboundMessage
 from .routing import decide, group_settings, message_peers, resolve_agent, session_key
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("moltbot.channels")
 
 ROUTE_SAVE_SECONDS = 5.0  # bound on writing lastChannel/lastTo after a failed run (shielded)
+REPLY_WAIT_SECONDS = 30.0  # a handler counts as done after its reply's first attempt, or this long
 
 PAIRING_TEXT = ("Moltbot: access not configured.\n\nYour {label} user id: {sender}\n\nPairing code: {code}\n\n"
                 "Ask the bot owner to approve with:\nmoltbot pairing approve {channel} {code}")
@@ -46,23 +48,40 @@ class Dispatcher:
                 nursery.start_soon(self.handle, message)
 
     async def handle(self, message: InboundMessage) -> None:
+        """Handle one message and settle its receipt: done, or dead-lettered with the error. A handler
+        cancelled by a stopping gateway settles nothing, so the next start handles the message again."""
+        reason: str | None = None
         try:
-            await self._handle(message)
-        except DeliveryError as exc:
-            log.warning("%s:%s reply to %s not delivered: %s", message.channel, message.account_id,
-                        message.reply_target, exc)
-        except Exception:
-            log.exception("%s:%s inbound message failed", message.channel, message.account_id)
+            reply: Entry | None = None
+            try:
+                finished, reply = await self._handle(message)
+            except DeliveryError as exc:
+                finished = True
+                log.warning("%s:%s reply to %s not delivered: %s", message.channel, message.account_id,
+                            message.reply_target, exc)
+            except Exception as exc:
+                finished = True
+                log.exception("%s:%s inbound message %s failed", message.channel, message.account_id,
+                              message.dedupe_key)
+                reason = f"handler failed: {type(exc).__name__}: {exc}"[:300]
+            if finished and self.manager.delivery.receipts is not None:
+                with trio.CancelScope(shield=True), trio.move_on_after(ROUTE_SAVE_SECONDS):
+                    await self.manager.delivery.receipts.settle(message, reason=reason)
+            if reply is not None and not reply.final:  # "handled" once the reply's first attempt is over
+                with trio.move_on_after(REPLY_WAIT_SECONDS):
+                    await reply.changed.wait()
         finally:
             self.handled += 1
             self._handled_changed.set()
             self._handled_changed = trio.Event()
 
-    async def _handle(self, message: InboundMessage) -> None:
+    async def _handle(self, message: InboundMessage) -> tuple[bool, Entry | None]:
+        """Answer (or pair, or ignore) ``message``: (finished, the queued reply). Not finished when its
+        turn was cut short by a stopping gateway (the receipt stays open; the next start handles it)."""
         manager = self.manager
         slot = manager.slots.get((message.channel, message.account_id))
         if slot is None or slot.account is None:
-            return
+            return False, None
         account = getattr(slot.account, "account", None)
         pairing = manager.pairing[message.channel]
         paired: set[str] = set()
@@ -72,15 +91,15 @@ class Dispatcher:
         if decision == "ignore":
             log.info("%s:%s ignored a message from %s (policy)", message.channel, message.account_id,
                      message.sender_id)
-            return
+            return True, None
         if decision == "pair":
             code, created = await trio.to_thread.run_sync(
                 pairing.request, message.sender_id, {"username": message.sender_name, "chatId": message.chat_id})
             if code is not None and created:
                 text = PAIRING_TEXT.format(label=message.channel.capitalize(), sender=message.sender_id,
                                            code=code, channel=message.channel)
-                await manager.deliver(message.channel, message.account_id, message.reply_target, text)
-            return
+                return True, await manager.delivery.queue_reply(message, text, None, f"pair-{code}")
+            return True, None
         key = self.route(message)
         store, route = await self._remember_route(key, message)
         by_channel = manager.runtime.config.messages.queue.by_channel
@@ -95,17 +114,18 @@ class Dispatcher:
                                                    sender=sender)
         if run is None or run.run_id in self._replying:  # refused, or answered by the run of an earlier message
             await store.save()
-            return
+            return True, None
         self._replying.add(run.run_id)
         try:
             await run.done.wait()
+            if run.status == "aborted" and run.stop_reason is None:  # cancelled by a drain, not by a user
+                return False, None
             if run.status != "ok" or not run.text.strip():
                 log.warning("%s:%s run %s ended %s: %s", message.channel, message.account_id, run.run_id,
                             run.status, run.error)
-                return
+                return True, None
             reply_to = message.message_id if getattr(account, "reply_to_mode", "first") != "off" else None
-            await manager.deliver(message.channel, message.account_id, message.reply_target, run.text,
-                                  reply_to=reply_to)
+            return True, await manager.delivery.queue_reply(message, run.text, reply_to, run.run_id)
         finally:
             self._replying.discard(run.run_id)
             if run.status != "ok":  # the turn did not write the session store: write the route now

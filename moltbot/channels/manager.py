@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from ..protocol import INVALID_REQUEST, UNAVAILABLE, ProtocolError
 from ..protocol._payloads.system import LinkChannel
 from . import summary
 from .base import AccountStatus, Backoff, ChannelAccount, ChannelUnavailable, DeliveryError, wall_ms
 from .inbound import Dispatcher
+from .outbound import Deliveries, InboundGate
 from .pairing import PairingStore
 from .summary import CHANNEL_ORDER, DETAIL_LABELS, LABELS, SYSTEM_IMAGES
 from .telegram.channel import TelegramChannel, resolve_token
@@ -37,9 +37,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("moltbot.channels")
 
 SUPERVISED = ("telegram", "whatsapp")
-BACKOFF = Backoff(initial=2.0, maximum=300.0)
+BACKOFF = Backoff(initial=2.0, maximum=300.0, jitter=0.2)
 STABLE_SECONDS = 60.0  # a run this long resets the backoff
-SEND_DEDUPE_MAX = 1000
 APPROVAL_CHECK_SECONDS = 5.0  # how often the pairing allowlists are checked for new approvals
 APPROVED_TEXT = "✅ Moltbot access approved. Send a message to start chatting."
 
@@ -97,7 +96,9 @@ class ChannelManager:
         self._locks = {name: trio.Lock() for name in SUPERVISED}
         self._inbox_send, self._inbox_receive = trio.open_memory_channel[Any](256)
         self._nursery: trio.Nursery | None = None
-        self._sends: dict[str, tuple[trio.Event, list[Any]]] = {}
+        self.delivery = Deliveries(self)
+        self.inbox: InboundGate | None = None
+        self._resumed: dict[tuple[str, str], list[Any]] = {}  # received before a stop, not yet handled
         self.restarts = 0
         self._restarted = trio.Event()
         self.dispatcher = Dispatcher(self)
@@ -106,12 +107,19 @@ class ChannelManager:
     # --- lifecycle ------------------------------------------------------------------------------
 
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        """Start every configured account (not waiting for them to connect), then dispatch inbound."""
-        async with trio.open_nursery() as nursery:
+        """Open the delivery store and resume its outbox, hand the messages a stopped run left unfinished
+        to the dispatcher, start every configured account (not waiting for them to connect)."""
+        async with self.delivery.open() as outbox, trio.open_nursery() as nursery:
             self._nursery = nursery
+            await nursery.start(outbox.serve)
+            assert self.delivery.receipts is not None
+            self.inbox = InboundGate(self.delivery.receipts, self._inbox_send)
+            self.delivery.started()
+            nursery.start_soon(self.dispatcher.serve, self._inbox_receive)
+            for message in await self.delivery.receipts.resume():  # handled again once their account is up
+                self._resumed.setdefault((message.channel, message.account_id), []).append(message)
             for channel in SUPERVISED:
                 await self._start_channel(channel)
-            nursery.start_soon(self.dispatcher.serve, self._inbox_receive)
             nursery.start_soon(self._serve_approvals)
             self._status_changed()
             task_status.started()
@@ -251,9 +259,14 @@ class ChannelManager:
             def ready() -> None:
                 status.connected, status.last_error = True, None
                 self._status_changed()
+                if self.delivery.outbox is not None:  # what waited for this account goes out now
+                    self.delivery.outbox.poke(channel, account_id)
+                resumed = self._resumed.pop((channel, account_id), None)
+                if resumed and self._nursery is not None:
+                    self._nursery.start_soon(self._redispatch, resumed)
 
-            try:
-                await slot.account.serve(self._inbox_send, task_status=_Ready(ready))
+            try:  # the inbox exists once ``serve`` runs (a unit test may run one supervisor without it)
+                await slot.account.serve(self.inbox, task_status=_Ready(ready))  # type: ignore[arg-type]
                 raise DeliveryError("channel stopped unexpectedly")
             except ChannelUnavailable as exc:
                 status.last_error = str(exc)
@@ -271,6 +284,10 @@ class ChannelManager:
                         status.last_error, delay, attempt)
             await trio.sleep(delay)
 
+    async def _redispatch(self, messages: list[Any]) -> None:
+        for message in messages:
+            await self._inbox_send.send(message)
+
     # --- outbound -------------------------------------------------------------------------------
 
     def account(self, channel: str, account_id: str | None) -> ChannelAccount | None:
@@ -281,41 +298,13 @@ class ChannelManager:
         return slot.account if slot is not None else None
 
     async def deliver(self, channel: str, account_id: str | None, target: str, text: str,
-                      reply_to: str | None = None) -> str:
-        """Send through a running account; raises ``DeliveryError``."""
-        account = self.account(channel, account_id)
-        if account is None:
-            status = self.statuses.get(channel, {}).get(account_id or "default")
-            why = status.last_error if status is not None and status.last_error else "not running"
-            raise DeliveryError(f"{channel} account {account_id or 'default'} is not available: {why}")
-        return await account.send(target, text, reply_to=reply_to)
+                      reply_to: str | None = None, *, key: str | None = None, kind: str = "notice") -> str:
+        """Send through the outbox and wait for the first attempt; raises ``DeliveryError``."""
+        return await self.delivery.deliver(channel, account_id, target, text, reply_to, key=key, kind=kind)
 
     async def send(self, key: str, channel: str, account_id: str | None, target: str, text: str) -> dict[str, Any]:
-        """The ``send`` method: deduplicated by idempotency key (concurrent duplicates share one send)."""
-        if channel not in SUPERVISED:
-            raise ProtocolError(INVALID_REQUEST, f"unsupported channel: {channel}")
-        known = self._sends.get(key)
-        if known is None:
-            known = self._sends[key] = (trio.Event(), [])
-            try:
-                message_id = await self.deliver(channel, account_id, target, text)
-                known[1].append({"runId": key, "messageId": message_id, "channel": channel,
-                                 "chatId": target.partition(":topic:")[0]})
-            except DeliveryError as exc:
-                del self._sends[key]
-                known[1].append(ProtocolError(UNAVAILABLE, str(exc)))
-            finally:
-                known[0].set()
-        await known[0].wait()
-        if not known[1]:  # the first sender was cancelled before it knew
-            self._sends.pop(key, None)
-            raise ProtocolError(UNAVAILABLE, "send cancelled")
-        while len(self._sends) > SEND_DEDUPE_MAX:
-            del self._sends[next(iter(self._sends))]
-        result = known[1][0]
-        if isinstance(result, ProtocolError):
-            raise result
-        return result
+        """The ``send`` method: one delivery per idempotency key (across restarts: the outbox keeps it)."""
+        return await self.delivery.send(key, channel, account_id, target, text)
 
     # --- status ---------------------------------------------------------------------------------
 
@@ -325,7 +314,8 @@ class ChannelManager:
         statuses = self.statuses.get(channel) or {}
         if not statuses:
             return [AccountStatus(account_id="default", configured=False, enabled=False).snapshot()]
-        return [status.snapshot() for status in statuses.values()]
+        return [{**status.snapshot(), **self.delivery.counts(channel, status.account_id)}
+                for status in statuses.values()]
 
     def summary(self, channel: str) -> dict[str, Any]:
         return summary.channel_summary(self, channel)

@@ -1,4 +1,5 @@
-"""``moltbot channels login|logout``: link a WhatsApp account by QR from a terminal, or unlink it.
+"""``moltbot channels login|logout|outbox``: link a WhatsApp account by QR from a terminal, or unlink it;
+list the delivery queue.
 
 ``login`` calls ``web.login.start`` on the gateway, draws the returned QR (a PNG data URL, so this works
 against any gateway, local or remote) with block characters, then waits with ``web.login.wait``.
@@ -7,6 +8,8 @@ against any gateway, local or remote) with block characters, then waits with ``w
 from __future__ import annotations
 
 import base64
+import json
+import os
 import struct
 import zlib
 from typing import Any
@@ -14,6 +17,8 @@ from typing import Any
 import click
 
 from ..client import GatewayClient
+from ..config.paths import resolve_state_dir
+from ..delivery.store import DB_NAME, DeliveryDB, StoreError
 from .rpc import Session, connection_options
 
 PNG_PREFIX = "data:image/png;base64,"
@@ -113,7 +118,7 @@ def qr_text(modules: list[list[bool]], border: int = 2) -> str:
 
 @click.group("channels")
 def channels_group() -> None:
-    """Link and unlink channel accounts (WhatsApp QR login)."""
+    """Link and unlink channel accounts (WhatsApp QR login); show the delivery queue."""
 
 
 @channels_group.command("login")
@@ -160,3 +165,48 @@ def logout_command(channel: str, account_id: str, **options: Any) -> None:
     else:
         click.echo(f"{channel}:{account_id}: " + ("logged out" if result.get("loggedOut") else "nothing to log out")
                    + (", session deleted" if result.get("cleared") else ""))
+
+
+@channels_group.command("outbox")
+@click.option("--state", type=click.Choice(["pending", "delivered", "dead"]), default=None,
+              help="Only messages in this state (default: all).")
+@click.option("--channel", default=None, help="Only this channel.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True, help="Rows to show.")
+@click.option("--inbound", is_flag=True, help="Show the inbound dead letters instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def outbox_command(state: str | None, channel: str | None, limit: int, inbound: bool, as_json: bool) -> None:
+    """Outbound messages in the delivery queue (newest first): pending, delivered, dead-lettered.
+
+    Reads ``<stateDir>/delivery/delivery.sqlite`` directly, so it works while the gateway is down."""
+    path = resolve_state_dir(os.environ) / "delivery" / DB_NAME
+    if not path.exists():
+        if as_json:
+            click.echo(json.dumps({"path": str(path), "rows": []}))
+        else:
+            click.echo(f"No delivery store yet ({path}).")
+        return
+    try:
+        db = DeliveryDB(path)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        rows = (db.dead_receipts(limit) if inbound else
+                [row.snapshot() for row in db.rows(state=state, channel=channel, limit=limit)])
+        counts = {f"{c}:{a}": n for (c, a), n in sorted(db.counts().items())}
+    finally:
+        db.close()
+    if as_json:
+        click.echo(json.dumps({"path": str(path), "counts": counts, "rows": rows}, indent=2, ensure_ascii=False))
+        return
+    for account, numbers in counts.items():
+        click.echo(f"{account}: " + ", ".join(f"{numbers.get(k, 0)} {label}" for k, label in (
+            ("pending", "pending"), ("delivered", "delivered"), ("dead", "dead"), ("inboundDead", "inbound dead"))))
+    if not rows:
+        click.echo("No matching messages.")
+    for row in rows:
+        if inbound:
+            click.echo(f"{row['channel']}:{row['accountId']}  {row['messageKey']}  {row['reason']}")
+            continue
+        error = f"  ({row['lastError']})" if row["lastError"] else ""
+        click.echo(f"#{row['id']} {row['state']:<9} {row['channel']}:{row['accountId']} → {row['to']}  "
+                   f"{row['kind']}, {row['attempts']} attempt(s){error}  {row['preview']!r}")

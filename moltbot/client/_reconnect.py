@@ -18,32 +18,21 @@ Rule 3. A call made while disconnected waits for the next connection; a call in 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
 import trio
 
+from .._backoff import Backoff
 from .._util import collapse_single_exception_group
 from ..protocol import EventFrame
 from ._connection import CLOSE_TIMEOUT, GatewayClient, GatewayClosed, connect_gateway_client
 
 __all__ = ["Backoff", "ReconnectStatistics", "ReconnectingClient", "open_reconnecting_client"]
 
-
-@attrs.frozen
-class Backoff:
-    """Delays between reconnect attempts: ``initial``, doubling, capped at ``maximum`` (seconds)."""
-
-    initial: float = 1.0
-    maximum: float = 30.0
-
-    def delays(self) -> Iterator[float]:
-        delay = self.initial
-        while True:
-            yield delay
-            delay = min(delay * 2, self.maximum)
+DEFAULT_BACKOFF = Backoff()  # 1 s doubling to 30 s, no jitter: the reference client's schedule
 
 
 @attrs.frozen
@@ -167,7 +156,7 @@ class ReconnectingClient:
 
 
 @asynccontextmanager
-async def open_reconnecting_client(url: str, *, backoff: Backoff = Backoff(),
+async def open_reconnecting_client(url: str, *, backoff: Backoff = DEFAULT_BACKOFF,
                                    **kwargs: Any) -> AsyncIterator[ReconnectingClient]:
     """``async with open_reconnecting_client(url, token=…) as client:`` a client that reconnects by itself.
 

@@ -422,6 +422,50 @@ class LoggingConfig:
     backups: int = 5
 
 
+# --- browser (issue 22): the control service, managed profiles, the extension relay ------------------
+
+@attrs.frozen
+class BrowserProfileConfig:
+    """``browser.profiles.<name>``: a managed Chromium (own user data dir and CDP port) or, with
+    ``cdpUrl``, a browser someone else runs; ``driver: "extension"`` is the extension relay's tabs."""
+
+    cdp_port: int | None = None
+    cdp_url: str | None = None
+    color: str | None = None
+    driver: Literal["clawd", "moltbot", "extension"] | None = None
+    headless: bool | None = None
+    executable_path: str | None = None
+
+
+@attrs.frozen
+class BrowserSsrfPolicy:
+    """Which navigation targets the agent's browser may open: public addresses only, unless this allows
+    private ones (loopback, RFC 1918, link-local …) or names hosts. The canvas host is always allowed."""
+
+    allow_private_network: bool = False
+    allowed_hosts: list[str] = attrs.field(factory=list)
+
+
+@attrs.frozen
+class BrowserConfig:
+    enabled: bool = True
+    control_port: int | None = None  # ours: the original derives it only (gateway + 2)
+    executable_path: str | None = None
+    headless: bool | None = None  # None: headless unless a display (DISPLAY / WAYLAND_DISPLAY) is there
+    no_sandbox: bool | None = None  # None: only when running as root (Chromium refuses its sandbox there)
+    attach_only: bool = False
+    default_profile: str | None = None
+    color: str | None = None
+    profiles: dict[str, BrowserProfileConfig] = attrs.field(factory=dict)
+    extra_args: list[str] = attrs.field(factory=list)
+    # Ours: the CDP port range ([start, end]; default control + 9 … + 108), how long an unused profile's
+    # Chromium runs on (0: until stopped) and the navigation guard.
+    cdp_port_range: list[int] | None = None
+    idle_timeout_ms: int = 15 * 60_000
+    ssrf_policy: BrowserSsrfPolicy = BrowserSsrfPolicy()
+    allow_in_groups: bool = False  # ours: the agent's browser tool in group/channel sessions
+
+
 # --- bindings (reference §9.1): which agent answers an inbound message --------------------------------
 
 PeerKind = Literal["dm", "group", "channel"]
@@ -463,7 +507,7 @@ class Binding:
 # Top-level sections of the original's config that this gateway keeps but does not read (yet): no warning.
 ORIGINAL_SECTIONS = frozenset(
     "wizard identity audio agent routing talk skills plugins ui discovery broadcast update "
-    "nodeHost diagnostics approvals browser web auth $schema".split()
+    "nodeHost diagnostics approvals web auth $schema".split()
 )
 
 
@@ -483,6 +527,7 @@ class Config:
     commands: CommandsConfig = CommandsConfig()
     logging: LoggingConfig = LoggingConfig()
     tools: ToolsConfig = ToolsConfig()
+    browser: BrowserConfig = BrowserConfig()
     bindings: list[Binding] = attrs.field(factory=list)
     env: dict[str, Any] = attrs.field(factory=dict)
     meta: dict[str, Any] = attrs.field(factory=dict)

@@ -80,3 +80,37 @@ def derive_ports(gateway_port: int, *, canvas_port: int | None = None) -> Ports:
         canvas_host=canvas_host_port(gateway_port, canvas_port),
         cdp_range=cdp_port_range(browser_control),
     )
+
+
+@attrs.frozen
+class BrowserPorts:
+    """The browser control service's ports: its own, the extension relay's and the CDP range."""
+
+    control: int
+    relay: int
+    cdp_range: tuple[int, int]
+
+
+def browser_ports(
+    gateway_port: int,
+    *,
+    control_port: int | None = None,
+    cdp_range: tuple[int, int] | list[int] | None = None,
+) -> BrowserPorts:
+    """``browser.controlPort`` when set (0: any free port), else gateway + 2; relay = control + 1 (0 stays
+    0); the CDP range ``browser.cdpPortRange`` when set and valid, else derived from the control port."""
+    control = (
+        control_port
+        if control_port is not None and 0 <= control_port <= 65535
+        else derive_port(gateway_port, 2, DEFAULT_BROWSER_CONTROL_PORT)
+    )
+    span: tuple[int, int] = cdp_port_range(control)
+    if (
+        cdp_range is not None
+        and len(cdp_range) == 2
+        and is_valid_port(cdp_range[0])
+        and is_valid_port(cdp_range[1])
+        and cdp_range[0] <= cdp_range[1]
+    ):
+        span = (cdp_range[0], cdp_range[1])
+    return BrowserPorts(control=control, relay=derive_port(control, 1, DEFAULT_RELAY_PORT), cdp_range=span)

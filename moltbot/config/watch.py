@@ -3,57 +3,142 @@
 The directory is watched (not the file), so editors that save by rename, or truncate then write, are
 seen; repeated saves within the debounce window cause one reload. A directory removed while watched (a
 removed state dir) is made again (0700) and watched afresh: a watch cannot see its directory come back.
-watchfiles runs its Rust watcher in a worker thread through anyio (which uses ``trio.to_thread`` under
-trio); the watcher is told to stop before the task is cancelled so shutdown does not wait for the
-thread's timeout.
+
+On Linux the watch is an inotify descriptor read on the Trio thread when the kernel says it is readable
+(``trio.lowlevel.wait_readable``): an idle gateway is not woken at all by its config watch. Elsewhere (or
+when no inotify instance can be had: ``fs.inotify.max_user_instances``) watchfiles runs its Rust watcher
+in a worker thread through anyio (``trio.to_thread`` under trio), polling every ``FALLBACK_STEP_MS``; it is
+told to stop before the task is cancelled so shutdown does not wait for the thread's timeout.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import struct
+import sys
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from pathlib import Path
+from typing import Any
 
-import anyio
 import trio
-import watchfiles
 
 from ..store.atomic import ensure_dir
 
 log = logging.getLogger("moltbot.config")
+
+FALLBACK_STEP_MS = 200  # watchfiles: how often its thread looks for changes (and for the stop request)
+
+# inotify(7): what a change to a file in the directory, or to the directory itself, raises.
+_IN_FILE_EVENTS = 0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x100 | 0x200  # MODIFY ATTRIB CLOSE_WRITE MOVED_* CREATE DELETE
+_IN_DIR_GONE = 0x400 | 0x800 | 0x2000 | 0x8000  # DELETE_SELF MOVE_SELF UNMOUNT IGNORED
+_IN_Q_OVERFLOW = 0x4000
+_IN_ONLYDIR = 0x01000000
+_IN_NONBLOCK, _IN_CLOEXEC = os.O_NONBLOCK, os.O_CLOEXEC
+_EVENT = struct.Struct("iIII")  # wd, mask, cookie, len; then len bytes of NUL-padded name
+_READ_BYTES = 64 * 1024
+
+
+class _Inotify:
+    """One inotify descriptor watching one directory (Linux), read on the Trio thread."""
+
+    def __init__(self, directory: Path) -> None:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), f"inotify_init1: {os.strerror(ctypes.get_errno())}")
+        self.fd = fd
+        if libc.inotify_add_watch(fd, os.fsencode(directory), _IN_FILE_EVENTS | _IN_DIR_GONE | _IN_ONLYDIR) < 0:
+            errno = ctypes.get_errno()
+            os.close(fd)
+            raise OSError(errno, f"inotify_add_watch {directory}: {os.strerror(errno)}")
+
+    async def read(self) -> list[tuple[int, str]]:
+        """The next batch of events: (mask, name in the directory, "" for the directory itself)."""
+        while True:
+            await trio.lowlevel.wait_readable(self.fd)
+            try:
+                data = os.read(self.fd, _READ_BYTES)
+            except BlockingIOError:
+                continue
+            events, offset = [], 0
+            while offset + _EVENT.size <= len(data):
+                _, mask, _, length = _EVENT.unpack_from(data, offset)
+                offset += _EVENT.size
+                name = data[offset:offset + length].split(b"\0", 1)[0]
+                offset += length
+                events.append((mask, os.fsdecode(name)))
+            return events
+
+    def close(self) -> None:
+        trio.lowlevel.notify_closing(self.fd)
+        os.close(self.fd)
+
+
+def _open_inotify(directory: Path) -> _Inotify | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return _Inotify(directory)
+    except (OSError, AttributeError) as exc:  # no instance left, or a libc without inotify
+        log.info("config watch: inotify unavailable (%s); polling with watchfiles instead", exc)
+        return None
 
 
 async def serve_config_watch(path: Path, on_change: Callable[[], Awaitable[None]], *,
                              debounce_ms: Callable[[], int], task_status=trio.TASK_STATUS_IGNORED) -> None:
     """Call ``on_change()`` ``debounce_ms()`` after the last change to ``path`` (absolute); never returns.
 
-    Reports ready once the watcher thread runs, so a change made after ``nursery.start`` is seen.
+    Reports ready once the watch is in place, so a change made after ``nursery.start`` is seen.
 
     ``debounce_ms`` is read at each change, so a new ``gateway.reload.debounceMs`` applies at once.
     """
     directory = path.parent
     await trio.to_thread.run_sync(ensure_dir, directory)
-    stop = anyio.Event()
+    stop: Any = None  # the fallback's anyio.Event, while a watchfiles thread runs
     dirty = trio.Event()
 
-    def is_config(_: watchfiles.Change, changed: str) -> bool:
+    def is_config(changed: str) -> bool:
         return Path(changed).name == path.name or Path(changed) == directory
 
-    async def watch_once(started: Callable[[], None]) -> None:
-        """Watch until ``stop`` is set or the directory is removed (its watch cannot see it come back)."""
-        watcher = watchfiles.awatch(directory, watch_filter=is_config, step=10, rust_timeout=200,
-                                    stop_event=stop, recursive=False, yield_on_timeout=True)
-        async with aclosing(watcher):
-            async for changes in watcher:
-                started()  # the first (timeout) yield means the watcher thread is running
-                if changes:
+    async def watch_inotify(watch: _Inotify, started: Callable[[], None]) -> None:
+        """Read the directory's events until it is removed (its watch cannot see it come back)."""
+        try:
+            started()
+            while True:
+                events = await watch.read()
+                if any(name == path.name or mask & (_IN_DIR_GONE | _IN_Q_OVERFLOW) for mask, name in events):
                     dirty.set()
-                if any(Path(changed) == directory for _, changed in changes):
+                if any(mask & _IN_DIR_GONE for mask, _ in events):
                     return
+        finally:
+            watch.close()
+
+    async def watch_polling(started: Callable[[], None]) -> None:
+        """watchfiles until ``stop`` is set or the directory is removed."""
+        nonlocal stop
+        import anyio
+        import watchfiles
+
+        stop = anyio.Event()
+        watcher = watchfiles.awatch(directory, watch_filter=lambda _, changed: is_config(changed),
+                                    step=FALLBACK_STEP_MS, rust_timeout=5000, stop_event=stop, recursive=False,
+                                    yield_on_timeout=True)
+        try:
+            async with aclosing(watcher):
+                async for changes in watcher:
+                    started()  # the first (timeout) yield means the watcher thread is running
+                    if changes:
+                        dirty.set()
+                    if any(Path(changed) == directory for _, changed in changes):
+                        return
+        finally:
+            stop.set()  # end the watcher's thread
 
     async def watch(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        nonlocal stop
         ready = False
 
         def started() -> None:
@@ -63,11 +148,11 @@ async def serve_config_watch(path: Path, on_change: Callable[[], Awaitable[None]
                 task_status.started()
 
         while True:
-            await watch_once(started)
-            if stop.is_set():
-                return
-            stop.set()  # end the old watcher's thread; a new one watches the directory made again
-            stop = anyio.Event()
+            inotify = _open_inotify(directory)
+            if inotify is not None:
+                await watch_inotify(inotify, started)
+            else:
+                await watch_polling(started)
             await trio.to_thread.run_sync(ensure_dir, directory)
             log.error("config directory %s was removed while the gateway runs; made it again (0700) and "
                       "watching it; the gateway keeps its last good config until %s is written again",
@@ -94,4 +179,5 @@ async def serve_config_watch(path: Path, on_change: Callable[[], Awaitable[None]
             await nursery.start(watch)
             task_status.started()
     finally:
-        stop.set()
+        if stop is not None:
+            stop.set()

@@ -1,12 +1,13 @@
 """The Gateway: the root nursery, alive for the whole process, and the in-process restart.
 
-Theory of operation. ``Gateway.serve`` opens the root nursery and starts, in order:
-- the Runtime (``runtime.py``), in a cancel scope of its own: everything built from the config;
-- the canvas host (``canvas/host.py``), a static file server on a port of its own, when enabled;
-- the listener: hypercorn serving the ASGI app on one port; every new WebSocket is served by whichever
+Theory of operation. ``Gateway.serve`` opens the root nursery and starts, in order, each a supervised
+child (``supervisor.py``) whose task is named after it:
+- ``runtime``, the Runtime (``runtime.py``): everything built from the config;
+- ``canvas``, the canvas host (``canvas/host.py``), a static file server on a port of its own, when enabled;
+- ``listener``: hypercorn serving the ASGI app on one port; every new WebSocket is served by whichever
   Runtime is current (``current_runtime()`` waits while one is being replaced), so a client that
   reconnects during a restart is accepted as soon as the new Runtime is up;
-- the config watcher, when the config has a file (hot reload).
+- ``config-watch``, the config watcher, when the config has a file (hot reload).
 Then it serves *requests* one at a time: restarts (SIGUSR1, a restart-needing reload, ``schedule_restart``)
 and the stop. A restart drains the Runtime (``shutdown`` event, clients closed 1012, bounded wait), cancels
 its scope, rebinds the listener only if bind/port changed (the canvas host only if its settings did), and
@@ -20,6 +21,7 @@ Gateway); ``open_gateway`` is the context-manager form for programs that embed t
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -44,6 +46,7 @@ from .auth import AuthSetupError, ResolvedAuth
 from .listener import resolve_bind_host, serve_listener
 from .runtime import Runtime
 from .sentinel import consume_restart_sentinel
+from .supervisor import Child
 
 log = logging.getLogger("moltbot.gateway")
 
@@ -129,9 +132,11 @@ class Gateway:
         self._restart_authorized_until = 0.0
         self._listener_key: tuple[str, int] | None = None
         self._listener_stop = trio.Event()
-        self._listener_done = trio.Event()
-        self._listener_scope = trio.CancelScope()
         self._nursery: trio.Nursery | None = None
+        # The root nursery's restartable children (the canvas host's is ``self.canvas.child``).
+        self.runtime_child = Child("runtime", _not_started)  # serves the current Runtime (swapped per start)
+        self.listener = Child("listener", _not_started, graceful=lambda: self._listener_stop.set(),
+                              grace=STOP_GRACE_SECONDS)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -165,7 +170,7 @@ class Gateway:
                 await self._start_listener(self.config)
                 if self._watch_config and self.config.path is not None:
                     self._decided_hash = await trio.to_thread.run_sync(self._file_hash_or_none)
-                    nursery.start_soon(self._serve_config_watch)
+                    nursery.start_soon(self._serve_config_watch, name="config-watch")
                 log.info("gateway listening on %s (auth: %s; %s)", self.url, self.runtime.authenticator.mode,
                          self.port_reason())
                 task_status.started(self)
@@ -203,7 +208,7 @@ class Gateway:
             await trio.sleep(delay_ms / 1000)
             self.request_restart(reason or "scheduled restart")
 
-        self._nursery.start_soon(restart_later)
+        self._nursery.start_soon(restart_later, name="scheduled-restart")
         result: dict[str, Any] = {"ok": True, "pid": os.getpid(), "signal": "SIGUSR1", "delayMs": delay_ms,
                                   "mode": "emit"}
         if reason:
@@ -252,7 +257,7 @@ class Gateway:
     async def _start_runtime(self, config: Config) -> None:
         assert self._nursery is not None
         runtime = Runtime(self, config)
-        await self._nursery.start(runtime.serve)
+        await self.runtime_child.start(self._nursery, runtime.serve)
         if config.state_dir is not None:  # before clients can see the new Runtime
             try:
                 payload = await trio.to_thread.run_sync(consume_restart_sentinel, config.state_dir)
@@ -284,29 +289,17 @@ class Gateway:
 
         assert self._nursery is not None
         self._listener_key = address or self._listener_address(config)
-        self._listener_stop, done = trio.Event(), trio.Event()
-        self._listener_done = done
-        scope = self._listener_scope = trio.CancelScope()
-
-        async def run_listener(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
-            try:
-                with scope:
-                    await serve_listener(make_asgi_app(self), *self._listener_key, config.gateway.max_payload,
-                                         self._listener_stop.wait, task_status=task_status)
-            finally:
-                done.set()
-
-        self.urls = await self._nursery.start(run_listener)
+        self._listener_stop = trio.Event()
+        serve = functools.partial(serve_listener, make_asgi_app(self), *self._listener_key,
+                                  config.gateway.max_payload, self._listener_stop.wait)
+        self.urls = await self.listener.start(self._nursery, serve)
         self.listening.set()
         self._listener_key = (self._listener_key[0], self.port)  # port 0 resolved: keep it across restarts
 
     async def _stop_listener(self) -> None:
-        """Stop accepting (graceful), and make sure the port is released before returning."""
-        self._listener_stop.set()
-        with trio.move_on_after(STOP_GRACE_SECONDS):
-            await self._listener_done.wait()
-        self._listener_scope.cancel(reason="listener stop deadline")
-        await self._listener_done.wait()
+        """Stop accepting (graceful, then cancelled past the grace), and make sure the port is released
+        before returning."""
+        await self.listener.stop("listener stop deadline")
 
     async def _rebind_listener(self, config: Config) -> None:
         """Move the listener to the new bind/port; if that fails, stay on the old one (and say why)."""
@@ -330,9 +323,7 @@ class Gateway:
         assert runtime is not None
         with trio.CancelScope(shield=True):
             await runtime.drain(reason, restart_expected_ms, runs_grace=runs_grace, grace=STOP_GRACE_SECONDS)
-            if runtime.scope is not None:
-                runtime.scope.cancel(reason=f"gateway: {reason}")
-            await runtime.stopped.wait()
+            await self.runtime_child.stop(f"gateway: {reason}")
 
     async def _restart(self, request: RestartRequest) -> None:
         started = trio.current_time()
@@ -498,6 +489,10 @@ class Gateway:
         self.runtime.apply_config(config, actions)
 
 
+async def _not_started(*, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    raise RuntimeError("a child of the gateway was started before its service was given")
+
+
 class _SetOnStart:
     """A task_status that calls back when the task reports ready (for a start_soon'ed service)."""
 
@@ -537,8 +532,8 @@ async def open_gateway(config: Config, *, port: int | None = None, env: Mapping[
     """
     with collapse_single_exception_group():
         async with trio.open_nursery() as nursery:
-            gateway: Gateway = await nursery.start(lambda task_status: serve_gateway(
-                config, port=port, env=env, watch_config=watch_config, task_status=task_status))
+            gateway: Gateway = await nursery.start(functools.partial(
+                serve_gateway, config, port=port, env=env, watch_config=watch_config), name="gateway")
             try:
                 yield gateway
             finally:

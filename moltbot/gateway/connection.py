@@ -1,6 +1,10 @@
 """One client connection: the handshake, then a nursery holding its reader, writer and request handlers.
 
-Theory of operation. ``serve_connection`` sends ``connect.challenge``, waits (bounded by the handshake
+Theory of operation. Every connection runs in the connection nursery of the Runtime current when it was
+accepted (``serve_connections``, the Runtime's ``connections`` task): the listener's task for the socket
+hands the accepted WebSocket over with ``serve_client`` and only waits, so cancelling the Runtime ends
+every connection it served (those still open are closed 1012 first, bounded) and no connection task
+outlives its Runtime. ``serve_connection`` sends ``connect.challenge``, waits (bounded by the handshake
 timeout) for the first frame and applies the ``ServerHandshake``'s outcome; auth is checked on an
 ``Accept``. Once ``hello-ok`` is sent the connection is registered with the gateway (so it receives
 broadcasts) and its nursery runs:
@@ -30,6 +34,7 @@ import trio
 from ..protocol import (
     CLOSE_NORMAL,
     CLOSE_POLICY_VIOLATION,
+    CLOSE_SERVICE_RESTART,
     UNAVAILABLE,
     Accept,
     Call,
@@ -52,6 +57,8 @@ if TYPE_CHECKING:
     from .runtime import Runtime
 
 log = logging.getLogger("moltbot.gateway")
+
+CLOSE_INTERNAL_ERROR = 1011  # the WebSocket close code for "the server hit an unexpected condition"
 
 
 @attrs.define(eq=False)
@@ -153,6 +160,59 @@ class Connection:
             self.nursery.cancel_scope.cancel()
         with trio.CancelScope(shield=True), trio.move_on_after(1):
             await self.transport.close(code, reason)
+
+
+async def serve_connections(runtime: Runtime, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Hold ``runtime``'s connection nursery (``runtime.connection_nursery``) until cancelled; every client
+    connection of the Runtime runs in it."""
+    async with trio.open_nursery() as nursery:
+        runtime.connection_nursery = nursery
+        try:
+            task_status.started()
+            await trio.sleep_forever()
+        finally:
+            runtime.connection_nursery = None
+
+
+async def serve_client(runtime: Runtime, transport: Transport) -> None:
+    """Serve an accepted WebSocket in ``runtime``'s connection nursery; return when the connection is over.
+
+    Cancellation: cancelling the caller (the listener's task for the socket) cancels the connection too,
+    and waits (bounded) for it to end.
+    """
+    nursery = runtime.connection_nursery
+    if nursery is None:  # this Runtime is stopping: the client reconnects to the next one
+        await transport.close(CLOSE_SERVICE_RESTART, "service restart")
+        return
+    scope, done = trio.CancelScope(), trio.Event()
+    nursery.start_soon(_serve_owned, runtime, transport, scope, done, name="connection")
+    try:
+        await done.wait()
+    finally:
+        if not done.is_set():
+            scope.cancel(reason="the socket's listener task ended")
+            with trio.CancelScope(shield=True), trio.move_on_after(2):
+                await done.wait()
+
+
+async def _serve_owned(runtime: Runtime, transport: Transport, scope: trio.CancelScope, done: trio.Event) -> None:
+    """``serve_connection`` as a task of the Runtime's: a bug is logged and closes this connection 1011 (the
+    Runtime and the other connections go on); cancelled, the client is told ``service restart`` (1012)."""
+    ended = False
+    try:
+        with scope:
+            try:
+                await serve_connection(runtime, transport)
+            except Exception:
+                log.exception("connection from %s failed", transport.peer)
+                with trio.move_on_after(1):
+                    await transport.close(CLOSE_INTERNAL_ERROR, "internal error")
+            ended = True
+    finally:
+        if not ended or scope.cancelled_caught:
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                await transport.close(CLOSE_SERVICE_RESTART, "service restart")
+        done.set()
 
 
 async def serve_connection(runtime: Runtime, transport: Transport) -> None:

@@ -89,7 +89,8 @@ class RuntimeCronHost:
     async def deliver(self, job: CronJob, text: str) -> tuple[DeliveryStatus, str | None]:
         try:
             channel, to, account_id = await self._target(job, delivery_plan(job))
-            await self._runtime.channels.deliver(channel, account_id, to, text)
+            await self._runtime.channels.deliver(channel, account_id, to, text, kind="cron",
+                                                 key=f"cron:{job.id}:{job.state.running_at_ms}")
         except DeliveryError as exc:
             log.warning("cron: job %s: output not delivered: %s", job.id, exc)
             return "not-delivered", str(exc)

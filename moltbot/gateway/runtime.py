@@ -1,9 +1,11 @@
 """The Runtime: everything built from one config, in one cancel scope, rebuilt on restart.
 
 It owns the authenticator, the broadcaster (seq, state versions, tick), presence, the health monitor and
-the method handlers, plus the tasks that serve them. Client connections are served by the listener's
-tasks but registered here; ``drain()`` broadcasts ``shutdown``, closes them 1012 after their queued frames
-and waits (bounded) for them to go, then the Gateway cancels the Runtime's scope and starts a new one.
+the method handlers, plus the tasks that serve them, and its client connections: the listener hands each
+accepted WebSocket over to the Runtime's connection nursery (``connection.serve_client``). ``drain()``
+broadcasts ``shutdown``, closes them 1012 after their queued frames and waits (bounded) for them to go;
+then the Gateway stops its ``runtime`` child (cancelling what is left: no connection outlives its
+Runtime) and starts a new one.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ..agents.providers.base import ModelInfo, Provider
 from ..agents.runtime import AgentRuntime
 from ..agents.tools import ToolRegistry
 from ..agents.tracking import RunTracker
+from ..browser.server import BrowserService
 from ..channels.manager import ChannelManager
 from ..config.model import Config
 from ..http.hooks import HOOK_RATE_LIMIT
@@ -61,7 +64,7 @@ from .agent_tools import register_gateway_tools
 from .approvals import ApprovalBroker
 from .auth import Authenticator, FailureLimiter, ResolvedAuth, is_loopback
 from .broadcast import Broadcaster
-from .connection import Connection
+from .connection import Connection, serve_connections
 from .cron import build_cron_service
 from .health import HealthMonitor
 from .methods import HANDLERS, INLINE
@@ -124,30 +127,29 @@ class Runtime:
         self.cron = build_cron_service(self)  # registers the "reload-cron" hot action
         self.channels = ChannelManager(self)  # one supervised task per channel account
         self.hot_actions["restart-channel"] = self.channels.restart_action
+        self.browser = BrowserService(self)  # off in embedded/test gateways on port 0 unless configured
+        self.hot_actions["restart-browser-control"] = self.browser.restart_action
         self.health.channels = self.channels.health
         self.health.link_channel = self.channels.link_channel
         self.draining = False
-        self.scope: trio.CancelScope | None = None
-        self.stopped = trio.Event()
+        self.connection_nursery: trio.Nursery | None = None  # while serving: where connections run
         self._all_closed = trio.Event()
         self._presence_dirty = trio.Event()
 
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        """Run the Runtime's services until its scope is cancelled."""
-        try:
-            with trio.CancelScope() as self.scope:
-                async with httpx.AsyncClient(timeout=None) as self.models.client, trio.open_nursery() as nursery:
-                    await nursery.start(self.health.serve)
-                    await nursery.start(self.nodes.serve)
-                    nursery.start_soon(self.broadcaster.serve_ticks, self.config.gateway.tick_interval_ms)
-                    nursery.start_soon(self._serve_presence)
-                    await nursery.start(self.agents.serve)
-                    await nursery.start(self.heartbeat.serve)
-                    await nursery.start(self.cron.serve)
-                    await nursery.start(self.channels.serve)
-                    task_status.started()
-        finally:
-            self.stopped.set()
+        """Run the Runtime's services until cancelled (the Gateway's ``runtime`` child stops it)."""
+        async with httpx.AsyncClient(timeout=None) as self.models.client, trio.open_nursery() as nursery:
+            await nursery.start(self.health.serve, name="health")
+            await nursery.start(self.nodes.serve, name="nodes")
+            nursery.start_soon(self.broadcaster.serve_ticks, self.config.gateway.tick_interval_ms, name="ticks")
+            nursery.start_soon(self._serve_presence, name="presence")
+            await nursery.start(self.agents.serve, name="agents")
+            await nursery.start(self.heartbeat.serve, name="heartbeat")
+            await nursery.start(self.cron.serve, name="cron")
+            await nursery.start(self.channels.serve, name="channels")
+            await nursery.start(self.browser.serve, name="browser")
+            await nursery.start(serve_connections, self, name="connections")
+            task_status.started()
 
     async def drain(self, reason: str, restart_expected_ms: int | None, *, runs_grace: float, grace: float) -> None:
         """Finish or cancel runs in flight, tell every client why, close them 1012, wait ≤ ``grace`` s.

@@ -16,7 +16,7 @@ from quart import Response, request
 from quart_trio import QuartTrio
 
 from ..gateway import origin
-from ..gateway.connection import serve_connection
+from ..gateway.connection import serve_client
 from ..gateway.transport import AsgiWebSocket, TransportClosed
 from .access import access_logged
 from .common import (
@@ -185,7 +185,7 @@ def make_asgi_app(gateway: Gateway) -> Any:
                 await transport.accept()
             except TransportClosed:
                 return
-            await serve_connection(await gateway.current_runtime(), transport)
+            await serve_client(await gateway.current_runtime(), transport)
         else:
             await http_app(scope, receive, send)
 

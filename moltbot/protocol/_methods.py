@@ -17,6 +17,7 @@ import attrs
 from . import _scopes
 from ._payloads import agent
 from ._payloads import approvals as _approvals
+from ._payloads import browser as _browser
 from ._payloads import channels as _channels
 from ._payloads import config as _config
 from ._payloads import cron as _cron
@@ -158,6 +159,7 @@ METHODS: Final[dict[str, MethodSpec]] = _table(
     MethodSpec("agent", agent.AgentParams, JsonObject),
     MethodSpec("agent.identity.get", agent.AgentIdentityParams, JsonObject),
     MethodSpec("agent.wait", agent.AgentWaitParams, JsonObject),
+    MethodSpec("browser.request", _browser.BrowserRequestParams, JsonObject),
     MethodSpec("chat.history", agent.ChatHistoryParams, JsonObject),
     MethodSpec("chat.abort", agent.ChatAbortParams, JsonObject),
     MethodSpec("chat.send", agent.ChatSendParams, JsonObject),

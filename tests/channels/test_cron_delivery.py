@@ -39,6 +39,7 @@ async def test_last_delivers_to_where_the_main_session_last_talked_chunked(tmp_p
                 bot.push_message(chat_id=42, user_id=42, text="hi")
                 await bot.wait_sent(1)
                 await gateway.runtime.channels.dispatcher.wait_handled(1)
+                await gateway.runtime.channels.delivery.outbox.wait_idle()
                 replied = len(bot.sent)  # the reply to "hi", chunked too
                 async with open_gateway_client(gateway.url, token=TOKEN) as client:
                     job, entry = await run_job(client, {"message": "digest", "deliver": True})
@@ -62,7 +63,7 @@ async def test_an_explicit_target_with_a_topic_is_delivered(tmp_path):
 
 
 @pytest.mark.parametrize(("payload", "error"), [
-    ({"channel": "whatsapp", "to": "+15550001"}, "whatsapp account default is not available: "),
+    ({"channel": "whatsapp", "to": "+15550001"}, "whatsapp account default is not configured"),
     ({"channel": "telegram", "to": "42:topic:general"}, "invalid telegram target: 42:topic:general"),
     ({"deliver": True}, 'channel "last": session agent:main:main has not talked on a channel yet'),
     ({"channel": "telegram", "deliver": True}, "no delivery target: payload.to is not set"),

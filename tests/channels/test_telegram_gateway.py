@@ -235,7 +235,7 @@ async def test_send_method_delivers_once_per_idempotency_key(tmp_path):
                     again = await client.call("send", params)
                     with pytest.raises(Exception, match="unsupported channel: carrier-pigeon"):
                         await client.call("send", {**params, "channel": "carrier-pigeon", "idempotencyKey": "k2"})
-                    with pytest.raises(Exception, match="WhatsApp|not available"):
+                    with pytest.raises(Exception, match="WhatsApp|not available|not configured"):
                         await client.call("send", {**params, "channel": "whatsapp", "idempotencyKey": "k3"})
     assert first == again == {"runId": "send:k1", "messageId": "100", "channel": "telegram", "chatId": "42"}
     assert len(bot.sent) == 1 and bot.sent[0]["message_thread_id"] == 9

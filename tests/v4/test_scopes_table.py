@@ -10,8 +10,10 @@ from moltbot.protocol._scope_table_gen import TABLE_PATH, package_version, rende
 from moltbot.protocol._scopes import REQUESTABLE_SCOPES, method_scope
 from tests.conftest import shared_reference
 
-# Methods this gateway serves that the 2026.9.1 schema does not list (removed upstream in 2026.7).
-OURS_ONLY = {"node.pair.request": "pairing", "node.pair.verify": "pairing", "plugins.controlUi.list": "read"}
+# Methods this gateway serves that the 2026.9.1 schema does not list (removed upstream in 2026.7; and
+# browser.request, a plugin method there, write-scoped as in the January original).
+OURS_ONLY = {"node.pair.request": "pairing", "node.pair.verify": "pairing", "plugins.controlUi.list": "read",
+             "browser.request": "write"}
 
 
 def test_vendored_table_equals_the_schemas_methods(openclaw_schema):

@@ -11,14 +11,16 @@ from typing import Any
 import trio
 
 from ...store.ids import is_account_id
-from ..base import AccountStatus, ChannelUnavailable, DeliveryError, InboundMessage, wall_ms
-from ..chunk import chunk_text
+from ..base import AccountStatus, ChannelUnavailable, DeliveryError, InboundMessage, Inbox, wall_ms
 from . import webhook
-from .api import TelegramApi, TelegramError
+from .api import TelegramApi, TelegramApiError, TelegramError
 from .poller import ALLOWED_UPDATES, OffsetStore, poll_updates
 from .webhook import serve_webhook
 
 log = logging.getLogger("moltbot.channels.telegram")
+
+PERMANENT_STATUSES = (400, 403, 404)
+SENDS_FINISH_SECONDS = 10.0  # a stopping account lets the sends in flight finish on its connection
 
 
 def resolve_token(account: Any, account_id: str, env: Mapping[str, str]) -> tuple[str | None, str]:
@@ -43,9 +45,9 @@ def parse_target(target: str) -> tuple[str, int | None]:
             target = target[len(prefix):]
     chat, sep, thread = target.partition(":topic:")
     if sep and not thread.isdigit():
-        raise DeliveryError(f"invalid telegram target: {target}")
+        raise DeliveryError(f"invalid telegram target: {target}", permanent=True)
     if not chat:
-        raise DeliveryError("empty telegram target")
+        raise DeliveryError("empty telegram target", permanent=True)
     return chat, int(thread) if sep else None
 
 
@@ -65,8 +67,10 @@ class TelegramChannel:
         self.bot_username: str | None = None
         self.bot_id: int | None = None
         self._api: TelegramApi | None = None
+        self._sending = 0
+        self._idle = trio.Event()
 
-    async def serve(self, inbox: trio.MemorySendChannel[InboundMessage], *,
+    async def serve(self, inbox: Inbox, *,
                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         if not self.token:
             raise ChannelUnavailable("not configured: no bot token (botToken, tokenFile or TELEGRAM_BOT_TOKEN)")
@@ -77,7 +81,12 @@ class TelegramChannel:
 
             async def handle(updates: list[dict[str, Any]]) -> None:
                 for update in updates:
-                    message = self.to_inbound(update)
+                    try:
+                        message = self.to_inbound(update)
+                    except Exception as exc:  # one malformed update is dead-lettered, never replayed
+                        await inbox.reject("telegram", self.account_id, f"update:{update.get('update_id')}",
+                                           f"unreadable update: {type(exc).__name__}: {exc}"[:300])
+                        continue
                     if message is not None:
                         self.status.last_inbound_at = wall_ms()
                         await inbox.send(message)
@@ -94,6 +103,9 @@ class TelegramChannel:
             finally:
                 self._api = None
                 self.status.connected = False
+                if self._sending:  # shielded in the outbox: let them finish on this client, bounded
+                    with trio.CancelScope(shield=True), trio.move_on_after(SENDS_FINISH_SECONDS):
+                        await self._idle.wait()
 
     def _connected(self, api: TelegramApi) -> None:
         self._api = api
@@ -111,12 +123,12 @@ class TelegramChannel:
         async def handle_one(update: dict[str, Any]) -> None:
             nonlocal last
             update_id = update.get("update_id")
-            async with lock:
+            async with lock:  # received (a durable receipt) first, then the offset: as in polling
                 if not isinstance(update_id, int) or (last is not None and update_id <= last):
                     return
+                await handle([update])
                 last = update_id
                 await trio.to_thread.run_sync(self.offsets.save, update_id)
-            await handle([update])
 
         async with trio.open_nursery() as nursery:
             port = await nursery.start(functools.partial(
@@ -166,23 +178,33 @@ class TelegramChannel:
             message_id=str(message.get("message_id")) if message.get("message_id") is not None else None,
             mentioned=mentioned, sender_name=sender.get("username") or sender.get("first_name"))
 
-    async def send(self, target: str, text: str, *, reply_to: str | None = None) -> str:
-        """Send ``text`` chunked to the account's limit; the first chunk (every chunk with ``replyToMode:
-        all``) replies to ``reply_to``.
+    @property
+    def reply_to_all(self) -> bool:
+        """``replyToMode: all``: every chunk of a long reply quotes the message (else only the first)."""
+        return self.account.reply_to_mode == "all"
 
-        Returns the first message's id."""
+    async def send(self, target: str, text: str, *, reply_to: str | None = None) -> str:
+        """Send one message (the outbox has chunked ``text`` to ``text_chunk_limit``); its message id.
+
+        Raises ``DeliveryError``: permanent for what Telegram refuses for good (400 bad request, 403 bot
+        blocked or kicked, 404), with ``retry_after`` for 429; a network error or 5xx is worth a retry."""
         api = self._api
         if api is None:
             raise DeliveryError(f"telegram account {self.account_id} is not connected")
         chat, thread = parse_target(target)
-        first: str | None = None
-        for piece in chunk_text(text, self.text_chunk_limit) or [text]:
-            replying = first is None or self.account.reply_to_mode == "all"
-            reply = int(reply_to) if reply_to and replying and reply_to.isdigit() else None
-            try:
-                sent = await api.send_message(chat, piece, thread_id=thread, reply_to=reply)
-            except TelegramError as exc:
-                raise DeliveryError(str(exc)) from None
-            first = first or str(sent.get("message_id"))
-            self.status.last_outbound_at = wall_ms()
-        return first or ""
+        reply = int(reply_to) if reply_to and reply_to.isdigit() else None
+        self._sending += 1
+        try:
+            sent = await api.send_message(chat, text, thread_id=thread, reply_to=reply)
+        except TelegramApiError as exc:
+            raise DeliveryError(str(exc), permanent=exc.status in PERMANENT_STATUSES,
+                                retry_after=exc.retry_after) from None
+        except TelegramError as exc:
+            raise DeliveryError(str(exc)) from None
+        finally:
+            self._sending -= 1
+            if not self._sending:
+                self._idle.set()
+                self._idle = trio.Event()
+        self.status.last_outbound_at = wall_ms()
+        return str(sent.get("message_id", ""))

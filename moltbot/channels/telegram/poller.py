@@ -1,9 +1,10 @@
 """The getUpdates long-poll loop and its persisted offset.
 
 Theory of operation: Telegram keeps every update until a ``getUpdates`` with a higher ``offset``
-confirms it. We write ``lastUpdateId`` atomically to ``<stateDir>/credentials/telegram-<account>-offset.json``
-*before* handing a batch on, so a crash or restart never hands the same update over twice (at most once:
-a crash between the write and the hand-over loses that batch, which beats answering twice). 409 and
+confirms it. A batch is handed on first (``handle`` returns once each message has a durable receipt in
+the delivery store, or was dead-lettered), then ``lastUpdateId`` is written atomically to
+``<stateDir>/credentials/telegram-<account>-offset.json``: a crash between the two makes Telegram send
+the batch again, and the receipts drop what was already received, so nothing is lost or handled twice. 409 and
 network/5xx errors end the loop with an exception: the manager restarts the account with backoff and a
 fresh HTTP client, so a conflicting keep-alive socket is never reused. 429 waits ``retry_after`` here.
 """
@@ -67,12 +68,11 @@ async def poll_updates(api: TelegramApi, offsets: OffsetStore,
                 await trio.sleep(delay)
                 continue
             raise
-        if not updates:
-            continue
+        updates = [u for u in updates if isinstance(u, dict)]
         ids = [u["update_id"] for u in updates if isinstance(u.get("update_id"), int)]
-        fresh = [u for u in updates if last is None or u.get("update_id", 0) > last]
-        if ids:
-            last = max(ids + ([last] if last is not None else []))
-            await trio.to_thread.run_sync(offsets.save, last)
+        fresh = [u for u in updates if last is None or (isinstance(u.get("update_id"), int) and u["update_id"] > last)]
         if fresh:
             await handle(fresh)
+        if ids and (last is None or max(ids) > last):
+            last = max(ids)
+            await trio.to_thread.run_sync(offsets.save, last)

@@ -25,8 +25,15 @@ import trio
 
 from ...store.atomic import ensure_dir
 from ...store.ids import is_account_id
-from ..base import AccountStatus, ChannelError, ChannelUnavailable, DeliveryError, InboundMessage, wall_ms
-from ..chunk import chunk_text
+from ..base import (
+    AccountStatus,
+    ChannelError,
+    ChannelUnavailable,
+    DeliveryError,
+    InboundMessage,
+    Inbox,
+    wall_ms,
+)
 from . import bridge
 from .bridge import (
     Bridge,
@@ -138,7 +145,7 @@ class WhatsAppChannel:
         self._bridge: Bridge | None = None
         self._reconnect_deadline = math.inf  # while disconnected: when to give up on the client's own reconnect
 
-    async def serve(self, inbox: trio.MemorySendChannel[InboundMessage], *,
+    async def serve(self, inbox: Inbox, *,
                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         if self.auth_dir is None:
             raise ChannelUnavailable("no state directory for the WhatsApp session (set authDir)")
@@ -218,9 +225,14 @@ class WhatsAppChannel:
         self.status.last_error = None
         self._reconnect_deadline = math.inf
 
-    async def _handle(self, event: WhatsAppEvent, inbox: trio.MemorySendChannel[InboundMessage]) -> None:
+    async def _handle(self, event: WhatsAppEvent, inbox: Inbox) -> None:
         if isinstance(event, IncomingText):
-            message = self.to_inbound(event)
+            try:
+                message = self.to_inbound(event)
+            except Exception as exc:  # one unreadable message is dead-lettered; the account goes on
+                await inbox.reject("whatsapp", self.account_id, f"message:{event.id}",
+                                   f"unreadable message: {type(exc).__name__}: {exc}"[:300])
+                return
             if message is not None:
                 self.status.last_inbound_at = wall_ms()
                 await inbox.send(message)
@@ -257,20 +269,21 @@ class WhatsAppChannel:
                               mentioned=mentioned, sender_name=event.push_name)
 
     async def send(self, target: str, text: str, *, reply_to: str | None = None) -> str:
-        """Send ``text`` chunked to the account's limit to an E.164 number or JID; the first message id."""
+        """Send one message (chunked by the outbox) to an E.164 number or JID; its message id. A bad
+        target is a permanent ``DeliveryError``, a client error is not."""
         session = self._bridge
         if session is None or not self.status.connected:
             raise DeliveryError(f"whatsapp account {self.account_id} is not connected")
-        jid = normalize_target(target)
-        first: str | None = None
-        for piece in chunk_text(text, self.text_chunk_limit) or [text]:
-            try:
-                message_id = await session.send_text(jid, piece, seconds=SEND_TIMEOUT)
-            except WhatsAppClientError as exc:
-                raise DeliveryError(f"whatsapp send to {target} failed: {exc}") from None
-            first = first or message_id
-            self.status.last_outbound_at = wall_ms()
-        return first or ""
+        try:
+            jid = normalize_target(target)
+        except DeliveryError as exc:
+            raise DeliveryError(str(exc), permanent=True) from None
+        try:
+            message_id = await session.send_text(jid, text, seconds=SEND_TIMEOUT)
+        except WhatsAppClientError as exc:
+            raise DeliveryError(f"whatsapp send to {target} failed: {exc}") from None
+        self.status.last_outbound_at = wall_ms()
+        return message_id or ""
 
     async def logout(self) -> bool:
         """Unlink this device on the server while connected; False when that was not possible."""

@@ -1,6 +1,6 @@
 """Method handlers by namespace: ``async def handler(runtime, connection, params) -> result``."""
 
-from . import agent, approvals, channels, config, cron, devices, logs, nodes, sessions, system, ui, ui_none
+from . import agent, approvals, browser, channels, config, cron, devices, logs, nodes, sessions, system, ui, ui_none
 from .ids import checked
 
 _HANDLERS = {
@@ -41,6 +41,7 @@ _HANDLERS = {
     "agent": agent.agent,
     "agent.wait": agent.agent_wait,
     "agent.identity.get": agent.agent_identity,
+    "browser.request": browser.browser_request,
     "chat.send": agent.chat_send,
     "chat.history": agent.chat_history,
     "chat.abort": agent.chat_abort,

@@ -1,0 +1,270 @@
+"""The outbox: every outbound message is written, then sent, retried with backoff, or dead-lettered.
+
+Theory of operation: ``submit`` writes the message to the store under its idempotency key (a key already
+there returns the stored row: the same ``send`` twice, or a reply whose turn ran again after a restart,
+is sent once) and queues it on its *lane*, one per (channel, account, target), so messages to one chat
+keep their order while chats are sent concurrently (at most ``CONCURRENT_SENDS`` at a time). A lane sends
+its head message chunk by chunk through the account ``resolve`` returns, recording the chunks sent, so a
+retry resumes after them. A ``DeliveryError`` marked ``permanent`` (a chat that does not exist, a bot
+blocked, an account not configured) dead-letters the message with the reason; any other is retried after
+``BACKOFF`` (or the channel's ``retry_after``), until ``MAX_AGE_MS`` has passed. ``poke(channel,
+account)`` retries an account's waiting messages at once: the channel manager calls it when the account
+connects. On start the pending rows of the previous run are queued again: a message written but not
+sent before a restart or a ``kill -9`` is sent then; one whose send was in flight when the process was
+killed is sent again (at least once: the Telegram Bot API offers no idempotency key to check against).
+An in-flight send is shielded for ``SEND_SHIELD`` seconds, so a graceful stop records its outcome.
+
+The outbox knows no channel: a channel plugs in by giving its account objects ``send(target, text, *,
+reply_to)`` (``text`` already within ``text_chunk_limit``), an optional ``reply_to_all`` attribute, and
+``DeliveryError(permanent=…, retry_after=…)`` for failures.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import trio
+
+from ..channels.base import Backoff, ChannelAccount, DeliveryError, wall_ms
+from ..channels.chunk import chunk_text
+from .store import DAY_MS, DeliveryStore, OutboxRow
+
+log = logging.getLogger("moltbot.delivery")
+
+BACKOFF = Backoff(initial=1.0, maximum=300.0, jitter=0.2)
+MAX_AGE_MS = DAY_MS  # a message not delivered within a day is dead-lettered ("expired")
+CONCURRENT_SENDS = 64
+SEND_SHIELD = 15.0
+DELIVER_WAIT = 30.0  # how long ``deliver`` waits for an attempt's outcome before saying "queued"
+PRUNE_SECONDS = 3600.0
+
+Resolve = Callable[[str, str], ChannelAccount]
+
+
+class DeliveryQueued(DeliveryError):
+    """Not delivered yet, but queued: the outbox retries it (the message says why the last attempt failed)."""
+
+
+@attrs.define(eq=False)
+class Entry:
+    """A pending message in memory: its row, when its next attempt is due, who waits for an outcome."""
+
+    row: OutboxRow
+    due: float = 0.0
+    changed: trio.Event = attrs.field(factory=trio.Event)
+
+    @property
+    def final(self) -> bool:
+        return self.row.state != "pending"
+
+    def notify(self) -> None:
+        self.changed.set()
+        self.changed = trio.Event()
+
+
+@attrs.define(eq=False)
+class Lane:
+    queue: deque[Entry] = attrs.field(factory=deque)
+    wake: trio.Event = attrs.field(factory=trio.Event)
+
+
+@attrs.frozen
+class OutboxStatistics:
+    pending: int
+    lanes: int
+    sent: int
+    retried: int
+    dead_lettered: int
+    store_writes: int
+    store_seconds: float
+
+
+class Outbox:
+    """The delivery queue of one runtime. ``serve`` owns the lanes' tasks and the store's connection."""
+
+    def __init__(self, store: DeliveryStore, resolve: Resolve, *,
+                 on_change: Callable[[], None] = lambda: None) -> None:
+        self.store = store
+        self._resolve = resolve
+        self._on_change = on_change
+        self._entries: dict[str, Entry] = {}
+        self._lanes: dict[tuple[str, str, str], Lane] = {}
+        self._limiter = trio.CapacityLimiter(CONCURRENT_SENDS)
+        self._nursery: trio.Nursery | None = None
+        self._idle = trio.Event()
+        self.counts: dict[tuple[str, str], dict[str, int]] = {}
+        self.sent = self.retried = self.dead_lettered = 0
+
+    async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Resume the previous run's pending messages, then send until cancelled; prune hourly."""
+        await self.store.run(self.store.db.prune, wall_ms())
+        self.counts = await self.store.run(self.store.db.counts)
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            resumed = await self.store.run(self.store.db.pending)
+            for row in resumed:
+                self._queue(Entry(row))
+            if resumed:
+                log.info("outbox: %d message(s) from before the restart queued again", len(resumed))
+            task_status.started()
+            while True:
+                await trio.sleep(PRUNE_SECONDS)
+                if await self.store.run(self.store.db.prune, wall_ms()):
+                    self.counts = await self.store.run(self.store.db.counts)
+
+    # --- submitting -----------------------------------------------------------------------------
+
+    async def submit(self, *, key: str, kind: str, channel: str, account_id: str, target: str, text: str,
+                     reply_to: str | None = None) -> Entry:
+        """Write the message (unless its key is known) and queue it; the entry to wait on."""
+        try:
+            row, created = await self.store.run(
+                self.store.db.enqueue, key=key, kind=kind, channel=channel, account_id=account_id,
+                target=target, text=text, reply_to=reply_to, now_ms=wall_ms())
+        except ValueError as exc:
+            raise DeliveryError(str(exc), permanent=True) from None
+        known = self._entries.get(row.key)
+        if known is not None:
+            return known
+        entry = Entry(row)
+        if created:
+            self._count(row, +1)
+        if not entry.final:
+            self._queue(entry)
+        return entry
+
+    async def deliver(self, *, wait: float = DELIVER_WAIT, **message: Any) -> OutboxRow:
+        """``submit``, then wait (≤ ``wait`` s) for an attempt: the delivered row, else ``DeliveryError``
+        (``DeliveryQueued`` while it is retried)."""
+        entry = await self.submit(**message)
+        if not entry.final:
+            with trio.move_on_after(wait):
+                await entry.changed.wait()
+        row = entry.row
+        if row.state == "delivered":
+            return row
+        if row.state == "dead":
+            raise DeliveryError(row.last_error or "not delivered", permanent=True)
+        raise DeliveryQueued(f"not delivered yet, queued for retry (attempt {row.attempts}): "
+                             f"{row.last_error or 'waiting for its turn'}")
+
+    async def wait_idle(self) -> None:
+        """Wait until no message is pending (each delivered or dead-lettered)."""
+        while self._entries:
+            await self._idle.wait()
+
+    def poke(self, channel: str, account_id: str) -> None:
+        """Retry the account's waiting messages now (it has just connected)."""
+        for (lane_channel, lane_account, _), lane in self._lanes.items():
+            if (lane_channel, lane_account) == (channel, account_id):
+                lane.wake.set()
+
+    # --- sending --------------------------------------------------------------------------------
+
+    def _queue(self, entry: Entry) -> None:
+        assert self._nursery is not None, "outbox not started"
+        row = entry.row
+        self._entries[row.key] = entry
+        lane_key = (row.channel, row.account_id, row.target)
+        lane = self._lanes.get(lane_key)
+        if lane is None:
+            lane = self._lanes[lane_key] = Lane()
+            self._nursery.start_soon(self._run_lane, lane_key, lane)
+        lane.queue.append(entry)
+
+    async def _run_lane(self, key: tuple[str, str, str], lane: Lane) -> None:
+        try:
+            while lane.queue:
+                entry = lane.queue[0]
+                if entry.due > trio.current_time():
+                    with trio.move_on_at(entry.due):
+                        await lane.wake.wait()
+                    lane.wake = trio.Event()
+                async with self._limiter:
+                    await self._attempt(entry)
+                if entry.final:
+                    lane.queue.popleft()
+                    del self._entries[entry.row.key]
+                    if not self._entries:
+                        self._idle.set()
+                        self._idle = trio.Event()
+        finally:
+            del self._lanes[key]
+
+    async def _attempt(self, entry: Entry) -> None:
+        """One attempt at the rest of the message; its outcome is in the store when this returns."""
+        row = entry.row
+        store, before = self.store, row.state
+        try:
+            with trio.CancelScope(shield=True), trio.move_on_after(SEND_SHIELD) as bound:
+                await self._send_rest(row)
+            if bound.cancelled_caught:
+                raise DeliveryError(f"send did not finish within {SEND_SHIELD:g}s")
+        except DeliveryError as exc:
+            row.attempts += 1
+            expired = wall_ms() - row.created_at >= MAX_AGE_MS
+            row.last_error = str(exc) or type(exc).__name__
+            if exc.permanent or expired:
+                row.state = "dead"
+                if expired and not exc.permanent:
+                    row.last_error = f"expired after {row.attempts} attempts: {row.last_error}"
+                self.dead_lettered += 1
+                log.warning("outbox: %s to %s:%s:%s dead-lettered: %s", row.kind, row.channel, row.account_id,
+                            row.target, row.last_error)
+            else:
+                delay = max(BACKOFF.delay(row.attempts), exc.retry_after or 0.0)
+                entry.due = trio.current_time() + delay
+                self.retried += 1
+                log.info("outbox: %s to %s:%s:%s not sent (%s); retry %d in %.1fs", row.kind, row.channel,
+                         row.account_id, row.target, row.last_error, row.attempts, delay)
+        else:
+            row.attempts += 1
+            row.state, row.last_error = "delivered", None
+            self.sent += 1
+        with trio.CancelScope(shield=True):  # the outcome is written even while the runtime stops
+            await store.run(store.db.finish, row.id, state=row.state, attempts=row.attempts, now_ms=wall_ms(),
+                            message_id=row.message_id, error=row.last_error)
+        if row.state != before:
+            self._count(attrs.evolve(row, state=before), -1)
+            self._count(row, +1)
+        entry.notify()
+
+    async def _send_rest(self, row: OutboxRow) -> None:
+        account = self._resolve(row.channel, row.account_id)
+        limit = row.chunk_limit or max(1, account.text_chunk_limit)
+        pieces = chunk_text(row.text, limit) or [row.text]
+        reply_all = bool(getattr(account, "reply_to_all", False))
+        for index in range(row.pieces_sent, len(pieces)):
+            reply_to = row.reply_to if index == 0 or reply_all else None
+            message_id = await account.send(row.target, pieces[index], reply_to=reply_to)
+            row.message_id = row.message_id or message_id
+            row.pieces_sent, row.chunk_limit = index + 1, limit
+            if index + 1 < len(pieces):  # the last one is recorded with the outcome
+                await self.store.run(self.store.db.progress, row.id, row.pieces_sent, row.message_id, limit,
+                                     wall_ms())
+
+    # --- status ---------------------------------------------------------------------------------
+
+    def _count(self, row: OutboxRow, delta: int) -> None:
+        counts = self.counts.setdefault((row.channel, row.account_id), {})
+        counts[row.state] = max(0, counts.get(row.state, 0) + delta)
+        self._on_change()
+
+    def count_inbound_dead(self, channel: str, account_id: str) -> None:
+        counts = self.counts.setdefault((channel, account_id), {})
+        counts["inboundDead"] = counts.get("inboundDead", 0) + 1
+        self._on_change()
+
+    def account_counts(self, channel: str, account_id: str) -> dict[str, int]:
+        counts = self.counts.get((channel, account_id), {})
+        return {"pending": counts.get("pending", 0), "delivered": counts.get("delivered", 0),
+                "deadLetters": counts.get("dead", 0), "inboundDeadLetters": counts.get("inboundDead", 0)}
+
+    def statistics(self) -> OutboxStatistics:
+        return OutboxStatistics(pending=len(self._entries), lanes=len(self._lanes), sent=self.sent,
+                                retried=self.retried, dead_lettered=self.dead_lettered,
+                                store_writes=self.store.writes, store_seconds=self.store.write_seconds)

@@ -1,0 +1,179 @@
+"""The control service driving a real headless Chromium: the canvas host's page, snapshot, click by ref,
+changed text, screenshot, console; a crashed browser restarted; auth refused without the token."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+import trio
+
+from .helpers import api, browser_gateway, canvas_url, needs_chromium
+
+pytestmark = needs_chromium
+
+
+def ref_of(snapshot: str, text: str) -> str:
+    line = next(line for line in snapshot.splitlines() if text in line)
+    return line.split("[ref=", 1)[1].split("]", 1)[0]
+
+
+async def test_snapshot_click_by_ref_reads_changed_text_and_screenshots(make_config, tmp_path):
+    with trio.fail_after(60):
+        async with browser_gateway(make_config, tmp_path) as gw, api(gw) as http:
+            opened = await http.post("/tabs/open", json={"url": canvas_url(gw)})
+            assert opened.status_code == 200, opened.text
+            assert opened.json()["title"] == "Counter demo"
+            first = (await http.get("/snapshot")).json()
+            assert 'button "Increment"' in first["snapshot"] and 'text "Count: 0"' in first["snapshot"]
+            ref = ref_of(first["snapshot"], 'button "Increment"')
+            clicked = await http.post("/act", json={"kind": "click", "ref": ref})
+            assert clicked.status_code == 200 and clicked.json()["ok"] is True, clicked.text
+            second = (await http.get("/snapshot")).json()
+            assert 'text "Count: 1"' in second["snapshot"]
+            assert ref_of(second["snapshot"], 'button "Increment"') == ref  # stable refs
+            shot = (await http.post("/screenshot", json={"inline": True})).json()
+            path = shot["path"]
+            with open(path, "rb") as handle:  # noqa: ASYNC230 (a small file in a test)
+                assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+            assert os.stat(path).st_mode & 0o777 == 0o600
+            console = (await http.get("/console")).json()
+            assert any(m["text"] == "page ready" for m in console["messages"])
+
+
+async def test_type_fill_select_and_wait(make_config, tmp_path):
+    with trio.fail_after(60):
+        async with browser_gateway(make_config, tmp_path) as gw, api(gw) as http:
+            await http.post("/tabs/open", json={"url": canvas_url(gw)})
+            snap = (await http.get("/snapshot")).json()["snapshot"]
+            typed = await http.post(
+                "/act", json={"kind": "type", "ref": ref_of(snap, 'textbox "Name"'), "text": "Ada"}
+            )
+            assert typed.status_code == 200, typed.text
+            chosen = await http.post(
+                "/act", json={"kind": "select", "ref": ref_of(snap, 'combobox "Colour"'), "values": ["Green"]}
+            )
+            assert chosen.json()["selected"] == ["g"]
+            after = (await http.get("/snapshot")).json()["snapshot"]
+            assert 'textbox "Name"' in after and 'value="Ada"' in after and 'value="Green"' in after
+            await http.post("/act", json={"kind": "click", "ref": ref_of(snap, 'button "Increment"')})
+            waited = await http.post("/wait", json={"text": "Count: 1", "timeoutMs": 5000})
+            assert waited.status_code == 200, waited.text
+            missing = await http.post("/wait", json={"text": "never there", "timeoutMs": 300})
+            assert missing.status_code == 504 and "not reached" in missing.json()["error"]
+
+
+async def test_unknown_ref_and_private_target_are_refused_with_reason(make_config, tmp_path):
+    with trio.fail_after(60):
+        async with browser_gateway(make_config, tmp_path) as gw, api(gw) as http:
+            await http.post("/tabs/open", json={"url": canvas_url(gw)})
+            unknown = await http.post("/act", json={"kind": "click", "ref": "e999"})
+            assert unknown.status_code == 404 and "take a snapshot" in unknown.json()["error"]
+            refused = await http.post("/navigate", json={"url": "http://127.0.0.1:9/"})
+            assert refused.status_code == 403 and "private or local" in refused.json()["error"]
+            bad = await http.post("/act", json={"kind": "evaluate", "fn": "1"})
+            assert bad.status_code == 400 and "not supported" in bad.json()["error"]
+
+
+async def test_crashed_browser_is_restarted(make_config, tmp_path):
+    with trio.fail_after(90):
+        async with browser_gateway(make_config, tmp_path) as gw, api(gw) as http:
+            assert (await http.post("/start")).json() == {"ok": True, "profile": "moltbot"}
+            status = (await http.get("/")).json()
+            assert status["running"] is True
+            os.kill(status["pid"], signal.SIGKILL)
+            state = gw.runtime.browser.control.manager.profile(None)
+            while not (state.status == "running" and state.pid not in (None, status["pid"])):
+                await state.changed.wait()
+            again = (await http.get("/")).json()
+            assert again["restarts"] == 1 and again["pid"] != status["pid"]
+            opened = await http.post("/tabs/open", json={"url": canvas_url(gw)})
+            assert opened.status_code == 200, opened.text
+            stopped = (await http.post("/stop")).json()
+            assert stopped["stopped"] is True and (await http.get("/")).json()["running"] is False
+
+
+@pytest.mark.parametrize("token", [None, "wrong-token"])
+async def test_requests_without_the_gateway_token_are_refused(make_config, tmp_path, token):
+    with trio.fail_after(30):
+        async with browser_gateway(make_config, tmp_path, canvas=False) as gw, api(gw, token=token) as http:
+            answer = await http.get("/")
+            assert answer.status_code == 401 and "Unauthorized" in answer.json()["error"]
+            assert gw.runtime.browser.control.manager.profile(None).pid is None  # nothing was started
+
+
+async def test_a_foreign_host_header_is_refused(make_config, tmp_path):
+    with trio.fail_after(30):
+        async with browser_gateway(make_config, tmp_path, canvas=False) as gw, api(gw) as http:
+            answer = await http.get("/", headers={"Host": "evil.example:80"})
+            assert answer.status_code == 403
+
+
+async def test_an_idle_profile_is_stopped_and_started_again_on_use(make_config, tmp_path):
+    from .helpers import browser_config
+
+    with trio.fail_after(60):
+        async with (
+            browser_gateway(
+                make_config, tmp_path, canvas=False, browser=browser_config(idle_timeout_ms=1500)
+            ) as gw,
+            api(gw) as http,
+        ):
+            assert (await http.post("/start")).status_code == 200
+            state = gw.runtime.browser.control.manager.profile(None)
+            pid = state.pid
+            while state.status != "stopped":
+                await state.changed.wait()
+            assert state.pid is None and not alive(pid)
+            assert (await http.post("/start")).status_code == 200 and state.pid not in (None, pid)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_a_cdp_url_profile_attaches_to_a_browser_someone_else_runs(make_config, tmp_path):
+    import subprocess
+    from functools import partial
+
+    from moltbot.browser.profiles import ProfileSpec, chromium_argv
+
+    from .helpers import CHROMIUM, BrowserProfileConfig, browser_config, free_port_block
+
+    port = free_port_block(1)[0]
+    spec = ProfileSpec(
+        name="outside",
+        driver="managed",
+        cdp_url=None,
+        cdp_port=port,
+        color="",
+        headless=True,
+        executable_path=None,
+        user_data_dir=tmp_path / "outside",
+    )
+    argv = chromium_argv(spec, port, executable=CHROMIUM, no_sandbox=os.geteuid() == 0, extra=[])
+    browser = browser_config(profiles={"outside": BrowserProfileConfig(cdp_url=f"http://127.0.0.1:{port}")})
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            outside = await nursery.start(
+                partial(
+                    trio.run_process, argv, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+            )
+            async with browser_gateway(make_config, tmp_path, browser=browser) as gw, api(gw) as http:
+                while (await http.post("/start", json={"profile": "outside"})).status_code != 200:  # noqa: ASYNC110
+                    await trio.sleep(
+                        0.1
+                    )  # the outside browser is still opening its port: polled under the deadline
+                opened = await http.post("/tabs/open", json={"url": canvas_url(gw), "profile": "outside"})
+                assert opened.status_code == 200, opened.text
+                status = (await http.get("/", params={"profile": "outside"})).json()
+                assert status["driver"] == "remote" and status["pid"] is None and status["running"] is True
+                assert (await http.post("/stop", json={"profile": "outside"})).json()["stopped"] is True
+                assert outside.returncode is None  # detaching never kills a browser we did not start
+            nursery.cancel_scope.cancel()

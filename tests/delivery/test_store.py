@@ -1,0 +1,99 @@
+"""The delivery database on its own: idempotency keys, receipts, schema version, retention, file modes."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+
+import pytest
+
+from moltbot.delivery import store as store_module
+from moltbot.delivery.store import DB_NAME, SCHEMA_VERSION, DeliveryDB, StoreError, store_key
+
+NOW = 1_800_000_000_000
+
+
+def enqueue(db: DeliveryDB, key: str, text: str = "hi", now_ms: int = NOW):
+    return db.enqueue(key=key, kind="send", channel="telegram", account_id="default", target="42", text=text,
+                      reply_to=None, now_ms=now_ms)
+
+
+def test_one_idempotency_key_is_one_row_whatever_the_second_text(tmp_path):
+    db = DeliveryDB(tmp_path / "delivery" / DB_NAME)
+    row, created = enqueue(db, "send:k1")
+    again, created_again = enqueue(db, "send:k1", text="something else")
+    assert (created, created_again) == (True, False)
+    assert again.id == row.id and again.text == "hi" and again.state == "pending"
+    db.finish(row.id, state="delivered", attempts=1, now_ms=NOW, message_id="100")
+    assert enqueue(db, "send:k1")[0].message_id == "100"
+    assert [r.key for r in db.pending()] == []
+
+
+def test_a_long_key_is_stored_as_its_digest_and_still_deduplicates(tmp_path):
+    db = DeliveryDB(tmp_path / DB_NAME)
+    key = "send:" + "x" * 5000
+    assert len(store_key(key)) < 200 and store_key(key) != store_key(key + "y")
+    assert enqueue(db, key)[1] is True and enqueue(db, key)[1] is False
+
+
+def test_the_file_is_private_and_the_schema_versioned(tmp_path):
+    path = tmp_path / "delivery" / DB_NAME
+    DeliveryDB(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        raw.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="newer than this moltbot"):
+        DeliveryDB(path)
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):
+    path = tmp_path / DB_NAME
+    path.write_bytes(b"not sqlite at all" * 100)
+    with pytest.raises(StoreError, match=str(path)):
+        DeliveryDB(path)
+
+
+def test_receipts_deduplicate_and_count_the_runs_that_left_them_unfinished(tmp_path):
+    path = tmp_path / DB_NAME
+    db = DeliveryDB(path)
+    assert db.claim("telegram", "default", "42/1001", '{"x": 1}', NOW) is True
+    assert db.claim("telegram", "default", "42/1001", '{"x": 1}', NOW) is False
+    assert db.claim("telegram", "other", "42/1001", None, NOW) is True  # per account
+    db.settle("telegram", "other", "42/1001", state="done", now_ms=NOW)
+    db.close()
+    db = DeliveryDB(path)  # a restart: the receipt is still there
+    assert db.claim("telegram", "default", "42/1001", None, NOW) is False
+    assert [(r.message_key, r.attempts) for r in db.unfinished()] == [("42/1001", 1)]
+    assert [(r.message_key, r.attempts) for r in db.unfinished()] == [("42/1001", 2)]
+    db.settle("telegram", "default", "update:7", state="dead", now_ms=NOW, reason="unreadable update")
+    assert db.dead_receipts()[0]["messageKey"] == "update:7"
+    assert db.counts()[("telegram", "default")] == {"inboundDead": 1}
+
+
+def test_retention_keeps_pending_and_bounds_the_rest(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "DELIVERED_MAX", 3)
+    db = DeliveryDB(tmp_path / DB_NAME)
+    old = NOW - store_module.DEAD_KEEP_MS - 1
+    for index in range(5):
+        row, _ = enqueue(db, f"send:{index}")
+        db.finish(row.id, state="delivered", attempts=1, now_ms=NOW)
+    stale, _ = enqueue(db, "send:dead", now_ms=old)
+    db.finish(stale.id, state="dead", attempts=1, now_ms=old, error="chat not found")
+    waiting, _ = enqueue(db, "send:pending", now_ms=old)
+    db.claim("telegram", "default", "old", None, old)
+    db.settle("telegram", "default", "old", state="done", now_ms=old)
+    assert db.prune(NOW) == 2 + 1 + 1
+    assert [r.key for r in db.rows(state="delivered")] == ["send:4", "send:3", "send:2"]
+    assert [r.key for r in db.pending()] == ["send:pending"]
+    assert db.claim("telegram", "default", "old", None, NOW) is True  # its receipt has expired
+
+
+def test_a_dead_letter_can_be_queued_again(tmp_path):
+    db = DeliveryDB(tmp_path / DB_NAME)
+    row, _ = enqueue(db, "send:k")
+    db.finish(row.id, state="dead", attempts=3, now_ms=NOW, error="bot was blocked")
+    assert db.requeue(row.id, NOW) is True and db.requeue(row.id, NOW) is False
+    assert [(r.key, r.attempts) for r in db.pending()] == [("send:k", 0)]

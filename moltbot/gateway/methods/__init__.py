@@ -1,6 +1,20 @@
 """Method handlers by namespace: ``async def handler(runtime, connection, params) -> result``."""
 
-from . import agent, approvals, browser, channels, config, cron, devices, logs, nodes, sessions, system, ui, ui_none
+from . import (
+    agent,
+    approvals,
+    browser,
+    channels,
+    config,
+    cron,
+    devices,
+    logs,
+    nodes,
+    sessions,
+    system,
+    ui,
+    ui_none,
+)
 from .ids import checked
 
 _HANDLERS = {

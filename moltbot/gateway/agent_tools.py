@@ -26,6 +26,7 @@ from ..protocol._payloads.config import ConfigPatchParams
 from .approvals import wire_exec_approvals
 from .methods.config import read_snapshot, write_and_restart
 from .sentinel import write_restart_sentinel
+from .session_tools import register_session_tools
 
 if TYPE_CHECKING:
     from ..agents.runtime import Run
@@ -61,6 +62,7 @@ def register_gateway_tools(runtime: Runtime) -> None:
     approve, file_access = wire_exec_approvals(runtime)
     runtime.processes = register_exec_tools(runtime.tools, runtime.agents, approve=approve, file_access=file_access)
     _register_control_tools(runtime)
+    register_session_tools(runtime)
 
 
 def _register_control_tools(runtime: Runtime) -> None:

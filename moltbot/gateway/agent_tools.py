@@ -19,6 +19,7 @@ from ..agents.tools import ToolError
 from ..agents.tools.exec import register_exec_tools
 from ..agents.tools.fs import register_fs_tools
 from ..agents.tools.memory import register_memory_tools
+from ..agents.tools.web import register_web_tools
 from ..config.redact import redacted_copy
 from ..config.schema import config_schema
 from ..protocol import ProtocolError
@@ -59,6 +60,7 @@ def register_gateway_tools(runtime: Runtime) -> None:
     """Every built-in tool on ``runtime.tools`` (the policy decides per run which ones a model sees)."""
     register_fs_tools(runtime.tools, runtime.agents)
     register_memory_tools(runtime.tools, runtime.agents)
+    register_web_tools(runtime.tools, runtime.agents)
     approve, file_access = wire_exec_approvals(runtime)
     runtime.processes = register_exec_tools(runtime.tools, runtime.agents, approve=approve, file_access=file_access)
     _register_control_tools(runtime)

@@ -115,7 +115,7 @@ async def bench_tools_and_approvals(root: Path, rounds: int) -> dict[str, float]
     return out
 
 
-async def main(rounds: int) -> None:
+async def main(rounds: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         figures = await bench_prompt(root, rounds)
@@ -123,12 +123,13 @@ async def main(rounds: int) -> None:
     print("| figure | p50 ms | p99 ms |\n|---|---|---|")
     for name in ("cold", "warm", "tool", "exec_approved", "exec_no_approval"):
         print(f"| {name} | {figures[name + '_p50_ms']:.3f} | {figures[name + '_p99_ms']:.3f} |")
-    results = Path(__file__).resolve().parent / "results"
-    results.mkdir(exist_ok=True)
-    (results / "assistant.json").write_text(json.dumps(figures, indent=2) + "\n")
+    return figures
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=200)
-    trio.run(main, parser.parse_args().rounds)
+    figures = trio.run(main, parser.parse_args().rounds)
+    results = Path(__file__).resolve().parent / "results"
+    results.mkdir(exist_ok=True)
+    (results / "assistant.json").write_text(json.dumps(figures, indent=2) + "\n")

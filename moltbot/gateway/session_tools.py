@@ -31,6 +31,10 @@ LIST_SCHEMA = {"type": "object", "properties": {
 HISTORY_SCHEMA = {"type": "object", "properties": {
     "sessionKey": {"type": "string"}, "limit": {"type": "integer", "minimum": 1, "maximum": MAX_HISTORY},
     "includeTools": {"type": "boolean"}}, "required": ["sessionKey"]}
+SPAWN_SCHEMA = {"type": "object", "properties": {
+    "task": {"type": "string", "description": "what the sub-agent should do"},
+    "label": {"type": "string"}}, "required": ["task"]}
+MAX_TASK = 32_000
 MESSAGE_SCHEMA = {"type": "object", "properties": {
     "action": {"type": "string", "enum": ["send"]}, "message": {"type": "string"},
     "channel": {"type": "string", "description": "telegram or whatsapp (default: where this chat is)"},
@@ -84,6 +88,22 @@ def register_session_tools(runtime: Runtime) -> None:
                         and not any(isinstance(p, dict) and p.get("type") == "toolCall" for p in m.get("content") or ())]
         return {"sessionKey": key, "messages": messages[-limit:]}
 
+    async def sessions_spawn(arguments: dict[str, Any], run: Run | None) -> Any:
+        task = arguments.get("task")
+        if not isinstance(task, str) or not task.strip() or len(task) > MAX_TASK:
+            raise ToolError(f"task must be a non-empty string of at most {MAX_TASK} characters")
+        if run is not None and run.spawned_by is not None:
+            raise ToolError("a sub-agent cannot spawn sub-agents")
+        agent_id = agent_of_run(run)
+        child = f"agent:{agent_id}:subagent:{uuid.uuid4()}"
+        started, _ = agents.submit(run_id=f"spawn-{uuid.uuid4().hex[:12]}", session_key=child, message=task,
+                                   dedupe="tool", agent_id=agent_id, lane="subagent",
+                                   spawned_by=run.session_key if run is not None else "api")
+        label = arguments.get("label")
+        return {"status": "accepted", "runId": started.run_id, "childSessionKey": child,
+                "label": label if isinstance(label, str) else None,
+                "note": "read the result later with sessions_history on childSessionKey"}
+
     async def message(arguments: dict[str, Any], run: Run | None) -> Any:
         if arguments.get("action", "send") != "send":
             raise ToolError("action must be send")
@@ -108,5 +128,7 @@ def register_session_tools(runtime: Runtime) -> None:
     runtime.tools.register("sessions_list", "List this agent's sessions, newest first.", LIST_SCHEMA, sessions_list)
     runtime.tools.register("sessions_history", "Read the recent messages of one of this agent's sessions.",
                            HISTORY_SCHEMA, sessions_history)
+    runtime.tools.register("sessions_spawn", "Start a sub-agent on a task in its own session; it runs in the "
+                           "background (read its answer with sessions_history).", SPAWN_SCHEMA, sessions_spawn)
     runtime.tools.register("message", "Send a message to a chat (default: the chat this conversation is in).",
                            MESSAGE_SCHEMA, message)

@@ -28,6 +28,7 @@ from typing import Any
 
 import attrs
 import httpx
+import psutil
 import trio
 
 from ..config.model import BrowserConfig
@@ -341,7 +342,30 @@ async def _first_of(cdp: CdpConnection, process: trio.Process | None) -> None:
 def _prepare_dirs(user_data_dir: Path) -> Any:
     ensure_dir(user_data_dir.parent)
     ensure_dir(user_data_dir)
+    _reap_orphan(user_data_dir)
     return open(user_data_dir.parent / "chromium.log", "wb")  # noqa: SIM115 (closed by the caller)
+
+
+def _reap_orphan(user_data_dir: Path) -> None:
+    """Kill a Chromium left running on this profile's data dir by a gateway that died without stopping it:
+    its ``SingletonLock`` (``host-pid``) would make the new launch hand over to it and exit. Only a process
+    whose command line names this very data dir is killed."""
+    try:
+        target = os.readlink(user_data_dir / "SingletonLock")
+        pid = int(target.rsplit("-", 1)[1])
+        process = psutil.Process(pid)
+        if f"--user-data-dir={user_data_dir}" not in process.cmdline():
+            return
+        log.warning(
+            "browser profile data dir %s: killing Chromium %d left by an earlier run", user_data_dir, pid
+        )
+        if os.getpgid(pid) == pid:  # its own group (as we start it): renderers go with it
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            process.kill()
+        process.wait(timeout=3)
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return
 
 
 async def _kill_group(process: trio.Process) -> None:

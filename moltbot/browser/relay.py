@@ -94,11 +94,7 @@ class ExtensionRelay:
         self.tabs_changed = trio.Event()  # set (and replaced) whenever a tab is lent or taken back
 
     async def serve(self, port: int, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        config = HypercornConfig()
-        config.bind = [f"127.0.0.1:{port}"]
-        config.accesslog = None
-        config.errorlog = logging.getLogger("moltbot.browser.relay.http")
-        config.graceful_timeout = 1.0
+        config = loopback_server_config(port, "moltbot.browser.relay.http")
         config.websocket_max_message_size = MAX_MESSAGE
         config.websocket_ping_interval = None
 
@@ -119,7 +115,7 @@ class ExtensionRelay:
             return
         peer = (scope.get("client") or ("", 0))[0]
         if scope["type"] == "http":
-            foreign = not is_loopback(peer) or not is_loopback(_host(scope))  # DNS rebinding: a page's Host
+            foreign = not is_loopback(peer) or not is_loopback(host_of(scope))  # DNS rebinding: a page's Host
             status, body = (403, {"error": "loopback only"}) if foreign else self._http(scope)
             data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
             kind = b"text/plain; charset=utf-8" if isinstance(body, str) else b"application/json"
@@ -141,7 +137,7 @@ class ExtensionRelay:
             return
         await send({"type": "websocket.accept"})
         socket = _Socket(receive, send)
-        token = _bearer(scope)
+        token = bearer_of(scope)
         if path == "/cdp":
             await self._serve_cdp_client(socket, token)
         else:
@@ -153,7 +149,7 @@ class ExtensionRelay:
             return 200, "OK"
         if path == "/extension/status":
             return 200, {"connected": self._extension is not None}
-        if not self._local_client(_bearer(scope)):
+        if not self._local_client(bearer_of(scope)):
             return 401, {"error": "unauthorized: the DevTools endpoints need the relay's token"}
         cdp_url = f"ws://{self.url.removeprefix('http://') if self.url else '127.0.0.1'}/cdp"
         if path.rstrip("/") == "/json/version":
@@ -367,6 +363,17 @@ class ExtensionRelay:
         return await self.forward(method, params, session)
 
 
+def loopback_server_config(port: int, log_name: str) -> HypercornConfig:
+    """hypercorn on 127.0.0.1:``port`` (0: any free port), no access log, a quick graceful stop."""
+    config = HypercornConfig()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.accesslog = None
+    config.errorlog = logging.getLogger(log_name)
+    config.graceful_timeout = 1.0
+    config.keep_alive_timeout = 5.0
+    return config
+
+
 async def serve_lifespan(receive: Any, send: Any) -> None:
     """ASGI lifespan with nothing to set up: startup and shutdown are acknowledged at once."""
     while True:
@@ -378,14 +385,14 @@ async def serve_lifespan(receive: Any, send: Any) -> None:
             return
 
 
-def _host(scope: dict[str, Any]) -> str:
+def host_of(scope: dict[str, Any]) -> str:
     host = next(
         (v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"), "127.0.0.1"
     ).strip()
     return host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0]
 
 
-def _bearer(scope: dict[str, Any]) -> str | None:
+def bearer_of(scope: dict[str, Any]) -> str | None:
     for key, value in scope.get("headers", []):
         if key == b"authorization":
             scheme, _, rest = value.decode("latin-1").partition(" ")

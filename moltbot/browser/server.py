@@ -28,7 +28,6 @@ from urllib.parse import parse_qsl
 import attrs
 import httpx
 import trio
-from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
 from .._backoff import Backoff
@@ -38,7 +37,7 @@ from ..gateway.supervisor import Child
 from ..protocol import ProtocolError
 from .manager import BrowserManager
 from .profiles import PortBook, resolve_profiles
-from .relay import ExtensionRelay, serve_lifespan
+from .relay import ExtensionRelay, bearer_of, host_of, loopback_server_config, serve_lifespan
 from .service import BrowserControl
 from .ssrf import Guard
 from .tool import register_browser_tool
@@ -68,14 +67,6 @@ def service_settings(config: Config, env: dict[str, str], gateway_port: int) -> 
         return None
     ports = browser_ports(gateway_port, control_port=section.control_port, cdp_range=section.cdp_port_range)
     return ServiceSettings(ports.control, ports.relay, ports.cdp_range)
-
-
-def _host_of(headers: list[tuple[bytes, bytes]]) -> str | None:
-    for key, value in headers:
-        if key == b"host":
-            host = value.decode("latin-1").strip()
-            return host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0]
-    return None
 
 
 class BrowserService:
@@ -211,12 +202,7 @@ class BrowserService:
             self._changed()
 
     async def _serve_http(self, port: int, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        config = HypercornConfig()
-        config.bind = [f"127.0.0.1:{port}"]
-        config.accesslog = None
-        config.errorlog = logging.getLogger("moltbot.browser.http")
-        config.graceful_timeout = 1.0
-        config.keep_alive_timeout = 5.0
+        config = loopback_server_config(port, "moltbot.browser.http")
         await serve(self._asgi, config, task_status=task_status)  # type: ignore[arg-type]
 
     async def _asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -242,16 +228,10 @@ class BrowserService:
 
     async def _answer(self, scope: dict[str, Any], receive: Any) -> tuple[int, Any]:
         peer = (scope.get("client") or ("", 0))[0]
-        host = _host_of(scope.get("headers", []))
-        if not is_loopback(peer) or (host is not None and not is_loopback(host)):
+        if not is_loopback(peer) or not is_loopback(host_of(scope)):  # a rebound page's Host is refused
             return 403, {"error": "the browser control service answers loopback clients only"}
-        token = None
-        for key, value in scope.get("headers", []):
-            if key == b"authorization":
-                scheme, _, rest = value.decode("latin-1").partition(" ")
-                token = rest.strip() if scheme.lower() == "bearer" else None
         try:
-            self.runtime.authenticator.verify(token, peer, direct=True)
+            self.runtime.authenticator.verify(bearer_of(scope), peer, direct=True)
         except ProtocolError:
             return 401, {
                 "error": "Unauthorized: send the gateway token (or password) as Authorization: Bearer"

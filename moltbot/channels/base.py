@@ -92,13 +92,16 @@ class AccountStatus:
     allow_from: list[str] | None = None
     token_source: str | None = None
     self_id: dict[str, Any] | None = None  # WhatsApp: this linked device's own {e164, jid}
+    last_transport_activity_at: int | None = None  # the platform's last response (liveness)
+    stalled_since: int | None = None  # set while the account is "stalled" (channels/liveness.py)
 
     def snapshot(self) -> dict[str, Any]:
         names = {"account_id": "accountId", "reconnect_attempts": "reconnectAttempts",
                  "last_connected_at": "lastConnectedAt", "last_error": "lastError",
                  "last_start_at": "lastStartAt", "last_stop_at": "lastStopAt",
                  "last_inbound_at": "lastInboundAt", "last_outbound_at": "lastOutboundAt",
-                 "dm_policy": "dmPolicy", "allow_from": "allowFrom", "token_source": "tokenSource", "self_id": "self"}
+                 "dm_policy": "dmPolicy", "allow_from": "allowFrom", "token_source": "tokenSource", "self_id": "self",
+                 "last_transport_activity_at": "lastTransportActivityAt", "stalled_since": "stalledSince"}
         out: dict[str, Any] = {}
         for field in attrs.fields(AccountStatus):
             value = getattr(self, field.name)

@@ -118,8 +118,8 @@ class Dispatcher:
         self._replying.add(run.run_id)
         try:
             await run.done.wait()
-            if run.status == "aborted" and run.stop_reason is None:  # cancelled by a drain, not by a user
-                return False, None
+            if (run.status == "aborted" and run.stop_reason is None) or not manager.runtime.runs.accepting:
+                return False, None  # cut short or refused by a stopping gateway: the next start runs it
             if run.status != "ok" or not run.text.strip():
                 log.warning("%s:%s run %s ended %s: %s", message.channel, message.account_id, run.run_id,
                             run.status, run.error)

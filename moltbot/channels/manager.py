@@ -1,17 +1,22 @@
-"""The channel manager: one supervised child per channel account, restart by cancel-and-start.
+"""The channel manager: one supervised child per channel account, restart by stop-and-start.
 
-Theory of operation: every account (``telegram:default``) runs in its own supervisor task, which owns a
-cancel scope and reports it (with a ``stopped`` event) through ``task_status.started``. The supervisor
-runs the account's ``serve``; when it raises, the status gets ``lastError`` and the supervisor waits an
-exponential backoff with jitter before running ``serve`` again, so one crashing account never touches
-the others or the gateway. ``restart(channel)`` holds that channel's lock, cancels each account's scope
-and *waits for its supervisor to finish* before starting the new one: two pollers for one bot (the
-permanent 409 of known failures 1 and 5) cannot exist. Inbound messages from every account go into one
-inbox; ``inbound.dispatch`` answers each in its own task in the manager's nursery.
+Theory of operation: every account (``telegram:default``) is a ``Child`` of the gateway's supervisor
+primitive (``gateway/supervisor.py``), run in the manager's nursery. The child reports ready at once (the
+manager never waits for a platform to answer), then runs the account's ``serve``; when that raises, the
+status gets ``lastError`` and the child runs it again after the backoff ladder (2 s … 5 min, reset by a
+run of ``STABLE_SECONDS``), forever, so one crashing account never touches the others or the gateway;
+past ``liveness.STALL_ATTEMPTS`` failures in a row the account is reported ``stalled`` (``health``
+warning, ``stalledSince``) and still retried every few minutes. ``ChannelUnavailable`` (not linked, no
+state dir) ends the child for good. ``liveness`` restarts an account that is connected but silent past
+its ``silence_limit``. ``restart(channel)`` holds that channel's lock and *stops each child, waiting for
+it to end*, before starting the new ones: two pollers for one bot (the permanent 409 of known failures 1
+and 5) cannot exist. Inbound messages from every account go through the ``InboundGate`` (receipts) into
+one inbox; ``inbound.dispatch`` answers each in its own task in the manager's nursery.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -19,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
+from ..gateway.supervisor import Child, describe
 from ..protocol._payloads.system import LinkChannel
-from . import summary
+from . import liveness, summary
 from .base import AccountStatus, Backoff, ChannelAccount, ChannelUnavailable, DeliveryError, wall_ms
 from .inbound import Dispatcher
 from .outbound import Deliveries, InboundGate
@@ -45,11 +51,10 @@ APPROVED_TEXT = "✅ Moltbot access approved. Send a message to start chatting."
 
 @attrs.define(eq=False)
 class Slot:
-    """A running supervisor: its scope, the event set when it has finished, the current account."""
+    """One supervised account: its child (state, attempts), its status, the account object while it runs."""
 
-    scope: trio.CancelScope
     status: AccountStatus
-    stopped: trio.Event = attrs.field(factory=trio.Event)
+    child: Child = attrs.field(init=False)
     account: ChannelAccount | None = None
 
 
@@ -121,6 +126,7 @@ class ChannelManager:
             for channel in SUPERVISED:
                 await self._start_channel(channel)
             nursery.start_soon(self._serve_approvals)
+            nursery.start_soon(liveness.serve_liveness, self)
             self._status_changed()
             task_status.started()
 
@@ -169,15 +175,12 @@ class ChannelManager:
             slot = self.slots.pop((channel, account_id), None)
             if slot is None:
                 return False
-            slot.scope.cancel(reason=reason)
-            await slot.stopped.wait()
+            await slot.child.stop(reason)
             return True
 
     async def _stop_channel(self, channel: str, reason: str) -> None:
         for key in [k for k in self.slots if k[0] == channel]:
-            slot = self.slots.pop(key)
-            slot.scope.cancel(reason=reason)
-            await slot.stopped.wait()
+            await self.slots.pop(key).child.stop(reason)
 
     async def _start_channel(self, channel: str) -> None:
         configs = account_configs(self.runtime, channel)
@@ -197,8 +200,12 @@ class ChannelManager:
         if not status.configured:
             status.last_error = "not configured"
             return False
-        slot = await self._nursery.start(self._supervise, channel, account_id, account, status)
+        slot = Slot(status)
+        slot.child = Child(f"{channel}:{account_id}", functools.partial(self._serve_account, slot, channel, account),
+                           backoff=self.backoff, stable_seconds=STABLE_SECONDS, permanent=(ChannelUnavailable,),
+                           on_change=lambda child: liveness.child_changed(self, slot))
         self.slots[(channel, account_id)] = slot
+        await slot.child.start(self._nursery)
         return True
 
     async def start_account(self, channel: str, account_id: str, reason: str = "start") -> bool:
@@ -206,8 +213,7 @@ class ChannelManager:
         async with self._locks[channel]:
             slot = self.slots.pop((channel, account_id), None)
             if slot is not None:
-                slot.scope.cancel(reason=reason)
-                await slot.stopped.wait()
+                await slot.child.stop(reason)
             account = account_configs(self.runtime, channel).get(account_id)
             if account is None:
                 return False
@@ -234,55 +240,37 @@ class ChannelManager:
                                    state_dir=self.runtime.config.state_dir)
         return WhatsAppChannel(account_id, account, status, state_dir=self.runtime.config.state_dir)
 
-    async def _supervise(self, channel: str, account_id: str, account: Any, status: AccountStatus, *,
-                         task_status=trio.TASK_STATUS_IGNORED) -> None:
-        """Run one account until cancelled: serve, and after a crash wait the backoff and serve again."""
-        with trio.CancelScope() as scope:
-            slot = Slot(scope, status)
-            task_status.started(slot)
-            try:
-                await self._run_account(slot, channel, account_id, account)
-            finally:
-                status.running = status.connected = False
-                status.last_stop_at = wall_ms()
-                slot.account = None
-                slot.stopped.set()
-                self._status_changed()
+    async def _serve_account(self, slot: Slot, channel: str, account: Any, *,
+                             task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """One run of one account (the child's ``fn``): ready at once, then the account's ``serve``."""
+        status, account_id = slot.status, slot.status.account_id
+        task_status.started()  # the manager does not wait for the platform; a failure to connect is retried
+        slot.account = self._build(channel, account_id, account, status)
+        status.running, status.last_start_at = True, wall_ms()
 
-    async def _run_account(self, slot: Slot, channel: str, account_id: str, account: Any) -> None:
-        status, attempt = slot.status, 0
-        while True:
-            slot.account = self._build(channel, account_id, account, status)
-            status.running, status.last_start_at = True, wall_ms()
-            began = trio.current_time()
+        def ready() -> None:
+            status.connected, status.last_error = True, None
+            status.last_transport_activity_at = wall_ms()
+            liveness.child_changed(self, slot)
+            if self.delivery.outbox is not None:  # what waited for this account goes out now
+                self.delivery.outbox.poke(channel, account_id)
+            resumed = self._resumed.pop((channel, account_id), None)
+            if resumed and self._nursery is not None:
+                self._nursery.start_soon(self._redispatch, resumed)
 
-            def ready() -> None:
-                status.connected, status.last_error = True, None
-                self._status_changed()
-                if self.delivery.outbox is not None:  # what waited for this account goes out now
-                    self.delivery.outbox.poke(channel, account_id)
-                resumed = self._resumed.pop((channel, account_id), None)
-                if resumed and self._nursery is not None:
-                    self._nursery.start_soon(self._redispatch, resumed)
-
-            try:  # the inbox exists once ``serve`` runs (a unit test may run one supervisor without it)
-                await slot.account.serve(self.inbox, task_status=_Ready(ready))  # type: ignore[arg-type]
-                raise DeliveryError("channel stopped unexpectedly")
-            except ChannelUnavailable as exc:
-                status.last_error = str(exc)
+        try:  # the inbox exists once ``serve`` runs (a unit test may run one account without it)
+            await slot.account.serve(self.inbox, task_status=_Ready(ready))  # type: ignore[arg-type]
+        except Exception as exc:
+            status.last_error = describe(exc)
+            if isinstance(exc, ChannelUnavailable):
                 log.warning("%s:%s cannot start: %s", channel, account_id, exc)
-                return
-            except Exception as exc:
-                status.last_error = str(exc) or type(exc).__name__
+            raise
+        finally:
             status.running = status.connected = False
             status.last_stop_at = wall_ms()
+            slot.account = None
             self._status_changed()
-            attempt = 1 if trio.current_time() - began >= STABLE_SECONDS else attempt + 1
-            status.reconnect_attempts = attempt
-            delay = self.backoff.delay(attempt)
-            log.warning("%s:%s stopped (%s); restarting in %.1fs (attempt %d)", channel, account_id,
-                        status.last_error, delay, attempt)
-            await trio.sleep(delay)
+        status.last_error = "channel stopped unexpectedly"
 
     async def _redispatch(self, messages: list[Any]) -> None:
         for message in messages:
@@ -314,7 +302,8 @@ class ChannelManager:
         statuses = self.statuses.get(channel) or {}
         if not statuses:
             return [AccountStatus(account_id="default", configured=False, enabled=False).snapshot()]
-        return [{**status.snapshot(), **self.delivery.counts(channel, status.account_id)}
+        return [{**status.snapshot(), **self.delivery.counts(channel, status.account_id),
+                 **liveness.fields(self.slots.get((channel, status.account_id)), status.last_error)}
                 for status in statuses.values()]
 
     def summary(self, channel: str) -> dict[str, Any]:

@@ -23,12 +23,17 @@ DETAIL_LABELS = {"telegram": "Telegram Bot", "whatsapp": "WhatsApp Web", "webcha
 SYSTEM_IMAGES = {"telegram": "paperplane", "whatsapp": "message"}
 
 SUMMARY_KEYS = ("accountId", "name", "enabled", "configured", "linked", "authAgeMs", "running", "connected",
-                "lastError", "probe", "lastProbeAt", "mode", "tokenSource")
+                "lastError", "probe", "lastProbeAt", "mode", "tokenSource", "healthState", "reconnectAttempts",
+                "stalledSince", "pending", "deadLetters", "inboundDeadLetters")
 
 
 def _state(row: dict[str, Any]) -> str:
     if row.get("connected"):
         return "connected"
+    if row.get("healthState") == "stalled" and row.get("lastError"):  # the health warning (still retried)
+        return f"error: {row['lastError']} (stalled after {row.get('reconnectAttempts')} attempts; retrying)"
+    if row.get("healthState") == "reconnecting" and row.get("lastError"):
+        return f"error: {row['lastError']} (reconnecting, attempt {row.get('reconnectAttempts')})"
     if row.get("enabled") is False and row.get("lastError") in (None, "disabled"):
         return "disabled"
     if not row.get("configured"):

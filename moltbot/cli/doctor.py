@@ -2,7 +2,7 @@
 how to fix each thing; ``--fix`` applies the fixes that cannot lose anything.
 
 Checks, in order: the config (loads, local mode, warnings), permissions of the state dir and secret
-files, the gateway token (present, strong, the same for this shell and the config), the port (free, or
+files, the exposure of the bind (who can reach the gateway; Tailscale's daemon and CLI when used), the gateway token (present, strong, the same for this shell and the config), the port (free, or
 held by this profile's gateway, or by whom), the canvas host's port (§7.5), the single-instance lock (free, held by a live gateway, or
 held by a process that does not serve its port: known failures, item 12; and the port the gateway serves is
 the configured one, issue 19), the user service (item 13),
@@ -35,6 +35,7 @@ from ..protocol import RemoteProtocolError
 from ..service import ServiceError, ServiceUnavailable, service_for
 from ..store.lock import lock_holder, lock_path
 from ..store.ports import listeners
+from .doctor_exposure import check_exposure
 from .output import Output
 from .rpc import Session, failure_hints
 from .setup import ensure_setup
@@ -291,7 +292,7 @@ def channel_state(summary: dict) -> tuple[str, str]:
 def run_checks(env: dict[str, str], *, timeout_ms: int, regenerate: bool) -> list[Finding]:
     ctx = Context(env)
     findings = check_config(ctx) + check_permissions(ctx) + check_token(ctx, regenerate=regenerate)
-    findings += check_lock(ctx)
+    findings += check_lock(ctx) + check_exposure(ctx)
     findings += check_port(ctx) + check_canvas_port(ctx) + check_service(ctx) + check_gateway(ctx, timeout_ms)
     return findings
 

@@ -21,6 +21,7 @@ from ..config.profiles import apply_profile, dev_config, profile_from_env
 from ..gateway.auth import ResolvedAuth, is_loopback
 from ..store.atomic import write_atomic
 from ..store.lock import GatewayLockError, acquire_gateway_lock
+from .remote_access import apply_tailscale_flags, check_remote_access, discover_tailnet, run_with_tailscale
 from .rpc import Session, connection_options
 
 
@@ -61,6 +62,7 @@ def prepare_config(config: Config, *, port: int | None, bind: str | None, token:
     except BindError as exc:
         raise click.ClickException(str(exc)) from None
     resolved = ResolvedAuth.resolve(gateway.auth, env)
+    check_remote_access(gateway, host, port, resolved.mode)  # Funnel/Serve refusals, the clear-text warning
     if not resolved.secret:
         if not is_loopback(host):
             raise click.ClickException(
@@ -96,9 +98,17 @@ def _fail(message: str) -> None:
 @click.option("--force", is_flag=True,
               help="Replace this profile's running gateway (never another profile's or another program).")
 @click.option("--verbose", is_flag=True, help="Mirror every log event to the console.")
+@click.option("--tailscale", "tailscale_mode", type=click.Choice(["off", "serve", "funnel"]),
+              help="Publish the port with tailscale serve (tailnet) or funnel (internet) at start.")
+@click.option("--tailscale-reset-on-exit", is_flag=True, help="Undo tailscale serve/funnel when the gateway stops.")
+@click.option("--watch", is_flag=True, help="Development: restart the gateway process when a package file changes.")
+@click.option("--watch-path", "watch_paths", multiple=True, type=click.Path(exists=True),
+              help="With --watch: watch this path too (repeatable).")
 @click.pass_context
 def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token: str | None, password: str | None,
-                  auth_mode: str | None, allow_unconfigured: bool, dev: bool, force: bool, verbose: bool) -> None:
+                  auth_mode: str | None, allow_unconfigured: bool, dev: bool, force: bool, verbose: bool,
+                  tailscale_mode: str | None, tailscale_reset_on_exit: bool, watch: bool,
+                  watch_paths: tuple[str, ...]) -> None:
     """Run the gateway in the foreground (Ctrl-C or SIGTERM stops it; SIGUSR1 or SIGUSR2 restarts it
     in-process unless commands.restart is false).
 
@@ -107,6 +117,10 @@ def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token:
     """
     if ctx.invoked_subcommand is not None:
         return
+    if watch:
+        from .watch import run_watch
+
+        sys.exit(run_watch(sys.argv[1:], watch_paths))
     from ..gateway.logfile import configure_logging
     from ..gateway.signals import run_gateway
 
@@ -126,8 +140,12 @@ def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token:
     if config.gateway.mode != "local" and not allow_unconfigured:
         _fail(f"gateway.mode is not \"local\" in {config.path}: run `moltbot setup` first, "
               "or pass --allow-unconfigured to start on defaults")
+    config = apply_tailscale_flags(config, tailscale_mode, tailscale_reset_on_exit)
+    discover_tailnet(config, bind, env)
     config, port, port_source = prepare_config(config, port=port, bind=bind, token=token, password=password,
                                                auth_mode=auth_mode, env=env)
+    # Again: a first start re-reads the file it stored the new token in.
+    config = apply_tailscale_flags(config, tailscale_mode, tailscale_reset_on_exit)
     profile = profile_from_env(env) or "default"
     if force:
         _force(port, config, profile)
@@ -146,9 +164,17 @@ def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token:
                    "Ctrl-C stops it", err=True)
 
     pinned = None if port_source == "gateway.port" else port
+
+    async def run(on_listening) -> None:
+        def started(gateway) -> None:
+            announce(gateway)
+            if on_listening is not None:
+                on_listening(gateway.port)
+
+        await run_gateway(config, port=pinned, port_source=port_source, env=dict(env), on_started=started)
+
     try:
-        trio.run(lambda: run_gateway(config, port=pinned, port_source=port_source, env=dict(env),
-                                     on_started=announce))
+        trio.run(run_with_tailscale(run, config, env))
     except (OSError, BaseExceptionGroup) as exc:
         if not _address_in_use(exc):
             raise

@@ -123,8 +123,14 @@ class GatewayToolsConfig:
 
 @attrs.frozen
 class TailscaleConfig:
+    """``gateway.tailscale``: Serve/Funnel run for the gateway port at start (``mode``), undone at exit
+    (``resetOnExit``); ``socket`` (ours) is tailscaled's LocalAPI socket, used to verify Tailscale
+    identities and find the tailnet address (default: the platform's, ``/var/run/tailscale/tailscaled.sock``
+    on Linux)."""
+
     mode: Literal["off", "serve", "funnel"] = "off"
     reset_on_exit: bool = False
+    socket: str | None = None
 
 
 @attrs.frozen

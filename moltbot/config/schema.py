@@ -29,7 +29,7 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _GROUPS = {
     "gateway": "Gateway", "agents": "Agents", "models": "Models", "session": "Sessions", "messages": "Messages",
     "channels": "Channels", "cron": "Cron", "hooks": "Hooks", "canvasHost": "Canvas", "commands": "Commands",
-    "logging": "Logging", "env": "Environment", "meta": "Metadata",
+    "logging": "Logging", "env": "Environment", "meta": "Metadata", "browser": "Browser",
 }
 _HELP = {
     "gateway.port": "Port of the WebSocket control plane and HTTP endpoints (restart needed).",
@@ -58,6 +58,11 @@ _HELP = {
     "channels.telegram.dmPolicy": "Who may message the bot directly: pairing, allowlist, open or disabled.",
     "channels.telegram.allowFrom": "Telegram user ids or @usernames allowed to message the bot.",
     "cron.enabled": "Run scheduled jobs.",
+    "browser.enabled": "Run the browser control service (gateway port + 2) that agents and operators drive "
+                       "Chromium through.",
+    "browser.executablePath": "The Chromium or Chrome binary (default: the system's chromium).",
+    "browser.idleTimeoutMs": "Stop a profile's browser after this long unused (0: never).",
+    "browser.ssrfPolicy.allowPrivateNetwork": "Let the browser open loopback and private-network addresses.",
     "hooks.token": "Secret callers of the webhook endpoint must send.",
     "logging.level": "Least severe log level written.",
     "logging.file": "Log file path (default: a dated file under /tmp/moltbot).",

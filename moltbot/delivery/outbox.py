@@ -41,6 +41,7 @@ CONCURRENT_SENDS = 64
 SEND_SHIELD = 15.0
 DELIVER_WAIT = 30.0  # how long ``deliver`` waits for an attempt's outcome before saying "queued"
 PRUNE_SECONDS = 3600.0
+STORE_CHECK_SECONDS = 1.0  # how often the store's file is checked to still exist
 
 Resolve = Callable[[str, str], ChannelAccount]
 
@@ -111,10 +112,21 @@ class Outbox:
             if resumed:
                 log.info("outbox: %d message(s) from before the restart queued again", len(resumed))
             task_status.started()
-            while True:
-                await trio.sleep(PRUNE_SECONDS)
-                if await self.store.run(self.store.db.prune, wall_ms()):
-                    self.counts = await self.store.run(self.store.db.counts)
+            try:
+                next_prune = trio.current_time() + PRUNE_SECONDS
+                while True:
+                    await trio.sleep(STORE_CHECK_SECONDS)
+                    if await self.store.run(self.store.db.reopen_if_removed):
+                        log.error("outbox: %s was removed while the gateway runs; started a new one (messages "
+                                  "still pending are sent from memory)", self.store.db.path)
+                    if trio.current_time() >= next_prune:
+                        next_prune += PRUNE_SECONDS
+                        if await self.store.run(self.store.db.prune, wall_ms()):
+                            self.counts = await self.store.run(self.store.db.counts)
+            finally:
+                # Stopping: a message submitted from now on stays pending in the store (a handler that
+                # finishes while the runtime stops), and the next start sends it.
+                self._nursery = None
 
     # --- submitting -----------------------------------------------------------------------------
 
@@ -166,7 +178,8 @@ class Outbox:
     # --- sending --------------------------------------------------------------------------------
 
     def _queue(self, entry: Entry) -> None:
-        assert self._nursery is not None, "outbox not started"
+        if self._nursery is None:  # not started, or stopping: the row waits in the store for the next start
+            return
         row = entry.row
         self._entries[row.key] = entry
         lane_key = (row.channel, row.account_id, row.target)

@@ -165,20 +165,36 @@ class DeliveryDB:
     def __init__(self, path: Path | None) -> None:
         """Open (creating, 0700/0600) ``path``, or an in-memory database for ``None`` (no state dir)."""
         self.path = path
+        self._db = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        path = self.path
         if path is not None:
             ensure_dir(path.parent)
             path.touch(mode=0o600, exist_ok=True)
         try:
-            self._db = sqlite3.connect(str(path) if path is not None else ":memory:", isolation_level=None,
-                                       check_same_thread=False, timeout=10.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            db = sqlite3.connect(str(path) if path is not None else ":memory:", isolation_level=None,
+                                 check_same_thread=False, timeout=10.0)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._db = db
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"delivery store {path or ':memory:'}: {exc}") from None
+        return db
 
     def close(self) -> None:
         self._db.close()
+
+    def reopen_if_removed(self) -> bool:
+        """The file was deleted under us (the state dir removed while the gateway runs): start a new one
+        (what is pending is still in the outbox's memory). Closing the old one also lets go of the
+        deleted directories, which an open file keeps alive (and a watcher of them unaware)."""
+        if self.path is None or self.path.exists():
+            return False
+        self._db.close()
+        self._db = self._connect()
+        return True
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]

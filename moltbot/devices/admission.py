@@ -23,7 +23,9 @@ Rule 2b. A device-less connect keeps the scopes it declared only when it is a lo
         than ``cli``/``cli`` and ``gateway-client``/``backend`` are cleared too (``_scopes.grant_scopes``).
 Rule 3. A device's proof is checked (``protocol._device.check_device_proof``: identity, skew, nonce,
         signature, key).
-Rule 4. The shared secret is checked; if that fails and the client sent ``auth.token``, the token may be
+Rule 4. A Tailscale identity tailscaled confirmed (``gateway.auth``'s ``tailscale_identity``) stands in
+        for the secret (method ``tailscale``; Rules 1, 2, 3 and 5 still apply: a device-less client still
+        sends a token, as in the original, and a device still pairs). Otherwise the shared secret is checked; if that fails and the client sent ``auth.token``, the token may be
         the device's own token for this role (live, equal, covering the scopes): a device token. A client
         that sends only ``auth.deviceToken`` (protocol 4's retry after ``retry_with_device_token``) has
         that checked the same way ("unauthorized: device token mismatch …" when it is not). A lockout
@@ -67,7 +69,7 @@ Emit = Callable[[str, Any], None]
 
 class SharedSecretCheck(Protocol):
     def check(self, params: Any, address: str, *, origin: str | None = None, direct: bool = False,
-              alternative: Callable[[], bool] | None = None) -> str: ...
+              alternative: Callable[[], bool] | None = None, identity: Any = None) -> str: ...
 
     def check_device_token(self, valid: Callable[[], bool], address: str, *, origin: str | None = None,
                            direct: bool = False) -> str: ...
@@ -86,7 +88,8 @@ def _client_meta(accept: Accept, remote_ip: str | None) -> dict[str, Any]:
 
 async def admit(accept: Accept, *, challenge_nonce: str, local: bool, peer: str, remote_ip: str | None,
                 gateway: GatewayConfig, secrets: SharedSecretCheck, pairing: DevicePairing, emit: Emit,
-                origin: str | None = None, own_origin: bool = False, direct: bool = False) -> Accept:
+                origin: str | None = None, own_origin: bool = False, direct: bool = False,
+                identity: Any = None) -> Accept:
     """Authenticate and pair one ``connect``; return ``accept`` (with ``device_auth`` for a paired device).
 
     ``peer`` is the address auth failures count against (the forwarded client behind a trusted proxy).
@@ -94,6 +97,7 @@ async def admit(accept: Accept, *, challenge_nonce: str, local: bool, peer: str,
     gateway's own Control UI origin, both as the Host/Origin guard judged them (``RequestFacts``): only
     local clients that are not browsers, or are the own Control UI, are paired silently. ``direct``: local
     and through no trusted proxy, the only clients the limiter exempts (no Origin) or keys per Origin.
+    ``identity``: the verified Tailscale user behind the request, if any (Rule 4).
 
     Raises:
         RemoteProtocolError: the refusal to send, with its close code.
@@ -111,7 +115,7 @@ async def admit(accept: Accept, *, challenge_nonce: str, local: bool, peer: str,
         has_secret = bool(token) or (bypass and bool(params.auth and params.auth.password))
         if not has_secret:
             raise _refuse(NOT_PAIRED, "device identity required", "DEVICE_IDENTITY_REQUIRED")
-        method = secrets.check(params, peer, origin=origin, direct=direct)
+        method = secrets.check(params, peer, origin=origin, direct=direct, identity=identity)
         if accept.role == "node" and accept.protocol == 4:
             raise _refuse(NOT_PAIRED, "device identity required", "DEVICE_IDENTITY_REQUIRED")
         # Rule 2b: self-declared scopes need a device here
@@ -120,7 +124,8 @@ async def admit(accept: Accept, *, challenge_nonce: str, local: bool, peer: str,
             device_less=True, local=local, has_origin=origin is not None, ui_bypass=bypass and own_origin))
     public_key = check_device_proof(params, role=accept.role, challenge_nonce=challenge_nonce, now_ms=now_ms(),
                                     local=local, protocol=accept.protocol)
-    method = _check_credentials(accept, device.id, peer, secrets, pairing, origin=origin, direct=direct)
+    method = _check_credentials(accept, device.id, peer, secrets, pairing, origin=origin, direct=direct,
+                                identity=identity)
     local = local and (origin is None or own_origin)  # Rule 5: no silent pairing for other browsers
     meta = _client_meta(accept, remote_ip)
     reason = pairing.upgrade_reason(device.id, public_key, accept.role, accept.scopes)
@@ -148,9 +153,11 @@ async def admit(accept: Accept, *, challenge_nonce: str, local: bool, peer: str,
 
 
 def _check_credentials(accept: Accept, device_id: str, peer: str, secrets: SharedSecretCheck,
-                       pairing: DevicePairing, *, origin: str | None, direct: bool) -> str:
-    """Rule 4 for a device: the shared secret (or ``auth.token`` as its device token), else a lone
-    ``auth.deviceToken``. Returns the auth method."""
+                       pairing: DevicePairing, *, origin: str | None, direct: bool, identity: Any = None) -> str:
+    """Rule 4 for a device: a verified Tailscale identity, the shared secret (or ``auth.token`` as its device
+    token), else a lone ``auth.deviceToken``. Returns the auth method."""
+    if identity is not None:
+        return secrets.check(accept.params, peer, origin=origin, direct=direct, identity=identity)
     auth = accept.params.auth
     token = auth.token if auth else None
     device_token = auth.device_token if auth else None

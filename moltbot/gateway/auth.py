@@ -13,6 +13,12 @@ headers, no trusted proxy): a request through a local proxy (``tailscale serve``
 from loopback on behalf of anyone, and any other client's ``Origin`` is a header it chose, so both are
 keyed by address alone. Secrets are never logged or echoed.
 
+Tailscale identity (``gateway.auth.allowTailscale``): a request through Tailscale Serve whose claimed user
+tailscaled's ``whois`` confirms (``moltbot.tailscale.identity``) is authenticated as that user, method
+``tailscale``, before any secret is looked at (reference §5.2 step 1); a claim that is not confirmed is
+only logged, and the request goes on to the token or password as any other. Headers alone never
+authenticate: the check needs the verified ``TailscaleIdentity``, which only ``tailscale_identity`` makes.
+
 Every refusal carries protocol 4's connect ``details`` (at every version: ``details`` is free-form, so a
 protocol 3 or 7 client that ignores it loses nothing): ``code`` (``AUTH_TOKEN_MISSING``, …, from
 ``authReason`` as OpenClaw maps it), ``authReason``, ``canRetryWithDeviceToken`` and
@@ -25,14 +31,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import attrs
 
 from ..config.model import AuthConfig, AuthRateLimit
 from ..protocol import CLOSE_POLICY_VIOLATION, INVALID_REQUEST, ConnectParams, RemoteProtocolError
+
+if TYPE_CHECKING:
+    from ..tailscale.identity import IdentityVerifier, ServeClaim, TailscaleIdentity
+
+log = logging.getLogger("moltbot.auth")
 
 RATE_LIMITED = "unauthorized: too many failed authentication attempts (retry later)"
 DEVICE_TOKEN_MISMATCH = "unauthorized: device token mismatch (rotate/reissue device token)"
@@ -208,20 +220,36 @@ class Authenticator:
         clock_ms: monotonic milliseconds (the gateway passes the trio clock).
     """
 
-    def __init__(self, auth: ResolvedAuth, limits: AuthRateLimit, clock_ms: Callable[[], float]) -> None:
+    def __init__(self, auth: ResolvedAuth, limits: AuthRateLimit, clock_ms: Callable[[], float], *,
+                 tailscale: IdentityVerifier | None = None) -> None:
         if not auth.secret:
             raise AuthSetupError(f"gateway auth mode is {auth.mode}, but no {auth.mode} was configured")
         self.mode = auth.mode
         self._digest = _digest(auth.secret)
         self.limiter = FailureLimiter(limits, clock_ms)
         self.failures_total = 0
+        self.tailscale = tailscale  # set when allowTailscale is in force
+
+    async def tailscale_identity(self, claim: ServeClaim | None) -> TailscaleIdentity | None:
+        """The verified Tailscale user behind ``claim`` (a request through Serve), or None: Tailscale
+        identity is off, the request made no claim, or tailscaled did not confirm it (logged)."""
+        if self.tailscale is None or claim is None:
+            return None
+        identity, reason = await self.tailscale.verify(claim)
+        if identity is None:
+            log.warning("tailscale identity refused: %s claimed %r: %s (falls back to the gateway %s)",
+                        claim.address, claim.login[:64], reason, self.mode)
+        return identity
 
     def check(self, params: ConnectParams, address: str, *, origin: str | None = None, direct: bool = False,
-              alternative: Callable[[], bool] | None = None) -> str:
-        """Return the auth method used (``"token"``/``"password"``/``"device-token"``) or raise
-        ``RemoteProtocolError``. ``alternative`` tries the presented token as a device's own token
+              alternative: Callable[[], bool] | None = None, identity: TailscaleIdentity | None = None) -> str:
+        """Return the auth method used (``"tailscale"``/``"token"``/``"password"``/``"device-token"``) or
+        raise ``RemoteProtocolError``. ``alternative`` tries the presented token as a device's own token
         when it is not the shared secret; either way the attempt counts once against the same key.
+        ``identity``: a verified Tailscale user (``tailscale_identity``), which needs no secret.
         ``address``, ``origin`` and ``direct`` as for ``verify``."""
+        if identity is not None and self.tailscale is not None:
+            return "tailscale"
         credentials = params.auth
         supplied = None
         if credentials is not None:
@@ -247,7 +275,7 @@ class Authenticator:
     def verify(self, supplied: str | None, address: str, *, origin: str | None = None, direct: bool = False,
                alternative: Callable[[], bool] | None = None, missing: str = "unauthorized",
                mismatch: str = "unauthorized", reason: str = "token", can_retry_with_device_token: bool = False,
-               missing_is_mismatch: bool = False) -> str:
+               missing_is_mismatch: bool = False, identity: TailscaleIdentity | None = None) -> str:
         """Check one presented secret (a connect's token, an HTTP bearer) under the limits.
 
         ``address`` is the client's (``RequestFacts.client``), ``origin`` the browser's ``Origin`` header
@@ -255,7 +283,10 @@ class Authenticator:
         Direct-local: a browser is limited per Origin, any other client is never locked out
         (``exemptLoopback``). Anything else is limited per address, whatever its Origin says.
         ``reason`` names the credential (``token``, ``password``, ``device_token``) for ``authReason``.
+        ``identity``: a verified Tailscale user, which is ``"tailscale"`` without a secret.
         """
+        if identity is not None and self.tailscale is not None:
+            return "tailscale"
         direct = direct and is_loopback(address)
         exempt = direct and origin is None and self.limiter.limits.exempt_loopback
         key = ("shared", client_key(address), origin[:256] if direct and origin else None)

@@ -43,8 +43,10 @@ def _who(connection: Connection) -> str:
 
 def log_connect(connection: Connection) -> None:
     session = connection.session
-    log.info("client connected: %s role=%s protocol=%s version=%s", _who(connection), session.role,
-             session.protocol, field(connection.params.client.version))
+    identity = getattr(connection.transport, "tailscale_identity", None)  # a verified Tailscale user
+    user = f" auth=tailscale user={field(identity.login)}" if identity is not None else ""
+    log.info("client connected: %s role=%s protocol=%s version=%s%s", _who(connection), session.role,
+             session.protocol, field(connection.params.client.version), user)
 
 
 def log_disconnect(connection: Connection) -> None:

@@ -286,8 +286,12 @@ class BindError(Exception):
 
 
 def resolve_bind_host(config: GatewayConfig) -> str:
-    """The address to listen on for ``gateway.bind`` (reference §7.4; no tailnet discovery here)."""
-    if config.bind in ("loopback", "auto", "tailnet"):
+    """The address to listen on for ``gateway.bind`` (reference §7.4); ``tailnet``: ``moltbot.tailscale.bind``."""
+    if config.bind == "tailnet":
+        from ..tailscale.bind import tailnet_host
+
+        return tailnet_host(config)
+    if config.bind in ("loopback", "auto"):
         return "127.0.0.1"
     if config.bind == "lan":
         return "0.0.0.0"

@@ -6,8 +6,8 @@ judged from its ASGI scope and the gateway config alone, before any application 
 Rule 1. ``Host`` must name this gateway: a loopback name or address, the address the request came in on,
         the configured bind host, a name in ``gateway.allowedHosts`` (``.example.com`` or
         ``*.example.com`` also match subdomains), the machine's own host name (``<name>`` and
-        ``<name>.local``) when bound beyond loopback, or a tailnet name (``*.ts.net``) when bound there or
-        served by Tailscale. Anything else is a page that rebound its own name to our address: 421.
+        ``<name>.local``) when bound beyond loopback, or a tailnet name (``*.ts.net``) when bound there,
+        served by Tailscale or accepting Tailscale identities (``gateway.auth.allowTailscale``). Anything else is a page that rebound its own name to our address: 421.
         A trusted proxy (``gateway.trustedProxies``) is judged too: its ``Host`` and every name in its
         ``X-Forwarded-Host`` (the public name, which belongs in ``gateway.allowedHosts``). Being a trusted
         peer never skips the rule: a rebound page's browser reaches the proxy's address directly.
@@ -43,7 +43,8 @@ from typing import Any, Literal
 
 import attrs
 
-from ..config.model import ControlUiConfig, GatewayConfig
+from ..config.model import AuthConfig, ControlUiConfig, GatewayConfig
+from ..tailscale.identity import ServeClaim, serve_claim
 
 Verdict = Literal["none", "own", "allowed", "foreign"]
 
@@ -192,7 +193,8 @@ def host_name_allowed(name: str, scope: dict[str, Any], config: GatewayConfig) -
         return address == local or (config.custom_bind_host is not None and name == config.custom_bind_host)
     if name == "localhost" or any(_name_matches(name, p) for p in config.allowed_hosts):
         return True
-    if name.endswith(".ts.net") and (config.bind == "tailnet" or config.tailscale.mode != "off"):
+    if name.endswith(".ts.net") and (config.bind == "tailnet" or config.tailscale.mode != "off"
+                                     or config.auth.allow_tailscale):
         return True
     if config.bind != "loopback":
         own = socket.gethostname().lower().rstrip(".")
@@ -253,6 +255,8 @@ class RequestFacts:
     machine for pairing and nonces (reference §5.3). ``direct``: local and the peer is no trusted proxy
     either (a proxy that adds no headers looks local): the only traffic the auth limiters may exempt or
     key per ``Origin``. ``client``: the address failures are counted against.
+    ``tailscale``: the identity the request claims through Tailscale Serve (``moltbot.tailscale.identity``),
+    unverified: only the authenticator's ``whois`` check turns it into an identity.
     """
 
     origin: str | None
@@ -261,6 +265,7 @@ class RequestFacts:
     local: bool
     trusted_proxy: bool
     client: str
+    tailscale: ServeClaim | None = None
 
     @property
     def direct(self) -> bool:
@@ -301,7 +306,8 @@ def request_facts(scope: dict[str, Any], config: GatewayConfig) -> RequestFacts:
     value = header(scope, b"origin")
     own = value is not None and is_own_origin(scope, trusted_proxy=trusted)
     return RequestFacts(origin=value, verdict=_verdict(value, own, config), own_origin=own,
-                        local=_direct_local(scope), trusted_proxy=trusted, client=client_address(scope, config))
+                        local=_direct_local(scope), trusted_proxy=trusted, client=client_address(scope, config),
+                        tailscale=serve_claim(scope))
 
 
 def facts_of(scope: dict[str, Any], config: GatewayConfig | None = None) -> RequestFacts:
@@ -314,6 +320,7 @@ def facts_of(scope: dict[str, Any], config: GatewayConfig | None = None) -> Requ
 def policy_config(config: GatewayConfig) -> GatewayConfig:
     """Only the keys these rules read (for a listener that must not restart when other keys change)."""
     return GatewayConfig(bind=config.bind, custom_bind_host=config.custom_bind_host, tailscale=config.tailscale,
+                         auth=AuthConfig(allow_tailscale=config.auth.allow_tailscale),
                          trusted_proxies=list(config.trusted_proxies), allowed_hosts=list(config.allowed_hosts),
                          control_ui=ControlUiConfig(allowed_origins=list(config.control_ui.allowed_origins)))
 

@@ -60,6 +60,8 @@ from ..protocol import (
 from ..protocol._payloads.connect import AttachmentLimits
 from ..protocol._payloads.system import ErrorCounts, GatewayStatus, HealthSummary, HeartbeatEvent, LaneStatus
 from ..protocol._scopes import APPROVALS, event_guard, guard_admits
+from ..tailscale import make_verifier
+from ..tailscale.identity import presence_user
 from .agent_tools import register_gateway_tools
 from .approvals import ApprovalBroker
 from .auth import Authenticator, FailureLimiter, ResolvedAuth, is_loopback
@@ -99,7 +101,8 @@ class Runtime:
         self.config = config
         self.stats = gateway.stats
         auth = ResolvedAuth.resolve(config.gateway.auth, gateway.env)
-        self.authenticator = Authenticator(auth, config.gateway.auth.rate_limit, lambda: trio.current_time() * 1000)
+        self.authenticator = Authenticator(auth, config.gateway.auth.rate_limit, lambda: trio.current_time() * 1000,
+                                           tailscale=make_verifier(config.gateway, gateway.env))
         self.hook_limiter = FailureLimiter(HOOK_RATE_LIMIT, lambda: trio.current_time() * 1000)
         self.broadcaster = Broadcaster()
         self.session_subscribers: weakref.WeakSet[Connection] = weakref.WeakSet()  # sessions.subscribe
@@ -317,6 +320,7 @@ class Runtime:
             model_identifier=client.model_identifier, mode=client.mode, device_id=device_id,
             roles=[connection.session.role], scopes=sorted(connection.session.scopes) or None,
             instance_id=device_id or client.instance_id, reason="connect",
+            user=presence_user(getattr(transport, "tailscale_identity", None)),
         ))
         self.broadcaster.presence_version += 1
 

@@ -36,6 +36,8 @@ class Transport(Protocol):
     # not a browser) and whether it is the gateway's own (a foreign one never gets this far), the address
     # auth failures count against, and whether the client is direct-local through no proxy.
     # origin: str | None; own_origin: bool; client: str; direct: bool
+    # tailscale: ServeClaim | None (Serve's unverified identity headers); tailscale_identity: the verified
+    # TailscaleIdentity, set by device admission when the client authenticated with it.
 
     async def receive_text(self) -> str | bytes: ...
 
@@ -79,7 +81,7 @@ class AsgiWebSocket:
     """One ASGI ``websocket`` connection (hypercorn's) behind the ``Transport`` interface."""
 
     __slots__ = ("_closed", "_receive", "_send", "client", "direct", "forwarded_proto", "local", "local_host",
-                 "origin", "own_origin", "peer", "request_host")
+                 "origin", "own_origin", "peer", "request_host", "tailscale", "tailscale_identity")
 
     def __init__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         from .origin import facts_of
@@ -94,6 +96,8 @@ class AsgiWebSocket:
         facts = facts_of(scope)  # the guard's verdicts, never a second copy of its rules
         self.local, self.direct, self.client = facts.local, facts.direct, facts.client
         self.origin, self.own_origin = facts.origin, facts.own_origin
+        # What the client claims through Tailscale Serve, and who it is once tailscaled confirmed it.
+        self.tailscale, self.tailscale_identity = facts.tailscale, None
         self.request_host = host or None
         server = scope.get("server") or (None, None)
         self.local_host = str(server[0]) if server[0] else None

@@ -28,6 +28,7 @@ from .common import (
     method_not_allowed,
     not_found,
     read_json,
+    verify_tailscale,
 )
 from .control_ui import serve_control_ui
 from .hooks import handle_hook
@@ -98,6 +99,7 @@ async def dispatch(runtime: Runtime, path: str) -> Response:
     """
     if _STILL_ENCODED.search(path):
         return Response("Bad Request", status=400, content_type=TEXT_PLAIN)
+    await verify_tailscale(runtime)
     config = runtime.config
     hooks = config.hooks
     hooks_base = "/" + hooks.path.strip("/")

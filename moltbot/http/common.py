@@ -93,12 +93,25 @@ def bearer() -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
+TAILSCALE_IDENTITY = "moltbot.tailscale_identity"  # the request scope's verified Tailscale user
+
+
+async def verify_tailscale(runtime: Runtime) -> None:
+    """Check what a request through Tailscale Serve claims with tailscaled, once, before any handler
+    (``authorize`` is synchronous); the verified identity, if any, is kept in the request's scope."""
+    claim = request_facts(runtime).tailscale
+    if claim is not None and runtime.authenticator.tailscale is not None:
+        request.scope[TAILSCALE_IDENTITY] = await runtime.authenticator.tailscale_identity(claim)
+
+
 def authorize(runtime: Runtime) -> None:
-    """The gateway token (or password) as ``Authorization: Bearer``; failures count toward the limit, as
-    the WebSocket's do (per address; per Origin only for direct-local browsers)."""
+    """The gateway token (or password) as ``Authorization: Bearer``, or a Tailscale identity tailscaled
+    confirmed (``verify_tailscale``); failures count toward the limit, as the WebSocket's do (per address;
+    per Origin only for direct-local browsers)."""
     facts = request_facts(runtime)
     try:
-        runtime.authenticator.verify(bearer(), facts.client, origin=facts.origin, direct=facts.direct)
+        runtime.authenticator.verify(bearer(), facts.client, origin=facts.origin, direct=facts.direct,
+                                     identity=request.scope.get(TAILSCALE_IDENTITY))
     except ProtocolError as exc:
         headers = retry_after(exc.retry_after_ms) if exc.retry_after_ms else {}
         raise HttpError(401, {"error": {"message": "Unauthorized", "type": "unauthorized"}}, headers) from None

@@ -75,12 +75,18 @@ class NodesService:
         self.runtime.broadcaster.broadcast(event, payload, droppable=True, scope=SCOPE_PAIRING)
 
     async def admit(self, accept: Accept, challenge_nonce: str, transport: Transport) -> Accept:
-        return await admission.admit(
+        # A claim through Tailscale Serve is checked with tailscaled first (it may stand in for the secret).
+        identity = await self.runtime.authenticator.tailscale_identity(getattr(transport, "tailscale", None))
+        accept = await admission.admit(
             accept, challenge_nonce=challenge_nonce, local=transport.local,
             peer=getattr(transport, "client", transport.peer), remote_ip=remote_ip_of(transport),
             gateway=self.runtime.config.gateway, secrets=self.runtime.authenticator, pairing=self.devices,
             emit=self.emit_pairing, origin=getattr(transport, "origin", None),
-            own_origin=getattr(transport, "own_origin", False), direct=getattr(transport, "direct", False))
+            own_origin=getattr(transport, "own_origin", False), direct=getattr(transport, "direct", False),
+            identity=identity)
+        if accept.auth_method == "tailscale":
+            transport.tailscale_identity = identity  # type: ignore[attr-defined]  # presence and the log show it
+        return accept
 
     # --- connected nodes ------------------------------------------------------------------------------
 

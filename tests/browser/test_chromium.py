@@ -3,6 +3,7 @@ changed text, screenshot, console; a crashed browser restarted; auth refused wit
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 
@@ -38,6 +39,11 @@ async def test_snapshot_click_by_ref_reads_changed_text_and_screenshots(make_con
             with open(path, "rb") as handle:  # noqa: ASYNC230 (a small file in a test)
                 assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
             assert os.stat(path).st_mode & 0o777 == 0o600
+            element = (await http.post("/screenshot", json={"ref": ref, "inline": True})).json()
+            full = (await http.post("/screenshot", json={"fullPage": True, "inline": True})).json()
+            assert 0 < element["bytes"] < full["bytes"]
+            pdf = (await http.post("/pdf", json={"inline": True})).json()
+            assert base64.b64decode(pdf["data"]).startswith(b"%PDF") and pdf["path"].endswith(".pdf")
             console = (await http.get("/console")).json()
             assert any(m["text"] == "page ready" for m in console["messages"])
 
@@ -177,3 +183,40 @@ async def test_a_cdp_url_profile_attaches_to_a_browser_someone_else_runs(make_co
                 assert (await http.post("/stop", json={"profile": "outside"})).json()["stopped"] is True
                 assert outside.returncode is None  # detaching never kills a browser we did not start
             nursery.cancel_scope.cancel()
+
+
+async def test_a_chromium_left_on_the_profile_by_a_dead_gateway_is_replaced(make_config, tmp_path):
+    import subprocess
+    from functools import partial
+
+    from moltbot.browser.profiles import resolve_profiles
+
+    from .helpers import CHROMIUM, browser_config, free_port_block
+
+    browser = browser_config()
+    spec = resolve_profiles(browser, state_dir=tmp_path, relay_port=1, env={})["moltbot"]
+    spec.user_data_dir.mkdir(parents=True)
+    port = free_port_block(1)[0]
+    from moltbot.browser.profiles import chromium_argv
+
+    argv = chromium_argv(spec, port, executable=CHROMIUM, no_sandbox=os.geteuid() == 0, extra=[])
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            orphan = await nursery.start(
+                partial(
+                    trio.run_process,
+                    argv,
+                    check=False,
+                    start_new_session=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            lock = spec.user_data_dir / "SingletonLock"
+            while not lock.is_symlink():  # noqa: ASYNC110 (the orphan takes its lock when it takes it)
+                await trio.sleep(0.05)
+            async with browser_gateway(make_config, tmp_path, browser=browser) as gw, api(gw) as http:
+                started = await http.post("/start")
+                assert started.status_code == 200, started.text
+                await orphan.wait()
+                assert (await http.get("/")).json()["pid"] != orphan.pid

@@ -157,3 +157,34 @@ async def test_browser_request_is_routed_to_the_configured_browser_node(make_con
                 missing["error"]["code"] == "UNAVAILABLE"
                 and "is not connected" in missing["error"]["message"]
             )
+
+
+async def test_a_browser_edit_in_the_config_file_is_a_hot_reload_of_the_service_only(tmp_path):
+    from moltbot.client import open_gateway_client
+    from moltbot.config.load import load_config
+    from moltbot.gateway.app import open_gateway
+
+    from ..conftest import reload_after
+    from .helpers import free_port_block
+
+    start, end = free_port_block()
+    data = {
+        "gateway": {"auth": {"token": TOKEN}, "reload": {"debounceMs": 50}},
+        "canvasHost": {"enabled": False},
+        "browser": {"controlPort": 0, "cdpPortRange": [start, end]},
+    }
+    path = tmp_path / "moltbot.json"
+    path.write_text(json.dumps(data))
+    with trio.fail_after(30):
+        async with open_gateway(load_config(path, env={}), port=0, env={}, watch_config=True) as gw:
+            await gw.watch_ready.wait()
+            service = gw.runtime.browser
+            if service.url is None:
+                await service.next_start().wait()
+            first = service.control
+            async with open_gateway_client(gw.url, token=TOKEN) as client:
+                started = service.next_start()
+                data["browser"]["color"] = "#123456"
+                assert await reload_after(gw, lambda: path.write_text(json.dumps(data))) == "hot"
+                await started.wait()
+                assert service.control is not first and (await client.call("health")) is not None

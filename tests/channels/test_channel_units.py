@@ -9,7 +9,7 @@ import attrs
 import pytest
 import trio
 
-from moltbot.channels.base import AccountStatus, Backoff, InboundMessage, wall_ms
+from moltbot.channels.base import Backoff, InboundMessage, wall_ms
 from moltbot.channels.chunk import chunk_text
 from moltbot.channels.manager import ChannelManager
 from moltbot.channels.pairing import ALPHABET, MAX_PENDING, TTL_MS, PairingStore
@@ -108,14 +108,19 @@ async def test_supervisor_restarts_a_crashing_account_with_exponential_backoff(a
     manager.backoff = Backoff(initial=1.0, maximum=8.0, factor=2.0, jitter=0.0)
     starts: list[float] = []
     manager._build = lambda *args: Crashing(starts)
-    status = AccountStatus(account_id="default", configured=True)
     async with trio.open_nursery() as nursery:
-        slot = await nursery.start(manager._supervise, "telegram", "default", TelegramAccount(), status)
+        manager._nursery = nursery
+        assert await manager._start_account("telegram", "default", TelegramAccount(bot_token="1:x"))
+        status = manager.statuses["telegram"]["default"]
         await trio.sleep(20)
         assert status.last_error == "boom" and status.reconnect_attempts >= 4
-        slot.scope.cancel()
-        await slot.stopped.wait()
+        assert manager.accounts("telegram")[0]["healthState"] == "reconnecting"
+        await trio.sleep(60)  # past the stall threshold: still retried at the top of the ladder
+        row = manager.accounts("telegram")[0]
+        assert row["healthState"] == "stalled" and row["stalledSince"] and row["lastError"] == "boom"
+        assert await manager.stop_account("telegram", "default", "test over")
     assert starts[:5] == [0.0, 1.0, 3.0, 7.0, 15.0]
+    assert starts[-1] - starts[-2] == 8.0
     assert status.running is False
 
 

@@ -10,7 +10,7 @@
 otherwise waits up to ``timeout`` seconds for one. A newer ``getUpdates`` for the same bot while one is
 in flight ends the older one with 409 "terminated by other getUpdates request" and counts a conflict
 (what two pollers for one token see). ``bot.fail(method, status, description, retry_after)`` scripts
-the next reply of ``method`` as an error.
+the next reply of ``method`` as an error; ``bot.stall_polls = True`` makes ``getUpdates`` hang silently.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class FakeBot:
     calls: list[tuple[str, dict[str, Any]]] = attrs.field(factory=list)
     failures: dict[str, deque[tuple[int, str, float | None]]] = attrs.field(factory=dict)
     conflicts: int = 0
+    stall_polls: bool = False  # getUpdates holds the connection open and never answers (a dead socket)
     polls_in_flight: int = 0
     max_polls_in_flight: int = 0
     changed: trio.Event = attrs.field(factory=trio.Event)
@@ -126,6 +127,8 @@ class FakeBot:
         try:
             with trio.CancelScope() as scope:
                 self._current_poll = scope
+                while self.stall_polls and not disconnected.is_set():
+                    await self.changed.wait()
                 with trio.move_on_after(float(body.get("timeout") or 0)):
                     while not self.updates and not disconnected.is_set():
                         await self.changed.wait()

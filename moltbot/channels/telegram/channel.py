@@ -12,7 +12,7 @@ import trio
 
 from ...store.ids import is_account_id
 from ..base import AccountStatus, ChannelUnavailable, DeliveryError, InboundMessage, Inbox, wall_ms
-from . import webhook
+from . import poller, webhook
 from .api import TelegramApi, TelegramApiError, TelegramError
 from .poller import ALLOWED_UPDATES, OffsetStore, poll_updates
 from .webhook import serve_webhook
@@ -20,6 +20,7 @@ from .webhook import serve_webhook
 log = logging.getLogger("moltbot.channels.telegram")
 
 PERMANENT_STATUSES = (400, 403, 404)
+SILENCE_MARGIN = 60.0
 SENDS_FINISH_SECONDS = 10.0  # a stopping account lets the sends in flight finish on its connection
 
 
@@ -99,13 +100,23 @@ class TelegramChannel:
                     await api.call("deleteWebhook", {"drop_pending_updates": False})
                     self._connected(api)
                     task_status.started()
-                    await poll_updates(api, self.offsets, handle)
+                    await poll_updates(api, self.offsets, handle, poll_seconds=poller.POLL_TIMEOUT,
+                                       on_response=self._heard)
             finally:
                 self._api = None
                 self.status.connected = False
                 if self._sending:  # shielded in the outbox: let them finish on this client, bounded
                     with trio.CancelScope(shield=True), trio.move_on_after(SENDS_FINISH_SECONDS):
                         await self._idle.wait()
+
+    @property
+    def silence_limit(self) -> float | None:
+        """Polling: a long poll answers within its timeout, so silence past it plus a margin means a dead
+        connection (``channels/liveness.py`` restarts the account). Webhook mode waits for Telegram: none."""
+        return None if self.account.webhook_url else poller.POLL_TIMEOUT + SILENCE_MARGIN
+
+    def _heard(self) -> None:
+        self.status.last_transport_activity_at = wall_ms()
 
     def _connected(self, api: TelegramApi) -> None:
         self._api = api

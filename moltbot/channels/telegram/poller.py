@@ -55,13 +55,16 @@ class OffsetStore:
 
 async def poll_updates(api: TelegramApi, offsets: OffsetStore,
                        handle: Callable[[list[dict[str, Any]]], Awaitable[None]], *,
-                       poll_seconds: int = POLL_TIMEOUT) -> None:
-    """Long-poll forever, passing each batch to ``handle`` after its offset is stored."""
+                       poll_seconds: float = POLL_TIMEOUT, on_response: Callable[[], None] = lambda: None) -> None:
+    """Long-poll forever, passing each batch to ``handle``, then storing its offset; ``on_response`` is
+    called whenever Telegram answers (liveness)."""
     last = await trio.to_thread.run_sync(offsets.load)
     while True:
         try:
             updates = await api.get_updates(None if last is None else last + 1, poll_seconds, ALLOWED_UPDATES)
+            on_response()
         except TelegramApiError as exc:
+            on_response()
             if exc.status == 429:
                 delay = exc.retry_after if exc.retry_after is not None else 5.0
                 log.warning("telegram rate limited; retrying getUpdates in %.1fs", delay)

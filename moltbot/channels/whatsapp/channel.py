@@ -226,6 +226,7 @@ class WhatsAppChannel:
         self._reconnect_deadline = math.inf
 
     async def _handle(self, event: WhatsAppEvent, inbox: Inbox) -> None:
+        self.status.last_transport_activity_at = wall_ms()  # liveness: the client's keepalive reports drops
         if isinstance(event, IncomingText):
             try:
                 message = self.to_inbound(event)

@@ -8,6 +8,17 @@ from .._frames import NonEmptyStr, NonNegativeInt
 
 
 @attrs.frozen
+class PresenceUser:
+    """Who the client is as a person, when the gateway knows (a verified Tailscale identity): protocol 4's
+    ``PresenceEntry.user``. ``id`` is the login (``alice@example.com``)."""
+
+    id: NonEmptyStr
+    name: NonEmptyStr | None = None
+    email: NonEmptyStr | None = None
+    avatar_url: NonEmptyStr | None = None
+
+
+@attrs.frozen
 class PresenceEntry:
     ts: NonNegativeInt
     host: NonEmptyStr | None = None
@@ -25,3 +36,4 @@ class PresenceEntry:
     roles: list[NonEmptyStr] | None = None
     scopes: list[NonEmptyStr] | None = None
     instance_id: NonEmptyStr | None = None
+    user: PresenceUser | None = None

@@ -78,6 +78,7 @@ SETTLE = 0.3                # quiet time between repetitions
 
 HOT_SLACK_MS = 50.0
 RESTART_TARGET_MS = 150.0
+SAME_PORT_TARGET_MS = 25.0  # SIGUSR1 → next hello-ok with the listener kept (same port), 0 refused connects
 
 ORIGINAL = {  # ../shared/original/README.md, measured on this machine kind
     "sigusr1_first_ms": 330.0,
@@ -248,7 +249,11 @@ async def reload_call_only(tmp: Path, reps: int, large: bool = False) -> dict[st
 # --- (b) restart, gateway as a process ------------------------------------------------------------
 
 
-_LISTENING = re.compile(r"listening on (ws://127\.0\.0\.1:\d+) \(pid (\d+); log (.*?)\); ")
+# "… listening on ws://…:PORT (pid N; log PATH[; canvas URL]); Ctrl-C stops it": the log path ends at the first
+# ";" or ")" (the canvas part came after it and was read as part of the path, so no restart was ever found).
+_LISTENING = re.compile(r"listening on (ws://127\.0\.0\.1:\d+) \(pid (\d+); log ([^;)]+)")
+# The structured log's restart lines: "restart done in N ms (reason); serving port P (why)".
+_RESTART_DONE = re.compile(r"restart done in (\d+(?:\.\d+)?) ms")
 
 
 class GatewayProcess:
@@ -391,9 +396,18 @@ class Observer:
 Confirm = Callable[[dict[str, Any], WebSocketConnection], Awaitable[bool]]
 
 
+def _refused(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 async def reconnect(url: str, confirm: Confirm) -> dict[str, Any]:
     """Reconnect in a tight loop until a hello-ok that ``confirm`` accepts; returns its arrival time."""
-    counts = {"attempts": 0, "stale": 0, "errors": 0, "timeouts": 0}
+    counts = {"attempts": 0, "stale": 0, "errors": 0, "refused": 0, "timeouts": 0}
     deadline = time.perf_counter() + RECONNECT_LIMIT
     for _ in range(MAX_ATTEMPTS):
         if time.perf_counter() > deadline:
@@ -411,8 +425,10 @@ async def reconnect(url: str, confirm: Confirm) -> dict[str, Any]:
                 if accepted:
                     return {"hello_at": arrived, **counts}
                 counts["stale"] += 1
-        except (OSError, HandshakeError, ConnectionClosed, BenchError):
+        except (OSError, HandshakeError, ConnectionClosed, BenchError) as exc:
             counts["errors"] += 1
+            if _refused(exc):  # the listener was closed: the same-port restart must never cause one
+                counts["refused"] += 1
             await trio.sleep(0.002)  # refused: do not spin
     raise BenchError(f"no hello-ok from the new runtime within {RECONNECT_LIMIT} s ({counts})")
 
@@ -476,7 +492,7 @@ def server_restart_marks(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if msg.startswith("restarting in-process"):
             began = datetime.fromisoformat(entry["ts"]).timestamp()
             marks.append({"began_wall": began, "done_ms": None, "reason": msg.split(": ", 1)[-1]})
-        elif (match := re.match(r"restart done in (\d+) ms", msg)) and marks:
+        elif (match := _RESTART_DONE.match(msg)) and marks:
             marks[-1]["done_ms"] = float(match.group(1))
     return marks
 
@@ -542,6 +558,7 @@ def restart_summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
         "attempts": sum(row["attempts"] for row in samples),
         "stale_hello_ok": sum(row["stale"] for row in samples),
         "errors": sum(row["errors"] for row in samples),
+        "refused": sum(row.get("refused", 0) for row in samples),
         "timeouts": sum(row["timeouts"] for row in samples),
         "rows": [{key: (round(value * 1000, 1) if key in ("downtime", "shutdown", "closed", "server_began")
                         and value is not None else value) for key, value in row.items() if key != "wall"}
@@ -580,6 +597,10 @@ def restart_rows(part: dict[str, Any], label: str, with_original: bool) -> list[
                     f"{ORIGINAL['sigusr1_first_ms'] if with_original else '—'} | |")
         rows.append(f"| SIGUSR1 → hello-ok, restarts 2–{sig['all']['n']}, {label} | {triple(warm)}{mark(ok)} | "
                     f"{ORIGINAL['sigusr1_ms'] if with_original else '—'} | p90 ≤ {RESTART_TARGET_MS:.0f} |")
+        same = warm["p50_ms"] is not None and warm["p50_ms"] <= SAME_PORT_TARGET_MS and not sig.get("refused")
+        rows.append(f"| same-port restart, SIGUSR1 → next hello-ok (p50), {label}; refused connects | "
+                    f"{_ms(warm['p50_ms'])}; {sig.get('refused', 0)} refused{mark(same)} | — | "
+                    f"≤ {SAME_PORT_TARGET_MS:.0f}, 0 refused |")
     change = part.get("config_change")
     if change:
         original = f"{ORIGINAL['restart_change_s'] * 1000:.0f}" if with_original else "—"
@@ -604,8 +625,9 @@ def breakdown_rows(part: dict[str, Any], label: str) -> list[str]:
             f"| {what}: trigger → `shutdown` event on the connected client | {triple(step['shutdown_event'])} |",
             f"| {what}: trigger → close {step['close_codes']} on the connected client | "
             f"{triple(step['client_closed'])} |",
-            f"| {what}: reconnect attempts / hello-oks from the old runtime / errors / timeouts | "
-            f"{step['attempts']} / {step['stale_hello_ok']} / {step['errors']} / {step['timeouts']} |",
+            f"| {what}: reconnect attempts / hello-oks from the old runtime / errors (refused) / timeouts | "
+            f"{step['attempts']} / {step['stale_hello_ok']} / {step['errors']} ({step.get('refused', 0)}) / "
+            f"{step['timeouts']} |",
         ]
     return rows
 

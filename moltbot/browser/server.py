@@ -31,6 +31,7 @@ import trio
 from hypercorn.trio import serve
 
 from .._backoff import Backoff
+from .._tls import client_ssl_context
 from ..config.ports import browser_ports
 from ..gateway.auth import is_loopback
 from ..gateway.supervisor import Child
@@ -163,7 +164,7 @@ class BrowserService:
             PortBook, state_dir / "browser" / "ports.json" if state_dir else None, settings.cdp_range
         )
         no_sandbox = config.browser.no_sandbox if config.browser.no_sandbox is not None else os.geteuid() == 0
-        async with httpx.AsyncClient(timeout=5.0) as client, trio.open_nursery() as nursery:
+        async with httpx.AsyncClient(timeout=5.0, verify=client_ssl_context()) as client, trio.open_nursery() as nursery:
             relay = ExtensionRelay(self.runtime.authenticator)
             relay_url = await nursery.start(relay.serve, settings.relay_port)
             self.relay = relay

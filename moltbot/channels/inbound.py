@@ -51,20 +51,30 @@ class Dispatcher:
         """Handle one message and settle its receipt: done, or dead-lettered with the error. A handler
         cancelled by a stopping gateway settles nothing, so the next start handles the message again."""
         reason: str | None = None
+        finished = False
         try:
             reply: Entry | None = None
             try:
                 finished, reply = await self._handle(message)
+            except trio.Cancelled:
+                await self._not_its_fault(message)
+                raise
             except DeliveryError as exc:
                 finished = True
                 log.warning("%s:%s reply to %s not delivered: %s", message.channel, message.account_id,
                             message.reply_target, exc)
             except Exception as exc:
-                finished = True
-                log.exception("%s:%s inbound message %s failed", message.channel, message.account_id,
-                              message.dedupe_key)
-                reason = f"handler failed: {type(exc).__name__}: {exc}"[:300]
-            if finished and self.manager.delivery.receipts is not None:
+                finished = self.manager.runtime.runs.accepting  # refused by a stopping gateway: handled again
+                if finished:
+                    log.exception("%s:%s inbound message %s failed", message.channel, message.account_id,
+                                  message.dedupe_key)
+                    reason = f"handler failed: {type(exc).__name__}: {exc}"[:300]
+                else:
+                    log.info("%s:%s inbound message %s left for the next start: %s", message.channel,
+                             message.account_id, message.dedupe_key, exc)
+            if not finished:
+                await self._not_its_fault(message)
+            elif self.manager.delivery.receipts is not None:
                 with trio.CancelScope(shield=True), trio.move_on_after(ROUTE_SAVE_SECONDS):
                     await self.manager.delivery.receipts.settle(message, reason=reason)
             if reply is not None and not reply.final:  # "handled" once the reply's first attempt is over
@@ -74,6 +84,14 @@ class Dispatcher:
             self.handled += 1
             self._handled_changed.set()
             self._handled_changed = trio.Event()
+
+    async def _not_its_fault(self, message: InboundMessage) -> None:
+        """A graceful stop cut this handling short: it does not count towards the message's attempts
+        (only a process that dies while handling it does: the guard against a message that crashes us)."""
+        receipts = self.manager.delivery.receipts
+        if receipts is not None:
+            with trio.CancelScope(shield=True), trio.move_on_after(ROUTE_SAVE_SECONDS):
+                await receipts.count_attempt(message, -1)
 
     async def _handle(self, message: InboundMessage) -> tuple[bool, Entry | None]:
         """Answer (or pair, or ignore) ``message``: (finished, the queued reply). Not finished when its

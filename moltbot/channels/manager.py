@@ -139,11 +139,12 @@ class ChannelManager:
             await trio.sleep_until(next_due)
             for name, store in self.pairing.items():
                 allowed = await trio.to_thread.run_sync(store.allowed)
-                for sender in sorted(allowed - seen[name]):
+                for sender in sorted(allowed - seen[name]):  # queued: the outbox retries, this loop goes on
                     try:
-                        await self.deliver(name, None, sender, APPROVED_TEXT)
+                        await self.delivery.queue(name, None, sender, APPROVED_TEXT, kind="notice",
+                                                  key=f"notice:approved:{name}:{sender}:{wall_ms()}")
                     except DeliveryError as exc:
-                        log.warning("%s: approval notice to %s not delivered: %s", name, sender, exc)
+                        log.warning("%s: approval notice to %s not queued: %s", name, sender, exc)
                 seen[name] = allowed
 
     def _status_changed(self) -> None:
@@ -274,6 +275,8 @@ class ChannelManager:
 
     async def _redispatch(self, messages: list[Any]) -> None:
         for message in messages:
+            if self.delivery.receipts is not None:
+                await self.delivery.receipts.count_attempt(message)
             await self._inbox_send.send(message)
 
     # --- outbound -------------------------------------------------------------------------------

@@ -132,6 +132,13 @@ class Deliveries:
         return {"runId": key, "messageId": message_id, "channel": channel,
                 "chatId": target.partition(":topic:")[0]}
 
+    async def queue(self, channel: str, account_id: str | None, target: str, text: str, *, kind: str,
+                    key: str) -> Entry:
+        """Queue a message without waiting for it (written before this returns)."""
+        outbox = await self._outbox()
+        return await outbox.submit(key=key, kind=kind, channel=channel, account_id=self.account_id(channel, account_id),
+                                   target=target, text=text)
+
     async def queue_reply(self, message: InboundMessage, text: str, reply_to: str | None, run_id: str) -> Entry:
         """Queue the reply to ``message`` (written before this returns); the outbox sends it."""
         outbox = await self._outbox()

@@ -2,7 +2,8 @@
 list the delivery queue.
 
 ``login`` calls ``web.login.start`` on the gateway, draws the returned QR (a PNG data URL, so this works
-against any gateway, local or remote) with block characters, then waits with ``web.login.wait``.
+against any gateway, local or remote) with block characters, then waits with ``web.login.wait`` (a
+spinner on a terminal while it waits, a plain line otherwise).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import base64
 import json
 import os
 import struct
+import sys
 import zlib
 from typing import Any
 
@@ -19,6 +21,7 @@ import click
 from ..client import GatewayClient
 from ..config.paths import resolve_state_dir
 from ..delivery.store import DB_NAME, DeliveryDB, StoreError
+from .output import spinner
 from .rpc import Session, connection_options
 
 PNG_PREFIX = "data:image/png;base64,"
@@ -121,6 +124,15 @@ def channels_group() -> None:
     """Link and unlink channel accounts (WhatsApp QR login); show the delivery queue."""
 
 
+async def wait_for_scan(client: GatewayClient, account_id: str, wait_ms: int) -> dict[str, Any]:
+    """``web.login.wait`` with what is going on shown: a spinner on a terminal, a plain line otherwise."""
+    text = f"waiting for the scan (up to {wait_ms // 1000} s; Ctrl-C gives up)"
+    if not sys.stderr.isatty():
+        click.echo(f"{text}…", err=True)
+    async with spinner(text, delay=0):
+        return await client.call("web.login.wait", {"accountId": account_id, "timeoutMs": wait_ms})
+
+
 @channels_group.command("login")
 @click.option("--account", "account_id", default="default", show_default=True, help="WhatsApp account id.")
 @click.option("--force", is_flag=True, help="Relink even if the account is already linked.")
@@ -141,7 +153,7 @@ def login_command(account_id: str, force: bool, wait_ms: int, **options: Any) ->
         except (QrImageError, ValueError, zlib.error) as exc:
             click.echo(f"(the QR image could not be drawn here: {exc}; open it from the dashboard)")
         click.echo(started.get("message", ""))
-        return await client.call("web.login.wait", {"accountId": account_id, "timeoutMs": wait_ms})
+        return await wait_for_scan(client, account_id, wait_ms)
 
     result = session.run(login, waiting=None)
     if options.get("as_json"):

@@ -2,7 +2,8 @@
 how to fix each thing; ``--fix`` applies the fixes that cannot lose anything.
 
 Checks, in order: the config (loads, local mode, warnings), permissions of the state dir and secret
-files, the exposure of the bind (who can reach the gateway; Tailscale's daemon and CLI when used), the gateway token (present, strong, the same for this shell and the config), the port (free, or
+files, the exposure of the bind (who can reach the gateway; Tailscale's daemon and CLI when used), the gateway token (present, strong, the same for this shell and the config), the model (none
+configured: agents answer with echo; a provider without its key or base URL), the port (free, or
 held by this profile's gateway, or by whom), the canvas host's port (§7.5), the single-instance lock (free, held by a live gateway, or
 held by a process that does not serve its port: known failures, item 12; and the port the gateway serves is
 the configured one, issue 19), the user service (item 13),
@@ -36,7 +37,8 @@ from ..service import ServiceError, ServiceUnavailable, service_for
 from ..store.lock import lock_holder, lock_path
 from ..store.ports import listeners
 from .doctor_exposure import check_exposure
-from .output import Output
+from .errors import command
+from .output import Output, Steps, progress
 from .rpc import Session, failure_hints
 from .setup import ensure_setup
 
@@ -77,14 +79,14 @@ def check_config(ctx: Context) -> list[Finding]:
     setup = lambda: ensure_setup(path, resolve_state_dir(ctx.env), workspace=None, mode="local")  # noqa: E731
     if not path.exists():
         return [Finding("config", "warn", f"no config file at {path}: the gateway will not start without "
-                        "--allow-unconfigured", "moltbot setup", setup)]
+                        "--allow-unconfigured", command("setup"), setup)]
     findings = [Finding("config", "warn", f"config warning: {warning}", f"edit {path}") for warning in config.warnings]
     if config.gateway.mode == "remote":
         findings.append(Finding("config", "ok", f"{path} is valid; remote mode: this machine is a client of "
                                 f"{config.gateway.remote.url or '(gateway.remote.url not set)'}"))
     elif config.gateway.mode != "local":
-        findings.append(Finding("config", "warn", "gateway.mode is not set: `moltbot gateway` refuses to start "
-                                "without --allow-unconfigured", "moltbot setup", setup))
+        findings.append(Finding("config", "warn", f"gateway.mode is not set: `{command('gateway')}` refuses to start "
+                                "without --allow-unconfigured", command("setup"), setup))
     else:
         findings.append(Finding("config", "ok", f"{path} is valid (local mode, port {ctx.port})"))
     return findings
@@ -146,9 +148,9 @@ def check_token(ctx: Context, *, regenerate: bool) -> list[Finding]:
                                     "use a longer gateway.auth.password"))
     elif not auth.token and not env_token:
         findings.append(Finding("token", "warn", "no gateway token: one is generated on the gateway's first start",
-                                "moltbot doctor --fix (generates and stores one now)", store))
+                                command("doctor --fix") + " (generates and stores one now)", store))
     elif auth.token and (weakness := token_weakness(auth.token)):
-        fix = "moltbot doctor --generate-gateway-token (then give clients the new token)"
+        fix = command("doctor --generate-gateway-token") + " (then give clients the new token)"
         findings.append(Finding("token", "fail", f"gateway.auth.token is weak: {weakness}", fix,
                                 store if regenerate else None))
     if env_token and auth.token and env_token != auth.token:
@@ -159,6 +161,30 @@ def check_token(ctx: Context, *, regenerate: bool) -> list[Finding]:
     if not findings:
         findings.append(Finding("token", "ok", "the gateway token is set and strong"))
     return findings
+
+
+def check_model(ctx: Context) -> list[Finding]:
+    """Which model the default agent answers with: none configured means the offline echo model."""
+    from ..agents.providers.base import ProviderError
+    from ..agents.providers.registry import ECHO_MODEL, model_refs, resolve_model
+
+    config = ctx.config
+    if config is None or config.gateway.mode == "remote":
+        return [Finding("model", "skip", "no local gateway config")]
+    primary = model_refs(config)[0]
+    if primary in (ECHO_MODEL, "echo"):
+        return [Finding("model", "warn", "no model provider: agents answer with echo",
+                        f"{command('setup')} (asks on a terminal), or {command('setup --provider openai --api-key-env OPENAI_API_KEY')}")]
+    try:
+        resolve_model(config, env=ctx.env)
+    except ProviderError as exc:
+        provider = primary.partition("/")[0]
+        if "needs an API key" in str(exc):  # the gateway's environment may have it (a service's, not this shell's)
+            return [Finding("model", "warn", f"{primary}: {exc} (not in this shell: the gateway needs it where it runs)",
+                            f"export the variable for the gateway, or `{command(f'setup --provider {provider} --api-key-stdin')}`")]
+        return [Finding("model", "fail", f"{primary}: {exc}: agent runs fail",
+                        f"`{command('config set PATH VALUE')}` as it says, or `{command('setup')}`")]
+    return [Finding("model", "ok", f"agents answer with {primary}")]
 
 
 def check_lock(ctx: Context) -> list[Finding]:
@@ -177,7 +203,7 @@ def check_lock(ctx: Context) -> list[Finding]:
     ctx.gateway_pid = pid
     if port and pid not in listeners(port):
         return [Finding("lock", "fail", f"gateway pid {pid} holds the lock but does not listen on port {port} "
-                        "(hung, or still starting)", f"kill {pid} (or `moltbot gateway --force`)")]
+                        "(hung, or still starting)", f"kill {pid} (or `{command('gateway --force')}`)")]
     if port and ctx.port and port != ctx.port:
         return [_port_mismatch(pid, port, ctx.port, record.get("portSource"))]
     return [Finding("lock", "ok", f"held by the running gateway, pid {pid} (port {port})")]
@@ -188,7 +214,7 @@ def _port_mismatch(pid: int, served: int, configured: int, source: str | None) -
     why = f" (pinned by {source} at its start)" if source in ("--port", "CLAWDBOT_GATEWAY_PORT") else ""
     return Finding("port", "fail", f"this profile's gateway (pid {pid}) serves port {served}{why}, but the "
                    f"configured port is {configured}: status, dashboard and the CLI look for it there",
-                   f"restart it without --port (`moltbot gateway --force`), or set gateway.port to {served}")
+                   f"restart it without --port (`{command('gateway --force')}`), or set gateway.port to {served}")
 
 
 def check_port(ctx: Context) -> list[Finding]:
@@ -203,7 +229,7 @@ def check_port(ctx: Context) -> list[Finding]:
     who = ", ".join(f"pid {pid} ({command[:80]})" for pid, command in others.items())
     return [Finding("port", "fail" if ctx.gateway_pid is None else "warn",
                     f"port {ctx.port} is used by {who}, not by this profile's gateway",
-                    "stop it, set another gateway.port, or start with `moltbot gateway --force`")]
+                    f"stop it, set another gateway.port, or start with `{command('gateway --force')}`")]
 
 
 def check_canvas_port(ctx: Context) -> list[Finding]:
@@ -237,11 +263,11 @@ def check_service(ctx: Context) -> list[Finding]:
     except ServiceError as exc:
         return [Finding("service", "warn", str(exc))]
     if not state.installed:
-        return [Finding("service", "skip", f"{state.name} is not installed (optional)", "moltbot gateway install")]
-    findings = [Finding("service", "fail", problem, "moltbot gateway install --force") for problem in state.problems]
+        return [Finding("service", "skip", f"{state.name} is not installed (optional)", command("gateway install"))]
+    findings = [Finding("service", "fail", problem, command("gateway install --force")) for problem in state.problems]
     if not state.running:
         findings.append(Finding("service", "warn", f"{state.name} is installed but {state.active or 'not running'}",
-                                "moltbot gateway start"))
+                                command("gateway start")))
     hint = manager.linger_hint()
     if hint:
         findings.append(Finding("service", "warn", "lingering is off: the service stops when you log out",
@@ -254,21 +280,21 @@ def check_gateway(ctx: Context, timeout_ms: int) -> list[Finding]:
         return [Finding("channels", "skip", "no config")]
     if ctx.port is not None and not listeners(ctx.port) and ctx.config.gateway.mode != "remote":
         return [Finding("channels", "skip", "the gateway is not running: channel link state unknown",
-                        "moltbot gateway")]
+                        command("gateway"))]
     session = Session.from_options({"timeout": timeout_ms})
     try:
         health = session.attempt(lambda client: client.call("health", {"probe": True}))
     except (RemoteProtocolError, GatewayClosed, trio.TooSlowError) as exc:
         reason = str(exc) or f"no answer within {timeout_ms} ms"
         return [Finding("gateway", "fail", f"the gateway at {session.target.url} did not answer: {reason}",
-                        "; ".join(h for h in failure_hints(exc, session.target) if "moltbot doctor" not in h)
-                        or "moltbot logs, or restart it")]
+                        "; ".join(h for h in failure_hints(exc, session.target) if command("doctor") not in h)
+                        or f"{command('logs')}, or restart it")]
     findings = [Finding("gateway", "ok", f"answers at {session.target.url}")]
     channels = health.get("channels") or {}
     for name in health.get("channelOrder") or list(channels):
         summary = channels.get(name) or {}
         state, detail = channel_state(summary)
-        fix = None if state in ("ok", "skip") else f"check channels.{name} in the config, then `moltbot logs`"
+        fix = None if state in ("ok", "skip") else f"check channels.{name} in the config, then `{command('logs')}`"
         findings.append(Finding("channels", state, f"{name}: {detail}", fix))
     if not channels:
         findings.append(Finding("channels", "skip", "no channels configured"))
@@ -289,11 +315,19 @@ def channel_state(summary: dict) -> tuple[str, str]:
     return "ok", "linked" if linked else "configured"
 
 
-def run_checks(env: dict[str, str], *, timeout_ms: int, regenerate: bool) -> list[Finding]:
+def run_checks(env: dict[str, str], *, timeout_ms: int, regenerate: bool, steps: Steps | None = None) -> list[Finding]:
     ctx = Context(env)
-    findings = check_config(ctx) + check_permissions(ctx) + check_token(ctx, regenerate=regenerate)
-    findings += check_lock(ctx) + check_exposure(ctx)
-    findings += check_port(ctx) + check_canvas_port(ctx) + check_service(ctx) + check_gateway(ctx, timeout_ms)
+    checks: list[tuple[str, Callable[[Context], list[Finding]]]] = [
+        ("the config", check_config), ("permissions", check_permissions),
+        ("the gateway token", lambda ctx: check_token(ctx, regenerate=regenerate)), ("the model", check_model),
+        ("the lock", check_lock), ("the exposure", check_exposure), ("the port", check_port),
+        ("the canvas port", check_canvas_port), ("the service", check_service),
+        ("the gateway", lambda ctx: check_gateway(ctx, timeout_ms))]
+    findings: list[Finding] = []
+    for label, check in checks:
+        if steps is not None:
+            steps.step(f"checking {label}")
+        findings += check(ctx)
     return findings
 
 
@@ -319,15 +353,21 @@ def doctor_command(fix: bool, regenerate: bool, timeout: int, as_json: bool) -> 
     """Check config, permissions, token, port, lock, service and channels; print a fix for each problem."""
     out = Output(as_json=as_json)
     env = dict(os.environ)
-    findings = run_checks(env, timeout_ms=timeout, regenerate=regenerate)
+    with progress("checking", announce=False, plain_steps=False) as steps:
+        findings = run_checks(env, timeout_ms=timeout, regenerate=regenerate, steps=steps)
     applied = []
     if fix or regenerate:
-        for finding in findings:
-            if finding.apply is not None and finding.status in ("warn", "fail"):
+        fixes = [f for f in findings if f.apply is not None and f.status in ("warn", "fail")]
+        shown = not as_json and bool(fixes)
+        with progress(f"applying {len(fixes)} fix(es)", total=len(fixes), announce=shown, plain_steps=shown) as steps:
+            for finding in fixes:
+                steps.step(f"fixing {finding.check}: {finding.fix}")
                 finding.apply()
                 applied.append(f"{finding.check}: {finding.fix}")
-        if applied:
-            findings = run_checks(env, timeout_ms=timeout, regenerate=False)
+                steps.advance()
+            if applied:
+                steps.step("checking again")
+                findings = run_checks(env, timeout_ms=timeout, regenerate=False)
     problems = [f for f in findings if f.status == "fail"]
     if as_json:
         out.json({"ok": not problems, "applied": applied, "findings": [f.to_json() for f in findings]})
@@ -337,6 +377,6 @@ def doctor_command(fix: bool, regenerate: bool, timeout: int, as_json: bool) -> 
         _print_findings(out, findings)
         fixable = [f for f in findings if f.apply is not None and f.status in ("warn", "fail")]
         summary = f"{len(problems)} problem(s), {sum(f.status == 'warn' for f in findings)} warning(s)"
-        out.line(summary + ("; `moltbot doctor --fix` fixes " + str(len(fixable)) + " of them" if fixable else ""),
+        out.line(summary + (f"; `{command('doctor --fix')}` fixes " + str(len(fixable)) + " of them" if fixable else ""),
                  style="bold red" if problems else "green")
     raise SystemExit(1 if problems else 0)

@@ -32,11 +32,9 @@ class Failure:
 
 def command(words: str) -> str:
     """``moltbot <words>`` as the user must type it for the active profile (``moltbot --dev gateway``)."""
-    from ..config.env import lookup
+    from ..config.profiles import cli_command
 
-    name = lookup(os.environ, "PROFILE")
-    flag = "" if not name or name == "default" else " --dev" if name == "dev" else f" --profile {name}"
-    return f"moltbot{flag} {words}"
+    return cli_command(words)
 
 
 def debug_from_env(env: os._Environ | dict = os.environ) -> bool:

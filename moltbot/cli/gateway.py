@@ -21,6 +21,7 @@ from ..config.profiles import apply_profile, dev_config, profile_from_env
 from ..gateway.auth import ResolvedAuth, is_loopback
 from ..store.atomic import write_atomic
 from ..store.lock import GatewayLockError, acquire_gateway_lock
+from .errors import command
 from .remote_access import apply_tailscale_flags, check_remote_access, discover_tailnet, run_with_tailscale
 from .rpc import Session, connection_options
 
@@ -76,7 +77,7 @@ def prepare_config(config: Config, *, port: int | None, bind: str | None, token:
         stored = store_gateway_token(config, generate_token(), env=dict(env))
         config = attrs.evolve(stored, gateway=attrs.evolve(stored.gateway, bind=gateway.bind))
         click.echo(f"Generated a gateway token and stored it in {config.path} (gateway.auth.token, mode 0600).\n"
-                   "Clients on this machine find it there; print it with: moltbot config get gateway.auth.token",
+                   "Clients on this machine find it there; print it with: " + command("config get gateway.auth.token"),
                    err=True)
     return config, port, source
 
@@ -138,7 +139,7 @@ def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token:
     for warning in config.warnings:
         click.echo(f"config warning: {warning}", err=True)
     if config.gateway.mode != "local" and not allow_unconfigured:
-        _fail(f"gateway.mode is not \"local\" in {config.path}: run `moltbot setup` first, "
+        _fail(f"gateway.mode is not \"local\" in {config.path}: run `{command('setup')}` first, "
               "or pass --allow-unconfigured to start on defaults")
     config = apply_tailscale_flags(config, tailscale_mode, tailscale_reset_on_exit)
     discover_tailnet(config, bind, env)
@@ -153,7 +154,7 @@ def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token:
         lock = acquire_gateway_lock(config.path, env=env, wait_seconds=2.0 if force else 0.0)
     except GatewayLockError as exc:
         _fail(f"{exc}\nStop it first" + (" (it outlived --force)." if force else
-                                         " (or use --force to replace this profile's gateway)."))
+                                         f" (or use --force to replace this profile's gateway: `{command('gateway --force')}`)."))
     lock.update(profile=profile, portSource=port_source)
     log_path = configure_logging(config, verbose=verbose, env=dict(env))
 
@@ -178,8 +179,8 @@ def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token:
     except (OSError, BaseExceptionGroup) as exc:
         if not _address_in_use(exc):
             raise
-        _fail(f"port {port} is already in use: is another gateway running? (try --port; --force replaces "
-              "only this profile's own gateway)")
+        _fail(f"port {port} is already in use: is another gateway running? (try --port; "
+              f"`{command('gateway --force')}` replaces only this profile's own gateway)")
     finally:
         lock.release()
 

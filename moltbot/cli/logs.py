@@ -25,6 +25,7 @@ from ..client import Backoff, GatewayClosed, open_reconnecting_client
 from ..protocol import RemoteProtocolError
 from ..protocol._codec import dumps
 from ..protocol._payloads.logs import MAX_LIMIT
+from .errors import command
 from .locallog import follow_file, local_log_path, read_tail
 from .output import STYLES, Output
 from .rpc import Session, connection_options
@@ -179,7 +180,8 @@ def _read_local(session: Session, printer: LogPrinter, path: Any, exc: GatewayCl
         lines, size = read_tail(path, limit, max_bytes)
     except FileNotFoundError:
         if not follow:
-            session.out.error(f"no log file at {path} (has the gateway run with this profile?)")
+            session.out.error(f"no log file at {path}: has this profile's gateway run? (`{command('gateway')}` "
+                              "starts it)")
             raise SystemExit(1) from None
         lines, size = [], 0
     printer.meta({"file": str(path), "cursor": size, "size": size, "source": "file"})

@@ -1,4 +1,8 @@
-"""``moltbot migrate``: import an OpenClaw or Clawdbot install's config and state (``moltbot.migrate``)."""
+"""``moltbot migrate``: import an OpenClaw or Clawdbot install's config and state (``moltbot.migrate``).
+
+A progress bar (files done of all) on a terminal while the files are written; piped, one line says how
+many files are being imported, and the summary follows as before.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,18 @@ import os
 from pathlib import Path
 
 import click
+
+from .output import Steps, progress
+
+
+def _step(steps: Steps, action, state_dir: Path) -> None:
+    """One file of the import: shown on the bar (a terminal), counted."""
+    try:
+        where = action.target.relative_to(state_dir)
+    except ValueError:
+        where = action.target
+    steps.advance()
+    steps.step(f"importing {where}")
 
 
 @click.command("migrate")
@@ -35,7 +51,9 @@ def migrate_command(kind: str | None, source: Path | None, dry_run: bool, force:
             click.echo(f"- {line}")
     else:
         try:
-            outcomes = apply_plan(plan, force=force)
+            with progress(f"importing {len(plan.actions)} file(s)", total=len(plan.actions),
+                          announce=bool(plan.actions), plain_steps=False) as steps:
+                outcomes = apply_plan(plan, force=force, on_action=lambda action: _step(steps, action, plan.state_dir))
         except MigrateError as exc:
             raise click.ClickException(str(exc)) from None
         except OSError as exc:

@@ -4,15 +4,17 @@ One ``Output`` per command. On a terminal it uses rich (tables with borders, col
 writes aligned plain columns and no escape codes, so ``grep``/``awk`` work; ``--json`` output goes
 through ``json()`` and nothing else is printed to stdout. ``NO_COLOR`` and the global ``--no-color``
 turn colours off. Messages for people (errors, hints, progress) go to stderr. A spinner is shown on
-stderr, and only on a terminal, once something has waited a second.
+stderr, and only on a terminal, once something has waited a second. ``progress`` draws a long operation
+(``migrate``, ``doctor``): a rich bar or status line on a terminal, redrawn at each step (no refresh
+thread), and plain lines on stderr otherwise, so a log or a pipe still shows what is going on.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import trio
@@ -112,3 +114,55 @@ async def spinner(text: str, *, delay: float = 1.0) -> AsyncIterator[None]:
                 if shown:
                     sys.stderr.write("\r\x1b[K")
                     sys.stderr.flush()
+
+
+class Steps:
+    """What a ``progress`` block reports: ``step(text)`` (what is being done now), ``advance()`` (one done)."""
+
+    def __init__(self, bar: Any = None, task: Any = None, *, plain: bool) -> None:
+        self._bar, self._task, self._plain = bar, task, plain
+
+    def step(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, description=text)
+            self._bar.refresh()
+        elif self._plain:
+            sys.stderr.write(f"{text}…\n")
+            sys.stderr.flush()
+
+    def advance(self, count: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task, count)
+            self._bar.refresh()
+
+
+@contextmanager
+def progress(text: str, *, total: int | None = None, announce: bool = True,
+             plain_steps: bool = True) -> Iterator[Steps]:
+    """A long operation's progress on stderr: on a terminal a spinner with ``text`` (and a bar of ``total``
+    steps), removed at the end; otherwise ``text…`` as a plain line (unless ``announce`` is false) and each
+    ``step`` as one too (unless ``plain_steps`` is false)."""
+    if not sys.stderr.isatty():
+        if announce:
+            sys.stderr.write(f"{text}…\n")
+            sys.stderr.flush()
+        yield Steps(plain=plain_steps)
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}")]
+    if total is not None:
+        columns += [BarColumn(), MofNCompleteColumn()]
+    columns.append(TimeElapsedColumn())
+    console = Console(stderr=True, highlight=False, markup=False, no_color=not _colour_allowed())
+    with Progress(*columns, console=console, transient=True, auto_refresh=False) as bar:
+        task = bar.add_task(text, total=total)
+        bar.refresh()
+        yield Steps(bar, task, plain=plain_steps)

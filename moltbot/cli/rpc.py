@@ -59,10 +59,47 @@ class Target:
 
 
 def load_cli_config() -> Config:
+    """The config; while the file does not load but this profile's gateway runs (on its last good config),
+    enough of it to reach that gateway (``running_gateway_config``), with a note, so ``status`` can show the
+    gateway's side of the error and confirm the reload once it is fixed."""
     try:
         return load_config(env=os.environ)
     except ConfigError as exc:
-        raise click.ClickException(f"{exc}\n(run `{command('doctor')}` to check the config)") from None
+        fallback = running_gateway_config(exc)
+        if fallback is None:
+            raise click.ClickException(f"{exc}\n(run `{command('doctor')}` to check the config)") from None
+        problems = "; ".join(exc.problems)
+        click.echo(f"note: {exc.path} does not load ({problems[:300]}); reaching this profile's running gateway on "
+                   f"port {fallback.gateway.port} (it keeps its last good config). Fix it with "
+                   f"`{command('config set PATH VALUE')}`", err=True)
+        return fallback
+
+
+def running_gateway_config(exc: ConfigError) -> Config | None:
+    """A config with just the port this profile's running gateway serves (its lock record) and the token or
+    password the file still has, or None when no gateway of this config runs (the error then stands)."""
+    from ..config.load import parse_config, parse_json5
+    from ..config.paths import resolve_state_dir
+    from ..store.lock import lock_holder, lock_path
+
+    if exc.path is None:
+        return None
+    held, record = lock_holder(lock_path(exc.path))
+    if not held or not isinstance(record.get("port"), int):
+        return None
+    try:
+        raw = parse_json5(exc.path.read_text("utf-8"))
+    except (OSError, ValueError):
+        raw = {}
+    gateway = raw.get("gateway") if isinstance(raw, dict) and isinstance(raw.get("gateway"), dict) else {}
+    auth = gateway.get("auth") if isinstance(gateway.get("auth"), dict) else {}
+    secrets = {key: value for key in ("token", "password")
+               if isinstance(value := auth.get(key), str) and value and "${" not in value}
+    try:
+        return parse_config({"gateway": {"mode": "local", "port": record["port"], "auth": secrets}}, path=exc.path,
+                            state_dir=resolve_state_dir(os.environ))
+    except ConfigError:
+        return None
 
 
 def local_url(config: Config, env: Any = os.environ) -> str:

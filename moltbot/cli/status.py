@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import webbrowser
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,6 +18,7 @@ import click
 
 from ..config.env import lookup
 from .doctor import channel_state
+from .errors import command
 from .output import Output
 from .rpc import CLI_SCOPES, Session, connection_options, local_url, resolve, resolve_target
 
@@ -80,6 +82,33 @@ def render_health(out: Output, payload: dict[str, Any]) -> None:
         out.table(["Agent", "Default", "Sessions", "Heartbeat"], rows)
 
 
+# A reload's decision (config/reload.py), as status words it.
+RELOAD_WORDS = {"nothing": "nothing to apply", "unchanged": "unchanged", "hot": "applied without a restart",
+                "restart": "applied by a restart", "scheduled": "a restart applies it", "disabled":
+                "gateway.reload.mode is off: not applied", "ignored": "needs a restart: not applied (hot mode)"}
+
+
+def _clock(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def render_config(out: Output, config: dict[str, Any] | None) -> None:
+    """The config file as the gateway read it last: reloaded (when, from where), or the error it has now."""
+    if not config:
+        return
+    path = config.get("path")
+    if config.get("error"):
+        since = f" since {_clock(config['errorAtMs'])}" if config.get("errorAtMs") else ""
+        out.line(f"Config: {path} does not load{since}: {config['error']}", style="bold red")
+        out.line(f"  the gateway runs on its last good config; fix it while it runs with `{command('config set PATH VALUE')}`"
+                 f" or `{command('config unset PATH')}` (or edit the file): it is reloaded when saved", style="yellow")
+    elif config.get("lastReloadAtMs"):
+        decision = RELOAD_WORDS.get(config.get("lastReload") or "", config.get("lastReload"))
+        out.line(f"Config: reloaded at {_clock(config['lastReloadAtMs'])} from {path} ({decision})")
+    else:
+        out.line(f"Config: {path} (as loaded at start; not reloaded since)")
+
+
 def render_status(out: Output, payload: dict[str, Any]) -> None:
     gateway = payload.get("gateway")
     if gateway:
@@ -89,6 +118,7 @@ def render_status(out: Output, payload: dict[str, Any]) -> None:
         total = sum(errors.values())
         out.line("Errors since start: " + (", ".join(f"{name} {count}" for name, count in errors.items()) or "none"),
                  style="yellow" if total else None)
+        render_config(out, gateway.get("config"))
     elif payload.get("runtimeVersion"):  # today's OpenClaw: no gateway block, its version and pid at the top
         out.line(f"Gateway {payload['runtimeVersion']} (pid {payload.get('pid', '?')})")
     lanes = payload.get("lanes")

@@ -25,6 +25,7 @@ from .env import apply_overrides, override_problems
 from .model import ORIGINAL_SECTIONS, Config, normalize_agent_id
 from .paths import resolve_config_path, resolve_state_dir
 from .positions import key_lines, line_of
+from .profiles import cli_command
 
 MAX_INCLUDE_DEPTH = 10
 _VAR = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -40,7 +41,8 @@ class ConfigError(Exception):
         self.problems = problems
         where = f" at {path}" if path else ""
         super().__init__(f"Invalid config{where}:\n" + "\n".join(f"  - {p}" for p in problems)
-                         + "\nTo fix: `moltbot config set PATH VALUE` or `moltbot config unset PATH` (each change is "
+                         + f"\nTo fix: `{cli_command('config set PATH VALUE')}` or `{cli_command('config unset PATH')}` "
+                         "(each change is "
                          "checked before it is written), or edit the file. A running gateway keeps its last good "
                          "config and reloads the file once it is valid; a stopped one starts with it.")
 
@@ -432,7 +434,7 @@ def check_running_config_text(path: Path, text: str | None, *, existed: bool) ->
     restore = f"restore it from {backup}" if backup.exists() else "restore it"
     what = "was removed" if text is None else "is empty"
     raise ConfigError(path, [f"<root>: the file {what} while the gateway runs; the gateway keeps its last good "
-                             f"config. To fix: {restore}, or run `moltbot setup` to write a new one "
+                             f"config. To fix: {restore}, or run `{cli_command('setup')}` to write a new one "
                              "(it is reloaded when saved)"])
 
 

@@ -66,6 +66,16 @@ def require_profile(env: Mapping[str, str]) -> None:
                              f"`moltbot {flag} setup`, or check the spelling")
 
 
+def cli_command(words: str, env: Mapping[str, str] | None = None) -> str:
+    """``moltbot <words>`` as it must be typed for the active profile (``moltbot --dev gateway``): every hint
+    the CLI or the gateway prints carries the profile, so following it never reaches another profile."""
+    import os
+
+    name = lookup(os.environ if env is None else env, "PROFILE")
+    flag = "" if not name or name == "default" else " --dev" if name == "dev" else f" --profile {name}"
+    return f"moltbot{flag} {words}"
+
+
 def profile_from_env(env: Mapping[str, str]) -> str | None:
     """The profile an environment names (``MOLTBOT_PROFILE`` / ``OPENCLAW_PROFILE`` / ``CLAWDBOT_PROFILE``):
     applied as ``--profile`` is when no flag is given, as OpenClaw's ``OPENCLAW_PROFILE`` isolates one."""

@@ -5,8 +5,9 @@ again) before the channel acknowledges the message to the platform; a message wh
 receipt is a duplicate (a Telegram update redelivered after a crash, a WhatsApp message replayed on
 reconnect) and is dropped. ``settle`` marks the receipt ``done`` when the turn has queued its reply
 (the reply itself is then the outbox's), or ``dead`` with the reason when handling raised. ``resume``
-returns what a stopped gateway left ``received``: each is handed to the dispatcher again, and one left
-unfinished ``MAX_ATTEMPTS`` times (it stops the process whenever it is handled) is dead-lettered
+returns what a stopped gateway left ``received``: each is handed to the dispatcher again once its account is
+up (``count_attempt`` counts that), and one handled again ``MAX_ATTEMPTS`` times without finishing (it
+stops the process whenever it is handled) is dead-lettered
 instead, so one bad message never loops. Messages without an id are not deduplicated (nothing names
 them twice). A channel plugs in by giving its ``InboundMessage`` a ``message_id``.
 """
@@ -58,6 +59,11 @@ class Receipts:
             log.info("%s:%s message %s seen before; not handled again", message.channel, message.account_id, key)
         return fresh
 
+    async def claim_key(self, channel: str, account_id: str, key: str) -> bool:
+        """``claim`` for a caller without an ``InboundMessage`` (a ``chat.send`` idempotency key, say):
+        False when ``key`` was claimed before, in this run or an earlier one."""
+        return await self.store.run(self.store.db.claim, channel, account_id, key, None, wall_ms(), state="done")
+
     async def settle(self, message: InboundMessage, *, reason: str | None = None) -> None:
         """The turn of ``message`` ended: done, or (with ``reason``) dead-lettered."""
         key = message.dedupe_key
@@ -83,6 +89,13 @@ class Receipts:
             self.dead += 1
             self._on_dead(channel, account_id)
 
+    async def count_attempt(self, message: InboundMessage, delta: int = 1) -> None:
+        """``message`` (from ``resume``) is handed to the dispatcher again now; ``delta=-1`` takes that
+        back (a graceful stop cut it short, which is no fault of the message)."""
+        if message.dedupe_key is not None:
+            await self.store.run(self.store.db.count_attempt, message.channel, message.account_id,
+                                 message.dedupe_key, wall_ms(), delta)
+
     async def resume(self) -> list[InboundMessage]:
         """The messages a stopped gateway had received but not finished, to handle again."""
         again: list[InboundMessage] = []
@@ -91,7 +104,7 @@ class Receipts:
             if message is None:
                 reason = "stored message unreadable"
             elif receipt.attempts >= MAX_ATTEMPTS:
-                reason = f"handling never finished ({receipt.attempts} gateway stops while handling it)"
+                reason = f"handling never finished (the gateway stopped each of the {receipt.attempts + 1} times it was handled)"
             else:
                 again.append(message)
                 continue

@@ -292,14 +292,15 @@ class DeliveryDB:
 
     # --- inbound receipts -----------------------------------------------------------------------
 
-    def claim(self, channel: str, account_id: str, message_key: str, payload: str | None, now_ms: int) -> bool:
+    def claim(self, channel: str, account_id: str, message_key: str, payload: str | None, now_ms: int, *,
+              state: str = "received") -> bool:
         """Record a receipt for a new inbound message; False when its id was seen before."""
         payload = payload if payload is None or len(payload) <= MAX_PAYLOAD else None
         with self._transaction():
             return self._db.execute(
                 "INSERT INTO inbound (channel, account_id, message_key, state, payload, received_at, updated_at)"
-                " VALUES (?, ?, ?, 'received', ?, ?, ?) ON CONFLICT DO NOTHING",
-                (channel, account_id, _plain(message_key), payload, now_ms, now_ms)).rowcount == 1
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (channel, account_id, _plain(message_key), state, payload, now_ms, now_ms)).rowcount == 1
 
     def settle(self, channel: str, account_id: str, message_key: str, *, state: str, now_ms: int,
                reason: str | None = None) -> None:
@@ -313,12 +314,18 @@ class DeliveryDB:
                 (channel, account_id, _plain(message_key), state, _bounded(reason), now_ms, now_ms))
 
     def unfinished(self) -> list[Receipt]:
-        """Receipts still ``received`` (their turn was cut short), each counted as one more attempt."""
+        """Receipts still ``received`` (their turn was cut short), with the times they were handled again."""
+        return [Receipt(*r) for r in self._db.execute(
+            "SELECT channel, account_id, message_key, payload, attempts FROM inbound"
+            " WHERE state = 'received' ORDER BY received_at").fetchall()]
+
+    def count_attempt(self, channel: str, account_id: str, message_key: str, now_ms: int, delta: int = 1) -> None:
+        """A received message is handled again (counted only when it is, not at every start); ``delta``
+        -1 takes one back (never below 0)."""
         with self._transaction():
-            self._db.execute("UPDATE inbound SET attempts = attempts + 1 WHERE state = 'received'")
-            return [Receipt(*r) for r in self._db.execute(
-                "SELECT channel, account_id, message_key, payload, attempts FROM inbound"
-                " WHERE state = 'received' ORDER BY received_at").fetchall()]
+            self._db.execute("UPDATE inbound SET attempts = MAX(0, attempts + ?), updated_at = ? WHERE channel = ?"
+                             " AND account_id = ? AND message_key = ? AND state = 'received'",
+                             (delta, now_ms, channel, account_id, _plain(message_key)))
 
     def dead_receipts(self, limit: int = 50) -> list[dict[str, Any]]:
         return [{"channel": c, "accountId": a, "messageKey": k, "reason": r, "attempts": n, "receivedAt": t}

@@ -39,11 +39,13 @@ from ..config.edit import file_hash, read_state
 from ..config.env import with_aliases
 from ..config.load import ConfigError, check_running_config_text, load_config
 from ..config.model import Config
+from ..config.profiles import cli_command
 from ..config.reload import decide, diff_paths, plan_reload
 from ..config.watch import serve_config_watch
 from ..protocol._payloads.system import HeartbeatEvent
 from .auth import AuthSetupError, ResolvedAuth
 from .listener import resolve_bind_host, serve_listener
+from .presence import wall_ms
 from .runtime import Runtime
 from .sentinel import consume_restart_sentinel
 from .supervisor import Child
@@ -70,6 +72,21 @@ class GatewayStats:
     restarts: int = 0
     reloads: int = 0
     reload_failures: int = 0
+    # The last reload of the config file (wall ms, decision) and, while the file does not load, its error.
+    last_reload_at_ms: int | None = None
+    last_reload: str | None = None
+    reload_error: str | None = None
+    reload_error_at_ms: int | None = None
+
+    def reload_failed(self, problems: list[str]) -> None:
+        self.reload_failures += 1
+        text = "; ".join(problems)
+        self.reload_error = text if len(text) <= 500 else text[:499] + "…"
+        self.reload_error_at_ms = wall_ms()
+
+    def reloaded(self, decision: str) -> None:
+        self.reload_error = self.reload_error_at_ms = None
+        self.last_reload_at_ms, self.last_reload = wall_ms(), decision
 
     def handshake_rejected(self, outcome: Any) -> None:
         self.handshakes_rejected += 1
@@ -436,17 +453,20 @@ class Gateway:
         try:
             new, digest = await trio.to_thread.run_sync(self._reload_from_disk)
         except ConfigError as exc:
-            self.stats.reload_failures += 1
+            self.stats.reload_failed(exc.problems)
             log.error("config reload skipped: %s has a problem, the gateway keeps its last good config: %s. "
-                      "To fix while it runs: `moltbot config set|unset PATH`, or edit the file (it is reloaded "
-                      "when saved)", exc.path, "; ".join(exc.problems))
+                      "To fix while it runs: `%s`, or edit the file (it is reloaded when saved)", exc.path,
+                      "; ".join(exc.problems), cli_command("config set|unset PATH"))
             self._decided_hash = None  # the fixed file is decided on (and logged) even if it is the old text
             self._reload_finished("invalid")
             return "invalid"
         if self.stats.reload_failures and self.last_reload == "invalid":
-            log.info("config file %s loads again", self.config.path)
+            log.info("config file %s loads again: the fix is picked up (`%s` shows the reload)", self.config.path,
+                     cli_command("status"))
         if digest in (self._decided_hash, self._restart_pending_hash):
             decision = "scheduled" if digest == self._restart_pending_hash else "unchanged"
+            if self.stats.reload_error is not None:  # the fixed file is the last good one: it loads again
+                self.stats.reloaded(decision)
             self._reload_finished(decision)
             return decision
         self._decided_hash = digest
@@ -465,6 +485,7 @@ class Gateway:
         else:
             self._apply_hot(new, plan.hot_actions)
         self.stats.reloads += 1
+        self.stats.reloaded(decision)
         log.info("config reload: %s (%s)", decision, ", ".join(plan.changed) or "no change")
         self._reload_finished(decision)
         return decision

@@ -24,6 +24,7 @@ import attrs
 import httpx
 import trio
 
+from .._tls import client_ssl_context
 from ..agents.heartbeat import DEFAULT_PROMPT, HeartbeatRunner
 from ..agents.models import ModelCatalog
 from ..agents.providers.base import ModelInfo, Provider
@@ -58,7 +59,14 @@ from ..protocol import (
     encode_frame,
 )
 from ..protocol._payloads.connect import AttachmentLimits
-from ..protocol._payloads.system import ErrorCounts, GatewayStatus, HealthSummary, HeartbeatEvent, LaneStatus
+from ..protocol._payloads.system import (
+    ConfigReloadStatus,
+    ErrorCounts,
+    GatewayStatus,
+    HealthSummary,
+    HeartbeatEvent,
+    LaneStatus,
+)
 from ..protocol._scopes import APPROVALS, event_guard, guard_admits
 from ..tailscale import make_verifier
 from ..tailscale.identity import presence_user
@@ -141,7 +149,7 @@ class Runtime:
 
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Run the Runtime's services until cancelled (the Gateway's ``runtime`` child stops it)."""
-        async with httpx.AsyncClient(timeout=None) as self.models.client, trio.open_nursery() as nursery:
+        async with httpx.AsyncClient(timeout=None, verify=client_ssl_context()) as self.models.client, trio.open_nursery() as nursery:
             await nursery.start(self.health.serve, name="health")
             await nursery.start(self.nodes.serve, name="nodes")
             nursery.start_soon(self.broadcaster.serve_ticks, self.config.gateway.tick_interval_ms, name="ticks")
@@ -385,6 +393,9 @@ class Runtime:
             connections=len(self.broadcaster.connections),
             errors=ErrorCounts(handler=stats.handler_errors, protocol=stats.protocol_errors,
                                auth=stats.auth_failures, slow_consumer=stats.slow_consumers),
+            config=None if self.config.path is None else ConfigReloadStatus(
+                path=str(self.config.path), reloads=stats.reloads, last_reload_at_ms=stats.last_reload_at_ms,
+                last_reload=stats.last_reload, error=stats.reload_error, error_at_ms=stats.reload_error_at_ms),
         )
 
     def lane_statuses(self) -> list[LaneStatus]:

@@ -97,7 +97,7 @@ def _common_root(actions: list[Action]) -> Path:
     return root
 
 
-def apply_plan(plan: Plan, *, force: bool) -> list[Outcome]:
+def apply_plan(plan: Plan, *, force: bool, on_action: Callable[[Action], None] | None = None) -> list[Outcome]:
     """Write every action of ``plan`` (module docstring for existing files). Blocking file I/O.
 
     Every merge is computed before the first file is written, so an existing store that cannot be merged
@@ -116,6 +116,8 @@ def apply_plan(plan: Plan, *, force: bool) -> list[Outcome]:
                 raise MigrateError(f"{action.target}: {exc}") from None
     outcomes = []
     for index, action in enumerate(plan.actions):
+        if on_action is not None:  # progress (``moltbot migrate``): called once per action, before it
+            on_action(action)
         exists = action.target.exists()
         if exists and not force:
             outcomes.append(Outcome(action, "skipped (exists)"))

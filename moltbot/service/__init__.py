@@ -13,6 +13,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..config.profiles import cli_command
 from .base import (
     Runner,
     ServiceError,
@@ -46,5 +47,5 @@ def service_for(env: Mapping[str, str] = os.environ, *, platform: str = sys.plat
         return LaunchdAgent(profile, home=home, run=run)
     if platform.startswith("linux"):
         return SystemdUserService(profile, home=home, run=run)
-    raise ServiceUnavailable(f"no supported service manager on {platform}: run `moltbot gateway` in the "
+    raise ServiceUnavailable(f"no supported service manager on {platform}: run `{cli_command('gateway')}` in the "
                              "foreground or under your own supervisor")

@@ -19,6 +19,7 @@ import attrs
 
 from .. import __version__
 from ..config.paths import resolve_config_path, resolve_state_dir
+from ..config.profiles import cli_command
 
 COMMAND_TIMEOUT = 20.0
 
@@ -125,5 +126,5 @@ def missing_program(program: Sequence[str]) -> list[str]:
     """Problems with an installed service's command line (a removed virtualenv is the usual one)."""
     if program and not Path(program[0]).exists():
         return [f"the service runs {program[0]}, which no longer exists (a removed virtualenv?): "
-                "reinstall with `moltbot gateway install --force`"]
+                f"reinstall with `{cli_command('gateway install --force')}`"]
     return []

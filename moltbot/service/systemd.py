@@ -17,6 +17,7 @@ import shlex
 import shutil
 from pathlib import Path
 
+from ..config.profiles import cli_command
 from .base import (
     Runner,
     ServiceError,
@@ -97,13 +98,13 @@ class SystemdUserService:
         if shutil.which("systemctl") is None:
             raise ServiceUnavailable(
                 "systemctl was not found: this system does not run systemd. Run the gateway in the foreground "
-                "(`moltbot gateway`) or under your own supervisor (a container's entrypoint, supervisord, …).")
+                f"(`{cli_command('gateway')}`) or under your own supervisor (a container's entrypoint, supervisord, …).")
         result = self._run(["systemctl", "--user", "show-environment"])
         if result.returncode != 0:
             reason = (result.stderr or result.stdout).strip().splitlines()
             raise ServiceUnavailable(
                 f"the systemd user manager is not reachable ({reason[-1] if reason else f'exit {result.returncode}'}). "
-                "In a container systemd is usually not running: run `moltbot gateway` in the foreground instead. "
+                f"In a container systemd is usually not running: run `{cli_command('gateway')}` in the foreground instead. "
                 "On a server, log in as the user directly (su/sudo sessions have no user bus), check "
                 "XDG_RUNTIME_DIR=/run/user/$(id -u), and run `loginctl enable-linger $USER`.")
 

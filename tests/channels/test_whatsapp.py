@@ -371,6 +371,7 @@ async def test_cli_channels_login_draws_the_qr_and_waits_for_the_scan(tmp_path, 
             await wait_until(lambda: account_status(gateway).connected)
     assert result.exit_code == 0, result.output
     assert "▀" in result.output and "Linked Devices" in result.output
+    assert "waiting for the scan (up to 20 s; Ctrl-C gives up)…" in result.output  # piped: a plain line
     assert result.output.rstrip().endswith("✅ Linked! WhatsApp is ready.")
 
 

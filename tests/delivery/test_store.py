@@ -56,7 +56,7 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):
         DeliveryDB(path)
 
 
-def test_receipts_deduplicate_and_count_the_runs_that_left_them_unfinished(tmp_path):
+def test_receipts_deduplicate_and_count_the_times_they_were_handled_again(tmp_path):
     path = tmp_path / DB_NAME
     db = DeliveryDB(path)
     assert db.claim("telegram", "default", "42/1001", '{"x": 1}', NOW) is True
@@ -66,8 +66,10 @@ def test_receipts_deduplicate_and_count_the_runs_that_left_them_unfinished(tmp_p
     db.close()
     db = DeliveryDB(path)  # a restart: the receipt is still there
     assert db.claim("telegram", "default", "42/1001", None, NOW) is False
+    assert [(r.message_key, r.attempts) for r in db.unfinished()] == [("42/1001", 0)]
+    assert [(r.message_key, r.attempts) for r in db.unfinished()] == [("42/1001", 0)]  # a start is no attempt
+    db.count_attempt("telegram", "default", "42/1001", NOW)
     assert [(r.message_key, r.attempts) for r in db.unfinished()] == [("42/1001", 1)]
-    assert [(r.message_key, r.attempts) for r in db.unfinished()] == [("42/1001", 2)]
     db.settle("telegram", "default", "update:7", state="dead", now_ms=NOW, reason="unreadable update")
     assert db.dead_receipts()[0]["messageKey"] == "update:7"
     assert db.counts()[("telegram", "default")] == {"inboundDead": 1}
@@ -97,3 +99,17 @@ def test_a_dead_letter_can_be_queued_again(tmp_path):
     db.finish(row.id, state="dead", attempts=3, now_ms=NOW, error="bot was blocked")
     assert db.requeue(row.id, NOW) is True and db.requeue(row.id, NOW) is False
     assert [(r.key, r.attempts) for r in db.pending()] == [("send:k", 0)]
+
+
+async def test_a_key_claimed_by_a_caller_without_a_message_is_never_resumed(tmp_path):
+    from moltbot.delivery.receipts import Receipts
+    from moltbot.delivery.store import DeliveryStore
+
+    store = await DeliveryStore.open(tmp_path)
+    receipts = Receipts(store)
+    try:
+        assert await receipts.claim_key("webchat", "default", "chat.send:k1") is True
+        assert await receipts.claim_key("webchat", "default", "chat.send:k1") is False
+        assert await receipts.resume() == [] and receipts.dead == 0
+    finally:
+        await store.aclose()

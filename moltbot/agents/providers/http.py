@@ -24,6 +24,7 @@ import attrs
 import httpx
 import trio
 
+from ..._tls import client_ssl_context
 from ...protocol._codec import dumps
 from .base import Chunk, ModelInfo, ModelRequest, ProviderError
 
@@ -242,7 +243,7 @@ class HttpProvider:
         if self._client is not None:
             yield self._client
             return
-        async with httpx.AsyncClient(timeout=self.settings.timeout()) as client:
+        async with httpx.AsyncClient(timeout=self.settings.timeout(), verify=client_ssl_context()) as client:
             yield client
 
     @asynccontextmanager

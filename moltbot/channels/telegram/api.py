@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from ..._tls import client_ssl_context
 from ...protocol._codec import dumps
 
 DEFAULT_API_ROOT = "https://api.telegram.org"
@@ -61,7 +62,8 @@ class TelegramApi:
                  proxy: str | None = None) -> None:
         self._token = token
         self._base = f"{(api_root or DEFAULT_API_ROOT).rstrip('/')}/bot{token}/"
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=10.0), proxy=proxy or None)
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=10.0), proxy=proxy or None,
+                                         verify=client_ssl_context())
 
     async def __aenter__(self) -> TelegramApi:
         return self

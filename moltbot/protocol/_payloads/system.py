@@ -147,12 +147,28 @@ class ErrorCounts:
 
 
 @attrs.frozen
+class ConfigReloadStatus:
+    """The config file as the running gateway read it last: its last reload, or the error while it does not load.
+
+    ``lastReload`` is the reload's decision (hot, restart, nothing, …); while ``error`` is set the gateway
+    runs on its last good config."""
+
+    path: str
+    reloads: NonNegativeInt
+    last_reload_at_ms: NonNegativeInt | None = None
+    last_reload: str | None = None
+    error: str | None = None
+    error_at_ms: NonNegativeInt | None = None
+
+
+@attrs.frozen
 class GatewayStatus:
     version: NonEmptyStr
     pid: NonNegativeInt
     uptime_ms: NonNegativeInt
     connections: NonNegativeInt
     errors: ErrorCounts
+    config: ConfigReloadStatus | None = None
 
 
 @attrs.frozen

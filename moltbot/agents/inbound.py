@@ -9,20 +9,63 @@
 At most ``cap`` messages wait in a collected turn; past that ``drop`` decides: ``old`` drops the oldest,
 ``new`` refuses the newest, ``summarize`` drops the oldest but keeps a count of what was dropped.
 Channels call ``offer``; the webchat's ``chat.send`` and the ``agent`` method do not queue this way.
+
+``offer`` also frames the text by who sent it (``Sender``): from the owner it only has its "System:"
+lines defused; from anyone else it is wrapped as untrusted (``prompt.py``). A chat command (``/approve``
+…, ``commands.py``) is not queued: it runs at once as its own run, without the model.
 """
 
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
 
+from .prompt import neutralize_system_lines, wrap_untrusted
+
 if TYPE_CHECKING:
     from .runtime import AgentRuntime, Run
 
 MODES = ("collect", "followup", "steer", "steer-backlog", "interrupt", "queue")
+
+
+@attrs.frozen
+class Sender:
+    """Who sent a channel message: ``owner`` when the sender is named in the account's ``allowFrom``."""
+
+    channel: str
+    sender_id: str
+    name: str | None = None
+    chat_type: str = "direct"
+    owner: bool = False
+
+    @property
+    def group(self) -> bool:
+        return self.chat_type != "direct"
+
+
+def is_owner(channel: str, sender_id: str, allow_from: Any) -> bool:
+    """``sender_id`` is listed by name in ``allow_from`` (``*`` admits everyone but makes nobody the owner;
+    ``telegram:``/``tg:`` style prefixes are ignored)."""
+    if not isinstance(allow_from, (list, tuple)):
+        return False
+    wanted = str(sender_id).strip().lower()
+    for entry in allow_from:
+        token = str(entry).strip().lower()
+        for prefix in (f"{channel}:", "tg:", "wa:"):
+            token = token.removeprefix(prefix)
+        if token and token != "*" and token.lstrip("+@") == wanted.lstrip("+@"):
+            return True
+    return False
+
+
+def frame_text(text: str, sender: Sender | None) -> str:
+    if sender is not None and not sender.owner:
+        return wrap_untrusted(text, channel=sender.channel, sender=sender.name or sender.sender_id)
+    return neutralize_system_lines(text)
 
 
 @attrs.define
@@ -52,7 +95,7 @@ class InboundQueue:
 
     def offer(self, session_key: str, text: str, *, mode: str | None = None,
               extra_system_prompt: str | None = None, origin: str = "",
-              route: dict[str, Any] | None = None) -> Run | None:
+              route: dict[str, Any] | None = None, sender: Sender | None = None) -> Run | None:
         """Queue or start a turn for an inbound message; returns the run that will answer it (``None``
         when ``drop: new`` refused it). ``extra_system_prompt`` (a chat's own prompt) goes to a turn
         started for it; a message collected into a queued turn shares that turn's.
@@ -62,22 +105,28 @@ class InboundQueue:
         cross-channel items one by one for the same reason); other origins queue their own turn.
         ``route`` (``lastChannel``/``lastTo``/…) is what the turn records on its session."""
         agents = self._agents
+        key = agents.canonical(session_key)
+        if agents.commands.match(text) is not None:
+            run, _ = agents.submit(run_id=f"command-{uuid.uuid4().hex[:12]}", session_key=key, message=text,
+                                   dedupe="inbound", route=route, sender=sender, command=True)
+            return run
+        text = frame_text(text, sender)
         settings = agents.config.messages.queue
         mode = mode or settings.mode
-        key = agents.canonical(session_key)
         busy = agents.lanes.session_busy(key)
         prompt = extra_system_prompt
+        start = partial(self._start, sender=sender)
         if not busy or mode in ("followup", "steer", "steer-backlog", "queue"):
-            return self._start(key, text, prompt, route)
+            return start(key, text, prompt, route)
         if mode == "interrupt":
             agents.abort(key, reason="interrupt")
             for slot in [slot for slot in self._collecting if slot[0] == key]:
                 del self._collecting[slot]
-            return self._start(key, text, prompt, route)
+            return start(key, text, prompt, route)
         pending = self._collecting.get((key, origin))
         if pending is None or pending[0].status != "queued":
             collected = Collected(origin=origin)
-            run = self._start(key, "", prompt, route, collected=collected)
+            run = start(key, "", prompt, route, collected=collected)
             self._collecting[(key, origin)] = (run, collected)
         else:
             run, collected = pending
@@ -92,10 +141,10 @@ class InboundQueue:
         return run
 
     def _start(self, key: str, text: str, prompt: str | None, route: dict[str, Any] | None, *,
-               collected: Collected | None = None) -> Run:
+               collected: Collected | None = None, sender: Sender | None = None) -> Run:
         run, _ = self._agents.submit(run_id=f"inbound-{uuid.uuid4().hex[:12]}", session_key=key, message=text,
                                      dedupe="inbound", collected=collected, extra_system_prompt=prompt,
-                                     route=route)
+                                     route=route, sender=sender)
         return run
 
     async def settle(self, run: Run, collected: Collected) -> None:

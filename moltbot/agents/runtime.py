@@ -26,7 +26,8 @@ from ..config.model import Config
 from ..protocol import INVALID_REQUEST, UNAVAILABLE, UNSET, ProtocolError
 from ..protocol._payloads.agent import AgentEvent, ChatEvent
 from ..store.ids import is_agent_id
-from .inbound import Collected, InboundQueue
+from .commands import ChatCommands
+from .inbound import Collected, InboundQueue, Sender
 from .lanes import LaneScheduler, Ticket
 from .providers.base import Provider, ProviderError, ToolCall, ToolSpec, Usage
 from .sessions import (
@@ -39,6 +40,7 @@ from .sessions import (
 )
 from .tools import ToolRegistry
 from .tracking import RunTracker
+from .workspace import WorkspaceFiles, ensure_workspace, skip_bootstrap, workspace_dir
 
 log = logging.getLogger("moltbot.agents")
 
@@ -92,6 +94,11 @@ class Run:
     client_tool_calls: list[ToolCall] = attrs.field(factory=list)
     model: str | None = None  # "provider/model" for this run instead of the agent's (a cron job's override)
     route: dict[str, Any] | None = None  # lastChannel/lastTo/… of a channel message (else "webchat")
+    sender: Sender | None = None  # who sent a channel message (None: an operator, the API, cron …)
+    command: bool = False  # a chat command (commands.py): answered without the model
+    spawned_by: str | None = None  # the session that spawned this sub-agent run (sessions_spawn)
+    tool_log: list[dict[str, Any]] = attrs.field(factory=list)  # transcript lines of tool calls/results
+    reply_start: int = 0  # where in ``text`` the last model step (after the tools) began
 
     def watch(self) -> trio.MemoryReceiveChannel:
         """Every later ``(stream, data)`` step of this run; the channel closes when the run ends.
@@ -140,6 +147,9 @@ class AgentRuntime:
         self._appeared = trio.Event()
         self._nursery: trio.Nursery | None = None
         self.inbound = InboundQueue(self)
+        self.commands = ChatCommands()
+        self.workspace_files = WorkspaceFiles()
+        self._ensured: dict[Path, bool] = {}  # workspaces made this process (value: starter files written)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -223,6 +233,19 @@ class AgentRuntime:
                     self._stray_stores.pop(next(iter(self._stray_stores)))
         return store
 
+    def workspace(self, agent_id: str) -> Path:
+        return workspace_dir(self.config, agent_id, default_agent=self.default_agent_id())
+
+    async def ensure_workspace(self, agent_id: str) -> Path:
+        """The agent's workspace, made (with the starter files unless ``skipBootstrap``) on first use; a
+        workspace removed while the gateway runs is made again on the next turn."""
+        path = self.workspace(agent_id)
+        starter = not skip_bootstrap(self.config, agent_id)
+        if self._ensured.get(path) is not starter or not await trio.to_thread.run_sync(path.is_dir):
+            await trio.to_thread.run_sync(lambda: ensure_workspace(path, starter_files=starter))
+            self._ensured[path] = starter
+        return path
+
     def _store_path(self, agent_id: str) -> Path:
         template = self.config.session.store
         if template:
@@ -236,7 +259,8 @@ class AgentRuntime:
                lane: str | None = None, timeout: float | None = None,
                extra_system_prompt: str | None = None, collected: Collected | None = None,
                client_tools: list[tuple[str, str, dict[str, Any]]] = (),
-               model: str | None = None, route: dict[str, Any] | None = None) -> tuple[Run, bool]:
+               model: str | None = None, route: dict[str, Any] | None = None, sender: Sender | None = None,
+               command: bool = False, spawned_by: str | None = None) -> tuple[Run, bool]:
         """Start a run (or find the one with the same idempotency key). Returns (run, created)."""
         key = f"{dedupe}:{run_id}"
         cached = self._dedupe.get(key)
@@ -253,7 +277,7 @@ class AgentRuntime:
         timeout = timeout or float(self.config.agents.defaults.timeout_seconds)
         run = Run(run_id=run_id, session_key=session_key, agent_id=agent, message=message, lane=lane or "main",
                   timeout=timeout, extra_system_prompt=extra_system_prompt, collected=collected, model=model,
-                  route=route,
+                  route=route, sender=sender, command=command, spawned_by=spawned_by,
                   client_tools=tuple(ToolSpec(name, description, parameters)
                                      for name, description, parameters in client_tools))
         if len(self._dedupe) >= DEDUPE_MAX:
@@ -262,6 +286,9 @@ class AgentRuntime:
         self.runs[run_id] = run
         self._appeared.set()
         self._appeared = trio.Event()
+        if command:  # not behind the session's lane: "/approve" must reach a run that waits for it
+            self._nursery.start_soon(self._execute_command, run, name=f"chat command {run_id}")
+            return run, True
         ticket = self.lanes.reserve(session_key, run.lane)
         self._nursery.start_soon(self._execute, run, ticket, name=f"agent run {run_id}")
         return run, True
@@ -334,6 +361,23 @@ class AgentRuntime:
                                               else "agent run failed: internal error (see the gateway log)")
         if run.scope.cancelled_caught:
             run.status = "aborted"
+        self._end(run)
+
+    async def _execute_command(self, run: Run) -> None:
+        run.status, run.started_at = "running", now_ms()
+        self.event(run, "lifecycle", {"phase": "start", "startedAt": run.started_at})
+        try:
+            with run.scope, trio.fail_after(30):
+                self.assistant_delta(run, await self.commands.run(run))
+            run.status = "aborted" if run.scope.cancelled_caught else "ok"
+        except trio.TooSlowError:
+            run.status, run.error = "error", "the command timed out"
+        except Exception:
+            log.exception("chat command %s failed", run.run_id)
+            run.status, run.error = "error", "the command failed (see the gateway log)"
+        self._end(run)
+
+    def _end(self, run: Run) -> None:
         run.ended_at = now_ms()
         run.finished_clock = trio.current_time()
         log_run_end(run)

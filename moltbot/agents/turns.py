@@ -1,19 +1,25 @@
 """One agent turn: history + the new message → the model → tools → the model … → the reply.
 
-The user's message is appended to the transcript before the model is asked, the reply after it answers,
-each as one whole JSONL line. Tool calls loop back to the model at most ``MAX_TOOL_STEPS`` times.
+The user's message is appended to the transcript before the model is asked; the tool calls and results
+(the reference's format: an assistant message with ``toolCall`` parts, then one ``toolResult`` message
+per call) and the reply after it answers, each as one whole JSONL line. Tool calls loop back to the
+model at most ``MAX_TOOL_STEPS`` times; the tools offered are those the agent's policy admits.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .providers.base import Message, ModelRequest, Provider, TextDelta, ToolCall, Usage
-from .sessions import message_line, message_text, now_ms
+from .prompt import PromptInput, build_system_prompt, neutralize_system_lines
+from .providers.base import Message, ModelRequest, Provider, TextDelta, ToolCall, ToolSpec, Usage
+from .sessions import iso_now, message_line, message_text, now_ms
+from .tools import policy_for
+from .workspace import BOOTSTRAP_ORDER, daily_memory_name
 
 if TYPE_CHECKING:
     from .runtime import AgentRuntime, Run
@@ -21,23 +27,37 @@ if TYPE_CHECKING:
 MAX_TOOL_STEPS = 8
 HISTORY_MESSAGES = 50
 YIELD_EVERY = 0.001  # seconds of delta decoding between checkpoints
+MAX_TOOL_RESULT_CHARS = 100_000  # of one tool result, as the model and the transcript see it
 
 
-def system_prompt(runtime: AgentRuntime, run: Run) -> str:
-    agent = next((a for a in runtime.config.agents.entries if a.id == run.agent_id), None)
-    name = (agent.identity.name if agent and agent.identity and agent.identity.name else None) or "Molty"
-    prompt = f"You are {name}, an assistant reached through the moltbot gateway (agent id {run.agent_id})."
-    if run.extra_system_prompt:
-        prompt += "\n\n" + run.extra_system_prompt
-    return prompt
+async def system_prompt(runtime: AgentRuntime, run: Run, tools: list[ToolSpec]) -> str:
+    """The turn's system prompt (``prompt.py``): identity, tools, safety, the workspace files."""
+    config = runtime.config
+    agent = next((a for a in config.agents.entries if a.id == run.agent_id), None)
+    identity = agent.identity if agent else None
+    name = (identity.name if identity and identity.name else None) or (agent.name if agent else None) or "Molty"
+    workspace = await runtime.ensure_workspace(run.agent_id)
+    day = datetime.date.today()
+    yesterday = day.fromordinal(day.toordinal() - 1)
+    names = (*BOOTSTRAP_ORDER, daily_memory_name(yesterday), daily_memory_name(day))
+    files = await trio.to_thread.run_sync(runtime.workspace_files.read, workspace, names)
+    defaults = config.agents.defaults
+    group = run.sender.group if run.sender is not None else (":group:" in run.session_key
+                                                             or ":channel:" in run.session_key)
+    return build_system_prompt(PromptInput(
+        agent_id=run.agent_id, name=name, emoji=identity.emoji if identity else None, workspace=str(workspace),
+        files=files[:len(BOOTSTRAP_ORDER)], daily=files[len(BOOTSTRAP_ORDER):], tools=tools, group=group,
+        subagent=run.spawned_by is not None, per_file_max=defaults.bootstrap_max_chars,
+        total_max=defaults.bootstrap_total_max_chars, extra=run.extra_system_prompt, today=day))
 
 
 async def run_turn(runtime: AgentRuntime, run: Run, provider: Provider, model: str) -> None:
     store = runtime.store(run.agent_id)
     await store.load()
     fresh = run.session_key not in store.entries
-    entry = await store.ensure(run.session_key)
+    entry = await store.ensure(run.session_key, **({"spawnedBy": run.spawned_by} if run.spawned_by else {}))
     path = store.transcript_path(entry)
+    run.message = neutralize_system_lines(run.message)  # any source: a user line never speaks for the system
     # The user line is written while the model is asked (readers of the transcript wait for it), and is on
     # disk before the turn goes on past the model, whatever happened there.
     history = await store.begin_turn(path, message_line("user", run.message), entry["sessionId"], HISTORY_MESSAGES,
@@ -57,21 +77,68 @@ async def run_turn(runtime: AgentRuntime, run: Run, provider: Provider, model: s
         entry.update({"inputTokens": entry.get("inputTokens", 0) + usage.input_tokens,
                       "outputTokens": entry.get("outputTokens", 0) + usage.output_tokens,
                       "totalTokens": entry.get("totalTokens", 0) + usage.total_tokens})
-    # The reply line, then the store (one thread hop): both on disk before the run reports its end.
-    await store.append_and_save(path, [message_line("assistant", run.text, **extra)], entry["sessionId"])
+    # The tool lines and the reply line, then the store (one thread hop): on disk before the run ends.
+    lines = [*run.tool_log, message_line("assistant", run.text[run.reply_start:], **extra)]
+    await store.append_and_save(path, lines, entry["sessionId"])
+
+
+def replay(history: list[dict[str, Any]]) -> list[Message]:
+    """Transcript messages as provider messages. Tool calls come back with their results; a call whose
+    result is not in the window (cut by ``HISTORY_MESSAGES``), or a result whose call is not, is left
+    out, since providers refuse a conversation where the two do not pair up."""
+    out: list[Message] = []
+    answered = {m.get("toolCallId") for m in history if m.get("role") == "toolResult"}
+    offered: set[str] = set()
+    for m in history:
+        role, text = m.get("role"), message_text(m)
+        if role == "user" and text:
+            out.append(Message(role="user", content=text))
+        elif role == "assistant":
+            calls = tuple(ToolCall(id=part["id"], name=part.get("name", ""), arguments=part.get("arguments") or {})
+                          for part in m.get("content") or () if isinstance(part, dict)
+                          and part.get("type") == "toolCall" and isinstance(part.get("id"), str)
+                          and part["id"] in answered)
+            offered.update(call.id for call in calls)
+            if text or calls:
+                out.append(Message(role="assistant", content=text, tool_calls=calls))
+        elif role == "toolResult" and m.get("toolCallId") in offered:
+            out.append(Message(role="tool", content=text, tool_call_id=m["toolCallId"], name=m.get("toolName")))
+    return out
+
+
+def _tool_call_line(text: str, calls: list[ToolCall], model: str, provider: str) -> dict[str, Any]:
+    content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    content += [{"type": "toolCall", "id": c.id, "name": c.name, "arguments": c.arguments} for c in calls]
+    return {"type": "message", "id": f"{now_ms():x}"[-8:], "timestamp": iso_now(),
+            "message": {"role": "assistant", "content": content, "timestamp": now_ms(), "stopReason": "toolUse",
+                        "model": model, "provider": provider}}
+
+
+def _tool_result_line(call: ToolCall, text: str, is_error: bool) -> dict[str, Any]:
+    return {"type": "message", "id": f"{now_ms():x}"[-8:], "timestamp": iso_now(),
+            "message": {"role": "toolResult", "toolCallId": call.id, "toolName": call.name,
+                        "content": [{"type": "text", "text": text}], "isError": is_error, "timestamp": now_ms()}}
+
+
+def result_text(result: Any) -> str:
+    text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str)
+    if len(text) > MAX_TOOL_RESULT_CHARS:
+        text = text[:MAX_TOOL_RESULT_CHARS] + f"\n[... tool result cut at {MAX_TOOL_RESULT_CHARS} characters ...]"
+    return text
 
 
 async def _ask_model(runtime: AgentRuntime, run: Run, provider: Provider, model: str,
                      history: list[dict[str, Any]]) -> None:
-    messages = [Message(role=m["role"], content=message_text(m)) for m in history
-                if m.get("role") in ("user", "assistant") and message_text(m)]
+    messages = replay(history)
     messages.append(Message(role="user", content=run.message))
-    tools = [*(runtime.tools.specs() if runtime.tools else ()), *run.client_tools]
+    policy = policy_for(runtime.config, run.agent_id)
+    builtin = runtime.tools.specs(policy) if runtime.tools else []
+    tools = [*builtin, *run.client_tools]
     client_names = {spec.name for spec in run.client_tools}
+    system = await system_prompt(runtime, run, builtin)
     yielded = trio.current_time()
     for _ in range(MAX_TOOL_STEPS):
-        request = ModelRequest(model=model, messages=tuple(messages), system=system_prompt(runtime, run),
-                               tools=tuple(tools))
+        request = ModelRequest(model=model, messages=tuple(messages), system=system, tools=tuple(tools))
         calls: list[ToolCall] = []
         step_text = ""
         async with aclosing(provider.stream(request)) as chunks:
@@ -98,10 +165,14 @@ async def _ask_model(runtime: AgentRuntime, run: Run, provider: Provider, model:
             run.client_tool_calls = [call for call in calls if call.name in client_names]
             break
         messages.append(Message(role="assistant", content=step_text, tool_calls=tuple(calls)))
+        run.reply_start = len(run.text)  # the transcript's reply line holds the text after the last tool step
+        run.tool_log.append(_tool_call_line(step_text, calls, model, provider.id))
         for call in calls:
             runtime.event(run, "tool", {"phase": "start", "name": call.name, "toolCallId": call.id,
                                         "args": call.arguments})
-            result, is_error = await runtime.tools.invoke(call.name, call.arguments, run=run)
+            result, is_error = await runtime.tools.invoke(call.name, call.arguments, run=run, policy=policy)
             runtime.event(run, "tool", {"phase": "result", "name": call.name, "toolCallId": call.id,
                                         "meta": None, "isError": is_error, "result": result})
-            messages.append(Message(role="tool", content=json.dumps(result), tool_call_id=call.id, name=call.name))
+            text = result_text(result)
+            run.tool_log.append(_tool_result_line(call, text, is_error))
+            messages.append(Message(role="tool", content=text, tool_call_id=call.id, name=call.name))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from ..agents.inbound import Sender, is_owner
 from ..agents.sessions import SessionStore, agent_of
 from ..delivery.outbox import Entry
 from .base import DeliveryError, InboundMessage
@@ -122,8 +123,13 @@ class Dispatcher:
         by_channel = manager.runtime.config.messages.queue.by_channel
         prompt = group_settings(message, account).system_prompt if message.chat_type != "direct" else None
         origin = f"{message.channel}:{message.account_id}:{message.reply_target}"
+        # Who sent it decides how the agent sees it: the owner's text as is, anyone else's as untrusted.
+        sender = Sender(channel=message.channel, sender_id=message.sender_id, name=message.sender_name,
+                        chat_type=message.chat_type,
+                        owner=is_owner(message.channel, message.sender_id, getattr(account, "allow_from", None)))
         run = manager.runtime.agents.inbound.offer(key, message.text, mode=by_channel.get(message.channel),
-                                                   extra_system_prompt=prompt, origin=origin, route=route)
+                                                   extra_system_prompt=prompt, origin=origin, route=route,
+                                                   sender=sender)
         if run is None or run.run_id in self._replying:  # refused, or answered by the run of an earlier message
             await store.save()
             return True, None

@@ -17,6 +17,7 @@ import click
 
 from ..config.env import apply_aliases
 from .agent import agent_command
+from .approvals import approvals_group
 from .base import MoltbotGroup, install, profile_options
 from .channels import channels_group
 from .config import config_group
@@ -57,6 +58,7 @@ gateway_group.add_command(discover_command)
 cli.add_command(pairing_group)
 cli.add_command(cron_group)
 cli.add_command(channels_group)
+cli.add_command(approvals_group)
 for command in (logs_command, agent_command, doctor_command, dashboard_command, migrate_command):
     cli.add_command(command)
 for command in SERVICE_COMMANDS:

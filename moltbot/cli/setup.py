@@ -175,6 +175,13 @@ def _next_steps(path: Path, state_dir: Path, choice: ProviderChoice | None, mode
     return "\n".join(lines)
 
 
+def _workspaces(path: Path) -> list[str]:
+    """The agents' workspaces with their starter files (``agents/workspace.py``), from the config just set up."""
+    from ..agents.workspace import setup_workspaces
+
+    return setup_workspaces(load_config(path, env=dict(os.environ)))
+
+
 @click.command("setup")
 @click.option("--non-interactive", is_flag=True, help="Never prompt (flags only).")
 @click.option("--mode", type=click.Choice(["local", "remote"]), default="local", show_default=True)
@@ -217,6 +224,7 @@ def setup_command(non_interactive: bool, mode: str, workspace: str | None, provi
                             env=dict(env))
     except ConfigError as exc:
         raise click.ClickException(_unloadable(exc)) from None
+    done += _workspaces(path)
     for line in done:
         click.echo(f"- {line}")
     if not done:

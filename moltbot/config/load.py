@@ -308,6 +308,11 @@ def parse_config(raw: Mapping[str, Any], *, path: Path | None = None, state_dir:
         if canvas_port is not None and not 0 <= canvas_port <= 65535:
             ctx.problem("canvasHost.port", f"must be a port number 0..65535 (got {canvas_port})")
         config = check_bindings(config, raw, ctx)
+        sandbox = config.agents.defaults.sandbox
+        if sandbox.mode != "off":
+            # Never a silent unsandboxed run: refuse the config until a backend exists (none in this build).
+            ctx.problem("agents.defaults.sandbox.mode", f"{sandbox.mode!r} needs a sandbox backend, and this "
+                        "build has none (bubblewrap and Docker backends are not implemented); set it to \"off\"")
         auth = config.gateway.auth
         if config.hooks.token and config.hooks.token in (auth.token, auth.password):
             ctx.problem("hooks.token", "must differ from the gateway's token and password (whoever sends "

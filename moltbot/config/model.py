@@ -15,6 +15,11 @@ import attrs
 
 from .ports import DEFAULT_GATEWAY_PORT as DEFAULT_PORT
 
+# The tools section lives in tools.py; re-exported here with the rest of the tree.
+from .tools import SandboxConfig as SandboxConfig
+from .tools import ToolPolicyConfig as ToolPolicyConfig
+from .tools import ToolsConfig as ToolsConfig
+
 BindMode = Literal["loopback", "lan", "tailnet", "auto", "custom"]
 ReloadMode = Literal["off", "restart", "hot", "hybrid"]
 DmPolicy = Literal["pairing", "allowlist", "open", "disabled"]
@@ -236,6 +241,10 @@ class AgentDefaults:
     subagents: SubagentsConfig = SubagentsConfig()
     verbose_default: str | None = None
     thinking_default: str | None = None
+    # The workspace files in the system prompt: each file, and all of them, capped (truncation marked).
+    bootstrap_max_chars: int = 20_000
+    bootstrap_total_max_chars: int = 150_000
+    sandbox: SandboxConfig = SandboxConfig()
 
 
 @attrs.frozen
@@ -254,6 +263,8 @@ class AgentEntry:
     workspace: str | None = None
     model: ModelRef | str | None = None
     identity: AgentIdentity | None = None
+    skip_bootstrap: bool | None = None
+    tools: ToolPolicyConfig | None = None
 
 
 @attrs.frozen
@@ -501,7 +512,7 @@ class Binding:
 
 # Top-level sections of the original's config that this gateway keeps but does not read (yet): no warning.
 ORIGINAL_SECTIONS = frozenset(
-    "wizard identity tools audio agent routing talk skills plugins ui discovery broadcast update "
+    "wizard identity audio agent routing talk skills plugins ui discovery broadcast update "
     "nodeHost diagnostics approvals web auth $schema".split()
 )
 
@@ -521,6 +532,7 @@ class Config:
     canvas_host: CanvasHostConfig = CanvasHostConfig()
     commands: CommandsConfig = CommandsConfig()
     logging: LoggingConfig = LoggingConfig()
+    tools: ToolsConfig = ToolsConfig()
     browser: BrowserConfig = BrowserConfig()
     bindings: list[Binding] = attrs.field(factory=list)
     env: dict[str, Any] = attrs.field(factory=dict)

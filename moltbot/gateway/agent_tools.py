@@ -1,4 +1,5 @@
-"""Built-in agent tools that reach into the gateway: ``gateway`` (restart, config) and ``sessions_send``.
+"""Built-in agent tools that reach into the gateway: ``gateway`` (restart, config) and ``sessions_send``;
+``register_builtin_tools`` also adds the gateway-independent ones (files, memory, …) to the registry.
 
 The ``gateway`` tool's config actions run the control-plane methods in-process (reference §8.4 calls
 them over the WebSocket), so they share their checks: baseHash, redaction, validation, one restart.
@@ -15,12 +16,18 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ..agents.tools import ToolError
+from ..agents.tools.exec import register_exec_tools
+from ..agents.tools.fs import register_fs_tools
+from ..agents.tools.memory import register_memory_tools
+from ..agents.tools.web import register_web_tools
 from ..config.redact import redacted_copy
 from ..config.schema import config_schema
 from ..protocol import ProtocolError
 from ..protocol._payloads.config import ConfigPatchParams
+from .approvals import wire_exec_approvals
 from .methods.config import read_snapshot, write_and_restart
 from .sentinel import write_restart_sentinel
+from .session_tools import register_session_tools
 
 if TYPE_CHECKING:
     from ..agents.runtime import Run
@@ -50,6 +57,17 @@ SESSIONS_SEND_SCHEMA = {
 
 
 def register_gateway_tools(runtime: Runtime) -> None:
+    """Every built-in tool on ``runtime.tools`` (the policy decides per run which ones a model sees)."""
+    register_fs_tools(runtime.tools, runtime.agents)
+    register_memory_tools(runtime.tools, runtime.agents)
+    register_web_tools(runtime.tools, runtime.agents)
+    approve, file_access = wire_exec_approvals(runtime)
+    runtime.processes = register_exec_tools(runtime.tools, runtime.agents, approve=approve, file_access=file_access)
+    _register_control_tools(runtime)
+    register_session_tools(runtime)
+
+
+def _register_control_tools(runtime: Runtime) -> None:
     async def gateway_tool(arguments: dict[str, Any], run: Run | None) -> Any:
         action = arguments.get("action")
         config = runtime.config

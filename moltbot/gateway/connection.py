@@ -48,6 +48,7 @@ from ..protocol import (
     encode_frame,
     error_response,
 )
+from ..protocol._codec import dumps, unstructure
 from .connlog import log_call, log_connect, log_connect_frame, log_disconnect, log_rejected
 from .outbound import CloseRequest, OutboundQueue, SlowConsumer
 from .presence import wall_ms
@@ -160,6 +161,33 @@ class Connection:
             self.nursery.cancel_scope.cancel()
         with trio.CancelScope(shield=True), trio.move_on_after(1):
             await self.transport.close(code, reason)
+
+
+class Encoded:
+    """A handler's result already encoded as JSON, for results many calls share (the cached health
+    summary): the response is that text spliced into the frame, not the payload unstructured again."""
+
+    __slots__ = ("json", "source")
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self.json = dumps(unstructure(source))
+
+    def response(self, request_id: str) -> str:
+        """The same text ``encode_frame(ResponseFrame(id=request_id, ok=True, payload=source))`` gives."""
+        return f'{{"type":"res","id":{dumps(request_id)},"ok":true,"payload":{self.json}}}'
+
+
+_last_encoded: Encoded | None = None
+
+
+def encoded(value: Any) -> Encoded:
+    """``value`` encoded, once for as long as it is the same (immutable) object."""
+    global _last_encoded
+    last = _last_encoded
+    if last is None or last.source is not value:
+        last = _last_encoded = Encoded(value)
+    return last
 
 
 async def serve_connections(runtime: Runtime, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -346,7 +374,10 @@ async def _run_call(runtime: Runtime, connection: Connection, call: Call) -> Non
         if handler is None:  # in the method table but not served by this build: say so, keep the connection
             raise ProtocolError(UNAVAILABLE, f"method not available: {call.spec.name}")
         result: Any = await handler(runtime, connection, call.params)
-        text = encode_frame(ResponseFrame(id=call.request_id, ok=True, payload=result))
+        if type(result) is Encoded:
+            text = result.response(call.request_id)
+        else:
+            text = encode_frame(ResponseFrame(id=call.request_id, ok=True, payload=result))
     except ProtocolError as exc:
         error = exc.code
         text = encode_frame(error_response(call.request_id, exc))

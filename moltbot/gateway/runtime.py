@@ -17,6 +17,7 @@ import socket
 import uuid
 import weakref
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import attrs
@@ -66,10 +67,11 @@ from ..protocol._payloads.system import (
     HeartbeatEvent,
     LaneStatus,
 )
-from ..protocol._scopes import event_guard, guard_admits
+from ..protocol._scopes import APPROVALS, event_guard, guard_admits
 from ..tailscale import make_verifier
 from ..tailscale.identity import presence_user
 from .agent_tools import register_gateway_tools
+from .approvals import ApprovalBroker
 from .auth import Authenticator, FailureLimiter, ResolvedAuth, is_loopback
 from .broadcast import Broadcaster
 from .connection import Connection, serve_connections
@@ -122,6 +124,8 @@ class Runtime:
         self.hot_actions: dict[str, Callable[[str], None]] = {}
         self.runs = RunTracker()
         self.tools = ToolRegistry()
+        self.approvals = ApprovalBroker(partial(self.broadcaster.broadcast, droppable=False, scope=APPROVALS),
+                                        config.state_dir)
         self.models = ModelCatalog(config, gateway.env)
         self.agents = AgentRuntime(config, emit=self._emit, resolve_provider=self.resolve_provider,
                                    state_dir=config.state_dir, tracker=self.runs, tools=self.tools,

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from quart import Response
 
+from ..agents.sessions import agent_of
+from ..agents.tools import policy_for
 from .common import HttpError, invalid, json_response
 
 if TYPE_CHECKING:
@@ -25,7 +27,9 @@ MAX_NAME = 128  # characters of ``tool`` and ``action``
 # so a plugin or a later version that adds one is denied from the start).
 DEFAULT_HTTP_DENY = frozenset({
     "exec", "spawn", "shell", "fs_write", "fs_delete", "fs_move", "apply_patch", "sessions_spawn",
-    "sessions_send", "cron", "gateway", "nodes", "whatsapp_login"})
+    "sessions_send", "cron", "gateway", "nodes", "whatsapp_login",
+    # ours: the file-writing and process tools under their names here (write/edit as fs_write, process as exec)
+    "write", "edit", "process"})
 
 
 def _http_denied(runtime: Runtime, name: str) -> bool:
@@ -50,23 +54,20 @@ def _validate(body: Any) -> None:
         raise invalid("tools.invoke: body.sessionKey must be a string")
 
 
-def _allowed(runtime: Runtime, name: str) -> bool:
+def _allowed(runtime: Runtime, name: str, session_key: str | None) -> bool:
+    """The HTTP deny list, then the tool policy of the agent the session belongs to (``policy.py``)."""
     if _http_denied(runtime, name):
         return False
-    policy = runtime.config.raw.get("tools")
-    if not isinstance(policy, dict):
-        return True
-    allow, deny = policy.get("allow"), policy.get("deny")
-    if isinstance(deny, list) and name in deny:
-        return False
-    return not (isinstance(allow, list) and allow and name not in allow)
+    agents = runtime.agents
+    agent_id = agent_of(agents.canonical(session_key), agents.default_agent_id()) if session_key else None
+    return policy_for(runtime.config, agent_id or agents.default_agent_id()).admits(name)
 
 
 async def tools_invoke(runtime: Runtime, body: Any) -> Response:
     _validate(body)
     name = body["tool"]
     args = body.get("args", {})
-    if name not in runtime.tools.names() or not _allowed(runtime, name):
+    if name not in runtime.tools.names() or not _allowed(runtime, name, body.get("sessionKey")):
         raise HttpError(404, {"ok": False, "error": {"type": "not_found", "message": f"Tool not available: {name}"}})
     if isinstance(body.get("action"), str) and "action" not in args:
         spec = next(s for s in runtime.tools.specs() if s.name == name)

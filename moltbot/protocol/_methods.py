@@ -16,6 +16,7 @@ import attrs
 
 from . import _scopes
 from ._payloads import agent
+from ._payloads import approvals as _approvals
 from ._payloads import browser as _browser
 from ._payloads import channels as _channels
 from ._payloads import config as _config
@@ -148,6 +149,10 @@ METHODS: Final[dict[str, MethodSpec]] = _table(
     MethodSpec("cron.remove", _cron.CronJobRef, _cron.CronRemoveResult),
     MethodSpec("cron.run", _cron.CronRunParams, _cron.CronRunResult),
     MethodSpec("cron.runs", _cron.CronRunsParams, _cron.CronRunsResult),
+    MethodSpec("exec.approvals.get", EmptyParams, _approvals.ExecApprovalsSnapshot),
+    MethodSpec("exec.approvals.set", _approvals.ExecApprovalsSetParams, _approvals.ExecApprovalsSnapshot),
+    MethodSpec("exec.approval.request", _approvals.ExecApprovalRequestParams, _approvals.ExecApprovalRequestResult),
+    MethodSpec("exec.approval.resolve", _approvals.ExecApprovalResolveParams, OkResult),
     MethodSpec("system-presence", EmptyParams, list[PresenceEntry]),
     MethodSpec("system-event", SystemEventParams, OkResult),
     MethodSpec("send", _channels.SendParams, JsonObject),
@@ -176,7 +181,7 @@ METHODS: Final[dict[str, MethodSpec]] = _table(
     MethodSpec("plugins.controlUi.list", EmptyParams, JsonObject, since=4),
     MethodSpec("projects.list", _ui.ProjectsListParams, JsonObject, since=4),
     MethodSpec("question.list", EmptyParams, JsonObject, since=4),
-    MethodSpec("exec.approval.list", EmptyParams, list[Any], since=4),
+    MethodSpec("exec.approval.list", EmptyParams, list[_approvals.ExecApprovalRequestedEvent], since=4),
     MethodSpec("plugin.approval.list", EmptyParams, list[Any], since=4),
     MethodSpec("openclaw.approval.list", EmptyParams, list[Any], since=4),
     MethodSpec("talk.catalog", EmptyParams, JsonObject, since=4),
@@ -198,6 +203,7 @@ EVENTS: Final[tuple[str, ...]] = ("connect.challenge", "agent", "chat", "presenc
                                    "heartbeat", "cron",
                                    "node.pair.requested", "node.pair.resolved", "node.invoke.request",
                                    "device.pair.requested", "device.pair.resolved",
+                                   "exec.approval.requested", "exec.approval.resolved",
                                    "sessions.changed")  # protocol 4: to sessions.subscribe's callers only
 
 
@@ -220,6 +226,8 @@ def _event_payloads() -> dict[str, Any]:
         "node.invoke.request": _nodes.NodeInvokeRequest,
         "device.pair.requested": _devices.DevicePairRequest,
         "device.pair.resolved": _devices.DevicePairResolved,
+        "exec.approval.requested": _approvals.ExecApprovalRequestedEvent,
+        "exec.approval.resolved": _approvals.ExecApprovalResolvedEvent,
         "sessions.changed": _ui.SessionsChangedEvent,
     }
 

@@ -137,3 +137,19 @@ async def test_cancelling_the_runtime_ends_its_connections_after_a_1012_close(ga
         await gateway.runtime_child.wait_stopped()
         assert count(gateway_task(), "connection") == 0 and find(gateway_task(), "runtime") is None
         assert not gateway.runtime.broadcaster.connections
+
+
+async def test_health_responses_are_the_summary_encoded_once_and_byte_identical(gateway):
+    from moltbot.gateway.connection import encoded
+    from moltbot.protocol import ResponseFrame, encode_frame
+
+    async with open_raw(gateway.url, handshake=True) as ws:
+        for request_id in ("h1", 'h"2\u00e9'):
+            await ws.send(json.dumps({"type": "req", "id": request_id, "method": "health"}))
+            while True:  # the raw text, to compare bytes and not parsed values
+                text = await ws.ws.get_message()
+                if json.loads(text).get("id") == request_id:
+                    break
+            summary = gateway.runtime.health.summary
+            assert text == encode_frame(ResponseFrame(id=request_id, ok=True, payload=summary))
+            assert encoded(summary) is encoded(summary)  # encoded once while the summary is the same

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import trio
 
+from ..prompt import unwrap_untrusted
 from .base import Chunk, Finish, ModelInfo, ModelRequest, TextDelta, Usage
 
 PREFIX = "[echo model: no model provider is configured] You said: "
@@ -22,7 +23,7 @@ class EchoProvider:
         self._delay = delay
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
-        last_user = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
+        last_user = unwrap_untrusted(next((m.content for m in reversed(request.messages) if m.role == "user"), ""))
         reply = PREFIX + last_user
         words = reply.split(" ")
         for index, word in enumerate(words):

@@ -1,6 +1,20 @@
 """Method handlers by namespace: ``async def handler(runtime, connection, params) -> result``."""
 
-from . import agent, browser, channels, config, cron, devices, logs, nodes, sessions, system, ui, ui_none
+from . import (
+    agent,
+    approvals,
+    browser,
+    channels,
+    config,
+    cron,
+    devices,
+    logs,
+    nodes,
+    sessions,
+    system,
+    ui,
+    ui_none,
+)
 from .ids import checked
 
 _HANDLERS = {
@@ -74,7 +88,11 @@ _HANDLERS = {
     "plugins.controlUi.list": ui_none.plugins_control_ui_list,
     "projects.list": ui_none.projects_list,
     "question.list": ui_none.question_list,
-    "exec.approval.list": ui_none.approval_list,
+    "exec.approval.list": approvals.approval_list,
+    "exec.approvals.get": approvals.approvals_get,
+    "exec.approvals.set": approvals.approvals_set,
+    "exec.approval.request": approvals.approval_request,
+    "exec.approval.resolve": approvals.approval_resolve,
     "plugin.approval.list": ui_none.approval_list,
     "openclaw.approval.list": ui_none.approval_list,
     "talk.catalog": ui_none.talk_catalog,

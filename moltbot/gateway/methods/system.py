@@ -13,7 +13,6 @@ from ...protocol._payloads.system import (
     AgentSessionsStatus,
     EmptyParams,
     HealthParams,
-    HealthSummary,
     HeartbeatAgentStatus,
     HeartbeatEvent,
     HeartbeatStatus,
@@ -23,6 +22,7 @@ from ...protocol._payloads.system import (
     StatusSummary,
     SystemEventParams,
 )
+from ..connection import Encoded, encoded
 from ..health import agent_heartbeat, counted_sessions, updated_at
 
 if TYPE_CHECKING:
@@ -36,9 +36,10 @@ _STATUS_FIELDS = ("sessionId", "model", "modelProvider", "contextTokens", "input
                   "totalTokens", "thinkingLevel", "verboseLevel", "label", "displayName", "channel")
 
 
-async def health(runtime: Runtime, connection: Connection, params: HealthParams) -> HealthSummary:
+async def health(runtime: Runtime, connection: Connection, params: HealthParams) -> Encoded:
+    """The cached summary (``HealthSummary``), encoded once while it stays the same object."""
     await runtime.health.load()
-    return runtime.health.current(probe=bool(params.probe))
+    return encoded(runtime.health.current(probe=bool(params.probe)))
 
 
 def _session_row(agent_id: str, key: str, entry: dict[str, Any], now: int) -> dict[str, Any]:

@@ -1,0 +1,138 @@
+"""Start-up and idle figures of issue 17 (run by hand, not by pytest), ours beside the January original.
+
+    python bench/bench_lean.py [--idle-seconds 10] [--runs 3] [--no-original]
+
+For each gateway, started as its own process on a free loopback port with no channels configured:
+- cold start: process launch to the first hello-ok (median of ``--runs``);
+- idle wake-ups per second: context switches of every thread of the process over ``--idle-seconds``
+  (/proc/PID/task/*/status), after a 3 s settle;
+- idle RSS (MiB) after the settle;
+and for our CLI: ``moltbot --help`` and ``moltbot status`` (against the running gateway) wall time, and
+the CPU time ``import moltbot.cli`` costs. Per-call CPU, round trips and per-connection RSS are
+bench_gateway.py's. The machine is shared: each figure is printed with the load average it was taken at.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import trio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_gateway as bg  # noqa: E402
+
+TARGETS = {"cold_start_s": 0.4, "wakeups_per_s": 2.0, "idle_rss_mib": 45.0, "help_s": 0.15, "status_s": 0.3}
+
+
+def context_switches(pid: int) -> int:
+    total = 0
+    for path in glob.glob(f"/proc/{pid}/task/*/status"):
+        try:
+            with open(path) as status:
+                total += sum(int(line.split()[1]) for line in status if "ctxt_switches" in line)
+        except FileNotFoundError:  # a thread that ended meanwhile
+            pass
+    return total
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
+
+
+async def measure_server(start, name: str, tmp: Path, runs: int, idle_seconds: float) -> dict:
+    starts, result = [], {}
+    for run in range(runs):
+        registry: list[bg.Server] = []
+        run_dir = tmp / f"{name}-{run}"
+        run_dir.mkdir()
+        try:
+            server = await start(run_dir, registry)
+            starts.append(await bg.cold_start(server))
+            if run == runs - 1:
+                await trio.sleep(3)
+                before = context_switches(server.pid)
+                await trio.sleep(idle_seconds)
+                result["wakeups_per_s"] = (context_switches(server.pid) - before) / idle_seconds
+                result["idle_rss_mib"] = rss_mib(server.pid)
+                result["url"] = server.url
+                if name == "ours":
+                    result.update(cli_figures(server, run_dir))
+        finally:
+            for server in registry:
+                bg.stop_server(server)
+    result["cold_start_s"] = statistics.median(starts)
+    return result
+
+
+def timed(argv: list[str], env: dict[str, str]) -> float:
+    began = time.perf_counter()
+    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=False)
+    return time.perf_counter() - began
+
+
+def cli_figures(server: bg.Server, run_dir: Path) -> dict:
+    env = {**os.environ, "HOME": str(run_dir / "home-ours"), "CLAWDBOT_GATEWAY_TOKEN": server.token,
+           "CLAWDBOT_GATEWAY_PORT": server.url.rsplit(":", 1)[1]}
+    python = sys.executable
+    helps = [timed([python, "-m", "moltbot", "--help"], env) for _ in range(3)]
+    statuses = [timed([python, "-m", "moltbot", "status"], env) for _ in range(3)]
+    probe = subprocess.run([python, "-c", "import resource, moltbot.cli; r = resource.getrusage(resource.RUSAGE_SELF);"
+                            "print(r.ru_utime + r.ru_stime)"], env=env, capture_output=True, text=True, timeout=60)
+    return {"help_s": statistics.median(helps), "status_s": statistics.median(statuses),
+            "import_cli_cpu_s": float(probe.stdout.strip() or "nan")}
+
+
+def mark(key: str, value: float | None) -> str:
+    if value is None or key not in TARGETS:
+        return ""
+    return f"<= {TARGETS[key]} {'✓' if value <= TARGETS[key] else '✗'}"
+
+
+async def run(args: argparse.Namespace, tmp: Path) -> dict:
+    results = {"ours": await measure_server(bg.start_ours, "ours", tmp, args.runs, args.idle_seconds)}
+    if not args.no_original and bg.ORIGINAL_ENTRY.exists():
+        try:
+            results["original"] = await measure_server(bg.start_original, "original", tmp, args.runs,
+                                                       args.idle_seconds)
+        except (bg.BenchError, OSError) as exc:
+            results["original"] = {"failed": repr(exc)}
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--idle-seconds", type=float, default=10.0)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-original", action="store_true")
+    args = parser.parse_args()
+    if not (1 <= args.idle_seconds <= 600 and 1 <= args.runs <= 20):
+        parser.error("--idle-seconds in [1, 600], --runs in [1, 20]")
+    load = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="moltbot-lean-") as tmp:
+        results = trio.run(run, args, Path(tmp))
+    print("| figure | ours | original | target |\n| --- | --- | --- | --- |")
+    for key in ("cold_start_s", "wakeups_per_s", "idle_rss_mib", "help_s", "status_s", "import_cli_cpu_s"):
+        ours = results["ours"].get(key)
+        original = results.get("original", {}).get(key)
+        fmt = lambda v: "–" if v is None else f"{v:.3f}" if v < 10 else f"{v:.1f}"  # noqa: E731
+        print(f"| {key} | {fmt(ours)} | {fmt(original)} | {mark(key, ours)} |")
+    print(f"\nload average {tuple(round(x, 2) for x in load)} → {tuple(round(x, 2) for x in os.getloadavg())} "
+          f"on {os.cpu_count()} CPUs (shared: wall-time figures are inflated by the load)")
+    out = bg.RESULTS / "lean-latest.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

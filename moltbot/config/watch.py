@@ -5,7 +5,7 @@ seen; repeated saves within the debounce window cause one reload. A directory re
 removed state dir) is made again (0700) and watched afresh: a watch cannot see its directory come back.
 
 On Linux the watch is an inotify descriptor read on the Trio thread when the kernel says it is readable
-(``trio.lowlevel.wait_readable``): an idle gateway is not woken at all by its config watch. Elsewhere (or
+(``inotify_simple``, awaited with ``trio.lowlevel.wait_readable``): an idle gateway is not woken at all by its config watch. Elsewhere (or
 when no inotify instance can be had: ``fs.inotify.max_user_instances``) watchfiles runs its Rust watcher
 in a worker thread through anyio (``trio.to_thread`` under trio), polling every ``FALLBACK_STEP_MS``; it is
 told to stop before the task is cancelled so shutdown does not wait for the thread's timeout.
@@ -14,8 +14,6 @@ told to stop before the task is cancelled so shutdown does not wait for the thre
 from __future__ import annotations
 
 import logging
-import os
-import struct
 import sys
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
@@ -35,47 +33,37 @@ _IN_FILE_EVENTS = 0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x100 | 0x200  # MODIFY ATTRIB
 _IN_DIR_GONE = 0x400 | 0x800 | 0x2000 | 0x8000  # DELETE_SELF MOVE_SELF UNMOUNT IGNORED
 _IN_Q_OVERFLOW = 0x4000
 _IN_ONLYDIR = 0x01000000
-_IN_NONBLOCK, _IN_CLOEXEC = os.O_NONBLOCK, os.O_CLOEXEC
-_EVENT = struct.Struct("iIII")  # wd, mask, cookie, len; then len bytes of NUL-padded name
-_READ_BYTES = 64 * 1024
 
 
 class _Inotify:
-    """One inotify descriptor watching one directory (Linux), read on the Trio thread."""
+    """One inotify descriptor (``inotify_simple``, non-blocking) watching one directory, read on the Trio
+    thread when the kernel says it is readable."""
 
     def __init__(self, directory: Path) -> None:
-        import ctypes
+        import inotify_simple
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        fd = libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
-        if fd < 0:
-            raise OSError(ctypes.get_errno(), f"inotify_init1: {os.strerror(ctypes.get_errno())}")
-        self.fd = fd
-        if libc.inotify_add_watch(fd, os.fsencode(directory), _IN_FILE_EVENTS | _IN_DIR_GONE | _IN_ONLYDIR) < 0:
-            errno = ctypes.get_errno()
-            os.close(fd)
-            raise OSError(errno, f"inotify_add_watch {directory}: {os.strerror(errno)}")
+        self._inotify = inotify_simple.INotify(nonblocking=True)
+        try:
+            self._inotify.add_watch(directory, _IN_FILE_EVENTS | _IN_DIR_GONE | _IN_ONLYDIR)
+        except BaseException:
+            self._inotify.close()
+            raise
+        self.fd = self._inotify.fileno()
 
     async def read(self) -> list[tuple[int, str]]:
         """The next batch of events: (mask, name in the directory, "" for the directory itself)."""
         while True:
             await trio.lowlevel.wait_readable(self.fd)
             try:
-                data = os.read(self.fd, _READ_BYTES)
+                events = self._inotify.read(timeout=0)
             except BlockingIOError:
                 continue
-            events, offset = [], 0
-            while offset + _EVENT.size <= len(data):
-                _, mask, _, length = _EVENT.unpack_from(data, offset)
-                offset += _EVENT.size
-                name = data[offset:offset + length].split(b"\0", 1)[0]
-                offset += length
-                events.append((mask, os.fsdecode(name)))
-            return events
+            if events:
+                return [(event.mask, event.name) for event in events]
 
     def close(self) -> None:
         trio.lowlevel.notify_closing(self.fd)
-        os.close(self.fd)
+        self._inotify.close()
 
 
 def _open_inotify(directory: Path) -> _Inotify | None:
@@ -83,7 +71,7 @@ def _open_inotify(directory: Path) -> _Inotify | None:
         return None
     try:
         return _Inotify(directory)
-    except (OSError, AttributeError) as exc:  # no instance left, or a libc without inotify
+    except (OSError, ImportError) as exc:  # no instance left (fs.inotify.max_user_instances)
         log.info("config watch: inotify unavailable (%s); polling with watchfiles instead", exc)
         return None
 

@@ -86,11 +86,22 @@ def config(make_config):
     return make_config()
 
 
-@pytest.fixture
-async def gateway(config):
-    with trio.fail_after(10):
-        async with open_gateway(config, port=0, env={}) as gw:
-            yield gw
+def gateway_fixture(deadline_s: float):
+    """A ``gateway`` fixture whose deadline (over the whole test body) is ``deadline_s``. A module whose tests
+    start the CLI as a process several times (a second or more each, far more on a busy 2-core machine)
+    takes a longer one: ``gateway = gateway_fixture(CLI_DEADLINE_S)``."""
+
+    @pytest.fixture(name="gateway")
+    async def gateway(config):
+        with trio.fail_after(deadline_s):
+            async with open_gateway(config, port=0, env={}) as gw:
+                yield gw
+
+    return gateway
+
+
+CLI_DEADLINE_S = 90
+gateway = gateway_fixture(10)
 
 
 async def reload_after(gateway, change) -> str:

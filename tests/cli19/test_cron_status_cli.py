@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import TOKEN
+from tests.conftest import CLI_DEADLINE_S, TOKEN, gateway_fixture
 
 from .helpers import cli_env, run_cli
+
+gateway = gateway_fixture(CLI_DEADLINE_S)  # these tests start the CLI as a process
 
 
 async def _cron(env, gateway, *args):

@@ -9,10 +9,12 @@ import pytest
 
 from moltbot.config.model import AgentDefaults, AgentsConfig, ModelProviderConfig, ModelsConfig
 from moltbot.gateway.app import open_gateway
-from tests.conftest import TOKEN
+from tests.conftest import CLI_DEADLINE_S, TOKEN, gateway_fixture
 from tests.fakes.openai import open_fake_openai, text_reply
 
 from .helpers import cli_env, closed_port, run_cli, short_failure
+
+gateway = gateway_fixture(CLI_DEADLINE_S)  # these tests start the CLI as a process
 
 CLIENT_COMMANDS = [
     ("status",), ("health",), ("gateway", "call", "status"), ("logs",), ("agent", "-m", "hi"),

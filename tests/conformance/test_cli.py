@@ -12,7 +12,9 @@ import pytest
 import trio
 
 from tests.cli.helpers import MOLTBOT
-from tests.conftest import TOKEN
+from tests.conftest import CLI_DEADLINE_S, TOKEN, gateway_fixture
+
+gateway = gateway_fixture(CLI_DEADLINE_S)  # these tests start the CLI as a process
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "run_conformance.py"
 

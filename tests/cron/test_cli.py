@@ -10,7 +10,9 @@ import pytest
 import trio
 
 from moltbot.cli.cron import add_params, edit_patch, parse_at_ms, parse_duration_ms
-from tests.conftest import TOKEN
+from tests.conftest import CLI_DEADLINE_S, TOKEN, gateway_fixture
+
+gateway = gateway_fixture(CLI_DEADLINE_S)  # these tests start the CLI as a process
 
 ADD_DEFAULTS = dict(name="n", description=None, disabled=False, delete_after_run=False, agent=None,
                     session="main", wake="next-heartbeat", at=None, every=None, cron=None, tz=None,

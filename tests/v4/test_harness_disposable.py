@@ -8,7 +8,9 @@ import trio
 
 from moltbot.conformance import Target, run_conformance
 from tests.cli.helpers import MOLTBOT
-from tests.conftest import TOKEN
+from tests.conftest import CLI_DEADLINE_S, TOKEN, gateway_fixture
+
+gateway = gateway_fixture(CLI_DEADLINE_S)  # these tests start the CLI as a process
 
 SIDE_EFFECTS = ["methods.sessions.patch", "methods.sessions.reset", "methods.wake", "methods.node.pair.request",
                 "methods.node.pair.approve", "methods.device.pair.reject", "methods.cron.add",

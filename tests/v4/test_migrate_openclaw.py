@@ -151,8 +151,10 @@ async def test_import_gives_a_state_dir_our_gateway_serves(setup):
     assert config.path == ours / "moltbot.json" and config.warnings == ()
     assert config.agents.defaults.workspace == str(home / "clawd")
     assert (home / "clawd" / "SOUL.md").read_text() == "# soul\n"
+    # The scheduler stays off: "morning" is due at 07:00 UTC on the fixture's day (its nextRunAtMs below), so with
+    # cron running the outcome of this test would depend on the wall clock (it ran the job after 07:00).
     with trio.fail_after(15):
-        async with open_gateway(config, port=0, env={}) as gateway:
+        async with open_gateway(config, port=0, env={"CLAWDBOT_SKIP_CRON": "1"}) as gateway:
             async with open_gateway_client(gateway.url, token=TOKEN) as client:
                 sessions = await client.call("sessions.list", {})
                 history = await client.call("chat.history", {"sessionKey": "agent:main:main"})

@@ -308,10 +308,19 @@ class Gateway:
         self._listener_key = address or self._listener_address(config)
         self._listener_stop = trio.Event()
         serve = functools.partial(serve_listener, make_asgi_app(self), *self._listener_key,
-                                  config.gateway.max_payload, self._listener_stop.wait)
+                                  config.gateway.max_payload, self._listener_stop.wait, upgrades=self._upgrades())
         self.urls = await self.listener.start(self._nursery, serve)
         self.listening.set()
         self._listener_key = (self._listener_key[0], self.port)  # port 0 resolved: keep it across restarts
+
+    def _upgrades(self) -> Any:
+        """WebSocket upgrades on the lean path (``upgrade.py``); ``MOLTBOT_WS_PATH=asgi`` keeps them on
+        hypercorn's ASGI WebSocket (the path before it, for side-by-side benchmarks)."""
+        if self.env.get("MOLTBOT_WS_PATH") == "asgi":
+            return None
+        from .upgrade import Upgrades
+
+        return Upgrades(self)
 
     async def _stop_listener(self) -> None:
         """Stop accepting (graceful, then cancelled past the grace), and make sure the port is released

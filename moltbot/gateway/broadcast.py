@@ -1,6 +1,6 @@
 """Event fan-out: one global ``seq``, the presence/health state versions, and the tick.
 
-Each broadcast is encoded once and queued on every connection allowed to see it (``_scopes.event_guard``:
+Each broadcast is encoded once (JSON text, and the WebSocket frame of the lean path: ``websocket.Shared``) and queued on every connection allowed to see it (``_scopes.event_guard``:
 chat/agent/presence/cron need read, pairing events pairing, …; tick/health/heartbeat/shutdown go to
 everyone; worker-mode connections get none); droppable events are skipped for a slow client, others close it (``Connection.send``). ``seq``
 increments on every broadcast, even one that reaches nobody, as in the reference.
@@ -16,6 +16,7 @@ import trio
 from ..protocol import EventFrame, StateVersion, TickEvent, encode_frame
 from ..protocol._scopes import event_guard, guard_admits
 from .presence import wall_ms
+from .websocket import Shared
 
 log = logging.getLogger("moltbot.gateway")
 
@@ -59,7 +60,7 @@ class Broadcaster:
             event=event, payload=payload, seq=self.seq,
             state_version=self.state_version() if with_state_version else None,
         )
-        text = encode_frame(frame)
+        text = Shared(encode_frame(frame))  # its WebSocket frame is built once for all (websocket.wire)
         self.last_frame_bytes = len(text)
         guard = (scope,) if scope is not None else event_guard(event)
         sent = 0

@@ -202,8 +202,39 @@ async def serve_connections(runtime: Runtime, *, task_status=trio.TASK_STATUS_IG
             runtime.connection_nursery = None
 
 
+def start_client(runtime: Runtime, transport: Transport) -> None:
+    """Start serving an upgraded WebSocket (``websocket.WebSocket``) as one task of ``runtime``'s
+    connection nursery, and return at once: the listener's task for the socket is done. The transport's
+    ``finish()`` ends the socket when the connection is over (also when this Runtime is stopping)."""
+    nursery = runtime.connection_nursery
+    if nursery is not None:
+        try:
+            nursery.start_soon(_serve_lean, runtime, transport, name="connection")
+            return
+        except RuntimeError:  # the nursery closed between the check and the start
+            pass
+    # This Runtime is stopping: the client is told so and reconnects to the next one.
+    if transport.closer is not None:
+        transport.closer.start_soon(_refuse_restart, transport, name="ws-close")
+    else:
+        transport.finish()
+
+
+async def _refuse_restart(transport: Any) -> None:
+    await transport.close(CLOSE_SERVICE_RESTART, "service restart")
+    transport.finish()
+
+
+async def _serve_lean(runtime: Runtime, transport: Any) -> None:
+    try:
+        await _serve_to_end(runtime, transport)
+    finally:
+        transport.finish()
+
+
 async def serve_client(runtime: Runtime, transport: Transport) -> None:
-    """Serve an accepted WebSocket in ``runtime``'s connection nursery; return when the connection is over.
+    """Serve an accepted WebSocket in ``runtime``'s connection nursery; return when the connection is over
+    (the ASGI path: hypercorn's task for the socket waits here).
 
     Cancellation: cancelling the caller (the listener's task for the socket) cancels the connection too,
     and waits (bounded) for it to end.
@@ -224,23 +255,29 @@ async def serve_client(runtime: Runtime, transport: Transport) -> None:
 
 
 async def _serve_owned(runtime: Runtime, transport: Transport, scope: trio.CancelScope, done: trio.Event) -> None:
+    try:
+        with scope:
+            await _serve_to_end(runtime, transport)
+    finally:
+        done.set()
+
+
+async def _serve_to_end(runtime: Runtime, transport: Transport) -> None:
     """``serve_connection`` as a task of the Runtime's: a bug is logged and closes this connection 1011 (the
     Runtime and the other connections go on); cancelled, the client is told ``service restart`` (1012)."""
     ended = False
     try:
-        with scope:
-            try:
-                await serve_connection(runtime, transport)
-            except Exception:
-                log.exception("connection from %s failed", transport.peer)
-                with trio.move_on_after(1):
-                    await transport.close(CLOSE_INTERNAL_ERROR, "internal error")
-            ended = True
+        try:
+            await serve_connection(runtime, transport)
+        except Exception:
+            log.exception("connection from %s failed", transport.peer)
+            with trio.move_on_after(1):
+                await transport.close(CLOSE_INTERNAL_ERROR, "internal error")
+        ended = True
     finally:
-        if not ended or scope.cancelled_caught:
+        if not ended:
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 await transport.close(CLOSE_SERVICE_RESTART, "service restart")
-        done.set()
 
 
 async def serve_connection(runtime: Runtime, transport: Transport) -> None:

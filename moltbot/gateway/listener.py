@@ -30,6 +30,9 @@ LINGER_SECONDS = 2.0  # after our half-close, how long what the peer still sends
 RECYCLE_SECONDS = 5.0  # how long hypercorn's end-of-request bookkeeping may wait for the app to take its disconnect
 CLOSE_SECONDS = 1.0  # how long a shielded close step (half-close, closing the socket) may take
 FD_RESERVE_MIN = 32  # file descriptors kept free for files, pipes and DNS when connections pile up
+KEEP_ALIVE_SECONDS = 5.0  # an idle HTTP connection, and a first request head that never ends, is closed after
+BACKLOG = 4096  # accept queue: a burst of thousands of connects waits here instead of SYN retries (1 s each)
+CLOSE_GRACE_SECONDS = 0.5  # when the listener stops, how long the WebSocket closes still lingering may take
 
 
 def _reader_scope(server: Any) -> trio.CancelScope:
@@ -263,10 +266,25 @@ def _patch_hypercorn_admission() -> None:
         if not ADMISSION.admit():
             await trio.aclose_forcefully(stream)  # closes at once, cancelled or not
             return
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                ADMISSION.open -= 1
+
         try:
+            upgrades = getattr(config, "moltbot_upgrades", None)
+            if upgrades is not None:  # WebSocket upgrades take the lean path (upgrade.py); it owns them
+                stream = await upgrades.route(stream, release)
+                if stream is None:
+                    return
             await server_class(app, config, context, state, stream)
-        finally:
-            ADMISSION.open -= 1
+            release()
+        except BaseException:
+            release()  # (once: a socket the lean path took is released by it)
+            raise
 
     admitted_connection._moltbot_patched = True  # type: ignore[attr-defined]
     trio_run.TCPServer = admitted_connection
@@ -306,10 +324,32 @@ def resolve_bind_host(config: GatewayConfig) -> str:
 
 
 async def serve_listener(app: Any, host: str, port: int, max_payload: int,
-                         shutdown_trigger: Callable[[], Awaitable[None]], *,
+                         shutdown_trigger: Callable[[], Awaitable[None]], *, upgrades: Any = None,
                          task_status=trio.TASK_STATUS_IGNORED) -> None:
-    """Serve ``app`` on ``host:port`` until ``shutdown_trigger`` returns; started with the bound URLs."""
+    """Serve ``app`` on ``host:port`` until ``shutdown_trigger`` returns; started with the bound URLs.
+
+    ``upgrades`` (``upgrade.Upgrades``): WebSocket upgrades go to it, not through hypercorn's ASGI
+    WebSocket; the sockets it ends linger in a nursery of this task's (cut short when the listener stops).
+    """
+    if upgrades is None:
+        await _serve_hypercorn(app, host, port, max_payload, shutdown_trigger, None, task_status)
+        return
+    async with trio.open_nursery() as closer:
+        upgrades.closer = closer
+        try:
+            await _serve_hypercorn(app, host, port, max_payload, shutdown_trigger, upgrades, task_status)
+        finally:
+            upgrades.closer = None
+            closer.cancel_scope.deadline = trio.current_time() + CLOSE_GRACE_SECONDS
+
+
+async def _serve_hypercorn(app: Any, host: str, port: int, max_payload: int,
+                           shutdown_trigger: Callable[[], Awaitable[None]], upgrades: Any, task_status: Any) -> None:
     config = HypercornConfig()
+    config.backlog = BACKLOG
+    if upgrades is not None:
+        config.moltbot_upgrades = upgrades  # read by admitted_connection, for each accepted socket
+        upgrades.head_limit, upgrades.head_seconds = config.h11_max_incomplete_size, KEEP_ALIVE_SECONDS
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.websocket_max_message_size = max_payload
     config.accesslog = None
@@ -317,6 +357,6 @@ async def serve_listener(app: Any, host: str, port: int, max_payload: int,
     config.graceful_timeout = 1.0
     # How long an idle keep-alive connection is kept (its timer restarts after each request: see
     # _patch_hypercorn_connection_close); a connection whose peer left is closed at once.
-    config.keep_alive_timeout = 5.0
+    config.keep_alive_timeout = KEEP_ALIVE_SECONDS
     config.websocket_ping_interval = None
     await serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)

@@ -18,8 +18,8 @@ from tests.conftest import open_raw
 
 # name → children (a list: one entry per task, so two connections would be two "connection" entries).
 # hypercorn's own tasks are listed as hypercorn names them: the listener and the canvas host are
-# hypercorn servers, and the listener's task for the client's socket (``_run_handler`` → ``_handle``,
-# hypercorn's ASGI app task) only waits for the connection served in the Runtime.
+# hypercorn servers. The client's WebSocket is one task in the Runtime ("connection"): the listener's task
+# for its socket ended once it was upgraded (gateway.upgrade), and nothing of hypercorn's serves it.
 EXPECTED = {"gateway": [
     {"canvas": [
         {"moltbot.canvas.server._serve_in.<locals>.run_server": [
@@ -37,7 +37,6 @@ EXPECTED = {"gateway": [
         "hypercorn.trio.lifespan.Lifespan.handle_lifespan",
         "hypercorn.utils.raise_shutdown",
         "hypercorn.utils.raise_shutdown",
-        {"trio._highlevel_serve_listeners._run_handler": ["hypercorn.trio.task_group._handle"]},
         {"trio.serve_listeners": ["trio._highlevel_serve_listeners._serve_one_listener"]},
     ]},
     {"runtime": [

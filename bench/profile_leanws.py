@@ -7,7 +7,8 @@ The gateway runs in this process (``open_gateway`` on a free loopback port, no c
 clients run in a child process (``bench/lean_client.py``), so nothing of theirs is counted.
 
 ``memory``: a tracemalloc snapshot before and after ``--connections`` authenticated idle clients are
-held (after a settle), grouped by the source line that allocated; prints bytes per connection per line,
+held (after a settle; the first snapshot is taken with ``WARM`` clients already held, so one-time costs
+of the first connections, e.g. converters built on first use, are not counted per connection), grouped by the source line that allocated; prints bytes per connection per line,
 the total traced per connection, and the RSS growth per connection.
 ``cpu``: ``--calls`` sequential ``health`` round trips from one client; first unprofiled (the process's
 CPU time per call), then again under cProfile (top functions by own time).
@@ -42,11 +43,32 @@ def rss_kib() -> int:
         return next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
 
 
+def malloc_kib() -> tuple[int, int, int]:
+    """glibc's heap: (system bytes, in use, free) in KiB from ``mallinfo2``; zeros elsewhere."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                           "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = MallInfo2
+        info = libc.mallinfo2()
+    except (OSError, AttributeError):
+        return 0, 0, 0
+    return (info.arena + info.hblkhd) // 1024, (info.uordblks + info.hblkhd) // 1024, info.fordblks // 1024
+
+
 # --- the client process --------------------------------------------------------------------------------
 
 
+WARM = 50  # connections opened (and held) before the first snapshot: first-use caches are not per connection
+
+
 async def hold(port: int, count: int) -> None:
-    """Open ``count`` clients (16 at a time), print ``ready``, drain them until stdin closes."""
+    """Open ``WARM`` clients, print ``warm``, wait for a line; open ``count`` more (16 at a time), print
+    ``ready``, drain them all until stdin closes."""
     import lean_client as lc
 
     streams = []
@@ -57,6 +79,9 @@ async def hold(port: int, count: int) -> None:
                 streams.append(stream)
                 nursery.start_soon(reader.drain)
 
+        await opener(WARM)
+        print("warm", flush=True)
+        await trio.to_thread.run_sync(sys.stdin.readline)
         async with trio.open_nursery() as openers:
             for index in range(16):
                 openers.start_soon(opener, count // 16 + (index < count % 16))
@@ -124,21 +149,35 @@ async def profile_memory(count: int, top: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         async with open_gateway(make_config(Path(tmp)), port=0, env={}) as gateway:
             proc = child("--client-hold", str(gateway.port), str(count))
+            await wait_line(proc, "warm")
             await settle()
             tracemalloc.start(1)
-            before, rss_before = tracemalloc.take_snapshot(), rss_kib()
-            proc.stdin.write("")  # keep stdin open until the snapshot
+            before, rss_before, heap_before = tracemalloc.take_snapshot(), rss_kib(), malloc_kib()
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
             await wait_line(proc, "ready")
             await settle(3.0)
-            after, rss_after = tracemalloc.take_snapshot(), rss_kib()
-            held = len(gateway.runtime.broadcaster.connections)
+            after, rss_after, heap_after = tracemalloc.take_snapshot(), rss_kib(), malloc_kib()
+            held = len(gateway.runtime.broadcaster.connections) - WARM
             tracemalloc.stop()
             proc.stdin.close()
             await trio.to_thread.run_sync(proc.wait)
+    # Blocks over pymalloc's 512 bytes come from glibc's heap: long-lived ones there pin the pages that
+    # transient big frames freed around them (fragmentation: RSS that never comes back).
+    big_before = {(t.traceback[0].filename, t.traceback[0].lineno) for t in before.traces if t.size > 512}
+    big = {}
+    for trace in after.traces:
+        if trace.size > 512:
+            where = (trace.traceback[0].filename, trace.traceback[0].lineno)
+            big[where] = big.get(where, 0) + 1
     diff = after.compare_to(before, "lineno")
     total = sum(stat.size_diff for stat in diff)
     print(f"{held} connections held; traced {total / 1024 / count:.2f} KiB per connection, RSS "
           f"{(rss_after - rss_before) / count:.2f} KiB per connection")
+    print(f"glibc heap (system, in use, free KiB): {heap_before} → {heap_after}")
+    print("blocks > 512 bytes per connection:", ", ".join(
+        f"{path.rsplit('/', 2)[-1]}:{line} {n / count:.2f}" for (path, line), n in sorted(big.items(), key=lambda i: -i[1])
+        if n / count >= 0.5 and (path, line) not in big_before or n / count >= 0.9))
     print("| bytes/conn | allocations/conn | where |\n| ---: | ---: | --- |")
     for stat in sorted(diff, key=lambda s: -s.size_diff)[:top]:
         print(f"| {stat.size_diff / count:.0f} | {stat.count_diff / count:.2f} | {_group(stat)} |")

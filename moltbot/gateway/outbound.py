@@ -90,6 +90,8 @@ class OutboundQueue:
         if not self._items:
             return None
         item = self._items.popleft()
+        if not self._items:
+            self._items = _EMPTY
         if isinstance(item, str):
             self._bytes -= len(item)
             self.sent += 1
@@ -102,13 +104,18 @@ class OutboundQueue:
         if not items:
             return None
         if not isinstance(items[0], str):
-            return items.popleft()
+            item = items.popleft()
+            if not items:
+                self._items = _EMPTY
+            return item
         texts: list[str] = []
         size = 0
         while items and isinstance(items[0], str) and (not texts or size + len(items[0]) <= max_bytes):
             text = items.popleft()
             size += len(text)
             texts.append(text)
+        if not items:  # drained: the deque's block (over pymalloc's 512 bytes) is not kept for an idle client
+            self._items = _EMPTY
         self._bytes -= size
         self.sent += len(texts)
         return texts

@@ -39,6 +39,7 @@ import lean_client as lc  # noqa: E402
 TARGETS = {"kib_per_conn": 24.0, "cpu_us_per_call": 90.0, "ratio_1": 1.0, "ratio_16": 3.0, "bystander_p99_ms": 50.0,
            "open_per_s": 2000.0, "rss_back_ratio": 1.10, "restart_ms": 25.0}
 WARM = 50
+bg.START_TIMEOUT = 240.0  # the originals take minutes to start on a loaded 2-core machine
 OPENCLAW_INSTALLED = (bg.SHARED_ORIGINAL / "start-openclaw.sh").exists() and Path(
     os.environ.get("MOLTBOT_OPENCLAW_DIR", Path.home() / ".cache" / "moltbot-openclaw")).exists()
 OPENERS = 64
@@ -63,7 +64,7 @@ async def start_openclaw(tmp: Path, registry: list[bg.Server]) -> bg.Server:
     port = bg.free_port()
     started = time.perf_counter()
     proc = await trio.run_process(["bash", str(script), str(port)], capture_stdout=True, stdin=b"",
-                                  env={**os.environ, "WAIT_S": "60"})
+                                  env={**os.environ, "WAIT_S": "240"})
     pid = int(proc.stdout.split()[-1])
     server = bg.Server(name="openclaw", pid=pid, log_path=tmp / "openclaw.log", started_at=started,
                        url=f"ws://127.0.0.1:{port}", token=bg.ORIGINAL_TOKEN)
@@ -87,7 +88,7 @@ async def hold(server: bg.Server, count: int, streams: list, nursery: trio.Nurse
             try:
                 with trio.fail_after(30):
                     stream, reader = await lc.open_client(host, port, server.token)
-            except (OSError, lc.ClosedByServer, trio.TooSlowError) as exc:
+            except (OSError, lc.ClosedByServer, trio.TooSlowError, trio.BrokenResourceError) as exc:
                 errors.append(repr(exc)[:120])
                 if len(errors) > 50:
                     raise
@@ -286,8 +287,12 @@ async def run(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) ->
             servers["openclaw"] = await start_openclaw(tmp / "openclaw", registry)
         except (OSError, ValueError, IndexError, Exception) as exc:  # noqa: BLE001 - an optional comparison
             print(f"openclaw not started: {exc!r}", file=sys.stderr)
-    for server in servers.values():
-        await bg.cold_start(server)
+    for name, server in list(servers.items()):
+        try:
+            await bg.cold_start(server)
+        except bg.BenchError as exc:  # e.g. the original on a loaded machine: the others are still measured
+            print(f"{name} left out: {exc}", file=sys.stderr)
+            del servers[name]
     results = await round_trips(servers, args)
     for name, server in servers.items():
         print(f"holding connections on {name}", file=sys.stderr)

@@ -79,7 +79,7 @@ from .cron import build_cron_service
 from .health import HealthMonitor
 from .methods import HANDLERS, INLINE
 from .presence import PresenceRegistry, wall_ms
-from .transport import Transport
+from .transport import Peer, Transport
 
 if TYPE_CHECKING:
     from .app import Gateway
@@ -232,9 +232,12 @@ class Runtime:
     async def authenticate(self, handshake: ServerHandshake, accept: Accept, transport: Transport) -> Accept | Reject:
         """Shared secret or device token, device identity and pairing (``devices.admission``)."""
         try:
-            return await self.nodes.admit(accept, handshake.nonce, transport)
+            accept, identity = await self.nodes.admit(accept, handshake.nonce, transport.facts)
         except ProtocolError as exc:
             return handshake.reject(accept.request_id, exc)
+        if identity is not None:
+            transport.tailscale_identity = identity  # type: ignore[attr-defined]  # presence and the log show it
+        return accept
 
     def hello_ok(self, connection: Connection, accept: Accept) -> HelloOk:
         """The ``hello-ok`` for ``accept``'s protocol: at 3 and 7 the shape those clients have always had;
@@ -246,7 +249,7 @@ class Runtime:
         v4 = accept.protocol == 4
         commit = self.gateway.env.get("GIT_COMMIT") or None
         health = self.health.snapshot()
-        canvas_url = self.canvas_host_url(connection.transport)
+        canvas_url = self.canvas_host_url(connection.transport.facts)
         policy = Policy(max_payload=gateway_config.max_payload, max_buffered_bytes=gateway_config.max_buffered_bytes,
                         tick_interval_ms=gateway_config.tick_interval_ms)
         if v4:
@@ -301,34 +304,33 @@ class Runtime:
             target=agent.heartbeat.target or beat.target or "none")) for agent in health.agents]
         return attrs.evolve(health, link_channel=None, agents=agents)
 
-    def canvas_host_url(self, transport: Transport) -> str | None:
+    def canvas_host_url(self, peer: Peer) -> str | None:
         """``http(s)://<host>:<canvas port>`` while the canvas host runs: the host the client asked for
         (its Host header), else the address it connected to; https only behind a trusted proxy saying so."""
         port = self.gateway.canvas.port
         if port is None:
             return None
-        host = next((h for h in (getattr(transport, "request_host", None), getattr(transport, "local_host", None),
-                                 self.gateway.canvas.host)
+        host = next((h for h in (peer.host, peer.local_host, self.gateway.canvas.host)
                      if h and h not in _ANY_ADDRESS and _HOST_NAME.fullmatch(h)), "127.0.0.1")
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
-        trusted = transport.peer in self.config.gateway.trusted_proxies
-        scheme = "https" if trusted and getattr(transport, "forwarded_proto", None) == "https" else "http"
+        trusted = peer.address in self.config.gateway.trusted_proxies
+        scheme = "https" if trusted and peer.forwarded_proto == "https" else "http"
         return f"{scheme}://{host}:{port}"
 
     def _track(self, connection: Connection) -> None:
-        params, client, transport = connection.params, connection.params.client, connection.transport
+        params, client, peer = connection.params, connection.params.client, connection.transport.facts
         device_id = params.device.id if params.device else None
         connection.presence_key = key = device_id or client.instance_id or connection.conn_id
         self._presence_holders[key] = self._presence_holders.get(key, 0) + 1
         self.presence.upsert(connection.presence_key, PresenceEntry(
             ts=wall_ms(), host=client.display_name or client.id,
-            ip=None if transport.local or is_loopback(transport.peer) else transport.peer,
+            ip=None if peer.local or is_loopback(peer.address) else peer.address,
             version=client.version, platform=client.platform, device_family=client.device_family,
             model_identifier=client.model_identifier, mode=client.mode, device_id=device_id,
             roles=[connection.session.role], scopes=sorted(connection.session.scopes) or None,
             instance_id=device_id or client.instance_id, reason="connect",
-            user=presence_user(getattr(transport, "tailscale_identity", None)),
+            user=presence_user(getattr(connection.transport, "tailscale_identity", None)),
         ))
         self.broadcaster.presence_version += 1
 

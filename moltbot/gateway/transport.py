@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, Protocol
 
+import attrs
 import trio
 
 from ..protocol._handshake import MAX_PREAUTH_BYTES
@@ -26,7 +27,34 @@ class TransportClosed(Exception):
         self.reason = reason
 
 
+@attrs.frozen
+class Peer:
+    """What admission needs to know of a client's connection, read once from the socket and the upgrade
+    request (the Host/Origin guard's verdicts, ``origin.RequestFacts``, never a second copy of its rules).
+
+    ``address``: the socket's peer; ``client``: the address auth failures count against (the forwarded
+    client behind a trusted proxy); ``local``: direct-local (the owner's machine); ``direct``: local and no
+    proxy at all; ``origin``/``own_origin``: the browser's Origin and whether it is the gateway's own;
+    ``host``: the Host name asked for; ``local_host``: the address the connection came in on;
+    ``forwarded_proto``: a proxy's X-Forwarded-Proto; ``tls``: the socket is TLS; ``tailscale``: what
+    Tailscale Serve claims (unverified).
+    """
+
+    address: str
+    client: str
+    local: bool
+    direct: bool
+    origin: str | None = None
+    own_origin: bool = False
+    host: str | None = None
+    local_host: str | None = None
+    forwarded_proto: str | None = None
+    tls: bool = False
+    tailscale: Any = None
+
+
 class Transport(Protocol):
+    facts: Peer  # what admission reads (below ``gateway/`` only this value travels, never the transport)
     peer: str
     local: bool
     # Optional (``getattr`` with a default): the upgrade request's Host name, the local address it came
@@ -80,7 +108,7 @@ _WS_STREAM: tuple[Any, ...] | None = None
 class AsgiWebSocket:
     """One ASGI ``websocket`` connection (hypercorn's) behind the ``Transport`` interface."""
 
-    __slots__ = ("_closed", "_receive", "_send", "client", "direct", "forwarded_proto", "local", "local_host",
+    __slots__ = ("_closed", "_receive", "_send", "client", "direct", "facts", "forwarded_proto", "local", "local_host",
                  "origin", "own_origin", "peer", "request_host", "tailscale", "tailscale_identity")
 
     def __init__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -103,6 +131,10 @@ class AsgiWebSocket:
         self.local_host = str(server[0]) if server[0] else None
         proto = headers.get(b"x-forwarded-proto")
         self.forwarded_proto = proto.decode("latin-1").strip().lower() if proto else None
+        self.facts = Peer(address=self.peer, client=self.client, local=self.local, direct=self.direct,
+                          origin=self.origin, own_origin=self.own_origin, host=self.request_host,
+                          local_host=self.local_host, forwarded_proto=self.forwarded_proto,
+                          tls=scope.get("scheme") in ("wss", "https"), tailscale=self.tailscale)
 
     async def accept(self) -> None:
         message = await self._receive()
@@ -193,6 +225,7 @@ class MemoryTransport:
         self._receive_channel = receive
         self.peer = self.client = peer
         self.local = self.direct = local  # nothing proxies a memory transport
+        self.facts = Peer(address=peer, client=peer, local=local, direct=local)
         self.close_code: int | None = None
         self.close_reason = ""
 

@@ -28,7 +28,8 @@ from wsproto.utilities import generate_accept_token
 
 from . import origin
 from .connection import start_client
-from .websocket import Peer, WebSocket
+from .transport import Peer
+from .websocket import WebSocket
 
 if TYPE_CHECKING:
     from .app import Gateway

@@ -28,7 +28,6 @@ import struct
 from collections import deque
 from typing import Any
 
-import attrs
 import trio
 from wsproto.connection import Connection as WsConnection
 from wsproto.connection import ConnectionState, ConnectionType
@@ -37,7 +36,7 @@ from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError
 
 from ..protocol._handshake import MAX_PREAUTH_BYTES
-from .transport import PREAUTH_TOO_LARGE, TransportClosed
+from .transport import PREAUTH_TOO_LARGE, Peer, TransportClosed
 
 log = logging.getLogger("moltbot.http")
 
@@ -49,32 +48,6 @@ ABNORMAL = int(CloseReason.ABNORMAL_CLOSURE)  # 1006: the TCP connection ended w
 TOO_BIG = int(CloseReason.MESSAGE_TOO_BIG)
 _SEND_FAILURES = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 _NO_EVENTS: deque = deque(maxlen=0)
-
-
-@attrs.frozen
-class Peer:
-    """What admission needs to know of a client's connection, read once from the socket and the upgrade
-    request (the Host/Origin guard's verdicts, ``origin.RequestFacts``, never a second copy of its rules).
-
-    ``address``: the socket's peer; ``client``: the address auth failures count against (the forwarded
-    client behind a trusted proxy); ``local``: direct-local (the owner's machine); ``direct``: local and no
-    proxy at all; ``origin``/``own_origin``: the browser's Origin and whether it is the gateway's own;
-    ``host``: the Host name asked for; ``local_host``: the address the connection came in on;
-    ``forwarded_proto``: a proxy's X-Forwarded-Proto; ``tls``: the socket is TLS; ``tailscale``: what
-    Tailscale Serve claims (unverified).
-    """
-
-    address: str
-    client: str
-    local: bool
-    direct: bool
-    origin: str | None = None
-    own_origin: bool = False
-    host: str | None = None
-    local_host: str | None = None
-    forwarded_proto: str | None = None
-    tls: bool = False
-    tailscale: Any = None
 
 
 class Shared(str):

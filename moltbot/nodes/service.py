@@ -25,7 +25,7 @@ from .registry import NodeRegistry, NodeSession
 if TYPE_CHECKING:
     from ..gateway.connection import Connection
     from ..gateway.runtime import Runtime
-    from ..gateway.transport import Transport
+    from ..gateway.transport import Peer
 
 log = logging.getLogger("moltbot.nodes")
 
@@ -35,13 +35,12 @@ INLINE_METHODS = frozenset({"node.invoke.result", "node.list", "node.describe", 
                             "node.pair.verify", "device.pair.list"})
 
 
-def remote_ip_of(transport: Transport) -> str | None:
+def remote_ip_of(peer: Peer) -> str | None:
     """The client's address for pairing and ``node.list``: the forwarded client's behind a trusted proxy
     (reference §5.3); None for local and loopback clients."""
     from ..gateway.auth import is_loopback
 
-    client = getattr(transport, "client", transport.peer)
-    return None if transport.local or is_loopback(client) else client or None
+    return None if peer.local or is_loopback(peer.client) else peer.client or None
 
 
 class NodesService:
@@ -74,19 +73,17 @@ class NodesService:
         """Broadcast a ``*.pair.*`` event to operators holding ``operator.pairing`` (or admin)."""
         self.runtime.broadcaster.broadcast(event, payload, droppable=True, scope=SCOPE_PAIRING)
 
-    async def admit(self, accept: Accept, challenge_nonce: str, transport: Transport) -> Accept:
+    async def admit(self, accept: Accept, challenge_nonce: str, peer: Peer) -> tuple[Accept, Any]:
+        """Admit ``accept`` from the connection ``peer`` describes; also the verified Tailscale identity
+        (None unless it is what authenticated the client: presence and the log show it)."""
         # A claim through Tailscale Serve is checked with tailscaled first (it may stand in for the secret).
-        identity = await self.runtime.authenticator.tailscale_identity(getattr(transport, "tailscale", None))
+        identity = await self.runtime.authenticator.tailscale_identity(peer.tailscale)
         accept = await admission.admit(
-            accept, challenge_nonce=challenge_nonce, local=transport.local,
-            peer=getattr(transport, "client", transport.peer), remote_ip=remote_ip_of(transport),
-            gateway=self.runtime.config.gateway, secrets=self.runtime.authenticator, pairing=self.devices,
-            emit=self.emit_pairing, origin=getattr(transport, "origin", None),
-            own_origin=getattr(transport, "own_origin", False), direct=getattr(transport, "direct", False),
-            identity=identity)
-        if accept.auth_method == "tailscale":
-            transport.tailscale_identity = identity  # type: ignore[attr-defined]  # presence and the log show it
-        return accept
+            accept, challenge_nonce=challenge_nonce, local=peer.local, peer=peer.client,
+            remote_ip=remote_ip_of(peer), gateway=self.runtime.config.gateway, secrets=self.runtime.authenticator,
+            pairing=self.devices, emit=self.emit_pairing, origin=peer.origin, own_origin=peer.own_origin,
+            direct=peer.direct, identity=identity)
+        return accept, identity if accept.auth_method == "tailscale" else None
 
     # --- connected nodes ------------------------------------------------------------------------------
 
@@ -129,5 +126,5 @@ class NodesService:
             node_id=session.node_id, caps=list(params.caps or []), commands=list(session.commands), paired=paired,
             connected=True, display_name=client.display_name, platform=client.platform, version=client.version,
             device_family=client.device_family, model_identifier=client.model_identifier,
-            remote_ip=remote_ip_of(session.connection.transport), path_env=params.path_env,
+            remote_ip=remote_ip_of(session.connection.transport.facts), path_env=params.path_env,
             permissions=params.permissions, connected_at_ms=session.connected_at_ms)

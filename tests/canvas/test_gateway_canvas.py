@@ -19,6 +19,7 @@ from moltbot.config.model import CanvasHostConfig
 from moltbot.config.ports import DEFAULT_CANVAS_HOST_PORT
 from moltbot.gateway.app import open_gateway
 from moltbot.gateway.runtime import Runtime
+from moltbot.gateway.transport import Peer
 from tests.canvas.helpers import raw_request
 from tests.cli.helpers import start_gateway
 from tests.conftest import TOKEN, connect_frame, open_raw
@@ -165,13 +166,11 @@ async def test_disabling_it_in_a_restart_stops_it(canvas_config):
         assert await refused(url)
 
 
-@attrs.frozen
-class FakeTransport:
-    peer: str = "127.0.0.1"
-    local: bool = True
-    request_host: str | None = None
-    local_host: str | None = None
-    forwarded_proto: str | None = None
+def FakeTransport(peer: str = "127.0.0.1", request_host: str | None = None, local_host: str | None = None,  # noqa: N802
+                  forwarded_proto: str | None = None) -> Peer:
+    """The admission value of a connection (what ``canvas_host_url`` reads of it)."""
+    return Peer(address=peer, client=peer, local=True, direct=True, host=request_host, local_host=local_host,
+                forwarded_proto=forwarded_proto)
 
 
 async def test_canvas_url_host_and_scheme(canvas_config):

@@ -194,7 +194,7 @@ async def sessions_viewers_set(runtime: Runtime, connection: Connection,
 async def plugin_surface_refresh(runtime: Runtime, connection: Connection,
                                  params: PluginSurfaceRefreshParams) -> dict[str, Any]:
     """The canvas host's URL (the one surface here) while it runs; any other surface is unknown."""
-    url = runtime.canvas_host_url(connection.transport) if params.surface == "canvas" else None
+    url = runtime.canvas_host_url(connection.transport.facts) if params.surface == "canvas" else None
     if url is None:
         raise ProtocolError(INVALID_REQUEST, f"unknown plugin surface: {params.surface[:64]}")
     return {"surface": "canvas", "pluginSurfaceUrls": {"canvas": url}}

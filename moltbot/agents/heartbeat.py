@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from ..protocol._payloads.system import HeartbeatEvent
+from ..protocol import HeartbeatEvent
 from .sessions import now_ms
 
 if TYPE_CHECKING:

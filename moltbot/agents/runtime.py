@@ -23,8 +23,7 @@ import attrs
 import trio
 
 from ..config.model import Config
-from ..protocol import INVALID_REQUEST, UNAVAILABLE, UNSET, ProtocolError
-from ..protocol._payloads.agent import AgentEvent, ChatEvent
+from ..protocol import INVALID_REQUEST, UNAVAILABLE, UNSET, AgentEvent, ChatEvent, ProtocolError
 from ..store.ids import is_agent_id
 from .commands import ChatCommands
 from .inbound import Collected, InboundQueue, Sender

@@ -22,7 +22,7 @@ from typing import Any
 
 import trio
 
-from ..protocol._codec import dumps
+from ..protocol import dumps
 from ..store.atomic import ensure_dir, write_atomic
 from ..store.ids import is_session_id
 

@@ -25,7 +25,7 @@ import attrs
 import trio
 
 from ..gateway.supervisor import Child, describe
-from ..protocol._payloads.system import LinkChannel
+from ..protocol import LinkChannel
 from . import liveness, summary
 from .base import AccountStatus, Backoff, ChannelAccount, ChannelUnavailable, DeliveryError, wall_ms
 from .inbound import Dispatcher

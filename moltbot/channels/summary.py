@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..protocol._payloads.system import LinkChannel
+from ..protocol import LinkChannel
 from .base import wall_ms
 from .whatsapp.channel import resolve_auth_dir
 

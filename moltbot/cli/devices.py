@@ -19,8 +19,7 @@ import trio
 from ..client import GatewayClosed, open_gateway_client
 from ..config.paths import resolve_state_dir
 from ..devices.identity import DeviceAuthStore, identity_path, load_or_create_identity
-from ..protocol import RemoteProtocolError
-from ..protocol._device import DeviceKeyPair
+from ..protocol import DeviceKeyPair, RemoteProtocolError
 from .errors import command
 
 try:  # the CLI's shared connection helpers (moving from status.py to rpc.py)

@@ -22,9 +22,8 @@ import click
 import trio
 
 from ..client import Backoff, GatewayClosed, open_reconnecting_client
-from ..protocol import RemoteProtocolError
-from ..protocol._codec import dumps
-from ..protocol._payloads.logs import MAX_LIMIT
+from ..protocol import LOGS_MAX_LIMIT as MAX_LIMIT
+from ..protocol import RemoteProtocolError, dumps
 from .errors import command
 from .locallog import follow_file, local_log_path, read_tail
 from .output import STYLES, Output

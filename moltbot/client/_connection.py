@@ -39,14 +39,15 @@ from .._util import collapse_single_exception_group
 from ..protocol import (
     UNSET,
     ClientHandshake,
+    DeviceKeyPair,
     EventFrame,
     HelloOk,
     RemoteProtocolError,
     ResponseFrame,
     encode_frame,
+    sign_connect,
     structure_frame,
 )
-from ..protocol._device import DeviceKeyPair, sign_connect
 from ._hello import parse_hello
 
 __all__ = ["ClientStatistics", "GatewayClient", "GatewayClosed", "connect_gateway_client", "open_gateway_client"]

@@ -17,8 +17,7 @@ from typing import Any
 
 import attrs
 
-from ..protocol import HelloOk, RemoteProtocolError, structure
-from ..protocol._summary import camel
+from ..protocol import HelloOk, RemoteProtocolError, camel, structure
 
 __all__ = ["known_keys", "parse_hello"]
 

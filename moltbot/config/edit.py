@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from ..protocol._codec import dumps
+from ..protocol import dumps
 from ..store.atomic import write_atomic
 from .load import (
     ConfigError,

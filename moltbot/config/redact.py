@@ -24,7 +24,7 @@ from typing import Any
 
 import json5
 
-from ..protocol._codec import escape_surrogates, join_surrogate_pairs
+from ..protocol import escape_surrogates, join_surrogate_pairs
 from .load import parse_json5
 from .positions import Scan, Segment, dotted, scan
 

@@ -22,7 +22,7 @@ import trio
 from trio_websocket import ConnectionClosed, DisconnectionTimeout, HandshakeError, open_websocket_url
 
 from .. import __version__
-from ..protocol._device import DeviceKeyPair, sign_connect
+from ..protocol import DeviceKeyPair, sign_connect
 from ._spec import Spec
 from ._target import Target
 

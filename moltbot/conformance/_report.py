@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import attrs
 
-from ..protocol._codec import dumps
+from ..protocol import dumps
 
 __all__ = ["PASS", "FAIL", "KNOWN", "SKIP", "CheckResult", "Report", "Status"]
 

@@ -12,15 +12,15 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from ..protocol import unstructure
-from ..protocol._codec import dumps
-from ..protocol._payloads.cron import (
+from ..protocol import (
     CronJob,
     CronListParams,
     CronListResult,
     CronRunLogEntry,
     CronRunsParams,
     CronRunsResult,
+    dumps,
+    unstructure,
 )
 
 __all__ = ["DEFAULT_RUNS_LIMIT", "list_page", "runs_page"]

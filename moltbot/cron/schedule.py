@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 from croniter import CroniterBadDateError, CroniterError, croniter
 
-from ..protocol._payloads.cron import CronSchedule, CronScheduleAt, CronScheduleCron, CronScheduleEvery
+from ..protocol import CronSchedule, CronScheduleAt, CronScheduleCron, CronScheduleEvery
 
 __all__ = ["CronExpression", "ScheduleError", "check_schedule", "local_zone", "next_run_ms", "parse_cron",
            "resolve_zone"]

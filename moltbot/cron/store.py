@@ -22,9 +22,16 @@ import attrs
 import json5
 import trio
 
-from ..protocol import RemoteProtocolError, structure, unstructure
-from ..protocol._codec import camel, dumps
-from ..protocol._payloads.cron import CronJob, CronRunLogEntry, normalize_cron_add
+from ..protocol import (
+    CronJob,
+    CronRunLogEntry,
+    RemoteProtocolError,
+    camel,
+    dumps,
+    normalize_cron_add,
+    structure,
+    unstructure,
+)
 from ..store.atomic import ensure_dir, write_atomic
 from ..store.ids import is_job_id
 

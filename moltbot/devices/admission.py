@@ -51,12 +51,12 @@ from ..protocol import (
     INVALID_REQUEST,
     NOT_PAIRED,
     Accept,
+    DevicePairResolved,
     HelloAuth,
     RemoteProtocolError,
+    check_device_proof,
+    grant_scopes,
 )
-from ..protocol._device import check_device_proof
-from ..protocol._payloads.devices import DevicePairResolved
-from ..protocol._scopes import grant_scopes
 from .pairing import DevicePairing, request_view
 from .store import now_ms
 

@@ -22,8 +22,7 @@ from ..agents.tools.memory import register_memory_tools
 from ..agents.tools.web import register_web_tools
 from ..config.redact import redacted_copy
 from ..config.schema import config_schema
-from ..protocol import ProtocolError
-from ..protocol._payloads.config import ConfigPatchParams
+from ..protocol import ConfigPatchParams, ProtocolError
 from .approvals import wire_exec_approvals
 from .methods.config import read_snapshot, write_and_restart
 from .sentinel import write_restart_sentinel

@@ -42,7 +42,7 @@ from ..config.model import Config
 from ..config.profiles import cli_command
 from ..config.reload import decide, diff_paths, plan_reload
 from ..config.watch import serve_config_watch
-from ..protocol._payloads.system import HeartbeatEvent
+from ..protocol import HeartbeatEvent
 from .auth import AuthSetupError, ResolvedAuth
 from .listener import resolve_bind_host, serve_listener
 from .presence import wall_ms

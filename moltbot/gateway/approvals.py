@@ -25,11 +25,7 @@ import attrs
 import trio
 
 from ..agents import approvals as file_rules
-from ..protocol._payloads.approvals import (
-    ExecApprovalRequest,
-    ExecApprovalRequestedEvent,
-    ExecApprovalResolvedEvent,
-)
+from ..protocol import ExecApprovalRequest, ExecApprovalRequestedEvent, ExecApprovalResolvedEvent
 
 if TYPE_CHECKING:
     from ..agents.approvals import Policy

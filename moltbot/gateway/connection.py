@@ -45,10 +45,11 @@ from ..protocol import (
     ResponseFrame,
     ServerHandshake,
     ServerSession,
+    dumps,
     encode_frame,
     error_response,
+    unstructure,
 )
-from ..protocol._codec import dumps, unstructure
 from .connlog import log_call, log_connect, log_connect_frame, log_disconnect, log_rejected
 from .outbound import CloseRequest, OutboundQueue, SlowConsumer
 from .presence import wall_ms

@@ -25,8 +25,7 @@ from ..cron.host import TurnRefused, TurnRequest, TurnResult
 from ..cron.jobs import DeliveryPlan, delivery_plan
 from ..cron.service import CronService
 from ..cron.store import FileCronStore
-from ..protocol import ProtocolError
-from ..protocol._payloads.cron import CronAgentTurn, CronEvent, CronJob, DeliveryStatus
+from ..protocol import CronAgentTurn, CronEvent, CronJob, DeliveryStatus, ProtocolError
 
 if TYPE_CHECKING:
     from .runtime import Runtime

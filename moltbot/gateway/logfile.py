@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..config.model import Config
-from ..protocol._codec import dumps
+from ..protocol import dumps
 from ..store.reopen import ReopeningFileHandler
 
 REDACTED = "***"

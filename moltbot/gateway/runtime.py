@@ -42,10 +42,17 @@ from ..protocol import (
     METHODS,
     SERVER_CAPABILITIES,
     Accept,
+    AttachmentLimits,
+    ConfigReloadStatus,
+    ErrorCounts,
     EventFrame,
     Features,
+    GatewayStatus,
+    HealthSummary,
+    HeartbeatEvent,
     HelloAuth,
     HelloOk,
+    LaneStatus,
     Policy,
     PresenceEntry,
     PresenceEvent,
@@ -57,17 +64,10 @@ from ..protocol import (
     ShutdownEvent,
     Snapshot,
     encode_frame,
+    event_guard,
+    guard_admits,
 )
-from ..protocol._payloads.connect import AttachmentLimits
-from ..protocol._payloads.system import (
-    ConfigReloadStatus,
-    ErrorCounts,
-    GatewayStatus,
-    HealthSummary,
-    HeartbeatEvent,
-    LaneStatus,
-)
-from ..protocol._scopes import APPROVALS, event_guard, guard_admits
+from ..protocol import SCOPE_APPROVALS as APPROVALS
 from ..tailscale import make_verifier
 from ..tailscale.identity import presence_user
 from .agent_tools import register_gateway_tools

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import trio
 
-from ..protocol._handshake import MAX_PREAUTH_BYTES
+from ..protocol import MAX_PREAUTH_BYTES
 
 PREAUTH_TOO_LARGE = "preauth payload too large"  # today's OpenClaw's close reason
 

@@ -18,9 +18,7 @@ from typing import TYPE_CHECKING, Any
 from quart import Response, request
 
 from ..gateway.origin import RequestFacts, facts_of
-from ..protocol import INVALID_REQUEST, ProtocolError, RemoteProtocolError
-from ..protocol._codec import dumps
-from ..protocol._json import JsonLimitError, parse_json
+from ..protocol import INVALID_REQUEST, JsonLimitError, ProtocolError, RemoteProtocolError, dumps, parse_json
 
 if TYPE_CHECKING:
     from ..gateway.runtime import Runtime

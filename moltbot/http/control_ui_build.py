@@ -42,7 +42,7 @@ import trio
 from quart import Response, request
 
 from .. import __version__
-from ..protocol._codec import dumps
+from ..protocol import dumps
 from .control_ui import CONTENT_TYPES, assistant_identity, is_safe_relative
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ import trio
 from quart import Response, request
 
 from ..agents.sessions import normalize_agent_id
-from ..protocol._codec import dumps
+from ..protocol import dumps
 from . import fields
 from .common import HttpError, invalid, json_response, submit_error
 

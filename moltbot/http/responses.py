@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from quart import Response
 
-from ..protocol._codec import dumps
+from ..protocol import dumps
 from . import fields
 from .common import invalid, json_response, submit_error
 from .fields import Path

@@ -22,8 +22,7 @@ import trio
 
 from ..client import GatewayClient, GatewayClosed, open_gateway_client
 from ..devices.identity import DeviceAuthStore
-from ..protocol import NOT_PAIRED, EventFrame, HelloOk, RemoteProtocolError
-from ..protocol._device import DeviceKeyPair
+from ..protocol import NOT_PAIRED, DeviceKeyPair, EventFrame, HelloOk, RemoteProtocolError
 
 log = logging.getLogger("moltbot.nodes")
 

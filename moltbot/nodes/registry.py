@@ -21,8 +21,7 @@ import attrs
 import trio
 
 from ..devices.store import now_ms
-from ..protocol import UNSET, EventFrame, encode_frame
-from ..protocol._payloads.nodes import NodeInvokeRequest, NodeInvokeResultParams
+from ..protocol import UNSET, EventFrame, NodeInvokeRequest, NodeInvokeResultParams, encode_frame
 
 if TYPE_CHECKING:
     from ..gateway.connection import Connection

@@ -15,9 +15,7 @@ import trio
 
 from ..devices import admission
 from ..devices.pairing import DevicePairing
-from ..protocol import Accept
-from ..protocol._methods import SCOPE_PAIRING
-from ..protocol._payloads.nodes import NodeInfo
+from ..protocol import SCOPE_PAIRING, Accept, NodeInfo
 from . import discovery, policy
 from .pairing import NodePairing
 from .registry import NodeRegistry, NodeSession

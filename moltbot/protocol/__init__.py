@@ -1,225 +1,154 @@
 """The moltbot gateway protocol, sans-IO: frames, payloads, codec, handshake, session, errors.
 
 Nothing here does I/O or imports trio; the gateway, the client and the conformance harness drive these
-objects with text they read and write themselves.
+objects with text they read and write themselves. Every name a user (or another moltbot package) needs is
+exported here: the frames, the handshake and session machines, the codec, the error hierarchy, the scope
+model, device identity, and the params/result/event payload class of every method and event (the
+``_payloads`` modules group them by namespace; import them from here).
 """
 
+# Names packed (isort and the formatter would put one per line: 500 lines for a list of names).
+# ruff: noqa: I001
+# fmt: off
 from ._codec import (
-    configure_converter as configure_converter,
+    camel, configure_converter, decode_frame, dumps, encode_frame, escape_surrogates,
+    format_validation_error, join_surrogate_pairs, make_converter, structure, structure_frame,
+    unstructure,
 )
-from ._codec import (
-    decode_frame as decode_frame,
-)
-from ._codec import (
-    dumps as dumps,
-)
-from ._codec import (
-    encode_frame as encode_frame,
-)
-from ._codec import (
-    format_validation_error as format_validation_error,
-)
-from ._codec import (
-    make_converter as make_converter,
-)
-from ._codec import (
-    structure as structure,
-)
-from ._codec import (
-    structure_frame as structure_frame,
-)
-from ._codec import (
-    unstructure as unstructure,
-)
+from ._device import DeviceKeyPair, check_device_proof, sign_connect
 from ._errors import (
-    AGENT_TIMEOUT as AGENT_TIMEOUT,
+    AGENT_TIMEOUT, CLOSE_MESSAGE_TOO_BIG, CLOSE_NORMAL, CLOSE_POLICY_VIOLATION, CLOSE_PROTOCOL_ERROR,
+    CLOSE_SERVICE_RESTART, CLOSE_TICK_TIMEOUT, INVALID_REQUEST, NOT_LINKED, NOT_PAIRED, UNAVAILABLE,
+    LocalProtocolError, ProtocolError, RemoteProtocolError,
 )
-from ._errors import (
-    CLOSE_MESSAGE_TOO_BIG as CLOSE_MESSAGE_TOO_BIG,
-)
-from ._errors import (
-    CLOSE_NORMAL as CLOSE_NORMAL,
-)
-from ._errors import (
-    CLOSE_POLICY_VIOLATION as CLOSE_POLICY_VIOLATION,
-)
-from ._errors import (
-    CLOSE_PROTOCOL_ERROR as CLOSE_PROTOCOL_ERROR,
-)
-from ._errors import (
-    CLOSE_SERVICE_RESTART as CLOSE_SERVICE_RESTART,
-)
-from ._errors import (
-    CLOSE_TICK_TIMEOUT as CLOSE_TICK_TIMEOUT,
-)
-from ._errors import (
-    INVALID_REQUEST as INVALID_REQUEST,
-)
-from ._errors import (
-    NOT_LINKED as NOT_LINKED,
-)
-from ._errors import (
-    NOT_PAIRED as NOT_PAIRED,
-)
-from ._errors import (
-    UNAVAILABLE as UNAVAILABLE,
-)
-from ._errors import (
-    LocalProtocolError as LocalProtocolError,
-)
-from ._errors import (
-    ProtocolError as ProtocolError,
-)
-from ._errors import (
-    RemoteProtocolError as RemoteProtocolError,
-)
-from ._frames import (
-    UNSET as UNSET,
-)
-from ._frames import (
-    ErrorShape as ErrorShape,
-)
-from ._frames import (
-    EventFrame as EventFrame,
-)
-from ._frames import (
-    Frame as Frame,
-)
-from ._frames import (
-    RequestFrame as RequestFrame,
-)
-from ._frames import (
-    ResponseFrame as ResponseFrame,
-)
-from ._frames import (
-    StateVersion as StateVersion,
-)
+from ._frames import UNSET, ErrorShape, EventFrame, Frame, RequestFrame, ResponseFrame, StateVersion
 from ._handshake import (
-    CHALLENGE_CAPABILITIES as CHALLENGE_CAPABILITIES,
+    CHALLENGE_CAPABILITIES, MAX_PREAUTH_BYTES, MAX_PROTOCOL, MIN_PROTOCOL, PROTOCOL_VERSION,
+    RECOMMENDED_PROTOCOL, SERVER_CAPABILITIES, SUPPORTED_PROTOCOLS, Accept, ClientHandshake, Reject,
+    ServerHandshake, error_response, negotiate_protocol,
 )
-from ._handshake import (
-    MAX_PROTOCOL as MAX_PROTOCOL,
-)
-from ._handshake import (
-    MIN_PROTOCOL as MIN_PROTOCOL,
-)
-from ._handshake import (
-    PROTOCOL_VERSION as PROTOCOL_VERSION,
-)
-from ._handshake import (
-    RECOMMENDED_PROTOCOL as RECOMMENDED_PROTOCOL,
-)
-from ._handshake import (
-    SERVER_CAPABILITIES as SERVER_CAPABILITIES,
-)
-from ._handshake import (
-    SUPPORTED_PROTOCOLS as SUPPORTED_PROTOCOLS,
-)
-from ._handshake import (
-    Accept as Accept,
-)
-from ._handshake import (
-    ClientHandshake as ClientHandshake,
-)
-from ._handshake import (
-    Reject as Reject,
-)
-from ._handshake import (
-    ServerHandshake as ServerHandshake,
-)
-from ._handshake import (
-    error_response as error_response,
-)
-from ._handshake import (
-    negotiate_protocol as negotiate_protocol,
-)
+from ._json import JsonLimitError, parse_json
 from ._methods import (
-    EVENT_PAYLOADS as EVENT_PAYLOADS,
+    EVENT_PAYLOADS, EVENTS, METHODS, ROLES, SCOPE_ADMIN, SCOPE_APPROVALS, SCOPE_PAIRING, SCOPE_READ,
+    SCOPE_WRITE, SCOPES, MethodSpec, authorize_method, scope_of,
 )
-from ._methods import (
-    EVENTS as EVENTS,
+from ._payloads.agent import (
+    AgentAccepted, AgentEvent, AgentIdentityParams, AgentParams, AgentWaitParams, ChatAbortParams,
+    ChatEvent, ChatHistoryParams, ChatSendParams, SessionKeyParams, SessionsDeleteParams,
+    SessionsListParams, SessionsPatchParams, SessionsPreviewParams, SetHeartbeatsParams, WakeParams,
 )
-from ._methods import (
-    METHODS as METHODS,
+from ._payloads.approvals import (
+    ExecApprovalRequest, ExecApprovalRequestedEvent, ExecApprovalRequestParams, ExecApprovalRequestResult,
+    ExecApprovalResolvedEvent, ExecApprovalResolveParams, ExecApprovalsSetParams, ExecApprovalsSnapshot,
 )
-from ._methods import (
-    MethodSpec as MethodSpec,
+from ._payloads.browser import BrowserRequestParams
+from ._payloads.channels import (
+    ChannelsLogoutParams, ChannelsStatusParams, SendParams, WebLoginStartParams, WebLoginWaitParams,
 )
-from ._methods import (
-    authorize_method as authorize_method,
-)
-from ._methods import (
-    scope_of as scope_of,
-)
-from ._payloads.connect import (
-    ClientInfo as ClientInfo,
-)
-from ._payloads.connect import (
-    ConnectAuth as ConnectAuth,
+from ._payloads.config import (
+    ConfigApplyResult, ConfigFileSnapshot, ConfigIssue, ConfigPatchParams, ConfigSchemaResult,
+    ConfigSetParams, ConfigSetResult, ConfigUiHint, RestartSentinelRef, ScheduledRestart,
 )
 from ._payloads.connect import (
-    ConnectChallenge as ConnectChallenge,
+    AttachmentLimits, AuthMethod, BuildText, ClientId, ClientInfo, ClientMode, ConnectAuth,
+    ConnectChallenge, ConnectParams, DeviceIdentity, Features, HelloAuth, HelloOk, ModelCatalogRequest,
+    Policy, ServerInfo, SessionDefaults, Snapshot, WorkerRuns,
 )
-from ._payloads.connect import (
-    ConnectParams as ConnectParams,
+from ._payloads.cron import (
+    CronAddParams, CronAgentTurn, CronAgentTurnPatch, CronDelivery, CronEvent, CronIsolation, CronJob,
+    CronJobPatch, CronJobRef, CronJobState, CronListParams, CronListResult, CronPayload, CronPayloadPatch,
+    CronRemoveResult, CronRunLogEntry, CronRunParams, CronRunResult, CronRunsParams, CronRunsResult,
+    CronSchedule, CronScheduleAt, CronScheduleCron, CronScheduleEvery, CronStatusResult, CronSystemEvent,
+    CronSystemEventPatch, CronUpdateParams, DeliveryFilter, DeliveryStatus, RunStatus, SessionTarget,
+    WakeMode,
 )
-from ._payloads.connect import (
-    DeviceIdentity as DeviceIdentity,
+from ._payloads.cron_input import normalize_cron_add, parse_absolute_ms
+from ._payloads.devices import (
+    DevicePairApproveResult, DevicePairListResult, DevicePairRejectResult, DevicePairRequest,
+    DevicePairResolved, DeviceTokenRevokeParams, DeviceTokenRevokeResult, DeviceTokenRotateParams,
+    DeviceTokenRotateResult, DeviceTokenSummary, PairedDevice, RequestIdParams,
 )
-from ._payloads.connect import (
-    Features as Features,
+from ._payloads.logs import DEFAULT_LIMIT as LOGS_DEFAULT_LIMIT
+from ._payloads.logs import DEFAULT_MAX_BYTES as LOGS_DEFAULT_MAX_BYTES
+from ._payloads.logs import MAX_LIMIT as LOGS_MAX_LIMIT
+from ._payloads.logs import LogsTailParams, LogsTailResult
+from ._payloads.nodes import (
+    NodeDescription, NodeError, NodeEventParams, NodeEventResult, NodeIdParams, NodeInfo,
+    NodeInvokeParams, NodeInvokeRequest, NodeInvokeResult, NodeInvokeResultAck, NodeInvokeResultParams,
+    NodeListResult, NodePairApproveResult, NodePairListResult, NodePairRejectResult, NodePairRequest,
+    NodePairRequestParams, NodePairRequestResult, NodePairResolved, NodePairVerifyParams,
+    NodePairVerifyResult, NodeRenameParams, NodeRenameResult, PairedNode,
 )
-from ._payloads.connect import (
-    HelloAuth as HelloAuth,
-)
-from ._payloads.connect import (
-    HelloOk as HelloOk,
-)
-from ._payloads.connect import (
-    Policy as Policy,
-)
-from ._payloads.connect import (
-    ServerInfo as ServerInfo,
-)
-from ._payloads.connect import (
-    SessionDefaults as SessionDefaults,
-)
-from ._payloads.connect import (
-    Snapshot as Snapshot,
-)
-from ._payloads.presence import PresenceEntry as PresenceEntry
+from ._payloads.presence import PresenceEntry, PresenceUser
 from ._payloads.system import (
-    HealthSummary as HealthSummary,
+    AgentHealth, AgentHeartbeat, AgentSessionsStatus, ConfigReloadStatus, EmptyParams, ErrorCounts,
+    GatewayStatus, HealthParams, HealthSummary, HeartbeatAgentStatus, HeartbeatEvent, HeartbeatOutcome,
+    HeartbeatStatus, LaneStatus, LinkChannel, OkResult, PresenceEvent, RecentSession,
+    SessionModelDefaults, SessionsHealth, SessionsStatus, ShutdownEvent, StatusSummary, SystemEventParams,
+    TickEvent,
 )
-from ._payloads.system import (
-    HeartbeatEvent as HeartbeatEvent,
+from ._payloads.ui import (
+    ChatMetadataParams, ChatStartupParams, ModelsAuthStatusParams, ModelsListParams,
+    PluginSurfaceRefreshParams, ProgressCardGetParams, ProjectsListParams, SessionKeyOnlyParams,
+    SessionsCatalogListParams, SessionsChangedEvent, SessionsDescribeParams,
+    SessionsMessagesSubscribeParams, SessionsObserverVisibilityParams, SessionsViewersSetParams,
+    TasksListParams, TaskStatus, TaskSuggestionsListParams, UpdateStatusParams, UsersPrefsGetParams,
 )
-from ._payloads.system import (
-    PresenceEvent as PresenceEvent,
-)
-from ._payloads.system import (
-    ShutdownEvent as ShutdownEvent,
-)
-from ._payloads.system import (
-    StatusSummary as StatusSummary,
-)
-from ._payloads.system import (
-    TickEvent as TickEvent,
-)
-from ._session import Call as Call
-from ._session import Reply as Reply
-from ._session import ServerSession as ServerSession
+from ._scopes import event_guard, grant_scopes, guard_admits, satisfies
+from ._session import Call, Reply, ServerSession
 
 __all__ = [
-    "AGENT_TIMEOUT", "CHALLENGE_CAPABILITIES", "RECOMMENDED_PROTOCOL", "SERVER_CAPABILITIES", "SUPPORTED_PROTOCOLS", "CLOSE_MESSAGE_TOO_BIG", "CLOSE_NORMAL", "CLOSE_POLICY_VIOLATION", "CLOSE_PROTOCOL_ERROR",
-    "CLOSE_SERVICE_RESTART", "CLOSE_TICK_TIMEOUT", "EVENT_PAYLOADS", "EVENTS", "INVALID_REQUEST", "MAX_PROTOCOL", "METHODS",
-    "MIN_PROTOCOL", "NOT_LINKED", "NOT_PAIRED", "PROTOCOL_VERSION", "UNAVAILABLE", "UNSET", "Accept", "Call",
-    "ClientHandshake", "ClientInfo", "ConnectAuth", "ConnectChallenge", "ConnectParams", "DeviceIdentity",
-    "ErrorShape", "EventFrame", "Features", "Frame", "HealthSummary", "HeartbeatEvent", "HelloAuth", "HelloOk",
-    "LocalProtocolError", "MethodSpec", "Policy", "PresenceEntry", "PresenceEvent", "ProtocolError", "Reject",
-    "RemoteProtocolError", "Reply", "RequestFrame", "ResponseFrame", "ServerHandshake", "ServerInfo",
-    "ServerSession", "SessionDefaults", "ShutdownEvent", "Snapshot", "StateVersion", "StatusSummary",
-    "TickEvent", "authorize_method", "configure_converter", "decode_frame", "dumps", "encode_frame",
-    "error_response", "format_validation_error", "make_converter", "negotiate_protocol", "scope_of",
-    "structure", "structure_frame", "unstructure",
+    "Accept", "AGENT_TIMEOUT", "AgentAccepted", "AgentEvent", "AgentHealth", "AgentHeartbeat",
+    "AgentIdentityParams", "AgentParams", "AgentSessionsStatus", "AgentWaitParams", "AttachmentLimits",
+    "AuthMethod", "authorize_method", "BrowserRequestParams", "BuildText", "Call", "camel",
+    "CHALLENGE_CAPABILITIES", "ChannelsLogoutParams", "ChannelsStatusParams", "ChatAbortParams",
+    "ChatEvent", "ChatHistoryParams", "ChatMetadataParams", "ChatSendParams", "ChatStartupParams",
+    "check_device_proof", "ClientHandshake", "ClientId", "ClientInfo", "ClientMode",
+    "CLOSE_MESSAGE_TOO_BIG", "CLOSE_NORMAL", "CLOSE_POLICY_VIOLATION", "CLOSE_PROTOCOL_ERROR",
+    "CLOSE_SERVICE_RESTART", "CLOSE_TICK_TIMEOUT", "ConfigApplyResult", "ConfigFileSnapshot",
+    "ConfigIssue", "ConfigPatchParams", "ConfigReloadStatus", "ConfigSchemaResult", "ConfigSetParams",
+    "ConfigSetResult", "ConfigUiHint", "configure_converter", "ConnectAuth", "ConnectChallenge",
+    "ConnectParams", "CronAddParams", "CronAgentTurn", "CronAgentTurnPatch", "CronDelivery", "CronEvent",
+    "CronIsolation", "CronJob", "CronJobPatch", "CronJobRef", "CronJobState", "CronListParams",
+    "CronListResult", "CronPayload", "CronPayloadPatch", "CronRemoveResult", "CronRunLogEntry",
+    "CronRunParams", "CronRunResult", "CronRunsParams", "CronRunsResult", "CronSchedule",
+    "CronScheduleAt", "CronScheduleCron", "CronScheduleEvery", "CronStatusResult", "CronSystemEvent",
+    "CronSystemEventPatch", "CronUpdateParams", "decode_frame", "DeliveryFilter", "DeliveryStatus",
+    "DeviceIdentity", "DeviceKeyPair", "DevicePairApproveResult", "DevicePairListResult",
+    "DevicePairRejectResult", "DevicePairRequest", "DevicePairResolved", "DeviceTokenRevokeParams",
+    "DeviceTokenRevokeResult", "DeviceTokenRotateParams", "DeviceTokenRotateResult", "DeviceTokenSummary",
+    "dumps", "EmptyParams", "encode_frame", "error_response", "ErrorCounts", "ErrorShape",
+    "escape_surrogates", "event_guard", "EVENT_PAYLOADS", "EventFrame", "EVENTS", "ExecApprovalRequest",
+    "ExecApprovalRequestedEvent", "ExecApprovalRequestParams", "ExecApprovalRequestResult",
+    "ExecApprovalResolvedEvent", "ExecApprovalResolveParams", "ExecApprovalsSetParams",
+    "ExecApprovalsSnapshot", "Features", "format_validation_error", "Frame", "GatewayStatus",
+    "grant_scopes", "guard_admits", "HealthParams", "HealthSummary", "HeartbeatAgentStatus",
+    "HeartbeatEvent", "HeartbeatOutcome", "HeartbeatStatus", "HelloAuth", "HelloOk", "INVALID_REQUEST",
+    "join_surrogate_pairs", "JsonLimitError", "LaneStatus", "LinkChannel", "LocalProtocolError",
+    "LOGS_DEFAULT_LIMIT", "LOGS_DEFAULT_MAX_BYTES", "LOGS_MAX_LIMIT", "LogsTailParams", "LogsTailResult",
+    "make_converter", "MAX_PREAUTH_BYTES", "MAX_PROTOCOL", "METHODS", "MethodSpec", "MIN_PROTOCOL",
+    "ModelCatalogRequest", "ModelsAuthStatusParams", "ModelsListParams", "negotiate_protocol",
+    "NodeDescription", "NodeError", "NodeEventParams", "NodeEventResult", "NodeIdParams", "NodeInfo",
+    "NodeInvokeParams", "NodeInvokeRequest", "NodeInvokeResult", "NodeInvokeResultAck",
+    "NodeInvokeResultParams", "NodeListResult", "NodePairApproveResult", "NodePairListResult",
+    "NodePairRejectResult", "NodePairRequest", "NodePairRequestParams", "NodePairRequestResult",
+    "NodePairResolved", "NodePairVerifyParams", "NodePairVerifyResult", "NodeRenameParams",
+    "NodeRenameResult", "normalize_cron_add", "NOT_LINKED", "NOT_PAIRED", "OkResult", "PairedDevice",
+    "PairedNode", "parse_absolute_ms", "parse_json", "PluginSurfaceRefreshParams", "Policy",
+    "PresenceEntry", "PresenceEvent", "PresenceUser", "ProgressCardGetParams", "ProjectsListParams",
+    "PROTOCOL_VERSION", "ProtocolError", "RecentSession", "RECOMMENDED_PROTOCOL", "Reject",
+    "RemoteProtocolError", "Reply", "RequestFrame", "RequestIdParams", "ResponseFrame",
+    "RestartSentinelRef", "ROLES", "RunStatus", "satisfies", "ScheduledRestart", "SCOPE_ADMIN",
+    "SCOPE_APPROVALS", "scope_of", "SCOPE_PAIRING", "SCOPE_READ", "SCOPE_WRITE", "SCOPES", "SendParams",
+    "SERVER_CAPABILITIES", "ServerHandshake", "ServerInfo", "ServerSession", "SessionDefaults",
+    "SessionKeyOnlyParams", "SessionKeyParams", "SessionModelDefaults", "SessionsCatalogListParams",
+    "SessionsChangedEvent", "SessionsDeleteParams", "SessionsDescribeParams", "SessionsHealth",
+    "SessionsListParams", "SessionsMessagesSubscribeParams", "SessionsObserverVisibilityParams",
+    "SessionsPatchParams", "SessionsPreviewParams", "SessionsStatus", "SessionsViewersSetParams",
+    "SessionTarget", "SetHeartbeatsParams", "ShutdownEvent", "sign_connect", "Snapshot", "StateVersion",
+    "StatusSummary", "structure", "structure_frame", "SUPPORTED_PROTOCOLS", "SystemEventParams",
+    "TasksListParams", "TaskStatus", "TaskSuggestionsListParams", "TickEvent", "UNAVAILABLE", "UNSET",
+    "unstructure", "UpdateStatusParams", "UsersPrefsGetParams", "WakeMode", "WakeParams",
+    "WebLoginStartParams", "WebLoginWaitParams", "WorkerRuns",
 ]
+# fmt: on

@@ -25,7 +25,7 @@ import httpx
 import trio
 
 from ..._tls import client_ssl_context
-from ...protocol._codec import dumps
+from ...protocol import dumps
 from .base import Chunk, ModelInfo, ModelRequest, ProviderError
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 529})

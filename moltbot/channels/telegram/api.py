@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from ..._tls import client_ssl_context
-from ...protocol._codec import dumps
+from ...protocol import dumps
 
 DEFAULT_API_ROOT = "https://api.telegram.org"
 _TOKEN_IN_URL = re.compile(r"/bot[^/\s]+/")

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from ...agents.providers.registry import model_refs
 from ...agents.sessions import message_text, normalize_agent_id
-from ...protocol import INVALID_REQUEST, UNAVAILABLE, ProtocolError
-from ...protocol._payloads.agent import (
+from ...protocol import (
+    INVALID_REQUEST,
+    UNAVAILABLE,
     AgentAccepted,
     AgentIdentityParams,
     AgentParams,
@@ -15,11 +16,12 @@ from ...protocol._payloads.agent import (
     ChatAbortParams,
     ChatHistoryParams,
     ChatSendParams,
+    EmptyParams,
+    ModelsListParams,
+    ProtocolError,
     SetHeartbeatsParams,
     WakeParams,
 )
-from ...protocol._payloads.system import EmptyParams
-from ...protocol._payloads.ui import ModelsListParams
 from ..connection import ack
 from .sessions import load_store, read_messages
 from .ui import input_receipts

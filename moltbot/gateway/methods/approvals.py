@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 import trio
 
 from ...agents import approvals as file_rules
-from ...protocol import INVALID_REQUEST, RemoteProtocolError
-from ...protocol._payloads.approvals import (
+from ...protocol import (
+    INVALID_REQUEST,
+    EmptyParams,
     ExecApprovalRequest,
     ExecApprovalRequestedEvent,
     ExecApprovalRequestParams,
@@ -21,8 +22,9 @@ from ...protocol._payloads.approvals import (
     ExecApprovalResolveParams,
     ExecApprovalsSetParams,
     ExecApprovalsSnapshot,
+    OkResult,
+    RemoteProtocolError,
 )
-from ...protocol._payloads.system import EmptyParams, OkResult
 from ..approvals import ApprovalError
 
 if TYPE_CHECKING:

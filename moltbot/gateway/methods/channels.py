@@ -10,10 +10,12 @@ import trio
 from ...channels.manager import CHANNEL_ORDER, SUPERVISED
 from ...channels.whatsapp.login import LoginError
 from ...config.load import update_config_file
-from ...protocol import INVALID_REQUEST, UNAVAILABLE, ProtocolError
-from ...protocol._payloads.channels import (
+from ...protocol import (
+    INVALID_REQUEST,
+    UNAVAILABLE,
     ChannelsLogoutParams,
     ChannelsStatusParams,
+    ProtocolError,
     SendParams,
     WebLoginStartParams,
     WebLoginWaitParams,

@@ -27,9 +27,14 @@ from ...config.edit import (
 from ...config.load import ConfigError
 from ...config.model import Config
 from ...config.schema import config_schema
-from ...protocol import INVALID_REQUEST, UNAVAILABLE, ProtocolError
-from ...protocol._payloads.config import ConfigPatchParams, ConfigSetParams
-from ...protocol._payloads.system import EmptyParams
+from ...protocol import (
+    INVALID_REQUEST,
+    UNAVAILABLE,
+    ConfigPatchParams,
+    ConfigSetParams,
+    EmptyParams,
+    ProtocolError,
+)
 from ..auth import ResolvedAuth
 from ..presence import wall_ms
 from ..sentinel import sentinel_path, write_restart_sentinel

@@ -11,10 +11,12 @@ from ...devices.store import now_ms
 from ...nodes import policy
 from ...nodes.pairing import node_view, request_view
 from ...nodes.registry import DEFAULT_INVOKE_TIMEOUT_MS, node_id_of
-from ...protocol import INVALID_REQUEST, UNAVAILABLE, UNSET, ProtocolError, RemoteProtocolError
-from ...protocol._json import JsonLimitError, parse_json
-from ...protocol._payloads.devices import RequestIdParams
-from ...protocol._payloads.nodes import (
+from ...protocol import (
+    INVALID_REQUEST,
+    UNAVAILABLE,
+    UNSET,
+    EmptyParams,
+    JsonLimitError,
     NodeDescription,
     NodeEventParams,
     NodeEventResult,
@@ -34,8 +36,11 @@ from ...protocol._payloads.nodes import (
     NodePairVerifyResult,
     NodeRenameParams,
     NodeRenameResult,
+    ProtocolError,
+    RemoteProtocolError,
+    RequestIdParams,
+    parse_json,
 )
-from ...protocol._payloads.system import EmptyParams
 
 if TYPE_CHECKING:
     from ..connection import Connection

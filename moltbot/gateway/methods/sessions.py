@@ -10,8 +10,11 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ...agents.sessions import InvalidSessionEntry, SessionStore, message_text, normalize_agent_id, now_ms
-from ...protocol import INVALID_REQUEST, UNAVAILABLE, UNSET, ProtocolError
-from ...protocol._payloads.agent import (
+from ...protocol import (
+    INVALID_REQUEST,
+    UNAVAILABLE,
+    UNSET,
+    ProtocolError,
     SessionKeyParams,
     SessionsDeleteParams,
     SessionsListParams,

@@ -8,8 +8,7 @@ import attrs
 
 from ...agents.models import model_reference
 from ...agents.sessions import now_ms
-from ...protocol import PresenceEntry
-from ...protocol._payloads.system import (
+from ...protocol import (
     AgentSessionsStatus,
     EmptyParams,
     HealthParams,
@@ -17,6 +16,7 @@ from ...protocol._payloads.system import (
     HeartbeatEvent,
     HeartbeatStatus,
     OkResult,
+    PresenceEntry,
     SessionModelDefaults,
     SessionsStatus,
     StatusSummary,

@@ -10,8 +10,9 @@ import moltbot.protocol
 
 def test_moltbot_exports():
     assert moltbot.__all__ == [
-        "__version__", "Config", "ConfigError", "Gateway", "GatewayClient", "GatewayClosed", "connect_gateway_client",
-        "load_config", "open_gateway", "open_gateway_client", "run_gateway", "serve_gateway",
+        "__version__", "AuthConfig", "Config", "ConfigError", "Gateway", "GatewayClient", "GatewayClosed",
+        "GatewayConfig", "connect_gateway_client", "load_config", "open_gateway", "open_gateway_client",
+        "run_gateway", "serve_gateway",
     ]
     for name in moltbot.__all__:
         assert getattr(moltbot, name) is not None

@@ -44,6 +44,7 @@ from ..config.reload import decide, diff_paths, plan_reload
 from ..config.watch import serve_config_watch
 from ..protocol import HeartbeatEvent
 from .auth import AuthSetupError, ResolvedAuth
+from .embed import confine, embedded_state_dir
 from .listener import resolve_bind_host, serve_listener
 from .presence import wall_ms
 from .runtime import Runtime
@@ -137,6 +138,8 @@ class Gateway:
         # A port given at start (``--port``, ``CLAWDBOT_GATEWAY_PORT``) pins the listener; without one,
         # ``gateway.port`` is followed: a restart for a changed port rebinds (and the log says so).
         self._port_override = port
+        # An embedded gateway's confinement (``embed.confine``), applied to every config it reloads too.
+        self.confine: Callable[[Config], Config] | None = None
         self._port_source = port_source or ("the port argument" if port is not None else "gateway.port")
         self.on_listener_moved: Callable[[Gateway], None] | None = None  # run_gateway: lock record, console
         self._watch_config = watch_config
@@ -408,7 +411,8 @@ class Gateway:
                 f"good config. To fix: set gateway.auth.{auth.mode} again (or CLAWDBOT_GATEWAY_"
                 f"{auth.mode.upper()} for the gateway's environment)"])
         # The state dir belongs to the process (its profile), not to the file: keep it across reloads.
-        return attrs.evolve(config, state_dir=self.config.state_dir), state.hash
+        config = attrs.evolve(config, state_dir=self.config.state_dir)
+        return (self.confine(config) if self.confine else config), state.hash
 
     def _file_hash_or_none(self) -> str | None:
         assert self.config.path is not None
@@ -545,19 +549,27 @@ async def serve_gateway(config: Config, *, port: int | None = None, port_source:
 
 @asynccontextmanager
 async def open_gateway(config: Config, *, port: int | None = None, env: Mapping[str, str] | None = None,
-                       watch_config: bool = False) -> AsyncIterator[Gateway]:
+                       watch_config: bool = False, state_dir: str | os.PathLike[str] | None = None,
+                       canvas: bool | None = None) -> AsyncIterator[Gateway]:
     """Run a gateway for the duration of an ``async with`` block, inside the caller's task tree.
 
     Leaving the block stops it gracefully (shutdown event, clients closed 1012). Embedded gateways do not
-    watch their config file unless asked (``watch_config=True``).
+    watch their config file unless asked (``watch_config=True``), and write only under their state dir:
+    ``state_dir``, else the config's own (``config.state_dir``), else a temporary directory removed at the
+    end; the agent workspace and the canvas root default to folders in it (``embed.py``). The canvas host
+    (a second port) runs only when asked: ``canvas=True``, or a ``canvas_host`` section other than the
+    default; ``canvas=False`` keeps it off whatever the config says.
     """
     with collapse_single_exception_group():
-        async with trio.open_nursery() as nursery:
-            gateway: Gateway = await nursery.start(functools.partial(
-                serve_gateway, config, port=port, env=env, watch_config=watch_config), name="gateway")
-            try:
-                yield gateway
-            finally:
-                with trio.CancelScope(shield=True), trio.move_on_after(STOP_GRACE_SECONDS + 3):
-                    await gateway.stop()
-                nursery.cancel_scope.cancel()
+        async with embedded_state_dir(state_dir or config.state_dir) as directory:
+            confined = functools.partial(confine, state_dir=directory, canvas=canvas)
+            gateway = Gateway(confined(config), env=env, port=port, watch_config=watch_config)
+            gateway.confine = confined
+            async with trio.open_nursery() as nursery:
+                await nursery.start(gateway.serve, name="gateway")
+                try:
+                    yield gateway
+                finally:
+                    with trio.CancelScope(shield=True), trio.move_on_after(STOP_GRACE_SECONDS + 3):
+                        await gateway.stop()
+                    nursery.cancel_scope.cancel()

@@ -32,7 +32,19 @@ class _RedactBotTokens(logging.Filter):
         return True
 
 
-logging.getLogger("httpx").addFilter(_RedactBotTokens())
+_REDACT = _RedactBotTokens()
+_open_clients = 0  # TelegramApi blocks running: the filter is on httpx's logger only while one is
+
+
+def _redact_httpx_logs(on: bool) -> None:
+    """Install the filter with the first open client, remove it with the last: importing this module (or
+    embedding a gateway without Telegram) leaves the process's logging as it was."""
+    global _open_clients
+    _open_clients += 1 if on else -1
+    if on and _open_clients == 1:
+        logging.getLogger("httpx").addFilter(_REDACT)
+    elif not on and _open_clients == 0:
+        logging.getLogger("httpx").removeFilter(_REDACT)
 
 
 class TelegramError(Exception):
@@ -66,10 +78,14 @@ class TelegramApi:
                                          verify=client_ssl_context())
 
     async def __aenter__(self) -> TelegramApi:
+        _redact_httpx_logs(True)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._client.aclose()
+        try:
+            await self._client.aclose()
+        finally:
+            _redact_httpx_logs(False)
 
     def redact(self, text: str) -> str:
         return text.replace(self._token, "<token>")

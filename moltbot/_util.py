@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from trio_websocket import ConnectionClosed
 
 
 @contextmanager
@@ -21,3 +25,9 @@ def collapse_single_exception_group() -> Iterator[None]:
             inner = group.exceptions[0]
             raise inner from inner.__cause__
         raise
+
+
+def close_of(exc: ConnectionClosed) -> tuple[int | None, str]:
+    """The close code and reason of a trio-websocket ``ConnectionClosed`` (``(None, "")`` when it has none)."""
+    reason = exc.reason
+    return (None, "") if reason is None else (reason.code, reason.reason or "")

@@ -35,7 +35,7 @@ import trio
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, wrap_client_stream
 
 from .. import __version__
-from .._util import collapse_single_exception_group
+from .._util import close_of, collapse_single_exception_group
 from ..protocol import (
     UNSET,
     ClientHandshake,
@@ -43,6 +43,7 @@ from ..protocol import (
     EventFrame,
     HelloOk,
     RemoteProtocolError,
+    RequestFrame,
     ResponseFrame,
     encode_frame,
     sign_connect,
@@ -56,7 +57,7 @@ CHALLENGE_FALLBACK_SECONDS = 0.75
 CLOSE_TICK_TIMEOUT = 4000
 MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 CLOSE_TIMEOUT = 1.0  # bound on a close handshake (and a TLS close_notify) when the client closes
-Stream = trio.SocketStream | trio.SSLStream
+Stream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
 
 
 class GatewayClosed(Exception):
@@ -123,7 +124,7 @@ class GatewayClient:
         self.hello_payload: Any = None  # the hello-ok JSON as received, new fields included
         self._ids = itertools.count(1)
         self._pending: dict[str, _Pending] = {}
-        self._subscribers: list[trio.MemorySendChannel] = []
+        self._subscribers: list[trio.MemorySendChannel[EventFrame]] = []
         self.dropped = 0
         self.seq_gaps = 0
         self.last_seq: int | None = None
@@ -171,9 +172,9 @@ class GatewayClient:
                                       retry_after_ms=error.retry_after_ms)
         return None if response.payload is UNSET else response.payload
 
-    def subscribe(self, max_buffer: int = 1000) -> trio.MemoryReceiveChannel:
+    def subscribe(self, max_buffer: int = 1000) -> trio.MemoryReceiveChannel[EventFrame]:
         """A channel receiving every later ``EventFrame``; closed when the connection ends."""
-        send, receive = trio.open_memory_channel(max_buffer)
+        send, receive = trio.open_memory_channel[EventFrame](max_buffer)
         self._subscribers.append(send)
         return receive
 
@@ -210,7 +211,7 @@ class GatewayClient:
         try:
             await self._ws.send_message(text)
         except ConnectionClosed as exc:
-            raise GatewayClosed(exc.reason.code, exc.reason.reason) from None
+            raise GatewayClosed(*close_of(exc)) from None
 
     async def _serve_reader(self) -> None:
         try:
@@ -220,7 +221,7 @@ class GatewayClient:
                 self._dispatch(json.loads(message))
         except ConnectionClosed as exc:
             if self.closed is None:
-                self.closed = GatewayClosed(exc.reason.code, exc.reason.reason)
+                self.closed = GatewayClosed(*close_of(exc))
         finally:
             if self.closed is None:
                 self.closed = GatewayClosed(None, None)
@@ -321,7 +322,7 @@ async def _handshake(ws: WebSocketConnection, params: dict[str, Any],
     with trio.move_on_after(CHALLENGE_FALLBACK_SECONDS):
         while not handshake.sent:
             reply = handshake.receive(_envelope(json.loads(await ws.get_message())))
-            if reply is not None:
+            if isinstance(reply, RequestFrame):  # the connect, once the challenge is in (HelloOk comes after)
                 await ws.send_message(encode_frame(reply))
     if not handshake.sent:
         await ws.send_message(encode_frame(handshake.connect_frame()))
@@ -376,7 +377,8 @@ async def connect_gateway_client(nursery: trio.Nursery, url: str, *, connect_tim
             stream, host_header, target = await _open_stream(url)
             ws = None
             try:
-                ws = await wrap_client_stream(nursery, stream, host_header, target, extra_headers=extra_headers,
+                ws = await wrap_client_stream(nursery, stream, host_header, target, extra_headers=None if extra_headers is None else [
+                    (name.encode(), value.encode()) for name, value in extra_headers],
                                               max_message_size=MAX_MESSAGE_SIZE)
                 hello, hello_payload = await _handshake(ws, connect_params(**params), device)
             except BaseException:
@@ -386,7 +388,7 @@ async def connect_gateway_client(nursery: trio.Nursery, url: str, *, connect_tim
                 await _close_stream(stream)
                 raise
     except ConnectionClosed as exc:
-        raise GatewayClosed(exc.reason.code, exc.reason.reason) from None
+        raise GatewayClosed(*close_of(exc)) from None
     except (HandshakeError, OSError) as exc:
         raise GatewayClosed(None, f"cannot connect to {url}: {exc}") from None
     client = GatewayClient(ws, hello, stream)

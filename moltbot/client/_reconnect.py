@@ -110,7 +110,7 @@ class ReconnectingClient:
         self._changed.set()
         self._changed = trio.Event()
 
-    async def _serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    async def _serve(self, *, task_status: trio.TaskStatus[ReconnectingClient] = trio.TASK_STATUS_IGNORED) -> None:
         """Connect, serve, reconnect after a delay; forever (rules 1 and 2)."""
         delays = self.backoff.delays()
         started = False

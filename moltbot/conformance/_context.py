@@ -22,8 +22,10 @@ import trio
 from trio_websocket import ConnectionClosed, DisconnectionTimeout, HandshakeError, open_websocket_url
 
 from .. import __version__
+from .._util import close_of
 from ..protocol import DeviceKeyPair, sign_connect
 from ._spec import Spec
+from ._spec4 import Spec4
 from ._target import Target
 
 __all__ = ["CheckContext", "CheckFailed", "CheckSkipped", "Options", "Peer", "PeerClosed"]
@@ -79,7 +81,7 @@ class Closed:
     reason: str
     frames: list[Any]
 
-    def responses(self) -> list[dict]:
+    def responses(self) -> list[dict[str, Any]]:
         return [f for f in self.frames if isinstance(f, dict) and f.get("type") == "res"]
 
 
@@ -90,9 +92,9 @@ class Peer:
         self.ws = ws
         self.ctx = ctx
         self.label = label
-        self.challenge: dict | None = None
-        self.hello: dict | None = None
-        self.events: list[dict] = []  # events skipped while waiting for something else
+        self.challenge: dict[str, Any] = {}  # empty until read
+        self.hello: dict[str, Any] = {}  # hello-ok's payload, once ``ctx.session()`` has completed
+        self.events: list[dict[str, Any]] = []  # events skipped while waiting for something else
         self._ids = 0
 
     def next_id(self, prefix: str = "r") -> str:
@@ -108,9 +110,9 @@ class Peer:
         try:
             await self.ws.send_message(message)
         except ConnectionClosed as exc:
-            raise PeerClosed(exc.reason.code, exc.reason.reason or "", "a send to complete") from None
+            raise PeerClosed(*close_of(exc), "a send to complete") from None
 
-    async def receive(self, within: float | None = None, *, waiting_for: str = "a frame") -> Any:
+    async def receive(self, within: float | None = None, *, waiting_for: str = "a frame") -> dict[str, Any]:
         """The next frame, decoded and checked against the envelope schema."""
         timeout = self.ctx.options.frame_timeout if within is None else within
         message = None
@@ -118,15 +120,15 @@ class Peer:
             try:
                 message = await self.ws.get_message()
             except ConnectionClosed as exc:
-                raise PeerClosed(exc.reason.code, exc.reason.reason or "", waiting_for) from None
+                raise PeerClosed(*close_of(exc), waiting_for) from None
         if message is None:
             self.ctx.fail(f"no frame within {timeout:g} s while waiting for {waiting_for}")
         return self._decode(message)
 
-    def _decode(self, message: str | bytes) -> Any:
+    def _decode(self, message: str | bytes) -> dict[str, Any]:
         self.ctx.record(self.label, "←", message)
         try:
-            frame = json.loads(message)
+            frame: dict[str, Any] = json.loads(message)  # an object once frame_problem passes
         except ValueError:
             self.ctx.fail("the gateway sent a message that is not JSON", message)
         problem = self.ctx.spec.frame_problem(frame)
@@ -134,7 +136,7 @@ class Peer:
             self.ctx.fail(f"frame does not match {self.ctx.spec.label}: {problem}", frame)
         return frame
 
-    async def response(self, request_id: str, within: float | None = None) -> dict:
+    async def response(self, request_id: str, within: float | None = None) -> dict[str, Any]:
         """The ``res`` for ``request_id`` (events met on the way are kept in ``events``)."""
         with trio.move_on_after(self.ctx.options.frame_timeout if within is None else within):
             while True:
@@ -146,7 +148,7 @@ class Peer:
                 self.events.append(frame)
         self.ctx.fail(f"no response to {request_id!r} in time")
 
-    async def event(self, name: str, within: float | None = None) -> dict:
+    async def event(self, name: str, within: float | None = None) -> dict[str, Any]:
         """The next event called ``name`` (other events are kept in ``events``)."""
         with trio.move_on_after(self.ctx.options.frame_timeout if within is None else within):
             while True:
@@ -159,7 +161,7 @@ class Peer:
         self.ctx.fail(f"no {name!r} event in time")
 
     async def call(self, method: str, params: Any = _UNSET, *, request_id: str | None = None,
-                   binary: bool = False) -> dict:
+                   binary: bool = False) -> dict[str, Any]:
         """Send a request and return its ``res`` frame (``ok`` true or false)."""
         request_id = request_id or self.next_id()
         frame: dict[str, Any] = {"type": "req", "id": request_id, "method": method}
@@ -176,7 +178,7 @@ class Peer:
         return response.get("payload")
 
     async def call_error(self, method: str, params: Any = _UNSET, *, code: str = "INVALID_REQUEST",
-                         message: str | None = None, prefix: str | None = None) -> dict:
+                         message: str | None = None, prefix: str | None = None) -> dict[str, Any]:
         """Call ``method``; fail unless it answers ``ok:false`` with ``code`` and the given message."""
         response = await self.call(method, params)
         error = response.get("error") or {}
@@ -198,8 +200,8 @@ class Peer:
                 while True:
                     frames.append(self._decode(await self.ws.get_message()))
             except ConnectionClosed as exc:
-                self.ctx.record(self.label, "←", f"<close {exc.reason.code} {exc.reason.reason or ''!r}>")
-                return Closed(exc.reason.code, exc.reason.reason or "", frames)
+                self.ctx.record(self.label, "←", "<close {} {!r}>".format(*close_of(exc)))
+                return Closed(*close_of(exc), frames)
         self.ctx.fail(f"connection still open after {timeout:g} s (expected {waiting_for})",
                       frames[-1] if frames else None)
 
@@ -230,8 +232,8 @@ async def _close_tcp(ws: Any) -> None:
 class CheckContext:
     """Everything a check may use: the target, the spec, the negotiated version and what hello-ok said."""
 
-    def __init__(self, target: Target, spec: Spec, options: Options, *, protocol: int,
-                 hello: dict | None = None, versions: tuple[int, ...] = ()) -> None:
+    def __init__(self, target: Target, spec: Spec | Spec4, options: Options, *, protocol: int,
+                 hello: dict[str, Any] | None = None, versions: tuple[int, ...] = ()) -> None:
         self.target = target
         self.spec = spec
         self.options = options

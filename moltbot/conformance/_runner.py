@@ -10,10 +10,12 @@ lockout) run last.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError
 
+from .._util import close_of
 from ._context import CheckContext, CheckFailed, CheckSkipped, Options
 from ._known import known_bug
 from ._registry import Check, all_checks, select
@@ -30,7 +32,7 @@ OFFER = (3, 7)  # what a client of this project offers; today's OpenClaw answers
 
 
 async def _probe(target: Target, spec: Spec | Spec4, options: Options, version: int, *,
-                 offer: tuple[int, int] | None = None) -> dict | str:
+                 offer: tuple[int, int] | None = None) -> dict[str, Any] | str:
     """hello-ok of a connect offering exactly ``version`` (or the range ``offer``), or why there was none."""
     ctx = CheckContext(target, spec.fresh(), options, protocol=version)
     try:
@@ -42,8 +44,9 @@ async def _probe(target: Target, spec: Spec | Spec4, options: Options, version: 
                     frame = await peer.receive(waiting_for="the connect response")
                     if frame.get("type") == "res" and frame.get("id") == "probe":
                         break
-            if frame.get("ok") is True and isinstance(frame.get("payload"), dict):
-                return frame["payload"]
+            payload = frame.get("payload")
+            if frame.get("ok") is True and isinstance(payload, dict):
+                return payload
             return str((frame.get("error") or {}).get("message") or "connect refused")
         return "no hello-ok in time"
     except CheckFailed as exc:
@@ -73,7 +76,7 @@ def _unmet(check: Check, ctx: CheckContext) -> str | None:
     if check.method is not None and ctx.protocol4:
         # Protocol 4 is OpenClaw's: a method exists there when advertised (below); strict params are
         # checked where its schema defines a params object for the method.
-        if check.params_check and not ctx.spec.has_params_schema(check.method):  # type: ignore[union-attr]
+        if check.params_check and isinstance(ctx.spec, Spec4) and not ctx.spec.has_params_schema(check.method):
             return f"OpenClaw's schema defines no params for {check.method}"
     elif check.since > ctx.protocol:
         return f"needs protocol {check.since} or later (this run: protocol {ctx.protocol})"
@@ -101,7 +104,7 @@ async def _run_check(check: Check, name: str, ctx: CheckContext) -> CheckResult:
             elif isinstance(exc, CheckFailed):
                 status, reason, frame = FAIL, exc.reason, exc.frame
             elif isinstance(exc, ConnectionClosed):
-                status, reason = FAIL, f"connection closed unexpectedly ({exc.reason.code} {exc.reason.reason!r})"
+                status, reason = FAIL, "connection closed unexpectedly ({} {!r})".format(*close_of(exc))
             elif isinstance(exc, (HandshakeError, OSError)):
                 status, reason = FAIL, f"connection failed: {exc!r}"
             else:
@@ -119,7 +122,7 @@ def _spec_for(version: int, spec: Spec, spec4: Spec4 | None) -> Spec | Spec4:
 
 
 async def _probes(target: Target, spec: Spec, spec4: Spec4 | None, options: Options,
-                  versions: tuple[int, ...]) -> dict[int, dict | str]:
+                  versions: tuple[int, ...]) -> dict[int, dict[str, Any] | str]:
     return {version: await _probe(target, _spec_for(version, spec, spec4), options, version) for version in versions}
 
 

@@ -10,7 +10,7 @@ added fields are reported as "newer" (``Validating.newer``). Anything else is a 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 import jsonschema
 
@@ -61,7 +61,7 @@ class Validating:
         self._validators: dict[tuple[str, bool], Any] = {}
         self.newer: list[str] = []  # additions seen by this view (see ``fresh``)
 
-    def fresh(self) -> Validating:
+    def fresh(self) -> Self:
         """A view sharing the validators with an empty ``newer`` list (one per check)."""
         view = object.__new__(type(self))
         view.__dict__.update(self.__dict__)

@@ -84,7 +84,8 @@ class Spec(MethodQueries, Validating):
         """The params schema of ``method`` with its ``$ref`` resolved (one level)."""
         schema = self.methods[method]["params"]
         ref = schema.get("$ref", "")
-        return self._defs[ref.rsplit("/", 1)[-1]] if ref.startswith("#/$defs/") else schema
+        found: dict[str, Any] = self._defs[ref.rsplit("/", 1)[-1]] if ref.startswith("#/$defs/") else schema
+        return found
 
 
 

@@ -16,7 +16,7 @@ import gzip
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import jsonschema
 
@@ -59,10 +59,10 @@ class Spec4(MethodQueries, Validating):
         self.events = ours.events
         super().__init__(jsonschema.Draft7Validator, "definitions", self.definitions, DIALECT_07)
 
-    def fresh(self) -> Spec4:
+    def fresh(self) -> Self:
         view = super().fresh()
         view.ours = self.ours.fresh()
-        return view  # type: ignore[return-value]
+        return view
 
     @property
     def newer_all(self) -> list[str]:
@@ -90,11 +90,12 @@ class Spec4(MethodQueries, Validating):
             return self._unspecified(f"{method} result", self.ours.result_problem(method, payload))
         return None
 
-    def _unspecified(self, what: str, problem: str | None) -> None:
+    def _unspecified(self, what: str, problem: str | None) -> str | None:
         """4 defines no schema for ``what``: how it differs from ours is a note, never a failure (ours
         describes protocols 3 and 7, not OpenClaw's 4)."""
         if problem is not None:
             self.newer.append(f"{what} (no schema at 4; differs from ours {problem})")
+        return None
 
     def event_problem(self, event: str, payload: Any) -> str | None:
         name = EVENT_DEFINITIONS.get(event, f"{_camel(event)}Event")
@@ -115,7 +116,8 @@ def _read(path: Path) -> dict[str, Any]:
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
-    return json.loads(raw)
+    document: dict[str, Any] = json.loads(raw)
+    return document
 
 
 def load_spec4(path: str | Path | None = None) -> Spec4:

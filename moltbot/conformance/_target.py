@@ -18,7 +18,7 @@ CAPABILITIES = {
 
 
 def _capabilities(value: object) -> frozenset[str]:
-    return frozenset(value or ())  # type: ignore[call-overload]
+    return frozenset(value or ())  # type: ignore[call-overload,no-any-return]
 
 
 @attrs.frozen

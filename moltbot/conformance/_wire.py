@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+from typing import Any
 from urllib.parse import urlsplit
 
 import trio
@@ -73,7 +74,7 @@ class RawWebSocket:
         self.stream = stream
         self._ws = ws
         self._events: list[Event] = []
-        self._partial: list = []
+        self._partial: list[Any] = []  # the fragments of one message: all str or all bytes
         self.close_code: int | None = None
         self.close_reason = ""
 

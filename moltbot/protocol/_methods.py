@@ -25,6 +25,7 @@ from ._payloads import devices as _devices
 from ._payloads import logs as _logs
 from ._payloads import nodes as _nodes
 from ._payloads import ui as _ui
+from ._payloads.cron_input import normalize_cron_add, normalize_cron_update
 from ._payloads.presence import PresenceEntry
 from ._payloads.system import (
     EmptyParams,
@@ -144,8 +145,8 @@ METHODS: Final[dict[str, MethodSpec]] = _table(
     MethodSpec("node.event", _nodes.NodeEventParams, _nodes.NodeEventResult),
     MethodSpec("cron.list", _cron.CronListParams, _cron.CronListResult),
     MethodSpec("cron.status", EmptyParams, _cron.CronStatusResult),
-    MethodSpec("cron.add", _cron.CronAddParams, _cron.CronJob, normalize=_cron.normalize_cron_add),
-    MethodSpec("cron.update", _cron.CronUpdateParams, _cron.CronJob, normalize=_cron.normalize_cron_update),
+    MethodSpec("cron.add", _cron.CronAddParams, _cron.CronJob, normalize=normalize_cron_add),
+    MethodSpec("cron.update", _cron.CronUpdateParams, _cron.CronJob, normalize=normalize_cron_update),
     MethodSpec("cron.remove", _cron.CronJobRef, _cron.CronRemoveResult),
     MethodSpec("cron.run", _cron.CronRunParams, _cron.CronRunResult),
     MethodSpec("cron.runs", _cron.CronRunsParams, _cron.CronRunsResult),

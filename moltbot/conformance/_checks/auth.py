@@ -19,7 +19,7 @@ async def _connect_with(ctx: CheckContext, auth: Any) -> Closed:
         return await peer.closed(waiting_for="close 1008 after an auth failure")
 
 
-def _expect_unauthorized(ctx: CheckContext, closed: Closed) -> dict:
+def _expect_unauthorized(ctx: CheckContext, closed: Closed) -> dict[str, Any]:
     responses = closed.responses()
     ctx.expect(len(responses) == 1, "expected one error response before the close",
                responses[-1] if responses else None)

@@ -19,9 +19,9 @@ from .._registry import check
 QUIET_SECONDS = 0.5
 
 
-async def _collect(peer: Peer, seconds: float) -> list[dict]:
+async def _collect(peer: Peer, seconds: float) -> list[dict[str, Any]]:
     """Every event ``peer`` receives within ``seconds`` (responses are dropped)."""
-    frames: list[dict] = [frame for frame in peer.events if frame.get("type") == "event"]
+    frames: list[dict[str, Any]] = [frame for frame in peer.events if frame.get("type") == "event"]
     peer.events.clear()
     with trio.move_on_after(seconds):
         while True:
@@ -47,7 +47,7 @@ async def _churn_presence(ctx: CheckContext) -> str:
     return instance
 
 
-def _version(frame: dict, key: str) -> Any:
+def _version(frame: dict[str, Any], key: str) -> Any:
     return (frame.get("stateVersion") or {}).get(key)
 
 
@@ -63,7 +63,7 @@ async def payloads_match_spec(ctx: CheckContext) -> str:
     for frame in events:
         name = frame.get("event")
         ctx.expect(name in ctx.events, f"event {name!r} is not in hello-ok features.events", frame)
-        problem = ctx.spec.event_problem(name, frame.get("payload"))
+        problem = ctx.spec.event_problem(str(name), frame.get("payload"))
         ctx.expect(problem is None, f"{name} payload does not match {ctx.spec.label}: {problem}", frame)
     counts = Counter(frame["event"] for frame in events)
     return ", ".join(f"{name} ×{count}" for name, count in sorted(counts.items()))
@@ -95,7 +95,7 @@ async def presence_state_version(ctx: CheckContext) -> str:
     presence = [frame for frame in events if frame.get("event") == "presence"]
     if not presence:
         ctx.fail("no presence event after a tracked client connected and left")
-    versions = []
+    versions: list[Any] = []
     for frame in presence:
         version = _version(frame, "presence")
         ctx.expect(isinstance(version, int), "a presence event must carry stateVersion.presence", frame)
@@ -123,7 +123,7 @@ async def health_state_version(ctx: CheckContext) -> str:
     health = [frame for frame in events if frame.get("event") == "health"]
     if not health:
         ctx.skip("the target broadcast no health event after two health probes")
-    versions = []
+    versions: list[Any] = []
     for frame in health:
         version = _version(frame, "health")
         ctx.expect(isinstance(version, int), "a health event must carry stateVersion.health", frame)

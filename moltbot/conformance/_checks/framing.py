@@ -9,7 +9,7 @@ from typing import Any
 from .._context import CheckContext, Closed, PeerClosed
 from .._registry import check
 
-NOT_A_REQUEST = (
+NOT_A_REQUEST: tuple[Any, ...] = (
     {"type": "event", "event": "hello"},
     {"type": "res", "id": "x", "ok": True},
     [],
@@ -45,7 +45,7 @@ async def first_frame_not_json(ctx: CheckContext) -> None:
         await peer.send("{not json")
         closed = await peer.closed(waiting_for="the gateway to close after a first message that is not JSON")
     ctx.expect(not closed.responses(), "no reply is allowed to a first message that is not JSON",
-               (closed.responses() or [None])[0])
+               next(iter(closed.responses()), None))
     ctx.expect(closed.code == 1000, f"expected close 1000, got {closed.code} {closed.reason!r}")
 
 
@@ -55,7 +55,7 @@ async def first_frame_not_request(ctx: CheckContext) -> str:
     for message in NOT_A_REQUEST:
         closed = await _first_message(ctx, message)
         ctx.expect(not closed.responses(), f"no reply is allowed to {json.dumps(message)} (it has no usable id)",
-                   (closed.responses() or [None])[0])
+                   next(iter(closed.responses()), None))
         ctx.expect((closed.code, closed.reason) == (1008, "invalid request frame"),
                    f'{json.dumps(message)}: expected close 1008 "invalid request frame", got {closed.code} '
                    f"{closed.reason!r}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import trio
 
 from .._context import CheckContext
@@ -40,7 +42,7 @@ async def hello_ok(ctx: CheckContext) -> str | None:
             # Today's OpenClaw serves 4, and 3 only to probes and node hosts (digest §1).
             ctx.skip(f"the target speaks 4 and refuses protocol {ctx.protocol} from a cli client")
         ctx.fail(f"connect offering protocol {ctx.protocol} was refused", response)
-    payload = response.get("payload")
+    payload: Any = response.get("payload")
     problem = ctx.spec.problem(payload, "HelloOk")
     ctx.expect(problem is None, f"hello-ok does not match HelloOk: {problem}", response)
     ctx.expect(payload["protocol"] == ctx.protocol, f"hello-ok.protocol is not {ctx.protocol}", response)
@@ -82,7 +84,7 @@ async def protocol_mismatch(ctx: CheckContext) -> None:
         ctx.expect(response.get("ok") is False and error.get("code") == "INVALID_REQUEST"
                    and error.get("message") == "protocol mismatch",
                    'expected INVALID_REQUEST "protocol mismatch"', response)
-        details = error.get("details")
+        details: Any = error.get("details")
         ctx.expect(isinstance(details, dict) and isinstance(details.get("expectedProtocol"), int),
                    "error.details.expectedProtocol must be the gateway's protocol", response)
         if ctx.protocol4:  # digest §1: 4's mismatch details

@@ -22,7 +22,7 @@ IDEMPOTENT_SAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
 DEDUPED_STATUSES = ("in_flight", "ok", "error")
 
 
-async def _answer(peer: Peer, request_id: str) -> dict:
+async def _answer(peer: Peer, request_id: str) -> dict[str, Any]:
     """The first ``res`` for ``request_id``; answers to earlier requests (a second ``agent`` res) are skipped."""
     while True:
         frame = await peer.receive(waiting_for=f"the response to {request_id!r}")
@@ -64,6 +64,7 @@ async def idempotency_dedupe(ctx: CheckContext) -> str:
 async def restart_closes_1012(ctx: CheckContext) -> str:
     """On restart every client gets a shutdown event, then close 1012; reconnecting then works."""
     async with ctx.session() as first, ctx.session() as second:
+        assert ctx.target.restart is not None  # requires=("restart",)
         result = ctx.target.restart()
         if inspect.isawaitable(result):
             await result

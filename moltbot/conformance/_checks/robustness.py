@@ -9,7 +9,8 @@ connection); invalid UTF-8 in a text frame is the WebSocket layer's 1007 (RFC 64
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import trio
 
@@ -70,7 +71,7 @@ async def deep_nesting(ctx: CheckContext) -> str:
                 closed = await peer.closed(waiting_for=f"the close after {kind} nested {NESTING_DEPTH} deep")
             ctx.expect(closed.code in ALLOWED_FIRST_MESSAGE_CLOSES and not closed.responses(),
                        f"first message of {kind} nested {NESTING_DEPTH} deep: expected close 1000 or 1008 without "
-                       f"a reply, got {closed.code} {closed.reason!r}", (closed.responses() or [None])[0])
+                       f"a reply, got {closed.code} {closed.reason!r}", next(iter(closed.responses()), None))
             async with ctx.session() as peer:
                 await peer.send(text)
                 notes.append(f"{kind}: {await _answered_or_ignored(ctx, peer, f'{kind} nested {NESTING_DEPTH} deep')}")
@@ -152,46 +153,46 @@ async def request_flood(ctx: CheckContext) -> str:
     return f"{FLOOD_REQUESTS} requests, {len(answered)} responses" + (f" ({busy} busy, retryable)" if busy else "")
 
 
-def _busy(frame: dict) -> bool:
+def _busy(frame: dict[str, Any]) -> bool:
     error = frame.get("error") or {}
     return frame.get("ok") is False and error.get("code") == "UNAVAILABLE" and error.get("retryable") is True
 
 
-def _steps(ctx: CheckContext) -> list[tuple[str, Callable]]:
+def _steps(ctx: CheckContext) -> list[tuple[str, Callable[[], Awaitable[trio.SocketStream]]]]:
     """(name, coroutine function leaving a half-finished connection) for each handshake step."""
     url = ctx.target.url
 
-    async def before_upgrade():
+    async def before_upgrade() -> trio.SocketStream:
         return await open_tcp(url)
 
-    async def mid_upgrade():
+    async def mid_upgrade() -> trio.SocketStream:
         stream = await open_tcp(url)
         await stream.send_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n")
         return stream
 
-    async def before_challenge():
+    async def before_challenge() -> trio.SocketStream:
         return (await RawWebSocket.connect(url)).stream
 
-    async def after_challenge():
+    async def after_challenge() -> trio.SocketStream:
         raw = await RawWebSocket.connect(url)
         await raw.receive()
         return raw.stream
 
-    async def after_connect():
+    async def after_connect() -> trio.SocketStream:
         raw = await RawWebSocket.connect(url)
         await raw.receive()
         connect = {"type": "req", "id": "c1", "method": "connect", "params": ctx.connect_params()}
         await raw.send_frame(OPCODE_TEXT, json.dumps(connect).encode())
         return raw.stream
 
-    async def mid_frame():
+    async def mid_frame() -> trio.SocketStream:
         raw = await RawWebSocket.connect(url)
         await raw.receive()
         frame = build_frame(OPCODE_TEXT, b'{"type":"req","id":"c1","method":"connect","params":{}}')
         await raw.send_raw(frame[: len(frame) // 2])
         return raw.stream
 
-    async def after_request():
+    async def after_request() -> trio.SocketStream:
         raw = await _raw_session(ctx)
         request = {"type": "req", "id": "r1", "method": ctx.ping_method()}
         await raw.send_frame(OPCODE_TEXT, json.dumps(request).encode())

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .._context import CheckContext
 from .._registry import check
 
@@ -17,7 +19,7 @@ async def invalid_json_ignored(ctx: CheckContext) -> None:
         await peer.ping()  # fails on any other reply in between, or on a close
 
 
-async def _expect_invalid_frame_answers(ctx: CheckContext, cases: tuple[tuple[dict, str], ...]) -> None:
+async def _expect_invalid_frame_answers(ctx: CheckContext, cases: tuple[tuple[dict[str, Any], str], ...]) -> None:
     async with ctx.session() as peer:
         for frame, answer_id in cases:
             await peer.send(frame)

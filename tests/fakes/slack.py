@@ -41,6 +41,7 @@ TEAM = "T0FAKE"
 class FakeSlack:
     def __init__(self) -> None:
         self.bot_token, self.app_token = BOT_TOKEN, APP_TOKEN
+        self.bot_tokens, self.app_tokens = {BOT_TOKEN}, {APP_TOKEN}  # ``add_app`` adds more apps
         self.port = self.ws_port = 0
         self.calls: list[tuple[str, dict[str, Any], dict[str, str]]] = []
         self.posted: list[dict[str, Any]] = []
@@ -57,6 +58,13 @@ class FakeSlack:
     @property
     def api_root(self) -> str:
         return f"http://127.0.0.1:{self.port}/api"
+
+    def add_app(self, name: str) -> tuple[str, str]:
+        """Another app on this fake (its bot and app tokens): one more account for a gateway."""
+        bot, app = f"xoxb-{name}", f"xapp-1-{name}"
+        self.bot_tokens.add(bot)
+        self.app_tokens.add(app)
+        return bot, app
 
     def changed(self) -> None:
         self._changed.set()
@@ -165,12 +173,12 @@ class FakeSlack:
             headers = [("retry-after", f"{failure['retry_after']:g}")] if failure["retry_after"] is not None else []
             return failure["status"], {"ok": False, "error": failure["error"] or "ratelimited"}, headers
         if method == "apps.connections.open":
-            if token != self.app_token:
+            if token not in self.app_tokens:
                 return 200, {"ok": False, "error": "not_allowed_token_type"}, []
             ticket = f"t{next(self._ids)}"
             self.tickets.add(ticket)
             return 200, {"ok": True, "url": f"ws://127.0.0.1:{self.ws_port}/link/?ticket={ticket}&app_id=AFAKE"}, []
-        if token != self.bot_token:
+        if token not in self.bot_tokens:
             return 200, {"ok": False, "error": "invalid_auth"}, []
         if method == "auth.test":
             return 200, {"ok": True, "url": "https://fake.slack.com/", "team": "Fake", "user": "moltbot",

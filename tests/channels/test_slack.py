@@ -12,7 +12,7 @@ import trio
 
 from moltbot.channels import manager as manager_module
 from moltbot.channels.base import Backoff
-from moltbot.channels.slack import http_events
+from moltbot.channels.slack import http_events, socket
 from moltbot.client import open_gateway_client
 from moltbot.config.model import (
     AuthConfig,
@@ -232,6 +232,46 @@ async def test_one_unreadable_event_is_dead_lettered_acked_and_the_channel_goes_
     (dead,) = DeliveryDB(tmp_path / "delivery" / DB_NAME).dead_receipts()
     assert dead["messageKey"] == f"event:{bad['payload']['event_id']}"
     assert dead["reason"].startswith("unreadable event: UnreadableEvent")
+
+
+async def test_a_socket_that_stops_answering_pings_is_replaced(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(socket, "PING_SECONDS", 0.1)
+    monkeypatch.setattr(socket, "PONG_SECONDS", 0.2)
+    monkeypatch.setattr(socket, "CLOSE_SECONDS", 0.1)
+    with trio.fail_after(15):
+        async with open_fake_slack() as fake:
+            fake.silent_next = True
+            async with open_gateway(slack_config(tmp_path, fake, dm_policy="open"), port=0, env={}) as gateway:
+                await fake.wait_connected()
+                await fake.push_message(channel="D1", user="U1", text="on the new socket")
+                await fake.wait_posted(1)
+    assert fake.silent_opened == 1 and len(fake.method_calls("apps.connections.open")) == 2
+    assert any("no pong within" in record.getMessage() for record in caplog.records)
+    assert replies(fake) == ["on the new socket"]
+
+
+async def test_a_reply_queued_while_slack_fails_is_posted_once_after_a_restart(tmp_path):
+    with trio.fail_after(30):
+        async with open_fake_slack() as fake:
+            config = slack_config(tmp_path, fake, dm_policy="open")
+            for _ in range(1000):
+                fake.fail("chat.postMessage", status=503)
+            async with open_gateway(config, port=0, env={}) as gateway:
+                await fake.wait_connected()
+                await fake.push_message(channel="D1", user="U1", text="are you there")
+                await gateway.runtime.channels.dispatcher.wait_handled(1)
+                row = await status_row(gateway)
+            assert fake.posted == [] and fake.method_calls("chat.postMessage")
+            assert row["pending"] == 1 and row["deadLetters"] == 0
+            fake.failures.clear()
+            for run in range(2):  # the first start posts it; the second finds nothing left to post
+                async with open_gateway(config, port=0, env={}) as gateway:
+                    await fake.wait_connected(2 + run)
+                    await fake.wait_posted(1)
+                    await gateway.runtime.channels.delivery.outbox.wait_idle()
+    assert replies(fake) == ["are you there"]
+    (stored,) = DeliveryDB(tmp_path / "delivery" / DB_NAME).rows()
+    assert (stored.kind, stored.state, stored.message_id) == ("reply", "delivered", fake.posted[0]["ts"])
 
 
 # --- HTTP Events mode ---------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ token only) hands out a single-use ``ws://`` URL whose connection starts with ``
 ``{"envelope_id", "type": "events_api", "payload": <event_callback>, "retry_attempt", "retry_reason"}``
 and acks ``{"envelope_id"}`` are recorded; ``redeliver(envelope)`` sends one again with
 ``retry_attempt + 1`` (what Slack does after 3 s without an ack); ``disconnect(reason)`` sends
-``{"type": "disconnect", "reason"}`` and closes. ``fail(method, error=…, status=…, retry_after=…)``
+``{"type": "disconnect", "reason"}`` and closes; ``silent_next`` makes the next URL one whose peer says
+hello and then never answers (pings included). ``fail(method, error=…, status=…, retry_after=…)``
 scripts the next answer of ``method`` (HTTP 429 with ``Retry-After``, or ``ok: false``).
 """
 
@@ -29,6 +30,8 @@ from typing import Any
 import h11
 import trio
 import trio_websocket
+import wsproto
+import wsproto.events
 
 from . import _receive_request
 
@@ -50,6 +53,9 @@ class FakeSlack:
         self.tickets: set[str] = set()
         self.connections: list[trio_websocket.WebSocketConnection] = []
         self.opened = 0  # WebSocket connections accepted over the fake's life
+        self.silent_next = False  # the next apps.connections.open hands out a socket that goes silent
+        self.silent_port = 0
+        self.silent_opened = 0
         self.current: trio_websocket.WebSocketConnection | None = None
         self._changed = trio.Event()
         self._ids = itertools.count(1)
@@ -164,6 +170,25 @@ class FakeSlack:
                 self.current = None
             self.changed()
 
+    async def _serve_silent(self, stream: trio.SocketStream) -> None:
+        """A Socket Mode connection that says hello and then never reads or answers again (pings
+        included): an open socket whose peer is gone."""
+        ws = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
+        accepted = False
+        while not accepted:
+            data = await stream.receive_some(65536)
+            if not data:
+                return
+            ws.receive_data(data)
+            for event in ws.events():
+                if isinstance(event, wsproto.events.Request):
+                    await stream.send_all(ws.send(wsproto.events.AcceptConnection()))
+                    await stream.send_all(ws.send(wsproto.events.TextMessage(json.dumps({"type": "hello"}))))
+                    accepted = True
+        self.silent_opened += 1
+        self.changed()
+        await trio.sleep_forever()
+
     # --- Web API --------------------------------------------------------------------------------
 
     def answer(self, method: str, body: dict[str, Any], token: str) -> tuple[int, dict[str, Any], list]:
@@ -177,7 +202,10 @@ class FakeSlack:
                 return 200, {"ok": False, "error": "not_allowed_token_type"}, []
             ticket = f"t{next(self._ids)}"
             self.tickets.add(ticket)
-            return 200, {"ok": True, "url": f"ws://127.0.0.1:{self.ws_port}/link/?ticket={ticket}&app_id=AFAKE"}, []
+            port = self.ws_port
+            if self.silent_next:
+                self.silent_next, port = False, self.silent_port
+            return 200, {"ok": True, "url": f"ws://127.0.0.1:{port}/link/?ticket={ticket}&app_id=AFAKE"}, []
         if token not in self.bot_tokens:
             return 200, {"ok": False, "error": "invalid_auth"}, []
         if method == "auth.test":
@@ -231,5 +259,7 @@ async def open_fake_slack() -> AsyncIterator[FakeSlack]:
         server = await nursery.start(functools.partial(trio_websocket.serve_websocket, fake._serve_ws, "127.0.0.1",
                                                        0, None, disconnect_timeout=1.0))
         fake.ws_port = server.port
+        silent = await nursery.start(functools.partial(trio.serve_tcp, fake._serve_silent, 0, host="127.0.0.1"))
+        fake.silent_port = silent[0].socket.getsockname()[1]
         yield fake
         nursery.cancel_scope.cancel()

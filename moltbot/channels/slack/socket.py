@@ -40,6 +40,7 @@ PING_SECONDS = 20.0
 PONG_SECONDS = 15.0
 MAX_MESSAGE = 1024 * 1024  # an envelope larger than this closes the connection (Slack's are a few KB)
 CONNECT_SECONDS = 20.0
+CLOSE_SECONDS = 2.0  # how long a closing handshake may take (a dead peer never answers it)
 
 Handler = Callable[[Any, str], Awaitable[None]]  # (payload, envelope_id)
 
@@ -71,7 +72,7 @@ async def _run_connection(url: str, handle: Handler, on_hello: Callable[[], None
     try:
         async with trio_websocket.open_websocket_url(url, ssl_context, max_message_size=MAX_MESSAGE,
                                                      connect_timeout=CONNECT_SECONDS,
-                                                     disconnect_timeout=2.0) as ws:
+                                                     disconnect_timeout=CLOSE_SECONDS) as ws:
             async with trio.open_nursery() as nursery:
                 quiet = _Quiet()
                 nursery.start_soon(_keep_alive, ws, quiet, on_activity)

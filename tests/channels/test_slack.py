@@ -241,7 +241,7 @@ async def test_a_socket_that_stops_answering_pings_is_replaced(tmp_path, monkeyp
     with trio.fail_after(15):
         async with open_fake_slack() as fake:
             fake.silent_next = True
-            async with open_gateway(slack_config(tmp_path, fake, dm_policy="open"), port=0, env={}) as gateway:
+            async with open_gateway(slack_config(tmp_path, fake, dm_policy="open"), port=0, env={}):
                 await fake.wait_connected()
                 await fake.push_message(channel="D1", user="U1", text="on the new socket")
                 await fake.wait_posted(1)

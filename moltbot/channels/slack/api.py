@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from ..._tls import client_ssl_context
-from ...protocol._codec import dumps
+from ...protocol import dumps
 
 DEFAULT_API_ROOT = "https://slack.com/api"
 TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable",

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import trio
@@ -257,7 +257,7 @@ class AgentRuntime:
     def submit(self, *, run_id: str, session_key: str, message: str, dedupe: str, agent_id: str | None = None,
                lane: str | None = None, timeout: float | None = None,
                extra_system_prompt: str | None = None, collected: Collected | None = None,
-               client_tools: list[tuple[str, str, dict[str, Any]]] = (),
+               client_tools: Sequence[tuple[str, str, dict[str, Any]]] = (),
                model: str | None = None, route: dict[str, Any] | None = None, sender: Sender | None = None,
                command: bool = False, spawned_by: str | None = None) -> tuple[Run, bool]:
         """Start a run (or find the one with the same idempotency key). Returns (run, created)."""
@@ -436,7 +436,7 @@ class AgentRuntime:
                                          error_message=run.error), False)
 
 
-def chat_delta(sent: str, text: str) -> tuple[str, bool | None]:
+def chat_delta(sent: str, text: str) -> tuple[str, Literal[True] | None]:
     """``(deltaText, replace)`` for a ``chat`` delta: what was appended since the last delta sent, or, when
     ``text`` no longer starts with what was sent (a rewrite), all of it with ``replace: true``. Deltas are
     sent at most every 0.15 s, so ``deltaText`` covers every provider chunk since the last one."""

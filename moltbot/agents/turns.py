@@ -68,7 +68,7 @@ async def run_turn(runtime: AgentRuntime, run: Run, provider: Provider, model: s
         with trio.CancelScope(shield=True):
             await store.settled(path, owner=True)
     usage = run.usage
-    extra = {"stopReason": "stop", "model": model, "provider": provider.id}
+    extra: dict[str, Any] = {"stopReason": "stop", "model": model, "provider": provider.id}
     if usage is not None:
         extra["usage"] = {"input": usage.input_tokens, "output": usage.output_tokens, "total": usage.total_tokens}
     entry.update({"updatedAt": now_ms(), "model": model, "modelProvider": provider.id})

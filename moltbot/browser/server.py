@@ -75,7 +75,7 @@ class BrowserService:
         self.runtime = runtime
         self.control: BrowserControl | None = None
         self.url: str | None = None
-        self.relay = None  # the extension relay (relay.py) while a pass runs
+        self.relay: ExtensionRelay | None = None  # the extension relay (relay.py) while a pass runs
         self.last_error: str | None = None
         self.settings: ServiceSettings | None = None
         self._nursery: trio.Nursery | None = None

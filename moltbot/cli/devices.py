@@ -44,8 +44,8 @@ def call_gateway(method: str, params: Any, options: dict[str, Any]) -> Any:
         with trio.fail_after(options["timeout"] / 1000):
             async with open_gateway_client(url, token=token, password=password, client_id="cli", mode="cli",
                                            scopes=CLI_SCOPES, device=identity) as client:
-                if client.hello.auth is not None:
-                    auth = client.hello.auth
+                auth = client.hello.auth
+                if auth is not None and auth.device_token is not None:
                     await trio.to_thread.run_sync(tokens.store, identity.device_id, "operator", auth.device_token,
                                                   list(auth.scopes))
                 return await client.call(method, params)

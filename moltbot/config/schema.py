@@ -105,7 +105,7 @@ def _label(key: str) -> str:
 def _default(field: attrs.Attribute) -> Any:
     default = field.default
     if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-        default = default.factory()
+        default = default.factory()  # type: ignore[union-attr]  # attrs types Factory as a function
     if attrs.has(type(default)) or default is attrs.NOTHING:
         return attrs.NOTHING
     try:

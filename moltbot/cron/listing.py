@@ -88,7 +88,8 @@ def list_page(jobs: Sequence[CronJob], params: CronListParams, *, default_agent:
 
 
 def _entry_matches(entry: CronRunLogEntry, params: CronRunsParams) -> bool:
-    statuses = params.statuses or ([params.status] if params.status not in (None, "all") else None)
+    status = params.status
+    statuses = params.statuses or ([status] if status is not None and status != "all" else None)
     if statuses and entry.status not in statuses:
         return False
     deliveries = params.delivery_statuses or ([params.delivery_status] if params.delivery_status else None)

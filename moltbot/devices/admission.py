@@ -166,5 +166,5 @@ def _check_credentials(accept: Accept, device_id: str, peer: str, secrets: Share
             lambda: pairing.verify_token(device_id, device_token, accept.role, accept.scopes), peer,
             origin=origin, direct=direct)
     return secrets.check(accept.params, peer, origin=origin, direct=direct,
-                         alternative=lambda: bool(token) and pairing.verify_token(device_id, token, accept.role,
-                                                                                  accept.scopes))
+                         alternative=lambda: token is not None and bool(token)
+                         and pairing.verify_token(device_id, token, accept.role, accept.scopes))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from quart import Response, request
 
@@ -77,7 +77,13 @@ def request_facts(runtime: Runtime) -> RequestFacts:
     """What the Host/Origin guard found out about this request (``gateway.origin.RequestFacts``): among
     them the address auth failures count against (``.client``: the forwarded client's behind a trusted
     proxy) and whether it is direct-local (``.direct``)."""
-    return facts_of(request.scope, runtime.config.gateway)
+    return facts_of(request_scope(), runtime.config.gateway)
+
+
+def request_scope() -> dict[str, Any]:
+    """The current request's ASGI scope as the plain dict it is (quart types it as hypercorn's TypedDicts,
+    which have no room for the keys we add)."""
+    return cast(dict[str, Any], request.scope)
 
 
 def retry_after(retry_after_ms: int) -> dict[str, str]:
@@ -99,7 +105,7 @@ async def verify_tailscale(runtime: Runtime) -> None:
     (``authorize`` is synchronous); the verified identity, if any, is kept in the request's scope."""
     claim = request_facts(runtime).tailscale
     if claim is not None and runtime.authenticator.tailscale is not None:
-        request.scope[TAILSCALE_IDENTITY] = await runtime.authenticator.tailscale_identity(claim)
+        request_scope()[TAILSCALE_IDENTITY] = await runtime.authenticator.tailscale_identity(claim)
 
 
 def authorize(runtime: Runtime) -> None:
@@ -109,7 +115,7 @@ def authorize(runtime: Runtime) -> None:
     facts = request_facts(runtime)
     try:
         runtime.authenticator.verify(bearer(), facts.client, origin=facts.origin, direct=facts.direct,
-                                     identity=request.scope.get(TAILSCALE_IDENTITY))
+                                     identity=request_scope().get(TAILSCALE_IDENTITY))
     except ProtocolError as exc:
         headers = retry_after(exc.retry_after_ms) if exc.retry_after_ms else {}
         raise HttpError(401, {"error": {"message": "Unauthorized", "type": "unauthorized"}}, headers) from None

@@ -89,7 +89,7 @@ def _authorize(runtime: Runtime) -> None:
     key = ("hook", client_key(facts.client))
     supplied = _supplied_token()
     expected = runtime.config.hooks.token
-    ok = bool(expected) and secret_matches(supplied, expected)
+    ok = expected is not None and bool(expected) and secret_matches(supplied, expected)
     locked = limiter.retry_after_ms(key)
     if ok and (locked is None or facts.direct):
         return
@@ -145,7 +145,7 @@ async def handle_hook(runtime: Runtime, sub_path: str) -> Response:
         text = payload.get("text")
         if not isinstance(text, str) or not text.strip():
             raise HttpError(400, {"ok": False, "error": "text required"})
-        mode = payload.get("mode") if payload.get("mode") in ("now", "next-heartbeat") else "now"
+        mode = payload["mode"] if payload.get("mode") in ("now", "next-heartbeat") else "now"
         return _wake(runtime, text.strip(), mode)
     if sub_path == "agent":
         return _agent(runtime, payload)

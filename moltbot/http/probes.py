@@ -35,7 +35,7 @@ from quart import Response, request
 
 from ..gateway.origin import facts_of
 from ..protocol import ProtocolError
-from .common import bearer, json_response
+from .common import bearer, json_response, request_scope
 
 if TYPE_CHECKING:
     from ..gateway.app import Gateway
@@ -74,12 +74,12 @@ def failing_parts(gateway: Gateway) -> list[str]:
 
 def wants_details(gateway: Gateway) -> bool:
     """Rule 4: a direct-local caller, or one with the gateway's token (a wrong one counts as a failure)."""
-    if facts_of(request.scope, gateway.config.gateway).direct:
+    if facts_of(request_scope(), gateway.config.gateway).direct:
         return True
     runtime, token = gateway.runtime, bearer()
     if runtime is None or token is None:
         return False
-    facts = facts_of(request.scope, runtime.config.gateway)
+    facts = facts_of(request_scope(), runtime.config.gateway)
     try:
         runtime.authenticator.verify(token, facts.client, origin=facts.origin, direct=facts.direct)
     except ProtocolError:

@@ -151,7 +151,8 @@ def build_prompt(body: dict[str, Any], runtime: Runtime) -> tuple[str, str | Non
                 elif part["type"] == "input_file":
                     system.append(_file_text(part, runtime))
                 else:
-                    texts.append(f"[image: {part['source'].get('media_type') or part['source'].get('url')}]")
+                    source: Any = part["source"]
+                    texts.append(f"[image: {source.get('media_type') or source.get('url')}]")
             text = "\n".join(texts)
             if item["role"] in ("system", "developer"):
                 system.append(text)

@@ -163,7 +163,7 @@ def convert_job(job: dict[str, Any], state: Any, updated_at: Any, plan: Plan) ->
     if job.get("declarationKey"):
         plan.note(f"{label}: declared by OpenClaw itself ({str(job['declarationKey'])[:64]}): left out")
         return None
-    payload = job.get("payload") if isinstance(job.get("payload"), dict) else {}
+    payload: dict[str, Any] = job["payload"] if isinstance(job.get("payload"), dict) else {}
     kind = payload.get("kind")
     if kind not in _PAYLOAD_KEYS:
         plan.note(f"{label}: payload kind {str(kind)[:32]!r} does not run here: left out")

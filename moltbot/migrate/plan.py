@@ -167,7 +167,7 @@ def merge_maps(existing: str, imported: bytes) -> bytes:
 def merge_jobs(existing: str, imported: bytes) -> bytes:
     """A cron store ``{version: 1, jobs: [...]}``: imported jobs replace those with the same id."""
     current = _loads_object(existing)
-    jobs = current.get("jobs") if isinstance(current.get("jobs"), list) else []
+    jobs: list[Any] = current["jobs"] if isinstance(current.get("jobs"), list) else []
     new = json.loads(imported)["jobs"]
     ids = {job.get("id") for job in new}
     kept = [job for job in jobs if not (isinstance(job, dict) and job.get("id") in ids)]

@@ -9,18 +9,28 @@ system prompt is the top-level ``system``; tool results go back as ``tool_result
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import attrs
 
-from .base import Chunk, Finish, Message, ModelRequest, ProviderError, TextDelta, ToolCall, Usage
+from .base import (
+    Chunk,
+    Finish,
+    FinishReason,
+    Message,
+    ModelRequest,
+    ProviderError,
+    TextDelta,
+    ToolCall,
+    Usage,
+)
 from .http import HttpProvider, SseEvent
 
 API_VERSION = "2023-06-01"
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_MAX_TOKENS = 4096
-STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "tool_use": "tool_calls",
+STOP_REASONS: dict[str, FinishReason] = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "tool_use": "tool_calls",
                 "max_tokens": "length", "refusal": "error"}
 RETRYABLE_ERRORS = frozenset({"overloaded_error", "api_error", "rate_limit_error"})
 
@@ -104,7 +114,7 @@ class AnthropicProvider(HttpProvider):
     def _body(self, request: ModelRequest) -> dict[str, Any]:
         return request_to_anthropic(request, default_max_tokens=self.max_tokens)
 
-    async def _decode(self, events: AsyncIterator[SseEvent]) -> AsyncIterator[Chunk]:
+    async def _decode(self, events: AsyncGenerator[SseEvent, None]) -> AsyncGenerator[Chunk, None]:
         tools: dict[int, _ToolBlock] = {}
         input_tokens = output_tokens = 0
         stop_reason: str | None = None

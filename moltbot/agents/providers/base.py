@@ -10,7 +10,7 @@ it is worth retrying is decided by the provider (429/5xx/network: ``retryable``)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, Literal, Protocol
 
 import attrs
@@ -68,9 +68,12 @@ class Usage:
         return self.input_tokens + self.output_tokens
 
 
+FinishReason = Literal["stop", "tool_calls", "length", "error"]
+
+
 @attrs.frozen
 class Finish:
-    reason: Literal["stop", "tool_calls", "length", "error"] = "stop"
+    reason: FinishReason = "stop"
 
 
 Chunk = TextDelta | ToolCall | Usage | Finish
@@ -102,7 +105,7 @@ class Provider(Protocol):
 
     id: str
 
-    def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
+    def stream(self, request: ModelRequest) -> AsyncGenerator[Chunk, None]:
         """Stream the model's answer. Raises ``ProviderError``. Cancellation closes the connection."""
         ...
 

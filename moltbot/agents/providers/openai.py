@@ -11,15 +11,25 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import attrs
 
-from .base import Chunk, Finish, Message, ModelRequest, ProviderError, TextDelta, ToolCall, Usage
+from .base import (
+    Chunk,
+    Finish,
+    FinishReason,
+    Message,
+    ModelRequest,
+    ProviderError,
+    TextDelta,
+    ToolCall,
+    Usage,
+)
 from .http import HttpProvider, SseEvent, error_message
 
-FINISH_REASONS = {"stop": "stop", "length": "length", "tool_calls": "tool_calls",
+FINISH_REASONS: dict[str, FinishReason] = {"stop": "stop", "length": "length", "tool_calls": "tool_calls",
                   "function_call": "tool_calls", "content_filter": "error"}
 
 
@@ -79,7 +89,7 @@ class OpenAIChatProvider(HttpProvider):
     def _body(self, request: ModelRequest) -> dict[str, Any]:
         return request_to_openai(request)
 
-    async def _decode(self, events: AsyncIterator[SseEvent]) -> AsyncIterator[Chunk]:
+    async def _decode(self, events: AsyncGenerator[SseEvent, None]) -> AsyncGenerator[Chunk, None]:
         calls: dict[int, _PartialCall] = {}
         sent_calls = False
         usage: Usage | None = None

@@ -76,7 +76,12 @@ async def _run_connection(url: str, handle: Handler, on_hello: Callable[[], None
             async with trio.open_nursery() as nursery:
                 quiet = _Quiet()
                 nursery.start_soon(_keep_alive, ws, quiet, on_activity)
-                reason = await _read(ws, handle, on_hello, lambda: (quiet.heard(), on_activity()))
+
+                def heard() -> None:
+                    quiet.heard()
+                    on_activity()
+
+                reason = await _read(ws, handle, on_hello, heard)
                 nursery.cancel_scope.cancel()
                 return reason
     except trio_websocket.HandshakeError as exc:

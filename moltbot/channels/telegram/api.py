@@ -93,7 +93,7 @@ class TelegramApi:
     async def call(self, method: str, params: dict[str, Any] | None = None, *,
                    read_timeout: float | None = None) -> Any:
         """Call ``method``; return ``result`` or raise a ``TelegramError``."""
-        extra = {} if read_timeout is None else {"timeout": httpx.Timeout(read_timeout, connect=10.0)}
+        extra: dict[str, Any] = {} if read_timeout is None else {"timeout": httpx.Timeout(read_timeout, connect=10.0)}
         try:
             # Encoded by ``dumps``: httpx's ``json=`` raises on a lone surrogate in an agent's reply.
             response = await self._client.post(self._base + method, content=dumps(params or {}).encode(),
@@ -117,7 +117,7 @@ class TelegramApi:
     async def get_me(self) -> dict[str, Any]:
         return await self.call("getMe")
 
-    async def get_updates(self, offset: int | None, poll_seconds: int,
+    async def get_updates(self, offset: int | None, poll_seconds: float,
                           allowed_updates: list[str]) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"timeout": poll_seconds, "allowed_updates": allowed_updates}
         if offset is not None:

@@ -15,9 +15,9 @@ from . import (
     ui,
     ui_none,
 )
-from .ids import checked
+from .ids import Handler, checked
 
-_HANDLERS = {
+_HANDLERS: dict[str, Handler] = {
     "health": system.health,
     "logs.tail": logs.logs_tail,
     "status": system.status,

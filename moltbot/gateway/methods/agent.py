@@ -79,9 +79,9 @@ async def _session_key_of(runtime: Runtime, params: AgentParams) -> str:
             break
         store = agents.store(agent_id)
         await load_store(store)
-        key = next((k for k, entry in store.entries.items() if entry.get("sessionId") == session_id), None)
-        if key is not None:
-            return key
+        found = next((k for k, entry in store.entries.items() if entry.get("sessionId") == session_id), None)
+        if found is not None:
+            return found
     raise ProtocolError(INVALID_REQUEST, "unknown sessionId: no session of this gateway has it (choose the "
                                          "session by sessionKey, or leave both out for the main session)")
 

@@ -7,7 +7,7 @@ never shows it). ``request`` is a long-poll: the response comes with the decisio
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import trio
 
@@ -81,8 +81,9 @@ async def approval_request(runtime: Runtime, connection: Connection,
         pending, decision = await runtime.approvals.request(request, id=params.id, timeout_ms=params.timeout_ms)
     except ApprovalError as exc:
         raise RemoteProtocolError(INVALID_REQUEST, str(exc)) from None
-    return ExecApprovalRequestResult(id=pending.id, decision=decision, created_at_ms=pending.created_at_ms,
-                                     expires_at_ms=pending.expires_at_ms)  # type: ignore[arg-type]
+    # The broker hands back what ``exec.approval.resolve`` accepted: one of the decisions, or None.
+    return ExecApprovalRequestResult(id=pending.id, decision=cast(Any, decision),
+                                     created_at_ms=pending.created_at_ms, expires_at_ms=pending.expires_at_ms)
 
 
 async def approval_resolve(runtime: Runtime, connection: Connection, params: ExecApprovalResolveParams) -> OkResult:

@@ -151,7 +151,7 @@ async def sessions_list(runtime: Runtime, connection: Connection, params: Sessio
 
 async def sessions_preview(runtime: Runtime, connection: Connection, params: SessionsPreviewParams) -> dict[str, Any]:
     limit, max_chars = params.limit or 12, params.max_chars or 240
-    previews = []
+    previews: list[dict[str, Any]] = []
     for raw_key in params.keys[:PREVIEW_KEYS]:
         key = runtime.agents.canonical(raw_key)
         store = runtime.agents.store(runtime.agents._agent_for(key))

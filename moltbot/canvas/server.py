@@ -18,7 +18,7 @@ import os
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import anyio
 import attrs
@@ -327,7 +327,7 @@ async def _serve_in(nursery: trio.Nursery, settings: CanvasSettings, root: Path,
 
     async def run_server(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
         try:
-            await serve(app, _hypercorn_config(settings.host, settings.port),
+            await serve(cast(Any, app), _hypercorn_config(settings.host, settings.port),
                         shutdown_trigger=shutdown_trigger, task_status=task_status)
         finally:
             hub.close()

@@ -102,7 +102,7 @@ def result_text(result: dict[str, Any]) -> str:
     ``payloads[].text``."""
     if isinstance(result.get("text"), str) and result["text"]:
         return result["text"]
-    payloads = result.get("payloads") if isinstance(result.get("payloads"), list) else []
+    payloads: list[Any] = result["payloads"] if isinstance(result.get("payloads"), list) else []
     return "\n".join(p["text"] for p in payloads if isinstance(p, dict) and isinstance(p.get("text"), str))
 
 

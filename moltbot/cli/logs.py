@@ -38,7 +38,7 @@ def parse_line(line: str) -> dict[str, Any]:
         return {"raw": line}
     if not isinstance(entry, dict):
         return {"raw": line}
-    meta = entry.get("_meta") if isinstance(entry.get("_meta"), dict) else {}
+    meta: dict[str, Any] = entry["_meta"] if isinstance(entry.get("_meta"), dict) else {}
     return {
         "ts": entry.get("ts") or entry.get("time") or meta.get("date"),
         "level": str(entry.get("level") or meta.get("logLevelName") or "info").lower(),

@@ -191,6 +191,7 @@ class Gateway:
                 if self._watch_config and self.config.path is not None:
                     self._decided_hash = await trio.to_thread.run_sync(self._file_hash_or_none)
                     nursery.start_soon(self._serve_config_watch, name="config-watch")
+                assert self.runtime is not None  # started above
                 log.info("gateway listening on %s (auth: %s; %s)", self.url, self.runtime.authenticator.mode,
                          self.port_reason())
                 task_status.started(self)
@@ -324,17 +325,18 @@ class Gateway:
     async def _rebind_listener(self, config: Config) -> None:
         """Move the listener to the new bind/port; if that fails, stay on the old one (and say why)."""
         old = self._listener_key
+        assert old is not None  # a listener runs
         await self._stop_listener()
         try:
             await self._start_listener(config)
         except (OSError, ExceptionGroup) as exc:
             if isinstance(exc, ExceptionGroup) and not exc.subgroup(OSError):
                 raise
-            log.error("cannot listen on %s:%s (%s); staying on %s:%s", *self._listener_key, exc, *old)
+            log.error("cannot listen on %s:%s (%s); staying on %s:%s", *(self._listener_key or ()), exc, *old)
             await self._start_listener(config, address=old)
             return
         log.info("listener moved from %s:%s to %s:%s (gateway.bind/gateway.port changed)", *old,
-                 *self._listener_key)
+                 *(self._listener_key or ()))
         if self.on_listener_moved is not None:
             self.on_listener_moved(self)
 
@@ -362,6 +364,7 @@ class Gateway:
                 self._runtime_changed_now()
                 return
             self._decided_hash, self._restart_pending_hash = digest, None
+        assert config is not None
         self._replacing = True
         log.info("restarting in-process: %s", request.reason)
         await self._drain_runtime("gateway restarting", RESTART_EXPECTED_MS,

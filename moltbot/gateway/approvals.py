@@ -64,7 +64,7 @@ class ApprovalError(Exception):
 
 
 class ApprovalBroker:
-    def __init__(self, broadcast: Callable[[str, Any], None], state_dir: Path | None) -> None:
+    def __init__(self, broadcast: Callable[[str, Any], object], state_dir: Path | None) -> None:
         self._broadcast = broadcast
         self.path = file_rules.approvals_path(state_dir or Path.home() / ".clawdbot")
         self.pending: dict[str, PendingApproval] = {}

@@ -147,7 +147,7 @@ class AsgiWebSocket:
         """Several text messages in one socket write when the server is hypercorn (its ``WSStream``
         encodes each ASGI message and writes it on its own: a syscall, a lock and a cancel scope per
         frame); each is still its own WebSocket message. Any other server: one ASGI send each."""
-        stream = getattr(self._send, "__self__", None)
+        stream: Any = getattr(self._send, "__self__", None)  # hypercorn's WSStream, when batchable
         if len(texts) == 1 or not _hypercorn_batchable(stream):
             for text in texts:
                 await self.send_text(text)

@@ -173,7 +173,7 @@ def make_http_app(gateway: Gateway) -> QuartTrio:
 
 
 def make_asgi_app(gateway: Gateway) -> Any:
-    http_app = make_http_app(gateway)
+    http_app: Any = make_http_app(gateway)  # called with the raw ASGI scope (quart types it as TypedDicts)
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and probe_kind(scope.get("path", "")) is not None:

@@ -118,11 +118,15 @@ async def slack_throughput(args: argparse.Namespace, tmp: Path, registry: list[b
         return result
 
 
-async def telegram_throughput(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) -> dict[str, Any]:
+async def telegram_throughput(
+    args: argparse.Namespace, tmp: Path, registry: list[bg.Server]
+) -> dict[str, Any]:
     async with open_fake_telegram() as fake:
         bot = fake.bots[bc.BOT_TOKEN] = bc.TimedBot(bc.BOT_TOKEN, 4242, "bench_bot")
-        config = {"channels": {"telegram": {"botToken": bc.BOT_TOKEN, "apiRoot": fake.url, "dmPolicy": "open"}},
-                  "session": {"dmScope": "per-channel-peer"}}
+        config = {
+            "channels": {"telegram": {"botToken": bc.BOT_TOKEN, "apiRoot": fake.url, "dmPolicy": "open"}},
+            "session": {"dmScope": "per-channel-peer"},
+        }
         if args.max_concurrent:
             config["agents"] = {"defaults": {"maxConcurrent": args.max_concurrent}}
         server = await ba.start_gateway("telegram", tmp, registry, config)
@@ -144,9 +148,12 @@ async def rss_per_account(args: argparse.Namespace, tmp: Path, registry: list[bg
             await fake.wait_for(lambda: fake.opened >= args.accounts)
         with_accounts = await bg.settled_rss(server)
         ba.stop(server, registry)
-    return {"accounts": args.accounts, "rss_no_channel_mb": round(idle / 2**20, 1),
-            "rss_with_accounts_mb": round(with_accounts / 2**20, 1),
-            "kib_per_account": round((with_accounts - idle) / 1024 / max(1, args.accounts), 1)}
+    return {
+        "accounts": args.accounts,
+        "rss_no_channel_mb": round(idle / 2**20, 1),
+        "rss_with_accounts_mb": round(with_accounts / 2**20, 1),
+        "kib_per_account": round((with_accounts - idle) / 1024 / max(1, args.accounts), 1),
+    }
 
 
 async def run(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) -> dict[str, Any]:
@@ -158,20 +165,33 @@ async def run(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) ->
 
 
 def table(results: dict[str, Any]) -> str:
-    rows = [("chats (messages in flight)", "chats"), ("messages answered / s", "messages_per_s"),
-            ("end-to-end p50 ms", "p50_ms"), ("end-to-end p99 ms", "p99_ms"), ("end-to-end max ms", "max_ms")]
+    rows = [
+        ("chats (messages in flight)", "chats"),
+        ("messages answered / s", "messages_per_s"),
+        ("end-to-end p50 ms", "p50_ms"),
+        ("end-to-end p99 ms", "p99_ms"),
+        ("end-to-end max ms", "max_ms"),
+    ]
     names = [n for n in ("slack", "telegram") if n in results]
     lines = ["| figure | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
     for label, key in rows:
         lines.append(f"| {label} | " + " | ".join(str(results[n].get(key)) for n in names) + " |")
-    lines.append("| gateway CPU µs / message | " + " | ".join(
-        str(results[n].get("cpu_us_per_turn", {}).get("gateway")) for n in names) + " |")
-    lines.append("| replies to no waiting chat | " + " | ".join(str(results[n]["unexpected_sends"]) for n in names)
-                 + " |")
+    lines.append(
+        "| gateway CPU µs / message | "
+        + " | ".join(str(results[n].get("cpu_us_per_turn", {}).get("gateway")) for n in names)
+        + " |"
+    )
+    lines.append(
+        "| replies to no waiting chat | "
+        + " | ".join(str(results[n]["unexpected_sends"]) for n in names)
+        + " |"
+    )
     rss = results["rss"]
-    lines.append(f"\nRSS: no channel {rss['rss_no_channel_mb']} MB, {rss['accounts']} Slack accounts connected "
-                 f"{rss['rss_with_accounts_mb']} MB: {rss['kib_per_account']} KiB per account; "
-                 f"Slack envelopes acked {results['slack']['envelopes_acked']}")
+    lines.append(
+        f"\nRSS: no channel {rss['rss_no_channel_mb']} MB, {rss['accounts']} Slack accounts connected "
+        f"{rss['rss_with_accounts_mb']} MB: {rss['kib_per_account']} KiB per account; "
+        f"Slack envelopes acked {results['slack']['envelopes_acked']}"
+    )
     return "\n".join(lines)
 
 

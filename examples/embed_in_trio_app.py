@@ -27,7 +27,9 @@ async def main() -> None:
             async with open_gateway_client(gateway.url, token=token) as client:
                 health = await client.call("health")
                 presence = await client.call("system-presence")
-                print(f"protocol {client.protocol}; health ok={health['ok']}; {len(presence)} presence entries")
+                print(
+                    f"protocol {client.protocol}; health ok={health['ok']}; {len(presence)} presence entries"
+                )
         # Leaving the block stopped the gateway gracefully (shutdown event, clients closed 1012).
 
 

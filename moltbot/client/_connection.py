@@ -51,7 +51,13 @@ from ..protocol import (
 )
 from ._hello import parse_hello
 
-__all__ = ["ClientStatistics", "GatewayClient", "GatewayClosed", "connect_gateway_client", "open_gateway_client"]
+__all__ = [
+    "ClientStatistics",
+    "GatewayClient",
+    "GatewayClosed",
+    "connect_gateway_client",
+    "open_gateway_client",
+]
 
 CHALLENGE_FALLBACK_SECONDS = 0.75
 CLOSE_TICK_TIMEOUT = 4000
@@ -89,19 +95,37 @@ class ClientStatistics:
     seconds_since_last_frame: float
 
 
-def connect_params(*, token: str | None = None, password: str | None = None, client_id: str = "gateway-client",
-                   mode: str = "backend", role: str = "operator", scopes: list[str] | None = None,
-                   min_protocol: int = 3, max_protocol: int = 7, display_name: str | None = None,
-                   instance_id: str | None = None, commands: list[str] | None = None,
-                   caps: list[str] | None = None) -> dict[str, Any]:
+def connect_params(
+    *,
+    token: str | None = None,
+    password: str | None = None,
+    client_id: str = "gateway-client",
+    mode: str = "backend",
+    role: str = "operator",
+    scopes: list[str] | None = None,
+    min_protocol: int = 3,
+    max_protocol: int = 7,
+    display_name: str | None = None,
+    instance_id: str | None = None,
+    commands: list[str] | None = None,
+    caps: list[str] | None = None,
+) -> dict[str, Any]:
     """The ``connect`` params object this client sends (``commands``/``caps``: what a node offers)."""
-    client: dict[str, Any] = {"id": client_id, "version": __version__,
-                              "platform": platform.system().lower() or "unknown", "mode": mode,
-                              "instanceId": instance_id or str(uuid.uuid4())}
+    client: dict[str, Any] = {
+        "id": client_id,
+        "version": __version__,
+        "platform": platform.system().lower() or "unknown",
+        "mode": mode,
+        "instanceId": instance_id or str(uuid.uuid4()),
+    }
     if display_name:
         client["displayName"] = display_name
-    params: dict[str, Any] = {"minProtocol": min_protocol, "maxProtocol": max_protocol, "client": client,
-                              "role": role}
+    params: dict[str, Any] = {
+        "minProtocol": min_protocol,
+        "maxProtocol": max_protocol,
+        "client": client,
+        "role": role,
+    }
     if scopes:
         params["scopes"] = scopes
     if commands is not None:
@@ -167,9 +191,12 @@ class GatewayClient:
             error = response.error
             if error is None:
                 raise RemoteProtocolError("UNAVAILABLE", "request failed without an error")
-            raise RemoteProtocolError(error.code, error.message,
-                                      details=None if error.details is UNSET else error.details,
-                                      retry_after_ms=error.retry_after_ms)
+            raise RemoteProtocolError(
+                error.code,
+                error.message,
+                details=None if error.details is UNSET else error.details,
+                retry_after_ms=error.retry_after_ms,
+            )
         return None if response.payload is UNSET else response.payload
 
     def subscribe(self, max_buffer: int = 1000) -> trio.MemoryReceiveChannel[EventFrame]:
@@ -180,9 +207,13 @@ class GatewayClient:
 
     def statistics(self) -> ClientStatistics:
         return ClientStatistics(
-            pending_requests=len(self._pending), subscribers=len(self._subscribers), dropped_events=self.dropped,
-            seq_gaps=self.seq_gaps, last_seq=self.last_seq,
-            seconds_since_last_frame=trio.current_time() - self._last_frame_at)
+            pending_requests=len(self._pending),
+            subscribers=len(self._subscribers),
+            dropped_events=self.dropped,
+            seq_gaps=self.seq_gaps,
+            last_seq=self.last_seq,
+            seconds_since_last_frame=trio.current_time() - self._last_frame_at,
+        )
 
     async def wait_closed(self) -> GatewayClosed:
         """Wait until the connection has ended (and every pending call was failed); return why."""
@@ -256,8 +287,12 @@ class GatewayClient:
             pending = self._pending.get(frame.id)
             if pending is None:
                 return
-            if pending.expect_final and frame.ok and isinstance(frame.payload, dict) \
-                    and frame.payload.get("status") == "accepted":
+            if (
+                pending.expect_final
+                and frame.ok
+                and isinstance(frame.payload, dict)
+                and frame.payload.get("status") == "accepted"
+            ):
                 pending.accepted = frame.payload
                 return
             pending.frame = frame
@@ -301,8 +336,9 @@ async def _open_stream(url: str) -> tuple[Stream, str, str]:
     port = parts.port or (443 if secure else 80)
     host = parts.hostname
     if secure:
-        stream: Stream = await trio.open_ssl_over_tcp_stream(host, port, ssl_context=ssl.create_default_context(),
-                                                             https_compatible=True)
+        stream: Stream = await trio.open_ssl_over_tcp_stream(
+            host, port, ssl_context=ssl.create_default_context(), https_compatible=True
+        )
     else:
         stream = await trio.open_tcp_stream(host, port)
     host_header = f"[{host}]" if ":" in host else host
@@ -312,12 +348,15 @@ async def _open_stream(url: str) -> tuple[Stream, str, str]:
     return stream, host_header, target
 
 
-async def _handshake(ws: WebSocketConnection, params: dict[str, Any],
-                     device: DeviceKeyPair | None) -> tuple[HelloOk, Any]:
+async def _handshake(
+    ws: WebSocketConnection, params: dict[str, Any], device: DeviceKeyPair | None
+) -> tuple[HelloOk, Any]:
     signer = None
     if device is not None:
+
         def signer(nonce: str | None) -> dict[str, Any]:
             return sign_connect(device, params, nonce=nonce)
+
     handshake = ClientHandshake(params, signer=signer)
     with trio.move_on_after(CHALLENGE_FALLBACK_SECONDS):
         while not handshake.sent:
@@ -328,8 +367,12 @@ async def _handshake(ws: WebSocketConnection, params: dict[str, Any],
         await ws.send_message(encode_frame(handshake.connect_frame()))
     while True:
         data = _envelope(json.loads(await ws.get_message()))
-        if isinstance(data, dict) and data.get("type") == "res" and data.get("id") == handshake.request_id \
-                and data.get("ok") is True:
+        if (
+            isinstance(data, dict)
+            and data.get("type") == "res"
+            and data.get("id") == handshake.request_id
+            and data.get("ok") is True
+        ):
             # Read hello-ok ourselves, tolerant of a newer server's additions (``_hello``); the raw
             # payload stays available as ``GatewayClient.hello_payload``.
             return parse_hello(data.get("payload")), data.get("payload")
@@ -355,10 +398,16 @@ _ENVELOPE_KEYS = {
 }
 
 
-async def connect_gateway_client(nursery: trio.Nursery, url: str, *, connect_timeout: float = 10.0,
-                                 device: DeviceKeyPair | None = None,
-                                 extra_headers: list[tuple[str, str]] | None = None, watch_ticks: bool = False,
-                                 **params: Any) -> GatewayClient:
+async def connect_gateway_client(
+    nursery: trio.Nursery,
+    url: str,
+    *,
+    connect_timeout: float = 10.0,
+    device: DeviceKeyPair | None = None,
+    extra_headers: list[tuple[str, str]] | None = None,
+    watch_ticks: bool = False,
+    **params: Any,
+) -> GatewayClient:
     """Connect and authenticate; the client's reader runs in ``nursery`` until the connection closes.
 
     Keyword arguments are those of ``connect_params`` (``token``, ``password``, ``client_id``, ``mode``,
@@ -377,9 +426,16 @@ async def connect_gateway_client(nursery: trio.Nursery, url: str, *, connect_tim
             stream, host_header, target = await _open_stream(url)
             ws = None
             try:
-                ws = await wrap_client_stream(nursery, stream, host_header, target, extra_headers=None if extra_headers is None else [
-                    (name.encode(), value.encode()) for name, value in extra_headers],
-                                              max_message_size=MAX_MESSAGE_SIZE)
+                ws = await wrap_client_stream(
+                    nursery,
+                    stream,
+                    host_header,
+                    target,
+                    extra_headers=None
+                    if extra_headers is None
+                    else [(name.encode(), value.encode()) for name, value in extra_headers],
+                    max_message_size=MAX_MESSAGE_SIZE,
+                )
                 hello, hello_payload = await _handshake(ws, connect_params(**params), device)
             except BaseException:
                 if ws is not None:

@@ -43,7 +43,21 @@ def list_checks() -> list[Check]:
 
 
 __all__ = [
-    "CAPABILITIES", "Check", "CheckContext", "CheckFailed", "CheckResult", "CheckSkipped", "Options", "Peer",
-    "Report", "SchemaUnavailable", "Spec", "Spec4", "Target", "list_checks", "load_spec", "load_spec4",
+    "CAPABILITIES",
+    "Check",
+    "CheckContext",
+    "CheckFailed",
+    "CheckResult",
+    "CheckSkipped",
+    "Options",
+    "Peer",
+    "Report",
+    "SchemaUnavailable",
+    "Spec",
+    "Spec4",
+    "Target",
+    "list_checks",
+    "load_spec",
+    "load_spec4",
     "run_conformance",
 ]

@@ -31,7 +31,13 @@ from ._target import Target
 __all__ = ["CheckContext", "CheckFailed", "CheckSkipped", "Options", "Peer", "PeerClosed"]
 
 # Every operator scope both protocols know; at 4 operator.admin implies the rest (digest §7.1).
-HARNESS_SCOPES = ("operator.admin", "operator.read", "operator.write", "operator.approvals", "operator.pairing")
+HARNESS_SCOPES = (
+    "operator.admin",
+    "operator.read",
+    "operator.write",
+    "operator.approvals",
+    "operator.pairing",
+)
 _TRANSCRIPT_FRAMES = 30
 _TRANSCRIPT_CHARS = 400
 _UNSET: Any = object()
@@ -160,8 +166,9 @@ class Peer:
                 self.events.append(frame)
         self.ctx.fail(f"no {name!r} event in time")
 
-    async def call(self, method: str, params: Any = _UNSET, *, request_id: str | None = None,
-                   binary: bool = False) -> dict[str, Any]:
+    async def call(
+        self, method: str, params: Any = _UNSET, *, request_id: str | None = None, binary: bool = False
+    ) -> dict[str, Any]:
         """Send a request and return its ``res`` frame (``ok`` true or false)."""
         request_id = request_id or self.next_id()
         frame: dict[str, Any] = {"type": "req", "id": request_id, "method": method}
@@ -177,8 +184,15 @@ class Peer:
             self.ctx.fail(f"{method} failed", response)
         return response.get("payload")
 
-    async def call_error(self, method: str, params: Any = _UNSET, *, code: str = "INVALID_REQUEST",
-                         message: str | None = None, prefix: str | None = None) -> dict[str, Any]:
+    async def call_error(
+        self,
+        method: str,
+        params: Any = _UNSET,
+        *,
+        code: str = "INVALID_REQUEST",
+        message: str | None = None,
+        prefix: str | None = None,
+    ) -> dict[str, Any]:
         """Call ``method``; fail unless it answers ``ok:false`` with ``code`` and the given message."""
         response = await self.call(method, params)
         error = response.get("error") or {}
@@ -202,8 +216,10 @@ class Peer:
             except ConnectionClosed as exc:
                 self.ctx.record(self.label, "←", "<close {} {!r}>".format(*close_of(exc)))
                 return Closed(*close_of(exc), frames)
-        self.ctx.fail(f"connection still open after {timeout:g} s (expected {waiting_for})",
-                      frames[-1] if frames else None)
+        self.ctx.fail(
+            f"connection still open after {timeout:g} s (expected {waiting_for})",
+            frames[-1] if frames else None,
+        )
 
     async def ping(self) -> None:
         """Prove the connection still works: a cheap read method must answer ``ok``."""
@@ -232,8 +248,16 @@ async def _close_tcp(ws: Any) -> None:
 class CheckContext:
     """Everything a check may use: the target, the spec, the negotiated version and what hello-ok said."""
 
-    def __init__(self, target: Target, spec: Spec | Spec4, options: Options, *, protocol: int,
-                 hello: dict[str, Any] | None = None, versions: tuple[int, ...] = ()) -> None:
+    def __init__(
+        self,
+        target: Target,
+        spec: Spec | Spec4,
+        options: Options,
+        *,
+        protocol: int,
+        hello: dict[str, Any] | None = None,
+        versions: tuple[int, ...] = (),
+    ) -> None:
         self.target = target
         self.spec = spec
         self.options = options
@@ -308,13 +332,18 @@ class CheckContext:
         if isinstance(message, bytes):
             text = f"<binary {len(message)} bytes> {message[:80]!r}"
         else:
-            text = message if len(message) <= _TRANSCRIPT_CHARS else f"{message[:_TRANSCRIPT_CHARS]}… ({len(message)} chars)"
+            text = (
+                message
+                if len(message) <= _TRANSCRIPT_CHARS
+                else f"{message[:_TRANSCRIPT_CHARS]}… ({len(message)} chars)"
+            )
         self.transcript.append(f"{label} {direction} {text}")
 
     # --- connections ----------------------------------------------------------------------------
 
-    def connect_params(self, *, protocol: tuple[int, int] | None = None, auth: Any = _UNSET,
-                       **overrides: Any) -> dict[str, Any]:
+    def connect_params(
+        self, *, protocol: tuple[int, int] | None = None, auth: Any = _UNSET, **overrides: Any
+    ) -> dict[str, Any]:
         """``connect`` params for this run: the target's credentials, this check's protocol version.
 
         ``overrides`` replace top-level keys (``client``, ``role``, ``scopes``, …); a value of ``None``
@@ -322,14 +351,22 @@ class CheckContext:
         """
         low, high = protocol or (self.protocol, self.protocol)
         params: dict[str, Any] = {
-            "minProtocol": low, "maxProtocol": high,
+            "minProtocol": low,
+            "maxProtocol": high,
             # "cli"/"cli": an id every version of the enum has, a mode that keeps it out of presence, and
             # the client kind OpenClaw lets keep its scopes without a device identity on direct loopback
             # (digest §7.4; "test"/"test" gets its scopes cleared there).
-            "client": {"id": "cli", "displayName": "moltbot-conformance", "version": __version__,
-                       "platform": "conformance", "mode": "cli", "instanceId": f"moltbot-conformance-{uuid.uuid4()}"},
+            "client": {
+                "id": "cli",
+                "displayName": "moltbot-conformance",
+                "version": __version__,
+                "platform": "conformance",
+                "mode": "cli",
+                "instanceId": f"moltbot-conformance-{uuid.uuid4()}",
+            },
             # Explicit scopes at every version: protocol 4 grants none when none are asked for.
-            "role": "operator", "scopes": list(HARNESS_SCOPES),
+            "role": "operator",
+            "scopes": list(HARNESS_SCOPES),
         }
         credentials = self.target.auth() if auth is _UNSET else auth
         if credentials:
@@ -344,9 +381,12 @@ class CheckContext:
         label = f"peer{self._peers}"
         ws = None
         try:
-            async with open_websocket_url(self.target.url, max_message_size=64 * 1024 * 1024,
-                                          connect_timeout=self.options.frame_timeout,
-                                          disconnect_timeout=2.0) as ws:
+            async with open_websocket_url(
+                self.target.url,
+                max_message_size=64 * 1024 * 1024,
+                connect_timeout=self.options.frame_timeout,
+                disconnect_timeout=2.0,
+            ) as ws:
                 peer = Peer(ws, self, label)
                 if read_challenge:
                     peer.challenge = await peer.receive(waiting_for="connect.challenge")
@@ -357,7 +397,9 @@ class CheckContext:
             if isinstance(exc, DisconnectionTimeout):
                 # The target did not finish the close handshake in time: not what any check is about,
                 # but an error the check's body raised before it must not be lost.
-                if isinstance(exc.__context__, Exception) and not isinstance(exc.__context__, trio.TooSlowError):
+                if isinstance(exc.__context__, Exception) and not isinstance(
+                    exc.__context__, trio.TooSlowError
+                ):
                     raise exc.__context__ from None
                 return
             self.fail(f"cannot open a WebSocket to {self.target.url}: {exc!r}")
@@ -377,7 +419,9 @@ class CheckContext:
             connect = self.connect_params(**params)
             if device is not None:
                 nonce = ((peer.challenge or {}).get("payload") or {}).get("nonce")
-                connect["device"] = sign_connect(device, connect, nonce=nonce if isinstance(nonce, str) else None)
+                connect["device"] = sign_connect(
+                    device, connect, nonce=nonce if isinstance(nonce, str) else None
+                )
             response = await peer.call("connect", connect, request_id="connect")
             if response.get("ok") is not True:
                 self.fail("connect was refused", response)

@@ -22,8 +22,11 @@ MAX_LISTED = 8
 def open_schema(schema: Any) -> Any:
     """``schema`` with every ``additionalProperties: false`` removed (recursively)."""
     if isinstance(schema, dict):
-        return {key: open_schema(value) for key, value in schema.items()
-                if not (key == "additionalProperties" and value is False)}
+        return {
+            key: open_schema(value)
+            for key, value in schema.items()
+            if not (key == "additionalProperties" and value is False)
+        }
     if isinstance(schema, list):
         return [open_schema(value) for value in schema]
     return schema
@@ -95,5 +98,7 @@ class Validating:
             _additions(closed.iter_errors(instance), found)
             self.newer.extend(f"{what} {entry}".strip() for entry in found or ["(unlisted additions)"])
             return None
-        error = jsonschema.exceptions.best_match(opened.iter_errors(instance))  # a real mistake, not an addition
+        error = jsonschema.exceptions.best_match(
+            opened.iter_errors(instance)
+        )  # a real mistake, not an addition
         return None if error is None else f"{_where(error)}: {error.message}"

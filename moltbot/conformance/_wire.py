@@ -94,7 +94,7 @@ class RawWebSocket:
                 raise ConnectionError("the server closed the connection during the upgrade")
             for index, event in enumerate(events):
                 if isinstance(event, AcceptConnection):
-                    raw._events.extend(events[index + 1:])  # the challenge may share the TCP segment
+                    raw._events.extend(events[index + 1 :])  # the challenge may share the TCP segment
                     return raw
                 if isinstance(event, RejectConnection):
                     await stream.aclose()

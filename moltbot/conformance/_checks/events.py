@@ -99,16 +99,25 @@ async def presence_state_version(ctx: CheckContext) -> str:
     for frame in presence:
         version = _version(frame, "presence")
         ctx.expect(isinstance(version, int), "a presence event must carry stateVersion.presence", frame)
-        ctx.expect(not versions or version >= versions[-1],
-                   f"stateVersion.presence went back from {versions[-1] if versions else None} to {version}", frame)
+        ctx.expect(
+            not versions or version >= versions[-1],
+            f"stateVersion.presence went back from {versions[-1] if versions else None} to {version}",
+            frame,
+        )
         versions.append(version)
     last = presence[-1]
-    ctx.expect(isinstance(baseline, int) and versions[-1] > baseline,
-               f"stateVersion.presence {versions[-1]} is not above the hello-ok snapshot's {baseline}", last)
+    ctx.expect(
+        isinstance(baseline, int) and versions[-1] > baseline,
+        f"stateVersion.presence {versions[-1]} is not above the hello-ok snapshot's {baseline}",
+        last,
+    )
     entries = (last.get("payload") or {}).get("presence") or []
     # The client that left is gone, or (the original keeps entries for their TTL) marked as disconnected.
-    ctx.expect(all(entry.get("reason") == "disconnect" for entry in entries if entry.get("instanceId") == instance),
-               "the client that left is still listed as connected in the last presence event", last)
+    ctx.expect(
+        all(entry.get("reason") == "disconnect" for entry in entries if entry.get("instanceId") == instance),
+        "the client that left is still listed as connected in the last presence event",
+        last,
+    )
     return f"presence versions {baseline} → {', '.join(map(str, versions))}"
 
 
@@ -127,11 +136,17 @@ async def health_state_version(ctx: CheckContext) -> str:
     for frame in health:
         version = _version(frame, "health")
         ctx.expect(isinstance(version, int), "a health event must carry stateVersion.health", frame)
-        ctx.expect(not versions or version >= versions[-1],
-                   f"stateVersion.health went back from {versions[-1] if versions else None} to {version}", frame)
+        ctx.expect(
+            not versions or version >= versions[-1],
+            f"stateVersion.health went back from {versions[-1] if versions else None} to {version}",
+            frame,
+        )
         versions.append(version)
-    ctx.expect(isinstance(baseline, int) and versions[-1] >= baseline,
-               f"stateVersion.health {versions[-1]} is below the hello-ok snapshot's {baseline}", health[-1])
+    ctx.expect(
+        isinstance(baseline, int) and versions[-1] >= baseline,
+        f"stateVersion.health {versions[-1]} is below the hello-ok snapshot's {baseline}",
+        health[-1],
+    )
     return f"health versions {baseline} → {', '.join(map(str, versions))}"
 
 
@@ -143,7 +158,9 @@ async def tick_cadence(ctx: CheckContext) -> str:
         ctx.fail(f"hello-ok.policy.tickIntervalMs is {interval_ms!r}")
     interval = interval_ms / 1000
     if interval * 2 > ctx.options.max_wait:
-        ctx.skip(f"tickIntervalMs {interval_ms} needs over {interval * 2:g} s (max wait {ctx.options.max_wait:g} s)")
+        ctx.skip(
+            f"tickIntervalMs {interval_ms} needs over {interval * 2:g} s (max wait {ctx.options.max_wait:g} s)"
+        )
     async with ctx.session() as peer:
         first = await peer.event("tick", within=interval * 2.5)
         first_at = trio.current_time()
@@ -154,6 +171,9 @@ async def tick_cadence(ctx: CheckContext) -> str:
         ctx.expect(problem is None, f"tick payload does not match {ctx.spec.label}: {problem}", frame)
         ctx.expect(isinstance(frame.get("seq"), int), "tick must carry a seq", frame)
     ctx.expect(second["seq"] > first["seq"], "tick seq did not increase", second)
-    ctx.expect(interval * 0.5 <= gap <= interval * 2,
-               f"ticks {gap * 1000:.0f} ms apart, policy says {interval_ms} ms", second)
+    ctx.expect(
+        interval * 0.5 <= gap <= interval * 2,
+        f"ticks {gap * 1000:.0f} ms apart, policy says {interval_ms} ms",
+        second,
+    )
     return f"ticks {gap * 1000:.0f} ms apart (policy {interval_ms} ms)"

@@ -45,12 +45,42 @@ def _environ(env: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
+def _serves(args: tuple[str, ...]) -> bool:
+    """Whether ``args`` run the gateway itself (``moltbot [--dev|--profile X] gateway [options]``)."""
+    words = list(args)
+    while words and words[0].startswith("-"):
+        words = words[2:] if words[0] == "--profile" else words[1:]
+    return words[:1] == ["gateway"] and (len(words) == 1 or words[1].startswith("-"))
+
+
+def _in_trio() -> bool:
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True
+
+
 def invoke_cli(env: dict[str, str], *args: str, input: str | bytes | None = None) -> subprocess.CompletedProcess:
     """``moltbot *args`` in this process (blocking: call it from a thread, or from a test without a loop)."""
     from moltbot.cli import cli
 
-    with _ONE_AT_A_TIME, _environ(env):
-        result = CliRunner().invoke(cli, list(args), input=input, prog_name="moltbot", catch_exceptions=True)
+    # The gateway command installs the process's logging and signal handlers and serves until a signal.
+    assert not _serves(args), f"`moltbot {' '.join(args)}` serves a gateway: start it as a process"
+
+    def invoke():
+        with _ONE_AT_A_TIME, _environ(env):
+            return CliRunner().invoke(cli, list(args), input=input, prog_name="moltbot", catch_exceptions=True)
+
+    if _in_trio():  # called (blocking, as subprocess.run) from a Trio test: the command's trio.run needs a thread
+        done: list = []
+        worker = threading.Thread(target=lambda: done.append(invoke()), daemon=True)
+        worker.start()
+        worker.join(DEADLINE_S)
+        assert done, f"`moltbot {' '.join(args)}` did not finish in {DEADLINE_S} s"
+        result = done[0]
+    else:
+        result = invoke()
     stderr = result.stderr
     code = result.exit_code
     if result.exception is not None and not isinstance(result.exception, SystemExit):

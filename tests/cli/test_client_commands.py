@@ -23,6 +23,7 @@ from moltbot.config.load import parse_json5
 from moltbot.store.lock import acquire_gateway_lock, lock_path
 from tests.cli.helpers import MOLTBOT
 from tests.cli.helpers import run_moltbot as _run
+from tests.cli.helpers import run_moltbot_process as _run_process
 from tests.cli.helpers import start_gateway as _start
 
 
@@ -196,7 +197,8 @@ def test_doctor_warns_when_the_canvas_port_is_taken(home):
         (tmp_path / ".clawdbot" / "moltbot.json").write_text(
             json.dumps({"gateway": {"mode": "local", "auth": {"token": "0123456789abcdef" * 3}},
                         "canvasHost": {"port": port}}))
-        result = _run(env, "doctor")
+        # A process: the squatter is this test process, and doctor does not count its own process as one.
+        result = _run_process(env, "doctor")
     assert f"warn  canvas: canvas port {port} is used by pid {os.getpid()}" in result.stdout, result.stdout
     assert "canvasHost.port" in result.stdout
     skipped = _run({**env, "CLAWDBOT_SKIP_CANVAS_HOST": "1"}, "doctor")

@@ -61,7 +61,9 @@ def _in_trio() -> bool:
     return True
 
 
-def invoke_cli(env: dict[str, str], *args: str, input: str | bytes | None = None) -> subprocess.CompletedProcess:
+def invoke_cli(
+    env: dict[str, str], *args: str, input: str | bytes | None = None
+) -> subprocess.CompletedProcess:
     """``moltbot *args`` in this process (blocking: call it from a thread, or from a test without a loop)."""
     from moltbot.cli import cli
 
@@ -70,9 +72,12 @@ def invoke_cli(env: dict[str, str], *args: str, input: str | bytes | None = None
 
     def invoke():
         with _ONE_AT_A_TIME, _environ(env):
-            return CliRunner().invoke(cli, list(args), input=input, prog_name="moltbot", catch_exceptions=True)
+            return CliRunner().invoke(
+                cli, list(args), input=input, prog_name="moltbot", catch_exceptions=True
+            )
 
-    if _in_trio():  # called (blocking, as subprocess.run) from a Trio test: the command's trio.run needs a thread
+    # Called (blocking, as subprocess.run) from a Trio test: the command's own trio.run needs another thread.
+    if _in_trio():
         done: list = []
         worker = threading.Thread(target=lambda: done.append(invoke()), daemon=True)
         worker.start()
@@ -89,8 +94,11 @@ def invoke_cli(env: dict[str, str], *args: str, input: str | bytes | None = None
     return subprocess.CompletedProcess(["moltbot", *args], code, result.stdout, stderr)
 
 
-async def run_cli_inprocess(env: dict[str, str], *args: str,
-                            input: str | bytes | None = None) -> subprocess.CompletedProcess:
+async def run_cli_inprocess(
+    env: dict[str, str], *args: str, input: str | bytes | None = None
+) -> subprocess.CompletedProcess:
     """``invoke_cli`` from a Trio test: in a worker thread, so the test's gateway keeps serving."""
     with trio.fail_after(DEADLINE_S):
-        return await trio.to_thread.run_sync(lambda: invoke_cli(env, *args, input=input), abandon_on_cancel=True)
+        return await trio.to_thread.run_sync(
+            lambda: invoke_cli(env, *args, input=input), abandon_on_cancel=True
+        )

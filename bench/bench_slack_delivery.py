@@ -89,8 +89,7 @@ class Chats:
     async def settle(self) -> dict[str, Any]:
         self.running = False
         with trio.move_on_after(SETTLE_TIMEOUT):
-            while not all(self.replies()[text] for text in self.sent_texts):
-                await trio.sleep(0.2)
+            await self.fake.wait_for(lambda: all(self.replies()[text] for text in self.sent_texts))
         counts = self.replies()
         lost = [t for t in self.sent_texts if counts[t] == 0]
         duplicated = {t: counts[t] for t in self.sent_texts if counts[t] > 1}

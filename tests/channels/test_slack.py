@@ -274,6 +274,23 @@ async def test_a_reply_queued_while_slack_fails_is_posted_once_after_a_restart(t
     assert (stored.kind, stored.state, stored.message_id) == ("reply", "delivered", fake.posted[0]["ts"])
 
 
+async def test_tokens_slack_refuses_stop_the_account_with_the_reason(tmp_path):
+    with trio.fail_after(15):
+        async with open_fake_slack() as fake:
+            bad_bot = slack_config(tmp_path, fake, bot_token="xoxb-revoked")
+            bad_app = slack_config(tmp_path, fake, app_token="xapp-1-revoked")
+            rows = []
+            for config in (bad_bot, bad_app):
+                async with open_gateway(config, port=0, env={}) as gateway:
+                    slot = gateway.runtime.channels.slots[("slack", "default")]
+                    await slot.child.wait_state("failed")
+                    rows.append(await status_row(gateway))
+    assert [row["lastError"] for row in rows] == ["slack refused the bot token: invalid_auth",
+                                                  "slack refused the app token: not_allowed_token_type"]
+    assert all(row["healthState"] == "failed" and not row["connected"] for row in rows)
+    assert len(fake.method_calls("auth.test")) == 2  # each tried once, not retried
+
+
 # --- HTTP Events mode ---------------------------------------------------------------------------------
 
 def signed(body: bytes, *, secret: str = SECRET, at: float | None = None, retry: int | None = None) -> dict:

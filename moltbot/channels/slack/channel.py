@@ -141,8 +141,13 @@ class SlackChannel:
                     await trio.sleep_forever()
                 assert self.app_token is not None
                 async with SlackApi(self.app_token, self.config.api_root, timeout=timeout) as app_api:
-                    await socket.serve_socket_mode(app_api, self.receive, on_hello=hello, on_activity=self._heard,
-                                                   on_reconnect=self._reconnecting)
+                    try:
+                        await socket.serve_socket_mode(app_api, self.receive, on_hello=hello,
+                                                       on_activity=self._heard, on_reconnect=self._reconnecting)
+                    except SlackError as exc:
+                        if exc.code in FATAL_AUTH:
+                            raise ChannelUnavailable(f"slack refused the app token: {exc.code}") from None
+                        raise
             finally:
                 self._api = self._inbox = None
                 self.status.connected = False

@@ -25,6 +25,7 @@ import functools
 import itertools
 import json
 import random
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -235,12 +236,30 @@ class FakeSlack:
                 return 200, {"ok": False, "error": "no_text" if channel else "channel_not_found"}, []
             if len(text) > 40_000:
                 return 200, {"ok": False, "error": "msg_too_long"}, []
-            ts = f"1800000000.{next(self._ts):06d}"
+            ts = f"{int(time.time())}.{next(self._ts):06d}"
             self.posted.append({**body, "ts": ts})
             self.changed()
             return 200, {"ok": True, "channel": channel, "ts": ts,
                          "message": {"type": "message", "text": text, "user": BOT_USER, "ts": ts}}, []
+        if method in ("conversations.history", "conversations.replies"):
+            return 200, {"ok": True, "messages": self._history(body), "has_more": False}, []
         return 200, {"ok": False, "error": "unknown_method"}, []
+
+    def _history(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """What the bot posted in a channel (``history``: not in threads) or a thread (``replies``), newest
+        first, since ``oldest``; ``metadata`` only with ``include_all_metadata``."""
+        oldest, thread = float(body.get("oldest") or 0), body.get("ts")
+        out = []
+        for posted in reversed(self.posted):
+            if posted["channel"] != body.get("channel") or float(posted["ts"]) < oldest:
+                continue
+            if (posted.get("thread_ts") or None) != thread:
+                continue
+            message = {"type": "message", "user": BOT_USER, "text": posted["text"], "ts": posted["ts"]}
+            if posted.get("metadata") and body.get("include_all_metadata"):
+                message["metadata"] = posted["metadata"]
+            out.append(message)
+        return out[: int(body.get("limit") or 100)]
 
     async def handle(self, stream: trio.SocketStream) -> None:
         conn = h11.Connection(h11.SERVER)

@@ -11,8 +11,7 @@ import pytest
 import trio
 
 from moltbot.channels import manager as manager_module
-from moltbot.channels.base import Backoff
-from moltbot.channels.base import wall_ms
+from moltbot.channels.base import Backoff, wall_ms
 from moltbot.channels.slack import http_events, socket
 from moltbot.channels.slack.channel import send_marker
 from moltbot.client import open_gateway_client

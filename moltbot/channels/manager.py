@@ -28,6 +28,8 @@ from ..gateway.supervisor import Child, describe
 from ..protocol._payloads.system import LinkChannel
 from . import liveness, summary
 from .base import AccountStatus, Backoff, ChannelAccount, ChannelUnavailable, DeliveryError, wall_ms
+from .discord.channel import DiscordChannel
+from .discord.channel import resolve_token as discord_token
 from .inbound import Dispatcher
 from .outbound import Deliveries, InboundGate
 from .pairing import PairingStore
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("moltbot.channels")
 
-SUPERVISED = ("telegram", "whatsapp")
+SUPERVISED = ("telegram", "whatsapp", "discord")
 BACKOFF = Backoff(initial=2.0, maximum=300.0, jitter=0.2)
 STABLE_SECONDS = 60.0  # a run this long resets the backoff
 APPROVAL_CHECK_SECONDS = 5.0  # how often the pairing allowlists are checked for new approvals
@@ -228,8 +230,9 @@ class ChannelManager:
             status.last_start_at, status.last_stop_at = old.last_start_at, old.last_stop_at
             status.last_inbound_at, status.last_outbound_at = old.last_inbound_at, old.last_outbound_at
             status.linked, status.self_id = old.linked, old.self_id
-        if channel == "telegram":
-            token, status.token_source = resolve_token(account, account_id, self.runtime.gateway.env)
+        if channel in ("telegram", "discord"):
+            resolve = resolve_token if channel == "telegram" else discord_token
+            token, status.token_source = resolve(account, account_id, self.runtime.gateway.env)
             status.configured = bool(token)
         else:
             status.configured = True
@@ -239,6 +242,8 @@ class ChannelManager:
         if channel == "telegram":
             return TelegramChannel(account_id, account, status, env=self.runtime.gateway.env,
                                    state_dir=self.runtime.config.state_dir)
+        if channel == "discord":
+            return DiscordChannel(account_id, account, status, env=self.runtime.gateway.env)
         return WhatsAppChannel(account_id, account, status, state_dir=self.runtime.config.state_dir)
 
     async def _serve_account(self, slot: Slot, channel: str, account: Any, *,

@@ -16,11 +16,12 @@ from .whatsapp.channel import resolve_auth_dir
 if TYPE_CHECKING:
     from .manager import ChannelManager
 
-CHANNEL_ORDER = ("telegram", "whatsapp", "webchat")
-LABELS = {"telegram": "Telegram", "whatsapp": "WhatsApp", "webchat": "WebChat"}
+CHANNEL_ORDER = ("telegram", "whatsapp", "discord", "webchat")
+LABELS = {"telegram": "Telegram", "whatsapp": "WhatsApp", "discord": "Discord", "webchat": "WebChat"}
 # The original's channel registry (``src/channels/registry.ts``): longer labels and the macOS app's SF Symbols.
-DETAIL_LABELS = {"telegram": "Telegram Bot", "whatsapp": "WhatsApp Web", "webchat": "WebChat"}
-SYSTEM_IMAGES = {"telegram": "paperplane", "whatsapp": "message"}
+DETAIL_LABELS = {"telegram": "Telegram Bot", "whatsapp": "WhatsApp Web", "discord": "Discord Bot",
+                 "webchat": "WebChat"}
+SYSTEM_IMAGES = {"telegram": "paperplane", "whatsapp": "message", "discord": "bubble.left.and.bubble.right"}
 
 SUMMARY_KEYS = ("accountId", "name", "enabled", "configured", "linked", "authAgeMs", "running", "connected",
                 "lastError", "probe", "lastProbeAt", "mode", "tokenSource", "healthState", "reconnectAttempts",

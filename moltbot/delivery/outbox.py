@@ -11,7 +11,9 @@ blocked, an account not configured) dead-letters the message with the reason; an
 account)`` retries an account's waiting messages at once: the channel manager calls it when the account
 connects. On start the pending rows of the previous run are queued again: a message written but not
 sent before a restart or a ``kill -9`` is sent then; one whose send was in flight when the process was
-killed is sent again (at least once: the Telegram Bot API offers no idempotency key to check against).
+killed is sent again: at least once on Telegram (its Bot API offers no idempotency key to check against),
+once on a channel whose account says ``idempotent_sends`` (it gets ``idempotency_key``, the same for the
+same piece of the same message, and the platform drops a repeat: Discord's ``nonce``).
 An in-flight send is shielded for ``SEND_SHIELD`` seconds, so a graceful stop records its outcome.
 
 The outbox knows no channel: a channel plugs in by giving its account objects ``send(target, text, *,
@@ -253,7 +255,11 @@ class Outbox:
         reply_all = bool(getattr(account, "reply_to_all", False))
         for index in range(row.pieces_sent, len(pieces)):
             reply_to = row.reply_to if index == 0 or reply_all else None
-            message_id = await account.send(row.target, pieces[index], reply_to=reply_to)
+            if getattr(account, "idempotent_sends", False):  # the platform dedupes by it (Discord's nonce)
+                message_id = await account.send(row.target, pieces[index], reply_to=reply_to,
+                                                idempotency_key=f"{row.key}#{index}")
+            else:
+                message_id = await account.send(row.target, pieces[index], reply_to=reply_to)
             row.message_id = row.message_id or message_id
             row.pieces_sent, row.chunk_limit = index + 1, limit
             if index + 1 < len(pieces):  # the last one is recorded with the outcome

@@ -88,6 +88,9 @@ class FakeDiscord:
         self.sessions: dict[str, SessionLog] = {}
         self._scripted: deque[tuple[int, dict[str, Any], dict[str, str]]] = deque()
         self._drop_next = False
+        self.create_delay = 0.0  # seconds a create is answered after the message exists (benchmarks)
+        self.honour_nonce = True
+        self.on_create: Callable[[dict[str, Any]], None] = lambda message: None
         self._nonces: dict[tuple[str, str], dict[str, Any]] = {}
         self._buckets: dict[str, tuple[float, int]] = {}
         self.changed = trio.Event()
@@ -262,6 +265,8 @@ class FakeDiscord:
                 self._changed()
                 if status == 0:  # created, but the answer is lost
                     return
+                if self.create_delay and status == 200 and path.endswith("/messages"):
+                    await trio.sleep(self.create_delay)  # Discord has it already, whoever hangs up now
                 data = json.dumps(reply).encode() if reply is not None else b""
                 head = [("content-length", str(len(data))), *headers.items()]
                 if reply is not None:
@@ -325,13 +330,14 @@ class FakeDiscord:
         if not isinstance(content, str) or not content or len(content) > 2000:
             return 400, {"message": "Invalid Form Body", "code": 50035}, limits
         nonce = body.get("nonce")
-        if nonce and body.get("enforce_nonce") and (channel_id, nonce) in self._nonces:
+        if nonce and body.get("enforce_nonce") and self.honour_nonce and (channel_id, nonce) in self._nonces:
             return 200, self._nonces[(channel_id, nonce)], limits
         message = {"id": snowflake(), "channel_id": channel_id, "content": content, "nonce": nonce,
                    "author": {"id": BOT_ID, "username": "moltbot", "bot": True},
                    "message_reference": body.get("message_reference"),
                    "allowed_mentions": body.get("allowed_mentions")}
         self.messages.append(message)
+        self.on_create(message)
         if nonce:
             self._nonces[(channel_id, nonce)] = message
         if self._drop_next:

@@ -57,6 +57,7 @@ class InboundMessage:
     mentioned: bool = False
     sender_name: str | None = None
     guild_id: str | None = None  # Discord: the guild (server) a channel message came from
+    team_id: str | None = None  # Slack workspace (``bindings[].match.teamId``)
 
     @property
     def dedupe_key(self) -> str | None:

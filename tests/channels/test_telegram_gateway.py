@@ -267,7 +267,7 @@ async def test_channels_status_lists_every_channel_and_logout_stops_the_account(
                     status = await client.call("channels.status", {"probe": True, "timeoutMs": 5000})
                     logout = await client.call("channels.logout", {"channel": "telegram"})
                     after = await client.call("channels.status", {})
-    assert status["channelOrder"] == ["telegram", "whatsapp", "discord", "webchat"]
+    assert status["channelOrder"] == ["telegram", "whatsapp", "webchat"]
     telegram = status["channelAccounts"]["telegram"][0]
     assert telegram["accountId"] == "default" and telegram["running"] and telegram["connected"]
     assert telegram["tokenSource"] == "config" and telegram["mode"] == "polling" and telegram["dmPolicy"] == "pairing"

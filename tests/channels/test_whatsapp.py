@@ -80,8 +80,7 @@ async def test_unlinked_account_reports_how_to_link_without_retrying(tmp_path, f
     assert fake.clients == []  # nothing tried to connect without a session
     # The catalogue fields as the original's channel registry gives them (its macOS app draws these).
     assert status["channelDetailLabels"]["whatsapp"] == "WhatsApp Web"
-    assert status["channelSystemImages"] == {"telegram": "paperplane", "whatsapp": "message",
-                                             "discord": "bubble.left.and.bubble.right"}
+    assert status["channelSystemImages"] == {"telegram": "paperplane", "whatsapp": "message"}
     meta = {entry["id"]: entry for entry in status["channelMeta"]}
     assert meta["whatsapp"] == {"id": "whatsapp", "label": "WhatsApp", "detailLabel": "WhatsApp Web",
                                 "systemImage": "message"}

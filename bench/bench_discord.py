@@ -58,7 +58,10 @@ BOT_TOKEN = "MTAw.bench-discord.token"
 REPLY_TIMEOUT = 60.0
 WARMUP_MAX = 120.0
 SETTLE_TIMEOUT = 120.0
-ONE_TURN_PER_MESSAGE = {"session": {"dmScope": "per-channel-peer"}, "messages": {"queue": {"mode": "followup"}}}
+ONE_TURN_PER_MESSAGE = {
+    "session": {"dmScope": "per-channel-peer"},
+    "messages": {"queue": {"mode": "followup"}},
+}
 
 
 def channel_of(chat: int) -> str:
@@ -102,9 +105,15 @@ def config(api_base: str, accounts: int = 1, **extra: Any) -> dict[str, Any]:
     if accounts == 1:
         discord["token"] = BOT_TOKEN
     else:
-        discord["accounts"] = {("default" if i == 0 else f"a{i}"): {"token": BOT_TOKEN, "apiBase": api_base,
-                                                                    "dmPolicy": "open", "allowFrom": ["*"]}
-                               for i in range(accounts)}
+        discord["accounts"] = {
+            ("default" if i == 0 else f"a{i}"): {
+                "token": BOT_TOKEN,
+                "apiBase": api_base,
+                "dmPolicy": "open",
+                "allowFrom": ["*"],
+            }
+            for i in range(accounts)
+        }
     return {"channels": {"discord": discord}, **ONE_TURN_PER_MESSAGE, **extra}
 
 
@@ -121,11 +130,14 @@ def trim(fake: FakeDiscord) -> None:
 
 # --- 1. throughput -----------------------------------------------------------------------------------------
 
+
 async def throughput(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) -> dict[str, Any]:
     async with open_fake_discord(BOT_TOKEN) as fake:
         add_chats(fake, args.chats)
         waiters = Waiters(fake)
-        extra = {"agents": {"defaults": {"maxConcurrent": args.max_concurrent}}} if args.max_concurrent else {}
+        extra = (
+            {"agents": {"defaults": {"maxConcurrent": args.max_concurrent}}} if args.max_concurrent else {}
+        )
         server = await ba.start_gateway("throughput", tmp, registry, config(fake.api_base, **extra))
         with trio.fail_after(ba.START_TIMEOUT):
             await fake.wait_for(lambda: fake.live and fake.live[-1].session)
@@ -164,15 +176,22 @@ async def throughput(args: argparse.Namespace, tmp: Path, registry: list[bg.Serv
             meter.end()
             nursery.cancel_scope.cancel()
         done = [t for t in completions if t < window["start"] + args.seconds]
-        out: dict[str, Any] = {"chats": args.chats, "seconds": args.seconds, "messages": len(done),
-                               "messages_per_s": round(len(done) / args.seconds, 1),
-                               **bg.latency_summary(samples[:len(done)]), **meter.summary(len(done)),
-                               "unexpected_creates": waiters.unexpected, "rate_limited": fake.rate_limited}
+        out: dict[str, Any] = {
+            "chats": args.chats,
+            "seconds": args.seconds,
+            "messages": len(done),
+            "messages_per_s": round(len(done) / args.seconds, 1),
+            **bg.latency_summary(samples[: len(done)]),
+            **meter.summary(len(done)),
+            "unexpected_creates": waiters.unexpected,
+            "rate_limited": fake.rate_limited,
+        }
         out["gateway_findings"] = ba.stop(server, registry)
         return out
 
 
 # --- 2. RSS per connected account ----------------------------------------------------------------------------
+
 
 async def rss(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -191,10 +210,25 @@ async def rss(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) ->
 
 # --- 3. kill -9 during delivery -----------------------------------------------------------------------------
 
+
 async def spawn_gateway(home: Path, tmp: Path, run: int, registry: list[bg.Server]) -> bg.Server:
-    server = bg._spawn(f"gateway-{run}", [sys.executable, "-m", "moltbot", "gateway", "--allow-unconfigured",
-                                          "--port", "0", "--token", ba.TOKEN],
-                       ba._child_env(home), tmp / f"gateway-{run}.log", home)
+    server = bg._spawn(
+        f"gateway-{run}",
+        [
+            sys.executable,
+            "-m",
+            "moltbot",
+            "gateway",
+            "--allow-unconfigured",
+            "--port",
+            "0",
+            "--token",
+            ba.TOKEN,
+        ],
+        ba._child_env(home),
+        tmp / f"gateway-{run}.log",
+        home,
+    )
     registry.append(server)
     await bg._wait_for_line(server, bg._LISTENING, ba.START_TIMEOUT)
     return server
@@ -221,8 +255,9 @@ async def kills(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) 
                     fake.push_message(channel_id=channel_of(number), author=user_of(number), content=text)
                     sequence += 1
                     with trio.move_on_after(3.0):  # a message lost with a socket must not stop this chat
-                        await fake.wait_for(lambda t=text: any(m["content"].endswith(f": {t}")
-                                                               for m in fake.messages[-50:]))
+                        await fake.wait_for(
+                            lambda t=text: any(m["content"].endswith(f": {t}") for m in fake.messages[-50:])
+                        )
                 else:
                     await fake.changed.wait()
 
@@ -240,20 +275,27 @@ async def kills(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) 
                 server = await spawn_gateway(home, tmp, run, registry)
             running = False
             with trio.move_on_after(SETTLE_TIMEOUT):
-                while not all(replies()[t] for t in sent_texts):
-                    await trio.sleep(0.2)
+                await fake.wait_for(lambda: all(replies()[t] for t in sent_texts))
             nursery.cancel_scope.cancel()
         ba.stop(server, registry)
         counts = replies()
         lost = [t for t in sent_texts if counts[t] == 0]
         duplicated = {t: counts[t] for t in sent_texts if counts[t] > 1}
-        return {"messages": len(sent_texts), "replies": sum(counts.values()), "unanswered": len(lost),
-                "duplicated": len(duplicated), "duplicated_examples": dict(list(duplicated.items())[:5]),
-                "unanswered_examples": lost[:5], "kills": args.kills, "nonce_honoured": not args.no_nonce,
-                "seconds": round(time.perf_counter() - started, 1)}
+        return {
+            "messages": len(sent_texts),
+            "replies": sum(counts.values()),
+            "unanswered": len(lost),
+            "duplicated": len(duplicated),
+            "duplicated_examples": dict(list(duplicated.items())[:5]),
+            "unanswered_examples": lost[:5],
+            "kills": args.kills,
+            "nonce_honoured": not args.no_nonce,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
 
 
 # --- main ------------------------------------------------------------------------------------------------
+
 
 async def run_all(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) -> dict[str, Any]:
     results: dict[str, Any] = {}
@@ -274,22 +316,35 @@ def table(results: dict[str, Any]) -> str:
     part = results.get("throughput")
     if part:
         cpu = part.get("cpu_us_per_turn", {})
-        rows += [("chats (messages in flight)", part["chats"]), ("messages answered / s", part["messages_per_s"]),
-                 ("end-to-end p50 ms", part["p50_ms"]), ("end-to-end p99 ms", part["p99_ms"]),
-                 ("gateway CPU µs / message", cpu.get("gateway")),
-                 ("CPU % gateway / bench+fake / other", "{gateway} / {client} / {other}".format(**part["cpu_percent"])),
-                 ("429s from the fake", part["rate_limited"])]
+        rows += [
+            ("chats (messages in flight)", part["chats"]),
+            ("messages answered / s", part["messages_per_s"]),
+            ("end-to-end p50 ms", part["p50_ms"]),
+            ("end-to-end p99 ms", part["p99_ms"]),
+            ("gateway CPU µs / message", cpu.get("gateway")),
+            (
+                "CPU % gateway / bench+fake / other",
+                "{gateway} / {client} / {other}".format(**part["cpu_percent"]),
+            ),
+            ("429s from the fake", part["rate_limited"]),
+        ]
     part = results.get("rss")
     if part:
-        rows += [(f"gateway RSS MB, {part['accounts_one']} / {part['accounts_many']} accounts connected",
-                  f"{part['rss_mb_one']} / {part['rss_mb_many']}"), ("RSS KB per connected account",
-                                                                      part["rss_kb_per_account"])]
+        rows += [
+            (
+                f"gateway RSS MB, {part['accounts_one']} / {part['accounts_many']} accounts connected",
+                f"{part['rss_mb_one']} / {part['rss_mb_many']}",
+            ),
+            ("RSS KB per connected account", part["rss_kb_per_account"]),
+        ]
     part = results.get("kills")
     if part:
-        rows += [("kill -9: messages / replies", f"{part['messages']} / {part['replies']}"),
-                 ("kill -9: duplicated replies (target 0)", part["duplicated"]),
-                 ("kill -9: messages never answered", part["unanswered"]),
-                 ("kill -9: nonce honoured by the fake", part["nonce_honoured"])]
+        rows += [
+            ("kill -9: messages / replies", f"{part['messages']} / {part['replies']}"),
+            ("kill -9: duplicated replies (target 0)", part["duplicated"]),
+            ("kill -9: messages never answered", part["unanswered"]),
+            ("kill -9: nonce honoured by the fake", part["nonce_honoured"]),
+        ]
     return "\n".join(["| figure | value |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows)])
 
 

@@ -28,6 +28,7 @@ from ..gateway.supervisor import Child, describe
 from ..protocol._payloads.system import LinkChannel
 from . import liveness, summary
 from .base import AccountStatus, Backoff, ChannelAccount, ChannelUnavailable, DeliveryError, wall_ms
+from .discord import policy as discord_policy
 from .discord.channel import DiscordChannel
 from .discord.channel import resolve_token as discord_token
 from .inbound import Dispatcher
@@ -228,9 +229,10 @@ class ChannelManager:
             return await self._start_account(channel, account_id, account)
 
     def _fresh_status(self, channel: str, account_id: str, account: Any, old: AccountStatus | None) -> AccountStatus:
+        policy = discord_policy.effective(account) if channel == "discord" else account  # its ``dm`` block read
         status = AccountStatus(account_id=account_id, name=account.name, enabled=account.enabled,
-                               dm_policy=account.dm_policy, mode=_mode(channel, account),
-                               allow_from=[str(e) for e in account.allow_from] or None)
+                               dm_policy=policy.dm_policy, mode=_mode(channel, account),
+                               allow_from=[str(e) for e in policy.allow_from or ()] or None)
         if old is not None:  # keep history across restarts
             status.last_start_at, status.last_stop_at = old.last_start_at, old.last_stop_at
             status.last_inbound_at, status.last_outbound_at = old.last_inbound_at, old.last_outbound_at

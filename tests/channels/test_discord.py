@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import attrs
 import pytest
 import trio
@@ -11,6 +13,7 @@ from moltbot.channels import manager as manager_module
 from moltbot.channels.base import Backoff, wall_ms
 from moltbot.channels.discord import gateway as gateway_module
 from moltbot.channels.discord.channel import nonce_for
+from moltbot.channels.pairing import PairingStore
 from moltbot.client import open_gateway_client
 from moltbot.config.model import (
     AgentEntry,
@@ -35,7 +38,12 @@ BOT_TOKEN = "MTAw.discord-test.token"
 USER = "300000000000000001"
 OTHER = "300000000000000002"
 DM = "400000000000000001"
-GUILD, GENERAL, RANDOM, THREAD = "500000000000000001", "600000000000000001", "600000000000000002", "700000000000000001"
+GUILD, GENERAL, RANDOM, THREAD = (
+    "500000000000000001",
+    "600000000000000001",
+    "600000000000000002",
+    "700000000000000001",
+)
 INTENTS = (1 << 0) | (1 << 9) | (1 << 12) | (1 << 15)
 
 
@@ -50,8 +58,11 @@ def discord_config(tmp_path, fake, **account) -> Config:
     account.setdefault("token", BOT_TOKEN)
     account.setdefault("dm_policy", "allowlist")
     account.setdefault("allow_from", [USER])
-    return Config(gateway=GatewayConfig(auth=AuthConfig(token=TOKEN)), state_dir=tmp_path,
-                  channels=ChannelsConfig(discord=DiscordConfig(api_base=fake.api_base, **account)))
+    return Config(
+        gateway=GatewayConfig(auth=AuthConfig(token=TOKEN)),
+        state_dir=tmp_path,
+        channels=ChannelsConfig(discord=DiscordConfig(api_base=fake.api_base, **account)),
+    )
 
 
 def world(fake) -> None:
@@ -95,26 +106,52 @@ async def test_a_dm_reaches_the_agent_and_the_reply_is_delivered_once_with_a_non
 
 
 async def test_guild_messages_follow_the_allowlists_mention_gating_threads_and_bindings(tmp_path):
-    guilds = {GUILD: DiscordGuild(channels={"general": DiscordChannelRule(allow=True),
-                                            RANDOM: DiscordChannelRule(allow=False)})}
+    guilds = {
+        GUILD: DiscordGuild(
+            channels={"general": DiscordChannelRule(allow=True), RANDOM: DiscordChannelRule(allow=False)}
+        )
+    }
     agents = AgentsConfig(entries=[AgentEntry(id="main", default=True), AgentEntry(id="friends")])
     bindings = [Binding(agent_id="friends", match=BindingMatch(channel="discord", guild_id=GUILD))]
     with trio.fail_after(15):
         async with open_fake_discord(BOT_TOKEN) as fake:
             world(fake)
-            config = attrs.evolve(discord_config(tmp_path, fake, guilds=guilds, reply_to_mode="off"),
-                                  agents=agents, bindings=bindings)
+            config = attrs.evolve(
+                discord_config(tmp_path, fake, guilds=guilds, reply_to_mode="off"),
+                agents=agents,
+                bindings=bindings,
+            )
             async with open_gateway(config, port=0, env={}) as gateway:
                 await connected(gateway, fake)
                 fake.push_message(channel_id=GENERAL, guild_id=GUILD, author=OTHER, content="no mention")
-                fake.push_message(channel_id=RANDOM, guild_id=GUILD, author=OTHER, content=f"<@{BOT_ID}> denied",
-                                  mentions_bot=True)
-                fake.push_message(channel_id=GENERAL, guild_id=GUILD, author=OTHER, content=f"<@{BOT_ID}> in general",
-                                  mentions_bot=True)
-                fake.push_message(channel_id=THREAD, guild_id=GUILD, author=OTHER, content=f"<@{BOT_ID}> in thread",
-                                  mentions_bot=True)
-                fake.push_message(channel_id=GENERAL, guild_id="500000000000000009", author=OTHER,
-                                  content=f"<@{BOT_ID}> other guild", mentions_bot=True)
+                fake.push_message(
+                    channel_id=RANDOM,
+                    guild_id=GUILD,
+                    author=OTHER,
+                    content=f"<@{BOT_ID}> denied",
+                    mentions_bot=True,
+                )
+                fake.push_message(
+                    channel_id=GENERAL,
+                    guild_id=GUILD,
+                    author=OTHER,
+                    content=f"<@{BOT_ID}> in general",
+                    mentions_bot=True,
+                )
+                fake.push_message(
+                    channel_id=THREAD,
+                    guild_id=GUILD,
+                    author=OTHER,
+                    content=f"<@{BOT_ID}> in thread",
+                    mentions_bot=True,
+                )
+                fake.push_message(
+                    channel_id=GENERAL,
+                    guild_id="500000000000000009",
+                    author=OTHER,
+                    content=f"<@{BOT_ID}> other guild",
+                    mentions_bot=True,
+                )
                 await gateway.runtime.channels.dispatcher.wait_handled(5)
                 await fake.wait_for(lambda: len(fake.messages) >= 2)
                 await gateway.runtime.channels.delivery.outbox.wait_idle()
@@ -122,7 +159,10 @@ async def test_guild_messages_follow_the_allowlists_mention_gating_threads_and_b
     assert {m["channel_id"]: said(m) for m in fake.messages} == {GENERAL: "in general", THREAD: "in thread"}
     assert all(m["message_reference"] is None for m in fake.messages)
     assert f"agent:friends:discord:channel:{GENERAL}" in entries
-    assert entries[f"agent:friends:discord:channel:{GENERAL}:thread:{THREAD}"]["lastTo"] == f"{GENERAL}:topic:{THREAD}"
+    assert (
+        entries[f"agent:friends:discord:channel:{GENERAL}:thread:{THREAD}"]["lastTo"]
+        == f"{GENERAL}:topic:{THREAD}"
+    )
 
 
 async def test_heartbeats_are_jittered_and_acked_and_a_missing_ack_resumes_on_the_resume_url(tmp_path):
@@ -137,11 +177,15 @@ async def test_heartbeats_are_jittered_and_acked_and_a_missing_ack_resumes_on_th
                 fake.ack_heartbeats = False
                 await fake.wait_for(lambda: fake.resumes)
                 fake.ack_heartbeats = True
-                await fake.wait_for(lambda: fake.live and fake.live[-1].session == session and len(fake.paths) == 2)
+                await fake.wait_for(
+                    lambda: fake.live and fake.live[-1].session == session and len(fake.paths) == 2
+                )
                 fake.push_message(channel_id=DM, author=USER, content="after resume")
                 await fake.wait_for(lambda: fake.messages)
     # Each carries the last sequence number (null only before the first dispatch).
-    assert all(d is None or isinstance(d, int) for _, d in fake.heartbeats) and isinstance(fake.heartbeats[-1][1], int)
+    assert all(d is None or isinstance(d, int) for _, d in fake.heartbeats) and isinstance(
+        fake.heartbeats[-1][1], int
+    )
     assert 4000 in fake.closes  # closed so that the session stays resumable
     assert fake.resumes[0]["session_id"] == session and fake.resumes[0]["seq"] >= 2
     assert fake.paths[1].startswith("/resume") and len(fake.identifies) == 1
@@ -184,9 +228,14 @@ async def test_op9_resumes_when_resumable_and_identifies_again_when_not(tmp_path
     assert len(fake.resumes) == 1 and said(fake.messages[0]) == "new session"
 
 
-@pytest.mark.parametrize(("case", "words"), [
-    ("4004", "closed 4004: authentication failed"), ("4014", "closed 4014: disallowed intents"),
-    ("rest-401", "authentication failed")])
+@pytest.mark.parametrize(
+    ("case", "words"),
+    [
+        ("4004", "closed 4004: authentication failed"),
+        ("4014", "closed 4014: disallowed intents"),
+        ("rest-401", "authentication failed"),
+    ],
+)
 async def test_a_fatal_close_or_a_refused_token_is_an_account_error_and_is_not_retried(tmp_path, case, words):
     with trio.fail_after(15):
         async with open_fake_discord(BOT_TOKEN) as fake:
@@ -235,12 +284,21 @@ async def test_rate_limits_are_honoured_429_retry_after_and_the_bucket_headers(t
                 await connected(gateway, fake)
                 fake.rate_limit_next(0.2)
                 async with open_gateway_client(gateway.url, token=TOKEN) as client:
-                    first = await client.call("send", {"to": GENERAL, "message": "m0", "channel": "discord",
-                                                       "idempotencyKey": "k0"})
+                    first = await client.call(
+                        "send", {"to": GENERAL, "message": "m0", "channel": "discord", "idempotencyKey": "k0"}
+                    )
                     async with trio.open_nursery() as nursery:
                         for i in range(1, 6):
-                            nursery.start_soon(client.call, "send", {"to": GENERAL, "message": f"m{i}",
-                                                                     "channel": "discord", "idempotencyKey": f"k{i}"})
+                            nursery.start_soon(
+                                client.call,
+                                "send",
+                                {
+                                    "to": GENERAL,
+                                    "message": f"m{i}",
+                                    "channel": "discord",
+                                    "idempotencyKey": f"k{i}",
+                                },
+                            )
     times = [t for t, path in fake.request_times if path == f"/channels/{GENERAL}/messages"]
     assert times[1] - times[0] >= 0.2  # retried after retry_after, not before
     assert sorted(m["content"] for m in fake.messages) == [f"m{i}" for i in range(6)]
@@ -269,11 +327,23 @@ async def test_a_reply_sent_before_a_crash_but_not_recorded_is_delivered_once_af
         async with open_fake_discord(BOT_TOKEN) as fake:
             world(fake)
             db = DeliveryDB(tmp_path / "delivery" / DB_NAME)  # the dead process: written, then sent ...
-            db.enqueue(key=key, kind="reply", channel="discord", account_id="default", target=DM,
-                       text="You said: before the crash", reply_to=None, now_ms=wall_ms())
+            db.enqueue(
+                key=key,
+                kind="reply",
+                channel="discord",
+                account_id="default",
+                target=DM,
+                text="You said: before the crash",
+                reply_to=None,
+                now_ms=wall_ms(),
+            )
             db.close()
-            existing = {"id": "1300000000000000001", "channel_id": DM, "content": "You said: before the crash",
-                        "nonce": nonce_for(f"{key}#0")}
+            existing = {
+                "id": "1300000000000000001",
+                "channel_id": DM,
+                "content": "You said: before the crash",
+                "nonce": nonce_for(f"{key}#0"),
+            }
             fake.messages.append(existing)  # ... and Discord has it; the outcome was never recorded
             fake._nonces[(DM, existing["nonce"])] = existing
             async with open_gateway(discord_config(tmp_path, fake), port=0, env={}) as gateway:
@@ -299,7 +369,8 @@ async def test_a_message_is_handled_once_across_an_in_process_restart(tmp_path):
                 fake.dispatch("MESSAGE_CREATE", first)  # delivered again to the new session
                 fake.push_message(channel_id=DM, author=USER, content="after restart")
                 await fake.wait_for(lambda: len(fake.messages) >= 2)
-                await gateway.runtime.channels.dispatcher.wait_handled(1)  # the new runtime's: the duplicate never
+                # The new runtime's count: the duplicate never reaches its dispatcher.
+                await gateway.runtime.channels.dispatcher.wait_handled(1)
                 await gateway.runtime.channels.delivery.outbox.wait_idle()
     assert [said(m) for m in fake.messages] == ["before restart", "after restart"]
     assert fake.max_live == 1  # never two sockets for one bot
@@ -311,7 +382,9 @@ async def test_one_unreadable_event_is_dead_lettered_and_the_channel_goes_on(tmp
             world(fake)
             async with open_gateway(discord_config(tmp_path, fake), port=0, env={}) as gateway:
                 await connected(gateway, fake)
-                fake.dispatch("MESSAGE_CREATE", {"id": "800000000000000001", "channel_id": DM, "content": "x"})
+                fake.dispatch(
+                    "MESSAGE_CREATE", {"id": "800000000000000001", "channel_id": DM, "content": "x"}
+                )
                 fake.dispatch("MESSAGE_CREATE", ["not", "an", "object"])
                 fake.push_message(channel_id=DM, author=USER, content="still here")
                 await fake.wait_for(lambda: fake.messages)
@@ -327,3 +400,31 @@ async def test_one_unreadable_event_is_dead_lettered_and_the_channel_goes_on(tmp
     assert sorted(d["messageKey"] for d in dead)[0] == "message:800000000000000001"
     assert sorted(d["messageKey"] for d in dead)[1].startswith("unreadable:")
     assert len(fake.identifies) == 1
+
+
+async def test_an_unknown_dm_sender_pairs_and_the_approval_reaches_their_dm(tmp_path, monkeypatch):
+    monkeypatch.setattr(manager_module, "APPROVAL_CHECK_SECONDS", 0.05)
+    with trio.fail_after(15):
+        async with open_fake_discord(BOT_TOKEN) as fake:
+            world(fake)
+            config = discord_config(tmp_path, fake, dm_policy=None, allow_from=None)  # the default: pairing
+            async with open_gateway(config, port=0, env={}) as gateway:
+                await connected(gateway, fake)
+                fake.push_message(channel_id=DM, author=OTHER, content="who are you")
+                await fake.wait_for(lambda: fake.messages)
+                code = re.search(r"Pairing code: ([A-Z0-9]{8})", fake.messages[0]["content"]).group(1)
+                assert PairingStore(tmp_path, "discord").approve(code) == OTHER
+                await fake.wait_for(lambda: len(fake.messages) >= 2)  # to the user id: no such channel → DM
+                fake.push_message(channel_id=DM, author=OTHER, content="now?")
+                await fake.wait_for(lambda: len(fake.messages) >= 3)
+    assert (
+        fake.messages[0]["channel_id"] == DM
+        and f"moltbot pairing approve discord {code}" in (fake.messages[0]["content"])
+    )
+    assert "approved" in fake.messages[1]["content"]
+    assert fake.messages[1]["channel_id"] != DM and (
+        "POST",
+        "/users/@me/channels",
+        {"recipient_id": OTHER},
+    ) in (fake.requests)
+    assert said(fake.messages[2]) == "now?"

@@ -116,25 +116,45 @@ class FakeDiscord:
 
     # --- world ------------------------------------------------------------------------------------------
 
-    def add_guild(self, guild_id: str, name: str, channels: dict[str, str],
-                  threads: dict[str, tuple[str, str]] | None = None) -> None:
+    def add_guild(
+        self,
+        guild_id: str,
+        name: str,
+        channels: dict[str, str],
+        threads: dict[str, tuple[str, str]] | None = None,
+    ) -> None:
         """A guild with text channels ``{id: name}`` and threads ``{id: (name, parentId)}``."""
         chans = [{"id": cid, "name": n, "type": 0, "guild_id": guild_id} for cid, n in channels.items()]
-        thrs = [{"id": tid, "name": n, "type": 11, "parent_id": p, "guild_id": guild_id}
-                for tid, (n, p) in (threads or {}).items()]
+        thrs = [
+            {"id": tid, "name": n, "type": 11, "parent_id": p, "guild_id": guild_id}
+            for tid, (n, p) in (threads or {}).items()
+        ]
         for item in chans + thrs:
             self.channels[item["id"]] = item
         self.guilds.append({"id": guild_id, "name": name, "channels": chans, "threads": thrs})
 
-    def push_message(self, *, channel_id: str, author: str, content: str, guild_id: str | None = None,
-                     mentions_bot: bool = False, username: str = "user", bot: bool = False,
-                     message_id: str | None = None) -> dict[str, Any]:
+    def push_message(
+        self,
+        *,
+        channel_id: str,
+        author: str,
+        content: str,
+        guild_id: str | None = None,
+        mentions_bot: bool = False,
+        username: str = "user",
+        bot: bool = False,
+        message_id: str | None = None,
+    ) -> dict[str, Any]:
         """Dispatch a ``MESSAGE_CREATE`` to the live session; the event's data (to dispatch again)."""
         data: dict[str, Any] = {
-            "id": message_id or snowflake(), "channel_id": channel_id, "content": content, "type": 0,
+            "id": message_id or snowflake(),
+            "channel_id": channel_id,
+            "content": content,
+            "type": 0,
             "author": {"id": author, "username": username, **({"bot": True} if bot else {})},
             "mentions": [{"id": BOT_ID, "username": "moltbot", "bot": True}] if mentions_bot else [],
-            "timestamp": "2026-12-02T08:00:00.000000+00:00"}
+            "timestamp": "2026-12-02T08:00:00.000000+00:00",
+        }
         if guild_id:
             data["guild_id"] = guild_id
         self.dispatch("MESSAGE_CREATE", data)
@@ -165,7 +185,10 @@ class FakeDiscord:
 
     def rate_limit_next(self, retry_after: float, *, global_: bool = False) -> None:
         body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": global_}
-        headers = {"retry-after": str(math.ceil(retry_after)), "x-ratelimit-scope": "global" if global_ else "user"}
+        headers = {
+            "retry-after": str(math.ceil(retry_after)),
+            "x-ratelimit-scope": "global" if global_ else "user",
+        }
         if global_:
             headers["x-ratelimit-global"] = "true"
         self._scripted.append((429, body, headers))
@@ -190,7 +213,9 @@ class FakeDiscord:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._pump, ws, receive, nursery.cancel_scope)
                 try:
-                    await ws.send_message(json.dumps({"op": 10, "d": {"heartbeat_interval": self.heartbeat_ms}}))
+                    await ws.send_message(
+                        json.dumps({"op": 10, "d": {"heartbeat_interval": self.heartbeat_ms}})
+                    )
                     while True:
                         frame = json.loads(await ws.get_message())
                         self._on_frame(live, frame)
@@ -202,8 +227,9 @@ class FakeDiscord:
             self.live.remove(live)
             self._changed()
 
-    async def _pump(self, ws: WebSocketConnection, receive: trio.MemoryReceiveChannel[Any],
-                    scope: trio.CancelScope) -> None:
+    async def _pump(
+        self, ws: WebSocketConnection, receive: trio.MemoryReceiveChannel[Any], scope: trio.CancelScope
+    ) -> None:
         async for item in receive:
             try:
                 if isinstance(item, tuple):
@@ -229,10 +255,17 @@ class FakeDiscord:
             else:
                 live.session = snowflake()
                 self.sessions[live.session] = SessionLog()
-                self._emit(live, "READY", {
-                    "v": 10, "session_id": live.session, "resume_gateway_url": f"{self.ws_url}/resume",
-                    "user": {"id": BOT_ID, "username": "moltbot", "bot": True},
-                    "guilds": [{"id": g["id"], "unavailable": True} for g in self.guilds]})
+                self._emit(
+                    live,
+                    "READY",
+                    {
+                        "v": 10,
+                        "session_id": live.session,
+                        "resume_gateway_url": f"{self.ws_url}/resume",
+                        "user": {"id": BOT_ID, "username": "moltbot", "bot": True},
+                        "guilds": [{"id": g["id"], "unavailable": True} for g in self.guilds],
+                    },
+                )
                 for guild in self.guilds:
                     self._emit(live, "GUILD_CREATE", guild)
         elif op == 6:
@@ -280,17 +313,34 @@ class FakeDiscord:
         finally:
             await stream.aclose()
 
-    def _answer(self, method: str, path: str, body: dict[str, Any],
-                headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+    def _answer(
+        self, method: str, path: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, Any, dict[str, str]]:
         if headers.get("authorization") != f"Bot {self.token}":
             return 401, {"message": "401: Unauthorized", "code": 0}, {}
         if (method, path) == ("GET", "/gateway/bot"):
-            return 200, {"url": self.ws_url, "shards": 1, "session_start_limit": {
-                "total": 1000, "remaining": 999, "reset_after": 14400000, "max_concurrency": 1}}, {}
+            return (
+                200,
+                {
+                    "url": self.ws_url,
+                    "shards": 1,
+                    "session_start_limit": {
+                        "total": 1000,
+                        "remaining": 999,
+                        "reset_after": 14400000,
+                        "max_concurrency": 1,
+                    },
+                },
+                {},
+            )
         if (method, path) == ("GET", "/users/@me"):
             return 200, {"id": BOT_ID, "username": "moltbot", "bot": True}, {}
         if (method, path) == ("POST", "/users/@me/channels"):
-            dm = {"id": f"9{body['recipient_id']}"[:19], "type": 1, "recipients": [{"id": body["recipient_id"]}]}
+            dm = {
+                "id": f"9{body['recipient_id']}"[:19],
+                "type": 1,
+                "recipients": [{"id": body["recipient_id"]}],
+            }
             self.channels[dm["id"]] = dm
             return 200, dm, {}
         match = re.fullmatch(r"/channels/(\d+)(/messages|/typing)?", path)
@@ -323,19 +373,27 @@ class FakeDiscord:
             return 429, {"message": "You are being rate limited.", "retry_after": retry, "global": False}, {}
         used += 1
         self._buckets[channel_id] = (start, used)
-        limits = {"x-ratelimit-limit": str(self.bucket_size), "x-ratelimit-remaining": str(self.bucket_size - used),
-                  "x-ratelimit-reset-after": f"{self.bucket_window - (now - start):.3f}",
-                  "x-ratelimit-bucket": "fakebucket-messages"}
+        limits = {
+            "x-ratelimit-limit": str(self.bucket_size),
+            "x-ratelimit-remaining": str(self.bucket_size - used),
+            "x-ratelimit-reset-after": f"{self.bucket_window - (now - start):.3f}",
+            "x-ratelimit-bucket": "fakebucket-messages",
+        }
         content = body.get("content")
         if not isinstance(content, str) or not content or len(content) > 2000:
             return 400, {"message": "Invalid Form Body", "code": 50035}, limits
         nonce = body.get("nonce")
         if nonce and body.get("enforce_nonce") and self.honour_nonce and (channel_id, nonce) in self._nonces:
             return 200, self._nonces[(channel_id, nonce)], limits
-        message = {"id": snowflake(), "channel_id": channel_id, "content": content, "nonce": nonce,
-                   "author": {"id": BOT_ID, "username": "moltbot", "bot": True},
-                   "message_reference": body.get("message_reference"),
-                   "allowed_mentions": body.get("allowed_mentions")}
+        message = {
+            "id": snowflake(),
+            "channel_id": channel_id,
+            "content": content,
+            "nonce": nonce,
+            "author": {"id": BOT_ID, "username": "moltbot", "bot": True},
+            "message_reference": body.get("message_reference"),
+            "allowed_mentions": body.get("allowed_mentions"),
+        }
         self.messages.append(message)
         self.on_create(message)
         if nonce:
@@ -350,7 +408,9 @@ class FakeDiscord:
 async def open_fake_discord(token: str) -> AsyncIterator[FakeDiscord]:
     fake = FakeDiscord(token)
     async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(functools.partial(trio.serve_tcp, fake.serve_rest, 0, host="127.0.0.1"))
+        listeners = await nursery.start(
+            functools.partial(trio.serve_tcp, fake.serve_rest, 0, host="127.0.0.1")
+        )
         fake.port = listeners[0].socket.getsockname()[1]
         server = await nursery.start(serve_websocket, fake.serve_gateway, "127.0.0.1", 0, None)
         fake.ws_port = server.port

@@ -96,10 +96,13 @@ class DiscordChannel:
     channel = "discord"
     idempotent_sends = True  # the outbox passes ``idempotency_key`` (→ ``nonce``)
 
-    def __init__(self, account_id: str, account: Any, status: AccountStatus, *, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, account_id: str, account: Any, status: AccountStatus, *, env: Mapping[str, str]
+    ) -> None:
         self.account_id = account_id
         self.config = account
-        self.account = policy.effective(account)  # what the dispatcher reads: dmPolicy, allowFrom, replyToMode
+        # What the dispatcher reads (dmPolicy, allowFrom, replyToMode), with the older ``dm`` block resolved.
+        self.account = policy.effective(account)
         self.status = status
         self.text_chunk_limit = max(1, min(account.text_chunk_limit or CHUNK_LIMIT, CHUNK_LIMIT))
         self.token, self.token_source = resolve_token(account, account_id, env)
@@ -119,10 +122,14 @@ class DiscordChannel:
 
     # --- the gateway --------------------------------------------------------------------------------
 
-    async def serve(self, inbox: Inbox, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def serve(
+        self, inbox: Inbox, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         if not self.token:
             raise ChannelUnavailable("not configured: no bot token (token, tokenFile or DISCORD_BOT_TOKEN)")
-        async with DiscordRest(self.token, self.api_base, timeout=float(self.config.timeout_seconds or 30)) as rest:
+        async with DiscordRest(
+            self.token, self.api_base, timeout=float(self.config.timeout_seconds or 30)
+        ) as rest:
             self._rest = rest
             try:
                 await self._run(rest, inbox, task_status)
@@ -138,7 +145,9 @@ class DiscordChannel:
             url = self.gateway_url or str((await rest.gateway_bot()).get("url") or "")
         except DiscordApiError as exc:
             if exc.status == 401:
-                raise GatewayFatal(f"discord: authentication failed: the bot token is not valid ({exc})") from None
+                raise GatewayFatal(
+                    f"discord: authentication failed: the bot token is not valid ({exc})"
+                ) from None
             raise
         if not url:
             raise GatewayLost("discord: GET /gateway/bot gave no url")
@@ -157,8 +166,14 @@ class DiscordChannel:
 
         handler = functools.partial(self._on_event, inbox)
         while True:
-            connection = GatewayConnection(self.session.resume_url if self.session else url, self.token or "",
-                                           handler, session=self.session, on_frame=self._heard, on_ready=ready)
+            connection = GatewayConnection(
+                self.session.resume_url if self.session else url,
+                self.token or "",
+                handler,
+                session=self.session,
+                on_frame=self._heard,
+                on_ready=ready,
+            )
             self.connections += 1
             try:
                 outcome = await connection.run()
@@ -170,7 +185,9 @@ class DiscordChannel:
             while recent and recent[0] < now - STORM_WINDOW:
                 recent.popleft()
             if len(recent) > STORM_LIMIT:
-                raise GatewayLost(f"discord gateway: {len(recent)} connections within {STORM_WINDOW:g}s; backing off")
+                raise GatewayLost(
+                    f"discord gateway: {len(recent)} connections within {STORM_WINDOW:g}s; backing off"
+                )
 
     def _heard(self) -> None:
         self.status.last_transport_activity_at = wall_ms()
@@ -205,9 +222,14 @@ class DiscordChannel:
                 message = await self.to_inbound(data)
             except Exception as exc:  # one unreadable message is dead-lettered; the session goes on
                 ident = data.get("id")
-                key = f"message:{ident}"[:60] if isinstance(ident, str) and ident else f"unreadable:{wall_ms()}:{self.connections}:{id(data)}"
-                await inbox.reject("discord", self.account_id, key,
-                                   f"unreadable message: {type(exc).__name__}: {exc}"[:300])
+                key = (
+                    f"message:{ident}"[:60]
+                    if isinstance(ident, str) and ident
+                    else f"unreadable:{wall_ms()}:{self.connections}:{id(data)}"
+                )
+                await inbox.reject(
+                    "discord", self.account_id, key, f"unreadable message: {type(exc).__name__}: {exc}"[:300]
+                )
                 return
             if message is not None:
                 self.status.last_inbound_at = wall_ms()
@@ -237,7 +259,8 @@ class DiscordChannel:
             mentions = data.get("mentions") or []
             replied = (data.get("referenced_message") or {}).get("author") or {}
             mentioned = any(isinstance(m, dict) and str(m.get("id")) == self.bot_id for m in mentions) or (
-                str(replied.get("id")) == self.bot_id)
+                str(replied.get("id")) == self.bot_id
+            )
             text = re.sub(rf"<@!?{self.bot_id}>", "", content).strip() or content
         chat, thread = channel_id, None
         if guild is not None:
@@ -245,9 +268,18 @@ class DiscordChannel:
             if parent:
                 chat, thread = parent, channel_id
         return InboundMessage(
-            channel="discord", account_id=self.account_id, sender_id=sender, chat_id=chat, text=text,
-            chat_type="channel" if guild else "direct", thread_id=thread, message_id=message_id,
-            mentioned=mentioned, sender_name=author.get("username"), guild_id=guild)
+            channel="discord",
+            account_id=self.account_id,
+            sender_id=sender,
+            chat_id=chat,
+            text=text,
+            chat_type="channel" if guild else "direct",
+            thread_id=thread,
+            message_id=message_id,
+            mentioned=mentioned,
+            sender_name=author.get("username"),
+            guild_id=guild,
+        )
 
     # --- what the dispatcher asks ---------------------------------------------------------------------
 
@@ -281,13 +313,17 @@ class DiscordChannel:
                 me = await rest.me()
         except (DiscordError, trio.TooSlowError) as exc:
             return {"ok": False, "error": str(exc) or "timeout"}
-        return {"ok": True, "bot": {"id": me.get("id"), "username": me.get("username")},
-                "elapsedMs": int((trio.current_time() - started) * 1000)}
+        return {
+            "ok": True,
+            "bot": {"id": me.get("id"), "username": me.get("username")},
+            "elapsedMs": int((trio.current_time() - started) * 1000),
+        }
 
     # --- sending --------------------------------------------------------------------------------------
 
-    async def send(self, target: str, text: str, *, reply_to: str | None = None,
-                   idempotency_key: str | None = None) -> str:
+    async def send(
+        self, target: str, text: str, *, reply_to: str | None = None, idempotency_key: str | None = None
+    ) -> str:
         """Post one piece (≤ 2,000 characters; the outbox chunks); its message id.
 
         ``DeliveryError``: permanent for a 4xx (no such channel, no permission, bad request), with
@@ -310,8 +346,9 @@ class DiscordChannel:
                 if kind != "channel?" or exc.code != UNKNOWN_CHANNEL:
                     raise
                 # A bare id that is no channel: a user (a pairing notice names the sender) → their DM.
-                sent = await rest.create_message(await self._dm_channel(rest, ident), text, reply_to=reply,
-                                                 nonce=nonce)
+                sent = await rest.create_message(
+                    await self._dm_channel(rest, ident), text, reply_to=reply, nonce=nonce
+                )
         except DiscordRateLimited as exc:
             raise DeliveryError(str(exc), retry_after=exc.retry_after) from None
         except DiscordApiError as exc:

@@ -34,14 +34,25 @@ from ..base import ChannelError, ChannelUnavailable
 
 log = logging.getLogger("moltbot.channels.discord")
 
-DISPATCH, HEARTBEAT, IDENTIFY, RESUME, RECONNECT, INVALID_SESSION, HELLO, HEARTBEAT_ACK = 0, 1, 2, 6, 7, 9, 10, 11
+DISPATCH, HEARTBEAT, IDENTIFY, RESUME, RECONNECT, INVALID_SESSION, HELLO, HEARTBEAT_ACK = (
+    0,
+    1,
+    2,
+    6,
+    7,
+    9,
+    10,
+    11,
+)
 GUILDS, GUILD_MESSAGES, DIRECT_MESSAGES, MESSAGE_CONTENT = 1 << 0, 1 << 9, 1 << 12, 1 << 15
 INTENTS = GUILDS | GUILD_MESSAGES | DIRECT_MESSAGES | MESSAGE_CONTENT
 API_VERSION = 10
 FATAL_CLOSES = {
     4004: "authentication failed: the bot token is not valid",
-    4010: "invalid shard", 4011: "sharding required (too many guilds for one connection)",
-    4012: "invalid gateway API version", 4013: "invalid intents",
+    4010: "invalid shard",
+    4011: "sharding required (too many guilds for one connection)",
+    4012: "invalid gateway API version",
+    4013: "invalid intents",
     4014: "disallowed intents: enable the Message Content intent for this bot in the Discord Developer Portal",
 }
 NEW_SESSION_CLOSES = (4007, 4009)  # invalid sequence, session timed out: identify, do not resume
@@ -76,9 +87,17 @@ def with_query(url: str) -> str:
 class GatewayConnection:
     """One WebSocket to the gateway. ``session`` (in and out) is what a resume needs."""
 
-    def __init__(self, url: str, token: str, handler: Handler, *, session: Session | None = None,
-                 intents: int = INTENTS, on_frame: Callable[[], None] = lambda: None,
-                 on_ready: Callable[[dict[str, Any]], None] = lambda data: None) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        handler: Handler,
+        *,
+        session: Session | None = None,
+        intents: int = INTENTS,
+        on_frame: Callable[[], None] = lambda: None,
+        on_ready: Callable[[dict[str, Any]], None] = lambda data: None,
+    ) -> None:
         self.url = url
         self.session = session
         self._token = token
@@ -96,8 +115,12 @@ class GatewayConnection:
         """Serve the connection until it ends: ``"resume"`` or ``"identify"`` next (or an exception)."""
         outcome: str | BaseException
         try:
-            async with open_websocket_url(with_query(self.url), max_message_size=MAX_FRAME,
-                                          connect_timeout=CONNECT_TIMEOUT, disconnect_timeout=2.0) as ws:
+            async with open_websocket_url(
+                with_query(self.url),
+                max_message_size=MAX_FRAME,
+                connect_timeout=CONNECT_TIMEOUT,
+                disconnect_timeout=2.0,
+            ) as ws:
                 outcome = await self._session(ws)
                 if isinstance(outcome, str) and not ws.closed:
                     await ws.aclose(KEEP_SESSION_CLOSE if outcome == "resume" else 1000)
@@ -132,21 +155,33 @@ class GatewayConnection:
             return "resume" if self.session else "identify"
         if code in FATAL_CLOSES:
             return GatewayFatal(f"discord gateway closed {code}: {FATAL_CLOSES[code]}")
-        log.info("discord gateway closed %s %s; %s", code, reason or "",
-                 "new session" if code in NEW_SESSION_CLOSES or not self.session else "resuming")
+        log.info(
+            "discord gateway closed %s %s; %s",
+            code,
+            reason or "",
+            "new session" if code in NEW_SESSION_CLOSES or not self.session else "resuming",
+        )
         if code in NEW_SESSION_CLOSES:
             self.session = None
             return "identify"
         return "resume" if self.session else "identify"
 
     def _identify(self) -> dict[str, Any]:
-        return {"op": IDENTIFY, "d": {"token": self._token, "intents": self._intents,
-                                      "properties": {"os": "linux", "browser": "moltbot", "device": "moltbot"}}}
+        return {
+            "op": IDENTIFY,
+            "d": {
+                "token": self._token,
+                "intents": self._intents,
+                "properties": {"os": "linux", "browser": "moltbot", "device": "moltbot"},
+            },
+        }
 
     def _resume(self) -> dict[str, Any]:
         assert self.session is not None
-        return {"op": RESUME, "d": {"token": self._token, "session_id": self.session.session_id,
-                                    "seq": self.session.seq}}
+        return {
+            "op": RESUME,
+            "d": {"token": self._token, "session_id": self.session.session_id, "seq": self.session.seq},
+        }
 
     async def _send(self, ws: WebSocketConnection, frame: dict[str, Any]) -> None:
         await ws.send_message(dumps(frame))
@@ -208,8 +243,11 @@ class GatewayConnection:
         if not isinstance(data, dict):
             data = {"_unreadable": data}  # handed on: the handler dead-letters what it cannot read
         if event == "READY":
-            self.session = Session(str(data.get("session_id") or ""),
-                                   str(data.get("resume_gateway_url") or self.url), self._seq_before_ready)
+            self.session = Session(
+                str(data.get("session_id") or ""),
+                str(data.get("resume_gateway_url") or self.url),
+                self._seq_before_ready,
+            )
         if event in ("READY", "RESUMED"):
             self.ready = True
             self._on_ready(data)

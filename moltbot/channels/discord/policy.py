@@ -36,8 +36,11 @@ def normalize(entry: Any) -> str:
 def effective(account: DiscordAccount) -> DiscordAccount:
     """The account with its DM policy resolved (own keys over the ``dm`` block) and allowlists normalised."""
     allow = account.allow_from if account.allow_from is not None else (account.dm.allow_from or [])
-    return attrs.evolve(account, dm_policy=account.dm_policy or account.dm.policy or "pairing",
-                        allow_from=[normalize(e) for e in allow])
+    return attrs.evolve(
+        account,
+        dm_policy=account.dm_policy or account.dm.policy or "pairing",
+        allow_from=[normalize(e) for e in allow],
+    )
 
 
 @attrs.frozen
@@ -64,8 +67,16 @@ def place(message: InboundMessage, account: DiscordAccount, names: Mapping[str, 
     guilds = {str(k).lower(): v for k, v in account.guilds.items()}
     guild = next((guilds[k] for k in _keys(message.guild_id, names) if k in guilds), None)
     if guild is None:
-        guild = next((g for g in guilds.values() if g.slug and message.guild_id and
-                      g.slug.lower() == (names.get(message.guild_id) or "").lower()), guilds.get("*"))
+        guild = next(
+            (
+                g
+                for g in guilds.values()
+                if g.slug
+                and message.guild_id
+                and g.slug.lower() == (names.get(message.guild_id) or "").lower()
+            ),
+            guilds.get("*"),
+        )
     if guild is None and account.group_policy == "allowlist":
         return Place(False)
     rule = None
@@ -78,17 +89,27 @@ def place(message: InboundMessage, account: DiscordAccount, names: Mapping[str, 
     if rule is not None and (rule.allow is False or rule.enabled is False):
         return Place(False)
     users = rule.users if rule is not None and rule.users is not None else (guild.users if guild else None)
-    mention = rule.require_mention if rule is not None and rule.require_mention is not None else (
-        guild.require_mention if guild is not None else None)
-    prompts = [p.strip() for p in ((guild.system_prompt if guild else None), rule.system_prompt if rule else None)
-               if isinstance(p, str) and p.strip()]
-    return Place(True, require_mention=mention is not False,
-                 users=frozenset(normalize(u) for u in users) if users is not None else None,
-                 system_prompt="\n\n".join(prompts) or None)
+    mention = (
+        rule.require_mention
+        if rule is not None and rule.require_mention is not None
+        else (guild.require_mention if guild is not None else None)
+    )
+    prompts = [
+        p.strip()
+        for p in ((guild.system_prompt if guild else None), rule.system_prompt if rule else None)
+        if isinstance(p, str) and p.strip()
+    ]
+    return Place(
+        True,
+        require_mention=mention is not False,
+        users=frozenset(normalize(u) for u in users) if users is not None else None,
+        system_prompt="\n\n".join(prompts) or None,
+    )
 
 
-def decide(message: InboundMessage, account: DiscordAccount, paired: set[str],
-           names: Mapping[str, str]) -> Decision:
+def decide(
+    message: InboundMessage, account: DiscordAccount, paired: set[str], names: Mapping[str, str]
+) -> Decision:
     """``account`` is ``effective(...)``'s result."""
     if message.chat_type == "direct":
         return "ignore" if not account.dm.enabled else decide_direct(message, account, paired)

@@ -66,7 +66,7 @@ def route_key(method: str, path: str) -> str:
     """``POST /channels/123/messages`` keeps its channel id (a major parameter); other ids → ``{id}``."""
     major = _MAJOR.match(path)
     head = major.group(0) if major else ""
-    return f"{method} {head}{_ID.sub('/{id}', path[len(head):])}"
+    return f"{method} {head}{_ID.sub('/{id}', path[len(head) :])}"
 
 
 class DiscordRest:
@@ -75,8 +75,11 @@ class DiscordRest:
     def __init__(self, token: str, api_base: str | None = None, *, timeout: float = 30.0) -> None:
         self._token = token
         self.base = (api_base or DEFAULT_API_BASE).rstrip("/")
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=10.0), verify=client_ssl_context(),
-                                         headers={"authorization": f"Bot {token}", "user-agent": USER_AGENT})
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            verify=client_ssl_context(),
+            headers={"authorization": f"Bot {token}", "user-agent": USER_AGENT},
+        )
         self._bucket_of: dict[str, str] = {}  # route → bucket hash (learned from responses)
         self._buckets: dict[str, Bucket] = {}
         self._global_until = 0.0
@@ -132,17 +135,24 @@ class DiscordRest:
             await self._wait_turn(route)
             try:
                 response = await self._client.request(
-                    method, self.base + path, headers=_JSON if body is not None else None,
+                    method,
+                    self.base + path,
+                    headers=_JSON if body is not None else None,
                     # Encoded by ``dumps``: httpx's ``json=`` raises on a lone surrogate in an agent's reply.
-                    content=dumps(body).encode() if body is not None else None)
+                    content=dumps(body).encode() if body is not None else None,
+                )
             except httpx.HTTPError as exc:
-                raise DiscordNetworkError(self.redact(f"{method} {route}: {type(exc).__name__}: {exc}")) from None
+                raise DiscordNetworkError(
+                    self.redact(f"{method} {route}: {type(exc).__name__}: {exc}")
+                ) from None
             self._learn(route, response.headers)
             data = _decode(response)
             if response.status_code == 429:
                 self.rate_limited += 1
                 retry_after = _retry_after(data, response.headers)
-                scope = "global" if data.get("global") or response.headers.get("x-ratelimit-global") else "bucket"
+                scope = (
+                    "global" if data.get("global") or response.headers.get("x-ratelimit-global") else "bucket"
+                )
                 if scope == "global":
                     self._global_until = trio.current_time() + retry_after
                 else:
@@ -175,13 +185,16 @@ class DiscordRest:
     async def typing(self, channel_id: str) -> None:
         await self.request("POST", f"/channels/{channel_id}/typing")
 
-    async def create_message(self, channel_id: str, content: str, *, reply_to: str | None = None,
-                             nonce: str | None = None) -> dict[str, Any]:
+    async def create_message(
+        self, channel_id: str, content: str, *, reply_to: str | None = None, nonce: str | None = None
+    ) -> dict[str, Any]:
         """``POST /channels/{id}/messages``. With ``nonce``, ``enforce_nonce`` makes Discord answer a
         repeat (same nonce, same channel, within minutes) with the message already created."""
-        body: dict[str, Any] = {"content": content,
-                                # Agent text never pings @everyone/@here or roles; users it names may be.
-                                "allowed_mentions": {"parse": ["users"], "replied_user": False}}
+        body: dict[str, Any] = {
+            "content": content,
+            # Agent text never pings @everyone/@here or roles; users it names may be.
+            "allowed_mentions": {"parse": ["users"], "replied_user": False},
+        }
         if nonce:
             body["nonce"], body["enforce_nonce"] = nonce, True
         if reply_to:

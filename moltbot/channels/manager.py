@@ -38,7 +38,7 @@ from .whatsapp.channel import WhatsAppChannel
 from .whatsapp.login import WhatsAppLogins
 
 if TYPE_CHECKING:
-    from ..gateway.runtime import Runtime
+    from .host import ChannelHost
 
 log = logging.getLogger("moltbot.channels")
 
@@ -81,7 +81,7 @@ def _mode(channel: str, account: Any) -> str | None:
     return "webhook" if account.webhook_url else "polling"
 
 
-def account_configs(runtime: Runtime, channel: str) -> dict[str, Any]:
+def account_configs(runtime: ChannelHost, channel: str) -> dict[str, Any]:
     """Account id → account config for ``channel`` (the top-level block is the ``default`` account)."""
     section = getattr(runtime.config.channels, channel, None)
     if section is None:
@@ -92,7 +92,7 @@ def account_configs(runtime: Runtime, channel: str) -> dict[str, Any]:
 
 
 class ChannelManager:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: ChannelHost) -> None:
         self.runtime = runtime
         self.backoff = BACKOFF
         self.slots: dict[tuple[str, str], Slot] = {}
@@ -229,7 +229,7 @@ class ChannelManager:
             status.last_inbound_at, status.last_outbound_at = old.last_inbound_at, old.last_outbound_at
             status.linked, status.self_id = old.linked, old.self_id
         if channel == "telegram":
-            token, status.token_source = resolve_token(account, account_id, self.runtime.gateway.env)
+            token, status.token_source = resolve_token(account, account_id, self.runtime.env)
             status.configured = bool(token)
         else:
             status.configured = True
@@ -237,7 +237,7 @@ class ChannelManager:
 
     def _build(self, channel: str, account_id: str, account: Any, status: AccountStatus) -> ChannelAccount:
         if channel == "telegram":
-            return TelegramChannel(account_id, account, status, env=self.runtime.gateway.env,
+            return TelegramChannel(account_id, account, status, env=self.runtime.env,
                                    state_dir=self.runtime.config.state_dir)
         return WhatsAppChannel(account_id, account, status, state_dir=self.runtime.config.state_dir)
 

@@ -15,6 +15,7 @@ import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
+from ..channels.slack.http_events import handle_slack_events
 from ..gateway import origin
 from ..gateway.transport import AsgiWebSocket, TransportClosed
 from .access import access_logged
@@ -110,6 +111,9 @@ async def dispatch(runtime: HttpRuntime, path: str) -> Response:
             raise method_not_allowed()
         authorize(runtime)
         return await tools_invoke(runtime, await read_json(TOOLS_MAX_BODY))
+    slack = await handle_slack_events(runtime, path)  # the reference's third: Slack's webhookPath routes
+    if slack is not None:
+        return slack
     endpoints = config.gateway.http.endpoints
     if path == "/v1/responses":
         if not endpoints.responses.enabled:

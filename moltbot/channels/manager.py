@@ -237,7 +237,7 @@ class ChannelManager:
             token, status.token_source = resolve_token(account, account_id, self.runtime.env)
             status.configured = bool(token)
         elif channel == "slack":
-            status.configured, status.token_source = slack_configured(account, account_id, self.runtime.gateway.env)
+            status.configured, status.token_source = slack_configured(account, account_id, self.runtime.env)
         else:
             status.configured = True
         return status
@@ -247,7 +247,7 @@ class ChannelManager:
             return TelegramChannel(account_id, account, status, env=self.runtime.env,
                                    state_dir=self.runtime.config.state_dir)
         if channel == "slack":
-            return SlackChannel(account_id, account, status, env=self.runtime.gateway.env)
+            return SlackChannel(account_id, account, status, env=self.runtime.env)
         return WhatsAppChannel(account_id, account, status, state_dir=self.runtime.config.state_dir)
 
     async def _serve_account(self, slot: Slot, channel: str, account: Any, *,

@@ -111,7 +111,7 @@ async def dispatch(runtime: HttpRuntime, path: str) -> Response:
             raise method_not_allowed()
         authorize(runtime)
         return await tools_invoke(runtime, await read_json(TOOLS_MAX_BODY))
-    slack = await handle_slack_events(runtime, path)  # the reference's third: Slack's webhookPath routes
+    slack = await handle_slack_events(runtime.channels, path)  # the reference's third: Slack's webhookPath routes
     if slack is not None:
         return slack
     endpoints = config.gateway.http.endpoints

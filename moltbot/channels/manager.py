@@ -44,7 +44,7 @@ from .whatsapp.channel import WhatsAppChannel
 from .whatsapp.login import WhatsAppLogins
 
 if TYPE_CHECKING:
-    from ..gateway.runtime import Runtime
+    from .host import ChannelHost
 
 log = logging.getLogger("moltbot.channels")
 
@@ -89,7 +89,7 @@ def _mode(channel: str, account: Any) -> str | None:
     return "webhook" if account.webhook_url else "polling"
 
 
-def account_configs(runtime: Runtime, channel: str) -> dict[str, Any]:
+def account_configs(runtime: ChannelHost, channel: str) -> dict[str, Any]:
     """Account id → account config for ``channel`` (the top-level block is the ``default`` account)."""
     section = getattr(runtime.config.channels, channel, None)
     if section is None:
@@ -100,7 +100,7 @@ def account_configs(runtime: Runtime, channel: str) -> dict[str, Any]:
 
 
 class ChannelManager:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: ChannelHost) -> None:
         self.runtime = runtime
         self.backoff = BACKOFF
         self.slots: dict[tuple[str, str], Slot] = {}
@@ -239,22 +239,22 @@ class ChannelManager:
             status.linked, status.self_id = old.linked, old.self_id
         if channel in ("telegram", "discord"):
             resolve = resolve_token if channel == "telegram" else discord_token
-            token, status.token_source = resolve(account, account_id, self.runtime.gateway.env)
+            token, status.token_source = resolve(account, account_id, self.runtime.env)
             status.configured = bool(token)
         elif channel == "slack":
-            status.configured, status.token_source = slack_configured(account, account_id, self.runtime.gateway.env)
+            status.configured, status.token_source = slack_configured(account, account_id, self.runtime.env)
         else:
             status.configured = True
         return status
 
     def _build(self, channel: str, account_id: str, account: Any, status: AccountStatus) -> ChannelAccount:
         if channel == "telegram":
-            return TelegramChannel(account_id, account, status, env=self.runtime.gateway.env,
+            return TelegramChannel(account_id, account, status, env=self.runtime.env,
                                    state_dir=self.runtime.config.state_dir)
         if channel == "discord":
-            return DiscordChannel(account_id, account, status, env=self.runtime.gateway.env)
+            return DiscordChannel(account_id, account, status, env=self.runtime.env)
         if channel == "slack":
-            return SlackChannel(account_id, account, status, env=self.runtime.gateway.env)
+            return SlackChannel(account_id, account, status, env=self.runtime.env)
         return WhatsAppChannel(account_id, account, status, state_dir=self.runtime.config.state_dir)
 
     async def _serve_account(self, slot: Slot, channel: str, account: Any, *,

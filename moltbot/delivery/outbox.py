@@ -11,16 +11,17 @@ blocked, an account not configured) dead-letters the message with the reason; an
 account)`` retries an account's waiting messages at once: the channel manager calls it when the account
 connects. On start the pending rows of the previous run are queued again: a message written but not
 sent before a restart or a ``kill -9`` is sent then; one whose send was in flight when the process was
-killed is sent again (at least once: the Telegram Bot API offers no idempotency key to check against),
-unless its channel can look the send up (``find_sent``: Slack finds the key in the metadata of the
-messages it has).
+killed is sent again: at least once on Telegram (its Bot API offers no idempotency key to check against),
+once on a channel whose account says ``idempotent_sends`` (it gets ``idempotency_key``, the same for the
+same piece of the same message, and the platform drops a repeat: Discord's ``nonce``), or once on a channel
+that finds it sent (``marks_sends``: its pieces are tagged with that key, and ``find_sent`` is asked before
+the first send of a message resumed from the previous run; Slack finds it in the messages' metadata).
 An in-flight send is shielded for ``SEND_SHIELD`` seconds, so a graceful stop records its outcome.
 
 The outbox knows no channel: a channel plugs in by giving its account objects ``send(target, text, *,
 reply_to)`` (``text`` already within ``text_chunk_limit``), an optional ``reply_to_all`` attribute, an
 optional ``chunk_text(text, limit)`` (deterministic: a retry resumes by piece index), optional
-``marks_sends`` + ``find_sent(target, key, piece, *, since_ms, reply_to)`` (a send tagged with its key that
-can be found again) and
+``marks_sends`` + ``find_sent(target, idempotency_key, *, since_ms, reply_to)`` (message id or None) and
 ``DeliveryError(permanent=…, retry_after=…)`` for failures.
 """
 
@@ -267,12 +268,17 @@ class Outbox:
         for index in range(row.pieces_sent, len(pieces)):
             reply_to = row.reply_to if index == 0 or reply_all else None
             message_id = None
+            piece_key = f"{row.key}#{index}"
             if find is not None:
-                message_id = await find(row.target, row.key, index, since_ms=row.created_at, reply_to=reply_to)
+                message_id = await find(row.target, piece_key, since_ms=row.created_at, reply_to=reply_to)
                 entry.resumed, find = False, None  # only the first piece of this run can have been in flight
-            if message_id is None:
-                extra = {"key": row.key, "piece": index} if marker else {}
-                message_id = await account.send(row.target, pieces[index], reply_to=reply_to, **extra)
+            if message_id is None and (getattr(account, "idempotent_sends", False) or marker):
+                # The platform drops a repeat (Discord's nonce), or the key tags the message so that
+                # ``find_sent`` can find it (Slack's metadata).
+                message_id = await account.send(row.target, pieces[index], reply_to=reply_to,
+                                                idempotency_key=piece_key)
+            elif message_id is None:
+                message_id = await account.send(row.target, pieces[index], reply_to=reply_to)
             row.message_id = row.message_id or message_id
             row.pieces_sent, row.chunk_limit = index + 1, limit
             if index + 1 < len(pieces):  # the last one is recorded with the outcome

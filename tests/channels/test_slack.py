@@ -302,12 +302,12 @@ async def test_a_reply_slack_got_just_before_a_kill_is_found_and_not_posted_agai
         async with open_fake_slack() as fake:
             # The killed run's post of the first reply reached Slack; its "delivered" was never written.
             fake.posted.append({"channel": "D1", "text": "arrived", "ts": f"{wall_ms() // 1000 + 1}.000001",
-                                "metadata": send_marker("reply:slack:default:D1/1.1", 0)})
+                                "metadata": send_marker("reply:slack:default:D1/1.1#0")})
             async with open_gateway(slack_config(tmp_path, fake, dm_policy="open"), port=0, env={}) as gateway:
                 await fake.wait_posted(2)
                 await gateway.runtime.channels.delivery.outbox.wait_idle()
     assert [p["text"] for p in fake.posted] == ["arrived", "never sent"]
-    assert fake.posted[1]["metadata"] == send_marker("reply:slack:default:D1/1.2", 0)
+    assert fake.posted[1]["metadata"] == send_marker("reply:slack:default:D1/1.2#0")
     assert len(fake.method_calls("conversations.history")) == 2
     rows = {row.key: row for row in DeliveryDB(tmp_path / "delivery" / DB_NAME).rows()}
     assert rows["reply:slack:default:D1/1.1"].state == "delivered"

@@ -79,17 +79,17 @@ def parse_target(target: str) -> tuple[str, str | None]:
     return chat, thread or None
 
 
-def send_marker(key: str, piece: int) -> dict[str, Any]:
-    """The metadata a reply piece carries so a later run can find it (the key hashed: a client's
-    idempotency key is not the channel's to show)."""
+def send_marker(idempotency_key: str) -> dict[str, Any]:
+    """The metadata a piece carries so a later run can find it (the outbox's ``<key>#<piece>``, hashed: a
+    client's idempotency key is not the channel's to show)."""
     return {"event_type": METADATA_EVENT,
-            "event_payload": {"key": hashlib.sha256(key.encode()).hexdigest()[:32], "piece": piece}}
+            "event_payload": {"key": hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]}}
 
 
 class SlackChannel:
     channel = "slack"
     reply_to_all = True  # a reply's pieces stay together (in its thread, or all in the channel)
-    marks_sends = True  # the outbox passes key/piece to ``send`` and asks ``find_sent`` after a restart
+    marks_sends = True  # the outbox passes ``idempotency_key`` to ``send`` and asks ``find_sent`` after a restart
 
     def __init__(self, account_id: str, account: Any, status: AccountStatus, *, env: Mapping[str, str]) -> None:
         self.account_id = account_id
@@ -210,9 +210,9 @@ class SlackChannel:
         return {"ok": True, "bot": {"id": me.get("user_id"), "team": me.get("team")},
                 "elapsedMs": int((trio.current_time() - started) * 1000)}
 
-    async def find_sent(self, target: str, key: str, piece: int, *, since_ms: int,
+    async def find_sent(self, target: str, idempotency_key: str, *, since_ms: int,
                         reply_to: str | None = None) -> str | None:
-        """The ``ts`` of piece ``piece`` of delivery ``key`` if Slack already has it (posted by a run that
+        """The ``ts`` of the piece ``idempotency_key`` names if Slack already has it (posted by a run that
         was killed before it could record it), else None. One page (200 messages since the delivery was
         queued) of the channel or thread is read; a look-up Slack refuses for good (a missing
         ``*:history`` scope) answers None: the piece is then sent, at least once."""
@@ -229,7 +229,7 @@ class SlackChannel:
                          self.account_id, exc.code)
                 return None
             raise DeliveryError(str(exc), retry_after=exc.retry_after) from None
-        wanted = send_marker(key, piece)
+        wanted = send_marker(idempotency_key)
         for message in messages:
             if message.get("metadata") == wanted and (message.get("user") in (None, self.bot_user_id)):
                 log.info("slack:%s a resumed delivery had arrived before the restart (ts %s); not sent again",
@@ -237,8 +237,8 @@ class SlackChannel:
                 return str(message.get("ts") or "") or None
         return None
 
-    async def send(self, target: str, text: str, *, reply_to: str | None = None, key: str | None = None,
-                   piece: int = 0) -> str:
+    async def send(self, target: str, text: str, *, reply_to: str | None = None,
+                   idempotency_key: str | None = None) -> str:
         """Post one piece with ``chat.postMessage``; its ``ts``. ``DeliveryError``: permanent for what Slack
         refuses for good, with ``retry_after`` for 429, otherwise worth a retry."""
         api = self._api
@@ -249,7 +249,7 @@ class SlackChannel:
         self._sending += 1
         try:
             sent = await api.post_message(channel, text, thread_ts=thread,
-                                          metadata=send_marker(key, piece) if key else None)
+                                          metadata=send_marker(idempotency_key) if idempotency_key else None)
         except SlackError as exc:
             raise DeliveryError(str(exc), permanent=exc.permanent, retry_after=exc.retry_after) from None
         finally:

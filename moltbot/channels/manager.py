@@ -255,7 +255,8 @@ class ChannelManager:
             return TelegramChannel(account_id, account, status, env=self.runtime.env,
                                    state_dir=self.runtime.config.state_dir)
         if channel == "discord":
-            return DiscordChannel(account_id, account, status, env=self.runtime.env)
+            return DiscordChannel(account_id, account, status, env=self.runtime.env,
+                                  state_dir=self.runtime.config.state_dir)
         if channel == "slack":
             return SlackChannel(account_id, account, status, env=self.runtime.env)
         return WhatsAppChannel(account_id, account, status, state_dir=self.runtime.config.state_dir)

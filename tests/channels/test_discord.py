@@ -239,11 +239,9 @@ async def test_op9_resumes_when_resumable_and_identifies_again_when_not(tmp_path
 async def test_a_fatal_close_or_a_refused_token_is_an_account_error_and_is_not_retried(tmp_path, case, words):
     with trio.fail_after(15):
         async with open_fake_discord(BOT_TOKEN) as fake:
-            fake.deny_intents = case == "4014"
-            token = BOT_TOKEN if case == "4014" else "MTAw.wrong.token"
-            # 4004: the socket is named in the config, so only the gateway sees the wrong token.
-            extra = {"gateway_url": fake.ws_url} if case == "4004" else {}
-            config = discord_config(tmp_path, fake, token=token, **extra)
+            fake.deny_intents, fake.revoke_gateway = case == "4014", case == "4004"
+            token = "MTAw.wrong.token" if case == "rest-401" else BOT_TOKEN
+            config = discord_config(tmp_path, fake, token=token)
             async with open_gateway(config, port=0, env={}) as gateway:
                 slot = gateway.runtime.channels.slots[("discord", "default")]
                 while slot.child.state != "failed":  # noqa: ASYNC110
@@ -254,7 +252,7 @@ async def test_a_fatal_close_or_a_refused_token_is_an_account_error_and_is_not_r
     assert words in row["lastError"]
     assert row["healthState"] == "failed" and row["connected"] is False
     assert len(fake.identifies) == (0 if case == "rest-401" else 1)  # tried once, never again
-    assert token not in str(status)
+    assert "wrong.token" not in str(status) and BOT_TOKEN not in str(status)
 
 
 async def test_a_long_reply_is_chunked_at_2000_characters_each_piece_once(tmp_path):
@@ -365,8 +363,9 @@ async def test_a_message_is_handled_once_across_an_in_process_restart(tmp_path):
                 done = gateway.next_restart()
                 gateway.request_restart("test: in-process restart")
                 await done.wait()
-                await connected(gateway, fake, count=2)
-                fake.dispatch("MESSAGE_CREATE", first)  # delivered again to the new session
+                await fake.wait_for(lambda: fake.resumes and fake.live and fake.live[-1].session)
+                await connected(gateway, fake)
+                fake.dispatch("MESSAGE_CREATE", first)  # delivered again to the resumed session
                 fake.push_message(channel_id=DM, author=USER, content="after restart")
                 await fake.wait_for(lambda: len(fake.messages) >= 2)
                 # The new runtime's count: the duplicate never reaches its dispatcher.
@@ -374,6 +373,32 @@ async def test_a_message_is_handled_once_across_an_in_process_restart(tmp_path):
                 await gateway.runtime.channels.delivery.outbox.wait_idle()
     assert [said(m) for m in fake.messages] == ["before restart", "after restart"]
     assert fake.max_live == 1  # never two sockets for one bot
+    assert len(fake.identifies) == 1 and 4000 in fake.closes  # the stop kept the session resumable
+
+
+async def test_a_restarted_gateway_resumes_its_session_and_gets_what_came_while_it_was_down(tmp_path):
+    with trio.fail_after(15):
+        async with open_fake_discord(BOT_TOKEN) as fake:
+            world(fake)
+            config = discord_config(tmp_path, fake)
+            async with open_gateway(config, port=0, env={}) as gateway:
+                await connected(gateway, fake)
+                fake.push_message(channel_id=DM, author=USER, content="first run")
+                await fake.wait_for(lambda: fake.messages)
+                await gateway.runtime.channels.delivery.outbox.wait_idle()
+                session = fake.live[-1].session
+            await fake.wait_for(lambda: not fake.live)
+            missed = fake.message_data(channel_id=DM, author=USER, content="while down")
+            fake.queue_event(session, "MESSAGE_CREATE", missed)  # Discord keeps it for a resume
+            async with open_gateway(config, port=0, env={}) as gateway:  # a new process, in effect
+                await fake.wait_for(lambda: fake.resumes and fake.live and fake.live[-1].session)
+                await fake.wait_for(lambda: len(fake.messages) >= 2)
+                await gateway.runtime.channels.delivery.outbox.wait_idle()
+    saved = tmp_path / "credentials" / "discord-default-session.json"
+    assert saved.stat().st_mode & 0o777 == 0o600 and BOT_TOKEN not in saved.read_text()
+    assert [said(m) for m in fake.messages] == ["first run", "while down"]
+    assert len(fake.identifies) == 1 and fake.resumes[0]["session_id"] == session
+    assert fake.paths[1].startswith("/resume")
 
 
 async def test_one_unreadable_event_is_dead_lettered_and_the_channel_goes_on(tmp_path):

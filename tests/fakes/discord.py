@@ -70,6 +70,7 @@ class FakeDiscord:
         self.heartbeat_ms = 41250
         self.ack_heartbeats = True
         self.deny_intents = False
+        self.revoke_gateway = False  # identify closes with 4004 although REST accepts the token
         self.bucket_size, self.bucket_window = 50, 1.0
         self.guilds: list[dict[str, Any]] = []
         self.channels: dict[str, dict[str, Any]] = {}
@@ -168,11 +169,25 @@ class FakeDiscord:
 
     def _emit(self, live: Live, event: str, data: Any) -> None:
         assert live.session is not None
-        log = self.sessions[live.session]
+        live.outgoing.send_nowait(self.queue_event(live.session, event, data))
+
+    def queue_event(self, session: str, event: str, data: Any) -> dict[str, Any]:
+        """Log a dispatch in ``session`` (sent on a resume of it, if no socket has it now)."""
+        log = self.sessions[session]
         log.seq += 1
         frame = {"op": 0, "t": event, "s": log.seq, "d": data}
         log.events.append(frame)
-        live.outgoing.send_nowait(frame)
+        return frame
+
+    def message_data(self, *, channel_id: str, author: str, content: str) -> dict[str, Any]:
+        return {
+            "id": snowflake(),
+            "channel_id": channel_id,
+            "content": content,
+            "type": 0,
+            "author": {"id": author, "username": "user"},
+            "mentions": [],
+        }
 
     def reconnect(self) -> None:
         self.live[-1].outgoing.send_nowait({"op": 7, "d": None})
@@ -248,7 +263,7 @@ class FakeDiscord:
                 live.outgoing.send_nowait({"op": 11})
         elif op == 2:
             self.identifies.append(data)
-            if data.get("token") != self.token:
+            if data.get("token") != self.token or self.revoke_gateway:
                 live.outgoing.send_nowait(("close", 4004, "Authentication failed."))
             elif self.deny_intents and data.get("intents", 0) & MESSAGE_CONTENT:
                 live.outgoing.send_nowait(("close", 4014, "Disallowed intent(s)."))
@@ -343,6 +358,12 @@ class FakeDiscord:
             }
             self.channels[dm["id"]] = dm
             return 200, dm, {}
+        guild = re.fullmatch(r"/guilds/(\d+)", path)
+        if method == "GET" and guild is not None:
+            known = next((g for g in self.guilds if g["id"] == guild.group(1)), None)
+            if known is None:
+                return 404, {"message": "Unknown Guild", "code": 10004}, {}
+            return 200, {"id": known["id"], "name": known["name"]}, {}
         match = re.fullmatch(r"/channels/(\d+)(/messages|/typing)?", path)
         if match is None:
             return 404, {"message": "404: Not Found", "code": 0}, {}

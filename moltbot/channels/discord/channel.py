@@ -23,16 +23,19 @@ import functools
 import hashlib
 import logging
 import re
+import time
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 
+from ...store.ids import is_account_id
 from ..base import AccountStatus, ChannelUnavailable, DeliveryError, InboundMessage, Inbox, wall_ms
 from . import policy
-from .gateway import GatewayConnection, GatewayFatal, GatewayLost, Session
+from .gateway import GatewayConnection, GatewayFatal, GatewayLost, Session, SessionFile
 from .rest import DEFAULT_API_BASE, DiscordApiError, DiscordError, DiscordRateLimited, DiscordRest
 
 log = logging.getLogger("moltbot.channels.discord")
@@ -45,6 +48,8 @@ LOOKUP_SECONDS = 5.0
 SENDS_FINISH_SECONDS = 10.0
 MAX_KNOWN = 20_000  # names/parents remembered (a huge bot forgets and looks up again)
 UNKNOWN_CHANNEL = 10003
+RESUME_WINDOW = 300.0  # a saved session younger than this is resumed after a restart (else identify)
+SAVE_SECONDS = 10.0  # how often the session's handled sequence is written while events arrive
 _SNOWFLAKE = re.compile(r"^\d{1,20}$")
 THREAD_TYPES = (10, 11, 12)
 
@@ -97,7 +102,13 @@ class DiscordChannel:
     idempotent_sends = True  # the outbox passes ``idempotency_key`` (→ ``nonce``)
 
     def __init__(
-        self, account_id: str, account: Any, status: AccountStatus, *, env: Mapping[str, str]
+        self,
+        account_id: str,
+        account: Any,
+        status: AccountStatus,
+        *,
+        env: Mapping[str, str],
+        state_dir: Path | None = None,
     ) -> None:
         self.account_id = account_id
         self.config = account
@@ -113,6 +124,15 @@ class DiscordChannel:
         self.bot_name: str | None = None
         self.connections = 0
         self.session: Session | None = None
+        # An account id that cannot be part of a file name (``store/ids.py``) keeps its session in memory.
+        path = (
+            state_dir / "credentials" / f"discord-{account_id}-session.json"
+            if state_dir and is_account_id(account_id)
+            else None
+        )
+        self._sessions = SessionFile(path, self.token or "", max_age=RESUME_WINDOW)
+        self._connection: GatewayConnection | None = None
+        self._saved_at = -SAVE_SECONDS
         self._rest: DiscordRest | None = None
         self._names: dict[str, str] = {}  # guild/channel/thread id → name
         self._parents: dict[str, str | None] = {}  # channel id → its parent if a thread, else None
@@ -136,12 +156,16 @@ class DiscordChannel:
             finally:
                 self._rest = None
                 self.status.connected = False
+                with trio.CancelScope(shield=True), trio.move_on_after(2.0):  # the next start resumes it
+                    await self._save_session(force=True)
                 if self._sending:  # shielded in the outbox: let them finish on this client, bounded
                     with trio.CancelScope(shield=True), trio.move_on_after(SENDS_FINISH_SECONDS):
                         await self._idle.wait()
 
     async def _run(self, rest: DiscordRest, inbox: Inbox, task_status: Any) -> None:
-        try:
+        try:  # who we are (a resumed session has no READY to say so), then where the gateway is
+            me = await rest.me()
+            self.bot_id, self.bot_name = str(me.get("id") or "") or None, me.get("username")
             url = self.gateway_url or str((await rest.gateway_bot()).get("url") or "")
         except DiscordApiError as exc:
             if exc.status == 401:
@@ -165,6 +189,7 @@ class DiscordChannel:
                 task_status.started()
 
         handler = functools.partial(self._on_event, inbox)
+        self.session = await trio.to_thread.run_sync(self._sessions.load, time.time())
         while True:
             connection = GatewayConnection(
                 self.session.resume_url if self.session else url,
@@ -175,6 +200,7 @@ class DiscordChannel:
                 on_ready=ready,
             )
             self.connections += 1
+            self._connection = connection
             try:
                 outcome = await connection.run()
             finally:
@@ -188,6 +214,18 @@ class DiscordChannel:
                 raise GatewayLost(
                     f"discord gateway: {len(recent)} connections within {STORM_WINDOW:g}s; backing off"
                 )
+
+    async def _save_session(self, *, force: bool = False) -> None:
+        """Write the live session (at most every ``SAVE_SECONDS`` unless ``force``), on a worker thread."""
+        connection, now = self._connection, trio.current_time()
+        session = connection.session if connection is not None else self.session
+        if session is None or (not force and now - self._saved_at < SAVE_SECONDS):
+            return
+        self._saved_at = now
+        try:
+            await trio.to_thread.run_sync(self._sessions.save, attrs.evolve(session), time.time())
+        except OSError as exc:  # the next start identifies afresh: nothing is lost but the replay
+            log.warning("discord:%s session not saved: %s", self.account_id, exc)
 
     def _heard(self) -> None:
         self.status.last_transport_activity_at = wall_ms()
@@ -217,6 +255,8 @@ class DiscordChannel:
             for item in data.get("threads") or []:
                 if isinstance(item, dict):
                     self._remember(item)
+        elif event in ("READY", "RESUMED"):
+            await self._save_session(force=True)
         elif event == "MESSAGE_CREATE":
             try:
                 message = await self.to_inbound(data)
@@ -234,16 +274,33 @@ class DiscordChannel:
             if message is not None:
                 self.status.last_inbound_at = wall_ms()
                 await inbox.send(message)
+            await self._save_session()
 
     async def _parent_of(self, channel_id: str) -> str | None:
-        """The parent channel of a thread (None for a channel), looked up once when not learnt yet."""
+        """The parent channel of a thread (None for a channel), looked up once when not learnt yet
+        (after a resumed restart there was no ``GUILD_CREATE``); a failed lookup counts as a channel."""
         if channel_id not in self._parents and self._rest is not None:
             try:
                 with trio.fail_after(LOOKUP_SECONDS):
                     self._remember(await self._rest.channel(channel_id))
             except (DiscordError, trio.TooSlowError) as exc:
                 log.debug("discord: channel %s lookup failed: %s", channel_id, exc)
+            self._parents.setdefault(channel_id, None)
         return self._parents.get(channel_id)
+
+    async def _learn_guild(self, guild_id: str) -> None:
+        """A guild's name, looked up once, when the allowlist names guilds by name or slug."""
+        named = any(
+            not _SNOWFLAKE.match(str(k)) and k != "*" or g.slug for k, g in self.config.guilds.items()
+        )
+        if not named or guild_id in self._names or self._rest is None:
+            return
+        try:
+            with trio.fail_after(LOOKUP_SECONDS):
+                self._remember({"id": guild_id, "name": (await self._rest.guild(guild_id)).get("name")})
+        except (DiscordError, trio.TooSlowError) as exc:
+            log.debug("discord: guild %s lookup failed: %s", guild_id, exc)
+        self._names.setdefault(guild_id, "")
 
     async def to_inbound(self, data: dict[str, Any]) -> InboundMessage | None:
         author, content = data.get("author"), data.get("content")
@@ -264,6 +321,7 @@ class DiscordChannel:
             text = re.sub(rf"<@!?{self.bot_id}>", "", content).strip() or content
         chat, thread = channel_id, None
         if guild is not None:
+            await self._learn_guild(guild)
             parent = await self._parent_of(channel_id)
             if parent:
                 chat, thread = parent, channel_id

@@ -10,7 +10,8 @@ we close it (code 4000, which keeps the session resumable) and resume on a new o
 heartbeat now; op 7 *reconnect* closes and resumes; op 9 *invalid session* resumes when its ``d`` is
 true, else waits 1–5 s and identifies afresh. Dispatches (op 0) go to ``handler`` in order; the sequence
 number moves only once the handler has returned (the message is durably received), so a resume replays
-what was not. Close codes: 4004 (bad token), 4010–4014 (shards, version, intents) are fatal —
+what was not (``SessionFile`` keeps the session across a restart of the process, so a new connection
+resumes it too, within Discord's resume window). Close codes: 4004 (bad token), 4010–4014 (shards, version, intents) are fatal —
 ``GatewayFatal``, a ``ChannelUnavailable``: the account stops with that error and is not retried in a
 loop; 4007/4009 need a new session; any other close resumes. ``run`` returns ``"resume"`` or
 ``"identify"``; a connection that fails before *hello* raises ``GatewayLost``.
@@ -18,9 +19,12 @@ loop; 4007/4009 need a new session; any other close resumes. ``run`` returns ``"
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -30,6 +34,7 @@ from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
 from ...protocol import RemoteProtocolError
 from ...protocol._codec import dumps
 from ...protocol._json import parse_json
+from ...store.atomic import write_atomic
 from ..base import ChannelError, ChannelUnavailable
 
 log = logging.getLogger("moltbot.channels.discord")
@@ -80,6 +85,47 @@ class Session:
     seq: int | None = None
 
 
+class SessionFile:
+    """The session a restarted gateway resumes: ``<stateDir>/credentials/discord-<account>-session.json``
+    (0600, written atomically). The sequence in it is the last *handled* one, or older: a resume from an
+    older one only replays events the receipts already know. Tied to the token by a digest; a file for
+    another token, one older than ``max_age`` seconds, or a damaged one is ignored."""
+
+    def __init__(self, path: Path | None, token: str, *, max_age: float) -> None:
+        self.path = path
+        self._bot = hashlib.sha256(token.encode()).hexdigest()[:16]
+        self._max_age = max_age
+
+    def load(self, now: float) -> Session | None:
+        if self.path is None:
+            return None
+        try:
+            data = json.loads(self.path.read_text("utf-8"))
+            session = Session(str(data["sessionId"]), str(data["resumeUrl"]), data.get("seq"))
+            fresh = data.get("bot") == self._bot and now - float(data["savedAt"]) <= self._max_age
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        url_ok = session.resume_url.startswith(("wss://", "ws://")) and len(session.resume_url) < 500
+        seq_ok = session.seq is None or (isinstance(session.seq, int) and session.seq >= 0)
+        return session if fresh and url_ok and seq_ok and session.session_id else None
+
+    def save(self, session: Session | None, now: float) -> None:
+        if self.path is None:
+            return
+        if session is None:
+            self.path.unlink(missing_ok=True)
+            return
+        record = {
+            "version": 1,
+            "bot": self._bot,
+            "sessionId": session.session_id,
+            "resumeUrl": session.resume_url,
+            "seq": session.seq,
+            "savedAt": now,
+        }
+        write_atomic(self.path, json.dumps(record) + "\n")
+
+
 def with_query(url: str) -> str:
     return url if "?" in url else f"{url.rstrip('/')}/?v={API_VERSION}&encoding=json"
 
@@ -121,7 +167,14 @@ class GatewayConnection:
                 connect_timeout=CONNECT_TIMEOUT,
                 disconnect_timeout=2.0,
             ) as ws:
-                outcome = await self._session(ws)
+                finished = False
+                try:
+                    outcome = await self._session(ws)
+                    finished = True
+                finally:
+                    if not finished and not ws.closed:  # stopping: close so the next start can resume
+                        with trio.CancelScope(shield=True), trio.move_on_after(1.0):
+                            await ws.aclose(KEEP_SESSION_CLOSE, "restarting")
                 if isinstance(outcome, str) and not ws.closed:
                     await ws.aclose(KEEP_SESSION_CLOSE if outcome == "resume" else 1000)
         except ConnectionClosed as exc:
@@ -242,11 +295,12 @@ class GatewayConnection:
     async def _dispatch(self, event: Any, data: Any, seq: Any) -> None:
         if not isinstance(data, dict):
             data = {"_unreadable": data}  # handed on: the handler dead-letters what it cannot read
-        if event == "READY":
+        if event == "READY":  # its own sequence counts as handled: a saved session resumes after it
+            seq_now = seq if isinstance(seq, int) else self._seq_before_ready
             self.session = Session(
                 str(data.get("session_id") or ""),
                 str(data.get("resume_gateway_url") or self.url),
-                self._seq_before_ready,
+                seq_now,
             )
         if event in ("READY", "RESUMED"):
             self.ready = True

@@ -176,6 +176,9 @@ class DiscordRest:
     async def me(self) -> dict[str, Any]:
         return await self.request("GET", "/users/@me")
 
+    async def guild(self, guild_id: str) -> dict[str, Any]:
+        return await self.request("GET", f"/guilds/{guild_id}")
+
     async def channel(self, channel_id: str) -> dict[str, Any]:
         return await self.request("GET", f"/channels/{channel_id}")
 

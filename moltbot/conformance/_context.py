@@ -21,8 +21,8 @@ import attrs
 import trio
 from trio_websocket import ConnectionClosed, DisconnectionTimeout, HandshakeError, open_websocket_url
 
-from .. import __version__
 from .._util import close_of
+from .._version import __version__
 from ..protocol import DeviceKeyPair, sign_connect
 from ._spec import Spec
 from ._spec4 import Spec4

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from moltbot.channels.base import DeliveryError
-from moltbot.channels.routing import decide
+from moltbot.channels.routing import decide, message_peers, resolve_agent
 from moltbot.channels.slack.channel import parse_target
 from moltbot.channels.slack.events import UnreadableEvent, policy_view, to_inbound
 from moltbot.channels.slack.format import chunk_mrkdwn, to_mrkdwn
 from moltbot.channels.slack.http_events import sign, signature_ok
-from moltbot.config.model import SlackAccount, SlackChannelEntry
+from moltbot.config.model import Binding, BindingMatch, BindingPeer, SlackAccount, SlackChannelEntry
 
 # Slack's documented example (api.slack.com "Verifying requests from Slack").
 DOC_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -99,3 +99,28 @@ def test_the_policy_view_reads_channel_entries_and_the_legacy_dm_block():
     assert verdict("C2", "U9", "x") == "answer"
     assert verdict("C4", "U1", "<@UBOT> x") == "ignore"  # not listed (allowlist)
     assert verdict("D1", "U7", "x") == "answer"  # dm.policy open
+
+
+def test_bindings_route_a_slack_channel_by_peer_and_a_workspace_by_team():
+    bindings = [Binding(agent_id="ops", match=BindingMatch(channel="slack", peer=BindingPeer(kind="channel", id="C1"))),
+                Binding(agent_id="work", match=BindingMatch(channel="slack", team_id="T1"))]
+    kwargs = {"account_id": "default", "bot_user_id": "UBOT"}
+
+    def agent(channel: str) -> tuple[str, str]:
+        event = {"type": "message", "channel": channel, "user": "U1", "text": "x", "ts": "1.1"}
+        message = to_inbound(callback(event), **kwargs)
+        return resolve_agent(bindings, channel="slack", account_id="default", peers=message_peers(message),
+                             team_id=message.team_id, default_agent="main", known_agents=["main", "ops", "work"])
+
+    assert agent("C1") == ("ops", "binding.peer")
+    assert agent("C2") == ("work", "binding.team")
+
+
+def test_the_socket_mode_ticket_never_reaches_a_log_line():
+    import logging
+
+    record = logging.LogRecord("trio-websocket", logging.DEBUG, __file__, 1, "Connecting to ws%s://%s:%d%s",
+                               ("s", "wss-primary.slack.com", 443, "/link/?ticket=abc-123&app_id=A1"), None)
+    for each in logging.getLogger("trio-websocket").filters:
+        each.filter(record)
+    assert record.getMessage() == "Connecting to wss://wss-primary.slack.com:443/link/?ticket=<redacted>&app_id=A1"

@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 from quart import Response, request
 
+from ..base import DeliveryError
 from .channel import SlackChannel, body_key
 
 if TYPE_CHECKING:
-    from ...gateway.runtime import Runtime
+    from ..manager import ChannelManager
 
 log = logging.getLogger("moltbot.channels.slack")
 
@@ -58,9 +59,9 @@ def signature_ok(secret: str, timestamp: str | None, signature: str | None, body
     return None
 
 
-def claimed(runtime: Runtime, path: str) -> tuple[str, Any] | None:
+def claimed(channels: ChannelManager, path: str) -> tuple[str, Any] | None:
     """The Slack account (id, config) in HTTP mode whose ``webhookPath`` is ``path``, if any."""
-    for account_id, account in runtime.channels.account_configs("slack").items():
+    for account_id, account in channels.account_configs("slack").items():
         if account.enabled and account.mode == "http" and "/" + account.webhook_path.strip("/") == path:
             return account_id, account
     return None
@@ -81,9 +82,9 @@ async def _body() -> bytes | None:
     return bytes(body)
 
 
-async def handle_slack_events(runtime: Runtime, path: str) -> Response | None:
+async def handle_slack_events(channels: ChannelManager, path: str) -> Response | None:
     """Answer a request to a Slack account's ``webhookPath``; None when no account claims ``path``."""
-    found = claimed(runtime, path)
+    found = claimed(channels, path)
     if found is None:
         return None
     account_id, account = found
@@ -109,9 +110,12 @@ async def handle_slack_events(runtime: Runtime, path: str) -> Response | None:
     if isinstance(payload, dict) and payload.get("type") == "url_verification":
         challenge = payload.get("challenge")
         return _answer(200, challenge[:4096] if isinstance(challenge, str) else "")
-    slot = runtime.channels.slots.get(("slack", account_id))
+    slot = channels.slots.get(("slack", account_id))
     channel = slot.account if slot is not None else None
     if not isinstance(channel, SlackChannel) or not channel.accepting:
         return _answer(503, "slack account is not running yet")
-    await channel.receive(payload, body_key(body))
+    try:
+        await channel.receive(payload, body_key(body))
+    except DeliveryError:  # the account stopped meanwhile: Slack sends it again
+        return _answer(503, "slack account is not running")
     return _answer(200, "ok")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -43,6 +44,20 @@ CONNECT_SECONDS = 20.0
 CLOSE_SECONDS = 2.0  # how long a closing handshake may take (a dead peer never answers it)
 
 Handler = Callable[[Any, str], Awaitable[None]]  # (payload, envelope_id)
+_TICKET = re.compile(r"ticket=[^&\s]+")
+
+
+class _RedactTicket(logging.Filter):
+    """trio-websocket logs the URL it connects to (debug); a Socket Mode URL's ticket admits its holder."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "ticket=" in message:
+            record.msg, record.args = _TICKET.sub("ticket=<redacted>", message), None
+        return True
+
+
+logging.getLogger("trio-websocket").addFilter(_RedactTicket())
 
 
 class SocketModeError(Exception):

@@ -27,6 +27,7 @@ from ..protocol._payloads.config import ConfigPatchParams
 from .approvals import wire_exec_approvals
 from .methods.config import read_snapshot, write_and_restart
 from .sentinel import write_restart_sentinel
+from .session_commands import register_session_commands
 from .session_tools import register_session_tools
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ def register_gateway_tools(runtime: Runtime) -> None:
     runtime.processes = register_exec_tools(runtime.tools, runtime.agents, approve=approve, file_access=file_access)
     _register_control_tools(runtime)
     register_session_tools(runtime)
+    register_session_commands(runtime)
 
 
 def _register_control_tools(runtime: Runtime) -> None:

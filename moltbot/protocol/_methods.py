@@ -25,6 +25,7 @@ from ._payloads import devices as _devices
 from ._payloads import logs as _logs
 from ._payloads import nodes as _nodes
 from ._payloads import ui as _ui
+from ._payloads import usage as _usage
 from ._payloads.presence import PresenceEntry
 from ._payloads.system import (
     EmptyParams,
@@ -108,6 +109,8 @@ METHODS: Final[dict[str, MethodSpec]] = _table(
     MethodSpec("health", HealthParams, HealthSummary),
     MethodSpec("logs.tail", _logs.LogsTailParams, _logs.LogsTailResult),
     MethodSpec("status", EmptyParams, StatusSummary),
+    MethodSpec("usage.status", EmptyParams, JsonObject),
+    MethodSpec("usage.cost", _usage.UsageCostParams, JsonObject),
     MethodSpec("channels.status", _channels.ChannelsStatusParams, JsonObject),
     MethodSpec("channels.logout", _channels.ChannelsLogoutParams, JsonObject),
     MethodSpec("config.get", EmptyParams, _config.ConfigFileSnapshot),
@@ -122,6 +125,7 @@ METHODS: Final[dict[str, MethodSpec]] = _table(
     MethodSpec("sessions.patch", agent.SessionsPatchParams, JsonObject),
     MethodSpec("sessions.reset", agent.SessionKeyParams, JsonObject),
     MethodSpec("sessions.delete", agent.SessionsDeleteParams, JsonObject),
+    MethodSpec("sessions.compact", _usage.SessionsCompactParams, JsonObject),
     MethodSpec("last-heartbeat", EmptyParams, HeartbeatEvent | None),
     MethodSpec("set-heartbeats", agent.SetHeartbeatsParams, JsonObject),
     MethodSpec("wake", agent.WakeParams, JsonObject),

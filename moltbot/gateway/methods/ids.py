@@ -37,6 +37,8 @@ ID_PARAMS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "sessions.patch": (("key", "key", "key"),),
     "sessions.reset": (("key", "key", "key"),),
     "sessions.delete": (("key", "key", "key"),),
+    "sessions.compact": (("key", "key", "key"), ("agent_id", "agentId", "agent")),
+    "usage.cost": (("agent_id", "agentId", "agent"),),
     "cron.add": (("agent_id", "agentId", "agent"),),
     "cron.update": (("id", "id", "job"), ("job_id", "jobId", "job"), ("patch.agent_id", "patch.agentId", "agent")),
     "cron.remove": (("id", "id", "job"), ("job_id", "jobId", "job")),

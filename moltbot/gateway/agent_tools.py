@@ -25,6 +25,7 @@ from ..config.schema import config_schema
 from ..protocol import ProtocolError
 from ..protocol._payloads.config import ConfigPatchParams
 from .approvals import wire_exec_approvals
+from .cron_tool import register_cron_tool
 from .methods.config import read_snapshot, write_and_restart
 from .sentinel import write_restart_sentinel
 from .session_commands import register_session_commands
@@ -67,6 +68,7 @@ def register_gateway_tools(runtime: Runtime) -> None:
     _register_control_tools(runtime)
     register_session_tools(runtime)
     register_session_commands(runtime)
+    register_cron_tool(runtime)
 
 
 def _register_control_tools(runtime: Runtime) -> None:

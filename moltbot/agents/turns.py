@@ -100,6 +100,15 @@ async def run_turn(runtime: AgentRuntime, run: Run, provider: Provider, model: s
     await store.append_and_save(path, lines, entry["sessionId"])
 
 
+def tool_events_wanted(runtime: AgentRuntime, run: Run) -> bool:
+    """Tool calls and results go out as ``agent`` events (stream ``tool``) only for a verbose session (its
+    ``verboseLevel``, else ``agents.defaults.verboseDefault``, is ``on``/``full``), as the original sends them;
+    the transcript and the run's own listeners have them always."""
+    entry = runtime.store(run.agent_id).entries.get(run.session_key) or {}
+    level = entry.get("verboseLevel") or runtime.config.agents.defaults.verbose_default
+    return level in ("on", "full")
+
+
 def session_model(runtime: AgentRuntime, run: Run, entry: dict[str, Any], provider: Provider,
                   model: str) -> tuple[Provider, str]:
     """The session's own model (``/model``: ``providerOverride``/``modelOverride``) unless the run names one
@@ -197,6 +206,7 @@ async def _ask_model(runtime: AgentRuntime, run: Run, provider: Provider, model:
     system = await system_prompt(runtime, run, builtin)
     yielded = trio.current_time()
     price = model_price(runtime.config, provider.id, model)
+    verbose = tool_events_wanted(runtime, run)
     step_usage: Usage | None = None
     for _ in range(MAX_TOOL_STEPS):
         request = ModelRequest(model=model, messages=tuple(messages), system=system, tools=tuple(tools))
@@ -231,10 +241,10 @@ async def _ask_model(runtime: AgentRuntime, run: Run, provider: Provider, model:
                                             usage_record(step_usage, price) if step_usage else None))
         for call in calls:
             runtime.event(run, "tool", {"phase": "start", "name": call.name, "toolCallId": call.id,
-                                        "args": call.arguments})
+                                        "args": call.arguments}, broadcast=verbose)
             result, is_error = await runtime.tools.invoke(call.name, call.arguments, run=run, policy=policy)
             runtime.event(run, "tool", {"phase": "result", "name": call.name, "toolCallId": call.id,
-                                        "meta": None, "isError": is_error, "result": result})
+                                        "meta": None, "isError": is_error, "result": result}, broadcast=verbose)
             text = result_text(result)
             run.tool_log.append(_tool_result_line(call, text, is_error))
             messages.append(Message(role="tool", content=text, tool_call_id=call.id, name=call.name))

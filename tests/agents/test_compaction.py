@@ -70,8 +70,9 @@ async def test_sessions_compact_keeps_the_last_lines_and_archives_the_rest(tmp_p
     assert done["compacted"] is True and done["kept"] == 3 and ".jsonl.bak." in done["archived"]
     assert missing == {"ok": True, "key": "agent:main:nobody", "compacted": False, "reason": "no sessionId"}
     lines = path.read_text().splitlines()
+    archived = await trio.Path(done["archived"]).read_text()
     assert json.loads(lines[0])["type"] == "session" and len(lines) == 3  # the header stays first
-    assert len(open(done["archived"]).read().splitlines()) == 7  # the archive is the whole old file
+    assert len(archived.splitlines()) == 7  # the archive is the whole old file
     assert "totalTokens" not in entry and len(history["messages"]) == 2
 
 

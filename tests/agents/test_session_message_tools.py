@@ -62,8 +62,8 @@ async def test_sessions_spawn_runs_a_sub_agent_on_its_own_lane_with_the_short_pr
                 spawned = [r for r in gateway.runtime.agents.runs.values() if r.run_id.startswith("spawn-")]
                 await spawned[0].done.wait()
                 # the result is announced to the requester's session: a turn there tells the user
-                while not (announced := [r for r in gateway.runtime.agents.runs.values()
-                                         if r.run_id.startswith("announce-")]):
+                while not (announced := [r for r in gateway.runtime.agents.runs.values()  # noqa: ASYNC110
+                                         if r.run_id.startswith("announce-")]):  # polled, under fail_after
                     await trio.sleep(0.01)
                 await announced[0].done.wait()
             nested, is_error = await gateway.runtime.tools.invoke("sessions_spawn", {"task": "x"}, run=spawned[0])

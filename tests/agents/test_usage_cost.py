@@ -120,3 +120,16 @@ async def test_usage_cost_of_an_unknown_agent_is_refused(tmp_path):
             open_gateway_client(gateway.url, token=TOKEN) as client:
         with trio.fail_after(10), pytest.raises(RemoteProtocolError, match="unknown agent id"):
             await client.call("usage.cost", {"agentId": "nobody"})
+
+
+def test_status_usage_renders_totals_days_and_models(capsys):
+    from moltbot.cli.output import Output
+    from moltbot.cli.status import render_usage
+
+    totals = {"totalTokens": 12_500, "input": 10_000, "output": 2_500, "cacheRead": 0, "totalCost": 0.0125,
+              "missingCostEntries": 2}
+    render_usage(Output(), {"days": 7, "totals": totals, "daily": [{"date": "2026-12-01", **totals}],
+                            "byModel": [{"provider": "local", "model": "fake-model", **totals}]})
+    text = capsys.readouterr().out
+    assert "Usage, last 7 days: 12.5k tokens (10.0k in, 2.5k out, 0 cache read), $0.0125 (+2 unpriced)" in text
+    assert "2026-12-01" in text and "local/fake-model" in text

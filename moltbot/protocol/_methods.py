@@ -155,6 +155,8 @@ METHODS: Final[dict[str, MethodSpec]] = _table(
     MethodSpec("cron.runs", _cron.CronRunsParams, _cron.CronRunsResult),
     MethodSpec("exec.approvals.get", EmptyParams, _approvals.ExecApprovalsSnapshot),
     MethodSpec("exec.approvals.set", _approvals.ExecApprovalsSetParams, _approvals.ExecApprovalsSnapshot),
+    MethodSpec("exec.approvals.node.get", _approvals.ExecApprovalsNodeGetParams, JsonObject),
+    MethodSpec("exec.approvals.node.set", _approvals.ExecApprovalsNodeSetParams, JsonObject),
     MethodSpec("exec.approval.request", _approvals.ExecApprovalRequestParams, _approvals.ExecApprovalRequestResult),
     MethodSpec("exec.approval.resolve", _approvals.ExecApprovalResolveParams, OkResult),
     MethodSpec("system-presence", EmptyParams, list[PresenceEntry]),

@@ -96,6 +96,8 @@ _HANDLERS = {
     "exec.approval.list": approvals.approval_list,
     "exec.approvals.get": approvals.approvals_get,
     "exec.approvals.set": approvals.approvals_set,
+    "exec.approvals.node.get": approvals.approvals_node_get,
+    "exec.approvals.node.set": approvals.approvals_node_set,
     "exec.approval.request": approvals.approval_request,
     "exec.approval.resolve": approvals.approval_resolve,
     "plugin.approval.list": ui_none.approval_list,

@@ -55,6 +55,8 @@ ID_PARAMS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "node.rename": (("node_id", "nodeId", "name"),),
     "node.describe": (("node_id", "nodeId", "name"),),
     "node.invoke": (("node_id", "nodeId", "name"),),
+    "exec.approvals.node.get": (("node_id", "nodeId", "name"),),
+    "exec.approvals.node.set": (("node_id", "nodeId", "name"),),
     "device.pair.approve": (("request_id", "requestId", "name"),),
     "device.pair.reject": (("request_id", "requestId", "name"),),
     "device.token.rotate": (("device_id", "deviceId", "name"),),

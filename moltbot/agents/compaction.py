@@ -122,8 +122,9 @@ async def truncate(store: SessionStore, path: Path, max_lines: int = DEFAULT_MAX
 
 # --- summarising ---------------------------------------------------------------------------------
 
-def _parsed(path: Path) -> list[dict[str, Any]]:
-    out = []
+def _parsed(path: Path) -> tuple[list[dict[str, Any]], dict[int, int]]:
+    """The transcript's lines, and each one's estimated tokens (its JSON's length / 4) by ``id()``."""
+    out, sizes = [], {}
     for line in _lines(path):
         try:
             item = json.loads(line)
@@ -131,14 +132,17 @@ def _parsed(path: Path) -> list[dict[str, Any]]:
             continue
         if isinstance(item, dict):
             out.append(item)
-    return out
+            sizes[id(item)] = len(line) // CHARS_PER_TOKEN + 1
+    return out, sizes
 
 
-def _size(item: dict[str, Any]) -> int:
-    return len(json.dumps(item, ensure_ascii=False)) // CHARS_PER_TOKEN + 1
+def _size(item: dict[str, Any], sizes: dict[int, int] | None = None) -> int:
+    known = sizes.get(id(item)) if sizes else None
+    return known if known is not None else len(json.dumps(item, ensure_ascii=False)) // CHARS_PER_TOKEN + 1
 
 
-def split(items: list[dict[str, Any]], keep_tokens: int) -> tuple[dict | None, list[dict], list[dict]]:
+def split(items: list[dict[str, Any]], keep_tokens: int, sizes: dict[int, int] | None = None,
+          ) -> tuple[dict | None, list[dict], list[dict]]:
     """``(header, older, kept)``: ``kept`` is the newest whole turns within ``keep_tokens`` (estimated) and
     ``KEEP_MAX_MESSAGES`` messages; ``older`` every message and summary line before them."""
     header = items[0] if items and items[0].get("type") == "session" else None
@@ -147,7 +151,7 @@ def split(items: list[dict[str, Any]], keep_tokens: int) -> tuple[dict | None, l
               if item.get("type") == "message" and (item.get("message") or {}).get("role") == "user"]
     cut, tokens = len(body), 0
     for start in reversed(starts):
-        tokens += sum(_size(item) for item in body[start:cut])
+        tokens += sum(_size(item, sizes) for item in body[start:cut])
         if tokens > keep_tokens or len(body) - start > KEEP_MAX_MESSAGES:
             break
         cut = start
@@ -198,11 +202,11 @@ async def summarize_session(store: SessionStore, path: Path, provider: Provider,
                             keep_tokens: int, price: dict[str, float] | None = None) -> Compacted:
     """Summarise the older turns of a transcript with the model; the caller holds the session's place."""
     await store.settled(path)
-    items = await trio.to_thread.run_sync(_parsed, path)
-    header, older, kept = split(items, keep_tokens)
+    items, sizes = await trio.to_thread.run_sync(_parsed, path)
+    header, older, kept = split(items, keep_tokens, sizes)
     if not [item for item in older if item.get("type") == "message"]:
         return Compacted(False, kept=len(kept), reason="nothing to compact")
-    tokens_before = sum(_size(item) for item in older + kept)
+    tokens_before = sum(_size(item, sizes) for item in older + kept)
     summary, usage = await ask_summary(provider, model, render(older))
     if not summary:
         return Compacted(False, kept=len(kept), reason="the model returned no summary")

@@ -85,7 +85,19 @@ async def run_turn(runtime: AgentRuntime, run: Run, provider: Provider, model: s
     history = await store.begin_turn(path, message_line("user", run.message), entry["sessionId"], HISTORY_MESSAGES,
                                      fresh=fresh, spawn=runtime.spawn)
     try:
-        last_call, reply_usage = await _ask_model(runtime, run, provider, model, history)
+        try:
+            last_call, reply_usage = await _ask_model(runtime, run, provider, model, history)
+        except ProviderError as exc:
+            # The history did not fit (the provider says so): compact, then ask once more, as the original
+            # retries after compacting. Only before anything of the turn happened (no text, no tool run).
+            if not context_overflow(exc) or run.text or run.tool_log:
+                raise
+            if not await auto_compact(runtime, run, store, entry, path, provider, model, retry=True):
+                raise
+            history = await store.recent_messages(path, HISTORY_MESSAGES + 1)
+            if history and history[-1].get("role") == "user":  # this turn's own line: _ask_model adds it
+                history = history[:-1]
+            last_call, reply_usage = await _ask_model(runtime, run, provider, model, history[-HISTORY_MESSAGES:])
     finally:
         with trio.CancelScope(shield=True):
             await store.settled(path, owner=True)
@@ -125,9 +137,20 @@ def session_model(runtime: AgentRuntime, run: Run, entry: dict[str, Any], provid
         return provider, model
 
 
+OVERFLOW_HINTS = ("context length", "context_length", "context window", "prompt is too long", "too many tokens",
+                  "maximum context", "request_too_large", "input is too long")
+
+
+def context_overflow(exc: ProviderError) -> bool:
+    """Whether a provider's error says the conversation does not fit its context window."""
+    text = exc.message.lower()
+    return exc.status in (400, 413, None) and any(hint in text for hint in OVERFLOW_HINTS)
+
+
 async def auto_compact(runtime: AgentRuntime, run: Run, store: SessionStore, entry: dict[str, Any], path: Path,
-                       provider: Provider, model: str) -> None:
-    """Compact before the turn (``compaction.py``); a failure is logged and the turn goes on uncompacted."""
+                       provider: Provider, model: str, *, retry: bool = False) -> bool:
+    """Compact before the turn (or, ``retry``, before asking again after an overflow); whether it did.
+    A failure is logged and the turn goes on uncompacted."""
     runtime.event(run, "compaction", {"phase": "start"})
     settings = runtime.config.agents.defaults.compaction
     try:
@@ -136,10 +159,12 @@ async def auto_compact(runtime: AgentRuntime, run: Run, store: SessionStore, ent
     except ProviderError as exc:
         log.warning("session %s: compaction failed: %s", run.session_key, exc.message)
         result = None
-    if result is not None and result.compacted:
+    compacted = result is not None and result.compacted
+    if compacted:
         cleared(entry)
         await store.save()
-    runtime.event(run, "compaction", {"phase": "end", "willRetry": False})
+    runtime.event(run, "compaction", {"phase": "end", "willRetry": retry and compacted})
+    return compacted
 
 
 def replay(history: list[dict[str, Any]]) -> list[Message]:

@@ -12,7 +12,7 @@ from moltbot.gateway.app import open_gateway
 from tests.agents.test_agent_provider_runs import config_for
 from tests.agents.test_usage_cost import priced
 from tests.conftest import TOKEN
-from tests.fakes.openai import open_fake_openai, text_reply
+from tests.fakes.openai import error_reply, open_fake_openai, text_reply
 
 
 def _turns(count: int) -> list[dict]:
@@ -135,3 +135,20 @@ async def test_session_commands_from_chat_send(tmp_path):
     assert entry["thinkingLevel"] == "high" and "compactionCount" not in entry
     assert fake.requests[-1].json()["model"] == "other-model"  # the session's model is used
     assert len(fake.requests[-1].json()["messages"]) == 2  # system + the message: a new session
+
+
+async def test_a_context_overflow_is_compacted_and_asked_again(tmp_path):
+    overflow = error_reply(400, "This model's maximum context length is 8192 tokens.", code="context_length_exceeded")
+    replies = [text_reply("one"), overflow, text_reply("Summary: a greeting."), text_reply("two")]
+    async with open_fake_openai(*replies) as fake:
+        async with open_gateway(_config(tmp_path, fake.base_url, keep_recent_tokens=1), port=0, env={}) as gateway, \
+                open_gateway_client(gateway.url, token=TOKEN) as client:
+            with trio.fail_after(10):
+                await _turn(client, "o1")
+                await _turn(client, "o2", "and now")
+            run = gateway.runtime.agents.runs["o2"]
+            entry = gateway.runtime.agents.store("main").entries["agent:main:main"]
+    assert run.status == "ok" and run.text == "two" and entry["compactionCount"] == 1
+    retried = fake.requests[3].json()["messages"]
+    assert "Summary: a greeting." in retried[1]["content"] and retried[-1]["content"] == "and now"
+    assert [m["role"] for m in retried].count("user") == 2  # the summary and this turn's message, once

@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from .._frames import NonEmptyStr, PositiveInt
+from .._frames import UNSET, NonEmptyStr, PositiveInt
 
 
 @attrs.frozen
@@ -14,7 +14,7 @@ class UsageCostParams:
     """``days`` as the original takes it: a number or numeric text (default 30, floored, at least 1);
     ``agentId`` narrows the summary to one agent (today's OpenClaw), else every configured agent."""
 
-    days: Any = None
+    days: Any = UNSET
     agent_id: NonEmptyStr | None = None
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.3.0"
+from ._version import __version__
 
 _EXPORTS = {
     "Config": "moltbot.config.model",

@@ -1,9 +1,14 @@
-"""Small helpers shared by the public context managers."""
+"""Small helpers shared across packages: the public context managers' exception groups, log fields."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
+
+FIELD_MAX = 64
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @contextmanager
@@ -21,3 +26,10 @@ def collapse_single_exception_group() -> Iterator[None]:
             inner = group.exceptions[0]
             raise inner from inner.__cause__
         raise
+
+
+def field(value: Any, limit: int = FIELD_MAX) -> str:
+    """A client-chosen value for a log line: bounded and on one line (control characters replaced), so a
+    client cannot forge lines on the console."""
+    text = _CONTROL.sub("?", str(value))
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -56,6 +56,7 @@ class InboundMessage:
     message_id: str | None = None
     mentioned: bool = False
     sender_name: str | None = None
+    team_id: str | None = None  # Slack workspace (``bindings[].match.teamId``)
 
     @property
     def dedupe_key(self) -> str | None:

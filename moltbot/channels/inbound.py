@@ -155,7 +155,7 @@ class Dispatcher:
         config, agents = self.manager.runtime.config, self.manager.runtime.agents
         agent_id, matched_by = resolve_agent(
             config.bindings, channel=message.channel, account_id=message.account_id,
-            peers=message_peers(message), default_agent=agents.default_agent_id(),
+            peers=message_peers(message), team_id=message.team_id, default_agent=agents.default_agent_id(),
             known_agents=agents.agent_ids())
         key = session_key(message, agent_id=agent_id, main_key=agents.main_key(agent_id),
                           dm_scope=config.session.dm_scope, identity_links=config.session.identity_links)

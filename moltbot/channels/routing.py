@@ -30,7 +30,7 @@ Decision = Literal["answer", "pair", "ignore"]
 
 def normalize_entry(entry: Any) -> str:
     text = str(entry).strip()
-    for prefix in ("telegram:", "tg:"):
+    for prefix in ("telegram:", "tg:", "slack:"):
         if text.lower().startswith(prefix):
             text = text[len(prefix):]
     return text.lstrip("@").lower()

@@ -34,8 +34,8 @@ import attrs
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, wrap_client_stream
 
-from .. import __version__
 from .._util import collapse_single_exception_group
+from .._version import __version__
 from ..protocol import (
     UNSET,
     ClientHandshake,

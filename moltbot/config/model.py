@@ -396,9 +396,55 @@ class WhatsAppConfig(WhatsAppAccount):
 
 
 @attrs.frozen
+class SlackChannelEntry:
+    """``channels.slack.channels.<channelId>`` (or ``"*"``): listing a channel allows it under
+    ``groupPolicy: allowlist``; ``allow: false`` or ``enabled: false`` refuses it under every policy;
+    ``users`` limits who is answered there; ``requireMention`` (default: the account's) and
+    ``systemPrompt`` as for Telegram groups."""
+
+    allow: bool | None = None
+    enabled: bool | None = None
+    require_mention: bool | None = None
+    users: list[str] | None = None
+    system_prompt: str | None = None
+    allow_bots: bool | None = None
+
+
+@attrs.frozen
+class SlackAccount:
+    """One Slack app (reference ``channels.slack``): Socket Mode (``appToken``) or HTTP Events
+    (``signingSecret``); the bot token (``xoxb-…``) for the Web API either way."""
+
+    enabled: bool = True
+    name: str | None = None
+    mode: Literal["socket", "http"] = "socket"
+    bot_token: str | None = attrs.field(default=None, repr=False)
+    app_token: str | None = attrs.field(default=None, repr=False)
+    signing_secret: str | None = attrs.field(default=None, repr=False)
+    webhook_path: str = "/slack/events"
+    dm_policy: DmPolicy = "pairing"
+    allow_from: list[str | int] = attrs.field(factory=list)
+    dm: dict[str, Any] | None = None  # legacy ``dm.policy``/``dm.allowFrom``: read when the above are unset
+    group_policy: GroupPolicy = "allowlist"
+    channels: dict[str, SlackChannelEntry] = attrs.field(factory=dict)
+    require_mention: bool = True
+    allow_bots: bool = False
+    reply_to_mode: Literal["off", "first", "all"] = "off"
+    text_chunk_limit: int = 4000
+    api_root: str | None = None  # the Web API base (default https://slack.com/api); tests point it at a fake
+    timeout_seconds: int | None = None
+
+
+@attrs.frozen
+class SlackConfig(SlackAccount):
+    accounts: dict[str, SlackAccount] = attrs.field(factory=dict)
+
+
+@attrs.frozen
 class ChannelsConfig:
     telegram: TelegramConfig | None = None
     whatsapp: WhatsAppConfig | None = None
+    slack: SlackConfig | None = None
     defaults: dict[str, Any] = attrs.field(factory=dict)
 
 

@@ -21,7 +21,7 @@ import attrs
 import trio
 from trio_websocket import ConnectionClosed, DisconnectionTimeout, HandshakeError, open_websocket_url
 
-from .. import __version__
+from .._version import __version__
 from ..protocol._device import DeviceKeyPair, sign_connect
 from ._spec import Spec
 from ._target import Target

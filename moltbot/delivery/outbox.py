@@ -15,7 +15,8 @@ killed is sent again (at least once: the Telegram Bot API offers no idempotency 
 An in-flight send is shielded for ``SEND_SHIELD`` seconds, so a graceful stop records its outcome.
 
 The outbox knows no channel: a channel plugs in by giving its account objects ``send(target, text, *,
-reply_to)`` (``text`` already within ``text_chunk_limit``), an optional ``reply_to_all`` attribute, and
+reply_to)`` (``text`` already within ``text_chunk_limit``), an optional ``reply_to_all`` attribute, an
+optional ``chunk_text(text, limit)`` (deterministic: a retry resumes by piece index) and
 ``DeliveryError(permanent=…, retry_after=…)`` for failures.
 """
 
@@ -249,7 +250,8 @@ class Outbox:
     async def _send_rest(self, row: OutboxRow) -> None:
         account = self._resolve(row.channel, row.account_id)
         limit = row.chunk_limit or max(1, account.text_chunk_limit)
-        pieces = chunk_text(row.text, limit) or [row.text]
+        chunker = getattr(account, "chunk_text", None) or chunk_text  # a channel's own (Slack: mrkdwn)
+        pieces = chunker(row.text, limit) or [row.text]
         reply_all = bool(getattr(account, "reply_to_all", False))
         for index in range(row.pieces_sent, len(pieces)):
             reply_to = row.reply_to if index == 0 or reply_all else None

@@ -32,8 +32,8 @@ from typing import Any
 import attrs
 import trio
 
-from .. import __version__
 from .._util import collapse_single_exception_group
+from .._version import __version__
 from ..canvas.host import CanvasHost, canvas_settings
 from ..config.edit import file_hash, read_state
 from ..config.env import with_aliases
@@ -42,13 +42,14 @@ from ..config.model import Config
 from ..config.profiles import cli_command
 from ..config.reload import decide, diff_paths, plan_reload
 from ..config.watch import serve_config_watch
-from ..protocol._payloads.system import HeartbeatEvent
 from .auth import AuthSetupError, ResolvedAuth
+from .connection import serve_client
 from .listener import resolve_bind_host, serve_listener
-from .presence import wall_ms
 from .runtime import Runtime
 from .sentinel import consume_restart_sentinel
+from .state import GatewayStats, ProcessState
 from .supervisor import Child
+from .transport import AsgiWebSocket
 
 log = logging.getLogger("moltbot.gateway")
 
@@ -58,42 +59,6 @@ STOP_GRACE_SECONDS = 2.0
 STOP_RUNS_GRACE_SECONDS = 1.5  # a stop must end within 5 s (reference watchdog), restarts may wait longer
 RESTART_EXPECTED_MS = 1500
 MAX_RESTART_DELAY_MS = 60_000
-
-
-@attrs.define
-class GatewayStats:
-    """Counters since the process started (they survive in-process restarts), reported by ``status``."""
-
-    handler_errors: int = 0
-    protocol_errors: int = 0
-    auth_failures: int = 0
-    slow_consumers: int = 0
-    handshakes_rejected: int = 0
-    restarts: int = 0
-    reloads: int = 0
-    reload_failures: int = 0
-    # The last reload of the config file (wall ms, decision) and, while the file does not load, its error.
-    last_reload_at_ms: int | None = None
-    last_reload: str | None = None
-    reload_error: str | None = None
-    reload_error_at_ms: int | None = None
-
-    def reload_failed(self, problems: list[str]) -> None:
-        self.reload_failures += 1
-        text = "; ".join(problems)
-        self.reload_error = text if len(text) <= 500 else text[:499] + "…"
-        self.reload_error_at_ms = wall_ms()
-
-    def reloaded(self, decision: str) -> None:
-        self.reload_error = self.reload_error_at_ms = None
-        self.last_reload_at_ms, self.last_reload = wall_ms(), decision
-
-    def handshake_rejected(self, outcome: Any) -> None:
-        self.handshakes_rejected += 1
-        if outcome.close_reason.startswith("unauthorized"):
-            self.auth_failures += 1
-        else:
-            self.protocol_errors += 1
 
 
 @attrs.frozen
@@ -108,21 +73,17 @@ class Gateway:
     def __init__(self, config: Config, *, env: Mapping[str, str] | None = None, port: int | None = None,
                  port_source: str | None = None, watch_config: bool = True) -> None:
         self.config = config
-        self.env = with_aliases(os.environ if env is None else env)  # OPENCLAW_*/MOLTBOT_* names too
-        self.version = self.env.get("CLAWDBOT_VERSION") or __version__
-        if not ResolvedAuth.resolve(config.gateway.auth, self.env).secret:
-            mode = ResolvedAuth.resolve(config.gateway.auth, self.env).mode
+        env = with_aliases(os.environ if env is None else env)  # OPENCLAW_*/MOLTBOT_* names too
+        if not ResolvedAuth.resolve(config.gateway.auth, env).secret:
+            mode = ResolvedAuth.resolve(config.gateway.auth, env).mode
             raise AuthSetupError(f"gateway auth mode is {mode}, but no {mode} was configured "
                                  "(set gateway.auth.token or CLAWDBOT_GATEWAY_TOKEN)")
-        self.stats = GatewayStats()
-        self.system_events: list[str] = []
-        self.last_heartbeat: HeartbeatEvent | None = None
-        self.heartbeats_enabled = True
+        # What outlives each Runtime: counters, queued system events, the last heartbeat.
+        self.state = ProcessState(version=env.get("CLAWDBOT_VERSION") or __version__, env=env)
         self.urls: list[str] = []
         self.listening = trio.Event()  # set once the first listener is bound (``urls`` is known)
         self.runtime: Runtime | None = None
         self.canvas = CanvasHost()
-        self.started_at = trio.current_time()
         self.watch_ready = trio.Event()
         self._reload_done = trio.Event()
         self._restart_done = trio.Event()
@@ -175,7 +136,33 @@ class Gateway:
         return pinned if configured == self.port else f"{pinned} (gateway.port in the file is {configured})"
 
     def uptime_ms(self) -> int:
-        return int((trio.current_time() - self.started_at) * 1000)
+        return self.state.uptime_ms()
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return self.state.env
+
+    @property
+    def version(self) -> str:
+        return self.state.version
+
+    @property
+    def stats(self) -> GatewayStats:
+        return self.state.stats
+
+    @property
+    def system_events(self) -> list[str]:
+        return self.state.system_events
+
+    @property
+    def pinned_port(self) -> int | None:
+        """The port given at start (``--port``, ``CLAWDBOT_GATEWAY_PORT``, an embedder's), which pins the
+        listener and the ports derived from it; None when ``gateway.port`` is followed."""
+        return self._port_override
+
+    async def serve_websocket(self, transport: AsgiWebSocket) -> None:
+        """Serve an accepted WebSocket (the HTTP side's WS route) by the current Runtime until it closes."""
+        await serve_client(await self.current_runtime(), transport)
 
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Run until ``stop()``; report ``self`` once the port is bound."""
@@ -282,7 +269,7 @@ class Gateway:
                 log.warning("restart sentinel in %s unreadable: %s", config.state_dir, exc)
                 payload = None
             if payload is not None:
-                self.system_events.append("GatewayRestart:\n" + json.dumps(payload, indent=2))
+                self.state.system_event("GatewayRestart:\n" + json.dumps(payload, indent=2))
         self.runtime, self.config = runtime, config
         self._replacing = False
         self._runtime_changed_now()

@@ -23,7 +23,7 @@ from ..protocol._codec import dumps
 from ..protocol._json import JsonLimitError, parse_json
 
 if TYPE_CHECKING:
-    from ..gateway.runtime import Runtime
+    from .host import HttpRuntime
 
 
 log = logging.getLogger("moltbot.http")
@@ -75,7 +75,7 @@ def disabled(what: str, fix: str) -> HttpError:
     return HttpError(404, {"error": {"message": f"{what} is disabled: {fix}", "type": "not_found"}})
 
 
-def request_facts(runtime: Runtime) -> RequestFacts:
+def request_facts(runtime: HttpRuntime) -> RequestFacts:
     """What the Host/Origin guard found out about this request (``gateway.origin.RequestFacts``): among
     them the address auth failures count against (``.client``: the forwarded client's behind a trusted
     proxy) and whether it is direct-local (``.direct``)."""
@@ -96,7 +96,7 @@ def bearer() -> str | None:
 TAILSCALE_IDENTITY = "moltbot.tailscale_identity"  # the request scope's verified Tailscale user
 
 
-async def verify_tailscale(runtime: Runtime) -> None:
+async def verify_tailscale(runtime: HttpRuntime) -> None:
     """Check what a request through Tailscale Serve claims with tailscaled, once, before any handler
     (``authorize`` is synchronous); the verified identity, if any, is kept in the request's scope."""
     claim = request_facts(runtime).tailscale
@@ -104,7 +104,7 @@ async def verify_tailscale(runtime: Runtime) -> None:
         request.scope[TAILSCALE_IDENTITY] = await runtime.authenticator.tailscale_identity(claim)
 
 
-def authorize(runtime: Runtime) -> None:
+def authorize(runtime: HttpRuntime) -> None:
     """The gateway token (or password) as ``Authorization: Bearer``, or a Tailscale identity tailscaled
     confirmed (``verify_tailscale``); failures count toward the limit, as the WebSocket's do (per address;
     per Origin only for direct-local browsers)."""

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 from quart import Response, request
 
-from .. import __version__
+from .._version import __version__
 from ..protocol._codec import dumps
 from .control_ui import CONTENT_TYPES, assistant_identity, is_safe_relative
 

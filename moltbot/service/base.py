@@ -17,7 +17,7 @@ from pathlib import Path
 
 import attrs
 
-from .. import __version__
+from .._version import __version__
 from ..config.paths import resolve_config_path, resolve_state_dir
 from ..config.profiles import cli_command
 

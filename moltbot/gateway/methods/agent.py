@@ -208,13 +208,12 @@ async def wake(runtime: Runtime, connection: Connection, params: WakeParams) -> 
     text = params.text.strip()
     if not text:
         return {"ok": False}
-    runtime.gateway.system_events.append(text)
-    del runtime.gateway.system_events[:-20]
+    runtime.state.system_event(text)
     if params.mode == "now":
         runtime.heartbeat.request_now()
     return {"ok": True}
 
 
 async def set_heartbeats(runtime: Runtime, connection: Connection, params: SetHeartbeatsParams) -> dict[str, Any]:
-    runtime.gateway.heartbeats_enabled = params.enabled
+    runtime.state.heartbeats_enabled = params.enabled
     return {"ok": True, "enabled": params.enabled}

@@ -57,7 +57,7 @@ async def channels_logout(runtime: Runtime, connection: Connection, params: Chan
     result: dict[str, Any] = {"channel": channel, "accountId": account_id, "cleared": cleared,
                               "loggedOut": stopped or cleared}
     if channel == "telegram":
-        result["envToken"] = bool(runtime.gateway.env.get("TELEGRAM_BOT_TOKEN"))
+        result["envToken"] = bool(runtime.env.get("TELEGRAM_BOT_TOKEN"))
     return result
 
 

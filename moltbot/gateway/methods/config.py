@@ -64,7 +64,7 @@ async def config_get(runtime: Runtime, connection: Connection, params: EmptyPara
 
 
 async def config_schema_method(runtime: Runtime, connection: Connection, params: EmptyParams) -> dict[str, Any]:
-    return config_schema(runtime.gateway.version)
+    return config_schema(runtime.state.version)
 
 
 def _require_auth_secret(gateway: Gateway, config: Config) -> None:

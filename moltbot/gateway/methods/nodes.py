@@ -171,8 +171,8 @@ async def node_event(runtime: Runtime, connection: Connection, params: NodeEvent
         (session.subscriptions.add if params.event == "chat.subscribe" else session.subscriptions.discard)(key)
     elif params.event in ("exec.started", "exec.finished", "exec.denied"):
         command = payload.get("command") if isinstance(payload, dict) else None
-        runtime.gateway.system_events.append(f"Node {node_id_of(connection)}: {params.event}"
-                                             + (f" {command}" if command else ""))
+        runtime.state.system_event(f"Node {node_id_of(connection)}: {params.event}"
+                                   + (f" {command}" if command else ""))
     elif (handler := runtime.nodes.event_handlers.get(params.event)) is not None:
         await handler(node_id_of(connection), payload)
     else:

@@ -4,11 +4,13 @@ window fills, and the session chat commands (``/compact``, ``/new``, ``/status``
 import json
 
 import attrs
+import pytest
 import trio
 
 from moltbot.agents.compaction import KEEP_MAX_MESSAGES, render, split
 from moltbot.client import open_gateway_client
 from moltbot.gateway.app import open_gateway
+from moltbot.protocol import RemoteProtocolError
 from tests.agents.test_agent_provider_runs import config_for
 from tests.agents.test_usage_cost import priced
 from tests.conftest import TOKEN
@@ -152,3 +154,15 @@ async def test_a_context_overflow_is_compacted_and_asked_again(tmp_path):
     retried = fake.requests[3].json()["messages"]
     assert "Summary: a greeting." in retried[1]["content"] and retried[-1]["content"] == "and now"
     assert [m["role"] for m in retried].count("user") == 2  # the summary and this turn's message, once
+
+
+async def test_sessions_patch_model_sets_the_sessions_own_model(tmp_path):
+    async with open_gateway(_config(tmp_path, "http://127.0.0.1:9"), port=0, env={}) as gateway, \
+            open_gateway_client(gateway.url, token=TOKEN) as client:
+        with trio.fail_after(10):
+            patched = await client.call("sessions.patch", {"key": "main", "model": "local/other-model"})
+            with pytest.raises(RemoteProtocolError, match="invalid model"):
+                await client.call("sessions.patch", {"key": "main", "model": "nowhere/x"})
+            cleared = await client.call("sessions.patch", {"key": "main", "model": None})
+    assert (patched["entry"]["providerOverride"], patched["entry"]["modelOverride"]) == ("local", "other-model")
+    assert "modelOverride" not in cleared["entry"]

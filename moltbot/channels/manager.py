@@ -28,11 +28,15 @@ from ..gateway.supervisor import Child, describe
 from ..protocol._payloads.system import LinkChannel
 from . import liveness, summary
 from .base import AccountStatus, Backoff, ChannelAccount, ChannelUnavailable, DeliveryError, wall_ms
+from .discord import policy as discord_policy
+from .discord.channel import DiscordChannel
+from .discord.channel import resolve_token as discord_token
 from .inbound import Dispatcher
 from .outbound import Deliveries, InboundGate
 from .pairing import PairingStore
 from .slack.channel import SlackChannel
 from .slack.channel import is_configured as slack_configured
+from .slack.events import policy_view as slack_policy
 from .summary import CHANNEL_ORDER as CHANNEL_ORDER  # methods/channels.py validates names with it
 from .summary import DETAIL_LABELS, LABELS, SYSTEM_IMAGES, channel_order
 from .telegram.channel import TelegramChannel, resolve_token
@@ -45,7 +49,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("moltbot.channels")
 
-SUPERVISED = ("telegram", "whatsapp", "slack")
+SUPERVISED = ("telegram", "whatsapp", "discord", "slack")
 BACKOFF = Backoff(initial=2.0, maximum=300.0, jitter=0.2)
 STABLE_SECONDS = 60.0  # a run this long resets the backoff
 APPROVAL_CHECK_SECONDS = 5.0  # how often the pairing allowlists are checked for new approvals
@@ -226,15 +230,19 @@ class ChannelManager:
             return await self._start_account(channel, account_id, account)
 
     def _fresh_status(self, channel: str, account_id: str, account: Any, old: AccountStatus | None) -> AccountStatus:
+        # Discord's and Slack's legacy ``dm`` block is read.
+        policy = (discord_policy.effective(account) if channel == "discord" else
+                  slack_policy(account) if channel == "slack" else account)
         status = AccountStatus(account_id=account_id, name=account.name, enabled=account.enabled,
-                               dm_policy=account.dm_policy, mode=_mode(channel, account),
-                               allow_from=[str(e) for e in account.allow_from] or None)
+                               dm_policy=policy.dm_policy, mode=_mode(channel, account),
+                               allow_from=[str(e) for e in policy.allow_from or ()] or None)
         if old is not None:  # keep history across restarts
             status.last_start_at, status.last_stop_at = old.last_start_at, old.last_stop_at
             status.last_inbound_at, status.last_outbound_at = old.last_inbound_at, old.last_outbound_at
             status.linked, status.self_id = old.linked, old.self_id
-        if channel == "telegram":
-            token, status.token_source = resolve_token(account, account_id, self.runtime.env)
+        if channel in ("telegram", "discord"):
+            resolve = resolve_token if channel == "telegram" else discord_token
+            token, status.token_source = resolve(account, account_id, self.runtime.env)
             status.configured = bool(token)
         elif channel == "slack":
             status.configured, status.token_source = slack_configured(account, account_id, self.runtime.env)
@@ -246,6 +254,9 @@ class ChannelManager:
         if channel == "telegram":
             return TelegramChannel(account_id, account, status, env=self.runtime.env,
                                    state_dir=self.runtime.config.state_dir)
+        if channel == "discord":
+            return DiscordChannel(account_id, account, status, env=self.runtime.env,
+                                  state_dir=self.runtime.config.state_dir)
         if channel == "slack":
             return SlackChannel(account_id, account, status, env=self.runtime.env)
         return WhatsAppChannel(account_id, account, status, state_dir=self.runtime.config.state_dir)

@@ -16,12 +16,15 @@ from .whatsapp.channel import resolve_auth_dir
 if TYPE_CHECKING:
     from .manager import ChannelManager
 
-CHANNEL_ORDER = ("telegram", "whatsapp", "slack", "webchat")  # the original's order (§10.1)
-OPTIONAL = ("slack",)  # listed only when configured (``channels.slack``), as the original's plugin channels
-LABELS = {"telegram": "Telegram", "whatsapp": "WhatsApp", "slack": "Slack", "webchat": "WebChat"}
+CHANNEL_ORDER = ("telegram", "whatsapp", "discord", "slack", "webchat")  # the original's order (§10.1)
+OPTIONAL = ("discord", "slack")  # listed only when configured, as today's plugin channels
+LABELS = {"telegram": "Telegram", "whatsapp": "WhatsApp", "discord": "Discord", "slack": "Slack",
+          "webchat": "WebChat"}
 # The original's channel registry (``src/channels/registry.ts``): longer labels and the macOS app's SF Symbols.
-DETAIL_LABELS = {"telegram": "Telegram Bot", "whatsapp": "WhatsApp Web", "slack": "Slack Bot", "webchat": "WebChat"}
-SYSTEM_IMAGES = {"telegram": "paperplane", "whatsapp": "message", "slack": "number"}
+DETAIL_LABELS = {"telegram": "Telegram Bot", "whatsapp": "WhatsApp Web", "discord": "Discord Bot",
+                 "slack": "Slack Bot", "webchat": "WebChat"}
+SYSTEM_IMAGES = {"telegram": "paperplane", "whatsapp": "message", "discord": "bubble.left.and.bubble.right",
+                 "slack": "number"}
 
 SUMMARY_KEYS = ("accountId", "name", "enabled", "configured", "linked", "authAgeMs", "running", "connected",
                 "lastError", "probe", "lastProbeAt", "mode", "tokenSource", "healthState", "reconnectAttempts",

@@ -396,6 +396,65 @@ class WhatsAppConfig(WhatsAppAccount):
 
 
 @attrs.frozen
+class DiscordChannelRule:
+    """``guilds.<guildId>.channels.<channelId>``: listing a channel allows it (``allow: false`` or
+    ``enabled: false`` denies it); its ``requireMention``/``users``/``systemPrompt`` win over the guild's."""
+
+    allow: bool | None = None
+    enabled: bool | None = None
+    require_mention: bool | None = None
+    users: list[str | int] | None = None
+    system_prompt: str | None = None
+
+
+@attrs.frozen
+class DiscordGuild:
+    """``guilds.<guildId>`` (or ``"*"``): listing a guild allows it under ``groupPolicy: allowlist``; a
+    ``channels`` block then allows only the channels it lists (a thread follows its parent channel)."""
+
+    slug: str | None = None
+    require_mention: bool | None = None
+    users: list[str | int] | None = None
+    system_prompt: str | None = None
+    channels: dict[str, DiscordChannelRule] | None = None
+
+
+@attrs.frozen
+class DiscordDm:
+    """The original's older ``dm`` block: ``enabled: false`` ignores DMs; ``policy``/``allowFrom`` are
+    read when the account's own ``dmPolicy``/``allowFrom`` are unset."""
+
+    enabled: bool = True
+    policy: DmPolicy | None = None
+    allow_from: list[str | int] | None = None
+    group_enabled: bool = False
+
+
+@attrs.frozen
+class DiscordAccount:
+    enabled: bool = True
+    token: str | None = attrs.field(default=None, repr=False)
+    token_file: str | None = None
+    name: str | None = None
+    dm_policy: DmPolicy | None = None  # unset: ``dm.policy``, else pairing
+    allow_from: list[str | int] | None = None  # unset: ``dm.allowFrom``
+    dm: DiscordDm = DiscordDm()
+    group_policy: GroupPolicy = "allowlist"
+    guilds: dict[str, DiscordGuild] = attrs.field(factory=dict)
+    allow_bots: bool = False
+    reply_to_mode: Literal["off", "first", "all"] = "off"
+    text_chunk_limit: int = 2000
+    api_base: str | None = None  # default https://discord.com/api/v10 (env DISCORD_API_BASE)
+    gateway_url: str | None = None  # default: GET /gateway/bot (env DISCORD_GATEWAY_URL)
+    timeout_seconds: int | None = None
+
+
+@attrs.frozen
+class DiscordConfig(DiscordAccount):
+    accounts: dict[str, DiscordAccount] = attrs.field(factory=dict)
+
+
+@attrs.frozen
 class SlackChannelEntry:
     """``channels.slack.channels.<channelId>`` (or ``"*"``): listing a channel allows it under
     ``groupPolicy: allowlist``; ``allow: false`` or ``enabled: false`` refuses it under every policy;
@@ -444,6 +503,7 @@ class SlackConfig(SlackAccount):
 class ChannelsConfig:
     telegram: TelegramConfig | None = None
     whatsapp: WhatsAppConfig | None = None
+    discord: DiscordConfig | None = None
     slack: SlackConfig | None = None
     defaults: dict[str, Any] = attrs.field(factory=dict)
 

@@ -36,6 +36,7 @@ from .outbound import Deliveries, InboundGate
 from .pairing import PairingStore
 from .slack.channel import SlackChannel
 from .slack.channel import is_configured as slack_configured
+from .slack.events import policy_view as slack_policy
 from .summary import CHANNEL_ORDER as CHANNEL_ORDER  # methods/channels.py validates names with it
 from .summary import DETAIL_LABELS, LABELS, SYSTEM_IMAGES, channel_order
 from .telegram.channel import TelegramChannel, resolve_token
@@ -229,7 +230,9 @@ class ChannelManager:
             return await self._start_account(channel, account_id, account)
 
     def _fresh_status(self, channel: str, account_id: str, account: Any, old: AccountStatus | None) -> AccountStatus:
-        policy = discord_policy.effective(account) if channel == "discord" else account  # its ``dm`` block read
+        # Discord's and Slack's legacy ``dm`` block is read.
+        policy = (discord_policy.effective(account) if channel == "discord" else
+                  slack_policy(account) if channel == "slack" else account)
         status = AccountStatus(account_id=account_id, name=account.name, enabled=account.enabled,
                                dm_policy=policy.dm_policy, mode=_mode(channel, account),
                                allow_from=[str(e) for e in policy.allow_from or ()] or None)

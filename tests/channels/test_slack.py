@@ -11,8 +11,9 @@ import pytest
 import trio
 
 from moltbot.channels import manager as manager_module
-from moltbot.channels.base import Backoff
+from moltbot.channels.base import Backoff, wall_ms
 from moltbot.channels.slack import http_events, socket
+from moltbot.channels.slack.channel import send_marker
 from moltbot.client import open_gateway_client
 from moltbot.config.model import (
     AuthConfig,
@@ -272,6 +273,46 @@ async def test_a_reply_queued_while_slack_fails_is_posted_once_after_a_restart(t
     assert replies(fake) == ["are you there"]
     (stored,) = DeliveryDB(tmp_path / "delivery" / DB_NAME).rows()
     assert (stored.kind, stored.state, stored.message_id) == ("reply", "delivered", fake.posted[0]["ts"])
+
+
+async def test_tokens_slack_refuses_stop_the_account_with_the_reason(tmp_path):
+    with trio.fail_after(15):
+        async with open_fake_slack() as fake:
+            bad_bot = slack_config(tmp_path, fake, bot_token="xoxb-revoked")
+            bad_app = slack_config(tmp_path, fake, app_token="xapp-1-revoked")
+            rows = []
+            for config in (bad_bot, bad_app):
+                async with open_gateway(config, port=0, env={}) as gateway:
+                    slot = gateway.runtime.channels.slots[("slack", "default")]
+                    await slot.child.wait_state("failed")
+                    rows.append(await status_row(gateway))
+    assert [row["lastError"] for row in rows] == ["slack refused the bot token: invalid_auth",
+                                                  "slack refused the app token: not_allowed_token_type"]
+    assert all(row["healthState"] == "failed" and not row["connected"] for row in rows)
+    assert len(fake.method_calls("auth.test")) == 2  # each tried once, not retried
+
+
+async def test_a_reply_slack_got_just_before_a_kill_is_found_and_not_posted_again(tmp_path):
+    db = DeliveryDB(tmp_path / "delivery" / DB_NAME)
+    for key, text in (("reply:slack:default:D1/1.1", "arrived"), ("reply:slack:default:D1/1.2", "never sent")):
+        db.enqueue(key=key, kind="reply", channel="slack", account_id="default", target="D1", text=text,
+                   reply_to=None, now_ms=wall_ms())
+    db.close()
+    with trio.fail_after(15):
+        async with open_fake_slack() as fake:
+            # The killed run's post of the first reply reached Slack; its "delivered" was never written.
+            fake.posted.append({"channel": "D1", "text": "arrived", "ts": f"{wall_ms() // 1000 + 1}.000001",
+                                "metadata": send_marker("reply:slack:default:D1/1.1#0")})
+            async with open_gateway(slack_config(tmp_path, fake, dm_policy="open"), port=0, env={}) as gateway:
+                await fake.wait_posted(2)
+                await gateway.runtime.channels.delivery.outbox.wait_idle()
+    assert [p["text"] for p in fake.posted] == ["arrived", "never sent"]
+    assert fake.posted[1]["metadata"] == send_marker("reply:slack:default:D1/1.2#0")
+    assert len(fake.method_calls("conversations.history")) == 2
+    rows = {row.key: row for row in DeliveryDB(tmp_path / "delivery" / DB_NAME).rows()}
+    assert rows["reply:slack:default:D1/1.1"].state == "delivered"
+    assert rows["reply:slack:default:D1/1.1"].message_id == fake.posted[0]["ts"]
+    assert rows["reply:slack:default:D1/1.2"].message_id == fake.posted[1]["ts"]
 
 
 # --- HTTP Events mode ---------------------------------------------------------------------------------

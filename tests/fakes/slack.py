@@ -13,8 +13,10 @@ token only) hands out a single-use ``ws://`` URL whose connection starts with ``
 and acks ``{"envelope_id"}`` are recorded; ``redeliver(envelope)`` sends one again with
 ``retry_attempt + 1`` (what Slack does after 3 s without an ack); ``disconnect(reason)`` sends
 ``{"type": "disconnect", "reason"}`` and closes; ``silent_next`` makes the next URL one whose peer says
-hello and then never answers (pings included). ``fail(method, error=…, status=…, retry_after=…)``
-scripts the next answer of ``method`` (HTTP 429 with ``Retry-After``, or ``ok: false``).
+hello and then never answers (pings included); ``redeliver_unacked`` sends envelopes not acknowledged
+again on the next connection (``retry_attempt`` + 1, up to 3, as Slack); ``post_delay`` keeps each
+``chat.postMessage`` open for a while (a request in flight to kill). ``fail(method, error=…, status=…,
+retry_after=…)`` scripts the next answer of ``method`` (HTTP 429 with ``Retry-After``, or ``ok: false``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import random
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -53,6 +57,9 @@ class FakeSlack:
         self.tickets: set[str] = set()
         self.connections: list[trio_websocket.WebSocketConnection] = []
         self.opened = 0  # WebSocket connections accepted over the fake's life
+        self.redeliver_unacked = False  # as Slack: an envelope not acked is sent again on the next connection
+        self.unacked: dict[str, dict[str, Any]] = {}
+        self.post_delay = 0.0  # each chat.postMessage takes this long (0.5–1.5×); posted even if the client hangs up
         self.silent_next = False  # the next apps.connections.open hands out a socket that goes silent
         self.silent_port = 0
         self.silent_opened = 0
@@ -119,9 +126,15 @@ class FakeSlack:
         return event
 
     async def send_envelope(self, envelope: dict[str, Any]) -> None:
+        if self.redeliver_unacked:
+            self.unacked[envelope["envelope_id"]] = envelope
         await self.wait_connected(self.opened or 1)
         assert self.current is not None
-        await self.current.send_message(json.dumps(envelope))
+        try:
+            await self.current.send_message(json.dumps(envelope))
+        except trio_websocket.ConnectionClosed:
+            if not self.redeliver_unacked:
+                raise  # otherwise sent again on the next connection, as Slack does
 
     async def push_message(self, **fields: Any) -> dict[str, Any]:
         """Send a message event in a fresh envelope; the envelope (to wait for its ack, or redeliver)."""
@@ -158,10 +171,16 @@ class FakeSlack:
         self.current = ws
         self.changed()
         try:
+            for envelope in list(self.unacked.values()):  # Slack retries up to 3 times
+                if envelope["retry_attempt"] < 3:
+                    again = {**envelope, "retry_attempt": envelope["retry_attempt"] + 1, "retry_reason": "timeout"}
+                    self.unacked[envelope["envelope_id"]] = again
+                    await ws.send_message(json.dumps(again))
             while True:
                 message = json.loads(await ws.get_message())
                 if "envelope_id" in message:
                     self.acks.append(message["envelope_id"])
+                    self.unacked.pop(message["envelope_id"], None)
                     self.changed()
         except trio_websocket.ConnectionClosed:
             pass
@@ -217,12 +236,30 @@ class FakeSlack:
                 return 200, {"ok": False, "error": "no_text" if channel else "channel_not_found"}, []
             if len(text) > 40_000:
                 return 200, {"ok": False, "error": "msg_too_long"}, []
-            ts = f"1800000000.{next(self._ts):06d}"
+            ts = f"{int(time.time())}.{next(self._ts):06d}"
             self.posted.append({**body, "ts": ts})
             self.changed()
             return 200, {"ok": True, "channel": channel, "ts": ts,
                          "message": {"type": "message", "text": text, "user": BOT_USER, "ts": ts}}, []
+        if method in ("conversations.history", "conversations.replies"):
+            return 200, {"ok": True, "messages": self._history(body), "has_more": False}, []
         return 200, {"ok": False, "error": "unknown_method"}, []
+
+    def _history(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """What the bot posted in a channel (``history``: not in threads) or a thread (``replies``), newest
+        first, since ``oldest``; ``metadata`` only with ``include_all_metadata``."""
+        oldest, thread = float(body.get("oldest") or 0), body.get("ts")
+        out = []
+        for posted in reversed(self.posted):
+            if posted["channel"] != body.get("channel") or float(posted["ts"]) < oldest:
+                continue
+            if (posted.get("thread_ts") or None) != thread:
+                continue
+            message = {"type": "message", "user": BOT_USER, "text": posted["text"], "ts": posted["ts"]}
+            if posted.get("metadata") and body.get("include_all_metadata"):
+                message["metadata"] = posted["metadata"]
+            out.append(message)
+        return out[: int(body.get("limit") or 100)]
 
     async def handle(self, stream: trio.SocketStream) -> None:
         conn = h11.Connection(h11.SERVER)
@@ -236,7 +273,12 @@ class FakeSlack:
                 body = json.loads(request.body or b"{}")
                 self.calls.append((method, body, request.headers))
                 self.changed()
-                status, answer, headers = self.answer(method, body, token)
+                if method == "chat.postMessage" and self.post_delay:
+                    with trio.CancelScope(shield=True):  # Slack has the message once the request arrived
+                        await trio.sleep(self.post_delay * random.uniform(0.5, 1.5))
+                        status, answer, headers = self.answer(method, body, token)
+                else:
+                    status, answer, headers = self.answer(method, body, token)
                 data = json.dumps(answer).encode()
                 await stream.send_all(conn.send(h11.Response(status_code=status, headers=[
                     ("content-type", "application/json; charset=utf-8"), ("content-length", str(len(data))),

@@ -101,8 +101,21 @@ class SlackApi:
             raise SlackApiError("slack apps.connections.open: no WebSocket URL in the answer")
         return url
 
-    async def post_message(self, channel: str, text: str, *, thread_ts: str | None = None) -> dict[str, Any]:
+    async def post_message(self, channel: str, text: str, *, thread_ts: str | None = None,
+                           metadata: dict[str, Any] | None = None) -> dict[str, Any]:
         params: dict[str, Any] = {"channel": channel, "text": text, "mrkdwn": True}
         if thread_ts:
             params["thread_ts"] = thread_ts
+        if metadata:
+            params["metadata"] = metadata
         return await self.call("chat.postMessage", params)
+
+    async def recent_messages(self, channel: str, *, oldest: str, thread_ts: str | None = None,
+                              limit: int = 200) -> list[dict[str, Any]]:
+        """One page of a channel's (or a thread's) messages since ``oldest``, with their metadata."""
+        params: dict[str, Any] = {"channel": channel, "oldest": oldest, "limit": limit, "include_all_metadata": True}
+        if thread_ts:
+            params["ts"] = thread_ts
+        body = await self.call("conversations.replies" if thread_ts else "conversations.history", params)
+        messages = body.get("messages")
+        return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []

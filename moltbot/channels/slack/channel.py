@@ -9,9 +9,11 @@ needs (``appToken``, ``signingSecret``) the account does not start (fail closed,
 
 Outbound: ``send`` posts one piece (the outbox has chunked it with ``chunk_text``, mrkdwn); a reply to a
 thread message, or any reply when ``replyToMode`` is ``first``/``all``, goes to the thread (every piece
-of it: ``reply_to_all``). Slack's Web API has no idempotency key, so a send whose answer was lost (the
-process killed after Slack posted it, before the outbox wrote ``delivered``) is sent again: at least once
-in that window, as for Telegram.
+of it: ``reply_to_all``). Slack's Web API has no idempotency key; instead each piece carries its delivery's
+key (hashed) in the message ``metadata``, and a delivery resumed after a restart is first looked up
+(``find_sent``: ``conversations.history``/``replies``), so a piece Slack got just before a ``kill -9`` is
+not posted twice. Where the look-up cannot answer (no ``*:history`` scope, the message beyond the page
+read, metadata dropped by Slack) it is sent again: at least once in that window, as for Telegram.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ log = logging.getLogger("moltbot.channels.slack")
 FATAL_AUTH = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
                         "not_allowed_token_type", "missing_scope", "no_permission"})
 SENDS_FINISH_SECONDS = 10.0
+METADATA_EVENT = "moltbot_delivery"
 _TS = re.compile(r"\d{1,12}\.\d{1,8}")
 
 
@@ -76,9 +79,17 @@ def parse_target(target: str) -> tuple[str, str | None]:
     return chat, thread or None
 
 
+def send_marker(idempotency_key: str) -> dict[str, Any]:
+    """The metadata a piece carries so a later run can find it (the outbox's ``<key>#<piece>``, hashed: a
+    client's idempotency key is not the channel's to show)."""
+    return {"event_type": METADATA_EVENT,
+            "event_payload": {"key": hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]}}
+
+
 class SlackChannel:
     channel = "slack"
     reply_to_all = True  # a reply's pieces stay together (in its thread, or all in the channel)
+    marks_sends = True  # the outbox passes ``idempotency_key`` to ``send`` and asks ``find_sent`` after a restart
 
     def __init__(self, account_id: str, account: Any, status: AccountStatus, *, env: Mapping[str, str]) -> None:
         self.account_id = account_id
@@ -141,8 +152,13 @@ class SlackChannel:
                     await trio.sleep_forever()
                 assert self.app_token is not None
                 async with SlackApi(self.app_token, self.config.api_root, timeout=timeout) as app_api:
-                    await socket.serve_socket_mode(app_api, self.receive, on_hello=hello, on_activity=self._heard,
-                                                   on_reconnect=self._reconnecting)
+                    try:
+                        await socket.serve_socket_mode(app_api, self.receive, on_hello=hello,
+                                                       on_activity=self._heard, on_reconnect=self._reconnecting)
+                    except SlackError as exc:
+                        if exc.code in FATAL_AUTH:
+                            raise ChannelUnavailable(f"slack refused the app token: {exc.code}") from None
+                        raise
             finally:
                 self._api = self._inbox = None
                 self.status.connected = False
@@ -194,7 +210,35 @@ class SlackChannel:
         return {"ok": True, "bot": {"id": me.get("user_id"), "team": me.get("team")},
                 "elapsedMs": int((trio.current_time() - started) * 1000)}
 
-    async def send(self, target: str, text: str, *, reply_to: str | None = None) -> str:
+    async def find_sent(self, target: str, idempotency_key: str, *, since_ms: int,
+                        reply_to: str | None = None) -> str | None:
+        """The ``ts`` of the piece ``idempotency_key`` names if Slack already has it (posted by a run that
+        was killed before it could record it), else None. One page (200 messages since the delivery was
+        queued) of the channel or thread is read; a look-up Slack refuses for good (a missing
+        ``*:history`` scope) answers None: the piece is then sent, at least once."""
+        api = self._api
+        if api is None:
+            raise DeliveryError(f"slack account {self.account_id} is not connected")
+        channel, thread = parse_target(target)
+        thread = thread or (reply_to if reply_to and _TS.fullmatch(reply_to) else None)
+        try:
+            messages = await api.recent_messages(channel, oldest=f"{since_ms / 1000 - 1:.6f}", thread_ts=thread)
+        except SlackError as exc:
+            if exc.permanent:
+                log.info("slack:%s cannot check whether a resumed delivery arrived (%s); sending it",
+                         self.account_id, exc.code)
+                return None
+            raise DeliveryError(str(exc), retry_after=exc.retry_after) from None
+        wanted = send_marker(idempotency_key)
+        for message in messages:
+            if message.get("metadata") == wanted and (message.get("user") in (None, self.bot_user_id)):
+                log.info("slack:%s a resumed delivery had arrived before the restart (ts %s); not sent again",
+                         self.account_id, message.get("ts"))
+                return str(message.get("ts") or "") or None
+        return None
+
+    async def send(self, target: str, text: str, *, reply_to: str | None = None,
+                   idempotency_key: str | None = None) -> str:
         """Post one piece with ``chat.postMessage``; its ``ts``. ``DeliveryError``: permanent for what Slack
         refuses for good, with ``retry_after`` for 429, otherwise worth a retry."""
         api = self._api
@@ -204,7 +248,8 @@ class SlackChannel:
         thread = thread or (reply_to if reply_to and _TS.fullmatch(reply_to) else None)
         self._sending += 1
         try:
-            sent = await api.post_message(channel, text, thread_ts=thread)
+            sent = await api.post_message(channel, text, thread_ts=thread,
+                                          metadata=send_marker(idempotency_key) if idempotency_key else None)
         except SlackError as exc:
             raise DeliveryError(str(exc), permanent=exc.permanent, retry_after=exc.retry_after) from None
         finally:

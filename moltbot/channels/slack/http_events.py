@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from quart import Response, request
 
+from ..base import DeliveryError
 from .channel import SlackChannel, body_key
 
 if TYPE_CHECKING:
@@ -113,5 +114,8 @@ async def handle_slack_events(channels: ChannelManager, path: str) -> Response |
     channel = slot.account if slot is not None else None
     if not isinstance(channel, SlackChannel) or not channel.accepting:
         return _answer(503, "slack account is not running yet")
-    await channel.receive(payload, body_key(body))
+    try:
+        await channel.receive(payload, body_key(body))
+    except DeliveryError:  # the account stopped meanwhile: Slack sends it again
+        return _answer(503, "slack account is not running")
     return _answer(200, "ok")

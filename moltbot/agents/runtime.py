@@ -387,13 +387,16 @@ class AgentRuntime:
 
     # --- events ---------------------------------------------------------------------------------
 
-    def event(self, run: Run, stream: str, data: dict[str, Any]) -> None:
+    def event(self, run: Run, stream: str, data: dict[str, Any], *, broadcast: bool = True) -> None:
+        """One step of ``run``: to its listeners, and (unless ``broadcast`` is false) as an ``agent`` event."""
         run.seq += 1
         for listener in list(run.listeners):
             try:
                 listener.send_nowait((stream, data))
             except (trio.BrokenResourceError, trio.ClosedResourceError):  # the watcher went away
                 run.listeners.remove(listener)
+        if not broadcast:
+            return
         if self._audience is not None and not self._audience():
             self._emit("agent", None, False)
             return

@@ -231,6 +231,17 @@ class SubagentsConfig:
 
 
 @attrs.frozen
+class CompactionConfig:
+    """``agents.defaults.compaction``: a session whose prompt comes within ``reserveTokensFloor`` of the
+    context window is compacted before its next turn (``mode: "off"`` never); the turns of the last
+    ``keepRecentTokens`` (estimated) stay as they are, the older ones become a summary by the model."""
+
+    mode: Literal["default", "safeguard", "off"] = "default"
+    reserve_tokens_floor: int = 20_000
+    keep_recent_tokens: int = 20_000
+
+
+@attrs.frozen
 class AgentDefaults:
     model: ModelRef | str | None = None
     workspace: str | None = None
@@ -245,6 +256,9 @@ class AgentDefaults:
     bootstrap_max_chars: int = 20_000
     bootstrap_total_max_chars: int = 150_000
     sandbox: SandboxConfig = SandboxConfig()
+    # the context window turns are measured against (else the model catalog's contextWindow, else 200,000)
+    context_tokens: int | None = None
+    compaction: CompactionConfig = CompactionConfig()
 
 
 @attrs.frozen

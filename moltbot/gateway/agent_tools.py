@@ -24,8 +24,10 @@ from ..config.redact import redacted_copy
 from ..config.schema import config_schema
 from ..protocol import ConfigPatchParams, ProtocolError
 from .approvals import wire_exec_approvals
+from .cron_tool import register_cron_tool
 from .methods.config import read_snapshot, write_and_restart
 from .sentinel import write_restart_sentinel
+from .session_commands import register_session_commands
 from .session_tools import register_session_tools
 
 if TYPE_CHECKING:
@@ -64,6 +66,8 @@ def register_gateway_tools(runtime: Runtime) -> None:
     register_exec_tools(runtime.tools, runtime.agents, approve=approve, file_access=file_access)
     _register_control_tools(runtime)
     register_session_tools(runtime)
+    register_session_commands(runtime)
+    register_cron_tool(runtime)
 
 
 def _register_control_tools(runtime: Runtime) -> None:

@@ -43,6 +43,9 @@ _EXPORTS = {
     "SCOPE_ADMIN": "._methods", "SCOPE_APPROVALS": "._methods", "SCOPE_PAIRING": "._methods",
     "SCOPE_READ": "._methods", "SCOPE_WRITE": "._methods", "SCOPES": "._methods", "MethodSpec":
     "._methods", "authorize_method": "._methods", "scope_of": "._methods",
+    "event_guard": "._scopes", "grant_scopes": "._scopes", "guard_admits": "._scopes", "satisfies":
+    "._scopes",
+    "Call": "._session", "Reply": "._session", "ServerSession": "._session",
     "AgentAccepted": "._payloads.agent", "AgentEvent": "._payloads.agent", "AgentIdentityParams":
     "._payloads.agent", "AgentParams": "._payloads.agent", "AgentWaitParams": "._payloads.agent",
     "ChatAbortParams": "._payloads.agent", "ChatEvent": "._payloads.agent", "ChatHistoryParams":
@@ -54,7 +57,8 @@ _EXPORTS = {
     "ExecApprovalRequestParams": "._payloads.approvals", "ExecApprovalRequestResult":
     "._payloads.approvals", "ExecApprovalResolvedEvent": "._payloads.approvals",
     "ExecApprovalResolveParams": "._payloads.approvals", "ExecApprovalsSetParams": "._payloads.approvals",
-    "ExecApprovalsSnapshot": "._payloads.approvals",
+    "ExecApprovalsSnapshot": "._payloads.approvals", "ExecApprovalsNodeGetParams": "._payloads.approvals",
+    "ExecApprovalsNodeSetParams": "._payloads.approvals",
     "BrowserRequestParams": "._payloads.browser",
     "ChannelsLogoutParams": "._payloads.channels", "ChannelsStatusParams": "._payloads.channels",
     "SendParams": "._payloads.channels", "WebLoginStartParams": "._payloads.channels",
@@ -127,9 +131,7 @@ _EXPORTS = {
     "._payloads.ui", "SessionsViewersSetParams": "._payloads.ui", "TasksListParams": "._payloads.ui",
     "TaskStatus": "._payloads.ui", "TaskSuggestionsListParams": "._payloads.ui", "UpdateStatusParams":
     "._payloads.ui", "UsersPrefsGetParams": "._payloads.ui",
-    "event_guard": "._scopes", "grant_scopes": "._scopes", "guard_admits": "._scopes", "satisfies":
-    "._scopes",
-    "Call": "._session", "Reply": "._session", "ServerSession": "._session",
+    "UsageCostParams": "._payloads.usage", "SessionsCompactParams": "._payloads.usage",
 }
 # exported under another name than the module gives it
 _RENAMED = {"LOGS_DEFAULT_LIMIT": "DEFAULT_LIMIT", "LOGS_DEFAULT_MAX_BYTES": "DEFAULT_MAX_BYTES", "LOGS_MAX_LIMIT": "MAX_LIMIT"}
@@ -157,36 +159,36 @@ __all__ = [
     "dumps", "EmptyParams", "encode_frame", "error_response", "ErrorCounts", "ErrorShape",
     "escape_surrogates", "event_guard", "EVENT_PAYLOADS", "EventFrame", "EVENTS", "ExecApprovalRequest",
     "ExecApprovalRequestedEvent", "ExecApprovalRequestParams", "ExecApprovalRequestResult",
-    "ExecApprovalResolvedEvent", "ExecApprovalResolveParams", "ExecApprovalsSetParams",
-    "ExecApprovalsSnapshot", "Features", "format_validation_error", "Frame", "GatewayStatus",
-    "grant_scopes", "guard_admits", "HealthParams", "HealthSummary", "HeartbeatAgentStatus",
-    "HeartbeatEvent", "HeartbeatOutcome", "HeartbeatStatus", "HelloAuth", "HelloOk", "INVALID_REQUEST",
-    "join_surrogate_pairs", "JsonLimitError", "LaneStatus", "LinkChannel", "LocalProtocolError",
-    "LOGS_DEFAULT_LIMIT", "LOGS_DEFAULT_MAX_BYTES", "LOGS_MAX_LIMIT", "LogsTailParams", "LogsTailResult",
-    "make_converter", "MAX_PREAUTH_BYTES", "MAX_PROTOCOL", "METHODS", "MethodSpec", "MIN_PROTOCOL",
-    "ModelCatalogRequest", "ModelsAuthStatusParams", "ModelsListParams", "negotiate_protocol",
-    "NodeDescription", "NodeError", "NodeEventParams", "NodeEventResult", "NodeIdParams", "NodeInfo",
-    "NodeInvokeParams", "NodeInvokeRequest", "NodeInvokeResult", "NodeInvokeResultAck",
-    "NodeInvokeResultParams", "NodeListResult", "NodePairApproveResult", "NodePairListResult",
-    "NodePairRejectResult", "NodePairRequest", "NodePairRequestParams", "NodePairRequestResult",
-    "NodePairResolved", "NodePairVerifyParams", "NodePairVerifyResult", "NodeRenameParams",
-    "NodeRenameResult", "normalize_cron_add", "NOT_LINKED", "NOT_PAIRED", "OkResult", "PairedDevice",
-    "PairedNode", "parse_absolute_ms", "parse_json", "PluginSurfaceRefreshParams", "Policy",
-    "PresenceEntry", "PresenceEvent", "PresenceUser", "ProgressCardGetParams", "ProjectsListParams",
-    "PROTOCOL_VERSION", "ProtocolError", "RecentSession", "RECOMMENDED_PROTOCOL", "Reject",
-    "RemoteProtocolError", "Reply", "RequestFrame", "RequestIdParams", "ResponseFrame",
+    "ExecApprovalResolvedEvent", "ExecApprovalResolveParams", "ExecApprovalsNodeGetParams",
+    "ExecApprovalsNodeSetParams", "ExecApprovalsSetParams", "ExecApprovalsSnapshot", "Features",
+    "format_validation_error", "Frame", "GatewayStatus", "grant_scopes", "guard_admits", "HealthParams",
+    "HealthSummary", "HeartbeatAgentStatus", "HeartbeatEvent", "HeartbeatOutcome", "HeartbeatStatus",
+    "HelloAuth", "HelloOk", "INVALID_REQUEST", "join_surrogate_pairs", "JsonLimitError", "LaneStatus",
+    "LinkChannel", "LocalProtocolError", "LOGS_DEFAULT_LIMIT", "LOGS_DEFAULT_MAX_BYTES", "LOGS_MAX_LIMIT",
+    "LogsTailParams", "LogsTailResult", "make_converter", "MAX_PREAUTH_BYTES", "MAX_PROTOCOL", "METHODS",
+    "MethodSpec", "MIN_PROTOCOL", "ModelCatalogRequest", "ModelsAuthStatusParams", "ModelsListParams",
+    "negotiate_protocol", "NodeDescription", "NodeError", "NodeEventParams", "NodeEventResult",
+    "NodeIdParams", "NodeInfo", "NodeInvokeParams", "NodeInvokeRequest", "NodeInvokeResult",
+    "NodeInvokeResultAck", "NodeInvokeResultParams", "NodeListResult", "NodePairApproveResult",
+    "NodePairListResult", "NodePairRejectResult", "NodePairRequest", "NodePairRequestParams",
+    "NodePairRequestResult", "NodePairResolved", "NodePairVerifyParams", "NodePairVerifyResult",
+    "NodeRenameParams", "NodeRenameResult", "normalize_cron_add", "NOT_LINKED", "NOT_PAIRED", "OkResult",
+    "PairedDevice", "PairedNode", "parse_absolute_ms", "parse_json", "PluginSurfaceRefreshParams",
+    "Policy", "PresenceEntry", "PresenceEvent", "PresenceUser", "ProgressCardGetParams",
+    "ProjectsListParams", "PROTOCOL_VERSION", "ProtocolError", "RecentSession", "RECOMMENDED_PROTOCOL",
+    "Reject", "RemoteProtocolError", "Reply", "RequestFrame", "RequestIdParams", "ResponseFrame",
     "RestartSentinelRef", "ROLES", "RunStatus", "satisfies", "ScheduledRestart", "SCOPE_ADMIN",
     "SCOPE_APPROVALS", "scope_of", "SCOPE_PAIRING", "SCOPE_READ", "SCOPE_WRITE", "SCOPES", "SendParams",
     "SERVER_CAPABILITIES", "ServerHandshake", "ServerInfo", "ServerSession", "SessionDefaults",
     "SessionKeyOnlyParams", "SessionKeyParams", "SessionModelDefaults", "SessionsCatalogListParams",
-    "SessionsChangedEvent", "SessionsDeleteParams", "SessionsDescribeParams", "SessionsHealth",
-    "SessionsListParams", "SessionsMessagesSubscribeParams", "SessionsObserverVisibilityParams",
-    "SessionsPatchParams", "SessionsPreviewParams", "SessionsStatus", "SessionsViewersSetParams",
-    "SessionTarget", "SetHeartbeatsParams", "ShutdownEvent", "sign_connect", "Snapshot", "StateVersion",
-    "StatusSummary", "structure", "structure_frame", "SUPPORTED_PROTOCOLS", "SystemEventParams",
-    "TasksListParams", "TaskStatus", "TaskSuggestionsListParams", "TickEvent", "UNAVAILABLE", "UNSET",
-    "unstructure", "UpdateStatusParams", "UsersPrefsGetParams", "WakeMode", "WakeParams",
-    "WebLoginStartParams", "WebLoginWaitParams", "WorkerRuns",
+    "SessionsChangedEvent", "SessionsCompactParams", "SessionsDeleteParams", "SessionsDescribeParams",
+    "SessionsHealth", "SessionsListParams", "SessionsMessagesSubscribeParams",
+    "SessionsObserverVisibilityParams", "SessionsPatchParams", "SessionsPreviewParams", "SessionsStatus",
+    "SessionsViewersSetParams", "SessionTarget", "SetHeartbeatsParams", "ShutdownEvent", "sign_connect",
+    "Snapshot", "StateVersion", "StatusSummary", "structure", "structure_frame", "SUPPORTED_PROTOCOLS",
+    "SystemEventParams", "TasksListParams", "TaskStatus", "TaskSuggestionsListParams", "TickEvent",
+    "UNAVAILABLE", "UNSET", "unstructure", "UpdateStatusParams", "UsageCostParams", "UsersPrefsGetParams",
+    "WakeMode", "WakeParams", "WebLoginStartParams", "WebLoginWaitParams", "WorkerRuns",
 ]
 
 if TYPE_CHECKING:
@@ -212,6 +214,8 @@ if TYPE_CHECKING:
         EVENT_PAYLOADS, EVENTS, METHODS, ROLES, SCOPE_ADMIN, SCOPE_APPROVALS, SCOPE_PAIRING,
         SCOPE_READ, SCOPE_WRITE, SCOPES, MethodSpec, authorize_method, scope_of,
     )
+    from ._scopes import event_guard, grant_scopes, guard_admits, satisfies
+    from ._session import Call, Reply, ServerSession
     from ._payloads.agent import (
         AgentAccepted, AgentEvent, AgentIdentityParams, AgentParams, AgentWaitParams, ChatAbortParams,
         ChatEvent, ChatHistoryParams, ChatSendParams, SessionKeyParams, SessionsDeleteParams,
@@ -221,7 +225,8 @@ if TYPE_CHECKING:
     from ._payloads.approvals import (
         ExecApprovalRequest, ExecApprovalRequestedEvent, ExecApprovalRequestParams,
         ExecApprovalRequestResult, ExecApprovalResolvedEvent, ExecApprovalResolveParams,
-        ExecApprovalsSetParams, ExecApprovalsSnapshot,
+        ExecApprovalsSetParams, ExecApprovalsSnapshot, ExecApprovalsNodeGetParams,
+        ExecApprovalsNodeSetParams,
     )
     from ._payloads.browser import BrowserRequestParams
     from ._payloads.channels import (
@@ -251,10 +256,10 @@ if TYPE_CHECKING:
         DevicePairResolved, DeviceTokenRevokeParams, DeviceTokenRevokeResult, DeviceTokenRotateParams,
         DeviceTokenRotateResult, DeviceTokenSummary, PairedDevice, RequestIdParams,
     )
-    from ._payloads.logs import DEFAULT_LIMIT as LOGS_DEFAULT_LIMIT
-    from ._payloads.logs import DEFAULT_MAX_BYTES as LOGS_DEFAULT_MAX_BYTES
-    from ._payloads.logs import MAX_LIMIT as LOGS_MAX_LIMIT
-    from ._payloads.logs import LogsTailParams, LogsTailResult
+    from ._payloads.logs import (
+        DEFAULT_LIMIT as LOGS_DEFAULT_LIMIT, DEFAULT_MAX_BYTES as LOGS_DEFAULT_MAX_BYTES, MAX_LIMIT as
+        LOGS_MAX_LIMIT, LogsTailParams, LogsTailResult,
+    )
     from ._payloads.nodes import (
         NodeDescription, NodeError, NodeEventParams, NodeEventResult, NodeIdParams, NodeInfo,
         NodeInvokeParams, NodeInvokeRequest, NodeInvokeResult, NodeInvokeResultAck,
@@ -279,8 +284,7 @@ if TYPE_CHECKING:
         TasksListParams, TaskStatus, TaskSuggestionsListParams, UpdateStatusParams,
         UsersPrefsGetParams,
     )
-    from ._scopes import event_guard, grant_scopes, guard_admits, satisfies
-    from ._session import Call, Reply, ServerSession
+    from ._payloads.usage import UsageCostParams, SessionsCompactParams
 # fmt: on
 
 

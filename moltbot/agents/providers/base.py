@@ -60,12 +60,33 @@ class TextDelta:
 
 @attrs.frozen
 class Usage:
+    """Tokens of one model call (or a run's calls, added up), as the provider reported them.
+
+    ``input_tokens`` are the prompt tokens read fresh; ``cache_read``/``cache_write`` the prompt tokens
+    read from or written to the provider's prompt cache (Anthropic reports them apart, OpenAI as
+    ``prompt_tokens_details.cached_tokens`` inside ``prompt_tokens``): the prompt is all three."""
+
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.input_tokens + self.cache_read + self.cache_write
 
     @property
     def total_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
+        return self.prompt_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens,
+                     self.cache_read + other.cache_read, self.cache_write + other.cache_write)
+
+
+def token_count(value: Any) -> int:
+    """A token count from a provider's JSON: a non-negative number, anything else (missing, text) 0."""
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else 0
 
 
 FinishReason = Literal["stop", "tool_calls", "length", "error"]

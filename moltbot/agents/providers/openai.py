@@ -26,6 +26,7 @@ from .base import (
     TextDelta,
     ToolCall,
     Usage,
+    token_count,
 )
 from .http import HttpProvider, SseEvent, error_message
 
@@ -107,8 +108,7 @@ class OpenAIChatProvider(HttpProvider):
                 raise ProviderError(f"{self.id}: {self._scrub(error_message(json.dumps(data)))}",
                                     retryable=True)
             if isinstance(data.get("usage"), dict):
-                usage = Usage(input_tokens=int(data["usage"].get("prompt_tokens") or 0),
-                              output_tokens=int(data["usage"].get("completion_tokens") or 0))
+                usage = openai_usage(data["usage"])
             for choice in data.get("choices") or ():
                 if choice.get("index", 0) != 0:
                     continue
@@ -138,6 +138,16 @@ class OpenAIChatProvider(HttpProvider):
                     for _, call in sorted(calls.items())]
         calls.clear()
         return complete
+
+
+def openai_usage(raw: dict[str, Any]) -> Usage:
+    """A Chat Completions ``usage`` object: ``prompt_tokens`` includes the cached part
+    (``prompt_tokens_details.cached_tokens``), which is counted as a cache read, as the original does."""
+    prompt = token_count(raw.get("prompt_tokens"))
+    details = raw.get("prompt_tokens_details")
+    cached = min(prompt, token_count(details.get("cached_tokens"))) if isinstance(details, dict) else 0
+    return Usage(input_tokens=prompt - cached, output_tokens=token_count(raw.get("completion_tokens")), cache_read=cached)
+
 
 
 def _accumulate(call: _PartialCall, part: dict[str, Any]) -> None:

@@ -44,6 +44,7 @@ DISPOSABLE_PARAMS: dict[str, Any] = {
     "sessions.patch": {"key": SESSION_KEY, "label": "moltbot conformance"},
     "sessions.reset": {"key": SESSION_KEY},
     "sessions.delete": {"key": SESSION_KEY},
+    "sessions.compact": {"key": SESSION_KEY},
     "chat.abort": {"sessionKey": SESSION_KEY},
     "node.pair.request": {"nodeId": "moltbot-conformance-node", "displayName": "moltbot conformance"},
     "node.pair.approve": {"requestId": NO_SUCH},

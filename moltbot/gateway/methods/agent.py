@@ -166,8 +166,9 @@ async def chat_send(runtime: Runtime, connection: Connection, params: ChatSendPa
     if not text and not params.attachments:
         raise ProtocolError(INVALID_REQUEST, "message or attachment required")
     message = params.message if not params.thinking else f"/think {params.thinking} {params.message}"
+    command = not params.thinking and agents.commands.match(text) is not None  # /status, /new … as in a channel
     run, created = agents.submit(run_id=params.idempotency_key, session_key=params.session_key, message=message,
-                                 dedupe="chat", timeout=(params.timeout_ms / 1000) if params.timeout_ms else None)
+                                 command=command, dedupe="chat", timeout=(params.timeout_ms / 1000) if params.timeout_ms else None)
     if created:
         return {"runId": run.run_id, "status": "started"}
     if not run.done.is_set():

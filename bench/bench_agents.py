@@ -65,12 +65,12 @@ MODEL = "fake-model"
 MESSAGE = "hello there, how are you today?"
 REPLY_PARTS = ("Hello", "! I am", " fine,", " thank", " you.")  # the fake's fixed streamed reply
 
-MAX_FRAMES_PER_TURN = 100_000      # frames read while waiting for one turn's final res
+MAX_FRAMES_PER_TURN = 100_000  # frames read while waiting for one turn's final res
 MAX_FRAMES_PER_CONNECTION = 50_000_000
 MAX_TURNS_PER_CLIENT = 1_000_000
 MAX_SSE_LINES = 10_000
-TURN_TIMEOUT = 60.0                # one turn (50 sessions queue behind the lane limit)
-WARMUP_MAX = 120.0                 # until every worker has finished one turn
+TURN_TIMEOUT = 60.0  # one turn (50 sessions queue behind the lane limit)
+WARMUP_MAX = 120.0  # until every worker has finished one turn
 START_TIMEOUT = 60.0
 NO_PROXY = "127.0.0.1,localhost"
 
@@ -129,8 +129,18 @@ def serve_fake_openai(capture: Path | None) -> None:
 
 def _child_env(home: Path | None = None) -> dict[str, str]:
     env = {**os.environ, "NO_PROXY": NO_PROXY, "no_proxy": NO_PROXY}
-    for key in ("CLAWDBOT_GATEWAY_PORT", "CLAWDBOT_GATEWAY_PASSWORD", "CLAWDBOT_CONFIG_PATH", "CLAWDBOT_STATE_DIR",
-                "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+    for key in (
+        "CLAWDBOT_GATEWAY_PORT",
+        "CLAWDBOT_GATEWAY_PASSWORD",
+        "CLAWDBOT_CONFIG_PATH",
+        "CLAWDBOT_STATE_DIR",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ):
         env.pop(key, None)
     if home is not None:
         env["HOME"] = str(home)
@@ -150,8 +160,13 @@ async def start_gateway(name: str, tmp: Path, registry: list[bg.Server], config:
     ``config`` as ``~/.clawdbot/moltbot.json``; returns once a client got hello-ok."""
     home = tmp / f"home-{name}"
     _write_config(home, config)
-    server = bg._spawn(name, [sys.executable, "-m", "moltbot", "gateway", "--allow-unconfigured", "--port", "0",
-                              "--token", TOKEN], _child_env(home), tmp / f"{name}.log", home)
+    server = bg._spawn(
+        name,
+        [sys.executable, "-m", "moltbot", "gateway", "--allow-unconfigured", "--port", "0", "--token", TOKEN],
+        _child_env(home),
+        tmp / f"{name}.log",
+        home,
+    )
     server.file_logs = [home / ".clawdbot" / "logs" / "*.log"]
     registry.append(server)
     match = await bg._wait_for_line(server, bg._LISTENING, START_TIMEOUT)
@@ -161,8 +176,13 @@ async def start_gateway(name: str, tmp: Path, registry: list[bg.Server], config:
 
 
 async def start_fake(tmp: Path, registry: list[bg.Server], capture: Path) -> bg.Server:
-    server = bg._spawn("fake-openai", [sys.executable, str(THIS), "--serve-fake-openai",
-                                       "--capture", str(capture)], _child_env(), tmp / "fake-openai.log", tmp)
+    server = bg._spawn(
+        "fake-openai",
+        [sys.executable, str(THIS), "--serve-fake-openai", "--capture", str(capture)],
+        _child_env(),
+        tmp / "fake-openai.log",
+        tmp,
+    )
     registry.append(server)
     match = await bg._wait_for_line(server, _FAKE_LISTENING, START_TIMEOUT)
     server.url = match.group(1)
@@ -209,10 +229,13 @@ class CpuMeter:
 
     def summary(self, count: int) -> dict[str, Any]:
         wall = self.wall or 1.0
-        out: dict[str, Any] = {"cpu_percent": {name: round(100 * used / wall) for name, used in self.used.items()}}
+        out: dict[str, Any] = {
+            "cpu_percent": {name: round(100 * used / wall) for name, used in self.used.items()}
+        }
         if count:
-            out["cpu_us_per_turn"] = {name: round(1e6 * used / count) for name, used in self.used.items()
-                                      if name != "other"}
+            out["cpu_us_per_turn"] = {
+                name: round(1e6 * used / count) for name, used in self.used.items() if name != "other"
+            }
         return out
 
 
@@ -223,8 +246,9 @@ def in_window(completions: list[float], start_at: float, seconds: float) -> int:
     return sum(1 for finished in completions if start_at <= finished < start_at + seconds)
 
 
-def summarize(samples: list[float], completions: list[float], start_at: float, seconds: float,
-              extra: dict[str, Any]) -> dict[str, Any]:
+def summarize(
+    samples: list[float], completions: list[float], start_at: float, seconds: float, extra: dict[str, Any]
+) -> dict[str, Any]:
     """turns/s = turns that ended inside the window (the same window as the CPU figures: a steady-state
     rate even when a turn lasts longer than the window), latency percentiles of the turns that started
     inside it, and turns/s per slice of the window (≈1 s each)."""
@@ -236,8 +260,13 @@ def summarize(samples: list[float], completions: list[float], start_at: float, s
         if 0 <= index < slices:
             per_slice[index] += 1
     ended = sum(per_slice)
-    result = {"turns": ended, "seconds": seconds, "per_s": round(ended / seconds, 1),
-              **bg.latency_summary(samples), "per_s_slices": [round(n / width, 1) for n in per_slice]}
+    result = {
+        "turns": ended,
+        "seconds": seconds,
+        "per_s": round(ended / seconds, 1),
+        **bg.latency_summary(samples),
+        "per_s_slices": [round(n / width, 1) for n in per_slice],
+    }
     result.update(extra)
     return result
 
@@ -260,8 +289,13 @@ class Window:
             self.all_warm.set()
 
 
-async def measured_window(window: Window, workers: list[Callable[[], Awaitable[None]]], seconds: float,
-                          meter: CpuMeter, profile: bg.PySpy | None = None) -> None:
+async def measured_window(
+    window: Window,
+    workers: list[Callable[[], Awaitable[None]]],
+    seconds: float,
+    meter: CpuMeter,
+    profile: bg.PySpy | None = None,
+) -> None:
     """Run the workers through a warm-up then ``seconds`` of measure; the CPU meter (and the profiler)
     cover exactly the measured window. Each worker calls ``window.warm()`` after its first turn and stops
     starting turns at ``window.stop_at``."""
@@ -299,8 +333,9 @@ class _Pending:
     done: trio.Event = attrs.field(factory=trio.Event)
 
 
-async def _dispatch(ws: WebSocketConnection, pending: dict[str, _Pending], window: Window,
-                    frames: list[int]) -> None:
+async def _dispatch(
+    ws: WebSocketConnection, pending: dict[str, _Pending], window: Window, frames: list[int]
+) -> None:
     """Read one connection's frames: responses go to their turn, everything received inside the measured
     window is counted (events are recognised without parsing them)."""
     for _ in range(MAX_FRAMES_PER_CONNECTION):
@@ -324,8 +359,14 @@ async def _dispatch(ws: WebSocketConnection, pending: dict[str, _Pending], windo
     raise BenchError(f"more than {MAX_FRAMES_PER_CONNECTION} frames on one connection")
 
 
-async def gateway_turns(server: bg.Server, sessions: int, seconds: float, watched: dict[str, bg.Server],
-                        profile: bg.PySpy | None = None, connections: int | None = None) -> dict[str, Any]:
+async def gateway_turns(
+    server: bg.Server,
+    sessions: int,
+    seconds: float,
+    watched: dict[str, bg.Server],
+    profile: bg.PySpy | None = None,
+    connections: int | None = None,
+) -> dict[str, Any]:
     """``sessions`` sessions, each doing sequential ``agent`` turns (unique idempotencyKey, wait for the
     final ``res``), over ``connections`` connections (default: one per session; session i uses
     connection i mod connections). Turns that started in the measured window count (≈ exact window)."""
@@ -339,7 +380,9 @@ async def gateway_turns(server: bg.Server, sessions: int, seconds: float, watche
     window = Window(sessions)
     pending: list[dict[str, _Pending]] = [{} for _ in range(connections)]
 
-    def client(index: int, ws: WebSocketConnection, mine: dict[str, _Pending]) -> Callable[[], Awaitable[None]]:
+    def client(
+        index: int, ws: WebSocketConnection, mine: dict[str, _Pending]
+    ) -> Callable[[], Awaitable[None]]:
         session_key = json.dumps(f"agent:main:bench-{index}")
         message = json.dumps(MESSAGE)
 
@@ -349,9 +392,17 @@ async def gateway_turns(server: bg.Server, sessions: int, seconds: float, watche
                 if now >= window.stop_at:
                     return
                 request_id = f"t{index}-{number}"
-                frame = ('{"type":"req","id":"' + request_id + '","method":"agent","params":{"message":' + message
-                         + ',"sessionKey":' + session_key + ',"idempotencyKey":"' + f"{tag}-{index}-{number}"
-                         + '"}}')
+                frame = (
+                    '{"type":"req","id":"'
+                    + request_id
+                    + '","method":"agent","params":{"message":'
+                    + message
+                    + ',"sessionKey":'
+                    + session_key
+                    + ',"idempotencyKey":"'
+                    + f"{tag}-{index}-{number}"
+                    + '"}}'
+                )
                 turn = mine[request_id] = _Pending()
                 try:
                     with trio.fail_after(TURN_TIMEOUT):
@@ -381,14 +432,23 @@ async def gateway_turns(server: bg.Server, sessions: int, seconds: float, watche
         for ws, mine in zip(sockets, pending, strict=True):
             nursery.start_soon(_dispatch, ws, mine, window, frames)
         meter = CpuMeter(watched)
-        await measured_window(window, [client(i, sockets[i % connections], pending[i % connections])
-                                       for i in range(sessions)], seconds, meter, profile)
+        await measured_window(
+            window,
+            [client(i, sockets[i % connections], pending[i % connections]) for i in range(sessions)],
+            seconds,
+            meter,
+            profile,
+        )
         await bg.close_all(sockets)
         nursery.cancel_scope.cancel()
     count = in_window(completions, window.start_at, seconds)
-    extra = {"sessions": sessions, "connections": connections,
-             "accepted_p50_ms": bg.latency_summary(sorted(accepted))["p50_ms"],
-             "frames_received_per_turn": round(frames[0] / count, 1) if count else None, **meter.summary(count)}
+    extra = {
+        "sessions": sessions,
+        "connections": connections,
+        "accepted_p50_ms": bg.latency_summary(sorted(accepted))["p50_ms"],
+        "frames_received_per_turn": round(frames[0] / count, 1) if count else None,
+        **meter.summary(count),
+    }
     if errors:
         extra["errors"] = errors
     return summarize(sorted(samples), completions, window.start_at, seconds, extra)
@@ -401,7 +461,9 @@ async def _direct_call(client: httpx.AsyncClient, url: str, body: Any, headers: 
     done = False
     async with client.stream("POST", url, json=body, headers=headers) as response:
         if response.status_code != 200:
-            raise BenchError(f"fake server answered {response.status_code}: {(await response.aread())[:300]!r}")
+            raise BenchError(
+                f"fake server answered {response.status_code}: {(await response.aread())[:300]!r}"
+            )
         lines = 0
         async for line in response.aiter_lines():
             lines += 1
@@ -420,20 +482,31 @@ async def _direct_call(client: httpx.AsyncClient, url: str, body: Any, headers: 
     return "".join(text)
 
 
-async def direct_calls(fake: bg.Server, body: Any, concurrency: int, seconds: float,
-                       watched: dict[str, bg.Server], fresh_client: bool = False) -> dict[str, Any]:
+async def direct_calls(
+    fake: bg.Server,
+    body: Any,
+    concurrency: int,
+    seconds: float,
+    watched: dict[str, bg.Server],
+    fresh_client: bool = False,
+) -> dict[str, Any]:
     """``concurrency`` tasks each making sequential direct calls to the fake (one pooled httpx client, or
     a new client per call with ``fresh_client``, as the gateway's provider does when given none)."""
     url = f"{fake.url}/v1/chat/completions"
-    headers = {"content-type": "application/json", "accept": "text/event-stream",
-               "authorization": f"Bearer {API_KEY}"}
+    headers = {
+        "content-type": "application/json",
+        "accept": "text/event-stream",
+        "authorization": f"Bearer {API_KEY}",
+    }
     samples: list[float] = []
     completions: list[float] = []
     errors: list[str] = []
     limits = httpx.Limits(max_connections=concurrency + 8, max_keepalive_connections=concurrency + 8)
     expected = "".join(REPLY_PARTS)
 
-    async with httpx.AsyncClient(timeout=httpx.Timeout(TURN_TIMEOUT), limits=limits, trust_env=False) as pooled:
+    async with httpx.AsyncClient(
+        timeout=httpx.Timeout(TURN_TIMEOUT), limits=limits, trust_env=False
+    ) as pooled:
         window = Window(concurrency)
 
         async def worker() -> None:
@@ -460,9 +533,12 @@ async def direct_calls(fake: bg.Server, body: Any, concurrency: int, seconds: fl
 
         meter = CpuMeter(watched)
         await measured_window(window, [worker] * concurrency, seconds, meter)
-    extra: dict[str, Any] = {"concurrency": concurrency, "fresh_client": fresh_client,
-                             "request_bytes": len(json.dumps(body)),
-                             **meter.summary(in_window(completions, window.start_at, seconds))}
+    extra: dict[str, Any] = {
+        "concurrency": concurrency,
+        "fresh_client": fresh_client,
+        "request_bytes": len(json.dumps(body)),
+        **meter.summary(in_window(completions, window.start_at, seconds)),
+    }
     if errors:
         extra["errors"] = errors
     return summarize(sorted(samples), completions, window.start_at, seconds, extra)
@@ -472,15 +548,25 @@ async def one_turn(server: bg.Server, session_key: str) -> dict[str, Any]:
     """A single ``agent`` turn (warms the gateway's provider path, and makes the fake capture the body)."""
     async with trio.open_nursery() as nursery:
         ws = await bg.open_client(nursery, server.url, server.token)
-        request = {"type": "req", "id": "w1", "method": "agent",
-                   "params": {"message": MESSAGE, "sessionKey": session_key,
-                              "idempotencyKey": f"warm-{uuid.uuid4().hex[:8]}"}}
+        request = {
+            "type": "req",
+            "id": "w1",
+            "method": "agent",
+            "params": {
+                "message": MESSAGE,
+                "sessionKey": session_key,
+                "idempotencyKey": f"warm-{uuid.uuid4().hex[:8]}",
+            },
+        }
         with trio.fail_after(TURN_TIMEOUT):
             await ws.send_message(json.dumps(request))
             for _ in range(MAX_FRAMES_PER_TURN):
                 frame = json.loads(await ws.get_message())
-                if (frame.get("type") == "res" and frame.get("id") == "w1"
-                        and (frame.get("payload") or {}).get("status") != "accepted"):
+                if (
+                    frame.get("type") == "res"
+                    and frame.get("id") == "w1"
+                    and (frame.get("payload") or {}).get("status") != "accepted"
+                ):
                     break
             else:
                 raise BenchError("no final res to the warm-up turn")
@@ -523,14 +609,19 @@ def _config(args: argparse.Namespace, fake_url: str | None = None) -> dict[str, 
     config: dict[str, Any] = {}
     if fake_url is not None:
         defaults["model"] = f"local/{MODEL}"
-        config["models"] = {"providers": {"local": {"baseUrl": f"{fake_url}/v1", "apiKey": API_KEY,
-                                                    "api": "openai-completions"}}}
+        config["models"] = {
+            "providers": {
+                "local": {"baseUrl": f"{fake_url}/v1", "apiKey": API_KEY, "api": "openai-completions"}
+            }
+        }
     if defaults:
         config["agents"] = {"defaults": defaults}
     return config
 
 
-async def phase(results: dict[str, Any], key: str, label: str, run: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+async def phase(
+    results: dict[str, Any], key: str, label: str, run: Callable[[], Awaitable[dict[str, Any]]]
+) -> None:
     print(f"  {label} ...", file=sys.stderr)
     try:
         results[key] = await run()
@@ -549,13 +640,26 @@ async def run_all(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]
     try:
         watched = {"gateway": echo_gw}
         await one_turn(echo_gw, "agent:main:bench-warm")
-        await phase(results, "echo_1", "echo, 1 session",
-                    lambda: gateway_turns(echo_gw, 1, seconds, watched, _profile(args, echo_gw, "echo-1")))
-        await phase(results, f"echo_{sessions}", f"echo, {sessions} sessions",
-                    lambda: gateway_turns(echo_gw, sessions, seconds, watched,
-                                          _profile(args, echo_gw, f"echo-{sessions}")))
-        await phase(results, f"echo_{sessions}_1conn", f"echo, {sessions} sessions over 1 connection",
-                    lambda: gateway_turns(echo_gw, sessions, seconds, watched, connections=1))
+        await phase(
+            results,
+            "echo_1",
+            "echo, 1 session",
+            lambda: gateway_turns(echo_gw, 1, seconds, watched, _profile(args, echo_gw, "echo-1")),
+        )
+        await phase(
+            results,
+            f"echo_{sessions}",
+            f"echo, {sessions} sessions",
+            lambda: gateway_turns(
+                echo_gw, sessions, seconds, watched, _profile(args, echo_gw, f"echo-{sessions}")
+            ),
+        )
+        await phase(
+            results,
+            f"echo_{sessions}_1conn",
+            f"echo, {sessions} sessions over 1 connection",
+            lambda: gateway_turns(echo_gw, sessions, seconds, watched, connections=1),
+        )
     finally:
         results["log_findings_echo"] = stop(echo_gw, registry)
 
@@ -573,19 +677,44 @@ async def run_all(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]
         results["request_body_keys"] = sorted(body)
         watched_direct = {"fake": fake}
         watched_gw = {"gateway": gateway, "fake": fake}
-        await phase(results, "direct_1", "direct calls, 1 at a time",
-                    lambda: direct_calls(fake, body, 1, seconds, watched_direct))
-        await phase(results, "direct_fresh_1", "direct calls, 1 at a time, new httpx client per call",
-                    lambda: direct_calls(fake, body, 1, min(seconds, 2.0), watched_direct, fresh_client=True))
-        await phase(results, "openai_1", "gateway + fake, 1 session",
-                    lambda: gateway_turns(gateway, 1, seconds, watched_gw, _profile(args, gateway, "openai-1")))
-        await phase(results, f"direct_{sessions}", f"direct calls, {sessions} concurrent",
-                    lambda: direct_calls(fake, body, sessions, seconds, watched_direct))
-        await phase(results, f"openai_{sessions}", f"gateway + fake, {sessions} sessions",
-                    lambda: gateway_turns(gateway, sessions, seconds, watched_gw,
-                                          _profile(args, gateway, f"openai-{sessions}")))
-        await phase(results, f"openai_{sessions}_1conn", f"gateway + fake, {sessions} sessions over 1 connection",
-                    lambda: gateway_turns(gateway, sessions, seconds, watched_gw, connections=1))
+        await phase(
+            results,
+            "direct_1",
+            "direct calls, 1 at a time",
+            lambda: direct_calls(fake, body, 1, seconds, watched_direct),
+        )
+        await phase(
+            results,
+            "direct_fresh_1",
+            "direct calls, 1 at a time, new httpx client per call",
+            lambda: direct_calls(fake, body, 1, min(seconds, 2.0), watched_direct, fresh_client=True),
+        )
+        await phase(
+            results,
+            "openai_1",
+            "gateway + fake, 1 session",
+            lambda: gateway_turns(gateway, 1, seconds, watched_gw, _profile(args, gateway, "openai-1")),
+        )
+        await phase(
+            results,
+            f"direct_{sessions}",
+            f"direct calls, {sessions} concurrent",
+            lambda: direct_calls(fake, body, sessions, seconds, watched_direct),
+        )
+        await phase(
+            results,
+            f"openai_{sessions}",
+            f"gateway + fake, {sessions} sessions",
+            lambda: gateway_turns(
+                gateway, sessions, seconds, watched_gw, _profile(args, gateway, f"openai-{sessions}")
+            ),
+        )
+        await phase(
+            results,
+            f"openai_{sessions}_1conn",
+            f"gateway + fake, {sessions} sessions over 1 connection",
+            lambda: gateway_turns(gateway, sessions, seconds, watched_gw, connections=1),
+        )
     finally:
         if gateway is not None:
             results["log_findings_openai"] = stop(gateway, registry)
@@ -606,12 +735,21 @@ def targets(results: dict[str, Any], sessions: int) -> dict[str, Any]:
     rate_1 = results.get(f"openai_{sessions}_1conn", {}).get("per_s")
     loss_1 = round(1 - rate_1 / rate_d, 3) if rate_d and rate_1 is not None else None
     return {
-        "added_p50_ms": {"value": added, "target": f"<= {TARGET_ADDED_P50_MS}",
-                         "met": None if added is None else added <= TARGET_ADDED_P50_MS},
-        "added_p99_ms": {"value": round(through99 - direct99, 3) if direct99 is not None and through99 is not None
-                         else None},
-        f"throughput_loss_{sessions}": {"value": loss, "target": f"<= {TARGET_THROUGHPUT_LOSS:.0%}",
-                                        "met": None if loss is None else loss <= TARGET_THROUGHPUT_LOSS},
+        "added_p50_ms": {
+            "value": added,
+            "target": f"<= {TARGET_ADDED_P50_MS}",
+            "met": None if added is None else added <= TARGET_ADDED_P50_MS,
+        },
+        "added_p99_ms": {
+            "value": round(through99 - direct99, 3)
+            if direct99 is not None and through99 is not None
+            else None
+        },
+        f"throughput_loss_{sessions}": {
+            "value": loss,
+            "target": f"<= {TARGET_THROUGHPUT_LOSS:.0%}",
+            "met": None if loss is None else loss <= TARGET_THROUGHPUT_LOSS,
+        },
         f"throughput_loss_{sessions}_1conn": {"value": loss_1},
     }
 
@@ -666,8 +804,11 @@ def table(report: dict[str, Any]) -> str:
         (f"turns/s, {n} sessions", _fmt(get(f"echo_{n}", "per_s")), ""),
         (f"  p50 / p99 turn (ms), {n} sessions", lat(f"echo_{n}"), ""),
         (f"  turns/s per ≈1 s slice, {n} sessions", slices(f"echo_{n}"), ""),
-        (f"  frames received per turn (all connections), {n} sessions", _fmt(get(f"echo_{n}", "frames_received_per_turn")),
-         ""),
+        (
+            f"  frames received per turn (all connections), {n} sessions",
+            _fmt(get(f"echo_{n}", "frames_received_per_turn")),
+            "",
+        ),
         (f"  CPU µs per turn, {n} sessions", per_turn(f"echo_{n}"), ""),
         (f"  CPU %, {n} sessions", cpu(f"echo_{n}"), ""),
         (f"turns/s, {n} sessions over 1 connection (no fan-out)", _fmt(get(f"echo_{n}_1conn", "per_s")), ""),
@@ -688,15 +829,25 @@ def table(report: dict[str, Any]) -> str:
         (f"  p50 / p99 turn (ms), {n} sessions", lat(f"openai_{n}"), ""),
         (f"  CPU µs per turn, {n} sessions (gateway / fake / client)", per_turn(f"openai_{n}"), ""),
         (f"  CPU %, {n} sessions through the gateway", cpu(f"openai_{n}"), ""),
-        (f"throughput loss, {n} sessions vs {n} direct", "–" if loss is None else f"{100 * loss:.1f}%",
-         mark(f"throughput_loss_{n}")),
+        (
+            f"throughput loss, {n} sessions vs {n} direct",
+            "–" if loss is None else f"{100 * loss:.1f}%",
+            mark(f"throughput_loss_{n}"),
+        ),
     ]
     loss_1 = tgt[f"throughput_loss_{n}_1conn"]["value"]
     rows += [
-        (f"gateway turns/s, {n} sessions over 1 connection (no fan-out)", _fmt(get(f"openai_{n}_1conn", "per_s")),
-         ""),
+        (
+            f"gateway turns/s, {n} sessions over 1 connection (no fan-out)",
+            _fmt(get(f"openai_{n}_1conn", "per_s")),
+            "",
+        ),
         (f"  CPU µs per turn, {n} sessions over 1 connection", per_turn(f"openai_{n}_1conn"), ""),
-        (f"  throughput loss vs {n} direct, 1 connection", "–" if loss_1 is None else f"{100 * loss_1:.1f}%", ""),
+        (
+            f"  throughput loss vs {n} direct, 1 connection",
+            "–" if loss_1 is None else f"{100 * loss_1:.1f}%",
+            "",
+        ),
     ]
     lines = ["| figure | value | target |", "| --- | --- | --- |"]
     lines += [f"| {label} | {value} | {target} |" for label, value, target in rows]
@@ -704,13 +855,23 @@ def table(report: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Benchmark agent turns through the gateway (echo and a fake "
-                                                 "OpenAI provider) against direct calls.")
-    parser.add_argument("--seconds", type=float, default=5.0, help="measured duration of each phase (default 5)")
-    parser.add_argument("--sessions", type=int, default=50, help="concurrent sessions / direct calls (default 50)")
-    parser.add_argument("--max-concurrent", type=int, default=None,
-                        help="agents.defaults.maxConcurrent in the gateways' config (default: --sessions; "
-                             "0: the gateway's default)")
+    parser = argparse.ArgumentParser(
+        description="Benchmark agent turns through the gateway (echo and a fake "
+        "OpenAI provider) against direct calls."
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=5.0, help="measured duration of each phase (default 5)"
+    )
+    parser.add_argument(
+        "--sessions", type=int, default=50, help="concurrent sessions / direct calls (default 50)"
+    )
+    parser.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=None,
+        help="agents.defaults.maxConcurrent in the gateways' config (default: --sessions; "
+        "0: the gateway's default)",
+    )
     parser.add_argument("--py-spy", action="store_true", help="sample the gateway with py-spy in its phases")
     parser.add_argument("--out", type=Path, default=RESULTS / "agents.json")
     parser.add_argument("--serve-fake-openai", action="store_true", help=argparse.SUPPRESS)
@@ -719,8 +880,11 @@ def main() -> int:
     if args.serve_fake_openai:
         serve_fake_openai(args.capture)
         return 0
-    if not (0 < args.seconds <= 600 and 1 <= args.sessions <= 500
-            and (args.max_concurrent is None or 0 <= args.max_concurrent <= 1000)):
+    if not (
+        0 < args.seconds <= 600
+        and 1 <= args.sessions <= 500
+        and (args.max_concurrent is None or 0 <= args.max_concurrent <= 1000)
+    ):
         parser.error("--seconds must be in (0, 600], --sessions in [1, 500], --max-concurrent in [0, 1000]")
     if not math.isfinite(args.seconds):
         parser.error("--seconds must be finite")
@@ -738,12 +902,21 @@ def main() -> int:
             bg.stop_server(server)
         shutil.rmtree(tmp, ignore_errors=True)
     report = {
-        "meta": {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-                 "duration_s": round(time.time() - started, 1), "seconds": args.seconds, "sessions": args.sessions,
-                 "max_concurrent": args.max_concurrent, "py_spy": args.py_spy, "cpus": os.cpu_count(),
-                 "python": platform.python_version(), "trio": trio.__version__, "httpx": httpx.__version__,
-                 "loadavg_start": load_start, "loadavg_end": [round(x, 2) for x in os.getloadavg()],
-                 "commit": _git_commit()},
+        "meta": {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+            "duration_s": round(time.time() - started, 1),
+            "seconds": args.seconds,
+            "sessions": args.sessions,
+            "max_concurrent": args.max_concurrent,
+            "py_spy": args.py_spy,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "trio": trio.__version__,
+            "httpx": httpx.__version__,
+            "loadavg_start": load_start,
+            "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+            "commit": _git_commit(),
+        },
         "results": results,
     }
     report["targets"] = targets(results, args.sessions)
@@ -759,16 +932,25 @@ def main() -> int:
             print(f"\n{key}: error responses, e.g. {value['errors'][:3]}")
         if key.startswith("log_findings") and value:
             print(f"\n{key}:\n  " + "\n  ".join(value))
-    print(f"\nload average at start {load_start}, at end {report['meta']['loadavg_end']} "
-          f"({os.cpu_count()} CPUs shared by the gateway, the fake server and this client: see the CPU rows)")
+    print(
+        f"\nload average at start {load_start}, at end {report['meta']['loadavg_end']} "
+        f"({os.cpu_count()} CPUs shared by the gateway, the fake server and this client: see the CPU rows)"
+    )
     print(f"written to {args.out}")
     return 1 if failed else 0
 
 
 def _git_commit() -> str | None:
     try:
-        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=5).stdout.strip() or None
+        return (
+            subprocess.run(
+                ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         return None
 

@@ -123,9 +123,14 @@ async def measure(chats: TimedBot, count: int, seconds: float, meter: ba.CpuMete
         meter.end()
         nursery.cancel_scope.cancel()
     done = [t for t in completions if t < window["start"] + seconds]
-    kept = samples[:len(done)]
-    out: dict[str, Any] = {"chats": count, "seconds": seconds, "messages": len(done),
-                           "messages_per_s": round(len(done) / seconds, 1), **bg.latency_summary(kept)}
+    kept = samples[: len(done)]
+    out: dict[str, Any] = {
+        "chats": count,
+        "seconds": seconds,
+        "messages": len(done),
+        "messages_per_s": round(len(done) / seconds, 1),
+        **bg.latency_summary(kept),
+    }
     out.update(meter.summary(len(done)))
     out["unexpected_sends"] = chats.unexpected
     return out
@@ -173,7 +178,10 @@ def table(result: dict[str, Any], args: argparse.Namespace) -> str:
         ("end-to-end max ms", result["max_ms"]),
         ("gateway CPU µs / message", cpu.get("gateway")),
         ("bench+fake CPU µs / message", cpu.get("client")),
-        ("CPU % gateway / bench+fake / other", f"{share.get('gateway')} / {share.get('client')} / {share.get('other')}"),
+        (
+            "CPU % gateway / bench+fake / other",
+            f"{share.get('gateway')} / {share.get('client')} / {share.get('other')}",
+        ),
         ("replies to no waiting chat", result["unexpected_sends"]),
         ("getUpdates 409s", result["conflicts_409"]),
         ("HTTP connections opened to the fake", result["http_connections_to_fake"]),
@@ -185,8 +193,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--chats", type=int, default=100)
-    parser.add_argument("--dm-scope", default="per-channel-peer",
-                        choices=("main", "per-peer", "per-channel-peer", "per-account-channel-peer"))
+    parser.add_argument(
+        "--dm-scope",
+        default="per-channel-peer",
+        choices=("main", "per-peer", "per-channel-peer", "per-account-channel-peer"),
+    )
     parser.add_argument("--max-concurrent", type=int, default=0)
     parser.add_argument("--py-spy", action="store_true")
     args = parser.parse_args()

@@ -25,9 +25,15 @@ from moltbot.config.edit import prepare_replace, read_state, snapshot
 def make_config(agents: int, providers: int) -> dict:
     return {
         "gateway": {"auth": {"token": "t" * 48}},
-        "agents": {"list": [{"id": f"a{i}", "name": f"Agent {i}", "workspace": f"/w/{i}"} for i in range(agents)]},
-        "models": {"providers": {f"p{i}": {"baseUrl": f"http://h{i}.test/v1", "apiKey": f"sk-{i:030d}"}
-                                 for i in range(providers)}},
+        "agents": {
+            "list": [{"id": f"a{i}", "name": f"Agent {i}", "workspace": f"/w/{i}"} for i in range(agents)]
+        },
+        "models": {
+            "providers": {
+                f"p{i}": {"baseUrl": f"http://h{i}.test/v1", "apiKey": f"sk-{i:030d}"}
+                for i in range(providers)
+            }
+        },
     }
 
 
@@ -55,10 +61,16 @@ def main() -> None:
                 shown = snapshot(path, {}, Path(tmp))["raw"]
                 base = read_state(path).hash
                 get = median_ms(lambda: snapshot(path, {}, Path(tmp)), args.repeat)
-                with_markers = median_ms(lambda shown=shown, base=base: prepare_replace(
-                    read_state(path), shown, base, {}, Path(tmp)), args.repeat)
-                plain = median_ms(lambda text=text, base=base: prepare_replace(
-                    read_state(path), text, base, {}, Path(tmp)), args.repeat)
+                with_markers = median_ms(
+                    lambda shown=shown, base=base: prepare_replace(
+                        read_state(path), shown, base, {}, Path(tmp)
+                    ),
+                    args.repeat,
+                )
+                plain = median_ms(
+                    lambda text=text, base=base: prepare_replace(read_state(path), text, base, {}, Path(tmp)),
+                    args.repeat,
+                )
                 print(f"| {form} | {len(text)} | {get:.1f} | {with_markers:.1f} | {plain:.1f} |")
 
 

@@ -41,8 +41,12 @@ TARGET_MS = 300
 def start_gateway(home: Path) -> tuple[subprocess.Popen, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAWDBOT_", "MOLTBOT_"))}
     env.update(HOME=str(home), PYTHONPATH=str(ROOT))
-    process = subprocess.Popen([sys.executable, "-m", "moltbot", "gateway", "--allow-unconfigured", "--port", "0",
-                                "--token", TOKEN], env=env, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moltbot", "gateway", "--allow-unconfigured", "--port", "0", "--token", TOKEN],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
     seen, deadline = b"", time.monotonic() + 30
     while not (match := re.search(rb"listening on ws://(127\.0\.0\.1:\d+)", seen)):
         if time.monotonic() > deadline:
@@ -58,8 +62,11 @@ def start_gateway(home: Path) -> tuple[subprocess.Popen, str]:
 def load(browser: Browser, url: str) -> dict:
     browser.driver.get("about:blank")
     browser.driver.get(url)
-    browser.wait(lambda _: browser.script("return (window.__moltbotMetrics || {}).firstHealthEventMs"), 10,
-                 "no health event rendered")
+    browser.wait(
+        lambda _: browser.script("return (window.__moltbotMetrics || {}).firstHealthEventMs"),
+        10,
+        "no health event rendered",
+    )
     return browser.script("""
         const m = window.__moltbotMetrics, nav = performance.getEntriesByType('navigation')[0];
         return {helloMs: m.helloMs, firstHealthRenderMs: m.firstHealthRenderMs,
@@ -93,9 +100,12 @@ def main() -> None:
     print(f"Control UI, {args.loads} warm loads on loopback (first load of a fresh profile apart)\n")
     print("| measure (ms from navigation start) | first load | warm p50 | warm p90 |")
     print("| --- | --- | --- | --- |")
-    for key, label in (("domContentLoadedMs", "DOMContentLoaded"), ("helloMs", "hello-ok received"),
-                       ("firstHealthRenderMs", "first live health render"),
-                       ("firstHealthEventMs", "first `health` event rendered")):
+    for key, label in (
+        ("domContentLoadedMs", "DOMContentLoaded"),
+        ("helloMs", "hello-ok received"),
+        ("firstHealthRenderMs", "first live health render"),
+        ("firstHealthEventMs", "first `health` event rendered"),
+    ):
         p50, p90 = quantiles([sample[key] for sample in warm])
         print(f"| {label} | {first[key]:.0f} | {p50:.0f} | {p90:.0f} |")
     p50, _ = quantiles([sample["firstHealthRenderMs"] for sample in warm])

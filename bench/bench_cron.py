@@ -54,15 +54,58 @@ from moltbot.protocol._payloads.cron import (  # noqa: E402
     normalize_cron_add,
 )
 
-ZONES = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Sydney", "UTC", "America/Sao_Paulo",
-         "Asia/Kolkata", "Europe/London"]
-EXPRESSIONS = ["0 9 * * 1-5", "*/5 * * * *", "0 * * * *", "30 2 * * *", "0 0 1 * *", "15 8,12,18 * * *",
-               "0 9 * * 1", "*/15 9-17 * * 1-5", "0 22 * * 0", "45 6 * * *", "0 12 1,15 * *", "0 7 * * 6,0",
-               "*/30 * * * *", "5 4 * * sun", "0 0 * * *", "0 8-18/2 * * 1-5", "10 10 10 * *", "0 3 * jan,jul *",
-               "20 * * * *", "0 9 L * *", "0 9 * * 5#2", "*/10 6-22 * * *", "0 18 * * 1-4", "0 6 1-7 * 1",
-               "1 1 * * *", "59 23 * * *", "0 0 29 2 *", "0 12 * * *", "*/2 * * * *", "0 */6 * * *",
-               "0 9,21 * * *", "30 7 * * 1-5", "0 10 * * 2,4", "40 16 * * *", "0 5 15 * *", "0 14 * 3-10 *",
-               "25 13 * * 3", "0 1 * * 1", "0 0 1 1 *", "50 8 * * 1-5"]
+ZONES = [
+    "Europe/Berlin",
+    "America/New_York",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "UTC",
+    "America/Sao_Paulo",
+    "Asia/Kolkata",
+    "Europe/London",
+]
+EXPRESSIONS = [
+    "0 9 * * 1-5",
+    "*/5 * * * *",
+    "0 * * * *",
+    "30 2 * * *",
+    "0 0 1 * *",
+    "15 8,12,18 * * *",
+    "0 9 * * 1",
+    "*/15 9-17 * * 1-5",
+    "0 22 * * 0",
+    "45 6 * * *",
+    "0 12 1,15 * *",
+    "0 7 * * 6,0",
+    "*/30 * * * *",
+    "5 4 * * sun",
+    "0 0 * * *",
+    "0 8-18/2 * * 1-5",
+    "10 10 10 * *",
+    "0 3 * jan,jul *",
+    "20 * * * *",
+    "0 9 L * *",
+    "0 9 * * 5#2",
+    "*/10 6-22 * * *",
+    "0 18 * * 1-4",
+    "0 6 1-7 * 1",
+    "1 1 * * *",
+    "59 23 * * *",
+    "0 0 29 2 *",
+    "0 12 * * *",
+    "*/2 * * * *",
+    "0 */6 * * *",
+    "0 9,21 * * *",
+    "30 7 * * 1-5",
+    "0 10 * * 2,4",
+    "40 16 * * *",
+    "0 5 15 * *",
+    "0 14 * 3-10 *",
+    "25 13 * * 3",
+    "0 1 * * 1",
+    "0 0 1 1 *",
+    "50 8 * * 1-5",
+]
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -99,8 +142,11 @@ class NullHost:
 def make_params(rng: random.Random, now_ms: int, index: int) -> CronAddParams:
     roll = rng.random()
     isolated = rng.random() < 1 / 3
-    payload = {"kind": "agentTurn", "message": f"job {index}"} if isolated else {"kind": "systemEvent",
-                                                                                   "text": f"job {index}"}
+    payload = (
+        {"kind": "agentTurn", "message": f"job {index}"}
+        if isolated
+        else {"kind": "systemEvent", "text": f"job {index}"}
+    )
     if roll < 0.60:
         schedule = {"kind": "cron", "expr": rng.choice(EXPRESSIONS), "tz": rng.choice(ZONES)}
     elif roll < 0.85:
@@ -123,7 +169,11 @@ def measure_schedules(jobs, now_ms: int) -> dict:
         for job in selected:
             next_after(job, now_ms)
         elapsed = time.perf_counter() - started
-        results[kind] = {"jobs": len(selected), "ms": elapsed * 1000, "us_per_job": elapsed / len(selected) * 1e6}
+        results[kind] = {
+            "jobs": len(selected),
+            "ms": elapsed * 1000,
+            "us_per_job": elapsed / len(selected) * 1e6,
+        }
     started = time.perf_counter()
     for job in jobs:
         next_after(job, now_ms)
@@ -172,10 +222,15 @@ async def measure_service(jobs, now_ms: int, directory: Path, burst: int) -> dic
             t0 = time.perf_counter_ns()
             service._put(claim(job, scheduled_ms=job.state.next_run_at_ms, now_ms=job.state.next_run_at_ms))
             reschedule.append((time.perf_counter_ns() - t0) / 1000)
-        results.update(next_wake_us_p50=statistics.median(peeks), next_wake_us_p99=quantile(peeks, 0.99),
-                       idle_pass_us_p50=statistics.median(idle), idle_pass_us_p99=quantile(idle, 0.99),
-                       reschedule_us_p50=statistics.median(reschedule),
-                       reschedule_us_p99=quantile(reschedule, 0.99), heap_entries=len(service._heap))
+        results.update(
+            next_wake_us_p50=statistics.median(peeks),
+            next_wake_us_p99=quantile(peeks, 0.99),
+            idle_pass_us_p50=statistics.median(idle),
+            idle_pass_us_p99=quantile(idle, 0.99),
+            reschedule_us_p50=statistics.median(reschedule),
+            reschedule_us_p99=quantile(reschedule, 0.99),
+            heap_entries=len(service._heap),
+        )
         nursery.cancel_scope.cancel()
 
     # The burst: `burst` main-session jobs due at the same instant, on the real clock and a file store.
@@ -186,9 +241,17 @@ async def measure_service(jobs, now_ms: int, directory: Path, burst: int) -> dic
     async with trio.open_nursery() as nursery:
         await nursery.start(burst_service.serve)
         for index in range(burst):
-            params = structure(normalize_cron_add({"name": f"b{index}", "schedule": {"everyMs": 3_600_000},
-                                                   "payload": {"kind": "systemEvent", "text": "b"}}),
-                               CronAddParams, what="params")
+            params = structure(
+                normalize_cron_add(
+                    {
+                        "name": f"b{index}",
+                        "schedule": {"everyMs": 3_600_000},
+                        "payload": {"kind": "systemEvent", "text": "b"},
+                    }
+                ),
+                CronAddParams,
+                what="params",
+            )
             burst_service._put(create_job(params, job_id=f"b{index}", now_ms=wall[0]))
         await burst_service._save()
         saves_before = burst_service.statistics().saves
@@ -197,8 +260,11 @@ async def measure_service(jobs, now_ms: int, directory: Path, burst: int) -> dic
         burst_service._changed.set()
         with trio.fail_after(120):
             await host.all_finished.wait()
-        results["burst"] = {"jobs": burst, "ms": (time.perf_counter() - started) * 1000,
-                            "saves": burst_service.statistics().saves - saves_before}
+        results["burst"] = {
+            "jobs": burst,
+            "ms": (time.perf_counter() - started) * 1000,
+            "saves": burst_service.statistics().saves - saves_before,
+        }
         nursery.cancel_scope.cancel()
     return results
 
@@ -213,7 +279,9 @@ async def rss_child(path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--burst", type=int, default=1000)
     parser.add_argument("--rss-child", type=Path, help=argparse.SUPPRESS)
@@ -225,37 +293,72 @@ def main() -> None:
     now_ms = int(time.time() * 1000)
     params = [make_params(rng, now_ms, index) for index in range(args.jobs)]
     started = time.perf_counter()
-    jobs = [create_job(p, job_id=f"{index:08d}-bench", now_ms=now_ms - 1000) for index, p in enumerate(params)]
+    jobs = [
+        create_job(p, job_id=f"{index:08d}-bench", now_ms=now_ms - 1000) for index, p in enumerate(params)
+    ]
     create_ms = (time.perf_counter() - started) * 1000
     schedules = measure_schedules(jobs, now_ms)
     with tempfile.TemporaryDirectory(prefix="moltbot-bench-cron-") as directory:
         service = trio.run(measure_service, jobs, now_ms, Path(directory), args.burst)
-        child = subprocess.run([sys.executable, __file__, "--rss-child", str(Path(directory) / "jobs.json")],
-                               capture_output=True, text=True, check=True, timeout=300)
+        child = subprocess.run(
+            [sys.executable, __file__, "--rss-child", str(Path(directory) / "jobs.json")],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+        )
     rss = json.loads(child.stdout.strip().splitlines()[-1])
     rss_before = rss["before"]
     service["rss_loaded_mib"] = rss["loaded"]
-    results = {"jobs": args.jobs, "create_ms": create_ms, "schedules": schedules, "service": service,
-               "rss_before_mib": rss_before, "python": platform.python_version(),
-               "load_average": os.getloadavg()}
+    results = {
+        "jobs": args.jobs,
+        "create_ms": create_ms,
+        "schedules": schedules,
+        "service": service,
+        "rss_before_mib": rss_before,
+        "python": platform.python_version(),
+        "load_average": os.getloadavg(),
+    }
     rss_delta = service["rss_loaded_mib"] - rss_before
     rows = [
         ("jobs", f"{args.jobs:,}"),
-        ("create (validate + first next run)", f"{create_ms:.0f} ms ({create_ms / args.jobs * 1000:.0f} µs/job)"),
+        (
+            "create (validate + first next run)",
+            f"{create_ms:.0f} ms ({create_ms / args.jobs * 1000:.0f} µs/job)",
+        ),
         ("recompute every next run", f"{schedules['all']['ms']:.0f} ms"),
-        ("  cron jobs (ours)", f"{schedules['cron']['us_per_job']:.1f} µs/job ({schedules['cron']['jobs']:,} jobs)"),
+        (
+            "  cron jobs (ours)",
+            f"{schedules['cron']['us_per_job']:.1f} µs/job ({schedules['cron']['jobs']:,} jobs)",
+        ),
         ("  cron jobs (croniter iterator)", f"{schedules['croniter_us_per_job']:.1f} µs/job"),
         ("  every jobs", f"{schedules['every']['us_per_job']:.2f} µs/job"),
-        ("next wake (heap peek)", f"p50 {service['next_wake_us_p50']:.2f} µs, p99 {service['next_wake_us_p99']:.2f} µs"),
-        ("idle scheduler pass", f"p50 {service['idle_pass_us_p50']:.2f} µs, p99 {service['idle_pass_us_p99']:.2f} µs"),
-        ("reschedule one job after a run", f"p50 {service['reschedule_us_p50']:.1f} µs, "
-                                           f"p99 {service['reschedule_us_p99']:.1f} µs"),
-        ("jobs.json", f"{service['file_mib']:.1f} MiB; save {service['save_ms']:.0f} ms, load {service['load_ms']:.0f} ms"),
+        (
+            "next wake (heap peek)",
+            f"p50 {service['next_wake_us_p50']:.2f} µs, p99 {service['next_wake_us_p99']:.2f} µs",
+        ),
+        (
+            "idle scheduler pass",
+            f"p50 {service['idle_pass_us_p50']:.2f} µs, p99 {service['idle_pass_us_p99']:.2f} µs",
+        ),
+        (
+            "reschedule one job after a run",
+            f"p50 {service['reschedule_us_p50']:.1f} µs, p99 {service['reschedule_us_p99']:.1f} µs",
+        ),
+        (
+            "jobs.json",
+            f"{service['file_mib']:.1f} MiB; save {service['save_ms']:.0f} ms, load {service['load_ms']:.0f} ms",
+        ),
         ("service start (load + recover + heap)", f"{service['start_ms']:.0f} ms"),
-        ("RSS", f"{rss_before:.0f} MiB before, {service['rss_loaded_mib']:.0f} MiB with the jobs loaded "
-                f"(+{rss_delta:.0f} MiB, {rss_delta * 1024 / args.jobs:.1f} KiB/job)"),
-        (f"burst: {service['burst']['jobs']:,} jobs due at once", f"{service['burst']['ms']:.0f} ms, "
-                                                                 f"{service['burst']['saves']} store writes"),
+        (
+            "RSS",
+            f"{rss_before:.0f} MiB before, {service['rss_loaded_mib']:.0f} MiB with the jobs loaded "
+            f"(+{rss_delta:.0f} MiB, {rss_delta * 1024 / args.jobs:.1f} KiB/job)",
+        ),
+        (
+            f"burst: {service['burst']['jobs']:,} jobs due at once",
+            f"{service['burst']['ms']:.0f} ms, {service['burst']['saves']} store writes",
+        ),
     ]
     print("| figure | value |\n| --- | --- |")
     for name, value in rows:

@@ -66,19 +66,31 @@ BOT_TOKEN = "4343:bench-delivery-token"
 SETTLE_TIMEOUT = 120.0
 # One session per chat and one turn per message, so each message has its own reply to count (with the
 # default "collect" queue one turn may answer several messages of a chat with one reply).
-ONE_TURN_PER_MESSAGE = {"session": {"dmScope": "per-channel-peer"}, "messages": {"queue": {"mode": "followup"}}}
+ONE_TURN_PER_MESSAGE = {
+    "session": {"dmScope": "per-channel-peer"},
+    "messages": {"queue": {"mode": "followup"}},
+}
 
 
 # --- 1. store cost ------------------------------------------------------------------------------------
+
 
 async def store_cost(writes: int, tmp: Path) -> dict[str, Any]:
     store = await DeliveryStore.open(tmp / "store-bench")
     db = store.db
 
     async def one_message(index: int) -> None:
-        row, _ = await store.run(db.enqueue, key=f"reply:telegram:default:{index}", kind="reply",
-                                 channel="telegram", account_id="default", target=str(index),
-                                 text=f"reply number {index} " * 8, reply_to=None, now_ms=1)
+        row, _ = await store.run(
+            db.enqueue,
+            key=f"reply:telegram:default:{index}",
+            kind="reply",
+            channel="telegram",
+            account_id="default",
+            target=str(index),
+            text=f"reply number {index} " * 8,
+            reply_to=None,
+            now_ms=1,
+        )
         await store.run(db.finish, row.id, state="delivered", attempts=1, now_ms=2, message_id=str(index))
 
     async def one_receipt(index: int) -> None:
@@ -91,7 +103,9 @@ async def store_cost(writes: int, tmp: Path) -> dict[str, Any]:
             started = time.perf_counter()
             for index in range(writes):
                 await fn(index)
-            out[f"{name}_sequential_us_per_message"] = round((time.perf_counter() - started) / writes * 1e6, 1)
+            out[f"{name}_sequential_us_per_message"] = round(
+                (time.perf_counter() - started) / writes * 1e6, 1
+            )
             started = time.perf_counter()
             async with trio.open_nursery() as nursery:
                 limiter = trio.CapacityLimiter(100)
@@ -109,6 +123,7 @@ async def store_cost(writes: int, tmp: Path) -> dict[str, Any]:
 
 
 # --- the chats ----------------------------------------------------------------------------------------
+
 
 @attrs.define(eq=False)
 class SlowBot(FakeBot):
@@ -148,8 +163,9 @@ class Chats:
             self.sent_texts.append(text)
             self.bot.push_message(chat_id=chat, user_id=chat, text=text)
             with trio.move_on_after(3.0):  # a reply lost in a kill must not stop this chat
-                await self.bot.wait_for(lambda text=text: any(s["text"].endswith(f": {text}")
-                                                               for s in self.bot.sent[-50:]))
+                await self.bot.wait_for(
+                    lambda text=text: any(s["text"].endswith(f": {text}") for s in self.bot.sent[-50:])
+                )
             sequence += 1
 
     async def settle(self) -> dict[str, Any]:
@@ -164,22 +180,32 @@ class Chats:
         counts = self.replies()
         lost = [t for t in self.sent_texts if counts[t] == 0]
         duplicated = {t: counts[t] for t in self.sent_texts if counts[t] > 1}
-        return {"messages": len(self.sent_texts), "replies": sum(counts.values()), "lost": len(lost),
-                "duplicated": len(duplicated), "lost_examples": lost[:5],
-                "duplicated_examples": dict(list(duplicated.items())[:5])}
+        return {
+            "messages": len(self.sent_texts),
+            "replies": sum(counts.values()),
+            "lost": len(lost),
+            "duplicated": len(duplicated),
+            "lost_examples": lost[:5],
+            "duplicated_examples": dict(list(duplicated.items())[:5]),
+        }
 
 
 # --- 2. restarts in this process -----------------------------------------------------------------------
+
 
 async def restarts(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     state = tmp / "restarts-state"
     async with open_fake_telegram() as fake:
         bot = fake.bots[BOT_TOKEN] = SlowBot(BOT_TOKEN, 4343, "bench_bot", delay=args.send_delay_ms / 1000)
-        config = Config(gateway=GatewayConfig(auth=AuthConfig(token=ba.TOKEN)), state_dir=state,
-                        channels=ChannelsConfig(telegram=TelegramConfig(bot_token=BOT_TOKEN, api_root=fake.url,
-                                                                        dm_policy="open")),
-                        session=SessionConfig(dm_scope="per-channel-peer"),
-                        messages=MessagesConfig(queue=QueueConfig(mode="followup")))
+        config = Config(
+            gateway=GatewayConfig(auth=AuthConfig(token=ba.TOKEN)),
+            state_dir=state,
+            channels=ChannelsConfig(
+                telegram=TelegramConfig(bot_token=BOT_TOKEN, api_root=fake.url, dm_policy="open")
+            ),
+            session=SessionConfig(dm_scope="per-channel-peer"),
+            messages=MessagesConfig(queue=QueueConfig(mode="followup")),
+        )
         chats = Chats(bot, args.chats)
         kinds: Counter[str] = Counter()
         started = time.perf_counter()
@@ -208,10 +234,25 @@ async def restarts(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 # --- 3. kill -9 ------------------------------------------------------------------------------------------
 
+
 async def spawn_gateway(home: Path, tmp: Path, run: int, registry: list[bg.Server]) -> bg.Server:
-    server = bg._spawn(f"gateway-{run}", [sys.executable, "-m", "moltbot", "gateway", "--allow-unconfigured",
-                                          "--port", "0", "--token", ba.TOKEN],
-                       ba._child_env(home), tmp / f"gateway-{run}.log", home)
+    server = bg._spawn(
+        f"gateway-{run}",
+        [
+            sys.executable,
+            "-m",
+            "moltbot",
+            "gateway",
+            "--allow-unconfigured",
+            "--port",
+            "0",
+            "--token",
+            ba.TOKEN,
+        ],
+        ba._child_env(home),
+        tmp / f"gateway-{run}.log",
+        home,
+    )
     registry.append(server)
     await bg._wait_for_line(server, bg._LISTENING, ba.START_TIMEOUT)
     return server
@@ -221,9 +262,13 @@ async def kills(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) 
     home = tmp / "home-kills"
     async with open_fake_telegram() as fake:
         bot = fake.bots[BOT_TOKEN] = SlowBot(BOT_TOKEN, 4343, "bench_bot", delay=args.send_delay_ms / 1000)
-        ba._write_config(home, {"channels": {"telegram": {"botToken": BOT_TOKEN, "apiRoot": fake.url,
-                                                          "dmPolicy": "open"}},
-                                **ONE_TURN_PER_MESSAGE})
+        ba._write_config(
+            home,
+            {
+                "channels": {"telegram": {"botToken": BOT_TOKEN, "apiRoot": fake.url, "dmPolicy": "open"}},
+                **ONE_TURN_PER_MESSAGE,
+            },
+        )
         chats = Chats(bot, args.chats)
         in_flight_at_kill = []
         started = time.perf_counter()
@@ -242,11 +287,16 @@ async def kills(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) 
             result = await chats.settle()
             nursery.cancel_scope.cancel()
         ba.stop(server, registry)
-    return {**result, "kills": args.kills, "sends_in_flight_at_each_kill": in_flight_at_kill,
-            "seconds": round(time.perf_counter() - started, 1)}
+    return {
+        **result,
+        "kills": args.kills,
+        "sends_in_flight_at_each_kill": in_flight_at_kill,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 # --- main --------------------------------------------------------------------------------------------------
+
 
 async def run_all(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) -> dict[str, Any]:
     results: dict[str, Any] = {}
@@ -266,18 +316,30 @@ def table(results: dict[str, Any]) -> str:
     rows = []
     store = results.get("store")
     if store:
-        rows += [("outbox write (enqueue + delivered), sequential µs/message", store["outbox_sequential_us_per_message"]),
-                 ("outbox writes, 100 concurrent, messages/s", store["outbox_100_concurrent_per_s"]),
-                 ("inbound receipt (claim + done), sequential µs/message", store["receipt_sequential_us_per_message"]),
-                 ("receipts, 100 concurrent, messages/s", store["receipt_100_concurrent_per_s"])]
+        rows += [
+            (
+                "outbox write (enqueue + delivered), sequential µs/message",
+                store["outbox_sequential_us_per_message"],
+            ),
+            ("outbox writes, 100 concurrent, messages/s", store["outbox_100_concurrent_per_s"]),
+            (
+                "inbound receipt (claim + done), sequential µs/message",
+                store["receipt_sequential_us_per_message"],
+            ),
+            ("receipts, 100 concurrent, messages/s", store["receipt_100_concurrent_per_s"]),
+        ]
     for key, label in (("restarts", "restarts"), ("kills", "kill -9")):
         part = results.get(key)
         if part:
-            rows += [(f"{label}: messages / replies", f"{part['messages']} / {part['replies']}"),
-                     (f"{label}: lost (target 0)", part["lost"]),
-                     (f"{label}: duplicated (target 0)", part["duplicated"])]
+            rows += [
+                (f"{label}: messages / replies", f"{part['messages']} / {part['replies']}"),
+                (f"{label}: lost (target 0)", part["lost"]),
+                (f"{label}: duplicated (target 0)", part["duplicated"]),
+            ]
             if "sends_in_flight_at_each_kill" in part:
-                rows.append(("kill -9: sends in flight when killed (sum)", sum(part["sends_in_flight_at_each_kill"])))
+                rows.append(
+                    ("kill -9: sends in flight when killed (sum)", sum(part["sends_in_flight_at_each_kill"]))
+                )
     return "\n".join(["| figure | value |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows)])
 
 
@@ -291,7 +353,9 @@ def main() -> int:
     parser.add_argument("--skip-store", action="store_true")
     parser.add_argument("--skip-restarts", action="store_true")
     parser.add_argument("--skip-kills", action="store_true")
-    parser.add_argument("--keep", action="store_true", help="Keep the temporary directory (gateway logs, state).")
+    parser.add_argument(
+        "--keep", action="store_true", help="Keep the temporary directory (gateway logs, state)."
+    )
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     registry: list[bg.Server] = []

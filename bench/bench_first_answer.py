@@ -44,27 +44,45 @@ STEP_TIMEOUT = 120.0
 
 
 def user_env(home: Path, port: int) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("CLAWDBOT_", "MOLTBOT_", "OPENCLAW_"))}
-    env.update(HOME=str(home), NO_COLOR="1", OPENAI_API_KEY="sk-bench-0123456789", CLAWDBOT_GATEWAY_PORT=str(port))
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("CLAWDBOT_", "MOLTBOT_", "OPENCLAW_"))
+    }
+    env.update(
+        HOME=str(home), NO_COLOR="1", OPENAI_API_KEY="sk-bench-0123456789", CLAWDBOT_GATEWAY_PORT=str(port)
+    )
     return env
 
 
 async def timed(env: dict[str, str], *args: str) -> tuple[float, subprocess.CompletedProcess]:
     start = time.perf_counter()
     with trio.fail_after(STEP_TIMEOUT):
-        result = await trio.run_process([*MOLTBOT, *args], env=env, capture_stdout=True, capture_stderr=True,
-                                        check=False, stdin=subprocess.DEVNULL)
+        result = await trio.run_process(
+            [*MOLTBOT, *args],
+            env=env,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
-        raise RuntimeError(f"moltbot {' '.join(args)} exited {result.returncode}:\n{result.stderr.decode()[-2000:]}")
+        raise RuntimeError(
+            f"moltbot {' '.join(args)} exited {result.returncode}:\n{result.stderr.decode()[-2000:]}"
+        )
     return elapsed, result
 
 
 async def start_gateway(env: dict[str, str]) -> tuple[float, trio.Process]:
     start = time.perf_counter()
-    process = await trio.lowlevel.open_process([*MOLTBOT, "gateway"], env=env, stdin=subprocess.DEVNULL,
-                                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = await trio.lowlevel.open_process(
+        [*MOLTBOT, "gateway"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     seen = bytearray()
     with trio.fail_after(STEP_TIMEOUT):
         while b"listening on" not in seen:
@@ -76,8 +94,11 @@ async def start_gateway(env: dict[str, str]) -> tuple[float, trio.Process]:
 
 
 def spread(samples: list[float]) -> dict[str, float]:
-    return {"median_ms": round(statistics.median(samples) * 1000), "max_ms": round(max(samples) * 1000),
-            "n": len(samples)}
+    return {
+        "median_ms": round(statistics.median(samples) * 1000),
+        "max_ms": round(max(samples) * 1000),
+        "n": len(samples),
+    }
 
 
 async def run(reps: int, port: int) -> dict[str, Any]:
@@ -86,8 +107,16 @@ async def run(reps: int, port: int) -> dict[str, Any]:
         env = user_env(Path(folder), port)
         async with open_fake_openai(default=text_reply(*REPLY)) as fake:
             total = time.perf_counter()
-            setup_s, _ = await timed(env, "setup", "--provider", "openai", "--base-url", fake.base_url,
-                                     "--api-key-env", "OPENAI_API_KEY")
+            setup_s, _ = await timed(
+                env,
+                "setup",
+                "--provider",
+                "openai",
+                "--base-url",
+                fake.base_url,
+                "--api-key-env",
+                "OPENAI_API_KEY",
+            )
             gateway_s, gateway = await start_gateway(env)
             try:
                 agent_s, answer = await timed(env, "agent", "-m", "hello")
@@ -95,10 +124,14 @@ async def run(reps: int, port: int) -> dict[str, Any]:
                 text = answer.stdout.decode()
                 if "Hello from the model!" not in text:
                     raise RuntimeError(f"unexpected answer: {text!r}")
-                report["first_answer"] = {"setup_ms": round(setup_s * 1000), "gateway_listening_ms":
-                                          round(gateway_s * 1000), "agent_ms": round(agent_s * 1000),
-                                          "total_ms": round(total_s * 1000), "answer": text.strip(),
-                                          "provider_requests": len(fake.requests)}
+                report["first_answer"] = {
+                    "setup_ms": round(setup_s * 1000),
+                    "gateway_listening_ms": round(gateway_s * 1000),
+                    "agent_ms": round(agent_s * 1000),
+                    "total_ms": round(total_s * 1000),
+                    "answer": text.strip(),
+                    "provider_requests": len(fake.requests),
+                }
                 helps, statuses = [], []
                 for _ in range(reps):
                     helps.append((await timed(env, "--help"))[0])
@@ -125,16 +158,24 @@ def main() -> int:
     report["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     first = report["first_answer"]
     print("| step (fresh HOME, OpenAI-compatible provider) | ms |\n| --- | --- |")
-    print(f"| `moltbot setup --provider openai --base-url … --api-key-env OPENAI_API_KEY` | {first['setup_ms']} |")
+    print(
+        f"| `moltbot setup --provider openai --base-url … --api-key-env OPENAI_API_KEY` | {first['setup_ms']} |"
+    )
     print(f"| `moltbot gateway` → listening | {first['gateway_listening_ms']} |")
     print(f"| `moltbot agent -m hello` → streamed answer ended | {first['agent_ms']} |")
     print(f"| total, first command → answer (typing time excluded) | {first['total_ms']} |")
-    print(f"| `moltbot --help` (median / max of {report['cli_help']['n']}) | "
-          f"{report['cli_help']['median_ms']} / {report['cli_help']['max_ms']} |")
-    print(f"| `moltbot status` against the gateway (median / max) | "
-          f"{report['cli_status']['median_ms']} / {report['cli_status']['max_ms']} |")
-    print(f"\nanswer: {first['answer']!r}; load average before/after {report['loadavg_before']} / "
-          f"{report['loadavg_after']} ({os.cpu_count()} cores)")
+    print(
+        f"| `moltbot --help` (median / max of {report['cli_help']['n']}) | "
+        f"{report['cli_help']['median_ms']} / {report['cli_help']['max_ms']} |"
+    )
+    print(
+        f"| `moltbot status` against the gateway (median / max) | "
+        f"{report['cli_status']['median_ms']} / {report['cli_status']['max_ms']} |"
+    )
+    print(
+        f"\nanswer: {first['answer']!r}; load average before/after {report['loadavg_before']} / "
+        f"{report['loadavg_after']} ({os.cpu_count()} cores)"
+    )
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "first_answer.json").write_text(json.dumps(report, indent=2) + "\n")
     return 0

@@ -56,10 +56,10 @@ MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 MAX_FRAMES_PER_WAIT = 10_000
 MAX_REQUESTS_PER_CLIENT = 5_000_000
 MAX_DRAINED_FRAMES = 10_000_000
-STEP_TIMEOUT = 10.0          # one connect / one request
-START_TIMEOUT = 60.0         # process start to first hello-ok
-RAMP_TIMEOUT = 180.0         # opening all idle connections
-SETTLE_MAX = 15.0            # waiting for the server to go quiet before the RSS sample
+STEP_TIMEOUT = 10.0  # one connect / one request
+START_TIMEOUT = 60.0  # process start to first hello-ok
+RAMP_TIMEOUT = 180.0  # opening all idle connections
+SETTLE_MAX = 15.0  # waiting for the server to go quiet before the RSS sample
 RAMP_CONCURRENCY = 16
 
 TARGET_RT_RATIO = 0.70
@@ -147,8 +147,9 @@ async def _wait_for_line(server: Server, pattern: re.Pattern[str], limit: float)
 def _spawn(name: str, argv: list[str], env: dict[str, str], log_path: Path, cwd: Path) -> Server:
     log = open(log_path, "wb")  # noqa: SIM115 - the child owns it; closed right after the fork
     try:
-        popen = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                 start_new_session=True)
+        popen = subprocess.Popen(
+            argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
     finally:
         log.close()
     return Server(name=name, pid=popen.pid, log_path=log_path, popen=popen, started_at=time.perf_counter())
@@ -161,11 +162,30 @@ async def start_ours(tmp: Path, registry: list[Server]) -> Server:
     home = tmp / "home-ours"
     home.mkdir()
     env = {**os.environ, "HOME": str(home), "CLAWDBOT_GATEWAY_TOKEN": OUR_TOKEN}
-    for key in ("CLAWDBOT_GATEWAY_PORT", "CLAWDBOT_GATEWAY_PASSWORD", "CLAWDBOT_CONFIG_PATH", "CLAWDBOT_STATE_DIR"):
+    for key in (
+        "CLAWDBOT_GATEWAY_PORT",
+        "CLAWDBOT_GATEWAY_PASSWORD",
+        "CLAWDBOT_CONFIG_PATH",
+        "CLAWDBOT_STATE_DIR",
+    ):
         env.pop(key, None)
-    server = _spawn("ours", [sys.executable, "-m", "moltbot", "gateway", "--allow-unconfigured", "--port", "0",
-                     "--token", OUR_TOKEN],
-                    env, tmp / "ours.log", home)
+    server = _spawn(
+        "ours",
+        [
+            sys.executable,
+            "-m",
+            "moltbot",
+            "gateway",
+            "--allow-unconfigured",
+            "--port",
+            "0",
+            "--token",
+            OUR_TOKEN,
+        ],
+        env,
+        tmp / "ours.log",
+        home,
+    )
     server.file_logs = [home / ".clawdbot" / "logs" / "*.log"]
     registry.append(server)
     match = await _wait_for_line(server, _LISTENING, START_TIMEOUT)
@@ -174,8 +194,13 @@ async def start_ours(tmp: Path, registry: list[Server]) -> Server:
 
 
 async def start_echo(tmp: Path, registry: list[Server]) -> Server:
-    server = _spawn("echo", [sys.executable, str(HERE / "echo_server.py"), "--port", "0"], dict(os.environ),
-                    tmp / "echo.log", tmp)
+    server = _spawn(
+        "echo",
+        [sys.executable, str(HERE / "echo_server.py"), "--port", "0"],
+        dict(os.environ),
+        tmp / "echo.log",
+        tmp,
+    )
     registry.append(server)
     match = await _wait_for_line(server, _LISTENING, START_TIMEOUT)
     server.url, server.token = match.group(1), "unused"
@@ -198,15 +223,28 @@ async def start_original(tmp: Path, registry: list[Server]) -> Server:
     state = tmp / "original-state"
     started = time.perf_counter()
     with trio.fail_after(30):
-        result = await trio.run_process(["bash", str(script), str(port), str(state)], capture_stdout=True,
-                                        capture_stderr=True, check=False, stdin=b"")
+        result = await trio.run_process(
+            ["bash", str(script), str(port), str(state)],
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+            stdin=b"",
+        )
     stdout = result.stdout.decode(errors="replace").strip()
     if result.returncode != 0 or not stdout.isdigit():
-        raise BenchError(f"start-clawdbot.sh failed ({result.returncode}): {stdout} "
-                         f"{result.stderr.decode(errors='replace')}")
-    server = Server(name="original", pid=int(stdout), log_path=state / "gateway.out",
-                    url=f"ws://{HOST}:{port}", token=ORIGINAL_TOKEN, started_at=started,
-                    file_logs=[state / "gateway.jsonl"])
+        raise BenchError(
+            f"start-clawdbot.sh failed ({result.returncode}): {stdout} "
+            f"{result.stderr.decode(errors='replace')}"
+        )
+    server = Server(
+        name="original",
+        pid=int(stdout),
+        log_path=state / "gateway.out",
+        url=f"ws://{HOST}:{port}",
+        token=ORIGINAL_TOKEN,
+        started_at=started,
+        file_logs=[state / "gateway.jsonl"],
+    )
     registry.append(server)
     return server
 
@@ -215,15 +253,20 @@ async def start_original(tmp: Path, registry: list[Server]) -> Server:
 
 
 def connect_request(request_id: str, token: str, mode: str = "test") -> str:
-    params = {"minProtocol": 3, "maxProtocol": 3,
-              "client": {"id": "test", "version": "1", "platform": "linux", "mode": mode},
-              "auth": {"token": token}}
-    return json.dumps({"type": "req", "id": request_id, "method": "connect", "params": params},
-                      separators=(",", ":"))
+    params = {
+        "minProtocol": 3,
+        "maxProtocol": 3,
+        "client": {"id": "test", "version": "1", "platform": "linux", "mode": mode},
+        "auth": {"token": token},
+    }
+    return json.dumps(
+        {"type": "req", "id": request_id, "method": "connect", "params": params}, separators=(",", ":")
+    )
 
 
-async def wait_response(ws: WebSocketConnection, request_id: str,
-                        skipped: list[int] | None = None) -> dict[str, Any]:
+async def wait_response(
+    ws: WebSocketConnection, request_id: str, skipped: list[int] | None = None
+) -> dict[str, Any]:
     """Read frames until the ``res`` for ``request_id``; events and other frames are skipped (and
     counted in ``skipped[0]``)."""
     for index in range(MAX_FRAMES_PER_WAIT):
@@ -235,8 +278,9 @@ async def wait_response(ws: WebSocketConnection, request_id: str,
     raise BenchError(f"no response to {request_id} within {MAX_FRAMES_PER_WAIT} frames")
 
 
-async def handshake(ws: WebSocketConnection, token: str, mode: str = "test",
-                    marks: list[float] | None = None) -> dict[str, Any]:
+async def handshake(
+    ws: WebSocketConnection, token: str, mode: str = "test", marks: list[float] | None = None
+) -> dict[str, Any]:
     """connect.challenge, then connect; returns the hello-ok response. ``marks`` gets the challenge's
     arrival time and the hello-ok's size in bytes."""
     for _ in range(MAX_FRAMES_PER_WAIT):
@@ -262,8 +306,9 @@ async def handshake(ws: WebSocketConnection, token: str, mode: str = "test",
     return response
 
 
-async def open_client(nursery: trio.Nursery, url: str, token: str, mode: str = "test",
-                      marks: list[float] | None = None) -> WebSocketConnection:
+async def open_client(
+    nursery: trio.Nursery, url: str, token: str, mode: str = "test", marks: list[float] | None = None
+) -> WebSocketConnection:
     """Connect and authenticate (bounded by STEP_TIMEOUT); the reader task lives in ``nursery``."""
     with trio.fail_after(STEP_TIMEOUT):
         ws = await connect_websocket_url(nursery, url, max_message_size=MAX_MESSAGE_SIZE)
@@ -295,8 +340,12 @@ def latency_summary(samples: list[float]) -> dict[str, Any]:
     def ms(value: float | None) -> float | None:
         return None if value is None else round(value * 1000, 3)
 
-    return {"n": len(values), "p50_ms": ms(percentile(values, 0.50)), "p99_ms": ms(percentile(values, 0.99)),
-            "max_ms": ms(values[-1] if values else None)}
+    return {
+        "n": len(values),
+        "p50_ms": ms(percentile(values, 0.50)),
+        "p99_ms": ms(percentile(values, 0.99)),
+        "max_ms": ms(values[-1] if values else None),
+    }
 
 
 async def cold_start(server: Server) -> float:
@@ -349,8 +398,9 @@ async def measure_connects(server: Server, count: int, warmup: int = 5) -> dict[
     return result
 
 
-async def measure_round_trips(server: Server, clients: int, seconds: float,
-                              profile: Any = None) -> dict[str, Any]:
+async def measure_round_trips(
+    server: Server, clients: int, seconds: float, profile: Any = None
+) -> dict[str, Any]:
     """``clients`` connections each doing sequential ``health`` calls for ``seconds`` (after a warm-up).
 
     Returns the raw slice (samples, CPU seconds, …); ``summarize_round_trips`` merges slices."""
@@ -406,9 +456,16 @@ async def measure_round_trips(server: Server, clients: int, seconds: float,
         await close_all(connections)
         nursery.cancel_scope.cancel()
     # Requests that started in the window but finished after it are counted: the window is ~exact.
-    return {"samples": [value for per_client in samples for value in per_client], "seconds": seconds,
-            "skipped": skipped[0], "errors": errors, "server_s": cpu.server_s, "client_s": cpu.client_s,
-            "other_s": cpu.other_s, "wall_s": cpu.wall_s}
+    return {
+        "samples": [value for per_client in samples for value in per_client],
+        "seconds": seconds,
+        "skipped": skipped[0],
+        "errors": errors,
+        "server_s": cpu.server_s,
+        "client_s": cpu.client_s,
+        "other_s": cpu.other_s,
+        "wall_s": cpu.wall_s,
+    }
 
 
 def summarize_round_trips(slices: list[dict[str, Any]], clients: int) -> dict[str, Any]:
@@ -416,14 +473,22 @@ def summarize_round_trips(slices: list[dict[str, Any]], clients: int) -> dict[st
     seconds = sum(piece["seconds"] for piece in slices)
     wall = sum(piece["wall_s"] for piece in slices) or 1.0
     count = len(merged)
-    result = {"clients": clients, "seconds": seconds, "round_trips": count, "per_s": round(count / seconds, 1),
-              "per_s_slices": [round(len(piece["samples"]) / piece["seconds"], 1) for piece in slices],
-              **latency_summary(merged),
-              "events_per_rt": round(sum(piece["skipped"] for piece in slices) / count, 2) if count else None,
-              "cpu_percent": {key: round(100 * sum(piece[f"{key}_s"] for piece in slices) / wall)
-                              for key in ("server", "client", "other")},
-              "server_cpu_us_per_rt": round(1e6 * sum(piece["server_s"] for piece in slices) / count, 1)
-              if count else None}
+    result = {
+        "clients": clients,
+        "seconds": seconds,
+        "round_trips": count,
+        "per_s": round(count / seconds, 1),
+        "per_s_slices": [round(len(piece["samples"]) / piece["seconds"], 1) for piece in slices],
+        **latency_summary(merged),
+        "events_per_rt": round(sum(piece["skipped"] for piece in slices) / count, 2) if count else None,
+        "cpu_percent": {
+            key: round(100 * sum(piece[f"{key}_s"] for piece in slices) / wall)
+            for key in ("server", "client", "other")
+        },
+        "server_cpu_us_per_rt": round(1e6 * sum(piece["server_s"] for piece in slices) / count, 1)
+        if count
+        else None,
+    }
     errors = [error for piece in slices for error in piece["errors"]]
     if errors:
         result["errors"] = errors[:20]
@@ -461,8 +526,10 @@ async def measure_idle(server: Server, count: int, mode: str = "test") -> dict[s
                 connections.append(ws)
                 nursery.start_soon(drain, ws)
 
-        quotas = [count // RAMP_CONCURRENCY + (1 if i < count % RAMP_CONCURRENCY else 0)
-                  for i in range(RAMP_CONCURRENCY)]
+        quotas = [
+            count // RAMP_CONCURRENCY + (1 if i < count % RAMP_CONCURRENCY else 0)
+            for i in range(RAMP_CONCURRENCY)
+        ]
         try:
             with trio.fail_after(RAMP_TIMEOUT):
                 async with trio.open_nursery() as openers:
@@ -476,12 +543,18 @@ async def measure_idle(server: Server, count: int, mode: str = "test") -> dict[s
         we_close = True
         await close_all(connections)
         nursery.cancel_scope.cancel()
-    result = {"client_mode": mode, "rss_idle_mb": round(rss_idle / 2**20, 1), "connections": len(connections),
-              "held": held,
-              "closed_by_server": closed_by_server, "frames_received": drained[0],
-              "mb_received": round(drained[1] / 2**20, 1),
-              "ramp_seconds": round(ramp_seconds, 2), "rss_with_mb": round(rss_with / 2**20, 1),
-              "kib_per_connection": round((rss_with - rss_idle) / 1024 / max(1, len(connections)), 1)}
+    result = {
+        "client_mode": mode,
+        "rss_idle_mb": round(rss_idle / 2**20, 1),
+        "connections": len(connections),
+        "held": held,
+        "closed_by_server": closed_by_server,
+        "frames_received": drained[0],
+        "mb_received": round(drained[1] / 2**20, 1),
+        "ramp_seconds": round(ramp_seconds, 2),
+        "rss_with_mb": round(rss_with / 2**20, 1),
+        "kib_per_connection": round((rss_with - rss_idle) / 1024 / max(1, len(connections)), 1),
+    }
     if ramp_error:
         result["ramp_error"] = ramp_error
     return result
@@ -512,10 +585,26 @@ class PySpy:
         if exe is None:
             print("py-spy not on PATH (pip install py-spy); not profiling", file=sys.stderr)
             return
-        self.proc = subprocess.Popen([exe, "record", "--pid", str(self.pid), "--format", "raw",
-                                      "--duration", str(max(1, round(seconds))), "--rate", "250", "--nonblocking",
-                                      "--output", str(self.raw)],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [
+                exe,
+                "record",
+                "--pid",
+                str(self.pid),
+                "--format",
+                "raw",
+                "--duration",
+                str(max(1, round(seconds))),
+                "--rate",
+                "250",
+                "--nonblocking",
+                "--output",
+                str(self.raw),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
 
     def finish(self) -> None:
         if self.proc is None:
@@ -552,11 +641,17 @@ def summarize_collapsed(raw: Path, out: Path, top: int = 40) -> None:
         package = where.split("/")[0] if "/" in where else where.split(".")[0]
         packages[package] = packages.get(package, 0) + n
     report = [f"{samples} samples", "", "self %  package (file's top folder)"]
-    report += [f"{100 * n / samples:5.1f}  {name}" for name, n in sorted(packages.items(), key=lambda kv: -kv[1])]
+    report += [
+        f"{100 * n / samples:5.1f}  {name}" for name, n in sorted(packages.items(), key=lambda kv: -kv[1])
+    ]
     report += ["", "self %  function"]
-    report += [f"{100 * n / samples:5.1f}  {name}" for name, n in sorted(own.items(), key=lambda kv: -kv[1])[:top]]
+    report += [
+        f"{100 * n / samples:5.1f}  {name}" for name, n in sorted(own.items(), key=lambda kv: -kv[1])[:top]
+    ]
     report += ["", "incl %  function"]
-    report += [f"{100 * n / samples:5.1f}  {name}" for name, n in sorted(total.items(), key=lambda kv: -kv[1])[:top]]
+    report += [
+        f"{100 * n / samples:5.1f}  {name}" for name, n in sorted(total.items(), key=lambda kv: -kv[1])[:top]
+    ]
     out.write_text("\n".join(report) + "\n")
 
 
@@ -593,8 +688,9 @@ class CpuMeter:
         self.wall_s = wall
 
 
-async def phase_round_trips(servers: dict[str, Server], clients: int, args: argparse.Namespace,
-                            results: dict[str, Any]) -> None:
+async def phase_round_trips(
+    servers: dict[str, Server], clients: int, args: argparse.Namespace, results: dict[str, Any]
+) -> None:
     """``args.rounds`` slices of ``args.seconds / rounds`` per server, alternating between the servers, so
     that load from other processes is spread over all of them."""
     slices: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
@@ -605,11 +701,14 @@ async def phase_round_trips(servers: dict[str, Server], clients: int, args: argp
             profile = None
             if args.py_spy and name == "ours" and clients == 16 and round_index == 0:
                 profile = PySpy(server.pid, RESULTS / "py-spy-ours.txt")
-            print(f"  health, {clients} client(s), round {round_index + 1}/{args.rounds}: {name} ...",
-                  file=sys.stderr)
+            print(
+                f"  health, {clients} client(s), round {round_index + 1}/{args.rounds}: {name} ...",
+                file=sys.stderr,
+            )
             try:
-                slices[name].append(await measure_round_trips(server, clients, args.seconds / args.rounds,
-                                                              profile))
+                slices[name].append(
+                    await measure_round_trips(server, clients, args.seconds / args.rounds, profile)
+                )
             except Exception as exc:
                 traceback.print_exc()
                 results[name]["failed"] = f"health_{clients}: {type(exc).__name__}: {exc}"
@@ -671,14 +770,18 @@ async def run_phase(phase: str, run: Any, servers: dict[str, Server], results: d
             results[name]["failed"] = f"{phase}: {type(exc).__name__}: {exc}"
 
 
-_BAD_LINE = re.compile(r"\b(WARNING|ERROR|CRITICAL|Traceback|Exception)\b|\berror\b|"
-                       r"\"(level|logLevelName)\": ?\"(warn|warning|error|fatal|critical)\"", re.IGNORECASE)
+_BAD_LINE = re.compile(
+    r"\b(WARNING|ERROR|CRITICAL|Traceback|Exception)\b|\berror\b|"
+    r"\"(level|logLevelName)\": ?\"(warn|warning|error|fatal|critical)\"",
+    re.IGNORECASE,
+)
 
 
 def log_findings(server: Server, limit: int = 12) -> list[str]:
     """Warning/error lines and tracebacks from the server's console log and its log files."""
-    paths = [server.log_path] + [path for pattern in server.file_logs
-                                 for path in sorted(pattern.parent.glob(pattern.name))]
+    paths = [server.log_path] + [
+        path for pattern in server.file_logs for path in sorted(pattern.parent.glob(pattern.name))
+    ]
     found = []
     for path in paths:
         if not path.exists():
@@ -706,16 +809,28 @@ def _get(results: dict[str, Any], *path: str) -> Any:
 def targets(results: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for clients in (1, 16):
-        ours, echo = _get(results, "ours", f"health_{clients}", "per_s"), _get(results, "echo", f"health_{clients}", "per_s")
+        ours, echo = (
+            _get(results, "ours", f"health_{clients}", "per_s"),
+            _get(results, "echo", f"health_{clients}", "per_s"),
+        )
         ratio = round(ours / echo, 3) if ours and echo else None
-        out[f"health_{clients}_vs_echo"] = {"value": ratio, "target": f">= {TARGET_RT_RATIO}",
-                                            "met": None if ratio is None else ratio >= TARGET_RT_RATIO}
+        out[f"health_{clients}_vs_echo"] = {
+            "value": ratio,
+            "target": f">= {TARGET_RT_RATIO}",
+            "met": None if ratio is None else ratio >= TARGET_RT_RATIO,
+        }
     kib = _get(results, "ours", "idle", "kib_per_connection")
-    out["kib_per_idle_connection"] = {"value": kib, "target": f"<= {TARGET_KIB_PER_CONN}",
-                                      "met": None if kib is None else kib <= TARGET_KIB_PER_CONN}
+    out["kib_per_idle_connection"] = {
+        "value": kib,
+        "target": f"<= {TARGET_KIB_PER_CONN}",
+        "met": None if kib is None else kib <= TARGET_KIB_PER_CONN,
+    }
     p50 = _get(results, "ours", "connect", "p50_ms")
-    out["connect_p50_ms"] = {"value": p50, "target": f"<= {TARGET_CONNECT_P50_MS}",
-                             "met": None if p50 is None else p50 <= TARGET_CONNECT_P50_MS}
+    out["connect_p50_ms"] = {
+        "value": p50,
+        "target": f"<= {TARGET_CONNECT_P50_MS}",
+        "met": None if p50 is None else p50 <= TARGET_CONNECT_P50_MS,
+    }
     return out
 
 
@@ -775,7 +890,9 @@ def table(report: dict[str, Any]) -> str:
             if path is not None:
                 cells.append(cell(name, *path))
             elif label.startswith("  p50 split"):
-                cells.append(f"{cell(name, 'connect', 'open_p50_ms')} / {cell(name, 'connect', 'hello_p50_ms')}")
+                cells.append(
+                    f"{cell(name, 'connect', 'open_p50_ms')} / {cell(name, 'connect', 'hello_p50_ms')}"
+                )
             elif label.startswith("  slowest"):
                 key = "health_1" if "1 client" in label else "health_16"
                 pieces = _get(results, name, key, "per_s_slices") or []
@@ -792,15 +909,23 @@ def table(report: dict[str, Any]) -> str:
     for clients in (1, 16):
         key = f"health_{clients}_vs_echo"
         value = tgt[key]["value"]
-        lines.append(f"| ours / echo rt/s, {clients} client{'s' if clients > 1 else ''} | "
-                     + ("–" if value is None else f"{100 * value:.1f}%")
-                     + " |" * len(names) + f" {mark(key, f'>= {TARGET_RT_RATIO:.0%}')} |")
+        lines.append(
+            f"| ours / echo rt/s, {clients} client{'s' if clients > 1 else ''} | "
+            + ("–" if value is None else f"{100 * value:.1f}%")
+            + " |" * len(names)
+            + f" {mark(key, f'>= {TARGET_RT_RATIO:.0%}')} |"
+        )
     for clients in (1, 16):
         key = f"health_{clients}"
-        ours, echo = _get(results, "ours", key, "server_cpu_us_per_rt"), _get(results, "echo", key, "server_cpu_us_per_rt")
+        ours, echo = (
+            _get(results, "ours", key, "server_cpu_us_per_rt"),
+            _get(results, "echo", key, "server_cpu_us_per_rt"),
+        )
         value = f"{100 * echo / ours:.1f}%" if ours and echo else "–"
-        lines.append(f"| echo / ours server CPU per rt, {clients} client{'s' if clients > 1 else ''} "
-                     f"(less load-sensitive) | {value}" + " |" * len(names) + " |")
+        lines.append(
+            f"| echo / ours server CPU per rt, {clients} client{'s' if clients > 1 else ''} "
+            f"(less load-sensitive) | {value}" + " |" * len(names) + " |"
+        )
     if "original" in names and "skipped" not in results["original"]:
         for key, label in (("health_1", "1 client"), ("health_16", "16 clients")):
             ours, original = _get(results, "ours", key, "per_s"), _get(results, "original", key, "per_s")
@@ -819,23 +944,43 @@ def raise_fd_limit(needed: int) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Benchmark the gateway against an echo server and the original.")
-    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each round-trip phase (default 5)")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="split each round-trip phase into this many slices, alternating servers (default 3)")
+    parser = argparse.ArgumentParser(
+        description="Benchmark the gateway against an echo server and the original."
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=5.0, help="duration of each round-trip phase (default 5)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="split each round-trip phase into this many slices, alternating servers (default 3)",
+    )
     parser.add_argument("--connects", type=int, default=200, help="sequential connects timed (default 200)")
-    parser.add_argument("--idle", type=int, default=1000, help="idle connections for the RSS figure (default 1000)")
-    parser.add_argument("--idle-mode", default="test", choices=["test", "cli"],
-                        help="client.mode of the idle connections (cli: not in presence; default test)")
+    parser.add_argument(
+        "--idle", type=int, default=1000, help="idle connections for the RSS figure (default 1000)"
+    )
+    parser.add_argument(
+        "--idle-mode",
+        default="test",
+        choices=["test", "cli"],
+        help="client.mode of the idle connections (cli: not in presence; default test)",
+    )
     parser.add_argument("--no-echo", action="store_true", help="skip the echo-server ceiling")
     parser.add_argument("--no-original", action="store_true", help="skip the original gateway even if set up")
     parser.add_argument("--py-spy", action="store_true", help="profile our gateway in the 16-client phase")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args()
-    if not (0 < args.seconds <= 600 and 1 <= args.connects <= 100_000 and 0 <= args.idle <= 10_000
-            and 1 <= args.rounds <= 20):
-        parser.error("--seconds must be in (0, 600], --connects in [1, 100000], --idle in [0, 10000], "
-                     "--rounds in [1, 20]")
+    if not (
+        0 < args.seconds <= 600
+        and 1 <= args.connects <= 100_000
+        and 0 <= args.idle <= 10_000
+        and 1 <= args.rounds <= 20
+    ):
+        parser.error(
+            "--seconds must be in (0, 600], --connects in [1, 100000], --idle in [0, 10000], "
+            "--rounds in [1, 20]"
+        )
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM too runs the cleanup below
     raise_fd_limit(2 * args.idle + 512)  # children inherit it: the servers need one fd per connection too
     RESULTS.mkdir(exist_ok=True)
@@ -850,13 +995,22 @@ def main() -> int:
             stop_server(server)
         shutil.rmtree(tmp, ignore_errors=True)
     report = {
-        "meta": {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-                 "duration_s": round(time.time() - started, 1), "seconds": args.seconds, "rounds": args.rounds,
-                 "connects": args.connects, "idle": args.idle, "idle_mode": args.idle_mode,
-                 "py_spy": args.py_spy,
-                 "cpus": os.cpu_count(), "python": platform.python_version(),
-                 "loadavg_start": load_start, "loadavg_end": [round(x, 2) for x in os.getloadavg()],
-                 "trio": trio.__version__, "commit": _git_commit()},
+        "meta": {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+            "duration_s": round(time.time() - started, 1),
+            "seconds": args.seconds,
+            "rounds": args.rounds,
+            "connects": args.connects,
+            "idle": args.idle,
+            "idle_mode": args.idle_mode,
+            "py_spy": args.py_spy,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "loadavg_start": load_start,
+            "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+            "trio": trio.__version__,
+            "commit": _git_commit(),
+        },
         "servers": results,
     }
     report["targets"] = targets(results)
@@ -875,16 +1029,25 @@ def main() -> int:
             print(f"\n{name}: idle ramp stopped: {result['idle']['ramp_error']}")
         if result.get("log_findings"):
             print(f"\n{name} log warnings/errors:\n  " + "\n  ".join(result["log_findings"]))
-    print(f"\nload average at start {load_start}, at end {report['meta']['loadavg_end']} "
-          f"(other processes share the {os.cpu_count()} CPUs: see 'other' CPU %)")
+    print(
+        f"\nload average at start {load_start}, at end {report['meta']['loadavg_end']} "
+        f"(other processes share the {os.cpu_count()} CPUs: see 'other' CPU %)"
+    )
     print(f"written to {args.out}")
     return 1 if any(result.get("failed") for result in results.values()) else 0
 
 
 def _git_commit() -> str | None:
     try:
-        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=5).stdout.strip() or None
+        return (
+            subprocess.run(
+                ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         return None
 

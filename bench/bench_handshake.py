@@ -36,10 +36,21 @@ CONNECT_TIMEOUT = 10.0
 
 
 def connect_text(protocol: int, token: str) -> str:
-    return json.dumps({"type": "req", "id": "c1", "method": "connect", "params": {
-        "minProtocol": protocol, "maxProtocol": protocol,
-        "client": {"id": "cli", "version": "bench", "platform": "linux", "mode": "cli"},
-        "role": "operator", "scopes": ["operator.read"], "auth": {"token": token}}})
+    return json.dumps(
+        {
+            "type": "req",
+            "id": "c1",
+            "method": "connect",
+            "params": {
+                "minProtocol": protocol,
+                "maxProtocol": protocol,
+                "client": {"id": "cli", "version": "bench", "platform": "linux", "mode": "cli"},
+                "role": "operator",
+                "scopes": ["operator.read"],
+                "auth": {"token": token},
+            },
+        }
+    )
 
 
 async def one_connect(url: str, text: str) -> tuple[float, int]:
@@ -69,10 +80,14 @@ async def measure(url: str, token: str, protocol: int, count: int) -> dict[str, 
         elapsed, size = await one_connect(url, text)
         times.append(elapsed * 1000)
     times.sort()
-    return {"protocol": protocol, "count": count, "hello_ok_bytes": size,
-            "connect_ms_p50": round(statistics.median(times), 3),
-            "connect_ms_p90": round(bg.percentile(times, 0.90), 3),
-            "connect_ms_p99": round(bg.percentile(times, 0.99), 3)}
+    return {
+        "protocol": protocol,
+        "count": count,
+        "hello_ok_bytes": size,
+        "connect_ms_p50": round(statistics.median(times), 3),
+        "connect_ms_p90": round(bg.percentile(times, 0.90), 3),
+        "connect_ms_p99": round(bg.percentile(times, 0.99), 3),
+    }
 
 
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -107,8 +122,10 @@ def main() -> None:
     print("| gateway | protocol | hello-ok bytes | connect p50 ms | p90 | p99 |")
     print("|---|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['gateway']} | {row['protocol']} | {row['hello_ok_bytes']} | {row['connect_ms_p50']} | "
-              f"{row['connect_ms_p90']} | {row['connect_ms_p99']} |")
+        print(
+            f"| {row['gateway']} | {row['protocol']} | {row['hello_ok_bytes']} | {row['connect_ms_p50']} | "
+            f"{row['connect_ms_p90']} | {row['connect_ms_p99']} |"
+        )
     previous = json.loads(args.out.read_text()) if args.out.exists() else []
     kept = [row for row in previous if row.get("gateway") not in {r["gateway"] for r in rows}]
     args.out.parent.mkdir(exist_ok=True)

@@ -56,21 +56,23 @@ sys.path.insert(0, str(HERE))
 import bench_gateway as bg  # noqa: E402  (process handling, the raw authenticated client)
 
 TOKEN = "bench-token-0123456789"
-ANSWER_TIMEOUT = 10.0        # one hostile answer, one bystander round trip, one HTTP reply
-RECOVER_TIMEOUT = 30.0       # after a case, until the bystander gets quick answers again
+ANSWER_TIMEOUT = 10.0  # one hostile answer, one bystander round trip, one HTTP reply
+RECOVER_TIMEOUT = 30.0  # after a case, until the bystander gets quick answers again
 START_TIMEOUT = 60.0
-PACE = 0.002                 # bystander pause between round trips: a stall S shows as a round trip ≥ S − PACE
+PACE = 0.002  # bystander pause between round trips: a stall S shows as a round trip ≥ S − PACE
 MAX_REPLY_BYTES = 64 * 2**20
 MAX_FRAMES = 100_000
 NO_PROXY = "127.0.0.1,localhost"
 
 LIMIT_STALL_MS = 50.0
 LIMIT_RTT_MS = 100.0
-LIMIT_REPLY_BYTES = 4096     # "an error res is at most a few KiB"
+LIMIT_REPLY_BYTES = 4096  # "an error res is at most a few KiB"
 
 CONFIG: dict[str, Any] = {
-    "gateway": {"auth": {"rateLimit": {"maxFailures": 1_000_000}},
-                "http": {"endpoints": {"responses": {"enabled": True}}}},
+    "gateway": {
+        "auth": {"rateLimit": {"maxFailures": 1_000_000}},
+        "http": {"endpoints": {"responses": {"enabled": True}}},
+    },
     "canvasHost": {"enabled": False},
 }
 
@@ -107,9 +109,19 @@ class Target:
 
 
 def _gateway_env(home: Path) -> dict[str, str]:
-    env = {**os.environ, "HOME": str(home), "CLAWDBOT_GATEWAY_TOKEN": TOKEN, "NO_PROXY": NO_PROXY,
-           "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    for key in ("CLAWDBOT_GATEWAY_PORT", "CLAWDBOT_GATEWAY_PASSWORD", "CLAWDBOT_CONFIG_PATH", "CLAWDBOT_STATE_DIR"):
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "CLAWDBOT_GATEWAY_TOKEN": TOKEN,
+        "NO_PROXY": NO_PROXY,
+        "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
+    for key in (
+        "CLAWDBOT_GATEWAY_PORT",
+        "CLAWDBOT_GATEWAY_PASSWORD",
+        "CLAWDBOT_CONFIG_PATH",
+        "CLAWDBOT_STATE_DIR",
+    ):
         env.pop(key, None)
     return env
 
@@ -121,9 +133,20 @@ async def start_gateway(target: Target, registry: list[bg.Server]) -> None:
     state = home / ".clawdbot"
     state.mkdir(parents=True, mode=0o700, exist_ok=True)
     (state / "moltbot.json").write_text(json.dumps(CONFIG, indent=2) + "\n")
-    argv = [sys.executable, "-m", "moltbot", "gateway", "--allow-unconfigured", "--port", str(target.port),
-            "--token", TOKEN]
-    server = bg._spawn("gateway", argv, _gateway_env(home), target.tmp / f"gateway-{target.restarts}.log", home)
+    argv = [
+        sys.executable,
+        "-m",
+        "moltbot",
+        "gateway",
+        "--allow-unconfigured",
+        "--port",
+        str(target.port),
+        "--token",
+        TOKEN,
+    ]
+    server = bg._spawn(
+        "gateway", argv, _gateway_env(home), target.tmp / f"gateway-{target.restarts}.log", home
+    )
     server.file_logs = [state / "logs" / "*.log"]
     registry.append(server)
     match = await bg._wait_for_line(server, bg._LISTENING, START_TIMEOUT)
@@ -178,8 +201,11 @@ async def sample_peak_rss(pid: int, peak: list[int]) -> None:
 def fd_figures(pid: int) -> dict[str, int]:
     proc = psutil.Process(pid)
     conns = proc.net_connections(kind="tcp")
-    return {"fds": proc.num_fds(), "tcp": len(conns),
-            "close_wait": sum(1 for conn in conns if conn.status == psutil.CONN_CLOSE_WAIT)}
+    return {
+        "fds": proc.num_fds(),
+        "tcp": len(conns),
+        "close_wait": sum(1 for conn in conns if conn.status == psutil.CONN_CLOSE_WAIT),
+    }
 
 
 # --- the bystander (its own process) ------------------------------------------------------------------
@@ -235,11 +261,27 @@ class Bystander:
     arrived: trio.Event = attrs.field(factory=trio.Event)
 
     async def serve(self, target: Target, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        argv = [sys.executable, str(THIS), "--bystander", "--url", target.url, "--token", target.token,
-                "--answer-timeout", str(ANSWER_TIMEOUT)]
+        argv = [
+            sys.executable,
+            str(THIS),
+            "--bystander",
+            "--url",
+            target.url,
+            "--token",
+            target.token,
+            "--answer-timeout",
+            str(ANSWER_TIMEOUT),
+        ]
         async with trio.open_nursery() as nursery:
-            process = await nursery.start(partial(trio.run_process, argv, stdout=subprocess.PIPE, check=False,
-                                                  env={**os.environ, "NO_PROXY": NO_PROXY}))
+            process = await nursery.start(
+                partial(
+                    trio.run_process,
+                    argv,
+                    stdout=subprocess.PIPE,
+                    check=False,
+                    env={**os.environ, "NO_PROXY": NO_PROXY},
+                )
+            )
             task_status.started()
             pending = b""
             async for chunk in process.stdout:
@@ -261,8 +303,14 @@ class Bystander:
     async def wait_quick(self, after: float, count: int, limit: float, quick: float = 1.0) -> bool:
         """Until ``count`` round trips sent after ``after`` answered within ``quick`` s (False on ``limit``)."""
         with trio.move_on_after(limit):
-            while sum(1 for sent, rtt in self.samples[-200:] if sent >= after and rtt is not None
-                      and rtt < quick) < count:
+            while (
+                sum(
+                    1
+                    for sent, rtt in self.samples[-200:]
+                    if sent >= after and rtt is not None and rtt < quick
+                )
+                < count
+            ):
                 await self.arrived.wait()
             return True
         return False
@@ -277,8 +325,12 @@ class Bystander:
                 timeouts += rtt is None
         rtts.sort()
         errors = [what for when, what in self.errors if start <= when <= end]
-        out: dict[str, Any] = {"n": len(rtts), "timeouts": timeouts,
-                               "p50_ms": _ms(bg.percentile(rtts, 0.5)), "max_ms": _ms(rtts[-1] if rtts else None)}
+        out: dict[str, Any] = {
+            "n": len(rtts),
+            "timeouts": timeouts,
+            "p50_ms": _ms(bg.percentile(rtts, 0.5)),
+            "max_ms": _ms(rtts[-1] if rtts else None),
+        }
         if errors:
             out["errors"] = errors[:5]
         return out
@@ -296,8 +348,12 @@ def _compact(value: Any) -> str:
 
 
 def connect_frame(request_id: str = "c1", **extra: Any) -> str:
-    params = {"minProtocol": 3, "maxProtocol": 3,
-              "client": {"id": "test", "version": "1", "platform": "linux", "mode": "cli"}, **extra}
+    params = {
+        "minProtocol": 3,
+        "maxProtocol": 3,
+        "client": {"id": "test", "version": "1", "platform": "linux", "mode": "cli"},
+        **extra,
+    }
     return _compact({"type": "req", "id": request_id, "method": "connect", "params": params})
 
 
@@ -317,8 +373,10 @@ def responses_request(host: str, port: int, token: str, size: int, content: Any 
     item = _compact({"type": "message", "role": "user", **({} if content is None else {"content": content})})
     count = (size - 40) // (len(item) + 1)
     body = ('{"model":"moltbot","input":[' + ",".join([item] * count) + "]}").encode()
-    head = (f"POST /v1/responses HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+    head = (
+        f"POST /v1/responses HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
     return head.encode() + body, count
 
 
@@ -326,32 +384,74 @@ def responses_request(host: str, port: int, token: str, size: int, content: Any 
 class Case:
     key: str
     label: str
-    stage: str                       # "pre-auth" | "post-auth" | "http"
-    build: Callable[[Target], Any]   # the frame (str) or the whole HTTP request (bytes, note)
+    stage: str  # "pre-auth" | "post-auth" | "http"
+    build: Callable[[Target], Any]  # the frame (str) or the whole HTTP request (bytes, note)
     request_id: str | None = None
 
 
 CASES = [
-    Case("connect_scopes", "connect, scopes = 100,000 non-strings", "pre-auth",
-         lambda t: connect_frame(scopes=[0] * 100_000), "c1"),
+    Case(
+        "connect_scopes",
+        "connect, scopes = 100,000 non-strings",
+        "pre-auth",
+        lambda t: connect_frame(scopes=[0] * 100_000),
+        "c1",
+    ),
     Case("preauth_64k", "connect of 64 KiB + 1 bytes", "pre-auth", lambda t: padded_connect(65_537), "c1"),
     Case("preauth_1m", "connect of 1 MiB", "pre-auth", lambda t: padded_connect(2**20), "c1"),
-    Case("preauth_deep", "first frame nested 100,000 deep, with an id", "pre-auth",
-         lambda t: request_frame("n1", "connect", "[" * 100_000 + "]" * 100_000), "n1"),
-    Case("preview_keys", "sessions.preview, 100,000 keys", "post-auth",
-         lambda t: request_frame("p1", "sessions.preview", _compact({"keys": ["a"] * 100_000})), "p1"),
-    Case("preview_nonstrings", "sessions.preview, 100,000 non-string keys", "post-auth",
-         lambda t: request_frame("p2", "sessions.preview", _compact({"keys": [0] * 100_000})), "p2"),
-    Case("deep", "health params nested 100,000 deep, with an id", "post-auth",
-         lambda t: request_frame("d1", "health", "[" * 100_000 + "]" * 100_000), "d1"),
-    Case("bigint", "health params with a 10,000-digit integer", "post-auth",
-         lambda t: request_frame("i1", "health", '{"n":' + "9" * 10_000 + "}"), "i1"),
-    Case("responses_1m", "/v1/responses, 1 MiB body of input items (content strings)", "http",
-         lambda t: responses_request(*t.http, t.token, 2**20)),
-    Case("responses_parts", "/v1/responses, 1 MiB body of input items (content parts)", "http",
-         lambda t: responses_request(*t.http, t.token, 2**20, [{"type": "input_text", "text": "hi"}])),
-    Case("responses_invalid", "/v1/responses, 1 MiB body of invalid input items (no content)", "http",
-         lambda t: responses_request(*t.http, t.token, 2**20, None)),
+    Case(
+        "preauth_deep",
+        "first frame nested 100,000 deep, with an id",
+        "pre-auth",
+        lambda t: request_frame("n1", "connect", "[" * 100_000 + "]" * 100_000),
+        "n1",
+    ),
+    Case(
+        "preview_keys",
+        "sessions.preview, 100,000 keys",
+        "post-auth",
+        lambda t: request_frame("p1", "sessions.preview", _compact({"keys": ["a"] * 100_000})),
+        "p1",
+    ),
+    Case(
+        "preview_nonstrings",
+        "sessions.preview, 100,000 non-string keys",
+        "post-auth",
+        lambda t: request_frame("p2", "sessions.preview", _compact({"keys": [0] * 100_000})),
+        "p2",
+    ),
+    Case(
+        "deep",
+        "health params nested 100,000 deep, with an id",
+        "post-auth",
+        lambda t: request_frame("d1", "health", "[" * 100_000 + "]" * 100_000),
+        "d1",
+    ),
+    Case(
+        "bigint",
+        "health params with a 10,000-digit integer",
+        "post-auth",
+        lambda t: request_frame("i1", "health", '{"n":' + "9" * 10_000 + "}"),
+        "i1",
+    ),
+    Case(
+        "responses_1m",
+        "/v1/responses, 1 MiB body of input items (content strings)",
+        "http",
+        lambda t: responses_request(*t.http, t.token, 2**20),
+    ),
+    Case(
+        "responses_parts",
+        "/v1/responses, 1 MiB body of input items (content parts)",
+        "http",
+        lambda t: responses_request(*t.http, t.token, 2**20, [{"type": "input_text", "text": "hi"}]),
+    ),
+    Case(
+        "responses_invalid",
+        "/v1/responses, 1 MiB body of invalid input items (no content)",
+        "http",
+        lambda t: responses_request(*t.http, t.token, 2**20, None),
+    ),
 ]
 
 
@@ -368,8 +468,9 @@ async def _read_answer(ws: WebSocketConnection, request_id: str | None, got: dic
             got["bytes"] += len(message.encode() if isinstance(message, str) else message)
         if frame.get("type") == "res" and frame.get("id") == request_id:
             error = frame.get("error") or {}
-            got["res"] = "res ok" if frame.get("ok") else \
-                f"res {error.get('code')}: {str(error.get('message'))[:70]}"
+            got["res"] = (
+                "res ok" if frame.get("ok") else f"res {error.get('code')}: {str(error.get('message'))[:70]}"
+            )
             got["answered"] = time.monotonic()
             with trio.move_on_after(1.0):
                 await _read_answer(ws, None, got)
@@ -390,7 +491,9 @@ async def hostile_ws(target: Target, case: Case, frame: str, marks: dict[str, fl
             try:
                 await ws.send_message(frame)
             except ConnectionClosed as exc:
-                got["close"] = f"close {exc.reason.code} {exc.reason.reason or ''}".strip() + " (while sending)"
+                got["close"] = (
+                    f"close {exc.reason.code} {exc.reason.reason or ''}".strip() + " (while sending)"
+                )
             else:
                 await _read_answer(ws, case.request_id, got)
         if scope.cancelled_caught and "res" not in got:
@@ -399,8 +502,9 @@ async def hostile_ws(target: Target, case: Case, frame: str, marks: dict[str, fl
         with trio.move_on_after(1):
             await ws.aclose()
         nursery.cancel_scope.cancel()
-    got["outcome"] = " + ".join(filter(None, [got.pop("res", None), got.pop("close", None),
-                                              got.get("outcome")]))
+    got["outcome"] = " + ".join(
+        filter(None, [got.pop("res", None), got.pop("close", None), got.get("outcome")])
+    )
     return got
 
 
@@ -416,8 +520,14 @@ async def read_http(stream: trio.SocketStream) -> bytes:
         if len(data) > MAX_REPLY_BYTES:
             raise BenchError("reply too large")
     head, _, body = data.partition(b"\r\n\r\n")
-    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                   if line.lower().startswith(b"content-length:")), 0)
+    length = next(
+        (
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ),
+        0,
+    )
     while len(body) < length:
         chunk = await stream.receive_some(65536)
         if not chunk:
@@ -449,9 +559,11 @@ async def hostile_http(target: Target, request: bytes, marks: dict[str, float]) 
     return got
 
 
-async def run_case(target: Target, bystander: Bystander, case: Case, registry: list[bg.Server]) -> dict[str, Any]:
+async def run_case(
+    target: Target, bystander: Bystander, case: Case, registry: list[bg.Server]
+) -> dict[str, Any]:
     built = case.build(target)
-    request, note = (built if isinstance(built, tuple) else (built, None))
+    request, note = built if isinstance(built, tuple) else (built, None)
     size = len(request.encode() if isinstance(request, str) else request)
     rss_before = await settled_rss(target.pid)
     marks: dict[str, float] = {}
@@ -465,13 +577,18 @@ async def run_case(target: Target, bystander: Bystander, case: Case, registry: l
         nursery.cancel_scope.cancel()
     recovered = await bystander.wait_quick(marks["end"], 3, RECOVER_TIMEOUT)
     end = max(marks["end"], bystander.samples[-1][0] if bystander.samples else marks["end"])
-    result: dict[str, Any] = {"label": case.label, "stage": case.stage, "request_bytes": size,
-                              "outcome": got["outcome"], "reply_bytes": got["bytes"],
-                              "amplification": round(got["bytes"] / size, 3),
-                              "error_reply": not got["outcome"].startswith(("res ok", "200", "202", "no answer")),
-                              "rss_peak_growth_mb": round((peak[0] - rss_before) / 2**20, 1),
-                              "answer_ms": round((marks["end"] - marks["start"]) * 1000, 1),
-                              "bystander": bystander.window(marks["start"], end)}
+    result: dict[str, Any] = {
+        "label": case.label,
+        "stage": case.stage,
+        "request_bytes": size,
+        "outcome": got["outcome"],
+        "reply_bytes": got["bytes"],
+        "amplification": round(got["bytes"] / size, 3),
+        "error_reply": not got["outcome"].startswith(("res ok", "200", "202", "no answer")),
+        "rss_peak_growth_mb": round((peak[0] - rss_before) / 2**20, 1),
+        "answer_ms": round((marks["end"] - marks["start"]) * 1000, 1),
+        "bystander": bystander.window(marks["start"], end),
+    }
     if note is not None:
         result["items"] = note
     if not recovered:
@@ -489,8 +606,11 @@ async def run_case(target: Target, bystander: Bystander, case: Case, registry: l
 
 async def held_connections(target: Target, steps: list[int]) -> dict[str, Any]:
     """RSS/fds of the gateway with ``steps`` authenticated connections held open, then after closing."""
-    out: dict[str, Any] = {"rss_idle_mb": round(await settled_rss(target.pid) / 2**20, 1),
-                           "fds_idle": psutil.Process(target.pid).num_fds(), "steps": []}
+    out: dict[str, Any] = {
+        "rss_idle_mb": round(await settled_rss(target.pid) / 2**20, 1),
+        "fds_idle": psutil.Process(target.pid).num_fds(),
+        "steps": [],
+    }
     connections: list[WebSocketConnection] = []
     closing = [False]
     closed_by_gateway: dict[str, int] = {}
@@ -524,8 +644,13 @@ async def held_connections(target: Target, steps: list[int]) -> dict[str, Any]:
                 out["ramp_error"] = repr(exc)[:300]
             ramp.update(opened=len(connections), ramp_s=round(time.monotonic() - started, 1))
             rss = await settled_rss(target.pid)
-            ramp.update(rss_mb=round(rss / 2**20, 1), fds=psutil.Process(target.pid).num_fds(),
-                        kib_per_connection=round((rss / 2**20 - out["rss_idle_mb"]) * 1024 / max(1, len(connections)), 1))
+            ramp.update(
+                rss_mb=round(rss / 2**20, 1),
+                fds=psutil.Process(target.pid).num_fds(),
+                kib_per_connection=round(
+                    (rss / 2**20 - out["rss_idle_mb"]) * 1024 / max(1, len(connections)), 1
+                ),
+            )
             out["steps"].append(ramp)
             if "ramp_error" in out:
                 break
@@ -545,8 +670,10 @@ async def held_connections(target: Target, steps: list[int]) -> dict[str, Any]:
 def _split_post(target: Target) -> tuple[bytes, bytes]:
     host, port = target.http
     body = b'{"tool":"sessions_list","args":{}}'
-    head = (f"POST /tools/invoke HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer wrong-token\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    head = (
+        f"POST /tools/invoke HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer wrong-token\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
     return head, body
 
 
@@ -573,7 +700,9 @@ async def stuck_cycle(target: Target, gap: float, reuse_wait: float | None) -> s
             async with await trio.open_tcp_stream(*target.http) as stream:
                 first = await _early_401(target, stream, gap)
                 if reuse_wait is None or not first or b"connection: close" in first.lower():
-                    return _status(first) + (" + Connection: close" if b"connection: close" in first.lower() else "")
+                    return _status(first) + (
+                        " + Connection: close" if b"connection: close" in first.lower() else ""
+                    )
                 await stream.send_all(b"".join(_split_post(target)))
                 with trio.move_on_after(reuse_wait):
                     return f"{_status(first)}, then {_status(await read_http(stream))}"
@@ -589,7 +718,9 @@ async def close_probe(target: Target, path: str = "/") -> str:
     with trio.fail_after(ANSWER_TIMEOUT):
         stream = await trio.open_tcp_stream(host, port)
     async with stream:
-        await stream.send_all(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
+        await stream.send_all(
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode()
+        )
         started, status = time.monotonic(), ""
         with trio.move_on_after(ANSWER_TIMEOUT):
             status = _status(await read_http(stream))
@@ -603,8 +734,12 @@ async def stuck_clients(target: Target, args: argparse.Namespace, reuse: bool) -
     """``args.cycles`` stuck-client cycles one after the other (with several at once the gateway is busier
     and reads body and headers together, so fewer get stuck), the gateway's fds/sockets before, right
     after and after ``args.keepalive_wait`` s."""
-    out: dict[str, Any] = {"cycles": args.cycles, "reuse_wait_s": args.reuse_wait if reuse else None,
-                           "split_gap_ms": args.split_gap, "before": fd_figures(target.pid)}
+    out: dict[str, Any] = {
+        "cycles": args.cycles,
+        "reuse_wait_s": args.reuse_wait if reuse else None,
+        "split_gap_ms": args.split_gap,
+        "before": fd_figures(target.pid),
+    }
     answers: dict[str, int] = {}
     started = time.monotonic()
 
@@ -632,19 +767,26 @@ def _kib(size: int) -> str:
 
 def cases_table(report: dict[str, Any]) -> str:
     idle = report["bystander_idle"]
-    lines = [f"Bystander idle: health round trip p50 {idle['p50_ms']} ms, max {idle['max_ms']} ms "
-             f"({idle['n']} round trips).", "",
-             f"| case | stage | request | outcome | reply (≤ {LIMIT_REPLY_BYTES // 1024} KiB) | reply/request | "
-             f"bystander rtt p50 / max ms (< {LIMIT_RTT_MS:.0f}) | stall ms (≤ {LIMIT_STALL_MS:.0f}) | "
-             f"RSS growth MB, peak / kept |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        f"Bystander idle: health round trip p50 {idle['p50_ms']} ms, max {idle['max_ms']} ms "
+        f"({idle['n']} round trips).",
+        "",
+        f"| case | stage | request | outcome | reply (≤ {LIMIT_REPLY_BYTES // 1024} KiB) | reply/request | "
+        f"bystander rtt p50 / max ms (< {LIMIT_RTT_MS:.0f}) | stall ms (≤ {LIMIT_STALL_MS:.0f}) | "
+        f"RSS growth MB, peak / kept |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for result in report["cases"].values():
         if "failed" in result:
-            lines.append(f"| {result['label']} | {result.get('stage', '')} | | FAILED: {result['failed']} | | | | | |")
+            lines.append(
+                f"| {result['label']} | {result.get('stage', '')} | | FAILED: {result['failed']} | | | | | |"
+            )
             continue
         window = result["bystander"]
         worst = window["max_ms"]
-        stall = None if worst is None or idle["p50_ms"] is None else round(max(0.0, worst - idle["p50_ms"]), 1)
+        stall = (
+            None if worst is None or idle["p50_ms"] is None else round(max(0.0, worst - idle["p50_ms"]), 1)
+        )
         timeouts = f", {window['timeouts']} timed out" if window["timeouts"] else ""
         if window.get("errors"):
             timeouts += f"; bystander {', '.join(window['errors'])}"
@@ -656,20 +798,30 @@ def cases_table(report: dict[str, Any]) -> str:
             f"({result['answer_ms']:.0f} ms) | {_kib(result['reply_bytes'])}"
             f"{_mark(reply_ok)} | {result['amplification']:g} | "
             f"{window['p50_ms']} / {worst}{timeouts}{_mark(worst is not None and worst < LIMIT_RTT_MS)} | "
-            f"{stall}{_mark(stall is not None and stall <= LIMIT_STALL_MS)} | {growth} |")
+            f"{stall}{_mark(stall is not None and stall <= LIMIT_STALL_MS)} | {growth} |"
+        )
     return "\n".join(lines)
 
 
 def held_table(held: dict[str, Any]) -> str:
-    lines = ["| held authenticated connections | RSS MB | KiB / connection | gateway fds | ramp s |",
-             "| --- | --- | --- | --- | --- |", f"| 0 | {held['rss_idle_mb']} | | {held['fds_idle']} | |"]
+    lines = [
+        "| held authenticated connections | RSS MB | KiB / connection | gateway fds | ramp s |",
+        "| --- | --- | --- | --- | --- |",
+        f"| 0 | {held['rss_idle_mb']} | | {held['fds_idle']} | |",
+    ]
     for step in held["steps"]:
-        opened = step["opened"] if step["opened"] == step["target"] else f"{step['opened']} of {step['target']}"
-        lines.append(f"| {opened} | {step['rss_mb']} | {step['kib_per_connection']} | {step['fds']} | {step['ramp_s']} |")
+        opened = (
+            step["opened"] if step["opened"] == step["target"] else f"{step['opened']} of {step['target']}"
+        )
+        lines.append(
+            f"| {opened} | {step['rss_mb']} | {step['kib_per_connection']} | {step['fds']} | {step['ramp_s']} |"
+        )
     lines.append(f"| after closing all | {held['rss_after_close_mb']} | | {held['fds_after_close']} | |")
     window = held.get("bystander") or {}
-    lines.append(f"\nbystander health round trip during the ramps: p50 {window.get('p50_ms')} ms, max "
-                 f"{window.get('max_ms')} ms ({window.get('n')} round trips)")
+    lines.append(
+        f"\nbystander health round trip during the ramps: p50 {window.get('p50_ms')} ms, max "
+        f"{window.get('max_ms')} ms ({window.get('n')} round trips)"
+    )
     if held.get("ramp_error"):
         lines.append(f"\nramp stopped: {held['ramp_error']}")
     if held.get("closed_by_gateway"):
@@ -678,17 +830,24 @@ def held_table(held: dict[str, Any]) -> str:
 
 
 def stuck_table(stuck: dict[str, Any], keepalive_wait: float) -> str:
-    lines = [f"| stuck-client cycles | fds before / right after / after {keepalive_wait:g} s | "
-             f"CLOSE-WAIT before / right after / after {keepalive_wait:g} s (limit 0) | answers |",
-             "| --- | --- | --- | --- |"]
+    lines = [
+        f"| stuck-client cycles | fds before / right after / after {keepalive_wait:g} s | "
+        f"CLOSE-WAIT before / right after / after {keepalive_wait:g} s (limit 0) | answers |",
+        "| --- | --- | --- | --- |",
+    ]
     for run in stuck.values():
         before, after, later = run["before"], run["right_after"], run["after_wait"]
-        kind = ("split POST, 401, close" if run["reuse_wait_s"] is None
-                else f"split POST, 401, second request (waited {run['reuse_wait_s']:g} s), close")
+        kind = (
+            "split POST, 401, close"
+            if run["reuse_wait_s"] is None
+            else f"split POST, 401, second request (waited {run['reuse_wait_s']:g} s), close"
+        )
         answers = ", ".join(f"{count}× {answer}" for answer, count in run["answers"].items())
-        lines.append(f"| {run['cycles']} × {kind} | {before['fds']} / {after['fds']} / {later['fds']} | "
-                     f"{before['close_wait']} / {after['close_wait']} / {later['close_wait']}"
-                     f"{_mark(later['close_wait'] == 0)} | {answers} ({run['cycles_s']} s) |")
+        lines.append(
+            f"| {run['cycles']} × {kind} | {before['fds']} / {after['fds']} / {later['fds']} | "
+            f"{before['close_wait']} / {after['close_wait']} / {later['close_wait']}"
+            f"{_mark(later['close_wait'] == 0)} | {answers} ({run['cycles_s']} s) |"
+        )
     return "\n".join(lines)
 
 
@@ -707,8 +866,13 @@ async def fresh_gateway(target: Target, registry: list[bg.Server], bystander: By
         raise BenchError("the bystander did not reconnect to the new gateway")
 
 
-async def run_cases(args: argparse.Namespace, target: Target, registry: list[bg.Server],
-                    bystander: Bystander, report: dict[str, Any]) -> None:
+async def run_cases(
+    args: argparse.Namespace,
+    target: Target,
+    registry: list[bg.Server],
+    bystander: Bystander,
+    report: dict[str, Any],
+) -> None:
     idle_start = time.monotonic()
     await trio.sleep(2.0)
     report["bystander_idle"] = bystander.window(idle_start, time.monotonic())
@@ -720,8 +884,11 @@ async def run_cases(args: argparse.Namespace, target: Target, registry: list[bg.
             report["cases"][case.key] = await run_case(target, bystander, case, registry)
         except Exception as exc:  # noqa: BLE001 - one broken case must not hide the others' figures
             traceback.print_exc()
-            report["cases"][case.key] = {"label": case.label, "stage": case.stage,
-                                         "failed": f"{type(exc).__name__}: {exc}"[:300]}
+            report["cases"][case.key] = {
+                "label": case.label,
+                "stage": case.stage,
+                "failed": f"{type(exc).__name__}: {exc}"[:300],
+            }
             await ensure_alive(target, registry)
 
 
@@ -733,7 +900,9 @@ async def run_all(args: argparse.Namespace, target: Target, registry: list[bg.Se
     async with trio.open_nursery() as nursery:
         await nursery.start(bystander.serve, target)
         if not await bystander.wait_quick(0.0, 1, START_TIMEOUT):
-            raise BenchError(f"the bystander got no answer within {START_TIMEOUT:.0f} s: {bystander.errors[-3:]}")
+            raise BenchError(
+                f"the bystander got no answer within {START_TIMEOUT:.0f} s: {bystander.errors[-3:]}"
+            )
         await run_cases(args, target, registry, bystander, report)
         if args.held:
             await fresh_gateway(target, registry, bystander)
@@ -769,18 +938,37 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--url", help="a running gateway (ws://host:port); default: start one from this tree")
     parser.add_argument("--token", default=TOKEN)
     parser.add_argument("--pid", type=int, help="the running gateway's pid (default: the port's listener)")
-    parser.add_argument("--cases", default="all", help="comma-separated case keys, 'all', or '' for none: "
-                        + ",".join(case.key for case in CASES))
+    parser.add_argument(
+        "--cases",
+        default="all",
+        help="comma-separated case keys, 'all', or '' for none: " + ",".join(case.key for case in CASES),
+    )
     parser.add_argument("--held", default="1000,2000,5000", help="held connection counts ('' to skip)")
     parser.add_argument("--cycles", type=int, default=300, help="stuck-client cycles (0 to skip)")
-    parser.add_argument("--keepalive-wait", type=float, default=7.0,
-                        help="seconds to wait before counting sockets again (gateway keep-alive: 5 s)")
-    parser.add_argument("--split-gap", type=float, default=10.0,
-                        help="ms between the POST's headers and its body (default 10)")
-    parser.add_argument("--reuse-wait", type=float, default=0.25,
-                        help="s a reusing client waits for its second answer before closing (default 0.25)")
-    parser.add_argument("--answer-timeout", type=float, default=ANSWER_TIMEOUT,
-                        help=f"s to wait for any one answer (default {ANSWER_TIMEOUT:g})")
+    parser.add_argument(
+        "--keepalive-wait",
+        type=float,
+        default=7.0,
+        help="seconds to wait before counting sockets again (gateway keep-alive: 5 s)",
+    )
+    parser.add_argument(
+        "--split-gap",
+        type=float,
+        default=10.0,
+        help="ms between the POST's headers and its body (default 10)",
+    )
+    parser.add_argument(
+        "--reuse-wait",
+        type=float,
+        default=0.25,
+        help="s a reusing client waits for its second answer before closing (default 0.25)",
+    )
+    parser.add_argument(
+        "--answer-timeout",
+        type=float,
+        default=ANSWER_TIMEOUT,
+        help=f"s to wait for any one answer (default {ANSWER_TIMEOUT:g})",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "hostile.json")
     parser.add_argument("--bystander", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -794,7 +982,9 @@ def main() -> int:
         trio.run(run_bystander, args.url, args.token)
         return 0
     held = [int(n) for n in args.held.split(",") if n]
-    raise_fd_limit(max(held, default=0) * 2 + 1024)  # the gateway inherits it: one fd per connection there too
+    raise_fd_limit(
+        max(held, default=0) * 2 + 1024
+    )  # the gateway inherits it: one fd per connection there too
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     registry: list[bg.Server] = []
     started, load_start = time.time(), [round(x, 2) for x in os.getloadavg()]
@@ -808,12 +998,17 @@ def main() -> int:
         finally:
             for server in registry:
                 bg.stop_server(server)
-    report["meta"] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-                      "duration_s": round(time.time() - started, 1), "commit": bg._git_commit(),
-                      "gateway": args.url or "this tree, subprocess", "restarts": target.restarts,
-                      "cpus": os.cpu_count(), "loadavg_start": load_start,
-                      "loadavg_end": [round(x, 2) for x in os.getloadavg()], "args": {
-                          k: str(v) for k, v in vars(args).items() if k != "token"}}
+    report["meta"] = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "duration_s": round(time.time() - started, 1),
+        "commit": bg._git_commit(),
+        "gateway": args.url or "this tree, subprocess",
+        "restarts": target.restarts,
+        "cpus": os.cpu_count(),
+        "loadavg_start": load_start,
+        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+        "args": {k: str(v) for k, v in vars(args).items() if k != "token"},
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     if report["cases"]:
@@ -825,8 +1020,10 @@ def main() -> int:
         print(f"\nrequest with Connection: close: {report['connection_close']} (limit: closed at once)")
     for finding in report.get("gateway_log_findings") or []:
         print("gateway log:", finding)
-    print(f"\nload average at start {load_start}, at end {report['meta']['loadavg_end']} "
-          f"({os.cpu_count()} CPUs shared with whatever else runs); written to {args.out}")
+    print(
+        f"\nload average at start {load_start}, at end {report['meta']['loadavg_end']} "
+        f"({os.cpu_count()} CPUs shared with whatever else runs); written to {args.out}"
+    )
     return 0
 
 

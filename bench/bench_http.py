@@ -71,36 +71,58 @@ async def _measure(client: httpx.AsyncClient, url: str, body: dict, headers: dic
         total = time.perf_counter() - started
         ttfb.append(first * 1000)
         rates.append(tokens / total)
-    return {"ttfb_p50_ms": statistics.median(ttfb), "ttfb_p90_ms": sorted(ttfb)[int(len(ttfb) * 0.9) - 1],
-            "tokens_per_s": statistics.median(rates), "tokens": tokens}
+    return {
+        "ttfb_p50_ms": statistics.median(ttfb),
+        "ttfb_p90_ms": sorted(ttfb)[int(len(ttfb) * 0.9) - 1],
+        "tokens_per_s": statistics.median(rates),
+        "tokens": tokens,
+    }
 
 
 async def main(tokens: int, rounds: int) -> None:
     home = Path(tempfile.mkdtemp(prefix="moltbot-bench-http-"))
-    fake = await trio.lowlevel.open_process([sys.executable, "-c", FAKE, str(ROOT), str(tokens)],
-                                            stdout=subprocess.PIPE)
+    fake = await trio.lowlevel.open_process(
+        [sys.executable, "-c", FAKE, str(ROOT), str(tokens)], stdout=subprocess.PIPE
+    )
     gateway = None
     try:
         base_url = await _read_line(fake.stdout, r"(http://\S+/v1)")
         config_dir = home / ".clawdbot"
         config_dir.mkdir()
-        (config_dir / "moltbot.json").write_text(json.dumps({
-            "gateway": {"mode": "local", "auth": {"token": TOKEN},
-                        "http": {"endpoints": {"chatCompletions": {"enabled": True}}}},
-            "agents": {"defaults": {"model": "fake/fake-model"}},
-            "models": {"providers": {"fake": {"baseUrl": base_url, "apiKey": "sk-x",
-                                              "api": "openai-completions"}}}}))
+        (config_dir / "moltbot.json").write_text(
+            json.dumps(
+                {
+                    "gateway": {
+                        "mode": "local",
+                        "auth": {"token": TOKEN},
+                        "http": {"endpoints": {"chatCompletions": {"enabled": True}}},
+                    },
+                    "agents": {"defaults": {"model": "fake/fake-model"}},
+                    "models": {
+                        "providers": {
+                            "fake": {"baseUrl": base_url, "apiKey": "sk-x", "api": "openai-completions"}
+                        }
+                    },
+                }
+            )
+        )
         env = {**os.environ, "HOME": str(home), "CLAWDBOT_ALLOW_MULTI_GATEWAY": "1"}
-        gateway = await trio.lowlevel.open_process([sys.executable, "-m", "moltbot", "gateway", "--port", "0"],
-                                                   env=env, stderr=subprocess.PIPE)
+        gateway = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "moltbot", "gateway", "--port", "0"], env=env, stderr=subprocess.PIPE
+        )
         ws_url = await _read_line(gateway.stderr, r"listening on (ws://127\.0\.0\.1:\d+)")
         http_url = ws_url.replace("ws://", "http://")
-        body = {"model": "fake-model", "stream": True, "messages": [{"role": "user", "content": "go"}],
-                "stream_options": {"include_usage": True}}
+        body = {
+            "model": "fake-model",
+            "stream": True,
+            "messages": [{"role": "user", "content": "go"}],
+            "stream_options": {"include_usage": True},
+        }
         async with httpx.AsyncClient(timeout=60) as client:
             await _measure(client, f"{base_url}/chat/completions", body, {"authorization": "Bearer sk-x"}, 2)
-            direct = await _measure(client, f"{base_url}/chat/completions", body,
-                                    {"authorization": "Bearer sk-x"}, rounds)
+            direct = await _measure(
+                client, f"{base_url}/chat/completions", body, {"authorization": "Bearer sk-x"}, rounds
+            )
             gw_body = {"model": "moltbot", "stream": True, "messages": [{"role": "user", "content": "go"}]}
             auth = {"authorization": f"Bearer {TOKEN}"}
             await _measure(client, f"{http_url}/v1/chat/completions", gw_body, auth, 2)
@@ -108,11 +130,15 @@ async def main(tokens: int, rounds: int) -> None:
         ratio = through["tokens_per_s"] / direct["tokens_per_s"]
         added = through["ttfb_p50_ms"] - direct["ttfb_p50_ms"]
         print("| figure | direct (fake provider) | through the gateway | target |\n| --- | --- | --- | --- |")
-        print(f"| streamed tokens/s (p50 of {rounds}) | {direct['tokens_per_s']:,.0f} | "
-              f"{through['tokens_per_s']:,.0f} ({ratio:.0%}) | ≥ 90 % {'✓' if ratio >= 0.9 else '✗'} |")
-        print(f"| time to first token p50 / p90 (ms) | {direct['ttfb_p50_ms']:.2f} / {direct['ttfb_p90_ms']:.2f} | "
-              f"{through['ttfb_p50_ms']:.2f} / {through['ttfb_p90_ms']:.2f} | added ≤ 3 ms: {added:+.2f} "
-              f"{'✓' if added <= 3 else '✗'} |")
+        print(
+            f"| streamed tokens/s (p50 of {rounds}) | {direct['tokens_per_s']:,.0f} | "
+            f"{through['tokens_per_s']:,.0f} ({ratio:.0%}) | ≥ 90 % {'✓' if ratio >= 0.9 else '✗'} |"
+        )
+        print(
+            f"| time to first token p50 / p90 (ms) | {direct['ttfb_p50_ms']:.2f} / {direct['ttfb_p90_ms']:.2f} | "
+            f"{through['ttfb_p50_ms']:.2f} / {through['ttfb_p90_ms']:.2f} | added ≤ 3 ms: {added:+.2f} "
+            f"{'✓' if added <= 3 else '✗'} |"
+        )
         print(f"tokens per reply: {direct['tokens']} direct, {through['tokens']} through the gateway")
         results = ROOT / "bench" / "results"
         results.mkdir(exist_ok=True)

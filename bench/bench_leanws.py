@@ -36,12 +36,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_gateway as bg  # noqa: E402
 import lean_client as lc  # noqa: E402
 
-TARGETS = {"kib_per_conn": 24.0, "cpu_us_per_call": 90.0, "ratio_1": 1.0, "ratio_16": 3.0, "bystander_p99_ms": 50.0,
-           "open_per_s": 2000.0, "rss_back_ratio": 1.10, "restart_ms": 25.0}
+TARGETS = {
+    "kib_per_conn": 24.0,
+    "cpu_us_per_call": 90.0,
+    "ratio_1": 1.0,
+    "ratio_16": 3.0,
+    "bystander_p99_ms": 50.0,
+    "open_per_s": 2000.0,
+    "rss_back_ratio": 1.10,
+    "restart_ms": 25.0,
+}
 WARM = 50
 bg.START_TIMEOUT = 240.0  # the originals take minutes to start on a loaded 2-core machine
 OPENCLAW_INSTALLED = (bg.SHARED_ORIGINAL / "start-openclaw.sh").exists() and Path(
-    os.environ.get("MOLTBOT_OPENCLAW_DIR", Path.home() / ".cache" / "moltbot-openclaw")).exists()
+    os.environ.get("MOLTBOT_OPENCLAW_DIR", Path.home() / ".cache" / "moltbot-openclaw")
+).exists()
 OPENERS = 64
 
 
@@ -63,11 +72,18 @@ async def start_openclaw(tmp: Path, registry: list[bg.Server]) -> bg.Server:
     script = bg.SHARED_ORIGINAL / "start-openclaw.sh"
     port = bg.free_port()
     started = time.perf_counter()
-    proc = await trio.run_process(["bash", str(script), str(port)], capture_stdout=True, stdin=b"",
-                                  env={**os.environ, "WAIT_S": "240"})
+    proc = await trio.run_process(
+        ["bash", str(script), str(port)], capture_stdout=True, stdin=b"", env={**os.environ, "WAIT_S": "240"}
+    )
     pid = int(proc.stdout.split()[-1])
-    server = bg.Server(name="openclaw", pid=pid, log_path=tmp / "openclaw.log", started_at=started,
-                       url=f"ws://127.0.0.1:{port}", token=bg.ORIGINAL_TOKEN)
+    server = bg.Server(
+        name="openclaw",
+        pid=pid,
+        log_path=tmp / "openclaw.log",
+        started_at=started,
+        url=f"ws://127.0.0.1:{port}",
+        token=bg.ORIGINAL_TOKEN,
+    )
     registry.append(server)
     return server
 
@@ -154,8 +170,13 @@ async def measure_held(server: bg.Server, big: int, seconds: float) -> dict[str,
             await trio.sleep(0.2)
     await trio.sleep(2)
     after = await bg.settled_rss(server)
-    result.update(rss_baseline_mb=round(baseline / 2**20, 1), rss_after_close_mb=round(after / 2**20, 1),
-                  rss_back_ratio=round(after / baseline, 3), errors=errors[:5], error_count=len(errors))
+    result.update(
+        rss_baseline_mb=round(baseline / 2**20, 1),
+        rss_after_close_mb=round(after / 2**20, 1),
+        rss_back_ratio=round(after / baseline, 3),
+        errors=errors[:5],
+        error_count=len(errors),
+    )
     return result
 
 
@@ -192,8 +213,11 @@ async def restart_downtime(server: bg.Server, held: int) -> dict[str, Any]:
             stream.socket.close()
         nursery.cancel_scope.cancel()
     await trio.sleep(1)
-    return {"held": len(streams), "downtime_ms": None if downtime is None else round(downtime * 1000, 1),
-            "refused": refused}
+    return {
+        "held": len(streams),
+        "downtime_ms": None if downtime is None else round(downtime * 1000, 1),
+        "refused": refused,
+    }
 
 
 async def round_trips(servers: dict[str, bg.Server], args: argparse.Namespace) -> dict[str, Any]:
@@ -208,8 +232,11 @@ async def round_trips(servers: dict[str, bg.Server], args: argparse.Namespace) -
             server_s = sum(piece["server_s"] for piece in slices[name])
             count = sum(len(piece["samples"]) for piece in slices[name])
             results.setdefault(name, {})[f"rt_{clients}"] = {
-                "per_s": merged["per_s"], "p50_ms": merged.get("p50_ms"), "p99_ms": merged.get("p99_ms"),
-                "cpu_us_per_call": round(server_s / max(1, count) * 1e6, 1)}
+                "per_s": merged["per_s"],
+                "p50_ms": merged.get("p50_ms"),
+                "p99_ms": merged.get("p99_ms"),
+                "cpu_us_per_call": round(server_s / max(1, count) * 1e6, 1),
+            }
     return results
 
 
@@ -221,8 +248,10 @@ def mark(key: str, value: float | None, higher: bool = False) -> str:
 
 
 def table(report: dict[str, Any]) -> str:
-    rows = ["| figure | " + " | ".join(report["servers"]) + " | target |",
-            "| --- | " + " | ".join("---" for _ in report["servers"]) + " | --- |"]
+    rows = [
+        "| figure | " + " | ".join(report["servers"]) + " | target |",
+        "| --- | " + " | ".join("---" for _ in report["servers"]) + " | --- |",
+    ]
     res = report["results"]
     original = res.get("original", {})
 
@@ -246,28 +275,70 @@ def table(report: dict[str, Any]) -> str:
 
         target = f"≥ {TARGETS[f'ratio_{clients}']:g}× original"
         rows.append(f"| health round trips/s, {clients} client(s) | {cells(ratio)} | {target} |")
-        rows.append(f"| server CPU µs per health call, {clients} client(s) | " + cells(
-            lambda n, r, key=key: mark("cpu_us_per_call", r.get(key, {}).get("cpu_us_per_call"))
-            if n.startswith("ours") else fmt(r.get(key, {}).get("cpu_us_per_call"))) + " | ≤ 90 |")
-    held = lambda n, r, k: (mark("kib_per_conn", r.get("held", {}).get(k)) if n.startswith("ours")  # noqa: E731
-                            else fmt(r.get("held", {}).get(k)))
-    rows.append("| KiB RSS per idle connection, 1,000 held | " + cells(lambda n, r: held(n, r, "kib_per_conn_1k"))
-                + " | ≤ 24 |")
-    rows.append(f"| KiB RSS per idle connection, {report['big']:,} held | "
-                + cells(lambda n, r: held(n, r, "kib_per_conn_big")) + " | ≤ 24 |")
-    rows.append(f"| connections held of {report['big']:,} | " + cells(lambda n, r: fmt(r.get("held", {}).get("held")))
-                + " | all |")
-    rows.append("| opened per second (from 1,000 on) | " + cells(
-        lambda n, r: mark("open_per_s", r.get("held", {}).get("open_per_s"), higher=True)) + " | ≥ 2,000 |")
-    rows.append("| bystander health p99 ms, all held | " + cells(
-        lambda n, r: mark("bystander_p99_ms", (r.get("held", {}).get("bystander") or {}).get("p99_ms"))) + " | ≤ 50 |")
-    rows.append("| RSS after close ÷ before | " + cells(
-        lambda n, r: mark("rss_back_ratio", r.get("held", {}).get("rss_back_ratio"))) + " | ≤ 1.10 |")
+        rows.append(
+            f"| server CPU µs per health call, {clients} client(s) | "
+            + cells(
+                lambda n, r, key=key: (
+                    mark("cpu_us_per_call", r.get(key, {}).get("cpu_us_per_call"))
+                    if n.startswith("ours")
+                    else fmt(r.get(key, {}).get("cpu_us_per_call"))
+                )
+            )
+            + " | ≤ 90 |"
+        )
+
+    def held(n: str, r: dict, k: str) -> str:
+        return (
+            mark("kib_per_conn", r.get("held", {}).get(k))
+            if n.startswith("ours")
+            else fmt(r.get("held", {}).get(k))
+        )
+
+    rows.append(
+        "| KiB RSS per idle connection, 1,000 held | "
+        + cells(lambda n, r: held(n, r, "kib_per_conn_1k"))
+        + " | ≤ 24 |"
+    )
+    rows.append(
+        f"| KiB RSS per idle connection, {report['big']:,} held | "
+        + cells(lambda n, r: held(n, r, "kib_per_conn_big"))
+        + " | ≤ 24 |"
+    )
+    rows.append(
+        f"| connections held of {report['big']:,} | "
+        + cells(lambda n, r: fmt(r.get("held", {}).get("held")))
+        + " | all |"
+    )
+    rows.append(
+        "| opened per second (from 1,000 on) | "
+        + cells(lambda n, r: mark("open_per_s", r.get("held", {}).get("open_per_s"), higher=True))
+        + " | ≥ 2,000 |"
+    )
+    rows.append(
+        "| bystander health p99 ms, all held | "
+        + cells(
+            lambda n, r: mark("bystander_p99_ms", (r.get("held", {}).get("bystander") or {}).get("p99_ms"))
+        )
+        + " | ≤ 50 |"
+    )
+    rows.append(
+        "| RSS after close ÷ before | "
+        + cells(lambda n, r: mark("rss_back_ratio", r.get("held", {}).get("rss_back_ratio")))
+        + " | ≤ 1.10 |"
+    )
     for held_count in (0, 1000):
         key = f"restart_{held_count}"
-        rows.append(f"| SIGUSR1 → next hello-ok ms, {held_count:,} open; refused | " + cells(
-            lambda n, r, key=key: "–" if key not in r else
-            f"{mark('restart_ms', r[key]['downtime_ms'])}; {r[key]['refused']} refused") + " | ≤ 25; 0 |")
+        rows.append(
+            f"| SIGUSR1 → next hello-ok ms, {held_count:,} open; refused | "
+            + cells(
+                lambda n, r, key=key: (
+                    "–"
+                    if key not in r
+                    else f"{mark('restart_ms', r[key]['downtime_ms'])}; {r[key]['refused']} refused"
+                )
+            )
+            + " | ≤ 25; 0 |"
+        )
     return "\n".join(rows)
 
 
@@ -297,8 +368,9 @@ async def run(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) ->
     for name, server in servers.items():
         print(f"holding connections on {name}", file=sys.stderr)
         try:
-            results[name]["held"] = await measure_held(server, args.big if name == "ours" or args.big_all else 1000,
-                                                       args.seconds)
+            results[name]["held"] = await measure_held(
+                server, args.big if name == "ours" or args.big_all else 1000, args.seconds
+            )
         except Exception as exc:  # noqa: BLE001 - one server's failure must not lose the others' figures
             results[name]["held"] = {"error": repr(exc)[:300]}
     for name in ("ours", "ours-asgi"):
@@ -329,9 +401,11 @@ def main() -> int:
             bg.stop_server(server)
     report["load"] = [load, os.getloadavg()]
     print(table(report))
-    print(f"\nload average {tuple(round(x, 2) for x in load)} → {tuple(round(x, 2) for x in os.getloadavg())} on "
-          f"{os.cpu_count()} CPUs (shared with other engineers' work: absolute figures are inflated, ratios "
-          f"are taken in the same run)")
+    print(
+        f"\nload average {tuple(round(x, 2) for x in load)} → {tuple(round(x, 2) for x in os.getloadavg())} on "
+        f"{os.cpu_count()} CPUs (shared with other engineers' work: absolute figures are inflated, ratios "
+        f"are taken in the same run)"
+    )
     out = bg.RESULTS / "leanws-latest.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -45,7 +45,12 @@ async def main(invokes: int, concurrency: int, command: str) -> None:
             host.notifications = _Discard()
             await nursery.start(host.serve)
             async with open_gateway_client(gateway.url, token=TOKEN) as operator:
-                body = {"nodeId": identity.device_id, "command": command, "params": params, "idempotencyKey": "b"}
+                body = {
+                    "nodeId": identity.device_id,
+                    "command": command,
+                    "params": params,
+                    "idempotencyKey": "b",
+                }
                 for _ in range(min(200, invokes)):  # warm up
                     await operator.call("node.invoke", body)
                 samples: list[float] = []
@@ -64,10 +69,12 @@ async def main(invokes: int, concurrency: int, command: str) -> None:
                             workers.start_soon(worker)
                 elapsed = time.perf_counter() - started
             nursery.cancel_scope.cancel()
-    print(f"node.invoke {command} x{invokes}, concurrency {concurrency}: "
-          f"p50 {percentile(samples, 0.5):.3f} ms, p90 {percentile(samples, 0.9):.3f} ms, "
-          f"p99 {percentile(samples, 0.99):.3f} ms, max {max(samples):.3f} ms, "
-          f"mean {statistics.fmean(samples):.3f} ms, {invokes / elapsed:.0f} invokes/s")
+    print(
+        f"node.invoke {command} x{invokes}, concurrency {concurrency}: "
+        f"p50 {percentile(samples, 0.5):.3f} ms, p90 {percentile(samples, 0.9):.3f} ms, "
+        f"p99 {percentile(samples, 0.99):.3f} ms, max {max(samples):.3f} ms, "
+        f"mean {statistics.fmean(samples):.3f} ms, {invokes / elapsed:.0f} invokes/s"
+    )
 
 
 class _Discard(list):

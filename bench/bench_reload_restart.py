@@ -68,13 +68,13 @@ TOKEN = "bench-token-0123456789"
 MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 
 MAX_FRAMES_PER_WAIT = 10_000
-START_TIMEOUT = 30.0        # process start to its listening line
-ATTEMPT_TIMEOUT = 1.0       # one reconnect attempt: WS open + challenge + connect → hello-ok
-RECONNECT_LIMIT = 10.0      # the whole reconnect loop
-MAX_ATTEMPTS = 2_000        # reconnect attempts per measurement
-CONFIRM_TIMEOUT = 5.0       # checking that a hello-ok came from the new Runtime
-STEP_TIMEOUT = 10.0         # anything else that waits on the gateway
-SETTLE = 0.3                # quiet time between repetitions
+START_TIMEOUT = 30.0  # process start to its listening line
+ATTEMPT_TIMEOUT = 1.0  # one reconnect attempt: WS open + challenge + connect → hello-ok
+RECONNECT_LIMIT = 10.0  # the whole reconnect loop
+MAX_ATTEMPTS = 2_000  # reconnect attempts per measurement
+CONFIRM_TIMEOUT = 5.0  # checking that a hello-ok came from the new Runtime
+STEP_TIMEOUT = 10.0  # anything else that waits on the gateway
+SETTLE = 0.3  # quiet time between repetitions
 
 HOT_SLACK_MS = 50.0
 RESTART_TARGET_MS = 150.0
@@ -111,9 +111,14 @@ def summary(seconds: list[float]) -> dict[str, Any]:
     def ms(value: float | None) -> float | None:
         return None if value is None else round(value * 1000, 1)
 
-    return {"n": len(seconds), "p50_ms": ms(percentile(seconds, 0.5)), "p90_ms": ms(percentile(seconds, 0.9)),
-            "min_ms": ms(min(seconds) if seconds else None), "max_ms": ms(max(seconds) if seconds else None),
-            "samples_ms": [ms(value) for value in seconds]}
+    return {
+        "n": len(seconds),
+        "p50_ms": ms(percentile(seconds, 0.5)),
+        "p90_ms": ms(percentile(seconds, 0.9)),
+        "min_ms": ms(min(seconds) if seconds else None),
+        "max_ms": ms(max(seconds) if seconds else None),
+        "samples_ms": [ms(value) for value in seconds],
+    }
 
 
 # --- config file writes ---------------------------------------------------------------------------
@@ -139,12 +144,21 @@ WRITERS: dict[str, Callable[[Path, str], None]] = {"atomic": write_atomic, "in-p
 def filler() -> dict[str, Any]:
     """Ten agents and five model providers: a config of realistic size (~4.5 KB with indent 2)."""
     return {
-        "agents": {"list": [{"id": f"agent{i}", "name": f"Agent {i}", "workspace": f"~/work/agent{i}"}
-                            for i in range(10)]},
-        "models": {"providers": {
-            f"provider{i}": {"baseUrl": f"https://llm{i}.example.invalid/v1", "api": "openai-completions",
-                             "models": [{"id": f"model-{j}", "name": f"Model {j}"} for j in range(6)]}
-            for i in range(5)}},
+        "agents": {
+            "list": [
+                {"id": f"agent{i}", "name": f"Agent {i}", "workspace": f"~/work/agent{i}"} for i in range(10)
+            ]
+        },
+        "models": {
+            "providers": {
+                f"provider{i}": {
+                    "baseUrl": f"https://llm{i}.example.invalid/v1",
+                    "api": "openai-completions",
+                    "models": [{"id": f"model-{j}", "name": f"Model {j}"} for j in range(6)],
+                }
+                for i in range(5)
+            }
+        },
     }
 
 
@@ -167,7 +181,9 @@ def config_dir(tmp: Path, name: str) -> tuple[Path, dict[str, str]]:
     return folder / "moltbot.json", {"HOME": str(folder), "CLAWDBOT_STATE_DIR": str(folder / "state")}
 
 
-async def hot_reload(tmp: Path, debounce_ms: int, mode: str, reps: int, large: bool = False) -> dict[str, Any]:
+async def hot_reload(
+    tmp: Path, debounce_ms: int, mode: str, reps: int, large: bool = False
+) -> dict[str, Any]:
     """File write → ``next_reload()`` set, with the gateway's own watcher."""
     path, env = config_dir(tmp, f"hot-{debounce_ms}-{mode}-{'large' if large else 'small'}")
     path.write_text(dump(hot_config(debounce_ms, large=large)))
@@ -195,8 +211,14 @@ async def hot_reload(tmp: Path, debounce_ms: int, mode: str, reps: int, large: b
                 raise BenchError(f"maxConcurrent {value} not applied (decision {gateway.last_reload})")
             await trio.sleep(debounce_ms / 1000 + 0.15)  # a second reload of the same write would show here
             extra_reloads += gateway.stats.reloads - reloads - 1
-    return {"debounce_ms": debounce_ms, "write": mode, "config_bytes": path.stat().st_size, **summary(samples),
-            "decisions": sorted(set(map(str, decisions))), "extra_reloads": extra_reloads}
+    return {
+        "debounce_ms": debounce_ms,
+        "write": mode,
+        "config_bytes": path.stat().st_size,
+        **summary(samples),
+        "decisions": sorted(set(map(str, decisions))),
+        "extra_reloads": extra_reloads,
+    }
 
 
 async def watcher_only(tmp: Path, mode: str, reps: int) -> dict[str, Any]:
@@ -265,7 +287,8 @@ class GatewayProcess:
         self.config_path.parent.mkdir(parents=True, mode=0o700)
         self.data: dict[str, Any] = {
             "gateway": {"mode": "local", "auth": {"token": TOKEN}, "reload": {"debounceMs": debounce_ms}},
-            "commands": {"restart": True}}
+            "commands": {"restart": True},
+        }
         if large:
             self.data.update(filler())
         self.config_path.write_text(dump(self.data))
@@ -277,13 +300,20 @@ class GatewayProcess:
         self.started = 0.0
 
     def start(self) -> None:
-        env = {key: value for key, value in os.environ.items()
-               if not key.startswith(("CLAWDBOT_", "MOLTBOT_"))}
+        env = {
+            key: value for key, value in os.environ.items() if not key.startswith(("CLAWDBOT_", "MOLTBOT_"))
+        }
         env["HOME"] = str(self.home)
         with open(self.stderr_path, "wb") as stderr:
-            self.popen = subprocess.Popen([sys.executable, "-m", "moltbot", "gateway", "--port", "0"], env=env,
-                                          cwd=self.home, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
-                                          start_new_session=True)
+            self.popen = subprocess.Popen(
+                [sys.executable, "-m", "moltbot", "gateway", "--port", "0"],
+                env=env,
+                cwd=self.home,
+                stdin=subprocess.DEVNULL,
+                stdout=stderr,
+                stderr=stderr,
+                start_new_session=True,
+            )
         self.started = time.perf_counter()
 
     async def wait_listening(self) -> None:
@@ -332,11 +362,15 @@ class GatewayProcess:
 
 
 def connect_request(request_id: str) -> str:
-    params = {"minProtocol": 3, "maxProtocol": 3,
-              "client": {"id": "test", "version": "1", "platform": "linux", "mode": "test"},
-              "auth": {"token": TOKEN}}
-    return json.dumps({"type": "req", "id": request_id, "method": "connect", "params": params},
-                      separators=(",", ":"))
+    params = {
+        "minProtocol": 3,
+        "maxProtocol": 3,
+        "client": {"id": "test", "version": "1", "platform": "linux", "mode": "test"},
+        "auth": {"token": TOKEN},
+    }
+    return json.dumps(
+        {"type": "req", "id": request_id, "method": "connect", "params": params}, separators=(",", ":")
+    )
 
 
 async def wait_response(ws: WebSocketConnection, request_id: str) -> dict[str, Any]:
@@ -364,8 +398,9 @@ async def handshake(ws: WebSocketConnection) -> tuple[dict[str, Any], float]:
 
 
 def open_ws(url: str, timeout: float = ATTEMPT_TIMEOUT):
-    return open_websocket_url(url, max_message_size=MAX_MESSAGE_SIZE, connect_timeout=timeout,
-                              disconnect_timeout=0.5)
+    return open_websocket_url(
+        url, max_message_size=MAX_MESSAGE_SIZE, connect_timeout=timeout, disconnect_timeout=0.5
+    )
 
 
 class Observer:
@@ -433,8 +468,9 @@ async def reconnect(url: str, confirm: Confirm) -> dict[str, Any]:
     raise BenchError(f"no hello-ok from the new runtime within {RECONNECT_LIMIT} s ({counts})")
 
 
-async def one_restart(gateway: GatewayProcess, trigger: Callable[[], None], confirm_factory,
-                      start_on_shutdown: bool) -> dict[str, Any]:
+async def one_restart(
+    gateway: GatewayProcess, trigger: Callable[[], None], confirm_factory, start_on_shutdown: bool
+) -> dict[str, Any]:
     """Connect one client, ``trigger()`` the restart, reconnect; times are relative to the trigger."""
     observer = Observer()
     async with open_ws(gateway.url, STEP_TIMEOUT) as ws:
@@ -457,9 +493,14 @@ async def one_restart(gateway: GatewayProcess, trigger: Callable[[], None], conf
     def rel(value: float | None) -> float | None:
         return None if value is None else value - start
 
-    return {"wall": wall, "downtime": result["hello_at"] - start, "shutdown": rel(observer.shutdown_at),
-            "closed": rel(observer.closed_at), "close_code": observer.close_code,
-            **{key: value for key, value in result.items() if key != "hello_at"}}
+    return {
+        "wall": wall,
+        "downtime": result["hello_at"] - start,
+        "shutdown": rel(observer.shutdown_at),
+        "closed": rel(observer.closed_at),
+        "close_code": observer.close_code,
+        **{key: value for key, value in result.items() if key != "hello_at"},
+    }
 
 
 def confirm_by_health(observer: Observer) -> Confirm:
@@ -507,8 +548,14 @@ async def restarts(tmp: Path, reps: int, change_reps: int, large: bool = False) 
         await trio.sleep(1.0)  # let the start settle; the first restart is still the process's first
         sigusr1: list[dict[str, Any]] = []
         for rep in range(reps):
-            sigusr1.append(await one_restart(gateway, lambda: os.kill(gateway.pid, signal.SIGUSR1),
-                                             confirm_by_health, start_on_shutdown=False))
+            sigusr1.append(
+                await one_restart(
+                    gateway,
+                    lambda: os.kill(gateway.pid, signal.SIGUSR1),
+                    confirm_by_health,
+                    start_on_shutdown=False,
+                )
+            )
             log(f"  SIGUSR1 #{rep + 1}: {sigusr1[-1]['downtime'] * 1000:.1f} ms")
             await trio.sleep(SETTLE)
         changes: list[dict[str, Any]] = []
@@ -516,8 +563,14 @@ async def restarts(tmp: Path, reps: int, change_reps: int, large: bool = False) 
             tick = 20_000 + rep
             gateway.data["gateway"]["tickIntervalMs"] = tick
             text = dump(gateway.data)
-            changes.append(await one_restart(gateway, partial(write_atomic, gateway.config_path, text),
-                                             confirm_by_tick(tick), start_on_shutdown=True))
+            changes.append(
+                await one_restart(
+                    gateway,
+                    partial(write_atomic, gateway.config_path, text),
+                    confirm_by_tick(tick),
+                    start_on_shutdown=True,
+                )
+            )
             log(f"  tickIntervalMs change #{rep + 1}: {changes[-1]['downtime'] * 1000:.1f} ms")
             await trio.sleep(SETTLE)
         if not gateway.alive():
@@ -533,8 +586,11 @@ async def restarts(tmp: Path, reps: int, change_reps: int, large: bool = False) 
         out["log_warning"] = f"{len(marks)} restarts in the gateway log, expected {reps + change_reps}"
     out["sigusr1"] = restart_summary(sigusr1)
     out["config_change"] = restart_summary(changes)
-    out["log_findings"] = [f"{e.get('level')}: {e.get('msg')}" for e in gateway.log_entries()
-                           if str(e.get("level")).lower() in ("warning", "error", "critical")][:20]
+    out["log_findings"] = [
+        f"{e.get('level')}: {e.get('msg')}"
+        for e in gateway.log_entries()
+        if str(e.get("level")).lower() in ("warning", "error", "critical")
+    ][:20]
     return out
 
 
@@ -560,9 +616,18 @@ def restart_summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
         "errors": sum(row["errors"] for row in samples),
         "refused": sum(row.get("refused", 0) for row in samples),
         "timeouts": sum(row["timeouts"] for row in samples),
-        "rows": [{key: (round(value * 1000, 1) if key in ("downtime", "shutdown", "closed", "server_began")
-                        and value is not None else value) for key, value in row.items() if key != "wall"}
-                 for row in samples],
+        "rows": [
+            {
+                key: (
+                    round(value * 1000, 1)
+                    if key in ("downtime", "shutdown", "closed", "server_began") and value is not None
+                    else value
+                )
+                for key, value in row.items()
+                if key != "wall"
+            }
+            for row in samples
+        ],
     }
 
 
@@ -593,20 +658,28 @@ def restart_rows(part: dict[str, Any], label: str, with_original: bool) -> list[
     if sig:
         warm = sig["after_first"]
         ok = warm["p90_ms"] is not None and warm["p90_ms"] <= RESTART_TARGET_MS
-        rows.append(f"| SIGUSR1 → hello-ok, first restart, {label} | {_ms(sig['first_ms'])} | "
-                    f"{ORIGINAL['sigusr1_first_ms'] if with_original else '—'} | |")
-        rows.append(f"| SIGUSR1 → hello-ok, restarts 2–{sig['all']['n']}, {label} | {triple(warm)}{mark(ok)} | "
-                    f"{ORIGINAL['sigusr1_ms'] if with_original else '—'} | p90 ≤ {RESTART_TARGET_MS:.0f} |")
+        rows.append(
+            f"| SIGUSR1 → hello-ok, first restart, {label} | {_ms(sig['first_ms'])} | "
+            f"{ORIGINAL['sigusr1_first_ms'] if with_original else '—'} | |"
+        )
+        rows.append(
+            f"| SIGUSR1 → hello-ok, restarts 2–{sig['all']['n']}, {label} | {triple(warm)}{mark(ok)} | "
+            f"{ORIGINAL['sigusr1_ms'] if with_original else '—'} | p90 ≤ {RESTART_TARGET_MS:.0f} |"
+        )
         same = warm["p50_ms"] is not None and warm["p50_ms"] <= SAME_PORT_TARGET_MS and not sig.get("refused")
-        rows.append(f"| same-port restart, SIGUSR1 → next hello-ok (p50), {label}; refused connects | "
-                    f"{_ms(warm['p50_ms'])}; {sig.get('refused', 0)} refused{mark(same)} | — | "
-                    f"≤ {SAME_PORT_TARGET_MS:.0f}, 0 refused |")
+        rows.append(
+            f"| same-port restart, SIGUSR1 → next hello-ok (p50), {label}; refused connects | "
+            f"{_ms(warm['p50_ms'])}; {sig.get('refused', 0)} refused{mark(same)} | — | "
+            f"≤ {SAME_PORT_TARGET_MS:.0f}, 0 refused |"
+        )
     change = part.get("config_change")
     if change:
         original = f"{ORIGINAL['restart_change_s'] * 1000:.0f}" if with_original else "—"
-        rows.append(f"| restart-kind change (gateway.tickIntervalMs), write → hello-ok on the new runtime, "
-                    f"debounceMs 300, {label} (n={change['all']['n']}, first {_ms(change['first_ms'])}) | "
-                    f"{triple(change['all'])} | {original} | |")
+        rows.append(
+            f"| restart-kind change (gateway.tickIntervalMs), write → hello-ok on the new runtime, "
+            f"debounceMs 300, {label} (n={change['all']['n']}, first {_ms(change['first_ms'])}) | "
+            f"{triple(change['all'])} | {original} | |"
+        )
     return rows
 
 
@@ -638,9 +711,11 @@ def table(report: dict[str, Any]) -> str:
         target = row["debounce_ms"] + HOT_SLACK_MS
         ok = row["p90_ms"] is not None and row["p90_ms"] <= target
         original = f"{ORIGINAL['hot_reload_s'] * 1000:.0f}" if row["debounce_ms"] == 300 else "—"
-        lines.append(f"| hot reload, {row['write']} write → applied, debounceMs {row['debounce_ms']}, "
-                     f"{size(row.get('config_bytes'))} (n={row['n']}) | {triple(row)}{mark(ok)} | {original} | "
-                     f"p90 ≤ {target:.0f} |")
+        lines.append(
+            f"| hot reload, {row['write']} write → applied, debounceMs {row['debounce_ms']}, "
+            f"{size(row.get('config_bytes'))} (n={row['n']}) | {triple(row)}{mark(ok)} | {original} | "
+            f"p90 ≤ {target:.0f} |"
+        )
     for key in ("restart", "restart_large"):
         part = report.get(key)
         if part:
@@ -649,8 +724,10 @@ def table(report: dict[str, Any]) -> str:
     for row in report.get("watcher_only", []):
         lines.append(f"| watcher alone, {row['write']} write → callback (debounce 0) | {triple(row)} |")
     for row in report.get("reload_call", []):
-        lines.append(f"| `reload_config()` alone (read, parse, plan, apply), {size(row.get('config_bytes'))} | "
-                     f"{triple(row)} |")
+        lines.append(
+            f"| `reload_config()` alone (read, parse, plan, apply), {size(row.get('config_bytes'))} | "
+            f"{triple(row)} |"
+        )
     for key in ("restart", "restart_large"):
         part = report.get(key)
         if part:
@@ -660,8 +737,13 @@ def table(report: dict[str, Any]) -> str:
 
 def git_commit() -> str | None:
     try:
-        result = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=5, check=False)
+        result = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return result.stdout.strip() or None
@@ -695,7 +777,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=20, help="repetitions per figure (default 20)")
-    parser.add_argument("--change-reps", type=int, default=20, help="restart-kind config changes (default 20)")
+    parser.add_argument(
+        "--change-reps", type=int, default=20, help="restart-kind config changes (default 20)"
+    )
     parser.add_argument("--no-hot", action="store_true", help="skip (a), the in-process hot reload figures")
     parser.add_argument("--no-process", action="store_true", help="skip (b), the restart figures")
     args = parser.parse_args()
@@ -708,14 +792,21 @@ def main() -> int:
         except Exception:
             traceback.print_exc()
             return 1
-    report["meta"] = {"date": datetime.now().astimezone().isoformat(timespec="seconds"), "commit": git_commit(),
-                      "python": platform.python_version(), "cpus": os.cpu_count(),
-                      "loadavg_before": [round(x, 2) for x in load_before],
-                      "loadavg_after": [round(x, 2) for x in os.getloadavg()], "reps": args.reps,
-                      "original": ORIGINAL}
+    report["meta"] = {
+        "date": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "commit": git_commit(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "reps": args.reps,
+        "original": ORIGINAL,
+    }
     print(table(report))
-    print(f"\nload average before/after: {report['meta']['loadavg_before']} / {report['meta']['loadavg_after']} "
-          f"({report['meta']['cpus']} cores)")
+    print(
+        f"\nload average before/after: {report['meta']['loadavg_before']} / {report['meta']['loadavg_after']} "
+        f"({report['meta']['cpus']} cores)"
+    )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "reload_restart.json").write_text(json.dumps(report, indent=2) + "\n")
     log(f"wrote {RESULTS / 'reload_restart.json'}")

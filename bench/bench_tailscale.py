@@ -35,17 +35,33 @@ TOKEN = "bench-token-0123456789"
 
 
 def headers(ip: str) -> list[tuple[str, str]]:
-    return [("X-Forwarded-For", ip), ("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "gw.example.ts.net"),
-            ("Tailscale-User-Login", "alice@example.com")]
+    return [
+        ("X-Forwarded-For", ip),
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Host", "gw.example.ts.net"),
+        ("Tailscale-User-Login", "alice@example.com"),
+    ]
 
 
 async def handshake(url: str, extra: list[tuple[str, str]] | None, token: str) -> float:
     start = time.perf_counter()
     async with open_websocket_url(url, extra_headers=extra) as ws:
         await ws.get_message()
-        await ws.send_message(json.dumps({"type": "req", "id": "c1", "method": "connect", "params": {
-            "minProtocol": 4, "maxProtocol": 4, "auth": {"token": token},
-            "client": {"id": "cli", "version": "1", "platform": "linux", "mode": "cli"}}}))
+        await ws.send_message(
+            json.dumps(
+                {
+                    "type": "req",
+                    "id": "c1",
+                    "method": "connect",
+                    "params": {
+                        "minProtocol": 4,
+                        "maxProtocol": 4,
+                        "auth": {"token": token},
+                        "client": {"id": "cli", "version": "1", "platform": "linux", "mode": "cli"},
+                    },
+                }
+            )
+        )
         while True:
             frame = json.loads(await ws.get_message())
             if frame.get("id") == "c1":
@@ -66,19 +82,36 @@ async def main(connects: int) -> None:
             ips = [f"100.90.{i // 250}.{i % 250 + 1}" for i in range(connects + 1)]
             for ip in ips:
                 fake.add_peer(ip, login="alice@example.com")
-            config = Config(gateway=GatewayConfig(
-                auth=AuthConfig(token=TOKEN, allow_tailscale=True), control_ui=ControlUiConfig(enabled=False),
-                tailscale=TailscaleConfig(socket=fake.socket_path)), path=folder / "moltbot.json", state_dir=folder)
+            config = Config(
+                gateway=GatewayConfig(
+                    auth=AuthConfig(token=TOKEN, allow_tailscale=True),
+                    control_ui=ControlUiConfig(enabled=False),
+                    tailscale=TailscaleConfig(socket=fake.socket_path),
+                ),
+                path=folder / "moltbot.json",
+                state_dir=folder,
+            )
             async with open_gateway(config, port=0, env={}) as gateway:
                 rows = ["| case | p50 ms | p99 ms |", "| --- | --- | --- |"]
                 for _ in range(20):  # warm-up
                     await handshake(gateway.url, None, TOKEN)
-                rows.append(summary("token, direct", [await handshake(gateway.url, None, TOKEN)
-                                                      for _ in range(connects)]))
-                rows.append(summary("Serve identity, whois cached", [
-                    await handshake(gateway.url, headers(ips[0]), "x") for _ in range(connects)]))
-                rows.append(summary("Serve identity, whois each connect", [
-                    await handshake(gateway.url, headers(ip), "x") for ip in ips[1:]]))
+                rows.append(
+                    summary(
+                        "token, direct", [await handshake(gateway.url, None, TOKEN) for _ in range(connects)]
+                    )
+                )
+                rows.append(
+                    summary(
+                        "Serve identity, whois cached",
+                        [await handshake(gateway.url, headers(ips[0]), "x") for _ in range(connects)],
+                    )
+                )
+                rows.append(
+                    summary(
+                        "Serve identity, whois each connect",
+                        [await handshake(gateway.url, headers(ip), "x") for ip in ips[1:]],
+                    )
+                )
                 api = LocalApi(fake.socket_path)
                 whois = []
                 for ip in ips[:connects]:

@@ -79,9 +79,12 @@ async def end_to_end(chats: int, messages: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)
         link(state / "credentials" / "whatsapp" / "default")
-        config = Config(gateway=GatewayConfig(auth=AuthConfig(token="bench-token-0123456789")), state_dir=state,
-                        session=SessionConfig(dm_scope="per-peer"),
-                        channels=ChannelsConfig(whatsapp=WhatsAppConfig(dm_policy="open")))
+        config = Config(
+            gateway=GatewayConfig(auth=AuthConfig(token="bench-token-0123456789")),
+            state_dir=state,
+            session=SessionConfig(dm_scope="per-peer"),
+            channels=ChannelsConfig(whatsapp=WhatsAppConfig(dm_policy="open")),
+        )
         async with open_gateway(config, port=0, env={}) as gateway:
             status = gateway.runtime.channels.statuses["whatsapp"]["default"]
             while not status.connected:  # noqa: ASYNC110
@@ -102,9 +105,14 @@ async def end_to_end(chats: int, messages: int) -> dict:
                     nursery.start_soon(chat, index)
             elapsed = time.perf_counter() - began
     latencies = [(fake.replied[m] - fake.emitted[m]) * 1000 for m in fake.emitted]
-    return {"chats": chats, "messages": chats * messages, "seconds": elapsed,
-            "replies_per_s": chats * messages / elapsed, "p50_ms": statistics.median(latencies),
-            "p99_ms": percentile(latencies, 99)}
+    return {
+        "chats": chats,
+        "messages": chats * messages,
+        "seconds": elapsed,
+        "replies_per_s": chats * messages / elapsed,
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": percentile(latencies, 99),
+    }
 
 
 class Burst:
@@ -150,8 +158,10 @@ def main() -> None:
     e2e = trio.run(end_to_end, args.chats, args.messages)
     raw = trio.run(bridge_only, args.events)
     print("| figure | value |\n| --- | --- |")
-    print(f"| end to end, {e2e['chats']} chats × {args.messages} messages | {e2e['replies_per_s']:.0f} replies/s "
-          f"(p50 {e2e['p50_ms']:.1f} ms, p99 {e2e['p99_ms']:.1f} ms) |")
+    print(
+        f"| end to end, {e2e['chats']} chats × {args.messages} messages | {e2e['replies_per_s']:.0f} replies/s "
+        f"(p50 {e2e['p50_ms']:.1f} ms, p99 {e2e['p99_ms']:.1f} ms) |"
+    )
     print(f"| bridge alone, {raw['events']} events from one thread | {raw['events_per_s']:.0f} events/s |")
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)

@@ -61,28 +61,50 @@ async def wait_up(url: str, token: str, seconds: float = 30.0) -> None:
 async def config_steps(url: str, token: str, out: dict[str, Any]) -> None:
     get = await call(url, token, "config.get")
     snap = get["payload"]
-    out["config.get"] = {"keys": sorted(snap), "shape": shape(snap),
-                         "hash_is_sha256_of_raw": hashlib.sha256((snap.get("raw") or "").encode()).hexdigest()
-                         == snap.get("hash"), "exists": snap.get("exists"), "valid": snap.get("valid")}
+    out["config.get"] = {
+        "keys": sorted(snap),
+        "shape": shape(snap),
+        "hash_is_sha256_of_raw": hashlib.sha256((snap.get("raw") or "").encode()).hexdigest()
+        == snap.get("hash"),
+        "exists": snap.get("exists"),
+        "valid": snap.get("valid"),
+    }
     schema = (await call(url, token, "config.schema"))["payload"]
-    out["config.schema"] = {"keys": sorted(schema), "schema.keys": sorted(schema.get("schema", {}))[:12],
-                            "schema.required": schema.get("schema", {}).get("required"),
-                            "uiHints.count": len(schema.get("uiHints", {})),
-                            "types": {k: type(v).__name__ for k, v in schema.items()}}
+    out["config.schema"] = {
+        "keys": sorted(schema),
+        "schema.keys": sorted(schema.get("schema", {}))[:12],
+        "schema.required": schema.get("schema", {}).get("required"),
+        "uiHints.count": len(schema.get("uiHints", {})),
+        "types": {k: type(v).__name__ for k, v in schema.items()},
+    }
     raw = snap["raw"]
     base = snap["hash"]
     out["config.get extra param"] = await call(url, token, "config.get", {"x": 1})
     out["config.set no baseHash"] = await call(url, token, "config.set", {"raw": raw})
-    out["config.set stale baseHash"] = await call(url, token, "config.set", {"raw": raw, "baseHash": "0" * 64})
+    out["config.set stale baseHash"] = await call(
+        url, token, "config.set", {"raw": raw, "baseHash": "0" * 64}
+    )
     out["config.set empty baseHash"] = await call(url, token, "config.set", {"raw": raw, "baseHash": ""})
-    out["config.set invalid JSON5"] = await call(url, token, "config.set", {"raw": "{gateway: ", "baseHash": base})
+    out["config.set invalid JSON5"] = await call(
+        url, token, "config.set", {"raw": "{gateway: ", "baseHash": base}
+    )
     out["config.set JSON5 array"] = await call(url, token, "config.set", {"raw": "[1, 2]", "baseHash": base})
-    out["config.set wrong type"] = await call(url, token, "config.set", {
-        "raw": '{"gateway": {"mode": "local", "port": "abc", "auth": {"mode": "token"}}}', "baseHash": base})
-    out["config.set unknown key"] = await call(url, token, "config.set", {
-        "raw": '{"gateway": {"mode": "local", "auth": {"mode": "token"}}, "bogusKey": 1}', "baseHash": base})
+    out["config.set wrong type"] = await call(
+        url,
+        token,
+        "config.set",
+        {"raw": '{"gateway": {"mode": "local", "port": "abc", "auth": {"mode": "token"}}}', "baseHash": base},
+    )
+    out["config.set unknown key"] = await call(
+        url,
+        token,
+        "config.set",
+        {"raw": '{"gateway": {"mode": "local", "auth": {"mode": "token"}}, "bogusKey": 1}', "baseHash": base},
+    )
     out["config.set missing raw"] = await call(url, token, "config.set", {"baseHash": base})
-    snap = (await call(url, token, "config.get"))["payload"]  # ours keeps unknown keys: the file may have changed
+    snap = (await call(url, token, "config.get"))[
+        "payload"
+    ]  # ours keeps unknown keys: the file may have changed
     raw, base = snap["raw"], snap["hash"]
     new_raw = raw.replace('"restart": true', '"restart": true, "native": "auto"') if raw else raw
     out["config.set ok"] = await call(url, token, "config.set", {"raw": new_raw, "baseHash": base})
@@ -91,26 +113,36 @@ async def config_steps(url: str, token: str, out: dict[str, Any]) -> None:
     after = (await call(url, token, "config.get"))["payload"]
     out["config.get after set"] = {"raw": after["raw"], "hash_changed": after["hash"] != base}
     base = after["hash"]
-    out["config.patch no baseHash"] = await call(url, token, "config.patch", {"raw": '{"ui": {"seamColor": "#112233"}}'})
+    out["config.patch no baseHash"] = await call(
+        url, token, "config.patch", {"raw": '{"ui": {"seamColor": "#112233"}}'}
+    )
     out["config.patch array"] = await call(url, token, "config.patch", {"raw": "[1]", "baseHash": base})
-    out["config.patch invalid"] = await call(url, token, "config.patch", {
-        "raw": '{"gateway": {"port": "abc"}}', "baseHash": base})
-    patched = await call(url, token, "config.patch", {"raw": '{"ui": {"seamColor": "#112233"}}', "baseHash": base,
-                                                      "note": "compare", "restartDelayMs": 0})
+    out["config.patch invalid"] = await call(
+        url, token, "config.patch", {"raw": '{"gateway": {"port": "abc"}}', "baseHash": base}
+    )
+    patched = await call(
+        url,
+        token,
+        "config.patch",
+        {"raw": '{"ui": {"seamColor": "#112233"}}', "baseHash": base, "note": "compare", "restartDelayMs": 0},
+    )
     out["config.patch ok"] = patched
     out["config.patch ok shape"] = shape(patched.get("payload"))
     await trio.sleep(3)
     await wait_up(url, token)
     after = (await call(url, token, "config.get"))["payload"]
     out["config.get after patch"] = {"raw": after["raw"]}
-    applied = await call(url, token, "config.apply", {"raw": after["raw"], "baseHash": after["hash"],
-                                                      "restartDelayMs": 0})
+    applied = await call(
+        url, token, "config.apply", {"raw": after["raw"], "baseHash": after["hash"], "restartDelayMs": 0}
+    )
     out["config.apply ok"] = applied
     out["config.apply ok shape"] = shape(applied.get("payload"))
     await trio.sleep(3)
     await wait_up(url, token)
     after = (await call(url, token, "config.get"))["payload"]
-    out["config.apply stale"] = await call(url, token, "config.apply", {"raw": after["raw"], "baseHash": "f" * 64})
+    out["config.apply stale"] = await call(
+        url, token, "config.apply", {"raw": after["raw"], "baseHash": "f" * 64}
+    )
 
 
 async def http_steps(url: str, out: dict[str, Any]) -> None:
@@ -118,19 +150,37 @@ async def http_steps(url: str, out: dict[str, Any]) -> None:
     base = f"http://{parts.hostname}:{parts.port}"
     keep = ("content-type", "allow", "location", "cache-control", "content-length")
     async with httpx.AsyncClient(base_url=base, follow_redirects=False, timeout=10) as http:
-        for method, path in (("GET", "/"), ("HEAD", "/"), ("POST", "/"), ("PUT", "/chat"), ("DELETE", "/ui"),
-                             ("GET", "/ui"), ("GET", "/ui/"), ("GET", "/ui/x"), ("GET", "/chat"),
-                             ("GET", "/chat/deep/path"), ("GET", "/assets/nope.js"), ("GET", "/favicon.ico"),
-                             ("GET", "/x"), ("GET", "/x/"), ("GET", "/y"), ("GET", "/x/chat"),
-                             ("GET", "/x/ui"), ("GET", "/index.html"), ("GET", "/../etc/passwd"),
-                             ("GET", "/avatar/main?meta=1"), ("GET", "/x/avatar/main?meta=1"),
-                             ("GET", "/chat.json")):
+        for method, path in (
+            ("GET", "/"),
+            ("HEAD", "/"),
+            ("POST", "/"),
+            ("PUT", "/chat"),
+            ("DELETE", "/ui"),
+            ("GET", "/ui"),
+            ("GET", "/ui/"),
+            ("GET", "/ui/x"),
+            ("GET", "/chat"),
+            ("GET", "/chat/deep/path"),
+            ("GET", "/assets/nope.js"),
+            ("GET", "/favicon.ico"),
+            ("GET", "/x"),
+            ("GET", "/x/"),
+            ("GET", "/y"),
+            ("GET", "/x/chat"),
+            ("GET", "/x/ui"),
+            ("GET", "/index.html"),
+            ("GET", "/../etc/passwd"),
+            ("GET", "/avatar/main?meta=1"),
+            ("GET", "/x/avatar/main?meta=1"),
+            ("GET", "/chat.json"),
+        ):
             response = await http.request(method, path)
             body = response.text
             out[f"{method} {path}"] = {
                 "status": response.status_code,
                 "headers": {k: v for k, v in response.headers.items() if k in keep},
-                "body": body[:120] if not body.lstrip().startswith("<") else f"<html {len(body)} bytes>"}
+                "body": body[:120] if not body.lstrip().startswith("<") else f"<html {len(body)} bytes>",
+            }
 
 
 async def web_steps(url: str, token: str, out: dict[str, Any]) -> None:
@@ -142,7 +192,9 @@ async def web_steps(url: str, token: str, out: dict[str, Any]) -> None:
         "channels.whatsapp": (payload.get("channels") or {}).get("whatsapp"),
         "channelAccounts.whatsapp": (payload.get("channelAccounts") or {}).get("whatsapp"),
         "channelDefaultAccountId": payload.get("channelDefaultAccountId"),
-        "channelLabels": payload.get("channelLabels"), "channelMeta": payload.get("channelMeta")}
+        "channelLabels": payload.get("channelLabels"),
+        "channelMeta": payload.get("channelMeta"),
+    }
     out["web.login.wait"] = await call(url, token, "web.login.wait", {"timeoutMs": 1000})
     out["web.login.start"] = await call(url, token, "web.login.start", {"timeoutMs": 5000})
     out["web.login.wait after start"] = await call(url, token, "web.login.wait", {"timeoutMs": 1000})
@@ -151,8 +203,9 @@ async def web_steps(url: str, token: str, out: dict[str, Any]) -> None:
 
 async def hello_steps(url: str, token: str, out: dict[str, Any]) -> None:
     async with open_gateway_client(url, token=token, max_protocol=3) as client:
-        out["hello.canvasHostUrl"] = client.hello.canvas_host_url if hasattr(client.hello, "canvas_host_url") \
-            else None
+        out["hello.canvasHostUrl"] = (
+            client.hello.canvas_host_url if hasattr(client.hello, "canvas_host_url") else None
+        )
 
 
 async def main() -> None:

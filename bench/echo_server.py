@@ -27,8 +27,11 @@ MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 
 async def handle(request: WebSocketRequest) -> None:
     ws = await request.accept()
-    challenge = {"type": "event", "event": "connect.challenge",
-                 "payload": {"nonce": str(uuid.uuid4()), "ts": int(time.time() * 1000)}}
+    challenge = {
+        "type": "event",
+        "event": "connect.challenge",
+        "payload": {"nonce": str(uuid.uuid4()), "ts": int(time.time() * 1000)},
+    }
     try:
         await ws.send_message(json.dumps(challenge, separators=(",", ":")))
         while True:
@@ -48,12 +51,22 @@ async def handle(request: WebSocketRequest) -> None:
 async def main(port: int) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
-            server = await nursery.start(lambda task_status: serve_websocket(
-                handle, "127.0.0.1", port, ssl_context=None, max_message_size=MAX_MESSAGE_SIZE,
-                task_status=task_status))
+            server = await nursery.start(
+                lambda task_status: serve_websocket(
+                    handle,
+                    "127.0.0.1",
+                    port,
+                    ssl_context=None,
+                    max_message_size=MAX_MESSAGE_SIZE,
+                    task_status=task_status,
+                )
+            )
             bound = server.port
-            print(f"echo server listening on ws://127.0.0.1:{bound} (pid {os.getpid()})", file=sys.stderr,
-                  flush=True)
+            print(
+                f"echo server listening on ws://127.0.0.1:{bound} (pid {os.getpid()})",
+                file=sys.stderr,
+                flush=True,
+            )
             async for _ in signals:
                 break
             nursery.cancel_scope.cancel()

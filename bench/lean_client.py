@@ -80,8 +80,8 @@ class Reader:
             if len(buffer) < offset + size:
                 await self._fill()
                 continue
-            payload = bytes(buffer[offset:offset + size])
-            del buffer[:offset + size]
+            payload = bytes(buffer[offset : offset + size])
+            del buffer[: offset + size]
             opcode = first & 0x0F
             if opcode == 8:
                 code = struct.unpack_from("!H", payload)[0] if len(payload) >= 2 else None
@@ -106,9 +106,12 @@ class Reader:
 async def open_raw(host: str, port: int, path: str = "/") -> tuple[trio.SocketStream, Reader]:
     stream = await trio.open_tcp_stream(host, port)
     key = base64.b64encode(os.urandom(16)).decode()
-    await stream.send_all((f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
-                          .encode())
+    await stream.send_all(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
     head = bytearray()
     while b"\r\n\r\n" not in head:
         data = await stream.receive_some(65536)
@@ -124,11 +127,15 @@ async def open_raw(host: str, port: int, path: str = "/") -> tuple[trio.SocketSt
 
 
 def connect_text(token: str, mode: str = "test", request_id: str = "c1", protocol: int = 3) -> str:
-    params = {"minProtocol": protocol, "maxProtocol": protocol,
-              "client": {"id": "test", "version": "1", "platform": "linux", "mode": mode},
-              "auth": {"token": token}}
-    return json.dumps({"type": "req", "id": request_id, "method": "connect", "params": params},
-                      separators=(",", ":"))
+    params = {
+        "minProtocol": protocol,
+        "maxProtocol": protocol,
+        "client": {"id": "test", "version": "1", "platform": "linux", "mode": mode},
+        "auth": {"token": token},
+    }
+    return json.dumps(
+        {"type": "req", "id": request_id, "method": "connect", "params": params}, separators=(",", ":")
+    )
 
 
 async def wait_response(reader: Reader, request_id: str, limit: int = 100_000) -> dict[str, Any]:
@@ -142,7 +149,9 @@ async def wait_response(reader: Reader, request_id: str, limit: int = 100_000) -
     raise ClosedByServer(None, f"no response to {request_id} in {limit} frames")
 
 
-async def handshake(stream: trio.SocketStream, reader: Reader, token: str, mode: str = "test") -> dict[str, Any]:
+async def handshake(
+    stream: trio.SocketStream, reader: Reader, token: str, mode: str = "test"
+) -> dict[str, Any]:
     for _ in range(100):
         message = await reader.next_json()
         if message.get("event") == "connect.challenge":
@@ -156,7 +165,9 @@ async def handshake(stream: trio.SocketStream, reader: Reader, token: str, mode:
     return response
 
 
-async def open_client(host: str, port: int, token: str, mode: str = "test") -> tuple[trio.SocketStream, Reader]:
+async def open_client(
+    host: str, port: int, token: str, mode: str = "test"
+) -> tuple[trio.SocketStream, Reader]:
     stream, reader = await open_raw(host, port)
     try:
         await handshake(stream, reader, token, mode)

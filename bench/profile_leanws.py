@@ -48,8 +48,21 @@ def malloc_kib() -> tuple[int, int, int]:
     import ctypes
 
     class MallInfo2(ctypes.Structure):
-        _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                           "fsmblks", "uordblks", "fordblks", "keepcost")]
+        _fields_ = [
+            (name, ctypes.c_size_t)
+            for name in (
+                "arena",
+                "ordblks",
+                "smblks",
+                "hblks",
+                "hblkhd",
+                "usmblks",
+                "fsmblks",
+                "uordblks",
+                "fordblks",
+                "keepcost",
+            )
+        ]
 
     try:
         libc = ctypes.CDLL("libc.so.6")
@@ -73,6 +86,7 @@ async def hold(port: int, count: int) -> None:
 
     streams = []
     async with trio.open_nursery() as nursery:
+
         async def opener(quota: int) -> None:
             for _ in range(quota):
                 stream, reader = await lc.open_client("127.0.0.1", port, TOKEN)
@@ -112,13 +126,21 @@ async def calls(port: int, count: int) -> None:
 def make_config(tmp: Path):
     from moltbot.config.model import AuthConfig, CanvasHostConfig, Config, ControlUiConfig, GatewayConfig
 
-    return Config(gateway=GatewayConfig(auth=AuthConfig(token=TOKEN), control_ui=ControlUiConfig(enabled=False)),
-                  canvas_host=CanvasHostConfig(enabled=False), state_dir=tmp)
+    return Config(
+        gateway=GatewayConfig(auth=AuthConfig(token=TOKEN), control_ui=ControlUiConfig(enabled=False)),
+        canvas_host=CanvasHostConfig(enabled=False),
+        state_dir=tmp,
+    )
 
 
 def child(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, __file__, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+    return subprocess.Popen(
+        [sys.executable, __file__, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+    )
 
 
 async def wait_line(proc: subprocess.Popen, prefix: str) -> str:
@@ -138,7 +160,9 @@ def _group(stat: tracemalloc.StatisticDiff) -> str:
     path = frame.filename
     for marker in ("site-packages/", "/moltbot/", "/lib/python3"):
         if marker in path:
-            path = path.split(marker, 1)[1] if marker != "/moltbot/" else "moltbot/" + path.split(marker, 1)[1]
+            path = (
+                path.split(marker, 1)[1] if marker != "/moltbot/" else "moltbot/" + path.split(marker, 1)[1]
+            )
             break
     return f"{path}:{frame.lineno}"
 
@@ -172,12 +196,19 @@ async def profile_memory(count: int, top: int) -> None:
             big[where] = big.get(where, 0) + 1
     diff = after.compare_to(before, "lineno")
     total = sum(stat.size_diff for stat in diff)
-    print(f"{held} connections held; traced {total / 1024 / count:.2f} KiB per connection, RSS "
-          f"{(rss_after - rss_before) / count:.2f} KiB per connection")
+    print(
+        f"{held} connections held; traced {total / 1024 / count:.2f} KiB per connection, RSS "
+        f"{(rss_after - rss_before) / count:.2f} KiB per connection"
+    )
     print(f"glibc heap (system, in use, free KiB): {heap_before} → {heap_after}")
-    print("blocks > 512 bytes per connection:", ", ".join(
-        f"{path.rsplit('/', 2)[-1]}:{line} {n / count:.2f}" for (path, line), n in sorted(big.items(), key=lambda i: -i[1])
-        if n / count >= 0.5 and (path, line) not in big_before or n / count >= 0.9))
+    print(
+        "blocks > 512 bytes per connection:",
+        ", ".join(
+            f"{path.rsplit('/', 2)[-1]}:{line} {n / count:.2f}"
+            for (path, line), n in sorted(big.items(), key=lambda i: -i[1])
+            if n / count >= 0.5 and (path, line) not in big_before or n / count >= 0.9
+        ),
+    )
     print("| bytes/conn | allocations/conn | where |\n| ---: | ---: | --- |")
     for stat in sorted(diff, key=lambda s: -s.size_diff)[:top]:
         print(f"| {stat.size_diff / count:.0f} | {stat.count_diff / count:.2f} | {_group(stat)} |")

@@ -8,8 +8,7 @@ import secrets
 import trio
 import trio.lowlevel
 
-from moltbot import Config, open_gateway, open_gateway_client
-from moltbot.config.model import AuthConfig, GatewayConfig
+from moltbot import AuthConfig, Config, GatewayConfig, open_gateway, open_gateway_client
 
 
 async def my_other_work(gateway) -> None:
@@ -22,12 +21,15 @@ async def main() -> None:
     token = secrets.token_hex(16)
     config = Config(gateway=GatewayConfig(auth=AuthConfig(token=token)))
     async with trio.open_nursery() as nursery:
-        async with open_gateway(config, port=0) as gateway:  # port 0: any free port
+        # port 0: any free port; no state_dir given: a temporary one, removed when the block ends
+        async with open_gateway(config, port=0) as gateway:
             nursery.start_soon(my_other_work, gateway)
             async with open_gateway_client(gateway.url, token=token) as client:
                 health = await client.call("health")
                 presence = await client.call("system-presence")
-                print(f"protocol {client.protocol}; health ok={health['ok']}; {len(presence)} presence entries")
+                print(
+                    f"protocol {client.protocol}; health ok={health['ok']}; {len(presence)} presence entries"
+                )
         # Leaving the block stopped the gateway gracefully (shutdown event, clients closed 1012).
 
 

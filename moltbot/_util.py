@@ -1,9 +1,17 @@
-"""Small helpers shared by the public context managers."""
+"""Small helpers shared across packages: the public context managers' exception groups, log fields."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trio_websocket import ConnectionClosed
+
+FIELD_MAX = 64
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @contextmanager
@@ -21,3 +29,16 @@ def collapse_single_exception_group() -> Iterator[None]:
             inner = group.exceptions[0]
             raise inner from inner.__cause__
         raise
+
+
+def close_of(exc: ConnectionClosed) -> tuple[int | None, str]:
+    """The close code and reason of a trio-websocket ``ConnectionClosed`` (``(None, "")`` when it has none)."""
+    reason = exc.reason
+    return (None, "") if reason is None else (reason.code, reason.reason or "")
+
+
+def field(value: Any, limit: int = FIELD_MAX) -> str:
+    """A client-chosen value for a log line: bounded and on one line (control characters replaced), so a
+    client cannot forge lines on the console."""
+    text = _CONTROL.sub("?", str(value))
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -28,3 +28,38 @@ async def test_client_health_example_talks_to_a_running_gateway(gateway):
 def test_client_health_example_explains_usage():
     result = subprocess.run([sys.executable, str(EXAMPLES / "client_health.py")], capture_output=True, text=True)
     assert result.returncode == 1 and "usage" in result.stderr
+
+
+def _readme_embedding_example() -> str:
+    text = (EXAMPLES.parent / "README.md").read_text("utf-8")
+    section = text.split("## Embedding", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def _tree(root: Path) -> list[tuple[str, int]]:
+    return sorted((str(path.relative_to(root)), path.stat().st_mtime_ns) for path in root.rglob("*"))
+
+
+async def test_readme_embedding_example_runs_as_written_with_a_read_only_home(tmp_path):
+    """The README's example, run as written (public imports only) by a fresh interpreter whose HOME is read
+    only: the gateway writes nothing there (as root a mode does not stop a write, so the tree is compared)."""
+    code = _readme_embedding_example()
+    assert "moltbot." not in code.replace("from moltbot import", "")  # public names only
+    home = tmp_path / "home"
+    (home / "existing").mkdir(parents=True)
+    before = _tree(home)
+    home.chmod(0o500)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(scratch),
+           "PYTHONPATH": str(EXAMPLES.parent)}
+    try:
+        with trio.fail_after(60):
+            result = await trio.run_process([sys.executable, "-c", code], env=env, capture_stdout=True,
+                                            capture_stderr=True, check=False)
+    finally:
+        home.chmod(0o700)
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    assert "health ok: True" in result.stdout.decode()
+    assert _tree(home) == before
+    assert list(scratch.iterdir()) == []  # the temporary state dir is gone too

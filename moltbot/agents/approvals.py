@@ -194,7 +194,8 @@ def segments(command: str) -> list[list[str]] | None:
         tokens = list(lexer)
     except ValueError:
         return None
-    out, current = [], []
+    out: list[list[str]] = []
+    current: list[str] = []
     for token in tokens:
         if token in _SEPARATORS:
             if current:

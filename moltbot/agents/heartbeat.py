@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from ..protocol._payloads.system import HeartbeatEvent
+from ..protocol import HeartbeatEvent, HeartbeatOutcome
 from .sessions import now_ms
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def classify_reply(text: str, ack_max_chars: int) -> str:
+def classify_reply(text: str, ack_max_chars: int) -> HeartbeatOutcome:
     stripped = text.strip()
     if not stripped:
         return "ok-empty"

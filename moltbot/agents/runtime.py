@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import trio
 
 from ..config.model import Config
-from ..protocol import INVALID_REQUEST, UNAVAILABLE, UNSET, ProtocolError
-from ..protocol._payloads.agent import AgentEvent, ChatEvent
+from ..protocol import INVALID_REQUEST, UNAVAILABLE, UNSET, AgentEvent, ChatEvent, ProtocolError
 from ..store.ids import is_agent_id
 from .commands import ChatCommands
 from .inbound import Collected, InboundQueue, Sender
@@ -258,7 +257,7 @@ class AgentRuntime:
     def submit(self, *, run_id: str, session_key: str, message: str, dedupe: str, agent_id: str | None = None,
                lane: str | None = None, timeout: float | None = None,
                extra_system_prompt: str | None = None, collected: Collected | None = None,
-               client_tools: list[tuple[str, str, dict[str, Any]]] = (),
+               client_tools: Sequence[tuple[str, str, dict[str, Any]]] = (),
                model: str | None = None, route: dict[str, Any] | None = None, sender: Sender | None = None,
                command: bool = False, spawned_by: str | None = None) -> tuple[Run, bool]:
         """Start a run (or find the one with the same idempotency key). Returns (run, created)."""
@@ -388,13 +387,16 @@ class AgentRuntime:
 
     # --- events ---------------------------------------------------------------------------------
 
-    def event(self, run: Run, stream: str, data: dict[str, Any]) -> None:
+    def event(self, run: Run, stream: str, data: dict[str, Any], *, broadcast: bool = True) -> None:
+        """One step of ``run``: to its listeners, and (unless ``broadcast`` is false) as an ``agent`` event."""
         run.seq += 1
         for listener in list(run.listeners):
             try:
                 listener.send_nowait((stream, data))
             except (trio.BrokenResourceError, trio.ClosedResourceError):  # the watcher went away
                 run.listeners.remove(listener)
+        if not broadcast:
+            return
         if self._audience is not None and not self._audience():
             self._emit("agent", None, False)
             return
@@ -437,7 +439,7 @@ class AgentRuntime:
                                          error_message=run.error), False)
 
 
-def chat_delta(sent: str, text: str) -> tuple[str, bool | None]:
+def chat_delta(sent: str, text: str) -> tuple[str, Literal[True] | None]:
     """``(deltaText, replace)`` for a ``chat`` delta: what was appended since the last delta sent, or, when
     ``text`` no longer starts with what was sent (a rewrite), all of it with ``replace: true``. Deltas are
     sent at most every 0.15 s, so ``deltaText`` covers every provider chunk since the last one."""

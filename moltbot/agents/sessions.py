@@ -22,7 +22,7 @@ from typing import Any
 
 import trio
 
-from ..protocol._codec import dumps
+from ..protocol import dumps
 from ..store.atomic import ensure_dir, write_atomic
 from ..store.ids import is_session_id
 
@@ -257,6 +257,10 @@ class SessionStore:
                 self._recent.pop(path, None)  # it holds the line that was not written: read again next time
                 raise pending.error
 
+    def forget(self, path: Path) -> None:
+        """Drop the cached tail of a transcript that was rewritten (compaction): read again next time."""
+        self._recent.pop(path, None)
+
     async def read_transcript(self, path: Path, limit: int = 0) -> list[dict[str, Any]]:
         """``read_transcript`` once the lines a running turn is appending are on disk."""
         await self.settled(path)
@@ -361,7 +365,16 @@ def _read_messages(path: Path, limit: int) -> list[dict[str, Any]]:
             continue  # a torn last line after a crash
         if isinstance(item, dict) and item.get("type") == "message" and isinstance(item.get("message"), dict):
             messages.append(item["message"])
+        elif isinstance(item, dict) and item.get("type") == "compaction" and isinstance(item.get("summary"), str):
+            messages.append(compaction_message(item))
     return messages[-limit:] if limit else messages
+
+
+def compaction_message(line: dict[str, Any]) -> dict[str, Any]:
+    """A ``compaction`` line (the summary of the turns before it, ``compaction.py``) as the message the
+    reference's agent library makes of it: role ``compactionSummary``."""
+    return {"role": "compactionSummary", "summary": line["summary"], "tokensBefore": line.get("tokensBefore"),
+            "content": [{"type": "text", "text": line["summary"]}], "timestamp": line.get("ms")}
 
 
 async def read_transcript(path: Path, limit: int = 0) -> list[dict[str, Any]]:

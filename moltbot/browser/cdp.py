@@ -78,7 +78,7 @@ class CdpConnection:
         message: dict[str, Any] = {"id": message_id, "method": method, "params": params or {}}
         if session_id is not None:
             message["sessionId"] = session_id
-        done, slot = trio.Event(), []
+        done, slot = trio.Event(), list[Any]()
         self._pending[message_id] = (done, slot)
         try:
             with trio.move_on_after(within) as scope:
@@ -155,7 +155,7 @@ async def open_cdp(
             max_message_size=MAX_MESSAGE_BYTES,
             connect_timeout=connect_timeout_s,
             disconnect_timeout=2,
-            extra_headers=list((headers or {}).items()),
+            extra_headers=[(name.encode(), value.encode()) for name, value in (headers or {}).items()],
         ) as ws:
             entered = True
             async with trio.open_nursery() as nursery:

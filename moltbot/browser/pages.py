@@ -190,6 +190,7 @@ class PageSession:
 
     async def tab(self, target_id: str | None = None) -> Tab:
         """The tab ``target_id`` (else the current one, else the first, else a new blank one), attached."""
+        full: str | None
         if target_id:
             full = await self.resolve_target(target_id)
         elif self.current and self.current in self.tabs:

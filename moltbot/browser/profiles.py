@@ -23,7 +23,7 @@ import os
 import re
 import socket
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import attrs
@@ -115,7 +115,7 @@ def _spec(
     headless: bool,
 ) -> ProfileSpec:
     color = entry.color or config.color or DEFAULT_COLOR
-    common = {
+    common: dict[str, Any] = {
         "name": name,
         "color": color,
         "headless": headless if entry.headless is None else entry.headless,

@@ -282,7 +282,7 @@ class ExtensionRelay:
         if extension is None:
             raise RuntimeError("Extension not connected")
         message_id = next(self._ids)
-        done, slot = trio.Event(), []
+        done, slot = trio.Event(), list[Any]()
         self._pending[message_id] = (done, slot)
         try:
             inner = {"method": method, "params": params, **({"sessionId": session_id} if session_id else {})}

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -45,7 +46,7 @@ from .tool import register_browser_tool
 
 if TYPE_CHECKING:
     from ..config.model import Config
-    from ..gateway.runtime import Runtime
+    from .host import BrowserHost
 
 log = logging.getLogger("moltbot.browser")
 
@@ -59,7 +60,7 @@ class ServiceSettings:
     cdp_range: tuple[int, int]
 
 
-def service_settings(config: Config, env: dict[str, str], gateway_port: int) -> ServiceSettings | None:
+def service_settings(config: Config, env: Mapping[str, str], gateway_port: int) -> ServiceSettings | None:
     """What the service runs with, or None when it is off (see the module docstring for when)."""
     section = config.browser
     if not section.enabled or env.get("CLAWDBOT_SKIP_BROWSER_CONTROL_SERVER") == "1":
@@ -71,11 +72,11 @@ def service_settings(config: Config, env: dict[str, str], gateway_port: int) -> 
 
 
 class BrowserService:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: BrowserHost) -> None:
         self.runtime = runtime
         self.control: BrowserControl | None = None
         self.url: str | None = None
-        self.relay = None  # the extension relay (relay.py) while a pass runs
+        self.relay: ExtensionRelay | None = None  # the extension relay (relay.py) while a pass runs
         self.last_error: str | None = None
         self.settings: ServiceSettings | None = None
         self._nursery: trio.Nursery | None = None
@@ -106,12 +107,11 @@ class BrowserService:
 
     def _canvas_origins(self) -> frozenset[tuple[str, int]]:
         """The canvas host's loopback origins while it runs: the guard lets the browser open them."""
-        port = self.runtime.gateway.canvas.port
+        port = self.runtime.canvas_port
         return frozenset({("127.0.0.1", port), ("localhost", port)}) if port else frozenset()
 
     def _gateway_port(self) -> int:
-        override = self.runtime.gateway._port_override  # the --port / embedded port pins the derived ones
-        return override if override is not None else self.runtime.config.gateway.port
+        return self.runtime.gateway_port()
 
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Own the ``browser-control`` child until the Runtime ends (ready at once: a pass that cannot
@@ -125,7 +125,7 @@ class BrowserService:
     async def _apply(self, reason: str | None) -> None:
         """Start, restart or stop the child for the Runtime's current config (one change at a time)."""
         async with self._apply_lock:
-            settings = service_settings(self.runtime.config, self.runtime.gateway.env, self._gateway_port())
+            settings = service_settings(self.runtime.config, self.runtime.env, self._gateway_port())
             if self.child.active:
                 await self.child.stop(reason or "browser control restarting")
             self.settings = settings
@@ -156,7 +156,7 @@ class BrowserService:
     async def _serve_servers(self, settings: ServiceSettings, task_status: Any) -> None:
         config = self.runtime.config
         state_dir = config.state_dir
-        env = dict(self.runtime.gateway.env)
+        env = dict(self.runtime.env)
         specs = resolve_profiles(
             config.browser, state_dir=state_dir, relay_port=settings.relay_port or 1, env=env
         )

@@ -172,7 +172,7 @@ class BrowserControl:
         session = await self.manager.ensure(profile)
         return await session.open_tab(url)
 
-    async def _running(self, profile: str | None):  # type: ignore[no-untyped-def]
+    async def _running(self, profile: str | None):
         state = self.manager.profile(profile)
         if state.session is None:
             raise BrowserError("browser not running", 409)
@@ -195,7 +195,7 @@ class BrowserControl:
 
     # --- pages ------------------------------------------------------------------------------------
 
-    async def _tab(self, profile: str | None, target: Any):  # type: ignore[no-untyped-def]
+    async def _tab(self, profile: str | None, target: Any):
         session = await self.manager.ensure(profile)
         return session, await session.tab(
             str(target).strip() if isinstance(target, str) and target.strip() else None

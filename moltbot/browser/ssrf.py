@@ -84,7 +84,7 @@ async def check_url(url: str, guard: Guard) -> str:
             infos = await trio.socket.getaddrinfo(host, port, type=trio.socket.SOCK_STREAM)
         except OSError:
             raise NavigationRefused(f"cannot resolve {host[:200]}") from None
-        addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
     for address in addresses:
         if _blocked(address):
             raise NavigationRefused(

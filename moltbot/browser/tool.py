@@ -72,7 +72,7 @@ def _request(arguments: dict[str, Any]) -> tuple[str, str, dict[str, str], dict[
     action = arguments.get("action")
     profile = {"profile": arguments["profile"]} if isinstance(arguments.get("profile"), str) else {}
     target = {"targetId": arguments["targetId"]} if isinstance(arguments.get("targetId"), str) else {}
-    pick = {
+    pick: dict[str, Any] = {
         k: arguments[k]
         for k in ("url", "waitUntil", "timeoutMs", "fullPage", "ref", "text", "timeMs")
         if k in arguments

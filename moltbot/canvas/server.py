@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import anyio
 import attrs
@@ -160,7 +160,7 @@ class LiveReload:
 
 async def _send_simple(send: Callable[[dict], Awaitable[None]], status: int, body: bytes, *,
                        content_type: bytes = b"text/plain; charset=utf-8",
-                       headers: list[tuple[bytes, bytes]] = (), head: bool = False) -> None:
+                       headers: Sequence[tuple[bytes, bytes]] = (), head: bool = False) -> None:
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", content_type), (b"content-length", str(len(body)).encode()),
         (b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff"), *headers]})
@@ -327,7 +327,7 @@ async def _serve_in(nursery: trio.Nursery, settings: CanvasSettings, root: Path,
 
     async def run_server(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
         try:
-            await serve(app, _hypercorn_config(settings.host, settings.port),
+            await serve(cast(Any, app), _hypercorn_config(settings.host, settings.port),
                         shutdown_trigger=shutdown_trigger, task_status=task_status)
         finally:
             hub.close()
@@ -345,10 +345,10 @@ async def _serve_in(nursery: trio.Nursery, settings: CanvasSettings, root: Path,
 
 
 def _first_os_error(group: BaseExceptionGroup) -> OSError | None:
-    match = group.subgroup(OSError)
+    match: BaseException | None = group.subgroup(OSError)
     while isinstance(match, BaseExceptionGroup):
         match = match.exceptions[0]
-    return match
+    return match if isinstance(match, OSError) else None
 
 
 __all__ = ["CanvasApp", "CanvasSettings", "CanvasStartError", "LiveReload", "inject_live_reload", "serve_canvas"]

@@ -56,6 +56,8 @@ class InboundMessage:
     message_id: str | None = None
     mentioned: bool = False
     sender_name: str | None = None
+    guild_id: str | None = None  # Discord: the guild (server) a channel message came from
+    team_id: str | None = None  # Slack workspace (``bindings[].match.teamId``)
 
     @property
     def dedupe_key(self) -> str | None:

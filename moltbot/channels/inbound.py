@@ -105,7 +105,9 @@ class Dispatcher:
         paired: set[str] = set()
         if message.chat_type == "direct" and getattr(account, "dm_policy", None) == "pairing":
             paired = await trio.to_thread.run_sync(pairing.allowed)  # a file read: only when it can matter
-        decision = decide(message, account, paired)
+        # A channel with its own access rules (Discord's guilds/channels) decides itself.
+        own_rules = getattr(slot.account, "decide", None)
+        decision = own_rules(message, paired) if own_rules is not None else decide(message, account, paired)
         if decision == "ignore":
             log.info("%s:%s ignored a message from %s (policy)", message.channel, message.account_id,
                      message.sender_id)
@@ -121,7 +123,10 @@ class Dispatcher:
         key = self.route(message)
         store, route = await self._remember_route(key, message)
         by_channel = manager.runtime.config.messages.queue.by_channel
-        prompt = group_settings(message, account).system_prompt if message.chat_type != "direct" else None
+        prompt = None
+        if message.chat_type != "direct":
+            own_prompt = getattr(slot.account, "group_prompt", None)
+            prompt = own_prompt(message) if own_prompt is not None else group_settings(message, account).system_prompt
         origin = f"{message.channel}:{message.account_id}:{message.reply_target}"
         # Who sent it decides how the agent sees it: the owner's text as is, anyone else's as untrusted.
         sender = Sender(channel=message.channel, sender_id=message.sender_id, name=message.sender_name,
@@ -135,7 +140,12 @@ class Dispatcher:
             return True, None
         self._replying.add(run.run_id)
         try:
-            await run.done.wait()
+            async with trio.open_nursery() as nursery:
+                typing = getattr(slot.account, "typing", None)  # "typing…" while the agent runs (Discord)
+                if typing is not None:
+                    nursery.start_soon(typing, message)
+                await run.done.wait()
+                nursery.cancel_scope.cancel()
             if (run.status == "aborted" and run.stop_reason is None) or not manager.runtime.runs.accepting:
                 return False, None  # cut short or refused by a stopping gateway: the next start runs it
             if run.status != "ok" or not run.text.strip():
@@ -155,7 +165,8 @@ class Dispatcher:
         config, agents = self.manager.runtime.config, self.manager.runtime.agents
         agent_id, matched_by = resolve_agent(
             config.bindings, channel=message.channel, account_id=message.account_id,
-            peers=message_peers(message), default_agent=agents.default_agent_id(),
+            peers=message_peers(message), guild_id=message.guild_id, team_id=message.team_id,
+            default_agent=agents.default_agent_id(),
             known_agents=agents.agent_ids())
         key = session_key(message, agent_id=agent_id, main_key=agents.main_key(agent_id),
                           dm_scope=config.session.dm_scope, identity_links=config.session.identity_links)

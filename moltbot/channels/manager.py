@@ -25,24 +25,31 @@ import attrs
 import trio
 
 from ..gateway.supervisor import Child, describe
-from ..protocol._payloads.system import LinkChannel
+from ..protocol import LinkChannel
 from . import liveness, summary
 from .base import AccountStatus, Backoff, ChannelAccount, ChannelUnavailable, DeliveryError, wall_ms
+from .discord import policy as discord_policy
+from .discord.channel import DiscordChannel
+from .discord.channel import resolve_token as discord_token
 from .inbound import Dispatcher
 from .outbound import Deliveries, InboundGate
 from .pairing import PairingStore
-from .summary import CHANNEL_ORDER, DETAIL_LABELS, LABELS, SYSTEM_IMAGES
+from .slack.channel import SlackChannel
+from .slack.channel import is_configured as slack_configured
+from .slack.events import policy_view as slack_policy
+from .summary import CHANNEL_ORDER as CHANNEL_ORDER  # methods/channels.py validates names with it
+from .summary import DETAIL_LABELS, LABELS, SYSTEM_IMAGES, channel_order
 from .telegram.channel import TelegramChannel, resolve_token
 from .webchat import webchat_accounts
 from .whatsapp.channel import WhatsAppChannel
 from .whatsapp.login import WhatsAppLogins
 
 if TYPE_CHECKING:
-    from ..gateway.runtime import Runtime
+    from .host import ChannelHost
 
 log = logging.getLogger("moltbot.channels")
 
-SUPERVISED = ("telegram", "whatsapp")
+SUPERVISED = ("telegram", "whatsapp", "discord", "slack")
 BACKOFF = Backoff(initial=2.0, maximum=300.0, jitter=0.2)
 STABLE_SECONDS = 60.0  # a run this long resets the backoff
 APPROVAL_CHECK_SECONDS = 5.0  # how often the pairing allowlists are checked for new approvals
@@ -76,12 +83,14 @@ class _Ready:
 
 
 def _mode(channel: str, account: Any) -> str | None:
+    if channel == "slack":
+        return account.mode
     if channel != "telegram":
         return None
     return "webhook" if account.webhook_url else "polling"
 
 
-def account_configs(runtime: Runtime, channel: str) -> dict[str, Any]:
+def account_configs(runtime: ChannelHost, channel: str) -> dict[str, Any]:
     """Account id → account config for ``channel`` (the top-level block is the ``default`` account)."""
     section = getattr(runtime.config.channels, channel, None)
     if section is None:
@@ -92,7 +101,7 @@ def account_configs(runtime: Runtime, channel: str) -> dict[str, Any]:
 
 
 class ChannelManager:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: ChannelHost) -> None:
         self.runtime = runtime
         self.backoff = BACKOFF
         self.slots: dict[tuple[str, str], Slot] = {}
@@ -221,24 +230,35 @@ class ChannelManager:
             return await self._start_account(channel, account_id, account)
 
     def _fresh_status(self, channel: str, account_id: str, account: Any, old: AccountStatus | None) -> AccountStatus:
+        # Discord's and Slack's legacy ``dm`` block is read.
+        policy = (discord_policy.effective(account) if channel == "discord" else
+                  slack_policy(account) if channel == "slack" else account)
         status = AccountStatus(account_id=account_id, name=account.name, enabled=account.enabled,
-                               dm_policy=account.dm_policy, mode=_mode(channel, account),
-                               allow_from=[str(e) for e in account.allow_from] or None)
+                               dm_policy=policy.dm_policy, mode=_mode(channel, account),
+                               allow_from=[str(e) for e in policy.allow_from or ()] or None)
         if old is not None:  # keep history across restarts
             status.last_start_at, status.last_stop_at = old.last_start_at, old.last_stop_at
             status.last_inbound_at, status.last_outbound_at = old.last_inbound_at, old.last_outbound_at
             status.linked, status.self_id = old.linked, old.self_id
-        if channel == "telegram":
-            token, status.token_source = resolve_token(account, account_id, self.runtime.gateway.env)
+        if channel in ("telegram", "discord"):
+            resolve = resolve_token if channel == "telegram" else discord_token
+            token, status.token_source = resolve(account, account_id, self.runtime.env)
             status.configured = bool(token)
+        elif channel == "slack":
+            status.configured, status.token_source = slack_configured(account, account_id, self.runtime.env)
         else:
             status.configured = True
         return status
 
     def _build(self, channel: str, account_id: str, account: Any, status: AccountStatus) -> ChannelAccount:
         if channel == "telegram":
-            return TelegramChannel(account_id, account, status, env=self.runtime.gateway.env,
+            return TelegramChannel(account_id, account, status, env=self.runtime.env,
                                    state_dir=self.runtime.config.state_dir)
+        if channel == "discord":
+            return DiscordChannel(account_id, account, status, env=self.runtime.env,
+                                  state_dir=self.runtime.config.state_dir)
+        if channel == "slack":
+            return SlackChannel(account_id, account, status, env=self.runtime.env)
         return WhatsAppChannel(account_id, account, status, state_dir=self.runtime.config.state_dir)
 
     async def _serve_account(self, slot: Slot, channel: str, account: Any, *,
@@ -336,7 +356,7 @@ class ChannelManager:
         return results
 
     def status_payload(self, probes: dict[tuple[str, str], dict[str, Any]] | None = None) -> dict[str, Any]:
-        order = list(CHANNEL_ORDER)
+        order = channel_order(self)
         accounts = {c: self.accounts(c) for c in order}
         for (channel, account_id), probe in (probes or {}).items():
             for row in accounts.get(channel, []):
@@ -360,5 +380,5 @@ class ChannelManager:
                                  inbound_handled=self.dispatcher.handled)
 
     def health(self) -> tuple[dict[str, Any], list[str], dict[str, str]]:
-        order = list(CHANNEL_ORDER)
+        order = channel_order(self)
         return {c: self.summary(c) for c in order}, order, {c: LABELS[c] for c in order}

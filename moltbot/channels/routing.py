@@ -30,7 +30,7 @@ Decision = Literal["answer", "pair", "ignore"]
 
 def normalize_entry(entry: Any) -> str:
     text = str(entry).strip()
-    for prefix in ("telegram:", "tg:"):
+    for prefix in ("telegram:", "tg:", "slack:"):
         if text.lower().startswith(prefix):
             text = text[len(prefix):]
     return text.lstrip("@").lower()
@@ -126,6 +126,8 @@ def message_peers(message: InboundMessage) -> list[Peer]:
         return [Peer("dm", message.sender_id)]
     kind = "channel" if message.chat_type == "channel" else "group"
     group = Peer(kind, message.chat_id)
+    if kind == "channel" and message.thread_id:  # a Discord thread is a channel of its own id
+        return [Peer(kind, message.thread_id), group]
     return [Peer(kind, f"{message.chat_id}:topic:{message.thread_id}"), group] if message.thread_id else [group]
 
 
@@ -188,8 +190,9 @@ def session_key(message: InboundMessage, *, agent_id: str, main_key: str, dm_sco
                 identity_links: Mapping[str, Any] | None = None) -> str:
     """The session for ``message`` in agent ``agent_id`` (``main_key``: that agent's main session key)."""
     channel, peer = message.channel, message.sender_id.lower()
-    if message.chat_type == "channel":
-        return f"agent:{agent_id}:{channel}:channel:{message.chat_id}"
+    if message.chat_type == "channel":  # a thread of a channel (Discord) is its own session
+        key = f"agent:{agent_id}:{channel}:channel:{message.chat_id}"
+        return f"{key}:thread:{message.thread_id}" if message.thread_id else key
     if message.chat_type != "direct":
         key = f"agent:{agent_id}:{channel}:group:{message.chat_id}"
         return f"{key}:topic:{message.thread_id}" if message.thread_id else key

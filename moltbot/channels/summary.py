@@ -9,22 +9,31 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..protocol._payloads.system import LinkChannel
+from ..protocol import LinkChannel
 from .base import wall_ms
 from .whatsapp.channel import resolve_auth_dir
 
 if TYPE_CHECKING:
     from .manager import ChannelManager
 
-CHANNEL_ORDER = ("telegram", "whatsapp", "webchat")
-LABELS = {"telegram": "Telegram", "whatsapp": "WhatsApp", "webchat": "WebChat"}
+CHANNEL_ORDER = ("telegram", "whatsapp", "discord", "slack", "webchat")  # the original's order (§10.1)
+OPTIONAL = ("discord", "slack")  # listed only when configured, as today's plugin channels
+LABELS = {"telegram": "Telegram", "whatsapp": "WhatsApp", "discord": "Discord", "slack": "Slack",
+          "webchat": "WebChat"}
 # The original's channel registry (``src/channels/registry.ts``): longer labels and the macOS app's SF Symbols.
-DETAIL_LABELS = {"telegram": "Telegram Bot", "whatsapp": "WhatsApp Web", "webchat": "WebChat"}
-SYSTEM_IMAGES = {"telegram": "paperplane", "whatsapp": "message"}
+DETAIL_LABELS = {"telegram": "Telegram Bot", "whatsapp": "WhatsApp Web", "discord": "Discord Bot",
+                 "slack": "Slack Bot", "webchat": "WebChat"}
+SYSTEM_IMAGES = {"telegram": "paperplane", "whatsapp": "message", "discord": "bubble.left.and.bubble.right",
+                 "slack": "number"}
 
 SUMMARY_KEYS = ("accountId", "name", "enabled", "configured", "linked", "authAgeMs", "running", "connected",
                 "lastError", "probe", "lastProbeAt", "mode", "tokenSource", "healthState", "reconnectAttempts",
                 "stalledSince", "pending", "deadLetters", "inboundDeadLetters")
+
+
+def channel_order(manager: ChannelManager) -> list[str]:
+    """The channels ``status``/``health`` list: the core ones always, an optional one once configured."""
+    return [c for c in CHANNEL_ORDER if c not in OPTIONAL or manager.account_configs(c)]
 
 
 def _state(row: dict[str, Any]) -> str:
@@ -83,7 +92,7 @@ def web_auth(manager: ChannelManager, account_id: str) -> dict[str, Any]:
 
 def link_channel(manager: ChannelManager) -> LinkChannel | None:
     """The first channel whose summary says whether it is ``linked`` (the original's linkChannel)."""
-    for channel in CHANNEL_ORDER:
+    for channel in channel_order(manager):
         state = channel_summary(manager, channel)
         if isinstance(state.get("linked"), bool):
             return LinkChannel(id=channel, label=LABELS[channel], linked=state["linked"],
@@ -94,7 +103,7 @@ def link_channel(manager: ChannelManager) -> LinkChannel | None:
 def summary_lines(manager: ChannelManager) -> list[str]:
     """``status``'s ``channelSummary``: one line per channel (and per account when there are several)."""
     lines = []
-    for channel in CHANNEL_ORDER:
+    for channel in channel_order(manager):
         rows = manager.accounts(channel)
         for row in rows:
             label = LABELS[channel] if len(rows) == 1 else f"{LABELS[channel]} ({row['accountId']})"

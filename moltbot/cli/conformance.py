@@ -10,8 +10,15 @@ from urllib.parse import urlsplit
 import click
 import trio
 
-from ..conformance import CAPABILITIES, Options, Target, list_checks, run_conformance
-from ..conformance._spec4 import SchemaUnavailable, load_spec4
+from ..conformance import (
+    CAPABILITIES,
+    Options,
+    SchemaUnavailable,
+    Target,
+    list_checks,
+    load_spec4,
+    run_conformance,
+)
 from .errors import command
 from .rpc import websocket_url
 from .status import resolve_target

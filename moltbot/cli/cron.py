@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from ..protocol._payloads.cron import parse_absolute_ms
+from ..protocol import parse_absolute_ms
 from .rpc import Session
 from .status import connection_options, run_client_command
 

@@ -19,8 +19,7 @@ import trio
 from ..client import GatewayClosed, open_gateway_client
 from ..config.paths import resolve_state_dir
 from ..devices.identity import DeviceAuthStore, identity_path, load_or_create_identity
-from ..protocol import RemoteProtocolError
-from ..protocol._device import DeviceKeyPair
+from ..protocol import DeviceKeyPair, RemoteProtocolError
 from .errors import command
 
 try:  # the CLI's shared connection helpers (moving from status.py to rpc.py)
@@ -45,8 +44,8 @@ def call_gateway(method: str, params: Any, options: dict[str, Any]) -> Any:
         with trio.fail_after(options["timeout"] / 1000):
             async with open_gateway_client(url, token=token, password=password, client_id="cli", mode="cli",
                                            scopes=CLI_SCOPES, device=identity) as client:
-                if client.hello.auth is not None:
-                    auth = client.hello.auth
+                auth = client.hello.auth
+                if auth is not None and auth.device_token is not None:
                     await trio.to_thread.run_sync(tokens.store, identity.device_id, "operator", auth.device_token,
                                                   list(auth.scopes))
                 return await client.call(method, params)

@@ -52,7 +52,7 @@ class Finding:
     status: str  # ok | warn | fail | skip
     detail: str
     fix: str | None = None
-    apply: Callable[[], None] | None = attrs.field(default=None, eq=False, repr=False)  # the safe fix
+    apply: Callable[[], object] | None = attrs.field(default=None, eq=False, repr=False)  # the safe fix
 
     def to_json(self) -> dict:
         return {"check": self.check, "status": self.status, "detail": self.detail, "fix": self.fix,
@@ -362,6 +362,7 @@ def doctor_command(fix: bool, regenerate: bool, timeout: int, as_json: bool) -> 
         with progress(f"applying {len(fixes)} fix(es)", total=len(fixes), announce=shown, plain_steps=shown) as steps:
             for finding in fixes:
                 steps.step(f"fixing {finding.check}: {finding.fix}")
+                assert finding.apply is not None
                 finding.apply()
                 applied.append(f"{finding.check}: {finding.fix}")
                 steps.advance()

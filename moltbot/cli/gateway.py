@@ -10,6 +10,7 @@ import errno
 import json
 import os
 import sys
+from typing import Any, cast
 
 import attrs
 import click
@@ -47,8 +48,8 @@ def prepare_config(config: Config, *, port: int | None, bind: str | None, token:
     if password:
         auth = attrs.evolve(auth, password=password)
     if auth_mode:
-        auth = attrs.evolve(auth, mode=auth_mode)
-    gateway = attrs.evolve(gateway, auth=auth, bind=bind or gateway.bind)
+        auth = attrs.evolve(auth, mode=cast(Any, auth_mode))  # click.Choice of the modes
+    gateway = attrs.evolve(gateway, auth=auth, bind=cast(Any, bind) or gateway.bind)
     config = attrs.evolve(config, gateway=gateway)
     env_port = env.get("CLAWDBOT_GATEWAY_PORT")
     source = "--port"
@@ -130,6 +131,7 @@ def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token:
         apply_profile("dev", env)
     try:
         config = load_config(env=env)
+        assert config.path is not None  # load_config always names the file it read (or would read)
         if env.get("CLAWDBOT_PROFILE") == "dev" and not config.path.exists():
             write_atomic(config.path, json.dumps(dev_config(env), indent=2) + "\n", mode=0o600)
             click.echo(f"Wrote a dev config to {config.path}", err=True)
@@ -150,6 +152,7 @@ def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token:
     profile = profile_from_env(env) or "default"
     if force:
         _force(port, config, profile)
+    assert config.path is not None
     try:
         lock = acquire_gateway_lock(config.path, env=env, wait_seconds=2.0 if force else 0.0)
     except GatewayLockError as exc:
@@ -190,6 +193,7 @@ def _force(port: int, config: Config, profile: str) -> None:
     serves ``port``."""
     from ..gateway.force import ForceRefused, plan_force, stop_gateway, wait_port_free
 
+    assert config.path is not None  # from load_config
     try:
         own = plan_force(port, config.path, profile)
         if own is not None:

@@ -22,9 +22,8 @@ import click
 import trio
 
 from ..client import Backoff, GatewayClosed, open_reconnecting_client
-from ..protocol import RemoteProtocolError
-from ..protocol._codec import dumps
-from ..protocol._payloads.logs import MAX_LIMIT
+from ..protocol import LOGS_MAX_LIMIT as MAX_LIMIT
+from ..protocol import RemoteProtocolError, dumps
 from .errors import command
 from .locallog import follow_file, local_log_path, read_tail
 from .output import STYLES, Output
@@ -39,7 +38,7 @@ def parse_line(line: str) -> dict[str, Any]:
         return {"raw": line}
     if not isinstance(entry, dict):
         return {"raw": line}
-    meta = entry.get("_meta") if isinstance(entry.get("_meta"), dict) else {}
+    meta: dict[str, Any] = entry["_meta"] if isinstance(entry.get("_meta"), dict) else {}
     return {
         "ts": entry.get("ts") or entry.get("time") or meta.get("date"),
         "level": str(entry.get("level") or meta.get("logLevelName") or "info").lower(),

@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .._util import collapse_single_exception_group
-from ..protocol._codec import dumps
+from ..protocol import dumps
 
 # Statuses used across commands, and their colours on a terminal.
 STYLES = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim", "info": "cyan",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 import attrs
 import click
@@ -24,7 +25,7 @@ def apply_tailscale_flags(config: Config, mode: str | None, reset_on_exit: bool)
     """``--tailscale`` and ``--tailscale-reset-on-exit`` over ``gateway.tailscale``."""
     tailscale = config.gateway.tailscale
     if mode is not None:
-        tailscale = attrs.evolve(tailscale, mode=mode)
+        tailscale = attrs.evolve(tailscale, mode=cast(Any, mode))  # click.Choice of the modes
     if reset_on_exit:
         tailscale = attrs.evolve(tailscale, reset_on_exit=True)
     return attrs.evolve(config, gateway=attrs.evolve(config.gateway, tailscale=tailscale))

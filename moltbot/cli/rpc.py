@@ -91,8 +91,8 @@ def running_gateway_config(exc: ConfigError) -> Config | None:
         raw = parse_json5(exc.path.read_text("utf-8"))
     except (OSError, ValueError):
         raw = {}
-    gateway = raw.get("gateway") if isinstance(raw, dict) and isinstance(raw.get("gateway"), dict) else {}
-    auth = gateway.get("auth") if isinstance(gateway.get("auth"), dict) else {}
+    gateway: dict[str, Any] = raw["gateway"] if isinstance(raw, dict) and isinstance(raw.get("gateway"), dict) else {}
+    auth: dict[str, Any] = gateway["auth"] if isinstance(gateway.get("auth"), dict) else {}
     secrets = {key: value for key in ("token", "password")
                if isinstance(value := auth.get(key), str) and value and "${" not in value}
     try:

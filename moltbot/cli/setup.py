@@ -42,10 +42,10 @@ from .onboard import (
 def base_settings(raw: dict[str, Any], *, workspace: str | None, mode: str) -> list[tuple[Setting, str]]:
     """What a working local gateway needs and ``raw`` lacks, each with the line to print."""
     wanted = []
-    gateway = raw.get("gateway") if isinstance(raw.get("gateway"), dict) else {}
+    gateway: dict[str, Any] = raw["gateway"] if isinstance(raw.get("gateway"), dict) else {}
     if not gateway.get("mode"):
         wanted.append((Setting("gateway.mode", mode), f"set gateway.mode = {mode}"))
-    auth = gateway.get("auth") if isinstance(gateway.get("auth"), dict) else {}
+    auth: dict[str, Any] = gateway["auth"] if isinstance(gateway.get("auth"), dict) else {}
     if not auth.get("token") and not auth.get("password"):
         wanted.append((Setting("gateway.auth.token", generate_token(), secret=True),
                        "generated a gateway token (gateway.auth.token)"))
@@ -65,7 +65,7 @@ def _grouped(settings: list[Setting], tree: Any) -> list[tuple[str, Any]]:
         if not rest or any(isinstance(segment, int) for segment in rest):
             edits[segments] = setting.value
             continue
-        edits[head] = set_in_tree(edits.get(head) if isinstance(edits.get(head), dict) else {}, rest, setting.value)
+        edits[head] = set_in_tree(edits[head] if isinstance(edits.get(head), dict) else {}, rest, setting.value)
     return [(".".join(str(segment) for segment in path), value) for path, value in edits.items()]
 
 

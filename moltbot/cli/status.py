@@ -22,8 +22,8 @@ from .errors import command
 from .output import Output
 from .rpc import CLI_SCOPES, Session, connection_options, local_url, resolve, resolve_target
 
-__all__ = ["CLI_SCOPES", "connection_options", "dashboard_command", "health_command", "resolve_target",
-           "run_client_command", "status_command"]
+__all__ = ["CLI_SCOPES", "connection_options", "dashboard_command", "health_command", "render_usage",
+           "resolve_target", "run_client_command", "status_command"]
 
 
 def run_client_command(method: str, params: Any, options: dict[str, Any], render: Callable[[Any], str], *,
@@ -141,18 +141,50 @@ def health_command(**options) -> None:
     show("health", options, render_health)
 
 
+def _tokens(count: int) -> str:
+    return f"{count / 1_000_000:.1f}M" if count >= 1_000_000 else f"{count / 1000:.1f}k" if count >= 1000 else str(count)
+
+
+def _dollars(totals: dict[str, Any]) -> str:
+    cost = f"${totals.get('totalCost', 0):.4f}" if totals.get("totalCost", 0) < 1 else f"${totals['totalCost']:.2f}"
+    missing = totals.get("missingCostEntries", 0)
+    return cost + (f" (+{missing} unpriced)" if missing else "")
+
+
+def render_usage(out: Output, cost: dict[str, Any]) -> None:
+    """``usage.cost``: totals, the last days, and per model (prices from ``models.providers.*.models[].cost``)."""
+    totals = cost.get("totals") or {}
+    out.line(f"Usage, last {cost.get('days', 30)} days: {_tokens(totals.get('totalTokens', 0))} tokens "
+             f"({_tokens(totals.get('input', 0))} in, {_tokens(totals.get('output', 0))} out, "
+             f"{_tokens(totals.get('cacheRead', 0))} cache read), {_dollars(totals)}")
+    daily = (cost.get("daily") or [])[-7:]
+    if daily:
+        out.table(["Day", "Tokens", "Cost"], [[d["date"], _tokens(d.get("totalTokens", 0)), _dollars(d)]
+                                              for d in daily], title="Last days")
+    models = cost.get("byModel") or []
+    if models:
+        out.table(["Model", "Tokens", "Cost"], [[f"{m.get('provider') or '?'}/{m.get('model') or '?'}",
+                                                 _tokens(m.get("totalTokens", 0)), _dollars(m)] for m in models],
+                  title="By model")
+
+
 @click.command("status")
+@click.option("--usage", "with_usage", is_flag=True, help="Also show token usage and cost (usage.cost).")
+@click.option("--days", type=click.IntRange(1, 3660), default=30, show_default=True, help="Days of usage.")
 @connection_options
-def status_command(**options) -> None:
+def status_command(with_usage: bool, days: int, **options) -> None:
     """Ask the running gateway for its status (connections, lane queues, errors since start)."""
     session = Session.from_options(options)
     payload = session.call("status", None)
+    cost = session.call("usage.cost", {"days": days}) if with_usage else None
     if options.get("as_json"):
-        session.out.json(payload)
+        session.out.json({**payload, "usage": cost} if with_usage else payload)
         return
     profile = lookup(os.environ, "PROFILE") or "default"
     session.out.line(f"Reached {session.target.url} (profile {profile}; config {session.target.config.path})")
     render_status(session.out, payload)
+    if cost is not None:
+        render_usage(session.out, cost)
 
 
 @click.command("dashboard")

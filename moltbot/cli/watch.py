@@ -114,6 +114,7 @@ class Watcher:
     async def _start(self, nursery: trio.Nursery) -> trio.Process:
         command = [sys.executable, "-m", "moltbot", *child_arguments(self.argv, self.port)]
         process = await trio.lowlevel.open_process(command, stderr=subprocess.PIPE)
+        assert process.stderr is not None  # stderr=PIPE
         nursery.start_soon(self._relay, process.stderr)
         return process
 

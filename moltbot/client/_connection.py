@@ -34,28 +34,36 @@ import attrs
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, wrap_client_stream
 
-from .. import __version__
-from .._util import collapse_single_exception_group
+from .._util import close_of, collapse_single_exception_group
+from .._version import __version__
 from ..protocol import (
     UNSET,
     ClientHandshake,
+    DeviceKeyPair,
     EventFrame,
     HelloOk,
     RemoteProtocolError,
+    RequestFrame,
     ResponseFrame,
     encode_frame,
+    sign_connect,
     structure_frame,
 )
-from ..protocol._device import DeviceKeyPair, sign_connect
 from ._hello import parse_hello
 
-__all__ = ["ClientStatistics", "GatewayClient", "GatewayClosed", "connect_gateway_client", "open_gateway_client"]
+__all__ = [
+    "ClientStatistics",
+    "GatewayClient",
+    "GatewayClosed",
+    "connect_gateway_client",
+    "open_gateway_client",
+]
 
 CHALLENGE_FALLBACK_SECONDS = 0.75
 CLOSE_TICK_TIMEOUT = 4000
 MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 CLOSE_TIMEOUT = 1.0  # bound on a close handshake (and a TLS close_notify) when the client closes
-Stream = trio.SocketStream | trio.SSLStream
+Stream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
 
 
 class GatewayClosed(Exception):
@@ -87,19 +95,37 @@ class ClientStatistics:
     seconds_since_last_frame: float
 
 
-def connect_params(*, token: str | None = None, password: str | None = None, client_id: str = "gateway-client",
-                   mode: str = "backend", role: str = "operator", scopes: list[str] | None = None,
-                   min_protocol: int = 3, max_protocol: int = 7, display_name: str | None = None,
-                   instance_id: str | None = None, commands: list[str] | None = None,
-                   caps: list[str] | None = None) -> dict[str, Any]:
+def connect_params(
+    *,
+    token: str | None = None,
+    password: str | None = None,
+    client_id: str = "gateway-client",
+    mode: str = "backend",
+    role: str = "operator",
+    scopes: list[str] | None = None,
+    min_protocol: int = 3,
+    max_protocol: int = 7,
+    display_name: str | None = None,
+    instance_id: str | None = None,
+    commands: list[str] | None = None,
+    caps: list[str] | None = None,
+) -> dict[str, Any]:
     """The ``connect`` params object this client sends (``commands``/``caps``: what a node offers)."""
-    client: dict[str, Any] = {"id": client_id, "version": __version__,
-                              "platform": platform.system().lower() or "unknown", "mode": mode,
-                              "instanceId": instance_id or str(uuid.uuid4())}
+    client: dict[str, Any] = {
+        "id": client_id,
+        "version": __version__,
+        "platform": platform.system().lower() or "unknown",
+        "mode": mode,
+        "instanceId": instance_id or str(uuid.uuid4()),
+    }
     if display_name:
         client["displayName"] = display_name
-    params: dict[str, Any] = {"minProtocol": min_protocol, "maxProtocol": max_protocol, "client": client,
-                              "role": role}
+    params: dict[str, Any] = {
+        "minProtocol": min_protocol,
+        "maxProtocol": max_protocol,
+        "client": client,
+        "role": role,
+    }
     if scopes:
         params["scopes"] = scopes
     if commands is not None:
@@ -122,7 +148,7 @@ class GatewayClient:
         self.hello_payload: Any = None  # the hello-ok JSON as received, new fields included
         self._ids = itertools.count(1)
         self._pending: dict[str, _Pending] = {}
-        self._subscribers: list[trio.MemorySendChannel] = []
+        self._subscribers: list[trio.MemorySendChannel[EventFrame]] = []
         self.dropped = 0
         self.seq_gaps = 0
         self.last_seq: int | None = None
@@ -165,22 +191,29 @@ class GatewayClient:
             error = response.error
             if error is None:
                 raise RemoteProtocolError("UNAVAILABLE", "request failed without an error")
-            raise RemoteProtocolError(error.code, error.message,
-                                      details=None if error.details is UNSET else error.details,
-                                      retry_after_ms=error.retry_after_ms)
+            raise RemoteProtocolError(
+                error.code,
+                error.message,
+                details=None if error.details is UNSET else error.details,
+                retry_after_ms=error.retry_after_ms,
+            )
         return None if response.payload is UNSET else response.payload
 
-    def subscribe(self, max_buffer: int = 1000) -> trio.MemoryReceiveChannel:
+    def subscribe(self, max_buffer: int = 1000) -> trio.MemoryReceiveChannel[EventFrame]:
         """A channel receiving every later ``EventFrame``; closed when the connection ends."""
-        send, receive = trio.open_memory_channel(max_buffer)
+        send, receive = trio.open_memory_channel[EventFrame](max_buffer)
         self._subscribers.append(send)
         return receive
 
     def statistics(self) -> ClientStatistics:
         return ClientStatistics(
-            pending_requests=len(self._pending), subscribers=len(self._subscribers), dropped_events=self.dropped,
-            seq_gaps=self.seq_gaps, last_seq=self.last_seq,
-            seconds_since_last_frame=trio.current_time() - self._last_frame_at)
+            pending_requests=len(self._pending),
+            subscribers=len(self._subscribers),
+            dropped_events=self.dropped,
+            seq_gaps=self.seq_gaps,
+            last_seq=self.last_seq,
+            seconds_since_last_frame=trio.current_time() - self._last_frame_at,
+        )
 
     async def wait_closed(self) -> GatewayClosed:
         """Wait until the connection has ended (and every pending call was failed); return why."""
@@ -209,7 +242,7 @@ class GatewayClient:
         try:
             await self._ws.send_message(text)
         except ConnectionClosed as exc:
-            raise GatewayClosed(exc.reason.code, exc.reason.reason) from None
+            raise GatewayClosed(*close_of(exc)) from None
 
     async def _serve_reader(self) -> None:
         try:
@@ -219,7 +252,7 @@ class GatewayClient:
                 self._dispatch(json.loads(message))
         except ConnectionClosed as exc:
             if self.closed is None:
-                self.closed = GatewayClosed(exc.reason.code, exc.reason.reason)
+                self.closed = GatewayClosed(*close_of(exc))
         finally:
             if self.closed is None:
                 self.closed = GatewayClosed(None, None)
@@ -254,8 +287,12 @@ class GatewayClient:
             pending = self._pending.get(frame.id)
             if pending is None:
                 return
-            if pending.expect_final and frame.ok and isinstance(frame.payload, dict) \
-                    and frame.payload.get("status") == "accepted":
+            if (
+                pending.expect_final
+                and frame.ok
+                and isinstance(frame.payload, dict)
+                and frame.payload.get("status") == "accepted"
+            ):
                 pending.accepted = frame.payload
                 return
             pending.frame = frame
@@ -299,8 +336,9 @@ async def _open_stream(url: str) -> tuple[Stream, str, str]:
     port = parts.port or (443 if secure else 80)
     host = parts.hostname
     if secure:
-        stream: Stream = await trio.open_ssl_over_tcp_stream(host, port, ssl_context=ssl.create_default_context(),
-                                                             https_compatible=True)
+        stream: Stream = await trio.open_ssl_over_tcp_stream(
+            host, port, ssl_context=ssl.create_default_context(), https_compatible=True
+        )
     else:
         stream = await trio.open_tcp_stream(host, port)
     host_header = f"[{host}]" if ":" in host else host
@@ -310,24 +348,31 @@ async def _open_stream(url: str) -> tuple[Stream, str, str]:
     return stream, host_header, target
 
 
-async def _handshake(ws: WebSocketConnection, params: dict[str, Any],
-                     device: DeviceKeyPair | None) -> tuple[HelloOk, Any]:
+async def _handshake(
+    ws: WebSocketConnection, params: dict[str, Any], device: DeviceKeyPair | None
+) -> tuple[HelloOk, Any]:
     signer = None
     if device is not None:
+
         def signer(nonce: str | None) -> dict[str, Any]:
             return sign_connect(device, params, nonce=nonce)
+
     handshake = ClientHandshake(params, signer=signer)
     with trio.move_on_after(CHALLENGE_FALLBACK_SECONDS):
         while not handshake.sent:
             reply = handshake.receive(_envelope(json.loads(await ws.get_message())))
-            if reply is not None:
+            if isinstance(reply, RequestFrame):  # the connect, once the challenge is in (HelloOk comes after)
                 await ws.send_message(encode_frame(reply))
     if not handshake.sent:
         await ws.send_message(encode_frame(handshake.connect_frame()))
     while True:
         data = _envelope(json.loads(await ws.get_message()))
-        if isinstance(data, dict) and data.get("type") == "res" and data.get("id") == handshake.request_id \
-                and data.get("ok") is True:
+        if (
+            isinstance(data, dict)
+            and data.get("type") == "res"
+            and data.get("id") == handshake.request_id
+            and data.get("ok") is True
+        ):
             # Read hello-ok ourselves, tolerant of a newer server's additions (``_hello``); the raw
             # payload stays available as ``GatewayClient.hello_payload``.
             return parse_hello(data.get("payload")), data.get("payload")
@@ -353,10 +398,16 @@ _ENVELOPE_KEYS = {
 }
 
 
-async def connect_gateway_client(nursery: trio.Nursery, url: str, *, connect_timeout: float = 10.0,
-                                 device: DeviceKeyPair | None = None,
-                                 extra_headers: list[tuple[str, str]] | None = None, watch_ticks: bool = False,
-                                 **params: Any) -> GatewayClient:
+async def connect_gateway_client(
+    nursery: trio.Nursery,
+    url: str,
+    *,
+    connect_timeout: float = 10.0,
+    device: DeviceKeyPair | None = None,
+    extra_headers: list[tuple[str, str]] | None = None,
+    watch_ticks: bool = False,
+    **params: Any,
+) -> GatewayClient:
     """Connect and authenticate; the client's reader runs in ``nursery`` until the connection closes.
 
     Keyword arguments are those of ``connect_params`` (``token``, ``password``, ``client_id``, ``mode``,
@@ -375,8 +426,16 @@ async def connect_gateway_client(nursery: trio.Nursery, url: str, *, connect_tim
             stream, host_header, target = await _open_stream(url)
             ws = None
             try:
-                ws = await wrap_client_stream(nursery, stream, host_header, target, extra_headers=extra_headers,
-                                              max_message_size=MAX_MESSAGE_SIZE)
+                ws = await wrap_client_stream(
+                    nursery,
+                    stream,
+                    host_header,
+                    target,
+                    extra_headers=None
+                    if extra_headers is None
+                    else [(name.encode(), value.encode()) for name, value in extra_headers],
+                    max_message_size=MAX_MESSAGE_SIZE,
+                )
                 hello, hello_payload = await _handshake(ws, connect_params(**params), device)
             except BaseException:
                 if ws is not None:
@@ -385,7 +444,7 @@ async def connect_gateway_client(nursery: trio.Nursery, url: str, *, connect_tim
                 await _close_stream(stream)
                 raise
     except ConnectionClosed as exc:
-        raise GatewayClosed(exc.reason.code, exc.reason.reason) from None
+        raise GatewayClosed(*close_of(exc)) from None
     except (HandshakeError, OSError) as exc:
         raise GatewayClosed(None, f"cannot connect to {url}: {exc}") from None
     client = GatewayClient(ws, hello, stream)

@@ -17,8 +17,7 @@ from typing import Any
 
 import attrs
 
-from ..protocol import HelloOk, RemoteProtocolError, structure
-from ..protocol._summary import camel
+from ..protocol import HelloOk, RemoteProtocolError, camel, structure
 
 __all__ = ["known_keys", "parse_hello"]
 
@@ -42,7 +41,11 @@ def known_keys(value: Any, tp: Any, depth: int = 0) -> Any:
     if origin in (typing.Union, types.UnionType):
         members = [_unwrap(arg) for arg in typing.get_args(tp)]
         classes = [m for m in members if attrs.has(m)]
-        return known_keys(value, classes[0], depth + 1) if len(classes) == 1 and isinstance(value, dict) else value
+        return (
+            known_keys(value, classes[0], depth + 1)
+            if len(classes) == 1 and isinstance(value, dict)
+            else value
+        )
     if origin is list and isinstance(value, list):
         (item,) = typing.get_args(tp) or (Any,)
         return [known_keys(entry, item, depth + 1) for entry in value]
@@ -53,7 +56,9 @@ def known_keys(value: Any, tp: Any, depth: int = 0) -> Any:
     if isinstance(tp, type) and attrs.has(tp) and isinstance(value, dict):
         hints = typing.get_type_hints(tp, include_extras=True)
         fields = {camel(field.name): hints.get(field.name, Any) for field in attrs.fields(tp)}
-        return {key: known_keys(entry, fields[key], depth + 1) for key, entry in value.items() if key in fields}
+        return {
+            key: known_keys(entry, fields[key], depth + 1) for key, entry in value.items() if key in fields
+        }
     return value
 
 

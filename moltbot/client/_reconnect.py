@@ -92,9 +92,13 @@ class ReconnectingClient:
     def statistics(self) -> ReconnectStatistics:
         close = self.last_close
         return ReconnectStatistics(
-            connected=self.client is not None, connects=self.connects, failed_attempts=self.failed_attempts,
-            last_close_code=close.code if close else None, last_close_reason=close.reason if close else None,
-            dropped_events=self.dropped)
+            connected=self.client is not None,
+            connects=self.connects,
+            failed_attempts=self.failed_attempts,
+            last_close_code=close.code if close else None,
+            last_close_reason=close.reason if close else None,
+            dropped_events=self.dropped,
+        )
 
     async def _close_current(self) -> None:
         """Leaving the client: close the current connection with a close frame (bounded), then its socket
@@ -110,7 +114,9 @@ class ReconnectingClient:
         self._changed.set()
         self._changed = trio.Event()
 
-    async def _serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    async def _serve(
+        self, *, task_status: trio.TaskStatus[ReconnectingClient] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         """Connect, serve, reconnect after a delay; forever (rules 1 and 2)."""
         delays = self.backoff.delays()
         started = False
@@ -119,8 +125,9 @@ class ReconnectingClient:
                 try:
                     with collapse_single_exception_group():
                         async with trio.open_nursery() as nursery:
-                            client = await connect_gateway_client(nursery, self.url, watch_ticks=True,
-                                                                  **self._connect_kwargs)
+                            client = await connect_gateway_client(
+                                nursery, self.url, watch_ticks=True, **self._connect_kwargs
+                            )
                             self.connects += 1
                             delays = self.backoff.delays()
                             nursery.start_soon(self._forward, client.subscribe())
@@ -156,8 +163,9 @@ class ReconnectingClient:
 
 
 @asynccontextmanager
-async def open_reconnecting_client(url: str, *, backoff: Backoff = DEFAULT_BACKOFF,
-                                   **kwargs: Any) -> AsyncIterator[ReconnectingClient]:
+async def open_reconnecting_client(
+    url: str, *, backoff: Backoff = DEFAULT_BACKOFF, **kwargs: Any
+) -> AsyncIterator[ReconnectingClient]:
     """``async with open_reconnecting_client(url, token=…) as client:`` a client that reconnects by itself.
 
     Keyword arguments are those of ``connect_gateway_client`` (``token``, ``password``, ``device``,

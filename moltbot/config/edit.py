@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from ..protocol._codec import dumps
+from ..protocol import dumps
 from ..store.atomic import write_atomic
 from .load import (
     ConfigError,
@@ -355,6 +355,7 @@ def prepare_path_change(state: FileState, path: str, value: Any, env: Mapping[st
     comments_kept = text is not None and _parses_to(text, tree)
     if not comments_kept:
         text = _as_json(tree)
+    assert text is not None  # kept with its comments, or written anew just above
     secrets = state.secrets()
     checked = _check(state.path, text, env, state_dir, secrets, tree)
     return PathChange(checked, comments_kept or not scan(state.text or "").comments, before, value, old_raw)

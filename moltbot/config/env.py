@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
@@ -161,7 +161,8 @@ def apply_overrides(config: Config, env: Mapping[str, str]) -> Config:
     passed ``override_problems``."""
     level = lookup(env, "LOG_LEVEL")
     if level is not None:
-        config = attrs.evolve(config, logging=attrs.evolve(config.logging, level=level.strip().lower()))
+        # ``override_problems`` accepted it: one of LoggingConfig.level's literals.
+        config = attrs.evolve(config, logging=attrs.evolve(config.logging, level=cast(Any, level.strip().lower())))
     timeout = lookup(env, "HANDSHAKE_TIMEOUT_MS")
     if timeout is not None:
         config = attrs.evolve(config, gateway=attrs.evolve(config.gateway, handshake_timeout_ms=int(timeout)))

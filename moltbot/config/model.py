@@ -231,6 +231,17 @@ class SubagentsConfig:
 
 
 @attrs.frozen
+class CompactionConfig:
+    """``agents.defaults.compaction``: a session whose prompt comes within ``reserveTokensFloor`` of the
+    context window is compacted before its next turn (``mode: "off"`` never); the turns of the last
+    ``keepRecentTokens`` (estimated) stay as they are, the older ones become a summary by the model."""
+
+    mode: Literal["default", "safeguard", "off"] = "default"
+    reserve_tokens_floor: int = 20_000
+    keep_recent_tokens: int = 20_000
+
+
+@attrs.frozen
 class AgentDefaults:
     model: ModelRef | str | None = None
     workspace: str | None = None
@@ -245,6 +256,9 @@ class AgentDefaults:
     bootstrap_max_chars: int = 20_000
     bootstrap_total_max_chars: int = 150_000
     sandbox: SandboxConfig = SandboxConfig()
+    # the context window turns are measured against (else the model catalog's contextWindow, else 200,000)
+    context_tokens: int | None = None
+    compaction: CompactionConfig = CompactionConfig()
 
 
 @attrs.frozen
@@ -382,9 +396,115 @@ class WhatsAppConfig(WhatsAppAccount):
 
 
 @attrs.frozen
+class DiscordChannelRule:
+    """``guilds.<guildId>.channels.<channelId>``: listing a channel allows it (``allow: false`` or
+    ``enabled: false`` denies it); its ``requireMention``/``users``/``systemPrompt`` win over the guild's."""
+
+    allow: bool | None = None
+    enabled: bool | None = None
+    require_mention: bool | None = None
+    users: list[str | int] | None = None
+    system_prompt: str | None = None
+
+
+@attrs.frozen
+class DiscordGuild:
+    """``guilds.<guildId>`` (or ``"*"``): listing a guild allows it under ``groupPolicy: allowlist``; a
+    ``channels`` block then allows only the channels it lists (a thread follows its parent channel)."""
+
+    slug: str | None = None
+    require_mention: bool | None = None
+    users: list[str | int] | None = None
+    system_prompt: str | None = None
+    channels: dict[str, DiscordChannelRule] | None = None
+
+
+@attrs.frozen
+class DiscordDm:
+    """The original's older ``dm`` block: ``enabled: false`` ignores DMs; ``policy``/``allowFrom`` are
+    read when the account's own ``dmPolicy``/``allowFrom`` are unset."""
+
+    enabled: bool = True
+    policy: DmPolicy | None = None
+    allow_from: list[str | int] | None = None
+    group_enabled: bool = False
+
+
+@attrs.frozen
+class DiscordAccount:
+    enabled: bool = True
+    token: str | None = attrs.field(default=None, repr=False)
+    token_file: str | None = None
+    name: str | None = None
+    dm_policy: DmPolicy | None = None  # unset: ``dm.policy``, else pairing
+    allow_from: list[str | int] | None = None  # unset: ``dm.allowFrom``
+    dm: DiscordDm = DiscordDm()
+    group_policy: GroupPolicy = "allowlist"
+    guilds: dict[str, DiscordGuild] = attrs.field(factory=dict)
+    allow_bots: bool = False
+    reply_to_mode: Literal["off", "first", "all"] = "off"
+    text_chunk_limit: int = 2000
+    api_base: str | None = None  # default https://discord.com/api/v10 (env DISCORD_API_BASE)
+    gateway_url: str | None = None  # default: GET /gateway/bot (env DISCORD_GATEWAY_URL)
+    timeout_seconds: int | None = None
+
+
+@attrs.frozen
+class DiscordConfig(DiscordAccount):
+    accounts: dict[str, DiscordAccount] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class SlackChannelEntry:
+    """``channels.slack.channels.<channelId>`` (or ``"*"``): listing a channel allows it under
+    ``groupPolicy: allowlist``; ``allow: false`` or ``enabled: false`` refuses it under every policy;
+    ``users`` limits who is answered there; ``requireMention`` (default: the account's) and
+    ``systemPrompt`` as for Telegram groups."""
+
+    allow: bool | None = None
+    enabled: bool | None = None
+    require_mention: bool | None = None
+    users: list[str] | None = None
+    system_prompt: str | None = None
+    allow_bots: bool | None = None
+
+
+@attrs.frozen
+class SlackAccount:
+    """One Slack app (reference ``channels.slack``): Socket Mode (``appToken``) or HTTP Events
+    (``signingSecret``); the bot token (``xoxb-…``) for the Web API either way."""
+
+    enabled: bool = True
+    name: str | None = None
+    mode: Literal["socket", "http"] = "socket"
+    bot_token: str | None = attrs.field(default=None, repr=False)
+    app_token: str | None = attrs.field(default=None, repr=False)
+    signing_secret: str | None = attrs.field(default=None, repr=False)
+    webhook_path: str = "/slack/events"
+    dm_policy: DmPolicy = "pairing"
+    allow_from: list[str | int] = attrs.field(factory=list)
+    dm: dict[str, Any] | None = None  # legacy ``dm.policy``/``dm.allowFrom``: read when the above are unset
+    group_policy: GroupPolicy = "allowlist"
+    channels: dict[str, SlackChannelEntry] = attrs.field(factory=dict)
+    require_mention: bool = True
+    allow_bots: bool = False
+    reply_to_mode: Literal["off", "first", "all"] = "off"
+    text_chunk_limit: int = 4000
+    api_root: str | None = None  # the Web API base (default https://slack.com/api); tests point it at a fake
+    timeout_seconds: int | None = None
+
+
+@attrs.frozen
+class SlackConfig(SlackAccount):
+    accounts: dict[str, SlackAccount] = attrs.field(factory=dict)
+
+
+@attrs.frozen
 class ChannelsConfig:
     telegram: TelegramConfig | None = None
     whatsapp: WhatsAppConfig | None = None
+    discord: DiscordConfig | None = None
+    slack: SlackConfig | None = None
     defaults: dict[str, Any] = attrs.field(factory=dict)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import json5
 
-from ..protocol._codec import escape_surrogates, join_surrogate_pairs
+from ..protocol import escape_surrogates, join_surrogate_pairs
 from .load import parse_json5
 from .positions import Scan, Segment, dotted, scan
 
@@ -44,7 +44,7 @@ class RestoreError(ValueError):
         super().__init__(f"{path}: {REDACTED} has no current value to keep (send the real value)")
 
 
-def is_secret_key(key: Segment, parent: Segment | None = None) -> bool:
+def is_secret_key(key: Segment | None, parent: Segment | None = None) -> bool:
     if isinstance(parent, str) and parent.lower() == "headers":
         return True
     if not isinstance(key, str):

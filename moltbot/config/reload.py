@@ -86,7 +86,7 @@ def plan_reload(changed: list[str]) -> ReloadPlan:
         if kind == "restart":
             restart.append(path)
         elif kind == "hot":
-            if action not in hot:
+            if action is not None and action not in hot:
                 hot.append(action)
         else:
             noop.append(path)

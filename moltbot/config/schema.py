@@ -57,6 +57,13 @@ _HELP = {
     "channels.telegram.botToken": "Bot token from @BotFather.",
     "channels.telegram.dmPolicy": "Who may message the bot directly: pairing, allowlist, open or disabled.",
     "channels.telegram.allowFrom": "Telegram user ids or @usernames allowed to message the bot.",
+    "channels.slack.botToken": "Bot User OAuth Token (xoxb-…) for the Web API.",
+    "channels.slack.appToken": "App-Level Token (xapp-…, scope connections:write) for Socket Mode.",
+    "channels.slack.signingSecret": "Signing Secret; HTTP Events mode refuses every request without it.",
+    "channels.slack.mode": "socket (Socket Mode, default) or http (Events API request URL on the gateway port).",
+    "channels.slack.dmPolicy": "Who may message the bot directly: pairing, allowlist, open or disabled.",
+    "channels.slack.allowFrom": "Slack user ids (U…) allowed to message the bot.",
+    "channels.slack.channels": "Channels by id (C…): allow, requireMention, users, systemPrompt.",
     "cron.enabled": "Run scheduled jobs.",
     "browser.enabled": "Run the browser control service (gateway port + 2) that agents and operators drive "
                        "Chromium through.",
@@ -98,7 +105,7 @@ def _label(key: str) -> str:
 def _default(field: attrs.Attribute) -> Any:
     default = field.default
     if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-        default = default.factory()
+        default = default.factory()  # type: ignore[union-attr]  # attrs types Factory as a function
     if attrs.has(type(default)) or default is attrs.NOTHING:
         return attrs.NOTHING
     try:

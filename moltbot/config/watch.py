@@ -76,7 +76,7 @@ def _open_inotify(directory: Path) -> _Inotify | None:
         return None
 
 
-async def serve_config_watch(path: Path, on_change: Callable[[], Awaitable[None]], *,
+async def serve_config_watch(path: Path, on_change: Callable[[], Awaitable[object]], *,
                              debounce_ms: Callable[[], int], task_status=trio.TASK_STATUS_IGNORED) -> None:
     """Call ``on_change()`` ``debounce_ms()`` after the last change to ``path`` (absolute); never returns.
 

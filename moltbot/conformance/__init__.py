@@ -28,6 +28,9 @@ from ._report import Report as Report
 from ._runner import run_conformance as run_conformance
 from ._spec import Spec as Spec
 from ._spec import load_spec as load_spec
+from ._spec4 import SchemaUnavailable as SchemaUnavailable
+from ._spec4 import Spec4 as Spec4
+from ._spec4 import load_spec4 as load_spec4
 from ._target import CAPABILITIES as CAPABILITIES
 from ._target import Target as Target
 
@@ -40,6 +43,21 @@ def list_checks() -> list[Check]:
 
 
 __all__ = [
-    "CAPABILITIES", "Check", "CheckContext", "CheckFailed", "CheckResult", "CheckSkipped", "Options", "Peer",
-    "Report", "Spec", "Target", "list_checks", "load_spec", "run_conformance",
+    "CAPABILITIES",
+    "Check",
+    "CheckContext",
+    "CheckFailed",
+    "CheckResult",
+    "CheckSkipped",
+    "Options",
+    "Peer",
+    "Report",
+    "SchemaUnavailable",
+    "Spec",
+    "Spec4",
+    "Target",
+    "list_checks",
+    "load_spec",
+    "load_spec4",
+    "run_conformance",
 ]

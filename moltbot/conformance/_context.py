@@ -21,15 +21,23 @@ import attrs
 import trio
 from trio_websocket import ConnectionClosed, DisconnectionTimeout, HandshakeError, open_websocket_url
 
-from .. import __version__
-from ..protocol._device import DeviceKeyPair, sign_connect
+from .._util import close_of
+from .._version import __version__
+from ..protocol import DeviceKeyPair, sign_connect
 from ._spec import Spec
+from ._spec4 import Spec4
 from ._target import Target
 
 __all__ = ["CheckContext", "CheckFailed", "CheckSkipped", "Options", "Peer", "PeerClosed"]
 
 # Every operator scope both protocols know; at 4 operator.admin implies the rest (digest §7.1).
-HARNESS_SCOPES = ("operator.admin", "operator.read", "operator.write", "operator.approvals", "operator.pairing")
+HARNESS_SCOPES = (
+    "operator.admin",
+    "operator.read",
+    "operator.write",
+    "operator.approvals",
+    "operator.pairing",
+)
 _TRANSCRIPT_FRAMES = 30
 _TRANSCRIPT_CHARS = 400
 _UNSET: Any = object()
@@ -79,7 +87,7 @@ class Closed:
     reason: str
     frames: list[Any]
 
-    def responses(self) -> list[dict]:
+    def responses(self) -> list[dict[str, Any]]:
         return [f for f in self.frames if isinstance(f, dict) and f.get("type") == "res"]
 
 
@@ -90,9 +98,9 @@ class Peer:
         self.ws = ws
         self.ctx = ctx
         self.label = label
-        self.challenge: dict | None = None
-        self.hello: dict | None = None
-        self.events: list[dict] = []  # events skipped while waiting for something else
+        self.challenge: dict[str, Any] = {}  # empty until read
+        self.hello: dict[str, Any] = {}  # hello-ok's payload, once ``ctx.session()`` has completed
+        self.events: list[dict[str, Any]] = []  # events skipped while waiting for something else
         self._ids = 0
 
     def next_id(self, prefix: str = "r") -> str:
@@ -108,9 +116,9 @@ class Peer:
         try:
             await self.ws.send_message(message)
         except ConnectionClosed as exc:
-            raise PeerClosed(exc.reason.code, exc.reason.reason or "", "a send to complete") from None
+            raise PeerClosed(*close_of(exc), "a send to complete") from None
 
-    async def receive(self, within: float | None = None, *, waiting_for: str = "a frame") -> Any:
+    async def receive(self, within: float | None = None, *, waiting_for: str = "a frame") -> dict[str, Any]:
         """The next frame, decoded and checked against the envelope schema."""
         timeout = self.ctx.options.frame_timeout if within is None else within
         message = None
@@ -118,15 +126,15 @@ class Peer:
             try:
                 message = await self.ws.get_message()
             except ConnectionClosed as exc:
-                raise PeerClosed(exc.reason.code, exc.reason.reason or "", waiting_for) from None
+                raise PeerClosed(*close_of(exc), waiting_for) from None
         if message is None:
             self.ctx.fail(f"no frame within {timeout:g} s while waiting for {waiting_for}")
         return self._decode(message)
 
-    def _decode(self, message: str | bytes) -> Any:
+    def _decode(self, message: str | bytes) -> dict[str, Any]:
         self.ctx.record(self.label, "←", message)
         try:
-            frame = json.loads(message)
+            frame: dict[str, Any] = json.loads(message)  # an object once frame_problem passes
         except ValueError:
             self.ctx.fail("the gateway sent a message that is not JSON", message)
         problem = self.ctx.spec.frame_problem(frame)
@@ -134,7 +142,7 @@ class Peer:
             self.ctx.fail(f"frame does not match {self.ctx.spec.label}: {problem}", frame)
         return frame
 
-    async def response(self, request_id: str, within: float | None = None) -> dict:
+    async def response(self, request_id: str, within: float | None = None) -> dict[str, Any]:
         """The ``res`` for ``request_id`` (events met on the way are kept in ``events``)."""
         with trio.move_on_after(self.ctx.options.frame_timeout if within is None else within):
             while True:
@@ -146,7 +154,7 @@ class Peer:
                 self.events.append(frame)
         self.ctx.fail(f"no response to {request_id!r} in time")
 
-    async def event(self, name: str, within: float | None = None) -> dict:
+    async def event(self, name: str, within: float | None = None) -> dict[str, Any]:
         """The next event called ``name`` (other events are kept in ``events``)."""
         with trio.move_on_after(self.ctx.options.frame_timeout if within is None else within):
             while True:
@@ -158,8 +166,9 @@ class Peer:
                 self.events.append(frame)
         self.ctx.fail(f"no {name!r} event in time")
 
-    async def call(self, method: str, params: Any = _UNSET, *, request_id: str | None = None,
-                   binary: bool = False) -> dict:
+    async def call(
+        self, method: str, params: Any = _UNSET, *, request_id: str | None = None, binary: bool = False
+    ) -> dict[str, Any]:
         """Send a request and return its ``res`` frame (``ok`` true or false)."""
         request_id = request_id or self.next_id()
         frame: dict[str, Any] = {"type": "req", "id": request_id, "method": method}
@@ -175,8 +184,15 @@ class Peer:
             self.ctx.fail(f"{method} failed", response)
         return response.get("payload")
 
-    async def call_error(self, method: str, params: Any = _UNSET, *, code: str = "INVALID_REQUEST",
-                         message: str | None = None, prefix: str | None = None) -> dict:
+    async def call_error(
+        self,
+        method: str,
+        params: Any = _UNSET,
+        *,
+        code: str = "INVALID_REQUEST",
+        message: str | None = None,
+        prefix: str | None = None,
+    ) -> dict[str, Any]:
         """Call ``method``; fail unless it answers ``ok:false`` with ``code`` and the given message."""
         response = await self.call(method, params)
         error = response.get("error") or {}
@@ -198,10 +214,12 @@ class Peer:
                 while True:
                     frames.append(self._decode(await self.ws.get_message()))
             except ConnectionClosed as exc:
-                self.ctx.record(self.label, "←", f"<close {exc.reason.code} {exc.reason.reason or ''!r}>")
-                return Closed(exc.reason.code, exc.reason.reason or "", frames)
-        self.ctx.fail(f"connection still open after {timeout:g} s (expected {waiting_for})",
-                      frames[-1] if frames else None)
+                self.ctx.record(self.label, "←", "<close {} {!r}>".format(*close_of(exc)))
+                return Closed(*close_of(exc), frames)
+        self.ctx.fail(
+            f"connection still open after {timeout:g} s (expected {waiting_for})",
+            frames[-1] if frames else None,
+        )
 
     async def ping(self) -> None:
         """Prove the connection still works: a cheap read method must answer ``ok``."""
@@ -230,8 +248,16 @@ async def _close_tcp(ws: Any) -> None:
 class CheckContext:
     """Everything a check may use: the target, the spec, the negotiated version and what hello-ok said."""
 
-    def __init__(self, target: Target, spec: Spec, options: Options, *, protocol: int,
-                 hello: dict | None = None, versions: tuple[int, ...] = ()) -> None:
+    def __init__(
+        self,
+        target: Target,
+        spec: Spec | Spec4,
+        options: Options,
+        *,
+        protocol: int,
+        hello: dict[str, Any] | None = None,
+        versions: tuple[int, ...] = (),
+    ) -> None:
         self.target = target
         self.spec = spec
         self.options = options
@@ -306,13 +332,18 @@ class CheckContext:
         if isinstance(message, bytes):
             text = f"<binary {len(message)} bytes> {message[:80]!r}"
         else:
-            text = message if len(message) <= _TRANSCRIPT_CHARS else f"{message[:_TRANSCRIPT_CHARS]}… ({len(message)} chars)"
+            text = (
+                message
+                if len(message) <= _TRANSCRIPT_CHARS
+                else f"{message[:_TRANSCRIPT_CHARS]}… ({len(message)} chars)"
+            )
         self.transcript.append(f"{label} {direction} {text}")
 
     # --- connections ----------------------------------------------------------------------------
 
-    def connect_params(self, *, protocol: tuple[int, int] | None = None, auth: Any = _UNSET,
-                       **overrides: Any) -> dict[str, Any]:
+    def connect_params(
+        self, *, protocol: tuple[int, int] | None = None, auth: Any = _UNSET, **overrides: Any
+    ) -> dict[str, Any]:
         """``connect`` params for this run: the target's credentials, this check's protocol version.
 
         ``overrides`` replace top-level keys (``client``, ``role``, ``scopes``, …); a value of ``None``
@@ -320,14 +351,22 @@ class CheckContext:
         """
         low, high = protocol or (self.protocol, self.protocol)
         params: dict[str, Any] = {
-            "minProtocol": low, "maxProtocol": high,
+            "minProtocol": low,
+            "maxProtocol": high,
             # "cli"/"cli": an id every version of the enum has, a mode that keeps it out of presence, and
             # the client kind OpenClaw lets keep its scopes without a device identity on direct loopback
             # (digest §7.4; "test"/"test" gets its scopes cleared there).
-            "client": {"id": "cli", "displayName": "moltbot-conformance", "version": __version__,
-                       "platform": "conformance", "mode": "cli", "instanceId": f"moltbot-conformance-{uuid.uuid4()}"},
+            "client": {
+                "id": "cli",
+                "displayName": "moltbot-conformance",
+                "version": __version__,
+                "platform": "conformance",
+                "mode": "cli",
+                "instanceId": f"moltbot-conformance-{uuid.uuid4()}",
+            },
             # Explicit scopes at every version: protocol 4 grants none when none are asked for.
-            "role": "operator", "scopes": list(HARNESS_SCOPES),
+            "role": "operator",
+            "scopes": list(HARNESS_SCOPES),
         }
         credentials = self.target.auth() if auth is _UNSET else auth
         if credentials:
@@ -342,9 +381,12 @@ class CheckContext:
         label = f"peer{self._peers}"
         ws = None
         try:
-            async with open_websocket_url(self.target.url, max_message_size=64 * 1024 * 1024,
-                                          connect_timeout=self.options.frame_timeout,
-                                          disconnect_timeout=2.0) as ws:
+            async with open_websocket_url(
+                self.target.url,
+                max_message_size=64 * 1024 * 1024,
+                connect_timeout=self.options.frame_timeout,
+                disconnect_timeout=2.0,
+            ) as ws:
                 peer = Peer(ws, self, label)
                 if read_challenge:
                     peer.challenge = await peer.receive(waiting_for="connect.challenge")
@@ -355,7 +397,9 @@ class CheckContext:
             if isinstance(exc, DisconnectionTimeout):
                 # The target did not finish the close handshake in time: not what any check is about,
                 # but an error the check's body raised before it must not be lost.
-                if isinstance(exc.__context__, Exception) and not isinstance(exc.__context__, trio.TooSlowError):
+                if isinstance(exc.__context__, Exception) and not isinstance(
+                    exc.__context__, trio.TooSlowError
+                ):
                     raise exc.__context__ from None
                 return
             self.fail(f"cannot open a WebSocket to {self.target.url}: {exc!r}")
@@ -375,7 +419,9 @@ class CheckContext:
             connect = self.connect_params(**params)
             if device is not None:
                 nonce = ((peer.challenge or {}).get("payload") or {}).get("nonce")
-                connect["device"] = sign_connect(device, connect, nonce=nonce if isinstance(nonce, str) else None)
+                connect["device"] = sign_connect(
+                    device, connect, nonce=nonce if isinstance(nonce, str) else None
+                )
             response = await peer.call("connect", connect, request_id="connect")
             if response.get("ok") is not True:
                 self.fail("connect was refused", response)

@@ -30,17 +30,29 @@ class KnownBug:
 
 KNOWN_BUGS: tuple[KnownBug, ...] = (
     KnownBug(
-        "2026.9.*", "session.empty_id_answered_as_invalid*", "at /id", (4,),
-        "OpenClaw answers a request with an empty id with id \"\" (digest §2, observed), which its own "
-        "schema refuses (ResponseFrame.id minLength 1); a client cannot match that response to anything"),
+        "2026.9.*",
+        "session.empty_id_answered_as_invalid*",
+        "at /id",
+        (4,),
+        'OpenClaw answers a request with an empty id with id "" (digest §2, observed), which its own '
+        "schema refuses (ResponseFrame.id minLength 1); a client cannot match that response to anything",
+    ),
     KnownBug(
-        "2026.9.*", "methods.channels.status", "/eventLoop/intervalMs", (4,),
+        "2026.9.*",
+        "methods.channels.status",
+        "/eventLoop/intervalMs",
+        (4,),
         "OpenClaw 2026.9.6 sends channels.status eventLoop.intervalMs as a fraction of milliseconds "
-        "(observed 1009.198…), where its schema's ChannelsStatusResult says integer"),
+        "(observed 1009.198…), where its schema's ChannelsStatusResult says integer",
+    ),
     KnownBug(
-        "2026.9.*", "methods.models.authStatus.params", "expected an INVALID_REQUEST error", (4,),
+        "2026.9.*",
+        "methods.models.authStatus.params",
+        "expected an INVALID_REQUEST error",
+        (4,),
         "OpenClaw 2026.9.6 answers models.authStatus with an unknown params key ok (observed: the provider "
-        "list), where its schema's ModelsAuthStatusParams is closed (additionalProperties false)"),
+        "list), where its schema's ModelsAuthStatusParams is closed (additionalProperties false)",
+    ),
 )
 
 
@@ -50,7 +62,11 @@ def known_bug(result: CheckResult, server: dict[str, Any], protocols: tuple[int,
         return result
     version = str(server.get("version") or "")
     for bug in KNOWN_BUGS:
-        if result.protocol in bug.protocols and fnmatch.fnmatchcase(version, bug.server) \
-                and fnmatch.fnmatchcase(result.name, bug.check) and bug.reason in result.reason:
+        if (
+            result.protocol in bug.protocols
+            and fnmatch.fnmatchcase(version, bug.server)
+            and fnmatch.fnmatchcase(result.name, bug.check)
+            and bug.reason in result.reason
+        ):
             return attrs.evolve(result, status=KNOWN, known=bug.description)
     return result

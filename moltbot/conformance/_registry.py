@@ -54,13 +54,22 @@ class Check:
         return self.name.split(".", 1)[0]
 
 
-def check(name: str, *, since: int = 3, per_version: bool = False, requires: Iterable[str] = (),
-          order: int = 0, version_gate: bool = True) -> Callable[[CheckFunction], CheckFunction]:
+def check(
+    name: str,
+    *,
+    since: int = 3,
+    per_version: bool = False,
+    requires: Iterable[str] = (),
+    order: int = 0,
+    version_gate: bool = True,
+) -> Callable[[CheckFunction], CheckFunction]:
     """Register ``fn`` as the check ``name``; its docstring's first line is the description."""
 
     def register(fn: CheckFunction) -> CheckFunction:
         description = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        _REGISTERED.append(Check(name, fn, description, since, per_version, tuple(requires), order, version_gate))
+        _REGISTERED.append(
+            Check(name, fn, description, since, per_version, tuple(requires), order, version_gate)
+        )
         return fn
 
     return register

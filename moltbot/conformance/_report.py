@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import attrs
 
-from ..protocol._codec import dumps
+from ..protocol import dumps
 
 __all__ = ["PASS", "FAIL", "KNOWN", "SKIP", "CheckResult", "Report", "Status"]
 
@@ -54,13 +54,19 @@ class CheckResult:
     known: str = ""  # for KNOWN: the documented upstream bug this failure is
 
     def to_json(self) -> dict[str, Any]:
-        result: dict[str, Any] = {"name": self.name, "area": self.area, "status": self.status,
-                                  "reason": self.reason, "durationMs": round(self.duration * 1000, 1)}
+        result: dict[str, Any] = {
+            "name": self.name,
+            "area": self.area,
+            "status": self.status,
+            "reason": self.reason,
+            "durationMs": round(self.duration * 1000, 1),
+        }
         if self.protocol is not None:
             result["protocol"] = self.protocol
         if self.frame is not None:
-            result["frame"] = self.frame if not isinstance(self.frame, str) else _frame_text(self.frame,
-                                                                                               _MAX_FRAME_CHARS)
+            result["frame"] = (
+                self.frame if not isinstance(self.frame, str) else _frame_text(self.frame, _MAX_FRAME_CHARS)
+            )
         if self.newer:
             result["newer"] = list(self.newer)
         if self.known:
@@ -141,37 +147,68 @@ class Report:
             lines.append(f"{result.status.upper():<6}  {result.name:<{name_width}}  {wrapped[0]}")
             lines.extend(indent + more for more in wrapped[1:])
             if result.known:
-                lines.extend(indent + more for more in textwrap.wrap(f"known: {result.known}",
-                                                                     max(30, width - len(indent))))
+                lines.extend(
+                    indent + more
+                    for more in textwrap.wrap(f"known: {result.known}", max(30, width - len(indent)))
+                )
             if result.newer:
                 newer = "newer: " + "; ".join(result.newer)
-                lines.append(indent + (newer if len(newer) <= _TABLE_FRAME_CHARS
-                                       else newer[:_TABLE_FRAME_CHARS] + "…"))
+                lines.append(
+                    indent + (newer if len(newer) <= _TABLE_FRAME_CHARS else newer[:_TABLE_FRAME_CHARS] + "…")
+                )
             if result.status in (FAIL, KNOWN) and result.frame is not None:
                 lines.append(f"{indent}frame: {_frame_text(result.frame, _TABLE_FRAME_CHARS)}")
         lines += ["", f"{self.summary()} in {self.duration:.1f} s"]
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
-        return {"url": self.url, "server": self.server, "protocols": list(self.protocols),
-                "mainProtocol": self.main_protocol, "schema": self.schema,
-                "ok": self.ok, "passed": len(self.passed), "failed": len(self.failed),
-                "skipped": len(self.skipped), "known": len(self.known), "durationMs": round(self.duration * 1000, 1),
-                "results": [result.to_json() for result in self.results]}
+        return {
+            "url": self.url,
+            "server": self.server,
+            "protocols": list(self.protocols),
+            "mainProtocol": self.main_protocol,
+            "schema": self.schema,
+            "ok": self.ok,
+            "passed": len(self.passed),
+            "failed": len(self.failed),
+            "skipped": len(self.skipped),
+            "known": len(self.known),
+            "durationMs": round(self.duration * 1000, 1),
+            "results": [result.to_json() for result in self.results],
+        }
 
     def to_junit_xml(self, suite: str = "moltbot-conformance") -> str:
         """JUnit XML (one ``testcase`` per check, classname ``conformance.<area>``) for CI dashboards."""
-        root = ET.Element("testsuites", name=suite, tests=str(len(self.results)), failures=str(len(self.failed)),
-                          skipped=str(len(self.skipped) + len(self.known)), errors="0", time=f"{self.duration:.3f}")
-        testsuite = ET.SubElement(root, "testsuite", name=suite, tests=str(len(self.results)),
-                                  failures=str(len(self.failed)), skipped=str(len(self.skipped) + len(self.known)), errors="0",
-                                  time=f"{self.duration:.3f}")
+        root = ET.Element(
+            "testsuites",
+            name=suite,
+            tests=str(len(self.results)),
+            failures=str(len(self.failed)),
+            skipped=str(len(self.skipped) + len(self.known)),
+            errors="0",
+            time=f"{self.duration:.3f}",
+        )
+        testsuite = ET.SubElement(
+            root,
+            "testsuite",
+            name=suite,
+            tests=str(len(self.results)),
+            failures=str(len(self.failed)),
+            skipped=str(len(self.skipped) + len(self.known)),
+            errors="0",
+            time=f"{self.duration:.3f}",
+        )
         properties = ET.SubElement(testsuite, "properties")
         ET.SubElement(properties, "property", name="url", value=self.url)
         ET.SubElement(properties, "property", name="protocols", value=",".join(map(str, self.protocols)))
         for result in self.results:
-            case = ET.SubElement(testsuite, "testcase", classname=f"conformance.{result.area}", name=result.name,
-                                 time=f"{result.duration:.3f}")
+            case = ET.SubElement(
+                testsuite,
+                "testcase",
+                classname=f"conformance.{result.area}",
+                name=result.name,
+                time=f"{result.duration:.3f}",
+            )
             if result.status == FAIL:
                 failure = ET.SubElement(case, "failure", message=result.reason, type="ConformanceFailure")
                 body = [result.reason]
@@ -183,6 +220,8 @@ class Report:
             elif result.status == SKIP:
                 ET.SubElement(case, "skipped", message=result.reason)
             elif result.status == KNOWN:
-                ET.SubElement(case, "skipped", message=f"known upstream bug: {result.known} ({result.reason})")
+                ET.SubElement(
+                    case, "skipped", message=f"known upstream bug: {result.known} ({result.reason})"
+                )
         ET.indent(root)
         return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

@@ -10,10 +10,12 @@ lockout) run last.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError
 
+from .._util import close_of
 from ._context import CheckContext, CheckFailed, CheckSkipped, Options
 from ._known import known_bug
 from ._registry import Check, all_checks, select
@@ -29,21 +31,34 @@ AUTO_VERSIONS = (3, 4, 7)  # the versions served by this project's gateway (3 Ja
 OFFER = (3, 7)  # what a client of this project offers; today's OpenClaw answers 4, ours 7
 
 
-async def _probe(target: Target, spec: Spec | Spec4, options: Options, version: int, *,
-                 offer: tuple[int, int] | None = None) -> dict | str:
+async def _probe(
+    target: Target,
+    spec: Spec | Spec4,
+    options: Options,
+    version: int,
+    *,
+    offer: tuple[int, int] | None = None,
+) -> dict[str, Any] | str:
     """hello-ok of a connect offering exactly ``version`` (or the range ``offer``), or why there was none."""
     ctx = CheckContext(target, spec.fresh(), options, protocol=version)
     try:
         with trio.move_on_after(options.frame_timeout * 2):
             async with ctx.open() as peer:
-                await peer.send({"type": "req", "id": "probe", "method": "connect",
-                                 "params": ctx.connect_params(protocol=offer)})
+                await peer.send(
+                    {
+                        "type": "req",
+                        "id": "probe",
+                        "method": "connect",
+                        "params": ctx.connect_params(protocol=offer),
+                    }
+                )
                 while True:
                     frame = await peer.receive(waiting_for="the connect response")
                     if frame.get("type") == "res" and frame.get("id") == "probe":
                         break
-            if frame.get("ok") is True and isinstance(frame.get("payload"), dict):
-                return frame["payload"]
+            payload = frame.get("payload")
+            if frame.get("ok") is True and isinstance(payload, dict):
+                return payload
             return str((frame.get("error") or {}).get("message") or "connect refused")
         return "no hello-ok in time"
     except CheckFailed as exc:
@@ -73,7 +88,11 @@ def _unmet(check: Check, ctx: CheckContext) -> str | None:
     if check.method is not None and ctx.protocol4:
         # Protocol 4 is OpenClaw's: a method exists there when advertised (below); strict params are
         # checked where its schema defines a params object for the method.
-        if check.params_check and not ctx.spec.has_params_schema(check.method):  # type: ignore[union-attr]
+        if (
+            check.params_check
+            and isinstance(ctx.spec, Spec4)
+            and not ctx.spec.has_params_schema(check.method)
+        ):
             return f"OpenClaw's schema defines no params for {check.method}"
     elif check.since > ctx.protocol:
         return f"needs protocol {check.since} or later (this run: protocol {ctx.protocol})"
@@ -101,31 +120,49 @@ async def _run_check(check: Check, name: str, ctx: CheckContext) -> CheckResult:
             elif isinstance(exc, CheckFailed):
                 status, reason, frame = FAIL, exc.reason, exc.frame
             elif isinstance(exc, ConnectionClosed):
-                status, reason = FAIL, f"connection closed unexpectedly ({exc.reason.code} {exc.reason.reason!r})"
+                status, reason = FAIL, "connection closed unexpectedly ({} {!r})".format(*close_of(exc))
             elif isinstance(exc, (HandshakeError, OSError)):
                 status, reason = FAIL, f"connection failed: {exc!r}"
             else:
                 status, reason = FAIL, f"harness error: {type(exc).__name__}: {exc}"
     if deadline.cancelled_caught:
         status, reason = FAIL, f"the check did not finish within {ctx.options.check_timeout:g} s"
-    return CheckResult(name=name, area=check.area, status=status, reason=reason, frame=frame,
-                       protocol=ctx.protocol, duration=trio.current_time() - started,
-                       description=check.description, transcript=tuple(ctx.transcript),
-                       newer=tuple(dict.fromkeys(ctx.spec.newer_all)))
+    return CheckResult(
+        name=name,
+        area=check.area,
+        status=status,
+        reason=reason,
+        frame=frame,
+        protocol=ctx.protocol,
+        duration=trio.current_time() - started,
+        description=check.description,
+        transcript=tuple(ctx.transcript),
+        newer=tuple(dict.fromkeys(ctx.spec.newer_all)),
+    )
 
 
 def _spec_for(version: int, spec: Spec, spec4: Spec4 | None) -> Spec | Spec4:
     return spec4 if version == PROTOCOL_4 and spec4 is not None else spec
 
 
-async def _probes(target: Target, spec: Spec, spec4: Spec4 | None, options: Options,
-                  versions: tuple[int, ...]) -> dict[int, dict | str]:
-    return {version: await _probe(target, _spec_for(version, spec, spec4), options, version) for version in versions}
+async def _probes(
+    target: Target, spec: Spec, spec4: Spec4 | None, options: Options, versions: tuple[int, ...]
+) -> dict[int, dict[str, Any] | str]:
+    return {
+        version: await _probe(target, _spec_for(version, spec, spec4), options, version)
+        for version in versions
+    }
 
 
-async def run_conformance(target: Target, *, checks: Iterable[str] | None = None,
-                          protocol_versions: Iterable[int] | None = None, options: Options | None = None,
-                          spec: Spec | None = None, spec4: Spec4 | None = None) -> Report:
+async def run_conformance(
+    target: Target,
+    *,
+    checks: Iterable[str] | None = None,
+    protocol_versions: Iterable[int] | None = None,
+    options: Options | None = None,
+    spec: Spec | None = None,
+    spec4: Spec4 | None = None,
+) -> Report:
     """Run the conformance checks against ``target`` over the wire and report every outcome.
 
     Args:
@@ -168,32 +205,64 @@ async def run_conformance(target: Target, *, checks: Iterable[str] | None = None
     table = all_checks(spec)
     if not hellos:
         reasons = "; ".join(f"protocol {v}: {why}" for v, why in probes.items())
-        results.append(CheckResult(name="connect.probe", area="connect", status=FAIL,
-                                   reason=f"cannot complete a handshake ({reasons})"))
+        results.append(
+            CheckResult(
+                name="connect.probe",
+                area="connect",
+                status=FAIL,
+                reason=f"cannot complete a handshake ({reasons})",
+            )
+        )
     for check in table:
-        for version in (versions if check.per_version else versions[-1:]):
+        for version in versions if check.per_version else versions[-1:]:
             name = f"{check.name}[v{version}]" if check.per_version else check.name
             if not select(name, patterns):
                 continue
             if main is None:
-                results.append(CheckResult(name=name, area=check.area, status=SKIP,
-                                           reason="no handshake with the target succeeded",
-                                           description=check.description))
+                results.append(
+                    CheckResult(
+                        name=name,
+                        area=check.area,
+                        status=SKIP,
+                        reason="no handshake with the target succeeded",
+                        description=check.description,
+                    )
+                )
                 continue
             if not check.per_version:
                 version = main
-            ctx = CheckContext(target, _spec_for(version, spec, spec4).fresh(), options, protocol=version,
-                               hello=hellos.get(version) or hellos[main], versions=spoken)
+            ctx = CheckContext(
+                target,
+                _spec_for(version, spec, spec4).fresh(),
+                options,
+                protocol=version,
+                hello=hellos.get(version) or hellos[main],
+                versions=spoken,
+            )
             unmet = _unmet(check, ctx)
             if unmet is None and check.version_gate and version not in hellos:
                 unmet = f"the target does not speak protocol {version} ({probes[version]})"
             if unmet is not None:
-                results.append(CheckResult(name=name, area=check.area, status=SKIP, reason=unmet,
-                                           protocol=version, description=check.description))
+                results.append(
+                    CheckResult(
+                        name=name,
+                        area=check.area,
+                        status=SKIP,
+                        reason=unmet,
+                        protocol=version,
+                        description=check.description,
+                    )
+                )
                 continue
             results.append(await _run_check(check, name, ctx))
     server = dict(hellos[main].get("server") or {}) if main is not None else {}
     results = [known_bug(result, server, spoken) for result in results]
-    return Report(url=target.url, results=tuple(results), server=server, protocols=spoken,
-                  duration=trio.current_time() - started, main_protocol=main,
-                  schema=spec4.version if spec4 is not None and PROTOCOL_4 in spoken else None)
+    return Report(
+        url=target.url,
+        results=tuple(results),
+        server=server,
+        protocols=spoken,
+        duration=trio.current_time() - started,
+        main_protocol=main,
+        schema=spec4.version if spec4 is not None and PROTOCOL_4 in spoken else None,
+    )

@@ -10,7 +10,7 @@ added fields are reported as "newer" (``Validating.newer``). Anything else is a 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 import jsonschema
 
@@ -22,8 +22,11 @@ MAX_LISTED = 8
 def open_schema(schema: Any) -> Any:
     """``schema`` with every ``additionalProperties: false`` removed (recursively)."""
     if isinstance(schema, dict):
-        return {key: open_schema(value) for key, value in schema.items()
-                if not (key == "additionalProperties" and value is False)}
+        return {
+            key: open_schema(value)
+            for key, value in schema.items()
+            if not (key == "additionalProperties" and value is False)
+        }
     if isinstance(schema, list):
         return [open_schema(value) for value in schema]
     return schema
@@ -61,7 +64,7 @@ class Validating:
         self._validators: dict[tuple[str, bool], Any] = {}
         self.newer: list[str] = []  # additions seen by this view (see ``fresh``)
 
-    def fresh(self) -> Validating:
+    def fresh(self) -> Self:
         """A view sharing the validators with an empty ``newer`` list (one per check)."""
         view = object.__new__(type(self))
         view.__dict__.update(self.__dict__)
@@ -95,5 +98,7 @@ class Validating:
             _additions(closed.iter_errors(instance), found)
             self.newer.extend(f"{what} {entry}".strip() for entry in found or ["(unlisted additions)"])
             return None
-        error = jsonschema.exceptions.best_match(opened.iter_errors(instance))  # a real mistake, not an addition
+        error = jsonschema.exceptions.best_match(
+            opened.iter_errors(instance)
+        )  # a real mistake, not an addition
         return None if error is None else f"{_where(error)}: {error.message}"

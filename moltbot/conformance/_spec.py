@@ -64,7 +64,7 @@ class Spec(MethodQueries, Validating):
         if isinstance(frame, dict) and frame.get("type") in ("req", "res", "event"):
             name = {"req": "RequestFrame", "res": "ResponseFrame", "event": "EventFrame"}[frame["type"]]
             return self.problem(frame, name)
-        return "at /type: must be one of \"req\", \"res\", \"event\""
+        return 'at /type: must be one of "req", "res", "event"'
 
     def problem(self, instance: Any, definition: str) -> str | None:
         """Why ``instance`` does not match ``$defs/<definition>`` (``HelloOk``, ``ConnectChallenge``, ...)."""
@@ -84,8 +84,8 @@ class Spec(MethodQueries, Validating):
         """The params schema of ``method`` with its ``$ref`` resolved (one level)."""
         schema = self.methods[method]["params"]
         ref = schema.get("$ref", "")
-        return self._defs[ref.rsplit("/", 1)[-1]] if ref.startswith("#/$defs/") else schema
-
+        found: dict[str, Any] = self._defs[ref.rsplit("/", 1)[-1]] if ref.startswith("#/$defs/") else schema
+        return found
 
 
 @functools.cache

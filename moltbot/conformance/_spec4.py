@@ -16,7 +16,7 @@ import gzip
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import jsonschema
 
@@ -28,8 +28,13 @@ __all__ = ["BUNDLED_SCHEMA_VERSION", "SchemaUnavailable", "Spec4", "load_spec4"]
 BUNDLED_SCHEMA_VERSION = "@openclaw/gateway-protocol@2026.9.1"
 DIALECT_07 = "http://json-schema.org/draft-07/schema#"
 # Event name → definition, where the name does not camel-case to it.
-EVENT_DEFINITIONS = {"chat": "ChatEvent", "agent": "AgentEvent", "tick": "TickEvent", "shutdown": "ShutdownEvent",
-                     "talk.event": "TalkEvent"}
+EVENT_DEFINITIONS = {
+    "chat": "ChatEvent",
+    "agent": "AgentEvent",
+    "tick": "TickEvent",
+    "shutdown": "ShutdownEvent",
+    "talk.event": "TalkEvent",
+}
 
 
 class SchemaUnavailable(Exception):
@@ -53,16 +58,20 @@ class Spec4(MethodQueries, Validating):
         self.ours = ours
         self.definitions: dict[str, Any] = document["definitions"]
         self.methods: dict[str, dict[str, Any]] = {
-            name: {"scope": str(entry.get("scope", "")).removeprefix("operator."), "since": 4,
-                   "upstreamSince": entry.get("since")}
-            for name, entry in document["methods"].items()}
+            name: {
+                "scope": str(entry.get("scope", "")).removeprefix("operator."),
+                "since": 4,
+                "upstreamSince": entry.get("since"),
+            }
+            for name, entry in document["methods"].items()
+        }
         self.events = ours.events
         super().__init__(jsonschema.Draft7Validator, "definitions", self.definitions, DIALECT_07)
 
-    def fresh(self) -> Spec4:
+    def fresh(self) -> Self:
         view = super().fresh()
         view.ours = self.ours.fresh()
-        return view  # type: ignore[return-value]
+        return view
 
     @property
     def newer_all(self) -> list[str]:
@@ -75,7 +84,7 @@ class Spec4(MethodQueries, Validating):
         if isinstance(frame, dict) and frame.get("type") in ("req", "res", "event"):
             name = {"req": "RequestFrame", "res": "ResponseFrame", "event": "EventFrame"}[frame["type"]]
             return self._def(name, frame, name)
-        return "at /type: must be one of \"req\", \"res\", \"event\""
+        return 'at /type: must be one of "req", "res", "event"'
 
     def problem(self, instance: Any, definition: str) -> str | None:
         if definition in self.definitions:
@@ -90,11 +99,12 @@ class Spec4(MethodQueries, Validating):
             return self._unspecified(f"{method} result", self.ours.result_problem(method, payload))
         return None
 
-    def _unspecified(self, what: str, problem: str | None) -> None:
+    def _unspecified(self, what: str, problem: str | None) -> str | None:
         """4 defines no schema for ``what``: how it differs from ours is a note, never a failure (ours
         describes protocols 3 and 7, not OpenClaw's 4)."""
         if problem is not None:
             self.newer.append(f"{what} (no schema at 4; differs from ours {problem})")
+        return None
 
     def event_problem(self, event: str, payload: Any) -> str | None:
         name = EVENT_DEFINITIONS.get(event, f"{_camel(event)}Event")
@@ -104,18 +114,19 @@ class Spec4(MethodQueries, Validating):
 
     def params_schema(self, method: str) -> dict[str, Any]:
         return self.definitions.get(f"{_camel(method)}Params") or (
-            self.ours.params_schema(method) if method in self.ours.methods else {})
+            self.ours.params_schema(method) if method in self.ours.methods else {}
+        )
 
     def has_params_schema(self, method: str) -> bool:
         return f"{_camel(method)}Params" in self.definitions
-
 
 
 def _read(path: Path) -> dict[str, Any]:
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
-    return json.loads(raw)
+    document: dict[str, Any] = json.loads(raw)
+    return document
 
 
 def load_spec4(path: str | Path | None = None) -> Spec4:
@@ -129,10 +140,17 @@ def load_spec4(path: str | Path | None = None) -> Spec4:
     try:
         document = _read(Path(path))
     except (OSError, ValueError) as exc:
-        raise SchemaUnavailable(f"cannot read the protocol-4 schema {str(path)!r}: {type(exc).__name__}") from None
-    if not isinstance(document, dict) or not isinstance(document.get("definitions"), dict) \
-            or not isinstance(document.get("methods"), dict):
-        raise SchemaUnavailable(f"{str(path)!r} is not OpenClaw's protocol.schema.json (no definitions/methods)")
+        raise SchemaUnavailable(
+            f"cannot read the protocol-4 schema {str(path)!r}: {type(exc).__name__}"
+        ) from None
+    if (
+        not isinstance(document, dict)
+        or not isinstance(document.get("definitions"), dict)
+        or not isinstance(document.get("methods"), dict)
+    ):
+        raise SchemaUnavailable(
+            f"{str(path)!r} is not OpenClaw's protocol.schema.json (no definitions/methods)"
+        )
     return Spec4(document, load_spec(), f"{Path(path).name} (given)")
 
 
@@ -142,6 +160,8 @@ def _bundled() -> Spec4:
     try:
         document = json.loads(gzip.decompress(source.read_bytes()))
     except (OSError, ValueError) as exc:
-        raise SchemaUnavailable("the bundled protocol-4 schema is missing from this install "
-                                "(moltbot/conformance/openclaw/); pass --schema PATH") from exc
+        raise SchemaUnavailable(
+            "the bundled protocol-4 schema is missing from this install "
+            "(moltbot/conformance/openclaw/); pass --schema PATH"
+        ) from exc
     return Spec4(document, load_spec(), BUNDLED_SCHEMA_VERSION)

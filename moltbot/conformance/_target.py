@@ -11,14 +11,14 @@ __all__ = ["CAPABILITIES", "Target"]
 # Opt-in capabilities: checks a target may support but that the harness cannot detect without harm.
 CAPABILITIES = {
     "rate-limit": "repeated auth failures are refused with retryAfterMs (locks the harness's address out; "
-                  "runs last)",
+    "runs last)",
     "agent-runs": "the harness may start agent runs (chat.send, for the idempotency check); a run may call "
-                  "the gateway's model",
+    "the gateway's model",
 }
 
 
 def _capabilities(value: object) -> frozenset[str]:
-    return frozenset(value or ())  # type: ignore[call-overload]
+    return frozenset(value or ())  # type: ignore[call-overload,no-any-return]
 
 
 @attrs.frozen

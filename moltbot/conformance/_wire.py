@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+from typing import Any
 from urllib.parse import urlsplit
 
 import trio
@@ -73,7 +74,7 @@ class RawWebSocket:
         self.stream = stream
         self._ws = ws
         self._events: list[Event] = []
-        self._partial: list = []
+        self._partial: list[Any] = []  # the fragments of one message: all str or all bytes
         self.close_code: int | None = None
         self.close_reason = ""
 
@@ -93,7 +94,7 @@ class RawWebSocket:
                 raise ConnectionError("the server closed the connection during the upgrade")
             for index, event in enumerate(events):
                 if isinstance(event, AcceptConnection):
-                    raw._events.extend(events[index + 1:])  # the challenge may share the TCP segment
+                    raw._events.extend(events[index + 1 :])  # the challenge may share the TCP segment
                     return raw
                 if isinstance(event, RejectConnection):
                     await stream.aclose()

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import attrs
 
-from ..protocol._payloads.cron import CronAgentTurn, CronEvent, CronJob, CronSystemEvent, DeliveryStatus
+from ..protocol import CronAgentTurn, CronEvent, CronJob, CronSystemEvent, DeliveryStatus
 from .jobs import RunOutcome, delivery_plan, pick_summary
 
 __all__ = ["CronHost", "TurnRefused", "TurnRequest", "TurnResult", "execute_job"]

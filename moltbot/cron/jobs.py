@@ -21,8 +21,8 @@ from typing import Any
 
 import attrs
 
-from ..protocol import UNSET
-from ..protocol._payloads.cron import (
+from ..protocol import (
+    UNSET,
     CronAddParams,
     CronAgentTurn,
     CronAgentTurnPatch,

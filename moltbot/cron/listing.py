@@ -12,15 +12,15 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from ..protocol import unstructure
-from ..protocol._codec import dumps
-from ..protocol._payloads.cron import (
+from ..protocol import (
     CronJob,
     CronListParams,
     CronListResult,
     CronRunLogEntry,
     CronRunsParams,
     CronRunsResult,
+    dumps,
+    unstructure,
 )
 
 __all__ = ["DEFAULT_RUNS_LIMIT", "list_page", "runs_page"]
@@ -88,7 +88,8 @@ def list_page(jobs: Sequence[CronJob], params: CronListParams, *, default_agent:
 
 
 def _entry_matches(entry: CronRunLogEntry, params: CronRunsParams) -> bool:
-    statuses = params.statuses or ([params.status] if params.status not in (None, "all") else None)
+    status = params.status
+    statuses = params.statuses or ([status] if status is not None and status != "all" else None)
     if statuses and entry.status not in statuses:
         return False
     deliveries = params.delivery_statuses or ([params.delivery_status] if params.delivery_status else None)

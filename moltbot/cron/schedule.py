@@ -25,12 +25,13 @@ import functools
 import os
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
+from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 from croniter import CroniterBadDateError, CroniterError, croniter
 
-from ..protocol._payloads.cron import CronSchedule, CronScheduleAt, CronScheduleCron, CronScheduleEvery
+from ..protocol import CronSchedule, CronScheduleAt, CronScheduleCron, CronScheduleEvery
 
 __all__ = ["CronExpression", "ScheduleError", "check_schedule", "local_zone", "next_run_ms", "parse_cron",
            "resolve_zone"]
@@ -115,7 +116,8 @@ def parse_cron(text: str) -> CronExpression:
         expanded, nth_weekday = croniter.expand(expr, second_at_beginning=seconds_first)
     except (CroniterError, ValueError) as exc:
         raise ScheduleError(f"invalid cron expression {text!r}: {exc}") from None
-    minutes, hours, days, months, weekdays = expanded[:5]
+    # Every field is a list of ints, or ``["*"]``; "l" (last day) only in days.
+    minutes, hours, days, months, weekdays = cast(list[list[Any]], expanded[:5])
     seconds = expanded[5] if len(expanded) > 5 else [0]
 
     def field(values: list) -> frozenset[int] | None:
@@ -186,6 +188,13 @@ def next_run_ms(schedule: CronSchedule, after_ms: int, *, anchor_ms: int) -> int
     return cron_next_ms(parse_cron(schedule.expr), resolve_zone(schedule.tz), after_ms)
 
 
+def _offset(moment: datetime) -> timedelta:
+    """The UTC offset of an aware datetime (every one here carries a zone)."""
+    offset = moment.utcoffset()
+    assert offset is not None
+    return offset
+
+
 def _to_ms(moment: datetime) -> int:
     return (moment - EPOCH) // ONE_MS
 
@@ -222,7 +231,8 @@ def cron_next_ms(expr: CronExpression, zone: tzinfo, after_ms: int) -> int | Non
     local = after.astimezone(zone)
     wall = local.replace(tzinfo=None, fold=0)
     # Clocks going back within the look-ahead: wall times we already passed come round again.
-    fold = max(local.utcoffset() - (after + _LOOKAHEAD).astimezone(zone).utcoffset(), timedelta(0))
+    ahead = (after + _LOOKAHEAD).astimezone(zone)
+    fold = max(_offset(local) - _offset(ahead), timedelta(0))
     cursor = wall - fold if fold and expr.every_hour else wall
     best: tuple[int, datetime] | None = None
     for _ in range(256):

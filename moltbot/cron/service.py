@@ -28,8 +28,9 @@ from collections.abc import Callable
 import attrs
 import trio
 
-from ..protocol import INVALID_REQUEST, UNAVAILABLE, ProtocolError
-from ..protocol._payloads.cron import (
+from ..protocol import (
+    INVALID_REQUEST,
+    UNAVAILABLE,
     CronAddParams,
     CronEvent,
     CronJob,
@@ -37,6 +38,7 @@ from ..protocol._payloads.cron import (
     CronRunLogEntry,
     CronRunResult,
     CronStatusResult,
+    ProtocolError,
 )
 from .host import CronHost, TurnRefused, TurnRequest, execute_job
 from .jobs import (

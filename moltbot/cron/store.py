@@ -22,9 +22,16 @@ import attrs
 import json5
 import trio
 
-from ..protocol import RemoteProtocolError, structure, unstructure
-from ..protocol._codec import camel, dumps
-from ..protocol._payloads.cron import CronJob, CronRunLogEntry, normalize_cron_add
+from ..protocol import (
+    CronJob,
+    CronRunLogEntry,
+    RemoteProtocolError,
+    camel,
+    dumps,
+    normalize_cron_add,
+    structure,
+    unstructure,
+)
 from ..store.atomic import ensure_dir, write_atomic
 from ..store.ids import is_job_id
 
@@ -102,7 +109,7 @@ def _named(raw: dict[str, Any]) -> dict[str, Any]:
     """Old stores may lack a name: derive one as the original does (first line of the payload text)."""
     if isinstance(raw.get("name"), str) and raw["name"].strip():
         return raw
-    payload = raw.get("payload") if isinstance(raw.get("payload"), dict) else {}
+    payload: dict[str, Any] = raw["payload"] if isinstance(raw.get("payload"), dict) else {}
     text = payload.get("text") or payload.get("message") or ""
     first = next((line.strip() for line in str(text).splitlines() if line.strip()), "")
     return {**raw, "name": first[:60] or "Cron job"}

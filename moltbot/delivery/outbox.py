@@ -11,11 +11,17 @@ blocked, an account not configured) dead-letters the message with the reason; an
 account)`` retries an account's waiting messages at once: the channel manager calls it when the account
 connects. On start the pending rows of the previous run are queued again: a message written but not
 sent before a restart or a ``kill -9`` is sent then; one whose send was in flight when the process was
-killed is sent again (at least once: the Telegram Bot API offers no idempotency key to check against).
+killed is sent again: at least once on Telegram (its Bot API offers no idempotency key to check against),
+once on a channel whose account says ``idempotent_sends`` (it gets ``idempotency_key``, the same for the
+same piece of the same message, and the platform drops a repeat: Discord's ``nonce``), or once on a channel
+that finds it sent (``marks_sends``: its pieces are tagged with that key, and ``find_sent`` is asked before
+the first send of a message resumed from the previous run; Slack finds it in the messages' metadata).
 An in-flight send is shielded for ``SEND_SHIELD`` seconds, so a graceful stop records its outcome.
 
 The outbox knows no channel: a channel plugs in by giving its account objects ``send(target, text, *,
-reply_to)`` (``text`` already within ``text_chunk_limit``), an optional ``reply_to_all`` attribute, and
+reply_to)`` (``text`` already within ``text_chunk_limit``), an optional ``reply_to_all`` attribute, an
+optional ``chunk_text(text, limit)`` (deterministic: a retry resumes by piece index), optional
+``marks_sends`` + ``find_sent(target, idempotency_key, *, since_ms, reply_to)`` (message id or None) and
 ``DeliveryError(permanent=…, retry_after=…)`` for failures.
 """
 
@@ -24,7 +30,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import trio
@@ -57,6 +63,7 @@ class Entry:
     row: OutboxRow
     due: float = 0.0
     changed: trio.Event = attrs.field(factory=trio.Event)
+    resumed: bool = False  # pending when this run started: its last send's outcome may be unknown
 
     @property
     def final(self) -> bool:
@@ -108,7 +115,7 @@ class Outbox:
             self._nursery = nursery
             resumed = await self.store.run(self.store.db.pending)
             for row in resumed:
-                self._queue(Entry(row))
+                self._queue(Entry(row, resumed=True))
             if resumed:
                 log.info("outbox: %d message(s) from before the restart queued again", len(resumed))
             task_status.started()
@@ -214,7 +221,7 @@ class Outbox:
         store, before = self.store, row.state
         try:
             with trio.CancelScope(shield=True), trio.move_on_after(SEND_SHIELD) as bound:
-                await self._send_rest(row)
+                await self._send_rest(entry)
             if bound.cancelled_caught:
                 raise DeliveryError(f"send did not finish within {SEND_SHIELD:g}s")
         except DeliveryError as exc:
@@ -246,14 +253,33 @@ class Outbox:
             self._count(row, +1)
         entry.notify()
 
-    async def _send_rest(self, row: OutboxRow) -> None:
+    async def _send_rest(self, entry: Entry) -> None:
+        row = entry.row
         account = self._resolve(row.channel, row.account_id)
+        # A channel that can tell whether a send arrived (Slack: the key in the message's metadata) is asked
+        # before the first send of a message resumed from the previous run, which a kill -9 may have cut
+        # off after the platform got it; ``marked`` channels take the key with each piece for that.
+        find = getattr(account, "find_sent", None) if entry.resumed else None
+        marker = bool(getattr(account, "marks_sends", False))
         limit = row.chunk_limit or max(1, account.text_chunk_limit)
-        pieces = chunk_text(row.text, limit) or [row.text]
+        chunker = getattr(account, "chunk_text", None) or chunk_text  # a channel's own (Slack: mrkdwn)
+        pieces = chunker(row.text, limit) or [row.text]
         reply_all = bool(getattr(account, "reply_to_all", False))
         for index in range(row.pieces_sent, len(pieces)):
             reply_to = row.reply_to if index == 0 or reply_all else None
-            message_id = await account.send(row.target, pieces[index], reply_to=reply_to)
+            message_id = None
+            piece_key = f"{row.key}#{index}"
+            if find is not None:
+                message_id = await find(row.target, piece_key, since_ms=row.created_at, reply_to=reply_to)
+                entry.resumed, find = False, None  # only the first piece of this run can have been in flight
+            if message_id is None and (getattr(account, "idempotent_sends", False) or marker):
+                # The platform drops a repeat (Discord's nonce), or the key tags the message so that
+                # ``find_sent`` can find it (Slack's metadata).
+                # (the accounts that take a key declare it: ``idempotent_sends`` or a marker)
+                message_id = await cast(Any, account).send(row.target, pieces[index], reply_to=reply_to,
+                                                           idempotency_key=piece_key)
+            elif message_id is None:
+                message_id = await account.send(row.target, pieces[index], reply_to=reply_to)
             row.message_id = row.message_id or message_id
             row.pieces_sent, row.chunk_limit = index + 1, limit
             if index + 1 < len(pieces):  # the last one is recorded with the outcome

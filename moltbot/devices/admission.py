@@ -51,12 +51,12 @@ from ..protocol import (
     INVALID_REQUEST,
     NOT_PAIRED,
     Accept,
+    DevicePairResolved,
     HelloAuth,
     RemoteProtocolError,
+    check_device_proof,
+    grant_scopes,
 )
-from ..protocol._device import check_device_proof
-from ..protocol._payloads.devices import DevicePairResolved
-from ..protocol._scopes import grant_scopes
 from .pairing import DevicePairing, request_view
 from .store import now_ms
 
@@ -166,5 +166,5 @@ def _check_credentials(accept: Accept, device_id: str, peer: str, secrets: Share
             lambda: pairing.verify_token(device_id, device_token, accept.role, accept.scopes), peer,
             origin=origin, direct=direct)
     return secrets.check(accept.params, peer, origin=origin, direct=direct,
-                         alternative=lambda: bool(token) and pairing.verify_token(device_id, token, accept.role,
-                                                                                  accept.scopes))
+                         alternative=lambda: token is not None and bool(token)
+                         and pairing.verify_token(device_id, token, accept.role, accept.scopes))

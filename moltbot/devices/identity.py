@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.paths import resolve_state_dir
-from ..protocol._device import DeviceKeyPair
+from ..protocol import DeviceKeyPair
 from ..store.atomic import write_atomic
 from .store import now_ms
 

@@ -14,8 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ..protocol._payloads.devices import DevicePairRequest, DeviceTokenSummary, PairedDevice
-from ..protocol._scopes import satisfies
+from ..protocol import DevicePairRequest, DeviceTokenSummary, PairedDevice, satisfies
 from .store import PairingFiles, now_ms
 
 

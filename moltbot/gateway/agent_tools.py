@@ -22,11 +22,12 @@ from ..agents.tools.memory import register_memory_tools
 from ..agents.tools.web import register_web_tools
 from ..config.redact import redacted_copy
 from ..config.schema import config_schema
-from ..protocol import ProtocolError
-from ..protocol._payloads.config import ConfigPatchParams
+from ..protocol import ConfigPatchParams, ProtocolError
 from .approvals import wire_exec_approvals
+from .cron_tool import register_cron_tool
 from .methods.config import read_snapshot, write_and_restart
 from .sentinel import write_restart_sentinel
+from .session_commands import register_session_commands
 from .session_tools import register_session_tools
 
 if TYPE_CHECKING:
@@ -62,9 +63,11 @@ def register_gateway_tools(runtime: Runtime) -> None:
     register_memory_tools(runtime.tools, runtime.agents)
     register_web_tools(runtime.tools, runtime.agents)
     approve, file_access = wire_exec_approvals(runtime)
-    runtime.processes = register_exec_tools(runtime.tools, runtime.agents, approve=approve, file_access=file_access)
+    register_exec_tools(runtime.tools, runtime.agents, approve=approve, file_access=file_access)
     _register_control_tools(runtime)
     register_session_tools(runtime)
+    register_session_commands(runtime)
+    register_cron_tool(runtime)
 
 
 def _register_control_tools(runtime: Runtime) -> None:
@@ -82,9 +85,9 @@ def _register_control_tools(runtime: Runtime) -> None:
             raise ToolError("delayMs must be a non-negative integer")
         session_key = arguments.get("sessionKey") or (run.session_key if run else None)
         sentinel = None
-        if config.state_dir is not None:
+        if (state_dir := config.state_dir) is not None:
             sentinel = await trio.to_thread.run_sync(lambda: write_restart_sentinel(
-                config.state_dir, kind="restart", sessionKey=session_key, message=arguments.get("note"),
+                state_dir, kind="restart", sessionKey=session_key, message=arguments.get("note"),
                 stats={"mode": "gateway.restart", "reason": arguments.get("reason")}))
         scheduled = runtime.gateway.schedule_restart(delay_ms=delay, reason=arguments.get("reason"))
         return {**scheduled, "sentinel": sentinel}

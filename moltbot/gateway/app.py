@@ -32,8 +32,8 @@ from typing import Any
 import attrs
 import trio
 
-from .. import __version__
 from .._util import collapse_single_exception_group
+from .._version import __version__
 from ..canvas.host import CanvasHost, canvas_settings
 from ..config.edit import file_hash, read_state
 from ..config.env import with_aliases
@@ -42,13 +42,15 @@ from ..config.model import Config
 from ..config.profiles import cli_command
 from ..config.reload import decide, diff_paths, plan_reload
 from ..config.watch import serve_config_watch
-from ..protocol._payloads.system import HeartbeatEvent
 from .auth import AuthSetupError, ResolvedAuth
+from .connection import serve_client
+from .embed import confine, embedded_state_dir
 from .listener import resolve_bind_host, serve_listener
-from .presence import wall_ms
 from .runtime import Runtime
 from .sentinel import consume_restart_sentinel
+from .state import GatewayStats, ProcessState
 from .supervisor import Child
+from .transport import AsgiWebSocket
 
 log = logging.getLogger("moltbot.gateway")
 
@@ -58,42 +60,6 @@ STOP_GRACE_SECONDS = 2.0
 STOP_RUNS_GRACE_SECONDS = 1.5  # a stop must end within 5 s (reference watchdog), restarts may wait longer
 RESTART_EXPECTED_MS = 1500
 MAX_RESTART_DELAY_MS = 60_000
-
-
-@attrs.define
-class GatewayStats:
-    """Counters since the process started (they survive in-process restarts), reported by ``status``."""
-
-    handler_errors: int = 0
-    protocol_errors: int = 0
-    auth_failures: int = 0
-    slow_consumers: int = 0
-    handshakes_rejected: int = 0
-    restarts: int = 0
-    reloads: int = 0
-    reload_failures: int = 0
-    # The last reload of the config file (wall ms, decision) and, while the file does not load, its error.
-    last_reload_at_ms: int | None = None
-    last_reload: str | None = None
-    reload_error: str | None = None
-    reload_error_at_ms: int | None = None
-
-    def reload_failed(self, problems: list[str]) -> None:
-        self.reload_failures += 1
-        text = "; ".join(problems)
-        self.reload_error = text if len(text) <= 500 else text[:499] + "…"
-        self.reload_error_at_ms = wall_ms()
-
-    def reloaded(self, decision: str) -> None:
-        self.reload_error = self.reload_error_at_ms = None
-        self.last_reload_at_ms, self.last_reload = wall_ms(), decision
-
-    def handshake_rejected(self, outcome: Any) -> None:
-        self.handshakes_rejected += 1
-        if outcome.close_reason.startswith("unauthorized"):
-            self.auth_failures += 1
-        else:
-            self.protocol_errors += 1
 
 
 @attrs.frozen
@@ -108,21 +74,17 @@ class Gateway:
     def __init__(self, config: Config, *, env: Mapping[str, str] | None = None, port: int | None = None,
                  port_source: str | None = None, watch_config: bool = True) -> None:
         self.config = config
-        self.env = with_aliases(os.environ if env is None else env)  # OPENCLAW_*/MOLTBOT_* names too
-        self.version = self.env.get("CLAWDBOT_VERSION") or __version__
-        if not ResolvedAuth.resolve(config.gateway.auth, self.env).secret:
-            mode = ResolvedAuth.resolve(config.gateway.auth, self.env).mode
+        env = with_aliases(os.environ if env is None else env)  # OPENCLAW_*/MOLTBOT_* names too
+        if not ResolvedAuth.resolve(config.gateway.auth, env).secret:
+            mode = ResolvedAuth.resolve(config.gateway.auth, env).mode
             raise AuthSetupError(f"gateway auth mode is {mode}, but no {mode} was configured "
                                  "(set gateway.auth.token or CLAWDBOT_GATEWAY_TOKEN)")
-        self.stats = GatewayStats()
-        self.system_events: list[str] = []
-        self.last_heartbeat: HeartbeatEvent | None = None
-        self.heartbeats_enabled = True
+        # What outlives each Runtime: counters, queued system events, the last heartbeat.
+        self.state = ProcessState(version=env.get("CLAWDBOT_VERSION") or __version__, env=env)
         self.urls: list[str] = []
         self.listening = trio.Event()  # set once the first listener is bound (``urls`` is known)
         self.runtime: Runtime | None = None
         self.canvas = CanvasHost()
-        self.started_at = trio.current_time()
         self.watch_ready = trio.Event()
         self._reload_done = trio.Event()
         self._restart_done = trio.Event()
@@ -137,6 +99,8 @@ class Gateway:
         # A port given at start (``--port``, ``CLAWDBOT_GATEWAY_PORT``) pins the listener; without one,
         # ``gateway.port`` is followed: a restart for a changed port rebinds (and the log says so).
         self._port_override = port
+        # An embedded gateway's confinement (``embed.confine``), applied to every config it reloads too.
+        self.confine: Callable[[Config], Config] | None = None
         self._port_source = port_source or ("the port argument" if port is not None else "gateway.port")
         self.on_listener_moved: Callable[[Gateway], None] | None = None  # run_gateway: lock record, console
         self._watch_config = watch_config
@@ -175,7 +139,33 @@ class Gateway:
         return pinned if configured == self.port else f"{pinned} (gateway.port in the file is {configured})"
 
     def uptime_ms(self) -> int:
-        return int((trio.current_time() - self.started_at) * 1000)
+        return self.state.uptime_ms()
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return self.state.env
+
+    @property
+    def version(self) -> str:
+        return self.state.version
+
+    @property
+    def stats(self) -> GatewayStats:
+        return self.state.stats
+
+    @property
+    def system_events(self) -> list[str]:
+        return self.state.system_events
+
+    @property
+    def pinned_port(self) -> int | None:
+        """The port given at start (``--port``, ``CLAWDBOT_GATEWAY_PORT``, an embedder's), which pins the
+        listener and the ports derived from it; None when ``gateway.port`` is followed."""
+        return self._port_override
+
+    async def serve_websocket(self, transport: AsgiWebSocket) -> None:
+        """Serve an accepted WebSocket (the HTTP side's WS route) by the current Runtime until it closes."""
+        await serve_client(await self.current_runtime(), transport)
 
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Run until ``stop()``; report ``self`` once the port is bound."""
@@ -188,6 +178,7 @@ class Gateway:
                 if self._watch_config and self.config.path is not None:
                     self._decided_hash = await trio.to_thread.run_sync(self._file_hash_or_none)
                     nursery.start_soon(self._serve_config_watch, name="config-watch")
+                assert self.runtime is not None  # started above
                 log.info("gateway listening on %s (auth: %s; %s)", self.url, self.runtime.authenticator.mode,
                          self.port_reason())
                 task_status.started(self)
@@ -282,7 +273,7 @@ class Gateway:
                 log.warning("restart sentinel in %s unreadable: %s", config.state_dir, exc)
                 payload = None
             if payload is not None:
-                self.system_events.append("GatewayRestart:\n" + json.dumps(payload, indent=2))
+                self.state.system_event("GatewayRestart:\n" + json.dumps(payload, indent=2))
         self.runtime, self.config = runtime, config
         self._replacing = False
         self._runtime_changed_now()
@@ -330,17 +321,18 @@ class Gateway:
     async def _rebind_listener(self, config: Config) -> None:
         """Move the listener to the new bind/port; if that fails, stay on the old one (and say why)."""
         old = self._listener_key
+        assert old is not None  # a listener runs
         await self._stop_listener()
         try:
             await self._start_listener(config)
         except (OSError, ExceptionGroup) as exc:
             if isinstance(exc, ExceptionGroup) and not exc.subgroup(OSError):
                 raise
-            log.error("cannot listen on %s:%s (%s); staying on %s:%s", *self._listener_key, exc, *old)
+            log.error("cannot listen on %s:%s (%s); staying on %s:%s", *(self._listener_key or ()), exc, *old)
             await self._start_listener(config, address=old)
             return
         log.info("listener moved from %s:%s to %s:%s (gateway.bind/gateway.port changed)", *old,
-                 *self._listener_key)
+                 *(self._listener_key or ()))
         if self.on_listener_moved is not None:
             self.on_listener_moved(self)
 
@@ -368,6 +360,7 @@ class Gateway:
                 self._runtime_changed_now()
                 return
             self._decided_hash, self._restart_pending_hash = digest, None
+        assert config is not None
         self._replacing = True
         log.info("restarting in-process: %s", request.reason)
         await self._drain_runtime("gateway restarting", RESTART_EXPECTED_MS,
@@ -417,7 +410,8 @@ class Gateway:
                 f"good config. To fix: set gateway.auth.{auth.mode} again (or CLAWDBOT_GATEWAY_"
                 f"{auth.mode.upper()} for the gateway's environment)"])
         # The state dir belongs to the process (its profile), not to the file: keep it across reloads.
-        return attrs.evolve(config, state_dir=self.config.state_dir), state.hash
+        config = attrs.evolve(config, state_dir=self.config.state_dir)
+        return (self.confine(config) if self.confine else config), state.hash
 
     def _file_hash_or_none(self) -> str | None:
         assert self.config.path is not None
@@ -554,19 +548,27 @@ async def serve_gateway(config: Config, *, port: int | None = None, port_source:
 
 @asynccontextmanager
 async def open_gateway(config: Config, *, port: int | None = None, env: Mapping[str, str] | None = None,
-                       watch_config: bool = False) -> AsyncIterator[Gateway]:
+                       watch_config: bool = False, state_dir: str | os.PathLike[str] | None = None,
+                       canvas: bool | None = None) -> AsyncIterator[Gateway]:
     """Run a gateway for the duration of an ``async with`` block, inside the caller's task tree.
 
     Leaving the block stops it gracefully (shutdown event, clients closed 1012). Embedded gateways do not
-    watch their config file unless asked (``watch_config=True``).
+    watch their config file unless asked (``watch_config=True``), and write only under their state dir:
+    ``state_dir``, else the config's own (``config.state_dir``), else a temporary directory removed at the
+    end; the agent workspace and the canvas root default to folders in it (``embed.py``). The canvas host
+    (a second port) runs only when asked: ``canvas=True``, or a ``canvas_host`` section other than the
+    default; ``canvas=False`` keeps it off whatever the config says.
     """
     with collapse_single_exception_group():
-        async with trio.open_nursery() as nursery:
-            gateway: Gateway = await nursery.start(functools.partial(
-                serve_gateway, config, port=port, env=env, watch_config=watch_config), name="gateway")
-            try:
-                yield gateway
-            finally:
-                with trio.CancelScope(shield=True), trio.move_on_after(STOP_GRACE_SECONDS + 3):
-                    await gateway.stop()
-                nursery.cancel_scope.cancel()
+        async with embedded_state_dir(state_dir or config.state_dir) as directory:
+            confined = functools.partial(confine, state_dir=directory, canvas=canvas)
+            gateway = Gateway(confined(config), env=env, port=port, watch_config=watch_config)
+            gateway.confine = confined
+            async with trio.open_nursery() as nursery:
+                await nursery.start(gateway.serve, name="gateway")
+                try:
+                    yield gateway
+                finally:
+                    with trio.CancelScope(shield=True), trio.move_on_after(STOP_GRACE_SECONDS + 3):
+                        await gateway.stop()
+                    nursery.cancel_scope.cancel()

@@ -25,11 +25,7 @@ import attrs
 import trio
 
 from ..agents import approvals as file_rules
-from ..protocol._payloads.approvals import (
-    ExecApprovalRequest,
-    ExecApprovalRequestedEvent,
-    ExecApprovalResolvedEvent,
-)
+from ..protocol import ExecApprovalRequest, ExecApprovalRequestedEvent, ExecApprovalResolvedEvent
 
 if TYPE_CHECKING:
     from ..agents.approvals import Policy
@@ -68,7 +64,7 @@ class ApprovalError(Exception):
 
 
 class ApprovalBroker:
-    def __init__(self, broadcast: Callable[[str, Any], None], state_dir: Path | None) -> None:
+    def __init__(self, broadcast: Callable[[str, Any], object], state_dir: Path | None) -> None:
         self._broadcast = broadcast
         self.path = file_rules.approvals_path(state_dir or Path.home() / ".clawdbot")
         self.pending: dict[str, PendingApproval] = {}

@@ -33,7 +33,7 @@ import hmac
 import ipaddress
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Literal
 
 import attrs
@@ -74,7 +74,7 @@ def _digest(secret: str) -> bytes:
 
 def secret_matches(supplied: str | None, expected: str) -> bool:
     """``supplied`` equals ``expected``, in time independent of both (the hooks token uses this too)."""
-    return bool(supplied) and hmac.compare_digest(_digest(supplied), _digest(expected))
+    return supplied is not None and bool(supplied) and hmac.compare_digest(_digest(supplied), _digest(expected))
 
 
 def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -111,7 +111,7 @@ class ResolvedAuth:
     secret: str | None
 
     @classmethod
-    def resolve(cls, config: AuthConfig, env: dict[str, str]) -> ResolvedAuth:
+    def resolve(cls, config: AuthConfig, env: Mapping[str, str]) -> ResolvedAuth:
         token = config.token or env.get("CLAWDBOT_GATEWAY_TOKEN") or None
         password = config.password or env.get("CLAWDBOT_GATEWAY_PASSWORD") or None
         mode = config.mode or ("password" if password else "token")

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ..protocol import EventFrame, StateVersion, TickEvent, encode_frame
-from ..protocol._scopes import event_guard, guard_admits
+from ..protocol import EventFrame, StateVersion, TickEvent, encode_frame, event_guard, guard_admits
 from .presence import wall_ms
 from .websocket import Shared
 

@@ -45,10 +45,11 @@ from ..protocol import (
     ResponseFrame,
     ServerHandshake,
     ServerSession,
+    dumps,
     encode_frame,
     error_response,
+    unstructure,
 )
-from ..protocol._codec import dumps, unstructure
 from .connlog import log_call, log_connect, log_connect_frame, log_disconnect, log_rejected
 from .outbound import CloseRequest, OutboundQueue, SlowConsumer
 from .presence import wall_ms
@@ -56,6 +57,7 @@ from .transport import Transport, TransportClosed
 
 if TYPE_CHECKING:
     from .runtime import Runtime
+    from .websocket import WebSocket
 
 log = logging.getLogger("moltbot.gateway")
 
@@ -202,7 +204,7 @@ async def serve_connections(runtime: Runtime, *, task_status=trio.TASK_STATUS_IG
             runtime.connection_nursery = None
 
 
-def start_client(runtime: Runtime, transport: Transport) -> None:
+def start_client(runtime: Runtime, transport: WebSocket) -> None:
     """Start serving an upgraded WebSocket (``websocket.WebSocket``) as one task of ``runtime``'s
     connection nursery, and return at once: the listener's task for the socket is done. The transport's
     ``finish()`` ends the socket when the connection is over (also when this Runtime is stopping)."""
@@ -225,7 +227,7 @@ async def _refuse_restart(transport: Any) -> None:
     transport.finish()
 
 
-async def _serve_lean(runtime: Runtime, transport: Any) -> None:
+async def _serve_lean(runtime: Runtime, transport: WebSocket) -> None:
     try:
         await _serve_to_end(runtime, transport)
     finally:

@@ -13,10 +13,11 @@ info.
 from __future__ import annotations
 
 import logging
-import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import trio
+
+from .._util import field
 
 if TYPE_CHECKING:
     from ..protocol import Accept, Call, Reject
@@ -24,15 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("moltbot.gateway")
 
-FIELD_MAX = 64
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _AUTH_KINDS = ("token", "password", "device_token", "bootstrap_token")
-
-
-def field(value: Any, limit: int = FIELD_MAX) -> str:
-    """A client-chosen value, bounded and on one line."""
-    text = _CONTROL.sub("?", str(value))
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _who(connection: Connection) -> str:

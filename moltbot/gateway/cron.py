@@ -1,6 +1,6 @@
 """The cron service inside a Runtime: where its store lives, and what a job's run does in the gateway.
 
-A main-session job queues its text as a system event (``gateway.system_events``) and, with
+A main-session job queues its text as a system event (``ProcessState.system_event``) and, with
 ``wakeMode: "now"``, asks the heartbeat for a beat at once. An isolated job runs an agent turn in the
 session ``agent:<agentId>:cron:<jobId>`` on the ``cron`` lane (``cron.maxConcurrentRuns``); a turn the
 Runtime refuses (it is restarting) is handed back as not started, so the next Runtime runs it; a job's
@@ -14,6 +14,7 @@ client (dropped for slow ones, as in the original).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,15 +26,12 @@ from ..cron.host import TurnRefused, TurnRequest, TurnResult
 from ..cron.jobs import DeliveryPlan, delivery_plan
 from ..cron.service import CronService
 from ..cron.store import FileCronStore
-from ..protocol import ProtocolError
-from ..protocol._payloads.cron import CronAgentTurn, CronEvent, CronJob, DeliveryStatus
+from ..protocol import CronAgentTurn, CronEvent, CronJob, DeliveryStatus, ProtocolError
 
 if TYPE_CHECKING:
     from .runtime import Runtime
 
 log = logging.getLogger("moltbot.cron")
-
-MAX_QUEUED_SYSTEM_EVENTS = 20
 
 
 def cron_store_path(config: Config) -> Path:
@@ -43,7 +41,7 @@ def cron_store_path(config: Config) -> Path:
     return (config.state_dir or Path.home() / ".clawdbot") / "cron" / "jobs.json"
 
 
-def cron_enabled(config: Config, env: dict[str, str]) -> bool:
+def cron_enabled(config: Config, env: Mapping[str, str]) -> bool:
     return config.cron.enabled and env.get("CLAWDBOT_SKIP_CRON") != "1"
 
 
@@ -54,9 +52,7 @@ class RuntimeCronHost:
         self._runtime = runtime
 
     def system_event(self, text: str, agent_id: str | None) -> None:
-        events = self._runtime.gateway.system_events
-        events.append(text)
-        del events[:-MAX_QUEUED_SYSTEM_EVENTS]
+        self._runtime.state.system_event(text)
 
     def wake(self) -> None:
         self._runtime.heartbeat.request_now()
@@ -131,7 +127,7 @@ class RuntimeCronHost:
 
 def build_cron_service(runtime: Runtime) -> CronService:
     service = CronService(FileCronStore(cron_store_path(runtime.config)), RuntimeCronHost(runtime),
-                          enabled=lambda: cron_enabled(runtime.config, runtime.gateway.env))
+                          enabled=lambda: cron_enabled(runtime.config, runtime.env))
 
     def reload(_action: str = "") -> None:
         path = cron_store_path(runtime.config)

@@ -16,14 +16,7 @@ import trio
 from ..agents.heartbeat import parse_duration
 from ..agents.sessions import DEFAULT_AGENT_ID, SessionStore, now_ms
 from ..config.model import Config
-from ..protocol._payloads.system import (
-    AgentHealth,
-    AgentHeartbeat,
-    HealthSummary,
-    LinkChannel,
-    RecentSession,
-    SessionsHealth,
-)
+from ..protocol import AgentHealth, AgentHeartbeat, HealthSummary, LinkChannel, RecentSession, SessionsHealth
 from .broadcast import Broadcaster
 from .presence import wall_ms
 

@@ -1,5 +1,7 @@
 """The one listening port: hypercorn's trio worker serving the ASGI app (WebSocket at ``/`` plus HTTP)."""
 
+# mypy: disable-error-code="method-assign,assignment,misc"
+# (the patches below assign functions over hypercorn's methods and its TCPServer class, on purpose)
 from __future__ import annotations
 
 import hashlib
@@ -21,7 +23,7 @@ from . import wsclose
 try:
     import resource
 except ImportError:  # not on Windows: no descriptor limit to read
-    resource = None  # type: ignore[assignment]
+    resource = None
 
 log = logging.getLogger("moltbot.http")
 
@@ -83,7 +85,7 @@ def patch_targets() -> dict[str, Any]:
         "hypercorn.protocol.ws_stream.WSStream._handle_events": ws_stream.WSStream._handle_events,
         "hypercorn.protocol.ws_stream.WSStream.app_send": ws_stream.WSStream.app_send,
         "hypercorn.protocol.ws_stream.WSStream.handle": ws_stream.WSStream.handle,
-        "wsproto.connection.Connection.state": Connection.state.fget,
+        "wsproto.connection.Connection.state": Connection.state.fget,  # type: ignore[attr-defined]
     }
 
 
@@ -152,7 +154,7 @@ def _patch_hypercorn_connection_close() -> None:
         return
     original_send, original_close, original_recycle = TCPServer.protocol_send, TCPServer._close, H11Protocol._maybe_recycle
 
-    async def protocol_send(self, event):  # type: ignore[no-untyped-def]
+    async def protocol_send(self, event):
         if isinstance(event, Closed):
             self._moltbot_closing = True
             with trio.CancelScope(shield=True, deadline=trio.current_time() + CLOSE_SECONDS):
@@ -172,7 +174,7 @@ def _patch_hypercorn_connection_close() -> None:
             with trio.move_on_after(RECYCLE_SECONDS):
                 await self.protocol.handle(Closed())
 
-    async def _read_data(self):  # type: ignore[no-untyped-def]
+    async def _read_data(self):
         with _reader_scope(self):
             while True:
                 try:
@@ -191,13 +193,13 @@ def _patch_hypercorn_connection_close() -> None:
             await self.idle_task.stop()
             await self.protocol.handle(Closed())
 
-    async def _close(self):  # type: ignore[no-untyped-def]
+    async def _close(self):
         with trio.CancelScope(shield=True, deadline=trio.current_time() + CLOSE_SECONDS) as scope:
             await original_close(self)
         if scope.cancelled_caught:  # e.g. a TLS peer that does not read our close_notify: drop the socket
             await trio.aclose_forcefully(self.stream)
 
-    async def _maybe_recycle(self):  # type: ignore[no-untyped-def]
+    async def _maybe_recycle(self):
         with trio.CancelScope(shield=True, deadline=trio.current_time() + RECYCLE_SECONDS) as scope:
             await original_recycle(self)
         if scope.cancelled_caught:  # the app never took its disconnect: give the connection up
@@ -262,7 +264,7 @@ def _patch_hypercorn_admission() -> None:
     if getattr(server_class, "_moltbot_patched", False):
         return
 
-    async def admitted_connection(app, config, context, state, stream):  # type: ignore[no-untyped-def]
+    async def admitted_connection(app, config, context, state, stream):
         if not ADMISSION.admit():
             await trio.aclose_forcefully(stream)  # closes at once, cancelled or not
             return
@@ -348,7 +350,7 @@ async def _serve_hypercorn(app: Any, host: str, port: int, max_payload: int,
     config = HypercornConfig()
     config.backlog = BACKLOG
     if upgrades is not None:
-        config.moltbot_upgrades = upgrades  # read by admitted_connection, for each accepted socket
+        config.moltbot_upgrades = upgrades  # type: ignore[attr-defined]  # read by admitted_connection
         upgrades.head_limit, upgrades.head_seconds = config.h11_max_incomplete_size, KEEP_ALIVE_SECONDS
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.websocket_max_message_size = max_payload

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..config.model import Config
-from ..protocol._codec import dumps
+from ..protocol import dumps
 from ..store.reopen import ReopeningFileHandler
 
 REDACTED = "***"
@@ -66,6 +66,11 @@ def config_secrets(config: Config, env: dict[str, str]) -> list[str]:
     if telegram is not None:
         found += [telegram.bot_token, telegram.webhook_secret]
         found += [account.bot_token for account in telegram.accounts.values()]
+    slack = config.channels.slack
+    if slack is not None:
+        for account in (slack, *slack.accounts.values()):
+            found += [account.bot_token, account.app_token, account.signing_secret]
+    found += [env.get("SLACK_BOT_TOKEN"), env.get("SLACK_APP_TOKEN")]
     found += [provider.api_key for provider in config.models.providers.values()]
     return [secret for secret in found if secret]
 

@@ -13,6 +13,7 @@ and one frame more.
 from __future__ import annotations
 
 from collections import deque
+from typing import cast
 
 import attrs
 
@@ -103,15 +104,16 @@ class OutboundQueue:
         items = self._items
         if not items:
             return None
-        if not isinstance(items[0], str):
-            item = items.popleft()
+        first = items[0]
+        if not isinstance(first, str):
+            items.popleft()
             if not items:
                 self._items = _EMPTY
-            return item
+            return first
         texts: list[str] = []
         size = 0
         while items and isinstance(items[0], str) and (not texts or size + len(items[0]) <= max_bytes):
-            text = items.popleft()
+            text = cast(str, items.popleft())
             size += len(text)
             texts.append(text)
         if not items:  # drained: the deque's block (over pymalloc's 512 bytes) is not kept for an idle client

@@ -16,7 +16,7 @@ import re
 import socket
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -42,10 +42,17 @@ from ..protocol import (
     METHODS,
     SERVER_CAPABILITIES,
     Accept,
+    AttachmentLimits,
+    ConfigReloadStatus,
+    ErrorCounts,
     EventFrame,
     Features,
+    GatewayStatus,
+    HealthSummary,
+    HeartbeatEvent,
     HelloAuth,
     HelloOk,
+    LaneStatus,
     Policy,
     PresenceEntry,
     PresenceEvent,
@@ -57,17 +64,10 @@ from ..protocol import (
     ShutdownEvent,
     Snapshot,
     encode_frame,
+    event_guard,
+    guard_admits,
 )
-from ..protocol._payloads.connect import AttachmentLimits
-from ..protocol._payloads.system import (
-    ConfigReloadStatus,
-    ErrorCounts,
-    GatewayStatus,
-    HealthSummary,
-    HeartbeatEvent,
-    LaneStatus,
-)
-from ..protocol._scopes import APPROVALS, event_guard, guard_admits
+from ..protocol import SCOPE_APPROVALS as APPROVALS
 from ..tailscale import make_verifier
 from ..tailscale.identity import presence_user
 from .agent_tools import register_gateway_tools
@@ -77,8 +77,10 @@ from .broadcast import Broadcaster
 from .connection import Connection, serve_connections
 from .cron import build_cron_service
 from .health import HealthMonitor
+from .hosts import BrowserHostAdapter, NodesHostAdapter
 from .methods import HANDLERS, INLINE
 from .presence import PresenceRegistry, wall_ms
+from .state import GatewayStats
 from .transport import Peer, Transport
 
 if TYPE_CHECKING:
@@ -107,15 +109,15 @@ class Runtime:
     def __init__(self, gateway: Gateway, config: Config) -> None:
         self.gateway = gateway
         self.config = config
-        self.stats = gateway.stats
+        self.state = gateway.state  # stats, system events, the last heartbeat: they outlive this Runtime
         auth = ResolvedAuth.resolve(config.gateway.auth, gateway.env)
         self.authenticator = Authenticator(auth, config.gateway.auth.rate_limit, lambda: trio.current_time() * 1000,
                                            tailscale=make_verifier(config.gateway, gateway.env))
         self.hook_limiter = FailureLimiter(HOOK_RATE_LIMIT, lambda: trio.current_time() * 1000)
         self.broadcaster = Broadcaster()
         self.session_subscribers: weakref.WeakSet[Connection] = weakref.WeakSet()  # sessions.subscribe
-        self.presence = PresenceRegistry(gateway.version)
-        self.nodes = NodesService(self)  # device/node pairing stores, connected nodes, mDNS advertisement
+        self.presence = PresenceRegistry(gateway.state.version)
+        self.nodes = NodesService(NodesHostAdapter(self))  # device/node pairing stores, connected nodes, mDNS advertisement
         self._presence_holders: dict[str, int] = {}  # connections per presence row: one row per device
         self.health = HealthMonitor(self.broadcaster, agents=None, interval_ms=config.gateway.health_refresh_interval_ms)
         self.handlers = dict(HANDLERS)
@@ -132,13 +134,13 @@ class Runtime:
                                    audience=lambda: bool(self.broadcaster.connections))
         self.health.agents = self.agents
         self.heartbeat = HeartbeatRunner(self.agents, report=self._report_heartbeat,
-                                         enabled=lambda: self.gateway.heartbeats_enabled)
+                                         enabled=lambda: self.state.heartbeats_enabled)
         self.hot_actions["reload-heartbeat"] = self.heartbeat.poke
         register_gateway_tools(self)
         self.cron = build_cron_service(self)  # registers the "reload-cron" hot action
         self.channels = ChannelManager(self)  # one supervised task per channel account
         self.hot_actions["restart-channel"] = self.channels.restart_action
-        self.browser = BrowserService(self)  # off in embedded/test gateways on port 0 unless configured
+        self.browser = BrowserService(BrowserHostAdapter(self))  # off in embedded/test gateways on port 0 unless configured
         self.hot_actions["restart-browser-control"] = self.browser.restart_action
         self.health.channels = self.channels.health
         self.health.link_channel = self.channels.link_channel
@@ -200,8 +202,22 @@ class Runtime:
             connection.send(text, droppable=True)
 
     def _report_heartbeat(self, event: HeartbeatEvent) -> None:
-        self.gateway.last_heartbeat = event
+        self.state.last_heartbeat = event
         self.broadcaster.broadcast("heartbeat", event, droppable=True)
+
+    @property
+    def stats(self) -> GatewayStats:
+        return self.state.stats
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return self.state.env
+
+    def client_count(self) -> int:
+        return len(self.broadcaster.connections)
+
+    def system_event(self, text: str) -> None:
+        self.state.system_event(text)
 
     def resolve_provider(self, agent_id: str, model: str | None = None) -> tuple[Provider, str]:
         """The model provider and model name for an agent: ``model`` (a run's override), else the agent's
@@ -247,20 +263,20 @@ class Runtime:
             self._track(connection)
         gateway_config = self.config.gateway
         v4 = accept.protocol == 4
-        commit = self.gateway.env.get("GIT_COMMIT") or None
+        commit = self.state.env.get("GIT_COMMIT") or None
         health = self.health.snapshot()
         canvas_url = self.canvas_host_url(connection.transport.facts)
         policy = Policy(max_payload=gateway_config.max_payload, max_buffered_bytes=gateway_config.max_buffered_bytes,
                         tick_interval_ms=gateway_config.tick_interval_ms)
         if v4:
-            server = ServerInfo(version=self.gateway.version, conn_id=connection.conn_id,
-                                build_id=build_id(self.gateway.version, commit), boot_id=BOOT_ID,
+            server = ServerInfo(version=self.state.version, conn_id=connection.conn_id,
+                                build_id=build_id(self.state.version, commit), boot_id=BOOT_ID,
                                 control_ui_build_source="configured" if self.config.gateway.control_ui.root else None)
             # Attachments travel base64 inside one frame: decoded, none can exceed 3/4 of maxPayload.
             ceiling = gateway_config.max_payload * 3 // 4
             policy = attrs.evolve(policy, attachments=AttachmentLimits(max_bytes=ceiling, max_image_bytes=ceiling))
         else:
-            server = ServerInfo(version=self.gateway.version, conn_id=connection.conn_id, commit=commit,
+            server = ServerInfo(version=self.state.version, conn_id=connection.conn_id, commit=commit,
                                 host=socket.gethostname() or None)
         return HelloOk(
             type="hello-ok", protocol=accept.protocol, server=server,
@@ -270,7 +286,7 @@ class Runtime:
                 presence=self.presence.entries(),
                 health=(self._health_v4(health) if v4 else health) or {},
                 state_version=self.broadcaster.state_version(),
-                uptime_ms=self.gateway.uptime_ms(),
+                uptime_ms=self.state.uptime_ms(),
                 config_path=str(self.config.path) if self.config.path else None,
                 state_dir=str(self.config.state_dir) if self.config.state_dir else None,
                 session_defaults=SessionDefaults(
@@ -391,7 +407,7 @@ class Runtime:
     def gateway_status(self) -> GatewayStatus:
         stats = self.stats
         return GatewayStatus(
-            version=self.gateway.version, pid=os.getpid(), uptime_ms=self.gateway.uptime_ms(),
+            version=self.state.version, pid=os.getpid(), uptime_ms=self.state.uptime_ms(),
             connections=len(self.broadcaster.connections),
             errors=ErrorCounts(handler=stats.handler_errors, protocol=stats.protocol_errors,
                                auth=stats.auth_failures, slow_consumer=stats.slow_consumers),

@@ -1,4 +1,5 @@
-"""Agent tools over the gateway's sessions and channels: ``sessions_list``, ``sessions_history``, ``message``.
+"""Agent tools over the gateway's sessions and channels: ``sessions_list``, ``sessions_history``,
+``sessions_spawn``, ``message``.
 
 Argument shapes follow the original's: ``sessions_list {limit?, activeMinutes?}``, ``sessions_history
 {sessionKey, limit?, includeTools?}``, ``message {action: "send", message, channel?, to?, accountId?}``.
@@ -10,7 +11,9 @@ owner (a group member, a stranger) may only send to the chat it came from.
 
 from __future__ import annotations
 
+import logging
 import uuid
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ..agents.sessions import now_ms
@@ -21,7 +24,11 @@ if TYPE_CHECKING:
     from ..agents.runtime import Run
     from .runtime import Runtime
 
+log = logging.getLogger("moltbot.agents")
+
 MAX_LIST = 200
+MAX_FINDINGS = 8_000
+NO_REPLY = "NO_REPLY"
 MAX_HISTORY = 200
 MAX_MESSAGE = 16_000
 
@@ -99,10 +106,40 @@ def register_session_tools(runtime: Runtime) -> None:
         started, _ = agents.submit(run_id=f"spawn-{uuid.uuid4().hex[:12]}", session_key=child, message=task,
                                    dedupe="tool", agent_id=agent_id, lane="subagent",
                                    spawned_by=run.session_key if run is not None else "api")
-        label = arguments.get("label")
-        return {"status": "accepted", "runId": started.run_id, "childSessionKey": child,
-                "label": label if isinstance(label, str) else None,
-                "note": "read the result later with sessions_history on childSessionKey"}
+        label = arguments.get("label") if isinstance(arguments.get("label"), str) else None
+        if run is not None:
+            agents.spawn(partial(announce, started, run.session_key, run.route, label or task))
+        return {"status": "accepted", "runId": started.run_id, "childSessionKey": child, "label": label,
+                "note": "its result is announced to this session when it ends (or read it with sessions_history)"}
+
+    async def announce(child: Run, requester: str, route: dict[str, Any] | None, label: str) -> None:
+        """When the sub-agent ends, a turn of the requester's session is told its result and answers in its
+        own voice (delivered to the chat the request came from, unless it answers ``NO_REPLY``), as the
+        original announces sub-agent results."""
+        try:
+            await child.done.wait()
+            findings = child.text[child.reply_start:].strip() or child.text.strip() or "(no output)"
+            outcome = {"ok": "completed successfully", "aborted": "was stopped"}.get(
+                child.status, f"failed: {child.error or 'unknown error'}")
+            took = (child.ended_at or 0) - (child.started_at or child.ended_at or 0)
+            trigger = "\n".join([
+                f'A background task "{label[:200]}" just {outcome}.', "", "Findings:", findings[:MAX_FINDINGS],
+                "", f"Runtime: {took / 1000:.1f} s. Session: {child.session_key}.", "",
+                "Summarize this naturally for the user. Keep it brief (1-2 sentences). Flow it into the "
+                "conversation naturally.",
+                "Do not mention technical details like tokens, stats, or that this was a background task.",
+                "You can respond with NO_REPLY if no announcement is needed."])
+            turn, _ = agents.submit(run_id=f"announce-{uuid.uuid4().hex[:12]}", session_key=requester,
+                                    message=trigger, dedupe="announce", route=route)
+            await turn.done.wait()
+            text = turn.text[turn.reply_start:].strip()
+            route = route or {}
+            if (turn.status == "ok" and text and text != NO_REPLY and route.get("lastChannel") not in (None, "webchat")
+                    and route.get("lastTo")):
+                await runtime.channels.send(f"announce-{turn.run_id}", route["lastChannel"],
+                                            route.get("lastAccountId"), route["lastTo"], text)
+        except Exception:  # an announcement that cannot be made must not take the runtime down
+            log.exception("sub-agent %s: its result could not be announced to %s", child.run_id, requester)
 
     async def message(arguments: dict[str, Any], run: Run | None) -> Any:
         if arguments.get("action", "send") != "send":
@@ -129,6 +166,6 @@ def register_session_tools(runtime: Runtime) -> None:
     runtime.tools.register("sessions_history", "Read the recent messages of one of this agent's sessions.",
                            HISTORY_SCHEMA, sessions_history)
     runtime.tools.register("sessions_spawn", "Start a sub-agent on a task in its own session; it runs in the "
-                           "background (read its answer with sessions_history).", SPAWN_SCHEMA, sessions_spawn)
+                           "background and its result is announced to this session when it ends.", SPAWN_SCHEMA, sessions_spawn)
     runtime.tools.register("message", "Send a message to a chat (default: the chat this conversation is in).",
                            MESSAGE_SCHEMA, message)

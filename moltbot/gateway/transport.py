@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import attrs
 import trio
 
-from ..protocol._handshake import MAX_PREAUTH_BYTES
+from ..protocol import MAX_PREAUTH_BYTES
 
 PREAUTH_TOO_LARGE = "preauth payload too large"  # today's OpenClaw's close reason
 
@@ -55,8 +55,13 @@ class Peer:
 
 class Transport(Protocol):
     facts: Peer  # what admission reads (below ``gateway/`` only this value travels, never the transport)
-    peer: str
-    local: bool
+
+    @property
+    def peer(self) -> str: ...
+
+    @property
+    def local(self) -> bool: ...
+
     # Optional (``getattr`` with a default): the upgrade request's Host name, the local address it came
     # in on, and its X-Forwarded-Proto; they build ``hello-ok.canvasHostUrl``.
     # request_host: str | None; local_host: str | None; forwarded_proto: str | None
@@ -179,7 +184,7 @@ class AsgiWebSocket:
         """Several text messages in one socket write when the server is hypercorn (its ``WSStream``
         encodes each ASGI message and writes it on its own: a syscall, a lock and a cancel scope per
         frame); each is still its own WebSocket message. Any other server: one ASGI send each."""
-        stream = getattr(self._send, "__self__", None)
+        stream: Any = getattr(self._send, "__self__", None)  # hypercorn's WSStream, when batchable
         if len(texts) == 1 or not _hypercorn_batchable(stream):
             for text in texts:
                 await self.send_text(text)

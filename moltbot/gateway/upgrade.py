@@ -93,7 +93,8 @@ def _is_upgrade(request: h11.Request) -> bool:
             upgrade = value.strip().lower()
         elif name == b"connection":
             connection_upgrade = connection_upgrade or any(
-                token.strip().lower() == b"upgrade" for token in value.split(b","))
+                token.strip().lower() == b"upgrade" for token in value.split(b",")
+            )
         elif name == b"sec-websocket-key":
             key = value
         elif name == b"sec-websocket-version":
@@ -115,10 +116,19 @@ def peer_of(scope: dict[str, Any], facts: origin.RequestFacts, *, tls: bool) -> 
     """The admission value of an upgrade: read once, from the request and the guard's verdicts."""
     host = _host_name((origin.header(scope, b"host") or "").lower())
     proto = origin.header(scope, b"x-forwarded-proto")
-    return Peer(address=scope["client"][0], client=facts.client, local=facts.local, direct=facts.direct,
-                origin=facts.origin, own_origin=facts.own_origin, host=host or None,
-                local_host=scope["server"][0] or None, forwarded_proto=proto.lower() if proto else None,
-                tls=tls, tailscale=facts.tailscale)
+    return Peer(
+        address=scope["client"][0],
+        client=facts.client,
+        local=facts.local,
+        direct=facts.direct,
+        origin=facts.origin,
+        own_origin=facts.own_origin,
+        host=host or None,
+        local_host=scope["server"][0] or None,
+        forwarded_proto=proto.lower() if proto else None,
+        tls=tls,
+        tailscale=facts.tailscale,
+    )
 
 
 class Upgrades:
@@ -173,23 +183,34 @@ class Upgrades:
 
     async def _upgrade(self, stream: Any, request: h11.Request, trailing: bytes, on_end: Any) -> None:
         sock = getattr(stream, "socket", None) or stream.transport_stream.socket
-        scope = {"type": "websocket", "headers": list(request.headers), "path": request.target.decode("latin-1"),
-                 "client": _address(sock.getpeername()), "server": _address(sock.getsockname()), "scheme": "ws"}
+        scope = {
+            "type": "websocket",
+            "headers": list(request.headers),
+            "path": request.target.decode("latin-1"),
+            "client": _address(sock.getpeername()),
+            "server": _address(sock.getsockname()),
+            "scheme": "ws",
+        }
         runtime = await self.gateway.current_runtime()
         config = runtime.config.gateway
         facts = origin.request_facts(scope, config)
         answer = origin.check_request(scope, config, facts)
-        transport = WebSocket(_taken(stream), peer_of(scope, facts, tls=isinstance(stream, trio.SSLStream)),
-                              trailing=trailing, closer=self.closer)
+        transport = WebSocket(
+            _taken(stream),
+            peer_of(scope, facts, tls=isinstance(stream, trio.SSLStream)),
+            trailing=trailing,
+            closer=self.closer,
+        )
         transport.on_end = on_end
         try:
             if answer is not None:
                 await self._refuse(transport, answer)
                 return
             key = next(value for name, value in request.headers if name == b"sec-websocket-key")
-            await transport.stream.send_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n"
-                                            b"connection: Upgrade\r\nsec-websocket-accept: "
-                                            + generate_accept_token(key) + b"\r\n\r\n")
+            await transport.stream.send_all(
+                b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n"
+                b"connection: Upgrade\r\nsec-websocket-accept: " + generate_accept_token(key) + b"\r\n\r\n"
+            )
         except BaseException:
             transport.finish_now()
             raise
@@ -198,12 +219,18 @@ class Upgrades:
     async def _refuse(self, transport: WebSocket, answer: origin.Answer) -> None:
         """The guard's refusal as the whole HTTP answer, then the socket's lingering close."""
         body = answer.body.encode("utf-8")
-        headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
-                   *answer.headers, (b"connection", b"close")]
+        headers = [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+            *answer.headers,
+            (b"connection", b"close"),
+        ]
         writer = h11.Connection(h11.SERVER)
         writer.receive_data(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")  # h11 answers only a request it has seen
         writer.next_event()
-        data = writer.send(h11.Response(status_code=answer.status, headers=headers)) + writer.send(h11.Data(data=body))
+        data = writer.send(h11.Response(status_code=answer.status, headers=headers)) + writer.send(
+            h11.Data(data=body)
+        )
         data += writer.send(h11.EndOfMessage())
         with trio.move_on_after(1):
             await transport.stream.send_all(data)

@@ -78,11 +78,31 @@ def wire(text: str) -> bytes:
 class WebSocket:
     """One client's WebSocket over its trio stream (the ``Transport`` interface of ``transport.py``)."""
 
-    __slots__ = ("_closed", "_limit", "_parts", "_send_free", "_sending", "_size", "_too_large_reason", "_unsent",
-                 "closer", "facts", "on_end", "stream", "tailscale_identity", "ws")
+    __slots__ = (
+        "_closed",
+        "_limit",
+        "_parts",
+        "_send_free",
+        "_sending",
+        "_size",
+        "_too_large_reason",
+        "_unsent",
+        "closer",
+        "facts",
+        "on_end",
+        "stream",
+        "tailscale_identity",
+        "ws",
+    )
 
-    def __init__(self, stream: trio.abc.HalfCloseableStream, facts: Peer, *, trailing: bytes = b"",
-                 closer: trio.Nursery | None = None) -> None:
+    def __init__(
+        self,
+        stream: trio.SocketStream,
+        facts: Peer,
+        *,
+        trailing: bytes = b"",
+        closer: trio.Nursery | None = None,
+    ) -> None:
         self.stream = stream
         self.facts = facts
         self.ws = WsConnection(ConnectionType.SERVER, trailing_data=trailing)
@@ -175,7 +195,7 @@ class WebSocket:
             if not data:
                 self._closed = True
                 raise TransportClosed(ABNORMAL, "")
-            ws.receive_data(data)
+            ws.receive_data(bytes(data))
 
     def _take(self, event: Message) -> str | bytes | None:
         """Add one piece of a message; the message once it is whole (None before). Over the limit: close
@@ -239,7 +259,7 @@ class WebSocket:
         sock = self.stream.socket
         try:
             while view:
-                view = view[await sock.send(view):]
+                view = view[await sock.send(view) :]
         except _SEND_FAILURES as exc:
             view = memoryview(b"")
             self._closed = True
@@ -291,10 +311,7 @@ class WebSocket:
 
     def finish_now(self) -> None:
         """Close the socket at once (no close handshake, no linger)."""
-        try:
-            self.stream.socket.close()  # type: ignore[attr-defined]
-        except AttributeError:
-            pass
+        self.stream.socket.close()
         self._ended()
 
     def _ended(self) -> None:
@@ -333,7 +350,7 @@ class WebSocket:
                 return
             if not data:
                 return
-            ws.receive_data(data)
+            ws.receive_data(bytes(data))
             for event in ws.events():
                 if isinstance(event, CloseConnection):
                     return
@@ -351,4 +368,3 @@ class WebSocket:
 class _TooLarge(TransportClosed):
     def __init__(self, reason: str | None) -> None:
         super().__init__(TOO_BIG, reason or "")
-

@@ -46,14 +46,14 @@ def patch_close_handshake() -> None:
         return
     original_app_send, original_handle = stream_class.app_send, stream_class.handle
 
-    async def app_send(self, message):  # type: ignore[no-untyped-def]
+    async def app_send(self, message):
         if message is None and _awaits_close_reply(self):
             ended = self._moltbot_ended = trio.Event()
             with trio.move_on_after(CLOSE_REPLY_SECONDS):
                 await ended.wait()
         await original_app_send(self, message)
 
-    async def handle(self, event):  # type: ignore[no-untyped-def]
+    async def handle(self, event):
         if isinstance(event, StreamClosed) and (ended := self.__dict__.get("_moltbot_ended")) is not None:
             ended.set()  # before the app is told: that may wait on the app's queue
         peer_code = self.__dict__.get("_moltbot_peer_close")
@@ -91,7 +91,7 @@ def patch_parse_failures() -> None:
     class FailingConnection(Connection):
         _moltbot_patched = True
 
-        def events(self):  # type: ignore[no-untyped-def]
+        def events(self):
             for event in super().events():
                 if isinstance(event, CloseConnection) and self.state is ConnectionState.OPEN:
                     self._state = ConnectionState.REMOTE_CLOSING
@@ -128,7 +128,7 @@ def patch_events() -> None:
         return
     too_big = int(CloseReason.MESSAGE_TOO_BIG)  # ASGI close codes are plain ints
 
-    async def _handle_events(self):  # type: ignore[no-untyped-def]
+    async def _handle_events(self):
         for event in self.connection.events():
             if isinstance(event, Message):
                 if self.connection.state is ConnectionState.LOCAL_CLOSING:

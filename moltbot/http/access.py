@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any
 
-from ..gateway.connlog import field
+from .._util import field
 
 log = logging.getLogger("moltbot.http")
 

@@ -15,8 +15,8 @@ import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
+from ..channels.slack.http_events import handle_slack_events
 from ..gateway import origin
-from ..gateway.connection import serve_client
 from ..gateway.transport import AsgiWebSocket, TransportClosed
 from .access import access_logged
 from .common import (
@@ -40,8 +40,7 @@ from .tools import MAX_BODY as TOOLS_MAX_BODY
 from .tools import tools_invoke
 
 if TYPE_CHECKING:
-    from ..gateway.app import Gateway
-    from ..gateway.runtime import Runtime
+    from .host import HttpHost, HttpRuntime
 
 log = logging.getLogger("moltbot.http")
 
@@ -86,7 +85,7 @@ def under(path: str, base: str) -> bool:
     return path == base or path.startswith(base + "/")
 
 
-async def dispatch(runtime: Runtime, path: str) -> Response:
+async def dispatch(runtime: HttpRuntime, path: str) -> Response:
     """The reference's HTTP dispatch order (§6.1); the first match answers.
 
     A path still holding a percent escape after the server decoded it once is refused before any handler
@@ -112,6 +111,9 @@ async def dispatch(runtime: Runtime, path: str) -> Response:
             raise method_not_allowed()
         authorize(runtime)
         return await tools_invoke(runtime, await read_json(TOOLS_MAX_BODY))
+    slack = await handle_slack_events(runtime.channels, path)  # the reference's third: Slack's webhookPath routes
+    if slack is not None:
+        return slack
     endpoints = config.gateway.http.endpoints
     if path == "/v1/responses":
         if not endpoints.responses.enabled:
@@ -133,7 +135,7 @@ async def dispatch(runtime: Runtime, path: str) -> Response:
     return Response("Not Found", status=404, content_type=TEXT_PLAIN)
 
 
-async def _chat_or_models(runtime: Runtime, path: str) -> Response:
+async def _chat_or_models(runtime: HttpRuntime, path: str) -> Response:
     """The two endpoints ``gateway.http.endpoints.chatCompletions`` turns on (the reference's OpenAI pair)."""
     if path == "/v1/chat/completions":
         if request.method != "POST":
@@ -146,7 +148,7 @@ async def _chat_or_models(runtime: Runtime, path: str) -> Response:
     return models(runtime, path)
 
 
-def make_http_app(gateway: Gateway) -> QuartTrio:
+def make_http_app(gateway: HttpHost) -> QuartTrio:
     app = QuartTrio("moltbot")
     app.config["MAX_CONTENT_LENGTH"] = None  # each endpoint enforces its own limit while reading
     app.after_request(settle_body)
@@ -168,8 +170,8 @@ def make_http_app(gateway: Gateway) -> QuartTrio:
     return app
 
 
-def make_asgi_app(gateway: Gateway) -> Any:
-    http_app = make_http_app(gateway)
+def make_asgi_app(gateway: HttpHost) -> Any:
+    http_app: Any = make_http_app(gateway)  # called with the raw ASGI scope (quart types it as TypedDicts)
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and probe_kind(scope.get("path", "")) is not None:
@@ -187,7 +189,7 @@ def make_asgi_app(gateway: Gateway) -> Any:
                 await transport.accept()
             except TransportClosed:
                 return
-            await serve_client(await gateway.current_runtime(), transport)
+            await gateway.serve_websocket(transport)
         else:
             await http_app(scope, receive, send)
 

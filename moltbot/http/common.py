@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from quart import Response, request
 
 from ..gateway.origin import RequestFacts, facts_of
-from ..protocol import INVALID_REQUEST, ProtocolError, RemoteProtocolError
-from ..protocol._codec import dumps
-from ..protocol._json import JsonLimitError, parse_json
+from ..protocol import INVALID_REQUEST, JsonLimitError, ProtocolError, RemoteProtocolError, dumps, parse_json
 
 if TYPE_CHECKING:
-    from ..gateway.runtime import Runtime
+    from .host import HttpRuntime
 
 
 log = logging.getLogger("moltbot.http")
@@ -75,11 +73,17 @@ def disabled(what: str, fix: str) -> HttpError:
     return HttpError(404, {"error": {"message": f"{what} is disabled: {fix}", "type": "not_found"}})
 
 
-def request_facts(runtime: Runtime) -> RequestFacts:
+def request_facts(runtime: HttpRuntime) -> RequestFacts:
     """What the Host/Origin guard found out about this request (``gateway.origin.RequestFacts``): among
     them the address auth failures count against (``.client``: the forwarded client's behind a trusted
     proxy) and whether it is direct-local (``.direct``)."""
-    return facts_of(request.scope, runtime.config.gateway)
+    return facts_of(request_scope(), runtime.config.gateway)
+
+
+def request_scope() -> dict[str, Any]:
+    """The current request's ASGI scope as the plain dict it is (quart types it as hypercorn's TypedDicts,
+    which have no room for the keys we add)."""
+    return cast(dict[str, Any], request.scope)
 
 
 def retry_after(retry_after_ms: int) -> dict[str, str]:
@@ -96,22 +100,22 @@ def bearer() -> str | None:
 TAILSCALE_IDENTITY = "moltbot.tailscale_identity"  # the request scope's verified Tailscale user
 
 
-async def verify_tailscale(runtime: Runtime) -> None:
+async def verify_tailscale(runtime: HttpRuntime) -> None:
     """Check what a request through Tailscale Serve claims with tailscaled, once, before any handler
     (``authorize`` is synchronous); the verified identity, if any, is kept in the request's scope."""
     claim = request_facts(runtime).tailscale
     if claim is not None and runtime.authenticator.tailscale is not None:
-        request.scope[TAILSCALE_IDENTITY] = await runtime.authenticator.tailscale_identity(claim)
+        request_scope()[TAILSCALE_IDENTITY] = await runtime.authenticator.tailscale_identity(claim)
 
 
-def authorize(runtime: Runtime) -> None:
+def authorize(runtime: HttpRuntime) -> None:
     """The gateway token (or password) as ``Authorization: Bearer``, or a Tailscale identity tailscaled
     confirmed (``verify_tailscale``); failures count toward the limit, as the WebSocket's do (per address;
     per Origin only for direct-local browsers)."""
     facts = request_facts(runtime)
     try:
         runtime.authenticator.verify(bearer(), facts.client, origin=facts.origin, direct=facts.direct,
-                                     identity=request.scope.get(TAILSCALE_IDENTITY))
+                                     identity=request_scope().get(TAILSCALE_IDENTITY))
     except ProtocolError as exc:
         headers = retry_after(exc.retry_after_ms) if exc.retry_after_ms else {}
         raise HttpError(401, {"error": {"message": "Unauthorized", "type": "unauthorized"}}, headers) from None

@@ -203,6 +203,7 @@ async def _avatar(config: Config, base_path: str, agent_id: str) -> Response:
     _, avatar = assistant_identity(config)
     path = _avatar_file(avatar) if avatar != DEFAULT_ASSISTANT_AVATAR else None
     if request.args.get("meta") == "1":
+        url: str | None
         if path is not None:
             url = f"{base_path}/avatar/{agent_id}"
         else:

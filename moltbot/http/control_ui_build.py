@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, Any
 import trio
 from quart import Response, request
 
-from .. import __version__
-from ..protocol._codec import dumps
+from .._version import __version__
+from ..protocol import dumps
 from .control_ui import CONTENT_TYPES, assistant_identity, is_safe_relative
 
 if TYPE_CHECKING:
@@ -175,10 +175,10 @@ async def serve_build(config: Config, base_path: str, path: str, authorize: Call
                         headers={"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-cache"})
     relative = relative_path(path)
     if relative and not relative.endswith("/") and PurePosixPath(relative).name != "index.html":
-        body = await read_build_file(root, relative)
-        if body is not None:
+        found = await read_build_file(root, relative)
+        if found is not None:
             suffix = PurePosixPath(relative).suffix.lower()
-            return _respond(body, BUILD_CONTENT_TYPES.get(suffix) or "application/octet-stream", csp=build_csp(),
+            return _respond(found, BUILD_CONTENT_TYPES.get(suffix) or "application/octet-stream", csp=build_csp(),
                             immutable=relative.startswith("assets/"))
         if PurePosixPath(relative).suffix.lower() in STATIC_SUFFIXES or not is_safe_relative(relative):
             return _text(404, "Not Found")

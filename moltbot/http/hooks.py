@@ -31,7 +31,7 @@ from ..gateway.auth import client_key, secret_matches
 from .common import HttpError, json_response, read_json, request_facts, retry_after
 
 if TYPE_CHECKING:
-    from ..gateway.runtime import Runtime
+    from .host import HttpRuntime
 
 log = logging.getLogger("moltbot.http")
 
@@ -78,7 +78,7 @@ def _rate_limited(retry_after_ms: int) -> HttpError:
     return HttpError(429, "Too Many Requests", retry_after(retry_after_ms))
 
 
-def _authorize(runtime: Runtime) -> None:
+def _authorize(runtime: HttpRuntime) -> None:
     """The hooks token, under the per-address failure limit (see the module docstring for who is let in
     during a lockout)."""
     if "token" in request.args:
@@ -89,7 +89,7 @@ def _authorize(runtime: Runtime) -> None:
     key = ("hook", client_key(facts.client))
     supplied = _supplied_token()
     expected = runtime.config.hooks.token
-    ok = bool(expected) and secret_matches(supplied, expected)
+    ok = expected is not None and bool(expected) and secret_matches(supplied, expected)
     locked = limiter.retry_after_ms(key)
     if ok and (locked is None or facts.direct):
         return
@@ -102,15 +102,14 @@ def _authorize(runtime: Runtime) -> None:
     raise HttpError(401, "Unauthorized")
 
 
-def _wake(runtime: Runtime, text: str, mode: str) -> Response:
-    runtime.gateway.system_events.append(text)
-    del runtime.gateway.system_events[:-20]
+def _wake(runtime: HttpRuntime, text: str, mode: str) -> Response:
+    runtime.system_event(text)
     if mode == "now":
         runtime.heartbeat.request_now()
     return json_response({"ok": True, "mode": mode})
 
 
-def _agent(runtime: Runtime, payload: dict[str, Any]) -> Response:
+def _agent(runtime: HttpRuntime, payload: dict[str, Any]) -> Response:
     message = payload.get("message")
     if not isinstance(message, str) or not message.strip():
         raise HttpError(400, {"ok": False, "error": "message required"})
@@ -124,7 +123,7 @@ def _agent(runtime: Runtime, payload: dict[str, Any]) -> Response:
     async def post_summary() -> None:
         await run.done.wait()
         summary = (run.text or run.error or run.status)[:500]
-        runtime.gateway.system_events.append(f"Hook {name}: {summary}")
+        runtime.system_event(f"Hook {name}: {summary}")
         if payload.get("wakeMode") == "now":
             runtime.heartbeat.request_now()
 
@@ -132,7 +131,7 @@ def _agent(runtime: Runtime, payload: dict[str, Any]) -> Response:
     return json_response({"ok": True, "runId": str(uuid.uuid4())}, 202)
 
 
-async def handle_hook(runtime: Runtime, sub_path: str) -> Response:
+async def handle_hook(runtime: HttpRuntime, sub_path: str) -> Response:
     _authorize(runtime)
     if request.method != "POST":
         raise HttpError(405, "Method Not Allowed", {"Allow": "POST"})
@@ -145,7 +144,7 @@ async def handle_hook(runtime: Runtime, sub_path: str) -> Response:
         text = payload.get("text")
         if not isinstance(text, str) or not text.strip():
             raise HttpError(400, {"ok": False, "error": "text required"})
-        mode = payload.get("mode") if payload.get("mode") in ("now", "next-heartbeat") else "now"
+        mode = payload["mode"] if payload.get("mode") in ("now", "next-heartbeat") else "now"
         return _wake(runtime, text.strip(), mode)
     if sub_path == "agent":
         return _agent(runtime, payload)

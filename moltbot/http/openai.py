@@ -19,13 +19,13 @@ import trio
 from quart import Response, request
 
 from ..agents.sessions import normalize_agent_id
-from ..protocol._codec import dumps
+from ..protocol import dumps
 from . import fields
 from .common import HttpError, invalid, json_response, submit_error
 
 if TYPE_CHECKING:
     from ..agents.runtime import Run
-    from ..gateway.runtime import Runtime
+    from .host import HttpRuntime
 
 MAX_BODY = 1024 * 1024
 MAX_MESSAGES = 2000  # entries in ``messages``
@@ -85,7 +85,7 @@ def part_text(content: Any) -> str:
     return ""
 
 
-def pick_agent(runtime: Runtime, model: str) -> str:
+def pick_agent(runtime: HttpRuntime, model: str) -> str:
     header = request.headers.get("x-moltbot-agent-id") or request.headers.get("x-moltbot-agent")
     if header:
         return normalize_agent_id(header)
@@ -131,7 +131,7 @@ def fold_messages(messages: list[Any]) -> tuple[str, str | None]:
     return prompt, "\n\n".join(system) or None
 
 
-async def chat_completions(runtime: Runtime, body: Any) -> Response:
+async def chat_completions(runtime: HttpRuntime, body: Any) -> Response:
     validate(body)
     messages = body["messages"]
     model = body.get("model") or "moltbot"
@@ -196,7 +196,7 @@ async def batched(steps: trio.MemoryReceiveChannel) -> AsyncIterator[list[Any]]:
         yield batch
 
 
-async def _stream(runtime: Runtime, run: Run, model: str) -> AsyncIterator[bytes]:
+async def _stream(runtime: HttpRuntime, run: Run, model: str) -> AsyncIterator[bytes]:
     created = int(time.time())
     steps = run.watch()
     finished = False
@@ -233,7 +233,7 @@ async def _stream(runtime: Runtime, run: Run, model: str) -> AsyncIterator[bytes
 MODEL_ID = "moltbot"  # the default agent; ``moltbot/<agentId>`` names one agent (as OpenClaw's ``openclaw/…``)
 
 
-def model_ids(runtime: Runtime) -> list[str]:
+def model_ids(runtime: HttpRuntime) -> list[str]:
     return [MODEL_ID, *(f"{MODEL_ID}/{agent_id}" for agent_id in runtime.agents.agent_ids())]
 
 
@@ -245,7 +245,7 @@ def _not_found(model_id: str) -> HttpError:
     return HttpError(404, {"error": {"message": f"Model '{model_id}' not found.", "type": "invalid_request_error"}})
 
 
-def models(runtime: Runtime, path: str) -> Response:
+def models(runtime: HttpRuntime, path: str) -> Response:
     """``/v1/models`` (the list) or ``/v1/models/{id}`` (one), in the OpenAI shape, with OpenClaw's errors:
     an id that cannot name an agent is 400, one that could but does not is 404."""
     ids = model_ids(runtime)

@@ -35,10 +35,10 @@ from quart import Response, request
 
 from ..gateway.origin import facts_of
 from ..protocol import ProtocolError
-from .common import bearer, json_response
+from .common import bearer, json_response, request_scope
 
 if TYPE_CHECKING:
-    from ..gateway.app import Gateway
+    from .host import HttpHost
 
 PROBES = {"/health": "live", "/healthz": "live", "/ready": "ready", "/readyz": "ready",
           "/startup": "startup", "/startupz": "startup"}
@@ -50,14 +50,14 @@ def probe_kind(path: str) -> str | None:
     return PROBES.get(path)
 
 
-def startup_status(gateway: Gateway) -> str:
+def startup_status(gateway: HttpHost) -> str:
     """``starting`` (no Runtime yet), ``draining`` (being replaced or stopped) or ``started``."""
     if gateway.runtime is None:
         return "starting"
     return "started" if gateway.accepting else "draining"
 
 
-def failing_parts(gateway: Gateway) -> list[str]:
+def failing_parts(gateway: HttpHost) -> list[str]:
     """What keeps the gateway from being ready (empty: ready): its state, then each channel whose enabled
     accounts are not all connected."""
     status = startup_status(gateway)
@@ -72,14 +72,14 @@ def failing_parts(gateway: Gateway) -> list[str]:
     return failing
 
 
-def wants_details(gateway: Gateway) -> bool:
+def wants_details(gateway: HttpHost) -> bool:
     """Rule 4: a direct-local caller, or one with the gateway's token (a wrong one counts as a failure)."""
-    if facts_of(request.scope, gateway.config.gateway).direct:
+    if facts_of(request_scope(), gateway.config.gateway).direct:
         return True
     runtime, token = gateway.runtime, bearer()
     if runtime is None or token is None:
         return False
-    facts = facts_of(request.scope, runtime.config.gateway)
+    facts = facts_of(request_scope(), runtime.config.gateway)
     try:
         runtime.authenticator.verify(token, facts.client, origin=facts.origin, direct=facts.direct)
     except ProtocolError:
@@ -87,7 +87,7 @@ def wants_details(gateway: Gateway) -> bool:
     return True
 
 
-def answer_probe(gateway: Gateway, kind: str) -> Response:
+def answer_probe(gateway: HttpHost, kind: str) -> Response:
     """The answer to one probe request (rules 1–5)."""
     if request.method not in ("GET", "HEAD"):
         return Response("Method Not Allowed", status=405, content_type="text/plain; charset=utf-8",

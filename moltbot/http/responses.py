@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from quart import Response
 
-from ..protocol._codec import dumps
+from ..protocol import dumps
 from . import fields
 from .common import invalid, json_response, submit_error
 from .fields import Path
@@ -28,7 +28,7 @@ from .openai import batched, pick_agent, session_key_for
 
 if TYPE_CHECKING:
     from ..agents.runtime import Run
-    from ..gateway.runtime import Runtime
+    from .host import HttpRuntime
 
 MAX_INPUT_ITEMS = 2000  # items in ``input``
 MAX_CONTENT_PARTS = 200  # parts in one message's ``content``
@@ -116,7 +116,7 @@ def validate(body: Any) -> None:
     fields.optional(body, "user", (), fields.string)
 
 
-def _file_text(part: dict[str, Any], runtime: Runtime) -> str:
+def _file_text(part: dict[str, Any], runtime: HttpRuntime) -> str:
     source = part["source"]
     if source["type"] != "base64":
         raise invalid("input_file: url sources are not fetched by this gateway; send the file as base64")
@@ -133,7 +133,7 @@ def _file_text(part: dict[str, Any], runtime: Runtime) -> str:
     return f'<file name="{source.get("filename") or "file"}">{text}</file>'
 
 
-def build_prompt(body: dict[str, Any], runtime: Runtime) -> tuple[str, str | None]:
+def build_prompt(body: dict[str, Any], runtime: HttpRuntime) -> tuple[str, str | None]:
     system = [body["instructions"]] if body.get("instructions") else []
     items = body["input"]
     if isinstance(items, str):
@@ -151,7 +151,8 @@ def build_prompt(body: dict[str, Any], runtime: Runtime) -> tuple[str, str | Non
                 elif part["type"] == "input_file":
                     system.append(_file_text(part, runtime))
                 else:
-                    texts.append(f"[image: {part['source'].get('media_type') or part['source'].get('url')}]")
+                    source: Any = part["source"]
+                    texts.append(f"[image: {source.get('media_type') or source.get('url')}]")
             text = "\n".join(texts)
             if item["role"] in ("system", "developer"):
                 system.append(text)
@@ -194,7 +195,7 @@ def _resource(run: Run, model: str, created: int, message_id: str) -> dict[str, 
     return result
 
 
-async def responses(runtime: Runtime, body: Any) -> Response:
+async def responses(runtime: HttpRuntime, body: Any) -> Response:
     validate(body)
     model = body["model"]
     agent_id = pick_agent(runtime, model)
@@ -224,7 +225,7 @@ def _event(kind: str, data: dict[str, Any]) -> bytes:
     return f"event: {kind}\ndata: {dumps({'type': kind, **data}, separators=None)}\n\n".encode()
 
 
-async def _stream(runtime: Runtime, run: Run, model: str, created: int, message_id: str) -> AsyncIterator[bytes]:
+async def _stream(runtime: HttpRuntime, run: Run, model: str, created: int, message_id: str) -> AsyncIterator[bytes]:
     steps = run.watch()
     finished = False
     base = {"id": f"resp_{run.run_id}", "object": "response", "created_at": created, "model": model, "output": []}

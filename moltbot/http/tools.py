@@ -18,7 +18,7 @@ from ..agents.tools import policy_for
 from .common import HttpError, invalid, json_response
 
 if TYPE_CHECKING:
-    from ..gateway.runtime import Runtime
+    from .host import HttpRuntime
 
 MAX_BODY = 2 * 1024 * 1024
 MAX_ARGS = 256  # top-level keys of ``args``
@@ -32,7 +32,7 @@ DEFAULT_HTTP_DENY = frozenset({
     "write", "edit", "process"})
 
 
-def _http_denied(runtime: Runtime, name: str) -> bool:
+def _http_denied(runtime: HttpRuntime, name: str) -> bool:
     tools = runtime.config.gateway.tools
     return name in tools.deny or (name in DEFAULT_HTTP_DENY and name not in tools.allow)
 
@@ -54,7 +54,7 @@ def _validate(body: Any) -> None:
         raise invalid("tools.invoke: body.sessionKey must be a string")
 
 
-def _allowed(runtime: Runtime, name: str, session_key: str | None) -> bool:
+def _allowed(runtime: HttpRuntime, name: str, session_key: str | None) -> bool:
     """The HTTP deny list, then the tool policy of the agent the session belongs to (``policy.py``)."""
     if _http_denied(runtime, name):
         return False
@@ -63,7 +63,7 @@ def _allowed(runtime: Runtime, name: str, session_key: str | None) -> bool:
     return policy_for(runtime.config, agent_id or agents.default_agent_id()).admits(name)
 
 
-async def tools_invoke(runtime: Runtime, body: Any) -> Response:
+async def tools_invoke(runtime: HttpRuntime, body: Any) -> Response:
     _validate(body)
     name = body["tool"]
     args = body.get("args", {})

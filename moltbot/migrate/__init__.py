@@ -20,13 +20,24 @@ from .clawdbot import CONFIG_NAMES, plan_clawdbot
 from .openclaw import SHARED_DB, plan_openclaw
 from .plan import Action, MigrateError, Outcome, Plan, apply_plan, describe, summarize
 
-__all__ = ["Action", "MigrateError", "Outcome", "Plan", "apply_plan", "build_plan", "describe", "find_source",
-           "summarize"]
+__all__ = [
+    "Action",
+    "MigrateError",
+    "Outcome",
+    "Plan",
+    "apply_plan",
+    "build_plan",
+    "describe",
+    "find_source",
+    "summarize",
+]
 
 KINDS = ("openclaw", "clawdbot")
 
 
-def find_source(env: Mapping[str, str], *, source: Path | None = None, kind: str | None = None) -> tuple[str, Path]:
+def find_source(
+    env: Mapping[str, str], *, source: Path | None = None, kind: str | None = None
+) -> tuple[str, Path]:
     """Which folder to import and its kind. Default: ``~/.openclaw`` if it exists, else ``~/.clawdbot`` when
     it is not our state dir already. Raises ``MigrateError``."""
     home = home_dir(env)
@@ -41,8 +52,10 @@ def find_source(env: Mapping[str, str], *, source: Path | None = None, kind: str
             if found:
                 return found[0]
             if not existing:
-                raise MigrateError("no OpenClaw (~/.openclaw) or Clawdbot (~/.clawdbot) folder to import was found: "
-                                   "name one with --source PATH")
+                raise MigrateError(
+                    "no OpenClaw (~/.openclaw) or Clawdbot (~/.clawdbot) folder to import was found: "
+                    "name one with --source PATH"
+                )
             kind, source = existing[0]
     source = Path(source).expanduser()
     if not source.is_dir():
@@ -58,14 +71,18 @@ def build_plan(env: Mapping[str, str], *, source: Path | None = None, kind: str 
     kind, source = find_source(env, source=source, kind=kind)
     state_dir = resolve_state_dir(env)
     if source.resolve() == state_dir.resolve():
-        raise MigrateError(f"{source} is this gateway's state dir already (set by the environment or the default): "
-                           "nothing to import. To import it into another folder, set MOLTBOT_STATE_DIR")
+        raise MigrateError(
+            f"{source} is this gateway's state dir already (set by the environment or the default): "
+            "nothing to import. To import it into another folder, set MOLTBOT_STATE_DIR"
+        )
     explicit = lookup(env, "CONFIG_PATH")
     config_path = Path(explicit).expanduser() if explicit else state_dir / "moltbot.json"
     source_configs = [source / "openclaw.json", *(source / name for name in CONFIG_NAMES)]
     if any(config_path.resolve() == path.resolve() for path in source_configs):
-        raise MigrateError(f"the config path names the source's own file ({config_path.name}): set MOLTBOT_CONFIG_PATH "
-                           "to the file to write, or unset the variable")
+        raise MigrateError(
+            f"the config path names the source's own file ({config_path.name}): set MOLTBOT_CONFIG_PATH "
+            "to the file to write, or unset the variable"
+        )
     plan = Plan(kind=kind, source=source, state_dir=state_dir, config_path=config_path)
     if kind == "openclaw":
         plan_openclaw(plan, home_dir(env))

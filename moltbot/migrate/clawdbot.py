@@ -35,13 +35,28 @@ def plan_clawdbot(plan: Plan) -> None:
     """Fill ``plan`` from the January folder ``plan.source``. Raises ``MigrateError``."""
     source = plan.source
     config_file = next((source / name for name in CONFIG_NAMES if (source / name).is_file()), None)
-    markers = [source / "agents", source / "cron", source / "devices", source / "nodes", source / "credentials"]
+    markers = [
+        source / "agents",
+        source / "cron",
+        source / "devices",
+        source / "nodes",
+        source / "credentials",
+    ]
     if config_file is None and not any(path.is_dir() for path in markers):
-        raise MigrateError("no clawdbot.json, moltbot.json, agents/, cron/ or devices/ there: not a Clawdbot folder")
+        raise MigrateError(
+            "no clawdbot.json, moltbot.json, agents/, cron/ or devices/ there: not a Clawdbot folder"
+        )
     if config_file is not None:
         kept, left_out = importable(read_source_config(config_file, source))
-        plan.add(Action("config", plan.config_path, f"config from {config_file.name} ({len(left_out)} key(s) left out)",
-                        data=json_bytes(kept), config=True))
+        plan.add(
+            Action(
+                "config",
+                plan.config_path,
+                f"config from {config_file.name} ({len(left_out)} key(s) left out)",
+                data=json_bytes(kept),
+                config=True,
+            )
+        )
         plan.notes.extend(f"config: left out {line}" for line in left_out)
     _plan_sessions(plan)
     _plan_cron(plan)
@@ -50,10 +65,14 @@ def plan_clawdbot(plan: Plan) -> None:
     credentials = source / "credentials"
     if credentials.is_dir():
         copy_tree(plan, "credentials", credentials, plan.state_dir / "credentials", "credentials")
-    plan.note("workspace: January's default ~/clawd is ours too, and a workspace the config names is used from "
-              "there: nothing copied")
+    plan.note(
+        "workspace: January's default ~/clawd is ours too, and a workspace the config names is used from "
+        "there: nothing copied"
+    )
     if (source / "identity").is_dir():
-        plan.note("identity/: this install's own device identity and device tokens are not imported (ours has its own)")
+        plan.note(
+            "identity/: this install's own device identity and device tokens are not imported (ours has its own)"
+        )
 
 
 def _plan_sessions(plan: Plan) -> None:
@@ -72,15 +91,23 @@ def _plan_sessions(plan: Plan) -> None:
                 plan.add(Action("transcript", target / path.name, f"transcript {path.stem}", copy_from=path))
                 transcripts += 1
             else:
-                plan.note(f"sessions: {relative(path, plan.source)[:200]} is not a transcript name we accept: left out")
+                plan.note(
+                    f"sessions: {relative(path, plan.source)[:200]} is not a transcript name we accept: left out"
+                )
         store = sessions / "sessions.json"
         if store.is_file():
             entries = read_json_file(store, plan.source, "session store")
             if not isinstance(entries, dict):
                 raise MigrateError(f"{relative(store, plan.source)} (session store) is not a JSON object")
-            plan.add(Action("sessions", target / "sessions.json",
-                            f"{len(entries)} session(s) of agent {agent_dir.name}, {transcripts} transcript(s)",
-                            data=json_bytes(entries), merge=merge_maps))
+            plan.add(
+                Action(
+                    "sessions",
+                    target / "sessions.json",
+                    f"{len(entries)} session(s) of agent {agent_dir.name}, {transcripts} transcript(s)",
+                    data=json_bytes(entries),
+                    merge=merge_maps,
+                )
+            )
 
 
 def _plan_cron(plan: Plan) -> None:
@@ -94,14 +121,26 @@ def _plan_cron(plan: Plan) -> None:
         raise MigrateError(str(exc)) from None
     plan.notes.extend(f"cron: {problem}" for problem in loaded.problems)
     jobs: list[Any] = data.get("jobs") or []
-    plan.add(Action("cron", plan.state_dir / "cron" / "jobs.json",
-                    f"{len(jobs)} cron job(s) ({len(loaded.problems)} we would keep but not schedule)",
-                    data=json_bytes({**data, "version": data.get("version", 1), "jobs": jobs}), merge=merge_jobs))
+    plan.add(
+        Action(
+            "cron",
+            plan.state_dir / "cron" / "jobs.json",
+            f"{len(jobs)} cron job(s) ({len(loaded.problems)} we would keep but not schedule)",
+            data=json_bytes({**data, "version": data.get("version", 1), "jobs": jobs}),
+            merge=merge_jobs,
+        )
+    )
     runs = plan.source / "cron" / "runs"
     for path in sorted(runs.glob("*.jsonl")) if runs.is_dir() else []:
         if path.is_file() and not path.is_symlink() and is_session_id(path.stem):
-            plan.add(Action("cron", plan.state_dir / "cron" / "runs" / path.name, f"run log of job {path.stem}",
-                            copy_from=path))
+            plan.add(
+                Action(
+                    "cron",
+                    plan.state_dir / "cron" / "runs" / path.name,
+                    f"run log of job {path.stem}",
+                    copy_from=path,
+                )
+            )
 
 
 def _plan_pairing(plan: Plan, folder: str) -> None:
@@ -112,8 +151,15 @@ def _plan_pairing(plan: Plan, folder: str) -> None:
             raise MigrateError(f"{folder}/paired.json (pairings) is not a JSON object")
         records = {key: value for key, value in records.items() if isinstance(value, dict)}
         what = "paired device(s)" if folder == "devices" else "paired node(s)"
-        plan.add(Action(folder, plan.state_dir / folder / "paired.json", f"{len(records)} {what}",
-                        data=json_bytes(records), merge=merge_maps))
+        plan.add(
+            Action(
+                folder,
+                plan.state_dir / folder / "paired.json",
+                f"{len(records)} {what}",
+                data=json_bytes(records),
+                merge=merge_maps,
+            )
+        )
     pending = plan.source / folder / "pending.json"
     if pending.is_file():
         plan.note(f"{folder}/pending.json: pending requests are not imported (they expire after 5 minutes)")

@@ -32,7 +32,9 @@ def read_source_config(path: Path, source: Path) -> dict[str, Any]:
             raise MigrateError(f"{name} is larger than {MAX_JSON_BYTES // (1024 * 1024)} MiB")
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        reason = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or "unreadable"
+        reason = (
+            "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or "unreadable"
+        )
         raise MigrateError(f"{name} cannot be read: {reason}") from None
     try:
         raw = parse_json5(text)
@@ -42,8 +44,10 @@ def read_source_config(path: Path, source: Path) -> dict[str, Any]:
         raise MigrateError(f"{name} is not a JSON object")
     merged, problems = resolve_includes(raw, path.parent)
     if problems:
-        raise MigrateError(f"{name}: its $include cannot be resolved ({len(problems)} problem(s)): "
-                           + "; ".join(problem.replace(str(source), "<source>") for problem in problems[:3]))
+        raise MigrateError(
+            f"{name}: its $include cannot be resolved ({len(problems)} problem(s)): "
+            + "; ".join(problem.replace(str(source), "<source>") for problem in problems[:3])
+        )
     return merged
 
 

@@ -43,10 +43,27 @@ NOT_IMPORTED = {  # table → what it holds (listed when not empty)
     "cron_run_receipts": "cron run history",
     "auth_profile_store": "model provider auth profiles",
 }
-_JOB_KEYS = {"id", "name", "description", "enabled", "createdAtMs", "updatedAtMs", "schedule", "sessionTarget",
-             "wakeMode", "payload", "state", "agentId", "deleteAfterRun", "isolation", "delivery"}
-_PAYLOAD_KEYS = {"systemEvent": {"kind", "text"},
-                 "agentTurn": {"kind", "message", "model", "thinking", "timeoutSeconds"}}
+_JOB_KEYS = {
+    "id",
+    "name",
+    "description",
+    "enabled",
+    "createdAtMs",
+    "updatedAtMs",
+    "schedule",
+    "sessionTarget",
+    "wakeMode",
+    "payload",
+    "state",
+    "agentId",
+    "deleteAfterRun",
+    "isolation",
+    "delivery",
+}
+_PAYLOAD_KEYS = {
+    "systemEvent": {"kind", "text"},
+    "agentTurn": {"kind", "message", "model", "thinking", "timeoutSeconds"},
+}
 _STATE_KEYS = ("nextRunAtMs", "lastRunAtMs", "lastStatus", "lastError", "lastDurationMs")
 
 
@@ -63,13 +80,22 @@ def plan_openclaw(plan: Plan, home: Path) -> None:
         kept, left_out = importable(raw)
         if workspace is not None:
             kept.setdefault("agents", {}).setdefault("defaults", {})["workspace"] = str(workspace)
-        plan.actions.insert(0, Action("config", plan.config_path,
-                                      f"config from openclaw.json ({len(left_out)} key(s) left out)",
-                                      data=json_bytes(kept), config=True))
+        plan.actions.insert(
+            0,
+            Action(
+                "config",
+                plan.config_path,
+                f"config from openclaw.json ({len(left_out)} key(s) left out)",
+                data=json_bytes(kept),
+                config=True,
+            ),
+        )
         plan.notes.extend(f"config: left out {line}" for line in left_out)
     else:
-        plan.note("config: no openclaw.json, nothing imported"
-                  + (f"; set agents.defaults.workspace to {workspace}" if workspace is not None else ""))
+        plan.note(
+            "config: no openclaw.json, nothing imported"
+            + (f"; set agents.defaults.workspace to {workspace}" if workspace is not None else "")
+        )
     if shared.is_file():
         with open_db(shared, source) as db:
             _plan_cron(plan, db)
@@ -112,8 +138,9 @@ def _code(exc: sqlite3.Error) -> str:
     return getattr(exc, "sqlite_errorname", None) or type(exc).__name__
 
 
-def _rows(plan: Plan, db: sqlite3.Connection, table: str, columns: str, tail: str = "",
-          args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+def _rows(
+    plan: Plan, db: sqlite3.Connection, table: str, columns: str, tail: str = "", args: tuple[Any, ...] = ()
+) -> list[tuple[Any, ...]]:
     """The rows of ``table`` (a constant of this module), or none with a note when its layout differs."""
     if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone():
         return []
@@ -133,10 +160,12 @@ def _loads(text: Any) -> Any:
 
 # --- cron ---------------------------------------------------------------------------------------------
 
+
 def _plan_cron(plan: Plan, db: sqlite3.Connection) -> None:
     jobs = []
     for job_id, job_text, state_text, updated_at in _rows(
-            plan, db, "cron_jobs", "job_id, job_json, state_json, updated_at", "ORDER BY sort_order, job_id"):
+        plan, db, "cron_jobs", "job_id, job_json, state_json, updated_at", "ORDER BY sort_order, job_id"
+    ):
         job = _loads(job_text)
         if not isinstance(job, dict):
             plan.note(f"cron: job {str(job_id)[:64]}: job_json is not a JSON object: left out")
@@ -153,8 +182,15 @@ def _plan_cron(plan: Plan, db: sqlite3.Connection) -> None:
     plan.notes.extend(f"cron: {problem}" for problem in loaded.problems)
     valid = [job for job in jobs if job["id"] in {item.id for item in loaded.jobs}]
     if valid:
-        plan.add(Action("cron", plan.state_dir / "cron" / "jobs.json", f"{len(valid)} cron job(s)",
-                        data=json_bytes({"version": 1, "jobs": valid}), merge=merge_jobs))
+        plan.add(
+            Action(
+                "cron",
+                plan.state_dir / "cron" / "jobs.json",
+                f"{len(valid)} cron job(s)",
+                data=json_bytes({"version": 1, "jobs": valid}),
+                merge=merge_jobs,
+            )
+        )
 
 
 def convert_job(job: dict[str, Any], state: Any, updated_at: Any, plan: Plan) -> dict[str, Any] | None:
@@ -163,15 +199,19 @@ def convert_job(job: dict[str, Any], state: Any, updated_at: Any, plan: Plan) ->
     if job.get("declarationKey"):
         plan.note(f"{label}: declared by OpenClaw itself ({str(job['declarationKey'])[:64]}): left out")
         return None
-    payload = job.get("payload") if isinstance(job.get("payload"), dict) else {}
+    payload: dict[str, Any] = job["payload"] if isinstance(job.get("payload"), dict) else {}
     kind = payload.get("kind")
     if kind not in _PAYLOAD_KEYS:
         plan.note(f"{label}: payload kind {str(kind)[:32]!r} does not run here: left out")
         return None
-    dropped = sorted(set(job) - _JOB_KEYS) + [f"payload.{key}" for key in sorted(set(payload) - _PAYLOAD_KEYS[kind])]
+    dropped = sorted(set(job) - _JOB_KEYS) + [
+        f"payload.{key}" for key in sorted(set(payload) - _PAYLOAD_KEYS[kind])
+    ]
     converted = {key: value for key, value in job.items() if key in _JOB_KEYS - {"delivery", "state"}}
     converted["payload"] = {key: value for key, value in payload.items() if key in _PAYLOAD_KEYS[kind]}
-    converted.setdefault("updatedAtMs", updated_at if isinstance(updated_at, int) else job.get("createdAtMs", 0))
+    converted.setdefault(
+        "updatedAtMs", updated_at if isinstance(updated_at, int) else job.get("createdAtMs", 0)
+    )
     schedule = dict(job.get("schedule") or {})
     if schedule.get("kind") == "at" and "atMs" not in schedule and isinstance(schedule.get("at"), str):
         at_ms = _iso_ms(schedule.pop("at"))
@@ -186,8 +226,12 @@ def convert_job(job: dict[str, Any], state: Any, updated_at: Any, plan: Plan) ->
         for ours, theirs in (("channel", "channel"), ("to", "to"), ("bestEffortDeliver", "bestEffort")):
             if delivery.get(theirs) is not None:
                 converted["payload"][ours] = delivery[theirs]
-        dropped += [f"delivery.{key}" for key in sorted(set(delivery) - {"mode", "channel", "to", "bestEffort"})]
-    state = state if isinstance(state, dict) else job.get("state") if isinstance(job.get("state"), dict) else {}
+        dropped += [
+            f"delivery.{key}" for key in sorted(set(delivery) - {"mode", "channel", "to", "bestEffort"})
+        ]
+    state = (
+        state if isinstance(state, dict) else job.get("state") if isinstance(job.get("state"), dict) else {}
+    )
     converted["state"] = {key: state[key] for key in _STATE_KEYS if key in state}
     if dropped:
         plan.note(f"{label}: left out {', '.join(dropped)}")
@@ -203,29 +247,64 @@ def _iso_ms(text: str) -> int | None:
 
 # --- device pairings ----------------------------------------------------------------------------------
 
-_DEVICE_COLUMNS = ("device_id, public_key, display_name, platform, device_family, client_id, client_mode, role, "
-                   "roles_json, scopes_json, approved_scopes_json, remote_ip, tokens_json, created_at_ms, "
-                   "approved_at_ms")
+_DEVICE_COLUMNS = (
+    "device_id, public_key, display_name, platform, device_family, client_id, client_mode, role, "
+    "roles_json, scopes_json, approved_scopes_json, remote_ip, tokens_json, created_at_ms, "
+    "approved_at_ms"
+)
 
 
 def _plan_devices(plan: Plan, db: sqlite3.Connection) -> None:
     paired: dict[str, Any] = {}
     for row in _rows(plan, db, "device_pairing_paired", _DEVICE_COLUMNS, "ORDER BY device_id"):
-        (device_id, public_key, display_name, platform, family, client_id, client_mode, role, roles, scopes,
-         approved, remote_ip, tokens, created, approved_at) = row
+        (
+            device_id,
+            public_key,
+            display_name,
+            platform,
+            family,
+            client_id,
+            client_mode,
+            role,
+            roles,
+            scopes,
+            approved,
+            remote_ip,
+            tokens,
+            created,
+            approved_at,
+        ) = row
         if not (isinstance(device_id, str) and is_session_key(device_id) and isinstance(public_key, str)):
             plan.note("devices: a paired device without a usable id or public key: left out")
             continue
         scope_list = _loads(approved) if _loads(approved) is not None else _loads(scopes)
-        record = {"deviceId": device_id, "publicKey": public_key, "displayName": display_name,
-                  "platform": platform, "deviceFamily": family, "clientId": client_id, "clientMode": client_mode,
-                  "role": role, "roles": _loads(roles), "scopes": scope_list, "remoteIp": remote_ip,
-                  "tokens": _loads(tokens) if isinstance(_loads(tokens), dict) else None,
-                  "createdAtMs": created, "approvedAtMs": approved_at}
+        record = {
+            "deviceId": device_id,
+            "publicKey": public_key,
+            "displayName": display_name,
+            "platform": platform,
+            "deviceFamily": family,
+            "clientId": client_id,
+            "clientMode": client_mode,
+            "role": role,
+            "roles": _loads(roles),
+            "scopes": scope_list,
+            "remoteIp": remote_ip,
+            "tokens": _loads(tokens) if isinstance(_loads(tokens), dict) else None,
+            "createdAtMs": created,
+            "approvedAtMs": approved_at,
+        }
         paired[device_id] = {key: value for key, value in record.items() if value is not None}
     if paired:
-        plan.add(Action("devices", plan.state_dir / "devices" / "paired.json", f"{len(paired)} paired device(s)",
-                        data=json_bytes(paired), merge=merge_maps))
+        plan.add(
+            Action(
+                "devices",
+                plan.state_dir / "devices" / "paired.json",
+                f"{len(paired)} paired device(s)",
+                data=json_bytes(paired),
+                merge=merge_maps,
+            )
+        )
 
 
 def _note_not_imported(plan: Plan, db: sqlite3.Connection, name: str) -> None:
@@ -237,36 +316,59 @@ def _note_not_imported(plan: Plan, db: sqlite3.Connection, name: str) -> None:
 
 # --- sessions and transcripts -------------------------------------------------------------------------
 
+
 def _plan_sessions(plan: Plan, agent_id: str, db: sqlite3.Connection) -> None:
     sessions_dir = plan.state_dir / "agents" / agent_id / "sessions"
     entries: dict[str, Any] = {}
-    for key, session_id, entry_text in _rows(plan, db, "session_nodes", "session_key, current_session_id, entry_json",
-                                             "ORDER BY session_key"):
+    for key, session_id, entry_text in _rows(
+        plan, db, "session_nodes", "session_key, current_session_id, entry_json", "ORDER BY session_key"
+    ):
         entry = _loads(entry_text)
-        if not (isinstance(key, str) and is_session_key(key) and isinstance(session_id, str)
-                and is_session_id(session_id) and isinstance(entry, dict)):
+        if not (
+            isinstance(key, str)
+            and is_session_key(key)
+            and isinstance(session_id, str)
+            and is_session_id(session_id)
+            and isinstance(entry, dict)
+        ):
             plan.note(f"sessions ({agent_id}): a session without a usable key, id or entry: left out")
             continue
         entry = {name: value for name, value in entry.items() if name not in ENTRY_DROPPED}
         entry["sessionId"] = session_id
-        entry.pop("sessionFile", None)  # a path of the OpenClaw folder; ours is <sessionId>.jsonl beside the store
+        entry.pop(
+            "sessionFile", None
+        )  # a path of the OpenClaw folder; ours is <sessionId>.jsonl beside the store
         entries[key] = entry
     transcripts = 0
     for (session_id,) in _rows(plan, db, "session_windows", "session_id", "ORDER BY created_at, session_id"):
         if isinstance(session_id, str) and is_session_id(session_id):
-            transcripts += _plan_transcript(plan, agent_id, db, session_id, sessions_dir / f"{session_id}.jsonl")
+            transcripts += _plan_transcript(
+                plan, agent_id, db, session_id, sessions_dir / f"{session_id}.jsonl"
+            )
     if entries:
-        plan.add(Action("sessions", sessions_dir / "sessions.json",
-                        f"{len(entries)} session(s) of agent {agent_id}, {transcripts} transcript(s)",
-                        data=encode_store(entries).encode("utf-8"), merge=merge_maps))
+        plan.add(
+            Action(
+                "sessions",
+                sessions_dir / "sessions.json",
+                f"{len(entries)} session(s) of agent {agent_id}, {transcripts} transcript(s)",
+                data=encode_store(entries).encode("utf-8"),
+                merge=merge_maps,
+            )
+        )
 
 
 def _plan_transcript(plan: Plan, agent_id: str, db: sqlite3.Connection, session_id: str, target: Path) -> int:
     lines = []
     compressed = 0
     decompress = _zstd()
-    for seq, text, packed in _rows(plan, db, "transcript_events", "seq, event_json, event_zstd",
-                                   "WHERE session_id = ? ORDER BY seq", (session_id,)):
+    for seq, text, packed in _rows(
+        plan,
+        db,
+        "transcript_events",
+        "seq, event_json, event_zstd",
+        "WHERE session_id = ? ORDER BY seq",
+        (session_id,),
+    ):
         if text is None and isinstance(packed, bytes):
             if decompress is None:
                 compressed += 1
@@ -280,13 +382,21 @@ def _plan_transcript(plan: Plan, agent_id: str, db: sqlite3.Connection, session_
             continue
         lines.append(json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":")))
     if compressed:
-        plan.note(f"transcript {session_id} ({agent_id}): {compressed} event(s) are zstd-compressed and the "
-                  "zstandard module is not installed: the transcript is left out (pip install zstandard)")
+        plan.note(
+            f"transcript {session_id} ({agent_id}): {compressed} event(s) are zstd-compressed and the "
+            "zstandard module is not installed: the transcript is left out (pip install zstandard)"
+        )
         return 0
     if not lines:
         return 0
-    plan.add(Action("transcript", target, f"transcript of session {session_id} ({len(lines)} line(s))",
-                    data=("\n".join(lines) + "\n").encode("utf-8")))
+    plan.add(
+        Action(
+            "transcript",
+            target,
+            f"transcript of session {session_id} ({len(lines)} line(s))",
+            data=("\n".join(lines) + "\n").encode("utf-8"),
+        )
+    )
     return 1
 
 
@@ -300,6 +410,7 @@ def _zstd() -> Any:
 
 # --- workspace ----------------------------------------------------------------------------------------
 
+
 def _plan_workspace(plan: Plan, raw: dict[str, Any] | None, home: Path) -> Path | None:
     """Copy ``workspace/`` to ``~/clawd`` (our default) unless the config names a workspace of its own;
     returns the folder the imported config should name, or None."""
@@ -311,8 +422,10 @@ def _plan_workspace(plan: Plan, raw: dict[str, Any] | None, home: Path) -> Path 
         return None
     others = sorted(p.name for p in plan.source.glob("workspace-*") if p.is_dir())
     if others:
-        plan.note(f"workspace: per-agent folders {', '.join(others[:10])} are not copied (copy them and set "
-                  "agents.list[].workspace)")
+        plan.note(
+            f"workspace: per-agent folders {', '.join(others[:10])} are not copied (copy them and set "
+            "agents.list[].workspace)"
+        )
     if not folder.is_dir():
         return None
     target = home / "clawd"

@@ -21,9 +21,9 @@ import attrs
 from ..config.edit import backup_config_file
 from ..store.atomic import copy_atomic, write_atomic
 
-MAX_COPY_BYTES = 64 * 1024 * 1024   # one workspace or credentials file
-MAX_COPY_FILES = 10_000             # files copied from one folder tree
-MAX_JSON_BYTES = 64 * 1024 * 1024   # one JSON store or config file read from the source
+MAX_COPY_BYTES = 64 * 1024 * 1024  # one workspace or credentials file
+MAX_COPY_FILES = 10_000  # files copied from one folder tree
+MAX_JSON_BYTES = 64 * 1024 * 1024  # one JSON store or config file read from the source
 TREE_KINDS = ("workspace", "credentials")  # actions that copy a folder tree, summarised per tree
 
 
@@ -80,15 +80,24 @@ def describe(plan: Plan, *, force: bool) -> list[str]:
             trees.setdefault(action.kind, []).append(action)
             continue
         exists = action.target.exists()
-        verb = ("merge into" if action.merge else "replace") if exists and force else (
-            "skip (exists; --force to " + ("merge" if action.merge else "replace") + ")" if exists else "write")
+        verb = (
+            ("merge into" if action.merge else "replace")
+            if exists and force
+            else (
+                "skip (exists; --force to " + ("merge" if action.merge else "replace") + ")"
+                if exists
+                else "write"
+            )
+        )
         lines.append(f"{verb} {action.target}: {action.summary}")
     for kind, actions in trees.items():
         existing = sum(1 for action in actions if action.target.exists())
         root = _common_root(actions)
         left = "replaced" if force else "left alone"
-        lines.append(f"copy {len(actions)} {kind} file(s) into {root}"
-                     + (f" ({existing} exist and would be {left})" if existing else ""))
+        lines.append(
+            f"copy {len(actions)} {kind} file(s) into {root}"
+            + (f" ({existing} exist and would be {left})" if existing else "")
+        )
     return lines
 
 
@@ -97,7 +106,9 @@ def _common_root(actions: list[Action]) -> Path:
     return root
 
 
-def apply_plan(plan: Plan, *, force: bool, on_action: Callable[[Action], None] | None = None) -> list[Outcome]:
+def apply_plan(
+    plan: Plan, *, force: bool, on_action: Callable[[Action], None] | None = None
+) -> list[Outcome]:
     """Write every action of ``plan`` (module docstring for existing files). Blocking file I/O.
 
     Every merge is computed before the first file is written, so an existing store that cannot be merged
@@ -128,7 +139,9 @@ def apply_plan(plan: Plan, *, force: bool, on_action: Callable[[Action], None] |
             if exists and action.config:
                 backup_config_file(action.target)
             write_atomic(action.target, merged.get(index, action.data or b""))
-        outcomes.append(Outcome(action, ("merged" if index in merged else "replaced") if exists else "written"))
+        outcomes.append(
+            Outcome(action, ("merged" if index in merged else "replaced") if exists else "written")
+        )
     return outcomes
 
 
@@ -167,7 +180,7 @@ def merge_maps(existing: str, imported: bytes) -> bytes:
 def merge_jobs(existing: str, imported: bytes) -> bytes:
     """A cron store ``{version: 1, jobs: [...]}``: imported jobs replace those with the same id."""
     current = _loads_object(existing)
-    jobs = current.get("jobs") if isinstance(current.get("jobs"), list) else []
+    jobs: list[Any] = current["jobs"] if isinstance(current.get("jobs"), list) else []
     new = json.loads(imported)["jobs"]
     ids = {job.get("id") for job in new}
     kept = [job for job in jobs if not (isinstance(job, dict) and job.get("id") in ids)]
@@ -180,7 +193,9 @@ def _loads_object(text: str) -> dict[str, Any]:
     except ValueError:
         value = None
     if not isinstance(value, dict):
-        raise MigrateError("an existing store is not a JSON object, so it cannot be merged: it is left as it is")
+        raise MigrateError(
+            "an existing store is not a JSON object, so it cannot be merged: it is left as it is"
+        )
     return value
 
 
@@ -192,7 +207,9 @@ def read_json_file(path: Path, source: Path, what: str) -> Any:
             raise MigrateError(f"{name} ({what}) is larger than {MAX_JSON_BYTES // (1024 * 1024)} MiB")
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        reason = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or "unreadable"
+        reason = (
+            "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or "unreadable"
+        )
         raise MigrateError(f"{name} ({what}) cannot be read: {reason}") from None
     try:
         return json.loads(text)

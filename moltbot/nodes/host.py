@@ -22,8 +22,7 @@ import trio
 
 from ..client import GatewayClient, GatewayClosed, open_gateway_client
 from ..devices.identity import DeviceAuthStore
-from ..protocol import NOT_PAIRED, EventFrame, HelloOk, RemoteProtocolError
-from ..protocol._device import DeviceKeyPair
+from ..protocol import NOT_PAIRED, DeviceKeyPair, EventFrame, HelloOk, RemoteProtocolError
 
 log = logging.getLogger("moltbot.nodes")
 
@@ -109,8 +108,8 @@ class NodeHost:
                 caps=["system"], extra_headers=self.extra_headers) as client:
             self.hello = client.hello
             self.pairing_request_id = None
-            if client.hello.auth is not None and self.auth_store is not None:
-                auth = client.hello.auth
+            auth = client.hello.auth
+            if auth is not None and auth.device_token is not None and self.auth_store is not None:
                 await trio.to_thread.run_sync(self.auth_store.store, self.node_id, "node", auth.device_token,
                                               list(auth.scopes))
             events = client.subscribe()

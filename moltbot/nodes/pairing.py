@@ -14,7 +14,7 @@ from typing import Any
 
 from ..devices.pairing import new_token
 from ..devices.store import PairingFiles, now_ms
-from ..protocol._payloads.nodes import NodePairRequest, NodePairRequestParams, PairedNode
+from ..protocol import NodePairRequest, NodePairRequestParams, PairedNode
 
 _META = ("displayName", "platform", "version", "coreVersion", "uiVersion", "deviceFamily", "modelIdentifier",
          "caps", "commands", "permissions", "remoteIp")

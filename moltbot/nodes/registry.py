@@ -21,11 +21,10 @@ import attrs
 import trio
 
 from ..devices.store import now_ms
-from ..protocol import UNSET, EventFrame, encode_frame
-from ..protocol._payloads.nodes import NodeInvokeRequest, NodeInvokeResultParams
+from ..protocol import UNSET, EventFrame, NodeInvokeRequest, NodeInvokeResultParams, encode_frame
 
 if TYPE_CHECKING:
-    from ..gateway.connection import Connection
+    from .runtime_host import NodeConnection
 
 log = logging.getLogger("moltbot.nodes")
 
@@ -60,7 +59,7 @@ class NodeSession:
     """One connected node."""
 
     node_id: str
-    connection: Connection
+    connection: NodeConnection
     commands: list[str]
     connected_at_ms: int
     invokes: set[str] = attrs.field(factory=set)
@@ -76,7 +75,7 @@ class RegistryStatistics:
     late_results: int
 
 
-def node_id_of(connection: Connection) -> str:
+def node_id_of(connection: NodeConnection) -> str:
     params = connection.params
     return params.device.id if params.device is not None else params.client.id
 
@@ -98,7 +97,7 @@ class NodeRegistry:
         self._pending: dict[str, _PendingInvoke] = {}
         self._invokes = self._timeouts = self._late = 0
 
-    def attach(self, connection: Connection, commands: list[str]) -> NodeSession:
+    def attach(self, connection: NodeConnection, commands: list[str]) -> NodeSession:
         """Register a node connection; its session lives as long as the connection's nursery."""
         session = NodeSession(node_id_of(connection), connection, commands, now_ms())
         self.sessions[session.node_id] = session
@@ -112,7 +111,7 @@ class NodeRegistry:
         finally:
             self.detach(session.connection)
 
-    def detach(self, connection: Connection) -> None:
+    def detach(self, connection: NodeConnection) -> None:
         """Forget a node connection (idempotent) and fail what it was asked to do."""
         session = self.sessions.get(node_id_of(connection))
         if session is None or session.connection is not connection:

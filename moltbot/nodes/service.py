@@ -15,17 +15,14 @@ import trio
 
 from ..devices import admission
 from ..devices.pairing import DevicePairing
-from ..protocol import Accept
-from ..protocol._methods import SCOPE_PAIRING
-from ..protocol._payloads.nodes import NodeInfo
+from ..protocol import SCOPE_PAIRING, Accept, NodeInfo
 from . import discovery, policy
 from .pairing import NodePairing
 from .registry import NodeRegistry, NodeSession
 
 if TYPE_CHECKING:
-    from ..gateway.connection import Connection
-    from ..gateway.runtime import Runtime
     from ..gateway.transport import Peer
+    from .runtime_host import NodeConnection, NodesHost
 
 log = logging.getLogger("moltbot.nodes")
 
@@ -44,7 +41,7 @@ def remote_ip_of(peer: Peer) -> str | None:
 
 
 class NodesService:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: NodesHost) -> None:
         self.runtime = runtime
         state_dir = runtime.config.state_dir
         self.devices = DevicePairing(state_dir / "devices" if state_dir else None)
@@ -57,21 +54,20 @@ class NodesService:
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         await self.devices.load()
         await self.pairing.load()
-        self.runtime.inline_methods |= INLINE_METHODS
+        self.runtime.add_inline_methods(INLINE_METHODS)
         task_status.started()
-        gateway, config = self.runtime.gateway, self.runtime.config
-        if not discovery.advertising_enabled(config, gateway.env):
+        host, config = self.runtime, self.runtime.config
+        if not discovery.advertising_enabled(config, host.env):
             return
-        await gateway.listening.wait()
+        port = await host.listening_port()
         try:
-            await discovery.serve_advertiser(discovery.advertisement(config, gateway.env, gateway.version,
-                                                                     gateway.port))
+            await discovery.serve_advertiser(discovery.advertisement(config, host.env, host.version, port))
         except discovery.DiscoveryUnavailable as exc:
             log.warning("bonjour: advertise failed: %s", exc)
 
     def emit_pairing(self, event: str, payload: Any) -> None:
         """Broadcast a ``*.pair.*`` event to operators holding ``operator.pairing`` (or admin)."""
-        self.runtime.broadcaster.broadcast(event, payload, droppable=True, scope=SCOPE_PAIRING)
+        self.runtime.broadcast(event, payload, droppable=True, scope=SCOPE_PAIRING)
 
     async def admit(self, accept: Accept, challenge_nonce: str, peer: Peer) -> tuple[Accept, Any]:
         """Admit ``accept`` from the connection ``peer`` describes; also the verified Tailscale identity
@@ -87,20 +83,20 @@ class NodesService:
 
     # --- connected nodes ------------------------------------------------------------------------------
 
-    def allowlist_for(self, connection: Connection) -> frozenset[str]:
+    def allowlist_for(self, connection: NodeConnection) -> frozenset[str]:
         client = connection.params.client
         nodes_config = self.runtime.config.gateway.nodes
         return policy.allowlist(client.platform, client.device_family, allow=nodes_config.allow_commands,
                                 deny=nodes_config.deny_commands)
 
-    def attach(self, connection: Connection) -> NodeSession | None:
+    def attach(self, connection: NodeConnection) -> NodeSession | None:
         if connection.session.role != "node":
             return None
         allowed = self.allowlist_for(connection)
         commands = [c for c in connection.params.commands or [] if c in allowed]
         return self.registry.attach(connection, commands)
 
-    def detach(self, connection: Connection) -> None:
+    def detach(self, connection: NodeConnection) -> None:
         if connection.session.role == "node":
             self.registry.detach(connection)
 

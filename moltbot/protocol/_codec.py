@@ -83,7 +83,15 @@ def _json_type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def _strict(kind: type, name: str):
+StructureHook = Callable[[Any, Any], Any]  # cattrs' (value, type) -> object
+
+
+def _origin(tp: Any) -> Any:
+    """``get_origin``, typed loosely: compared with special forms (``Annotated``, ``Literal``)."""
+    return get_origin(tp)
+
+
+def _strict(kind: type, name: str) -> StructureHook:
     def hook(value: Any, _: Any) -> Any:
         if type(value) is not kind:
             raise TypeError(f"must be {name} (got {_json_type_name(value)})")
@@ -102,7 +110,7 @@ def _any(value: Any, _: Any) -> Any:
     return value
 
 
-def _annotated_hook(converter: cattrs.Converter, tp: Any):
+def _annotated_hook(converter: cattrs.Converter, tp: Any) -> StructureHook:
     base, *constraints = get_args(tp)
     base_hook = converter.get_structure_hook(base)
 
@@ -125,7 +133,7 @@ def _annotated_hook(converter: cattrs.Converter, tp: Any):
     return hook
 
 
-def _literal_hook(tp: Any):
+def _literal_hook(tp: Any) -> StructureHook:
     allowed = get_args(tp)
     shown = ", ".join(json.dumps(a) for a in allowed)
 
@@ -174,13 +182,13 @@ def _structure_items(pairs: Iterable[tuple[Any, Any]], hook: Callable[[Any, Any]
     return results, errors
 
 
-def _dict_hook(converter: cattrs.Converter, tp: Any):
+def _dict_hook(converter: cattrs.Converter, tp: Any) -> StructureHook:
     key_type, value_type = get_args(tp) or (Any, Any)
     key_hook = converter.get_structure_hook(key_type)
     value_hook = converter.get_structure_hook(value_type)
     keys_ok, values_ok = _bulk_check(key_type), _bulk_check(value_type)
 
-    def hook(value: Any, _: Any) -> dict:
+    def hook(value: Any, _: Any) -> dict[Any, Any]:
         if type(value) is not dict:
             raise TypeError(f"must be object (got {_json_type_name(value)})")
         if keys_ok is not None and values_ok is not None and keys_ok(value) and values_ok(value.values()):
@@ -194,12 +202,12 @@ def _dict_hook(converter: cattrs.Converter, tp: Any):
     return hook
 
 
-def _list_hook(converter: cattrs.Converter, tp: Any):
+def _list_hook(converter: cattrs.Converter, tp: Any) -> StructureHook:
     (item_type,) = get_args(tp) or (Any,)
     item_hook = converter.get_structure_hook(item_type)
     items_ok = _bulk_check(item_type)
 
-    def hook(value: Any, _: Any) -> list:
+    def hook(value: Any, _: Any) -> list[Any]:
         if type(value) is not list:
             raise TypeError(f"must be array (got {_json_type_name(value)})")
         if items_ok is not None and items_ok(value):
@@ -212,7 +220,7 @@ def _list_hook(converter: cattrs.Converter, tp: Any):
     return hook
 
 
-def _optional_hook(converter: cattrs.Converter, tp: Any):
+def _optional_hook(converter: cattrs.Converter, tp: Any) -> StructureHook:
     (inner,) = [arg for arg in get_args(tp) if arg is not type(None)]
     inner_hook = converter.get_structure_hook(inner)
 
@@ -255,7 +263,7 @@ def _is_tagged_union(tp: Any) -> bool:
         return False
 
 
-def _tagged_union_hook(converter: cattrs.Converter, tp: Any):
+def _tagged_union_hook(converter: cattrs.Converter, tp: Any) -> StructureHook:
     tag = _union_tag(tp)
     assert tag is not None
     name, classes = tag
@@ -278,9 +286,9 @@ def _tagged_union_hook(converter: cattrs.Converter, tp: Any):
     return hook
 
 
-def _attrs_structure_hook(converter: cattrs.Converter, cls: type, strict: bool = True):
-    overrides = {field.name: override(rename=camel(field.name)) for field in attrs.fields(cls)}
-    inner = make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=strict, **overrides)
+def _attrs_structure_hook(converter: cattrs.Converter, cls: type, strict: bool = True) -> StructureHook:
+    overrides: dict[str, Any] = {field.name: override(rename=camel(field.name)) for field in attrs.fields(cls)}
+    inner: StructureHook = make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=strict, **overrides)
     # An optional key is omitted, never null (as with the reference's schemas); required nullable
     # fields (no default) still take null.
     optional = {camel(f.name): f for f in attrs.fields(cls) if f.default is None}
@@ -317,9 +325,9 @@ def _without_most_unknown_keys(value: dict[str, Any], known: frozenset[str]) -> 
     return {key: value[key] for key in kept}
 
 
-def _attrs_unstructure_hook(converter: cattrs.Converter, cls: type):
+def _attrs_unstructure_hook(converter: cattrs.Converter, cls: type) -> Callable[[Any], Any]:
     always = _ALWAYS_WRITTEN.get(cls, ())
-    overrides = {
+    overrides: dict[str, Any] = {
         field.name: override(rename=camel(field.name), omit_if_default=field.name not in always)
         for field in attrs.fields(cls)
     }
@@ -337,15 +345,15 @@ def configure_converter(converter: cattrs.Converter, *, strict: bool = True) -> 
     converter.register_structure_hook(float, _number)
     converter.register_structure_hook(Any, _any)
     converter.register_structure_hook_factory(
-        lambda t: get_origin(t) is Annotated, lambda t: _annotated_hook(converter, t)
+        lambda t: _origin(t) is Annotated, lambda t: _annotated_hook(converter, t)
     )
-    converter.register_structure_hook_factory(lambda t: get_origin(t) is Literal, _literal_hook)
+    converter.register_structure_hook_factory(lambda t: _origin(t) is Literal, _literal_hook)
     converter.register_structure_hook_factory(_is_optional, lambda t: _optional_hook(converter, t))
     converter.register_structure_hook_factory(
-        lambda t: get_origin(t) is list, lambda t: _list_hook(converter, t)
+        lambda t: _origin(t) is list, lambda t: _list_hook(converter, t)
     )
     converter.register_structure_hook_factory(
-        lambda t: get_origin(t) is dict, lambda t: _dict_hook(converter, t)
+        lambda t: _origin(t) is dict, lambda t: _dict_hook(converter, t)
     )
     converter.register_structure_hook_factory(attrs.has, lambda c: _attrs_structure_hook(converter, c, strict))
     converter.register_structure_hook_factory(_is_tagged_union, lambda t: _tagged_union_hook(converter, t))

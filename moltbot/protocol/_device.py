@@ -179,7 +179,7 @@ def _signature_valid(params: ConnectParams, role: str, nonce: str) -> bool:
     """Rule 5: ``v3`` first (with a nonce), then ``v2``/``v1``."""
     device = params.device
     assert device is not None
-    common = {"device_id": device.id, "client_id": params.client.id, "client_mode": params.client.mode,
+    common: dict[str, Any] = {"device_id": device.id, "client_id": params.client.id, "client_mode": params.client.mode,
               "role": role, "scopes": list(params.scopes or []), "signed_at_ms": device.signed_at,
               "token": signed_token(params)}
     if nonce:
@@ -274,7 +274,7 @@ def sign_connect(key: DeviceKeyPair, params: dict[str, Any], *, nonce: str | Non
     signed_at = int(time.time() * 1000) if signed_at_ms is None else signed_at_ms
     client = params.get("client") or {}
     auth = params.get("auth") or {}
-    common = {"device_id": key.device_id, "client_id": client.get("id", ""), "client_mode": client.get("mode", ""),
+    common: dict[str, Any] = {"device_id": key.device_id, "client_id": client.get("id", ""), "client_mode": client.get("mode", ""),
               "role": params.get("role") or "operator", "scopes": list(params.get("scopes") or []),
               "signed_at_ms": signed_at,
               "token": auth.get("token") or auth.get("deviceToken") or auth.get("bootstrapToken")}

@@ -55,7 +55,7 @@ class _Unset:
         return "UNSET"
 
 
-UNSET: Final = _Unset()
+UNSET: Final[Any] = _Unset()  # Any: a field of any declared (wire) type may default to it
 
 
 @attrs.frozen

@@ -28,7 +28,7 @@ import re
 import sys
 from collections.abc import Iterable, Iterator
 from itertools import chain, compress, repeat
-from json.decoder import scanstring
+from json.decoder import scanstring  # type: ignore[attr-defined]  # public, not in typeshed
 from operator import is_
 from typing import Any
 

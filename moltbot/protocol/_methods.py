@@ -25,6 +25,8 @@ from ._payloads import devices as _devices
 from ._payloads import logs as _logs
 from ._payloads import nodes as _nodes
 from ._payloads import ui as _ui
+from ._payloads import usage as _usage
+from ._payloads.cron_input import normalize_cron_add, normalize_cron_update
 from ._payloads.presence import PresenceEntry
 from ._payloads.system import (
     EmptyParams,
@@ -108,6 +110,8 @@ METHODS: Final[dict[str, MethodSpec]] = _table(
     MethodSpec("health", HealthParams, HealthSummary),
     MethodSpec("logs.tail", _logs.LogsTailParams, _logs.LogsTailResult),
     MethodSpec("status", EmptyParams, StatusSummary),
+    MethodSpec("usage.status", EmptyParams, JsonObject),
+    MethodSpec("usage.cost", _usage.UsageCostParams, JsonObject),
     MethodSpec("channels.status", _channels.ChannelsStatusParams, JsonObject),
     MethodSpec("channels.logout", _channels.ChannelsLogoutParams, JsonObject),
     MethodSpec("config.get", EmptyParams, _config.ConfigFileSnapshot),
@@ -122,6 +126,7 @@ METHODS: Final[dict[str, MethodSpec]] = _table(
     MethodSpec("sessions.patch", agent.SessionsPatchParams, JsonObject),
     MethodSpec("sessions.reset", agent.SessionKeyParams, JsonObject),
     MethodSpec("sessions.delete", agent.SessionsDeleteParams, JsonObject),
+    MethodSpec("sessions.compact", _usage.SessionsCompactParams, JsonObject),
     MethodSpec("last-heartbeat", EmptyParams, HeartbeatEvent | None),
     MethodSpec("set-heartbeats", agent.SetHeartbeatsParams, JsonObject),
     MethodSpec("wake", agent.WakeParams, JsonObject),
@@ -144,13 +149,15 @@ METHODS: Final[dict[str, MethodSpec]] = _table(
     MethodSpec("node.event", _nodes.NodeEventParams, _nodes.NodeEventResult),
     MethodSpec("cron.list", _cron.CronListParams, _cron.CronListResult),
     MethodSpec("cron.status", EmptyParams, _cron.CronStatusResult),
-    MethodSpec("cron.add", _cron.CronAddParams, _cron.CronJob, normalize=_cron.normalize_cron_add),
-    MethodSpec("cron.update", _cron.CronUpdateParams, _cron.CronJob, normalize=_cron.normalize_cron_update),
+    MethodSpec("cron.add", _cron.CronAddParams, _cron.CronJob, normalize=normalize_cron_add),
+    MethodSpec("cron.update", _cron.CronUpdateParams, _cron.CronJob, normalize=normalize_cron_update),
     MethodSpec("cron.remove", _cron.CronJobRef, _cron.CronRemoveResult),
     MethodSpec("cron.run", _cron.CronRunParams, _cron.CronRunResult),
     MethodSpec("cron.runs", _cron.CronRunsParams, _cron.CronRunsResult),
     MethodSpec("exec.approvals.get", EmptyParams, _approvals.ExecApprovalsSnapshot),
     MethodSpec("exec.approvals.set", _approvals.ExecApprovalsSetParams, _approvals.ExecApprovalsSnapshot),
+    MethodSpec("exec.approvals.node.get", _approvals.ExecApprovalsNodeGetParams, JsonObject),
+    MethodSpec("exec.approvals.node.set", _approvals.ExecApprovalsNodeSetParams, JsonObject),
     MethodSpec("exec.approval.request", _approvals.ExecApprovalRequestParams, _approvals.ExecApprovalRequestResult),
     MethodSpec("exec.approval.resolve", _approvals.ExecApprovalResolveParams, OkResult),
     MethodSpec("system-presence", EmptyParams, list[PresenceEntry]),

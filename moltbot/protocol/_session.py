@@ -90,7 +90,7 @@ class ServerSession:
         if spec is None or spec.since > self.protocol:
             raise RemoteProtocolError(INVALID_REQUEST, f"unknown method: {frame.method}")
         raw = spec.normalize(frame.params) if spec.normalize is not None else frame.params
-        params = structure(raw, spec.params, what=f"{frame.method} params")
+        params: Any = structure(raw, spec.params, what=f"{frame.method} params")
         return Call(frame.id, spec, params)
 
     @staticmethod

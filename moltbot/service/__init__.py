@@ -29,13 +29,23 @@ from .launchd import LaunchdAgent, render_plist
 from .systemd import SystemdUserService, render_unit
 
 __all__ = [
-    "LaunchdAgent", "ServiceError", "ServiceSpec", "ServiceState", "ServiceUnavailable", "SystemdUserService",
-    "launchd_label", "render_plist", "render_unit", "service_for", "systemd_unit_name",
+    "LaunchdAgent",
+    "ServiceError",
+    "ServiceSpec",
+    "ServiceState",
+    "ServiceUnavailable",
+    "SystemdUserService",
+    "launchd_label",
+    "render_plist",
+    "render_unit",
+    "service_for",
+    "systemd_unit_name",
 ]
 
 
-def service_for(env: Mapping[str, str] = os.environ, *, platform: str = sys.platform,
-                run: Runner = run_command) -> SystemdUserService | LaunchdAgent:
+def service_for(
+    env: Mapping[str, str] = os.environ, *, platform: str = sys.platform, run: Runner = run_command
+) -> SystemdUserService | LaunchdAgent:
     """The service of this profile on this platform.
 
     Raises:
@@ -47,5 +57,7 @@ def service_for(env: Mapping[str, str] = os.environ, *, platform: str = sys.plat
         return LaunchdAgent(profile, home=home, run=run)
     if platform.startswith("linux"):
         return SystemdUserService(profile, home=home, run=run)
-    raise ServiceUnavailable(f"no supported service manager on {platform}: run `{cli_command('gateway')}` in the "
-                             "foreground or under your own supervisor")
+    raise ServiceUnavailable(
+        f"no supported service manager on {platform}: run `{cli_command('gateway')}` in the "
+        "foreground or under your own supervisor"
+    )

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import attrs
 
-from .. import __version__
+from .._version import __version__
 from ..config.paths import resolve_config_path, resolve_state_dir
 from ..config.profiles import cli_command
 
@@ -37,11 +37,15 @@ class ServiceError(Exception):
 def run_command(argv: Sequence[str]) -> subprocess.CompletedProcess:
     """Run a service manager command, capturing its output (bounded; a hung manager is an error)."""
     try:
-        return subprocess.run(list(argv), capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False)
+        return subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False
+        )
     except FileNotFoundError as exc:
         return subprocess.CompletedProcess(list(argv), 127, "", str(exc))
     except subprocess.TimeoutExpired:
-        return subprocess.CompletedProcess(list(argv), 124, "", f"{argv[0]} did not answer within {COMMAND_TIMEOUT:.0f} s")
+        return subprocess.CompletedProcess(
+            list(argv), 124, "", f"{argv[0]} did not answer within {COMMAND_TIMEOUT:.0f} s"
+        )
 
 
 def profile_name(env: Mapping[str, str]) -> str | None:
@@ -72,8 +76,9 @@ class ServiceSpec:
     description: str
 
     @classmethod
-    def for_this_installation(cls, env: Mapping[str, str] = os.environ, *, port: int | None = None,
-                              python: str | None = None) -> ServiceSpec:
+    def for_this_installation(
+        cls, env: Mapping[str, str] = os.environ, *, port: int | None = None, python: str | None = None
+    ) -> ServiceSpec:
         """The service of this Python installation for the profile in ``env`` (``--port`` pins the port)."""
         profile = profile_name(env)
         state_dir, config_path = resolve_state_dir(env), resolve_config_path(env)
@@ -81,9 +86,13 @@ class ServiceSpec:
         python = python or sys.executable
         program = (python, "-m", "moltbot", "gateway") + (("--port", str(port)) if port is not None else ())
         path_dirs = [str(Path(python).parent), "/usr/local/bin", "/usr/bin", "/bin"]
-        environment = {"HOME": str(home), "PATH": ":".join(dict.fromkeys(path_dirs)),
-                       "CLAWDBOT_STATE_DIR": str(state_dir), "CLAWDBOT_CONFIG_PATH": str(config_path),
-                       "PYTHONUNBUFFERED": "1"}
+        environment = {
+            "HOME": str(home),
+            "PATH": ":".join(dict.fromkeys(path_dirs)),
+            "CLAWDBOT_STATE_DIR": str(state_dir),
+            "CLAWDBOT_CONFIG_PATH": str(config_path),
+            "PYTHONUNBUFFERED": "1",
+        }
         if profile:
             environment["CLAWDBOT_PROFILE"] = profile
         if port is None and env.get("CLAWDBOT_GATEWAY_PORT"):
@@ -93,8 +102,15 @@ class ServiceSpec:
         else:
             environment["CLAWDBOT_SYSTEMD_UNIT"] = systemd_unit_name(profile)
         description = f"Moltbot gateway{f' (profile {profile})' if profile else ''}, moltbot {__version__}"
-        return cls(profile=profile, program=program, environment=environment, working_directory=home,
-                   log_dir=state_dir / "logs", config_path=config_path, description=description)
+        return cls(
+            profile=profile,
+            program=program,
+            environment=environment,
+            working_directory=home,
+            log_dir=state_dir / "logs",
+            config_path=config_path,
+            description=description,
+        )
 
 
 @attrs.frozen
@@ -117,14 +133,26 @@ class ServiceState:
         return self.active in ("active", "running", "reloading")
 
     def to_json(self) -> dict:
-        return {"manager": self.manager, "name": self.name, "path": str(self.path), "installed": self.installed,
-                "loaded": self.loaded, "active": self.active, "subState": self.sub_state, "pid": self.pid,
-                "restarts": self.restarts, "running": self.running, "problems": list(self.problems)}
+        return {
+            "manager": self.manager,
+            "name": self.name,
+            "path": str(self.path),
+            "installed": self.installed,
+            "loaded": self.loaded,
+            "active": self.active,
+            "subState": self.sub_state,
+            "pid": self.pid,
+            "restarts": self.restarts,
+            "running": self.running,
+            "problems": list(self.problems),
+        }
 
 
 def missing_program(program: Sequence[str]) -> list[str]:
     """Problems with an installed service's command line (a removed virtualenv is the usual one)."""
     if program and not Path(program[0]).exists():
-        return [f"the service runs {program[0]}, which no longer exists (a removed virtualenv?): "
-                f"reinstall with `{cli_command('gateway install --force')}`"]
+        return [
+            f"the service runs {program[0]}, which no longer exists (a removed virtualenv?): "
+            f"reinstall with `{cli_command('gateway install --force')}`"
+        ]
     return []

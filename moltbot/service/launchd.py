@@ -27,17 +27,19 @@ from .base import (
 
 
 def render_plist(spec: ServiceSpec, label: str) -> bytes:
-    return plistlib.dumps({
-        "Label": label,
-        "ProgramArguments": list(spec.program),
-        "EnvironmentVariables": dict(spec.environment),
-        "WorkingDirectory": str(spec.working_directory),
-        "RunAtLoad": True,
-        "KeepAlive": {"SuccessfulExit": False},
-        "ThrottleInterval": 5,
-        "StandardOutPath": str(spec.log_dir / "launchd.out.log"),
-        "StandardErrorPath": str(spec.log_dir / "launchd.err.log"),
-    })
+    return plistlib.dumps(
+        {
+            "Label": label,
+            "ProgramArguments": list(spec.program),
+            "EnvironmentVariables": dict(spec.environment),
+            "WorkingDirectory": str(spec.working_directory),
+            "RunAtLoad": True,
+            "KeepAlive": {"SuccessfulExit": False},
+            "ThrottleInterval": 5,
+            "StandardOutPath": str(spec.log_dir / "launchd.out.log"),
+            "StandardErrorPath": str(spec.log_dir / "launchd.err.log"),
+        }
+    )
 
 
 class LaunchdAgent:
@@ -115,14 +117,23 @@ class LaunchdAgent:
         problems: list[str] = []
         if installed:
             try:
-                problems = missing_program(plistlib.loads(self.path.read_bytes()).get("ProgramArguments") or [])
+                problems = missing_program(
+                    plistlib.loads(self.path.read_bytes()).get("ProgramArguments") or []
+                )
             except (plistlib.InvalidFileException, ValueError) as exc:
                 raise ServiceError(f"{self.path} is not a valid plist: {exc}") from None
         text = self._print()
         state = re.search(r"^\s*state = (\S+)", text or "", re.MULTILINE)
         pid = re.search(r"^\s*pid = (\d+)", text or "", re.MULTILINE)
         runs = re.search(r"^\s*runs = (\d+)", text or "", re.MULTILINE)
-        return ServiceState(manager=self.manager, name=self.name, path=self.path, installed=installed,
-                            loaded=text is not None, active=state.group(1) if state else None,
-                            pid=int(pid.group(1)) if pid else None,
-                            restarts=max(0, int(runs.group(1)) - 1) if runs else None, problems=tuple(problems))
+        return ServiceState(
+            manager=self.manager,
+            name=self.name,
+            path=self.path,
+            installed=installed,
+            loaded=text is not None,
+            active=state.group(1) if state else None,
+            pid=int(pid.group(1)) if pid else None,
+            restarts=max(0, int(runs.group(1)) - 1) if runs else None,
+            problems=tuple(problems),
+        )

@@ -44,7 +44,9 @@ def _quote(arg: str, *, exec_word: bool = True) -> str:
 
 def render_unit(spec: ServiceSpec) -> str:
     """The unit file text for ``spec``."""
-    environment = "\n".join(f"Environment={_quote(f'{key}={value}', exec_word=False)}" for key, value in spec.environment.items())
+    environment = "\n".join(
+        f"Environment={_quote(f'{key}={value}', exec_word=False)}" for key, value in spec.environment.items()
+    )
     return f"""\
 # Written by `moltbot gateway install`. Reinstall with `moltbot gateway install --force`.
 # No secret here: the gateway reads its token from {spec.config_path}.
@@ -72,7 +74,7 @@ WantedBy=default.target
 def parse_exec_start(text: str) -> list[str]:
     for line in text.splitlines():
         if line.startswith("ExecStart="):
-            return shlex.split(line[len("ExecStart="):].replace("%%", "%").replace("$$", "$"))
+            return shlex.split(line[len("ExecStart=") :].replace("%%", "%").replace("$$", "$"))
     return []
 
 
@@ -90,7 +92,9 @@ class SystemdUserService:
         result = self._run(["systemctl", "--user", *args])
         if check and result.returncode != 0:
             output = (result.stderr or result.stdout).strip()
-            raise ServiceError(f"systemctl --user {' '.join(args)} failed: {output or f'exit {result.returncode}'}")
+            raise ServiceError(
+                f"systemctl --user {' '.join(args)} failed: {output or f'exit {result.returncode}'}"
+            )
         return result.stdout
 
     def check_available(self) -> None:
@@ -98,7 +102,8 @@ class SystemdUserService:
         if shutil.which("systemctl") is None:
             raise ServiceUnavailable(
                 "systemctl was not found: this system does not run systemd. Run the gateway in the foreground "
-                f"(`{cli_command('gateway')}`) or under your own supervisor (a container's entrypoint, supervisord, …).")
+                f"(`{cli_command('gateway')}`) or under your own supervisor (a container's entrypoint, supervisord, …)."
+            )
         result = self._run(["systemctl", "--user", "show-environment"])
         if result.returncode != 0:
             reason = (result.stderr or result.stdout).strip().splitlines()
@@ -106,7 +111,8 @@ class SystemdUserService:
                 f"the systemd user manager is not reachable ({reason[-1] if reason else f'exit {result.returncode}'}). "
                 f"In a container systemd is usually not running: run `{cli_command('gateway')}` in the foreground instead. "
                 "On a server, log in as the user directly (su/sudo sessions have no user bus), check "
-                "XDG_RUNTIME_DIR=/run/user/$(id -u), and run `loginctl enable-linger $USER`.")
+                "XDG_RUNTIME_DIR=/run/user/$(id -u), and run `loginctl enable-linger $USER`."
+            )
 
     def linger_hint(self) -> str | None:
         """A hint when the user manager would stop at logout (no lingering)."""
@@ -114,8 +120,10 @@ class SystemdUserService:
         result = self._run(["loginctl", "show-user", user, "--property=Linger", "--value"])
         if result.returncode == 0 and result.stdout.strip() == "yes":
             return None
-        return (f"to keep the gateway running after you log out (and start it at boot), run: "
-                f"sudo loginctl enable-linger {user}")
+        return (
+            f"to keep the gateway running after you log out (and start it at boot), run: "
+            f"sudo loginctl enable-linger {user}"
+        )
 
     def render(self, spec: ServiceSpec) -> str:
         return render_unit(spec)
@@ -134,8 +142,10 @@ class SystemdUserService:
         self.systemctl("daemon-reload")
         self.systemctl("enable", self.name)
         if self._show().get("LoadState") != "loaded":
-            raise ServiceError(f"systemd does not see {self.path} (LoadState {self._show().get('LoadState')}); "
-                               "is XDG_CONFIG_HOME of the user manager different from ~/.config?")
+            raise ServiceError(
+                f"systemd does not see {self.path} (LoadState {self._show().get('LoadState')}); "
+                "is XDG_CONFIG_HOME of the user manager different from ~/.config?"
+            )
         self.systemctl("restart", self.name)
 
     def uninstall(self) -> None:
@@ -164,8 +174,15 @@ class SystemdUserService:
         restarts = props.get("NRestarts")
         if props.get("ActiveState") == "failed":
             problems.append(f"the unit failed: see `journalctl --user -u {self.name} -n 50`")
-        return ServiceState(manager=self.manager, name=self.name, path=self.path, installed=installed,
-                            loaded=props.get("LoadState") == "loaded", active=props.get("ActiveState"),
-                            sub_state=props.get("SubState"), pid=pid,
-                            restarts=int(restarts) if restarts and restarts.isdigit() else None,
-                            problems=tuple(problems))
+        return ServiceState(
+            manager=self.manager,
+            name=self.name,
+            path=self.path,
+            installed=installed,
+            loaded=props.get("LoadState") == "loaded",
+            active=props.get("ActiveState"),
+            sub_state=props.get("SubState"),
+            pid=pid,
+            restarts=int(restarts) if restarts and restarts.isdigit() else None,
+            problems=tuple(problems),
+        )

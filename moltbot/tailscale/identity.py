@@ -38,7 +38,7 @@ from typing import Any
 import attrs
 import trio
 
-from ..protocol._payloads.presence import PresenceUser
+from ..protocol import PresenceUser
 from .localapi import LocalApi, LocalApiError, NotFound
 
 log = logging.getLogger("moltbot.tailscale")

@@ -8,13 +8,17 @@ import json
 import attrs
 import trio
 
+from moltbot.client import open_gateway_client
 from moltbot.config.model import TelegramConfig
 from moltbot.gateway.app import open_gateway
 from tests.agents.test_exec_approvals import exec_config
+from tests.agents.test_usage_cost import priced
+from tests.conftest import TOKEN
 from tests.fakes.openai import ScriptedCall, open_fake_openai, text_reply, tool_call_reply
 from tests.fakes.telegram import open_fake_telegram
 
 BOT = "111:AAA-test-token"
+
 
 
 async def test_telegram_request_waits_for_the_owners_approval_then_replies(tmp_path):
@@ -23,7 +27,7 @@ async def test_telegram_request_waits_for_the_owners_approval_then_replies(tmp_p
         async with open_fake_openai(tool_call_reply(call), text_reply("Your disk is fine.")) as fake, \
                 open_fake_telegram() as telegram:
             bot = telegram.bot(BOT)
-            config = exec_config(tmp_path, fake.base_url)
+            config = priced(exec_config(tmp_path, fake.base_url))
             # Everyone may write (dmPolicy open, "*"); only 42, named in allowFrom, is the owner.
             config = attrs.evolve(config, channels=attrs.evolve(config.channels, telegram=TelegramConfig(
                 api_root=telegram.url, bot_token=BOT, dm_policy="open", allow_from=["tg:42", "*"])))
@@ -36,6 +40,8 @@ async def test_telegram_request_waits_for_the_owners_approval_then_replies(tmp_p
                 await bot.wait_sent(2)
                 bot.push_message(chat_id=42, user_id=42, text=f"/approve {approval_id}")
                 await bot.wait_sent(4)
+                async with open_gateway_client(gateway.url, token=TOKEN) as client:
+                    cost = await client.call("usage.cost", {"days": 1})
                 store = gateway.runtime.agents.store("main")
                 entry = store.entries["agent:main:main"]
                 transcript = await store.read_transcript(store.transcript_path(entry))
@@ -48,5 +54,14 @@ async def test_telegram_request_waits_for_the_owners_approval_then_replies(tmp_p
     assert tool_result["output"] == "disk is fine\n"
     assert [m["role"] for m in transcript] == ["user", "assistant", "toolResult", "assistant"]
     assert transcript[1]["content"][0]["name"] == "exec" and transcript[2]["toolCallId"] == "c1"
-    assert transcript[3]["usage"] == {"input": 12, "output": 14, "total": 26}  # both model calls counted
-    assert entry["totalTokens"] == 26
+    # each model call's usage on its own line, priced from the catalog (1 $ in, 2 $ out per million tokens)
+    assert transcript[1]["usage"] == {"input": 7, "output": 11, "cacheRead": 0, "cacheWrite": 0, "totalTokens": 18,
+                                      "cost": {"input": 7e-6, "output": 22e-6, "cacheRead": 0.0, "cacheWrite": 0.0,
+                                               "total": 29e-6}}
+    assert transcript[3]["usage"]["totalTokens"] == 8
+    # the entry as the original writes it: the run's tokens, and the last prompt as how full the context is
+    assert (entry["inputTokens"], entry["outputTokens"], entry["totalTokens"]) == (12, 14, 5)
+    assert entry["contextTokens"] == 64_000
+    assert cost["totals"]["totalTokens"] == 26 and cost["totals"]["missingCostEntries"] == 0
+    assert abs(cost["totals"]["totalCost"] - (12 + 2 * 14) / 1e6) < 1e-12
+    assert [row["key"] for row in cost["bySession"]] == ["agent:main:main"]

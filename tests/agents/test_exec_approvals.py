@@ -164,3 +164,24 @@ async def test_the_cli_lists_and_allows_a_waiting_request(tmp_path):
                 assert (await client.call("agent.wait", {"runId": "c1"}))["status"] == "ok"
     assert approval_id in listed.stdout.decode() and "echo via cli" in listed.stdout.decode()
     assert json.loads(fake.requests[1].json()["messages"][-1]["content"])["output"] == "via cli\n"
+
+
+async def test_moltbot_agent_asks_when_its_run_waits_for_approval(tmp_path):
+    from moltbot.cli.agent import ReplyStream, run_turn
+
+    call = ScriptedCall("c1", "exec", {"command": "echo asked"})
+    prompts = []
+
+    def ask(prompt: str) -> str:
+        prompts.append(prompt)
+        return "y\n"
+
+    async with open_fake_openai(tool_call_reply(call), text_reply("it said asked")) as fake:
+        async with open_gateway(exec_config(tmp_path, fake.base_url), port=0, env={}) as gateway, \
+                open_gateway_client(gateway.url, token=TOKEN, scopes=["operator.admin", "operator.approvals"]) as client:
+            stream = ReplyStream("cli-run", echo=False)
+            with trio.fail_after(10):
+                final = await run_turn(client, {"message": "run it", "idempotencyKey": "cli-run"}, stream, ask=ask)
+    assert len(prompts) == 1 and "echo asked" in prompts[0] and "[y]es once" in prompts[0]
+    assert final["result"]["text"] == "it said asked" and stream.text == "it said asked"
+    assert json.loads(fake.requests[1].json()["messages"][-1]["content"])["output"] == "asked\n"

@@ -146,11 +146,13 @@ async def test_max_tokens_stop_reason_maps_to_length():
 
 
 @fail_after(5)
-async def test_cache_tokens_count_as_input():
+async def test_cache_reads_and_writes_are_counted_apart_from_input():
     start = event("message_start", message={"usage": {"input_tokens": 3, "cache_read_input_tokens": 100,
                                                       "cache_creation_input_tokens": 20, "output_tokens": 1}})
     async with open_fake_anthropic(stream_reply(start, *text_block(0, "x"), *message_end())) as fake:
-        assert (await collect(make_provider(fake)))[-2] == Usage(123, 5)
+        usage = (await collect(make_provider(fake)))[-2]
+    assert usage == Usage(3, 5, cache_read=100, cache_write=20)
+    assert usage.prompt_tokens == 123 and usage.total_tokens == 128
 
 
 @fail_after(5)

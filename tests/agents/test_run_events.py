@@ -28,3 +28,56 @@ async def test_events_nobody_would_receive_are_counted_without_payloads(tmp_path
     assert any(name == "agent" for name, _, _ in quiet)
     assert all(payload is not None for _, payload, _ in heard)
     assert quiet_run.text == heard_run.text and quiet_run.status == heard_run.status == "ok"
+
+
+class _ToolThenText:
+    """A provider that asks for the ``ping`` tool once, then answers."""
+
+    id = "scripted"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def models(self):
+        return []
+
+    async def stream(self, request):
+        from moltbot.agents.providers.base import Finish, TextDelta, ToolCall
+
+        self.calls += 1
+        if self.calls % 2:
+            yield ToolCall("c1", "ping", {})
+            yield Finish("tool_calls")
+        else:
+            yield TextDelta("pong seen")
+            yield Finish("stop")
+
+
+async def test_tool_events_go_out_only_for_a_verbose_session(tmp_path):
+    from moltbot.agents.tools import ToolRegistry
+
+    emitted, heard = [], []
+    tools = ToolRegistry()
+
+    async def ping(arguments, run):
+        return "pong"
+
+    tools.register("ping", "answers pong", {"type": "object"}, ping)
+    provider = _ToolThenText()
+    agents = AgentRuntime(Config(state_dir=tmp_path), emit=lambda *event: emitted.append(event), state_dir=tmp_path,
+                          resolve_provider=lambda *_: (provider, "m"), tools=tools, audience=lambda: True)
+    streams = lambda: [p.stream for name, p, _ in emitted if name == "agent"]  # noqa: E731
+    async with trio.open_nursery() as nursery:
+        await nursery.start(agents.serve)
+        run, _ = agents.submit(run_id="r1", session_key="main", message="ping it", dedupe="t")
+        watcher = run.watch()
+        await run.done.wait()
+        heard = [stream async for stream, _ in watcher]
+        quiet = streams()
+        emitted.clear()
+        agents.store("main").entries["agent:main:main"]["verboseLevel"] = "on"
+        run, _ = agents.submit(run_id="r2", session_key="main", message="again", dedupe="t")
+        await run.done.wait()
+        nursery.cancel_scope.cancel()
+    assert "tool" not in quiet and "tool" in heard  # the run's own listeners have them always
+    assert streams().count("tool") == 2  # start and result

@@ -52,7 +52,8 @@ async def test_message_sends_through_the_channel_and_strangers_stay_in_their_cha
 
 async def test_sessions_spawn_runs_a_sub_agent_on_its_own_lane_with_the_short_prompt(tmp_path):
     calls = [ScriptedCall("c1", "sessions_spawn", {"task": "summarise the notes"})]
-    async with open_fake_openai(tool_call_reply(*calls), text_reply("spawned"), text_reply("summary")) as fake:
+    async with open_fake_openai(tool_call_reply(*calls), text_reply("spawned"), text_reply("summary"),
+                                text_reply("Your notes are summarised.")) as fake:
         async with open_gateway(config_for(tmp_path, fake.base_url), port=0, env={}) as gateway, \
                 open_gateway_client(gateway.url, token=TOKEN) as client:
             await client.call("agent", {"message": "delegate", "idempotencyKey": "p1"})
@@ -60,11 +61,20 @@ async def test_sessions_spawn_runs_a_sub_agent_on_its_own_lane_with_the_short_pr
                 await client.call("agent.wait", {"runId": "p1"})
                 spawned = [r for r in gateway.runtime.agents.runs.values() if r.run_id.startswith("spawn-")]
                 await spawned[0].done.wait()
+                # the result is announced to the requester's session: a turn there tells the user
+                while not (announced := [r for r in gateway.runtime.agents.runs.values()  # noqa: ASYNC110
+                                         if r.run_id.startswith("announce-")]):  # polled, under fail_after
+                    await trio.sleep(0.01)
+                await announced[0].done.wait()
             nested, is_error = await gateway.runtime.tools.invoke("sessions_spawn", {"task": "x"}, run=spawned[0])
     (child,) = spawned
     assert child.lane == "subagent" and child.spawned_by == "agent:main:main" and child.text == "summary"
     assert ":subagent:" in child.session_key and is_error and "cannot spawn" in nested["error"]
-    prompts = [r.json()["messages"][0]["content"] for r in fake.requests]
-    assert len(prompts) == 3 and "## SOUL.md" in prompts[0]
+    (announce,) = announced
+    assert announce.session_key == "agent:main:main" and announce.text == "Your notes are summarised."
+    assert 'A background task "summarise the notes" just completed successfully' in announce.message
+    assert "Findings:\nsummary" in announce.message
+    prompts = [r.json()["messages"][0]["content"] for r in fake.requests[:3]]
+    assert len(fake.requests) == 4 and "## SOUL.md" in prompts[0]
     child_prompt = next(p for p in prompts if "## SOUL.md" not in p)  # the sub-agent's
     assert "## AGENTS.md" in child_prompt and "## TOOLS.md" in child_prompt and "## USER.md" not in child_prompt

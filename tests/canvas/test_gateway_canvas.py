@@ -4,6 +4,7 @@ the gateway."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ from trio_websocket import open_websocket_url
 from moltbot.config.load import load_config
 from moltbot.config.model import CanvasHostConfig
 from moltbot.config.ports import DEFAULT_CANVAS_HOST_PORT
-from moltbot.gateway.app import open_gateway
+from moltbot.gateway.app import open_gateway, serve_gateway
 from moltbot.gateway.runtime import Runtime
 from moltbot.gateway.transport import Peer
 from tests.canvas.helpers import raw_request
@@ -81,11 +82,25 @@ async def test_canvas_host_off_by_env(canvas_config, tmp_path):
     assert not (tmp_path / "canvas").exists()
 
 
-async def test_the_default_root_is_under_the_gateways_home(make_config, tmp_path):
+async def test_the_default_root_is_under_the_gateways_home(make_config, tmp_path, nursery):
+    """The service form (the CLI's) keeps the original's layout: ``~/clawd/canvas`` of the gateway's HOME."""
     config = make_config(canvas_host=CanvasHostConfig())
-    async with open_gateway(config, port=0, env={"HOME": str(tmp_path / "home")}) as gateway:
-        assert gateway.canvas.url is not None
+    gateway = await nursery.start(functools.partial(serve_gateway, config, port=0,
+                                                    env={"HOME": str(tmp_path / "home")}))
+    assert gateway.canvas.url is not None
+    await gateway.stop()
     assert (tmp_path / "home" / "clawd" / "canvas" / "index.html").exists()
+
+
+async def test_an_embedded_gateway_opens_no_canvas_port_unless_asked(make_config, tmp_path):
+    home = {"HOME": str(tmp_path / "home")}
+    async with open_gateway(make_config(canvas_host=CanvasHostConfig()), port=0, env=home) as gateway:
+        assert gateway.canvas.url is None and "canvasHostUrl" not in await hello(gateway)
+    async with open_gateway(make_config(canvas_host=CanvasHostConfig()), port=0, env=home, canvas=True,
+                            state_dir=tmp_path / "state") as gateway:
+        assert gateway.canvas.url is not None
+    # Asked for, its default root is in the embedded gateway's state dir, not in HOME.
+    assert (tmp_path / "state" / "canvas" / "index.html").exists() and not (tmp_path / "home").exists()
 
 
 async def test_a_busy_canvas_port_leaves_the_gateway_running(make_config, tmp_path, caplog):

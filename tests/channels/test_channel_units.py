@@ -102,7 +102,7 @@ class Crashing:
 
 
 async def test_supervisor_restarts_a_crashing_account_with_exponential_backoff(autojump_clock):
-    runtime = SimpleNamespace(config=Config(), gateway=SimpleNamespace(env={}),
+    runtime = SimpleNamespace(config=Config(), env={},
                               health=SimpleNamespace(mark_stale=lambda: None))
     manager = ChannelManager(runtime)
     manager.backoff = Backoff(initial=1.0, maximum=8.0, factor=2.0, jitter=0.0)

@@ -1,4 +1,6 @@
-"""Run the `moltbot` command line as a real process."""
+"""Run the `moltbot` command line: in this process (``run_moltbot``, click's runner, for what a command
+does) or as a real process (``start_gateway``, ``run_moltbot_process``: a gateway it serves, exit codes of
+the process itself)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import subprocess
 import sys
 
 import trio
+
+from tests.cli_inprocess import invoke_cli
 
 MOLTBOT = [sys.executable, "-m", "moltbot"]
 
@@ -26,6 +30,11 @@ async def start_gateway(env: dict, *args: str, unconfigured: bool = True) -> tup
 
 
 def run_moltbot(env: dict, *args: str) -> subprocess.CompletedProcess:
+    """``moltbot *args`` in this process (``tests/cli_inprocess.py``); blocking, as ``subprocess.run``."""
+    return invoke_cli(env, *args)
+
+
+def run_moltbot_process(env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*MOLTBOT, *args], env=env, capture_output=True, text=True, timeout=30)
 
 

@@ -7,6 +7,7 @@ seconds); the tests that stop or break things start their own.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import selectors
@@ -16,14 +17,18 @@ import subprocess
 import sys
 import time
 
+import attrs
 import pytest
 import trio
 
 from moltbot.config.load import parse_json5
+from moltbot.config.model import BrowserConfig
+from moltbot.gateway.app import open_gateway
 from moltbot.store.lock import acquire_gateway_lock, lock_path
 from tests.cli.helpers import MOLTBOT
 from tests.cli.helpers import run_moltbot as _run
-from tests.cli.helpers import start_gateway as _start
+from tests.cli.helpers import run_moltbot_process as _run_process
+from tests.conftest import TOKEN, installed_gateway_log
 
 
 def _free_port() -> int:
@@ -196,38 +201,48 @@ def test_doctor_warns_when_the_canvas_port_is_taken(home):
         (tmp_path / ".clawdbot" / "moltbot.json").write_text(
             json.dumps({"gateway": {"mode": "local", "auth": {"token": "0123456789abcdef" * 3}},
                         "canvasHost": {"port": port}}))
-        result = _run(env, "doctor")
+        # A process: the squatter is this test process, and doctor does not count its own process as one.
+        result = _run_process(env, "doctor")
     assert f"warn  canvas: canvas port {port} is used by pid {os.getpid()}" in result.stdout, result.stdout
     assert "canvasHost.port" in result.stdout
     skipped = _run({**env, "CLAWDBOT_SKIP_CANVAS_HOST": "1"}, "doctor")
     assert "skip  canvas: the canvas host is disabled" in skipped.stdout
 
 
-async def test_logs_follow_survives_a_gateway_restart_and_ctrl_c_exits_130(home):
-    tmp_path, env = home
-    first, url, _ = await _start(env)
-    port = url.rsplit(":", 1)[1]
-    env = {**env, "CLAWDBOT_GATEWAY_PORT": port}
-    follower = await trio.lowlevel.open_process([*MOLTBOT, "logs", "--follow", "--interval", "100"], env=env,
-                                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                                stdin=subprocess.DEVNULL)
-    second = None
-    try:
-        with trio.fail_after(40):
-            shown = await _read_until(follower.stdout, b"", rb"gateway listening on", 1)
-            first.send_signal(signal.SIGTERM)
-            assert await first.wait() == 0
-            second, _, _ = await _start(env, "--port", port)
-            shown = await _read_until(follower.stdout, shown, rb"gateway listening on", 2)
-            assert b"received SIGTERM: stopping" in shown  # the lines between the two processes are all there
-            follower.send_signal(signal.SIGINT)
-            assert await follower.wait() == 130
-            errors = await follower.stderr.receive_some()
-            assert b"reconnected to the gateway" in errors
-    finally:
-        for process in (first, second, follower):
-            if process is not None and process.returncode is None:
-                process.kill()
+async def test_logs_follow_survives_a_gateway_restart_and_ctrl_c_exits_130(make_config, tmp_path):
+    """The follower is a real process (Ctrl-C, exit 130); the gateways are in this process, the second on
+    the first one's port, so the restart takes milliseconds and the follower's first retry (1 s) finds it."""
+    config = attrs.evolve(make_config(), browser=BrowserConfig(enabled=False))  # no ports beside the fixed one
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("CLAWDBOT_", "MOLTBOT_"))}
+    env["HOME"] = str(tmp_path / "home")
+    with installed_gateway_log(config, verbose=False, env={}), trio.fail_after(60):  # one process start
+        async with open_gateway(config, port=0, env={}) as first:
+            port, url = first.port, first.url
+            follower = await trio.lowlevel.open_process(
+                [*MOLTBOT, "logs", "--follow", "--interval", "100", "--url", url, "--token", TOKEN], env=env,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+            try:
+                shown = await _read_until(follower.stdout, b"", rb"gateway listening on", 1)
+                logging.getLogger("moltbot.gateway").info("the first gateway is stopping")
+            except BaseException:
+                follower.kill()
+                raise
+        try:
+            logging.getLogger("moltbot.gateway").info("no gateway serves this line's file")
+            async with open_gateway(config, port=port, env={}):
+                shown = await _read_until(follower.stdout, shown, rb"gateway listening on", 2)
+                # The lines written while the follower was reconnecting are all there, in order.
+                assert re.search(rb"the first gateway is stopping\n.*no gateway serves this line's file\n"
+                                 rb".*gateway listening on", shown, re.DOTALL), shown.decode()
+                follower.send_signal(signal.SIGINT)
+                assert await follower.wait() == 130
+            errors = b""
+            while chunk := await follower.stderr.receive_some():
+                errors += chunk
+            assert b"reconnected to the gateway" in errors, errors.decode()
+        finally:
+            if follower.returncode is None:
+                follower.kill()
 
 
 async def _read_until(stream, seen: bytes, pattern: bytes, count: int) -> bytes:

@@ -1,5 +1,6 @@
-"""`moltbot node run`, `moltbot nodes …` and `moltbot devices …` as real processes against a gateway on
-loopback: the CLI and the node host share the machine's device identity (0600)."""
+"""`moltbot node run` as a real process, `moltbot nodes …` and `moltbot devices …` in-process (click's
+runner, same HOME), against a gateway on loopback: the CLI and the node host share the machine's device
+identity (0600)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,15 @@ import trio
 from moltbot.client import open_gateway_client
 from moltbot.gateway.app import open_gateway
 from tests.cli.helpers import MOLTBOT
+from tests.cli_inprocess import run_cli_inprocess
 from tests.conftest import TOKEN
 from tests.nodes.helpers import wait_until
 
 
 async def _moltbot(env: dict, *args: str) -> dict | list | str:
-    result = await trio.run_process([*MOLTBOT, *args], env=env, capture_stdout=True, capture_stderr=True,
-                                    check=False)
-    assert result.returncode == 0, result.stderr.decode()
-    text = result.stdout.decode()
+    result = await run_cli_inprocess(env, *args)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
     try:
         return json.loads(text)
     except ValueError:
@@ -74,8 +75,6 @@ async def test_devices_approve_unknown_request_fails_with_the_gateways_words(mak
     _, env = home
     with trio.fail_after(30):
         async with _gateway(make_config) as gateway:
-            result = await trio.run_process([*MOLTBOT, "devices", "approve", "nope", "--url", gateway.url,
-                                             "--token", TOKEN], env=env, capture_stdout=True, capture_stderr=True,
-                                            check=False)
+            result = await run_cli_inprocess(env, "devices", "approve", "nope", "--url", gateway.url, "--token", TOKEN)
     assert result.returncode == 1
-    assert b"gateway error: INVALID_REQUEST: unknown requestId" in result.stderr
+    assert "gateway error: INVALID_REQUEST: unknown requestId" in result.stderr

@@ -12,6 +12,7 @@ import trio
 from moltbot.client import open_gateway_client
 from tests.cli.helpers import MOLTBOT
 from tests.cli.helpers import run_moltbot as _run
+from tests.cli.helpers import run_moltbot_process as _run_process
 from tests.cli.helpers import start_gateway as _start
 from tests.conftest import open_raw
 
@@ -71,7 +72,7 @@ async def test_token_flag_and_env_token(home):
 
 def test_non_loopback_bind_without_auth_is_refused(home):
     tmp_path, env = home
-    result = _run(env, "gateway", "--bind", "lan", "--port", "0", "--allow-unconfigured")
+    result = _run_process(env, "gateway", "--bind", "lan", "--port", "0", "--allow-unconfigured")
     assert result.returncode == 1 and "refusing to bind gateway to 0.0.0.0" in result.stderr
     assert not (tmp_path / ".clawdbot" / "moltbot.json").exists()
 
@@ -80,7 +81,7 @@ def test_invalid_config_lists_every_problem_and_exits_1(home):
     tmp_path, env = home
     (tmp_path / ".clawdbot").mkdir()
     (tmp_path / ".clawdbot" / "moltbot.json").write_text('{gateway: {port: "x", bind: "moon"}}')
-    result = _run(env, "gateway", "--allow-unconfigured")
+    result = _run_process(env, "gateway", "--allow-unconfigured")
     assert result.returncode == 1
     assert "gateway.port" in result.stderr and "gateway.bind" in result.stderr
 
@@ -92,7 +93,7 @@ async def test_port_in_use_is_reported(home):
         sock.listen()
         port = sock.getsockname()[1]
         result = await trio.to_thread.run_sync(
-            lambda: _run({**env, "CLAWDBOT_GATEWAY_TOKEN": "t", "CLAWDBOT_ALLOW_MULTI_GATEWAY": "1"},
+            lambda: _run_process({**env, "CLAWDBOT_GATEWAY_TOKEN": "t", "CLAWDBOT_ALLOW_MULTI_GATEWAY": "1"},
                          "gateway", "--port", str(port), "--allow-unconfigured"))
     assert result.returncode == 1 and f"port {port} is already in use" in result.stderr
 

@@ -12,6 +12,7 @@ import trio
 from moltbot.client import open_gateway_client
 from moltbot.config.profiles import apply_profile
 from tests.cli.helpers import run_moltbot as _run
+from tests.cli.helpers import run_moltbot_process as _run_process
 from tests.cli.helpers import start_gateway as _start
 from tests.conftest import open_raw
 
@@ -43,7 +44,7 @@ def test_setup_refuses_to_touch_an_invalid_file(home):
 
 def test_gateway_refuses_without_local_mode(home):
     _, env = home
-    result = _run(env, "gateway", "--port", "0")
+    result = _run_process(env, "gateway", "--port", "0")
     assert result.returncode == 1 and "moltbot setup" in result.stderr and "--allow-unconfigured" in result.stderr
 
 
@@ -87,7 +88,7 @@ async def test_second_gateway_of_a_profile_fails_at_once_naming_the_holder(home)
     try:
         with trio.fail_after(10):
             second = await trio.to_thread.run_sync(
-                lambda: _run(env, "gateway", "--port", "0", "--allow-unconfigured"))
+                lambda: _run_process(env, "gateway", "--port", "0", "--allow-unconfigured"))
         port = url.rsplit(":", 1)[1]
         assert second.returncode == 1
         assert f"gateway already running (pid {process.pid}, port {port})" in second.stderr
@@ -109,7 +110,7 @@ async def test_force_leaves_a_listener_that_is_not_this_profiles_gateway_running
         with trio.fail_after(10):
             port = int((await squatter.stdout.receive_some()).decode())
         forced = await trio.to_thread.run_sync(
-            lambda: _run(env, "gateway", "--allow-unconfigured", "--force", "--port", str(port)))
+            lambda: _run_process(env, "gateway", "--allow-unconfigured", "--force", "--port", str(port)))
         assert forced.returncode == 1 and f"served by pid {squatter.pid}" in forced.stderr
         assert squatter.poll() is None  # --force stops only this profile's own gateway (issue 19)
     finally:

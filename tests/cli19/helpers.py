@@ -1,4 +1,6 @@
-"""Run the real ``moltbot`` CLI as a process, as a user would, and read what it printed."""
+"""Run the ``moltbot`` CLI and read what it printed: in this process (``run_cli``, click's runner: the
+command's own behaviour, in milliseconds) or as a real process as a user would (``run_cli_process``,
+``interrupt_after``: exit codes of the process itself, signals; a second or more each)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import sys
 from pathlib import Path
 
 import trio
+
+from tests.cli_inprocess import run_cli_inprocess
 
 MOLTBOT = [sys.executable, "-m", "moltbot"]
 DEADLINE_S = 60  # generous: a busy 2-core machine starts Python slowly
@@ -32,6 +36,12 @@ def closed_port() -> int:
 
 
 async def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """``moltbot *args`` in this process (``tests/cli_inprocess.py``)."""
+    return await run_cli_inprocess(env, *args)
+
+
+async def run_cli_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """``python -m moltbot *args`` as a process."""
     with trio.fail_after(DEADLINE_S):
         result = await trio.run_process([*MOLTBOT, *args], env=env, capture_stdout=True, capture_stderr=True,
                                         check=False, stdin=subprocess.DEVNULL)

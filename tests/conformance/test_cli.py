@@ -1,4 +1,5 @@
-"""`moltbot conformance` and examples/run_conformance.py as real processes against an in-process gateway."""
+"""`moltbot conformance` (in-process, click's runner) and examples/run_conformance.py (a real process: a
+script run as a user runs it) against an in-process gateway."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from pathlib import Path
 import pytest
 import trio
 
-from tests.cli.helpers import MOLTBOT
+from tests.cli_inprocess import run_cli_inprocess
 from tests.conftest import CLI_DEADLINE_S, TOKEN, gateway_fixture
 
-gateway = gateway_fixture(CLI_DEADLINE_S)  # these tests start the CLI as a process
+gateway = gateway_fixture(CLI_DEADLINE_S)  # one test starts a script as a process
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "run_conformance.py"
 
@@ -35,10 +36,11 @@ async def _run(args: list[str], env: dict) -> trio.Process:
 async def test_cli_prints_a_table_writes_junit_and_exits_0(gateway, home, tmp_path):
     _, env = home
     junit = tmp_path / "conformance.xml"
-    result = await _run([*MOLTBOT, "conformance", "--url", gateway.url, "--token", TOKEN, "--only", "handshake",
-                         "--only", "auth.wrong_secret", "--junit", str(junit), "--protocol", "3", "--protocol", "7"], env)
-    out = result.stdout.decode()
-    assert result.returncode == 0, out + result.stderr.decode()
+    result = await run_cli_inprocess(env, "conformance", "--url", gateway.url, "--token", TOKEN, "--only", "handshake",
+                                     "--only", "auth.wrong_secret", "--junit", str(junit), "--protocol", "3",
+                                     "--protocol", "7")
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
     assert "PASS    handshake.challenge" in out and "PASS    auth.wrong_secret" in out
     assert "SKIP    handshake.timeout" in out  # 15 s default timeout > 5 s max wait
     suite = ET.parse(junit).getroot().find("testsuite")
@@ -47,8 +49,8 @@ async def test_cli_prints_a_table_writes_junit_and_exits_0(gateway, home, tmp_pa
 
 async def test_cli_json_output_and_exit_1_on_failure(gateway, home):
     _, env = home
-    result = await _run([*MOLTBOT, "conformance", "--url", gateway.url, "--token", "wrong", "--json",
-                         "--only", "handshake.challenge", "--frame-timeout", "10"], env)
+    result = await run_cli_inprocess(env, "conformance", "--url", gateway.url, "--token", "wrong", "--json",
+                                     "--only", "handshake.challenge", "--frame-timeout", "10")
     assert result.returncode == 1
     report = json.loads(result.stdout)
     assert report["ok"] is False and report["results"][0]["name"] == "connect.probe"
@@ -57,8 +59,8 @@ async def test_cli_json_output_and_exit_1_on_failure(gateway, home):
 
 async def test_cli_lists_checks(home):
     _, env = home
-    result = await _run([*MOLTBOT, "conformance", "--list"], env)
-    assert result.returncode == 0 and "handshake.hello_ok[vN]" in result.stdout.decode()
+    result = await run_cli_inprocess(env, "conformance", "--list")
+    assert result.returncode == 0 and "handshake.hello_ok[vN]" in result.stdout
 
 
 async def test_example_runs_the_harness(gateway):

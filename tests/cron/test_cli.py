@@ -3,16 +3,13 @@
 import json
 import os
 import subprocess
-import sys
 
 import click
 import pytest
-import trio
 
 from moltbot.cli.cron import add_params, edit_patch, parse_at_ms, parse_duration_ms
-from tests.conftest import CLI_DEADLINE_S, TOKEN, gateway_fixture
-
-gateway = gateway_fixture(CLI_DEADLINE_S)  # these tests start the CLI as a process
+from tests.cli_inprocess import run_cli_inprocess
+from tests.conftest import TOKEN
 
 ADD_DEFAULTS = dict(name="n", description=None, disabled=False, delete_after_run=False, agent=None,
                     session="main", wake="next-heartbeat", at=None, every=None, cron=None, tz=None,
@@ -58,18 +55,16 @@ def test_edit_sends_only_what_changed():
 
 
 async def run_cli(url: str, *args: str) -> subprocess.CompletedProcess:
+    """``moltbot cron *args`` in-process (click's runner): the command's flags, its call and its output."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("CLAWDBOT_", "MOLTBOT_"))}
-    return await trio.run_process([sys.executable, "-m", "moltbot", "cron", *args, "--url", url, "--token", TOKEN],
-                                  capture_stdout=True, capture_stderr=True, check=False, env=env)
+    return await run_cli_inprocess(env, "cron", *args, "--url", url, "--token", TOKEN)
 
 
 async def test_add_list_run_and_runs_against_a_gateway(gateway):
-    with trio.fail_after(60):
-        added = await run_cli(gateway.url, "add", "--name", "hello", "--every", "1h", "--system-event", "hi",
-                              "--json")
-        job = json.loads(added.stdout)
-        ran = await run_cli(gateway.url, "run", job["id"], "--json")
-        runs = await run_cli(gateway.url, "runs", "--id", job["id"], "--json")
+    added = await run_cli(gateway.url, "add", "--name", "hello", "--every", "1h", "--system-event", "hi", "--json")
+    job = json.loads(added.stdout)
+    ran = await run_cli(gateway.url, "run", job["id"], "--json")
+    runs = await run_cli(gateway.url, "runs", "--id", job["id"], "--json")
     assert added.returncode == 0 and job["schedule"] == {"kind": "every", "everyMs": 3_600_000}
     assert json.loads(ran.stdout).items() >= {"ok": True, "ran": True, "enqueued": True}.items()
     assert [entry["status"] for entry in json.loads(runs.stdout)["entries"]] == ["ok"]

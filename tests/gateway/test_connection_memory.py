@@ -20,8 +20,10 @@ from tests.conftest import connect_frame
 
 CONNECTIONS = 40
 BOUND_KIB = 64.0
-UPGRADE = (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+UPGRADE = (
+    b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
 
 
 async def next_frame(stream: trio.SocketStream, buffer: bytearray) -> bytes:
@@ -35,8 +37,8 @@ async def next_frame(stream: trio.SocketStream, buffer: bytearray) -> bytes:
                 size, offset = struct.unpack_from("!Q", buffer, 2)[0], 10
             if size < 126 or offset > 2:
                 if len(buffer) >= offset + size:
-                    payload = bytes(buffer[offset:offset + size])
-                    del buffer[:offset + size]
+                    payload = bytes(buffer[offset : offset + size])
+                    del buffer[: offset + size]
                     return payload
         data = await stream.receive_some(65536)
         assert data, "the gateway closed the connection"
@@ -51,7 +53,7 @@ async def open_bare(port: int) -> trio.SocketStream:
     while b"\r\n\r\n" not in buffer:
         buffer += await stream.receive_some(65536)
     assert buffer.startswith(b"HTTP/1.1 101")
-    del buffer[:buffer.index(b"\r\n\r\n") + 4]
+    del buffer[: buffer.index(b"\r\n\r\n") + 4]
     assert b"connect.challenge" in await next_frame(stream, buffer)
     payload = connect_frame().encode()
     await stream.send_all(struct.pack("!BBH", 0x81, 0x80 | 126, len(payload)) + b"\0\0\0\0" + payload)
@@ -63,7 +65,8 @@ async def open_bare(port: int) -> trio.SocketStream:
 async def settled(gateway, count: int) -> None:
     with trio.fail_after(5):
         while len(gateway.runtime.broadcaster.connections) != count or any(  # noqa: ASYNC110 - polled
-                c.writing or len(c.queue) for c in gateway.runtime.broadcaster.connections):
+            c.writing or len(c.queue) for c in gateway.runtime.broadcaster.connections
+        ):
             await trio.sleep(0.01)
     await trio.testing.wait_all_tasks_blocked(cushion=0.05)
     gc.collect()

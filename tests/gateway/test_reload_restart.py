@@ -16,7 +16,7 @@ from tests.conftest import reload_after as edit
 
 
 def base_config(**gateway):
-    # The canvas host is off: one test here starts on the default gateway port, whose +4 is fixed.
+    # The canvas host is off: a gateway on a fixed port would put it on that port + 4.
     return {"gateway": {"auth": {"token": TOKEN}, "reload": {"debounceMs": 50}, **gateway},
             "canvasHost": {"enabled": False}}
 
@@ -176,10 +176,14 @@ async def test_restart_sentinel_is_consumed_into_a_system_event(config_file, tmp
 
 
 async def test_port_change_rebinds_the_listener(config_file):
+    # Starts on port 0 from the file (not the default 18789, which another gateway on this machine may hold);
+    # the browser control service is off, as it would take ports derived from the new fixed one.
+    write_json(config_file, {**base_config(port=0), "browser": {"enabled": False}})
     with trio.socket.socket() as probe:
         await probe.bind(("127.0.0.1", 0))
         new_port = probe.getsockname()[1]
     async with open_gateway(load_config(config_file, env={}), env={}) as gateway:
+        assert gateway.port not in (0, new_port)
         restarted = gateway.next_restart()
         gateway.request_restart("port", config=load_config(config_file, env={}).with_gateway(port=new_port))
         with trio.fail_after(5):

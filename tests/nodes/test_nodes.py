@@ -237,3 +237,31 @@ async def test_node_event_subscriptions_and_unknown_events(gateway, client):
             assert session.subscriptions == {"agent:main:main"}
             await node.call("node.event", {"event": "chat.unsubscribe", "payload": {"sessionKey": "agent:main:main"}})
             assert session.subscriptions == set()
+
+
+async def test_exec_approvals_node_get_and_set_are_forwarded_to_the_node(gateway, client):
+    key = DeviceKeyPair.generate()
+    snapshot = {"path": "/home/n/.clawdbot/exec-approvals.json", "exists": True, "hash": "h1", "file": {"version": 1}}
+    with trio.fail_after(10):
+        async with await _open_node(gateway.url, key, ["system.execApprovals.get", "system.execApprovals.set"]) \
+                as node_client, client() as operator:
+            node = _SilentNode(node_client)
+            answers, seen = [], []
+
+            async def answer(count: int) -> None:
+                for _ in range(count):
+                    request = await node.next_request()
+                    seen.append((request["command"], json.loads(request["paramsJSON"] or "null")))
+                    await node_client.call("node.invoke.result", {"id": request["id"], "nodeId": key.device_id,
+                                                                  "ok": True, "payloadJSON": json.dumps(snapshot)})
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(answer, 2)
+                answers.append(await operator.call("exec.approvals.node.get", {"nodeId": key.device_id}))
+                answers.append(await operator.call("exec.approvals.node.set", {
+                    "nodeId": key.device_id, "file": {"version": 1}, "baseHash": "h1"}))
+            missing = await _error(operator.call("exec.approvals.node.get", {"nodeId": "not-here"}))
+    assert answers == [snapshot, snapshot]
+    assert seen == [("system.execApprovals.get", {}),
+                    ("system.execApprovals.set", {"file": {"version": 1}, "baseHash": "h1"})]
+    assert missing.code == "UNAVAILABLE" and missing.details == {"code": "NOT_CONNECTED"}

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import trio
 
+from tests.cli_inprocess import invoke_cli
+
 MOLTBOT = [sys.executable, "-m", "moltbot"]
 TOKEN = "ops19-token-0123456789"
 
@@ -100,4 +102,10 @@ async def start_gateway(env: dict[str, str], *args: str, globals_: tuple[str, ..
 
 
 def run_moltbot(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """A client command (``doctor``, ``gateway status``) in this process (``tests/cli_inprocess.py``)."""
+    return invoke_cli(env, *args)
+
+
+def run_moltbot_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """``moltbot *args`` as a process: the gateway command itself (``--force``) runs only so."""
     return subprocess.run([*MOLTBOT, *args], env=env, capture_output=True, text=True, timeout=60)

@@ -9,7 +9,13 @@ import sys
 import trio
 
 from moltbot.client import open_gateway_client
-from tests.ops19.helpers import TOKEN, pick_free_port, run_moltbot, start_gateway, write_profile_config
+from tests.ops19.helpers import (
+    TOKEN,
+    pick_free_port,
+    run_moltbot_process,
+    start_gateway,
+    write_profile_config,
+)
 
 
 async def _answers(port: int) -> bool:
@@ -26,7 +32,7 @@ async def test_dev_force_on_the_default_profiles_port_names_it_and_stops_nothing
     default, _ = await start_gateway(env, "--port", str(port))
     try:
         forced = await trio.to_thread.run_sync(
-            lambda: run_moltbot(env, "--dev", "gateway", "--port", str(port), "--force"))
+            lambda: run_moltbot_process(env, "--dev", "gateway", "--port", str(port), "--force"))
         assert forced.returncode == 1, forced.stderr
         assert f"port {port} is served by pid {default.pid}, the gateway of profile \"default\"" in forced.stderr
         assert "nothing was stopped" in forced.stderr and 'profile "dev"' in forced.stderr
@@ -82,7 +88,8 @@ async def test_force_names_a_program_that_is_not_a_gateway_and_leaves_it_running
     try:
         with trio.fail_after(10):
             port = int((await squatter.stdout.receive_some()).decode())
-        forced = await trio.to_thread.run_sync(lambda: run_moltbot(env, "gateway", "--port", str(port), "--force"))
+        forced = await trio.to_thread.run_sync(
+            lambda: run_moltbot_process(env, "gateway", "--port", str(port), "--force"))
         assert forced.returncode == 1
         assert f"port {port} is served by pid {squatter.pid} (" in forced.stderr
         assert "not a moltbot gateway: nothing was stopped" in forced.stderr
@@ -97,7 +104,7 @@ async def test_without_force_a_second_start_of_a_profile_suggests_force_for_this
     write_profile_config(tmp_path)
     first, port = await start_gateway(env, "--port", str(pick_free_port()))
     try:
-        second = await trio.to_thread.run_sync(lambda: run_moltbot(env, "gateway", "--port", "0"))
+        second = await trio.to_thread.run_sync(lambda: run_moltbot_process(env, "gateway", "--port", "0"))
         assert second.returncode == 1
         assert f"gateway already running (pid {first.pid}, port {port})" in second.stderr
         assert "--force to replace this profile's gateway" in second.stderr
@@ -111,7 +118,8 @@ async def test_force_does_not_stop_a_gateway_it_cannot_identify_by_a_lock_record
     port = pick_free_port()
     unlocked, _ = await start_gateway({**env, "CLAWDBOT_ALLOW_MULTI_GATEWAY": "1"}, "--port", str(port))
     try:
-        forced = await trio.to_thread.run_sync(lambda: run_moltbot(env, "gateway", "--port", str(port), "--force"))
+        forced = await trio.to_thread.run_sync(
+            lambda: run_moltbot_process(env, "gateway", "--port", str(port), "--force"))
         assert forced.returncode == 1
         assert f"pid {unlocked.pid} (" in forced.stderr and "a moltbot gateway without a lock record" in forced.stderr
         assert unlocked.process.returncode is None and await _answers(port)

@@ -80,10 +80,12 @@ async def test_channels_and_sessions_panels_render(browser, ui_gateway):
     def run():
         browser.driver.get(dashboard_url(ui_gateway, "/sessions"))
         sessions = browser.wait_text("sessions-table", "agent:main:from-test")
+        usage = browser.wait_text("usage-summary", "Last 30 days")
         browser.css("nav a[data-view='channels']")[0].click()
         browser.wait(lambda _: browser.by_id("channels-list").text.strip() != "", 10, "channels never rendered")
-        return sessions, browser.text_of("channels-list")
+        return sessions, usage, browser.text_of("channels-list")
 
-    sessions, channels = await in_browser(run)
+    sessions, usage, channels = await in_browser(run)
     assert "ago" in sessions
+    assert usage.startswith("Last 30 days: ") and "tokens, $" in usage  # usage.cost (the echo model reports none)
     assert channels  # "No channels are configured." or one block per channel

@@ -16,12 +16,18 @@ import trio
 
 from moltbot.config.load import parse_json5
 from tests.cli19.helpers import DEADLINE_S, MOLTBOT
+from tests.cli_inprocess import run_cli_inprocess
 
 TELEGRAM = "123456789:AAF" + "x7Yq2Lr9Kd4Mn8Tb6Vc3Wz1" + "Hj5Gs0Pe"
 API_KEY = "sk-test-9f8e7d6c5b4a3f2e1d0c"
 
 
 async def run_with_stdin(env: dict[str, str], stdin: bytes, *args: str) -> subprocess.CompletedProcess:
+    """``moltbot *args`` in this process with ``stdin`` piped in (not a terminal), as ``run_cli``."""
+    return await run_cli_inprocess(env, *args, input=stdin)
+
+
+async def run_process_with_stdin(env: dict[str, str], stdin: bytes, *args: str) -> subprocess.CompletedProcess:
     with trio.fail_after(DEADLINE_S):
         result = await trio.run_process([*MOLTBOT, *args], env=env, stdin=stdin, capture_stdout=True,
                                         capture_stderr=True, check=False)

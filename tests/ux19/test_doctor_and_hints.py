@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.cli19.helpers import cli_env, closed_port, run_cli
+from tests.cli19.helpers import cli_env, closed_port, run_cli, run_cli_process
 from tests.ux19.helpers import open_terminal
 
 # "moltbot <word>" as a command to type (not moltbot.json, moltbot/OpenClaw, "moltbot gateway listening")
@@ -39,7 +39,7 @@ async def test_every_hint_under_dev_carries_dev(tmp_path):
     outputs.append(await run_cli(env, "logs", "--dev"))  # gateway down and no log file yet
     outputs.append(await run_cli(env, "--dev", "status"))  # unreachable
     assert (await run_cli(env, "--dev", "config", "unset", "gateway.mode")).returncode == 0
-    outputs.append(await run_cli(env, "--dev", "gateway"))  # refuses: gateway.mode is not local
+    outputs.append(await run_cli_process(env, "--dev", "gateway"))  # refuses: gateway.mode is not local
     config = tmp_path / ".clawdbot-dev" / "moltbot.json"
     config.write_text(config.read_text().replace('"auth"', '"port": "nope", "auth"', 1))
     outputs.append(await run_cli(env, "--dev", "status"))  # the file does not load

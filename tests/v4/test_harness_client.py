@@ -14,7 +14,7 @@ import trio
 from moltbot.client import connect_params, open_gateway_client
 from moltbot.client._hello import parse_hello
 from moltbot.protocol import RemoteProtocolError
-from tests.cli.helpers import MOLTBOT
+from tests.cli_inprocess import run_cli_inprocess
 from tests.conformance.fake_gateway4 import TOKEN, VERSION, FakeGateway4
 
 CLI_KIND = {"client_id": "cli", "mode": "cli"}
@@ -84,9 +84,7 @@ def home(tmp_path):
 ])
 async def test_cli_commands_work_against_a_protocol_4_gateway(nursery, home, command, expected):
     fake = await nursery.start(FakeGateway4().serve)
-    with trio.fail_after(60):
-        result = await trio.run_process([*MOLTBOT, *command, "--url", fake.url, "--token", TOKEN], env=home,
-                                        check=False, capture_stdout=True, capture_stderr=True)
-    out = result.stdout.decode()
-    assert result.returncode == 0, out + result.stderr.decode()
+    result = await run_cli_inprocess(home, *command, "--url", fake.url, "--token", TOKEN)  # click's runner
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
     assert expected in out

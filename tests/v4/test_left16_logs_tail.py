@@ -4,10 +4,12 @@ log it cannot read) instead of ``file: ""``; one whose file does not exist yet a
 
 from __future__ import annotations
 
+import functools
+
 import trio
 
 from moltbot.config.model import AuthConfig, Config, ControlUiConfig, GatewayConfig
-from moltbot.gateway.app import open_gateway
+from moltbot.gateway.app import serve_gateway
 from tests.conftest import CANVAS_OFF, TOKEN, open_raw
 from tests.v4.handshake_support import schema_errors
 
@@ -20,12 +22,14 @@ async def _tail(url: str) -> dict:
         return await ws.call("logs.tail", {})
 
 
-async def test_no_log_file_at_all_is_unavailable_not_an_empty_file_name(tmp_path):
+async def test_no_log_file_at_all_is_unavailable_not_an_empty_file_name(tmp_path, nursery):
+    # The service form: an embedded gateway (open_gateway) always has a state dir, a temporary one at least.
     config = Config(gateway=GatewayConfig(auth=AuthConfig(token=TOKEN), control_ui=ControlUiConfig(enabled=False)),
                     canvas_host=CANVAS_OFF, path=tmp_path / "moltbot.json", state_dir=None)
     with trio.fail_after(10):
-        async with open_gateway(config, port=0, env={}) as gateway:
-            response = await _tail(gateway.url)
+        gateway = await nursery.start(functools.partial(serve_gateway, config, port=0, env={}, watch_config=False))
+        response = await _tail(gateway.url)
+        await gateway.stop()
     assert response["ok"] is False
     assert response["error"]["code"] == "UNAVAILABLE"
     assert response["error"]["message"].startswith("log read failed: this gateway writes no log file")

@@ -9,18 +9,29 @@ system prompt is the top-level ``system``; tool results go back as ``tool_result
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import attrs
 
-from .base import Chunk, Finish, Message, ModelRequest, ProviderError, TextDelta, ToolCall, Usage
+from .base import (
+    Chunk,
+    Finish,
+    FinishReason,
+    Message,
+    ModelRequest,
+    ProviderError,
+    TextDelta,
+    ToolCall,
+    Usage,
+    token_count,
+)
 from .http import HttpProvider, SseEvent
 
 API_VERSION = "2023-06-01"
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_MAX_TOKENS = 4096
-STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "tool_use": "tool_calls",
+STOP_REASONS: dict[str, FinishReason] = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "tool_use": "tool_calls",
                 "max_tokens": "length", "refusal": "error"}
 RETRYABLE_ERRORS = frozenset({"overloaded_error", "api_error", "rate_limit_error"})
 
@@ -104,9 +115,9 @@ class AnthropicProvider(HttpProvider):
     def _body(self, request: ModelRequest) -> dict[str, Any]:
         return request_to_anthropic(request, default_max_tokens=self.max_tokens)
 
-    async def _decode(self, events: AsyncIterator[SseEvent]) -> AsyncIterator[Chunk]:
+    async def _decode(self, events: AsyncGenerator[SseEvent, None]) -> AsyncGenerator[Chunk, None]:
         tools: dict[int, _ToolBlock] = {}
-        input_tokens = output_tokens = 0
+        input_tokens = output_tokens = cache_read = cache_write = 0
         stop_reason: str | None = None
         async for event in events:
             if not event.data.strip():
@@ -115,8 +126,8 @@ class AnthropicProvider(HttpProvider):
             kind = data.get("type") or event.event
             if kind == "message_start":
                 usage = (data.get("message") or {}).get("usage") or {}
-                input_tokens = _input_tokens(usage)
-                output_tokens = int(usage.get("output_tokens") or 0)
+                input_tokens, cache_read, cache_write = _prompt_tokens(usage, (0, 0, 0))
+                output_tokens = token_count(usage.get("output_tokens"))
             elif kind == "content_block_start":
                 block = data.get("content_block") or {}
                 if block.get("type") == "text" and block.get("text"):
@@ -137,10 +148,13 @@ class AnthropicProvider(HttpProvider):
             elif kind == "message_delta":
                 stop_reason = (data.get("delta") or {}).get("stop_reason") or stop_reason
                 usage = data.get("usage") or {}
-                output_tokens = int(usage.get("output_tokens") or output_tokens)
-                input_tokens = _input_tokens(usage) or input_tokens
+                output_tokens = token_count(usage.get("output_tokens")) or output_tokens
+                # message_delta's usage is cumulative; a field it leaves out keeps message_start's value
+                input_tokens, cache_read, cache_write = _prompt_tokens(usage, (input_tokens, cache_read,
+                                                                                cache_write))
             elif kind == "message_stop":
-                yield Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+                yield Usage(input_tokens=input_tokens, output_tokens=output_tokens, cache_read=cache_read,
+                            cache_write=cache_write)
                 yield Finish(STOP_REASONS.get(stop_reason or "end_turn", "stop"))
                 return
             elif kind == "error":
@@ -151,7 +165,9 @@ class AnthropicProvider(HttpProvider):
         raise self._ended_early()
 
 
-def _input_tokens(usage: dict[str, Any]) -> int:
-    """All prompt tokens: Anthropic counts cache reads and writes apart from ``input_tokens``."""
-    return sum(int(usage.get(key) or 0)
-               for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
+def _prompt_tokens(usage: dict[str, Any], before: tuple[int, int, int]) -> tuple[int, int, int]:
+    """``(input, cacheRead, cacheWrite)``: Anthropic counts cache reads and writes apart from
+    ``input_tokens``; a count not in ``usage`` keeps its value from ``before``."""
+    keys = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+    counts = [token_count(usage[key]) if key in usage else old for key, old in zip(keys, before, strict=True)]
+    return counts[0], counts[1], counts[2]

@@ -10,7 +10,7 @@ it is worth retrying is decided by the provider (429/5xx/network: ``retryable``)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, Literal, Protocol
 
 import attrs
@@ -60,17 +60,41 @@ class TextDelta:
 
 @attrs.frozen
 class Usage:
+    """Tokens of one model call (or a run's calls, added up), as the provider reported them.
+
+    ``input_tokens`` are the prompt tokens read fresh; ``cache_read``/``cache_write`` the prompt tokens
+    read from or written to the provider's prompt cache (Anthropic reports them apart, OpenAI as
+    ``prompt_tokens_details.cached_tokens`` inside ``prompt_tokens``): the prompt is all three."""
+
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.input_tokens + self.cache_read + self.cache_write
 
     @property
     def total_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
+        return self.prompt_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens,
+                     self.cache_read + other.cache_read, self.cache_write + other.cache_write)
+
+
+def token_count(value: Any) -> int:
+    """A token count from a provider's JSON: a non-negative number, anything else (missing, text) 0."""
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else 0
+
+
+FinishReason = Literal["stop", "tool_calls", "length", "error"]
 
 
 @attrs.frozen
 class Finish:
-    reason: Literal["stop", "tool_calls", "length", "error"] = "stop"
+    reason: FinishReason = "stop"
 
 
 Chunk = TextDelta | ToolCall | Usage | Finish
@@ -102,7 +126,7 @@ class Provider(Protocol):
 
     id: str
 
-    def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
+    def stream(self, request: ModelRequest) -> AsyncGenerator[Chunk, None]:
         """Stream the model's answer. Raises ``ProviderError``. Cancellation closes the connection."""
         ...
 

@@ -6,7 +6,7 @@ install works end to end without any API key and nobody mistakes it for a real m
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import trio
 
@@ -22,7 +22,7 @@ class EchoProvider:
     def __init__(self, *, delay: float = 0.0) -> None:
         self._delay = delay
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[Chunk, None]:
         last_user = unwrap_untrusted(next((m.content for m in reversed(request.messages) if m.role == "user"), ""))
         reply = PREFIX + last_user
         words = reply.split(" ")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import random as _random
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, aclosing, asynccontextmanager, contextmanager
 from typing import Any
 
@@ -25,7 +25,7 @@ import httpx
 import trio
 
 from ..._tls import client_ssl_context
-from ...protocol._codec import dumps
+from ...protocol import dumps
 from .base import Chunk, ModelInfo, ModelRequest, ProviderError
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 529})
@@ -128,7 +128,7 @@ def retry_after(headers: httpx.Headers) -> float | None:
     return None
 
 
-async def _drain(events: AsyncIterator[SseEvent]) -> None:
+async def _drain(events: AsyncGenerator[SseEvent, None]) -> None:
     """Read what follows the end of the answer (the body's last chunk), so the connection can be reused."""
     try:
         async for _ in events:
@@ -191,13 +191,13 @@ class HttpProvider:
     def _body(self, request: ModelRequest) -> dict[str, Any]:
         raise NotImplementedError
 
-    def _decode(self, events: AsyncIterator[SseEvent]) -> AsyncIterator[Chunk]:
+    def _decode(self, events: AsyncGenerator[SseEvent, None]) -> AsyncGenerator[Chunk, None]:
         """Turn the SSE events of one successful response into chunks (ending with ``Finish``)."""
         raise NotImplementedError
 
     # --- the shared machinery ------------------------------------------------------------------------
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[Chunk, None]:
         """Stream the model's answer; see the module docstring for retries and errors.
 
         Raises:
@@ -310,7 +310,7 @@ class HttpProvider:
         detail = self._scrub(str(exc)) or type(exc).__name__
         return ProviderError(f"{self.id}: stream ended unexpectedly ({detail})", retryable=True)
 
-    async def _events(self, response: httpx.Response) -> AsyncIterator[SseEvent]:
+    async def _events(self, response: httpx.Response) -> AsyncGenerator[SseEvent, None]:
         decoder = SseDecoder()
         async for line in response.aiter_lines():
             event = decoder.feed(line)

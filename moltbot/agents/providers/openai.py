@@ -11,15 +11,26 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import attrs
 
-from .base import Chunk, Finish, Message, ModelRequest, ProviderError, TextDelta, ToolCall, Usage
+from .base import (
+    Chunk,
+    Finish,
+    FinishReason,
+    Message,
+    ModelRequest,
+    ProviderError,
+    TextDelta,
+    ToolCall,
+    Usage,
+    token_count,
+)
 from .http import HttpProvider, SseEvent, error_message
 
-FINISH_REASONS = {"stop": "stop", "length": "length", "tool_calls": "tool_calls",
+FINISH_REASONS: dict[str, FinishReason] = {"stop": "stop", "length": "length", "tool_calls": "tool_calls",
                   "function_call": "tool_calls", "content_filter": "error"}
 
 
@@ -79,7 +90,7 @@ class OpenAIChatProvider(HttpProvider):
     def _body(self, request: ModelRequest) -> dict[str, Any]:
         return request_to_openai(request)
 
-    async def _decode(self, events: AsyncIterator[SseEvent]) -> AsyncIterator[Chunk]:
+    async def _decode(self, events: AsyncGenerator[SseEvent, None]) -> AsyncGenerator[Chunk, None]:
         calls: dict[int, _PartialCall] = {}
         sent_calls = False
         usage: Usage | None = None
@@ -97,8 +108,7 @@ class OpenAIChatProvider(HttpProvider):
                 raise ProviderError(f"{self.id}: {self._scrub(error_message(json.dumps(data)))}",
                                     retryable=True)
             if isinstance(data.get("usage"), dict):
-                usage = Usage(input_tokens=int(data["usage"].get("prompt_tokens") or 0),
-                              output_tokens=int(data["usage"].get("completion_tokens") or 0))
+                usage = openai_usage(data["usage"])
             for choice in data.get("choices") or ():
                 if choice.get("index", 0) != 0:
                     continue
@@ -128,6 +138,16 @@ class OpenAIChatProvider(HttpProvider):
                     for _, call in sorted(calls.items())]
         calls.clear()
         return complete
+
+
+def openai_usage(raw: dict[str, Any]) -> Usage:
+    """A Chat Completions ``usage`` object: ``prompt_tokens`` includes the cached part
+    (``prompt_tokens_details.cached_tokens``), which is counted as a cache read, as the original does."""
+    prompt = token_count(raw.get("prompt_tokens"))
+    details = raw.get("prompt_tokens_details")
+    cached = min(prompt, token_count(details.get("cached_tokens"))) if isinstance(details, dict) else 0
+    return Usage(input_tokens=prompt - cached, output_tokens=token_count(raw.get("completion_tokens")), cache_read=cached)
+
 
 
 def _accumulate(call: _PartialCall, part: dict[str, Any]) -> None:

@@ -44,7 +44,7 @@ def memory_files(workspace: Path) -> list[Path]:
 
 def search(workspace: Path, query: str, limit: int) -> list[dict[str, Any]]:
     terms = [t for t in query.lower().split() if t][:16]
-    results = []
+    results: list[dict[str, Any]] = []
     for path in memory_files(workspace):
         with open(path, "rb") as handle:
             lines = handle.read(MAX_FILE_BYTES).decode("utf-8", "replace").splitlines()
@@ -63,7 +63,7 @@ def search(workspace: Path, query: str, limit: int) -> list[dict[str, Any]]:
     return results[:limit]
 
 
-def _get(workspace: Path, raw: str, start: int, count: int | None) -> dict[str, Any]:
+def _get(workspace: Path, raw: Any, start: int, count: int | None) -> dict[str, Any]:
     path = confine(workspace, raw, workspace_only=True)
     relative = path.relative_to(workspace.resolve())
     if not (str(relative) == "MEMORY.md" or (relative.parts[:1] == (MEMORY_DIR,) and path.suffix == ".md")):

@@ -94,7 +94,7 @@ async def check_url(url: str, *, allow_private: bool) -> None:
         infos = await trio.socket.getaddrinfo(parts.hostname, parts.port or 443, type=trio.socket.SOCK_STREAM)
     except OSError:
         raise ToolError(f"cannot resolve {parts.hostname}") from None
-    if not infos or not all(public_address(info[4][0]) for info in infos):
+    if not infos or not all(public_address(str(info[4][0])) for info in infos):
         raise ToolError(f"refused: {parts.hostname} is a private, loopback or otherwise non-public address "
                         "(tools.web.fetch.allowPrivate is off)")
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from ..._tls import client_ssl_context
-from ...protocol._codec import dumps
+from ...protocol import dumps
 
 DEFAULT_API_ROOT = "https://api.telegram.org"
 _TOKEN_IN_URL = re.compile(r"/bot[^/\s]+/")
@@ -32,7 +32,19 @@ class _RedactBotTokens(logging.Filter):
         return True
 
 
-logging.getLogger("httpx").addFilter(_RedactBotTokens())
+_REDACT = _RedactBotTokens()
+_open_clients = 0  # TelegramApi blocks running: the filter is on httpx's logger only while one is
+
+
+def _redact_httpx_logs(on: bool) -> None:
+    """Install the filter with the first open client, remove it with the last: importing this module (or
+    embedding a gateway without Telegram) leaves the process's logging as it was."""
+    global _open_clients
+    _open_clients += 1 if on else -1
+    if on and _open_clients == 1:
+        logging.getLogger("httpx").addFilter(_REDACT)
+    elif not on and _open_clients == 0:
+        logging.getLogger("httpx").removeFilter(_REDACT)
 
 
 class TelegramError(Exception):
@@ -66,10 +78,14 @@ class TelegramApi:
                                          verify=client_ssl_context())
 
     async def __aenter__(self) -> TelegramApi:
+        _redact_httpx_logs(True)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._client.aclose()
+        try:
+            await self._client.aclose()
+        finally:
+            _redact_httpx_logs(False)
 
     def redact(self, text: str) -> str:
         return text.replace(self._token, "<token>")
@@ -77,7 +93,7 @@ class TelegramApi:
     async def call(self, method: str, params: dict[str, Any] | None = None, *,
                    read_timeout: float | None = None) -> Any:
         """Call ``method``; return ``result`` or raise a ``TelegramError``."""
-        extra = {} if read_timeout is None else {"timeout": httpx.Timeout(read_timeout, connect=10.0)}
+        extra: dict[str, Any] = {} if read_timeout is None else {"timeout": httpx.Timeout(read_timeout, connect=10.0)}
         try:
             # Encoded by ``dumps``: httpx's ``json=`` raises on a lone surrogate in an agent's reply.
             response = await self._client.post(self._base + method, content=dumps(params or {}).encode(),
@@ -101,7 +117,7 @@ class TelegramApi:
     async def get_me(self) -> dict[str, Any]:
         return await self.call("getMe")
 
-    async def get_updates(self, offset: int | None, poll_seconds: int,
+    async def get_updates(self, offset: int | None, poll_seconds: float,
                           allowed_updates: list[str]) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"timeout": poll_seconds, "allowed_updates": allowed_updates}
         if offset is not None:

@@ -17,8 +17,7 @@ from typing import Any
 import h11
 import trio
 
-from ...protocol import RemoteProtocolError
-from ...protocol._json import parse_json
+from ...protocol import RemoteProtocolError, parse_json
 
 log = logging.getLogger("moltbot.channels.telegram")
 

@@ -168,8 +168,8 @@ class WhatsAppChannel:
             try:
                 self._connected(first)
                 task_status.started()
-                for event in early:
-                    await self._handle(event, inbox)
+                for text in early:
+                    await self._handle(text, inbox)
                 while True:
                     with trio.move_on_at(self._reconnect_deadline) as watchdog:
                         try:

@@ -15,21 +15,32 @@ ORDER_LAST = 100
 
 async def _connect_with(ctx: CheckContext, auth: Any) -> Closed:
     async with ctx.open() as peer:
-        await peer.send({"type": "req", "id": "auth", "method": "connect", "params": ctx.connect_params(auth=auth)})
+        await peer.send(
+            {"type": "req", "id": "auth", "method": "connect", "params": ctx.connect_params(auth=auth)}
+        )
         return await peer.closed(waiting_for="close 1008 after an auth failure")
 
 
-def _expect_unauthorized(ctx: CheckContext, closed: Closed) -> dict:
+def _expect_unauthorized(ctx: CheckContext, closed: Closed) -> dict[str, Any]:
     responses = closed.responses()
-    ctx.expect(len(responses) == 1, "expected one error response before the close",
-               responses[-1] if responses else None)
+    ctx.expect(
+        len(responses) == 1,
+        "expected one error response before the close",
+        responses[-1] if responses else None,
+    )
     response = responses[0]
     error = response.get("error") or {}
-    ctx.expect(response.get("ok") is False and error.get("code") == "INVALID_REQUEST"
-               and str(error.get("message", "")).startswith("unauthorized"),
-               'expected INVALID_REQUEST "unauthorized: …"', response)
-    ctx.expect(closed.code == 1008 and closed.reason.startswith("unauthorized"),
-               f"expected close 1008 'unauthorized: …', got {closed.code} {closed.reason!r}")
+    ctx.expect(
+        response.get("ok") is False
+        and error.get("code") == "INVALID_REQUEST"
+        and str(error.get("message", "")).startswith("unauthorized"),
+        'expected INVALID_REQUEST "unauthorized: …"',
+        response,
+    )
+    ctx.expect(
+        closed.code == 1008 and closed.reason.startswith("unauthorized"),
+        f"expected close 1008 'unauthorized: …', got {closed.code} {closed.reason!r}",
+    )
     return response
 
 
@@ -47,8 +58,11 @@ async def wrong_secret(ctx: CheckContext) -> str:
     kind = _secret_kind(ctx)
     closed = await _connect_with(ctx, {kind: WRONG_SECRET})
     response = _expect_unauthorized(ctx, closed)
-    ctx.expect(WRONG_SECRET not in str(response) and WRONG_SECRET not in closed.reason,
-               "the refused secret is echoed back", response)
+    ctx.expect(
+        WRONG_SECRET not in str(response) and WRONG_SECRET not in closed.reason,
+        "the refused secret is echoed back",
+        response,
+    )
     return f"wrong {kind} refused"
 
 
@@ -74,12 +88,18 @@ async def rate_limit(ctx: CheckContext) -> str:
         response = _expect_unauthorized(ctx, await _connect_with(ctx, {kind: WRONG_SECRET}))
         error = response["error"]
         if error.get("retryable") is True:
-            ctx.expect(isinstance(error.get("retryAfterMs"), int) and error["retryAfterMs"] > 0,
-                       "a rate-limited refusal must carry retryAfterMs > 0", response)
+            ctx.expect(
+                isinstance(error.get("retryAfterMs"), int) and error["retryAfterMs"] > 0,
+                "a rate-limited refusal must carry retryAfterMs > 0",
+                response,
+            )
             break
     else:
         ctx.fail(f"{RATE_LIMIT_ATTEMPTS} failed connects in a row were never rate-limited")
     locked = _expect_unauthorized(ctx, await _connect_with(ctx, ctx.target.auth()))
-    ctx.expect(locked["error"].get("retryable") is True, "the right secret must be refused during the lockout",
-               locked)
+    ctx.expect(
+        locked["error"].get("retryable") is True,
+        "the right secret must be refused during the lockout",
+        locked,
+    )
     return f"locked out after {attempt} failures"

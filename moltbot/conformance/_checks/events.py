@@ -19,9 +19,9 @@ from .._registry import check
 QUIET_SECONDS = 0.5
 
 
-async def _collect(peer: Peer, seconds: float) -> list[dict]:
+async def _collect(peer: Peer, seconds: float) -> list[dict[str, Any]]:
     """Every event ``peer`` receives within ``seconds`` (responses are dropped)."""
-    frames: list[dict] = [frame for frame in peer.events if frame.get("type") == "event"]
+    frames: list[dict[str, Any]] = [frame for frame in peer.events if frame.get("type") == "event"]
     peer.events.clear()
     with trio.move_on_after(seconds):
         while True:
@@ -47,7 +47,7 @@ async def _churn_presence(ctx: CheckContext) -> str:
     return instance
 
 
-def _version(frame: dict, key: str) -> Any:
+def _version(frame: dict[str, Any], key: str) -> Any:
     return (frame.get("stateVersion") or {}).get(key)
 
 
@@ -63,7 +63,7 @@ async def payloads_match_spec(ctx: CheckContext) -> str:
     for frame in events:
         name = frame.get("event")
         ctx.expect(name in ctx.events, f"event {name!r} is not in hello-ok features.events", frame)
-        problem = ctx.spec.event_problem(name, frame.get("payload"))
+        problem = ctx.spec.event_problem(str(name), frame.get("payload"))
         ctx.expect(problem is None, f"{name} payload does not match {ctx.spec.label}: {problem}", frame)
     counts = Counter(frame["event"] for frame in events)
     return ", ".join(f"{name} ×{count}" for name, count in sorted(counts.items()))
@@ -95,20 +95,29 @@ async def presence_state_version(ctx: CheckContext) -> str:
     presence = [frame for frame in events if frame.get("event") == "presence"]
     if not presence:
         ctx.fail("no presence event after a tracked client connected and left")
-    versions = []
+    versions: list[Any] = []
     for frame in presence:
         version = _version(frame, "presence")
         ctx.expect(isinstance(version, int), "a presence event must carry stateVersion.presence", frame)
-        ctx.expect(not versions or version >= versions[-1],
-                   f"stateVersion.presence went back from {versions[-1] if versions else None} to {version}", frame)
+        ctx.expect(
+            not versions or version >= versions[-1],
+            f"stateVersion.presence went back from {versions[-1] if versions else None} to {version}",
+            frame,
+        )
         versions.append(version)
     last = presence[-1]
-    ctx.expect(isinstance(baseline, int) and versions[-1] > baseline,
-               f"stateVersion.presence {versions[-1]} is not above the hello-ok snapshot's {baseline}", last)
+    ctx.expect(
+        isinstance(baseline, int) and versions[-1] > baseline,
+        f"stateVersion.presence {versions[-1]} is not above the hello-ok snapshot's {baseline}",
+        last,
+    )
     entries = (last.get("payload") or {}).get("presence") or []
     # The client that left is gone, or (the original keeps entries for their TTL) marked as disconnected.
-    ctx.expect(all(entry.get("reason") == "disconnect" for entry in entries if entry.get("instanceId") == instance),
-               "the client that left is still listed as connected in the last presence event", last)
+    ctx.expect(
+        all(entry.get("reason") == "disconnect" for entry in entries if entry.get("instanceId") == instance),
+        "the client that left is still listed as connected in the last presence event",
+        last,
+    )
     return f"presence versions {baseline} → {', '.join(map(str, versions))}"
 
 
@@ -123,15 +132,21 @@ async def health_state_version(ctx: CheckContext) -> str:
     health = [frame for frame in events if frame.get("event") == "health"]
     if not health:
         ctx.skip("the target broadcast no health event after two health probes")
-    versions = []
+    versions: list[Any] = []
     for frame in health:
         version = _version(frame, "health")
         ctx.expect(isinstance(version, int), "a health event must carry stateVersion.health", frame)
-        ctx.expect(not versions or version >= versions[-1],
-                   f"stateVersion.health went back from {versions[-1] if versions else None} to {version}", frame)
+        ctx.expect(
+            not versions or version >= versions[-1],
+            f"stateVersion.health went back from {versions[-1] if versions else None} to {version}",
+            frame,
+        )
         versions.append(version)
-    ctx.expect(isinstance(baseline, int) and versions[-1] >= baseline,
-               f"stateVersion.health {versions[-1]} is below the hello-ok snapshot's {baseline}", health[-1])
+    ctx.expect(
+        isinstance(baseline, int) and versions[-1] >= baseline,
+        f"stateVersion.health {versions[-1]} is below the hello-ok snapshot's {baseline}",
+        health[-1],
+    )
     return f"health versions {baseline} → {', '.join(map(str, versions))}"
 
 
@@ -143,7 +158,9 @@ async def tick_cadence(ctx: CheckContext) -> str:
         ctx.fail(f"hello-ok.policy.tickIntervalMs is {interval_ms!r}")
     interval = interval_ms / 1000
     if interval * 2 > ctx.options.max_wait:
-        ctx.skip(f"tickIntervalMs {interval_ms} needs over {interval * 2:g} s (max wait {ctx.options.max_wait:g} s)")
+        ctx.skip(
+            f"tickIntervalMs {interval_ms} needs over {interval * 2:g} s (max wait {ctx.options.max_wait:g} s)"
+        )
     async with ctx.session() as peer:
         first = await peer.event("tick", within=interval * 2.5)
         first_at = trio.current_time()
@@ -154,6 +171,9 @@ async def tick_cadence(ctx: CheckContext) -> str:
         ctx.expect(problem is None, f"tick payload does not match {ctx.spec.label}: {problem}", frame)
         ctx.expect(isinstance(frame.get("seq"), int), "tick must carry a seq", frame)
     ctx.expect(second["seq"] > first["seq"], "tick seq did not increase", second)
-    ctx.expect(interval * 0.5 <= gap <= interval * 2,
-               f"ticks {gap * 1000:.0f} ms apart, policy says {interval_ms} ms", second)
+    ctx.expect(
+        interval * 0.5 <= gap <= interval * 2,
+        f"ticks {gap * 1000:.0f} ms apart, policy says {interval_ms} ms",
+        second,
+    )
     return f"ticks {gap * 1000:.0f} ms apart (policy {interval_ms} ms)"

@@ -18,6 +18,7 @@ from typing import Any
 from .._context import CheckContext
 from .._registry import Check
 from .._spec import Spec
+from .._spec4 import Spec4
 from .._target import Target  # noqa: F401 (documented: Target.disposable)
 
 STRICT_PARAMS_SINCE = 7
@@ -43,6 +44,7 @@ DISPOSABLE_PARAMS: dict[str, Any] = {
     "sessions.patch": {"key": SESSION_KEY, "label": "moltbot conformance"},
     "sessions.reset": {"key": SESSION_KEY},
     "sessions.delete": {"key": SESSION_KEY},
+    "sessions.compact": {"key": SESSION_KEY},
     "chat.abort": {"sessionKey": SESSION_KEY},
     "node.pair.request": {"nodeId": "moltbot-conformance-node", "displayName": "moltbot conformance"},
     "node.pair.approve": {"requestId": NO_SUCH},
@@ -70,8 +72,8 @@ REFUSAL_CODES = ("INVALID_REQUEST", "UNAVAILABLE", "NOT_FOUND")
 def _method(ctx: CheckContext, name: str) -> dict[str, Any]:
     """The method's entry in the target's spec (4: OpenClaw's table), else in ours."""
     method = ctx.spec.methods.get(name)
-    if method is None and ctx.protocol4:
-        method = ctx.spec.ours.methods.get(name)  # type: ignore[union-attr]
+    if method is None and isinstance(ctx.spec, Spec4):
+        method = ctx.spec.ours.methods.get(name)
     return method or {"scope": "admin"}
 
 

@@ -9,7 +9,8 @@ connection); invalid UTF-8 in a text frame is the WebSocket layer's 1007 (RFC 64
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import trio
 
@@ -25,8 +26,10 @@ CLOSE_INVALID_PAYLOAD = 1007
 
 
 def _nested() -> list[tuple[str, str]]:
-    return [("arrays", "[" * NESTING_DEPTH + "]" * NESTING_DEPTH),
-            ("objects", '{"a":' * NESTING_DEPTH + "1" + "}" * NESTING_DEPTH)]
+    return [
+        ("arrays", "[" * NESTING_DEPTH + "]" * NESTING_DEPTH),
+        ("objects", '{"a":' * NESTING_DEPTH + "1" + "}" * NESTING_DEPTH),
+    ]
 
 
 async def _answered_or_ignored(ctx: CheckContext, peer: Peer, what: str, *, strict: bool = True) -> str:
@@ -44,8 +47,10 @@ async def _answered_or_ignored(ctx: CheckContext, peer: Peer, what: str, *, stri
         try:
             frame = await peer.receive(waiting_for=f"a reply after {what}")
         except PeerClosed as exc:
-            ctx.fail(f"{what} after the handshake closed the connection ({exc.code} {exc.close_reason!r}); "
-                     "it must be answered INVALID_REQUEST or ignored")
+            ctx.fail(
+                f"{what} after the handshake closed the connection ({exc.code} {exc.close_reason!r}); "
+                "it must be answered INVALID_REQUEST or ignored"
+            )
         if frame.get("type") != "res":
             continue
         if frame.get("id") == request_id:
@@ -53,9 +58,13 @@ async def _answered_or_ignored(ctx: CheckContext, peer: Peer, what: str, *, stri
             return "answered" if answered else "ignored"
         ctx.expect(not answered, f"a second reply to {what}", frame)
         if strict:
-            ctx.expect(frame.get("id") == "invalid" and frame.get("ok") is False
-                       and (frame.get("error") or {}).get("code") == "INVALID_REQUEST",
-                       f"unexpected reply to {what}", frame)
+            ctx.expect(
+                frame.get("id") == "invalid"
+                and frame.get("ok") is False
+                and (frame.get("error") or {}).get("code") == "INVALID_REQUEST",
+                f"unexpected reply to {what}",
+                frame,
+            )
         answered = True
 
 
@@ -68,12 +77,17 @@ async def deep_nesting(ctx: CheckContext) -> str:
             async with ctx.open() as peer:
                 await peer.send(text)
                 closed = await peer.closed(waiting_for=f"the close after {kind} nested {NESTING_DEPTH} deep")
-            ctx.expect(closed.code in ALLOWED_FIRST_MESSAGE_CLOSES and not closed.responses(),
-                       f"first message of {kind} nested {NESTING_DEPTH} deep: expected close 1000 or 1008 without "
-                       f"a reply, got {closed.code} {closed.reason!r}", (closed.responses() or [None])[0])
+            ctx.expect(
+                closed.code in ALLOWED_FIRST_MESSAGE_CLOSES and not closed.responses(),
+                f"first message of {kind} nested {NESTING_DEPTH} deep: expected close 1000 or 1008 without "
+                f"a reply, got {closed.code} {closed.reason!r}",
+                next(iter(closed.responses()), None),
+            )
             async with ctx.session() as peer:
                 await peer.send(text)
-                notes.append(f"{kind}: {await _answered_or_ignored(ctx, peer, f'{kind} nested {NESTING_DEPTH} deep')}")
+                notes.append(
+                    f"{kind}: {await _answered_or_ignored(ctx, peer, f'{kind} nested {NESTING_DEPTH} deep')}"
+                )
         await bystander.ping()
     return "; ".join(notes)
 
@@ -115,10 +129,15 @@ async def invalid_utf8_text(ctx: CheckContext) -> str:
                 code, _ = await raw.wait_closed()
         finally:
             await raw.aclose()
-        ctx.expect(code is not None, f"the connection stayed open {ctx.options.frame_timeout:g} s after "
-                                     "invalid UTF-8 in a text frame")
-        ctx.expect(code == CLOSE_INVALID_PAYLOAD, f"expected close 1007, got {code}"
-                   + (" (the TCP connection ended without a close frame)" if code == 1006 else ""))
+        ctx.expect(
+            code is not None,
+            f"the connection stayed open {ctx.options.frame_timeout:g} s after invalid UTF-8 in a text frame",
+        )
+        ctx.expect(
+            code == CLOSE_INVALID_PAYLOAD,
+            f"expected close 1007, got {code}"
+            + (" (the TCP connection ended without a close frame)" if code == 1006 else ""),
+        )
         await bystander.ping()
     return "closed 1007"
 
@@ -145,60 +164,75 @@ async def request_flood(ctx: CheckContext) -> str:
                         ctx.expect(frame.get("ok") is True, f"{method} failed during a flood", frame)
                     answered.add(frame["id"])
             except PeerClosed as exc:
-                ctx.expect(exc.code == 1008, f"closed {exc.code} {exc.close_reason!r} during a flood "
-                                             "(only 1008 slow consumer is allowed)")
+                ctx.expect(
+                    exc.code == 1008,
+                    f"closed {exc.code} {exc.close_reason!r} during a flood "
+                    "(only 1008 slow consumer is allowed)",
+                )
                 return f"closed 1008 after {len(answered)} responses"
         await bystander.ping()
-    return f"{FLOOD_REQUESTS} requests, {len(answered)} responses" + (f" ({busy} busy, retryable)" if busy else "")
+    return f"{FLOOD_REQUESTS} requests, {len(answered)} responses" + (
+        f" ({busy} busy, retryable)" if busy else ""
+    )
 
 
-def _busy(frame: dict) -> bool:
+def _busy(frame: dict[str, Any]) -> bool:
     error = frame.get("error") or {}
     return frame.get("ok") is False and error.get("code") == "UNAVAILABLE" and error.get("retryable") is True
 
 
-def _steps(ctx: CheckContext) -> list[tuple[str, Callable]]:
+def _steps(ctx: CheckContext) -> list[tuple[str, Callable[[], Awaitable[trio.SocketStream]]]]:
     """(name, coroutine function leaving a half-finished connection) for each handshake step."""
     url = ctx.target.url
 
-    async def before_upgrade():
+    async def before_upgrade() -> trio.SocketStream:
         return await open_tcp(url)
 
-    async def mid_upgrade():
+    async def mid_upgrade() -> trio.SocketStream:
         stream = await open_tcp(url)
         await stream.send_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n")
         return stream
 
-    async def before_challenge():
+    async def before_challenge() -> trio.SocketStream:
         return (await RawWebSocket.connect(url)).stream
 
-    async def after_challenge():
+    async def after_challenge() -> trio.SocketStream:
         raw = await RawWebSocket.connect(url)
         await raw.receive()
         return raw.stream
 
-    async def after_connect():
+    async def after_connect() -> trio.SocketStream:
         raw = await RawWebSocket.connect(url)
         await raw.receive()
         connect = {"type": "req", "id": "c1", "method": "connect", "params": ctx.connect_params()}
         await raw.send_frame(OPCODE_TEXT, json.dumps(connect).encode())
         return raw.stream
 
-    async def mid_frame():
+    async def mid_frame() -> trio.SocketStream:
         raw = await RawWebSocket.connect(url)
         await raw.receive()
         frame = build_frame(OPCODE_TEXT, b'{"type":"req","id":"c1","method":"connect","params":{}}')
         await raw.send_raw(frame[: len(frame) // 2])
         return raw.stream
 
-    async def after_request():
+    async def after_request() -> trio.SocketStream:
         raw = await _raw_session(ctx)
         request = {"type": "req", "id": "r1", "method": ctx.ping_method()}
         await raw.send_frame(OPCODE_TEXT, json.dumps(request).encode())
         return raw.stream
 
-    return [(fn.__name__.replace("_", " "), fn) for fn in (
-        before_upgrade, mid_upgrade, before_challenge, after_challenge, after_connect, mid_frame, after_request)]
+    return [
+        (fn.__name__.replace("_", " "), fn)
+        for fn in (
+            before_upgrade,
+            mid_upgrade,
+            before_challenge,
+            after_challenge,
+            after_connect,
+            mid_frame,
+            after_request,
+        )
+    ]
 
 
 @check("robustness.abrupt_disconnects")

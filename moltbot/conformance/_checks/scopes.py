@@ -22,7 +22,9 @@ def _advertised(ctx: CheckContext, scope: str) -> list[str]:
     return [name for name in ctx.spec.methods_in_scope(scope) if name in ctx.methods]
 
 
-async def _expect_missing_scope(ctx: CheckContext, peer: Peer, method: str, scope: str, params: Any = None) -> None:
+async def _expect_missing_scope(
+    ctx: CheckContext, peer: Peer, method: str, scope: str, params: Any = None
+) -> None:
     """``method`` is refused for lack of ``operator.<scope>``: at 3 and 7 INVALID_REQUEST "missing scope:
     operator.<scope>"; at 4 FORBIDDEN with the same message and details {code: MISSING_SCOPE,
     missingScope, requiredScopes} (digest §8.2)."""
@@ -32,10 +34,14 @@ async def _expect_missing_scope(ctx: CheckContext, peer: Peer, method: str, scop
         return
     response = await peer.call_error(method, params, code="FORBIDDEN", message=f"missing scope: {wanted}")
     details = response["error"].get("details")
-    ctx.expect(isinstance(details, dict) and details.get("code") == "MISSING_SCOPE"
-               and details.get("missingScope") == wanted and wanted in (details.get("requiredScopes") or []),
-               f"FORBIDDEN must carry details {{code: MISSING_SCOPE, missingScope: {wanted!r}, requiredScopes}}",
-               response)
+    ctx.expect(
+        isinstance(details, dict)
+        and details.get("code") == "MISSING_SCOPE"
+        and details.get("missingScope") == wanted
+        and wanted in (details.get("requiredScopes") or []),
+        f"FORBIDDEN must carry details {{code: MISSING_SCOPE, missingScope: {wanted!r}, requiredScopes}}",
+        response,
+    )
 
 
 @check("scopes.none_asked_none_granted")
@@ -45,7 +51,9 @@ async def none_asked_none_granted(ctx: CheckContext) -> str:
         ctx.skip("protocol 4's rule (3 and 7 grant operator.admin: scopes.default_operator_is_admin)")
     async with ctx.session(scopes=None) as peer:
         auth = peer.hello.get("auth") or {}
-        ctx.expect(auth.get("scopes") == [], "hello-ok auth.scopes must be [] when no scopes were asked", peer.hello)
+        ctx.expect(
+            auth.get("scopes") == [], "hello-ok auth.scopes must be [] when no scopes were asked", peer.hello
+        )
         method = ctx.scope_probe_method()
         await _expect_missing_scope(ctx, peer, method, "read")
     return f"auth.scopes [], {method} refused FORBIDDEN"
@@ -61,8 +69,11 @@ async def default_operator_is_admin(ctx: CheckContext) -> None:
         for method in _advertised(ctx, "admin")[:3]:
             response = await peer.call(method, INVALID_PARAMS)
             message = str((response.get("error") or {}).get("message", ""))
-            ctx.expect(not message.startswith(("missing scope", "unauthorized role")),
-                       f"an operator without requested scopes may not call {method}", response)
+            ctx.expect(
+                not message.startswith(("missing scope", "unauthorized role")),
+                f"an operator without requested scopes may not call {method}",
+                response,
+            )
 
 
 @check("scopes.read_only_operator")

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .._context import CheckContext
 from .._registry import check
 
@@ -17,15 +19,21 @@ async def invalid_json_ignored(ctx: CheckContext) -> None:
         await peer.ping()  # fails on any other reply in between, or on a close
 
 
-async def _expect_invalid_frame_answers(ctx: CheckContext, cases: tuple[tuple[dict, str], ...]) -> None:
+async def _expect_invalid_frame_answers(
+    ctx: CheckContext, cases: tuple[tuple[dict[str, Any], str], ...]
+) -> None:
     async with ctx.session() as peer:
         for frame, answer_id in cases:
             await peer.send(frame)
             response = await peer.response(answer_id)
             error = response.get("error") or {}
-            ctx.expect(response.get("ok") is False and error.get("code") == "INVALID_REQUEST"
-                       and str(error.get("message", "")).startswith("invalid request frame"),
-                       'expected INVALID_REQUEST "invalid request frame: …"', response)
+            ctx.expect(
+                response.get("ok") is False
+                and error.get("code") == "INVALID_REQUEST"
+                and str(error.get("message", "")).startswith("invalid request frame"),
+                'expected INVALID_REQUEST "invalid request frame: …"',
+                response,
+            )
         await peer.ping()
 
 
@@ -59,7 +67,9 @@ async def unknown_method(ctx: CheckContext) -> None:
 async def second_connect(ctx: CheckContext) -> None:
     """connect after the handshake is refused ("connect is only valid as the first request"); still open."""
     async with ctx.session() as peer:
-        await peer.call_error("connect", ctx.connect_params(), message="connect is only valid as the first request")
+        await peer.call_error(
+            "connect", ctx.connect_params(), message="connect is only valid as the first request"
+        )
         await peer.ping()
 
 
@@ -77,7 +87,8 @@ async def response_per_request(ctx: CheckContext) -> str:
             if frame.get("type") != "res":
                 continue
             ctx.expect(frame.get("id") not in seen, "a request was answered twice", frame)
-            ctx.expect(str(frame.get("id")).startswith("p") and frame.get("ok") is True,
-                       "unexpected response", frame)
+            ctx.expect(
+                str(frame.get("id")).startswith("p") and frame.get("ok") is True, "unexpected response", frame
+            )
             seen[frame["id"]] = 1
     return f"{count} requests, {count} responses"

@@ -5,6 +5,7 @@ from . import (
     approvals,
     browser,
     channels,
+    compact,
     config,
     cron,
     devices,
@@ -14,13 +15,16 @@ from . import (
     system,
     ui,
     ui_none,
+    usage,
 )
-from .ids import checked
+from .ids import Handler, checked
 
-_HANDLERS = {
+_HANDLERS: dict[str, Handler] = {
     "health": system.health,
     "logs.tail": logs.logs_tail,
     "status": system.status,
+    "usage.status": usage.usage_status,
+    "usage.cost": usage.usage_cost,
     "last-heartbeat": system.last_heartbeat,
     "system-presence": system.system_presence,
     "system-event": system.system_event,
@@ -66,6 +70,7 @@ _HANDLERS = {
     "sessions.patch": sessions.sessions_patch,
     "sessions.reset": sessions.sessions_reset,
     "sessions.delete": sessions.sessions_delete,
+    "sessions.compact": compact.sessions_compact,
     "cron.list": cron.cron_list,
     "cron.status": cron.cron_status,
     "cron.add": cron.cron_add,
@@ -91,6 +96,8 @@ _HANDLERS = {
     "exec.approval.list": approvals.approval_list,
     "exec.approvals.get": approvals.approvals_get,
     "exec.approvals.set": approvals.approvals_set,
+    "exec.approvals.node.get": approvals.approvals_node_get,
+    "exec.approvals.node.set": approvals.approvals_node_set,
     "exec.approval.request": approvals.approval_request,
     "exec.approval.resolve": approvals.approval_resolve,
     "plugin.approval.list": ui_none.approval_list,

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from ...agents.providers.registry import model_refs
 from ...agents.sessions import message_text, normalize_agent_id
-from ...protocol import INVALID_REQUEST, UNAVAILABLE, ProtocolError
-from ...protocol._payloads.agent import (
+from ...protocol import (
+    INVALID_REQUEST,
+    UNAVAILABLE,
     AgentAccepted,
     AgentIdentityParams,
     AgentParams,
@@ -15,11 +16,12 @@ from ...protocol._payloads.agent import (
     ChatAbortParams,
     ChatHistoryParams,
     ChatSendParams,
+    EmptyParams,
+    ModelsListParams,
+    ProtocolError,
     SetHeartbeatsParams,
     WakeParams,
 )
-from ...protocol._payloads.system import EmptyParams
-from ...protocol._payloads.ui import ModelsListParams
 from ..connection import ack
 from .sessions import load_store, read_messages
 from .ui import input_receipts
@@ -77,9 +79,9 @@ async def _session_key_of(runtime: Runtime, params: AgentParams) -> str:
             break
         store = agents.store(agent_id)
         await load_store(store)
-        key = next((k for k, entry in store.entries.items() if entry.get("sessionId") == session_id), None)
-        if key is not None:
-            return key
+        found = next((k for k, entry in store.entries.items() if entry.get("sessionId") == session_id), None)
+        if found is not None:
+            return found
     raise ProtocolError(INVALID_REQUEST, "unknown sessionId: no session of this gateway has it (choose the "
                                          "session by sessionKey, or leave both out for the main session)")
 
@@ -164,8 +166,9 @@ async def chat_send(runtime: Runtime, connection: Connection, params: ChatSendPa
     if not text and not params.attachments:
         raise ProtocolError(INVALID_REQUEST, "message or attachment required")
     message = params.message if not params.thinking else f"/think {params.thinking} {params.message}"
+    command = not params.thinking and agents.commands.match(text) is not None  # /status, /new … as in a channel
     run, created = agents.submit(run_id=params.idempotency_key, session_key=params.session_key, message=message,
-                                 dedupe="chat", timeout=(params.timeout_ms / 1000) if params.timeout_ms else None)
+                                 command=command, dedupe="chat", timeout=(params.timeout_ms / 1000) if params.timeout_ms else None)
     if created:
         return {"runId": run.run_id, "status": "started"}
     if not run.done.is_set():
@@ -207,13 +210,12 @@ async def wake(runtime: Runtime, connection: Connection, params: WakeParams) -> 
     text = params.text.strip()
     if not text:
         return {"ok": False}
-    runtime.gateway.system_events.append(text)
-    del runtime.gateway.system_events[:-20]
+    runtime.state.system_event(text)
     if params.mode == "now":
         runtime.heartbeat.request_now()
     return {"ok": True}
 
 
 async def set_heartbeats(runtime: Runtime, connection: Connection, params: SetHeartbeatsParams) -> dict[str, Any]:
-    runtime.gateway.heartbeats_enabled = params.enabled
+    runtime.state.heartbeats_enabled = params.enabled
     return {"ok": True, "enabled": params.enabled}

@@ -1,4 +1,7 @@
-"""``exec.approvals.get|set`` (admin) and ``exec.approval.request|resolve|list`` (approvals scope).
+"""``exec.approvals.get|set`` (admin) and ``exec.approval.request|resolve|list`` (approvals scope), and
+``exec.approvals.node.get|set`` (admin): forwarded to the node as ``system.execApprovals.get|set`` (the
+node keeps its own file and applies the baseHash rule itself), its answer returned as it is, as the original
+forwards them; a node that is not connected, or fails, is ``UNAVAILABLE`` with its error in the details.
 
 ``set`` follows config's baseHash rule: required once the file exists, refused when the file changed
 since the caller's ``get``; a file without ``socket.token`` keeps the token already on disk (``get``
@@ -7,28 +10,36 @@ never shows it). ``request`` is a long-poll: the response comes with the decisio
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import trio
 
 from ...agents import approvals as file_rules
-from ...protocol import INVALID_REQUEST, RemoteProtocolError
-from ...protocol._payloads.approvals import (
+from ...protocol import (
+    INVALID_REQUEST,
+    UNAVAILABLE,
+    EmptyParams,
     ExecApprovalRequest,
     ExecApprovalRequestedEvent,
     ExecApprovalRequestParams,
     ExecApprovalRequestResult,
     ExecApprovalResolveParams,
+    ExecApprovalsNodeGetParams,
+    ExecApprovalsNodeSetParams,
     ExecApprovalsSetParams,
     ExecApprovalsSnapshot,
+    OkResult,
+    ProtocolError,
+    RemoteProtocolError,
+    parse_json,
 )
-from ...protocol._payloads.system import EmptyParams, OkResult
 from ..approvals import ApprovalError
 
 if TYPE_CHECKING:
     from ..connection import Connection
     from ..runtime import Runtime
 
+NODE_TIMEOUT_MS = 30_000
 BASE_HASH_REQUIRED = "exec approvals base hash required; re-run exec.approvals.get and retry"
 BASE_HASH_STALE = "exec approvals changed since last load; re-run exec.approvals.get and retry"
 
@@ -79,8 +90,9 @@ async def approval_request(runtime: Runtime, connection: Connection,
         pending, decision = await runtime.approvals.request(request, id=params.id, timeout_ms=params.timeout_ms)
     except ApprovalError as exc:
         raise RemoteProtocolError(INVALID_REQUEST, str(exc)) from None
-    return ExecApprovalRequestResult(id=pending.id, decision=decision, created_at_ms=pending.created_at_ms,
-                                     expires_at_ms=pending.expires_at_ms)  # type: ignore[arg-type]
+    # The broker hands back what ``exec.approval.resolve`` accepted: one of the decisions, or None.
+    return ExecApprovalRequestResult(id=pending.id, decision=cast(Any, decision),
+                                     created_at_ms=pending.created_at_ms, expires_at_ms=pending.expires_at_ms)
 
 
 async def approval_resolve(runtime: Runtime, connection: Connection, params: ExecApprovalResolveParams) -> OkResult:
@@ -95,3 +107,32 @@ async def approval_resolve(runtime: Runtime, connection: Connection, params: Exe
 async def approval_list(runtime: Runtime, connection: Connection,
                         params: EmptyParams) -> list[ExecApprovalRequestedEvent]:
     return runtime.approvals.list()
+
+
+async def _node_call(runtime: Runtime, node_id: str, command: str, params: dict) -> Any:
+    nodes = runtime.nodes
+    session = nodes.registry.get(node_id)
+    if session is None:
+        raise ProtocolError(UNAVAILABLE, "node not connected", details={"code": "NOT_CONNECTED"})
+    outcome = await nodes.registry.invoke(session, command, params, timeout_ms=NODE_TIMEOUT_MS,
+                                          idempotency_key=None)
+    if not outcome.ok:
+        error = outcome.error or {}
+        raise ProtocolError(UNAVAILABLE, error.get("message") or "node invoke failed", details={"nodeError": error})
+    if outcome.payload_json is not None:
+        try:
+            return parse_json(outcome.payload_json)
+        except RemoteProtocolError:  # the node's answer did not parse: nothing to hand on
+            return None
+    return outcome.payload
+
+
+async def approvals_node_get(runtime: Runtime, connection: Connection, params: ExecApprovalsNodeGetParams) -> Any:
+    return await _node_call(runtime, params.node_id, "system.execApprovals.get", {})
+
+
+async def approvals_node_set(runtime: Runtime, connection: Connection, params: ExecApprovalsNodeSetParams) -> Any:
+    body: dict[str, Any] = {"file": params.file}
+    if params.base_hash is not None:
+        body["baseHash"] = params.base_hash
+    return await _node_call(runtime, params.node_id, "system.execApprovals.set", body)

@@ -20,10 +20,14 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ...nodes import policy
-from ...protocol import INVALID_REQUEST, UNAVAILABLE, RemoteProtocolError
-from ...protocol._frames import UNSET
-from ...protocol._json import parse_json
-from ...protocol._payloads.browser import BrowserRequestParams
+from ...protocol import (
+    INVALID_REQUEST,
+    UNAVAILABLE,
+    UNSET,
+    BrowserRequestParams,
+    RemoteProtocolError,
+    parse_json,
+)
 
 if TYPE_CHECKING:
     from ..connection import Connection

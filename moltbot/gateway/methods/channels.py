@@ -10,10 +10,12 @@ import trio
 from ...channels.manager import CHANNEL_ORDER, SUPERVISED
 from ...channels.whatsapp.login import LoginError
 from ...config.load import update_config_file
-from ...protocol import INVALID_REQUEST, UNAVAILABLE, ProtocolError
-from ...protocol._payloads.channels import (
+from ...protocol import (
+    INVALID_REQUEST,
+    UNAVAILABLE,
     ChannelsLogoutParams,
     ChannelsStatusParams,
+    ProtocolError,
     SendParams,
     WebLoginStartParams,
     WebLoginWaitParams,
@@ -51,27 +53,30 @@ async def channels_logout(runtime: Runtime, connection: Connection, params: Chan
             raise ProtocolError(UNAVAILABLE, str(exc)) from None
     stopped = await runtime.channels.stop_account(channel, account_id, "channels.logout")
     cleared = False
-    if channel == "telegram" and runtime.config.path is not None:
+    if channel in TOKEN_KEYS and runtime.config.path is not None:
         async with runtime.gateway.config_lock:  # not interleaved with a config.set/patch/apply write
-            cleared = await trio.to_thread.run_sync(_clear_bot_token, runtime.config.path, account_id)
+            cleared = await trio.to_thread.run_sync(_clear_bot_token, runtime.config.path, channel, account_id)
     result: dict[str, Any] = {"channel": channel, "accountId": account_id, "cleared": cleared,
                               "loggedOut": stopped or cleared}
-    if channel == "telegram":
-        result["envToken"] = bool(runtime.gateway.env.get("TELEGRAM_BOT_TOKEN"))
+    if channel in TOKEN_KEYS:
+        result["envToken"] = bool(runtime.env.get(f"{channel.upper()}_BOT_TOKEN"))
     return result
 
 
-def _clear_bot_token(path: Path, account_id: str) -> bool:
+TOKEN_KEYS = {"telegram": "botToken", "discord": "token"}  # what logout removes from the config file
+
+
+def _clear_bot_token(path: Path, channel: str, account_id: str) -> bool:
     removed: list[bool] = []
 
     def change(raw: dict[str, Any]) -> None:
-        telegram = (raw.get("channels") or {}).get("telegram")
-        if not isinstance(telegram, dict):
+        section = (raw.get("channels") or {}).get(channel)
+        if not isinstance(section, dict):
             return
-        accounts = telegram.get("accounts")
+        accounts = section.get("accounts")
         block = accounts.get(account_id) if isinstance(accounts, dict) and accounts else (
-            telegram if account_id == "default" else None)
-        if isinstance(block, dict) and block.pop("botToken", None) is not None:
+            section if account_id == "default" else None)
+        if isinstance(block, dict) and block.pop(TOKEN_KEYS[channel], None) is not None:
             removed.append(True)
 
     if not path.exists():

@@ -27,9 +27,14 @@ from ...config.edit import (
 from ...config.load import ConfigError
 from ...config.model import Config
 from ...config.schema import config_schema
-from ...protocol import INVALID_REQUEST, UNAVAILABLE, ProtocolError
-from ...protocol._payloads.config import ConfigPatchParams, ConfigSetParams
-from ...protocol._payloads.system import EmptyParams
+from ...protocol import (
+    INVALID_REQUEST,
+    UNAVAILABLE,
+    ConfigPatchParams,
+    ConfigSetParams,
+    EmptyParams,
+    ProtocolError,
+)
 from ..auth import ResolvedAuth
 from ..presence import wall_ms
 from ..sentinel import sentinel_path, write_restart_sentinel
@@ -64,7 +69,7 @@ async def config_get(runtime: Runtime, connection: Connection, params: EmptyPara
 
 
 async def config_schema_method(runtime: Runtime, connection: Connection, params: EmptyParams) -> dict[str, Any]:
-    return config_schema(runtime.gateway.version)
+    return config_schema(runtime.state.version)
 
 
 def _require_auth_secret(gateway: Gateway, config: Config) -> None:

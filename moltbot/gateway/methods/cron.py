@@ -14,8 +14,9 @@ import attrs
 
 from ...agents.sessions import normalize_agent_id
 from ...cron.listing import list_page, runs_page
-from ...protocol import INVALID_REQUEST, UNSET, ProtocolError
-from ...protocol._payloads.cron import (
+from ...protocol import (
+    INVALID_REQUEST,
+    UNSET,
     CronAddParams,
     CronJob,
     CronJobRef,
@@ -28,8 +29,9 @@ from ...protocol._payloads.cron import (
     CronRunsResult,
     CronStatusResult,
     CronUpdateParams,
+    EmptyParams,
+    ProtocolError,
 )
-from ...protocol._payloads.system import EmptyParams
 
 if TYPE_CHECKING:
     from ..connection import Connection

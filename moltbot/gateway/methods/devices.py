@@ -9,8 +9,8 @@ import attrs
 
 from ...devices.pairing import ScopeEscalation, device_view, request_view, scopes_beyond
 from ...devices.store import now_ms
-from ...protocol import INVALID_REQUEST, RemoteProtocolError
-from ...protocol._payloads.devices import (
+from ...protocol import (
+    INVALID_REQUEST,
     DevicePairApproveResult,
     DevicePairListResult,
     DevicePairRejectResult,
@@ -19,10 +19,11 @@ from ...protocol._payloads.devices import (
     DeviceTokenRevokeResult,
     DeviceTokenRotateParams,
     DeviceTokenRotateResult,
+    EmptyParams,
     PairedDevice,
+    RemoteProtocolError,
     RequestIdParams,
 )
-from ...protocol._payloads.system import EmptyParams
 
 if TYPE_CHECKING:
     from ..connection import Connection

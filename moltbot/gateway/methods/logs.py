@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from ...protocol import UNAVAILABLE, RemoteProtocolError
-from ...protocol._codec import dumps
-from ...protocol._payloads.logs import DEFAULT_LIMIT, DEFAULT_MAX_BYTES, LogsTailParams, LogsTailResult
+from ...protocol import LOGS_DEFAULT_LIMIT as DEFAULT_LIMIT
+from ...protocol import LOGS_DEFAULT_MAX_BYTES as DEFAULT_MAX_BYTES
+from ...protocol import UNAVAILABLE, LogsTailParams, LogsTailResult, RemoteProtocolError, dumps
 from ..logfile import log_file_path
 
 if TYPE_CHECKING:

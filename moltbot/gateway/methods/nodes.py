@@ -11,10 +11,12 @@ from ...devices.store import now_ms
 from ...nodes import policy
 from ...nodes.pairing import node_view, request_view
 from ...nodes.registry import DEFAULT_INVOKE_TIMEOUT_MS, node_id_of
-from ...protocol import INVALID_REQUEST, UNAVAILABLE, UNSET, ProtocolError, RemoteProtocolError
-from ...protocol._json import JsonLimitError, parse_json
-from ...protocol._payloads.devices import RequestIdParams
-from ...protocol._payloads.nodes import (
+from ...protocol import (
+    INVALID_REQUEST,
+    UNAVAILABLE,
+    UNSET,
+    EmptyParams,
+    JsonLimitError,
     NodeDescription,
     NodeEventParams,
     NodeEventResult,
@@ -34,8 +36,11 @@ from ...protocol._payloads.nodes import (
     NodePairVerifyResult,
     NodeRenameParams,
     NodeRenameResult,
+    ProtocolError,
+    RemoteProtocolError,
+    RequestIdParams,
+    parse_json,
 )
-from ...protocol._payloads.system import EmptyParams
 
 if TYPE_CHECKING:
     from ..connection import Connection
@@ -171,8 +176,8 @@ async def node_event(runtime: Runtime, connection: Connection, params: NodeEvent
         (session.subscriptions.add if params.event == "chat.subscribe" else session.subscriptions.discard)(key)
     elif params.event in ("exec.started", "exec.finished", "exec.denied"):
         command = payload.get("command") if isinstance(payload, dict) else None
-        runtime.gateway.system_events.append(f"Node {node_id_of(connection)}: {params.event}"
-                                             + (f" {command}" if command else ""))
+        runtime.state.system_event(f"Node {node_id_of(connection)}: {params.event}"
+                                   + (f" {command}" if command else ""))
     elif (handler := runtime.nodes.event_handlers.get(params.event)) is not None:
         await handler(node_id_of(connection), payload)
     else:

@@ -9,9 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from ...agents.providers.base import ProviderError
 from ...agents.sessions import InvalidSessionEntry, SessionStore, message_text, normalize_agent_id, now_ms
-from ...protocol import INVALID_REQUEST, UNAVAILABLE, UNSET, ProtocolError
-from ...protocol._payloads.agent import (
+from ...protocol import (
+    INVALID_REQUEST,
+    UNAVAILABLE,
+    UNSET,
+    ProtocolError,
     SessionKeyParams,
     SessionsDeleteParams,
     SessionsListParams,
@@ -33,7 +37,7 @@ ROW_FIELDS = ("label", "displayName", "channel", "subject", "chatType", "origin"
               "contextTokens", "deliveryContext", "lastChannel", "lastTo", "lastAccountId")
 PATCHABLE = {"label": "label", "thinking_level": "thinkingLevel", "verbose_level": "verboseLevel",
              "reasoning_level": "reasoningLevel", "response_usage": "responseUsage",
-             "elevated_level": "elevatedLevel", "send_policy": "sendPolicy", "model": "model",
+             "elevated_level": "elevatedLevel", "send_policy": "sendPolicy",
              "group_activation": "groupActivation"}
 
 
@@ -148,7 +152,7 @@ async def sessions_list(runtime: Runtime, connection: Connection, params: Sessio
 
 async def sessions_preview(runtime: Runtime, connection: Connection, params: SessionsPreviewParams) -> dict[str, Any]:
     limit, max_chars = params.limit or 12, params.max_chars or 240
-    previews = []
+    previews: list[dict[str, Any]] = []
     for raw_key in params.keys[:PREVIEW_KEYS]:
         key = runtime.agents.canonical(raw_key)
         store = runtime.agents.store(runtime.agents._agent_for(key))
@@ -187,9 +191,25 @@ async def sessions_patch(runtime: Runtime, connection: Connection, params: Sessi
             entry.pop(field, None)
         else:
             entry[field] = value
+    if params.model is not UNSET:
+        _patch_model(runtime, key, entry, params.model)
     entry["updatedAt"] = now_ms()
     await store.save()
     return {"ok": True, "path": str(store.path), "key": key, "entry": entry}
+
+
+def _patch_model(runtime: Runtime, key: str, entry: dict[str, Any], model: str | None) -> None:
+    """``model`` is the session's own model, as the original: ``providerOverride``/``modelOverride`` (what
+    ``/model`` sets and the session's turns use), checked against the configured providers; ``null`` clears."""
+    if model is None:
+        entry.pop("providerOverride", None)
+        entry.pop("modelOverride", None)
+        return
+    try:
+        provider, name = runtime.resolve_provider(runtime.agents._agent_for(key), model)
+    except ProviderError as exc:
+        raise ProtocolError(INVALID_REQUEST, f"invalid model: {exc.message}") from None
+    entry.update({"providerOverride": provider.id, "modelOverride": name})
 
 
 async def sessions_reset(runtime: Runtime, connection: Connection, params: SessionKeyParams) -> dict[str, Any]:

@@ -8,8 +8,7 @@ import attrs
 
 from ...agents.models import model_reference
 from ...agents.sessions import now_ms
-from ...protocol import PresenceEntry
-from ...protocol._payloads.system import (
+from ...protocol import (
     AgentSessionsStatus,
     EmptyParams,
     HealthParams,
@@ -17,6 +16,7 @@ from ...protocol._payloads.system import (
     HeartbeatEvent,
     HeartbeatStatus,
     OkResult,
+    PresenceEntry,
     SessionModelDefaults,
     SessionsStatus,
     StatusSummary,
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from ..connection import Connection
     from ..runtime import Runtime
 
-MAX_QUEUED_SYSTEM_EVENTS = 20
 RECENT_IN_STATUS = 10
 # SessionEntry fields a status row repeats (token usage and model, as the original's SessionStatus).
 _STATUS_FIELDS = ("sessionId", "model", "modelProvider", "contextTokens", "inputTokens", "outputTokens",
@@ -71,7 +70,7 @@ async def status(runtime: Runtime, connection: Connection, params: EmptyParams) 
     return StatusSummary(
         heartbeat=HeartbeatStatus(default_agent_id=default, agents=heartbeats),
         channel_summary=runtime.channels.summary_lines(),
-        queued_system_events=list(runtime.gateway.system_events),
+        queued_system_events=list(runtime.state.system_events),
         sessions=SessionsStatus(paths=[entry.path for entry in by_agent], count=len(every_row),
                                 defaults=SessionModelDefaults(
                                     model=model_reference(runtime.config.agents.defaults.model)),
@@ -93,11 +92,10 @@ async def system_event(runtime: Runtime, connection: Connection, params: SystemE
     changes = {name: value for name, value in fields.items() if value is not None}
     text = changes.pop("text")
     runtime.presence.merge(key, text=text, **changes)
-    runtime.gateway.system_events.append(text)
-    del runtime.gateway.system_events[:-MAX_QUEUED_SYSTEM_EVENTS]
+    runtime.state.system_event(text)
     runtime.broadcast_presence()
     return OkResult(ok=True)
 
 
 async def last_heartbeat(runtime: Runtime, connection: Connection, params: EmptyParams) -> HeartbeatEvent | None:
-    return runtime.gateway.last_heartbeat
+    return runtime.state.last_heartbeat

@@ -18,13 +18,14 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ...agents.sessions import message_text, now_ms
-from ...protocol import INVALID_REQUEST, ProtocolError
-from ...protocol._payloads.system import EmptyParams
-from ...protocol._payloads.ui import (
+from ...protocol import (
+    INVALID_REQUEST,
     ChatMetadataParams,
     ChatStartupParams,
+    EmptyParams,
     ModelsAuthStatusParams,
     PluginSurfaceRefreshParams,
+    ProtocolError,
     SessionsDescribeParams,
     SessionsMessagesSubscribeParams,
     SessionsObserverVisibilityParams,

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ...protocol._payloads.system import EmptyParams
-from ...protocol._payloads.ui import (
+from ...protocol import (
+    EmptyParams,
     ProgressCardGetParams,
     ProjectsListParams,
     SessionKeyOnlyParams,

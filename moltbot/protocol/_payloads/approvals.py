@@ -32,6 +32,20 @@ class ExecApprovalsSetParams:
 
 
 @attrs.frozen
+class ExecApprovalsNodeGetParams:
+    node_id: NonEmptyStr
+
+
+@attrs.frozen
+class ExecApprovalsNodeSetParams:
+    """Handed to the node as ``system.execApprovals.set {file, baseHash}``; the node checks both."""
+
+    node_id: NonEmptyStr
+    file: dict[str, Any] | None = None
+    base_hash: NonEmptyStr | None = None
+
+
+@attrs.frozen
 class ExecApprovalRequestParams:
     """Ask the approvers about a command; answered once decided or at ``timeoutMs`` (default 120 000)."""
 

@@ -117,7 +117,7 @@ def normalize_cron_add(params: Any) -> Any:
     job.setdefault("wakeMode", "next-heartbeat")
     payload = job.get("payload")
     if "sessionTarget" not in job and isinstance(payload, dict):
-        target = {"systemEvent": "main", "agentTurn": "isolated"}.get(payload.get("kind"))
+        target = {"systemEvent": "main", "agentTurn": "isolated"}.get(str(payload.get("kind")))
         if target:
             job["sessionTarget"] = target
     return job

@@ -180,11 +180,36 @@ const sessions = {
     } catch (error) {
       fillTable(tbody, [], 7, error.message);
     }
+    this.loadUsage(ctx);
+  },
+
+  /** Tokens and cost of the last 30 days (usage.cost: prices from models.providers.*.models[].cost). */
+  async loadUsage(ctx) {
+    const tbody = document.querySelector("#usage-models tbody");
+    if (!ctx.gateway.has("usage.cost")) return;
+    try {
+      const cost = await ctx.call("usage.cost", { days: 30 }, feature(tbody));
+      const totals = cost.totals || {};
+      const missing = totals.missingCostEntries ? ` (${totals.missingCostEntries} calls without a price)` : "";
+      $("usage-summary").textContent = `Last ${cost.days} days: ${totals.totalTokens || 0} tokens, `
+        + `${dollars(totals.totalCost)}${missing}.`;
+      const rows = (cost.byModel || []).map((m) => h("tr", {},
+        h("th", { scope: "row" }, `${m.provider || "?"}/${m.model || "?"}`), h("td", {}, m.totalTokens),
+        h("td", {}, m.input), h("td", {}, m.output), h("td", {}, dollars(m.totalCost))));
+      fillTable(tbody, rows, 5, "No model calls in these days.");
+    } catch (error) {
+      fillTable(tbody, [], 5, error.message);
+    }
   },
 
   event(ctx, frame, visible) {
     if (visible && frame.event === "chat" && frame.payload?.state !== "delta") this.load(ctx);
   },
 };
+
+function dollars(value) {
+  const amount = value || 0;
+  return `$${amount >= 1 ? amount.toFixed(2) : amount.toFixed(4)}`;
+}
 
 export const views = { overview, channels, sessions, chat, logs, cron, pairing, config };

@@ -35,7 +35,7 @@ from wsproto.events import CloseConnection, Message, Ping, TextMessage
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError
 
-from ..protocol._handshake import MAX_PREAUTH_BYTES
+from ..protocol import MAX_PREAUTH_BYTES
 from .transport import PREAUTH_TOO_LARGE, Peer, TransportClosed
 
 log = logging.getLogger("moltbot.http")

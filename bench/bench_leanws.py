@@ -47,6 +47,7 @@ TARGETS = {
     "restart_ms": 25.0,
 }
 WARM = 50
+os.environ.setdefault("MOLTBOT_WS_PATH", "lean")  # "ours" is the lean path (opt-in in the gateway for now)
 bg.START_TIMEOUT = 240.0  # the originals take minutes to start on a loaded 2-core machine
 OPENCLAW_INSTALLED = (bg.SHARED_ORIGINAL / "start-openclaw.sh").exists() and Path(
     os.environ.get("MOLTBOT_OPENCLAW_DIR", Path.home() / ".cache" / "moltbot-openclaw")
@@ -63,7 +64,7 @@ async def start_asgi(tmp: Path, registry: list[bg.Server]) -> bg.Server:
     try:
         server = await bg.start_ours(tmp, registry)
     finally:
-        del os.environ["MOLTBOT_WS_PATH"]
+        os.environ["MOLTBOT_WS_PATH"] = "lean"
     server.name = "ours-asgi"
     return server
 

@@ -492,7 +492,7 @@ async def _flood(url: str, count: int) -> None:
             frame = json.loads(message)
             if frame.get("type") == "res" and frame["id"] != "c":
                 answered += 1
-        assert answered == count
+        assert answered == count, (raw.close_code, raw.close_reason)
     finally:
         raw.abort()
 

@@ -173,7 +173,8 @@ def test_public_api_is_pinned():
 
     assert moltbot.conformance.__all__ == [
         "CAPABILITIES", "Check", "CheckContext", "CheckFailed", "CheckResult", "CheckSkipped", "Options", "Peer",
-        "Report", "Spec", "Target", "list_checks", "load_spec", "run_conformance",
+        "Report", "SchemaUnavailable", "Spec", "Spec4", "Target", "list_checks", "load_spec", "load_spec4",
+        "run_conformance",
     ]
     for name in moltbot.conformance.__all__:
         assert getattr(moltbot.conformance, name) is not None

@@ -47,7 +47,6 @@ TARGETS = {
     "restart_ms": 25.0,
 }
 WARM = 50
-os.environ.setdefault("MOLTBOT_WS_PATH", "lean")  # "ours" is the lean path (opt-in in the gateway for now)
 bg.START_TIMEOUT = 240.0  # the originals take minutes to start on a loaded 2-core machine
 OPENCLAW_INSTALLED = (bg.SHARED_ORIGINAL / "start-openclaw.sh").exists() and Path(
     os.environ.get("MOLTBOT_OPENCLAW_DIR", Path.home() / ".cache" / "moltbot-openclaw")
@@ -64,7 +63,7 @@ async def start_asgi(tmp: Path, registry: list[bg.Server]) -> bg.Server:
     try:
         server = await bg.start_ours(tmp, registry)
     finally:
-        os.environ["MOLTBOT_WS_PATH"] = "lean"
+        del os.environ["MOLTBOT_WS_PATH"]
     server.name = "ours-asgi"
     return server
 

@@ -94,10 +94,14 @@ def gateway_fixture(deadline_s: float):
     @pytest.fixture(name="gateway")
     async def gateway(config):
         with trio.fail_after(deadline_s):
-            async with open_gateway(config, port=0, env={}) as gw:
+            async with open_gateway(config, port=0, env=WS_PATH_ENV) as gw:
                 yield gw
 
     return gateway
+
+
+# ``MOLTBOT_WS_PATH=asgi python -m pytest …`` runs the ``gateway`` fixture's gateways on that WebSocket path.
+WS_PATH_ENV = {"MOLTBOT_WS_PATH": os.environ["MOLTBOT_WS_PATH"]} if os.environ.get("MOLTBOT_WS_PATH") else {}
 
 
 CLI_DEADLINE_S = 90

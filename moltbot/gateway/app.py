@@ -305,11 +305,9 @@ class Gateway:
         self._listener_key = (self._listener_key[0], self.port)  # port 0 resolved: keep it across restarts
 
     def _upgrades(self) -> Any:
-        """WebSocket upgrades on the lean path (``upgrade.py``) when ``MOLTBOT_WS_PATH=lean``; by default they
-        stay on hypercorn's ASGI WebSocket. The lean path is opt-in until two regressions are fixed: a burst
-        of requests read in one go is answered into the outbound queue faster than it is written (closed
-        1008 "slow consumer"), and a restart does not send the ``shutdown`` event before its 1012."""
-        if self.env.get("MOLTBOT_WS_PATH") != "lean":
+        """WebSocket upgrades on the lean path (``upgrade.py``); ``MOLTBOT_WS_PATH=asgi`` keeps them on
+        hypercorn's ASGI WebSocket (the path before it, for side-by-side benchmarks)."""
+        if self.env.get("MOLTBOT_WS_PATH") == "asgi":
             return None
         from .upgrade import Upgrades
 

@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("moltbot.gateway")
 
 CLOSE_INTERNAL_ERROR = 1011  # the WebSocket close code for "the server hit an unexpected condition"
+PAUSE_READING_BYTES = 256 * 1024  # answers queued past this: the request's sender waits (``respond``)
 
 
 @attrs.define(eq=False)
@@ -106,9 +107,18 @@ class Connection:
             self.nursery.start_soon(_write, self)
 
     async def respond(self, text: str) -> None:
-        """Send a response: directly when the line is free, else behind what is queued."""
+        """Send a response: directly when the line is free, else behind what is queued.
+
+        Behind a queue, the caller (the reader, for an inline method) waits while more than
+        ``PAUSE_READING_BYTES`` are waiting: a client that sends a burst of requests without reading is
+        read only as fast as it reads its answers (TCP pushes back), rather than its answers piling up
+        to the slow-consumer bound."""
         if self.closing or self.writing or self.sending:
             self.send(text)
+            while self.writing and not self.closing and self.queue.backlog() > PAUSE_READING_BYTES:
+                if self._send_free is None:
+                    self._send_free = trio.Event()
+                await self._send_free.wait()
             return
         try:
             await self.transmit(text)

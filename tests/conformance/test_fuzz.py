@@ -46,7 +46,7 @@ from moltbot.client import open_gateway_client
 from moltbot.conformance import Target, run_conformance
 from moltbot.conformance._wire import OPCODE_BINARY, OPCODE_TEXT, RawWebSocket, abort, build_frame, open_tcp
 from moltbot.gateway.app import open_gateway
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, WS_PATH_ENV
 
 ALLOWED_CLOSES = {1000, 1002, 1008, 1009}
 MAX_PAYLOAD = 524288
@@ -448,7 +448,7 @@ class World:
 
 @pytest.fixture
 async def world(make_config):
-    async with open_gateway(make_config(), port=0, env={}) as gateway:
+    async with open_gateway(make_config(), port=0, env=WS_PATH_ENV) as gateway:
         async with open_gateway_client(gateway.url, token=TOKEN, client_id="cli", mode="cli") as bystander:
             await bystander.call("health")
             await trio.sleep(0.2)  # the health refresh a connect triggers has finished

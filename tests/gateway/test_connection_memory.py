@@ -13,11 +13,9 @@ import gc
 import struct
 import tracemalloc
 
-import pytest
 import trio
 import trio.testing
 
-from moltbot.gateway.app import open_gateway
 from tests.conftest import connect_frame
 
 CONNECTIONS = 40
@@ -72,14 +70,6 @@ async def settled(gateway, count: int) -> None:
             await trio.sleep(0.01)
     await trio.testing.wait_all_tasks_blocked(cushion=0.05)
     gc.collect()
-
-
-@pytest.fixture(name="gateway")
-async def lean_gateway(config):
-    """The gateway on the lean WebSocket path (opt-in: ``MOLTBOT_WS_PATH=lean``), which this bound is for."""
-    with trio.fail_after(10):
-        async with open_gateway(config, port=0, env={"MOLTBOT_WS_PATH": "lean"}) as gw:
-            yield gw
 
 
 async def test_an_idle_authenticated_connection_costs_the_gateway_little_memory(gateway):

@@ -109,7 +109,7 @@ async def test_the_task_tree_of_a_running_gateway_with_one_client(make_config, t
     config = make_config(canvas_host=CanvasHostConfig(root=str(tmp_path / "canvas"), port=0))
     config.path.write_text(json.dumps({"gateway": {"auth": {"token": "unused-by-this-test"}}}))
     with trio.fail_after(15):
-        async with open_gateway(config, port=0, env={"MOLTBOT_WS_PATH": "lean"}, watch_config=True) as gateway:
+        async with open_gateway(config, port=0, env={}, watch_config=True) as gateway:
             await gateway.watch_ready.wait()
             async with open_raw(gateway.url, handshake=True):
                 assert await settled_shape() == ordered(EXPECTED)

@@ -59,7 +59,7 @@ class Peer:
                 elif isinstance(event, CloseConnection):
                     self.close = event
                     self._reply = self.ws.send(event.response())  # sent only by ``reply``
-                    return None
+                    # the messages read with it (one TCP read can hold the last frames and the close) first
                 else:
                     assert isinstance(event, AcceptConnection), event
         return self.messages.pop(0) if self.messages else None

@@ -9,9 +9,11 @@ child (``supervisor.py``) whose task is named after it:
   reconnects during a restart is accepted as soon as the new Runtime is up;
 - ``config-watch``, the config watcher, when the config has a file (hot reload).
 Then it serves *requests* one at a time: restarts (SIGUSR1, a restart-needing reload, ``schedule_restart``)
-and the stop. A restart drains the Runtime (``shutdown`` event, clients closed 1012, bounded wait), cancels
-its scope, rebinds the listener only if bind/port changed (the canvas host only if its settings did), and
-starts a new Runtime from the new config, in the same process. Restart requests that arrive while one
+and the stop. A restart retires the Runtime (runs finished, requests answered "restarting", its services
+stopped: ``Runtime.retire``), rebinds the listener only if bind/port changed (the canvas host only if its
+settings did), and starts a new Runtime from the new config, in the same process; then the old one's
+clients are sent ``shutdown`` and 1012, and its task ends once they have closed (bounded). New clients are
+served by the new Runtime without waiting for a thousand close frames. Restart requests that arrive while one
 runs are merged into the next one, so a reload and a SIGUSR1 landing together restart once (known
 failure: two pollers after a double restart).
 
@@ -115,7 +117,8 @@ class Gateway:
         self._listener_stop = trio.Event()
         self._nursery: trio.Nursery | None = None
         # The root nursery's restartable children (the canvas host's is ``self.canvas.child``).
-        self.runtime_child = Child("runtime", _not_started)  # serves the current Runtime (swapped per start)
+        # Serves the current Runtime; a new one per restart, the old one ending beside it (``_restart``).
+        self.runtime_child = Child("runtime", _not_started)
         self.listener = Child("listener", _not_started, graceful=lambda: self._listener_stop.set(),
                               grace=STOP_GRACE_SECONDS)
 
@@ -363,9 +366,16 @@ class Gateway:
         assert config is not None
         self._replacing = True
         log.info("restarting in-process: %s", request.reason)
-        await self._drain_runtime("gateway restarting", RESTART_EXPECTED_MS,
-                                  runs_grace=self.config.gateway.restart_drain_ms / 1000)
+        retiring = self.runtime
+        assert retiring is not None
+        with trio.CancelScope(shield=True):
+            await retiring.begin_drain("gateway restarting", runs_grace=self.config.gateway.restart_drain_ms / 1000)
+            await retiring.retire()
+        retiring_child, self.runtime_child = self.runtime_child, Child("runtime", _not_started)
         if self._listener_address(config) != self._listener_key:
+            await retiring.send_off("gateway restarting", RESTART_EXPECTED_MS)
+            with trio.CancelScope(shield=True):  # the old connections end before their listener does
+                await retiring_child.wait_stopped()
             await self._rebind_listener(config)
         elif self._port_override is not None and config.gateway.port != self.config.gateway.port:
             log.warning("gateway.port is now %s in the file, but %s pins the listener: still serving port %s "
@@ -377,6 +387,10 @@ class Gateway:
         except (AuthSetupError, OSError) as exc:  # the old Runtime is gone: serve its config again
             log.error("restart with the new config failed (%s); serving the last good config again", exc)
             await self._start_runtime(self.config)
+        # The old Runtime's clients are told to go once the new one accepts; its task ends when they have.
+        await retiring.send_off("gateway restarting", RESTART_EXPECTED_MS)
+        with trio.CancelScope(shield=True):
+            await retiring_child.wait_stopped()
         self.stats.restarts += 1
         self._restart_done.set()
         self._restart_done = trio.Event()

@@ -55,15 +55,28 @@ class Broadcaster:
         self.seq += 1
         if not self.connections:  # nobody to tell: skip the encoding (agent runs emit many events)
             return self.seq
+        text = self.event_text(event, payload, with_state_version=with_state_version)
+        self.last_frame_bytes = len(text)
+        sent = self.deliver(text, event, list(self.connections), droppable=droppable, scope=scope)
+        if event != "tick" and log.isEnabledFor(logging.DEBUG):  # the event's name and size, never its payload
+            log.debug("event %s seq=%d to %d of %d connection(s) (%d bytes)", event, self.seq, sent,
+                      len(self.connections), len(text))
+        return self.seq
+
+    def event_text(self, event: str, payload: Any, *, with_state_version: bool = False) -> Shared:
+        """The event frame with the current ``seq``, encoded once for all (its WebSocket frame too)."""
         frame = EventFrame(
             event=event, payload=payload, seq=self.seq,
             state_version=self.state_version() if with_state_version else None,
         )
-        text = Shared(encode_frame(frame))  # its WebSocket frame is built once for all (websocket.wire)
-        self.last_frame_bytes = len(text)
+        return Shared(encode_frame(frame))
+
+    def deliver(self, text: str, event: str, connections: list[Connection], *, droppable: bool,
+                scope: str | None = None) -> int:
+        """Queue ``text`` (``event_text``) on each of ``connections`` the event's guard admits; how many."""
         guard = (scope,) if scope is not None else event_guard(event)
         sent = 0
-        for connection in list(self.connections):
+        for connection in connections:
             if (guard and not _may_see(connection, guard)) or _is_worker(connection):
                 continue
             sent += 1
@@ -73,10 +86,7 @@ class Broadcaster:
                 log.exception("broadcast of %s to %s failed; closing it", event, connection.conn_id)
                 self.connections.discard(connection)
                 connection.abort(1011, "internal error")
-        if event != "tick" and log.isEnabledFor(logging.DEBUG):  # the event's name and size, never its payload
-            log.debug("event %s seq=%d to %d of %d connection(s) (%d bytes)", event, self.seq, sent,
-                      len(self.connections), len(text))
-        return self.seq
+        return sent
 
     async def serve_ticks(self, interval_ms: int, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Broadcast ``tick {ts}`` every ``interval_ms`` on the trio clock, without drift."""

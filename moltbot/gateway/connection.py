@@ -349,7 +349,7 @@ async def _handshake(runtime: Runtime, transport: Transport) -> Connection | Non
         session=ServerSession(role=outcome.role, scopes=outcome.scopes, protocol=outcome.protocol),
     )
     hello = runtime.hello_ok(connection, outcome)
-    await transport.send_text(encode_frame(ResponseFrame(id=outcome.request_id, ok=True, payload=hello)))
+    await transport.send_text(runtime.hello_text(outcome.request_id, hello))
     return connection
 
 
@@ -361,6 +361,8 @@ async def _read(runtime: Runtime, connection: Connection, nursery: trio.Nursery)
             if connection.close_code is None:
                 connection.close_code = exc.code
             return
+        if connection.closing:  # told to go (1012 queued): what it still sends is not acted on
+            continue
         try:
             outcome = connection.session.receive(text)
         except Exception:  # a parser bug: drop the frame, keep the connection (as for non-JSON)
@@ -372,6 +374,8 @@ async def _read(runtime: Runtime, connection: Connection, nursery: trio.Nursery)
         elif isinstance(outcome, Reply):
             runtime.stats.protocol_errors += 1
             await connection.respond(encode_frame(outcome.frame))
+        elif runtime.draining:  # this Runtime is being replaced: the next one serves the retry
+            await connection.respond(encode_frame(error_response(outcome.request_id, _RESTARTING)))
         elif outcome.spec.name in runtime.inline_methods:
             await _run_call(runtime, connection, outcome)
         elif connection.in_flight >= runtime.config.gateway.max_in_flight_requests:
@@ -379,6 +383,10 @@ async def _read(runtime: Runtime, connection: Connection, nursery: trio.Nursery)
         else:
             connection.in_flight += 1
             nursery.start_soon(_run_task, runtime, connection, outcome)
+
+
+_RESTARTING = ProtocolError(UNAVAILABLE, "the gateway is restarting: reconnect and send the request again",
+                            retry_after_ms=1000)
 
 
 def _too_many(runtime: Runtime) -> ProtocolError:

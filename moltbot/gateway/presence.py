@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import attrs
 
-from ..protocol import PresenceEntry
+from ..protocol import PresenceEntry, dumps, unstructure
 
 TTL_MS = 5 * 60 * 1000
 MAX_ENTRIES = 200
@@ -42,6 +42,7 @@ class PresenceRegistry:
         self._clock_ms = clock_ms
         self._self_key = (socket.gethostname() or "gateway").lower()
         self._entries: dict[str, PresenceEntry] = {}
+        self._wire: dict[int, tuple[PresenceEntry, str]] = {}  # id(entry) → (entry, its JSON text)
         self.pid = os.getpid()
 
     def upsert(self, key: str, entry: PresenceEntry) -> None:
@@ -67,6 +68,20 @@ class PresenceRegistry:
             del self._entries[key]
         listed = sorted(self._entries.values(), key=lambda e: e.ts, reverse=True)
         return [self_entry(self._version, now), *listed]
+
+    def wire(self, entries: list[PresenceEntry]) -> str:
+        """``entries`` as a JSON array (what ``dumps(unstructure(entries))`` gives), each entry's JSON kept
+        while the entry is the same (immutable) object: a hello-ok lists up to 200 entries, and encoding
+        them for every connect was most of the gateway's cost of opening a connection."""
+        cache, fresh, parts = self._wire, {}, []
+        for entry in entries:
+            hit = cache.get(id(entry))
+            if hit is None or hit[0] is not entry:
+                hit = (entry, dumps(unstructure(entry)))
+            fresh[id(entry)] = hit
+            parts.append(hit[1])
+        self._wire = fresh
+        return f"[{','.join(parts)}]"
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -63,9 +63,11 @@ from ..protocol import (
     SessionDefaults,
     ShutdownEvent,
     Snapshot,
+    dumps,
     encode_frame,
     event_guard,
     guard_admits,
+    unstructure,
 )
 from ..protocol import SCOPE_APPROVALS as APPROVALS
 from ..tailscale import make_verifier
@@ -91,6 +93,11 @@ log = logging.getLogger("moltbot.gateway")
 # A host name, an IPv4 address or an IPv6 address (bracketed or not): nothing else goes into a URL.
 _HOST_NAME = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]|[0-9A-Fa-f:.]{2,45}")
 _ANY_ADDRESS = ("0.0.0.0", "::", "[::]")
+_PRESENCE_PLACEHOLDER = f"\x00presence-{uuid.uuid4().hex}\x00"
+_PRESENCE_PLACEHOLDER_JSON = dumps(_PRESENCE_PLACEHOLDER)
+RETIRE_GRACE_SECONDS = 2.0  # a retired Runtime's connections get this long to close
+SEND_OFF_BATCH = 32  # clients sent ``shutdown`` + 1012 at a time (``send_off``)
+SEND_OFF_BATCH_SECONDS = 0.05  # how long a batch may take to close before the next one is sent
 PRESENCE_MIN_INTERVAL = 0.5
 # Presence events carry the whole list to every client; past this rate they are merged over longer spans.
 PRESENCE_BYTES_PER_SECOND = 2 * 1024 * 1024
@@ -148,21 +155,33 @@ class Runtime:
         self.connection_nursery: trio.Nursery | None = None  # while serving: where connections run
         self._all_closed = trio.Event()
         self._presence_dirty = trio.Event()
+        self._services_scope = trio.CancelScope()  # cancelled by ``retire``
+        self._services_done = trio.Event()
+        self._unregistered = trio.Event()  # while draining: set (and replaced) as each connection goes
 
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        """Run the Runtime's services until cancelled (the Gateway's ``runtime`` child stops it)."""
-        async with httpx.AsyncClient(timeout=None, verify=client_ssl_context()) as self.models.client, trio.open_nursery() as nursery:
-            await nursery.start(self.health.serve, name="health")
-            await nursery.start(self.nodes.serve, name="nodes")
-            nursery.start_soon(self.broadcaster.serve_ticks, self.config.gateway.tick_interval_ms, name="ticks")
-            nursery.start_soon(self._serve_presence, name="presence")
-            await nursery.start(self.agents.serve, name="agents")
-            await nursery.start(self.heartbeat.serve, name="heartbeat")
-            await nursery.start(self.cron.serve, name="cron")
-            await nursery.start(self.channels.serve, name="channels")
-            await nursery.start(self.browser.serve, name="browser")
+        """Run the Runtime until cancelled (the Gateway's ``runtime`` child stops it), or, once ``retire``
+        has stopped its services, until its last connection has closed (≤ ``RETIRE_GRACE_SECONDS``)."""
+        async with trio.open_nursery() as nursery:
             await nursery.start(serve_connections, self, name="connections")
-            task_status.started()
+            with self._services_scope:
+                async with httpx.AsyncClient(timeout=None, verify=client_ssl_context()) as self.models.client, \
+                        trio.open_nursery() as services:
+                    await services.start(self.health.serve, name="health")
+                    await services.start(self.nodes.serve, name="nodes")
+                    services.start_soon(self.broadcaster.serve_ticks, self.config.gateway.tick_interval_ms,
+                                        name="ticks")
+                    services.start_soon(self._serve_presence, name="presence")
+                    await services.start(self.agents.serve, name="agents")
+                    await services.start(self.heartbeat.serve, name="heartbeat")
+                    await services.start(self.cron.serve, name="cron")
+                    await services.start(self.channels.serve, name="channels")
+                    await services.start(self.browser.serve, name="browser")
+                    task_status.started()
+            # Retired (``retire``): the services have ended; the connections, told to go, are closing.
+            self._services_done.set()
+            await self._wait_closed(RETIRE_GRACE_SECONDS)
+            nursery.cancel_scope.cancel()
 
     async def drain(self, reason: str, restart_expected_ms: int | None, *, runs_grace: float, grace: float) -> None:
         """Finish or cancel runs in flight, tell every client why, close them 1012, wait ≤ ``grace`` s.
@@ -170,11 +189,43 @@ class Runtime:
         Runs get ``runs_grace`` seconds to finish while clients stay connected (so their results still
         arrive) and new runs are refused; then the rest are cancelled with a clear error.
         """
+        await self.begin_drain(reason, runs_grace=runs_grace)
+        await self.send_off(reason, restart_expected_ms)
+        await self._wait_closed(grace)
+
+    async def begin_drain(self, reason: str, *, runs_grace: float) -> None:
+        """Runs finished or cancelled; from now on no connection registers and a request is answered
+        UNAVAILABLE (retryable: the next Runtime serves it)."""
         await self.runs.drain(trio.current_time() + runs_grace, reason)
         self.draining = True
-        self.broadcaster.broadcast("shutdown", ShutdownEvent(reason, restart_expected_ms), droppable=False)
-        for connection in list(self.broadcaster.connections):
-            connection.close(CLOSE_SERVICE_RESTART, "service restart")
+
+    async def send_off(self, reason: str, restart_expected_ms: int | None) -> None:
+        """Send every client ``shutdown`` and its 1012 close, queued behind what it is still owed.
+
+        ``SEND_OFF_BATCH`` clients at a time, each batch given up to ``SEND_OFF_BATCH_SECONDS`` to close
+        before the next: a thousand writers at once would make every scheduling round of the process
+        long, and the next Runtime (already serving) would answer its first clients only after them."""
+        self.broadcaster.seq += 1
+        text = self.broadcaster.event_text("shutdown", ShutdownEvent(reason, restart_expected_ms))
+        pending = list(self.broadcaster.connections)
+        for start in range(0, len(pending), SEND_OFF_BATCH):
+            batch = pending[start:start + SEND_OFF_BATCH]
+            self.broadcaster.deliver(text, "shutdown", batch, droppable=False)
+            for connection in batch:
+                connection.close(CLOSE_SERVICE_RESTART, "service restart")
+            with trio.move_on_after(SEND_OFF_BATCH_SECONDS):
+                while any(connection in self.broadcaster.connections for connection in batch):
+                    await self._unregistered.wait()
+
+    async def retire(self) -> None:
+        """After ``begin_drain``: stop the services (channels, cron, the agents, …: what must never run
+        twice) and return once they have ended, so that the next Runtime can start at once; this one's
+        ``serve`` goes on until its connections have closed (``send_off``, bounded), so a restart's
+        downtime does not wait for a thousand close frames."""
+        self._services_scope.cancel(reason="runtime retired")
+        await self._services_done.wait()
+
+    async def _wait_closed(self, grace: float) -> None:
         with trio.move_on_after(grace):
             if self.broadcaster.connections:
                 await self._all_closed.wait()
@@ -300,6 +351,16 @@ class Runtime:
             plugin_surface_urls={"canvas": canvas_url} if v4 and canvas_url else None,
         )
 
+    def hello_text(self, request_id: str, hello: HelloOk) -> str:
+        """The ``res`` frame carrying ``hello``: the text ``encode_frame(ResponseFrame(id=request_id, ok=True,
+        payload=hello))`` gives, with the presence list's JSON spliced in from ``PresenceRegistry.wire``
+        (in place of a placeholder no client can write: it holds a random token of this process)."""
+        snapshot = hello.snapshot
+        payload = unstructure(attrs.evolve(hello, snapshot=attrs.evolve(snapshot, presence=[])))
+        payload["snapshot"]["presence"] = _PRESENCE_PLACEHOLDER
+        text = dumps({"type": "res", "id": request_id, "ok": True, "payload": payload})
+        return text.replace(_PRESENCE_PLACEHOLDER_JSON, self.presence.wire(snapshot.presence), 1)
+
     @staticmethod
     def _hello_auth_v4(accept: Accept) -> HelloAuth:
         """Protocol 4's ``auth``: the socket's effective scopes always, the device token when one was issued."""
@@ -371,6 +432,9 @@ class Runtime:
                 self.broadcast_presence()
         if self.draining and not self.broadcaster.connections:
             self._all_closed.set()
+        if self.draining:
+            self._unregistered.set()
+            self._unregistered = trio.Event()
 
     def _release_presence(self, key: str) -> bool:
         """Drop a presence row when its last connection goes (a device connected twice keeps its row)."""

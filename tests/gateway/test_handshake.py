@@ -7,6 +7,7 @@ import trio
 
 from moltbot.config.model import AuthConfig, AuthRateLimit
 from moltbot.gateway.app import open_gateway
+from moltbot.protocol import HelloOk, ResponseFrame, encode_frame, structure
 from tests.conftest import TOKEN, connect_frame, open_raw
 
 pytestmark = pytest.mark.usefixtures("gateway")
@@ -175,3 +176,31 @@ async def test_invalid_utf8_text_frame_closes_1007(gateway, client, handshake):
             await raw.aclose()
         assert (code, raw.close_reason) == (1007, "invalid UTF-8")
         assert (await bystander.call("health"))["ok"] is True
+
+
+def _tracked(instance: str) -> str:
+    client = {"id": "test", "version": "1.0", "platform": "linux", "mode": "test", "instanceId": instance}
+    return connect_frame(client=client)
+
+
+async def test_hello_ok_presence_is_the_registry_as_it_is_now(raw, gateway):
+    """hello-ok's presence list reuses each entry's JSON form while the entry is unchanged
+    (``PresenceRegistry.wire``): the text is the one ``encode_frame`` gives, and a changed entry shows."""
+    runtime = await gateway.current_runtime()
+    async with raw() as one, raw() as two:
+        await one.send(_tracked("inst-one"))
+        await one.response("c1")
+        await two.send(_tracked("inst-two"))
+        first = (await two.response("c1"))["payload"]
+        assert {"inst-one", "inst-two"} <= {entry.get("instanceId") for entry in first["snapshot"]["presence"]}
+        await one.send(json.dumps({"type": "req", "id": "e1", "method": "system-event",
+                                   "params": {"text": "changed text", "instanceId": "inst-one"}}))
+        assert (await one.response("e1"))["ok"]
+        async with raw() as three:
+            await three.send(_tracked("inst-three"))
+            payload = (await three.response("c1"))["payload"]
+    by_instance = {entry.get("instanceId"): entry for entry in payload["snapshot"]["presence"]}
+    assert by_instance["inst-one"]["text"] == "changed text"
+    hello = structure(payload, HelloOk, what="hello-ok")
+    for _ in range(2):  # the second time from the cache
+        assert runtime.hello_text("r", hello) == encode_frame(ResponseFrame(id="r", ok=True, payload=hello))

@@ -13,6 +13,7 @@ from .conftest import dashboard_url, in_browser
 async def test_pending_approvals_are_cards_answered_from_the_page(browser, ui_gateway):
     decisions: dict[str, str | None] = {}
     async with open_gateway_client(ui_gateway.url, token=TOKEN) as client, trio.open_nursery() as nursery:
+        events = client.subscribe()
 
         async def ask(approval_id: str, command: str) -> None:
             answer = await client.call(
@@ -30,8 +31,9 @@ async def test_pending_approvals_are_cards_answered_from_the_page(browser, ui_ga
 
         nursery.start_soon(ask, "early", "echo asked before the page opened")
         with trio.fail_after(10):
-            while not ui_gateway.runtime.approvals.pending:
-                await trio.sleep(0.01)
+            async for event in events:
+                if event.event == "exec.approval.requested":
+                    break
 
         def open_page() -> str:
             browser.driver.get(dashboard_url(ui_gateway))
@@ -54,10 +56,7 @@ async def test_pending_approvals_are_cards_answered_from_the_page(browser, ui_ga
             browser.wait(lambda _: not browser.by_id("approvals").is_displayed(), 10, "the cards never left")
             return browser.console_errors() == []
 
-        clean = await in_browser(answer_both)
-        with trio.fail_after(10):
-            while len(decisions) < 2:
-                await trio.sleep(0.01)
+        clean = await in_browser(answer_both)  # the nursery waits for both answers
     assert "Agent\nmain" in early and "/work/space" in early and "Allow once" in early
     assert "Run this command? (late)" in late
     assert decisions == {"early": "allow-once", "late": "deny"}

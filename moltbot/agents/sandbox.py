@@ -3,9 +3,9 @@
 Theory of operation. ``mode`` says which runs: ``off`` none, ``non-main`` every session but the agent's
 main one (group chats, other people's direct chats, cron and sub-agent sessions), ``all`` every run. The
 one backend in this build is bubblewrap (``bwrap``, no daemon): the command runs in new user, pid, IPC,
-UTS, cgroup and network namespaces and a new session, and sees only the system directories (``/usr``,
-``/etc``, ``/opt`` and the ``/bin``-style links, read-only), a private ``/proc``, ``/dev`` and ``/tmp``, and the
-agent's workspace, read-write at its own path; the home directory, the state directory (tokens,
+UTS, cgroup and network namespaces and a new session, and sees only the system directories
+(``/usr``, ``/etc``, ``/opt`` and the ``/bin``-style links, read-only), a private ``/proc``, ``/dev`` and
+``/tmp``, and the agent's workspace, read-write at its own path; the home directory, the state directory (tokens,
 credentials, transcripts) and every other path are absent. It has no network unless ``network: true``,
 and its environment is a fresh one (``PATH``, ``HOME`` = the workspace, ``LANG``, ``TERM``, plus the
 call's ``env``), so the gateway's own variables (API keys) do not reach it. bwrap dies with its parent and

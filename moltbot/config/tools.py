@@ -100,7 +100,7 @@ def sandbox_problem(sandbox: SandboxConfig, which: Callable[[str], str | None] |
         )
     if bwrap is None:
         return (
-            f"{sandbox.mode!r} needs bubblewrap (bwrap on PATH), which is not installed (Debian: apt-get install "
-            'bubblewrap); or set mode to "off"'
+            f"{sandbox.mode!r} needs bubblewrap (bwrap on PATH), which is not installed "
+            '(Debian: apt-get install bubblewrap); or set mode to "off"'
         )
     return None

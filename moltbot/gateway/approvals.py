@@ -16,7 +16,8 @@ agent) judges ``argv[0]`` as the node will run it; allowlisted or ``security: fu
 is refused with ``SYSTEM_RUN_DENIED``, a miss asks the approvers (``host: "node"``) and waits, and a timeout
 applies ``askFallback``. An approved run reaches the node with ``approved: true`` and the
 ``approvalDecision``, as the original sends them, added by the registry after it strips the caller's own
-approval fields (``nodes/registry.py``), so no caller approves itself. A node that keeps its own approvals file still applies it.
+approval fields (``nodes/registry.py``), so no caller approves itself. A node that keeps its own approvals
+file still applies it.
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ the original.
 ``evaluate`` splits a command into its pipeline/sequence segments (``|``, ``&&``, ``||``, ``;``) and
 resolves each segment's executable on ``PATH``; the command is allowlisted only when every segment's
 executable matches a pattern (a glob on the resolved path, or on the bare name for a pattern without
-``/``). A command with substitutions, redirections or a newline is never allowlisted: it asks. Pure except
+``/``). A command with substitutions, redirections or a newline is never allowlisted: it asks.
+``evaluate_argv`` judges an argument vector another host runs (a node's ``system.run``) by ``argv[0]`` as
+given, unresolved. Pure except
 for ``shutil.which`` and the file I/O functions, which callers run in a worker thread.
 """
 
@@ -24,6 +26,7 @@ import shlex
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -233,12 +236,25 @@ def _matches(pattern: str, resolved: str) -> bool:
 def evaluate(policy: Policy, command: str, cwd: Path, path_env: str | None) -> Evaluation:
     if policy.security == "deny":
         return Evaluation("deny", "exec is denied by the approvals policy (security: deny)")
-    parts = segments(command)
+    return _judge(policy, segments(command), lambda words: _executable(words, cwd, path_env))
+
+
+def evaluate_argv(policy: Policy, argv: list[str]) -> Evaluation:
+    """The decision for an argument vector another host runs without a shell (a node's ``system.run``):
+    its one executable is ``argv[0]`` as given, since only that host can resolve it, so an allowlist
+    pattern with a ``/`` matches only an absolute ``argv[0]``."""
+    if policy.security == "deny":
+        return Evaluation("deny", "exec is denied by the approvals policy (security: deny)")
+    return _judge(policy, [argv] if argv and argv[0] else None, lambda words: words[0])
+
+
+def _judge(policy: Policy, parts: list[list[str]] | None,
+           executable_of: Callable[[list[str]], str | None]) -> Evaluation:
     resolved: list[str] = []
     matched: list[str] = []
     hit = parts is not None
     for words in parts or ():
-        executable = _executable(words, cwd, path_env)
+        executable = executable_of(words)
         if executable is None:
             hit = False
             continue

@@ -92,6 +92,7 @@ class Run:
     client_tools: tuple[ToolSpec, ...] = ()  # tools the caller runs itself (OpenResponses function tools)
     client_tool_calls: list[ToolCall] = attrs.field(factory=list)
     model: str | None = None  # "provider/model" for this run instead of the agent's (a cron job's override)
+    thinking: str | None = None  # this run's thinking level (agent/chat.send/cron ``thinking``), over the session's
     route: dict[str, Any] | None = None  # lastChannel/lastTo/… of a channel message (else "webchat")
     sender: Sender | None = None  # who sent a channel message (None: an operator, the API, cron …)
     command: bool = False  # a chat command (commands.py): answered without the model
@@ -259,7 +260,8 @@ class AgentRuntime:
                extra_system_prompt: str | None = None, collected: Collected | None = None,
                client_tools: Sequence[tuple[str, str, dict[str, Any]]] = (),
                model: str | None = None, route: dict[str, Any] | None = None, sender: Sender | None = None,
-               command: bool = False, spawned_by: str | None = None) -> tuple[Run, bool]:
+               command: bool = False, spawned_by: str | None = None,
+               thinking: str | None = None) -> tuple[Run, bool]:
         """Start a run (or find the one with the same idempotency key). Returns (run, created)."""
         key = f"{dedupe}:{run_id}"
         cached = self._dedupe.get(key)
@@ -276,7 +278,7 @@ class AgentRuntime:
         timeout = timeout or float(self.config.agents.defaults.timeout_seconds)
         run = Run(run_id=run_id, session_key=session_key, agent_id=agent, message=message, lane=lane or "main",
                   timeout=timeout, extra_system_prompt=extra_system_prompt, collected=collected, model=model,
-                  route=route, sender=sender, command=command, spawned_by=spawned_by,
+                  route=route, sender=sender, command=command, spawned_by=spawned_by, thinking=thinking,
                   client_tools=tuple(ToolSpec(name, description, parameters)
                                      for name, description, parameters in client_tools))
         if len(self._dedupe) >= DEDUPE_MAX:

@@ -3,7 +3,9 @@
 The user's message is appended to the transcript before the model is asked; the tool calls and results
 (the reference's format: an assistant message with ``toolCall`` parts, then one ``toolResult`` message
 per call) and the reply after it answers, each as one whole JSONL line. Tool calls loop back to the
-model at most ``MAX_TOOL_STEPS`` times; the tools offered are those the agent's policy admits.
+model at most ``MAX_TOOL_STEPS`` times; the tools offered are those the agent's policy admits. Every model
+call of the turn asks for the turn's thinking level (``thinking.py``); a step's reasoning blocks go back to
+the model with its tool calls.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from .providers.base import (
     Provider,
     ProviderError,
     TextDelta,
+    Thinking,
     ToolCall,
     ToolSpec,
     Usage,
 )
 from .sessions import SessionStore, iso_now, message_line, message_text, now_ms
+from .thinking import turn_level
 from .tools import policy_for
 from .usage import context_tokens, model_price, record_run, usage_record
 from .workspace import BOOTSTRAP_ORDER, daily_memory_name
@@ -78,6 +82,7 @@ async def run_turn(runtime: AgentRuntime, run: Run, provider: Provider, model: s
     run.message = neutralize_system_lines(run.message)  # any source: a user line never speaks for the system
     provider, model = session_model(runtime, run, entry, provider, model)
     window = context_tokens(runtime.config, provider.models(), model)
+    thinking = thinking_level(runtime, run, entry, provider, model)
     if not fresh and should_compact(runtime.config, entry, window):
         await auto_compact(runtime, run, store, entry, path, provider, model)
     # The user line is written while the model is asked (readers of the transcript wait for it), and is on
@@ -86,7 +91,7 @@ async def run_turn(runtime: AgentRuntime, run: Run, provider: Provider, model: s
                                      fresh=fresh, spawn=runtime.spawn)
     try:
         try:
-            last_call, reply_usage = await _ask_model(runtime, run, provider, model, history)
+            last_call, reply_usage = await _ask_model(runtime, run, provider, model, history, thinking)
         except ProviderError as exc:
             # The history did not fit (the provider says so): compact, then ask once more, as the original
             # retries after compacting. Only before anything of the turn happened (no text, no tool run).
@@ -97,7 +102,8 @@ async def run_turn(runtime: AgentRuntime, run: Run, provider: Provider, model: s
             history = await store.recent_messages(path, HISTORY_MESSAGES + 1)
             if history and history[-1].get("role") == "user":  # this turn's own line: _ask_model adds it
                 history = history[:-1]
-            last_call, reply_usage = await _ask_model(runtime, run, provider, model, history[-HISTORY_MESSAGES:])
+            last_call, reply_usage = await _ask_model(runtime, run, provider, model, history[-HISTORY_MESSAGES:],
+                                                      thinking)
     finally:
         with trio.CancelScope(shield=True):
             await store.settled(path, owner=True)
@@ -135,6 +141,16 @@ def session_model(runtime: AgentRuntime, run: Run, entry: dict[str, Any], provid
         log.warning("session %s: model override %s unusable (%s); using %s", run.session_key, reference,
                     exc.message, model)
         return provider, model
+
+
+def thinking_level(runtime: AgentRuntime, run: Run, entry: dict[str, Any], provider: Provider,
+                   model: str) -> str | None:
+    """The level the turn asks for: the run's, else the session's ``thinkingLevel``, else
+    ``agents.defaults.thinkingDefault``; none for a model the catalog marks ``reasoning: false``."""
+    info = next((info for info in provider.models() if info.id == model), None)
+    if info is not None and info.reasoning is False:
+        return None
+    return turn_level(run.thinking, entry.get("thinkingLevel"), runtime.config.agents.defaults.thinking_default)
 
 
 OVERFLOW_HINTS = ("context length", "context_length", "context window", "prompt is too long", "too many tokens",
@@ -218,7 +234,7 @@ def result_text(result: Any) -> str:
 
 
 async def _ask_model(runtime: AgentRuntime, run: Run, provider: Provider, model: str,
-                     history: list[dict[str, Any]]) -> tuple[Usage | None, Usage | None]:
+                     history: list[dict[str, Any]], thinking: str | None = None) -> tuple[Usage | None, Usage | None]:
     """Ask the model, run its tools, ask again …; ``run.usage`` adds up every call's tokens. Returns the
     last call's usage (its prompt is how full the context is) and the usage for the reply line (the same,
     unless the last call's tool line has it); ``None`` when the provider said nothing."""
@@ -234,8 +250,10 @@ async def _ask_model(runtime: AgentRuntime, run: Run, provider: Provider, model:
     verbose = tool_events_wanted(runtime, run)
     step_usage: Usage | None = None
     for _ in range(MAX_TOOL_STEPS):
-        request = ModelRequest(model=model, messages=tuple(messages), system=system, tools=tuple(tools))
+        request = ModelRequest(model=model, messages=tuple(messages), system=system, tools=tuple(tools),
+                               thinking=thinking)
         calls: list[ToolCall] = []
+        reasoning: list[dict[str, Any]] = []
         step_text = ""
         step_usage = None
         async with aclosing(provider.stream(request)) as chunks:
@@ -252,6 +270,8 @@ async def _ask_model(runtime: AgentRuntime, run: Run, provider: Provider, model:
                         await trio.lowlevel.checkpoint()
                 elif isinstance(chunk, ToolCall):
                     calls.append(chunk)
+                elif isinstance(chunk, Thinking):
+                    reasoning.append(chunk.block)
                 elif isinstance(chunk, Usage):
                     step_usage = (step_usage or Usage()) + chunk
                     run.usage = (run.usage or Usage()) + chunk
@@ -260,7 +280,8 @@ async def _ask_model(runtime: AgentRuntime, run: Run, provider: Provider, model:
         if any(call.name in client_names for call in calls):  # the caller runs these: stop and hand over
             run.client_tool_calls = [call for call in calls if call.name in client_names]
             break
-        messages.append(Message(role="assistant", content=step_text, tool_calls=tuple(calls)))
+        messages.append(Message(role="assistant", content=step_text, tool_calls=tuple(calls),
+                                thinking=tuple(reasoning)))
         run.reply_start = len(run.text)  # the transcript's reply line holds the text after the last tool step
         run.tool_log.append(_tool_call_line(step_text, calls, model, provider.id,
                                             usage_record(step_usage, price) if step_usage else None))

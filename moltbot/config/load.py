@@ -26,6 +26,7 @@ from .model import ORIGINAL_SECTIONS, Config, normalize_agent_id
 from .paths import resolve_config_path, resolve_state_dir
 from .positions import key_lines, line_of
 from .profiles import cli_command
+from .tools import sandbox_problem
 
 MAX_INCLUDE_DEPTH = 10
 _VAR = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -309,11 +310,10 @@ def parse_config(raw: Mapping[str, Any], *, path: Path | None = None, state_dir:
         if canvas_port is not None and not 0 <= canvas_port <= 65535:
             ctx.problem("canvasHost.port", f"must be a port number 0..65535 (got {canvas_port})")
         config = check_bindings(config, raw, ctx)
-        sandbox = config.agents.defaults.sandbox
-        if sandbox.mode != "off":
-            # Never a silent unsandboxed run: refuse the config until a backend exists (none in this build).
-            ctx.problem("agents.defaults.sandbox.mode", f"{sandbox.mode!r} needs a sandbox backend, and this "
-                        "build has none (bubblewrap and Docker backends are not implemented); set it to \"off\"")
+        # Never a silent unsandboxed run: a sandbox this machine cannot provide refuses the config.
+        sandbox_reason = sandbox_problem(config.agents.defaults.sandbox)
+        if sandbox_reason is not None:
+            ctx.problem("agents.defaults.sandbox.mode", sandbox_reason)
         auth = config.gateway.auth
         if config.hooks.token and config.hooks.token in (auth.token, auth.password):
             ctx.problem("hooks.token", "must differ from the gateway's token and password (whoever sends "

@@ -6,6 +6,9 @@ place. Every value here is read per turn or per tool call, so a change is hot (`
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
+from pathlib import Path
 from typing import Literal
 
 import attrs
@@ -72,3 +75,32 @@ class SandboxConfig:
     mode: Literal["off", "non-main", "all"] = "off"
     backend: Literal["auto", "bubblewrap", "docker"] = "auto"
     network: bool = False
+
+
+DOCKER_SOCKET = Path("/var/run/docker.sock")
+
+
+def find_bwrap(which: Callable[[str], str | None] | None = None) -> str | None:
+    """bubblewrap's path (``bwrap`` on ``PATH``), or ``None``."""
+    return (which or shutil.which)("bwrap")
+
+
+def sandbox_problem(sandbox: SandboxConfig, which: Callable[[str], str | None] | None = None) -> str | None:
+    """Why ``sandbox`` cannot be honoured on this machine, or ``None`` (``mode: off`` needs nothing). Only
+    the bubblewrap backend is in this build (``agents/sandbox.py``)."""
+    if sandbox.mode == "off":
+        return None
+    bwrap = find_bwrap(which)
+    if sandbox.backend == "docker" or (
+        sandbox.backend == "auto" and bwrap is None and DOCKER_SOCKET.exists()
+    ):
+        return (
+            f"{sandbox.mode!r} with the Docker backend: this build has only the bubblewrap backend; install "
+            'bubblewrap (Debian: apt-get install bubblewrap) and set backend to "bubblewrap" or "auto"'
+        )
+    if bwrap is None:
+        return (
+            f"{sandbox.mode!r} needs bubblewrap (bwrap on PATH), which is not installed "
+            '(Debian: apt-get install bubblewrap); or set mode to "off"'
+        )
+    return None

@@ -9,11 +9,21 @@ decision once and broadcasts ``exec.approval.resolved``. Pending requests live o
 restart answers every waiter with a timeout (its run is cancelled anyway). The file is read and written
 in a worker thread under one lock, so ``allow-always`` and ``exec.approvals.set`` cannot lose each
 other's changes.
+
+A node's ``system.run`` (``node.invoke``, whoever calls it) passes the same approvals before it is
+forwarded (``authorize_node_run``): the policy of the agent the params name (``agentId``, else the default
+agent) judges ``argv[0]`` as the node will run it; allowlisted or ``security: full`` goes on, ``deny``
+is refused with ``SYSTEM_RUN_DENIED``, a miss asks the approvers (``host: "node"``) and waits, and a timeout
+applies ``askFallback``. An approved run reaches the node with ``approved: true`` and the
+``approvalDecision``, as the original sends them, added by the registry after it strips the caller's own
+approval fields (``nodes/registry.py``), so no caller approves itself. A node that keeps its own approvals
+file still applies it.
 """
 
 from __future__ import annotations
 
 import logging
+import shlex
 import time
 import uuid
 from collections.abc import Callable
@@ -25,7 +35,14 @@ import attrs
 import trio
 
 from ..agents import approvals as file_rules
-from ..protocol import ExecApprovalRequest, ExecApprovalRequestedEvent, ExecApprovalResolvedEvent
+from ..agents.sessions import normalize_agent_id
+from ..protocol import (
+    INVALID_REQUEST,
+    ExecApprovalRequest,
+    ExecApprovalRequestedEvent,
+    ExecApprovalResolvedEvent,
+    RemoteProtocolError,
+)
 
 if TYPE_CHECKING:
     from ..agents.approvals import Policy
@@ -38,6 +55,8 @@ log = logging.getLogger("moltbot.approvals")
 MAX_PENDING = 256
 DEFAULT_TIMEOUT_MS = 120_000
 MAX_TIMEOUT_MS = 24 * 3600 * 1000
+MAX_NODE_ARGV = 1024
+MAX_NODE_COMMAND = 64 * 1024
 
 
 def wall_ms() -> int:
@@ -195,3 +214,56 @@ async def _notify(runtime: Runtime, route: dict[str, Any], pending: PendingAppro
                                     route["lastTo"], approval_notice(pending))
     except Exception as exc:  # the request stands; other approvers can still answer it
         log.warning("exec approval %s: the chat could not be told: %s", pending.id, exc)
+
+
+def _node_refusal(message: str, **details: Any) -> RemoteProtocolError:
+    return RemoteProtocolError(INVALID_REQUEST, message, details={"code": "SYSTEM_RUN_DENIED",
+                                                                  "command": "system.run", **details})
+
+
+async def authorize_node_run(runtime: Runtime, node_id: str, params: Any) -> dict[str, Any] | None:
+    """Wait until the exec approvals allow ``node_id`` to run the ``system.run`` of ``params`` (see the module
+    docstring); the approval fields to send with it (``None``: allowlisted, nothing to add). Raises
+    ``RemoteProtocolError`` (``SYSTEM_RUN_DENIED``) when they do not allow it."""
+    argv = params.get("command") if isinstance(params, dict) else None
+    if (not isinstance(argv, list) or not argv or len(argv) > MAX_NODE_ARGV
+            or not all(isinstance(word, str) for word in argv) or not argv[0]
+            or sum(len(word) for word in argv) > MAX_NODE_COMMAND):
+        raise RemoteProtocolError(INVALID_REQUEST, "system.run: command must be a non-empty array of strings "
+                                                   f"(at most {MAX_NODE_ARGV} words, {MAX_NODE_COMMAND} characters)")
+    assert isinstance(params, dict)
+    agents, broker = runtime.agents, runtime.approvals
+    named = params.get("agentId")
+    agent_id = normalize_agent_id(named) if isinstance(named, str) and named.strip() else agents.default_agent_id()
+    if agent_id not in agents.agent_ids():
+        raise _node_refusal(f"system.run: unknown agent id: {named}")
+    try:
+        _, file = await broker.read()
+    except file_rules.ApprovalsFileError as exc:
+        raise _node_refusal(f"SYSTEM_RUN_DENIED: {exc}") from None
+    policy = file_rules.effective_policy(file, agent_id, runtime.config.tools.exec)
+    verdict = file_rules.evaluate_argv(policy, argv)
+    command = shlex.join(argv)
+    if verdict.decision == "deny":
+        raise _node_refusal(f"SYSTEM_RUN_DENIED: {verdict.reason}", reason=verdict.reason)
+    if verdict.decision == "allow":
+        if verdict.matched:
+            await broker.update(lambda f: file_rules.record_use(f, agent_id, verdict.matched, command))
+        return None
+    cwd, session_key = params.get("cwd"), params.get("sessionKey")
+    request = ExecApprovalRequest(command=command, cwd=cwd if isinstance(cwd, str) else None, host="node",
+                                  security=policy.security, ask=policy.ask, agent_id=agent_id,
+                                  resolved_path=argv[0],
+                                  session_key=session_key if isinstance(session_key, str) else None)
+    log.info("node %s: system.run waits for approval", node_id)
+    _, decision = await broker.request(request, timeout_ms=runtime.config.tools.exec.approval_timeout_ms)
+    if decision is None:
+        if policy.ask_fallback != "full":
+            raise _node_refusal(f"SYSTEM_RUN_DENIED: the approval request timed out (askFallback: "
+                                f"{policy.ask_fallback})", reason="approval-timeout")
+        decision = "allow-once"
+    elif decision == "deny":
+        raise _node_refusal("SYSTEM_RUN_DENIED: denied by the approver", reason="user-denied")
+    elif decision == "allow-always":
+        await broker.update(lambda f: file_rules.allow_always(f, agent_id, verdict.resolved, command))
+    return {"approved": True, "approvalDecision": decision}

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..agents.sessions import normalize_agent_id
+from ..agents.thinking import normalize_level
 from ..channels.base import DeliveryError
 from ..channels.manager import SUPERVISED
 from ..config.model import Config
@@ -64,11 +65,11 @@ class RuntimeCronHost:
         agent_id = normalize_agent_id(job.agent_id) if job.agent_id else agents.default_agent_id()
         if agent_id not in agents.agent_ids():  # an agent removed from the config: the default runs it
             agent_id = agents.default_agent_id()
-        message = f"/think {payload.thinking} {request.message}" if payload.thinking else request.message
         try:
             run, _ = agents.submit(run_id=f"cron-{job.id}-{job.state.running_at_ms}",
-                                   session_key=f"agent:{agent_id}:cron:{job.id}", message=message,
+                                   session_key=f"agent:{agent_id}:cron:{job.id}", message=request.message,
                                    dedupe="cron", agent_id=agent_id, lane="cron", model=payload.model,
+                                   thinking=normalize_level(payload.thinking),
                                    timeout=float(payload.timeout_seconds) if payload.timeout_seconds else None)
         except ProtocolError as exc:
             raise TurnRefused(exc.message) from None

@@ -12,8 +12,8 @@ session's place in its lane; like every command it must finish within the comman
 compaction cut short leaves the transcript as it was. ``/model <provider/model>`` sets the session's
 ``providerOverride``/``modelOverride`` (checked against the configured providers; ``/model default``
 clears it); its turns then use it (``turns.session_model``). ``/think <level>`` stores ``thinkingLevel``,
-shown by ``/status`` and ``sessions.list``; this build's providers send no reasoning setting yet, and the
-answer says so.
+shown by ``/status`` and ``sessions.list``; the session's turns ask the model for it (``agents/thinking.py``:
+OpenAI-compatible ``reasoning_effort``, Anthropic's thinking budget).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from ..agents.compaction import cleared, summarize_session
 from ..agents.providers.base import ProviderError
 from ..agents.sessions import now_ms
+from ..agents.thinking import THINK_LEVELS, normalize_level
 from ..agents.usage import context_tokens, model_price
 from ..protocol import ProtocolError
 
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from ..agents.runtime import Run
     from .runtime import Runtime
 
-THINK_LEVELS = ("off", "minimal", "low", "medium", "high", "xhigh")
 OWNER_ONLY = "Only the owner can change this session."
 
 
@@ -146,15 +146,14 @@ def register_session_commands(runtime: Runtime) -> None:
             return f"Thinking: {(entry or {}).get('thinkingLevel') or 'off'} (levels: {', '.join(THINK_LEVELS)})."
         if _refused(run):
             return OWNER_ONLY
-        level = args[0].lower()
-        if level not in THINK_LEVELS:
+        level = normalize_level(args[0])
+        if level is None:
             return f"Unknown level {args[0]!r}; use one of {', '.join(THINK_LEVELS)}."
         entry = entry if entry is not None else await store.ensure(run.session_key)
         entry.update({"thinkingLevel": level, "updatedAt": now_ms()})
         await store.save()
         rest = " Send your message on its own." if args[1:] else ""
-        return (f"Thinking level: {level} (stored for this session; this build's providers do not send a "
-                f"reasoning setting yet).{rest}")
+        return f"Thinking level: {level} (this session's turns ask the model for it).{rest}"
 
     commands = agents.commands
     commands.register("status", status, "this session's model, context use and settings")

@@ -127,8 +127,10 @@ class NodeRegistry:
         return self.sessions.get(node_id)
 
     async def invoke(self, session: NodeSession, command: str, params: Any, *, timeout_ms: int,
-                     idempotency_key: str | None) -> InvokeOutcome:
-        """Ask the node to run ``command``; wait at most ``timeout_ms`` for its answer.
+                     idempotency_key: str | None, approval: dict[str, Any] | None = None) -> InvokeOutcome:
+        """Ask the node to run ``command``; wait at most ``timeout_ms`` for its answer. ``approval`` is the
+        gateway's own exec approval of a ``system.run`` (``approved``, ``approvalDecision``), added to the
+        params after the caller's approval fields are stripped.
 
         Cancellation: cancelling the caller withdraws the invoke; a later result is ignored.
         """
@@ -140,6 +142,8 @@ class NodeRegistry:
             if session.connection.closing or self.sessions.get(session.node_id) is not session:
                 return InvokeOutcome(False, error={"code": "UNAVAILABLE", "message": f"node disconnected ({command})"})
             params = strip_approval_fields(params)
+            if approval and isinstance(params, dict):
+                params = {**params, **approval}
             request = NodeInvokeRequest(
                 id=invoke_id, node_id=session.node_id, command=command,
                 params_json=None if params is UNSET or params is None else json.dumps(params, separators=(",", ":")),

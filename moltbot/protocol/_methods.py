@@ -188,7 +188,8 @@ METHODS: Final[dict[str, MethodSpec]] = _table(
     MethodSpec("plugins.controlUi.list", EmptyParams, JsonObject, since=4),
     MethodSpec("projects.list", _ui.ProjectsListParams, JsonObject, since=4),
     MethodSpec("question.list", EmptyParams, JsonObject, since=4),
-    MethodSpec("exec.approval.list", EmptyParams, list[_approvals.ExecApprovalRequestedEvent], since=4),
+    # on protocol 3 too: our Control UI (protocol 3) shows the approvals pending when it connects
+    MethodSpec("exec.approval.list", EmptyParams, list[_approvals.ExecApprovalRequestedEvent]),
     MethodSpec("plugin.approval.list", EmptyParams, list[Any], since=4),
     MethodSpec("openclaw.approval.list", EmptyParams, list[Any], since=4),
     MethodSpec("talk.catalog", EmptyParams, JsonObject, since=4),

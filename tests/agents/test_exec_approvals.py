@@ -48,7 +48,7 @@ def test_a_bad_file_is_named_and_sandbox_without_backend_refuses_the_config():
     with pytest.raises(rules.ApprovalsFileError, match="defaults.security"):
         rules.normalize({"defaults": {"security": "yolo"}})
     with pytest.raises(ConfigError, match="sandbox"):
-        parse_config({"agents": {"defaults": {"sandbox": {"mode": "all"}}}})
+        parse_config({"agents": {"defaults": {"sandbox": {"mode": "all", "backend": "docker"}}}})
 
 
 def exec_config(tmp_path, base_url, **exec_fields):

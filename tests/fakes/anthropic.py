@@ -62,6 +62,15 @@ def tool_use_block(index: int, call: ScriptedToolUse) -> list[bytes]:
             event("content_block_stop", index=index)]
 
 
+def thinking_block(index: int, text: str, signature: str) -> list[bytes]:
+    """A ``thinking`` block as extended thinking streams it: text deltas, then one ``signature_delta``."""
+    return [event("content_block_start", index=index,
+                  content_block={"type": "thinking", "thinking": "", "signature": ""}),
+            event("content_block_delta", index=index, delta={"type": "thinking_delta", "thinking": text}),
+            event("content_block_delta", index=index, delta={"type": "signature_delta", "signature": signature}),
+            event("content_block_stop", index=index)]
+
+
 def message_end(stop_reason: str = "end_turn", output_tokens: int = 5) -> list[bytes]:
     return [event("message_delta", delta={"stop_reason": stop_reason, "stop_sequence": None},
                   usage={"output_tokens": output_tokens}),
@@ -83,14 +92,17 @@ def text_reply(*parts: str, input_tokens: int = 10, output_tokens: int = 5, stop
 
 
 def tool_use_reply(*calls: ScriptedToolUse, text: Iterable[str] = (), input_tokens: int = 20,
-                   output_tokens: int = 9) -> Reply:
-    """Optional text block, then one ``tool_use`` block per call, ``stop_reason: "tool_use"``."""
+                   output_tokens: int = 9, thinking: tuple[str, str] | None = None) -> Reply:
+    """Optional ``thinking`` block (``(text, signature)``) and text block, then one ``tool_use`` block per
+    call, ``stop_reason: "tool_use"``."""
     parts = list(text)
     events = [message_start(input_tokens)]
+    if thinking is not None:
+        events += thinking_block(0, *thinking)
     if parts:
-        events += text_block(0, *parts)
+        events += text_block(1 if thinking else 0, *parts)
     for offset, call in enumerate(calls):
-        events += tool_use_block(offset + (1 if parts else 0), call)
+        events += tool_use_block(offset + (1 if parts else 0) + (1 if thinking else 0), call)
     return stream_reply(*events, *message_end("tool_use", output_tokens))
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import pytest
 import trio
@@ -265,3 +266,45 @@ async def test_exec_approvals_node_get_and_set_are_forwarded_to_the_node(gateway
     assert seen == [("system.execApprovals.get", {}),
                     ("system.execApprovals.set", {"file": {"version": 1}, "baseHash": "h1"})]
     assert missing.code == "UNAVAILABLE" and missing.details == {"code": "NOT_CONNECTED"}
+
+
+async def test_a_nodes_system_run_goes_through_the_exec_approvals(gateway, client):
+    key = DeviceKeyPair.generate()
+    with trio.fail_after(10):
+        async with await _open_node(gateway.url, key, ["system.run"]) as node_client, client() as operator:
+            node, events = _SilentNode(node_client), operator.subscribe()
+            seen, results = [], []
+
+            async def invoke(argv, **extra) -> None:
+                try:
+                    results.append(await operator.call("node.invoke", _invoke(
+                        key.device_id, "system.run", {"command": argv, **extra})))
+                except RemoteProtocolError as exc:
+                    results.append(exc)
+
+            async def answer() -> None:
+                request = await node.next_request()
+                seen.append(json.loads(request["paramsJSON"]))
+                await node_client.call("node.invoke.result", {"id": request["id"], "nodeId": key.device_id,
+                                                              "ok": True, "payloadJSON": '{"exitCode":0}'})
+
+            async with trio.open_nursery() as nursery:  # a miss asks; the caller cannot approve itself
+                nursery.start_soon(partial(invoke, ["echo", "hi"], approved=True))
+                requested = (await next_event(events, "exec.approval.requested")).payload
+                assert seen == []  # nothing reached the node while the approvers think
+                nursery.start_soon(answer)
+                await operator.call("exec.approval.resolve", {"id": requested["id"], "decision": "allow-always"})
+            async with trio.open_nursery() as nursery:  # allowlisted now: straight to the node, no approval flag
+                nursery.start_soon(answer)
+                await invoke(["echo", "again"])
+            async with trio.open_nursery() as nursery:  # denied by the approver: the node never hears of it
+                nursery.start_soon(invoke, ["rm", "-rf", "x"])
+                requested_rm = (await next_event(events, "exec.approval.requested")).payload
+                await operator.call("exec.approval.resolve", {"id": requested_rm["id"], "decision": "deny"})
+            snapshot = await operator.call("exec.approvals.get", {})
+    assert requested["request"]["host"] == "node" and requested["request"]["command"] == "echo hi"
+    assert seen[0] == {"command": ["echo", "hi"], "approved": True, "approvalDecision": "allow-always"}
+    assert seen[1] == {"command": ["echo", "again"]} and len(seen) == 2
+    assert results[0]["payload"] == {"exitCode": 0} and results[1]["payload"] == {"exitCode": 0}
+    assert results[2].details["code"] == "SYSTEM_RUN_DENIED" and "denied by the approver" in results[2].message
+    assert [entry["pattern"] for entry in snapshot["file"]["agents"]["main"]["allowlist"]] == ["echo"]

@@ -5,6 +5,9 @@ The answer is a typed SSE stream: ``message_start`` (input usage), then per cont
 ``content_block_stop``, then ``message_delta`` (stop reason, output usage) and ``message_stop``; ``ping``
 may come at any time and ``error`` ends the stream. A tool call is yielded when its block stops. The
 system prompt is the top-level ``system``; tool results go back as ``tool_result`` blocks of a user turn.
+A thinking level goes out as ``thinking.budget_tokens`` (``agents/thinking.py``); the answer's ``thinking``
+blocks (``thinking_delta`` text, then a ``signature_delta``) and ``redacted_thinking`` blocks are yielded
+whole as ``Thinking`` when they stop, and lead the assistant turn that carries the step's tool calls.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from ..thinking import ANTHROPIC_BUDGETS
 from .base import (
     Chunk,
     Finish,
@@ -22,6 +26,7 @@ from .base import (
     ModelRequest,
     ProviderError,
     TextDelta,
+    Thinking,
     ToolCall,
     Usage,
     token_count,
@@ -47,7 +52,8 @@ class _ToolBlock:
 def _blocks(message: Message) -> list[dict[str, Any]]:
     if message.role == "tool":
         return [{"type": "tool_result", "tool_use_id": message.tool_call_id or "", "content": message.content}]
-    blocks: list[dict[str, Any]] = [{"type": "text", "text": message.content}] if message.content else []
+    blocks: list[dict[str, Any]] = [dict(block) for block in message.thinking] if message.role == "assistant" else []
+    blocks += [{"type": "text", "text": message.content}] if message.content else []
     if message.role == "assistant":
         blocks += [{"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments}
                    for call in message.tool_calls]
@@ -78,14 +84,17 @@ def request_to_anthropic(request: ModelRequest, *, default_max_tokens: int = DEF
         # Plain text turns in their simplest form, as most clients send them.
         if len(turn["content"]) == 1 and turn["content"][0]["type"] == "text":
             turn["content"] = turn["content"][0]["text"]
+    budget = ANTHROPIC_BUDGETS.get(request.thinking or "")
     body: dict[str, Any] = {"model": request.model, "messages": turns, "stream": True,
-                            "max_tokens": request.max_tokens or default_max_tokens}
+                            "max_tokens": (request.max_tokens or default_max_tokens) + (budget or 0)}
     if system:
         body["system"] = "\n\n".join(system)
     if request.tools:
         body["tools"] = [{"name": tool.name, "description": tool.description, "input_schema": tool.parameters}
                          for tool in request.tools]
-    if request.temperature is not None:
+    if budget:  # the answer keeps its max_tokens; the API takes no temperature with thinking on
+        body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+    elif request.temperature is not None:
         body["temperature"] = request.temperature
     return body
 
@@ -117,6 +126,7 @@ class AnthropicProvider(HttpProvider):
 
     async def _decode(self, events: AsyncGenerator[SseEvent, None]) -> AsyncGenerator[Chunk, None]:
         tools: dict[int, _ToolBlock] = {}
+        thinking: dict[int, dict[str, Any]] = {}
         input_tokens = output_tokens = cache_read = cache_write = 0
         stop_reason: str | None = None
         async for event in events:
@@ -135,12 +145,22 @@ class AnthropicProvider(HttpProvider):
                 elif block.get("type") == "tool_use":
                     tools[data.get("index", 0)] = _ToolBlock(block.get("id", ""), block.get("name", ""),
                                                              block.get("input") or {})
+                elif block.get("type") == "thinking":
+                    thinking[data.get("index", 0)] = {"type": "thinking", "thinking": block.get("thinking") or "",
+                                                      "signature": block.get("signature") or ""}
+                elif block.get("type") == "redacted_thinking":
+                    thinking[data.get("index", 0)] = {"type": "redacted_thinking", "data": block.get("data") or ""}
             elif kind == "content_block_delta":
                 delta = data.get("delta") or {}
                 if delta.get("type") == "text_delta" and delta.get("text"):
                     yield TextDelta(delta["text"])
                 elif delta.get("type") == "input_json_delta" and data.get("index", 0) in tools:
                     tools[data.get("index", 0)].json += delta.get("partial_json") or ""
+                elif delta.get("type") in ("thinking_delta", "signature_delta") and data.get("index", 0) in thinking:
+                    field = "thinking" if delta["type"] == "thinking_delta" else "signature"
+                    thinking[data.get("index", 0)][field] += str(delta.get(field) or "")
+            elif kind == "content_block_stop" and data.get("index", 0) in thinking:
+                yield Thinking(thinking.pop(data.get("index", 0)))
             elif kind == "content_block_stop" and data.get("index", 0) in tools:
                 tool = tools.pop(data.get("index", 0))
                 arguments = self._tool_arguments(tool.name, tool.json) if tool.json else tool.input

@@ -1,7 +1,8 @@
 """The provider contract: a conversation in, a stream of chunks out.
 
-A provider turns a ``ModelRequest`` (system prompt, messages, tools) into an async iterator of chunks:
-``TextDelta`` (new assistant text), ``ToolCall`` (a complete tool call the model asks for), ``Usage``
+A provider turns a ``ModelRequest`` (system prompt, messages, tools, thinking level) into an async iterator
+of chunks: ``TextDelta`` (new assistant text), ``ToolCall`` (a complete tool call the model asks for),
+``Thinking`` (a reasoning block the provider wants back with the tool calls it came with), ``Usage``
 (token counts, when the provider reports them) and finally ``Finish`` (why it stopped). Providers do their
 own I/O (httpx for the HTTP ones) and take their base URL, key and clock from their constructor, so tests
 point them at loopback fakes. Errors surface as ``ProviderError`` with the provider's own message; whether
@@ -34,13 +35,15 @@ class ToolCall:
 
 @attrs.frozen
 class Message:
-    """One conversation message. ``content`` is text; tool traffic uses ``tool_calls`` / ``tool_call_id``."""
+    """One conversation message. ``content`` is text; tool traffic uses ``tool_calls`` / ``tool_call_id``;
+    ``thinking`` holds an assistant step's ``Thinking`` blocks, sent back only by the provider that made them."""
 
     role: Literal["system", "user", "assistant", "tool"]
     content: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
     name: str | None = None
+    thinking: tuple[dict[str, Any], ...] = ()
 
 
 @attrs.frozen
@@ -51,11 +54,20 @@ class ModelRequest:
     tools: tuple[ToolSpec, ...] = ()
     max_tokens: int | None = None
     temperature: float | None = None
+    thinking: str | None = None  # minimal/low/medium/high (``thinking.wire_level``); None: ask for none
 
 
 @attrs.frozen
 class TextDelta:
     text: str
+
+
+@attrs.frozen
+class Thinking:
+    """A reasoning block in the provider's own form (Anthropic's signed ``thinking`` or
+    ``redacted_thinking``), to hand back unchanged with the step's tool calls. Not reply text."""
+
+    block: dict[str, Any]
 
 
 @attrs.frozen
@@ -97,7 +109,7 @@ class Finish:
     reason: FinishReason = "stop"
 
 
-Chunk = TextDelta | ToolCall | Usage | Finish
+Chunk = TextDelta | ToolCall | Thinking | Usage | Finish
 
 
 class ProviderError(Exception):

@@ -4,7 +4,8 @@ One POST to ``{base_url}/chat/completions`` with ``stream: true``; the answer is
 ``chat.completion.chunk`` objects ending with ``data: [DONE]``. Text deltas are yielded as they come;
 tool calls arrive as fragments keyed by ``index`` (id and name first, then JSON argument pieces) and are
 yielded whole when the choice finishes. Usage (``stream_options.include_usage``) comes in a last chunk
-with no choices, so ``Usage`` and ``Finish`` are yielded after the stream's end.
+with no choices, so ``Usage`` and ``Finish`` are yielded after the stream's end. A thinking level goes out
+as ``reasoning_effort`` (``agents/thinking.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from ..thinking import OPENAI_EFFORTS
 from .base import (
     Chunk,
     Finish,
@@ -72,6 +74,8 @@ def request_to_openai(request: ModelRequest) -> dict[str, Any]:
         body["max_tokens"] = request.max_tokens
     if request.temperature is not None:
         body["temperature"] = request.temperature
+    if request.thinking in OPENAI_EFFORTS:
+        body["reasoning_effort"] = OPENAI_EFFORTS[request.thinking]
     return body
 
 

@@ -5,8 +5,10 @@ Arguments are the original's: ``exec {command, workdir?, env?, timeout? (s), yie
 runs, the agent's approvals policy (``agents/approvals.py``) decides: allowlisted or ``security: full``
 runs; ``deny`` refuses; a miss asks the approvers (``approve``: the gateway's broker, which also tells
 the chat) and waits; no answer by the deadline applies ``askFallback``. ``allow-always`` adds the
-command's executables to the agent's allowlist. A sandbox mode other than ``off`` has no backend in this
-build: ``config/load.py`` refuses such a config, and the tool refuses too, never running unsandboxed.
+command's executables to the agent's allowlist. A sandboxed run (``agents.defaults.sandbox``) runs the
+command under bubblewrap (``agents/sandbox.py``: the workspace read-write, system directories read-only,
+nothing else, no network unless allowed, a fresh environment); when bubblewrap is missing the tool refuses,
+never running unsandboxed. The approvals apply to sandboxed commands too.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .. import approvals as rules
+from ..sandbox import SandboxUnavailable, sandboxed, wrapper
 from .fs import confine
 from .processes import ProcessTable, kill
 from .registry import ToolError
@@ -50,11 +53,6 @@ PROCESS_SCHEMA = {"type": "object", "properties": {
     "sessionId": {"type": "string"}, "data": {"type": "string", "description": "write: text for stdin"},
     "offset": {"type": "integer", "minimum": 0}, "limit": {"type": "integer", "minimum": 1}},
     "required": ["action"]}
-
-
-def sandboxed(config: Any, session_key: str, main_key: str) -> bool:
-    mode = config.agents.defaults.sandbox.mode
-    return mode == "all" or (mode == "non-main" and session_key != main_key)
 
 
 def _check(arguments: dict[str, Any]) -> tuple[str, dict[str, str]]:
@@ -115,9 +113,12 @@ def register_exec_tools(registry: ToolRegistry, agents: AgentRuntime, *, approve
         command, env = _check(arguments)
         agent_id = run.agent_id if run is not None else agents.default_agent_id()
         config = agents.config
+        sandbox = None
         if run is not None and sandboxed(config, run.session_key, agents.main_key(agent_id)):
-            raise ToolError(f"exec refused: agents.defaults.sandbox.mode is {config.agents.defaults.sandbox.mode!r} "
-                            "and this build has no sandbox backend; nothing was run")
+            try:
+                sandbox = await trio.to_thread.run_sync(wrapper, config.agents.defaults.sandbox)
+            except SandboxUnavailable as exc:
+                raise ToolError(f"exec refused: the sandbox is unavailable: {exc}; nothing was run") from None
         workspace = await agents.ensure_workspace(agent_id)
         workdir = arguments.get("workdir") or "."
         cwd = await trio.to_thread.run_sync(lambda: confine(workspace, workdir, workspace_only=True))
@@ -127,10 +128,16 @@ def register_exec_tools(registry: ToolRegistry, agents: AgentRuntime, *, approve
         exec_config = config.tools.exec
         timeout = float(arguments.get("timeout") or exec_config.timeout_sec)
         yield_ms = 0 if arguments.get("background") else arguments.get("yieldMs", exec_config.background_ms)
+        argv = None
+        run_env = {**os.environ, **env}
+        if sandbox is not None:
+            root = await trio.to_thread.run_sync(lambda: Path(workspace).resolve())
+            argv = sandbox.argv(command, workspace=root, cwd=cwd)
+            run_env = sandbox.environment(root, env)
         try:
-            session = await table.start(command, cwd=cwd, env={**os.environ, **env}, kill_after=timeout,
+            session = await table.start(command, cwd=cwd, env=run_env, kill_after=timeout,
                                         limit=exec_config.max_output_chars, agent_id=agent_id,
-                                        session_key=run.session_key if run else None)
+                                        session_key=run.session_key if run else None, argv=argv)
         except OSError as exc:
             raise ToolError(f"exec failed to start: {exc.strerror or exc}") from None
         with trio.move_on_after(yield_ms / 1000):

@@ -93,13 +93,14 @@ class ProcessTable:
             del self.sessions[finished.pop(0)]
 
     async def start(self, command: str, *, cwd: Path, env: Mapping[str, str], kill_after: float, limit: int,
-                    agent_id: str, session_key: str | None) -> ProcessSession:
+                    agent_id: str, session_key: str | None, argv: list[str] | None = None) -> ProcessSession:
+        """Start ``command`` (``/bin/sh -c``; ``argv`` instead when given: the sandbox's wrapper of it)."""
         self.sweep()
         if len(self.sessions) >= MAX_SESSIONS:
             raise OSError(f"too many processes running (limit {MAX_SESSIONS}); kill some with the process tool")
         session = ProcessSession(uuid.uuid4().hex[:8], command, str(cwd), agent_id, session_key, limit)
         session.process = await trio.lowlevel.open_process(
-            ["/bin/sh", "-c", command], cwd=str(cwd), env=dict(env), stdin=subprocess.PIPE,
+            argv or ["/bin/sh", "-c", command], cwd=str(cwd), env=dict(env), stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         self.sessions[session.id] = session
         self._spawn(lambda: self._supervise(session, kill_after))

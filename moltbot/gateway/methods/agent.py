@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...agents.providers.registry import model_refs
 from ...agents.sessions import message_text, normalize_agent_id
+from ...agents.thinking import THINK_LEVELS, normalize_level
 from ...protocol import (
     INVALID_REQUEST,
     UNAVAILABLE,
@@ -42,7 +43,7 @@ async def agent(runtime: Runtime, connection: Connection, params: AgentParams) -
     run, _ = agents.submit(run_id=params.idempotency_key, session_key=session_key, message=params.message,
                            dedupe="agent", agent_id=params.agent_id, lane=params.lane,
                            timeout=float(params.timeout) if params.timeout else None,
-                           extra_system_prompt=params.extra_system_prompt)
+                           extra_system_prompt=params.extra_system_prompt, thinking=_thinking(params.thinking))
     await ack(connection, AgentAccepted(run_id=run.run_id, status="accepted", accepted_at=run.accepted_at))
     await run.done.wait()
     if run.status == "ok":
@@ -50,6 +51,16 @@ async def agent(runtime: Runtime, connection: Connection, params: AgentParams) -
     summary = "aborted" if run.status == "aborted" else (run.error or "failed")
     raise ProtocolError(UNAVAILABLE, run.error or f"run {run.status}",
                         payload={"runId": run.run_id, "status": "error", "summary": summary})
+
+
+def _thinking(value: str | None) -> str | None:
+    """The ``thinking`` of an ``agent``/``chat.send`` call: that run's level (``agents/thinking.py``)."""
+    if value is None or not value.strip():
+        return None
+    level = normalize_level(value)
+    if level is None:
+        raise ProtocolError(INVALID_REQUEST, f"unknown thinking level {value!r}; use one of {', '.join(THINK_LEVELS)}")
+    return level
 
 
 async def _session_key_of(runtime: Runtime, params: AgentParams) -> str:
@@ -165,10 +176,11 @@ async def chat_send(runtime: Runtime, connection: Connection, params: ChatSendPa
         return {"ok": True, "aborted": bool(run_ids), "runIds": run_ids}
     if not text and not params.attachments:
         raise ProtocolError(INVALID_REQUEST, "message or attachment required")
-    message = params.message if not params.thinking else f"/think {params.thinking} {params.message}"
-    command = not params.thinking and agents.commands.match(text) is not None  # /status, /new … as in a channel
-    run, created = agents.submit(run_id=params.idempotency_key, session_key=params.session_key, message=message,
-                                 command=command, dedupe="chat", timeout=(params.timeout_ms / 1000) if params.timeout_ms else None)
+    thinking = _thinking(params.thinking)
+    command = agents.commands.match(text) is not None  # /status, /new … as in a channel
+    run, created = agents.submit(run_id=params.idempotency_key, session_key=params.session_key,
+                                 message=params.message, command=command, dedupe="chat", thinking=thinking,
+                                 timeout=(params.timeout_ms / 1000) if params.timeout_ms else None)
     if created:
         return {"runId": run.run_id, "status": "started"}
     if not run.done.is_set():

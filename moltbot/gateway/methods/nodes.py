@@ -41,6 +41,7 @@ from ...protocol import (
     RequestIdParams,
     parse_json,
 )
+from ..approvals import authorize_node_run
 
 if TYPE_CHECKING:
     from ..connection import Connection
@@ -132,9 +133,14 @@ async def invoke(runtime: Runtime, connection: Connection, params: NodeInvokePar
     if reason is not None:
         raise RemoteProtocolError(INVALID_REQUEST, "node command not allowed",
                                   details={"reason": reason, "command": params.command})
+    approval = None
+    if params.command == "system.run":  # through the exec approvals first, as the exec tool's commands
+        approval = await authorize_node_run(runtime, params.node_id, params.params)
+        if nodes.registry.get(params.node_id) is not session:  # it left (or came back) while approvers thought
+            raise ProtocolError(UNAVAILABLE, "node not connected", details={"code": "NOT_CONNECTED"})
     timeout_ms = DEFAULT_INVOKE_TIMEOUT_MS if params.timeout_ms is None else params.timeout_ms
     outcome = await nodes.registry.invoke(session, params.command, params.params, timeout_ms=timeout_ms,
-                                          idempotency_key=params.idempotency_key)
+                                          idempotency_key=params.idempotency_key, approval=approval)
     if not outcome.ok:
         error = outcome.error or {}
         raise ProtocolError(UNAVAILABLE, error.get("message") or "node invoke failed", details={"nodeError": error})

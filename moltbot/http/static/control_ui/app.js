@@ -1,5 +1,6 @@
 // The Control UI page: token handling, the views, and live updates from gateway events.
 import { Gateway, GatewayError, loadIdentity } from "./gateway.js";
+import { approvals } from "./operations.js";
 import { views } from "./views.js";
 
 const TOKEN_KEY = "moltbot.controlUi.token";
@@ -63,6 +64,7 @@ const app = {
   showLogin(message) {
     $("login").hidden = false;
     for (const section of document.querySelectorAll("section[data-view]")) section.hidden = true;
+    $("approvals").hidden = true;
     $("login-error").textContent = message || "";
     $("login-title").focus();
   },
@@ -87,6 +89,7 @@ const app = {
       const first = !this.connectedOnce;
       this.connectedOnce = true;
       for (const view of Object.values(views)) view.hello?.(this.context, event.detail);
+      approvals.hello(this.context);
       this.showView(this.current || viewFromPath(), { focus: false });
       if (first) {
         metrics.helloMs = performance.now();
@@ -100,6 +103,7 @@ const app = {
         setConnState({ state: "reconnecting", text: restarting ? "Gateway restarting…" : "Gateway stopping…" });
       }
       for (const view of Object.values(views)) view.event?.(this.context, frame, view === views[this.current]);
+      approvals.event(this.context, frame);
     });
     gateway.start();
   },

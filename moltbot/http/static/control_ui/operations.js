@@ -234,3 +234,85 @@ export const pairing = {
     if (visible) this.load(ctx);
   },
 };
+
+// --- Exec approvals ----------------------------------------------------------------------------------
+
+/** Pending exec approvals as cards above every view, answered with exec.approval.resolve. The list comes
+ * from exec.approval.list at every hello and is kept by the exec.approval.requested/resolved events; a
+ * request nobody answers is dropped at its expiry (the gateway then applies askFallback, announcing nothing). */
+export const approvals = {
+  pending: new Map(),
+  timer: null,
+
+  async hello(ctx) {
+    this.pending.clear();
+    if (ctx.gateway.has("exec.approval.list")) {
+      try {
+        for (const row of await ctx.gateway.request("exec.approval.list", {})) this.pending.set(row.id, row);
+      } catch {
+        // a connection without operator.approvals is sent no requests either
+      }
+    }
+    this.render(ctx);
+  },
+
+  event(ctx, frame) {
+    const p = frame.payload || {};
+    if (frame.event === "exec.approval.requested" && p.id) {
+      this.pending.set(p.id, p);
+      $("approvals-live").textContent = `Approval needed to run ${p.request?.command || "a command"}.`;
+    } else if (frame.event === "exec.approval.resolved" && p.id) {
+      if (!this.pending.delete(p.id)) return;
+      $("approvals-live").textContent = `Request ${p.id}: ${p.decision}${p.resolvedBy ? ` by ${p.resolvedBy}` : ""}.`;
+    } else {
+      return;
+    }
+    this.render(ctx);
+  },
+
+  async decide(ctx, id, decision, card) {
+    const buttons = card.querySelectorAll("button");
+    for (const button of buttons) button.disabled = true;
+    try {
+      await ctx.gateway.request("exec.approval.resolve", { id, decision });
+      this.pending.delete(id);
+      $("approvals-live").textContent = `Request ${id}: ${decision}.`;
+      this.render(ctx);
+    } catch (error) {
+      card.querySelector(".error").textContent = error.message;
+      for (const button of buttons) button.disabled = false;
+    }
+  },
+
+  render(ctx) {
+    const now = Date.now();
+    for (const [id, p] of this.pending) if (p.expiresAtMs && p.expiresAtMs <= now) this.pending.delete(id);
+    const rows = [...this.pending.values()].sort((a, b) => (a.createdAtMs || 0) - (b.createdAtMs || 0));
+    $("approvals-list").replaceChildren(...rows.map((p) => this.card(ctx, p, now)));
+    $("approvals").hidden = rows.length === 0;
+    clearTimeout(this.timer);
+    const next = Math.min(...rows.map((p) => p.expiresAtMs || Infinity));
+    if (Number.isFinite(next)) this.timer = setTimeout(() => this.render(ctx), Math.min(60_000, next - now + 50));
+  },
+
+  card(ctx, p, now) {
+    const r = p.request || {};
+    const facts = [["Agent", r.agentId], ["Session", r.sessionKey], ["Runs on", r.host], ["Directory", r.cwd],
+      ["Policy", r.security && `${r.security}, ask ${r.ask || "–"}`]].filter(([, value]) => value);
+    const left = Math.max(0, Math.round(((p.expiresAtMs || now) - now) / 1000));
+    const card = h("article", { class: "approval", "data-id": p.id, "aria-labelledby": `approval-${p.id}` },
+      h("h3", { id: `approval-${p.id}` }, `Run this command? (${p.id})`),
+      h("pre", {}, h("code", {}, r.command || "")),
+      h("dl", {}, ...facts.flatMap(([name, value]) => [h("dt", {}, name), h("dd", {}, value)])),
+      h("p", { class: "muted" }, `Expires in ${left} s; unanswered, the policy's fallback decides.`),
+      h("div", { class: "row" },
+        h("button", { type: "button", "aria-label": `Allow once ${p.id}`,
+          onclick: () => this.decide(ctx, p.id, "allow-once", card) }, "Allow once"),
+        h("button", { type: "button", class: "quiet", "aria-label": `Always allow ${p.id}`,
+          onclick: () => this.decide(ctx, p.id, "allow-always", card) }, "Always allow"),
+        h("button", { type: "button", class: "danger", "aria-label": `Deny ${p.id}`,
+          onclick: () => this.decide(ctx, p.id, "deny", card) }, "Deny")),
+      h("p", { class: "error", role: "alert" }));
+    return card;
+  },
+};

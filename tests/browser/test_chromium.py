@@ -70,6 +70,54 @@ async def test_type_fill_select_and_wait(make_config, tmp_path):
             assert missing.status_code == 504 and "not reached" in missing.json()["error"]
 
 
+INPUT_PAGE = """<!doctype html><html><head><title>Input events</title></head><body style="height: 4000px">
+<button id="source">Source</button>
+<div id="target" role="button" aria-label="Target" style="width: 120px; height: 60px">Target</div>
+<button id="far" style="margin-top: 3000px">Far</button>
+<script>
+let down = null, far = false;
+document.addEventListener("keydown", (e) => console.log("key:" + e.key));
+document.getElementById("target").addEventListener("mouseover", () => console.log("hover:target"));
+document.addEventListener("mousedown", (e) => { down = e.target.id; });
+document.addEventListener("mouseup", (e) => console.log("drag:" + down + "->" + e.target.id));
+window.addEventListener("wheel", (e) => console.log("wheel:" + e.deltaY));
+window.addEventListener("scroll", () => { if (!far && window.scrollY > 2000) { far = true; console.log("far"); } });
+</script></body></html>"""
+
+
+async def test_press_hover_scroll_and_drag_reach_the_page_as_input_events(make_config, tmp_path):
+    (tmp_path / "canvas").mkdir()
+    (tmp_path / "canvas" / "input.html").write_text(INPUT_PAGE)  # beside the index.html the fixture writes
+    with trio.fail_after(60):
+        async with browser_gateway(make_config, tmp_path) as gw, api(gw) as http:
+            opened = await http.post(
+                "/tabs/open", json={"url": canvas_url(gw) + "__moltbot__/canvas/input.html"}
+            )
+            assert opened.status_code == 200, opened.text
+            snap = (await http.get("/snapshot")).json()["snapshot"]
+            actions = [
+                {"kind": "press", "key": "Enter"},
+                {"kind": "hover", "ref": ref_of(snap, 'button "Target"')},
+                {
+                    "kind": "drag",
+                    "startRef": ref_of(snap, 'button "Source"'),
+                    "endRef": ref_of(snap, 'button "Target"'),
+                },
+                {"kind": "scroll", "ref": ref_of(snap, 'button "Far"')},
+                {"kind": "scroll", "deltaY": 300},  # last: a wheel's smooth scroll would race the one above
+            ]
+            for action in actions:
+                done = await http.post("/act", json=action)
+                assert done.status_code == 200 and done.json()["ok"] is True, (action, done.text)
+            expected = {"key:Enter", "hover:target", "wheel:300", "drag:source->target", "far"}
+            seen: set[str] = set()
+            with trio.move_on_after(10):  # the page's listeners may run after the act answered
+                while not expected <= seen:
+                    seen = {m["text"] for m in (await http.get("/console")).json()["messages"]}
+                    await trio.sleep(0.05)
+            assert expected <= seen, seen
+
+
 async def test_unknown_ref_and_private_target_are_refused_with_reason(make_config, tmp_path):
     with trio.fail_after(60):
         async with browser_gateway(make_config, tmp_path) as gw, api(gw) as http:

@@ -60,7 +60,7 @@ def prepare_config(config: Config, *, port: int | None, bind: str | None, token:
     if port is None:
         port, source = gateway.port, "gateway.port"
     try:
-        host = resolve_bind_host(gateway)
+        host = resolve_bind_host(gateway, warn=False)
     except BindError as exc:
         raise click.ClickException(str(exc)) from None
     resolved = ResolvedAuth.resolve(gateway.auth, env)

@@ -111,8 +111,11 @@ def can_bind(host: str) -> bool:
         probe.close()
 
 
-def tailnet_host(gateway: GatewayConfig) -> str:
-    """The host ``gateway.bind: tailnet`` listens on: the tailnet address if it can be bound, else loopback."""
+def tailnet_host(gateway: GatewayConfig, *, warn: bool = True) -> str:
+    """The host ``gateway.bind: tailnet`` listens on: the tailnet address if it can be bound, else loopback.
+
+    The fallback is logged once, by the first caller with ``warn`` (the listener's; the CLI asks before
+    the gateway's log file is installed, with ``warn=False``, so the line lands in that file too)."""
     from . import socket_path
 
     path = socket_path(gateway)
@@ -123,7 +126,7 @@ def tailnet_host(gateway: GatewayConfig) -> str:
         why = f"{address} cannot be bound here"
     else:
         why = f"no tailnet address found: {_missing.get(path, 'is tailscaled up?')}"
-    if why not in _warned:
+    if warn and why not in _warned:
         _warned.add(why)
         log.warning("gateway.bind is tailnet but %s: listening on %s instead", why, FALLBACK)
     return FALLBACK

@@ -205,6 +205,8 @@ async def test_no_tailnet_address_falls_back_to_loopback_and_says_why_once(home,
         await stop(process, seen)
     assert seen.count(b"no tailnet address") == 1, seen.decode()
     assert b"no tailscaled socket at" in seen and b"listening on 127.0.0.1 instead" in seen
+    log = (home_dir / ".clawdbot" / "logs" / "gateway.log").read_text()
+    assert log.count("no tailnet address found: no tailscaled socket at") == 1, log  # the file has it too
 
 
 def test_a_bind_beyond_loopback_without_tls_warns_with_the_fix(capsys):

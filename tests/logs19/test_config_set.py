@@ -138,7 +138,8 @@ def test_unset_in_text_last_member_drops_the_comma():
 
 def gateway_log(env) -> str:
     log = os.path.join(env["HOME"], ".clawdbot", "logs", "gateway.log")
-    return "\n".join(json.loads(line)["msg"] for line in open(log, encoding="utf-8") if line.strip())
+    with open(log, encoding="utf-8") as file:
+        return "\n".join(json.loads(line)["msg"] for line in file if line.strip())
 
 
 async def wait_for_log(env, needle: str, again=None) -> None:

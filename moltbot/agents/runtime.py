@@ -354,12 +354,14 @@ class AgentRuntime:
         except (OSError, InvalidSessionEntry):  # a session file that cannot be read or written: path in the log only
             log.exception("agent run %s failed", run.run_id)
             run.status, run.error = "error", "the session's files could not be read or written (see the gateway log)"
-        except Exception as exc:
+        except ProviderError as exc:
+            # Expected (a wrong key, a provider down): its message, written for the user, is in the run's end
+            # line; a traceback would bury it.
+            run.status, run.error = "error", exc.message
+        except Exception:
             log.exception("agent run %s failed", run.run_id)
-            # A provider's error is its own message, written for the user; anything else is our bug or an OS
-            # error, whose text (paths, internals) stays in the log.
-            run.status, run.error = "error", (exc.message if isinstance(exc, ProviderError)
-                                              else "agent run failed: internal error (see the gateway log)")
+            # Our bug or an OS error: its text (paths, internals) stays in the log.
+            run.status, run.error = "error", "agent run failed: internal error (see the gateway log)"
         if run.scope.cancelled_caught:
             run.status = "aborted"
         self._end(run)

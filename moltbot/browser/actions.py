@@ -205,7 +205,8 @@ async def act(session: PageSession, tab: Tab, body: dict[str, Any]) -> dict[str,
     if kind == "evaluate":
         raise PageError("act kind evaluate (arbitrary script) is not supported by this gateway")
     if kind not in KINDS:
-        raise PageError(f"kind is required: one of {', '.join(KINDS)}")
+        what = f"unknown act kind {kind!r}" if kind else "kind is required"
+        raise PageError(f"{what}: one of {', '.join(KINDS)}")
     if "selector" in body and kind != "wait":
         raise PageError("selectors are not supported: take a snapshot and act on a ref")
     extra = await _ACTIONS[kind](session, tab, body) or {}

@@ -36,6 +36,7 @@ from ..store.atomic import ensure_dir
 from .cdp import CdpConnection, CdpError, fetch_version, open_cdp
 from .pages import PageSession
 from .profiles import PortBook, ProfileError, ProfileSpec, chromium_argv, find_executable
+from .ssrf import Guard
 
 log = logging.getLogger("moltbot.browser")
 
@@ -105,8 +106,11 @@ class BrowserManager:
         client: httpx.AsyncClient,
         no_sandbox: bool,
         relay_headers: dict[str, str] | None = None,
+        guard: Guard | None = None,
     ) -> None:
         self.config = config
+        # Vets what managed and cdpUrl tabs load; the extension profile's tabs are the user's own.
+        self.guard = guard
         self.profiles = {name: ProfileState(spec) for name, spec in specs.items()}
         self.ports = ports
         self.client = client
@@ -296,8 +300,9 @@ class BrowserManager:
         *,
         headers: dict[str, str] | None = None,
     ) -> None:
-        async with open_cdp(ws_url, headers=headers) as cdp:
-            state.session = await PageSession.open(cdp, state.spec)
+        async with open_cdp(ws_url, headers=headers) as cdp, trio.open_nursery() as vetting:
+            guard = self.guard if state.spec.driver != "extension" else None
+            state.session = await PageSession.open(cdp, state.spec, guard=guard, nursery=vetting)
             state.started_at = state.last_used = trio.current_time()
             state.notify("running")
             log.info(
@@ -307,6 +312,7 @@ class BrowserManager:
                 state.cdp_port,
             )
             await _first_of(cdp, process)
+            vetting.cancel_scope.cancel()
 
     async def _serve_idle(self) -> None:
         idle = self.config.idle_timeout_ms / 1000

@@ -7,6 +7,14 @@ its ``Tab`` keeps what the agent needs between requests: the ref table of its sn
 (what ``navigate`` waits on). The "current" tab is the one last opened or focused (else the first), as
 in the original: requests without ``targetId`` go there. A ``targetId`` may be given as a unique prefix.
 Target events keep the list true when a tab closes or navigates by itself.
+
+With a navigation guard (``ssrf.py``), every document an attached tab loads is vetted, not only the URL
+it was pointed at: ``Fetch.enable`` pauses each document request (a redirect's next hop, a link the page
+follows, a script's ``location = …``, an iframe) and a task in the session's nursery lets it go on
+(``Fetch.continueRequest``) or fails it (``Fetch.failRequest``, ``BlockedByClient``) with the reason in
+the tab's console; ``navigate`` then answers 403 with that reason. Subresources (images, scripts,
+``fetch``) are not vetted: the guard stops the browser being pointed at an internal page, it is not a
+network sandbox.
 """
 
 from __future__ import annotations
@@ -14,7 +22,9 @@ from __future__ import annotations
 import base64
 import collections
 import logging
+from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 import trio
@@ -22,12 +32,15 @@ import trio
 from .cdp import CdpConnection, CdpError
 from .profiles import ProfileSpec
 from .snapshot import RefTable, Snapshot, render
+from .ssrf import Guard, NavigationRefused, check_url
 
 log = logging.getLogger("moltbot.browser")
 
 CONSOLE_LIMIT = 500
 MAX_CONSOLE_TEXT = 2000
 WAIT_EVENTS = {"load": "load", "domcontentloaded": "DOMContentLoaded", "networkidle": "networkIdle"}
+# Every document request of a guarded tab is paused until the guard has looked at it.
+DOCUMENT_REQUESTS = {"patterns": [{"urlPattern": "*", "resourceType": "Document", "requestStage": "Request"}]}
 
 
 class PageError(Exception):
@@ -51,6 +64,7 @@ class Tab:
     lifecycle: dict[str, set[str]] = attrs.field(factory=dict)
     changed: trio.Event = attrs.field(factory=trio.Event)
     ax_enabled: bool = False
+    refused: str | None = None  # why the guard last failed a document request of this tab
 
     def _notify(self) -> None:
         self.changed.set()
@@ -91,17 +105,35 @@ def _remote_text(arg: dict[str, Any]) -> str:
 
 
 class PageSession:
-    def __init__(self, cdp: CdpConnection, spec: ProfileSpec) -> None:
+    def __init__(
+        self,
+        cdp: CdpConnection,
+        spec: ProfileSpec,
+        *,
+        guard: Guard | None = None,
+        nursery: trio.Nursery | None = None,
+    ) -> None:
         self.cdp = cdp
         self.spec = spec
+        self.guard = guard if nursery is not None else None  # vetting runs in tasks of ``nursery``
+        self._nursery = nursery
         self.tabs: dict[str, Tab] = {}
         self.current: str | None = None
         self._targets: dict[str, dict[str, Any]] = {}
         self._attach_lock = trio.Lock()
 
     @classmethod
-    async def open(cls, cdp: CdpConnection, spec: ProfileSpec) -> PageSession:
-        session = cls(cdp, spec)
+    async def open(
+        cls,
+        cdp: CdpConnection,
+        spec: ProfileSpec,
+        *,
+        guard: Guard | None = None,
+        nursery: trio.Nursery | None = None,
+    ) -> PageSession:
+        """The session on ``cdp``; with ``guard`` (and the ``nursery`` its checks run in), every document
+        its tabs load is vetted (see the module docstring)."""
+        session = cls(cdp, spec, guard=guard, nursery=nursery)
         cdp.on_event(None, session._on_browser_event)
         await cdp.send("Target.setDiscoverTargets", {"discover": True})
         return session
@@ -220,13 +252,41 @@ class PageSession:
         tab = Tab(target_id, session_id, url=str(info.get("url", "")), title=str(info.get("title", "")))
         self.cdp.on_event(session_id, tab.on_event)
         self.tabs[target_id] = tab
-        for method, params in (
+        steps: list[tuple[str, dict[str, Any]]] = [
             ("Page.enable", {}),
             ("Page.setLifecycleEventsEnabled", {"enabled": True}),
             ("Runtime.enable", {}),
-        ):
+        ]
+        if self.guard is not None:
+            self.cdp.on_event(session_id, partial(self._on_guarded_event, tab))
+            steps.append(("Fetch.enable", DOCUMENT_REQUESTS))
+        for method, params in steps:
             await self.send(tab, method, params)
         return tab
+
+    def _on_guarded_event(self, tab: Tab, method: str, params: dict[str, Any]) -> None:
+        if method == "Fetch.requestPaused" and self._nursery is not None:
+            self._nursery.start_soon(self._vet_request, tab, params)
+
+    async def _vet_request(self, tab: Tab, params: dict[str, Any]) -> None:
+        """Let a paused document request go on, or fail it with the guard's reason (in the tab's console)."""
+        assert self.guard is not None
+        request_id = params.get("requestId")
+        url = str((params.get("request") or {}).get("url", ""))
+        try:
+            if urlsplit(url).scheme in ("http", "https"):  # other schemes (data:, blob:) reach no network
+                await check_url(url, self.guard)
+        except NavigationRefused as exc:
+            tab.refused = f"navigation refused: {exc}"
+            tab.console.append({"type": "error", "text": tab.refused[:MAX_CONSOLE_TEXT], "timestamp": None})
+            log.info("browser tab %s: %s", tab.target_id[:8], tab.refused)
+            method, answer = "Fetch.failRequest", {"requestId": request_id, "errorReason": "BlockedByClient"}
+        else:
+            method, answer = "Fetch.continueRequest", {"requestId": request_id}
+        try:
+            await self.send(tab, method, answer, within=10.0)
+        except CdpError:  # the tab or the browser went away meanwhile: nothing waits for this request
+            pass
 
     # --- page operations ----------------------------------------------------------------------------
 
@@ -252,8 +312,11 @@ class PageSession:
     ) -> dict[str, Any]:
         if wait_until not in (*WAIT_EVENTS, "none", "commit"):
             raise PageError("waitUntil must be load, domcontentloaded, networkidle, commit or none")
+        tab.refused = None
         result = await self.send(tab, "Page.navigate", {"url": url}, within=within)
         if result.get("errorText"):
+            if tab.refused is not None and "BLOCKED_BY_CLIENT" in str(result["errorText"]):
+                raise PageError(f"{tab.refused} (on the way to {url[:200]})", 403)
             raise PageError(f"navigation to {url[:200]} failed: {result['errorText']}", 502)
         loader = result.get("loaderId")
         wanted = WAIT_EVENTS.get(wait_until)

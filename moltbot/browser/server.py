@@ -169,6 +169,7 @@ class BrowserService:
             relay_url = await nursery.start(relay.serve, settings.relay_port)
             self.relay = relay
             specs = _point_extension_profiles(specs, relay_url, settings.relay_port)
+            guard = Guard(config.browser.ssrf_policy, self._canvas_origins)
             manager = BrowserManager(
                 config.browser,
                 specs,
@@ -176,11 +177,12 @@ class BrowserService:
                 client=client,
                 no_sandbox=no_sandbox,
                 relay_headers={"Authorization": f"Bearer {relay.local_token}"},
+                guard=None if config.browser.ssrf_policy.allow_private_network else guard,
             )
             await nursery.start(manager.serve)
             self.control = BrowserControl(
                 manager,
-                Guard(config.browser.ssrf_policy, self._canvas_origins),
+                guard,
                 media_dir=state_dir / "browser" / "media" if state_dir else None,
                 info={
                     "noSandbox": no_sandbox,

@@ -6,9 +6,10 @@ resolve only to public addresses: loopback, RFC 1918 / unique-local, link-local 
 Allowed anyway: the gateway's canvas host (its loopback host and port; agents render pages there),
 hosts listed in ``browser.ssrfPolicy.allowedHosts``, and everything with ``allowPrivateNetwork: true``.
 
-What this does not cover: a public page's own subresources and redirects, and a name that resolves
-differently when Chromium looks it up again (DNS rebinding). The guard stops an agent from being
-*pointed* at an internal address; it is not a network sandbox.
+The same check vets every document a guarded tab loads afterwards (a redirect's hop, a followed link, an
+iframe: ``pages.py``). What this does not cover: a page's subresources (images, scripts, ``fetch``), and a
+name that resolves differently when Chromium looks it up again (DNS rebinding). The guard stops an agent
+from being pointed or led to an internal page; it is not a network sandbox.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import click
 from ..config.edit import EditError, PathChange, prepare_path_change, read_state, write_config_text
 from ..config.load import ConfigError, load_config, parse_json5
 from ..config.paths import resolve_config_path, resolve_state_dir
-from ..config.redact import is_secret_path
+from ..config.redact import REDACTED, redact_tree
 from ..config.reload import decide, diff_paths, plan_reload
 from ..config.textedit import MISSING, parse_path
 
@@ -103,9 +103,11 @@ def _refuse(exc: EditError) -> None:
 def _shown(path: str, value: Any, secrets: frozenset[str]) -> str:
     if value is MISSING:
         return "(not set)"
-    if is_secret_path(parse_path(path)) or (isinstance(value, str) and value in secrets):
+    # Redacted by its place in the file, so a secret inside an object or list value is hidden too.
+    shown = redact_tree(value, set(secrets), parse_path(path))
+    if shown == REDACTED:
         return "***"
-    text = json.dumps(value, ensure_ascii=False)
+    text = json.dumps(shown, ensure_ascii=False).replace(REDACTED, "***")
     return text if len(text) <= 200 else text[:200] + "…"
 
 

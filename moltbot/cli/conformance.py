@@ -13,6 +13,7 @@ import trio
 from ..conformance import (
     CAPABILITIES,
     Options,
+    Report,
     SchemaUnavailable,
     Target,
     list_checks,
@@ -41,6 +42,15 @@ def check_reachable(url: str, timeout: float) -> None:
         why = "timed out" if isinstance(exc, trio.TooSlowError) else exc.strerror or "refused"
         raise click.ClickException(f"cannot connect to {url} ({why}): is the gateway running? "
                                    f"(`{command('gateway status')}` checks)") from None
+
+
+def _probe_failed(report: Report) -> bool:
+    """No handshake succeeded (a wrong token, not a gateway): the table would be one failure and every
+    other check skipped for it, so the one reason is the whole answer."""
+    try:
+        return report["connect.probe"].status == "fail"
+    except KeyError:
+        return False
 
 
 def _restart_hook(command: str | None) -> Callable[[], Awaitable[None]] | None:
@@ -121,6 +131,9 @@ def conformance_command(url: str | None, token: str | None, password: str | None
                                               options=options, spec4=spec4))
     if junit is not None:
         junit.write_text(report.to_junit_xml(), encoding="utf-8")
+    if not as_json and not report.passed and _probe_failed(report):
+        raise click.ClickException(f"no handshake with {url}: {report['connect.probe'].reason}; every check "
+                                   "needs one, so none ran (--json shows the report)")
     click.echo(json.dumps(report.to_json(), indent=2) if as_json else report.table())
     if not report.ok:
         raise SystemExit(1)

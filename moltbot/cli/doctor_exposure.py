@@ -32,7 +32,7 @@ def check_exposure(ctx: Context) -> list[Finding]:
     if gateway.bind == "tailnet":
         trio.run(discover_for, gateway, find_cli(ctx.env))
     try:
-        host = resolve_bind_host(gateway)
+        host = resolve_bind_host(gateway, warn=False)
     except BindError as exc:
         return [Finding("exposure", "fail", str(exc), "fix gateway.bind / gateway.customBindHost")]
     auth = ResolvedAuth.resolve(gateway.auth, ctx.env)

@@ -60,16 +60,17 @@ def prepare_config(config: Config, *, port: int | None, bind: str | None, token:
     if port is None:
         port, source = gateway.port, "gateway.port"
     try:
-        host = resolve_bind_host(gateway)
+        host = resolve_bind_host(gateway, warn=False)
     except BindError as exc:
         raise click.ClickException(str(exc)) from None
     resolved = ResolvedAuth.resolve(gateway.auth, env)
+    if not resolved.secret and not is_loopback(host):
+        fix = ("set gateway.auth.password or CLAWDBOT_GATEWAY_PASSWORD, or pass --password"
+               if resolved.mode == "password" else
+               "set gateway.auth.token or gateway.auth.password, or pass --token")
+        raise click.ClickException(f"refusing to bind gateway to {host}:{port} without auth ({fix})")
     check_remote_access(gateway, host, port, resolved.mode)  # Funnel/Serve refusals, the clear-text warning
     if not resolved.secret:
-        if not is_loopback(host):
-            raise click.ClickException(
-                f"refusing to bind gateway to {host}:{port} without auth "
-                "(set gateway.auth.token or gateway.auth.password, or pass --token)")
         if resolved.mode == "password":
             raise click.ClickException("gateway auth mode is password, but no password was configured "
                                        "(set gateway.auth.password or CLAWDBOT_GATEWAY_PASSWORD)")

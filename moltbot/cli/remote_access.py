@@ -64,10 +64,7 @@ def discover_tailnet(config: Config, bind: str | None, env: dict[str, str] | os.
     from ..tailscale.exposure import find_cli
 
     address, source = trio.run(discover_for, config.gateway, find_cli(env))
-    if address is None:
-        click.echo(f"gateway.bind is tailnet, but no tailnet address was found: {source}; "
-                   "listening on 127.0.0.1 instead", err=True)
-    else:
+    if address is not None:  # none: the listener's fallback warning says why, once (``tailnet_host``)
         click.echo(f"tailnet address {address} (from {source})", err=True)
 
 

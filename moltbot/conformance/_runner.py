@@ -204,7 +204,11 @@ async def run_conformance(
     results: list[CheckResult] = []
     table = all_checks(spec)
     if not hellos:
-        reasons = "; ".join(f"protocol {v}: {why}" for v, why in probes.items())
+        whys = set(probes.values())
+        if len(whys) == 1 and len(probes) > 1:  # one reason (a wrong token) is said once, not per version
+            reasons = f"protocols {', '.join(map(str, probes))}: {whys.pop()}"
+        else:
+            reasons = "; ".join(f"protocol {v}: {why}" for v, why in probes.items())
         results.append(
             CheckResult(
                 name="connect.probe",

@@ -305,12 +305,13 @@ class BindError(Exception):
     """The configured bind cannot be used."""
 
 
-def resolve_bind_host(config: GatewayConfig) -> str:
-    """The address to listen on for ``gateway.bind`` (reference §7.4); ``tailnet``: ``moltbot.tailscale.bind``."""
+def resolve_bind_host(config: GatewayConfig, *, warn: bool = True) -> str:
+    """The address to listen on for ``gateway.bind`` (reference §7.4); ``tailnet``: ``moltbot.tailscale.bind``
+    (``warn=False``: a look before the gateway runs, which leaves the tailnet fallback's warning to it)."""
     if config.bind == "tailnet":
         from ..tailscale.bind import tailnet_host
 
-        return tailnet_host(config)
+        return tailnet_host(config, warn=warn)
     if config.bind in ("loopback", "auto"):
         return "127.0.0.1"
     if config.bind == "lan":

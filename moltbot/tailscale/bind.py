@@ -32,6 +32,7 @@ log = logging.getLogger("moltbot.tailscale")
 TAILNET_V4 = ipaddress.ip_network("100.64.0.0/10")
 FALLBACK = "127.0.0.1"
 _discovered: dict[str, str] = {}  # socket path → the tailnet address tailscaled (or its CLI) named
+_missing: dict[str, str] = {}  # socket path → why ``discover`` found none (the fallback's warning says it)
 _warned: set[str] = set()
 
 
@@ -110,15 +111,22 @@ def can_bind(host: str) -> bool:
         probe.close()
 
 
-def tailnet_host(gateway: GatewayConfig) -> str:
-    """The host ``gateway.bind: tailnet`` listens on: the tailnet address if it can be bound, else loopback."""
+def tailnet_host(gateway: GatewayConfig, *, warn: bool = True) -> str:
+    """The host ``gateway.bind: tailnet`` listens on: the tailnet address if it can be bound, else loopback.
+
+    The fallback is logged once, by the first caller with ``warn`` (the listener's; the CLI asks before
+    the gateway's log file is installed, with ``warn=False``, so the line lands in that file too)."""
     from . import socket_path
 
-    address = _discovered.get(socket_path(gateway)) or interface_address()
+    path = socket_path(gateway)
+    address = _discovered.get(path) or interface_address()
     if address is not None and can_bind(address):
         return address
-    why = f"{address} cannot be bound here" if address else "no tailnet address found (is tailscaled up?)"
-    if why not in _warned:
+    if address is not None:
+        why = f"{address} cannot be bound here"
+    else:
+        why = f"no tailnet address found: {_missing.get(path, 'is tailscaled up?')}"
+    if warn and why not in _warned:
         _warned.add(why)
         log.warning("gateway.bind is tailnet but %s: listening on %s instead", why, FALLBACK)
     return FALLBACK
@@ -133,6 +141,8 @@ async def discover_for(gateway: GatewayConfig, cli: str | None) -> tuple[str | N
         address, source = await discover(path, cli)
         if address is not None:
             remember(path, address)
+        else:
+            _missing[path] = source
         return address, source
     return None, "tailscaled and the tailscale CLI took too long to answer"
 

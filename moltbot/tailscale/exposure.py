@@ -134,8 +134,8 @@ async def reset(exposure: Exposure) -> None:
 async def run_exposed(run: Callable[[Callable[[int], None]], Awaitable[None]], exposure: Exposure, *,
                       report: Callable[[str], None]) -> None:
     """Run ``run(on_listening)`` (the gateway); publish its port once ``on_listening(port)`` is called, and
-    reset at the end when asked. ``report`` shows a line to the user (failures included: they never stop
-    the gateway).
+    reset at the end when asked. ``report`` shows a line to the user; a failure to publish is a warning
+    in the log (the console shows it), and never stops the gateway.
 
     Cancellation: the reset runs shielded, bounded by ``RESET_TIMEOUT``, after ``run`` returned or failed.
     """
@@ -154,9 +154,8 @@ async def run_exposed(run: Callable[[Callable[[int], None]], Awaitable[None]], e
         try:
             report(await publish(exposure, port))
             published = True
-        except TailscaleError as exc:
+        except TailscaleError as exc:  # the console shows warnings: a report too would say it twice
             log.warning("tailscale %s failed: %s", exposure.mode, exc)
-            report(f"tailscale {exposure.mode} failed: {exc}")
 
     try:
         async with trio.open_nursery() as nursery:

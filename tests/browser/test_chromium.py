@@ -6,11 +6,15 @@ from __future__ import annotations
 import base64
 import os
 import signal
+from contextlib import asynccontextmanager
+from functools import partial
 
 import pytest
 import trio
 
-from .helpers import api, browser_gateway, canvas_url, needs_chromium
+from moltbot.config.model import BrowserSsrfPolicy
+
+from .helpers import api, browser_config, browser_gateway, canvas_url, needs_chromium
 
 pytestmark = needs_chromium
 
@@ -70,6 +74,54 @@ async def test_type_fill_select_and_wait(make_config, tmp_path):
             assert missing.status_code == 504 and "not reached" in missing.json()["error"]
 
 
+INPUT_PAGE = """<!doctype html><html><head><title>Input events</title></head><body style="height: 4000px">
+<button id="source">Source</button>
+<div id="target" role="button" aria-label="Target" style="width: 120px; height: 60px">Target</div>
+<button id="far" style="margin-top: 3000px">Far</button>
+<script>
+let down = null, far = false;
+document.addEventListener("keydown", (e) => console.log("key:" + e.key));
+document.getElementById("target").addEventListener("mouseover", () => console.log("hover:target"));
+document.addEventListener("mousedown", (e) => { down = e.target.id; });
+document.addEventListener("mouseup", (e) => console.log("drag:" + down + "->" + e.target.id));
+window.addEventListener("wheel", (e) => console.log("wheel:" + e.deltaY));
+window.addEventListener("scroll", () => { if (!far && window.scrollY > 2000) { far = true; console.log("far"); } });
+</script></body></html>"""
+
+
+async def test_press_hover_scroll_and_drag_reach_the_page_as_input_events(make_config, tmp_path):
+    (tmp_path / "canvas").mkdir()
+    (tmp_path / "canvas" / "input.html").write_text(INPUT_PAGE)  # beside the index.html the fixture writes
+    with trio.fail_after(60):
+        async with browser_gateway(make_config, tmp_path) as gw, api(gw) as http:
+            opened = await http.post(
+                "/tabs/open", json={"url": canvas_url(gw) + "__moltbot__/canvas/input.html"}
+            )
+            assert opened.status_code == 200, opened.text
+            snap = (await http.get("/snapshot")).json()["snapshot"]
+            actions = [
+                {"kind": "press", "key": "Enter"},
+                {"kind": "hover", "ref": ref_of(snap, 'button "Target"')},
+                {
+                    "kind": "drag",
+                    "startRef": ref_of(snap, 'button "Source"'),
+                    "endRef": ref_of(snap, 'button "Target"'),
+                },
+                {"kind": "scroll", "ref": ref_of(snap, 'button "Far"')},
+                {"kind": "scroll", "deltaY": 300},  # last: a wheel's smooth scroll would race the one above
+            ]
+            for action in actions:
+                done = await http.post("/act", json=action)
+                assert done.status_code == 200 and done.json()["ok"] is True, (action, done.text)
+            expected = {"key:Enter", "hover:target", "wheel:300", "drag:source->target", "far"}
+            seen: set[str] = set()
+            with trio.move_on_after(10):  # the page's listeners may run after the act answered
+                while not expected <= seen:
+                    seen = {m["text"] for m in (await http.get("/console")).json()["messages"]}
+                    await trio.sleep(0.05)
+            assert expected <= seen, seen
+
+
 async def test_unknown_ref_and_private_target_are_refused_with_reason(make_config, tmp_path):
     with trio.fail_after(60):
         async with browser_gateway(make_config, tmp_path) as gw, api(gw) as http:
@@ -80,6 +132,65 @@ async def test_unknown_ref_and_private_target_are_refused_with_reason(make_confi
             assert refused.status_code == 403 and "private or local" in refused.json()["error"]
             bad = await http.post("/act", json={"kind": "evaluate", "fn": "1"})
             assert bad.status_code == 400 and "not supported" in bad.json()["error"]
+
+
+@asynccontextmanager
+async def open_site():
+    """A loopback web site: ``/hop`` redirects to ``http://127.0.0.1:<port>/secret``, ``/page`` links there,
+    anything else is the "internal" page. Yields its port and the paths asked, in order."""
+    asked: list[str] = []
+    port = 0
+
+    async def handle(stream: trio.SocketStream) -> None:
+        request = b""
+        with trio.move_on_after(5):
+            while b"\r\n\r\n" not in request and (chunk := await stream.receive_some(4096)):
+                request += chunk
+        path = request.split(b" ", 2)[1].decode() if request.count(b" ") >= 2 else "?"
+        asked.append(path)
+        secret = f"http://127.0.0.1:{port}/secret"
+        if path == "/hop":
+            head, body = f"302 Found\r\nLocation: {secret}", b""
+        elif path == "/page":
+            head, body = (
+                "200 OK",
+                f'<!doctype html><title>Links</title><a href="{secret}">Secret</a>'.encode(),
+            )
+        else:
+            head, body = "200 OK", b"<!doctype html><title>Internal</title>internal"
+        reply = f"HTTP/1.1 {head}\r\nContent-Type: text/html\r\nContent-Length: {len(body)}\r\n"
+        await stream.send_all(reply.encode() + b"Connection: close\r\n\r\n" + body)
+        await stream.aclose()
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(partial(trio.serve_tcp, handle, 0, host="127.0.0.1"))
+        port = listeners[0].socket.getsockname()[1]
+        yield port, asked
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_redirect_or_a_link_to_a_private_address_is_refused_too(make_config, tmp_path):
+    """The guard vets every document the tab loads, not only the URL it was pointed at."""
+    policy = BrowserSsrfPolicy(allowed_hosts=["localhost"])  # the site's name is allowed, 127.0.0.1 is not
+    with trio.fail_after(60):
+        async with (
+            open_site() as (port, asked),
+            browser_gateway(make_config, tmp_path, browser=browser_config(ssrf_policy=policy)) as gw,
+            api(gw) as http,
+        ):
+            hopped = await http.post("/navigate", json={"url": f"http://localhost:{port}/hop"})
+            assert hopped.status_code == 403 and "private or local" in hopped.json()["error"], hopped.text
+            assert "/hop" in asked and "/secret" not in asked
+            page = await http.post("/navigate", json={"url": f"http://localhost:{port}/page"})
+            assert page.status_code == 200, page.text
+            snap = (await http.get("/snapshot")).json()["snapshot"]
+            clicked = await http.post("/act", json={"kind": "click", "ref": ref_of(snap, 'link "Secret"')})
+            assert clicked.status_code == 200, clicked.text
+            messages: list[dict] = []
+            while not any("navigation refused" in m["text"] for m in messages):  # noqa: ASYNC110 (polled)
+                await trio.sleep(0.05)  # the click's navigation is vetted after the act answered
+                messages = (await http.get("/console")).json()["messages"]
+            assert "/secret" not in asked, asked
 
 
 async def test_crashed_browser_is_restarted(make_config, tmp_path):
@@ -117,8 +228,6 @@ async def test_a_foreign_host_header_is_refused(make_config, tmp_path):
 
 
 async def test_an_idle_profile_is_stopped_and_started_again_on_use(make_config, tmp_path):
-    from .helpers import browser_config
-
     with trio.fail_after(60):
         async with (
             browser_gateway(

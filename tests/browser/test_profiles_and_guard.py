@@ -7,6 +7,8 @@ import socket
 
 import pytest
 
+from moltbot.browser.actions import act
+from moltbot.browser.pages import PageError
 from moltbot.browser.profiles import PortBook, ProfileError, resolve_profiles
 from moltbot.browser.server import service_settings
 from moltbot.browser.snapshot import RefTable, render
@@ -157,3 +159,16 @@ def test_snapshot_is_bounded_and_says_so():
         and len(snap.text) < 1100
         and snap.text.endswith("[snapshot truncated at 1000 characters]")
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({}, "kind is required: one of click,"),
+        ({"kind": "explode"}, "unknown act kind 'explode': one of click,"),
+    ],
+)
+async def test_an_act_without_a_known_kind_says_which(body, reason):
+    with pytest.raises(PageError) as refused:
+        await act(None, None, body)  # refused before the page is touched
+    assert str(refused.value).startswith(reason)

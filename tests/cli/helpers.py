@@ -5,14 +5,37 @@ the process itself)."""
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import trio
 
 from tests.cli_inprocess import invoke_cli
 
 MOLTBOT = [sys.executable, "-m", "moltbot"]
+
+
+def restore_sigint() -> None:
+    """``preexec_fn`` for a CLI process a test interrupts: SIGINT back to its default in the child.
+
+    A shell without job control starts a background job (``pytest … &``, a CI step's ``cmd &``) with SIGINT
+    ignored, and the child inherits that; Python then installs no KeyboardInterrupt handler, so the SIGINT
+    the test sends is dropped and a follower that should exit 130 runs on until the test's deadline. The CLI
+    keeps the shell's choice (as ``tail -f`` does); the test is the one that means Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextmanager
+def spawned_as_a_background_job() -> Iterator[None]:
+    """Processes started inside inherit SIGINT ignored, as ``cmd &`` from a shell without job control."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 async def start_gateway(env: dict, *args: str, unconfigured: bool = True) -> tuple[trio.Process, str, bytearray]:

@@ -25,7 +25,7 @@ from moltbot.config.load import parse_json5
 from moltbot.config.model import BrowserConfig
 from moltbot.gateway.app import open_gateway
 from moltbot.store.lock import acquire_gateway_lock, lock_path
-from tests.cli.helpers import MOLTBOT
+from tests.cli.helpers import MOLTBOT, restore_sigint
 from tests.cli.helpers import run_moltbot as _run
 from tests.cli.helpers import run_moltbot_process as _run_process
 from tests.conftest import TOKEN, installed_gateway_log
@@ -220,7 +220,8 @@ async def test_logs_follow_survives_a_gateway_restart_and_ctrl_c_exits_130(make_
             port, url = first.port, first.url
             follower = await trio.lowlevel.open_process(
                 [*MOLTBOT, "logs", "--follow", "--interval", "100", "--url", url, "--token", TOKEN], env=env,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                preexec_fn=restore_sigint)
             try:
                 shown = await _read_until(follower.stdout, b"", rb"gateway listening on", 1)
                 logging.getLogger("moltbot.gateway").info("the first gateway is stopping")

@@ -75,6 +75,16 @@ def test_non_loopback_bind_without_auth_is_refused(home):
     result = _run_process(env, "gateway", "--bind", "lan", "--port", "0", "--allow-unconfigured")
     assert result.returncode == 1 and "refusing to bind gateway to 0.0.0.0" in result.stderr
     assert not (tmp_path / ".clawdbot" / "moltbot.json").exists()
+    # Only the refusal: the clear-text warning is for a gateway that starts.
+    assert "warning" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_non_loopback_bind_in_password_mode_without_a_password_names_the_password(home):
+    _, env = home
+    result = _run_process(env, "gateway", "--bind", "lan", "--auth", "password", "--port", "0",
+                          "--allow-unconfigured")
+    assert result.returncode == 1 and "refusing to bind gateway to 0.0.0.0" in result.stderr
+    assert "--password" in result.stderr and "--token" not in result.stderr, result.stderr
 
 
 def test_invalid_config_lists_every_problem_and_exits_1(home):

@@ -4,6 +4,7 @@ command's own behaviour, in milliseconds) or as a real process as a user would (
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import trio
 
+from tests.cli.helpers import restore_sigint, spawned_as_a_background_job
 from tests.cli_inprocess import run_cli_inprocess
 
 MOLTBOT = [sys.executable, "-m", "moltbot"]
@@ -56,10 +58,15 @@ def short_failure(result: subprocess.CompletedProcess, *, lines: int = 3) -> boo
 
 
 async def interrupt_after(env: dict[str, str], args: list[str], ready: bytes, *,
-                          stream: str = "stderr") -> tuple[int, str, str]:
-    """Start the CLI, wait until ``ready`` appears on ``stream``, send SIGINT; return (code, stdout, stderr)."""
-    process = await trio.lowlevel.open_process([*MOLTBOT, *args], env=env, stdin=subprocess.DEVNULL,
-                                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                          stream: str = "stderr", background: bool = False) -> tuple[int, str, str]:
+    """Start the CLI, wait until ``ready`` appears on ``stream``, send SIGINT; return (code, stdout, stderr).
+
+    The child gets SIGINT's default whatever this process ignores (``restore_sigint``); ``background``
+    starts it the way a background job would be, to prove that."""
+    with spawned_as_a_background_job() if background else contextlib.nullcontext():
+        process = await trio.lowlevel.open_process([*MOLTBOT, *args], env=env, stdin=subprocess.DEVNULL,
+                                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                                   preexec_fn=restore_sigint)
     seen = {"stdout": bytearray(), "stderr": bytearray()}
     sent = []
     try:

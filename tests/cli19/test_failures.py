@@ -51,6 +51,16 @@ async def test_conformance_with_a_wrong_token_exits_1_without_traceback(tmp_path
     assert result.returncode == 1 and "Traceback" not in result.stderr + result.stdout
 
 
+async def test_conformance_with_a_wrong_token_says_so_in_two_lines_not_a_table_of_skips(tmp_path, gateway):
+    result = await run_cli(cli_env(tmp_path / "home"), "conformance", "--url", gateway.url, "--token", "wrong")
+    assert result.returncode == 1 and result.stdout == "", result.stdout[:500]
+    assert short_failure(result, lines=2), result.stderr
+    assert result.stderr.count("token mismatch") == 1 and "protocols 3, 4, 7" in result.stderr
+    as_json = await run_cli(cli_env(tmp_path / "home"), "conformance", "--json", "--url", gateway.url,
+                            "--token", "wrong")
+    assert as_json.returncode == 1 and len(json.loads(as_json.stdout)["results"]) > 1  # the report, whole
+
+
 @pytest.mark.parametrize("command", ALL_CLIENT_COMMANDS, ids=_ids(ALL_CLIENT_COMMANDS))
 async def test_http_url_of_the_dashboard_is_mapped_to_ws_with_a_note(tmp_path, gateway, command):
     http_url = gateway.url.replace("ws://", "http://") + "/"

@@ -36,6 +36,14 @@ async def test_ctrl_c_on_node_run_exits_130_without_traceback(tmp_path):
     assert stderr.rstrip().endswith("error: interrupted")
 
 
+async def test_ctrl_c_exits_130_when_the_test_run_is_a_background_job(tmp_path):
+    """A suite started as ``pytest … &`` hands its children SIGINT ignored; the interrupt still lands."""
+    url = f"ws://127.0.0.1:{closed_port()}"
+    code, _, stderr = await interrupt_after(cli_env(tmp_path / "home"), ["node", "run", "--url", url],
+                                            b"gateway connection ended", background=True)
+    assert code == 130, stderr
+
+
 async def test_debug_flag_shows_the_traceback_of_ctrl_c(tmp_path):
     url = f"ws://127.0.0.1:{closed_port()}"
     code, _, stderr = await interrupt_after(cli_env(tmp_path / "home"), ["node", "run", "--url", url, "--debug"],

@@ -101,6 +101,19 @@ def test_a_secret_is_never_printed(home):
     assert "gateway.auth.token = *** " in result.stdout
 
 
+def test_a_secret_inside_an_object_value_is_never_printed(home):
+    path, env = home
+    path.write_text(COMMENTED)
+    provider = '{baseUrl: "http://127.0.0.1:8000/v1", api: "openai-completions", apiKey: "sk-typed-in-0123"}'
+    result = run_moltbot(env, "config", "set", "models.providers.vllm", provider)
+    assert result.returncode == 0, result.stderr
+    assert "sk-typed-in-0123" not in result.stdout + result.stderr
+    assert '"apiKey": "***"' in result.stdout and '"baseUrl": "http://127.0.0.1:8000/v1"' in result.stdout
+    assert parse_json5(path.read_text())["models"]["providers"]["vllm"]["apiKey"] == "sk-typed-in-0123"
+    removed = run_moltbot(env, "config", "unset", "models.providers.vllm")
+    assert removed.returncode == 0 and "sk-typed-in-0123" not in removed.stdout + removed.stderr
+
+
 def test_set_fixes_an_invalid_file(home):
     path, env = home
     path.write_text(COMMENTED.replace("18789", '"oops"'))
@@ -125,7 +138,8 @@ def test_unset_in_text_last_member_drops_the_comma():
 
 def gateway_log(env) -> str:
     log = os.path.join(env["HOME"], ".clawdbot", "logs", "gateway.log")
-    return "\n".join(json.loads(line)["msg"] for line in open(log, encoding="utf-8") if line.strip())
+    with open(log, encoding="utf-8") as file:
+        return "\n".join(json.loads(line)["msg"] for line in file if line.strip())
 
 
 async def wait_for_log(env, needle: str, again=None) -> None:

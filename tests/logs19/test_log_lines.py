@@ -132,6 +132,8 @@ async def test_a_failed_agent_run_logs_its_reason(tmp_path, info_log):
                     await ws.call("agent.wait", {"runId": "run-2", "timeoutMs": 20_000}, request_id="w1")
     end = next(m for m in messages(info_log) if m.startswith("agent run run-2 ended"))
     assert "status=error" in end and "Incorrect API key" in end
+    # A provider's refusal is expected, told by the end line: no traceback for it in the log.
+    assert not [entry for entry in lines(info_log) if "exc" in entry], [e["msg"] for e in lines(info_log)]
     assert_no_secrets(info_log)
 
 

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 import trio
 
-from tests.cli.helpers import MOLTBOT, run_moltbot
+from tests.cli.helpers import MOLTBOT, restore_sigint, run_moltbot, spawned_as_a_background_job
 
 
 def closed_port() -> int:
@@ -68,8 +68,10 @@ async def read_until(stream, seen: bytearray, needle: bytes) -> None:
 async def test_follow_tails_the_local_file_across_rotation(home):
     log, env = home
     log.write_text(entry("before"))
-    process = await trio.lowlevel.open_process([*MOLTBOT, "logs", "--follow", "--interval", "50"], env=env,
-                                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with spawned_as_a_background_job():  # as in a CI step's `pytest … &`: Ctrl-C must land all the same
+        process = await trio.lowlevel.open_process([*MOLTBOT, "logs", "--follow", "--interval", "50"], env=env,
+                                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                                   preexec_fn=restore_sigint)
     out, err = bytearray(), bytearray()
     try:
         await read_until(process.stdout, out, b"before")

@@ -15,6 +15,7 @@ import trio
 
 from moltbot.cli.remote_access import check_remote_access
 from moltbot.config.model import GatewayConfig, TailscaleConfig, TlsConfig
+from moltbot.tailscale.bind import interface_address
 from tests.cli.helpers import MOLTBOT
 
 FAKE_CLI = """#!{python}
@@ -118,6 +119,7 @@ async def test_a_missing_cli_is_reported_and_the_gateway_keeps_serving_loopback(
         await read_until(process, seen, b"tailscale serve failed: the tailscale CLI is not at")
     finally:
         await stop(process, seen)
+    assert seen.count(b"tailscale serve failed") == 1, seen.decode()  # said once, not by the log and again
 
 
 async def test_a_missing_daemon_is_reported(home, fake_cli, socket_dir):
@@ -188,6 +190,23 @@ async def test_an_unbindable_tailnet_address_falls_back_to_loopback(home, tailsc
     finally:
         await stop(process, seen)
     assert b"100.64.77.77 cannot be bound here: listening on 127.0.0.1 instead" in seen
+
+
+async def test_no_tailnet_address_falls_back_to_loopback_and_says_why_once(home, socket_dir, tmp_path):
+    if interface_address() is not None:
+        pytest.skip("this machine has a tailnet address on an interface")
+    home_dir, env = home
+    env["MOLTBOT_TAILSCALE_CLI"] = str(tmp_path / "no-such-tailscale")
+    write_config(home_dir, tailscale={"socket": str(socket_dir / "absent.sock")})
+    process, seen, match = await start(env, "--bind", "tailnet", "--token", "tailnet-token-0123456789")
+    try:
+        assert match.group(1) == b"127.0.0.1"
+    finally:
+        await stop(process, seen)
+    assert seen.count(b"no tailnet address") == 1, seen.decode()
+    assert b"no tailscaled socket at" in seen and b"listening on 127.0.0.1 instead" in seen
+    log = (home_dir / ".clawdbot" / "logs" / "gateway.log").read_text()
+    assert log.count("no tailnet address found: no tailscaled socket at") == 1, log  # the file has it too
 
 
 def test_a_bind_beyond_loopback_without_tls_warns_with_the_fix(capsys):

@@ -361,7 +361,11 @@ async def _read(runtime: Runtime, connection: Connection, nursery: trio.Nursery)
             if connection.close_code is None:
                 connection.close_code = exc.code
             return
-        if connection.closing:  # told to go (1012 queued): what it still sends is not acted on
+        if connection.closing or runtime.draining:
+            # Told to go, or about to be (a restart's hand-over: this Runtime's services have stopped and
+            # the 1012 follows within milliseconds): what it sends now is not acted on. The client sees
+            # its request end with the connection, as any request racing a close, and sends it again to
+            # the next Runtime.
             continue
         try:
             outcome = connection.session.receive(text)
@@ -374,8 +378,6 @@ async def _read(runtime: Runtime, connection: Connection, nursery: trio.Nursery)
         elif isinstance(outcome, Reply):
             runtime.stats.protocol_errors += 1
             await connection.respond(encode_frame(outcome.frame))
-        elif runtime.draining:  # this Runtime is being replaced: the next one serves the retry
-            await connection.respond(encode_frame(error_response(outcome.request_id, _RESTARTING)))
         elif outcome.spec.name in runtime.inline_methods:
             await _run_call(runtime, connection, outcome)
         elif connection.in_flight >= runtime.config.gateway.max_in_flight_requests:
@@ -383,10 +385,6 @@ async def _read(runtime: Runtime, connection: Connection, nursery: trio.Nursery)
         else:
             connection.in_flight += 1
             nursery.start_soon(_run_task, runtime, connection, outcome)
-
-
-_RESTARTING = ProtocolError(UNAVAILABLE, "the gateway is restarting: reconnect and send the request again",
-                            retry_after_ms=1000)
 
 
 def _too_many(runtime: Runtime) -> ProtocolError:

@@ -1,15 +1,21 @@
 """Start-up and idle figures of issue 17 (run by hand, not by pytest), ours beside the January original.
 
-    python bench/bench_lean.py [--idle-seconds 10] [--runs 3] [--no-original]
+    python bench/bench_lean.py [--idle-seconds 10] [--runs 3] [--no-original] [--no-bytecode]
 
 For each gateway, started as its own process on a free loopback port with no channels configured:
 - cold start: process launch to the first hello-ok (median of ``--runs``);
 - idle wake-ups per second: context switches of every thread of the process over ``--idle-seconds``
   (/proc/PID/task/*/status), after a 3 s settle;
 - idle RSS (MiB) after the settle;
-and for our CLI: ``moltbot --help`` and ``moltbot status`` (against the running gateway) wall time, and
-the CPU time ``import moltbot.cli`` costs. Per-call CPU, round trips and per-connection RSS are
-bench_gateway.py's. The machine is shared: each figure is printed with the load average it was taken at.
+and for our CLI: ``moltbot --help``, ``moltbot status`` against the running gateway and against none (a
+closed port) wall time, and the CPU time ``import moltbot.cli`` costs. Per-call CPU, round trips and
+per-connection RSS are bench_gateway.py's. The machine is shared: each figure is printed with the load
+average it was taken at.
+
+Bytecode: an installed moltbot has its ``.pyc`` files (pip compiles them), so our processes run with
+bytecode caching on, cached under a temporary ``PYTHONPYCACHEPREFIX`` (the work tree stays clean), after a
+discarded warm-up start that compiles it; ``--no-bytecode`` keeps the environment's setting (this
+machine's sessions set ``PYTHONDONTWRITEBYTECODE=1``: every import then compiles from source, ~2× slower).
 """
 
 from __future__ import annotations
@@ -30,7 +36,10 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_gateway as bg  # noqa: E402
 
-TARGETS = {"cold_start_s": 0.4, "wakeups_per_s": 2.0, "idle_rss_mib": 45.0, "help_s": 0.15, "status_s": 0.3}
+TARGETS = {"cold_start_s": 0.4, "wakeups_per_s": 2.0, "idle_rss_mib": 45.0, "help_s": 0.15, "status_s": 0.3,
+           "status_no_gateway_s": 0.3}
+FIGURES = ("cold_start_s", "wakeups_per_s", "idle_rss_mib", "help_s", "status_s", "status_no_gateway_s",
+           "import_cli_cpu_s")
 
 
 def context_switches(pid: int) -> int:
@@ -49,15 +58,18 @@ def rss_mib(pid: int) -> float:
         return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
 
 
-async def measure_server(start, name: str, tmp: Path, runs: int, idle_seconds: float) -> dict:
+async def measure_server(start, name: str, tmp: Path, runs: int, idle_seconds: float, *,
+                         warm_up: bool = False) -> dict:
     starts, result = [], {}
-    for run in range(runs):
+    for run in range(-1 if warm_up else 0, runs):  # run -1: compiles the bytecode, not counted
         registry: list[bg.Server] = []
         run_dir = tmp / f"{name}-{run}"
         run_dir.mkdir()
         try:
             server = await start(run_dir, registry)
-            starts.append(await bg.cold_start(server))
+            started = await bg.cold_start(server)
+            if run >= 0:
+                starts.append(started)
             if run == runs - 1:
                 await trio.sleep(3)
                 before = context_switches(server.pid)
@@ -86,9 +98,12 @@ def cli_figures(server: bg.Server, run_dir: Path) -> dict:
     python = sys.executable
     helps = [timed([python, "-m", "moltbot", "--help"], env) for _ in range(3)]
     statuses = [timed([python, "-m", "moltbot", "status"], env) for _ in range(3)]
+    closed = {**env, "CLAWDBOT_GATEWAY_PORT": str(bg.free_port())}  # nothing listens there
+    refused = [timed([python, "-m", "moltbot", "status"], closed) for _ in range(3)]
     probe = subprocess.run([python, "-c", "import resource, moltbot.cli; r = resource.getrusage(resource.RUSAGE_SELF);"
                             "print(r.ru_utime + r.ru_stime)"], env=env, capture_output=True, text=True, timeout=60)
     return {"help_s": statistics.median(helps), "status_s": statistics.median(statuses),
+            "status_no_gateway_s": statistics.median(refused),
             "import_cli_cpu_s": float(probe.stdout.strip() or "nan")}
 
 
@@ -99,7 +114,8 @@ def mark(key: str, value: float | None) -> str:
 
 
 async def run(args: argparse.Namespace, tmp: Path) -> dict:
-    results = {"ours": await measure_server(bg.start_ours, "ours", tmp, args.runs, args.idle_seconds)}
+    results = {"ours": await measure_server(bg.start_ours, "ours", tmp, args.runs, args.idle_seconds,
+                                            warm_up=not args.no_bytecode)}
     if not args.no_original and bg.ORIGINAL_ENTRY.exists():
         try:
             results["original"] = await measure_server(bg.start_original, "original", tmp, args.runs,
@@ -114,20 +130,25 @@ def main() -> int:
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-original", action="store_true")
+    parser.add_argument("--no-bytecode", action="store_true", help="keep the environment's PYTHONDONTWRITEBYTECODE")
     args = parser.parse_args()
     if not (1 <= args.idle_seconds <= 600 and 1 <= args.runs <= 20):
         parser.error("--idle-seconds in [1, 600], --runs in [1, 20]")
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="moltbot-lean-") as tmp:
+        if not args.no_bytecode:  # inherited by every process started below
+            os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+            os.environ["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
         results = trio.run(run, args, Path(tmp))
     print("| figure | ours | original | target |\n| --- | --- | --- | --- |")
-    for key in ("cold_start_s", "wakeups_per_s", "idle_rss_mib", "help_s", "status_s", "import_cli_cpu_s"):
+    for key in FIGURES:
         ours = results["ours"].get(key)
         original = results.get("original", {}).get(key)
         fmt = lambda v: "–" if v is None else f"{v:.3f}" if v < 10 else f"{v:.1f}"  # noqa: E731
         print(f"| {key} | {fmt(ours)} | {fmt(original)} | {mark(key, ours)} |")
     print(f"\nload average {tuple(round(x, 2) for x in load)} → {tuple(round(x, 2) for x in os.getloadavg())} "
-          f"on {os.cpu_count()} CPUs (shared: wall-time figures are inflated by the load)")
+          f"on {os.cpu_count()} CPUs (shared: wall-time figures are inflated by the load); bytecode "
+          f"{'as the environment has it' if args.no_bytecode else 'cached (as installed)'}")
     out = bg.RESULTS / "lean-latest.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

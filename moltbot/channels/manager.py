@@ -141,13 +141,17 @@ class ChannelManager:
 
     async def _serve_approvals(self) -> None:
         """Tell a sender when the owner approves them (``moltbot pairing approve`` edits the files)."""
-        seen = {name: await trio.to_thread.run_sync(store.allowed) for name, store in self.pairing.items()}
+        seen = await trio.to_thread.run_sync(self._allowed, list(self.pairing))
         next_due = trio.current_time()
         while True:
             next_due += APPROVAL_CHECK_SECONDS
             await trio.sleep_until(next_due)
-            for name, store in self.pairing.items():
-                allowed = await trio.to_thread.run_sync(store.allowed)
+            # Only channels with an account can send the notice; without one no file is read (one worker-thread
+            # call for all of them otherwise): a gateway without channels reads nothing and wakes no thread.
+            names = sorted({channel for channel, _ in self.slots} & set(self.pairing))
+            if not names:
+                continue
+            for name, allowed in (await trio.to_thread.run_sync(self._allowed, names)).items():
                 for sender in sorted(allowed - seen[name]):  # queued: the outbox retries, this loop goes on
                     try:
                         await self.delivery.queue(name, None, sender, APPROVED_TEXT, kind="notice",
@@ -155,6 +159,10 @@ class ChannelManager:
                     except DeliveryError as exc:
                         log.warning("%s: approval notice to %s not queued: %s", name, sender, exc)
                 seen[name] = allowed
+
+    def _allowed(self, names: list[str]) -> dict[str, set[str]]:
+        """Each named channel's approved senders (a worker thread reads the files)."""
+        return {name: self.pairing[name].allowed() for name in names}
 
     def _status_changed(self) -> None:
         """An account connected or stopped: the health snapshot (``health`` events, ``hello-ok``) follows."""

@@ -25,15 +25,16 @@ from ..store.lock import GatewayLockError, acquire_gateway_lock
 from .base import LazyCommand, LazyGroup
 from .errors import command
 from .remote_access import apply_tailscale_flags, check_remote_access, discover_tailnet, run_with_tailscale
-from .rpc import Session, connection_options
 
 
 def _service(attr: str, summary: str) -> LazyCommand:
     return LazyCommand("moltbot.cli.service", attr, summary)
 
 
-# ``moltbot gateway`` itself and ``call`` are defined here; the rest is imported when it runs (base.py).
+# ``moltbot gateway`` itself is defined here; its subcommands are imported when they run (base.py): running
+# the gateway loads no client (``call``) nor service code.
 SUBCOMMANDS = {
+    "call": LazyCommand("moltbot.cli.gateway_call", "gateway_call", "Call one gateway METHOD and print its JSON result."),
     "discover": LazyCommand("moltbot.cli.devices", "discover_command",
                             "Find gateways advertising _moltbot-gw._tcp on the LAN (mDNS)."),
     "install": _service("install_command", "Install the gateway as a user service (systemd user unit / launchd "
@@ -230,18 +231,3 @@ def _address_in_use(exc: BaseException) -> bool:
     if isinstance(exc, BaseExceptionGroup):
         return any(_address_in_use(inner) for inner in exc.exceptions)
     return isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE
-
-
-@gateway_group.command("call")
-@click.argument("method")
-@click.option("--params", default="{}", help="Params as JSON (default {}).")
-@click.option("--expect-final", is_flag=True, help="Wait for the final response of a two-stage method (agent).")
-@connection_options
-def gateway_call(method: str, params: str, expect_final: bool, **options) -> None:
-    """Call one gateway METHOD and print its JSON result."""
-    try:
-        value = json.loads(params)
-    except ValueError as exc:
-        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--params") from None
-    session = Session.from_options(options)
-    session.out.json(session.run(lambda client: client.call(method, value, expect_final=expect_final)))

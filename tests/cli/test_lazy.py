@@ -20,6 +20,9 @@ from moltbot.cli import COMMANDS, cli
 from moltbot.cli.base import LazyCommand, MoltbotGroup, install, profile_options, short_help
 from moltbot.cli.gateway import SUBCOMMANDS
 
+from ..cli19.helpers import cli_env
+from ..cli_inprocess import invoke_cli
+
 # What a ``--help`` must not pay for: each command's module, the gateway, the client stack, rich.
 HEAVY = (
     "trio",
@@ -89,12 +92,10 @@ def test_help_lists_every_command_of_the_table_in_order():
     assert result.exit_code == 0 and listed == sorted(COMMANDS)
 
 
-def test_a_loaded_command_gets_the_shared_flags_and_settles_the_profile():
-    runner = CliRunner()
-    result = runner.invoke(
-        cli, ["logs", "--profile", "nosuchprofile"], prog_name="moltbot", env={"MOLTBOT_DEBUG": ""}
-    )
-    assert result.exit_code == 2 and "nosuchprofile" in result.output
+def test_a_loaded_command_gets_the_shared_flags_and_settles_the_profile(tmp_path):
+    # in-process, the environment restored after (a profile fills environment variables)
+    result = invoke_cli(cli_env(tmp_path), "logs", "--profile", "nosuchprofile")
+    assert result.returncode == 2 and "nosuchprofile" in result.stderr + result.stdout
 
 
 def _group_with(entry: LazyCommand) -> click.Group:

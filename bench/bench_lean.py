@@ -9,8 +9,9 @@ For each gateway, started as its own process on a free loopback port with no cha
   (/proc/PID/task/*/status), after a 3 s settle;
 - idle RSS (MiB) after the settle;
 and for our CLI: ``moltbot --help``, ``moltbot status`` against the running gateway and against none (a
-closed port) wall time, and the CPU time ``import moltbot.cli`` costs. Per-call CPU, round trips and
-per-connection RSS are bench_gateway.py's. The machine is shared: each figure is printed with the load
+closed port), wall time and CPU time (the CLI process's own: the gateway's share of a status is not in
+it), and the CPU time ``import moltbot.cli`` costs. Per-call CPU, round trips and per-connection RSS are
+bench_gateway.py's. The machine is shared: each figure is printed with the load
 average it was taken at.
 
 Bytecode: an installed moltbot has its ``.pyc`` files (pip compiles them), so our processes run with
@@ -25,6 +26,7 @@ import argparse
 import glob
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,8 +41,8 @@ import bench_gateway as bg  # noqa: E402
 
 TARGETS = {"cold_start_s": 0.4, "wakeups_per_s": 2.0, "idle_rss_mib": 45.0, "help_s": 0.15, "status_s": 0.3,
            "status_no_gateway_s": 0.3}
-FIGURES = ("cold_start_s", "cold_start_cpu_s", "wakeups_per_s", "idle_rss_mib", "help_s", "status_s", "status_no_gateway_s",
-           "import_cli_cpu_s")
+FIGURES = ("cold_start_s", "cold_start_cpu_s", "wakeups_per_s", "idle_rss_mib", "help_s", "help_cpu_s", "status_s",
+           "status_cpu_s", "status_no_gateway_s", "status_no_gateway_cpu_s", "import_cli_cpu_s")
 
 
 def context_switches(pid: int) -> dict[str, int]:
@@ -102,10 +104,19 @@ async def measure_server(start, name: str, tmp: Path, runs: int, idle_seconds: f
     return result
 
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system) of one run of ``argv``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=False)
-    return time.perf_counter() - began
+    wall = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def medians(name: str, runs: list[tuple[float, float]]) -> dict[str, float]:
+    return {f"{name}_s": statistics.median(wall for wall, _ in runs),
+            f"{name}_cpu_s": statistics.median(cpu for _, cpu in runs)}
 
 
 def cli_figures(server: bg.Server, run_dir: Path) -> dict:
@@ -118,8 +129,7 @@ def cli_figures(server: bg.Server, run_dir: Path) -> dict:
     refused = [timed([python, "-m", "moltbot", "status"], closed) for _ in range(3)]
     probe = subprocess.run([python, "-c", "import resource, moltbot.cli; r = resource.getrusage(resource.RUSAGE_SELF);"
                             "print(r.ru_utime + r.ru_stime)"], env=env, capture_output=True, text=True, timeout=60)
-    return {"help_s": statistics.median(helps), "status_s": statistics.median(statuses),
-            "status_no_gateway_s": statistics.median(refused),
+    return {**medians("help", helps), **medians("status", statuses), **medians("status_no_gateway", refused),
             "import_cli_cpu_s": float(probe.stdout.strip() or "nan")}
 
 

@@ -9,7 +9,9 @@
 profile manager, in one nursery. A hot reload of ``browser.*`` (the reload rule
 ``restart-browser-control``) stops the child (every Chromium it started is stopped with it) and starts it
 for the new config: only this service restarts. A run that cannot start (a busy port) or crashes is
-logged, kept in ``last_error`` and run again with backoff by the child.
+logged, kept in ``last_error`` and run again with backoff by the child. The manager, the control API and
+httpx (with psutil, the CDP client and a TLS context) are imported when a pass starts: a gateway whose
+browser control is off never loads them.
 
 Requests need the gateway's credential as ``Authorization: Bearer <token or password>``, checked by the
 Runtime's authenticator (constant time, the same limiter); a ``Host`` that is not loopback is refused
@@ -27,26 +29,23 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import attrs
-import httpx
 import trio
 from hypercorn.trio import serve
 
 from .._backoff import Backoff
-from .._tls import client_ssl_context
 from ..config.ports import browser_ports
 from ..gateway.auth import is_loopback
 from ..gateway.supervisor import Child
 from ..protocol import ProtocolError
-from .manager import BrowserManager
 from .profiles import PortBook, resolve_profiles
 from .relay import ExtensionRelay, bearer_of, host_of, loopback_server_config, serve_lifespan
-from .service import BrowserControl
 from .ssrf import Guard
 from .tool import register_browser_tool
 
 if TYPE_CHECKING:
     from ..config.model import Config
     from .host import BrowserHost
+    from .service import BrowserControl
 
 log = logging.getLogger("moltbot.browser")
 
@@ -164,6 +163,12 @@ class BrowserService:
             PortBook, state_dir / "browser" / "ports.json" if state_dir else None, settings.cdp_range
         )
         no_sandbox = config.browser.no_sandbox if config.browser.no_sandbox is not None else os.geteuid() == 0
+        import httpx
+
+        from .._tls import client_ssl_context
+        from .manager import BrowserManager
+        from .service import BrowserControl
+
         async with httpx.AsyncClient(timeout=5.0, verify=client_ssl_context()) as client, trio.open_nursery() as nursery:
             relay = ExtensionRelay(self.runtime.authenticator)
             relay_url = await nursery.start(relay.serve, settings.relay_port)

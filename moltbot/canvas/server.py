@@ -18,12 +18,10 @@ import os
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-import anyio
 import attrs
 import trio
-import watchfiles
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
@@ -31,6 +29,10 @@ from .._util import collapse_single_exception_group
 from ..config.model import GatewayConfig
 from ..gateway import origin
 from . import files
+
+if TYPE_CHECKING:  # imported when the first page subscribes to live reload
+    import anyio
+    import watchfiles
 
 log = logging.getLogger("moltbot.canvas")
 
@@ -81,6 +83,8 @@ def inject_live_reload(html: str) -> str:
 
 def _watch_filter(change: watchfiles.Change, path: str) -> bool:
     """Editors' temporary and hidden files do not reload the page."""
+    import watchfiles
+
     name = Path(path).name
     return not name.startswith(".") and watchfiles.DefaultFilter()(change, path)
 
@@ -123,6 +127,8 @@ class LiveReload:
         self.clients += 1
         try:
             if self._watch is None:
+                import anyio
+
                 watch = self._watch = _Watch(anyio.Event(), trio.Event(), trio.CancelScope())
                 self._nursery.start_soon(self._run_watch, watch)
             await self._watch.ready.wait()
@@ -140,6 +146,8 @@ class LiveReload:
             watch.ready.set()
 
     async def _run_watch(self, watch: _Watch) -> None:
+        import watchfiles
+
         try:
             with watch.scope:
                 async for changes in watchfiles.awatch(self.root, watch_filter=_watch_filter, step=DEBOUNCE_MS,

@@ -28,18 +28,11 @@ from ..gateway.supervisor import Child, describe
 from ..protocol import LinkChannel
 from . import liveness, summary
 from .base import AccountStatus, Backoff, ChannelAccount, ChannelUnavailable, DeliveryError, wall_ms
-from .discord import policy as discord_policy
-from .discord.channel import DiscordChannel
-from .discord.channel import resolve_token as discord_token
 from .inbound import Dispatcher
 from .outbound import Deliveries, InboundGate
 from .pairing import PairingStore
-from .slack.channel import SlackChannel
-from .slack.channel import is_configured as slack_configured
-from .slack.events import policy_view as slack_policy
 from .summary import CHANNEL_ORDER as CHANNEL_ORDER  # methods/channels.py validates names with it
 from .summary import DETAIL_LABELS, LABELS, SYSTEM_IMAGES, channel_order
-from .telegram.channel import TelegramChannel, resolve_token
 from .webchat import webchat_accounts
 from .whatsapp.channel import WhatsAppChannel
 from .whatsapp.login import WhatsAppLogins
@@ -141,13 +134,17 @@ class ChannelManager:
 
     async def _serve_approvals(self) -> None:
         """Tell a sender when the owner approves them (``moltbot pairing approve`` edits the files)."""
-        seen = {name: await trio.to_thread.run_sync(store.allowed) for name, store in self.pairing.items()}
+        seen = await trio.to_thread.run_sync(self._allowed, list(self.pairing))
         next_due = trio.current_time()
         while True:
             next_due += APPROVAL_CHECK_SECONDS
             await trio.sleep_until(next_due)
-            for name, store in self.pairing.items():
-                allowed = await trio.to_thread.run_sync(store.allowed)
+            # Only channels with an account can send the notice; without one no file is read (one worker-thread
+            # call for all of them otherwise): a gateway without channels reads nothing and wakes no thread.
+            names = sorted({channel for channel, _ in self.slots} & set(self.pairing))
+            if not names:
+                continue
+            for name, allowed in (await trio.to_thread.run_sync(self._allowed, names)).items():
                 for sender in sorted(allowed - seen[name]):  # queued: the outbox retries, this loop goes on
                     try:
                         await self.delivery.queue(name, None, sender, APPROVED_TEXT, kind="notice",
@@ -155,6 +152,10 @@ class ChannelManager:
                     except DeliveryError as exc:
                         log.warning("%s: approval notice to %s not queued: %s", name, sender, exc)
                 seen[name] = allowed
+
+    def _allowed(self, names: list[str]) -> dict[str, set[str]]:
+        """Each named channel's approved senders (a worker thread reads the files)."""
+        return {name: self.pairing[name].allowed() for name in names}
 
     def _status_changed(self) -> None:
         """An account connected or stopped: the health snapshot (``health`` events, ``hello-ok``) follows."""
@@ -230,9 +231,16 @@ class ChannelManager:
             return await self._start_account(channel, account_id, account)
 
     def _fresh_status(self, channel: str, account_id: str, account: Any, old: AccountStatus | None) -> AccountStatus:
-        # Discord's and Slack's legacy ``dm`` block is read.
-        policy = (discord_policy.effective(account) if channel == "discord" else
-                  slack_policy(account) if channel == "slack" else account)
+        # A channel's modules are imported with its first account: a gateway without Discord never loads them.
+        policy = account
+        if channel == "discord":  # Discord's and Slack's legacy ``dm`` block is read.
+            from .discord import policy as discord_policy
+
+            policy = discord_policy.effective(account)
+        elif channel == "slack":
+            from .slack.events import policy_view as slack_policy
+
+            policy = slack_policy(account)
         status = AccountStatus(account_id=account_id, name=account.name, enabled=account.enabled,
                                dm_policy=policy.dm_policy, mode=_mode(channel, account),
                                allow_from=[str(e) for e in policy.allow_from or ()] or None)
@@ -240,11 +248,19 @@ class ChannelManager:
             status.last_start_at, status.last_stop_at = old.last_start_at, old.last_stop_at
             status.last_inbound_at, status.last_outbound_at = old.last_inbound_at, old.last_outbound_at
             status.linked, status.self_id = old.linked, old.self_id
-        if channel in ("telegram", "discord"):
-            resolve = resolve_token if channel == "telegram" else discord_token
-            token, status.token_source = resolve(account, account_id, self.runtime.env)
+        if channel == "telegram":
+            from .telegram.channel import resolve_token as telegram_token
+
+            token, status.token_source = telegram_token(account, account_id, self.runtime.env)
+            status.configured = bool(token)
+        elif channel == "discord":
+            from .discord.channel import resolve_token as discord_token
+
+            token, status.token_source = discord_token(account, account_id, self.runtime.env)
             status.configured = bool(token)
         elif channel == "slack":
+            from .slack.channel import is_configured as slack_configured
+
             status.configured, status.token_source = slack_configured(account, account_id, self.runtime.env)
         else:
             status.configured = True
@@ -252,12 +268,18 @@ class ChannelManager:
 
     def _build(self, channel: str, account_id: str, account: Any, status: AccountStatus) -> ChannelAccount:
         if channel == "telegram":
+            from .telegram.channel import TelegramChannel
+
             return TelegramChannel(account_id, account, status, env=self.runtime.env,
                                    state_dir=self.runtime.config.state_dir)
         if channel == "discord":
+            from .discord.channel import DiscordChannel
+
             return DiscordChannel(account_id, account, status, env=self.runtime.env,
                                   state_dir=self.runtime.config.state_dir)
         if channel == "slack":
+            from .slack.channel import SlackChannel
+
             return SlackChannel(account_id, account, status, env=self.runtime.env)
         return WhatsAppChannel(account_id, account, status, state_dir=self.runtime.config.state_dir)
 

@@ -16,26 +16,53 @@ import os
 import click
 
 from ..config.env import apply_aliases
-from .agent import agent_command
-from .approvals import approvals_group
-from .base import MoltbotGroup, install, profile_options
-from .channels import channels_group
-from .config import config_group
-from .conformance import conformance_command
-from .cron import cron_group
-from .devices import devices_group, discover_command, node_group, nodes_group
-from .doctor import doctor_command
-from .gateway import gateway_group
-from .logs import logs_command
-from .migrate import migrate_command
-from .pairing import pairing_group
-from .service import SERVICE_COMMANDS
-from .setup import setup_command
-from .status import dashboard_command, health_command, status_command
+from .base import LazyCommand, MoltbotGroup, install, profile_options
+
+
+def _lazy(module: str, attr: str, summary: str) -> LazyCommand:
+    return LazyCommand(f"moltbot.cli.{module}", attr, summary)
+
+
+# Each command's module is imported when the command runs (base.py, LazyGroup): ``moltbot --help`` lists these
+# summaries (the first paragraph of each command's help; tests/cli/test_lazy.py keeps them equal).
+COMMANDS = {
+    "agent": _lazy("agent", "agent_command", "Run one agent turn through the gateway and stream the reply."),
+    "approvals": _lazy("approvals", "approvals_group",
+                       "Exec approvals: what waits for an answer, and the approvals file."),
+    "channels": _lazy("channels", "channels_group",
+                      "Link and unlink channel accounts (WhatsApp QR login); show the delivery queue."),
+    "config": _lazy("config", "config_group", "Read or change the config file (a running gateway reloads it)."),
+    "conformance": _lazy("conformance", "conformance_command",
+                         "Test a gateway over the wire (protocol-spec/; OpenClaw's schema at 4) and print "
+                         "pass/fail/skip per check."),
+    "cron": _lazy("cron", "cron_group", "Scheduled jobs on the running gateway."),
+    "dashboard": _lazy("status", "dashboard_command",
+                       "Print the Control UI URL of this profile's gateway, carrying the token once."),
+    "devices": _lazy("devices", "devices_group", "Device pairing and device tokens."),
+    "doctor": _lazy("doctor", "doctor_command",
+                    "Check config, permissions, token, port, lock, service and channels; print a fix for each "
+                    "problem."),
+    "gateway": _lazy("gateway", "gateway_group",
+                     "Run the gateway in the foreground (Ctrl-C or SIGTERM stops it; SIGUSR1 or SIGUSR2 restarts "
+                     "it in-process unless commands.restart is false)."),
+    "health": _lazy("status", "health_command", "Ask the running gateway for its health summary."),
+    "logs": _lazy("logs", "logs_command", "Print the gateway's log file (JSON lines with --json)."),
+    "migrate": _lazy("migrate", "migrate_command",
+                     "Import config, sessions, transcripts, cron jobs, pairings and workspace files into this "
+                     "gateway's state."),
+    "node": _lazy("devices", "node_group", "Run this machine as a node."),
+    "nodes": _lazy("devices", "nodes_group", "Paired and connected nodes."),
+    "pairing": _lazy("pairing", "pairing_group", 'Approve unknown DM senders (dmPolicy "pairing").'),
+    "setup": _lazy("setup", "setup_command",
+                   "Create the state dir (0700) and config (0600) with a gateway token, if missing; optionally a "
+                   "model provider and a Telegram bot (asked on a terminal, flags otherwise)."),
+    "status": _lazy("status", "status_command",
+                    "Ask the running gateway for its status (connections, lane queues, errors since start)."),
+}
 
 
 @click.group(cls=MoltbotGroup, context_settings={"help_option_names": ["-h", "--help"]},
-             params=profile_options())
+             params=profile_options(), lazy=COMMANDS)
 @click.option("--no-color", is_flag=True, help="No colours (as does the NO_COLOR environment variable).")
 @click.version_option(package_name="moltbot", prog_name="moltbot")
 def cli(no_color: bool) -> None:
@@ -45,24 +72,6 @@ def cli(no_color: bool) -> None:
     apply_aliases(os.environ)  # OPENCLAW_* and MOLTBOT_* beside CLAWDBOT_* (config/env.py)
 
 
-cli.add_command(gateway_group)
-cli.add_command(health_command)
-cli.add_command(status_command)
-cli.add_command(config_group)
-cli.add_command(setup_command)
-cli.add_command(conformance_command)
-cli.add_command(devices_group)
-cli.add_command(nodes_group)
-cli.add_command(node_group)
-gateway_group.add_command(discover_command)
-cli.add_command(pairing_group)
-cli.add_command(cron_group)
-cli.add_command(channels_group)
-cli.add_command(approvals_group)
-for command in (logs_command, agent_command, doctor_command, dashboard_command, migrate_command):
-    cli.add_command(command)
-for command in SERVICE_COMMANDS:
-    gateway_group.add_command(command)
 install(cli)  # --dev/--profile/--debug on every command, and the profile settled before it runs
 
 

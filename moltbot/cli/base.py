@@ -6,17 +6,25 @@ other modules) prints one or two lines and exits 1, 130 on Ctrl-C (``errors.py``
 ``--debug`` after its own name too (``moltbot status --dev``), and settles the profile once, just before
 the command that runs: flags given before and after the command must agree, and a profile that does not
 exist is refused except by the commands that create one.
+
+A group's commands may be *lazy* (``MoltbotGroup(lazy={name: LazyCommand(...)})``): the module defining one
+is imported only when that command is resolved, so ``moltbot --help`` lists every command from the
+summaries in the table and ``moltbot status`` imports neither the gateway nor the agent code. A lazy
+command gets ``install`` when it is loaded, exactly as an eager one got it when the tree was built; an
+import error of its module (a missing dependency) propagates as it would from an eager import.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import sys
 import traceback
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import click
 
 from ..config.profiles import apply_profile, profile_from_env, require_profile
@@ -102,12 +110,82 @@ def install(command: click.Command, *, root: bool = True) -> None:
     if command.callback is not None and not getattr(command.callback, "_moltbot_settles", False):
         command.callback = _settling(command.callback)
         command.callback._moltbot_settles = True  # type: ignore[attr-defined]
+    if isinstance(command, LazyGroup):
+        command.installed = True  # and installs each lazy command when it loads it
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             install(sub, root=False)
 
 
-class MoltbotGroup(click.Group):
+@attrs.frozen
+class LazyCommand:
+    """A command a group imports only when it is resolved: ``module.attr``, listed in help as ``summary``.
+
+    ``summary`` is the first paragraph of the command's help, kept here so that listing the commands imports
+    none of them (``tests/cli/test_lazy.py`` checks it against the command's own help).
+    """
+
+    module: str
+    attr: str
+    summary: str
+
+    def load(self) -> click.Command:
+        command = getattr(importlib.import_module(self.module), self.attr)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{self.module}.{self.attr} is not a click command")
+        return command
+
+
+class LazyGroup(click.Group):
+    """A group whose commands in ``lazy`` are imported the first time they are resolved."""
+
+    def __init__(self, *args: Any, lazy: dict[str, LazyCommand] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+        self.installed = False  # set by ``install``: commands loaded later get it too
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            command = self.lazy[cmd_name].load()
+            if self.installed:
+                install(command, root=False)
+            self.commands[cmd_name] = command
+        return self.commands.get(cmd_name)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None,
+                                                                             list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand:  # suggest the lazy names too ("did you mean ...")
+            raise click.exceptions.NoSuchCommand(str(args[0]), possibilities=self.list_commands(ctx),
+                                                 ctx=ctx) from None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list, from the summaries of the commands not loaded yet (importing none of them)."""
+        rows: list[tuple[str, click.Command | str]] = []
+        for name in self.list_commands(ctx):
+            loaded = self.commands.get(name)
+            if loaded is None:
+                rows.append((name, self.lazy[name].summary))
+            elif not loaded.hidden:
+                rows.append((name, loaded))
+        if rows:
+            limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, short_help(entry, limit)) for name, entry in rows])
+
+
+def short_help(entry: click.Command | str, limit: int) -> str:
+    """What ``--help`` lists for a command (or a lazy command's summary) in ``limit`` columns."""
+    if isinstance(entry, click.Command):
+        return entry.get_short_help_str(limit)
+    return click.Command(None, help=entry).get_short_help_str(limit)
+
+
+class MoltbotGroup(LazyGroup):
     """The root group: every command runs inside ``invoke``, where failures become short messages."""
 
     def invoke(self, ctx: click.Context) -> Any:

@@ -41,6 +41,7 @@ from .errors import command
 from .output import Output, Steps, progress
 from .rpc import Session, failure_hints
 from .setup import ensure_setup
+from .status import channel_state
 
 WEAK_TOKENS = {"changeme", "change-me", "password", "secret", "token", "test", "admin", "moltbot", "clawdbot"}
 MIN_TOKEN_LENGTH = 24
@@ -299,20 +300,6 @@ def check_gateway(ctx: Context, timeout_ms: int) -> list[Finding]:
     if not channels:
         findings.append(Finding("channels", "skip", "no channels configured"))
     return findings
-
-
-def channel_state(summary: dict) -> tuple[str, str]:
-    """(status, words) for one channel of a ``health`` result (ours: connected/running, the original's: linked)."""
-    linked = summary.get("linked", summary.get("connected"))
-    if not summary.get("configured"):
-        return "skip", "not configured"
-    if summary.get("lastError"):
-        return "warn", f"last error: {summary['lastError']}"
-    if summary.get("running") is False:
-        return "warn", "configured but not running"
-    if linked is False:
-        return "fail", "configured but not linked"
-    return "ok", "linked" if linked else "configured"
 
 
 def run_checks(env: dict[str, str], *, timeout_ms: int, regenerate: bool, steps: Steps | None = None) -> list[Finding]:

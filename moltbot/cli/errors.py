@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 
 import attrs
-import trio
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -84,7 +84,8 @@ def _describe_one(exc: BaseException) -> Failure | None:
     if isinstance(exc, GatewayClosed):
         return Failure(f"gateway unreachable: {_bounded(str(exc))}",
                        (f"is the gateway running? `{command('gateway status')}` checks",))
-    if isinstance(exc, trio.TooSlowError):
+    trio = sys.modules.get("trio")  # not imported (``moltbot --help``): no trio exception can have escaped
+    if trio is not None and isinstance(exc, trio.TooSlowError):
         return Failure("the gateway did not answer in time", (f"raise --timeout, or check `{command('gateway status')}`",))
     if isinstance(exc, ConfigError):
         return Failure(_bounded(str(exc)), (f"`{command('doctor')}` checks the config",))

@@ -22,9 +22,30 @@ from ..config.profiles import apply_profile, dev_config, profile_from_env
 from ..gateway.auth import ResolvedAuth, is_loopback
 from ..store.atomic import write_atomic
 from ..store.lock import GatewayLockError, acquire_gateway_lock
+from .base import LazyCommand, LazyGroup
 from .errors import command
 from .remote_access import apply_tailscale_flags, check_remote_access, discover_tailnet, run_with_tailscale
-from .rpc import Session, connection_options
+
+
+def _service(attr: str, summary: str) -> LazyCommand:
+    return LazyCommand("moltbot.cli.service", attr, summary)
+
+
+# ``moltbot gateway`` itself is defined here; its subcommands are imported when they run (base.py): running
+# the gateway loads no client (``call``) nor service code.
+SUBCOMMANDS = {
+    "call": LazyCommand("moltbot.cli.gateway_call", "gateway_call", "Call one gateway METHOD and print its JSON result."),
+    "discover": LazyCommand("moltbot.cli.devices", "discover_command",
+                            "Find gateways advertising _moltbot-gw._tcp on the LAN (mDNS)."),
+    "install": _service("install_command", "Install the gateway as a user service (systemd user unit / launchd "
+                        "agent) and start it."),
+    "uninstall": _service("uninstall_command", "Stop and remove the gateway service of this profile."),
+    "start": _service("start_command", "Start the installed gateway service."),
+    "stop": _service("stop_command", "Stop the gateway service (and check that its port is free)."),
+    "restart": _service("restart_command", "Restart the gateway service."),
+    "status": _service("service_status_command",
+                       "The service manager's view of the gateway service, and a live probe of the gateway."),
+}
 
 
 def prepare_config(config: Config, *, port: int | None, bind: str | None, token: str | None,
@@ -89,7 +110,7 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
-@click.group("gateway", invoke_without_command=True)
+@click.group("gateway", cls=LazyGroup, lazy=SUBCOMMANDS, invoke_without_command=True)
 @click.option("--port", type=click.IntRange(0, 65535),
               help="Port, pinned for this run (default: CLAWDBOT_GATEWAY_PORT, gateway.port, 18789).")
 @click.option("--bind", type=click.Choice(["loopback", "lan", "tailnet", "auto", "custom"]), help="Bind mode.")
@@ -211,18 +232,3 @@ def _address_in_use(exc: BaseException) -> bool:
     if isinstance(exc, BaseExceptionGroup):
         return any(_address_in_use(inner) for inner in exc.exceptions)
     return isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE
-
-
-@gateway_group.command("call")
-@click.argument("method")
-@click.option("--params", default="{}", help="Params as JSON (default {}).")
-@click.option("--expect-final", is_flag=True, help="Wait for the final response of a two-stage method (agent).")
-@connection_options
-def gateway_call(method: str, params: str, expect_final: bool, **options) -> None:
-    """Call one gateway METHOD and print its JSON result."""
-    try:
-        value = json.loads(params)
-    except ValueError as exc:
-        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--params") from None
-    session = Session.from_options(options)
-    session.out.json(session.run(lambda client: client.call(method, value, expect_final=expect_final)))

@@ -6,7 +6,8 @@ through ``json()`` and nothing else is printed to stdout. ``NO_COLOR`` and the g
 turn colours off. Messages for people (errors, hints, progress) go to stderr. A spinner is shown on
 stderr, and only on a terminal, once something has waited a second. ``progress`` draws a long operation
 (``migrate``, ``doctor``): a rich bar or status line on a terminal, redrawn at each step (no refresh
-thread), and plain lines on stderr otherwise, so a log or a pipe still shows what is going on.
+thread), and plain lines on stderr otherwise, so a log or a pipe still shows what is going on. rich is
+imported the first time something is drawn on a terminal: a piped command (a script, a test) never loads it.
 """
 
 from __future__ import annotations
@@ -15,20 +16,23 @@ import os
 import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import trio
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from .._util import collapse_single_exception_group
 from ..protocol import dumps
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
 
 # Statuses used across commands, and their colours on a terminal.
 STYLES = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim", "info": "cyan",
           "error": "red", "debug": "dim", "warning": "yellow", "fatal": "bold red"}
 SPINNER_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+# What rich's Text drops from what it prints (bell, backspace, vertical tab, form feed, carriage return).
+_STRIPPED = dict.fromkeys((7, 8, 11, 12, 13))
 
 
 def _colour_allowed() -> bool:
@@ -41,25 +45,54 @@ class Output:
     def __init__(self, *, as_json: bool = False) -> None:
         self.as_json = as_json
         self.tty = sys.stdout.isatty()
-        no_color = not _colour_allowed()
-        self.out = Console(highlight=False, markup=False, soft_wrap=True, no_color=no_color)
-        self.err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True, no_color=no_color)
+        self._no_color = not _colour_allowed()
+        self._consoles: dict[bool, Console] = {}
+
+    def _console(self, stderr: bool) -> Console:
+        if stderr not in self._consoles:
+            from rich.console import Console
+
+            self._consoles[stderr] = Console(stderr=stderr, highlight=False, markup=False, soft_wrap=True,
+                                             no_color=self._no_color)
+        return self._consoles[stderr]
+
+    @property
+    def out(self) -> Console:
+        """The rich console on stdout (made on first use)."""
+        return self._console(False)
+
+    @property
+    def err(self) -> Console:
+        """The rich console on stderr (made on first use)."""
+        return self._console(True)
+
+    def _print(self, stderr: bool, parts: tuple[tuple[str, str], ...]) -> None:
+        stream: TextIO = sys.stderr if stderr else sys.stdout
+        if not stream.isatty():  # what rich writes to a pipe (no styles), without loading rich
+            stream.write("".join(text for text, _style in parts).translate(_STRIPPED).expandtabs(8) + "\n")
+            stream.flush()
+            return
+        from rich.text import Text
+
+        (self.err if stderr else self.out).print(Text.assemble(*parts))
 
     def json(self, value: Any) -> None:
         sys.stdout.write(dumps(value, indent=2) + "\n")
         sys.stdout.flush()
 
     def line(self, text: str = "", style: str | None = None) -> None:
-        self.out.print(Text(text, style=style or ""))
+        self._print(False, ((text, style or ""),))
 
     def note(self, text: str, style: str | None = None) -> None:
         """A message for the person at the keyboard (stderr)."""
-        self.err.print(Text(text, style=style or ""))
+        self._print(True, ((text, style or ""),))
 
     def error(self, text: str) -> None:
-        self.err.print(Text.assemble(("error: ", "bold red"), text))
+        self._print(True, (("error: ", "bold red"), (text, "")))
 
     def status_text(self, status: str) -> Text:
+        from rich.text import Text
+
         return Text(status, style=STYLES.get(status, ""))
 
     def table(self, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None,
@@ -69,6 +102,9 @@ class Output:
         if not self.tty:
             self._plain_table(columns, cells, title)
             return
+        from rich.table import Table
+        from rich.text import Text
+
         table = Table(title=title, title_justify="left", header_style="bold")
         for name in columns:
             table.add_column(name, overflow="fold")
@@ -161,6 +197,8 @@ def progress(text: str, *, total: int | None = None, announce: bool = True,
     if total is not None:
         columns += [BarColumn(), MofNCompleteColumn()]
     columns.append(TimeElapsedColumn())
+    from rich.console import Console
+
     console = Console(stderr=True, highlight=False, markup=False, no_color=not _colour_allowed())
     with Progress(*columns, console=console, transient=True, auto_refresh=False) as bar:
         task = bar.add_task(text, total=total)

@@ -17,13 +17,26 @@ from urllib.parse import urlencode
 import click
 
 from ..config.env import lookup
-from .doctor import channel_state
 from .errors import command
 from .output import Output
 from .rpc import CLI_SCOPES, Session, connection_options, local_url, resolve, resolve_target
 
 __all__ = ["CLI_SCOPES", "connection_options", "dashboard_command", "health_command", "render_usage",
            "resolve_target", "run_client_command", "status_command"]
+
+
+def channel_state(summary: dict) -> tuple[str, str]:
+    """(status, words) for one channel of a ``health`` result (ours: connected/running, the original's: linked)."""
+    linked = summary.get("linked", summary.get("connected"))
+    if not summary.get("configured"):
+        return "skip", "not configured"
+    if summary.get("lastError"):
+        return "warn", f"last error: {summary['lastError']}"
+    if summary.get("running") is False:
+        return "warn", "configured but not running"
+    if linked is False:
+        return "fail", "configured but not linked"
+    return "ok", "linked" if linked else "configured"
 
 
 def run_client_command(method: str, params: Any, options: dict[str, Any], render: Callable[[Any], str], *,

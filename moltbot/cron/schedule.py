@@ -29,7 +29,6 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
-from croniter import CroniterBadDateError, CroniterError, croniter
 
 from ..protocol import CronSchedule, CronScheduleAt, CronScheduleCron, CronScheduleEvery
 
@@ -67,6 +66,8 @@ class CronExpression:
         """The first matching naive wall time strictly after ``after`` (``None``: none for years)."""
         if self.plain:
             return self._search(after)
+        from croniter import CroniterBadDateError, croniter  # imported by the first cron expression
+
         try:
             return croniter(self.text, after, ret_type=datetime, second_at_beginning=self.seconds_first).get_next(
                 datetime)
@@ -112,6 +113,8 @@ def parse_cron(text: str) -> CronExpression:
     if not expr.startswith("@") and len(fields) not in (5, 6):
         raise ScheduleError(f"invalid cron expression {text!r}: expected 5 fields (or 6 with seconds first)")
     seconds_first = len(fields) == 6
+    from croniter import CroniterError, croniter  # here: no cron job, no croniter (nor dateutil)
+
     try:
         expanded, nth_weekday = croniter.expand(expr, second_at_beginning=seconds_first)
     except (CroniterError, ValueError) as exc:

@@ -16,7 +16,10 @@ once on a channel whose account says ``idempotent_sends`` (it gets ``idempotency
 same piece of the same message, and the platform drops a repeat: Discord's ``nonce``), or once on a channel
 that finds it sent (``marks_sends``: its pieces are tagged with that key, and ``find_sent`` is asked before
 the first send of a message resumed from the previous run; Slack finds it in the messages' metadata).
-An in-flight send is shielded for ``SEND_SHIELD`` seconds, so a graceful stop records its outcome.
+An in-flight send is shielded for ``SEND_SHIELD`` seconds, so a graceful stop records its outcome. A store
+file removed under the gateway is made again before the next message is written, when the config watch
+sees the config file go (``check_store``), or within ``STORE_CHECK_SECONDS`` otherwise (a rare check, so an
+idle gateway is not woken for it).
 
 The outbox knows no channel: a channel plugs in by giving its account objects ``send(target, text, *,
 reply_to)`` (``text`` already within ``text_chunk_limit``), an optional ``reply_to_all`` attribute, an
@@ -47,7 +50,9 @@ CONCURRENT_SENDS = 64
 SEND_SHIELD = 15.0
 DELIVER_WAIT = 30.0  # how long ``deliver`` waits for an attempt's outcome before saying "queued"
 PRUNE_SECONDS = 3600.0
-STORE_CHECK_SECONDS = 1.0  # how often the store's file is checked to still exist
+# How often an idle outbox checks that the store's file still exists (each new message checks it first, in
+# the same worker-thread call as its write): rare, so an idle gateway sleeps (issue 17: ≤ 2 wake-ups/s).
+STORE_CHECK_SECONDS = 30.0
 
 Resolve = Callable[[str, str], ChannelAccount]
 
@@ -104,6 +109,7 @@ class Outbox:
         self._limiter = trio.CapacityLimiter(CONCURRENT_SENDS)
         self._nursery: trio.Nursery | None = None
         self._idle = trio.Event()
+        self._check_store = trio.Event()
         self.counts: dict[tuple[str, str], dict[str, int]] = {}
         self.sent = self.retried = self.dead_lettered = 0
 
@@ -122,10 +128,11 @@ class Outbox:
             try:
                 next_prune = trio.current_time() + PRUNE_SECONDS
                 while True:
-                    await trio.sleep(STORE_CHECK_SECONDS)
+                    with trio.move_on_after(STORE_CHECK_SECONDS):
+                        await self._check_store.wait()
+                    self._check_store = trio.Event()
                     if await self.store.run(self.store.db.reopen_if_removed):
-                        log.error("outbox: %s was removed while the gateway runs; started a new one (messages "
-                                  "still pending are sent from memory)", self.store.db.path)
+                        self._store_reopened()
                     if trio.current_time() >= next_prune:
                         next_prune += PRUNE_SECONDS
                         if await self.store.run(self.store.db.prune, wall_ms()):
@@ -135,17 +142,34 @@ class Outbox:
                 # finishes while the runtime stops), and the next start sends it.
                 self._nursery = None
 
+    def check_store(self) -> None:
+        """Check the store's file now, not at the next idle check: the config watch saw the config file go
+        (the state dir may have been removed). A new file also lets go of the removed directories, which
+        the open one keeps alive, so the config watch sees its directory gone and makes it again."""
+        self._check_store.set()
+
+    def _store_reopened(self) -> None:
+        log.error("outbox: %s was removed while the gateway runs; started a new one (messages still pending "
+                  "are sent from memory)", self.store.db.path)
+
     # --- submitting -----------------------------------------------------------------------------
 
     async def submit(self, *, key: str, kind: str, channel: str, account_id: str, target: str, text: str,
                      reply_to: str | None = None) -> Entry:
         """Write the message (unless its key is known) and queue it; the entry to wait on."""
+        db = self.store.db
+
+        def write() -> tuple[bool, tuple[OutboxRow, bool]]:  # a removed file is made again before the write
+            reopened = db.reopen_if_removed()
+            return reopened, db.enqueue(key=key, kind=kind, channel=channel, account_id=account_id, target=target,
+                                        text=text, reply_to=reply_to, now_ms=wall_ms())
+
         try:
-            row, created = await self.store.run(
-                self.store.db.enqueue, key=key, kind=kind, channel=channel, account_id=account_id,
-                target=target, text=text, reply_to=reply_to, now_ms=wall_ms())
+            reopened, (row, created) = await self.store.run(write)
         except ValueError as exc:
             raise DeliveryError(str(exc), permanent=True) from None
+        if reopened:
+            self._store_reopened()
         known = self._entries.get(row.key)
         if known is not None:
             return known

@@ -54,7 +54,6 @@ from ..protocol import (
     DevicePairResolved,
     HelloAuth,
     RemoteProtocolError,
-    check_device_proof,
     grant_scopes,
 )
 from .pairing import DevicePairing, request_view
@@ -122,6 +121,8 @@ async def admit(accept: Accept, *, challenge_nonce: str, local: bool, peer: str,
         return attrs.evolve(accept, auth_method=method, scopes=grant_scopes(
             accept.protocol, accept.role, params.scopes, client_id=params.client.id, client_mode=params.client.mode,
             device_less=True, local=local, has_origin=origin is not None, ui_bypass=bypass and own_origin))
+    from ..protocol import check_device_proof  # Ed25519 (cryptography) loads with the first device's connect
+
     public_key = check_device_proof(params, role=accept.role, challenge_nonce=challenge_nonce, now_ms=now_ms(),
                                     local=local, protocol=accept.protocol)
     method = _check_credentials(accept, device.id, peer, secrets, pairing, origin=origin, direct=direct,

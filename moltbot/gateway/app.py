@@ -296,7 +296,7 @@ class Gateway:
         return host, port
 
     async def _start_listener(self, config: Config, address: tuple[str, int] | None = None) -> None:
-        from ..http.app import make_asgi_app
+        from ..http.asgi import make_asgi_app
 
         assert self._nursery is not None
         self._listener_key = address or self._listener_address(config)
@@ -475,6 +475,9 @@ class Gateway:
                       "To fix while it runs: `%s`, or edit the file (it is reloaded when saved)", exc.path,
                       "; ".join(exc.problems), cli_command("config set|unset PATH"))
             self._decided_hash = None  # the fixed file is decided on (and logged) even if it is the old text
+            outbox = self.runtime.channels.delivery.outbox if self.runtime is not None else None
+            if outbox is not None:  # a removed config file may be a removed state dir: the outbox checks its file
+                outbox.check_store()
             self._reload_finished("invalid")
             return "invalid"
         if self.stats.reload_failures and self.last_reload == "invalid":

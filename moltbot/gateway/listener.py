@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import inspect
 import ipaddress
 import logging
@@ -97,19 +96,27 @@ def _fingerprint(function: Any) -> str | None:
     return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
+def _hypercorn_version() -> str:
+    """The installed hypercorn's version (importlib.metadata, and the email package it loads, only when a
+    fingerprint cannot be read or does not match)."""
+    import importlib.metadata
+
+    return importlib.metadata.version("hypercorn")
+
+
 def check_patch_targets(targets: dict[str, Any]) -> None:
     """Raise ``RuntimeError`` naming each target whose code is not what the patches were written for
     (targets already patched by us are skipped: the module was imported again)."""
-    version = importlib.metadata.version("hypercorn")
     changed = []
     for name, expected in _FINGERPRINTS.items():
         target = targets.get(name)
         if getattr(target, "_moltbot_patched", False):
             continue
         found = _fingerprint(target) if target is not None else "missing"
-        if found != expected and not (found is None and version.startswith(TESTED_HYPERCORN)):
+        if found != expected and not (found is None and _hypercorn_version().startswith(TESTED_HYPERCORN)):
             changed.append(name)
     if changed:
+        version = _hypercorn_version()
         raise RuntimeError(
             f"moltbot's patches to hypercorn (moltbot/gateway/listener.py) were written for hypercorn "
             f"{TESTED_HYPERCORN}x and wsproto 1.3, but with hypercorn {version} these are not the code they "

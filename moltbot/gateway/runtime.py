@@ -21,10 +21,8 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import attrs
-import httpx
 import trio
 
-from .._tls import client_ssl_context
 from ..agents.heartbeat import DEFAULT_PROMPT, HeartbeatRunner
 from ..agents.models import ModelCatalog
 from ..agents.providers.base import ModelInfo, Provider
@@ -34,7 +32,7 @@ from ..agents.tracking import RunTracker
 from ..browser.server import BrowserService
 from ..channels.manager import ChannelManager
 from ..config.model import Config
-from ..http.hooks import HOOK_RATE_LIMIT
+from ..http.host import HOOK_RATE_LIMIT  # not http.hooks: that loads Quart
 from ..nodes.service import NodesService
 from ..protocol import (
     CLOSE_SERVICE_RESTART,
@@ -165,8 +163,7 @@ class Runtime:
         async with trio.open_nursery() as nursery:
             await nursery.start(serve_connections, self, name="connections")
             with self._services_scope:
-                async with httpx.AsyncClient(timeout=None, verify=client_ssl_context()) as self.models.client, \
-                        trio.open_nursery() as services:
+                async with self.models.open(), trio.open_nursery() as services:  # its HTTP client: on first use
                     await services.start(self.health.serve, name="health")
                     await services.start(self.nodes.serve, name="nodes")
                     services.start_soon(self.broadcaster.serve_ticks, self.config.gateway.tick_interval_ms,

@@ -1,24 +1,21 @@
-"""The ASGI app behind the one port: WebSocket upgrades go to the control plane, HTTP to quart-trio.
+"""The gateway's HTTP app (quart-trio): probes, hooks, tools, the OpenAI endpoints, Slack events, the Control UI.
 
-Any WebSocket path is the gateway's control plane (as in the reference, the path is not checked). The
-WebSocket is handled at the ASGI level, not through Quart's websocket machinery, so the per-frame path is
-hypercorn → our reader with nothing in between.
+``http.asgi`` imports this module at the first HTTP request and routes every HTTP request here after the
+Host/Origin guard (probes before it); WebSocket upgrades never reach Quart.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
 from ..channels.slack.http_events import handle_slack_events
-from ..gateway import origin
-from ..gateway.transport import AsgiWebSocket, TransportClosed
-from .access import access_logged
+from .asgi import probe_kind
 from .common import (
     TEXT_PLAIN,
     HttpError,
@@ -34,7 +31,7 @@ from .control_ui import serve_control_ui
 from .hooks import handle_hook
 from .openai import MAX_BODY as CHAT_MAX_BODY
 from .openai import chat_completions, models
-from .probes import answer_probe, probe_kind
+from .probes import answer_probe
 from .responses import responses
 from .tools import MAX_BODY as TOOLS_MAX_BODY
 from .tools import tools_invoke
@@ -168,29 +165,3 @@ def make_http_app(gateway: HttpHost) -> QuartTrio:
             return Response("Internal Server Error", status=500, content_type=TEXT_PLAIN)
 
     return app
-
-
-def make_asgi_app(gateway: HttpHost) -> Any:
-    http_app: Any = make_http_app(gateway)  # called with the raw ASGI scope (quart types it as TypedDicts)
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and probe_kind(scope.get("path", "")) is not None:
-            await http_app(scope, receive, send)  # probes skip the Host guard: see http.probes
-        elif scope["type"] in ("http", "websocket"):  # Host and Origin first (gateway.origin)
-            config = (await gateway.current_runtime()).config.gateway
-            await origin.guard(scope, receive, send, config, serve)
-        else:
-            await serve(scope, receive, send)
-
-    async def serve(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "websocket":
-            transport = AsgiWebSocket(scope, receive, send)
-            try:
-                await transport.accept()
-            except TransportClosed:
-                return
-            await gateway.serve_websocket(transport)
-        else:
-            await http_app(scope, receive, send)
-
-    return access_logged(app)

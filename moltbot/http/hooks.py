@@ -5,7 +5,7 @@ Auth is the hooks token (``Authorization: Bearer`` or ``X-Moltbot-Token``), chec
 reference's deprecated ``?token=``) is refused with 400 in any method and never compared or counted: a
 page can make the owner's browser send such a URL (``<img src=…>``, a form) without any preflight.
 Wrong tokens are limited per normalised client address (``RequestFacts.client``), loopback included (a
-funnel or proxy delivers from loopback): ``HOOK_RATE_LIMIT`` failures in its window answer 429 with
+funnel or proxy delivers from loopback): ``HOOK_RATE_LIMIT`` (``http.host``) failures in its window answer 429 with
 ``Retry-After`` until the lockout ends. A request without any token is no guess and is not counted. While
 an address is locked out, a correct token from a direct-local client (the owner's own scripts; no proxy
 headers) still gets in, as ``exemptLoopback`` lets the owner in on the WebSocket; from anywhere else the
@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 from quart import Response, request
 
-from ..config.model import AuthRateLimit
 from ..gateway.auth import client_key, secret_matches
 from .common import HttpError, json_response, read_json, request_facts, retry_after
 
@@ -36,7 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("moltbot.http")
 
 MAX_BODY = 262_144
-HOOK_RATE_LIMIT = AuthRateLimit(max_failures=20, window_ms=60_000, lockout_ms=60_000, exempt_loopback=False)
 _TEMPLATE = re.compile(r"\{\{\s*([^}]+?)\s*\}\}")
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 

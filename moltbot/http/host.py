@@ -4,11 +4,14 @@
 The ASGI app is built by the Gateway (``gateway/app.py``) with itself as the host; a route asks it for the
 Runtime now serving and works only through the members below. This package never imports the gateway's
 Runtime, Gateway or connection modules: the WebSocket route hands the accepted socket back to the host.
+The hook limiter's policy lives here too, for the Runtime to build its limiter without loading Quart.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
+
+from ..config.model import AuthRateLimit
 
 if TYPE_CHECKING:
     from ..agents.heartbeat import HeartbeatRunner
@@ -19,7 +22,10 @@ if TYPE_CHECKING:
     from ..gateway.auth import Authenticator, FailureLimiter
     from ..gateway.transport import AsgiWebSocket
 
-__all__ = ["HttpHost", "HttpRuntime"]
+__all__ = ["HOOK_RATE_LIMIT", "HttpHost", "HttpRuntime"]
+
+# Failed hook auth per client (``http.hooks``): 20 in a minute lock it out for a minute, from loopback too.
+HOOK_RATE_LIMIT = AuthRateLimit(max_failures=20, window_ms=60_000, lockout_ms=60_000, exempt_loopback=False)
 
 
 class HttpRuntime(Protocol):

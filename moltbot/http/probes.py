@@ -40,14 +40,7 @@ from .common import bearer, json_response, request_scope
 if TYPE_CHECKING:
     from .host import HttpHost
 
-PROBES = {"/health": "live", "/healthz": "live", "/ready": "ready", "/readyz": "ready",
-          "/startup": "startup", "/startupz": "startup"}
 _NO_STORE = {"Cache-Control": "no-store"}
-
-
-def probe_kind(path: str) -> str | None:
-    """``"live"``, ``"ready"`` or ``"startup"`` for a probe path; None for any other path."""
-    return PROBES.get(path)
 
 
 def startup_status(gateway: HttpHost) -> str:

@@ -39,7 +39,6 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from ._errors import INVALID_REQUEST, RemoteProtocolError
 from ._frames import FRAME_TAGS, UNSET, Frame
 from ._json import parse_json
-from ._payloads.system import ShutdownEvent
 from ._summary import MAX_PROBLEMS, camel, format_validation_error
 
 __all__ = [
@@ -61,8 +60,14 @@ __all__ = [
 
 T = TypeVar("T")
 _TAG_TO_FRAME = {tag: cls for cls, tag in FRAME_TAGS.items()}
-# Fields that are always written, even at their default (the original sends ``null`` there).
-_ALWAYS_WRITTEN: dict[type, tuple[str, ...]] = {ShutdownEvent: ("restart_expected_ms",)}
+# Fields that are always written, even at their default (the original sends ``null`` there). By class name:
+# the codec does not import the payload modules (a client loads only those it uses).
+_ALWAYS_WRITTEN: dict[str, tuple[str, ...]] = {"moltbot.protocol._payloads.system.ShutdownEvent": ("restart_expected_ms",)}
+
+
+def always_written(cls: type) -> tuple[str, ...]:
+    """The fields of ``cls`` written even at their default."""
+    return _ALWAYS_WRITTEN.get(f"{cls.__module__}.{cls.__qualname__}", ())
 
 
 def _json_type_name(value: Any) -> str:
@@ -326,7 +331,7 @@ def _without_most_unknown_keys(value: dict[str, Any], known: frozenset[str]) -> 
 
 
 def _attrs_unstructure_hook(converter: cattrs.Converter, cls: type) -> Callable[[Any], Any]:
-    always = _ALWAYS_WRITTEN.get(cls, ())
+    always = always_written(cls)
     overrides: dict[str, Any] = {
         field.name: override(rename=camel(field.name), omit_if_default=field.name not in always)
         for field in attrs.fields(cls)

@@ -45,8 +45,8 @@ from ._errors import (
 )
 from ._frames import UNSET, ErrorShape, EventFrame, RequestFrame, ResponseFrame
 from ._json import JsonLimitError
-from ._methods import ROLES, default_scopes
 from ._payloads.connect import ConnectChallenge, ConnectParams, HelloAuth, HelloOk
+from ._scopes import ROLES, default_scopes  # not ._methods: a client needs no method table
 
 __all__ = [
     "CHALLENGE_CAPABILITIES",

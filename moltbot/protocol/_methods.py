@@ -59,7 +59,7 @@ SCOPE_APPROVALS = _scopes.APPROVALS
 SCOPE_PAIRING = _scopes.PAIRING
 # The scopes a client may ask for at protocol 4 (3 and 7 take any strings).
 SCOPES: Final = _scopes.REQUESTABLE_SCOPES
-ROLES: Final = ("operator", "node")
+ROLES: Final = _scopes.ROLES
 
 
 def scope_of(method: str) -> Scope:

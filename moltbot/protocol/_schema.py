@@ -33,7 +33,7 @@ import attrs
 import jsonschema
 from annotated_types import Ge, Le, MaxLen, MinLen
 
-from ._codec import _ALWAYS_WRITTEN, camel
+from ._codec import always_written, camel
 from ._frames import FRAME_TAGS, ErrorShape, StateVersion
 from ._methods import EVENT_PAYLOADS, EVENTS, METHODS
 from ._payloads.connect import ConnectChallenge, ConnectParams, HelloOk
@@ -130,7 +130,7 @@ class _Builder:
             return name
         self.defs[name] = {}  # reserve first, so a self-referencing type terminates
         hints = typing.get_type_hints(cls, include_extras=True)
-        always = _ALWAYS_WRITTEN.get(cls, ())
+        always = always_written(cls)
         properties: dict[str, Any] = {}
         required: list[str] = []
         if cls in FRAME_TAGS:

@@ -44,6 +44,7 @@ __all__ = [
     "method_scope", "required_scopes", "satisfies",
 ]
 
+ROLES = ("operator", "node")  # the roles a connect may ask for
 ADMIN = "operator.admin"
 READ = "operator.read"
 WRITE = "operator.write"

@@ -21,7 +21,6 @@ import ipaddress
 import logging
 import socket
 
-import psutil
 import trio
 
 from ..config.model import GatewayConfig
@@ -46,6 +45,8 @@ def on_tailnet(host: str) -> bool:
 
 def interface_address() -> str | None:
     """The first IPv4 address in ``100.64.0.0/10`` on this machine's interfaces (None: not on a tailnet)."""
+    import psutil  # only for a tailnet bind: every other gateway starts without it
+
     for addresses in psutil.net_if_addrs().values():
         for entry in addresses:
             if entry.family == socket.AF_INET:

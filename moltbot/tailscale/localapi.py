@@ -23,7 +23,6 @@ import sys
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 import trio
 
 # Where tailscaled listens by default: Linux and the open-source macOS daemon. The macOS App Store app
@@ -75,6 +74,8 @@ class LocalApi:
         return await self._get("/localapi/v0/status?peers=false")
 
     async def _get(self, path: str) -> dict[str, Any]:
+        import httpx  # here, not at the top: a gateway that never asks tailscaled does not load httpx
+
         # Plain HTTP on a unix socket: no TLS, but httpx builds an SSL context per transport unless given one
         # (loading the CA bundle took most of a whois); one unused context serves every call.
         transport = httpx.AsyncHTTPTransport(uds=self.socket_path, verify=_unused_tls_context())

@@ -13,18 +13,19 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import httpx
 
 from moltbot.config.model import Config, ModelProviderConfig, ModelRef
 
-from .anthropic import AnthropicProvider
 from .base import ModelInfo, Provider, ProviderError
 from .echo import EchoProvider
-from .http import DEFAULT_SETTINGS, HttpSettings
-from .openai import OpenAIChatProvider
+
+if TYPE_CHECKING:  # the HTTP providers (and httpx) are imported when one is built
+    import httpx
+
+    from .http import HttpSettings
 
 ECHO_MODEL = "echo/echo"
 OPENAI_APIS = frozenset({"openai-completions", "openai-chat", "openai"})
@@ -73,7 +74,7 @@ def _model_infos(provider_id: str, entries: list[Any]) -> list[ModelInfo]:
 
 def build_provider(provider_id: str, config: Config, env: Mapping[str, str] | None = None, *,
                    client: httpx.AsyncClient | None = None,
-                   settings: HttpSettings = DEFAULT_SETTINGS) -> Provider:
+                   settings: HttpSettings | None = None) -> Provider:
     """The provider for one id.
 
     Raises:
@@ -99,11 +100,17 @@ def build_provider(provider_id: str, config: Config, env: Mapping[str, str] | No
     if api_key is None and builtin is not None and builtin.key_required and not entry.base_url:
         raise ProviderConfigError(f'model provider "{provider_id}" needs an API key: '
                                   f"set models.providers.{provider_id}.apiKey or {env_name}")
+    from .http import DEFAULT_SETTINGS
+
     options: dict[str, Any] = dict(models=_model_infos(provider_id, entry.models), headers=entry.headers,
-                                   client=client, settings=settings)
+                                   client=client, settings=settings or DEFAULT_SETTINGS)
     if api in OPENAI_APIS:
+        from .openai import OpenAIChatProvider
+
         return OpenAIChatProvider(provider_id, base_url, api_key, **options)
     if api in ANTHROPIC_APIS:
+        from .anthropic import AnthropicProvider
+
         return AnthropicProvider(provider_id, base_url, api_key, **options)
     raise ProviderConfigError(f'model provider "{provider_id}": api "{api}" is not supported '
                               '(use "openai-completions" or "anthropic-messages")')
@@ -111,7 +118,7 @@ def build_provider(provider_id: str, config: Config, env: Mapping[str, str] | No
 
 def build_providers(config: Config, env: Mapping[str, str] | None = None, *,
                     client: httpx.AsyncClient | None = None,
-                    settings: HttpSettings = DEFAULT_SETTINGS) -> dict[str, Provider]:
+                    settings: HttpSettings | None = None) -> dict[str, Provider]:
     """Every usable provider by id: echo, the built-ins that have their key, and each configured entry.
 
     Entries that cannot be built are left out here; ``resolve_model`` names the problem when a model

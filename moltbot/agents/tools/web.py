@@ -17,7 +17,6 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-import httpx
 import trio
 
 from .registry import ToolError
@@ -111,6 +110,8 @@ def register_web_tools(registry: ToolRegistry, agents: AgentRuntime) -> None:
         if not isinstance(max_chars, int) or isinstance(max_chars, bool) or max_chars < 100:
             raise ToolError("maxChars must be an integer of at least 100")
         max_chars = min(max_chars, settings.max_chars)
+        import httpx  # with the first fetch: a gateway whose agents never fetch does not load it
+
         try:
             with trio.fail_after(settings.timeout_seconds):
                 return await _fetch(url, settings, max_chars)
@@ -120,6 +121,8 @@ def register_web_tools(registry: ToolRegistry, agents: AgentRuntime) -> None:
             raise ToolError(f"web_fetch failed: {type(exc).__name__}") from None
 
     async def _fetch(url: str, settings: Any, max_chars: int) -> dict[str, Any]:
+        import httpx
+
         async with httpx.AsyncClient(follow_redirects=False, timeout=None,
                                      headers={"user-agent": "moltbot-web-fetch/1"}) as client:
             current = url

@@ -117,9 +117,12 @@ class Inbox(Protocol):
 
     ``send`` returns once the message is durably received (or known as a duplicate): only then may the
     channel acknowledge it to the platform (Telegram's offset). ``reject`` dead-letters one that could not
-    be parsed, under the platform's id for it, so the channel acknowledges it and goes on."""
+    be parsed, under the platform's id for it, so the channel acknowledges it and goes on. ``send_many``
+is ``send`` for a batch (one store transaction for its receipts)."""
 
     async def send(self, message: InboundMessage) -> None: ...
+
+    async def send_many(self, messages: list[InboundMessage]) -> None: ...
 
     async def reject(self, channel: str, account_id: str, message_key: str, reason: str) -> None: ...
 

@@ -295,12 +295,22 @@ class DeliveryDB:
     def claim(self, channel: str, account_id: str, message_key: str, payload: str | None, now_ms: int, *,
               state: str = "received") -> bool:
         """Record a receipt for a new inbound message; False when its id was seen before."""
-        payload = payload if payload is None or len(payload) <= MAX_PAYLOAD else None
         with self._transaction():
-            return self._db.execute(
-                "INSERT INTO inbound (channel, account_id, message_key, state, payload, received_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (channel, account_id, _plain(message_key), state, payload, now_ms, now_ms)).rowcount == 1
+            return self._claim(channel, account_id, message_key, payload, now_ms, state)
+
+    def claim_many(self, items: list[tuple[str, str, str, str | None]], now_ms: int) -> list[bool]:
+        """``claim`` for (channel, account, key, payload) items in one transaction: True for each new one."""
+        with self._transaction():
+            return [self._claim(channel, account_id, key, payload, now_ms, "received")
+                    for channel, account_id, key, payload in items]
+
+    def _claim(self, channel: str, account_id: str, message_key: str, payload: str | None, now_ms: int,
+               state: str) -> bool:
+        payload = payload if payload is None or len(payload) <= MAX_PAYLOAD else None
+        return self._db.execute(
+            "INSERT INTO inbound (channel, account_id, message_key, state, payload, received_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (channel, account_id, _plain(message_key), state, payload, now_ms, now_ms)).rowcount == 1
 
     def settle(self, channel: str, account_id: str, message_key: str, *, state: str, now_ms: int,
                reason: str | None = None) -> None:
@@ -394,6 +404,10 @@ class DeliveryStore:
 
     async def aclose(self) -> None:
         await self.run(self.db.close)
+
+    def statistics(self) -> trio.CapacityLimiterStatistics:
+        """The writer's: ``borrowed_tokens`` 1 while a call runs, ``tasks_waiting`` the calls queued."""
+        return self._limiter.statistics()
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` on the worker thread; the time it took is counted in ``write_seconds``."""

@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
 import sys
 import tempfile
@@ -258,6 +259,19 @@ async def spawn_gateway(home: Path, tmp: Path, run: int, registry: list[bg.Serve
     return server
 
 
+IN_DOUBT = re.compile(r"outbox: (\d+) telegram message\(s\) in doubt")
+
+
+def in_doubt_at_starts(tmp: Path) -> list[int]:
+    """Per gateway start after a kill, the replies the outbox found in doubt (a send begun, its outcome
+    never recorded): the only ones a restart may send twice (Telegram cannot be asked)."""
+    counts = []
+    for log in sorted(tmp.glob("gateway-*.log"), key=lambda p: int(p.stem.rpartition("-")[2])):
+        found = IN_DOUBT.findall(log.read_text("utf-8", "replace"))
+        counts.append(sum(int(n) for n in found))
+    return counts
+
+
 async def kills(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) -> dict[str, Any]:
     home = tmp / "home-kills"
     async with open_fake_telegram() as fake:
@@ -291,6 +305,7 @@ async def kills(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) 
         **result,
         "kills": args.kills,
         "sends_in_flight_at_each_kill": in_flight_at_kill,
+        "in_doubt_at_each_start": in_doubt_at_starts(tmp),
         "seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -340,6 +355,15 @@ def table(results: dict[str, Any]) -> str:
                 rows.append(
                     ("kill -9: sends in flight when killed (sum)", sum(part["sends_in_flight_at_each_kill"]))
                 )
+            if "in_doubt_at_each_start" in part:
+                in_doubt = sum(part["in_doubt_at_each_start"])
+                rows += [
+                    ("kill -9: replies in doubt at the next start (sum; resent: at least once)", in_doubt),
+                    (
+                        "kill -9: duplicates outside that window (target 0)",
+                        max(0, part["duplicated"] - in_doubt),
+                    ),
+                ]
     return "\n".join(["| figure | value |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows)])
 
 

@@ -31,7 +31,7 @@ import trio
 
 from ..store.atomic import ensure_dir
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "delivery.sqlite"
 DAY_MS = 24 * 3600 * 1000
 DELIVERED_KEEP_MS, DELIVERED_MAX = 7 * DAY_MS, 10_000
@@ -59,7 +59,8 @@ CREATE TABLE outbox (
     message_id TEXT,
     last_error TEXT,
     created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    sending_at INTEGER  -- a send of it began then and its outcome is not known yet (NULL: none in flight)
 );
 CREATE INDEX outbox_by_state ON outbox (state, updated_at);
 CREATE TABLE inbound (
@@ -77,10 +78,10 @@ CREATE TABLE inbound (
 CREATE INDEX inbound_by_age ON inbound (channel, account_id, received_at);
 """
 # Schema changes go here as ``{from_version: script}``, applied in order inside one transaction.
-_MIGRATIONS: dict[int, str] = {}
+_MIGRATIONS: dict[int, str] = {1: "ALTER TABLE outbox ADD COLUMN sending_at INTEGER"}
 
 _COLUMNS = ("id", "key", "kind", "channel", "account_id", "target", "text", "reply_to", "state", "attempts",
-            "pieces_sent", "chunk_limit", "message_id", "last_error", "created_at", "updated_at")
+            "pieces_sent", "chunk_limit", "message_id", "last_error", "created_at", "updated_at", "sending_at")
 
 
 class StoreError(Exception):
@@ -107,13 +108,20 @@ class OutboxRow:
     last_error: str | None
     created_at: int
     updated_at: int
+    sending_at: int | None = None  # a send began and its outcome is unknown: after a crash, it is in doubt
+
+    @property
+    def in_doubt(self) -> bool:
+        """Pending with a send begun whose outcome was never recorded (the process died meanwhile): the
+        platform may have it."""
+        return self.state == "pending" and self.sending_at is not None
 
     def snapshot(self) -> dict[str, Any]:
         """The row for ``channels.status`` / ``moltbot channels outbox`` (text shortened)."""
         return {"id": self.id, "key": self.key, "kind": self.kind, "channel": self.channel,
                 "accountId": self.account_id, "to": self.target, "state": self.state, "attempts": self.attempts,
                 "piecesSent": self.pieces_sent, "messageId": self.message_id, "lastError": self.last_error,
-                "createdAt": self.created_at, "updatedAt": self.updated_at,
+                "createdAt": self.created_at, "updatedAt": self.updated_at, "inDoubt": self.in_doubt,
                 "preview": self.text[:80] + ("…" if len(self.text) > 80 else "")}
 
 
@@ -219,16 +227,19 @@ class DeliveryDB:
     # --- outbox ---------------------------------------------------------------------------------
 
     def enqueue(self, *, key: str, kind: str, channel: str, account_id: str, target: str, text: str,
-                reply_to: str | None, now_ms: int) -> tuple[OutboxRow, bool]:
-        """Write a new pending row; (row, True). A known key returns its row as stored, (row, False)."""
+                reply_to: str | None, now_ms: int, sending: bool = False) -> tuple[OutboxRow, bool]:
+        """Write a new pending row; (row, True). A known key returns its row as stored, (row, False).
+        ``sending``: its first send begins at once (the mark ``begin`` would write, in this transaction)."""
         if len(text) > MAX_TEXT:
             raise ValueError(f"message too long ({len(text)} characters, at most {MAX_TEXT})")
         key = store_key(key)
         with self._transaction():
             cursor = self._db.execute(
                 "INSERT INTO outbox (key, kind, channel, account_id, target, text, reply_to, state, created_at,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (key) DO NOTHING",
-                (key, kind, channel, account_id, _plain(target), _blob(text), _bounded(reply_to), now_ms, now_ms))
+                " updated_at, sending_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)"
+                " ON CONFLICT (key) DO NOTHING",
+                (key, kind, channel, account_id, _plain(target), _blob(text), _bounded(reply_to), now_ms, now_ms,
+                 now_ms if sending else None))
             created = cursor.rowcount == 1
             row = self._row("WHERE key = ?", (key,))
         assert row is not None
@@ -241,20 +252,27 @@ class DeliveryDB:
     def outbox_row(self, key: str) -> OutboxRow | None:
         return self._row("WHERE key = ?", (store_key(key),))
 
+    def begin(self, row_id: int, now_ms: int) -> None:
+        """A send of the row begins: until its outcome is recorded, a crash leaves the row in doubt."""
+        with self._transaction():
+            self._db.execute("UPDATE outbox SET sending_at = ? WHERE id = ?", (now_ms, row_id))
+
     def progress(self, row_id: int, pieces_sent: int, message_id: str | None, chunk_limit: int, now_ms: int) -> None:
-        """Chunks ``< pieces_sent`` are out: a retry resumes after them."""
+        """Chunks ``< pieces_sent`` are out (a retry resumes after them), and the next one's send begins."""
         with self._transaction():
             self._db.execute("UPDATE outbox SET pieces_sent = ?, message_id = COALESCE(message_id, ?),"
-                             " chunk_limit = ?, updated_at = ? WHERE id = ?",
-                             (pieces_sent, message_id, chunk_limit, now_ms, row_id))
+                             " chunk_limit = ?, updated_at = ?, sending_at = ? WHERE id = ?",
+                             (pieces_sent, message_id, chunk_limit, now_ms, now_ms, row_id))
 
     def finish(self, row_id: int, *, state: str, attempts: int, now_ms: int, message_id: str | None = None,
-               error: str | None = None) -> None:
-        """Record an attempt's outcome: ``delivered`` (message id), ``dead`` or still ``pending`` (error)."""
+               error: str | None = None, in_doubt: bool = False) -> None:
+        """Record an attempt's outcome: ``delivered`` (message id), ``dead`` or still ``pending`` (error;
+        ``in_doubt`` when the send may have arrived all the same: a timeout, a connection lost)."""
         with self._transaction():
             self._db.execute("UPDATE outbox SET state = ?, attempts = ?, message_id = COALESCE(?, message_id),"
-                             " last_error = ?, updated_at = ? WHERE id = ?",
-                             (state, attempts, message_id, _bounded(error), now_ms, row_id))
+                             " last_error = ?, updated_at = ?, sending_at = CASE WHEN ? THEN sending_at END"
+                             " WHERE id = ?",
+                             (state, attempts, message_id, _bounded(error), now_ms, in_doubt, row_id))
 
     def pending(self) -> list[OutboxRow]:
         """Every pending row, oldest first (what a starting outbox resumes)."""
@@ -276,7 +294,7 @@ class DeliveryDB:
     def requeue(self, row_id: int, now_ms: int) -> bool:
         """A dead letter back to pending (``moltbot channels outbox --retry``); False if not dead."""
         with self._transaction():
-            return self._db.execute("UPDATE outbox SET state = 'pending', attempts = 0, updated_at = ?"
+            return self._db.execute("UPDATE outbox SET state = 'pending', attempts = 0, sending_at = NULL, updated_at = ?"
                                     " WHERE id = ? AND state = 'dead'", (now_ms, row_id)).rowcount == 1
 
     def counts(self) -> dict[tuple[str, str], dict[str, int]]:

@@ -403,17 +403,16 @@ async def test_an_envelope_read_when_a_restart_stops_the_account_gets_its_receip
                 manager = gateway.runtime.channels
                 store, old = manager.delivery.receipts.store, manager.slots[("slack", "default")]
                 writer_free = threading.Event()
-                try:
-                    async with trio.open_nursery() as nursery:
-                        nursery.start_soon(store.run, writer_free.wait)  # the writer is busy
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(store.run, writer_free.wait)  # the writer is busy
+                    try:
                         await polled(lambda: store.statistics().borrowed_tokens == 1)
                         envelope = await fake.push_message(channel="D1", user="U1", text="racing")
                         await polled(lambda: store.statistics().tasks_waiting == 1)  # read; receipt waits
                         nursery.start_soon(manager.restart, "slack", "test restart")
                         await polled(lambda: manager.slots.get(("slack", "default")) is not old)  # stopping it
-                        writer_free.set()
-                finally:
-                    writer_free.set()  # a failing test must not leave the worker thread waiting
+                    finally:
+                        writer_free.set()  # also when the test fails: the nursery waits for that thread
                 await manager.wait_restarts(1)
                 await fake.wait_posted(1)
                 acks = fake.acks.count(envelope["envelope_id"])

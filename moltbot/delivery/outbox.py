@@ -239,6 +239,7 @@ class Outbox:
                 raise DeliveryError(f"send did not finish within {SEND_SHIELD:g}s", unsure=True)
         except DeliveryError as exc:
             in_doubt = exc.unsure
+            entry.in_doubt = entry.in_doubt or in_doubt  # the retry asks ``find_sent`` first, where there is one
             row.attempts += 1
             expired = wall_ms() - row.created_at >= MAX_AGE_MS
             row.last_error = str(exc) or type(exc).__name__
@@ -273,8 +274,8 @@ class Outbox:
         row = entry.row
         account = self._resolve(row.channel, row.account_id)
         # A channel that can tell whether a send arrived (Slack: the key in the message's metadata) is asked
-        # before the first send of a message resumed from the previous run, which a kill -9 may have cut
-        # off after the platform got it; ``marked`` channels take the key with each piece for that.
+        # before resending a piece in doubt (a kill -9 may have cut its send off after the platform got it,
+        # or the last attempt got no answer); ``marked`` channels take the key with each piece for that.
         find = getattr(account, "find_sent", None) if entry.in_doubt else None
         marker = bool(getattr(account, "marks_sends", False))
         limit = row.chunk_limit or max(1, account.text_chunk_limit)

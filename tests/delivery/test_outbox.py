@@ -190,3 +190,29 @@ async def test_a_failure_that_may_have_arrived_keeps_the_row_in_doubt_and_a_refu
             rows = {key: outbox.store.db.outbox_row(key) for key in ("send:unsure", "send:refused")}
     assert rows["send:unsure"] is not None and rows["send:unsure"].in_doubt
     assert rows["send:refused"] is not None and not rows["send:refused"].in_doubt
+
+
+async def test_a_send_that_got_no_answer_is_looked_up_before_it_is_sent_again(tmp_path):
+    class Marked(Account):
+        marks_sends = True
+
+        def __init__(self):
+            super().__init__(script=[DeliveryError("read timeout", unsure=True)])
+            self.looked_up: list[str] = []
+
+        async def send(self, target, text, *, reply_to=None, idempotency_key=None):
+            return await super().send(target, text, reply_to=reply_to)
+
+        async def find_sent(self, target, idempotency_key, *, since_ms, reply_to=None):
+            self.looked_up.append(idempotency_key)
+            return "ts-1"  # the platform had it: the timed-out send arrived
+
+    account = Marked()
+    with trio.fail_after(10):
+        async with running_outbox(tmp_path, account) as outbox:
+            with pytest.raises(DeliveryQueued):
+                await outbox.deliver(**message(), wait=0.0)
+            await outbox.wait_idle()
+            row = outbox.store.db.outbox_row("send:k1")
+    assert account.calls == 1 and account.looked_up == ["send:k1#0"]
+    assert row is not None and row.state == "delivered" and row.message_id == "ts-1" and not row.in_doubt

@@ -3,6 +3,7 @@ duplicate messages.
 
     python bench/bench_delivery.py [--writes 2000] [--restarts 100] [--kills 20] [--chats 10]
                                    [--send-delay-ms 20] [--skip-store] [--skip-restarts] [--skip-kills]
+                                   [--skip-transactions] [--chats-concurrent 100] [--per-chat 5]
 
 1. **Store cost**: the SQLite writes one answered message makes, on a temporary state dir, through the same
    ``DeliveryStore`` (worker thread, one writer): the outbox's ``enqueue`` + ``finish`` and the inbound
@@ -14,6 +15,9 @@ duplicate messages.
 3. **kill -9** (``--kills``): the gateway as its own process (``python -m moltbot gateway``, temporary
    HOME), the same chats and fake in this process; the gateway is killed with SIGKILL at random moments
    (with sends in flight: the fake's delay keeps one request open for ``--send-delay-ms``) and started again.
+
+4. **Transactions** (``--chats-concurrent`` 100, ``--per-chat`` 5): an in-process gateway answers that many
+   chats at once; the delivery store's calls and SQLite transactions per answered message.
 
 For 2 and 3 every message's text is unique and answered by its own turn (``dmScope: per-channel-peer``,
 ``messages.queue.mode: followup``); once the chats stop, the bench waits until every message has
@@ -27,6 +31,7 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
 import sys
 import tempfile
@@ -49,6 +54,8 @@ import bench_agents as ba  # noqa: E402
 import bench_gateway as bg  # noqa: E402
 
 from moltbot.config.model import (  # noqa: E402
+    AgentDefaults,
+    AgentsConfig,
     AuthConfig,
     ChannelsConfig,
     Config,
@@ -106,7 +113,7 @@ async def store_cost(writes: int, tmp: Path) -> dict[str, Any]:
             out[f"{name}_sequential_us_per_message"] = round(
                 (time.perf_counter() - started) / writes * 1e6, 1
             )
-            started = time.perf_counter()
+            started, trips = time.perf_counter(), store.transactions
             async with trio.open_nursery() as nursery:
                 limiter = trio.CapacityLimiter(100)
 
@@ -117,6 +124,9 @@ async def store_cost(writes: int, tmp: Path) -> dict[str, Any]:
                 for index in range(writes, 2 * writes):
                     nursery.start_soon(limited, index)
             out[f"{name}_100_concurrent_per_s"] = round(writes / (time.perf_counter() - started), 1)
+            out[f"{name}_100_concurrent_transactions_per_message"] = round(
+                (store.transactions - trips) / writes, 2
+            )
     finally:
         await store.aclose()
     return out
@@ -258,6 +268,19 @@ async def spawn_gateway(home: Path, tmp: Path, run: int, registry: list[bg.Serve
     return server
 
 
+IN_DOUBT = re.compile(r"outbox: (\d+) telegram message\(s\) in doubt")
+
+
+def in_doubt_at_starts(tmp: Path) -> list[int]:
+    """Per gateway start after a kill, the replies the outbox found in doubt (a send begun, its outcome
+    never recorded): the only ones a restart may send twice (Telegram cannot be asked)."""
+    counts = []
+    for log in sorted(tmp.glob("gateway-*.log"), key=lambda p: int(p.stem.rpartition("-")[2])):
+        found = IN_DOUBT.findall(log.read_text("utf-8", "replace"))
+        counts.append(sum(int(n) for n in found))
+    return counts
+
+
 async def kills(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) -> dict[str, Any]:
     home = tmp / "home-kills"
     async with open_fake_telegram() as fake:
@@ -291,8 +314,63 @@ async def kills(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) 
         **result,
         "kills": args.kills,
         "sends_in_flight_at_each_kill": in_flight_at_kill,
+        "in_doubt_at_each_start": in_doubt_at_starts(tmp),
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+# --- 4. store transactions per answered message ------------------------------------------------------------
+
+
+def _trips(store: DeliveryStore) -> int:
+    """Worker-thread trips (one transaction each); a store without group commit makes one per call."""
+    return int(getattr(store, "transactions", store.writes))
+
+
+async def transactions(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """``--chats-concurrent`` chats (one session each, ``maxConcurrent`` as many) each send
+    ``--per-chat`` messages one after the other through an in-process gateway; the delivery store's calls
+    and transactions per answered message (group commit shares transactions between concurrent chats)."""
+    async with open_fake_telegram() as fake:
+        bot = fake.bots[BOT_TOKEN] = SlowBot(BOT_TOKEN, 4343, "bench_bot")
+        config = Config(
+            gateway=GatewayConfig(auth=AuthConfig(token=ba.TOKEN)),
+            state_dir=tmp / "transactions-state",
+            channels=ChannelsConfig(
+                telegram=TelegramConfig(bot_token=BOT_TOKEN, api_root=fake.url, dm_policy="open")
+            ),
+            session=SessionConfig(dm_scope="per-channel-peer"),
+            messages=MessagesConfig(queue=QueueConfig(mode="followup")),
+            agents=AgentsConfig(defaults=AgentDefaults(max_concurrent=args.chats_concurrent)),
+        )
+        async with open_gateway(config, port=0, env={}) as gateway:
+            outbox = gateway.runtime.channels.delivery.outbox
+            while not gateway.runtime.channels.statuses["telegram"]["default"].connected:  # noqa: ASYNC110
+                await trio.sleep(0.05)
+            store = outbox.store
+            calls, trips, started = store.writes, _trips(store), time.perf_counter()
+
+            async def chat(chat_id: int) -> None:
+                for sequence in range(args.per_chat):
+                    text = f"t{chat_id}-{sequence}"
+                    bot.push_message(chat_id=chat_id, user_id=chat_id, text=text)
+                    await bot.wait_for(
+                        lambda text=text: any(s["text"].endswith(f": {text}") for s in bot.sent[-200:])
+                    )
+
+            async with trio.open_nursery() as nursery:
+                for chat_id in range(1, args.chats_concurrent + 1):
+                    nursery.start_soon(chat, 40_000 + chat_id)
+            await outbox.wait_idle()
+            seconds = time.perf_counter() - started
+            answered = args.chats_concurrent * args.per_chat
+            return {
+                "messages": answered,
+                "chats": args.chats_concurrent,
+                "store_calls_per_message": round((store.writes - calls) / answered, 2),
+                "transactions_per_message": round((_trips(store) - trips) / answered, 2),
+                "messages_per_s": round(answered / seconds, 1),
+            }
 
 
 # --- main --------------------------------------------------------------------------------------------------
@@ -309,6 +387,9 @@ async def run_all(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]
     if not args.skip_kills:
         print(f"{args.kills} kill -9 …", file=sys.stderr)
         results["kills"] = await kills(args, tmp, registry)
+    if not args.skip_transactions:
+        print("store transactions per answered message …", file=sys.stderr)
+        results["transactions"] = await transactions(args, tmp)
     return results
 
 
@@ -328,6 +409,12 @@ def table(results: dict[str, Any]) -> str:
             ),
             ("receipts, 100 concurrent, messages/s", store["receipt_100_concurrent_per_s"]),
         ]
+        for name in ("outbox", "receipt"):
+            key = f"{name}_100_concurrent_transactions_per_message"
+            if key in store:  # group commit: the writes of concurrent messages share transactions
+                rows.append(
+                    (f"{name}, 100 concurrent: SQLite transactions per message (2 writes each)", store[key])
+                )
     for key, label in (("restarts", "restarts"), ("kills", "kill -9")):
         part = results.get(key)
         if part:
@@ -340,6 +427,23 @@ def table(results: dict[str, Any]) -> str:
                 rows.append(
                     ("kill -9: sends in flight when killed (sum)", sum(part["sends_in_flight_at_each_kill"]))
                 )
+            if "in_doubt_at_each_start" in part:
+                in_doubt = sum(part["in_doubt_at_each_start"])
+                rows += [
+                    ("kill -9: replies in doubt at the next start (sum; resent: at least once)", in_doubt),
+                    (
+                        "kill -9: duplicates outside that window (target 0)",
+                        max(0, part["duplicated"] - in_doubt),
+                    ),
+                ]
+    part = results.get("transactions")
+    if part:
+        label = f"{part['chats']} chats answered at once"
+        rows += [
+            (f"{label}: delivery store calls per answered message", part["store_calls_per_message"]),
+            (f"{label}: SQLite transactions per answered message", part["transactions_per_message"]),
+            (f"{label}: messages/s (in-process, fake included)", part["messages_per_s"]),
+        ]
     return "\n".join(["| figure | value |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows)])
 
 
@@ -353,6 +457,9 @@ def main() -> int:
     parser.add_argument("--skip-store", action="store_true")
     parser.add_argument("--skip-restarts", action="store_true")
     parser.add_argument("--skip-kills", action="store_true")
+    parser.add_argument("--skip-transactions", action="store_true")
+    parser.add_argument("--chats-concurrent", type=int, default=100)
+    parser.add_argument("--per-chat", type=int, default=5)
     parser.add_argument(
         "--keep", action="store_true", help="Keep the temporary directory (gateway logs, state)."
     )

@@ -30,12 +30,16 @@ class DeliveryError(ChannelError):
     """An outbound message was not delivered.
 
     ``permanent``: retrying cannot help (no such chat, bot blocked, bad target, account not configured),
-    so the outbox dead-letters the message; otherwise it retries, not before ``retry_after`` seconds."""
+    so the outbox dead-letters the message; otherwise it retries, not before ``retry_after`` seconds.
+    ``unsure``: the platform may have the message all the same (a timeout or a connection lost after the
+    request went out), so the row stays in doubt until an attempt's outcome is known."""
 
-    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None,
+                 unsure: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
+        self.unsure = unsure
 
 
 def wall_ms() -> int:
@@ -117,9 +121,12 @@ class Inbox(Protocol):
 
     ``send`` returns once the message is durably received (or known as a duplicate): only then may the
     channel acknowledge it to the platform (Telegram's offset). ``reject`` dead-letters one that could not
-    be parsed, under the platform's id for it, so the channel acknowledges it and goes on."""
+    be parsed, under the platform's id for it, so the channel acknowledges it and goes on. ``send_many``
+is ``send`` for a batch (one store transaction for its receipts)."""
 
     async def send(self, message: InboundMessage) -> None: ...
+
+    async def send_many(self, messages: list[InboundMessage]) -> None: ...
 
     async def reject(self, channel: str, account_id: str, message_key: str, reason: str) -> None: ...
 

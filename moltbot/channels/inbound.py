@@ -98,7 +98,8 @@ class Dispatcher:
         turn was cut short by a stopping gateway (the receipt stays open; the next start handles it)."""
         manager = self.manager
         slot = manager.slots.get((message.channel, message.account_id))
-        if slot is None or slot.account is None:
+        if slot is None or slot.account is None:  # restarting: handled again once the account is up
+            manager.handle_when_ready(message)
             return False, None
         account = getattr(slot.account, "account", None)
         pairing = manager.pairing[message.channel]

@@ -315,6 +315,12 @@ class ChannelManager:
             self._status_changed()
         status.last_error = "channel stopped unexpectedly"
 
+    def handle_when_ready(self, message: Any) -> None:
+        """Hand ``message`` to the dispatcher again when its account is next ready (it arrived while the
+        account restarts, e.g. read from its old connection at the last moment); its receipt stays open,
+        so a gateway stop before then leaves it for the next start."""
+        self._resumed.setdefault((message.channel, message.account_id), []).append(message)
+
     async def _redispatch(self, messages: list[Any]) -> None:
         for message in messages:
             if self.delivery.receipts is not None:

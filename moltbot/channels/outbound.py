@@ -44,6 +44,12 @@ class InboundGate:
         if await self._receipts.claim(message):
             await self._dispatch.send(message)
 
+    async def send_many(self, messages: list[InboundMessage]) -> None:
+        """``send`` for a batch: the receipts in one store transaction, then the new ones in order."""
+        for message, fresh in zip(messages, await self._receipts.claim_many(messages), strict=True):
+            if fresh:
+                await self._dispatch.send(message)
+
     async def reject(self, channel: str, account_id: str, message_key: str, reason: str) -> None:
         await self._receipts.reject(channel, account_id, message_key, reason)
 

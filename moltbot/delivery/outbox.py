@@ -9,13 +9,16 @@ retry resumes after them. A ``DeliveryError`` marked ``permanent`` (a chat that 
 blocked, an account not configured) dead-letters the message with the reason; any other is retried after
 ``BACKOFF`` (or the channel's ``retry_after``), until ``MAX_AGE_MS`` has passed. ``poke(channel,
 account)`` retries an account's waiting messages at once: the channel manager calls it when the account
-connects. On start the pending rows of the previous run are queued again: a message written but not
-sent before a restart or a ``kill -9`` is sent then; one whose send was in flight when the process was
-killed is sent again: at least once on Telegram (its Bot API offers no idempotency key to check against),
-once on a channel whose account says ``idempotent_sends`` (it gets ``idempotency_key``, the same for the
-same piece of the same message, and the platform drops a repeat: Discord's ``nonce``), or once on a channel
-that finds it sent (``marks_sends``: its pieces are tagged with that key, and ``find_sent`` is asked before
-the first send of a message resumed from the previous run; Slack finds it in the messages' metadata).
+connects. Each send is marked in the store before it begins (``sending_at``; a first send's mark rides on
+the write that queued it) and unmarked with its outcome, unless the failure leaves the outcome unknown
+(``DeliveryError(unsure=True)``: a timeout). On start the pending rows of the previous run are queued
+again: one without the mark was certainly not sent and is sent once; one with it is *in doubt* (a send in
+flight when the process was killed) and is sent again: at least once on Telegram (its Bot API offers no
+idempotency key to check against and no history to look in), once on a channel whose account says
+``idempotent_sends`` (it gets ``idempotency_key``, the same for the same piece of the same message, and the
+platform drops a repeat: Discord's ``nonce``), or once on a channel that finds it sent (``marks_sends``: its
+pieces are tagged with that key, and ``find_sent`` is asked before resending a row in doubt; Slack finds it
+in the messages' metadata).
 An in-flight send is shielded for ``SEND_SHIELD`` seconds, so a graceful stop records its outcome. A store
 file removed under the gateway is made again before the next message is written, when the config watch
 sees the config file go (``check_store``), or within ``STORE_CHECK_SECONDS`` otherwise (a rare check, so an
@@ -68,7 +71,7 @@ class Entry:
     row: OutboxRow
     due: float = 0.0
     changed: trio.Event = attrs.field(factory=trio.Event)
-    resumed: bool = False  # pending when this run started: its last send's outcome may be unknown
+    in_doubt: bool = False  # a send of the previous run began and its outcome was never recorded
 
     @property
     def final(self) -> bool:
@@ -92,6 +95,7 @@ class OutboxStatistics:
     sent: int
     retried: int
     dead_lettered: int
+    in_doubt: int  # rows found in doubt at start (a send in flight when the previous run died)
     store_writes: int
     store_seconds: float
 
@@ -111,7 +115,7 @@ class Outbox:
         self._idle = trio.Event()
         self._check_store = trio.Event()
         self.counts: dict[tuple[str, str], dict[str, int]] = {}
-        self.sent = self.retried = self.dead_lettered = 0
+        self.sent = self.retried = self.dead_lettered = self.in_doubt = 0
 
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Resume the previous run's pending messages, then send until cancelled; prune hourly."""
@@ -121,9 +125,15 @@ class Outbox:
             self._nursery = nursery
             resumed = await self.store.run(self.store.db.pending)
             for row in resumed:
-                self._queue(Entry(row, resumed=True))
+                self._queue(Entry(row, in_doubt=row.in_doubt))
+            doubtful = [row for row in resumed if row.in_doubt]
+            self.in_doubt += len(doubtful)
             if resumed:
                 log.info("outbox: %d message(s) from before the restart queued again", len(resumed))
+            for channel in sorted({row.channel for row in doubtful}):
+                log.warning("outbox: %d %s message(s) in doubt (a send was in flight when the gateway stopped): "
+                            "looked up where the channel can tell, else sent again (at least once)",
+                            sum(row.channel == channel for row in doubtful), channel)
             task_status.started()
             try:
                 next_prune = trio.current_time() + PRUNE_SECONDS
@@ -157,15 +167,16 @@ class Outbox:
     async def submit(self, *, key: str, kind: str, channel: str, account_id: str, target: str, text: str,
                      reply_to: str | None = None) -> Entry:
         """Write the message (unless its key is known) and queue it; the entry to wait on."""
+        # Its first send begins at once when its lane is idle: the "sending" mark rides on this write.
+        sending = self._nursery is not None and (channel, account_id, target) not in self._lanes
         db = self.store.db
-
-        def write() -> tuple[bool, tuple[OutboxRow, bool]]:  # a removed file is made again before the write
-            reopened = db.reopen_if_removed()
-            return reopened, db.enqueue(key=key, kind=kind, channel=channel, account_id=account_id, target=target,
-                                        text=text, reply_to=reply_to, now_ms=wall_ms())
-
         try:
-            reopened, (row, created) = await self.store.run(write)
+            # A removed file is made again before the write; ``reopen_if_removed`` runs outside the group
+            # commit's transaction (it replaces the connection), so it is a call of its own.
+            reopened = await self.store.run(db.reopen_if_removed)
+            row, created = await self.store.run(
+                db.enqueue, key=key, kind=kind, channel=channel, account_id=account_id, target=target,
+                text=text, reply_to=reply_to, now_ms=wall_ms(), sending=sending)
         except ValueError as exc:
             raise DeliveryError(str(exc), permanent=True) from None
         if reopened:
@@ -243,12 +254,15 @@ class Outbox:
         """One attempt at the rest of the message; its outcome is in the store when this returns."""
         row = entry.row
         store, before = self.store, row.state
+        in_doubt = False  # whether the failure leaves the platform perhaps holding the message
         try:
             with trio.CancelScope(shield=True), trio.move_on_after(SEND_SHIELD) as bound:
                 await self._send_rest(entry)
             if bound.cancelled_caught:
-                raise DeliveryError(f"send did not finish within {SEND_SHIELD:g}s")
+                raise DeliveryError(f"send did not finish within {SEND_SHIELD:g}s", unsure=True)
         except DeliveryError as exc:
+            in_doubt = exc.unsure
+            entry.in_doubt = entry.in_doubt or in_doubt  # the retry asks ``find_sent`` first, where there is one
             row.attempts += 1
             expired = wall_ms() - row.created_at >= MAX_AGE_MS
             row.last_error = str(exc) or type(exc).__name__
@@ -269,9 +283,11 @@ class Outbox:
             row.attempts += 1
             row.state, row.last_error = "delivered", None
             self.sent += 1
+        if not (in_doubt and row.state == "pending"):
+            row.sending_at = None
         with trio.CancelScope(shield=True):  # the outcome is written even while the runtime stops
             await store.run(store.db.finish, row.id, state=row.state, attempts=row.attempts, now_ms=wall_ms(),
-                            message_id=row.message_id, error=row.last_error)
+                            message_id=row.message_id, error=row.last_error, in_doubt=row.sending_at is not None)
         if row.state != before:
             self._count(attrs.evolve(row, state=before), -1)
             self._count(row, +1)
@@ -281,21 +297,24 @@ class Outbox:
         row = entry.row
         account = self._resolve(row.channel, row.account_id)
         # A channel that can tell whether a send arrived (Slack: the key in the message's metadata) is asked
-        # before the first send of a message resumed from the previous run, which a kill -9 may have cut
-        # off after the platform got it; ``marked`` channels take the key with each piece for that.
-        find = getattr(account, "find_sent", None) if entry.resumed else None
+        # before resending a piece in doubt (a kill -9 may have cut its send off after the platform got it,
+        # or the last attempt got no answer); ``marked`` channels take the key with each piece for that.
+        find = getattr(account, "find_sent", None) if entry.in_doubt else None
         marker = bool(getattr(account, "marks_sends", False))
         limit = row.chunk_limit or max(1, account.text_chunk_limit)
         chunker = getattr(account, "chunk_text", None) or chunk_text  # a channel's own (Slack: mrkdwn)
         pieces = chunker(row.text, limit) or [row.text]
         reply_all = bool(getattr(account, "reply_to_all", False))
+        if row.sending_at is None:  # marked before the first send, unless the enqueue did it (an idle lane)
+            row.sending_at = wall_ms()
+            await self.store.run(self.store.db.begin, row.id, row.sending_at)
         for index in range(row.pieces_sent, len(pieces)):
             reply_to = row.reply_to if index == 0 or reply_all else None
             message_id = None
             piece_key = f"{row.key}#{index}"
             if find is not None:
                 message_id = await find(row.target, piece_key, since_ms=row.created_at, reply_to=reply_to)
-                entry.resumed, find = False, None  # only the first piece of this run can have been in flight
+                entry.in_doubt, find = False, None  # only the first piece of this run can have been in flight
             if message_id is None and (getattr(account, "idempotent_sends", False) or marker):
                 # The platform drops a repeat (Discord's nonce), or the key tags the message so that
                 # ``find_sent`` can find it (Slack's metadata).
@@ -329,5 +348,5 @@ class Outbox:
 
     def statistics(self) -> OutboxStatistics:
         return OutboxStatistics(pending=len(self._entries), lanes=len(self._lanes), sent=self.sent,
-                                retried=self.retried, dead_lettered=self.dead_lettered,
+                                retried=self.retried, dead_lettered=self.dead_lettered, in_doubt=self.in_doubt,
                                 store_writes=self.store.writes, store_seconds=self.store.write_seconds)

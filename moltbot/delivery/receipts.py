@@ -59,6 +59,18 @@ class Receipts:
             log.info("%s:%s message %s seen before; not handled again", message.channel, message.account_id, key)
         return fresh
 
+    async def claim_many(self, messages: list[InboundMessage]) -> list[bool]:
+        """``claim`` for a batch, in one store transaction: for each message, False for a duplicate."""
+        keyed = [(m.channel, m.account_id, m.dedupe_key, encode_message(m)) for m in messages if m.dedupe_key]
+        fresh = iter(await self.store.run(self.store.db.claim_many, keyed, wall_ms()) if keyed else [])
+        out = [next(fresh) if m.dedupe_key else True for m in messages]
+        for message, new in zip(messages, out, strict=True):
+            if not new:
+                self.duplicates += 1
+                log.info("%s:%s message %s seen before; not handled again", message.channel, message.account_id,
+                         message.dedupe_key)
+        return out
+
     async def claim_key(self, channel: str, account_id: str, key: str) -> bool:
         """``claim`` for a caller without an ``InboundMessage`` (a ``chat.send`` idempotency key, say):
         False when ``key`` was claimed before, in this run or an earlier one."""

@@ -10,7 +10,7 @@ import trio
 from moltbot.channels.base import Backoff, DeliveryError
 from moltbot.delivery import outbox as outbox_module
 from moltbot.delivery.outbox import DeliveryQueued, Outbox
-from moltbot.delivery.store import DeliveryStore
+from moltbot.delivery.store import DB_NAME, DeliveryDB, DeliveryStore
 
 
 @pytest.fixture(autouse=True)
@@ -156,3 +156,63 @@ async def test_a_message_too_long_to_store_is_refused_with_the_reason(tmp_path):
         async with running_outbox(tmp_path, Account()) as outbox:
             with pytest.raises(DeliveryError, match="message too long"):
                 await outbox.deliver(**message(text="x" * (2 * 1024 * 1024)))
+
+
+async def test_a_send_in_flight_when_the_process_died_is_in_doubt_and_sent_again_at_least_once(tmp_path):
+    """Telegram cannot tell whether a send arrived: the row the killed run had begun sending is in doubt
+    (counted, sent again: at least once), the one queued behind it was never begun (sent, no doubt)."""
+    raw = DeliveryDB(tmp_path / "delivery" / DB_NAME)
+    raw.enqueue(key="reply:a", kind="reply", channel="telegram", account_id="default", target="42", text="begun",
+                reply_to=None, now_ms=1, sending=True)
+    raw.enqueue(key="reply:b", kind="reply", channel="telegram", account_id="default", target="42", text="queued",
+                reply_to=None, now_ms=2)
+    raw.close()
+    account = Account()
+    with trio.fail_after(10):
+        async with running_outbox(tmp_path, account) as outbox:
+            await outbox.wait_idle()
+            stats = outbox.statistics()
+            rows = {key: outbox.store.db.outbox_row(key) for key in ("reply:a", "reply:b")}
+    assert [text for _, text, _ in account.sent] == ["begun", "queued"]
+    assert stats.in_doubt == 1
+    assert all(row is not None and row.state == "delivered" and not row.in_doubt for row in rows.values())
+
+
+async def test_a_failure_that_may_have_arrived_keeps_the_row_in_doubt_and_a_refusal_does_not(tmp_path, monkeypatch):
+    monkeypatch.setattr(outbox_module, "BACKOFF", Backoff(initial=60.0, maximum=60.0, jitter=0.0))
+    account = Account(script=[DeliveryError("telegram: read timeout", unsure=True),
+                              DeliveryError("telegram 502: bad gateway")])
+    with trio.fail_after(10):
+        async with running_outbox(tmp_path, account) as outbox:
+            for key in ("send:unsure", "send:refused"):
+                with pytest.raises(DeliveryQueued):
+                    await outbox.deliver(**message(key=key, target=key))
+            rows = {key: outbox.store.db.outbox_row(key) for key in ("send:unsure", "send:refused")}
+    assert rows["send:unsure"] is not None and rows["send:unsure"].in_doubt
+    assert rows["send:refused"] is not None and not rows["send:refused"].in_doubt
+
+
+async def test_a_send_that_got_no_answer_is_looked_up_before_it_is_sent_again(tmp_path):
+    class Marked(Account):
+        marks_sends = True
+
+        def __init__(self):
+            super().__init__(script=[DeliveryError("read timeout", unsure=True)])
+            self.looked_up: list[str] = []
+
+        async def send(self, target, text, *, reply_to=None, idempotency_key=None):
+            return await super().send(target, text, reply_to=reply_to)
+
+        async def find_sent(self, target, idempotency_key, *, since_ms, reply_to=None):
+            self.looked_up.append(idempotency_key)
+            return "ts-1"  # the platform had it: the timed-out send arrived
+
+    account = Marked()
+    with trio.fail_after(10):
+        async with running_outbox(tmp_path, account) as outbox:
+            with pytest.raises(DeliveryQueued):
+                await outbox.deliver(**message(), wait=0.0)
+            await outbox.wait_idle()
+            row = outbox.store.db.outbox_row("send:k1")
+    assert account.calls == 1 and account.looked_up == ["send:k1#0"]
+    assert row is not None and row.state == "delivered" and row.message_id == "ts-1" and not row.in_doubt

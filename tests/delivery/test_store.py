@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import stat
 
@@ -113,3 +114,82 @@ async def test_a_key_claimed_by_a_caller_without_a_message_is_never_resumed(tmp_
         assert await receipts.resume() == [] and receipts.dead == 0
     finally:
         await store.aclose()
+
+
+async def test_calls_queued_behind_the_writer_share_one_transaction_and_a_failing_one_is_undone_alone(tmp_path):
+    import threading
+
+    import trio
+
+    from moltbot.delivery.store import DeliveryStore
+
+    store = await DeliveryStore.open(tmp_path)
+    db, free = store.db, threading.Event()
+    results: dict[str, object] = {}
+
+    async def call(name, fn, *args, **kwargs):
+        try:
+            results[name] = await store.run(fn, *args, **kwargs)
+        except Exception as exc:
+            results[name] = exc
+
+    try:
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(store.run, free.wait)  # the writer is busy
+                try:
+                    await _filled(store, 0)
+                    for index in range(10):
+                        nursery.start_soon(functools.partial(
+                            call, f"m{index}", db.enqueue, key=f"send:{index}", kind="send", channel="telegram",
+                            account_id="default", target="42", text="hi", reply_to=None, now_ms=NOW))
+                    # A CHECK constraint fails inside the group: only this call is rolled back.
+                    nursery.start_soon(functools.partial(call, "bad", db.settle, "telegram", "default", "1/1",
+                                                         state="bogus", now_ms=NOW))
+                    nursery.start_soon(call, "claim", db.claim, "telegram", "default", "1/2", None, NOW)
+                    await _filled(store, 12)
+                    trips = store.transactions  # the blocker's trip has begun (it took its token first)
+                finally:
+                    free.set()  # inside the nursery: it waits for the worker thread
+        grouped = store.transactions - trips
+    finally:
+        free.set()
+        await store.aclose()
+    assert grouped == 1  # twelve calls, one trip to the worker, one transaction
+    assert isinstance(results["bad"], sqlite3.IntegrityError) and results["claim"] is True
+    assert all(results[f"m{index}"][1] is True for index in range(10))  # type: ignore[index]
+    reopened = DeliveryDB(tmp_path / "delivery" / DB_NAME)
+    assert len(reopened.pending()) == 10 and reopened.claim("telegram", "default", "1/2", None, NOW) is False
+
+
+async def test_a_call_cancelled_while_it_waits_for_the_writer_never_runs(tmp_path):
+    import threading
+
+    import trio
+
+    from moltbot.delivery.store import DeliveryStore
+
+    store = await DeliveryStore.open(tmp_path)
+    free = threading.Event()
+    try:
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(store.run, free.wait)
+                try:
+                    await _filled(store, 0)
+                    with trio.move_on_after(0.05):
+                        await store.run(store.db.claim, "telegram", "default", "9/9", None, NOW)
+                finally:
+                    free.set()
+            assert await store.run(store.db.claim, "telegram", "default", "9/9", None, NOW) is True
+    finally:
+        free.set()
+        await store.aclose()
+
+
+async def _filled(store, waiting: int) -> None:
+    """Until the writer is busy and ``waiting`` callers queue behind it (the caller's deadline bounds it)."""
+    import trio
+
+    while store.statistics().borrowed_tokens == 0 or store.statistics().tasks_waiting < waiting:  # noqa: ASYNC110
+        await trio.sleep(0.01)

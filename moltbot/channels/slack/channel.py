@@ -26,7 +26,7 @@ from typing import Any
 
 import trio
 
-from ..base import AccountStatus, ChannelUnavailable, DeliveryError, Inbox, wall_ms
+from ..base import AccountStatus, ChannelUnavailable, DeliveryError, InboundMessage, Inbox, wall_ms
 from . import socket
 from .api import SlackApi, SlackError
 from .events import denied_channels, event_key, policy_view, to_inbound
@@ -153,7 +153,7 @@ class SlackChannel:
                 assert self.app_token is not None
                 async with SlackApi(self.app_token, self.config.api_root, timeout=timeout) as app_api:
                     try:
-                        await socket.serve_socket_mode(app_api, self.receive, on_hello=hello,
+                        await socket.serve_socket_mode(app_api, self.receive_many, on_hello=hello,
                                                        on_activity=self._heard, on_reconnect=self._reconnecting)
                     except SlackError as exc:
                         if exc.code in FATAL_AUTH:
@@ -180,22 +180,36 @@ class SlackChannel:
     async def receive(self, payload: Any, source_id: str) -> None:
         """One Events API body (from an envelope or an HTTP request): returns once it is durably received,
         dropped as a duplicate, ignored, or dead-lettered as unreadable."""
+        await self.receive_many([(payload, source_id)])
+
+    async def receive_many(self, events: list[tuple[Any, str]]) -> None:
+        """``receive`` for a batch of (payload, source id): their receipts in one store transaction."""
         inbox = self._inbox
         if inbox is None:
             raise DeliveryError("slack account is not running")
-        try:
-            if not isinstance(payload, dict):
-                raise ValueError("payload is not an object")
-            message = to_inbound(payload, account_id=self.account_id, bot_user_id=self.bot_user_id,
-                                 bot_id=self.bot_id, allow_bots=self.config.allow_bots, denied=self._denied)
-        except (ValueError, TypeError, AttributeError, KeyError) as exc:  # one bad event never loops
-            await inbox.reject("slack", self.account_id, event_key(payload, source_id),
-                               f"unreadable event: {type(exc).__name__}: {exc}"[:300])
-            return
+        messages: list[InboundMessage] = []
+        for payload, source_id in events:
+            try:
+                if not isinstance(payload, dict):
+                    raise ValueError("payload is not an object")
+                message = to_inbound(payload, account_id=self.account_id, bot_user_id=self.bot_user_id,
+                                     bot_id=self.bot_id, allow_bots=self.config.allow_bots, denied=self._denied)
+            except (ValueError, TypeError, AttributeError, KeyError) as exc:  # one bad event never loops
+                await inbox.reject("slack", self.account_id, event_key(payload, source_id),
+                                   f"unreadable event: {type(exc).__name__}: {exc}"[:300])
+                continue
+            if message is not None:
+                messages.append(message)
         self._heard()
-        if message is not None:
-            self.status.last_inbound_at = wall_ms()
-            await inbox.send(message)
+        if not messages:
+            return
+        self.status.last_inbound_at = wall_ms()
+        send_many = getattr(inbox, "send_many", None)
+        if send_many is not None:
+            await send_many(messages)
+        else:
+            for message in messages:
+                await inbox.send(message)
 
     async def probe(self, seconds: float) -> dict[str, Any]:
         """``auth.test`` on the live client, for ``channels.status`` with ``probe: true``."""

@@ -3,11 +3,19 @@
 Theory of operation. The app-level token (``xapp-…``) asks ``apps.connections.open`` for a single-use
 ``wss://`` URL; the connection opens with a ``hello``. Every event then arrives as an *envelope*
 ``{"envelope_id", "type": "events_api" | "slash_commands" | "interactive", "payload", "retry_attempt"}``
-which must be acknowledged with ``{"envelope_id"}`` within 3 seconds or Slack sends it again (and, if
-that keeps happening, stops sending). Envelopes are handled one at a time, in order: ``handle`` returns
-once the message has a durable receipt in the delivery store (milliseconds: the turn runs elsewhere,
-later), and only then is the ack sent, so a crash between the two makes Slack redeliver, and the receipt
-drops the copy. A handler that fails is the caller's to dead-letter; this loop still acknowledges.
+which must be acknowledged with ``{"envelope_id"}`` within 3 seconds or Slack sends it again, at most 3
+times, then drops it. A reader task moves envelopes off the socket into a queue as they arrive; the
+acknowledging loop takes what has queued (up to ``BATCH``) and hands it to ``handle``, which returns once
+each message has a durable receipt in the delivery store (one transaction for the batch, milliseconds: the
+turns run elsewhere, later); only then are the acks sent, in order. A crash between the two makes Slack
+redeliver, and the receipt drops the copy. A handler that fails is the caller's to dead-letter; this loop
+still acknowledges.
+
+Stopping (the account cancelled by a restart): an envelope already read still gets its receipt and its
+ack before the socket closes (shielded, at most ``FINISH_SECONDS``), since a restart that dropped it
+would spend one of Slack's 3 redeliveries, and a few restarts in a row (each cutting a backlog that
+waited for the store's writer) lost the message. A batch that cannot be received within
+``FINISH_SECONDS`` ends the connection (``SocketModeError``): Slack redelivers it to the next one.
 
 Slack ends connections itself: a ``disconnect`` message (``warning``: about to close;
 ``refresh_requested``: the connection is old) means "open a fresh URL", which this loop does at once,
@@ -42,8 +50,11 @@ PONG_SECONDS = 15.0
 MAX_MESSAGE = 1024 * 1024  # an envelope larger than this closes the connection (Slack's are a few KB)
 CONNECT_SECONDS = 20.0
 CLOSE_SECONDS = 2.0  # how long a closing handshake may take (a dead peer never answers it)
+FINISH_SECONDS = 5.0  # receipts + acks of the envelopes read (also while stopping); longer ends the connection
+BATCH = 64  # envelopes received (one store transaction) and acknowledged together, at most
+QUEUED = 256  # envelopes read but not yet received, at most (then the reader waits: Slack's 3 s ack clock runs)
 
-Handler = Callable[[Any, str], Awaitable[None]]  # (payload, envelope_id)
+Handler = Callable[[list[tuple[Any, str]]], Awaitable[None]]  # [(payload, envelope_id)], durably received
 _TICKET = re.compile(r"ticket=[^&\s]+")
 
 
@@ -149,21 +160,87 @@ async def _read(ws: trio_websocket.WebSocketConnection, handle: Handler, on_hell
     if waiting.cancelled_caught:
         raise SocketModeError(f"slack socket mode: no hello within {HELLO_SECONDS:.0f}s")
     on_hello()
+    queue_in, queue = trio.open_memory_channel[dict[str, Any]](QUEUED)
+    ended: list[BaseException | str] = []  # the reader's outcome: Slack's disconnect reason, or the close
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_pull, ws, queue_in, heard, ended)
+        try:
+            await _acknowledge(ws, queue, handle)
+        except (SocketModeError, trio_websocket.ConnectionClosed) as exc:  # raised below, not as a group
+            ended.insert(0, exc)
+            nursery.cancel_scope.cancel()
+    outcome = ended[0] if ended else "disconnect"
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+async def _pull(ws: trio_websocket.WebSocketConnection, queue: trio.MemorySendChannel[dict[str, Any]],
+                heard: Callable[[], Any], ended: list[BaseException | str]) -> None:
+    """Move envelopes off the socket into ``queue`` until Slack's ``disconnect`` or the close (recorded in
+    ``ended``); closing ``queue`` lets the acknowledging loop finish what was read."""
+    async with queue:
+        try:
+            while True:
+                message = _parse(await ws.get_message())
+                heard()
+                if message.get("type") == "disconnect":
+                    ended.append(str(message.get("reason") or "disconnect"))
+                    return
+                envelope_id = message.get("envelope_id")
+                if isinstance(envelope_id, str) and envelope_id:  # else nothing to ack (a second hello…)
+                    await queue.send(message)
+        except trio_websocket.ConnectionClosed as exc:
+            ended.append(exc)
+
+
+async def _acknowledge(ws: trio_websocket.WebSocketConnection, queue: trio.MemoryReceiveChannel[dict[str, Any]],
+                       handle: Handler) -> None:
+    """Receive and acknowledge what ``_pull`` queues, a batch at a time, until it stops; cancelled, the
+    envelopes already queued are received and acknowledged first (shielded, bounded)."""
     while True:
-        message = _parse(await ws.get_message())
-        heard()
-        kind = message.get("type")
-        if kind == "disconnect":
-            return str(message.get("reason") or "disconnect")
-        envelope_id = message.get("envelope_id")
-        if not isinstance(envelope_id, str) or not envelope_id:
-            continue  # nothing to acknowledge (a second hello, or a type newer than this build)
-        payload = message.get("payload")
-        if kind == "events_api":
-            await handle(payload, envelope_id)
-        else:
-            log.info("slack socket mode: %s envelope acknowledged, not handled by this build", kind)
-        await ws.send_message(json.dumps({"envelope_id": envelope_id}))
+        try:
+            batch = [await queue.receive()]
+        except trio.EndOfChannel:
+            return
+        except trio.Cancelled:
+            rest = _waiting(queue, QUEUED)
+            if rest:
+                try:
+                    await _finish(ws, rest, handle)
+                except (SocketModeError, trio_websocket.ConnectionClosed):
+                    pass  # the receipts that could be written are; Slack redelivers the rest
+            raise
+        await _finish(ws, batch + _waiting(queue, BATCH - 1), handle)
+
+
+def _waiting(queue: trio.MemoryReceiveChannel[dict[str, Any]], most: int) -> list[dict[str, Any]]:
+    taken: list[dict[str, Any]] = []
+    while len(taken) < most:
+        try:
+            taken.append(queue.receive_nowait())
+        except (trio.WouldBlock, trio.EndOfChannel):
+            break
+    return taken
+
+
+async def _finish(ws: trio_websocket.WebSocketConnection, envelopes: list[dict[str, Any]], handle: Handler) -> None:
+    """Durable receipts for ``envelopes``, then their acks: shielded, so a stop cannot fall between a read
+    and its receipt; bounded by ``FINISH_SECONDS``."""
+    with trio.CancelScope(shield=True):
+        with trio.move_on_after(FINISH_SECONDS) as bound:
+            events = [(e.get("payload"), e["envelope_id"]) for e in envelopes if e.get("type") == "events_api"]
+            for envelope in envelopes:
+                if envelope.get("type") != "events_api":
+                    log.info("slack socket mode: %s envelope acknowledged, not handled by this build",
+                             envelope.get("type"))
+            if events:
+                await handle(events)
+            for envelope in envelopes:
+                await ws.send_message(json.dumps({"envelope_id": envelope["envelope_id"]}))
+        if bound.cancelled_caught:
+            raise SocketModeError(f"slack socket mode: {len(envelopes)} envelope(s) not received within "
+                                  f"{FINISH_SECONDS:g}s; reconnecting (Slack redelivers them)")
 
 
 def _parse(text: str | bytes) -> dict[str, Any]:

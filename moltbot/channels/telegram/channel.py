@@ -81,6 +81,7 @@ class TelegramChannel:
             self.bot_username, self.bot_id = me.get("username"), me.get("id")
 
             async def handle(updates: list[dict[str, Any]]) -> None:
+                messages: list[InboundMessage] = []
                 for update in updates:
                     try:
                         message = self.to_inbound(update)
@@ -89,8 +90,15 @@ class TelegramChannel:
                                            f"unreadable update: {type(exc).__name__}: {exc}"[:300])
                         continue
                     if message is not None:
-                        self.status.last_inbound_at = wall_ms()
-                        await inbox.send(message)
+                        messages.append(message)
+                if messages:  # the batch's receipts in one store transaction
+                    self.status.last_inbound_at = wall_ms()
+                    send_many = getattr(inbox, "send_many", None)
+                    if send_many is not None:
+                        await send_many(messages)
+                    else:
+                        for message in messages:
+                            await inbox.send(message)
 
             try:
                 if self.account.webhook_url:
@@ -210,8 +218,8 @@ class TelegramChannel:
         except TelegramApiError as exc:
             raise DeliveryError(str(exc), permanent=exc.status in PERMANENT_STATUSES,
                                 retry_after=exc.retry_after) from None
-        except TelegramError as exc:
-            raise DeliveryError(str(exc)) from None
+        except TelegramError as exc:  # no answer: Telegram may have it (the outbox keeps it in doubt)
+            raise DeliveryError(str(exc), unsure=True) from None
         finally:
             self._sending -= 1
             if not self._sending:

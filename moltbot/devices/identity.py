@@ -11,9 +11,11 @@ through ``trio.to_thread``.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,14 +63,28 @@ class DeviceAuthStore:
         return entry.get("token") if isinstance(entry, dict) else None
 
     def store(self, device_id: str, role: str, token: str, scopes: list[str]) -> None:
-        tokens = self._read(device_id)
-        tokens[role] = {"token": token, "role": role, "scopes": scopes, "updatedAtMs": now_ms()}
-        self._write(device_id, tokens)
+        with self._locked():
+            tokens = self._read(device_id)
+            tokens[role] = {"token": token, "role": role, "scopes": scopes, "updatedAtMs": now_ms()}
+            self._write(device_id, tokens)
 
     def clear(self, device_id: str, role: str) -> None:
-        tokens = self._read(device_id)
-        if tokens.pop(role, None) is not None:
-            self._write(device_id, tokens)
+        with self._locked():
+            tokens = self._read(device_id)
+            if tokens.pop(role, None) is not None:
+                self._write(device_id, tokens)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One read-modify-write at a time across processes (``moltbot node run`` and a CLI command of the
+        same device store their roles' tokens in the same file): an advisory lock on a sibling file."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
 
     def _write(self, device_id: str, tokens: dict[str, Any]) -> None:
         write_atomic(self.path, json.dumps({"version": 1, "deviceId": device_id, "tokens": tokens}, indent=2) + "\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import attrs
 import pytest
@@ -122,3 +123,26 @@ def test_key_pair_round_trips_through_pem_and_hides_its_secret():
     again = DeviceKeyPair.from_private_pem(key.private_pem())
     assert again.device_id == key.device_id
     assert "PRIVATE" not in repr(key) and key.device_id in repr(key)
+
+
+def test_roles_stored_at_once_by_several_writers_are_all_kept(tmp_path):
+    """``moltbot node run`` and an operator command of the same device each store their role's token in
+    the same file: a read-modify-write of one must not drop the other's (it did: a CLI test lost "node")."""
+    import threading
+
+    from moltbot.devices.identity import DeviceAuthStore
+
+    path = tmp_path / "identity" / "device-auth.json"
+    roles = [f"role{index}" for index in range(8)]
+
+    def writer(role: str) -> None:
+        store = DeviceAuthStore(path)  # one store object per writer, as per process
+        for round_ in range(15):
+            store.store("dev1", role, f"{role}-{round_}", [])
+
+    threads = [threading.Thread(target=writer, args=(role,)) for role in roles]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(json.loads(path.read_text())["tokens"]) == roles

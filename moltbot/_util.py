@@ -1,8 +1,10 @@
-"""Small helpers shared across packages: the public context managers' exception groups, log fields."""
+"""Small helpers shared across packages: the public context managers' exception groups, log fields, the
+wall clock in milliseconds."""
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -42,3 +44,8 @@ def field(value: Any, limit: int = FIELD_MAX) -> str:
     client cannot forge lines on the console."""
     text = _CONTROL.sub("?", str(value))
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def wall_ms() -> int:
+    """The wall clock in whole milliseconds since the epoch: the unit of every timestamp on the wire and on disk."""
+    return time.time_ns() // 1_000_000

@@ -13,21 +13,17 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
 import trio
 
+from .._util import wall_ms as now_ms
 from ..store.atomic import write_atomic
 
 log = logging.getLogger("moltbot.devices")
 
 PENDING_TTL_MS = 5 * 60 * 1000
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _read_map(path: Path) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
+from .._util import wall_ms
 from ..protocol import (
     CLOSE_NORMAL,
     CLOSE_POLICY_VIOLATION,
@@ -52,7 +53,6 @@ from ..protocol import (
 )
 from .connlog import log_call, log_connect, log_connect_frame, log_disconnect, log_rejected
 from .outbound import CloseRequest, OutboundQueue, SlowConsumer
-from .presence import wall_ms
 from .transport import Transport, TransportClosed
 
 if TYPE_CHECKING:

@@ -5,19 +5,15 @@ from __future__ import annotations
 import os
 import platform
 import socket
-import time
 from collections.abc import Callable
 
 import attrs
 
+from .._util import wall_ms
 from ..protocol import PresenceEntry, dumps, unstructure
 
 TTL_MS = 5 * 60 * 1000
 MAX_ENTRIES = 200
-
-
-def wall_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def self_entry(version: str, now_ms: int) -> PresenceEntry:

@@ -25,6 +25,7 @@ import httpx
 import trio
 
 from .._tls import client_ssl_context
+from .._util import wall_ms
 from ..agents.heartbeat import DEFAULT_PROMPT, HeartbeatRunner
 from ..agents.models import ModelCatalog
 from ..agents.providers.base import ModelInfo, Provider
@@ -81,7 +82,7 @@ from .cron import build_cron_service
 from .health import HealthMonitor
 from .hosts import BrowserHostAdapter, NodesHostAdapter
 from .methods import HANDLERS, INLINE
-from .presence import PresenceRegistry, wall_ms
+from .presence import PresenceRegistry
 from .state import GatewayStats
 from .transport import Peer, Transport
 

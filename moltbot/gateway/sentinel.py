@@ -10,8 +10,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from .._util import wall_ms
 from ..store.atomic import write_atomic
-from .presence import wall_ms
 
 log = logging.getLogger("moltbot.gateway")
 

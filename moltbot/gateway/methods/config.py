@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from ..._util import wall_ms
 from ...config.edit import (
     EditError,
     prepare_patch,
@@ -36,7 +37,6 @@ from ...protocol import (
     ProtocolError,
 )
 from ..auth import ResolvedAuth
-from ..presence import wall_ms
 from ..sentinel import sentinel_path, write_restart_sentinel
 
 if TYPE_CHECKING:

@@ -1,5 +1,5 @@
 """Small helpers shared across packages: the public context managers' exception groups, log fields, the
-wall clock in milliseconds."""
+wall clock in milliseconds, snake_case → camelCase names. No trio import (``moltbot.protocol`` uses it)."""
 
 from __future__ import annotations
 
@@ -49,3 +49,14 @@ def field(value: Any, limit: int = FIELD_MAX) -> str:
 def wall_ms() -> int:
     """The wall clock in whole milliseconds since the epoch: the unit of every timestamp on the wire and on disk."""
     return time.time_ns() // 1_000_000
+
+
+def camel(name: str) -> str:
+    """``session_key`` → ``sessionKey``; a ``_json`` suffix is ``JSON`` (``payload_json`` → ``payloadJSON``).
+
+    The one mapping from attrs field names to wire and config keys (``moltbot.protocol`` and ``moltbot.config``).
+    """
+    if name.endswith("_json"):
+        return camel(name[:-5]) + "JSON"
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)

@@ -1,4 +1,5 @@
-"""Read the JSON5 config file into a ``Config`` (reference §7.1–§7.3).
+"""Read the JSON5 config file into a ``Config``: the original's file, format and environment
+overrides.
 
 Order: parse JSON5 → resolve ``$include`` (string or list of paths relative to the including file, deep
 merged, depth ≤ 10) → apply the top-level ``env`` block to the environment without overriding what is set

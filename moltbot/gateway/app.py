@@ -209,7 +209,7 @@ class Gateway:
         self._wakeup.set()
 
     def schedule_restart(self, *, delay_ms: int = 2000, reason: str | None = None) -> dict[str, Any]:
-        """Restart after ``delay_ms`` (clamped 0..60000); the ScheduledRestart shape of reference §8.1."""
+        """Restart after ``delay_ms`` (clamped 0..60000); answers the original's ScheduledRestart."""
         assert self._nursery is not None
         delay_ms = max(0, min(MAX_RESTART_DELAY_MS, int(delay_ms)))
         reason = (reason or "").strip()[:200] or None

@@ -87,7 +87,7 @@ class Connection:
 
     @property
     def tracked(self) -> bool:
-        """CLI clients are not in the presence list (reference §1.3)."""
+        """CLI clients (``client.mode: "cli"``) are not in the presence list, as in the original."""
         return self.params.client.mode != "cli"
 
     def send(self, text: str, *, droppable: bool = False) -> None:

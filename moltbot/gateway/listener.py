@@ -306,7 +306,7 @@ class BindError(Exception):
 
 
 def resolve_bind_host(config: GatewayConfig) -> str:
-    """The address to listen on for ``gateway.bind`` (reference §7.4); ``tailnet``: ``moltbot.tailscale.bind``."""
+    """The address to listen on for ``gateway.bind``; ``tailnet``: ``moltbot.tailscale.bind``."""
     if config.bind == "tailnet":
         from ..tailscale.bind import tailnet_host
 

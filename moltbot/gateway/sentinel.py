@@ -1,4 +1,6 @@
-"""The restart sentinel (reference §8.3): why the last restart happened, for the next start to report.
+"""The restart sentinel: why the last restart happened, for the next start to report.
+
+The file is the original's ``<stateDir>/restart-sentinel.json``.
 
 Written (atomically, 0600) before a deliberate restart; read and deleted by the next Runtime start.
 """

@@ -1,7 +1,9 @@
-"""One gateway per config path: an exclusive ``flock`` on a lock file (reference §8.5 naming).
+"""One gateway per config path: an exclusive ``flock`` on a lock file named as the
+original names it (``gateway.<sha1(configPath)[:8]>.lock``).
 
 The kernel releases the lock when its holder dies, so a crashed gateway never leaves a lock that blocks the
-next start (the original's pid-file lock can, see known failures). The file records the holder's pid,
+next start (the original's pid-file lock can: a stale pid
+blocks its start). The file records the holder's pid,
 port and config path so a second start can say who holds it.
 """
 

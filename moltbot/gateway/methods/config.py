@@ -1,4 +1,4 @@
-"""``config.get``, ``config.schema``, ``config.set``, ``config.patch``, ``config.apply`` (reference §3).
+"""``config.get``, ``config.schema``, ``config.set``, ``config.patch``, ``config.apply``.
 
 Writes hold ``Gateway.config_lock`` from reading the file (to check ``baseHash``) to renaming the new one
 into place, so of two concurrent changes made from the same read one wins and the other is refused as

@@ -1,4 +1,4 @@
-"""``device.pair.list|approve|reject`` and ``device.token.rotate|revoke`` (reference §3.2 devices)."""
+"""``device.pair.list|approve|reject`` and ``device.token.rotate|revoke``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``node.*`` methods (reference §3.2 nodes) and the ``node.pair.*`` / ``node.invoke.request`` events."""
+"""``node.*`` methods and the ``node.pair.*`` / ``node.invoke.request`` events."""
 
 from __future__ import annotations
 

@@ -29,9 +29,6 @@ from .prompt import neutralize_system_lines, wrap_untrusted
 if TYPE_CHECKING:
     from .runtime import AgentRuntime, Run
 
-MODES = ("collect", "followup", "steer", "steer-backlog", "interrupt", "queue")
-
-
 @attrs.frozen
 class Sender:
     """Who sent a channel message: ``owner`` when the sender is named in the account's ``allowFrom``."""

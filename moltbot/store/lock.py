@@ -16,7 +16,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -147,12 +147,3 @@ def live_lock_records() -> list[dict[str, Any]]:
         if isinstance(record, dict) and is_live_record(record):
             records.append(record)
     return records
-
-
-@contextlib.contextmanager
-def gateway_lock(config_path: Path, **kwargs: Any) -> Iterator[GatewayLock]:
-    lock = acquire_gateway_lock(config_path, **kwargs)
-    try:
-        yield lock
-    finally:
-        lock.release()

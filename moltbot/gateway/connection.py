@@ -52,6 +52,7 @@ from ..protocol import (
     unstructure,
 )
 from .connlog import log_call, log_connect, log_connect_frame, log_disconnect, log_rejected
+from .hello import hello_ok, hello_text
 from .outbound import CloseRequest, OutboundQueue, SlowConsumer
 from .transport import Transport, TransportClosed
 
@@ -348,8 +349,10 @@ async def _handshake(runtime: Runtime, transport: Transport) -> Connection | Non
         queue=OutboundQueue(runtime.config.gateway.max_buffered_bytes), params=params,
         session=ServerSession(role=outcome.role, scopes=outcome.scopes, protocol=outcome.protocol),
     )
-    hello = runtime.hello_ok(connection, outcome)
-    await transport.send_text(runtime.hello_text(outcome.request_id, hello))
+    if connection.tracked:
+        runtime.presence_tracker.track(connection)
+    hello = hello_ok(runtime, connection, outcome)
+    await transport.send_text(hello_text(runtime.presence, outcome.request_id, hello))
     return connection
 
 

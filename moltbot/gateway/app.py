@@ -8,14 +8,15 @@ child (``supervisor.py``) whose task is named after it:
   Runtime is current (``current_runtime()`` waits while one is being replaced), so a client that
   reconnects during a restart is accepted as soon as the new Runtime is up;
 - ``config-watch``, the config watcher, when the config has a file (hot reload).
-Then it serves *requests* one at a time: restarts (SIGUSR1, a restart-needing reload, ``schedule_restart``)
-and the stop. A restart retires the Runtime (runs finished, requests answered "restarting", its services
+Then it serves *requests* one at a time, received on one memory channel: restarts (SIGUSR1, a
+restart-needing reload, ``schedule_restart``) and the stop. A restart retires the Runtime (runs finished, requests answered "restarting", its services
 stopped: ``Runtime.retire``), rebinds the listener only if bind/port changed (the canvas host only if its
 settings did), and starts a new Runtime from the new config, in the same process; then the old one's
 clients are sent ``shutdown`` and 1012, and its task ends once they have closed (bounded). New clients are
-served by the new Runtime without waiting for a thousand close frames. Restart requests that arrive while one
-runs are merged into the next one, so a reload and a SIGUSR1 landing together restart once (known
-failure: two pollers after a double restart).
+served by the new Runtime without waiting for a thousand close frames. Requests that arrive while one
+is served are taken together once it is done: their restarts merged into one (so a reload and a SIGUSR1
+landing together restart once, never running two channel pollers side by side), and a stop among them
+wins over the restarts.
 
 ``serve_gateway`` is the service form (``await nursery.start(serve_gateway, config)`` returns the running
 Gateway); ``open_gateway`` is the context-manager form for programs that embed the gateway.
@@ -26,6 +27,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -69,6 +71,15 @@ class RestartRequest:
     reason: str
     config: Config | None = None  # None: re-read the file
 
+    def merged(self, later: RestartRequest) -> RestartRequest:
+        """One restart for both: both reasons, the later config if it has one."""
+        return RestartRequest(f"{self.reason}; {later.reason}", later.config or self.config)
+
+
+@attrs.frozen
+class StopRequest:
+    reason: str
+
 
 class Gateway:
     """The running gateway. Create it with ``serve_gateway``/``open_gateway``, not directly."""
@@ -108,9 +119,10 @@ class Gateway:
         self._watch_config = watch_config
         self._runtime_changed = trio.Event()
         self._replacing = False
-        self._wakeup = trio.Event()
-        self._pending_restart: RestartRequest | None = None
-        self._stop_reason: str | None = None
+        # Restart and stop requests, served one at a time by ``_serve_requests``. Unbounded, as the
+        # requests come from this process (signals, reloads, timers, ``stop``), and each pass takes them all.
+        self._requests, self._request_inbox = trio.open_memory_channel[RestartRequest | StopRequest](math.inf)
+        self._stopping = False  # the stop is being served: no longer accepting
         self._stopped = trio.Event()
         self._restart_authorized_until = 0.0
         self._listener_key: tuple[str, int] | None = None
@@ -191,9 +203,7 @@ class Gateway:
             self._stopped.set()
 
     def request_stop(self, reason: str = "gateway stopping") -> None:
-        if self._stop_reason is None:
-            self._stop_reason = reason
-            self._wakeup.set()
+        self._request(StopRequest(reason))
 
     async def stop(self, reason: str = "gateway stopping") -> None:
         """Stop gracefully (shutdown event, clients closed 1012) and wait until everything has ended."""
@@ -202,11 +212,13 @@ class Gateway:
 
     def request_restart(self, reason: str, config: Config | None = None) -> None:
         """Restart in-process soon: with ``config``, or re-reading the config file. Merged if one is pending."""
-        if self._pending_restart is not None:
-            reason = f"{self._pending_restart.reason}; {reason}"
-            config = config or self._pending_restart.config
-        self._pending_restart = RestartRequest(reason, config)
-        self._wakeup.set()
+        self._request(RestartRequest(reason, config))
+
+    def _request(self, request: RestartRequest | StopRequest) -> None:
+        try:
+            self._requests.send_nowait(request)
+        except trio.BrokenResourceError:  # the gateway has stopped: nothing is left to restart or stop
+            log.debug("%s after the gateway stopped: ignored", request)
 
     def schedule_restart(self, *, delay_ms: int = 2000, reason: str | None = None) -> dict[str, Any]:
         """Restart after ``delay_ms`` (clamped 0..60000); answers the original's ScheduledRestart."""
@@ -240,7 +252,7 @@ class Gateway:
     def accepting(self) -> bool:
         """Whether new requests are served now (a Runtime that is neither draining nor being replaced)."""
         return self.runtime is not None and not self.runtime.draining and not self._replacing \
-            and self._stop_reason is None
+            and not self._stopping
 
     async def current_runtime(self) -> Runtime:
         """The Runtime new connections are served by; waits while one is being replaced."""
@@ -253,15 +265,27 @@ class Gateway:
         self._runtime_changed = trio.Event()
 
     async def _serve_requests(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup = trio.Event()
-            if self._stop_reason is not None:
-                await self._shutdown(self._stop_reason)
-                return
-            request, self._pending_restart = self._pending_restart, None
-            if request is not None:
-                await self._restart(request)
+        """Serve restart and stop requests until a stop: each pass takes every request queued by then."""
+        async with self._request_inbox:
+            while True:
+                stop: StopRequest | None = None
+                restart: RestartRequest | None = None
+                request = await self._request_inbox.receive()
+                while True:
+                    if isinstance(request, StopRequest):
+                        stop = stop or request
+                    else:
+                        restart = request if restart is None else restart.merged(request)
+                    try:
+                        request = self._request_inbox.receive_nowait()
+                    except trio.WouldBlock:
+                        break
+                if stop is not None:
+                    self._stopping = True
+                    await self._shutdown(stop.reason)
+                    return
+                assert restart is not None
+                await self._restart(restart)
 
     # --- runtime and listener -------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ child (``supervisor.py``) whose task is named after it:
 - ``listener``: hypercorn serving the ASGI app on one port; every new WebSocket is served by whichever
   Runtime is current (``current_runtime()`` waits while one is being replaced), so a client that
   reconnects during a restart is accepted as soon as the new Runtime is up;
-- ``config-watch``, the config watcher, when the config has a file (hot reload).
+- ``config-watch``, the config watcher, when the config has a file (hot reload: ``reload.py``).
 Then it serves *requests* one at a time, received on one memory channel: restarts (SIGUSR1, a
 restart-needing reload, ``schedule_restart``) and the stop. A restart retires the Runtime (runs finished, requests answered "restarting", its services
 stopped: ``Runtime.retire``), rebinds the listener only if bind/port changed (the canvas host only if its
@@ -39,17 +39,14 @@ import trio
 from .._util import collapse_single_exception_group
 from .._version import __version__
 from ..canvas.host import CanvasHost, canvas_settings
-from ..config.edit import file_hash, read_state
 from ..config.env import with_aliases
-from ..config.load import ConfigError, check_running_config_text, load_config
+from ..config.load import ConfigError
 from ..config.model import Config
-from ..config.profiles import cli_command
-from ..config.reload import decide, diff_paths, plan_reload
-from ..config.watch import serve_config_watch
 from .auth import AuthSetupError, ResolvedAuth
 from .connection import serve_client
 from .embed import confine, embedded_state_dir
 from .listener import resolve_bind_host, serve_listener
+from .reload import ConfigReloader
 from .runtime import Runtime
 from .sentinel import consume_restart_sentinel
 from .state import GatewayStats, ProcessState
@@ -98,17 +95,11 @@ class Gateway:
         self.listening = trio.Event()  # set once the first listener is bound (``urls`` is known)
         self.runtime: Runtime | None = None
         self.canvas = CanvasHost()
-        self.watch_ready = trio.Event()
-        self._reload_done = trio.Event()
         self._restart_done = trio.Event()
-        self.last_reload: str | None = None
         # Config file writes by config.set/patch/apply are serialised (one wins, the other sees its base
-        # hash go stale); reloads are serialised so an older read is never applied after a newer one.
+        # hash go stale).
         self.config_lock = trio.Lock()
-        self._reload_lock = trio.Lock()
-        self._decided_hash: str | None = None  # the file text the last reload decision was made on
-        self._config_file_existed = False  # once seen, a missing file is an invalid edit (not "all defaults")
-        self._restart_pending_hash: str | None = None  # a write a scheduled restart will apply
+        self.reloader = ConfigReloader(self, watch=watch_config)  # hot reload of the config file
         # A port given at start (``--port``, ``CLAWDBOT_GATEWAY_PORT``) pins the listener; without one,
         # ``gateway.port`` is followed: a restart for a changed port rebinds (and the log says so).
         self._port_override = port
@@ -116,7 +107,6 @@ class Gateway:
         self.confine: Callable[[Config], Config] | None = None
         self._port_source = port_source or ("the port argument" if port is not None else "gateway.port")
         self.on_listener_moved: Callable[[Gateway], None] | None = None  # run_gateway: lock record, console
-        self._watch_config = watch_config
         self._runtime_changed = trio.Event()
         self._replacing = False
         # Restart and stop requests, served one at a time by ``_serve_requests``. Unbounded, as the
@@ -190,9 +180,8 @@ class Gateway:
                 await self._start_runtime(self.config)
                 await self._apply_canvas(self.config)  # before clients can connect: hello-ok names its URL
                 await self._start_listener(self.config)
-                if self._watch_config and self.config.path is not None:
-                    self._decided_hash = await trio.to_thread.run_sync(self._file_hash_or_none)
-                    nursery.start_soon(self._serve_config_watch, name="config-watch")
+                if self.reloader.watching:
+                    await self.reloader.start(nursery)
                 assert self.runtime is not None  # started above
                 log.info("gateway listening on %s (auth: %s; %s)", self.url, self.runtime.authenticator.mode,
                          self.port_reason())
@@ -379,14 +368,14 @@ class Gateway:
             # New clients wait for the new Runtime instead of joining the old one for a moment.
             self._replacing = True
             try:
-                config, digest = await trio.to_thread.run_sync(self._reload_from_disk)
+                config, digest = await trio.to_thread.run_sync(self.reloader.from_disk)
             except ConfigError as exc:
                 log.error("restart skipped: %s has a problem, the gateway keeps its last good config: %s",
                           exc.path, "; ".join(exc.problems))
                 self._replacing = False
                 self._runtime_changed_now()
                 return
-            self._decided_hash, self._restart_pending_hash = digest, None
+            self.reloader.restarting_with(digest)
         assert config is not None
         self._replacing = True
         log.info("restarting in-process: %s", request.reason)
@@ -426,143 +415,39 @@ class Gateway:
         await self.canvas.stop()
         await self._stop_listener()
 
-    # --- hot reload -----------------------------------------------------------------------------
+    # --- hot reload (``reload.py``) ----------------------------------------------------------------
 
-    def _reload_from_disk(self) -> tuple[Config, str]:
-        """The config from the file and the hash of the text it was read from (one read: they agree).
+    async def reload_config(self) -> str:
+        """Re-read the config file and apply it by the reload rules; return the decision taken."""
+        return await self.reloader.reload()
 
-        Raises ``ConfigError`` for a file that cannot be used, which the callers treat as an invalid edit
-        (the last good config stays): one that does not parse or validate, one removed or emptied while
-        the gateway runs, and one without the gateway's secret (a Runtime cannot be built without it).
-        """
-        assert self.config.path is not None
-        state = read_state(self.config.path)
-        check_running_config_text(self.config.path, state.text, existed=self._config_file_existed)
-        self._config_file_existed = self._config_file_existed or state.exists
-        env = dict(self.env)
-        config = load_config(self.config.path, env=env, text=state.text or "")
-        auth = ResolvedAuth.resolve(config.gateway.auth, self.env)
-        if not auth.secret:
-            raise ConfigError(self.config.path, [
-                f"gateway.auth: mode is {auth.mode}, but no {auth.mode} is configured; the gateway keeps its last "
-                f"good config. To fix: set gateway.auth.{auth.mode} again (or CLAWDBOT_GATEWAY_"
-                f"{auth.mode.upper()} for the gateway's environment)"])
-        # The state dir belongs to the process (its profile), not to the file: keep it across reloads.
-        config = attrs.evolve(config, state_dir=self.config.state_dir)
-        return (self.confine(config) if self.confine else config), state.hash
+    def next_reload(self) -> trio.Event:
+        """An event set when the next config reload has been decided (for tests and tools)."""
+        return self.reloader.next_reload()
 
-    def _file_hash_or_none(self) -> str | None:
-        assert self.config.path is not None
-        try:
-            state = read_state(self.config.path)
-        except ConfigError:
-            return None
-        self._config_file_existed = state.exists
-        return state.hash
+    def expect_restart_for(self, text: str) -> None:
+        """A scheduled restart will apply this file text: the watcher's reload of it is skipped."""
+        self.reloader.expect_restart_for(text)
+
+    @property
+    def watch_ready(self) -> trio.Event:
+        return self.reloader.watch_ready
+
+    @property
+    def last_reload(self) -> str | None:
+        return self.reloader.last_reload
 
     @property
     def watching_config(self) -> bool:
-        return self._watch_config and self.config.path is not None
-
-    def expect_restart_for(self, text: str) -> None:
-        """A scheduled restart will apply this file text: the watcher's reload of it is skipped (so a
-        config.patch/apply restarts once, not once for the reload and once for the schedule)."""
-        self._restart_pending_hash = file_hash(text)
-
-    async def _serve_config_watch(self) -> None:
-        assert self.config.path is not None
-
-        def ready() -> None:  # a line an operator (or a test driving a process) can wait for
-            log.info("watching %s for changes (gateway.reload.mode: %s)", self.config.path,
-                     self.config.gateway.reload.mode)
-            self.watch_ready.set()
-
-        await serve_config_watch(self.config.path, self.reload_config,
-                                 debounce_ms=lambda: self.config.gateway.reload.debounce_ms,
-                                 task_status=_SetOnStart(ready))
-
-    async def reload_config(self) -> str:
-        """Re-read the config file and apply it by the reload rules; return the decision taken.
-
-        An invalid file is logged and the gateway keeps its last good config. Text already decided on
-        (the same save seen twice) gives ``unchanged``; text a scheduled restart will apply, ``scheduled``.
-        """
-        async with self._reload_lock:
-            return await self._reload_config()
-
-    async def _reload_config(self) -> str:
-        try:
-            new, digest = await trio.to_thread.run_sync(self._reload_from_disk)
-        except ConfigError as exc:
-            self.stats.reload_failed(exc.problems)
-            log.error("config reload skipped: %s has a problem, the gateway keeps its last good config: %s. "
-                      "To fix while it runs: `%s`, or edit the file (it is reloaded when saved)", exc.path,
-                      "; ".join(exc.problems), cli_command("config set|unset PATH"))
-            self._decided_hash = None  # the fixed file is decided on (and logged) even if it is the old text
-            self._reload_finished("invalid")
-            return "invalid"
-        if self.stats.reload_failures and self.last_reload == "invalid":
-            log.info("config file %s loads again: the fix is picked up (`%s` shows the reload)", self.config.path,
-                     cli_command("status"))
-        if digest in (self._decided_hash, self._restart_pending_hash):
-            decision = "scheduled" if digest == self._restart_pending_hash else "unchanged"
-            if self.stats.reload_error is not None:  # the fixed file is the last good one: it loads again
-                self.stats.reloaded(decision)
-            self._reload_finished(decision)
-            return decision
-        self._decided_hash = digest
-        plan = plan_reload(diff_paths(self.config.raw, new.raw))
-        decision = decide(new.gateway.reload.mode, plan)
-        for warning in new.warnings:
-            log.warning("config: %s", warning)
-        if decision == "nothing":
-            self.config = attrs.evolve(self.config, raw=new.raw) if plan.changed else self.config
-        elif decision == "disabled":
-            log.info("config reload disabled (gateway.reload.mode=off): %s changed", ", ".join(plan.changed))
-        elif decision == "ignored":
-            log.warning("hot mode ignoring changes that need a restart: %s", ", ".join(plan.restart_paths))
-        elif decision == "restart":
-            self.request_restart("config change: " + ", ".join(plan.restart_paths or plan.changed), new)
-        else:
-            self._apply_hot(new, plan.hot_actions)
-        self.stats.reloads += 1
-        self.stats.reloaded(decision)
-        log.info("config reload: %s (%s)", decision, ", ".join(plan.changed) or "no change")
-        self._reload_finished(decision)
-        return decision
+        return self.reloader.watching
 
     def next_restart(self) -> trio.Event:
         """An event set when the next in-process restart has finished (the new Runtime serves)."""
         return self._restart_done
 
-    def next_reload(self) -> trio.Event:
-        """An event set when the next config reload has been decided (for tests and tools)."""
-        return self._reload_done
-
-    def _reload_finished(self, decision: str) -> None:
-        self.last_reload = decision
-        self._reload_done.set()
-        self._reload_done = trio.Event()
-
-    def _apply_hot(self, config: Config, actions: tuple[str, ...]) -> None:
-        """Apply a change that needs no restart: the Runtime reads the new config from now on."""
-        assert self.runtime is not None
-        self.config = config
-        self.runtime.apply_config(config, actions)
-
 
 async def _not_started(*, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
     raise RuntimeError("a child of the gateway was started before its service was given")
-
-
-class _SetOnStart:
-    """A task_status that calls back when the task reports ready (for a start_soon'ed service)."""
-
-    def __init__(self, callback: Callable[[], None]) -> None:
-        self._callback = callback
-
-    def started(self, value: Any = None) -> None:
-        self._callback()
 
 
 async def serve_gateway(config: Config, *, port: int | None = None, port_source: str | None = None,

@@ -43,9 +43,10 @@ from ..config.env import with_aliases
 from ..config.load import ConfigError
 from ..config.model import Config
 from .auth import AuthSetupError, ResolvedAuth
+from .binding import ListenerBinding
 from .connection import serve_client
 from .embed import confine, embedded_state_dir
-from .listener import resolve_bind_host, serve_listener
+from .listener import resolve_bind_host
 from .reload import ConfigReloader
 from .runtime import Runtime
 from .sentinel import consume_restart_sentinel
@@ -91,8 +92,6 @@ class Gateway:
                                  "(set gateway.auth.token or CLAWDBOT_GATEWAY_TOKEN)")
         # What outlives each Runtime: counters, queued system events, the last heartbeat.
         self.state = ProcessState(version=env.get("CLAWDBOT_VERSION") or __version__, env=env)
-        self.urls: list[str] = []
-        self.listening = trio.Event()  # set once the first listener is bound (``urls`` is known)
         self.runtime: Runtime | None = None
         self.canvas = CanvasHost()
         self._restart_done = trio.Event()
@@ -115,14 +114,11 @@ class Gateway:
         self._stopping = False  # the stop is being served: no longer accepting
         self._stopped = trio.Event()
         self._restart_authorized_until = 0.0
-        self._listener_key: tuple[str, int] | None = None
-        self._listener_stop = trio.Event()
         self._nursery: trio.Nursery | None = None
         # The root nursery's restartable children (the canvas host's is ``self.canvas.child``).
         # Serves the current Runtime; a new one per restart, the old one ending beside it (``_restart``).
         self.runtime_child = Child("runtime", _not_started)
-        self.listener = Child("listener", _not_started, graceful=lambda: self._listener_stop.set(),
-                              grace=STOP_GRACE_SECONDS)
+        self.listener = ListenerBinding(self, pinned_port=port, grace=STOP_GRACE_SECONDS)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -133,7 +129,17 @@ class Gateway:
 
     @property
     def port(self) -> int:
-        return int(self.urls[0].rsplit(":", 1)[1])
+        return self.listener.port
+
+    @property
+    def urls(self) -> list[str]:
+        """The bound addresses (``http://127.0.0.1:<port>``)."""
+        return self.listener.urls
+
+    @property
+    def listening(self) -> trio.Event:
+        """Set once the first listener is bound (``urls`` is known)."""
+        return self.listener.listening
 
     def port_reason(self) -> str:
         """Which port is served and why, for the log: ``port 18789 from gateway.port``, or pinned."""
@@ -179,7 +185,7 @@ class Gateway:
                 self._nursery = nursery
                 await self._start_runtime(self.config)
                 await self._apply_canvas(self.config)  # before clients can connect: hello-ok names its URL
-                await self._start_listener(self.config)
+                await self.listener.start(nursery, self.config)
                 if self.reloader.watching:
                     await self.reloader.start(nursery)
                 assert self.runtime is not None  # started above
@@ -301,55 +307,9 @@ class Gateway:
         settings = canvas_settings(config, self.env, gateway_port=port, host=resolve_bind_host(config.gateway))
         await self.canvas.apply(self._nursery, settings)
 
-    def _listener_address(self, config: Config) -> tuple[str, int]:
-        host = resolve_bind_host(config.gateway)
-        port = self._port_override if self._port_override is not None else config.gateway.port
-        if port == 0 and self.urls:  # "any free port" was resolved once: keep it across restarts
-            port = self.port
-        return host, port
-
-    async def _start_listener(self, config: Config, address: tuple[str, int] | None = None) -> None:
-        from ..http.app import make_asgi_app
-
-        assert self._nursery is not None
-        self._listener_key = address or self._listener_address(config)
-        self._listener_stop = trio.Event()
-        serve = functools.partial(serve_listener, make_asgi_app(self), *self._listener_key,
-                                  config.gateway.max_payload, self._listener_stop.wait, upgrades=self._upgrades())
-        self.urls = await self.listener.start(self._nursery, serve)
-        self.listening.set()
-        self._listener_key = (self._listener_key[0], self.port)  # port 0 resolved: keep it across restarts
-
-    def _upgrades(self) -> Any:
-        """WebSocket upgrades on the lean path (``upgrade.py``); ``MOLTBOT_WS_PATH=asgi`` keeps them on
-        hypercorn's ASGI WebSocket (the path before it, for side-by-side benchmarks)."""
-        if self.env.get("MOLTBOT_WS_PATH") == "asgi":
-            return None
-        from .upgrade import Upgrades
-
-        return Upgrades(self)
-
-    async def _stop_listener(self) -> None:
-        """Stop accepting (graceful, then cancelled past the grace), and make sure the port is released
-        before returning."""
-        await self.listener.stop("listener stop deadline")
-
     async def _rebind_listener(self, config: Config) -> None:
-        """Move the listener to the new bind/port; if that fails, stay on the old one (and say why)."""
-        old = self._listener_key
-        assert old is not None  # a listener runs
-        await self._stop_listener()
-        try:
-            await self._start_listener(config)
-        except (OSError, ExceptionGroup) as exc:
-            if isinstance(exc, ExceptionGroup) and not exc.subgroup(OSError):
-                raise
-            log.error("cannot listen on %s:%s (%s); staying on %s:%s", *(self._listener_key or ()), exc, *old)
-            await self._start_listener(config, address=old)
-            return
-        log.info("listener moved from %s:%s to %s:%s (gateway.bind/gateway.port changed)", *old,
-                 *(self._listener_key or ()))
-        if self.on_listener_moved is not None:
+        assert self._nursery is not None
+        if await self.listener.rebind(self._nursery, config) and self.on_listener_moved is not None:
             self.on_listener_moved(self)
 
     async def _drain_runtime(self, reason: str, restart_expected_ms: int | None, runs_grace: float) -> None:
@@ -385,7 +345,7 @@ class Gateway:
             await retiring.begin_drain("gateway restarting", runs_grace=self.config.gateway.restart_drain_ms / 1000)
             await retiring.retire()
         retiring_child, self.runtime_child = self.runtime_child, Child("runtime", _not_started)
-        if self._listener_address(config) != self._listener_key:
+        if self.listener.address_for(config) != self.listener.address:
             await retiring.send_off("gateway restarting", RESTART_EXPECTED_MS)
             with trio.CancelScope(shield=True):  # the old connections end before their listener does
                 await retiring_child.wait_stopped()
@@ -413,7 +373,7 @@ class Gateway:
     async def _shutdown(self, reason: str) -> None:
         await self._drain_runtime(reason, None, runs_grace=STOP_RUNS_GRACE_SECONDS)
         await self.canvas.stop()
-        await self._stop_listener()
+        await self.listener.stop()
 
     # --- hot reload (``reload.py``) ----------------------------------------------------------------
 

@@ -59,7 +59,7 @@ log = logging.getLogger("moltbot.gateway")
 __all__ = ["AuthSetupError", "Gateway", "GatewayStats", "open_gateway", "serve_gateway"]
 
 STOP_GRACE_SECONDS = 2.0
-STOP_RUNS_GRACE_SECONDS = 1.5  # a stop must end within 5 s (reference watchdog), restarts may wait longer
+STOP_RUNS_GRACE_SECONDS = 1.5  # a stop must end within 5 s (the original's watchdog), restarts may wait longer
 RESTART_EXPECTED_MS = 1500
 MAX_RESTART_DELAY_MS = 60_000
 
@@ -213,7 +213,7 @@ class Gateway:
         try:
             self._requests.send_nowait(request)
         except trio.BrokenResourceError:  # the gateway has stopped: nothing is left to restart or stop
-            log.debug("%s after the gateway stopped: ignored", request)
+            log.debug("%s after the gateway stopped, ignored: %s", type(request).__name__, request.reason)
 
     def schedule_restart(self, *, delay_ms: int = 2000, reason: str | None = None) -> dict[str, Any]:
         """Restart after ``delay_ms`` (clamped 0..60000); answers the original's ScheduledRestart."""

@@ -1,8 +1,10 @@
-"""Small helpers shared across packages: the public context managers' exception groups, log fields."""
+"""Small helpers shared across packages: the public context managers' exception groups, log fields, the
+wall clock in milliseconds, snake_case → camelCase names. No trio import (``moltbot.protocol`` uses it)."""
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -42,3 +44,19 @@ def field(value: Any, limit: int = FIELD_MAX) -> str:
     client cannot forge lines on the console."""
     text = _CONTROL.sub("?", str(value))
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def wall_ms() -> int:
+    """The wall clock in whole milliseconds since the epoch: the unit of every timestamp on the wire and on disk."""
+    return time.time_ns() // 1_000_000
+
+
+def camel(name: str) -> str:
+    """``session_key`` → ``sessionKey``; a ``_json`` suffix is ``JSON`` (``payload_json`` → ``payloadJSON``).
+
+    The one mapping from attrs field names to wire and config keys (``moltbot.protocol`` and ``moltbot.config``).
+    """
+    if name.endswith("_json"):
+        return camel(name[:-5]) + "JSON"
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)

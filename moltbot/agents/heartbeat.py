@@ -1,4 +1,4 @@
-"""Heartbeat (reference §9.6): a periodic agent turn on the main session.
+"""Heartbeat, as the original runs it: a periodic agent turn on the main session.
 
 The runner sleeps on the trio clock until the next beat (``agents.defaults.heartbeat.every``, default
 ``30m``), or until ``request_now()`` (``wake`` with mode ``now``). A beat runs the heartbeat prompt as a

@@ -1,4 +1,4 @@
-"""Inbound queue modes (reference §9.3): what happens to a message that arrives while its session is busy.
+"""Inbound queue modes, as in the original: what happens to a message that arrives while its session is busy.
 
 - ``collect`` (default): messages are gathered into one follow-up turn that runs after the current one
   (a queued follow-up keeps taking messages until it starts; it waits ``debounceMs`` of quiet first);
@@ -28,9 +28,6 @@ from .prompt import neutralize_system_lines, wrap_untrusted
 
 if TYPE_CHECKING:
     from .runtime import AgentRuntime, Run
-
-MODES = ("collect", "followup", "steer", "steer-backlog", "interrupt", "queue")
-
 
 @attrs.frozen
 class Sender:

@@ -1,6 +1,6 @@
 """Session keys, the session store (``sessions.json``) and transcripts (``<sessionId>.jsonl``).
 
-Formats follow reference §9.1–§9.2 so an existing state dir is readable: the store is a JSON object
+The formats are the original's, so an existing state dir is readable: the store is a JSON object
 ``{storeKey: SessionEntry}`` written atomically; a transcript starts with a ``session`` header line and
 has one ``message`` line per message, each line written whole (a crash leaves at most a torn last line,
 which the reader skips).

@@ -9,13 +9,13 @@ manager owns and the channel updates (connected, lastInboundAt …).
 
 from __future__ import annotations
 
-import time
 from typing import Any, Protocol
 
 import attrs
 import trio
 
 from .._backoff import Backoff as Backoff  # the one Backoff (moltbot/_backoff.py), still importable here
+from .._util import wall_ms as wall_ms  # the one wall clock (moltbot/_util.py), still importable here
 
 
 class ChannelError(Exception):
@@ -40,10 +40,6 @@ class DeliveryError(ChannelError):
         self.permanent = permanent
         self.retry_after = retry_after
         self.unsure = unsure
-
-
-def wall_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @attrs.frozen

@@ -412,7 +412,7 @@ async def connect_gateway_client(
 
     Keyword arguments are those of ``connect_params`` (``token``, ``password``, ``client_id``, ``mode``,
     ``role``, ``scopes``, ``min_protocol``, ``max_protocol``, ``display_name``, ``instance_id``, ``commands``,
-    ``caps``). With ``device`` the connect is signed over the challenge nonce (reference §5.5);
+    ``caps``). With ``device`` the connect is signed over the challenge nonce;
     ``extra_headers`` are sent with the WebSocket upgrade. ``watch_ticks`` closes the connection
     4000 "tick timeout" when the gateway falls silent for more than twice its ``tickIntervalMs``.
 

@@ -116,8 +116,8 @@ CONFIG_BACKUPS = 5  # <path>.bak, .bak.1 … .bak.4, as the original keeps
 
 def backup_config_file(path: Path) -> None:
     """Keep the file about to be replaced as ``<path>.bak`` (0600: it holds secrets), the older copies shifted to
-    ``.bak.1`` … ``.bak.4`` and the oldest dropped (reference §7.1). Best effort, as in the original: a backup
-    that cannot be made never stops the write."""
+    ``.bak.1`` … ``.bak.4`` and the oldest dropped, as the original rotates them. Best effort, as in the
+    original: a backup that cannot be made never stops the write."""
     try:
         text = path.read_bytes()
     except OSError:
@@ -162,7 +162,7 @@ def _warning_issues(warnings: tuple[str, ...] | list[str]) -> list[dict[str, Any
 
 
 def snapshot(path: Path, env: Mapping[str, str], state_dir: Path | None) -> dict[str, Any]:
-    """The ConfigFileSnapshot of reference §3 (camelCase keys), secrets redacted, ``hash`` of the real text."""
+    """The original's ConfigFileSnapshot (camelCase keys), secrets redacted, ``hash`` of the real text."""
     state = read_state(path)
     result: dict[str, Any] = {"path": str(path), "exists": state.exists, "raw": None, "parsed": {}, "valid": True,
                               "config": {}, "hash": state.hash, "issues": [], "warnings": [], "legacyIssues": []}

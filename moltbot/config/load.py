@@ -1,4 +1,5 @@
-"""Read the JSON5 config file into a ``Config`` (reference §7.1–§7.3).
+"""Read the JSON5 config file into a ``Config``: the original's file, format and environment
+overrides.
 
 Order: parse JSON5 → resolve ``$include`` (string or list of paths relative to the including file, deep
 merged, depth ≤ 10) → apply the top-level ``env`` block to the environment without overriding what is set
@@ -20,6 +21,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import attrs
 
+from .._util import camel
 from . import json5_fast
 from .env import apply_overrides, override_problems
 from .model import ORIGINAL_SECTIONS, Config, normalize_agent_id
@@ -46,11 +48,6 @@ class ConfigError(Exception):
                          "(each change is "
                          "checked before it is written), or edit the file. A running gateway keeps its last good "
                          "config and reloads the file once it is valid; a stopped one starts with it.")
-
-
-def camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 def _json_type(value: Any) -> str:

@@ -1,6 +1,6 @@
 """The typed config tree (frozen attrs; camelCase keys on disk) with the reference's defaults.
 
-Every ``gateway.*`` key of reference §7.4 is typed, plus the sections later subsystems read. Keys the tree
+Every ``gateway.*`` key the original knows is typed, plus the sections later subsystems read. Keys the tree
 does not know are kept (``Config.raw`` holds the whole parsed file) and reported as warnings, so a file
 written for the original gateway loads unchanged and is never rewritten without them.
 """
@@ -592,7 +592,7 @@ class BrowserConfig:
     allow_in_groups: bool = False  # ours: the agent's browser tool in group/channel sessions
 
 
-# --- bindings (reference §9.1): which agent answers an inbound message --------------------------------
+# --- bindings: which agent answers an inbound message -----------------------------------------------
 
 PeerKind = Literal["dm", "group", "channel"]
 _AGENT_ID_CHARS = re.compile(r"[^a-z0-9_-]")

@@ -1,4 +1,4 @@
-"""Where the state dir and the config file are, from the environment (reference §7.1, digest §16).
+"""Where the state dir and the config file are, from the environment, as the original finds them.
 
 Variables are read through ``config/env.py`` (``MOLTBOT_*`` > ``OPENCLAW_*`` > ``CLAWDBOT_*``), and path
 defaults start from ``MOLTBOT_HOME`` / ``OPENCLAW_HOME`` when set, else ``HOME``.

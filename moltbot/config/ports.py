@@ -1,4 +1,5 @@
-"""Every port derived from the gateway port, computed here and nowhere else (reference §7.5).
+"""Every port derived from the gateway port, computed here and nowhere else
+(the original's offsets).
 
 | Service                 | Rule                                   | Fixed default  |
 |-------------------------|----------------------------------------|----------------|

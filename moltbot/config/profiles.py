@@ -1,4 +1,4 @@
-"""Profiles (reference §7.2): ``--dev`` and ``--profile NAME`` isolate state dir, config and port.
+"""Profiles, as in the original: ``--dev`` and ``--profile NAME`` isolate state dir, config and port.
 
 Applying a profile only fills environment variables that are not set (under any of the prefixes of
 ``config/env.py``), so an explicit ``CLAWDBOT_STATE_DIR`` or ``OPENCLAW_STATE_DIR`` still wins. A profile

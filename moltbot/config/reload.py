@@ -1,4 +1,5 @@
-"""Pure reload planning: which dotted paths changed, and what each change needs (reference §7.6).
+"""Pure reload planning: which dotted paths changed, and what each change needs (the
+original's hot-reload rules).
 
 ``diff_paths(old, new)`` lists changed leaf paths (objects recursed, arrays compared whole and reported
 at the array's path, a changed root type reported as ``<root>``). ``plan_reload(paths)`` classifies each

@@ -20,7 +20,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import attrs
 
-from .load import camel
+from .._util import camel
 from .model import ORIGINAL_SECTIONS, Config
 from .redact import is_secret_key
 

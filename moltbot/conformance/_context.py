@@ -30,7 +30,7 @@ from ._target import Target
 
 __all__ = ["CheckContext", "CheckFailed", "CheckSkipped", "Options", "Peer", "PeerClosed"]
 
-# Every operator scope both protocols know; at 4 operator.admin implies the rest (digest §7.1).
+# Every operator scope both protocols know; at 4 operator.admin implies the rest.
 HARNESS_SCOPES = (
     "operator.admin",
     "operator.read",
@@ -355,7 +355,7 @@ class CheckContext:
             "maxProtocol": high,
             # "cli"/"cli": an id every version of the enum has, a mode that keeps it out of presence, and
             # the client kind OpenClaw lets keep its scopes without a device identity on direct loopback
-            # (digest §7.4; "test"/"test" gets its scopes cleared there).
+            # ("test"/"test" gets its scopes cleared there).
             "client": {
                 "id": "cli",
                 "displayName": "moltbot-conformance",

@@ -34,7 +34,7 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         "session.empty_id_answered_as_invalid*",
         "at /id",
         (4,),
-        'OpenClaw answers a request with an empty id with id "" (digest §2, observed), which its own '
+        'OpenClaw answers a request with an empty id with id "" (observed), which its own '
         "schema refuses (ResponseFrame.id minLength 1); a client cannot match that response to anything",
     ),
     KnownBug(

@@ -33,7 +33,6 @@ __all__ = ["OPCODE_BINARY", "OPCODE_TEXT", "RawWebSocket", "build_frame", "open_
 
 OPCODE_TEXT = 0x1
 OPCODE_BINARY = 0x2
-OPCODE_CLOSE = 0x8
 ABNORMAL_CLOSURE = 1006  # what a client reports when the TCP connection ends without a close frame
 
 

@@ -1,4 +1,4 @@
-"""Cron (reference §11): scheduled jobs, their store and run history, and the service that runs them.
+"""Cron: scheduled jobs, their store and run history (the original's files), and the service that runs them.
 
 ``schedule`` computes when a schedule runs next (pure), ``jobs`` moves a job through its life (pure),
 ``store`` keeps ``jobs.json`` and the run logs, ``host`` says what a run does in the gateway around it,

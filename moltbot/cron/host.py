@@ -85,7 +85,7 @@ async def execute_job(job: CronJob, host: CronHost, requests: list[TurnRequest])
     failed = False
     if plan.wanted and result.ok and summary:
         delivery = await host.deliver(job, result.text)
-        # A delivery that was asked for and failed fails the run, unless it was best effort (reference §11).
+        # A delivery asked for that failed fails the run, unless it was best effort (as in the original).
         failed = delivery[0] == "not-delivered" and not plan.best_effort
     elif plan.wanted:
         delivery = ("not-delivered", "nothing to deliver: the run produced no output")

@@ -3,7 +3,8 @@
 A job is the frozen wire type ``CronJob``; every change returns a new one, so a snapshot of the job table
 (to save it in a worker thread) is a list copy.
 
-The run protocol is what keeps a job from running twice across a restart (known failure 16):
+The run protocol is what keeps a job from running twice across a restart (a failure the
+original's users report: jobs that ran twice after a restart, or stopped firing):
 - ``claim`` marks the job running and moves ``nextRunAtMs`` past the occurrence being run, coalescing
   any occurrences missed meanwhile into this run; the service saves that *before* the run starts;
 - ``finish`` records the outcome; ``unclaim`` gives the occurrence back when the run never started

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import heapq
 import logging
-import time
 import uuid
 from collections.abc import Callable
 
 import attrs
 import trio
 
+from .._util import wall_ms
 from ..protocol import (
     INVALID_REQUEST,
     UNAVAILABLE,
@@ -63,10 +63,6 @@ RECHECK_SECONDS = 60.0
 SAVE_GRACE_SECONDS = 10.0  # a shielded save gets this long before we give up on it
 ALL_RUNS = 1 << 62  # "every entry" for ``read_runs``
 REFUSED_RETRY_MS = 5_000  # a run refused (gateway restarting) is not retried sooner than this
-
-
-def wall_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @attrs.frozen

@@ -1,1 +1,1 @@
-"""Device identity, pairing and device tokens (reference §5.5–§5.6)."""
+"""Device identity, pairing and device tokens."""

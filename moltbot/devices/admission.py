@@ -1,6 +1,6 @@
-"""The connect-time decision for device identities, shared secrets and device tokens (reference §5.2–§5.6).
+"""The connect-time decision for device identities, shared secrets and device tokens.
 
-Theory of operation, in the reference's order (after the handshake's schema, protocol and role rules):
+Theory of operation, in the original's order (after the handshake's schema, protocol and role rules):
 
 Every refusal carries protocol 4's ``details.code`` (at every version; ``details`` is free-form): Rule 1
 CONTROL_UI_DEVICE_IDENTITY_REQUIRED, Rule 2 DEVICE_IDENTITY_REQUIRED, Rule 3 ``DEVICE_AUTH_*`` with

@@ -1,4 +1,4 @@
-"""A client's own device identity and the device tokens it was issued (reference §5.5, client side).
+"""A client's own device identity and the device tokens it was issued (the client side).
 
 The identity file is ``<stateDir>/identity/device.json`` (``{version:1, deviceId, publicKeyPem,
 privateKeyPem, createdAtMs}``, 0600): ``~/.clawdbot/identity/device.json`` for the default profile, as in

@@ -1,4 +1,4 @@
-"""Device pairing and device tokens (reference §5.6): who is paired, with which roles and scopes, and the
+"""Device pairing and device tokens: who is paired, with which roles and scopes, and the
 per-role tokens each paired device may connect with.
 
 Records keep the original's on-disk shape (camelCase JSON in ``<stateDir>/devices/{pending,paired}.json``)

@@ -1,9 +1,10 @@
 """A pending/paired pair of JSON maps in one directory (``pending.json``, ``paired.json``), kept in memory.
 
 Both the device store (``<stateDir>/devices/``) and the node store (``<stateDir>/nodes/``) have this shape
-(reference §5.6). The maps are read once (a Runtime's lifetime) and written whole, atomically and 0600, on
-every change. Saves are serialized by a lock and each writes the state *at the time it runs*, so the
-last write always holds the newest state even when two changes race. Blocking file work runs in a thread.
+(the original's files, read and written as they are). The maps are read once (a Runtime's lifetime) and
+written whole, atomically and 0600, on every change. Saves are serialized by a lock and each writes the state
+*at the time it runs*, so the last write always holds the newest state even when two changes race. Blocking
+file work runs in a thread.
 A directory of ``None`` keeps everything in memory (embedded gateways without a state dir).
 
 Pending requests expire after five minutes; expiry is applied whenever the pending map is read.
@@ -13,21 +14,17 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
 import trio
 
+from .._util import wall_ms as now_ms
 from ..store.atomic import write_atomic
 
 log = logging.getLogger("moltbot.devices")
 
 PENDING_TTL_MS = 5 * 60 * 1000
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _read_map(path: Path) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Built-in agent tools that reach into the gateway: ``gateway`` (restart, config) and ``sessions_send``;
 ``register_builtin_tools`` also adds the gateway-independent ones (files, memory, …) to the registry.
 
-The ``gateway`` tool's config actions run the control-plane methods in-process (reference §8.4 calls
+The ``gateway`` tool's config actions run the control-plane methods in-process (the original's tool calls
 them over the WebSocket), so they share their checks: baseHash, redaction, validation, one restart.
 
 Registered on each Runtime's ``ToolRegistry``; channels, cron and nodes register theirs the same way.

@@ -7,15 +7,16 @@ child (``supervisor.py``) whose task is named after it:
 - ``listener``: hypercorn serving the ASGI app on one port; every new WebSocket is served by whichever
   Runtime is current (``current_runtime()`` waits while one is being replaced), so a client that
   reconnects during a restart is accepted as soon as the new Runtime is up;
-- ``config-watch``, the config watcher, when the config has a file (hot reload).
-Then it serves *requests* one at a time: restarts (SIGUSR1, a restart-needing reload, ``schedule_restart``)
-and the stop. A restart retires the Runtime (runs finished, requests answered "restarting", its services
+- ``config-watch``, the config watcher, when the config has a file (hot reload: ``reload.py``).
+Then it serves *requests* one at a time, received on one memory channel: restarts (SIGUSR1, a
+restart-needing reload, ``schedule_restart``) and the stop. A restart retires the Runtime (runs finished, requests answered "restarting", its services
 stopped: ``Runtime.retire``), rebinds the listener only if bind/port changed (the canvas host only if its
 settings did), and starts a new Runtime from the new config, in the same process; then the old one's
 clients are sent ``shutdown`` and 1012, and its task ends once they have closed (bounded). New clients are
-served by the new Runtime without waiting for a thousand close frames. Restart requests that arrive while one
-runs are merged into the next one, so a reload and a SIGUSR1 landing together restart once (known
-failure: two pollers after a double restart).
+served by the new Runtime without waiting for a thousand close frames. Requests that arrive while one
+is served are taken together once it is done: their restarts merged into one (so a reload and a SIGUSR1
+landing together restart once, never running two channel pollers side by side), and a stop among them
+wins over the restarts.
 
 ``serve_gateway`` is the service form (``await nursery.start(serve_gateway, config)`` returns the running
 Gateway); ``open_gateway`` is the context-manager form for programs that embed the gateway.
@@ -26,6 +27,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -37,17 +39,15 @@ import trio
 from .._util import collapse_single_exception_group
 from .._version import __version__
 from ..canvas.host import CanvasHost, canvas_settings
-from ..config.edit import file_hash, read_state
 from ..config.env import with_aliases
-from ..config.load import ConfigError, check_running_config_text, load_config
+from ..config.load import ConfigError
 from ..config.model import Config
-from ..config.profiles import cli_command
-from ..config.reload import decide, diff_paths, plan_reload
-from ..config.watch import serve_config_watch
 from .auth import AuthSetupError, ResolvedAuth
+from .binding import ListenerBinding
 from .connection import serve_client
 from .embed import confine, embedded_state_dir
-from .listener import resolve_bind_host, serve_listener
+from .listener import resolve_bind_host
+from .reload import ConfigReloader
 from .runtime import Runtime
 from .sentinel import consume_restart_sentinel
 from .state import GatewayStats, ProcessState
@@ -59,7 +59,7 @@ log = logging.getLogger("moltbot.gateway")
 __all__ = ["AuthSetupError", "Gateway", "GatewayStats", "open_gateway", "serve_gateway"]
 
 STOP_GRACE_SECONDS = 2.0
-STOP_RUNS_GRACE_SECONDS = 1.5  # a stop must end within 5 s (reference watchdog), restarts may wait longer
+STOP_RUNS_GRACE_SECONDS = 1.5  # a stop must end within 5 s (the original's watchdog), restarts may wait longer
 RESTART_EXPECTED_MS = 1500
 MAX_RESTART_DELAY_MS = 60_000
 
@@ -68,6 +68,15 @@ MAX_RESTART_DELAY_MS = 60_000
 class RestartRequest:
     reason: str
     config: Config | None = None  # None: re-read the file
+
+    def merged(self, later: RestartRequest) -> RestartRequest:
+        """One restart for both: both reasons, the later config if it has one."""
+        return RestartRequest(f"{self.reason}; {later.reason}", later.config or self.config)
+
+
+@attrs.frozen
+class StopRequest:
+    reason: str
 
 
 class Gateway:
@@ -83,21 +92,13 @@ class Gateway:
                                  "(set gateway.auth.token or CLAWDBOT_GATEWAY_TOKEN)")
         # What outlives each Runtime: counters, queued system events, the last heartbeat.
         self.state = ProcessState(version=env.get("CLAWDBOT_VERSION") or __version__, env=env)
-        self.urls: list[str] = []
-        self.listening = trio.Event()  # set once the first listener is bound (``urls`` is known)
         self.runtime: Runtime | None = None
         self.canvas = CanvasHost()
-        self.watch_ready = trio.Event()
-        self._reload_done = trio.Event()
         self._restart_done = trio.Event()
-        self.last_reload: str | None = None
         # Config file writes by config.set/patch/apply are serialised (one wins, the other sees its base
-        # hash go stale); reloads are serialised so an older read is never applied after a newer one.
+        # hash go stale).
         self.config_lock = trio.Lock()
-        self._reload_lock = trio.Lock()
-        self._decided_hash: str | None = None  # the file text the last reload decision was made on
-        self._config_file_existed = False  # once seen, a missing file is an invalid edit (not "all defaults")
-        self._restart_pending_hash: str | None = None  # a write a scheduled restart will apply
+        self.reloader = ConfigReloader(self, watch=watch_config)  # hot reload of the config file
         # A port given at start (``--port``, ``CLAWDBOT_GATEWAY_PORT``) pins the listener; without one,
         # ``gateway.port`` is followed: a restart for a changed port rebinds (and the log says so).
         self._port_override = port
@@ -105,22 +106,19 @@ class Gateway:
         self.confine: Callable[[Config], Config] | None = None
         self._port_source = port_source or ("the port argument" if port is not None else "gateway.port")
         self.on_listener_moved: Callable[[Gateway], None] | None = None  # run_gateway: lock record, console
-        self._watch_config = watch_config
         self._runtime_changed = trio.Event()
         self._replacing = False
-        self._wakeup = trio.Event()
-        self._pending_restart: RestartRequest | None = None
-        self._stop_reason: str | None = None
+        # Restart and stop requests, served one at a time by ``_serve_requests``. Unbounded, as the
+        # requests come from this process (signals, reloads, timers, ``stop``), and each pass takes them all.
+        self._requests, self._request_inbox = trio.open_memory_channel[RestartRequest | StopRequest](math.inf)
+        self._stopping = False  # the stop is being served: no longer accepting
         self._stopped = trio.Event()
         self._restart_authorized_until = 0.0
-        self._listener_key: tuple[str, int] | None = None
-        self._listener_stop = trio.Event()
         self._nursery: trio.Nursery | None = None
         # The root nursery's restartable children (the canvas host's is ``self.canvas.child``).
         # Serves the current Runtime; a new one per restart, the old one ending beside it (``_restart``).
         self.runtime_child = Child("runtime", _not_started)
-        self.listener = Child("listener", _not_started, graceful=lambda: self._listener_stop.set(),
-                              grace=STOP_GRACE_SECONDS)
+        self.listener = ListenerBinding(self, pinned_port=port, grace=STOP_GRACE_SECONDS)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -131,7 +129,17 @@ class Gateway:
 
     @property
     def port(self) -> int:
-        return int(self.urls[0].rsplit(":", 1)[1])
+        return self.listener.port
+
+    @property
+    def urls(self) -> list[str]:
+        """The bound addresses (``http://127.0.0.1:<port>``)."""
+        return self.listener.urls
+
+    @property
+    def listening(self) -> trio.Event:
+        """Set once the first listener is bound (``urls`` is known)."""
+        return self.listener.listening
 
     def port_reason(self) -> str:
         """Which port is served and why, for the log: ``port 18789 from gateway.port``, or pinned."""
@@ -177,10 +185,9 @@ class Gateway:
                 self._nursery = nursery
                 await self._start_runtime(self.config)
                 await self._apply_canvas(self.config)  # before clients can connect: hello-ok names its URL
-                await self._start_listener(self.config)
-                if self._watch_config and self.config.path is not None:
-                    self._decided_hash = await trio.to_thread.run_sync(self._file_hash_or_none)
-                    nursery.start_soon(self._serve_config_watch, name="config-watch")
+                await self.listener.start(nursery, self.config)
+                if self.reloader.watching:
+                    await self.reloader.start(nursery)
                 assert self.runtime is not None  # started above
                 log.info("gateway listening on %s (auth: %s; %s)", self.url, self.runtime.authenticator.mode,
                          self.port_reason())
@@ -191,9 +198,7 @@ class Gateway:
             self._stopped.set()
 
     def request_stop(self, reason: str = "gateway stopping") -> None:
-        if self._stop_reason is None:
-            self._stop_reason = reason
-            self._wakeup.set()
+        self._request(StopRequest(reason))
 
     async def stop(self, reason: str = "gateway stopping") -> None:
         """Stop gracefully (shutdown event, clients closed 1012) and wait until everything has ended."""
@@ -202,14 +207,16 @@ class Gateway:
 
     def request_restart(self, reason: str, config: Config | None = None) -> None:
         """Restart in-process soon: with ``config``, or re-reading the config file. Merged if one is pending."""
-        if self._pending_restart is not None:
-            reason = f"{self._pending_restart.reason}; {reason}"
-            config = config or self._pending_restart.config
-        self._pending_restart = RestartRequest(reason, config)
-        self._wakeup.set()
+        self._request(RestartRequest(reason, config))
+
+    def _request(self, request: RestartRequest | StopRequest) -> None:
+        try:
+            self._requests.send_nowait(request)
+        except trio.BrokenResourceError:  # the gateway has stopped: nothing is left to restart or stop
+            log.debug("%s after the gateway stopped, ignored: %s", type(request).__name__, request.reason)
 
     def schedule_restart(self, *, delay_ms: int = 2000, reason: str | None = None) -> dict[str, Any]:
-        """Restart after ``delay_ms`` (clamped 0..60000); the ScheduledRestart shape of reference §8.1."""
+        """Restart after ``delay_ms`` (clamped 0..60000); answers the original's ScheduledRestart."""
         assert self._nursery is not None
         delay_ms = max(0, min(MAX_RESTART_DELAY_MS, int(delay_ms)))
         reason = (reason or "").strip()[:200] or None
@@ -240,7 +247,7 @@ class Gateway:
     def accepting(self) -> bool:
         """Whether new requests are served now (a Runtime that is neither draining nor being replaced)."""
         return self.runtime is not None and not self.runtime.draining and not self._replacing \
-            and self._stop_reason is None
+            and not self._stopping
 
     async def current_runtime(self) -> Runtime:
         """The Runtime new connections are served by; waits while one is being replaced."""
@@ -253,15 +260,27 @@ class Gateway:
         self._runtime_changed = trio.Event()
 
     async def _serve_requests(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup = trio.Event()
-            if self._stop_reason is not None:
-                await self._shutdown(self._stop_reason)
-                return
-            request, self._pending_restart = self._pending_restart, None
-            if request is not None:
-                await self._restart(request)
+        """Serve restart and stop requests until a stop: each pass takes every request queued by then."""
+        async with self._request_inbox:
+            while True:
+                stop: StopRequest | None = None
+                restart: RestartRequest | None = None
+                request = await self._request_inbox.receive()
+                while True:
+                    if isinstance(request, StopRequest):
+                        stop = stop or request
+                    else:
+                        restart = request if restart is None else restart.merged(request)
+                    try:
+                        request = self._request_inbox.receive_nowait()
+                    except trio.WouldBlock:
+                        break
+                if stop is not None:
+                    self._stopping = True
+                    await self._shutdown(stop.reason)
+                    return
+                assert restart is not None
+                await self._restart(restart)
 
     # --- runtime and listener -------------------------------------------------------------------
 
@@ -288,55 +307,9 @@ class Gateway:
         settings = canvas_settings(config, self.env, gateway_port=port, host=resolve_bind_host(config.gateway))
         await self.canvas.apply(self._nursery, settings)
 
-    def _listener_address(self, config: Config) -> tuple[str, int]:
-        host = resolve_bind_host(config.gateway)
-        port = self._port_override if self._port_override is not None else config.gateway.port
-        if port == 0 and self.urls:  # "any free port" was resolved once: keep it across restarts
-            port = self.port
-        return host, port
-
-    async def _start_listener(self, config: Config, address: tuple[str, int] | None = None) -> None:
-        from ..http.asgi import make_asgi_app
-
-        assert self._nursery is not None
-        self._listener_key = address or self._listener_address(config)
-        self._listener_stop = trio.Event()
-        serve = functools.partial(serve_listener, make_asgi_app(self), *self._listener_key,
-                                  config.gateway.max_payload, self._listener_stop.wait, upgrades=self._upgrades())
-        self.urls = await self.listener.start(self._nursery, serve)
-        self.listening.set()
-        self._listener_key = (self._listener_key[0], self.port)  # port 0 resolved: keep it across restarts
-
-    def _upgrades(self) -> Any:
-        """WebSocket upgrades on the lean path (``upgrade.py``); ``MOLTBOT_WS_PATH=asgi`` keeps them on
-        hypercorn's ASGI WebSocket (the path before it, for side-by-side benchmarks)."""
-        if self.env.get("MOLTBOT_WS_PATH") == "asgi":
-            return None
-        from .upgrade import Upgrades
-
-        return Upgrades(self)
-
-    async def _stop_listener(self) -> None:
-        """Stop accepting (graceful, then cancelled past the grace), and make sure the port is released
-        before returning."""
-        await self.listener.stop("listener stop deadline")
-
     async def _rebind_listener(self, config: Config) -> None:
-        """Move the listener to the new bind/port; if that fails, stay on the old one (and say why)."""
-        old = self._listener_key
-        assert old is not None  # a listener runs
-        await self._stop_listener()
-        try:
-            await self._start_listener(config)
-        except (OSError, ExceptionGroup) as exc:
-            if isinstance(exc, ExceptionGroup) and not exc.subgroup(OSError):
-                raise
-            log.error("cannot listen on %s:%s (%s); staying on %s:%s", *(self._listener_key or ()), exc, *old)
-            await self._start_listener(config, address=old)
-            return
-        log.info("listener moved from %s:%s to %s:%s (gateway.bind/gateway.port changed)", *old,
-                 *(self._listener_key or ()))
-        if self.on_listener_moved is not None:
+        assert self._nursery is not None
+        if await self.listener.rebind(self._nursery, config) and self.on_listener_moved is not None:
             self.on_listener_moved(self)
 
     async def _drain_runtime(self, reason: str, restart_expected_ms: int | None, runs_grace: float) -> None:
@@ -355,14 +328,14 @@ class Gateway:
             # New clients wait for the new Runtime instead of joining the old one for a moment.
             self._replacing = True
             try:
-                config, digest = await trio.to_thread.run_sync(self._reload_from_disk)
+                config, digest = await trio.to_thread.run_sync(self.reloader.from_disk)
             except ConfigError as exc:
                 log.error("restart skipped: %s has a problem, the gateway keeps its last good config: %s",
                           exc.path, "; ".join(exc.problems))
                 self._replacing = False
                 self._runtime_changed_now()
                 return
-            self._decided_hash, self._restart_pending_hash = digest, None
+            self.reloader.restarting_with(digest)
         assert config is not None
         self._replacing = True
         log.info("restarting in-process: %s", request.reason)
@@ -372,7 +345,7 @@ class Gateway:
             await retiring.begin_drain("gateway restarting", runs_grace=self.config.gateway.restart_drain_ms / 1000)
             await retiring.retire()
         retiring_child, self.runtime_child = self.runtime_child, Child("runtime", _not_started)
-        if self._listener_address(config) != self._listener_key:
+        if self.listener.address_for(config) != self.listener.address:
             await retiring.send_off("gateway restarting", RESTART_EXPECTED_MS)
             with trio.CancelScope(shield=True):  # the old connections end before their listener does
                 await retiring_child.wait_stopped()
@@ -400,148 +373,41 @@ class Gateway:
     async def _shutdown(self, reason: str) -> None:
         await self._drain_runtime(reason, None, runs_grace=STOP_RUNS_GRACE_SECONDS)
         await self.canvas.stop()
-        await self._stop_listener()
+        await self.listener.stop()
 
-    # --- hot reload -----------------------------------------------------------------------------
+    # --- hot reload (``reload.py``) ----------------------------------------------------------------
 
-    def _reload_from_disk(self) -> tuple[Config, str]:
-        """The config from the file and the hash of the text it was read from (one read: they agree).
+    async def reload_config(self) -> str:
+        """Re-read the config file and apply it by the reload rules; return the decision taken."""
+        return await self.reloader.reload()
 
-        Raises ``ConfigError`` for a file that cannot be used, which the callers treat as an invalid edit
-        (the last good config stays): one that does not parse or validate, one removed or emptied while
-        the gateway runs, and one without the gateway's secret (a Runtime cannot be built without it).
-        """
-        assert self.config.path is not None
-        state = read_state(self.config.path)
-        check_running_config_text(self.config.path, state.text, existed=self._config_file_existed)
-        self._config_file_existed = self._config_file_existed or state.exists
-        env = dict(self.env)
-        config = load_config(self.config.path, env=env, text=state.text or "")
-        auth = ResolvedAuth.resolve(config.gateway.auth, self.env)
-        if not auth.secret:
-            raise ConfigError(self.config.path, [
-                f"gateway.auth: mode is {auth.mode}, but no {auth.mode} is configured; the gateway keeps its last "
-                f"good config. To fix: set gateway.auth.{auth.mode} again (or CLAWDBOT_GATEWAY_"
-                f"{auth.mode.upper()} for the gateway's environment)"])
-        # The state dir belongs to the process (its profile), not to the file: keep it across reloads.
-        config = attrs.evolve(config, state_dir=self.config.state_dir)
-        return (self.confine(config) if self.confine else config), state.hash
+    def next_reload(self) -> trio.Event:
+        """An event set when the next config reload has been decided (for tests and tools)."""
+        return self.reloader.next_reload()
 
-    def _file_hash_or_none(self) -> str | None:
-        assert self.config.path is not None
-        try:
-            state = read_state(self.config.path)
-        except ConfigError:
-            return None
-        self._config_file_existed = state.exists
-        return state.hash
+    def expect_restart_for(self, text: str) -> None:
+        """A scheduled restart will apply this file text: the watcher's reload of it is skipped."""
+        self.reloader.expect_restart_for(text)
+
+    @property
+    def watch_ready(self) -> trio.Event:
+        return self.reloader.watch_ready
+
+    @property
+    def last_reload(self) -> str | None:
+        return self.reloader.last_reload
 
     @property
     def watching_config(self) -> bool:
-        return self._watch_config and self.config.path is not None
-
-    def expect_restart_for(self, text: str) -> None:
-        """A scheduled restart will apply this file text: the watcher's reload of it is skipped (so a
-        config.patch/apply restarts once, not once for the reload and once for the schedule)."""
-        self._restart_pending_hash = file_hash(text)
-
-    async def _serve_config_watch(self) -> None:
-        assert self.config.path is not None
-
-        def ready() -> None:  # a line an operator (or a test driving a process) can wait for
-            log.info("watching %s for changes (gateway.reload.mode: %s)", self.config.path,
-                     self.config.gateway.reload.mode)
-            self.watch_ready.set()
-
-        await serve_config_watch(self.config.path, self.reload_config,
-                                 debounce_ms=lambda: self.config.gateway.reload.debounce_ms,
-                                 task_status=_SetOnStart(ready))
-
-    async def reload_config(self) -> str:
-        """Re-read the config file and apply it by the reload rules; return the decision taken.
-
-        An invalid file is logged and the gateway keeps its last good config. Text already decided on
-        (the same save seen twice) gives ``unchanged``; text a scheduled restart will apply, ``scheduled``.
-        """
-        async with self._reload_lock:
-            return await self._reload_config()
-
-    async def _reload_config(self) -> str:
-        try:
-            new, digest = await trio.to_thread.run_sync(self._reload_from_disk)
-        except ConfigError as exc:
-            self.stats.reload_failed(exc.problems)
-            log.error("config reload skipped: %s has a problem, the gateway keeps its last good config: %s. "
-                      "To fix while it runs: `%s`, or edit the file (it is reloaded when saved)", exc.path,
-                      "; ".join(exc.problems), cli_command("config set|unset PATH"))
-            self._decided_hash = None  # the fixed file is decided on (and logged) even if it is the old text
-            outbox = self.runtime.channels.delivery.outbox if self.runtime is not None else None
-            if outbox is not None:  # a removed config file may be a removed state dir: the outbox checks its file
-                outbox.check_store()
-            self._reload_finished("invalid")
-            return "invalid"
-        if self.stats.reload_failures and self.last_reload == "invalid":
-            log.info("config file %s loads again: the fix is picked up (`%s` shows the reload)", self.config.path,
-                     cli_command("status"))
-        if digest in (self._decided_hash, self._restart_pending_hash):
-            decision = "scheduled" if digest == self._restart_pending_hash else "unchanged"
-            if self.stats.reload_error is not None:  # the fixed file is the last good one: it loads again
-                self.stats.reloaded(decision)
-            self._reload_finished(decision)
-            return decision
-        self._decided_hash = digest
-        plan = plan_reload(diff_paths(self.config.raw, new.raw))
-        decision = decide(new.gateway.reload.mode, plan)
-        for warning in new.warnings:
-            log.warning("config: %s", warning)
-        if decision == "nothing":
-            self.config = attrs.evolve(self.config, raw=new.raw) if plan.changed else self.config
-        elif decision == "disabled":
-            log.info("config reload disabled (gateway.reload.mode=off): %s changed", ", ".join(plan.changed))
-        elif decision == "ignored":
-            log.warning("hot mode ignoring changes that need a restart: %s", ", ".join(plan.restart_paths))
-        elif decision == "restart":
-            self.request_restart("config change: " + ", ".join(plan.restart_paths or plan.changed), new)
-        else:
-            self._apply_hot(new, plan.hot_actions)
-        self.stats.reloads += 1
-        self.stats.reloaded(decision)
-        log.info("config reload: %s (%s)", decision, ", ".join(plan.changed) or "no change")
-        self._reload_finished(decision)
-        return decision
+        return self.reloader.watching
 
     def next_restart(self) -> trio.Event:
         """An event set when the next in-process restart has finished (the new Runtime serves)."""
         return self._restart_done
 
-    def next_reload(self) -> trio.Event:
-        """An event set when the next config reload has been decided (for tests and tools)."""
-        return self._reload_done
-
-    def _reload_finished(self, decision: str) -> None:
-        self.last_reload = decision
-        self._reload_done.set()
-        self._reload_done = trio.Event()
-
-    def _apply_hot(self, config: Config, actions: tuple[str, ...]) -> None:
-        """Apply a change that needs no restart: the Runtime reads the new config from now on."""
-        assert self.runtime is not None
-        self.config = config
-        self.runtime.apply_config(config, actions)
-
 
 async def _not_started(*, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
     raise RuntimeError("a child of the gateway was started before its service was given")
-
-
-class _SetOnStart:
-    """A task_status that calls back when the task reports ready (for a start_soon'ed service)."""
-
-    def __init__(self, callback: Callable[[], None]) -> None:
-        self._callback = callback
-
-    def started(self, value: Any = None) -> None:
-        self._callback()
 
 
 async def serve_gateway(config: Config, *, port: int | None = None, port_source: str | None = None,

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import shlex
-import time
 import uuid
 from collections.abc import Callable
 from functools import partial
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
+from .._util import wall_ms
 from ..agents import approvals as file_rules
 from ..agents.sessions import normalize_agent_id
 from ..protocol import (
@@ -57,10 +57,6 @@ DEFAULT_TIMEOUT_MS = 120_000
 MAX_TIMEOUT_MS = 24 * 3600 * 1000
 MAX_NODE_ARGV = 1024
 MAX_NODE_COMMAND = 64 * 1024
-
-
-def wall_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @attrs.define(eq=False)

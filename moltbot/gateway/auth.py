@@ -1,12 +1,12 @@
 """Connect-time authentication: the shared token or password, compared in constant time, rate limited.
 
-Loopback does not bypass the secret (reference §5.2). Failed attempts are counted per credential class
-and per normalised client address (``::ffff:a.b.c.d`` is ``a.b.c.d``; all of 127/8 and ``::1`` are one
-"loopback" key; behind a trusted proxy, the client it forwarded for: ``gateway.origin.client_address``);
-past ``max_failures`` within ``window_ms`` that key is refused for ``lockout_ms`` without even comparing
-(the refusal says when to retry). As in today's OpenClaw, direct-local clients without an ``Origin`` (the
-owner's CLI, apps, nodes) are never locked out (``rateLimit.exemptLoopback``), and direct-local browsers
-are keyed per ``Origin``, so a web page guessing from the owner's browser only locks out its own Origin.
+Loopback does not bypass the secret (nor does it in the original). Failed attempts are counted per credential
+class and per normalised client address (``::ffff:a.b.c.d`` is ``a.b.c.d``; all of 127/8 and ``::1`` are one
+"loopback" key; behind a trusted proxy, the client it forwarded for: ``gateway.origin.client_address``); past
+``max_failures`` within ``window_ms`` that key is refused for ``lockout_ms`` without even comparing (the
+refusal says when to retry). As in today's OpenClaw, direct-local clients without an ``Origin`` (the owner's
+CLI, apps, nodes) are never locked out (``rateLimit.exemptLoopback``), and direct-local browsers are keyed per
+``Origin``, so a web page guessing from the owner's browser only locks out its own Origin.
 
 Only *direct* traffic gets either (``RequestFacts.direct``: loopback peer, loopback ``Host``, no proxy
 headers, no trusted proxy): a request through a local proxy (``tailscale serve``/funnel, nginx) comes
@@ -15,8 +15,8 @@ keyed by address alone. Secrets are never logged or echoed.
 
 Tailscale identity (``gateway.auth.allowTailscale``): a request through Tailscale Serve whose claimed user
 tailscaled's ``whois`` confirms (``moltbot.tailscale.identity``) is authenticated as that user, method
-``tailscale``, before any secret is looked at (reference §5.2 step 1); a claim that is not confirmed is
-only logged, and the request goes on to the token or password as any other. Headers alone never
+``tailscale``, before any secret is looked at (the original checks it first too); a claim that is not
+confirmed is only logged, and the request goes on to the token or password as any other. Headers alone never
 authenticate: the check needs the verified ``TailscaleIdentity``, which only ``tailscale_identity`` makes.
 
 Every refusal carries protocol 4's connect ``details`` (at every version: ``details`` is free-form, so a
@@ -103,9 +103,9 @@ def client_key(host: str) -> str:
 
 @attrs.frozen
 class ResolvedAuth:
-    """The auth mode and secret in force: config first, the environment as a fallback (reference §5.1:
-    "`token` = `gateway.auth.token` ?? env `CLAWDBOT_GATEWAY_TOKEN`"). CLI clients resolve the other way
-    round in local mode (env, then config: ``moltbot.cli.rpc``), as the reference's ``call.ts`` does."""
+    """The auth mode and secret in force: config first, the environment as a fallback (the
+    original's ``gateway.auth.token ?? CLAWDBOT_GATEWAY_TOKEN``). CLI clients resolve the other way
+    round in local mode (env, then config: ``moltbot.cli.rpc``), as the original's ``call.ts`` does."""
 
     mode: Literal["token", "password"]
     secret: str | None

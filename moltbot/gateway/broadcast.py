@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from .._util import wall_ms
 from ..protocol import EventFrame, StateVersion, TickEvent, encode_frame, event_guard, guard_admits
-from .presence import wall_ms
 from .websocket import Shared
 
 log = logging.getLogger("moltbot.gateway")

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
+from .._util import wall_ms
 from ..protocol import (
     CLOSE_NORMAL,
     CLOSE_POLICY_VIOLATION,
@@ -51,8 +52,8 @@ from ..protocol import (
     unstructure,
 )
 from .connlog import log_call, log_connect, log_connect_frame, log_disconnect, log_rejected
+from .hello import hello_ok, hello_text
 from .outbound import CloseRequest, OutboundQueue, SlowConsumer
-from .presence import wall_ms
 from .transport import Transport, TransportClosed
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ class Connection:
 
     @property
     def tracked(self) -> bool:
-        """CLI clients are not in the presence list (reference §1.3)."""
+        """CLI clients (``client.mode: "cli"``) are not in the presence list, as in the original."""
         return self.params.client.mode != "cli"
 
     def send(self, text: str, *, droppable: bool = False) -> None:
@@ -348,8 +349,10 @@ async def _handshake(runtime: Runtime, transport: Transport) -> Connection | Non
         queue=OutboundQueue(runtime.config.gateway.max_buffered_bytes), params=params,
         session=ServerSession(role=outcome.role, scopes=outcome.scopes, protocol=outcome.protocol),
     )
-    hello = runtime.hello_ok(connection, outcome)
-    await transport.send_text(runtime.hello_text(outcome.request_id, hello))
+    if connection.tracked:
+        runtime.presence_tracker.track(connection)
+    hello = hello_ok(runtime, connection, outcome)
+    await transport.send_text(hello_text(runtime.presence, outcome.request_id, hello))
     return connection
 
 

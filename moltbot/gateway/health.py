@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from .._util import wall_ms
 from ..agents.heartbeat import parse_duration
 from ..agents.sessions import DEFAULT_AGENT_ID, SessionStore, now_ms
 from ..config.model import Config
 from ..protocol import AgentHealth, AgentHeartbeat, HealthSummary, LinkChannel, RecentSession, SessionsHealth
 from .broadcast import Broadcaster
-from .presence import wall_ms
 
 if TYPE_CHECKING:
     from ..agents.runtime import AgentRuntime

@@ -313,7 +313,7 @@ class BindError(Exception):
 
 
 def resolve_bind_host(config: GatewayConfig, *, warn: bool = True) -> str:
-    """The address to listen on for ``gateway.bind`` (reference §7.4); ``tailnet``: ``moltbot.tailscale.bind``
+    """The address to listen on for ``gateway.bind``; ``tailnet``: ``moltbot.tailscale.bind``
     (``warn=False``: a look before the gateway runs, which leaves the tailnet fallback's warning to it)."""
     if config.bind == "tailnet":
         from ..tailscale.bind import tailnet_host

@@ -160,7 +160,7 @@ def _normal_ip(text: str) -> str:
 
 
 def _trusted(address: str, config: GatewayConfig) -> bool:
-    # Exact addresses, ``::ffff:a.b.c.d`` being ``a.b.c.d`` (reference §5.3).
+    # Exact addresses, ``::ffff:a.b.c.d`` being ``a.b.c.d``, as the original's ``net.ts`` matches them.
     return bool(address) and _normal_ip(address) in {_normal_ip(p) for p in config.trusted_proxies}
 
 
@@ -252,9 +252,9 @@ class RequestFacts:
     """What the guard found out about one request, handed on in its scope (``scope[FACTS]``).
 
     ``local``: direct-local (loopback peer, a loopback ``Host`` name, no proxy headers), the owner's own
-    machine for pairing and nonces (reference §5.3). ``direct``: local and the peer is no trusted proxy
-    either (a proxy that adds no headers looks local): the only traffic the auth limiters may exempt or
-    key per ``Origin``. ``client``: the address failures are counted against.
+    machine for pairing and nonces (the original's "local-direct" rule). ``direct``: local and the peer is no
+    trusted proxy either (a proxy that adds no headers looks local): the only traffic the auth limiters may
+    exempt or key per ``Origin``. ``client``: the address failures are counted against.
     ``tailscale``: the identity the request claims through Tailscale Serve (``moltbot.tailscale.identity``),
     unverified: only the authenticator's ``whois`` check turns it into an identity.
     """

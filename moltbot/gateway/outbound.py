@@ -86,18 +86,6 @@ class OutboundQueue:
             self._items = deque()
         self._items.append(CloseRequest(code, reason))
 
-    def pop_nowait(self) -> str | CloseRequest | None:
-        """The next item, or ``None`` when the queue is empty."""
-        if not self._items:
-            return None
-        item = self._items.popleft()
-        if not self._items:
-            self._items = _EMPTY
-        if isinstance(item, str):
-            self._bytes -= len(item)
-            self.sent += 1
-        return item
-
     def pop_texts(self, max_bytes: int = 256 * 1024) -> list[str] | CloseRequest | None:
         """The frames queued up to the next close request (at least one, then up to ``max_bytes``), or
         that close request, or ``None`` when the queue is empty: the writer sends them in one write."""

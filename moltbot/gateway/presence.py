@@ -1,23 +1,35 @@
-"""Who is connected: the presence list (the gateway's own entry first), with TTL and a size cap."""
+"""Who is connected: the presence list (the gateway's own entry first), with TTL and a size cap.
+
+``PresenceRegistry`` holds the entries; ``PresenceTracker`` keeps one row per tracked client (a device
+connected twice keeps one row until its last connection goes) and announces changes as ``presence``
+events, merged over a span so that a burst of connects is not one full-list broadcast per connect.
+"""
 
 from __future__ import annotations
 
 import os
 import platform
 import socket
-import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import attrs
+import trio
 
-from ..protocol import PresenceEntry, dumps, unstructure
+from .._util import wall_ms
+from ..protocol import PresenceEntry, PresenceEvent, dumps, unstructure
+from ..tailscale.identity import presence_user
+from .auth import is_loopback
+
+if TYPE_CHECKING:
+    from .broadcast import Broadcaster
+    from .connection import Connection
 
 TTL_MS = 5 * 60 * 1000
 MAX_ENTRIES = 200
-
-
-def wall_ms() -> int:
-    return int(time.time() * 1000)
+PRESENCE_MIN_INTERVAL = 0.5
+# Presence events carry the whole list to every client; past this rate they are merged over longer spans.
+PRESENCE_BYTES_PER_SECOND = 2 * 1024 * 1024
 
 
 def self_entry(version: str, now_ms: int) -> PresenceEntry:
@@ -85,3 +97,62 @@ class PresenceRegistry:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class PresenceTracker:
+    """The presence rows of one Runtime's connections, and the ``presence`` events announcing them."""
+
+    def __init__(self, registry: PresenceRegistry, broadcaster: Broadcaster) -> None:
+        self.registry = registry
+        self._broadcaster = broadcaster
+        self._holders: dict[str, int] = {}  # connections per presence row: one row per device
+        self._dirty = trio.Event()
+
+    def track(self, connection: Connection) -> None:
+        """Give an accepted client its presence row (keyed by device, else instance, else connection)."""
+        params, client, peer = connection.params, connection.params.client, connection.transport.facts
+        device_id = params.device.id if params.device else None
+        connection.presence_key = key = device_id or client.instance_id or connection.conn_id
+        self._holders[key] = self._holders.get(key, 0) + 1
+        self.registry.upsert(connection.presence_key, PresenceEntry(
+            ts=wall_ms(), host=client.display_name or client.id,
+            ip=None if peer.local or is_loopback(peer.address) else peer.address,
+            version=client.version, platform=client.platform, device_family=client.device_family,
+            model_identifier=client.model_identifier, mode=client.mode, device_id=device_id,
+            roles=[connection.session.role], scopes=sorted(connection.session.scopes) or None,
+            instance_id=device_id or client.instance_id, reason="connect",
+            user=presence_user(getattr(connection.transport, "tailscale_identity", None)),
+        ))
+        self._broadcaster.presence_version += 1
+
+    def release(self, key: str) -> bool:
+        """Drop a presence row when its last connection goes (a device connected twice keeps its row)."""
+        holders = self._holders.get(key, 1) - 1
+        if holders > 0:
+            self._holders[key] = holders
+            return False
+        self._holders.pop(key, None)
+        return self.registry.remove(key)
+
+    def announce(self, *, bump: bool = True) -> None:
+        """Announce a presence change: at once, or merged with the changes that follow within a span.
+
+        Each event carries the whole list (up to 200 entries) to every client, so a burst of connects must
+        not cost one full broadcast per connect (quadratic traffic that ends in slow-consumer closes): the
+        span is ``PRESENCE_MIN_INTERVAL``, longer when the last event cost more than
+        ``PRESENCE_BYTES_PER_SECOND`` would allow. Clients get the full list in ``hello-ok`` anyway.
+        """
+        if bump:
+            self._broadcaster.presence_version += 1
+        self._dirty.set()
+
+    async def serve(self) -> None:
+        """Send the announced changes, one event per span, until cancelled (a Runtime service)."""
+        broadcaster = self._broadcaster
+        while True:
+            await self._dirty.wait()
+            self._dirty = trio.Event()
+            broadcaster.broadcast("presence", PresenceEvent(self.registry.entries()), droppable=True,
+                                  with_state_version=True)
+            sent = broadcaster.last_frame_bytes * len(broadcaster.connections)
+            await trio.sleep(max(PRESENCE_MIN_INTERVAL, sent / PRESENCE_BYTES_PER_SECOND))

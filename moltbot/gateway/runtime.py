@@ -5,7 +5,8 @@ the method handlers, plus the tasks that serve them, and its client connections:
 accepted WebSocket over to the Runtime's connection nursery (``connection.serve_client``). ``drain()``
 broadcasts ``shutdown``, closes them 1012 after their queued frames and waits (bounded) for them to go;
 then the Gateway stops its ``runtime`` child (cancelling what is left: no connection outlives its
-Runtime) and starts a new one.
+Runtime) and starts a new one. What a connect is answered with is built in ``hello.py``; the presence
+rows of the connections are kept by ``presence.PresenceTracker``.
 """
 
 from __future__ import annotations
@@ -13,17 +14,14 @@ from __future__ import annotations
 import logging
 import os
 import re
-import socket
-import uuid
 import weakref
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING
 
-import attrs
 import trio
 
-from ..agents.heartbeat import DEFAULT_PROMPT, HeartbeatRunner
+from ..agents.heartbeat import HeartbeatRunner
 from ..agents.models import ModelCatalog
 from ..agents.providers.base import ModelInfo, Provider
 from ..agents.runtime import AgentRuntime
@@ -36,50 +34,33 @@ from ..http.host import HOOK_RATE_LIMIT  # not http.hooks: that loads Quart
 from ..nodes.service import NodesService
 from ..protocol import (
     CLOSE_SERVICE_RESTART,
-    EVENTS,
-    METHODS,
-    SERVER_CAPABILITIES,
     Accept,
-    AttachmentLimits,
     ConfigReloadStatus,
     ErrorCounts,
     EventFrame,
-    Features,
     GatewayStatus,
-    HealthSummary,
     HeartbeatEvent,
-    HelloAuth,
-    HelloOk,
     LaneStatus,
-    Policy,
-    PresenceEntry,
-    PresenceEvent,
     ProtocolError,
     Reject,
     ServerHandshake,
-    ServerInfo,
-    SessionDefaults,
     ShutdownEvent,
-    Snapshot,
-    dumps,
     encode_frame,
     event_guard,
     guard_admits,
-    unstructure,
 )
 from ..protocol import SCOPE_APPROVALS as APPROVALS
 from ..tailscale import make_verifier
-from ..tailscale.identity import presence_user
 from .agent_tools import register_gateway_tools
 from .approvals import ApprovalBroker
-from .auth import Authenticator, FailureLimiter, ResolvedAuth, is_loopback
+from .auth import Authenticator, FailureLimiter, ResolvedAuth
 from .broadcast import Broadcaster
 from .connection import Connection, serve_connections
 from .cron import build_cron_service
 from .health import HealthMonitor
 from .hosts import BrowserHostAdapter, NodesHostAdapter
 from .methods import HANDLERS, INLINE
-from .presence import PresenceRegistry, wall_ms
+from .presence import PresenceRegistry, PresenceTracker
 from .state import GatewayStats
 from .transport import Peer, Transport
 
@@ -91,23 +72,9 @@ log = logging.getLogger("moltbot.gateway")
 # A host name, an IPv4 address or an IPv6 address (bracketed or not): nothing else goes into a URL.
 _HOST_NAME = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]|[0-9A-Fa-f:.]{2,45}")
 _ANY_ADDRESS = ("0.0.0.0", "::", "[::]")
-_PRESENCE_PLACEHOLDER = f"\x00presence-{uuid.uuid4().hex}\x00"
-_PRESENCE_PLACEHOLDER_JSON = dumps(_PRESENCE_PLACEHOLDER)
 RETIRE_GRACE_SECONDS = 2.0  # a retired Runtime's connections get this long to close
 SEND_OFF_BATCH = 32  # clients sent ``shutdown`` + 1012 at a time (``send_off``)
 SEND_OFF_BATCH_SECONDS = 0.05  # how long a batch may take to close before the next one is sent
-PRESENCE_MIN_INTERVAL = 0.5
-# Presence events carry the whole list to every client; past this rate they are merged over longer spans.
-PRESENCE_BYTES_PER_SECOND = 2 * 1024 * 1024
-# ``hello-ok.server.bootId`` at protocol 4: one per process start (an in-process restart keeps it), so a
-# client can tell "the gateway restarted" from "my socket dropped".
-BOOT_ID = str(uuid.uuid4())
-
-
-def build_id(version: str, commit: str | None) -> str:
-    """``hello-ok.server.buildId`` at protocol 4: the version, with the commit when the build knows it
-    (``GIT_COMMIT``), at most 96 characters."""
-    return (f"{version}-{commit[:12]}" if commit else version)[:96]
 
 
 class Runtime:
@@ -122,8 +89,8 @@ class Runtime:
         self.broadcaster = Broadcaster()
         self.session_subscribers: weakref.WeakSet[Connection] = weakref.WeakSet()  # sessions.subscribe
         self.presence = PresenceRegistry(gateway.state.version)
+        self.presence_tracker = PresenceTracker(self.presence, self.broadcaster)  # rows of our connections
         self.nodes = NodesService(NodesHostAdapter(self))  # device/node pairing stores, connected nodes, mDNS advertisement
-        self._presence_holders: dict[str, int] = {}  # connections per presence row: one row per device
         self.health = HealthMonitor(self.broadcaster, agents=None, interval_ms=config.gateway.health_refresh_interval_ms)
         self.handlers = dict(HANDLERS)
         self.inline_methods = set(INLINE)
@@ -152,7 +119,6 @@ class Runtime:
         self.draining = False
         self.connection_nursery: trio.Nursery | None = None  # while serving: where connections run
         self._all_closed = trio.Event()
-        self._presence_dirty = trio.Event()
         self._services_scope = trio.CancelScope()  # cancelled by ``retire``
         self._services_done = trio.Event()
         self._unregistered = trio.Event()  # while draining: set (and replaced) as each connection goes
@@ -168,7 +134,7 @@ class Runtime:
                     await services.start(self.nodes.serve, name="nodes")
                     services.start_soon(self.broadcaster.serve_ticks, self.config.gateway.tick_interval_ms,
                                         name="ticks")
-                    services.start_soon(self._serve_presence, name="presence")
+                    services.start_soon(self.presence_tracker.serve, name="presence")
                     await services.start(self.agents.serve, name="agents")
                     await services.start(self.heartbeat.serve, name="heartbeat")
                     await services.start(self.cron.serve, name="cron")
@@ -303,81 +269,6 @@ class Runtime:
             transport.tailscale_identity = identity  # type: ignore[attr-defined]  # presence and the log show it
         return accept
 
-    def hello_ok(self, connection: Connection, accept: Accept) -> HelloOk:
-        """The ``hello-ok`` for ``accept``'s protocol: at 3 and 7 the shape those clients have always had;
-        at 4 protocol 4's (its ``HelloOk`` is closed: ``server.commit/host`` and ``canvasHostUrl`` are
-        left out, ``auth`` is always there, ``pluginSurfaceUrls`` replaces ``canvasHostUrl``)."""
-        if connection.tracked:
-            self._track(connection)
-        gateway_config = self.config.gateway
-        v4 = accept.protocol == 4
-        commit = self.state.env.get("GIT_COMMIT") or None
-        health = self.health.snapshot()
-        canvas_url = self.canvas_host_url(connection.transport.facts)
-        policy = Policy(max_payload=gateway_config.max_payload, max_buffered_bytes=gateway_config.max_buffered_bytes,
-                        tick_interval_ms=gateway_config.tick_interval_ms)
-        if v4:
-            server = ServerInfo(version=self.state.version, conn_id=connection.conn_id,
-                                build_id=build_id(self.state.version, commit), boot_id=BOOT_ID,
-                                control_ui_build_source="configured" if self.config.gateway.control_ui.root else None)
-            # Attachments travel base64 inside one frame: decoded, none can exceed 3/4 of maxPayload.
-            ceiling = gateway_config.max_payload * 3 // 4
-            policy = attrs.evolve(policy, attachments=AttachmentLimits(max_bytes=ceiling, max_image_bytes=ceiling))
-        else:
-            server = ServerInfo(version=self.state.version, conn_id=connection.conn_id, commit=commit,
-                                host=socket.gethostname() or None)
-        return HelloOk(
-            type="hello-ok", protocol=accept.protocol, server=server,
-            features=Features(methods=list(METHODS), events=list(EVENTS),
-                              capabilities=list(SERVER_CAPABILITIES) if v4 else None),
-            snapshot=Snapshot(
-                presence=self.presence.entries(),
-                health=(self._health_v4(health) if v4 else health) or {},
-                state_version=self.broadcaster.state_version(),
-                uptime_ms=self.state.uptime_ms(),
-                config_path=str(self.config.path) if self.config.path else None,
-                state_dir=str(self.config.state_dir) if self.config.state_dir else None,
-                session_defaults=SessionDefaults(
-                    default_agent_id=self.agents.default_agent_id(), main_key=self.config.session.main_key,
-                    main_session_key=self.agents.main_key(), scope=self.config.session.scope),
-                auth_mode=self.authenticator.mode if v4 else None,
-            ),
-            policy=policy,
-            auth=self._hello_auth_v4(accept) if v4 else accept.device_auth,
-            canvas_host_url=None if v4 else canvas_url,
-            plugin_surface_urls={"canvas": canvas_url} if v4 and canvas_url else None,
-        )
-
-    def hello_text(self, request_id: str, hello: HelloOk) -> str:
-        """The ``res`` frame carrying ``hello``: the text ``encode_frame(ResponseFrame(id=request_id, ok=True,
-        payload=hello))`` gives, with the presence list's JSON spliced in from ``PresenceRegistry.wire``
-        (in place of a placeholder no client can write: it holds a random token of this process)."""
-        snapshot = hello.snapshot
-        payload = unstructure(attrs.evolve(hello, snapshot=attrs.evolve(snapshot, presence=[])))
-        payload["snapshot"]["presence"] = _PRESENCE_PLACEHOLDER
-        text = dumps({"type": "res", "id": request_id, "ok": True, "payload": payload})
-        return text.replace(_PRESENCE_PLACEHOLDER_JSON, self.presence.wire(snapshot.presence), 1)
-
-    @staticmethod
-    def _hello_auth_v4(accept: Accept) -> HelloAuth:
-        """Protocol 4's ``auth``: the socket's effective scopes always, the device token when one was issued."""
-        device = accept.device_auth
-        return HelloAuth(role=accept.role, scopes=list(accept.scopes),
-                         device_token=device.device_token if device else None,
-                         issued_at_ms=device.issued_at_ms if device else None,
-                         method=accept.auth_method)  # type: ignore[arg-type]
-
-    def _health_v4(self, health: HealthSummary | None) -> HealthSummary | None:
-        """The health summary in protocol 4's closed ``snapshot.health``: without our ``linkChannel``, and
-        each agent's heartbeat with the prompt and target it really uses (4 requires both)."""
-        if health is None:
-            return None
-        beat = self.config.agents.defaults.heartbeat
-        agents = [attrs.evolve(agent, heartbeat=attrs.evolve(
-            agent.heartbeat, prompt=agent.heartbeat.prompt or beat.prompt or DEFAULT_PROMPT,
-            target=agent.heartbeat.target or beat.target or "none")) for agent in health.agents]
-        return attrs.evolve(health, link_channel=None, agents=agents)
-
     def canvas_host_url(self, peer: Peer) -> str | None:
         """``http(s)://<host>:<canvas port>`` while the canvas host runs: the host the client asked for
         (its Host header), else the address it connected to; https only behind a trusted proxy saying so."""
@@ -392,22 +283,6 @@ class Runtime:
         scheme = "https" if trusted and peer.forwarded_proto == "https" else "http"
         return f"{scheme}://{host}:{port}"
 
-    def _track(self, connection: Connection) -> None:
-        params, client, peer = connection.params, connection.params.client, connection.transport.facts
-        device_id = params.device.id if params.device else None
-        connection.presence_key = key = device_id or client.instance_id or connection.conn_id
-        self._presence_holders[key] = self._presence_holders.get(key, 0) + 1
-        self.presence.upsert(connection.presence_key, PresenceEntry(
-            ts=wall_ms(), host=client.display_name or client.id,
-            ip=None if peer.local or is_loopback(peer.address) else peer.address,
-            version=client.version, platform=client.platform, device_family=client.device_family,
-            model_identifier=client.model_identifier, mode=client.mode, device_id=device_id,
-            roles=[connection.session.role], scopes=sorted(connection.session.scopes) or None,
-            instance_id=device_id or client.instance_id, reason="connect",
-            user=presence_user(getattr(connection.transport, "tailscale_identity", None)),
-        ))
-        self.broadcaster.presence_version += 1
-
     def register(self, connection: Connection) -> None:
         if self.draining:  # accepted while this Runtime was being replaced: the client reconnects
             connection.close(CLOSE_SERVICE_RESTART, "service restart")
@@ -415,7 +290,7 @@ class Runtime:
         self.broadcaster.connections.add(connection)
         self.nodes.attach(connection)
         if connection.presence_key is not None:
-            self.broadcast_presence(bump=False)
+            self.presence_tracker.announce(bump=False)
         self.health.request_refresh()
 
     def unregister(self, connection: Connection) -> None:
@@ -424,44 +299,14 @@ class Runtime:
         self.nodes.detach(connection)
         if connection.slow:
             self.stats.slow_consumers += 1
-        if connection.presence_key is not None and self._release_presence(connection.presence_key):
+        if connection.presence_key is not None and self.presence_tracker.release(connection.presence_key):
             if not self.draining:
-                self.broadcast_presence()
+                self.presence_tracker.announce()
         if self.draining and not self.broadcaster.connections:
             self._all_closed.set()
         if self.draining:
             self._unregistered.set()
             self._unregistered = trio.Event()
-
-    def _release_presence(self, key: str) -> bool:
-        """Drop a presence row when its last connection goes (a device connected twice keeps its row)."""
-        holders = self._presence_holders.get(key, 1) - 1
-        if holders > 0:
-            self._presence_holders[key] = holders
-            return False
-        self._presence_holders.pop(key, None)
-        return self.presence.remove(key)
-
-    def broadcast_presence(self, *, bump: bool = True) -> None:
-        """Announce a presence change: at once, or merged with the changes that follow within a span.
-
-        Each event carries the whole list (up to 200 entries) to every client, so a burst of connects must
-        not cost one full broadcast per connect (quadratic traffic that ends in slow-consumer closes): the
-        span is ``PRESENCE_MIN_INTERVAL``, longer when the last event cost more than
-        ``PRESENCE_BYTES_PER_SECOND`` would allow. Clients get the full list in ``hello-ok`` anyway.
-        """
-        if bump:
-            self.broadcaster.presence_version += 1
-        self._presence_dirty.set()
-
-    async def _serve_presence(self) -> None:
-        while True:
-            await self._presence_dirty.wait()
-            self._presence_dirty = trio.Event()
-            self.broadcaster.broadcast("presence", PresenceEvent(self.presence.entries()), droppable=True,
-                                       with_state_version=True)
-            sent = self.broadcaster.last_frame_bytes * len(self.broadcaster.connections)
-            await trio.sleep(max(PRESENCE_MIN_INTERVAL, sent / PRESENCE_BYTES_PER_SECOND))
 
     # --- status ---------------------------------------------------------------------------------
 

@@ -1,4 +1,6 @@
-"""The restart sentinel (reference §8.3): why the last restart happened, for the next start to report.
+"""The restart sentinel: why the last restart happened, for the next start to report.
+
+The file is the original's ``<stateDir>/restart-sentinel.json``.
 
 Written (atomically, 0600) before a deliberate restart; read and deleted by the next Runtime start.
 """
@@ -10,8 +12,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from .._util import wall_ms
 from ..store.atomic import write_atomic
-from .presence import wall_ms
 
 log = logging.getLogger("moltbot.gateway")
 

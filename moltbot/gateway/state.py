@@ -14,8 +14,8 @@ from typing import Any
 import attrs
 import trio
 
+from .._util import wall_ms
 from ..protocol import HeartbeatEvent
-from .presence import wall_ms
 
 __all__ = ["MAX_QUEUED_SYSTEM_EVENTS", "GatewayStats", "ProcessState"]
 

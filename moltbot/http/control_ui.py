@@ -1,6 +1,7 @@
-"""The Control UI: the dashboard's static files, served under ``gateway.controlUi.basePath`` (reference §6.6).
+"""The Control UI: the dashboard's static files, served under
+``gateway.controlUi.basePath``.
 
-Theory of operation, in the reference's order (``control-ui.ts``), reached only after every API endpoint:
+Theory of operation, in the original's order (``control-ui.ts``), reached only after every API endpoint:
 
 Rule 1. At the root base path, ``/ui`` and ``/ui/*`` are 404. With base path ``/x``, ``GET /x`` is a 302 to
         ``/x/`` (query kept) and only paths under ``/x/`` are the UI's; anything else falls through to 404.

@@ -1,4 +1,4 @@
-"""Webhooks under ``hooks.path`` (reference §6.5): ``/wake``, ``/agent`` and configured mappings.
+"""Webhooks under ``hooks.path``: ``/wake``, ``/agent`` and configured mappings.
 
 Auth is the hooks token (``Authorization: Bearer`` or ``X-Moltbot-Token``), checked before anything else
 (the method included, as the reference does: 401, then 405 for non-POST). A token in the URL (the

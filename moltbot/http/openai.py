@@ -1,4 +1,4 @@
-"""``POST /v1/chat/completions``: the OpenAI Chat Completions API in front of the agents (reference §6.2).
+"""``POST /v1/chat/completions``: the OpenAI Chat Completions API in front of the agents.
 
 The agent comes from ``x-moltbot-agent-id`` (or ``model: "moltbot:<id>"``), the session from
 ``x-moltbot-session-key`` or ``user``; earlier turns of ``messages`` are folded into one prompt with the

@@ -1,4 +1,4 @@
-"""``POST /v1/responses``: the OpenResponses API in front of the agents (reference §6.3).
+"""``POST /v1/responses``: the OpenResponses API in front of the agents.
 
 The request is validated strictly (unknown keys refused with the field path) in one pass (``fields``),
 with the number of input items, content parts and tools capped.

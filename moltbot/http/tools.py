@@ -1,4 +1,4 @@
-"""``POST /tools/invoke``: call one registered agent tool directly (reference §6.4). Always on; 2 MiB body.
+"""``POST /tools/invoke``: call one registered agent tool directly. Always on; 2 MiB body.
 
 Policy: a tool listed in ``tools.deny`` (or missing from ``tools.allow`` when that list is set) is
 reported as not available, exactly like a tool that does not exist. Over HTTP, as in today's OpenClaw

@@ -1,4 +1,5 @@
-"""Import from a January (Clawdbot/Moltbot) state folder: JSON and JSONL files (reference §5.6, §7.1, §9.2, §11).
+"""Import from a January (Clawdbot/Moltbot) state folder: JSON and JSONL files
+(config, devices, sessions, cron).
 
 Our own stores keep the January formats, so this import checks each file and copies it into our state
 dir: the config (``clawdbot.json`` or ``moltbot.json``, the keys we understand), each agent's

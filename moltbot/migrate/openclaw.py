@@ -1,4 +1,4 @@
-"""Import from today's OpenClaw: ``~/.openclaw`` with its state in SQLite (digest §16; layout observed on
+"""Import from today's OpenClaw: ``~/.openclaw`` with its state in SQLite (layout observed on
 2026.9.6, shared schema 18, per-agent schema 23).
 
 Read, never written: every database is opened read-only (``mode=ro``, so a running OpenClaw's WAL is seen

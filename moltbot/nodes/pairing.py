@@ -1,5 +1,5 @@
 """Node pairing (``node.pair.*``): a store of its own in ``<stateDir>/nodes/{pending,paired}.json`` with a
-per-node token (reference §5.6, ``node-pairing.ts``), separate from device pairing.
+per-node token (the original's ``node-pairing.ts``), separate from device pairing.
 
 One pending request per node id (a second request returns the first, ``created: false``); approval mints
 a fresh 32-hex token; ``node.pair.verify`` compares tokens in constant time.

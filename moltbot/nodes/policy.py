@@ -1,4 +1,5 @@
-"""Which commands a node may be invoked with (reference §3.2 nodes, ``node-command-policy.ts``).
+"""Which commands a node may be invoked with (the original's
+``node-command-policy.ts``).
 
 The allowlist is the platform's defaults, plus ``gateway.nodes.allowCommands``, minus
 ``gateway.nodes.denyCommands``. A node's declared commands are filtered to it at connect; an invoke needs

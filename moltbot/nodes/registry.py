@@ -1,4 +1,5 @@
-"""Connected nodes and ``node.invoke`` over the control plane (reference §3.2 nodes, ``node-registry.ts``).
+"""Connected nodes and ``node.invoke`` over the control plane (the original's
+``node-registry.ts``).
 
 Theory of operation. A connection with role ``node`` becomes a ``NodeSession`` when it is registered:
 its id is ``device.id`` (else ``client.id``), its declared commands filtered by the policy. The session is

@@ -34,7 +34,7 @@ INLINE_METHODS = frozenset({"node.invoke.result", "node.list", "node.describe", 
 
 def remote_ip_of(peer: Peer) -> str | None:
     """The client's address for pairing and ``node.list``: the forwarded client's behind a trusted proxy
-    (reference §5.3); None for local and loopback clients."""
+    (the original reports ``remoteIp`` only for those); None for local and loopback clients."""
     from ..gateway.auth import is_loopback
 
     return None if peer.local or is_loopback(peer.client) else peer.client or None

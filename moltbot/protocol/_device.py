@@ -1,4 +1,4 @@
-"""Device identity on the wire (reference §5.5, protocol 4 digest §6.3): Ed25519 keys, the signed
+"""Device identity on the wire, as the original signs and checks it: Ed25519 keys, the signed
 ``v1``/``v2``/``v3`` payloads, and the server's checks, all without I/O.
 
 Theory of operation. A device is an Ed25519 key pair; its id is the lowercase hex SHA-256 of the raw

@@ -2,7 +2,7 @@
 each method needs, what a connection is granted at connect, and which broadcast events it may see.
 
 Pure (no I/O). The method table is the official one (``_scope_table``, vendored from OpenClaw's
-``protocol.schema.json``); the rules below are OpenClaw 2026.9.6's (digest §7), with the version
+``protocol.schema.json``); the rules below are OpenClaw 2026.9.6's, with the version
 differences this gateway keeps for protocol 3 and 7 clients marked "3/7".
 
 Rule 1. Scopes: ``operator.read``, ``.write``, ``.admin``, ``.approvals``, ``.questions``, ``.pairing``,

@@ -99,9 +99,10 @@ class ServerSession:
 
 
 def _usable_id(frame: dict[str, Any]) -> str:
-    """The frame's ``id`` when it is a non-empty string, else ``"invalid"`` (reference §1.6), at every version.
+    """The frame's ``id`` when it is a non-empty string, else ``"invalid"`` (the original's
+    answer to a malformed first frame), at every version.
 
-    OpenClaw 2026.9.6 answers an empty id with ``id: ""`` (digest §2), which its own protocol.schema.json
+    OpenClaw 2026.9.6 answers an empty id with ``id: ""``, which its own protocol.schema.json
     (``ResponseFrame.id`` minLength 1) refuses; we keep the schema-valid answer.
     """
     request_id = frame.get("id")

@@ -20,6 +20,8 @@ from cattrs.errors import (
     IterableValidationNote,
 )
 
+from .._util import camel  # the one snake_case → camelCase mapping, shared with moltbot.config
+
 __all__ = ["MAX_PROBLEMS", "camel", "clip", "format_validation_error"]
 
 MAX_PROBLEMS = 5
@@ -27,14 +29,6 @@ MAX_NAME = 40
 MAX_PART = 240
 MAX_SUMMARY = 800
 _MORE = "; …"
-
-
-def camel(name: str) -> str:
-    """``session_key`` → ``sessionKey``; a ``_json`` suffix is ``JSON`` (``payload_json`` → ``payloadJSON``)."""
-    if name.endswith("_json"):
-        return camel(name[:-5]) + "JSON"
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 def clip(text: str, limit: int = MAX_NAME) -> str:

@@ -1,7 +1,9 @@
-"""One gateway per config path: an exclusive ``flock`` on a lock file (reference §8.5 naming).
+"""One gateway per config path: an exclusive ``flock`` on a lock file named as the
+original names it (``gateway.<sha1(configPath)[:8]>.lock``).
 
 The kernel releases the lock when its holder dies, so a crashed gateway never leaves a lock that blocks the
-next start (the original's pid-file lock can, see known failures). The file records the holder's pid,
+next start (the original's pid-file lock can: a stale pid
+blocks its start). The file records the holder's pid,
 port and config path so a second start can say who holds it.
 """
 
@@ -14,7 +16,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -145,12 +147,3 @@ def live_lock_records() -> list[dict[str, Any]]:
         if isinstance(record, dict) and is_live_record(record):
             records.append(record)
     return records
-
-
-@contextlib.contextmanager
-def gateway_lock(config_path: Path, **kwargs: Any) -> Iterator[GatewayLock]:
-    lock = acquire_gateway_lock(config_path, **kwargs)
-    try:
-        yield lock
-    finally:
-        lock.release()

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from contextlib import aclosing
-
-import pytest
-import trio
-
 from moltbot.agents.providers.anthropic import AnthropicProvider
 from moltbot.agents.providers.base import (
     Finish,
     Message,
     ModelRequest,
-    ProviderError,
     TextDelta,
     ToolCall,
     ToolSpec,
     Usage,
 )
 from moltbot.agents.providers.http import HttpSettings
+from tests.agents.test_providers_stream import RecordedSleeps, collect, collect_until_error
 from tests.fakes import fail_after
 from tests.fakes.anthropic import (
     ScriptedToolUse,
@@ -29,7 +24,6 @@ from tests.fakes.anthropic import (
     message_start,
     open_fake_anthropic,
     overloaded_reply,
-    rate_limit_reply,
     stream_reply,
     text_block,
     text_reply,
@@ -40,39 +34,9 @@ KEY = "sk-ant-test-0123456789"
 HELLO = ModelRequest(model="claude-test", messages=(Message("user", "hi"),))
 
 
-class RecordedSleeps:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-        await trio.lowlevel.checkpoint()
-
-
 def make_provider(fake, *, sleep=None, key: str | None = KEY, **settings) -> AnthropicProvider:
     return AnthropicProvider("anthropic", fake.base_url, key, settings=HttpSettings(**settings),
                              sleep=sleep or RecordedSleeps(), random=lambda: 1.0)
-
-
-async def collect(provider, request=HELLO) -> list:
-    async with aclosing(provider.stream(request)) as chunks:
-        return [chunk async for chunk in chunks]
-
-
-async def collect_until_error(provider, request=HELLO) -> tuple[list, ProviderError]:
-    received: list = []
-    with pytest.raises(ProviderError) as caught:
-        async with aclosing(provider.stream(request)) as chunks:
-            async for item in chunks:
-                received.append(item)
-    return received, caught.value
-
-
-@fail_after(5)
-async def test_text_stream_yields_deltas_then_usage_then_finish():
-    async with open_fake_anthropic(text_reply("Hel", "lo", input_tokens=10, output_tokens=5)) as fake:
-        assert await collect(make_provider(fake)) == [TextDelta("Hel"), TextDelta("lo"), Usage(10, 5),
-                                                      Finish("stop")]
 
 
 @fail_after(5)
@@ -164,14 +128,6 @@ async def test_overloaded_529_is_retried_with_backoff():
 
 
 @fail_after(5)
-async def test_429_waits_the_retry_after_seconds():
-    sleeps = RecordedSleeps()
-    async with open_fake_anthropic(rate_limit_reply("3"), rate_limit_reply("1"), text_reply("ok")) as fake:
-        await collect(make_provider(fake, sleep=sleeps))
-    assert sleeps.delays == [3.0, 1.0] and len(fake.requests) == 3
-
-
-@fail_after(5)
 async def test_json_error_body_is_raised_with_the_providers_message():
     reply = error_reply(400, "messages: roles must alternate between \"user\" and \"assistant\"")
     async with open_fake_anthropic(reply) as fake:
@@ -182,17 +138,6 @@ async def test_json_error_body_is_raised_with_the_providers_message():
 
 
 @fail_after(5)
-async def test_rejected_key_never_appears_in_the_error():
-    secret = "sk-ant-wrong-secret-99"
-    async with open_fake_anthropic(api_key=KEY) as fake:
-        provider = make_provider(fake, key=secret)
-        _, error = await collect_until_error(provider)
-    assert fake.requests[0].headers["x-api-key"] == secret
-    assert error.message == "anthropic: HTTP 401: invalid x-api-key: *** (authentication_error)"
-    assert secret not in repr(error) and secret not in repr(provider)
-
-
-@fail_after(5)
 async def test_error_event_mid_stream_raises_retryable_with_its_message():
     events = [message_start(), *text_block(0, "par")[:-1], error_event("overloaded_error", "Overloaded")]
     async with open_fake_anthropic(stream_reply(*events), text_reply("again")) as fake:
@@ -200,33 +145,6 @@ async def test_error_event_mid_stream_raises_retryable_with_its_message():
     assert received == [TextDelta("par")]
     assert error.message == "anthropic: Overloaded (overloaded_error)" and error.retryable
     assert len(fake.requests) == 1
-
-
-@fail_after(5)
-async def test_mid_stream_disconnect_raises_after_the_partial_text():
-    async with open_fake_anthropic(text_reply("Hel", "lo", then="disconnect")) as fake:
-        received, error = await collect_until_error(make_provider(fake))
-    assert received == [TextDelta("Hel"), TextDelta("lo")]
-    assert error.message.startswith("anthropic: stream ended unexpectedly") and error.retryable
-
-
-@fail_after(5)
-async def test_stream_closed_cleanly_before_message_stop_is_an_unexpected_end():
-    async with open_fake_anthropic(stream_reply(message_start(), *text_block(0, "Hel"))) as fake:
-        received, error = await collect_until_error(make_provider(fake))
-    assert received == [TextDelta("Hel")]
-    assert error.message.startswith("anthropic: stream ended unexpectedly")
-
-
-@fail_after(5)
-async def test_cancelling_the_reader_closes_the_connection():
-    async with open_fake_anthropic(text_reply("Hel", then="hang")) as fake:
-        with trio.CancelScope() as scope:
-            async with aclosing(make_provider(fake).stream(HELLO)) as chunks:
-                async for _ in chunks:
-                    scope.cancel()
-        assert scope.cancelled_caught
-        await fake.requests[0].disconnected.wait()
 
 
 @fail_after(5)

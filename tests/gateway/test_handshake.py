@@ -7,6 +7,7 @@ import trio
 
 from moltbot.config.model import AuthConfig, AuthRateLimit
 from moltbot.gateway.app import open_gateway
+from moltbot.gateway.hello import hello_text
 from moltbot.protocol import HelloOk, ResponseFrame, encode_frame, structure
 from tests.conftest import TOKEN, connect_frame, open_raw
 
@@ -203,4 +204,4 @@ async def test_hello_ok_presence_is_the_registry_as_it_is_now(raw, gateway):
     assert by_instance["inst-one"]["text"] == "changed text"
     hello = structure(payload, HelloOk, what="hello-ok")
     for _ in range(2):  # the second time from the cache
-        assert runtime.hello_text("r", hello) == encode_frame(ResponseFrame(id="r", ok=True, payload=hello))
+        assert hello_text(runtime.presence, "r", hello) == encode_frame(ResponseFrame(id="r", ok=True, payload=hello))

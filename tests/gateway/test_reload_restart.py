@@ -137,6 +137,46 @@ async def test_sigusr1_restarts_unless_commands_restart_is_false(config_file):
         assert gateway.stats.restarts == 1
 
 
+async def test_requests_during_a_restart_merge_into_one_restart_after_it(config_file, monkeypatch):
+    """Two requests that arrive while a restart runs are served together once it is done: one restart
+    with both reasons and the later request's config (the request loop, with the restart held open)."""
+    async with open_gateway(load_config(config_file, env={}), port=0, env={}) as gateway:
+        served, release, other = [], trio.Event(), gateway.config
+
+        async def held_restart(request):
+            served.append(request)
+            if len(served) == 1:
+                await release.wait()
+
+        monkeypatch.setattr(gateway, "_restart", held_restart)
+        gateway.request_restart("first")
+        with trio.fail_after(5):
+            await trio.testing.wait_all_tasks_blocked()
+        assert [request.reason for request in served] == ["first"]
+        gateway.request_restart("second", config=other)
+        gateway.request_restart("third")
+        release.set()
+        with trio.fail_after(5):
+            while len(served) < 2:
+                await trio.testing.wait_all_tasks_blocked()
+        await trio.testing.wait_all_tasks_blocked()
+        assert [request.reason for request in served] == ["first", "second; third"]
+        assert served[1].config is other
+
+
+async def test_a_stop_among_queued_requests_wins(config_file, monkeypatch):
+    """A stop queued with restarts stops the gateway without restarting it first."""
+    async with open_gateway(load_config(config_file, env={}), port=0, env={}) as gateway:
+        restarts = []
+        monkeypatch.setattr(gateway, "_restart", restarts.append)  # awaiting its None would raise
+        gateway.request_restart("before the stop")
+        gateway.request_stop("test stop")
+        gateway.request_restart("after the stop")
+        with trio.fail_after(5):
+            await gateway.stop()
+        assert restarts == [] and not gateway.accepting
+
+
 async def test_concurrent_restart_requests_restart_once(config_file):
     async with open_gateway(load_config(config_file, env={}), port=0, env={}) as gateway:
         async with open_raw(gateway.url, handshake=True) as ws:

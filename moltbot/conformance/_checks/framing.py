@@ -1,4 +1,4 @@
-"""The first message, malformed every way of reference §1.6 (handshake.md, "Before hello-ok"), and the
+"""The first message, malformed every way handshake.md lists ("Before hello-ok"), and the
 frame-level rules: the size cap (1009) and binary frames carrying JSON."""
 
 from __future__ import annotations

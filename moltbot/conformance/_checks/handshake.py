@@ -44,7 +44,7 @@ async def hello_ok(ctx: CheckContext) -> str | None:
         if error.get("message") == "protocol mismatch" and ctx.protocol != BASELINE_PROTOCOL:
             ctx.skip(f"the target does not speak protocol {ctx.protocol}")
         if error.get("message") == "protocol mismatch" and PROTOCOL_4 in ctx.versions:
-            # Today's OpenClaw serves 4, and 3 only to probes and node hosts (digest §1).
+            # Today's OpenClaw serves 4, and 3 only to probes and node hosts.
             ctx.skip(f"the target speaks 4 and refuses protocol {ctx.protocol} from a cli client")
         ctx.fail(f"connect offering protocol {ctx.protocol} was refused", response)
     payload: Any = response.get("payload")
@@ -116,7 +116,7 @@ async def protocol_mismatch(ctx: CheckContext) -> None:
             "error.details.expectedProtocol must be the gateway's protocol",
             response,
         )
-        if ctx.protocol4:  # digest §1: 4's mismatch details
+        if ctx.protocol4:  # 4 also names the code and the client's range
             ctx.expect(
                 details.get("code") == "PROTOCOL_MISMATCH"
                 and (details.get("clientMinProtocol"), details.get("clientMaxProtocol")) == (low, high),

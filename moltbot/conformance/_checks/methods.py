@@ -126,7 +126,7 @@ def _params_check(name: str) -> Any:
                 return None
             response = await peer.call_error(name, INVALID_PARAMS)
         # 4: a method may refuse with a structured reason before it validates its params (chat.send:
-        # SESSION_MUTATION_TARGET_REQUIRED, digest §8.3); still INVALID_REQUEST, never run.
+        # SESSION_MUTATION_TARGET_REQUIRED); still INVALID_REQUEST, never run.
         error = response["error"]
         details = error.get("details") if isinstance(error.get("details"), dict) else {}
         if str(error.get("message", "")).startswith(f"invalid {name} params"):

@@ -1,4 +1,4 @@
-"""Authorization: scopes and roles decide before the method lookup (handshake.md, rule 3; reference §3.1).
+"""Authorization: scopes and roles decide before the method lookup (handshake.md, rule 3).
 
 Unknown methods fall into the admin bucket, so they tell an admin ("unknown method") from a non-admin
 ("missing scope: operator.admin") without calling anything that has effects. Methods that exist are
@@ -27,7 +27,7 @@ async def _expect_missing_scope(
 ) -> None:
     """``method`` is refused for lack of ``operator.<scope>``: at 3 and 7 INVALID_REQUEST "missing scope:
     operator.<scope>"; at 4 FORBIDDEN with the same message and details {code: MISSING_SCOPE,
-    missingScope, requiredScopes} (digest §8.2)."""
+    missingScope, requiredScopes}."""
     wanted = f"operator.{scope}"
     if not ctx.protocol4:
         await peer.call_error(method, params, message=f"missing scope: {wanted}")

@@ -1,4 +1,4 @@
-"""``config.get``, ``config.schema``, ``config.set``, ``config.patch``, ``config.apply`` (reference §3).
+"""``config.get``, ``config.schema``, ``config.set``, ``config.patch``, ``config.apply``.
 
 Writes hold ``Gateway.config_lock`` from reading the file (to check ``baseHash``) to renaming the new one
 into place, so of two concurrent changes made from the same read one wins and the other is refused as
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from ..._util import wall_ms
 from ...config.edit import (
     EditError,
     prepare_patch,
@@ -36,7 +37,6 @@ from ...protocol import (
     ProtocolError,
 )
 from ..auth import ResolvedAuth
-from ..presence import wall_ms
 from ..sentinel import sentinel_path, write_restart_sentinel
 
 if TYPE_CHECKING:

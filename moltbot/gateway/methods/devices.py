@@ -1,4 +1,4 @@
-"""``device.pair.list|approve|reject`` and ``device.token.rotate|revoke`` (reference §3.2 devices)."""
+"""``device.pair.list|approve|reject`` and ``device.token.rotate|revoke``."""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ...devices.pairing import ScopeEscalation, device_view, request_view, scopes_beyond
-from ...devices.store import now_ms
 from ...protocol import (
     INVALID_REQUEST,
     DevicePairApproveResult,
     DevicePairListResult,
     DevicePairRejectResult,
-    DevicePairResolved,
     DeviceTokenRevokeParams,
     DeviceTokenRevokeResult,
     DeviceTokenRotateParams,
@@ -24,6 +22,7 @@ from ...protocol import (
     RemoteProtocolError,
     RequestIdParams,
 )
+from . import pairing as resolve
 
 if TYPE_CHECKING:
     from ..connection import Connection
@@ -59,24 +58,12 @@ async def pair_approve(runtime: Runtime, connection: Connection, params: Request
         beyond = scopes_beyond(wanted, connection.session.scopes)
         if beyond:
             raise RemoteProtocolError(INVALID_REQUEST, f"missing scope: {beyond[0]}")
-    approved = devices.approve(params.request_id)
-    if approved is None:
-        raise RemoteProtocolError(INVALID_REQUEST, "unknown requestId")
-    request, device = approved
-    await devices.save()
-    runtime.nodes.emit_pairing("device.pair.resolved", DevicePairResolved(
-        request_id=params.request_id, device_id=device["deviceId"], decision="approved", ts=now_ms()))
+    device = await resolve.approve(runtime, resolve.DEVICE, params.request_id)
     return DevicePairApproveResult(request_id=params.request_id, device=device_view(device))
 
 
 async def pair_reject(runtime: Runtime, connection: Connection, params: RequestIdParams) -> DevicePairRejectResult:
-    devices = runtime.nodes.devices
-    request = devices.reject(params.request_id)
-    if request is None:
-        raise RemoteProtocolError(INVALID_REQUEST, "unknown requestId")
-    await devices.save()
-    runtime.nodes.emit_pairing("device.pair.resolved", DevicePairResolved(
-        request_id=params.request_id, device_id=request["deviceId"], decision="rejected", ts=now_ms()))
+    request = await resolve.reject(runtime, resolve.DEVICE, params.request_id)
     return DevicePairRejectResult(request_id=params.request_id, device_id=request["deviceId"])
 
 

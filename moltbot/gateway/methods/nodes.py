@@ -31,7 +31,6 @@ from ...protocol import (
     NodePairRejectResult,
     NodePairRequestParams,
     NodePairRequestResult,
-    NodePairResolved,
     NodePairVerifyParams,
     NodePairVerifyResult,
     NodeRenameParams,
@@ -42,6 +41,7 @@ from ...protocol import (
     parse_json,
 )
 from ..approvals import authorize_node_run
+from . import pairing as resolve
 
 if TYPE_CHECKING:
     from ..connection import Connection
@@ -68,25 +68,12 @@ async def pair_list(runtime: Runtime, connection: Connection, params: EmptyParam
 
 
 async def pair_approve(runtime: Runtime, connection: Connection, params: RequestIdParams) -> NodePairApproveResult:
-    pairing = runtime.nodes.pairing
-    approved = pairing.approve(params.request_id)
-    if approved is None:
-        raise RemoteProtocolError(INVALID_REQUEST, "unknown requestId")
-    _, node = approved
-    await pairing.save()
-    runtime.nodes.emit_pairing("node.pair.resolved", NodePairResolved(
-        request_id=params.request_id, node_id=node["nodeId"], decision="approved", ts=now_ms()))
+    node = await resolve.approve(runtime, resolve.NODE, params.request_id)
     return NodePairApproveResult(request_id=params.request_id, node=node_view(node))
 
 
 async def pair_reject(runtime: Runtime, connection: Connection, params: RequestIdParams) -> NodePairRejectResult:
-    pairing = runtime.nodes.pairing
-    request = pairing.reject(params.request_id)
-    if request is None:
-        raise RemoteProtocolError(INVALID_REQUEST, "unknown requestId")
-    await pairing.save()
-    runtime.nodes.emit_pairing("node.pair.resolved", NodePairResolved(
-        request_id=params.request_id, node_id=request["nodeId"], decision="rejected", ts=now_ms()))
+    request = await resolve.reject(runtime, resolve.NODE, params.request_id)
     return NodePairRejectResult(request_id=params.request_id, node_id=request["nodeId"])
 
 

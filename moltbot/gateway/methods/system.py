@@ -93,7 +93,7 @@ async def system_event(runtime: Runtime, connection: Connection, params: SystemE
     text = changes.pop("text")
     runtime.presence.merge(key, text=text, **changes)
     runtime.state.system_event(text)
-    runtime.broadcast_presence()
+    runtime.presence_tracker.announce()
     return OkResult(ok=True)
 
 

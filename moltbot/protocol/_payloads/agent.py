@@ -1,4 +1,4 @@
-"""Agent, chat, sessions and model payloads (reference §3 agent/chat/sessions rows, §4.2–§4.4)."""
+"""Agent, chat, sessions and model payloads and the ``agent``/``chat`` events."""
 
 from __future__ import annotations
 

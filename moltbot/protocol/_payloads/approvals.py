@@ -1,4 +1,4 @@
-"""``exec.approvals.get|set`` and ``exec.approval.request|resolve|list`` (reference §3.2 exec approvals)
+"""``exec.approvals.get|set`` and ``exec.approval.request|resolve|list``
 and the ``exec.approval.requested`` / ``resolved`` events."""
 
 from __future__ import annotations

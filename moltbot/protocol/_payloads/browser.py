@@ -1,4 +1,4 @@
-"""``browser.request``: one call of the browser control API over the WebSocket (reference §3 browser row)."""
+"""``browser.request``: one call of the browser control API over the WebSocket."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Channel payloads (reference §3 ``channels.status``, ``channels.logout``, ``send``, ``web.login.*`` rows)."""
+"""Channel payloads: ``channels.status``, ``channels.logout``, ``send``, ``web.login.*``."""
 
 from __future__ import annotations
 

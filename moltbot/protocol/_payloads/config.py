@@ -1,4 +1,4 @@
-"""``config.get``, ``config.schema``, ``config.set``, ``config.patch``, ``config.apply`` (reference §3 config rows).
+"""``config.get``, ``config.schema``, ``config.set``, ``config.patch``, ``config.apply``.
 
 Ours beyond the reference: secret values are redacted in everything these methods return (the string
 ``"__MOLTBOT_REDACTED__"`` stands in for each one), and a redacted value sent back unchanged keeps the
@@ -93,7 +93,7 @@ class ConfigSetResult:
 
 @attrs.frozen
 class ScheduledRestart:
-    """A restart requested for later (reference §8.1 ``scheduleGatewaySigusr1Restart``)."""
+    """A restart requested for later (the original's ``scheduleGatewaySigusr1Restart`` answer)."""
 
     ok: bool
     pid: int

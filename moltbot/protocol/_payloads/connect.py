@@ -3,7 +3,7 @@
 One set of types serves every version. The fields protocol 4 added (``ConnectChallenge.capabilities``,
 ``ServerInfo.buildId/bootId``, ``Features.capabilities``, ``HelloAuth.method``, ``Policy.attachments``,
 ``Snapshot.authMode``/``appliedConfigHash``, ``HelloOk.pluginSurfaceUrls``) are optional, so a protocol 3 or
-7 ``hello-ok`` (which sets none of them) is the same JSON as before 4 existed; ``gateway.runtime.hello_ok``
+7 ``hello-ok`` (which sets none of them) is the same JSON as before 4 existed; ``gateway.hello.hello_ok``
 decides per version which ones are filled, and which of ours (``server.commit``/``host``,
 ``canvasHostUrl``) are left out at 4, whose ``HelloOk`` is closed.
 """

@@ -1,4 +1,4 @@
-"""Cron payloads (reference §3 ``cron.*`` rows, §4.2 ``cron`` event, §11).
+"""Cron payloads: the ``cron.*`` methods and the ``cron`` event.
 
 Schedules and payloads are unions tagged by ``kind``. ``cron.add`` and ``cron.update`` first normalise
 the loose input forms the original accepts (``normalize_cron_add`` / ``normalize_cron_update``, run

@@ -1,4 +1,4 @@
-"""``device.pair.*`` and ``device.token.*`` (reference §3.2 devices, §5.6) and their events."""
+"""``device.pair.*`` and ``device.token.*`` methods and their events."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``logs.tail``: read the gateway's own log file from a byte cursor (reference §3 ``logs.tail`` row)."""
+"""``logs.tail``: read the gateway's own log file from a byte cursor."""
 
 from __future__ import annotations
 

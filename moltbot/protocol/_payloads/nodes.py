@@ -1,4 +1,4 @@
-"""``node.*`` methods (reference §3.2 nodes) and the ``node.pair.*`` / ``node.invoke.request`` events."""
+"""``node.*`` methods and the ``node.pair.*`` / ``node.invoke.request`` events."""
 
 from __future__ import annotations
 
@@ -161,27 +161,16 @@ class NodeListResult:
     nodes: list[NodeInfo]
 
 
-@attrs.frozen
-class NodeDescription:
+def _ts_first(cls: type, fields: list[attrs.Attribute[Any]]) -> list[attrs.Attribute[Any]]:
+    """``ts`` leads a ``node.describe`` result on the wire, as it did before the class shared ``NodeInfo``'s fields."""
+    return sorted(fields, key=lambda field: field.name != "ts")
+
+
+@attrs.frozen(field_transformer=_ts_first)
+class NodeDescription(NodeInfo):
     """``node.describe``: a ``node.list`` entry plus ``ts``."""
 
-    ts: NonNegativeInt
-    node_id: NonEmptyStr
-    caps: list[NonEmptyStr]
-    commands: list[NonEmptyStr]
-    paired: bool
-    connected: bool
-    display_name: NonEmptyStr | None = None
-    platform: NonEmptyStr | None = None
-    version: NonEmptyStr | None = None
-    core_version: NonEmptyStr | None = None
-    ui_version: NonEmptyStr | None = None
-    device_family: NonEmptyStr | None = None
-    model_identifier: NonEmptyStr | None = None
-    remote_ip: NonEmptyStr | None = None
-    path_env: str | None = None
-    permissions: dict[str, bool] | None = None
-    connected_at_ms: NonNegativeInt | None = None
+    ts: NonNegativeInt = attrs.field(kw_only=True)
 
 
 @attrs.frozen

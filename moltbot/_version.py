@@ -2,4 +2,4 @@
 ``moltbot/__init__`` (which imports the gateway and the client lazily: importing it from them would tie
 every package into one import circle)."""
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"

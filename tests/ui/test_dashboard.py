@@ -115,9 +115,9 @@ async def test_keyboard_navigation_moves_between_views(browser, ui_gateway):
 
 
 async def test_a_method_the_gateway_lacks_shows_the_feature_as_absent(browser, ui_gateway, monkeypatch):
-    import moltbot.gateway.runtime as runtime_module
+    import moltbot.gateway.hello as hello_module  # hello-ok's method list
 
-    monkeypatch.setattr(runtime_module, "METHODS", {k: v for k, v in runtime_module.METHODS.items() if k != "logs.tail"})
+    monkeypatch.setattr(hello_module, "METHODS", {k: v for k, v in hello_module.METHODS.items() if k != "logs.tail"})
 
     def run():
         browser.driver.get(dashboard_url(ui_gateway, "/logs"))

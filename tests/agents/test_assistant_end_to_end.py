@@ -1,7 +1,8 @@
 """End to end: a Telegram message (fake Bot API) asks for a command; the model (fake OpenAI) calls
 ``exec``; the run waits for approval and the chat is told; the owner answers ``/approve`` in the chat; the
 command's output goes back to the model, the reply is delivered, and the transcript has the tool call,
-its result and the usage. A stranger's ``/approve`` is refused."""
+its result and the usage. A stranger's ``/approve`` is refused. And the same with the owner approving from
+the CLI (``moltbot approvals allow``)."""
 
 import json
 
@@ -13,6 +14,7 @@ from moltbot.config.model import TelegramConfig
 from moltbot.gateway.app import open_gateway
 from tests.agents.test_exec_approvals import exec_config
 from tests.agents.test_usage_cost import priced
+from tests.cli_inprocess import run_cli_inprocess
 from tests.conftest import TOKEN
 from tests.fakes.openai import ScriptedCall, open_fake_openai, text_reply, tool_call_reply
 from tests.fakes.telegram import open_fake_telegram
@@ -65,3 +67,34 @@ async def test_telegram_request_waits_for_the_owners_approval_then_replies(tmp_p
     assert cost["totals"]["totalTokens"] == 26 and cost["totals"]["missingCostEntries"] == 0
     assert abs(cost["totals"]["totalCost"] - (12 + 2 * 14) / 1e6) < 1e-12
     assert [row["key"] for row in cost["bySession"]] == ["agent:main:main"]
+
+
+async def test_telegram_request_approved_from_the_cli_then_replies(tmp_path):
+    """The same path with the owner at the terminal: ``moltbot approvals list`` shows the waiting command,
+    ``moltbot approvals allow ID`` lets it run, and the reply reaches the chat."""
+    call = ScriptedCall("c1", "exec", {"command": "echo from the terminal"})
+    with trio.fail_after(60):
+        async with open_fake_openai(tool_call_reply(call), text_reply("Done.")) as fake, \
+                open_fake_telegram() as telegram:
+            bot = telegram.bot(BOT)
+            config = priced(exec_config(tmp_path, fake.base_url))
+            config = attrs.evolve(config, channels=attrs.evolve(config.channels, telegram=TelegramConfig(
+                api_root=telegram.url, bot_token=BOT, dm_policy="open", allow_from=["tg:42"])))
+            async with open_gateway(config, port=0, env={}) as gateway:
+                bot.push_message(chat_id=42, user_id=42, text="say it from the terminal")
+                await bot.wait_sent(1)
+                approval_id = bot.sent[0]["text"].split("/approve ")[1].split()[0]
+                env = {"HOME": str(tmp_path), "CLAWDBOT_STATE_DIR": str(tmp_path / "cli-state")}
+                target = ["--url", gateway.url, "--token", TOKEN]
+                listed = await run_cli_inprocess(env, "approvals", "list", *target)
+                allowed = await run_cli_inprocess(env, "approvals", "allow", approval_id, *target)
+                await bot.wait_sent(2)
+                store = gateway.runtime.agents.store("main")
+                entry = store.entries["agent:main:main"]
+                transcript = await store.read_transcript(store.transcript_path(entry))
+    assert listed.returncode == 0 and approval_id in listed.stdout and "echo from the terminal" in listed.stdout
+    assert allowed.returncode == 0, allowed.stderr
+    assert bot.sent[1]["chat_id"] == 42 and bot.sent[1]["text"] == "Done."
+    assert json.loads(fake.requests[1].json()["messages"][-1]["content"])["output"] == "from the terminal\n"
+    assert [m["role"] for m in transcript] == ["user", "assistant", "toolResult", "assistant"]
+    assert transcript[1]["usage"]["totalTokens"] == 18 and entry["totalTokens"] > 0

@@ -29,6 +29,7 @@ from moltbot.delivery.store import DB_NAME, DeliveryDB
 from moltbot.gateway.app import open_gateway
 from tests.conftest import TOKEN
 from tests.fakes.slack import BOT_USER, open_fake_slack
+from tests.nodes.helpers import wait_until
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
@@ -68,6 +69,11 @@ async def test_a_dm_is_acked_then_answered_once_and_channels_status_shows_the_ac
                 await fake.wait_acked(envelope)
                 await fake.wait_posted(1)
                 await gateway.runtime.channels.dispatcher.wait_handled(1)
+
+                async def delivered() -> bool:  # the outbox records the delivery once Slack has answered
+                    return (await status_row(gateway))["delivered"] == 1
+
+                await wait_until(delivered)
                 row = await status_row(gateway)
                 entry = gateway.runtime.agents.store("main").entries["agent:main:main"]
     assert replies(fake) == ["hello bot"]

@@ -1,4 +1,4 @@
-"""Inbound → agent → reply (reference §10.5): policy, pairing, session routing, the run, the reply.
+"""Inbound → agent → reply: policy, pairing, session routing, the run, the reply.
 
 Each message is handled in its own task in the manager's nursery, so a slow agent run never blocks the
 poller. A collect-mode follow-up answers several messages with one run: only the first handler that sees

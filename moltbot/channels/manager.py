@@ -9,8 +9,8 @@ past ``liveness.STALL_ATTEMPTS`` failures in a row the account is reported ``sta
 warning, ``stalledSince``) and still retried every few minutes. ``ChannelUnavailable`` (not linked, no
 state dir) ends the child for good. ``liveness`` restarts an account that is connected but silent past
 its ``silence_limit``. ``restart(channel)`` holds that channel's lock and *stops each child, waiting for
-it to end*, before starting the new ones: two pollers for one bot (the permanent 409 of known failures 1
-and 5) cannot exist. Inbound messages from every account go through the ``InboundGate`` (receipts) into
+it to end*, before starting the new ones: two pollers for one bot (the original's permanent 409
+"terminated by other getUpdates request" after a restart) cannot exist. Inbound messages from every account go through the ``InboundGate`` (receipts) into
 one inbox; ``inbound.dispatch`` answers each in its own task in the manager's nursery.
 """
 

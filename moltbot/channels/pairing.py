@@ -1,4 +1,4 @@
-"""DM pairing (reference §10.2): pending codes and the approved-senders store, per channel.
+"""DM pairing, as the original's: pending codes and the approved-senders store, per channel.
 
 Files: ``<stateDir>/credentials/<channel>-pairing.json`` (``{"version": 1, "requests": [...]}``) and
 ``<channel>-allowFrom.json`` (``{"version": 1, "allowFrom": [...]}``), written atomically. A code is 8

@@ -1,4 +1,4 @@
-"""Who may talk to the agent, which agent answers, and in which session (reference §10.2, §9.1). Pure.
+"""Who may talk to the agent, which agent answers, and in which session, by the original's DM policies, bindings and session scopes. Pure.
 
 ``decide(message, account, paired)`` applies dmPolicy / groupPolicy / mention gating and returns what to
 do: ``answer``, ``pair`` (unknown DM sender under the pairing policy) or ``ignore``. With ``allowlist``

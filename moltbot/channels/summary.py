@@ -1,4 +1,4 @@
-"""Channel summaries for ``health``, ``status`` and ``channels.status`` (reference §9.5, §3).
+"""Channel summaries for ``health``, ``status`` and ``channels.status``, in the original's shapes.
 
 A channel's summary is its default account's fields plus every account under ``accounts``; a
 linked-device channel (WhatsApp) adds ``linked``/``authAgeMs``, and the first channel that does is the
@@ -53,7 +53,7 @@ def _state(row: dict[str, Any]) -> str:
 
 
 def channel_summary(manager: ChannelManager, channel: str) -> dict[str, Any]:
-    """One channel's health summary (reference §9.5): its default account's fields, every account
+    """One channel's health summary, in the original's shape: its default account's fields, every account
     under ``accounts``, and ``linked``/``authAgeMs`` for a linked-device channel (WhatsApp)."""
     rows = manager.accounts(channel)
     for row in rows:

@@ -1,6 +1,6 @@
 """``moltbot cron status|list|add|edit|rm|enable|disable|runs|run``: the ``cron.*`` methods from a shell.
 
-Flags follow the original's CLI (reference §12). Schedules: ``--at`` (ISO time, or a duration from now
+Flags follow the original's ``cron`` CLI. Schedules: ``--at`` (ISO time, or a duration from now
 such as ``20m``), ``--every`` (``10m``, ``1h``, ``1d``), ``--cron`` (expression) with ``--tz``.
 """
 

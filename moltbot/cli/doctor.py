@@ -4,9 +4,9 @@ how to fix each thing; ``--fix`` applies the fixes that cannot lose anything.
 Checks, in order: the config (loads, local mode, warnings), permissions of the state dir and secret
 files, the exposure of the bind (who can reach the gateway; Tailscale's daemon and CLI when used), the gateway token (present, strong, the same for this shell and the config), the model (none
 configured: agents answer with echo; a provider without its key or base URL), the port (free, or
-held by this profile's gateway, or by whom), the canvas host's port (§7.5), the single-instance lock (free, held by a live gateway, or
-held by a process that does not serve its port: known failures, item 12; and the port the gateway serves is
-the configured one, issue 19), the user service (item 13),
+held by this profile's gateway, or by whom), the canvas host's port, the single-instance lock (free, held by a live gateway, or
+held by a process that does not serve its port, which the original's ``stop`` missed; and the port the gateway
+serves is the configured one), the user service (can the user manager see and run it),
 and, when the gateway answers, its channels' link state.
 
 Safe fixes (``--fix``): create the config with a token and local mode (``moltbot setup``), tighten

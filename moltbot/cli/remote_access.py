@@ -1,7 +1,7 @@
 """``moltbot gateway``'s remote-access options: ``--tailscale``, ``--tailscale-reset-on-exit``, the tailnet
 bind, and the refusals and the warning a bind beyond loopback gets.
 
-Refusals (the original's startup rules, reference §5.1): Funnel without password auth (the public internet
+Refusals (the original's startup rules): Funnel without password auth (the public internet
 would meet a token-less login otherwise), and Serve/Funnel with a bind that is not loopback (Serve proxies
 to 127.0.0.1; a gateway also listening elsewhere is reachable around it). A non-loopback bind without a
 secret is refused by ``prepare_config`` itself. A bind beyond loopback without TLS or Tailscale starts, with

@@ -9,7 +9,7 @@ as client ``cli``/mode ``cli`` with the operator scopes below and signs with the
 identity; a device token from an earlier ``hello-ok`` is used when no shared token is found.
 
 Where the token came from is kept, because "token mismatch" is the reference's most reported confusion
-(known failures, item 10): the error names the source and what to check.
+(a service installed with one token, a UI holding another): the error names the source and what to check.
 """
 
 from __future__ import annotations

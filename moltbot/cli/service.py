@@ -4,8 +4,8 @@ Every command names the unit (systemd) or label (launchd) of the current profile
 manager is missing or unreachable (a container), the command says so and what to do, and exits 1;
 ``install`` still writes the unit file first (``--no-start`` writes only the file and exits 0).
 ``status`` puts the manager's view next to a live RPC probe of the gateway; ``stop`` checks that the
-port is really free afterwards (known failures, item 12: "stop" reported success while a gateway started
-by hand kept serving the port).
+port is really free afterwards (the original's "stop" reported success while a gateway started by
+hand kept serving the port).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 The service runs ``<this python> -m moltbot gateway`` (the interpreter of the installation that ran
 ``install``, so a virtualenv keeps working without activation) with the profile's state dir and config
 path fixed in its environment. It never carries the gateway token: the gateway and every local client
-read it from the same config file, so they cannot disagree (known failures, item 10: a service installed
-with one token and a UI holding another).
+read it from the same config file, so they cannot disagree (as they did for the original: a service
+installed with one token and a UI holding another).
 """
 
 from __future__ import annotations
@@ -54,12 +54,12 @@ def profile_name(env: Mapping[str, str]) -> str | None:
 
 
 def systemd_unit_name(profile: str | None) -> str:
-    """``moltbot-gateway.service``, or ``moltbot-gateway-<profile>.service`` (reference §7.2)."""
+    """``moltbot-gateway.service``, or ``moltbot-gateway-<profile>.service`` (the original's unit names)."""
     return f"moltbot-gateway-{profile}.service" if profile else "moltbot-gateway.service"
 
 
 def launchd_label(profile: str | None) -> str:
-    """``bot.molt.gateway``, or ``bot.molt.<profile>`` (reference §7.2)."""
+    """``bot.molt.gateway``, or ``bot.molt.<profile>`` (the original's launchd labels)."""
     return f"bot.molt.{profile}" if profile else "bot.molt.gateway"
 
 

@@ -1,6 +1,6 @@
 """The gateway as a systemd user unit (``~/.config/systemd/user/moltbot-gateway[-<profile>].service``).
 
-Known failures this avoids (item 13): enabling a unit the manager cannot see ("Unit file … does not
+What went wrong for the original's users, avoided here: enabling a unit the manager cannot see ("Unit file … does not
 exist": the file is written where the user manager looks by default, ``daemon-reload`` runs first, and
 ``LoadState`` is checked after), treating ``is-enabled``'s exit codes as fatal (state is read with
 ``systemctl --user show``, which answers for any unit), and a user manager that is not there at all

@@ -1,4 +1,4 @@
-"""Telegram webhook mode (reference §10.3): a small HTTP server of its own, not on the gateway port.
+"""Telegram webhook mode (the original's ``webhookUrl``): a small HTTP server of its own, not on the gateway port.
 
 ``POST <webhookPath>`` (default ``/telegram-webhook``) takes one update as JSON; when ``webhookSecret`` is
 set the ``X-Telegram-Bot-Api-Secret-Token`` header must match it (else 401; without a secret every

@@ -1,4 +1,4 @@
-"""One WhatsApp Web linked-device account as a channel (reference §10.4): connect, inbound, send, logout.
+"""One WhatsApp Web linked-device account as a channel: connect, inbound, send, logout.
 
 The session (whatsmeow's sqlite store) lives in ``<stateDir>/credentials/whatsapp/<accountId>/`` (dir
 0700, files 0600) or the account's ``authDir``. ``serve`` connects with the stored session and reports
@@ -59,7 +59,7 @@ CONNECT_TIMEOUT = 30.0
 SEND_TIMEOUT = 30.0
 LOGOUT_TIMEOUT = 15.0
 # The client reconnects by itself after a drop; if it has not within this time, the manager starts a
-# fresh one (known failures 8-9: a listener left deaf after a disconnect, reconnects that give up).
+# fresh one (the original's failures: a listener left deaf after a disconnect, reconnects that give up).
 RECONNECT_WATCHDOG = 120.0
 
 _SERVERS = {"s.whatsapp.net", "g.us", "lid", "broadcast", "newsletter"}

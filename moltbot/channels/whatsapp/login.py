@@ -1,4 +1,4 @@
-"""QR login (``web.login.start`` / ``web.login.wait``) and logout of WhatsApp accounts (reference §10.4).
+"""QR login (``web.login.start`` / ``web.login.wait``) and logout of WhatsApp accounts, as the original's methods.
 
 A login is a client on a fresh session, run in the channel manager's nursery for at most ``QR_TTL``: its
 newest QR code is rendered as a PNG data URL; once the phone has scanned it (``PairSuccess`` then

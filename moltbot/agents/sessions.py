@@ -46,7 +46,7 @@ def main_session_key(agent_id: str, main_key: str = "main", scope: str = "per-se
 
 def canonical_key(key: str, *, default_agent: str = DEFAULT_AGENT_ID, main_key: str = "main",
                   scope: str = "per-sender") -> str:
-    """Canonicalise a session key the way the reference's RPCs do (§9.1)."""
+    """Canonicalise a session key the way the original's RPCs do."""
     key = key.strip().lower()
     if key in ("global", "unknown"):
         return key

@@ -12,7 +12,7 @@ or ``"*"``, or the sender is in ``groupAllowFrom``), the sender passes the group
 unset = the default account, ``"*"`` = any), then the first binding in file order wins at the most
 specific level present: peer > guild > team > account > any account > the default agent. A binding
 naming an agent that is not configured falls back to the default agent. ``session_key`` then builds the
-session key for that agent (§9.1 shapes, ``session.dmScope``, ``session.identityLinks``).
+session key for that agent (the original's key shapes, ``session.dmScope``, ``session.identityLinks``).
 """
 
 from __future__ import annotations

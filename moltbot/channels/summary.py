@@ -16,7 +16,7 @@ from .whatsapp.channel import resolve_auth_dir
 if TYPE_CHECKING:
     from .manager import ChannelManager
 
-CHANNEL_ORDER = ("telegram", "whatsapp", "discord", "slack", "webchat")  # the original's order (§10.1)
+CHANNEL_ORDER = ("telegram", "whatsapp", "discord", "slack", "webchat")  # the original's order
 OPTIONAL = ("discord", "slack")  # listed only when configured, as today's plugin channels
 LABELS = {"telegram": "Telegram", "whatsapp": "WhatsApp", "discord": "Discord", "slack": "Slack",
           "webchat": "WebChat"}

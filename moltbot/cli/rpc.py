@@ -1,6 +1,6 @@
 """How CLI commands reach the gateway: the target (URL and credentials) and one connection per command.
 
-Resolution follows the reference's ``callGateway`` (§12): URL = ``--url`` → ``gateway.remote.url`` when
+Resolution follows the reference's ``callGateway``: URL = ``--url`` → ``gateway.remote.url`` when
 ``gateway.mode`` is ``remote`` → ``ws[s]://127.0.0.1:<port>`` (port: ``CLAWDBOT_GATEWAY_PORT``, then
 ``gateway.port``; ``wss`` when ``gateway.tls.enabled``). Token = ``--token`` → in remote mode
 ``gateway.remote.token``, else ``CLAWDBOT_GATEWAY_TOKEN`` → ``gateway.auth.token``. Password =

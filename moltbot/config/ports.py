@@ -71,7 +71,7 @@ class Ports:
 
 
 def derive_ports(gateway_port: int, *, canvas_port: int | None = None) -> Ports:
-    """All the ports of §7.5 for a gateway on ``gateway_port`` (``canvas_port``: ``canvasHost.port``)."""
+    """All the ports derived from a gateway's (control, browser, relay, canvas) for a gateway on ``gateway_port`` (``canvas_port``: ``canvasHost.port``)."""
     browser_control = derive_port(gateway_port, 2, DEFAULT_BROWSER_CONTROL_PORT)
     return Ports(
         gateway=gateway_port,

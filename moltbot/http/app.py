@@ -83,7 +83,7 @@ def under(path: str, base: str) -> bool:
 
 
 async def dispatch(runtime: HttpRuntime, path: str) -> Response:
-    """The reference's HTTP dispatch order (§6.1); the first match answers.
+    """The original's HTTP dispatch order; the first match answers.
 
     A path still holding a percent escape after the server decoded it once is refused before any handler
     (GHSA-v865-p3gq-hw6m: a multi-encoded ``%252f`` bypassed auth on a protected prefix when one layer

@@ -61,8 +61,8 @@ DISPOSABLE_PARAMS: dict[str, Any] = {
     "cron.remove": {"id": NO_SUCH},
 }
 # A refusal is the right answer here (the sample names nothing that exists, or needs what no test target
-# has: a channel to send to). At 4, cron.runs on an unknown id is refused ("Automation not found", digest
-# §12) where 3 answered an empty list.
+# has: a channel to send to). At 4, cron.runs on an unknown id is refused ("Automation not found")
+# where 3 answered an empty list.
 REFUSAL_EXPECTED = {"send", "node.pair.approve", "node.pair.reject", "node.pair.verify", "node.rename",
                     "device.pair.approve", "device.pair.reject", "cron.update", "cron.run", "cron.remove"}
 REFUSAL_EXPECTED_AT_4 = {"cron.runs"}

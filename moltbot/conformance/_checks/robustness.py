@@ -159,7 +159,7 @@ async def request_flood(ctx: CheckContext) -> str:
                         continue
                     ctx.expect(frame.get("id") not in answered, "a request was answered twice", frame)
                     if ctx.protocol4 and _busy(frame):
-                        busy += 1  # 4: a full queue answers retryable UNAVAILABLE before running (§2)
+                        busy += 1  # 4: a full queue answers retryable UNAVAILABLE before running
                     else:
                         ctx.expect(frame.get("ok") is True, f"{method} failed during a flood", frame)
                     answered.add(frame["id"])

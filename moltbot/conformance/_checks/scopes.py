@@ -13,7 +13,7 @@ from .._context import CheckContext, Peer
 from .._registry import check
 from .session import UNKNOWN_METHOD
 
-# The reference's node-only methods (§3.1): callable by role node only, by nobody else, admins included.
+# The reference's node-only methods: callable by role node only, by nobody else, admins included.
 NODE_ONLY_METHODS = ("node.event", "node.invoke.result", "skills.bins")
 INVALID_PARAMS = {"conformanceUnknownKey": True}
 

@@ -6,9 +6,9 @@ through it with the ``Transport`` interface: ``receive_text`` feeds what the soc
 ``Connection`` and returns each complete message, ``send_text``/``send_texts`` write frames, ``close``
 sends a close frame. Nothing else runs for an idle connection: no reader/writer task pair, no memory
 channel, no ASGI message dicts, no per-connection closures (``__slots__`` throughout).
-Messages parsed from one socket read are handed out without a checkpoint, 16 at a time
-(``YIELD_EVERY``): a burst of a thousand small calls in one 64 KiB read does not hold the Trio loop from
-the other connections, and the connection's answers are written as they go (``Connection.respond`` holds
+Reads, messages and pongs that need no wait are taken without a checkpoint, 16 at a time
+(``YIELD_EVERY``, ``_tick``): a burst of a thousand small calls in one 64 KiB read, or a peer keeping the
+socket full of pings or fragments, does not hold the Trio loop from the other connections, and the connection's answers are written as they go (``Connection.respond`` holds
 the reader while its queue is over 256 KiB).
 
 What the hypercorn patches (``listener.py``, ``wsclose.py``) did for the ASGI path is done here directly:
@@ -49,7 +49,7 @@ CLOSE_REPLY_SECONDS = 2.0  # after our close frame, how long the peer's close fr
 LINGER_SECONDS = 2.0  # after our half-close, how long what the peer still sends is read and discarded
 CLOSE_SECONDS = 1.0  # how long a shielded close step (a close frame, the half-close) may take
 RECEIVE_BYTES = 65536
-YIELD_EVERY = 16  # messages from one read handed out before a checkpoint (a 64 KiB read holds ~1,000 calls)
+YIELD_EVERY = 16  # reads, messages and pongs taken without a wait before a checkpoint (``_tick``)
 ABNORMAL = int(CloseReason.ABNORMAL_CLOSURE)  # 1006: the TCP connection ended without a close frame
 TOO_BIG = int(CloseReason.MESSAGE_TOO_BIG)
 _SEND_FAILURES = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
@@ -191,13 +191,11 @@ class WebSocket:
                         self._closed = True
                         raise TransportClosed(TOO_BIG, exc.reason) from None
                     if message is not None:
-                        self._streak += 1
-                        if self._streak >= YIELD_EVERY:  # a burst read in one go: let the others run
-                            self._streak = 0
-                            await trio.lowlevel.checkpoint()
+                        await self._tick()
                         return message
                 elif isinstance(event, Ping):
                     await self._send(ws.send(event.response()))
+                    await self._tick()
                 elif isinstance(event, CloseConnection):
                     await self._closed_by_peer(event)
             data = await self._receive()
@@ -211,8 +209,8 @@ class WebSocket:
 
         The socket's own ``os.read`` rather than ``SocketStream.receive_some``: that one passes through
         the scheduler twice per read even when the data is waiting (a checkpoint before, another after),
-        a third of the gateway's CPU per ``health`` call. Fairness is kept by ``YIELD_EVERY`` and by the
-        wait when nothing is there; a closed socket's descriptor is -1 (EBADF), never a reused one."""
+        about a quarter of the gateway's CPU per ``health`` call. Fairness is kept by ``_tick`` and by
+        the wait when nothing is there; a closed socket's descriptor is -1 (EBADF), never a reused one."""
         sock = self.stream.socket
         while True:
             try:
@@ -226,7 +224,17 @@ class WebSocket:
                 continue
             except OSError:  # reset, or closed under us
                 return b""
+            await self._tick()
             return data
+
+    async def _tick(self) -> None:
+        """One more step (a read, a message, a pong) taken without waiting: every ``YIELD_EVERY`` of them,
+        a checkpoint, so a peer that keeps the socket full (a flood of calls, pings or fragments) cannot
+        hold the Trio loop from the other connections."""
+        self._streak += 1
+        if self._streak >= YIELD_EVERY:
+            self._streak = 0
+            await trio.lowlevel.checkpoint()
 
     def _take(self, event: Message) -> str | bytes | None:
         """Add one piece of a message; the message once it is whole (None before). Over the limit: close

@@ -9,7 +9,7 @@ child (``supervisor.py``) whose task is named after it:
   reconnects during a restart is accepted as soon as the new Runtime is up;
 - ``config-watch``, the config watcher, when the config has a file (hot reload: ``reload.py``).
 Then it serves *requests* one at a time, received on one memory channel: restarts (SIGUSR1, a
-restart-needing reload, ``schedule_restart``) and the stop. A restart retires the Runtime (runs finished, requests answered "restarting", its services
+restart-needing reload, ``schedule_restart``) and the stop. A restart retires the Runtime (runs finished, requests no longer acted on, its services
 stopped: ``Runtime.retire``), rebinds the listener only if bind/port changed (the canvas host only if its
 settings did), and starts a new Runtime from the new config, in the same process; then the old one's
 clients are sent ``shutdown`` and 1012, and its task ends once they have closed (bounded). New clients are

@@ -157,8 +157,8 @@ class Runtime:
         await self._wait_closed(grace)
 
     async def begin_drain(self, reason: str, *, runs_grace: float) -> None:
-        """Runs finished or cancelled; from now on no connection registers and a request is answered
-        UNAVAILABLE (retryable: the next Runtime serves it)."""
+        """Runs finished or cancelled; from now on no connection registers and a request is not acted on
+        (it ends with the connection's 1012 close, and the client sends it again to the next Runtime)."""
         await self.runs.drain(trio.current_time() + runs_grace, reason)
         self.draining = True
 

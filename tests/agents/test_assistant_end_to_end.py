@@ -22,6 +22,13 @@ from tests.fakes.telegram import open_fake_telegram
 BOT = "111:AAA-test-token"
 
 
+def _config(tmp_path, fake, telegram, *, allow_from):
+    """The exec-approval agent on the fake model, priced, with a Telegram account on the fake Bot API."""
+    config = priced(exec_config(tmp_path, fake.base_url))
+    return attrs.evolve(config, channels=attrs.evolve(config.channels, telegram=TelegramConfig(
+        api_root=telegram.url, bot_token=BOT, dm_policy="open", allow_from=allow_from)))
+
+
 
 async def test_telegram_request_waits_for_the_owners_approval_then_replies(tmp_path):
     call = ScriptedCall("c1", "exec", {"command": "echo disk is fine"})
@@ -29,10 +36,8 @@ async def test_telegram_request_waits_for_the_owners_approval_then_replies(tmp_p
         async with open_fake_openai(tool_call_reply(call), text_reply("Your disk is fine.")) as fake, \
                 open_fake_telegram() as telegram:
             bot = telegram.bot(BOT)
-            config = priced(exec_config(tmp_path, fake.base_url))
             # Everyone may write (dmPolicy open, "*"); only 42, named in allowFrom, is the owner.
-            config = attrs.evolve(config, channels=attrs.evolve(config.channels, telegram=TelegramConfig(
-                api_root=telegram.url, bot_token=BOT, dm_policy="open", allow_from=["tg:42", "*"])))
+            config = _config(tmp_path, fake, telegram, allow_from=["tg:42", "*"])
             async with open_gateway(config, port=0, env={}) as gateway:
                 bot.push_message(chat_id=42, user_id=42, text="check the disk please")
                 await bot.wait_sent(1)
@@ -77,9 +82,7 @@ async def test_telegram_request_approved_from_the_cli_then_replies(tmp_path):
         async with open_fake_openai(tool_call_reply(call), text_reply("Done.")) as fake, \
                 open_fake_telegram() as telegram:
             bot = telegram.bot(BOT)
-            config = priced(exec_config(tmp_path, fake.base_url))
-            config = attrs.evolve(config, channels=attrs.evolve(config.channels, telegram=TelegramConfig(
-                api_root=telegram.url, bot_token=BOT, dm_policy="open", allow_from=["tg:42"])))
+            config = _config(tmp_path, fake, telegram, allow_from=["tg:42"])
             async with open_gateway(config, port=0, env={}) as gateway:
                 bot.push_message(chat_id=42, user_id=42, text="say it from the terminal")
                 await bot.wait_sent(1)

@@ -204,12 +204,7 @@ class SlackChannel:
         if not messages:
             return
         self.status.last_inbound_at = wall_ms()
-        send_many = getattr(inbox, "send_many", None)
-        if send_many is not None:
-            await send_many(messages)
-        else:
-            for message in messages:
-                await inbox.send(message)
+        await inbox.send_many(messages)  # the batch's receipts in one store transaction
 
     async def probe(self, seconds: float) -> dict[str, Any]:
         """``auth.test`` on the live client, for ``channels.status`` with ``probe: true``."""

@@ -93,12 +93,7 @@ class TelegramChannel:
                         messages.append(message)
                 if messages:  # the batch's receipts in one store transaction
                     self.status.last_inbound_at = wall_ms()
-                    send_many = getattr(inbox, "send_many", None)
-                    if send_many is not None:
-                        await send_many(messages)
-                    else:
-                        for message in messages:
-                            await inbox.send(message)
+                    await inbox.send_many(messages)
 
             try:
                 if self.account.webhook_url:

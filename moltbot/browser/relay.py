@@ -32,9 +32,9 @@ from typing import Any
 
 import trio
 from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
 
 from ..gateway.auth import Authenticator, is_loopback
+from ..gateway.httpserver import serve
 from ..protocol import ProtocolError
 
 log = logging.getLogger("moltbot.browser.relay")
@@ -105,7 +105,7 @@ class ExtensionRelay:
                 relay.url = binds[0]
                 task_status.started(binds[0])
 
-        await serve(self._asgi, config, task_status=_Started())  # type: ignore[arg-type]
+        await serve(self._asgi, config, task_status=_Started())
 
     # --- ASGI ---------------------------------------------------------------------------------------
 

@@ -30,11 +30,11 @@ from urllib.parse import parse_qsl
 
 import attrs
 import trio
-from hypercorn.trio import serve
 
 from .._backoff import Backoff
 from ..config.ports import browser_ports
 from ..gateway.auth import is_loopback
+from ..gateway.httpserver import serve
 from ..gateway.supervisor import Child
 from ..protocol import ProtocolError
 from .profiles import PortBook, resolve_profiles
@@ -211,7 +211,7 @@ class BrowserService:
 
     async def _serve_http(self, port: int, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         config = loopback_server_config(port, "moltbot.browser.http")
-        await serve(self._asgi, config, task_status=task_status)  # type: ignore[arg-type]
+        await serve(self._asgi, config, task_status=task_status)
 
     async def _asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":

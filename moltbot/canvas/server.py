@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 import attrs
 import trio
 from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
 
 from .._util import collapse_single_exception_group
 from ..config.model import GatewayConfig
 from ..gateway import origin
+from ..gateway.httpserver import serve
 from . import files
 
 if TYPE_CHECKING:  # imported when the first page subscribes to live reload

@@ -154,14 +154,14 @@ class AsgiWebSocket:
 
     def _limit_message_size(self, limit: int, reason: str) -> None:
         """Set how large a message hypercorn buffers before it closes 1009 with ``reason``: until hello-ok
-        a stranger may make it hold 64 KiB (characters), not ``maxPayload`` (wsclose.py's
-        ``_handle_events`` patch reads the reason). Any other server: the handshake's own check is
+        a stranger may make it hold 64 KiB (characters), not ``maxPayload`` (``wsclose.ClosingWSStream``
+        reads the reason). Any other server: the handshake's own check is
         the only one."""
         stream = getattr(self._send, "__self__", None)
         buffer = getattr(stream, "buffer", None)
         if buffer is not None and hasattr(buffer, "max_length"):
             buffer.max_length = limit
-            stream._moltbot_too_large_reason = reason  # type: ignore[union-attr]
+            stream.too_large_reason = reason  # type: ignore[union-attr]
 
     async def receive_text(self) -> str | bytes:
         message = await self._receive()

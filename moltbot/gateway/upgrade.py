@@ -1,6 +1,6 @@
 """The first read of every accepted socket: a WebSocket upgrade becomes a lean connection, the rest is HTTP.
 
-Theory of operation. hypercorn's trio worker accepts (``listener.py``) and makes one task per socket; in
+Theory of operation. hypercorn's trio worker accepts (``httpserver.serve``) and makes one task per socket; in
 that task ``Upgrades.route`` reads the first request's head with h11 (bounded in size by hypercorn's
 ``h11_max_incomplete_size`` and in time by ``keep_alive_timeout``, as hypercorn bounds an idle socket:
 a head that never ends is a slow-loris, closed). Then:
@@ -13,7 +13,7 @@ a head that never ends is a slow-loris, closed). Then:
 - anything else (HTTP, a malformed head, an upgrade hypercorn should refuse) goes to hypercorn with the
   bytes already read replayed (``Replayed``), so every HTTP route, limit and answer stays hypercorn's and
   Quart's.
-The socket's admission slot (``listener.ADMISSION``) is given back when the socket is finally closed,
+The socket's admission slot (``httpserver.ADMISSION``) is given back when the socket is finally closed,
 which for a WebSocket is after its lingering close, in the listener's closer nursery.
 """
 

@@ -55,3 +55,66 @@ async def test_embedding_changes_no_logging_configuration(make_config):
     assert {name: after[name] for name in before} == before
     assert all(state == (tuple(), tuple(), logging.NOTSET, True) for name, state in after.items()
                if name not in before)
+
+
+# Run in a fresh interpreter: this one imported moltbot long ago. Every module attribute of hypercorn and
+# wsproto, and every attribute of the classes they define, is recorded before moltbot is imported, then
+# compared (by identity) after a gateway has run and served an HTTP request and WebSocket connects on
+# both paths (the lean one and hypercorn's ASGI one, whose streams get our close handling).
+_HYPERCORN_SNAPSHOT = r"""
+import asyncio, importlib, pkgutil, sys
+import hypercorn, wsproto
+
+def modules():
+    for package in (hypercorn, wsproto):
+        yield package
+        for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            if not info.name.startswith(("hypercorn.asyncio", "hypercorn.__main__")):
+                try:
+                    yield importlib.import_module(info.name)
+                except ImportError:  # an optional extra (uvloop, aioquic)
+                    pass
+
+def snapshot():
+    found = {}
+    for module in modules():
+        for name, value in list(vars(module).items()):
+            found[f"{module.__name__}.{name}"] = value
+            if isinstance(value, type) and value.__module__ == module.__name__:
+                for attr, member in list(vars(value).items()):
+                    found[f"{module.__name__}.{name}.{attr}"] = member
+    return found
+
+before = snapshot()
+
+import trio
+import moltbot
+from moltbot import AuthConfig, Config, GatewayConfig, open_gateway, open_gateway_client
+
+async def main():
+    config = Config(gateway=GatewayConfig(auth=AuthConfig(token="t" * 32)))
+    for env in ({}, {"MOLTBOT_WS_PATH": "asgi"}):
+        with trio.fail_after(30):
+            async with open_gateway(config, port=0, env=env) as gateway:
+                async with open_gateway_client(gateway.url, token="t" * 32) as client:
+                    await client.call("health", {})
+                stream = await trio.open_tcp_stream("127.0.0.1", gateway.port)
+                await stream.send_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                assert (await stream.receive_some(65536)).startswith(b"HTTP/1.1")
+                await stream.aclose()
+
+trio.run(main)
+after = snapshot()
+changed = sorted(name for name, value in before.items() if after.get(name, before) is not value)
+print("CHANGED", changed, flush=True)
+sys.exit(1 if changed else 0)
+"""
+
+
+def test_importing_and_running_a_gateway_changes_nothing_of_hypercorn(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", _HYPERCORN_SNAPSHOT], capture_output=True, text=True,
+                            timeout=120, cwd=tmp_path, env={**__import__("os").environ, "HOME": str(tmp_path)})
+    assert result.returncode == 0 and "CHANGED []" in result.stdout, result.stdout + result.stderr[-3000:]

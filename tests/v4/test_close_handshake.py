@@ -17,7 +17,7 @@ import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 
-from moltbot.gateway import listener, wsclose
+from moltbot.gateway import httpserver, wsclose
 from tests.conftest import connect_frame
 
 PREMATURE_WINDOW = 0.5  # how long a TCP end before our close reply is looked for (it came in ~0.2 ms)
@@ -166,7 +166,7 @@ async def test_a_restart_sends_shutdown_and_1012_then_waits_for_the_close_reply(
 @pytest.fixture
 def impatient(monkeypatch):
     monkeypatch.setattr(wsclose, "CLOSE_REPLY_SECONDS", 0.2)
-    monkeypatch.setattr(listener, "LINGER_SECONDS", 0.2)
+    monkeypatch.setattr(httpserver, "LINGER_SECONDS", 0.2)
 
 
 async def dropped(peer: Peer) -> None:

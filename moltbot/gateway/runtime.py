@@ -44,7 +44,6 @@ from ..protocol import (
     ProtocolError,
     Reject,
     ServerHandshake,
-    ShutdownEvent,
     encode_frame,
     event_guard,
     guard_admits,
@@ -61,6 +60,7 @@ from .health import HealthMonitor
 from .hosts import BrowserHostAdapter, NodesHostAdapter
 from .methods import HANDLERS, INLINE
 from .presence import PresenceRegistry, PresenceTracker
+from .retire import Retirement
 from .state import GatewayStats
 from .transport import Peer, Transport
 
@@ -73,8 +73,6 @@ log = logging.getLogger("moltbot.gateway")
 _HOST_NAME = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]|[0-9A-Fa-f:.]{2,45}")
 _ANY_ADDRESS = ("0.0.0.0", "::", "[::]")
 RETIRE_GRACE_SECONDS = 2.0  # a retired Runtime's connections get this long to close
-SEND_OFF_BATCH = 32  # clients sent ``shutdown`` + 1012 at a time (``send_off``)
-SEND_OFF_BATCH_SECONDS = 0.05  # how long a batch may take to close before the next one is sent
 
 
 class Runtime:
@@ -88,8 +86,8 @@ class Runtime:
         self.hook_limiter = FailureLimiter(HOOK_RATE_LIMIT, lambda: trio.current_time() * 1000)
         self.broadcaster = Broadcaster()
         self.session_subscribers: weakref.WeakSet[Connection] = weakref.WeakSet()  # sessions.subscribe
-        self.presence = PresenceRegistry(gateway.state.version)
-        self.presence_tracker = PresenceTracker(self.presence, self.broadcaster)  # rows of our connections
+        # The presence rows (``presence``), those of our connections kept by the tracker.
+        self.presence_tracker = PresenceTracker(PresenceRegistry(gateway.state.version), self.broadcaster)
         self.nodes = NodesService(NodesHostAdapter(self))  # device/node pairing stores, connected nodes, mDNS advertisement
         self.health = HealthMonitor(self.broadcaster, agents=None, interval_ms=config.gateway.health_refresh_interval_ms)
         self.handlers = dict(HANDLERS)
@@ -116,19 +114,15 @@ class Runtime:
         self.hot_actions["restart-browser-control"] = self.browser.restart_action
         self.health.channels = self.channels.health
         self.health.link_channel = self.channels.link_channel
-        self.draining = False
         self.connection_nursery: trio.Nursery | None = None  # while serving: where connections run
-        self._all_closed = trio.Event()
-        self._services_scope = trio.CancelScope()  # cancelled by ``retire``
-        self._services_done = trio.Event()
-        self._unregistered = trio.Event()  # while draining: set (and replaced) as each connection goes
+        self.retirement = Retirement(self.broadcaster)  # draining, stopping the services, the clients' going
 
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Run the Runtime until cancelled (the Gateway's ``runtime`` child stops it), or, once ``retire``
         has stopped its services, until its last connection has closed (≤ ``RETIRE_GRACE_SECONDS``)."""
         async with trio.open_nursery() as nursery:
             await nursery.start(serve_connections, self, name="connections")
-            with self._services_scope:
+            with self.retirement.services_scope:
                 async with self.models.open(), trio.open_nursery() as services:  # its HTTP client: on first use
                     await services.start(self.health.serve, name="health")
                     await services.start(self.nodes.serve, name="nodes")
@@ -142,8 +136,8 @@ class Runtime:
                     await services.start(self.browser.serve, name="browser")
                     task_status.started()
             # Retired (``retire``): the services have ended; the connections, told to go, are closing.
-            self._services_done.set()
-            await self._wait_closed(RETIRE_GRACE_SECONDS)
+            self.retirement.services_ended.set()
+            await self.retirement.wait_closed(RETIRE_GRACE_SECONDS)
             nursery.cancel_scope.cancel()
 
     async def drain(self, reason: str, restart_expected_ms: int | None, *, runs_grace: float, grace: float) -> None:
@@ -154,46 +148,33 @@ class Runtime:
         """
         await self.begin_drain(reason, runs_grace=runs_grace)
         await self.send_off(reason, restart_expected_ms)
-        await self._wait_closed(grace)
+        await self.retirement.wait_closed(grace)
 
     async def begin_drain(self, reason: str, *, runs_grace: float) -> None:
         """Runs finished or cancelled; from now on no connection registers and a request is not acted on
         (it ends with the connection's 1012 close, and the client sends it again to the next Runtime)."""
         await self.runs.drain(trio.current_time() + runs_grace, reason)
-        self.draining = True
+        self.retirement.begin()
 
     async def send_off(self, reason: str, restart_expected_ms: int | None) -> None:
-        """Send every client ``shutdown`` and its 1012 close, queued behind what it is still owed.
-
-        ``SEND_OFF_BATCH`` clients at a time, each batch given up to ``SEND_OFF_BATCH_SECONDS`` to close
-        before the next: a thousand writers at once would make every scheduling round of the process
-        long, and the next Runtime (already serving) would answer its first clients only after them."""
-        self.broadcaster.seq += 1
-        text = self.broadcaster.event_text("shutdown", ShutdownEvent(reason, restart_expected_ms))
-        pending = list(self.broadcaster.connections)
-        for start in range(0, len(pending), SEND_OFF_BATCH):
-            batch = pending[start:start + SEND_OFF_BATCH]
-            self.broadcaster.deliver(text, "shutdown", batch, droppable=False)
-            for connection in batch:
-                connection.close(CLOSE_SERVICE_RESTART, "service restart")
-            with trio.move_on_after(SEND_OFF_BATCH_SECONDS):
-                while any(connection in self.broadcaster.connections for connection in batch):
-                    await self._unregistered.wait()
+        """Send every client ``shutdown`` and its 1012 close, a batch at a time (``Retirement.send_off``)."""
+        await self.retirement.send_off(reason, restart_expected_ms)
 
     async def retire(self) -> None:
         """After ``begin_drain``: stop the services (channels, cron, the agents, …: what must never run
         twice) and return once they have ended, so that the next Runtime can start at once; this one's
         ``serve`` goes on until its connections have closed (``send_off``, bounded), so a restart's
         downtime does not wait for a thousand close frames."""
-        self._services_scope.cancel(reason="runtime retired")
-        await self._services_done.wait()
+        await self.retirement.retire()
 
-    async def _wait_closed(self, grace: float) -> None:
-        with trio.move_on_after(grace):
-            if self.broadcaster.connections:
-                await self._all_closed.wait()
-        for connection in list(self.broadcaster.connections):  # stuck writers: close without flushing
-            connection.abort(CLOSE_SERVICE_RESTART, "service restart")
+    @property
+    def draining(self) -> bool:
+        """Being replaced or stopped: no connection registers, no request is acted on."""
+        return self.retirement.draining
+
+    @property
+    def presence(self) -> PresenceRegistry:
+        return self.presence_tracker.registry
 
     def _emit(self, event: str, payload: object, droppable: bool) -> None:
         if event == "sessions.changed":
@@ -302,11 +283,7 @@ class Runtime:
         if connection.presence_key is not None and self.presence_tracker.release(connection.presence_key):
             if not self.draining:
                 self.presence_tracker.announce()
-        if self.draining and not self.broadcaster.connections:
-            self._all_closed.set()
-        if self.draining:
-            self._unregistered.set()
-            self._unregistered = trio.Event()
+        self.retirement.connection_gone()
 
     # --- status ---------------------------------------------------------------------------------
 

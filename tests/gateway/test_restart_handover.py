@@ -21,7 +21,7 @@ async def test_the_old_clients_are_sent_off_only_once_the_new_runtime_serves(gat
     send_off = Runtime.send_off
 
     async def recording(self: Runtime, reason: str, restart_expected_ms: int | None) -> None:
-        seen.append((gateway.runtime is not self, self._services_done.is_set()))
+        seen.append((gateway.runtime is not self, self.retirement.services_ended.is_set()))
         await send_off(self, reason, restart_expected_ms)
 
     monkeypatch.setattr(Runtime, "send_off", recording)

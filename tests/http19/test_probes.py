@@ -83,11 +83,11 @@ async def test_only_exact_paths_are_probes(make_config):
 
 
 async def test_a_draining_runtime_is_not_ready_but_still_live(gateway):
-    gateway.runtime.draining = True  # what an in-process restart or a stop sets while clients leave
+    gateway.runtime.retirement.draining = True  # what an in-process restart or a stop sets while clients leave
     try:
         ready, startup, live = [await request(gateway, "GET", path) for path in ("/readyz", "/startupz", "/healthz")]
     finally:
-        gateway.runtime.draining = False
+        gateway.runtime.retirement.draining = False
     assert (ready.status, ready.json()["ready"], ready.json()["failing"]) == (503, False, ["gateway-draining"])
     assert (startup.status, startup.json()["status"], startup.json()["ok"]) == (503, "draining", False)
     assert (live.status, live.json()) == (200, {"ok": True, "status": "live"})

@@ -8,15 +8,14 @@ child (``supervisor.py``) whose task is named after it:
   Runtime is current (``current_runtime()`` waits while one is being replaced), so a client that
   reconnects during a restart is accepted as soon as the new Runtime is up;
 - ``config-watch``, the config watcher, when the config has a file (hot reload: ``reload.py``).
-Then it serves *requests* one at a time, received on one memory channel: restarts (SIGUSR1, a
-restart-needing reload, ``schedule_restart``) and the stop. A restart retires the Runtime (runs finished, requests no longer acted on, its services
-stopped: ``Runtime.retire``), rebinds the listener only if bind/port changed (the canvas host only if its
-settings did), and starts a new Runtime from the new config, in the same process; then the old one's
-clients are sent ``shutdown`` and 1012, and its task ends once they have closed (bounded). New clients are
-served by the new Runtime without waiting for a thousand close frames. Requests that arrive while one
-is served are taken together once it is done: their restarts merged into one (so a reload and a SIGUSR1
-landing together restart once, never running two channel pollers side by side), and a stop among them
-wins over the restarts.
+Then it serves *requests* one at a time, received on one memory channel (``control.py``): restarts
+(SIGUSR1, a restart-needing reload, ``schedule_restart``) and the stop; those that arrive while one is
+served are taken together (restarts merged into one, a stop winning over them). A restart retires the
+Runtime (runs finished, requests no longer acted on, its services stopped: ``Runtime.retire``), rebinds
+the listener only if bind/port changed (the canvas host only if its settings did), and starts a new
+Runtime from the new config, in the same process; then the old one's clients are sent ``shutdown`` and
+1012, and its task ends once they have closed (bounded). New clients are served by the new Runtime
+without waiting for a thousand close frames.
 
 ``serve_gateway`` is the service form (``await nursery.start(serve_gateway, config)`` returns the running
 Gateway); ``open_gateway`` is the context-manager form for programs that embed the gateway.
@@ -27,13 +26,11 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import math
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-import attrs
 import trio
 
 from .._util import collapse_single_exception_group
@@ -45,6 +42,7 @@ from ..config.model import Config
 from .auth import AuthSetupError, ResolvedAuth
 from .binding import ListenerBinding
 from .connection import serve_client
+from .control import GatewayRequests, RestartRequest, StopRequest
 from .embed import confine, embedded_state_dir
 from .listener import resolve_bind_host
 from .reload import ConfigReloader
@@ -61,23 +59,6 @@ __all__ = ["AuthSetupError", "Gateway", "GatewayStats", "open_gateway", "serve_g
 STOP_GRACE_SECONDS = 2.0
 STOP_RUNS_GRACE_SECONDS = 1.5  # a stop must end within 5 s (the original's watchdog), restarts may wait longer
 RESTART_EXPECTED_MS = 1500
-MAX_RESTART_DELAY_MS = 60_000
-
-
-@attrs.frozen
-class RestartRequest:
-    reason: str
-    config: Config | None = None  # None: re-read the file
-
-    def merged(self, later: RestartRequest) -> RestartRequest:
-        """One restart for both: both reasons, the later config if it has one."""
-        return RestartRequest(f"{self.reason}; {later.reason}", later.config or self.config)
-
-
-@attrs.frozen
-class StopRequest:
-    reason: str
-
 
 class Gateway:
     """The running gateway. Create it with ``serve_gateway``/``open_gateway``, not directly."""
@@ -86,9 +67,8 @@ class Gateway:
                  port_source: str | None = None, watch_config: bool = True) -> None:
         self.config = config
         env = with_aliases(os.environ if env is None else env)  # OPENCLAW_*/MOLTBOT_* names too
-        if not ResolvedAuth.resolve(config.gateway.auth, env).secret:
-            mode = ResolvedAuth.resolve(config.gateway.auth, env).mode
-            raise AuthSetupError(f"gateway auth mode is {mode}, but no {mode} was configured "
+        if not (auth := ResolvedAuth.resolve(config.gateway.auth, env)).secret:
+            raise AuthSetupError(f"gateway auth mode is {auth.mode}, but no {auth.mode} was configured "
                                  "(set gateway.auth.token or CLAWDBOT_GATEWAY_TOKEN)")
         # What outlives each Runtime: counters, queued system events, the last heartbeat.
         self.state = ProcessState(version=env.get("CLAWDBOT_VERSION") or __version__, env=env)
@@ -108,12 +88,9 @@ class Gateway:
         self.on_listener_moved: Callable[[Gateway], None] | None = None  # run_gateway: lock record, console
         self._runtime_changed = trio.Event()
         self._replacing = False
-        # Restart and stop requests, served one at a time by ``_serve_requests``. Unbounded, as the
-        # requests come from this process (signals, reloads, timers, ``stop``), and each pass takes them all.
-        self._requests, self._request_inbox = trio.open_memory_channel[RestartRequest | StopRequest](math.inf)
+        self.requests = GatewayRequests()  # restarts and the stop, served one at a time (``_serve_requests``)
         self._stopping = False  # the stop is being served: no longer accepting
         self._stopped = trio.Event()
-        self._restart_authorized_until = 0.0
         self._nursery: trio.Nursery | None = None
         # The root nursery's restartable children (the canvas host's is ``self.canvas.child``).
         # Serves the current Runtime; a new one per restart, the old one ending beside it (``_restart``).
@@ -198,7 +175,7 @@ class Gateway:
             self._stopped.set()
 
     def request_stop(self, reason: str = "gateway stopping") -> None:
-        self._request(StopRequest(reason))
+        self.requests.put(StopRequest(reason))
 
     async def stop(self, reason: str = "gateway stopping") -> None:
         """Stop gracefully (shutdown event, clients closed 1012) and wait until everything has ended."""
@@ -207,41 +184,17 @@ class Gateway:
 
     def request_restart(self, reason: str, config: Config | None = None) -> None:
         """Restart in-process soon: with ``config``, or re-reading the config file. Merged if one is pending."""
-        self._request(RestartRequest(reason, config))
-
-    def _request(self, request: RestartRequest | StopRequest) -> None:
-        try:
-            self._requests.send_nowait(request)
-        except trio.BrokenResourceError:  # the gateway has stopped: nothing is left to restart or stop
-            log.debug("%s after the gateway stopped, ignored: %s", type(request).__name__, request.reason)
+        self.requests.put(RestartRequest(reason, config))
 
     def schedule_restart(self, *, delay_ms: int = 2000, reason: str | None = None) -> dict[str, Any]:
         """Restart after ``delay_ms`` (clamped 0..60000); answers the original's ScheduledRestart."""
         assert self._nursery is not None
-        delay_ms = max(0, min(MAX_RESTART_DELAY_MS, int(delay_ms)))
-        reason = (reason or "").strip()[:200] or None
-        self._restart_authorized_until = trio.current_time() + delay_ms / 1000 + 5
-
-        async def restart_later() -> None:
-            await trio.sleep(delay_ms / 1000)
-            self.request_restart(reason or "scheduled restart")
-
-        self._nursery.start_soon(restart_later, name="scheduled-restart")
-        result: dict[str, Any] = {"ok": True, "pid": os.getpid(), "signal": "SIGUSR1", "delayMs": delay_ms,
-                                  "mode": "emit"}
-        if reason:
-            result["reason"] = reason
-        return result
+        return self.requests.schedule_restart(self._nursery, delay_ms=delay_ms, reason=reason)
 
     def handle_sigusr1(self, name: str = "SIGUSR1") -> bool:
-        """SIGUSR1 (or SIGUSR2): restart in-process, as the README and the seed promise, unless
-        ``commands.restart`` is ``false`` (external restarts off) and no restart was scheduled."""
-        if self.config.commands.restart is not False or trio.current_time() <= self._restart_authorized_until:
-            self.request_restart(name)
-            return True
-        log.warning("%s restart ignored: commands.restart is false (external restarts are off; unset it or "
-                    "set it to true to allow them)", name)
-        return False
+        """SIGUSR1 (or SIGUSR2): restart in-process unless external restarts are off (``commands.restart``
+        is ``false``) and no restart was scheduled; whether it will."""
+        return self.requests.restart_signal(name, self.config)
 
     @property
     def accepting(self) -> bool:
@@ -260,27 +213,17 @@ class Gateway:
         self._runtime_changed = trio.Event()
 
     async def _serve_requests(self) -> None:
-        """Serve restart and stop requests until a stop: each pass takes every request queued by then."""
-        async with self._request_inbox:
+        """Serve restart and stop requests until a stop (``control.GatewayRequests.next``)."""
+        try:
             while True:
-                stop: StopRequest | None = None
-                restart: RestartRequest | None = None
-                request = await self._request_inbox.receive()
-                while True:
-                    if isinstance(request, StopRequest):
-                        stop = stop or request
-                    else:
-                        restart = request if restart is None else restart.merged(request)
-                    try:
-                        request = self._request_inbox.receive_nowait()
-                    except trio.WouldBlock:
-                        break
-                if stop is not None:
+                request = await self.requests.next()
+                if isinstance(request, StopRequest):
                     self._stopping = True
-                    await self._shutdown(stop.reason)
+                    await self._shutdown(request.reason)
                     return
-                assert restart is not None
-                await self._restart(restart)
+                await self._restart(request)
+        finally:
+            self.requests.close()
 
     # --- runtime and listener -------------------------------------------------------------------
 
@@ -311,13 +254,6 @@ class Gateway:
         assert self._nursery is not None
         if await self.listener.rebind(self._nursery, config) and self.on_listener_moved is not None:
             self.on_listener_moved(self)
-
-    async def _drain_runtime(self, reason: str, restart_expected_ms: int | None, runs_grace: float) -> None:
-        runtime = self.runtime
-        assert runtime is not None
-        with trio.CancelScope(shield=True):
-            await runtime.drain(reason, restart_expected_ms, runs_grace=runs_grace, grace=STOP_GRACE_SECONDS)
-            await self.runtime_child.stop(f"gateway: {reason}")
 
     async def _restart(self, request: RestartRequest) -> None:
         started = trio.current_time()
@@ -371,7 +307,10 @@ class Gateway:
                  request.reason, self.port_reason())
 
     async def _shutdown(self, reason: str) -> None:
-        await self._drain_runtime(reason, None, runs_grace=STOP_RUNS_GRACE_SECONDS)
+        assert self.runtime is not None
+        with trio.CancelScope(shield=True):
+            await self.runtime.drain(reason, None, runs_grace=STOP_RUNS_GRACE_SECONDS, grace=STOP_GRACE_SECONDS)
+            await self.runtime_child.stop(f"gateway: {reason}")
         await self.canvas.stop()
         await self.listener.stop()
 

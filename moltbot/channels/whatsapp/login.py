@@ -58,15 +58,6 @@ def qr_png_data_url(code: str) -> str:
     return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
 
 
-def qr_terminal_text(code: str) -> str:
-    """``code`` as a QR drawn with block characters, for a terminal."""
-    import segno
-
-    out = io.StringIO()
-    segno.make_qr(code, error="l").terminal(out=out, compact=True, border=2)
-    return out.getvalue()
-
-
 @attrs.define(eq=False)
 class LoginSession:
     account_id: str

@@ -222,7 +222,7 @@ event_frames = from_type(EventFrame)
 frames = request_frames | response_frames | event_frames
 
 
-# --- bindings (reference §9.1): a small universe, so matches and ties are common ------------------------
+# --- bindings (the most specific match wins): a small universe, so matches and ties are common ------------------------
 
 BINDING_AGENTS = ("main", "work", "home")
 BINDING_PEERS = (("dm", "42"), ("dm", "7"), ("group", "-100"), ("group", "-100:topic:5"))

@@ -1,4 +1,4 @@
-"""Cron delivery through the channels (reference §11): a job's output reaches Telegram, chunked, to an
+"""Cron delivery through the channels: a job's output reaches Telegram, chunked, to an
 explicit target or to where the agent's main session last talked; failures are named in the run log."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``bindings[]`` routing (reference §9.1): which agent answers, in which session; config validation."""
+"""``bindings[]`` routing (the most specific binding wins): which agent answers, in which session; config validation."""
 
 from __future__ import annotations
 

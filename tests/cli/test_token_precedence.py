@@ -1,7 +1,7 @@
 """Token precedence, exactly as the reference has it — and it differs on purpose between the two sides:
 
-- gateway (§5.1): "`token` = `gateway.auth.token` ?? env `CLAWDBOT_GATEWAY_TOKEN`" (config first);
-- CLI (§12, ``call.ts``): "Token = `--token` → remote mode: `gateway.remote.token`; local mode: env
+- gateway: "`token` = `gateway.auth.token` ?? env `CLAWDBOT_GATEWAY_TOKEN`" (config first);
+- CLI (``call.ts``): "Token = `--token` → remote mode: `gateway.remote.token`; local mode: env
   `CLAWDBOT_GATEWAY_TOKEN` → `gateway.auth.token`" (environment first, locally).
 
 So a shell whose ``CLAWDBOT_GATEWAY_TOKEN`` differs from the config's token gets "token mismatch" from
@@ -31,14 +31,14 @@ def write_config(home, gateway: dict) -> None:
 async def test_gateway_prefers_its_config_token_and_the_cli_prefers_the_environment(home):
     tmp_path, env = home
     write_config(tmp_path, {"mode": "local", "auth": {"token": CONFIG_TOKEN}})
-    # The gateway's own environment has another token: the config's wins (§5.1).
+    # The gateway's own environment has another token: the config's wins.
     process, url, _ = await _start({**env, "CLAWDBOT_GATEWAY_TOKEN": ENV_TOKEN}, unconfigured=False)
     try:
         assert _run(env, "gateway", "call", "health", "--url", url, "--token", CONFIG_TOKEN).returncode == 0
         refused = _run(env, "gateway", "call", "health", "--url", url, "--token", ENV_TOKEN)
         assert refused.returncode == 1 and "token mismatch" in refused.stderr
 
-        # The CLI, locally: the environment's token before the config's (§12) ...
+        # The CLI, locally: the environment's token before the config's ...
         from_env = _run({**env, "CLAWDBOT_GATEWAY_TOKEN": ENV_TOKEN}, "gateway", "call", "health", "--url", url)
         assert from_env.returncode == 1 and "the token sent came from CLAWDBOT_GATEWAY_TOKEN" in from_env.stderr
         assert "differs from gateway.auth.token" in from_env.stderr

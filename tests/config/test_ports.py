@@ -1,4 +1,4 @@
-"""The derived ports of reference §7.5, computed in one place."""
+"""The ports derived from the gateway port (browser control, relay, canvas host), computed in one place."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The reload rule table and modes (reference §7.6), as pure functions."""
+"""The reload rule table and modes (which change is applied hot, which restarts), as pure
+functions."""
 
 import pytest
 

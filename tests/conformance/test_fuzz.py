@@ -121,7 +121,7 @@ PYTHON_TEXT = ("recursion", "Exceeds the limit", "Traceback", "codec can't", "ob
 class Message:
     """One hostile message: ``opcode`` and ``payload`` as sent; ``request_id`` if it is a request with an id;
     ``frame_id`` if it is a JSON object with a string ``id`` of any ``type`` (after hello-ok, an invalid frame
-    is answered with the frame's own id if present, else "invalid": reference §1.6)."""
+    is answered with the frame's own id if present, else "invalid")."""
 
     label: str
     opcode: int
@@ -465,8 +465,8 @@ async def test_gateway_survives_random_hostile_clients(world):
 
 
 async def test_connection_closed_before_its_request_frees_its_tasks_promptly(world):
-    # Was a strict xfail (hypercorn held such a connection until keep_alive_timeout); the listener's
-    # patch now stops the idle timer when the reader ends (moltbot/gateway/listener.py).
+    # Was a strict xfail (hypercorn held such a connection until keep_alive_timeout); our servers'
+    # connections stop the idle timer when the reader ends (moltbot/gateway/httpserver.py).
     stream = await open_tcp(world.url)
     await trio.sleep(0.1)  # accepted: hypercorn has started serving it
     abort(stream)

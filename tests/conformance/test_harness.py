@@ -21,7 +21,7 @@ HANDSHAKE_TIMEOUT_MS = 1000
 MIN_PASSES = 45
 # Checks our gateway fails today, each pinned by an xfail(strict=True) test below: when it is fixed the
 # xfail passes, strict turns that into a failure, and the entry comes out of this table.
-# (Empty now: robustness.invalid_utf8_text passes since listener.py's parse-failure patch.)
+# (Empty now: robustness.invalid_utf8_text passes since wsclose.FailingConnection answers parse failures.)
 KNOWN_FAILURES: dict[str, str] = {}
 
 

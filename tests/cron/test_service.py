@@ -143,7 +143,7 @@ async def test_run_reports_a_job_already_running(autojump_clock, process):
     assert len(gateway.host.turns) == 1
 
 
-# --- restarts (known failure 16) -------------------------------------------------------------------
+# --- restarts: runs missed while the gateway was down are caught up once ---------------------------
 
 
 async def test_runs_missed_while_down_are_caught_up_once_at_start(autojump_clock, process):

@@ -1,7 +1,7 @@
 """With several agents configured (``agents.list``), health, status and hello-ok describe all of them.
 
-Reference §9.5 (HealthSummary, StatusSummary), §1.4 (``snapshot.sessionDefaults``), §9.1 (default agent:
-the one marked default, else the first).
+The shapes of HealthSummary and StatusSummary, hello-ok's ``snapshot.sessionDefaults``, and which agent
+is the default (the one marked default, else the first).
 """
 
 from __future__ import annotations

@@ -239,7 +239,7 @@ async def test_a_raw_that_is_not_an_object_is_refused_in_the_originals_words(adm
 
 
 async def test_writes_keep_the_previous_files_as_five_rotated_backups(admin, config_file):
-    """Reference §7.1: the replaced file is kept as <path>.bak, older ones shift to .bak.1 … .bak.4 (0600)."""
+    """As the original writes its config: the replaced file is kept as <path>.bak, older ones shift to .bak.1 … .bak.4 (0600)."""
     for n in range(6):  # maxConcurrent 3 → 4 → … → 9
         snap = await admin.call("config.get")
         raw = snap["raw"].replace(f"maxConcurrent: {n + 3}", f"maxConcurrent: {n + 4}")

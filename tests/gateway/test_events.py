@@ -132,7 +132,7 @@ async def test_connect_and_disconnect_storm_with_broadcasts_leaves_the_gateway_s
 
 
 async def test_deeply_nested_json_is_answered_after_the_handshake_and_closes_before(raw):
-    nested = "[" * 20_000 + "]" * 20_000  # no id to answer: "invalid" after hello-ok (reference §1.6)
+    nested = "[" * 20_000 + "]" * 20_000  # no id to answer: "invalid" after hello-ok (a frame that cannot be parsed)
     async with raw(handshake=True) as ws:
         await ws.send(nested)
         assert (await ws.response("invalid"))["error"]["message"] == "invalid request frame: nesting deeper than 128 levels"

@@ -1,4 +1,5 @@
-"""The handshake over a real socket: every malformed-input case of reference §1.6, while a bystander stays."""
+"""The handshake over a real socket: every malformed first frame and connect (each with the
+close it gets, answered where it has an id), while a bystander stays."""
 
 import json
 
@@ -112,7 +113,7 @@ async def test_password_mode_accepts_the_password_with_a_device(make_config):
         params["device"] = sign_connect(DeviceKeyPair.generate(), params, nonce=ws.challenge["payload"]["nonce"])
         await ws.send({"type": "req", "id": "c1", "method": "connect", "params": params})
         assert (await ws.response("c1"))["ok"]
-        async with open_raw(gateway.url) as bare:  # a password alone is not enough (reference §5.5)
+        async with open_raw(gateway.url) as bare:  # a password alone is not enough: a device is needed too
             await bare.send(connect_frame(auth={"password": "pw-secret"}))
             assert (await bare.receive())["error"]["message"] == "device identity required"
 
@@ -160,7 +161,7 @@ async def test_bystander_keeps_working_through_every_bad_client(raw, client):
 @pytest.mark.parametrize("handshake", [False, True], ids=["before-connect", "after-hello"])
 async def test_invalid_utf8_text_frame_closes_1007(gateway, client, handshake):
     """RFC 6455 §8.1: invalid UTF-8 in a text frame fails the connection with close 1007 — a close frame,
-    not a dropped TCP connection (hypercorn needs ``listener.py``'s patch for it)."""
+    not a dropped TCP connection (hypercorn's ASGI path needs ``wsclose.FailingConnection`` for it)."""
     from moltbot.conformance._wire import OPCODE_TEXT, RawWebSocket
 
     async with client() as bystander:

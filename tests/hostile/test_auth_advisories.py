@@ -1,5 +1,5 @@
-"""Today's OpenClaw advisories as regression tests (issue 15 §11, known-failures.md "Advisories"), and the
-password-mode hint (§10). Over real loopback sockets; the config check as a unit."""
+"""Today's OpenClaw advisories as regression tests (issue 15 §11), and the
+password-mode hint (issue 15 §10). Over real loopback sockets; the config check as a unit."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import trio
 from moltbot.protocol._device import DeviceKeyPair, sign_connect
 from tests.conftest import TOKEN, connect_frame
 
-# A proxy header from an untrusted peer makes a loopback connection non-local (reference §5.3), so the
+# A proxy header from an untrusted peer makes a loopback connection non-local, so the
 # pairing rules for remote devices can be exercised without leaving 127.0.0.1.
 REMOTE = [("X-Forwarded-For", "203.0.113.7")]
 OPERATOR_SCOPES = ["operator.read", "operator.write", "operator.pairing"]

@@ -1,4 +1,5 @@
-"""How the gateway serves the Control UI over plain HTTP (reference §6.1 dispatch order, §6.6 rules)."""
+"""How the gateway serves the Control UI over plain HTTP (the order in which the
+HTTP routes are tried, and the rules of the Control UI route)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Helpers of the protocol-4 handshake tests: connect frames per client kind and version, device signing
 over the challenge, and validation against OpenClaw's protocol.schema.json (the ``openclaw_schema`` fixture).
 
-The schema (2026.9.1) lags the 2026.9.6 gateway; the exceptions the tests allow are named here, once
-(digest §13 and §2), so no test quietly allows more:
+The schema (2026.9.1) lags the 2026.9.6 gateway; the exceptions the tests allow are named here, once,
+so no test quietly allows more:
 
 - ``HelloOk.auth.method`` is sent by 2026.9.6 (and by us) but is not in the schema's closed ``auth``;
 - ``connect.challenge`` has no schema definition (its payload is checked field by field instead).
@@ -23,7 +23,7 @@ import jsonschema
 from moltbot.protocol._device import DeviceKeyPair, sign_connect
 from tests.conftest import TOKEN, open_raw
 
-# Protocol 4's hello-ok.auth.method values (digest §5: 9.6≠schema).
+# Protocol 4's hello-ok.auth.method values (as 2026.9.6 sends them; the schema has none).
 AUTH_METHODS = ("none", "token", "password", "tailscale", "device-token", "bootstrap-token", "trusted-proxy")
 
 # (client.id, client.mode, role) of every client kind the tests connect as.
@@ -72,8 +72,8 @@ def signed(params: dict[str, Any], key: DeviceKeyPair, nonce: str | None, *, ver
 
 @asynccontextmanager
 async def open_device_node(url: str, protocol: int = 4, client_id: str = "node-host"):
-    """A ``node`` connection with a fresh signed device identity (protocol 4 refuses a device-less node,
-    digest §6.2 item 3), accepted and registered (a first call has been answered)."""
+    """A ``node`` connection with a fresh signed device identity (protocol 4 refuses a device-less node),
+    accepted and registered (a first call has been answered)."""
     async with open_raw(url) as ws:
         params = connect_params((protocol, protocol), client_id=client_id, mode="node", role="node", scopes=[])
         await ws.send(request(signed(params, DeviceKeyPair.generate(), ws.challenge["payload"]["nonce"])))
@@ -106,7 +106,7 @@ def hello_ok_errors(schema: dict[str, Any], frame: dict[str, Any]) -> list[str]:
 
 def challenge_errors(schema: dict[str, Any], frame: dict[str, Any]) -> list[str]:
     """``connect.challenge``: an ``EventFrame`` whose payload is ``{nonce: UUID, ts: int ≥ 0,
-    capabilities: [non-empty string]}`` (no schema definition: digest §3)."""
+    capabilities: [non-empty string]}`` (the schema has no definition of it)."""
     errors = schema_errors(schema, "EventFrame", frame)
     payload = frame.get("payload") or {}
     if set(payload) != {"nonce", "ts", "capabilities"}:

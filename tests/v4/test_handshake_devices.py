@@ -1,5 +1,5 @@
 """Device proofs at connect over real sockets: v3 beside v2 at every version, protocol 4's nonce and skew
-rules, the §6.3 refusals (message, details.code, details.reason) in their order, and auth.deviceToken."""
+rules, the device refusals (message, details.code, details.reason) in their order, and auth.deviceToken."""
 
 from __future__ import annotations
 

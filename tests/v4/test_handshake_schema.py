@@ -1,6 +1,6 @@
 """Our protocol-4 handshake frames validate against OpenClaw's protocol.schema.json (the oracle), for
 connects drawn by hypothesis: the challenge, hello-ok, every connect refusal and post-connect error
-``res``. The schema's known gaps are stated once in ``handshake_support`` (digest §13 and §2): hello-ok's
+``res``. The schema's known gaps are stated once in ``handshake_support``: hello-ok's
 ``auth.method`` and the challenge (no definition).
 
 Each example runs a gateway of its own on a real loopback port (``trio.run`` per example: ~50 ms)."""

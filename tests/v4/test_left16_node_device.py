@@ -1,5 +1,5 @@
-"""A ``node`` without a device identity at protocol 4 is refused as OpenClaw refuses it (digest §6.2 item 3:
-NOT_PAIRED "device identity required", DEVICE_IDENTITY_REQUIRED, close 1008); 3 and 7 still admit it with
+"""A ``node`` without a device identity at protocol 4 is refused as OpenClaw refuses it
+(NOT_PAIRED "device identity required", DEVICE_IDENTITY_REQUIRED, close 1008); 3 and 7 still admit it with
 the shared token, and a wrong token is still "unauthorized" first."""
 
 from __future__ import annotations

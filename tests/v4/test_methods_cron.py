@@ -1,6 +1,6 @@
 """``cron.*`` as today's OpenClaw CLI calls them, over a real socket at protocol 4; OpenClaw's schema is the oracle.
 
-The params are the ones the 2026.9.6 CLI sends (digest §15); each is checked against the schema's params
+The params are the ones the 2026.9.6 CLI sends; each is checked against the schema's params
 definition too, so a test cannot pass on params OpenClaw would not send.
 """
 
@@ -13,7 +13,7 @@ import trio
 
 from tests.conftest import TOKEN, open_raw
 
-# The CLI's own kind: a local ``cli``/``cli`` keeps its scopes without a device at protocol 4 (digest §7.4).
+# The CLI's own kind: a local ``cli``/``cli`` keeps its scopes without a device at protocol 4.
 CLI = {"id": "cli", "version": "2026.9.6", "platform": "linux", "mode": "cli"}
 OPERATOR = {"client": CLI, "role": "operator", "scopes": ["operator.admin", "operator.read", "operator.write", "operator.pairing"]}
 CLI_ADD = {"name": "hourly", "enabled": True, "schedule": {"kind": "every", "everyMs": 3_600_000},

@@ -1,5 +1,5 @@
-"""`moltbot migrate` from a January Clawdbot folder (JSON and JSONL files in the formats of reference §5.6,
-§9.2 and §11) into a state dir of ours elsewhere."""
+"""`moltbot migrate` from a January Clawdbot folder (its JSON and JSONL files: credentials, sessions
+and transcripts, cron jobs) into a state dir of ours elsewhere."""
 
 from __future__ import annotations
 

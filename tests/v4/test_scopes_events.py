@@ -1,4 +1,4 @@
-"""Broadcast events are scope-filtered (digest §7.4): chat and agent need read; tick reaches everyone.
+"""Broadcast events are scope-filtered (each event needs the scope its guard names): chat and agent need read; tick reaches everyone.
 
 Each test broadcasts the event under test, then ``tick`` (which every connection receives): a connection
 that reads the tick without the event before it was not sent the event (frames keep their order).
@@ -24,7 +24,7 @@ AGENT = {"runId": "r1", "seq": 1, "stream": "lifecycle", "ts": 1, "data": {"phas
 
 @asynccontextmanager
 async def listener(gateway, protocol: int, scopes: list[str] | None, *, client=CLI, role: str | None = None):
-    if role == "node" and protocol == 4:  # a node needs a device identity at 4 (digest §6.2 item 3)
+    if role == "node" and protocol == 4:  # a node needs a device identity at 4
         async with open_device_node(gateway.url, client_id=client["id"]) as ws:
             yield ws
         return

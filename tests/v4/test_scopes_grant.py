@@ -1,4 +1,4 @@
-"""Which scopes a connection holds after connect (digest §7.4), by protocol version and client kind.
+"""Which scopes a connection holds after connect, by protocol version and client kind.
 
 A held scope is observed through what the connection may call: ``status`` needs ``operator.read``.
 """

@@ -203,16 +203,18 @@ async def throughput(args: argparse.Namespace, tmp: Path, registry: list[bg.Serv
 
 async def rss(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    raw: dict[str, int] = {}
     for label, accounts in (("one", 1), ("many", 1 + args.accounts)):
         async with open_fake_discord(BOT_TOKEN) as fake:
             server = await ba.start_gateway(f"rss-{label}", tmp, registry, config(fake.api_base, accounts))
             with trio.fail_after(ba.START_TIMEOUT * 2):
                 await fake.wait_for(lambda n=accounts: sum(1 for c in fake.live if c.session) >= n)
             await trio.sleep(2.0)  # let start-up garbage settle
-            out[f"rss_mb_{label}"] = round(psutil.Process(server.pid).memory_info().rss / 2**20, 1)
+            raw[label] = psutil.Process(server.pid).memory_info().rss
+            out[f"rss_mb_{label}"] = round(raw[label] / 2**20, 1)
             out[f"accounts_{label}"] = accounts
             ba.stop(server, registry)
-    out["rss_kb_per_account"] = round((out["rss_mb_many"] - out["rss_mb_one"]) * 1024 / args.accounts, 1)
+    out["rss_kb_per_account"] = round((raw["many"] - raw["one"]) / 1024 / args.accounts, 1)
     return out
 
 

@@ -3,7 +3,8 @@ connected account, and duplicates when the gateway is killed during delivery.
 
     python bench/bench_discord.py [--seconds 10] [--chats 100] [--max-concurrent 100] [--accounts 20]
                                   [--kills 20] [--kill-chats 10] [--send-delay-ms 20] [--no-nonce]
-                                  [--skip-throughput] [--skip-rss] [--skip-kills]
+                                  [--restarts 100] [--skip-throughput] [--skip-rss] [--skip-kills]
+                                  [--skip-restarts] [--keep]
 
 The fake Discord (``tests/fakes/discord.py``: a real WebSocket gateway and HTTP REST API on loopback,
 the real JSON frames) runs in this process; the gateway runs as its own process (``python -m moltbot
@@ -21,6 +22,9 @@ gateway``, temporary HOME) with ``channels.discord.apiBase`` pointed at the fake
    killed with SIGKILL at random moments and started again. Once the chats stop, every message's replies
    are counted: 0 is a loss, 2+ a duplicate. ``--no-nonce`` makes the fake ignore ``enforce_nonce`` (what
    a send without an idempotency check would do), for comparison.
+4. **Restarts** (``--restarts``, in this process): the same chats against a gateway opened with
+   ``open_gateway`` on one state dir, restarted alternately in-process (``request_restart``) and stopped and
+   opened again, at random moments (0.05–0.4 s apart); replies per message counted as in 3.
 
 Results go to ``bench/results/discord.json``.
 """
@@ -323,6 +327,98 @@ async def kills(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) 
         }
 
 
+# --- 4. restarts in this process ---------------------------------------------------------------------------
+
+
+async def restarts(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    from moltbot.config.model import (
+        AuthConfig,
+        ChannelsConfig,
+        Config,
+        DiscordConfig,
+        GatewayConfig,
+        MessagesConfig,
+        QueueConfig,
+        SessionConfig,
+    )
+    from moltbot.gateway.app import open_gateway
+
+    async with open_fake_discord(BOT_TOKEN) as fake:
+        fake.create_delay = args.send_delay_ms / 1000
+        add_chats(fake, args.kill_chats)
+        config = Config(
+            gateway=GatewayConfig(auth=AuthConfig(token=ba.TOKEN)),
+            state_dir=tmp / "restarts-state",
+            channels=ChannelsConfig(
+                discord=DiscordConfig(
+                    token=BOT_TOKEN, api_base=fake.api_base, dm_policy="open", allow_from=["*"]
+                )
+            ),
+            session=SessionConfig(dm_scope="per-channel-peer"),
+            messages=MessagesConfig(queue=QueueConfig(mode="followup")),
+        )
+        sent_texts: list[str] = []
+        running = True
+        kinds: Counter[str] = Counter()
+
+        def replies() -> Counter[str]:
+            return Counter(m["content"].rsplit("You said: ", 1)[-1] for m in fake.messages)
+
+        async def chat(number: int) -> None:
+            sequence = 0
+            while running:
+                if fake.live and fake.live[-1].session:
+                    text = f"r{number}-{sequence}"
+                    sent_texts.append(text)
+                    fake.push_message(channel_id=channel_of(number), author=user_of(number), content=text)
+                    sequence += 1
+                    with trio.move_on_after(3.0):
+                        await fake.wait_for(
+                            lambda t=text: any(m["content"].endswith(f": {t}") for m in fake.messages[-50:])
+                        )
+                else:
+                    await fake.changed.wait()
+
+        started = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            for number in range(1, args.kill_chats + 1):
+                nursery.start_soon(chat, number)
+            done = 0
+            while done < args.restarts:
+                async with open_gateway(config, port=0, env={}) as gateway:
+                    while done < args.restarts:
+                        await trio.sleep(random.uniform(0.05, 0.4))
+                        done += 1
+                        if done % 2:
+                            kinds["in-process"] += 1
+                            finished = gateway.next_restart()
+                            gateway.request_restart("bench restart")
+                            await finished.wait()
+                        else:
+                            kinds["stop and open"] += 1
+                            break
+            async with open_gateway(config, port=0, env={}):  # the last one, to answer what is left
+                running = False
+                with trio.move_on_after(SETTLE_TIMEOUT):
+                    await fake.wait_for(lambda: all_answered(replies(), sent_texts))
+            nursery.cancel_scope.cancel()
+        counts = replies()
+        lost = [t for t in sent_texts if counts[t] == 0]
+        duplicated = {t: counts[t] for t in sent_texts if counts[t] > 1}
+        return {
+            "messages": len(sent_texts),
+            "replies": sum(counts.values()),
+            "unanswered": len(lost),
+            "duplicated": len(duplicated),
+            "unanswered_examples": lost[:5],
+            "duplicated_examples": dict(list(duplicated.items())[:5]),
+            "restarts": dict(kinds),
+            "identifies": len(fake.identifies),
+            "resumes": len(fake.resumes),
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+
+
 # --- main ------------------------------------------------------------------------------------------------
 
 
@@ -337,6 +433,9 @@ async def run_all(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]
     if not args.skip_kills:
         print(f"{args.kills} kill -9 …", file=sys.stderr)
         results["kills"] = await kills(args, tmp, registry)
+    if not args.skip_restarts:
+        print(f"{args.restarts} restarts …", file=sys.stderr)
+        results["restarts"] = await restarts(args, tmp)
     return results
 
 
@@ -374,6 +473,13 @@ def table(results: dict[str, Any]) -> str:
             ("kill -9: messages never answered", part["unanswered"]),
             ("kill -9: nonce honoured by the fake", part["nonce_honoured"]),
         ]
+    part = results.get("restarts")
+    if part:
+        rows += [
+            ("restarts: messages / replies", f"{part['messages']} / {part['replies']}"),
+            ("restarts: duplicated replies (target 0)", part["duplicated"]),
+            ("restarts: messages never answered", part["unanswered"]),
+        ]
     return "\n".join(["| figure | value |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows)])
 
 
@@ -390,6 +496,8 @@ def main() -> int:
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-rss", action="store_true")
     parser.add_argument("--skip-kills", action="store_true")
+    parser.add_argument("--restarts", type=int, default=100)
+    parser.add_argument("--skip-restarts", action="store_true")
     parser.add_argument(
         "--keep", action="store_true", help="Keep the temporary directory (gateway logs, state)."
     )

@@ -1,7 +1,7 @@
 """Channel benchmark, run by hand (not by pytest): Telegram messages through the gateway to a delivered reply.
 
     python bench/bench_channels.py [--seconds 10] [--chats 100] [--dm-scope per-channel-peer]
-                                   [--max-concurrent N] [--py-spy]
+                                   [--max-concurrent N] [--accounts 20] [--py-spy]
 
 The fake Telegram Bot API (``tests/fakes/telegram.py``: real HTTP on loopback, the real JSON shapes) runs in
 this process; the gateway runs as its own process (``python -m moltbot gateway``, temporary HOME) with the
@@ -17,7 +17,10 @@ by the gateway and by this process (the fake and the workers) per message. ``--d
 ``per-channel-peer`` (one session per chat, what a multi-user bot is configured with); with ``main`` every
 DM shares one session, so the turns run one at a time. ``--max-concurrent`` sets
 ``agents.defaults.maxConcurrent`` (default: the gateway's own, 4). ``--py-spy`` samples the gateway into
-``bench/results/py-spy-channels.txt`` (figures then perturbed). Results go to ``bench/results/channels.json``.
+``bench/results/py-spy-channels.txt`` (figures then perturbed). Then RSS per connected account: the gateway
+with one bot account long-polling the fake, then with ``--accounts`` (20) more (each its own token and
+poller), settled; the difference per account (``--accounts 0`` skips it). Results go to
+``bench/results/channels.json``.
 """
 
 from __future__ import annotations
@@ -162,7 +165,44 @@ async def run(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) ->
         result["gateway_findings"] = ba.stop(server, registry)
         result["conflicts_409"] = bot.conflicts
         result["http_connections_to_fake"] = fake.connections
-        return result
+    if args.accounts:
+        result["rss"] = await rss_per_account(args, tmp, registry)
+    return result
+
+
+def accounts_config(api_root: str, count: int) -> dict[str, Any]:
+    accounts = {
+        ("default" if i == 0 else f"a{i}"): {
+            "botToken": f"{5000 + i}:bench-rss-token",
+            "apiRoot": api_root,
+            "dmPolicy": "open",
+        }
+        for i in range(count)
+    }
+    return {"channels": {"telegram": {"accounts": accounts}}}
+
+
+async def rss_per_account(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) -> dict[str, Any]:
+    """The gateway's settled RSS with 1 and with 1 + ``--accounts`` bot accounts polling the fake."""
+    out: dict[str, Any] = {}
+    raw: dict[str, int] = {}
+    for label, count in (("one", 1), ("many", 1 + args.accounts)):
+        async with open_fake_telegram() as fake:
+            bots = []
+            for i in range(count):
+                token = f"{5000 + i}:bench-rss-token"
+                bots.append(FakeBot(token, 5000 + i, f"bench_rss_{i}_bot"))
+                fake.bots[token] = bots[-1]
+            server = await ba.start_gateway(f"rss-{label}", tmp, registry, accounts_config(fake.url, count))
+            with trio.fail_after(ba.START_TIMEOUT * 2):
+                for bot in bots:
+                    await bot.wait_for(lambda bot=bot: bot.polls_in_flight >= 1)
+            raw[label] = await bg.settled_rss(server)
+            out[f"rss_mb_{label}"] = round(raw[label] / 2**20, 1)
+            out[f"accounts_{label}"] = count
+            ba.stop(server, registry)
+    out["rss_kb_per_account"] = round((raw["many"] - raw["one"]) / 1024 / args.accounts, 1)
+    return out
 
 
 def table(result: dict[str, Any], args: argparse.Namespace) -> str:
@@ -186,6 +226,15 @@ def table(result: dict[str, Any], args: argparse.Namespace) -> str:
         ("getUpdates 409s", result["conflicts_409"]),
         ("HTTP connections opened to the fake", result["http_connections_to_fake"]),
     ]
+    memory = result.get("rss")
+    if memory:
+        rows += [
+            (
+                f"gateway RSS MB, {memory['accounts_one']} / {memory['accounts_many']} accounts polling",
+                f"{memory['rss_mb_one']} / {memory['rss_mb_many']}",
+            ),
+            ("RSS KB per connected account", memory["rss_kb_per_account"]),
+        ]
     return "\n".join(["| figure | value |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows)])
 
 
@@ -199,6 +248,7 @@ def main() -> int:
         choices=("main", "per-peer", "per-channel-peer", "per-account-channel-peer"),
     )
     parser.add_argument("--max-concurrent", type=int, default=0)
+    parser.add_argument("--accounts", type=int, default=20)
     parser.add_argument("--py-spy", action="store_true")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)

@@ -33,6 +33,7 @@ import os
 import random
 import re
 import signal
+import sqlite3
 import sys
 import tempfile
 import time
@@ -271,6 +272,22 @@ async def spawn_gateway(home: Path, tmp: Path, run: int, registry: list[bg.Serve
 IN_DOUBT = re.compile(r"outbox: (\d+) telegram message\(s\) in doubt")
 
 
+def in_doubt_rows(home: Path) -> list[str]:
+    """The texts of the replies the (killed) gateway's store holds in doubt: pending with a send begun
+    and its outcome never recorded. Read straight from the file, before the next start resends them."""
+    path = home / ".clawdbot" / "delivery" / "delivery.sqlite"
+    if not path.exists():
+        return []
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = db.execute(
+            "SELECT text FROM outbox WHERE state = 'pending' AND sending_at IS NOT NULL"
+        ).fetchall()
+    finally:
+        db.close()
+    return [bytes(text).decode("utf-8", "replace").rsplit("You said: ", 1)[-1] for (text,) in rows]
+
+
 def in_doubt_at_starts(tmp: Path) -> list[int]:
     """Per gateway start after a kill, the replies the outbox found in doubt (a send begun, its outcome
     never recorded): the only ones a restart may send twice (Telegram cannot be asked)."""
@@ -294,6 +311,10 @@ async def kills(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) 
         )
         chats = Chats(bot, args.chats)
         in_flight_at_kill = []
+        # Per kill, the replies left in doubt in the store, and which of them the fake had answered before
+        # the kill (the send was over; only its outcome was not recorded yet).
+        in_doubt: set[str] = set()
+        answered_in_doubt: set[str] = set()
         started = time.perf_counter()
         async with trio.open_nursery() as nursery:
             server = await spawn_gateway(home, tmp, 0, registry)
@@ -302,12 +323,18 @@ async def kills(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) 
             for run in range(1, args.kills + 1):
                 await trio.sleep(random.uniform(0.5, 2.0))
                 in_flight_at_kill.append(bot.sending)
+                answered = set(chats.replies())
                 os.kill(server.pid, signal.SIGKILL)
                 if server.popen is not None:
                     server.popen.wait()
                 registry.remove(server)
+                doubtful = in_doubt_rows(home)
+                in_doubt.update(doubtful)
+                answered_in_doubt.update(t for t in doubtful if t in answered)
                 server = await spawn_gateway(home, tmp, run, registry)
             result = await chats.settle()
+            counts = chats.replies()
+            duplicated = {t for t in chats.sent_texts if counts[t] > 1}
             nursery.cancel_scope.cancel()
         ba.stop(server, registry)
     return {
@@ -315,6 +342,11 @@ async def kills(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) 
         "kills": args.kills,
         "sends_in_flight_at_each_kill": in_flight_at_kill,
         "in_doubt_at_each_start": in_doubt_at_starts(tmp),
+        "in_doubt_rows": len(in_doubt),
+        "in_doubt_answered_before_kill": len(answered_in_doubt),
+        "duplicated_in_doubt": len(duplicated & in_doubt),
+        "duplicated_not_in_doubt": len(duplicated - in_doubt),
+        "duplicated_not_in_doubt_examples": sorted(duplicated - in_doubt)[:20],
         "seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -434,6 +466,18 @@ def table(results: dict[str, Any]) -> str:
                     (
                         "kill -9: duplicates outside that window (target 0)",
                         max(0, part["duplicated"] - in_doubt),
+                    ),
+                ]
+            if "duplicated_in_doubt" in part:
+                rows += [
+                    (
+                        "kill -9: replies in doubt in the store after the kills / of them answered before",
+                        f"{part['in_doubt_rows']} / {part['in_doubt_answered_before_kill']}",
+                    ),
+                    ("kill -9: duplicates that were in doubt (per message)", part["duplicated_in_doubt"]),
+                    (
+                        "kill -9: duplicates that were not in doubt (target 0)",
+                        part["duplicated_not_in_doubt"],
                     ),
                 ]
     part = results.get("transactions")

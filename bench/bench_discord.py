@@ -3,7 +3,8 @@ connected account, and duplicates when the gateway is killed during delivery.
 
     python bench/bench_discord.py [--seconds 10] [--chats 100] [--max-concurrent 100] [--accounts 20]
                                   [--kills 20] [--kill-chats 10] [--send-delay-ms 20] [--no-nonce]
-                                  [--skip-throughput] [--skip-rss] [--skip-kills]
+                                  [--restarts 100] [--skip-throughput] [--skip-rss] [--skip-kills]
+                                  [--skip-restarts] [--keep]
 
 The fake Discord (``tests/fakes/discord.py``: a real WebSocket gateway and HTTP REST API on loopback,
 the real JSON frames) runs in this process; the gateway runs as its own process (``python -m moltbot
@@ -21,6 +22,9 @@ gateway``, temporary HOME) with ``channels.discord.apiBase`` pointed at the fake
    killed with SIGKILL at random moments and started again. Once the chats stop, every message's replies
    are counted: 0 is a loss, 2+ a duplicate. ``--no-nonce`` makes the fake ignore ``enforce_nonce`` (what
    a send without an idempotency check would do), for comparison.
+4. **Restarts** (``--restarts``, in this process): the same chats against a gateway opened with
+   ``open_gateway`` on one state dir, restarted alternately in-process (``request_restart``) and stopped and
+   opened again, at random moments (0.05–0.4 s apart); replies per message counted as in 3.
 
 Results go to ``bench/results/discord.json``.
 """
@@ -122,6 +126,14 @@ def add_chats(fake: FakeDiscord, count: int) -> None:
         fake.channels[channel_of(chat)] = {"id": channel_of(chat), "type": 1}
 
 
+def all_answered(counts: Counter[str], texts: list[str]) -> bool:
+    """Whether every text has a reply. The counts are made once per check: this runs in the fake's own
+    event loop at each change, and counting the replies again for each text (quadratic: 2 million
+    string splits per check at 1,400 messages) held the fake for seconds at a time, so the last gateway
+    of a run could not connect or get answers before the deadline, and its messages counted as lost."""
+    return all(counts[t] for t in texts)
+
+
 def trim(fake: FakeDiscord) -> None:
     del fake.requests[:-1000]
     del fake.request_times[:-1000]
@@ -195,16 +207,18 @@ async def throughput(args: argparse.Namespace, tmp: Path, registry: list[bg.Serv
 
 async def rss(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    raw: dict[str, int] = {}
     for label, accounts in (("one", 1), ("many", 1 + args.accounts)):
         async with open_fake_discord(BOT_TOKEN) as fake:
             server = await ba.start_gateway(f"rss-{label}", tmp, registry, config(fake.api_base, accounts))
             with trio.fail_after(ba.START_TIMEOUT * 2):
                 await fake.wait_for(lambda n=accounts: sum(1 for c in fake.live if c.session) >= n)
             await trio.sleep(2.0)  # let start-up garbage settle
-            out[f"rss_mb_{label}"] = round(psutil.Process(server.pid).memory_info().rss / 2**20, 1)
+            raw[label] = psutil.Process(server.pid).memory_info().rss
+            out[f"rss_mb_{label}"] = round(raw[label] / 2**20, 1)
             out[f"accounts_{label}"] = accounts
             ba.stop(server, registry)
-    out["rss_kb_per_account"] = round((out["rss_mb_many"] - out["rss_mb_one"]) * 1024 / args.accounts, 1)
+    out["rss_kb_per_account"] = round((raw["many"] - raw["one"]) / 1024 / args.accounts, 1)
     return out
 
 
@@ -241,6 +255,9 @@ async def kills(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) 
         add_chats(fake, args.kill_chats)
         ba._write_config(home, config(fake.api_base))
         sent_texts: list[str] = []
+        pushed: dict[str, dict[str, Any]] = {}  # text → its message id, when and in which run it was sent
+        kill_times: list[float] = []
+        run_now = 0
         running = True
 
         def replies() -> Counter[str]:
@@ -252,7 +269,17 @@ async def kills(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) 
                 if fake.live and fake.live[-1].session:
                     text = f"m{number}-{sequence}"
                     sent_texts.append(text)
-                    fake.push_message(channel_id=channel_of(number), author=user_of(number), content=text)
+                    data = fake.push_message(
+                        channel_id=channel_of(number), author=user_of(number), content=text
+                    )
+                    live = fake.live[-1]
+                    pushed[text] = {
+                        "id": data["id"],
+                        "at": round(time.perf_counter() - started, 3),
+                        "run": run_now,
+                        "session": live.session,
+                        "path": live.path,
+                    }
                     sequence += 1
                     with trio.move_on_after(3.0):  # a message lost with a socket must not stop this chat
                         await fake.wait_for(
@@ -269,13 +296,15 @@ async def kills(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) 
             for run in range(1, args.kills + 1):
                 await trio.sleep(random.uniform(0.5, 2.0))
                 os.kill(server.pid, signal.SIGKILL)
+                kill_times.append(round(time.perf_counter() - started, 3))
                 if server.popen is not None:
                     server.popen.wait()
                 registry.remove(server)
+                run_now = run
                 server = await spawn_gateway(home, tmp, run, registry)
             running = False
             with trio.move_on_after(SETTLE_TIMEOUT):
-                await fake.wait_for(lambda: all(replies()[t] for t in sent_texts))
+                await fake.wait_for(lambda: all_answered(replies(), sent_texts))
             nursery.cancel_scope.cancel()
         ba.stop(server, registry)
         counts = replies()
@@ -288,8 +317,104 @@ async def kills(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) 
             "duplicated": len(duplicated),
             "duplicated_examples": dict(list(duplicated.items())[:5]),
             "unanswered_examples": lost[:5],
+            "unanswered_detail": {t: pushed.get(t) for t in lost[:5]},
+            "kill_times": kill_times,
+            "identifies": len(fake.identifies),
+            "resumes": len(fake.resumes),
             "kills": args.kills,
             "nonce_honoured": not args.no_nonce,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+
+
+# --- 4. restarts in this process ---------------------------------------------------------------------------
+
+
+async def restarts(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    from moltbot.config.model import (
+        AuthConfig,
+        ChannelsConfig,
+        Config,
+        DiscordConfig,
+        GatewayConfig,
+        MessagesConfig,
+        QueueConfig,
+        SessionConfig,
+    )
+    from moltbot.gateway.app import open_gateway
+
+    async with open_fake_discord(BOT_TOKEN) as fake:
+        fake.create_delay = args.send_delay_ms / 1000
+        add_chats(fake, args.kill_chats)
+        config = Config(
+            gateway=GatewayConfig(auth=AuthConfig(token=ba.TOKEN)),
+            state_dir=tmp / "restarts-state",
+            channels=ChannelsConfig(
+                discord=DiscordConfig(
+                    token=BOT_TOKEN, api_base=fake.api_base, dm_policy="open", allow_from=["*"]
+                )
+            ),
+            session=SessionConfig(dm_scope="per-channel-peer"),
+            messages=MessagesConfig(queue=QueueConfig(mode="followup")),
+        )
+        sent_texts: list[str] = []
+        running = True
+        kinds: Counter[str] = Counter()
+
+        def replies() -> Counter[str]:
+            return Counter(m["content"].rsplit("You said: ", 1)[-1] for m in fake.messages)
+
+        async def chat(number: int) -> None:
+            sequence = 0
+            while running:
+                if fake.live and fake.live[-1].session:
+                    text = f"r{number}-{sequence}"
+                    sent_texts.append(text)
+                    fake.push_message(channel_id=channel_of(number), author=user_of(number), content=text)
+                    sequence += 1
+                    with trio.move_on_after(3.0):
+                        await fake.wait_for(
+                            lambda t=text: any(m["content"].endswith(f": {t}") for m in fake.messages[-50:])
+                        )
+                else:
+                    await fake.changed.wait()
+
+        started = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            for number in range(1, args.kill_chats + 1):
+                nursery.start_soon(chat, number)
+            done = 0
+            while done < args.restarts:
+                async with open_gateway(config, port=0, env={}) as gateway:
+                    while done < args.restarts:
+                        await trio.sleep(random.uniform(0.05, 0.4))
+                        done += 1
+                        if done % 2:
+                            kinds["in-process"] += 1
+                            finished = gateway.next_restart()
+                            gateway.request_restart("bench restart")
+                            await finished.wait()
+                        else:
+                            kinds["stop and open"] += 1
+                            break
+            async with open_gateway(config, port=0, env={}):  # the last one, to answer what is left
+                running = False
+                with trio.move_on_after(SETTLE_TIMEOUT):
+                    await fake.wait_for(lambda: all_answered(replies(), sent_texts))
+            nursery.cancel_scope.cancel()
+        counts = replies()
+        lost = [t for t in sent_texts if counts[t] == 0]
+        duplicated = {t: counts[t] for t in sent_texts if counts[t] > 1}
+        return {
+            "messages": len(sent_texts),
+            "replies": sum(counts.values()),
+            "unanswered": len(lost),
+            "duplicated": len(duplicated),
+            "unanswered_examples": lost[:5],
+            "duplicated_examples": dict(list(duplicated.items())[:5]),
+            "restarts": dict(kinds),
+            "identifies": len(fake.identifies),
+            "resumes": len(fake.resumes),
             "seconds": round(time.perf_counter() - started, 1),
         }
 
@@ -308,6 +433,9 @@ async def run_all(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]
     if not args.skip_kills:
         print(f"{args.kills} kill -9 …", file=sys.stderr)
         results["kills"] = await kills(args, tmp, registry)
+    if not args.skip_restarts:
+        print(f"{args.restarts} restarts …", file=sys.stderr)
+        results["restarts"] = await restarts(args, tmp)
     return results
 
 
@@ -345,6 +473,13 @@ def table(results: dict[str, Any]) -> str:
             ("kill -9: messages never answered", part["unanswered"]),
             ("kill -9: nonce honoured by the fake", part["nonce_honoured"]),
         ]
+    part = results.get("restarts")
+    if part:
+        rows += [
+            ("restarts: messages / replies", f"{part['messages']} / {part['replies']}"),
+            ("restarts: duplicated replies (target 0)", part["duplicated"]),
+            ("restarts: messages never answered", part["unanswered"]),
+        ]
     return "\n".join(["| figure | value |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows)])
 
 
@@ -361,16 +496,24 @@ def main() -> int:
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-rss", action="store_true")
     parser.add_argument("--skip-kills", action="store_true")
+    parser.add_argument("--restarts", type=int, default=100)
+    parser.add_argument("--skip-restarts", action="store_true")
+    parser.add_argument(
+        "--keep", action="store_true", help="Keep the temporary directory (gateway logs, state)."
+    )
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     bg.raise_fd_limit(args.chats * 4 + 256)
     registry: list[bg.Server] = []
-    with tempfile.TemporaryDirectory(prefix="bench-discord-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-discord-") as scratch:
+        tmp = tempfile.mkdtemp(prefix="bench-discord-kept-") if args.keep else scratch
         try:
             results = trio.run(run_all, args, Path(tmp), registry)
         finally:
             for server in registry:
                 bg.stop_server(server)
+        if args.keep:
+            print(f"kept {tmp}", file=sys.stderr)
     results["args"] = vars(args)
     results["load_average"] = os.getloadavg()
     (RESULTS / "discord.json").write_text(json.dumps(results, indent=2) + "\n")

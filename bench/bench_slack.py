@@ -143,9 +143,15 @@ async def rss_per_account(args: argparse.Namespace, tmp: Path, registry: list[bg
         bare = await ba.start_gateway("rss-none", tmp, registry, {})
         idle = await bg.settled_rss(bare)
         ba.stop(bare, registry)
+        one = await ba.start_gateway("rss-slack-one", tmp, registry, slack_config(args, fake, 1))
+        with trio.fail_after(ba.START_TIMEOUT * 2):
+            await fake.wait_for(lambda: fake.opened >= 1)
+        with_one = await bg.settled_rss(one)
+        ba.stop(one, registry)
+        opened = fake.opened
         server = await ba.start_gateway("rss-slack", tmp, registry, slack_config(args, fake, args.accounts))
         with trio.fail_after(ba.START_TIMEOUT * 2):
-            await fake.wait_for(lambda: fake.opened >= args.accounts)
+            await fake.wait_for(lambda: fake.opened >= opened + args.accounts)
         with_accounts = await bg.settled_rss(server)
         ba.stop(server, registry)
     return {
@@ -153,10 +159,15 @@ async def rss_per_account(args: argparse.Namespace, tmp: Path, registry: list[bg
         "rss_no_channel_mb": round(idle / 2**20, 1),
         "rss_with_accounts_mb": round(with_accounts / 2**20, 1),
         "kib_per_account": round((with_accounts - idle) / 1024 / max(1, args.accounts), 1),
+        # The first account also loads the Slack modules; each further one costs this much:
+        "rss_one_account_mb": round(with_one / 2**20, 1),
+        "kib_per_further_account": round((with_accounts - with_one) / 1024 / max(1, args.accounts - 1), 1),
     }
 
 
 async def run(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) -> dict[str, Any]:
+    if args.rss_only:
+        return {"rss": await rss_per_account(args, tmp, registry)}
     out: dict[str, Any] = {"slack": await slack_throughput(args, tmp, registry)}
     if not args.no_telegram:
         out["telegram"] = await telegram_throughput(args, tmp, registry)
@@ -173,6 +184,13 @@ def table(results: dict[str, Any]) -> str:
         ("end-to-end max ms", "max_ms"),
     ]
     names = [n for n in ("slack", "telegram") if n in results]
+    if not names:
+        rss = results["rss"]
+        return (
+            f"RSS: no channel {rss['rss_no_channel_mb']} MB, one Slack account {rss['rss_one_account_mb']} MB, "
+            f"{rss['accounts']} accounts {rss['rss_with_accounts_mb']} MB: {rss['kib_per_further_account']} "
+            f"KiB per further account ({rss['kib_per_account']} KiB per account against no channel)"
+        )
     lines = ["| figure | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
     for label, key in rows:
         lines.append(f"| {label} | " + " | ".join(str(results[n].get(key)) for n in names) + " |")
@@ -189,7 +207,8 @@ def table(results: dict[str, Any]) -> str:
     rss = results["rss"]
     lines.append(
         f"\nRSS: no channel {rss['rss_no_channel_mb']} MB, {rss['accounts']} Slack accounts connected "
-        f"{rss['rss_with_accounts_mb']} MB: {rss['kib_per_account']} KiB per account; "
+        f"{rss['rss_with_accounts_mb']} MB: {rss['kib_per_account']} KiB per account; one account "
+        f"{rss['rss_one_account_mb']} MB: {rss['kib_per_further_account']} KiB per further account; "
         f"Slack envelopes acked {results['slack']['envelopes_acked']}"
     )
     return "\n".join(lines)
@@ -202,6 +221,7 @@ def main() -> int:
     parser.add_argument("--max-concurrent", type=int, default=100)
     parser.add_argument("--accounts", type=int, default=10)
     parser.add_argument("--no-telegram", action="store_true")
+    parser.add_argument("--rss-only", action="store_true")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     bg.raise_fd_limit(args.chats * 4 + 256)

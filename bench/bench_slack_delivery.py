@@ -63,6 +63,10 @@ from tests.fakes.slack import FakeSlack, open_fake_slack  # noqa: E402
 SETTLE_TIMEOUT = 120.0
 
 
+def all_answered(counts: Counter[str], texts: list[str]) -> bool:
+    return all(counts[t] for t in texts)
+
+
 class Chats:
     """``count`` DM chats, each sending its next message once the previous one has a reply (or after 3 s)."""
 
@@ -89,7 +93,8 @@ class Chats:
     async def settle(self) -> dict[str, Any]:
         self.running = False
         with trio.move_on_after(SETTLE_TIMEOUT):
-            await self.fake.wait_for(lambda: all(self.replies()[text] for text in self.sent_texts))
+            # The counts once per check (in the fake's event loop, at each change), not once per text.
+            await self.fake.wait_for(lambda: all_answered(self.replies(), self.sent_texts))
         counts = self.replies()
         lost = [t for t in self.sent_texts if counts[t] == 0]
         duplicated = {t: counts[t] for t in self.sent_texts if counts[t] > 1}

@@ -34,6 +34,8 @@ class Dispatcher:
     def __init__(self, manager: ChannelManager) -> None:
         self.manager = manager
         self._replying: set[str] = set()
+        # Messages a stopped run left unfinished, handed over again: their turns count attempts.
+        self._again: set[tuple[str, str, str]] = set()
         self.handled = 0
         self._handled_changed = trio.Event()
 
@@ -47,6 +49,11 @@ class Dispatcher:
             async for message in inbox:
                 nursery.start_soon(self.handle, message)
 
+    def again(self, message: InboundMessage) -> None:
+        """``message`` is handed over again (left unfinished by a stop): its turn counts an attempt."""
+        if message.dedupe_key is not None:
+            self._again.add((message.channel, message.account_id, message.dedupe_key))
+
     async def handle(self, message: InboundMessage) -> None:
         """Handle one message and settle its receipt: done, or dead-lettered with the error. A handler
         cancelled by a stopping gateway settles nothing, so the next start handles the message again."""
@@ -56,9 +63,6 @@ class Dispatcher:
             reply: Entry | None = None
             try:
                 finished, reply = await self._handle(message)
-            except trio.Cancelled:
-                await self._not_its_fault(message)
-                raise
             except DeliveryError as exc:
                 finished = True
                 log.warning("%s:%s reply to %s not delivered: %s", message.channel, message.account_id,
@@ -72,26 +76,47 @@ class Dispatcher:
                 else:
                     log.info("%s:%s inbound message %s left for the next start: %s", message.channel,
                              message.account_id, message.dedupe_key, exc)
-            if not finished:
-                await self._not_its_fault(message)
-            elif self.manager.delivery.receipts is not None:
+            if finished and self.manager.delivery.receipts is not None:
                 with trio.CancelScope(shield=True), trio.move_on_after(ROUTE_SAVE_SECONDS):
                     await self.manager.delivery.receipts.settle(message, reason=reason)
             if reply is not None and not reply.final:  # "handled" once the reply's first attempt is over
                 with trio.move_on_after(REPLY_WAIT_SECONDS):
                     await reply.changed.wait()
         finally:
+            if finished and message.dedupe_key is not None:
+                self._again.discard((message.channel, message.account_id, message.dedupe_key))
             self.handled += 1
             self._handled_changed.set()
             self._handled_changed = trio.Event()
 
-    async def _not_its_fault(self, message: InboundMessage) -> None:
-        """A graceful stop cut this handling short: it does not count towards the message's attempts
-        (only a process that dies while handling it does: the guard against a message that crashes us)."""
+    async def _count_while_running(self, message: InboundMessage, run: Any,
+                                   steps: trio.MemoryReceiveChannel[Any]) -> None:
+        """An attempt of a message handed over again, counted while its turn runs and only then: a
+        process that dies during the turn may have been killed by it (the guard against a message that
+        crashes us each time it is handled). A message waiting for its turn (for its session's lane, for a
+        ``maxConcurrent`` slot) or past it (its reply queued) is no suspect when the process dies, and a
+        graceful stop that cuts the turn short takes the attempt back. (Counted at hand-over, a message in
+        flight when the gateway was killed a few times in a row was dead-lettered although it never ran.)"""
         receipts = self.manager.delivery.receipts
-        if receipts is not None:
-            with trio.CancelScope(shield=True), trio.move_on_after(ROUTE_SAVE_SECONDS):
-                await receipts.count_attempt(message, -1)
+        if receipts is None:
+            return
+        with steps:
+            if run.status == "queued":
+                async for stream, data in steps:  # closed when the run ends, started or not
+                    if stream == "lifecycle" and data.get("phase") == "start":
+                        break
+        if run.status != "running":
+            return
+        counted = False
+        try:
+            with trio.CancelScope(shield=True):  # written, or not begun: the take-back below pairs with it
+                await receipts.count_attempt(message)
+            counted = True
+            await run.done.wait()
+        finally:
+            if counted:
+                with trio.CancelScope(shield=True), trio.move_on_after(ROUTE_SAVE_SECONDS):
+                    await receipts.count_attempt(message, -1)
 
     async def _handle(self, message: InboundMessage) -> tuple[bool, Entry | None]:
         """Answer (or pair, or ignore) ``message``: (finished, the queued reply). Not finished when its
@@ -140,8 +165,14 @@ class Dispatcher:
             await store.save()
             return True, None
         self._replying.add(run.run_id)
+        # Watched from now, before the run's task can start it, so its start is not missed.
+        again = message.dedupe_key is not None and (message.channel, message.account_id,
+                                                     message.dedupe_key) in self._again
+        steps = run.watch() if again else None
         try:
             async with trio.open_nursery() as nursery:
+                if steps is not None:
+                    nursery.start_soon(self._count_while_running, message, run, steps)
                 typing = getattr(slot.account, "typing", None)  # "typing…" while the agent runs (Discord)
                 if typing is not None:
                     nursery.start_soon(typing, message)

@@ -323,8 +323,7 @@ class ChannelManager:
 
     async def _redispatch(self, messages: list[Any]) -> None:
         for message in messages:
-            if self.delivery.receipts is not None:
-                await self.delivery.receipts.count_attempt(message)
+            self.dispatcher.again(message)  # its turn counts an attempt (while it runs: ``inbound.py``)
             await self._inbox_send.send(message)
 
     # --- outbound -------------------------------------------------------------------------------

@@ -132,7 +132,8 @@ class Outbox:
                 log.info("outbox: %d message(s) from before the restart queued again", len(resumed))
             for channel in sorted({row.channel for row in doubtful}):
                 log.warning("outbox: %d %s message(s) in doubt (a send was in flight when the gateway stopped): "
-                            "looked up where the channel can tell, else sent again (at least once)",
+                            "sent again under the same key where the platform drops a repeat (Discord), looked "
+                            "up where the channel can tell (Slack), else sent again (at least once)",
                             sum(row.channel == channel for row in doubtful), channel)
             task_status.started()
             try:

@@ -6,8 +6,9 @@ receipt is a duplicate (a Telegram update redelivered after a crash, a WhatsApp 
 reconnect) and is dropped. ``settle`` marks the receipt ``done`` when the turn has queued its reply
 (the reply itself is then the outbox's), or ``dead`` with the reason when handling raised. ``resume``
 returns what a stopped gateway left ``received``: each is handed to the dispatcher again once its account is
-up (``count_attempt`` counts that), and one handled again ``MAX_ATTEMPTS`` times without finishing (it
-stops the process whenever it is handled) is dead-lettered
+up, and ``count_attempt`` counts it while its turn runs (taken back when the turn ends: a process that dies
+while the message waits for its turn, or after it, is not its fault); one whose turn ran ``MAX_ATTEMPTS``
+times without finishing (it stops the process whenever it is handled) is dead-lettered
 instead, so one bad message never loops. Messages without an id are not deduplicated (nothing names
 them twice). A channel plugs in by giving its ``InboundMessage`` a ``message_id``.
 """
@@ -102,8 +103,8 @@ class Receipts:
             self._on_dead(channel, account_id)
 
     async def count_attempt(self, message: InboundMessage, delta: int = 1) -> None:
-        """``message`` (from ``resume``) is handed to the dispatcher again now; ``delta=-1`` takes that
-        back (a graceful stop cut it short, which is no fault of the message)."""
+        """The turn of ``message`` (from ``resume``) runs now; ``delta=-1`` takes that back (the turn
+        ended, or a graceful stop cut it short: no fault of the message)."""
         if message.dedupe_key is not None:
             await self.store.run(self.store.db.count_attempt, message.channel, message.account_id,
                                  message.dedupe_key, wall_ms(), delta)

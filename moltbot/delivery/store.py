@@ -471,7 +471,8 @@ class DeliveryStore:
     Group commit: calls made while the writer is busy wait in a queue, and the next trip runs every call
     queued by then (up to ``MAX_GROUP``) in one transaction, each in its own savepoint. Each caller still
     gets its own result (or error) once its call is committed, so what a caller was told is durable is; a
-    caller cancelled before its call was taken never runs it. Under load (100 chats answered at once)
+    caller cancelled before its call was taken never runs it, and a trip once begun runs every call it took
+    even if the caller that made it is cancelled. Under load (100 chats answered at once)
     a transaction carries many messages' writes instead of one."""
 
     MAX_GROUP = 256
@@ -509,7 +510,10 @@ class DeliveryStore:
                     for each in group:
                         each.taken = True
                     self.transactions += 1
-                    await trio.to_thread.run_sync(self.db.run_batch, group)
+                    # Shielded: the group holds other callers' calls (a stopping handler's shielded
+                    # ``count_attempt``), and ``to_thread`` can be cancelled before its thread starts.
+                    with trio.CancelScope(shield=True):
+                        await trio.to_thread.run_sync(self.db.run_batch, group)
         except BaseException:
             if not call.taken:  # cancelled while waiting: never run
                 self._queue.remove(call)

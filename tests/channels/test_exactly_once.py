@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 
+import attrs
 import pytest
 import trio
 
@@ -255,3 +256,56 @@ async def test_a_whatsapp_message_replayed_on_reconnect_starts_one_turn(tmp_path
                 await gateway.runtime.channels.delivery.outbox.wait_idle()
     texts = [text.rsplit("You said: ", 1)[-1] for _, text in whatsapp.sent]
     assert texts == ["once", "new 0", "new 1"]
+
+
+async def test_a_resumed_message_counts_an_attempt_only_while_its_turn_runs(tmp_path, monkeypatch):
+    # Two messages left unfinished by a kill -9, each once more and it is dead-lettered. With one turn at a
+    # time, the second waits while the first runs: a kill now is no fault of the waiting one, so its
+    # attempts must not have moved (counted at hand-over, it was dead-lettered by the next start
+    # although its turn never ran).
+    from moltbot.agents.providers.echo import EchoProvider
+    from moltbot.config.model import AgentDefaults, AgentsConfig, SessionConfig
+
+    for chat, message_id in ((42, "81"), (43, "82")):
+        message = InboundMessage(channel="telegram", account_id="default", sender_id=str(chat),
+                                 chat_id=str(chat), text=f"left by a kill in {chat}", message_id=message_id)
+        db = delivery_db(tmp_path)
+        db.claim("telegram", "default", message.dedupe_key, encode_message(message), wall_ms())
+        for _ in range(MAX_ATTEMPTS - 1):
+            db.count_attempt("telegram", "default", message.dedupe_key, wall_ms())
+        db.close()
+    hold, real = trio.Event(), EchoProvider.stream
+
+    async def held(self, request):
+        await hold.wait()
+        async for chunk in real(self, request):
+            yield chunk
+
+    monkeypatch.setattr(EchoProvider, "stream", held)
+
+    def attempts() -> dict[str, int]:
+        return {r.message_key: r.attempts for r in delivery_db(tmp_path).unfinished()}
+
+    with trio.fail_after(30):
+        async with open_fake_telegram() as fake:
+            bot = fake.bot(BOT)
+            config = attrs.evolve(telegram_config(tmp_path, fake, dm_policy="open"),
+                                  agents=AgentsConfig(defaults=AgentDefaults(max_concurrent=1)),
+                                  session=SessionConfig(dm_scope="per-channel-peer"))
+            async with open_gateway(config, port=0, env={}) as gateway:
+                runs = gateway.runtime.agents.runs
+                while sorted(r.status for r in runs.values()) != ["queued", "running"]:  # noqa: ASYNC110
+                    await trio.sleep(0.01)
+                running = next(r for r in runs.values() if r.status == "running").session_key
+                while len(attempts()) == 2 and MAX_ATTEMPTS not in attempts().values():  # noqa: ASYNC110
+                    await trio.sleep(0.01)  # the running one's count is written (a kill now counts for it)
+                during = attempts()
+                hold.set()
+                await bot.wait_sent(2)
+                await gateway.runtime.channels.delivery.outbox.wait_idle()
+                await gateway.runtime.channels.dispatcher.wait_handled(2)
+    waiting = "43/82" if running.endswith("42") else "42/81"
+    ran = "42/81" if waiting == "43/82" else "43/82"
+    assert during == {ran: MAX_ATTEMPTS, waiting: MAX_ATTEMPTS - 1}
+    assert sorted(replies(bot)) == ["left by a kill in 42", "left by a kill in 43"]
+    assert delivery_db(tmp_path).unfinished() == [] and delivery_db(tmp_path).dead_receipts() == []

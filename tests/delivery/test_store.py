@@ -193,3 +193,70 @@ async def _filled(store, waiting: int) -> None:
 
     while store.statistics().borrowed_tokens == 0 or store.statistics().tasks_waiting < waiting:  # noqa: ASYNC110
         await trio.sleep(0.01)
+
+
+async def test_a_trip_whose_caller_is_cancelled_before_its_thread_starts_still_runs_the_calls_it_took(
+    tmp_path, monkeypatch
+):
+    # The caller that makes a trip takes every call queued behind the writer. ``to_thread.run_sync`` can
+    # be cancelled before its thread starts (waiting for a thread token): the other callers' calls (here
+    # a shielded one, as a stopping handler's ``count_attempt(-1)``) must run all the same, not fail with
+    # "the call was not run".
+    import threading
+
+    import trio
+
+    from moltbot.delivery.store import DeliveryStore
+
+    store = await DeliveryStore.open(tmp_path)
+    free, go, reached = threading.Event(), trio.Event(), trio.Event()
+    real, trips = trio.to_thread.run_sync, []
+
+    async def thread_token_late(fn, *args, **kwargs):
+        if fn == store.db.run_batch:
+            trips.append(len(args[0]))
+            if len(trips) == 2:  # the second trip waits for a thread token, as under load
+                reached.set()
+                await go.wait()
+        return await real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(trio.to_thread, "run_sync", thread_token_late)
+    results: dict[str, object] = {}
+    owner = trio.CancelScope()
+
+    async def cancellable() -> None:
+        with owner:
+            results["owner"] = await store.run(store.db.claim, "telegram", "default", "1/1", None, NOW)
+
+    async def shielded() -> None:
+        with trio.CancelScope(shield=True):
+            try:
+                results["beside"] = await store.run(store.db.claim, "telegram", "default", "1/2", None, NOW)
+            except StoreError as exc:
+                results["beside"] = exc
+
+    try:
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(store.run, free.wait)  # the writer is busy
+                try:
+                    await _filled(store, 0)
+                    nursery.start_soon(cancellable)
+                    await _filled(store, 1)
+                    nursery.start_soon(shielded)
+                    await _filled(store, 2)
+                finally:
+                    free.set()
+                await reached.wait()  # the cancellable caller's trip took both calls
+                owner.cancel()
+                await trio.testing.wait_all_tasks_blocked()
+                go.set()
+    finally:
+        free.set()
+        monkeypatch.undo()
+        await store.aclose()
+    assert trips[1] == 2
+    assert results["beside"] is True
+    reopened = DeliveryDB(tmp_path / "delivery" / DB_NAME)
+    assert reopened.claim("telegram", "default", "1/2", None, NOW) is False
+    assert reopened.claim("telegram", "default", "1/1", None, NOW) is False  # the cancelled caller's too

@@ -55,6 +55,7 @@ sys.path.insert(0, str(REPO))
 
 import bench_agents as ba  # noqa: E402
 import bench_gateway as bg  # noqa: E402
+from restart_churn import churn  # noqa: E402
 
 from tests.fakes.discord import FakeDiscord, open_fake_discord  # noqa: E402
 
@@ -383,20 +384,7 @@ async def restarts(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         async with trio.open_nursery() as nursery:
             for number in range(1, args.kill_chats + 1):
                 nursery.start_soon(chat, number)
-            done = 0
-            while done < args.restarts:
-                async with open_gateway(config, port=0, env={}) as gateway:
-                    while done < args.restarts:
-                        await trio.sleep(random.uniform(0.05, 0.4))
-                        done += 1
-                        if done % 2:
-                            kinds["in-process"] += 1
-                            finished = gateway.next_restart()
-                            gateway.request_restart("bench restart")
-                            await finished.wait()
-                        else:
-                            kinds["stop and open"] += 1
-                            break
+            await churn(config, args.restarts, kinds)
             async with open_gateway(config, port=0, env={}):  # the last one, to answer what is left
                 running = False
                 with trio.move_on_after(SETTLE_TIMEOUT):

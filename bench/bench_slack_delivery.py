@@ -46,6 +46,7 @@ sys.path.insert(0, str(REPO))
 import bench_agents as ba  # noqa: E402
 import bench_delivery as bd  # noqa: E402
 import bench_gateway as bg  # noqa: E402
+from restart_churn import churn  # noqa: E402
 
 from moltbot.config.model import (  # noqa: E402
     AuthConfig,
@@ -124,20 +125,7 @@ async def restarts(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         async with trio.open_nursery() as nursery:
             for chat in range(1, args.chats + 1):
                 nursery.start_soon(chats.chat, 20_000 + chat)
-            done = 0
-            while done < args.restarts:
-                async with open_gateway(config, port=0, env={}) as gateway:
-                    while done < args.restarts:
-                        await trio.sleep(random.uniform(0.05, 0.4))
-                        done += 1
-                        if done % 2:
-                            kinds["in-process"] += 1
-                            finished = gateway.next_restart()
-                            gateway.request_restart("bench restart")
-                            await finished.wait()
-                        else:
-                            kinds["stop and open"] += 1
-                            break
+            await churn(config, args.restarts, kinds)
             async with open_gateway(config, port=0, env={}):
                 result = await chats.settle()
             nursery.cancel_scope.cancel()

@@ -306,8 +306,11 @@ async def profile_opens(held: int, count: int, top: int) -> None:
             proc.stdin.close()
             await trio.to_thread.run_sync(proc.wait)
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    pstats.Stats(profiler, stream=out).sort_stats(SORT[0]).print_stats(top)
     print(out.getvalue())
+
+
+SORT = ["tottime"]  # --sort
 
 
 def main() -> int:
@@ -327,7 +330,9 @@ def main() -> int:
     parser.add_argument("--held", type=int, default=1000)
     parser.add_argument("--opens", type=int, default=2000)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--sort", default="tottime", help="pstats order of the opens profile (cumulative, …)")
     args = parser.parse_args()
+    SORT[0] = args.sort
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     if args.what == "memory":
         trio.run(profile_memory, args.connections, args.top)

@@ -1,6 +1,6 @@
 """The lean WebSocket path's figures (issue 17, items 3, 4 and 6), run by hand, not by pytest.
 
-    python bench/bench_leanws.py [--seconds 4] [--big 10000] [--no-original] [--no-asgi]
+    python bench/bench_leanws.py [--seconds 4] [--big 10000] [--no-original] [--no-asgi] [--only-held]
 
 Servers, each its own process on a free loopback port: ours (the lean path), ours with
 ``MOLTBOT_WS_PATH=asgi`` (the hypercorn ASGI WebSocket path it replaced, same build), the January original
@@ -9,8 +9,9 @@ and today's OpenClaw when installed (../shared/original/). Figures, each with it
   trio-websocket client, the same for every server; slices alternate between the servers);
 - RSS per idle authenticated connection with 1,000 and ``--big`` held (bench/lean_client.py clients in
   this process; the slope from 50 warm connections, so one-time first-use costs are not counted);
-- with ``--big`` held: how fast they opened, a bystander's ``health`` p99 while they are held, and the
-  RSS after they closed against the RSS before (within 10 %);
+- with ``--big`` held: how fast they opened (and the CPU per open of the server and of this process's
+  clients over that ramp), a bystander's ``health`` p99 while they are held, and the RSS after they
+  closed against the RSS before (within 10 %);
 - SIGUSR1 → the next hello-ok answered by the new Runtime, and connects refused meanwhile, with 0 and
   with 1,000 connections open at the restart (ours only: the original restarts by process).
 Prints a markdown table and writes bench/results/leanws-latest.json.
@@ -156,8 +157,14 @@ async def measure_held(server: bg.Server, big: int, seconds: float) -> dict[str,
         result["kib_per_conn_1k"] = round((rss_1k - warm_rss) / 1024 / max(1, len(streams) - WARM), 2)
         if big > 1000:
             opened = len(streams)
+            proc, client_cpu = psutil.Process(server.pid), time.process_time()
+            server_cpu = sum(proc.cpu_times()[:2])
             ramp = await hold(server, big - 1000, streams, nursery, errors)
-            result["open_per_s"] = round((len(streams) - opened) / ramp, 1)
+            count = max(1, len(streams) - opened)
+            result["open_per_s"] = round(count / ramp, 1)
+            # CPU per open over the ramp: the gateway's (psutil) and this process's (the lean clients).
+            result["server_cpu_us_per_open"] = round((sum(proc.cpu_times()[:2]) - server_cpu) / count * 1e6)
+            result["client_cpu_us_per_open"] = round((time.process_time() - client_cpu) / count * 1e6)
             rss_big = await bg.settled_rss(server)
             result["held"] = len(streams)
             result["kib_per_conn_big"] = round((rss_big - warm_rss) / 1024 / max(1, len(streams) - WARM), 2)
@@ -315,6 +322,16 @@ def table(report: dict[str, Any]) -> str:
         + " | ≥ 2,000 |"
     )
     rows.append(
+        "| CPU µs per open, gateway; clients (from 1,000 on) | "
+        + cells(
+            lambda n, r: (
+                f"{fmt(r.get('held', {}).get('server_cpu_us_per_open'))}; "
+                f"{fmt(r.get('held', {}).get('client_cpu_us_per_open'))}"
+            )
+        )
+        + " | – |"
+    )
+    rows.append(
         "| bystander health p99 ms, all held | "
         + cells(
             lambda n, r: mark("bystander_p99_ms", (r.get("held", {}).get("bystander") or {}).get("p99_ms"))
@@ -364,7 +381,9 @@ async def run(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) ->
         except bg.BenchError as exc:  # e.g. the original on a loaded machine: the others are still measured
             print(f"{name} left out: {exc}", file=sys.stderr)
             del servers[name]
-    results = await round_trips(servers, args)
+    results: dict[str, Any] = {name: {} for name in servers}
+    if not args.only_held:
+        results.update(await round_trips(servers, args))
     for name, server in servers.items():
         print(f"holding connections on {name}", file=sys.stderr)
         try:
@@ -374,7 +393,7 @@ async def run(args: argparse.Namespace, tmp: Path, registry: list[bg.Server]) ->
         except Exception as exc:  # noqa: BLE001 - one server's failure must not lose the others' figures
             results[name]["held"] = {"error": repr(exc)[:300]}
     for name in ("ours", "ours-asgi"):
-        if name in servers:
+        if name in servers and not args.only_held:
             for held in (0, 1000):
                 results[name][f"restart_{held}"] = await restart_downtime(servers[name], held)
     return {"servers": list(servers), "results": results, "big": args.big}
@@ -389,6 +408,11 @@ def main() -> int:
     parser.add_argument("--no-original", action="store_true")
     parser.add_argument("--no-openclaw", action="store_true")
     parser.add_argument("--no-asgi", action="store_true")
+    parser.add_argument(
+        "--only-held",
+        action="store_true",
+        help="only the held-connections phase (no round trips, no restarts)",
+    )
     args = parser.parse_args()
     bg.raise_fd_limit(args.big * 2 + 1000)
     load = os.getloadavg()

@@ -2,6 +2,7 @@
 
     python bench/profile_leanws.py memory [--connections 1000] [--top 25]
     python bench/profile_leanws.py cpu [--calls 20000] [--top 30]
+    python bench/profile_leanws.py opens [--held 1000] [--opens 2000] [--top 30]
 
 The gateway runs in this process (``open_gateway`` on a free loopback port, no channels, canvas off); the
 clients run in a child process (``bench/lean_client.py``), so nothing of theirs is counted.
@@ -12,6 +13,9 @@ of the first connections, e.g. converters built on first use, are not counted pe
 the total traced per connection, and the RSS growth per connection.
 ``cpu``: ``--calls`` sequential ``health`` round trips from one client; first unprofiled (the process's
 CPU time per call), then again under cProfile (top functions by own time).
+``opens``: ``--held`` clients held (``client.mode`` "test", in the presence list, as bench_leanws's), then
+``--opens`` more opened by 64 openers, twice: unprofiled (opens/s, the gateway's and the client process's
+CPU per open) and under cProfile (top functions by own time).
 """
 
 from __future__ import annotations
@@ -100,6 +104,40 @@ async def hold(port: int, count: int) -> None:
             for index in range(16):
                 openers.start_soon(opener, count // 16 + (index < count % 16))
         print("ready", flush=True)
+        await trio.to_thread.run_sync(sys.stdin.read)
+        nursery.cancel_scope.cancel()
+    for stream in streams:
+        stream.socket.close()
+
+
+async def storm(port: int, held: int, count: int) -> None:
+    """Hold ``held`` clients; then, twice on a line from stdin, open ``count`` more (64 openers), print
+    ``done`` with the rate and this process's CPU per open; drain them all until stdin closes."""
+    import lean_client as lc
+
+    streams = []
+    async with trio.open_nursery() as nursery:
+
+        async def opener(quota: int) -> None:
+            for _ in range(quota):
+                stream, reader = await lc.open_client("127.0.0.1", port, TOKEN)
+                streams.append(stream)
+                nursery.start_soon(reader.drain)
+
+        async def openers(total: int, width: int) -> None:
+            async with trio.open_nursery() as group:
+                for index in range(width):
+                    group.start_soon(opener, total // width + (index < total % width))
+
+        await openers(held, 16)
+        print("held", flush=True)
+        for round_ in range(2):
+            await trio.to_thread.run_sync(sys.stdin.readline)
+            cpu, began = time.process_time(), time.perf_counter()
+            await openers(count, 64)
+            elapsed = time.perf_counter() - began
+            used = time.process_time() - cpu
+            print(f"done {round_} {count / elapsed:.0f}/s client-cpu {used / count * 1e6:.0f}", flush=True)
         await trio.to_thread.run_sync(sys.stdin.read)
         nursery.cancel_scope.cancel()
     for stream in streams:
@@ -240,22 +278,66 @@ async def profile_cpu(count: int, top: int) -> None:
     print(out.getvalue())
 
 
+async def profile_opens(held: int, count: int, top: int) -> None:
+    from moltbot.gateway.app import open_gateway
+
+    with tempfile.TemporaryDirectory() as tmp:
+        async with open_gateway(make_config(Path(tmp)), port=0, env={}) as gateway:
+            proc = child("--client-storm", str(gateway.port), str(held), str(count))
+            await wait_line(proc, "held")
+            await settle()
+            for round_, profiler in enumerate((None, cProfile.Profile())):
+                cpu = time.process_time()
+                if profiler is not None:
+                    profiler.enable()
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+                line = await wait_line(proc, f"done {round_}")
+                if profiler is not None:
+                    profiler.disable()
+                used = time.process_time() - cpu
+                label = "under cProfile" if profiler else "unprofiled"
+                _, _, rate, _, client_us = line.split()
+                print(
+                    f"{label}: {rate} opened from {held + round_ * count} held, gateway CPU "
+                    f"{used / count * 1e6:.0f} µs per open, client CPU {client_us} µs per open"
+                )
+                await settle()
+            proc.stdin.close()
+            await trio.to_thread.run_sync(proc.wait)
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats(SORT[0]).print_stats(top)
+    print(out.getvalue())
+
+
+SORT = ["tottime"]  # --sort
+
+
 def main() -> int:
     if len(sys.argv) == 4 and sys.argv[1] == "--client-hold":
         trio.run(hold, int(sys.argv[2]), int(sys.argv[3]))
+        return 0
+    if len(sys.argv) == 5 and sys.argv[1] == "--client-storm":
+        trio.run(storm, int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
         return 0
     if len(sys.argv) == 4 and sys.argv[1] == "--client-calls":
         trio.run(calls, int(sys.argv[2]), int(sys.argv[3]))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["memory", "cpu"])
+    parser.add_argument("what", choices=["memory", "cpu", "opens"])
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--calls", type=int, default=20000)
+    parser.add_argument("--held", type=int, default=1000)
+    parser.add_argument("--opens", type=int, default=2000)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--sort", default="tottime", help="pstats order of the opens profile (cumulative, …)")
     args = parser.parse_args()
+    SORT[0] = args.sort
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     if args.what == "memory":
         trio.run(profile_memory, args.connections, args.top)
+    elif args.what == "opens":
+        trio.run(profile_opens, args.held, args.opens, args.top)
     else:
         trio.run(profile_cpu, args.calls, args.top)
     return 0

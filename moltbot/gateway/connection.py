@@ -52,7 +52,7 @@ from ..protocol import (
     unstructure,
 )
 from .connlog import log_call, log_connect, log_connect_frame, log_disconnect, log_rejected
-from .hello import hello_ok, hello_text
+from .hello import hello_frame
 from .outbound import CloseRequest, OutboundQueue, SlowConsumer
 from .transport import Transport, TransportClosed
 
@@ -95,6 +95,13 @@ class Connection:
         """Queue one encoded frame; a client too slow for a non-droppable frame is closed 1008."""
         if self.closing:
             return
+        if not (self.writing or self.sending or self.queue) and self.nursery is not None:
+            try_send = getattr(self.transport, "try_send", None)
+            if try_send is not None and try_send(text):  # written at once: no queue, no writer task
+                self.queue.sent += 1
+                if getattr(self.transport, "pending", False):  # a part was taken: a writer sends the rest
+                    self._start_writer()
+                return
         try:
             if self.queue.put_nowait(text, droppable=droppable):
                 self._start_writer()
@@ -351,8 +358,7 @@ async def _handshake(runtime: Runtime, transport: Transport) -> Connection | Non
     )
     if connection.tracked:
         runtime.presence_tracker.track(connection)
-    hello = hello_ok(runtime, connection, outcome)
-    await transport.send_text(hello_text(runtime.presence, outcome.request_id, hello))
+    await transport.send_text(hello_frame(runtime, connection, outcome, runtime.hello_templates))
     return connection
 
 
@@ -456,6 +462,8 @@ async def _write(connection: Connection) -> None:
     while a write was in progress go out together in the next write (a fan-out of many events to many
     connections costs a socket write per connection per wake-up, not per frame)."""
     try:
+        if getattr(connection.transport, "pending", False):  # the rest of a frame ``try_send`` began
+            await connection.transmit([])
         while (item := connection.queue.pop_texts()) is not None:
             if isinstance(item, CloseRequest):
                 with trio.move_on_after(1):

@@ -1,8 +1,9 @@
 """The health summary: built on demand, cached, refreshed periodically and after connects (coalesced).
 
 Every refresh bumps ``stateVersion.health`` and broadcasts a ``health`` event. Refresh requests that
-arrive while one is pending are merged, and refreshes are at least ``min_interval`` apart, so a burst of
-connects costs one broadcast, not one per connect.
+arrive while one is pending are merged, and refreshes are at least ``min_interval`` apart (longer with
+many clients connected: ``HEALTH_DELIVERIES_PER_SECOND``), so a burst of connects costs one broadcast, not
+one per connect.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_AGENT_ID", "HealthMonitor", "agent_heartbeat", "counted_sessions", "session_summary"]
 
 RECENT_IN_HEALTH = 5
+# Requested refreshes (one per connect) are spread so that their events reach at most this many clients a
+# second: 1,000 connected, one a second; 10,000, one every 5 s.
+HEALTH_DELIVERIES_PER_SECOND = 2000
 _NOT_CONVERSATIONS = ("global", "unknown")
 
 
@@ -76,6 +80,7 @@ class HealthMonitor:
         self._min_interval = min_interval
         self._requested = trio.Event()
         self._stale = False  # something in the summary changed (a channel connected or stopped)
+        self._stale_marked = trio.Event()  # set (and replaced) by each ``mark_stale``
         self.summary: HealthSummary | None = None
         self.refreshed_at: float | None = None
         self.providers: list[Callable[[], dict]] = []
@@ -143,9 +148,17 @@ class HealthMonitor:
         """What the summary reports has changed: the next read rebuilds it, and so does the refresher."""
         self._stale = True
         self._requested.set()
+        self._stale_marked.set()
+        self._stale_marked = trio.Event()
 
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        """Refresh at start, every interval, and (coalesced) when requested."""
+        """Refresh at start, every interval, and (coalesced) when requested.
+
+        Requests are merged over a span of at least ``min_interval``, longer when the last event went to
+        many clients (``HEALTH_DELIVERIES_PER_SECOND``): each connect asks for one, and with 10,000
+        clients held a refresh a second was 10,000 socket writes a second on the gateway (and as many
+        wake-ups in the clients), most of the cost of opening connections at that count. A change of
+        what the summary reports (``mark_stale``) waits no longer than ``min_interval``."""
         await self.load()
         self.refresh()
         task_status.started()
@@ -155,4 +168,9 @@ class HealthMonitor:
             self._requested = trio.Event()
             await self.load()
             self.refresh()
+            reached = len(self._broadcaster.connections)
+            span = max(self._min_interval, reached / HEALTH_DELIVERIES_PER_SECOND)
             await trio.sleep(self._min_interval)
+            if not self._stale:  # requests made meanwhile stay set: served when the span is over
+                with trio.move_on_after(span - self._min_interval):
+                    await self._stale_marked.wait()

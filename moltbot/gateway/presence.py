@@ -43,6 +43,10 @@ def self_entry(version: str, now_ms: int) -> PresenceEntry:
     )
 
 
+def _ts(entry: PresenceEntry) -> int:
+    return entry.ts
+
+
 class PresenceRegistry:
     """Presence entries keyed by device id / instance id / connection id, plus the gateway's own.
 
@@ -55,14 +59,28 @@ class PresenceRegistry:
         self._self_key = (socket.gethostname() or "gateway").lower()
         self._entries: dict[str, PresenceEntry] = {}
         self._wire: dict[int, tuple[PresenceEntry, str]] = {}  # id(entry) → (entry, its JSON text)
+        self._generation = 0  # bumped by every change of ``_entries``
+        self._ordered, self._newest = True, 0  # ``_entries`` is in ts order; the newest ts seen
+        # ``wire_now``'s: (generation, when the first entry expires, the entries' JSON after our own).
+        self._listed: tuple[int, int, str] | None = None
+        self._self_json: tuple[str, str] | None = None  # our own entry's JSON around its ``ts``
         self.pid = os.getpid()
 
     def upsert(self, key: str, entry: PresenceEntry) -> None:
-        self._entries.pop(key, None)
-        self._entries[key] = entry
-        while len(self._entries) > MAX_ENTRIES:
-            oldest = min(self._entries, key=lambda k: self._entries[k].ts)
-            del self._entries[oldest]
+        self._generation += 1
+        entries = self._entries
+        entries.pop(key, None)
+        # Entries come stamped now: while each is no older than the newest, the dict's order is the ts
+        # order and the oldest is the first one (no scan of 200 entries per connect at the cap).
+        self._ordered = self._ordered and entry.ts >= self._newest
+        self._newest = max(self._newest, entry.ts)
+        entries[key] = entry
+        while len(entries) > MAX_ENTRIES:
+            if self._ordered:
+                oldest = next(iter(entries))
+            else:
+                oldest = min(entries, key=lambda k: entries[k].ts)
+            del entries[oldest]
 
     def merge(self, key: str, **changes) -> PresenceEntry:
         """Update fields of an entry (creating it), stamping ``ts`` now."""
@@ -72,27 +90,61 @@ class PresenceRegistry:
         return entry
 
     def remove(self, key: str) -> bool:
+        self._generation += 1
         return self._entries.pop(key, None) is not None
+
+    def _prune(self, now: int) -> None:
+        expired = [k for k, e in self._entries.items() if now - e.ts > TTL_MS]
+        if expired:
+            self._generation += 1
+            for key in expired:
+                del self._entries[key]
 
     def entries(self) -> list[PresenceEntry]:
         now = self._clock_ms()
-        for key in [k for k, e in self._entries.items() if now - e.ts > TTL_MS]:
-            del self._entries[key]
-        listed = sorted(self._entries.values(), key=lambda e: e.ts, reverse=True)
+        self._prune(now)
+        listed = sorted(self._entries.values(), key=_ts, reverse=True)
         return [self_entry(self._version, now), *listed]
+
+    def wire_now(self) -> str:
+        """What ``wire(entries())`` gives, kept between changes: the list after our own entry is encoded
+        again only when an entry changes or expires, our own entry (stamped now) from its encoding with
+        another ``ts``. Each connect's hello-ok lists up to 200 entries."""
+        now = self._clock_ms()
+        listed = self._listed
+        if listed is None or listed[0] != self._generation or now > listed[1]:
+            entries = sorted(self._entries.values(), key=_ts, reverse=True)
+            if entries and now - entries[-1].ts > TTL_MS:  # the oldest has expired
+                self._prune(now)
+                entries = sorted(self._entries.values(), key=_ts, reverse=True)
+            rest = self.wire(entries)[1:-1]
+            expires = entries[-1].ts + TTL_MS if entries else now + TTL_MS
+            self._listed = listed = (self._generation, expires, rest)
+        own = self._own_json(now)
+        return f"[{own},{listed[2]}]" if listed[2] else f"[{own}]"
+
+    def _own_json(self, now: int) -> str:
+        parts = self._self_json
+        if parts is None:
+            text = dumps(unstructure(self_entry(self._version, 0)))
+            head = '{"ts":0'
+            if not text.startswith(head):  # pragma: no cover - ``ts`` is the entry's first field
+                return dumps(unstructure(self_entry(self._version, now)))
+            self._self_json = parts = ('{"ts":', text[len(head) :])
+        return f"{parts[0]}{now}{parts[1]}"
 
     def wire(self, entries: list[PresenceEntry]) -> str:
         """``entries`` as a JSON array (what ``dumps(unstructure(entries))`` gives), each entry's JSON kept
         while the entry is the same (immutable) object: a hello-ok lists up to 200 entries, and encoding
         them for every connect was most of the gateway's cost of opening a connection."""
-        cache, fresh, parts = self._wire, {}, []
+        cache, parts = self._wire, []
         for entry in entries:
             hit = cache.get(id(entry))
             if hit is None or hit[0] is not entry:
-                hit = (entry, dumps(unstructure(entry)))
-            fresh[id(entry)] = hit
+                hit = cache[id(entry)] = (entry, dumps(unstructure(entry)))
             parts.append(hit[1])
-        self._wire = fresh
+        if len(cache) > 2 * len(entries) + 16:  # entries gone: keep only those of this list
+            self._wire = {id(entry): cache[id(entry)] for entry in entries}
         return f"[{','.join(parts)}]"
 
     def __len__(self) -> int:

@@ -57,6 +57,7 @@ from .broadcast import Broadcaster
 from .connection import Connection, serve_connections
 from .cron import build_cron_service
 from .health import HealthMonitor
+from .hello import HelloTemplates
 from .hosts import BrowserHostAdapter, NodesHostAdapter
 from .methods import HANDLERS, INLINE
 from .presence import PresenceRegistry, PresenceTracker
@@ -88,6 +89,7 @@ class Runtime:
         self.session_subscribers: weakref.WeakSet[Connection] = weakref.WeakSet()  # sessions.subscribe
         # The presence rows (``presence``), those of our connections kept by the tracker.
         self.presence_tracker = PresenceTracker(PresenceRegistry(gateway.state.version), self.broadcaster)
+        self.hello_templates = HelloTemplates()  # the hello-ok's unchanging text, encoded once
         self.nodes = NodesService(NodesHostAdapter(self))  # device/node pairing stores, connected nodes, mDNS advertisement
         self.health = HealthMonitor(self.broadcaster, agents=None, interval_ms=config.gateway.health_refresh_interval_ms)
         self.handlers = dict(HANDLERS)

@@ -71,6 +71,8 @@ class Transport(Protocol):
     # origin: str | None; own_origin: bool; client: str; direct: bool
     # tailscale: ServeClaim | None (Serve's unverified identity headers); tailscale_identity: the verified
     # TailscaleIdentity, set by device admission when the client authenticated with it.
+    # try_send(text) -> bool and pending: bool (the lean WebSocket's): a frame written at once when the
+    # line is free, without a writer task (``Connection.send``).
 
     async def receive_text(self) -> str | bytes: ...
 

@@ -15,6 +15,7 @@ import os
 
 import click
 
+from .. import _util
 from ..config.env import apply_aliases
 from .base import LazyCommand, MoltbotGroup, install, profile_options
 
@@ -76,4 +77,5 @@ install(cli)  # --dev/--profile/--debug on every command, and the profile settle
 
 
 def main() -> None:
+    _util.FREEZE_IMPORTS = True  # this process is the command's own (not a test's CliRunner)
     cli(prog_name="moltbot")

@@ -27,6 +27,7 @@ from typing import Any
 import attrs
 import click
 
+from .._util import importing
 from ..config.profiles import apply_profile, profile_from_env, require_profile
 from .errors import EXIT_INTERRUPTED, debug_from_env, describe
 
@@ -130,7 +131,8 @@ class LazyCommand:
     summary: str
 
     def load(self) -> click.Command:
-        command = getattr(importlib.import_module(self.module), self.attr)
+        with importing():
+            command = getattr(importlib.import_module(self.module), self.attr)
         if not isinstance(command, click.Command):
             raise TypeError(f"{self.module}.{self.attr} is not a click command")
         return command

@@ -16,6 +16,7 @@ import attrs
 import click
 import trio
 
+from .._util import importing
 from ..config.load import ConfigError, generate_token, load_config, store_gateway_token
 from ..config.model import Config
 from ..config.profiles import apply_profile, dev_config, profile_from_env
@@ -145,8 +146,9 @@ def gateway_group(ctx: click.Context, port: int | None, bind: str | None, token:
         from .watch import run_watch
 
         sys.exit(run_watch(sys.argv[1:], watch_paths))
-    from ..gateway.logfile import configure_logging
-    from ..gateway.signals import run_gateway
+    with importing():
+        from ..gateway.logfile import configure_logging
+        from ..gateway.signals import run_gateway
 
     env = os.environ
     if dev:

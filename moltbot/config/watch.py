@@ -42,6 +42,12 @@ class _Inotify:
     def __init__(self, directory: Path) -> None:
         import inotify_simple
 
+        if getattr(inotify_simple, "_libc", True) is None:
+            # inotify_simple finds libc with ctypes.util.find_library, which runs ``ldconfig -p`` in a
+            # subprocess (a fork of the gateway at each start); the process's own symbols include libc's.
+            import ctypes
+
+            inotify_simple._libc = ctypes.CDLL(None, use_errno=True)
         self._inotify = inotify_simple.INotify(nonblocking=True)
         try:
             self._inotify.add_watch(directory, _IN_FILE_EVENTS | _IN_DIR_GONE | _IN_ONLYDIR)

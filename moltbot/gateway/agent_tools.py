@@ -22,10 +22,9 @@ from ..agents.tools.memory import register_memory_tools
 from ..agents.tools.web import register_web_tools
 from ..config.redact import redacted_copy
 from ..config.schema import config_schema
-from ..protocol import ConfigPatchParams, ProtocolError
+from ..protocol import ProtocolError
 from .approvals import wire_exec_approvals
 from .cron_tool import register_cron_tool
-from .methods.config import read_snapshot, write_and_restart
 from .sentinel import write_restart_sentinel
 from .session_commands import register_session_commands
 from .session_tools import register_session_tools
@@ -93,6 +92,10 @@ def _register_control_tools(runtime: Runtime) -> None:
         return {**scheduled, "sentinel": sentinel}
 
     async def config_action(action: str, arguments: dict[str, Any], run: Run | None) -> Any:
+        # imported on use, as the config methods' handlers are (a start does not build their payloads)
+        from ..protocol import ConfigPatchParams
+        from .methods.config import read_snapshot, write_and_restart
+
         gateway = runtime.gateway
         if action == "config.schema":
             return config_schema(gateway.version)

@@ -42,6 +42,17 @@ _FINGERPRINTS = {
     "wsproto.connection.Connection.state": "0e2424b8f32a078f",
 }
 TESTED_HYPERCORN = "0.18."  # the series pyproject.toml pins (hypercorn>=0.18,<0.19)
+# The files those functions are defined in, as hypercorn 0.18.0 and wsproto 1.3.2 ship them (sha256, first 16
+# hex digits): a target defined in a file that is byte for byte this one is the code fingerprinted above and
+# needs no ``inspect.getsource`` (which tokenizes the whole module: ~20 ms of each start).
+_FILE_FINGERPRINTS = {
+    "hypercorn/trio/tcp_server.py": "fbec50b5df48e46d",
+    "hypercorn/protocol/__init__.py": "c34f9d102bb59741",
+    "hypercorn/protocol/h11.py": "5d2cfe635578adc6",
+    "hypercorn/trio/run.py": "458b9851c196ac5f",
+    "hypercorn/protocol/ws_stream.py": "5eb34e4ac40b06f5",
+    "wsproto/connection.py": "ba8f00e9c23c2fc1",
+}
 
 
 def fix_targets() -> dict[str, Any]:
@@ -84,11 +95,33 @@ def _hypercorn_version() -> str:
     return importlib.metadata.version("hypercorn")
 
 
+def _in_known_file(name: str, target: Any, files: dict[str, bool]) -> bool:
+    """Whether ``target`` is the function ``name`` says, defined in a file of ``_FILE_FINGERPRINTS`` that is
+    unchanged (each file read once per check, in ``files``)."""
+    code = getattr(target, "__code__", None)
+    if code is None or not name.endswith(f".{getattr(target, '__qualname__', None)}"):
+        return False
+    path = code.co_filename.replace("\\", "/")
+    known = next((suffix for suffix in _FILE_FINGERPRINTS if path.endswith(f"/{suffix}")), None)
+    if known is None:
+        return False
+    if path not in files:
+        try:
+            with open(path, "rb") as source:
+                files[path] = hashlib.sha256(source.read()).hexdigest()[:16] == _FILE_FINGERPRINTS[known]
+        except OSError:
+            files[path] = False
+    return files[path]
+
+
 def check_fix_targets(targets: dict[str, Any]) -> None:
     """Raise ``RuntimeError`` naming each target whose code is not what the fixes were written for."""
     changed = []
+    files: dict[str, bool] = {}
     for name, expected in _FINGERPRINTS.items():
         target = targets.get(name)
+        if _in_known_file(name, target, files):
+            continue
         found = _fingerprint(target) if target is not None else "missing"
         if found != expected and not (found is None and _hypercorn_version().startswith(TESTED_HYPERCORN)):
             changed.append(name)

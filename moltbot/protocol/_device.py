@@ -41,7 +41,6 @@ from typing import Any
 
 import attrs
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ._errors import CLOSE_POLICY_VIOLATION, INVALID_REQUEST, RemoteProtocolError
@@ -85,10 +84,34 @@ def b64url_decode(text: str) -> bytes:
         raise ValueError("not base64") from exc
 
 
+# The DER an Ed25519 key is stored in, up to the key's 32 bytes: PKCS#8 for the private key, SubjectPublicKeyInfo for
+# the public key (RFC 8410). PEM in exactly these forms is read without ``cryptography``'s serialization module
+# (which imports every key type, SSH's included: most of what a CLI command pays for Ed25519); any other form
+# goes to it.
+_PKCS8_ED25519 = bytes.fromhex("302e020100300506032b657004220420")
+_SPKI_ED25519 = bytes.fromhex("302a300506032b6570032100")
+
+
+def _ed25519_der_key(pem: str, label: str, prefix: bytes) -> bytes | None:
+    """The 32 key bytes of a one-block PEM ``label`` holding ``prefix`` + 32 bytes, else ``None``."""
+    lines = pem.strip().splitlines()
+    if len(lines) < 3 or lines[0] != f"-----BEGIN {label}-----" or lines[-1] != f"-----END {label}-----":
+        return None
+    try:
+        der = base64.b64decode("".join(line.strip() for line in lines[1:-1]), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return der[len(prefix):] if len(der) == len(prefix) + 32 and der.startswith(prefix) else None
+
+
 def public_key_raw(public_key: str) -> bytes | None:
     """The raw key bytes of a wire ``publicKey`` (base64url raw, or PEM SPKI), or ``None``."""
     text = public_key.strip()
     if text.startswith("-----BEGIN"):
+        if (raw := _ed25519_der_key(text, "PUBLIC KEY", _SPKI_ED25519)) is not None:
+            return raw
+        from cryptography.hazmat.primitives import serialization
+
         try:
             key = serialization.load_pem_public_key(text.encode("ascii"))
         except (ValueError, TypeError, UnicodeEncodeError):
@@ -230,6 +253,10 @@ class DeviceKeyPair:
 
     @classmethod
     def from_private_pem(cls, pem: str) -> DeviceKeyPair:
+        if (seed := _ed25519_der_key(pem, "PRIVATE KEY", _PKCS8_ED25519)) is not None:
+            return cls(Ed25519PrivateKey.from_private_bytes(seed))
+        from cryptography.hazmat.primitives import serialization
+
         key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
         if not isinstance(key, Ed25519PrivateKey):
             raise ValueError("not an Ed25519 private key")
@@ -240,7 +267,7 @@ class DeviceKeyPair:
 
     @property
     def public_raw(self) -> bytes:
-        return self.private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return self.private_key.public_key().public_bytes_raw()
 
     @property
     def public_key(self) -> str:
@@ -252,10 +279,14 @@ class DeviceKeyPair:
         return hashlib.sha256(self.public_raw).hexdigest()
 
     def private_pem(self) -> str:
+        from cryptography.hazmat.primitives import serialization
+
         return self.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                               serialization.NoEncryption()).decode("ascii")
 
     def public_pem(self) -> str:
+        from cryptography.hazmat.primitives import serialization
+
         return self.private_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
 

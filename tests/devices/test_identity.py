@@ -16,6 +16,7 @@ from moltbot.protocol._device import (
     check_device_proof,
     derive_device_id,
     device_auth_payload,
+    public_key_raw,
     sign_connect,
     verify_device_signature,
 )
@@ -123,6 +124,27 @@ def test_key_pair_round_trips_through_pem_and_hides_its_secret():
     again = DeviceKeyPair.from_private_pem(key.private_pem())
     assert again.device_id == key.device_id
     assert "PRIVATE" not in repr(key) and key.device_id in repr(key)
+
+
+def test_pem_keys_read_without_the_serialization_module_are_the_keys_it_reads():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
+
+    key = DeviceKeyPair.generate()
+    for pem in (key.private_pem(), key.private_pem().replace("\n", "\r\n"), "\n" + key.private_pem() + "\n"):
+        assert DeviceKeyPair.from_private_pem(pem).device_id == key.device_id
+    assert public_key_raw(key.public_pem()) == key.public_raw == public_key_raw(key.public_key)
+    # any other form goes to cryptography's reader, which refuses what is not an Ed25519 key as before
+    other = generate_private_key(SECP256R1())
+    other_pem = other.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()).decode()
+    with pytest.raises(ValueError, match="not an Ed25519 private key"):
+        DeviceKeyPair.from_private_pem(other_pem)
+    other_public = other.public_key().public_bytes(serialization.Encoding.PEM,
+                                                   serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    assert public_key_raw(other_public) is None
+    with pytest.raises(ValueError):
+        DeviceKeyPair.from_private_pem(key.private_pem().replace("MC4C", "MC5C"))
 
 
 def test_roles_stored_at_once_by_several_writers_are_all_kept(tmp_path):

@@ -8,17 +8,17 @@ so an id from elsewhere (a channel message, a hand-edited file) cannot name a pa
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from ...agents.sessions import InvalidSessionEntry
 from ...protocol import INVALID_REQUEST, UNAVAILABLE, ProtocolError
 from ...store.ids import RULES
-from .sessions import PREVIEW_KEYS
-from .ui import VIEWER_KEYS
 
 log = logging.getLogger("moltbot.gateway")
 
@@ -70,6 +70,12 @@ ID_PARAMS: dict[str, tuple[tuple[str, str, str], ...]] = {
 }
 
 
+PREVIEW_KEYS = 64  # keys of one sessions.preview that are read (the rest are ignored, and not checked)
+VIEWER_KEYS = 32  # sessions.viewers.set keys read (the schema's maxItems)
+# When the gateway loaded its method table (system.info's uptimeMs): here, not in ui.py, which is imported
+# on the first call of one of its methods.
+STARTED = time.monotonic()
+
 # A list param of which the handler uses only the first items: only those are checked (100,000 keys
 # cost 21 ms to check, of which 64 are read).
 ITEMS_USED = {("sessions.preview", "keys"): PREVIEW_KEYS, ("sessions.viewers.set", "session_keys"): VIEWER_KEYS}
@@ -93,8 +99,11 @@ def check_ids(method: str, params: Any) -> None:
 Handler = Callable[[Any, Any, Any], Awaitable[Any]]
 
 
-def checked(method: str, handler: Handler) -> Handler:
+def checked(method: str, handler: Handler | str) -> Handler:
     """``handler`` behind ``check_ids(method, params)``, with the file system's faults made clean.
+
+    ``handler`` may be a reference, ``"module.function"`` (a module of this package): the module is then
+    imported on the first call (a bad reference fails that call, as a handler bug; a test resolves them all).
 
     What the state dir can throw at a handler (``STATE_FAULTS``: an ``OSError``, a state file that is not
     UTF-8 or not JSON, a name the OS cannot encode or that holds a NUL, a session entry naming no usable
@@ -102,12 +111,15 @@ def checked(method: str, handler: Handler) -> Handler:
     client learns what failed, the owner reads why in the log. Any other exception is a bug, and goes
     on to the connection's handler-bug answer ("internal error"), with its traceback in the log.
     """
+    target: Handler | None = None if isinstance(handler, str) else handler
 
-    @wraps(handler)
     async def run(runtime: Any, connection: Any, params: Any) -> Any:
+        nonlocal target
         check_ids(method, params)
+        if target is None:
+            target = resolve_handler(cast(str, handler))
         try:
-            return await handler(runtime, connection, params)
+            return await target(runtime, connection, params)
         except (*STATE_FAULTS, ValueError) as exc:
             if not is_state_fault(exc):
                 raise
@@ -115,7 +127,17 @@ def checked(method: str, handler: Handler) -> Handler:
             raise ProtocolError(UNAVAILABLE, f"{method} failed: the gateway could not read or write its state "
                                              "(see the gateway log)") from None
 
+    if target is not None:
+        functools.update_wrapper(run, target)
+    else:
+        run.__name__ = run.__qualname__ = cast(str, handler).rpartition(".")[2]
     return run
+
+
+def resolve_handler(ref: str) -> Handler:
+    """The handler a reference names: ``"cron.cron_add"`` is ``cron_add`` of ``moltbot.gateway.methods.cron``."""
+    module, _, name = ref.rpartition(".")
+    return cast(Handler, getattr(importlib.import_module(f"{__package__}.{module}"), name))
 
 
 STATE_FAULTS = (OSError, UnicodeError, json.JSONDecodeError, InvalidSessionEntry)

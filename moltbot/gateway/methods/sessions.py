@@ -22,6 +22,7 @@ from ...protocol import (
     SessionsPatchParams,
     SessionsPreviewParams,
 )
+from .ids import PREVIEW_KEYS
 
 if TYPE_CHECKING:
     from ..connection import Connection
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("moltbot.gateway")
 
-PREVIEW_KEYS = 64  # keys of one sessions.preview that are read (the rest are ignored, and not checked)
 
 ROW_FIELDS = ("label", "displayName", "channel", "subject", "chatType", "origin", "sessionId", "systemSent",
               "abortedLastRun", "thinkingLevel", "verboseLevel", "reasoningLevel", "elevatedLevel", "sendPolicy",

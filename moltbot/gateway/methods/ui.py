@@ -31,6 +31,7 @@ from ...protocol import (
     SessionsObserverVisibilityParams,
     SessionsViewersSetParams,
 )
+from .ids import STARTED, VIEWER_KEYS
 from .sessions import ROW_FIELDS, _kind, load_store, read_messages
 
 if TYPE_CHECKING:
@@ -39,8 +40,6 @@ if TYPE_CHECKING:
 
 STARTUP_MESSAGES = 80  # chat.startup's default page (the UI asks for 80)
 STARTUP_BYTES = 256 * 1024  # and for at most 256 KiB of it
-VIEWER_KEYS = 32  # sessions.viewers.set keys read (the schema's maxItems)
-_STARTED = time.monotonic()
 
 
 async def sessions_subscribe(runtime: Runtime, connection: Connection, params: EmptyParams) -> dict[str, Any]:
@@ -164,7 +163,7 @@ async def system_info(runtime: Runtime, connection: Connection, params: EmptyPar
         "machineName": socket.gethostname(), "hostname": socket.gethostname(), "platform": sys.platform,
         "release": uname.release, "arch": uname.machine, "osLabel": f"{uname.system} {uname.release}",
         "nodeVersion": f"python {platform.python_version()}", "pid": os.getpid(),
-        "uptimeMs": int((time.monotonic() - _STARTED) * 1000), "cpuCount": os.cpu_count() or 0,
+        "uptimeMs": int((time.monotonic() - STARTED) * 1000), "cpuCount": os.cpu_count() or 0,
         "memoryTotalBytes": total, "memoryFreeBytes": free,
     }
     try:

@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 import pytest
 import trio
+from hypothesis import settings
 from trio_websocket import open_websocket_url
 
 from moltbot.client import open_gateway_client
@@ -30,6 +31,11 @@ from moltbot.gateway.app import open_gateway
 from moltbot.gateway.logfile import configure_logging
 
 TOKEN = "test-token-0123456789"
+
+# Hypothesis profiles. The suite runs the default one; the tests that set ``max_examples`` take it from
+# ``tests.strategies.examples``, which scales with the profile, so
+# ``python -m pytest --hypothesis-profile=thorough`` runs ten times as many examples everywhere.
+settings.register_profile("thorough", max_examples=1000)
 
 # The official protocol-4 contract (OpenClaw's protocol.schema.json, MIT), the oracle of the v4 tests. It lives in
 # the shared reference folder beside the checkout (``../shared``); MOLTBOT_SHARED_DIR names another place.
@@ -193,13 +199,22 @@ class RawClient:
 async def open_raw(url: str, *, handshake: bool = False, extra_headers: list[tuple[str, str]] | None = None,
                    **params: Any):
     """A raw client; with ``handshake=True`` it has sent ``connect`` and read ``hello-ok``."""
-    async with open_websocket_url(url, max_message_size=16 * 1024 * 1024, extra_headers=extra_headers) as ws:
-        client = RawClient(ws, json.loads(await ws.get_message()))
-        if handshake:
-            await client.send(connect_frame(**params))
-            hello = await client.response("c1")
-            assert hello["ok"], hello
-        yield client
+    streams = []
+    try:
+        async with open_websocket_url(url, max_message_size=16 * 1024 * 1024, extra_headers=extra_headers) as ws:
+            streams.append(ws._stream)
+            client = RawClient(ws, json.loads(await ws.get_message()))
+            if handshake:
+                await client.send(connect_frame(**params))
+                hello = await client.response("c1")
+                assert hello["ok"], hello
+            yield client
+    finally:
+        # trio-websocket's client leaves its TCP stream open when the server closed first (it waits for the
+        # server's TCP close, then returns without closing its own end): every refused connect left a socket
+        # behind, a ResourceWarning at garbage collection. Closing an already closed stream is a no-op.
+        for stream in streams:
+            await trio.aclose_forcefully(stream)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 import attrs
 from annotated_types import Ge, Le, MaxLen, MinLen
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from moltbot.config.model import Binding, BindingMatch, BindingPeer
@@ -255,3 +256,10 @@ foreign_origins = st.one_of(
     st.builds("http://localhost:{}".format, st.integers(1, 65535)),
     st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7e), min_size=1, max_size=40),
 )
+
+
+def examples(n: int) -> int:
+    """``n`` Hypothesis examples scaled by the profile: ``n`` under the default one (Hypothesis's 100
+    examples), ten times ``n`` under ``python -m pytest --hypothesis-profile=thorough`` (tests/conftest.py).
+    A test's own ``max_examples`` beats any profile's, so the tests that set one take it from here."""
+    return max(1, n * settings.default.max_examples // 100)

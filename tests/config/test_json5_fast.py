@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from moltbot.config import json5_fast
+from tests.strategies import examples
 
 
 def outcome(parse, text):
@@ -53,14 +54,14 @@ def quote(text, draw) -> str:
     return json.dumps(text, ensure_ascii=ascii_only)
 
 
-@settings(deadline=None, max_examples=150)
+@settings(deadline=None, max_examples=examples(60))
 @given(tree=_trees, data=st.data())
 def test_rendered_json5_parses_to_the_same_value(tree, data):
     text = render(tree, data.draw)
     assert outcome(json5_fast.loads, text) == outcome(json5.loads, text)
 
 
-@settings(deadline=None, max_examples=300)
+@settings(deadline=None, max_examples=examples(150))
 @given(st.text(alphabet="{}[]:,'\"\\/*\n ab1.-+xeIN_$tfu0", max_size=24))
 def test_arbitrary_text_gives_the_same_outcome(text):
     assert outcome(json5_fast.loads, text) == outcome(json5.loads, text)

@@ -47,13 +47,14 @@ from moltbot.conformance import Target, run_conformance
 from moltbot.conformance._wire import OPCODE_BINARY, OPCODE_TEXT, RawWebSocket, abort, build_frame, open_tcp
 from moltbot.gateway.app import open_gateway
 from tests.conftest import TOKEN, WS_PATH_ENV
+from tests.strategies import examples
 
 ALLOWED_CLOSES = {1000, 1002, 1008, 1009}
 MAX_PAYLOAD = 524288
 PREAUTH_MAX = 65536
 STEP_SECONDS = 10
 IDLE_SECONDS = 5
-FUZZ_SETTINGS = settings(max_examples=25, stateful_step_count=10, deadline=None, database=None,
+FUZZ_SETTINGS = settings(max_examples=examples(15), stateful_step_count=10, deadline=None, database=None,
                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 METHODS = ["health", "status", "system-presence", "last-heartbeat", "system-event", "connect", "nope.unknown"]
 

@@ -17,6 +17,7 @@ from moltbot.cron.schedule import (
 )
 from moltbot.protocol._payloads.cron import CronScheduleAt, CronScheduleCron, CronScheduleEvery
 from tests.cron.conftest import iso, ms
+from tests.strategies import examples
 
 BERLIN = resolve_zone("Europe/Berlin")
 
@@ -119,7 +120,7 @@ starts = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1
     lambda moment: moment.replace(microsecond=0))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(expr=expressions, start=starts)
 def test_fast_matcher_agrees_with_croniter(expr, start):
     try:
@@ -129,7 +130,7 @@ def test_fast_matcher_agrees_with_croniter(expr, start):
     assert parse_cron(expr).next_local(start) == expected
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(expr=expressions, start=st.integers(ms("2020-01-01T00:00:00"), ms("2030-01-01T00:00:00")),
        zone=st.sampled_from(["Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "UTC"]))
 def test_next_run_is_strictly_later_and_no_match_is_skipped(expr, start, zone):

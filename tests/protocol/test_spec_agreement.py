@@ -45,11 +45,14 @@ from moltbot.protocol._schema import (
     validator_for,
 )
 from tests.strategies import FRAME_TYPES, frames, from_type, json_for, reachable_classes
+from tests.strategies import examples as examples_for
 
 SPEC_DIR = Path(__file__).resolve().parents[2] / "protocol-spec"
 CLASSES = reachable_classes()
 ROOT_TYPES = [*CLASSES, *(spec.result for spec in METHODS.values() if not attrs.has(spec.result))]
-examples = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Each of ~700 parametrized cases (a type, a method, an event) draws its own examples: 12 each is ~9,000
+# in all (the thorough profile draws 120 each).
+examples = settings(max_examples=examples_for(12), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def type_id(tp: Any) -> str:

@@ -17,6 +17,7 @@ from moltbot.gateway.app import open_gateway
 from moltbot.protocol._device import DeviceKeyPair
 from tests.conftest import TOKEN, open_raw
 from tests.nodes.helpers import REMOTE
+from tests.strategies import examples
 from tests.v4.handshake_support import (
     CLIENT_KINDS,
     challenge_errors,
@@ -91,7 +92,7 @@ def _response_errors(schema: dict, frame: dict) -> list[str]:
     return [f"{json.dumps(frame)[:200]} {e}" for e in schema_errors(schema, "ResponseFrame", frame)]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(20), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=connects)
 def test_v4_handshake_frames_validate_against_the_official_schema(openclaw_schema, make_config, case):
     problems = trio.run(_exchange, make_config(), openclaw_schema, case)
